@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+// Retort: a small language for neural-network models and knowledge-distillation losses.
+import PackageDescription
+
+let package = Package(
+    name: "Retort",
+    products: [
+        .executable(name: "retort", targets: ["retort"]),
+        .library(name: "RetortTensor", targets: ["RetortTensor"]),
+        .library(name: "RetortNN", targets: ["RetortNN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        // C libraries from Debian, each wrapped by one system-library target.
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZMQ", pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(
+            name: "CReadline", pkgConfig: "readline",
+            providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+
+        // Tensor core: dense Float32 tensors, kernels over BLAS, reverse-mode autodiff.
+        .target(
+            name: "RetortTensor", dependencies: ["CBLAS"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // Layers, losses, optimizers, schedules and data built on the tensor core.
+        .target(name: "RetortNN", dependencies: ["RetortTensor", "CZlib"]),
+        .executableTarget(
+            name: "retort",
+            dependencies: [
+                "RetortTensor", "RetortNN",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(
+            name: "RetortTensorTests", dependencies: ["RetortTensor"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "RetortNNTests", dependencies: ["RetortNN"], resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v5]
+)

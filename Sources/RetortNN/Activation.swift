@@ -1,0 +1,56 @@
+import RetortTensor
+
+/// An elementwise activation as a layer.
+public final class Activation: Layer {
+    public enum Kind: Equatable, Sendable {
+        case relu, tanh, sigmoid, gelu, silu
+        case leakyRelu(slope: Float)
+    }
+
+    public let kind: Kind
+    public var isTraining = true
+
+    public init(_ kind: Kind) { self.kind = kind }
+
+    public var description: String {
+        switch kind {
+        case .relu: return "ReLU()"
+        case .tanh: return "Tanh()"
+        case .sigmoid: return "Sigmoid()"
+        case .gelu: return "GELU()"
+        case .silu: return "SiLU()"
+        case .leakyRelu(let slope): return "LeakyReLU(\(slope))"
+        }
+    }
+
+    public var namedParameters: [(name: String, variable: Variable)] { [] }
+
+    public func forward(_ input: Variable) throws -> Variable {
+        switch kind {
+        case .relu: return input.relu()
+        case .tanh: return input.tanh()
+        case .sigmoid: return input.sigmoid()
+        case .gelu: return input.gelu()
+        case .silu: return input.silu()
+        case .leakyRelu(let slope): return input.leakyRelu(slope: slope)
+        }
+    }
+}
+
+/// Inverted dropout, active in training mode only; its mask comes from its own seeded generator.
+public final class Dropout: Layer {
+    public let probability: Float
+    public var isTraining = true
+    var generator: RandomGenerator
+
+    public init(_ probability: Float, generator: inout RandomGenerator) {
+        self.probability = probability
+        self.generator = RandomGenerator(seed: generator.next())
+    }
+
+    public var description: String { "Dropout(\(probability))" }
+    public var namedParameters: [(name: String, variable: Variable)] { [] }
+    public func forward(_ input: Variable) throws -> Variable {
+        try Normalization.dropout(input, p: probability, training: isTraining, generator: &generator)
+    }
+}

@@ -1,0 +1,126 @@
+import RetortTensor
+
+/// A building block of a model: maps a variable to a variable and owns named parameters.
+///
+/// Layers are reference types, like PyTorch modules: a model is shared, trained in place, and the
+/// same object is seen by the optimizer that updates it.
+public protocol Layer: AnyObject {
+    /// A short description such as `Linear(64 → 10)`.
+    var description: String { get }
+    /// Parameters with their names relative to this layer (`weight`, `bias`, `0.weight`, …).
+    var namedParameters: [(name: String, variable: Variable)] { get }
+    /// Non-trainable state saved with the parameters (BatchNorm's running statistics).
+    var namedBuffers: [(name: String, tensor: Tensor)] { get }
+    /// Whether the layer is in training mode (dropout active, batch statistics used).
+    var isTraining: Bool { get set }
+    func forward(_ input: Variable) throws -> Variable
+    /// Replaces a buffer by name (used by loaders).
+    func setBuffer(_ name: String, _ tensor: Tensor) throws
+}
+
+extension Layer {
+    public var namedBuffers: [(name: String, tensor: Tensor)] { [] }
+    public func setBuffer(_ name: String, _ tensor: Tensor) throws {
+        throw TensorError("load", "\(description) has no buffer named '\(name)'")
+    }
+    /// The trainable parameters in a stable order.
+    public var parameters: [Variable] { namedParameters.map(\.variable) }
+    /// The number of trainable scalars.
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+    public func callAsFunction(_ input: Variable) throws -> Variable { try forward(input) }
+}
+
+/// PyTorch's default initialisation for Linear and Conv2d: Kaiming-uniform with a = √5, which
+/// draws weights and biases from U(−1/√fan_in, 1/√fan_in).
+public func kaimingUniform(_ shape: [Int], fanIn: Int, generator: inout RandomGenerator) -> Tensor {
+    let bound = 1 / Float(Swift.max(fanIn, 1)).squareRoot()
+    return generator.uniform(shape, low: -bound, high: bound)
+}
+
+/// A fully connected layer: `y = x @ weightᵀ + bias`, weight `[out, in]` as in PyTorch.
+public final class Linear: Layer {
+    public let weight: Variable
+    public let bias: Variable?
+    public var isTraining = true
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: inout RandomGenerator) {
+        weight = Variable(
+            kaimingUniform([outFeatures, inFeatures], fanIn: inFeatures, generator: &generator), requiresGrad: true)
+        self.bias = bias ? Variable(kaimingUniform([outFeatures], fanIn: inFeatures, generator: &generator), requiresGrad: true) : nil
+    }
+
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+    public var description: String { "Linear(\(inFeatures) → \(outFeatures)\(bias == nil ? ", no bias" : ""))" }
+    public var namedParameters: [(name: String, variable: Variable)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+    public func forward(_ input: Variable) throws -> Variable {
+        try Variable.linear(input, weight: weight, bias: bias)
+    }
+}
+
+/// A 2-D convolution with square kernels, weight `[out, in, k, k]`.
+public final class Conv2d: Layer {
+    public let weight: Variable
+    public let bias: Variable?
+    public let stride: Int
+    public let padding: Int
+    public var isTraining = true
+
+    public init(
+        _ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+        generator: inout RandomGenerator
+    ) {
+        let fanIn = inChannels * kernel * kernel
+        weight = Variable(kaimingUniform([outChannels, inChannels, kernel, kernel], fanIn: fanIn, generator: &generator), requiresGrad: true)
+        self.bias = bias ? Variable(kaimingUniform([outChannels], fanIn: fanIn, generator: &generator), requiresGrad: true) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var description: String {
+        "Conv2d(\(weight.shape[1]) → \(weight.shape[0]), kernel \(weight.shape[2]), stride \(stride), padding \(padding))"
+    }
+    public var namedParameters: [(name: String, variable: Variable)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+    public func forward(_ input: Variable) throws -> Variable {
+        try Variable.conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+}
+
+/// 2-D max or average pooling over square windows.
+public final class Pool2d: Layer {
+    public enum Kind: String, Sendable { case max, average }
+    public let kind: Kind
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+    public var isTraining = true
+
+    public init(_ kind: Kind, kernel: Int, stride: Int? = nil, padding: Int = 0) {
+        self.kind = kind
+        self.kernel = kernel
+        self.stride = stride ?? kernel
+        self.padding = padding
+    }
+
+    public var description: String { "\(kind == .max ? "MaxPool2d" : "AvgPool2d")(\(kernel))" }
+    public var namedParameters: [(name: String, variable: Variable)] { [] }
+    public func forward(_ input: Variable) throws -> Variable {
+        switch kind {
+        case .max: return try input.maxPool2d(kernel: kernel, stride: stride, padding: padding)
+        case .average: return try input.avgPool2d(kernel: kernel, stride: stride, padding: padding)
+        }
+    }
+}
+
+/// Flattens every axis after the first: `[N, C, H, W]` → `[N, C·H·W]`.
+public final class Flatten: Layer {
+    public var isTraining = true
+    public init() {}
+    public var description: String { "Flatten()" }
+    public var namedParameters: [(name: String, variable: Variable)] { [] }
+    public func forward(_ input: Variable) throws -> Variable { try input.flattened(from: 1) }
+}

@@ -1,0 +1,68 @@
+import RetortTensor
+
+/// Batch normalisation for `[N, C]` (1d) or `[N, C, H, W]` (2d) inputs, with running statistics.
+public final class BatchNorm: Layer {
+    public let weight: Variable
+    public let bias: Variable
+    public private(set) var runningMean: Tensor
+    public private(set) var runningVar: Tensor
+    public let momentum: Float
+    public let eps: Float
+    public var isTraining = true
+
+    public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
+        weight = Variable(.ones([channels]), requiresGrad: true)
+        bias = Variable(.zeros([channels]), requiresGrad: true)
+        runningMean = .zeros([channels])
+        runningVar = .ones([channels])
+        self.momentum = momentum
+        self.eps = eps
+    }
+
+    public var description: String { "BatchNorm(\(weight.shape[0]))" }
+    public var namedParameters: [(name: String, variable: Variable)] { [("weight", weight), ("bias", bias)] }
+    public var namedBuffers: [(name: String, tensor: Tensor)] { [("running_mean", runningMean), ("running_var", runningVar)] }
+
+    public func setBuffer(_ name: String, _ tensor: Tensor) throws {
+        guard tensor.shape == runningMean.shape else {
+            throw TensorError("load", "\(name) has shape \(formatShape(tensor.shape)), expected \(formatShape(runningMean.shape))")
+        }
+        switch name {
+        case "running_mean": runningMean = tensor
+        case "running_var": runningVar = tensor
+        default: throw TensorError("load", "BatchNorm has no buffer named '\(name)'")
+        }
+    }
+
+    public func forward(_ input: Variable) throws -> Variable {
+        let result = try RetortTensor.Normalization.batchNorm(
+            input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+            training: isTraining, momentum: momentum, eps: eps)
+        // Running statistics never carry a graph: they are state, not part of the loss.
+        runningMean = result.runningMean
+        runningVar = result.runningVar
+        return result.output
+    }
+}
+
+/// Layer normalisation over the trailing dimensions, with an elementwise affine transform.
+public final class LayerNorm: Layer {
+    public let normalizedShape: [Int]
+    public let weight: Variable
+    public let bias: Variable
+    public let eps: Float
+    public var isTraining = true
+
+    public init(_ normalizedShape: [Int], eps: Float = 1e-5) {
+        self.normalizedShape = normalizedShape
+        weight = Variable(.ones(normalizedShape), requiresGrad: true)
+        bias = Variable(.zeros(normalizedShape), requiresGrad: true)
+        self.eps = eps
+    }
+
+    public var description: String { "LayerNorm(\(formatShape(normalizedShape)))" }
+    public var namedParameters: [(name: String, variable: Variable)] { [("weight", weight), ("bias", bias)] }
+    public func forward(_ input: Variable) throws -> Variable {
+        try RetortTensor.Normalization.layerNorm(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
+    }
+}

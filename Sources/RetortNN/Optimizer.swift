@@ -1,0 +1,172 @@
+import RetortTensor
+
+/// Updates parameters from their accumulated gradients.
+public protocol Optimizer: AnyObject {
+    /// The parameters this optimizer updates.
+    var parameters: [Variable] { get }
+    /// The learning rate used by the next `step()`; schedules set it.
+    var learningRate: Float { get set }
+    /// Applies one update from the current gradients (parameters without a gradient are skipped).
+    func step()
+}
+
+extension Optimizer {
+    /// Clears every parameter's gradient.
+    public func zeroGrad() {
+        for p in parameters { p.zeroGrad() }
+    }
+}
+
+/// Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay,
+/// following `torch.optim.SGD` (the momentum buffer starts as the first gradient).
+public final class SGD: Optimizer {
+    public let parameters: [Variable]
+    public var learningRate: Float
+    public let momentum: Float
+    public let nesterov: Bool
+    public let weightDecay: Float
+    var velocity: [Tensor?]
+
+    public init(_ parameters: [Variable], learningRate: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) throws {
+        guard learningRate >= 0, momentum >= 0, weightDecay >= 0 else {
+            throw TensorError("sgd", "lr, momentum and weight_decay must be non-negative")
+        }
+        guard !nesterov || momentum > 0 else { throw TensorError("sgd", "nesterov momentum needs momentum > 0") }
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+        velocity = Array(repeating: nil, count: parameters.count)
+    }
+
+    public func step() {
+        let (lr, mu, wd) = (learningRate, momentum, weightDecay)
+        for (i, p) in parameters.enumerated() {
+            guard let grad = p.grad else { continue }
+            if mu == 0 {
+                p.update { value in
+                    value.withUnsafeMutableBufferPointer { w in
+                        grad.withUnsafeBufferPointer { g in
+                            for j in 0..<w.count { w[j] -= lr * (g[j] + wd * w[j]) }
+                        }
+                    }
+                }
+                continue
+            }
+            let first = velocity[i] == nil
+            var v = velocity[i] ?? Tensor.zeros(grad.shape)
+            velocity[i] = nil  // keep the buffer uniquely referenced so it is updated in place
+            p.update { value in
+                value.withUnsafeMutableBufferPointer { w in
+                    v.withUnsafeMutableBufferPointer { b in
+                        grad.withUnsafeBufferPointer { g in
+                            for j in 0..<w.count {
+                                let d = g[j] + wd * w[j]
+                                b[j] = first ? d : mu * b[j] + d
+                                w[j] -= lr * (nesterov ? d + mu * b[j] : b[j])
+                            }
+                        }
+                    }
+                }
+            }
+            velocity[i] = v
+        }
+    }
+}
+
+/// Adam and AdamW (`decoupled`: weight decay shrinks the weights directly instead of being added
+/// to the gradient), following `torch.optim.Adam` / `AdamW` with bias correction.
+public final class Adam: Optimizer {
+    public let parameters: [Variable]
+    public var learningRate: Float
+    public let beta1: Float
+    public let beta2: Float
+    public let eps: Float
+    public let weightDecay: Float
+    public let decoupled: Bool
+    var firstMoment: [Tensor?]
+    var secondMoment: [Tensor?]
+    var stepCount = 0
+
+    public init(
+        _ parameters: [Variable], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8,
+        weightDecay: Float = 0, decoupled: Bool = false
+    ) throws {
+        guard learningRate >= 0, (0..<1).contains(beta1), (0..<1).contains(beta2), eps >= 0, weightDecay >= 0 else {
+            throw TensorError(decoupled ? "adamw" : "adam", "needs lr ≥ 0, betas in [0, 1), eps ≥ 0 and weight_decay ≥ 0")
+        }
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.decoupled = decoupled
+        firstMoment = Array(repeating: nil, count: parameters.count)
+        secondMoment = Array(repeating: nil, count: parameters.count)
+    }
+
+    public func step() {
+        stepCount += 1
+        let (lr, b1, b2, eps, wd) = (learningRate, beta1, beta2, eps, weightDecay)
+        let correction1 = 1 - Float(Double(b1).power(stepCount))
+        let correction2 = 1 - Float(Double(b2).power(stepCount))
+        let stepSize = lr / correction1
+        let rootCorrection2 = correction2.squareRoot()
+        let decoupled = self.decoupled
+        for (i, p) in parameters.enumerated() {
+            guard let grad = p.grad else { continue }
+            var m = firstMoment[i] ?? Tensor.zeros(grad.shape)
+            var v = secondMoment[i] ?? Tensor.zeros(grad.shape)
+            firstMoment[i] = nil
+            secondMoment[i] = nil
+            p.update { value in
+                value.withUnsafeMutableBufferPointer { w in
+                    m.withUnsafeMutableBufferPointer { pm in
+                        v.withUnsafeMutableBufferPointer { pv in
+                            grad.withUnsafeBufferPointer { g in
+                                for j in 0..<w.count {
+                                    var d = g[j]
+                                    if decoupled { w[j] *= 1 - lr * wd } else { d += wd * w[j] }
+                                    pm[j] = b1 * pm[j] + (1 - b1) * d
+                                    pv[j] = b2 * pv[j] + (1 - b2) * d * d
+                                    w[j] -= stepSize * pm[j] / (pv[j].squareRoot() / rootCorrection2 + eps)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            firstMoment[i] = m
+            secondMoment[i] = v
+        }
+    }
+}
+
+extension Double {
+    func power(_ n: Int) -> Double {
+        var result = 1.0
+        for _ in 0..<n { result *= self }
+        return result
+    }
+}
+
+/// Scales all gradients together so their joint L2 norm is at most `maxNorm`, as
+/// `torch.nn.utils.clip_grad_norm_` does; returns the norm before clipping.
+@discardableResult
+public func clipGradientNorm(_ parameters: [Variable], maxNorm: Float) -> Float {
+    var total: Double = 0
+    for p in parameters {
+        guard let g = p.grad else { continue }
+        g.withUnsafeBufferPointer { b in
+            for x in b { total += Double(x) * Double(x) }
+        }
+    }
+    let norm = Float(total.squareRoot())
+    let scale = maxNorm / (norm + 1e-6)
+    if scale < 1 {
+        for p in parameters where p.grad != nil { p.grad = p.grad! * scale }
+    }
+    return norm
+}

@@ -1,0 +1,49 @@
+import RetortTensor
+
+/// Layers applied in order; parameter names follow PyTorch's `nn.Sequential` (`0.weight`, `2.bias`).
+public final class Sequential: Layer {
+    public private(set) var layers: [Layer]
+
+    public init(_ layers: [Layer]) { self.layers = layers }
+
+    public var isTraining: Bool {
+        get { layers.first?.isTraining ?? true }
+        set { for layer in layers { layer.isTraining = newValue } }
+    }
+
+    public var description: String {
+        "Sequential(\n" + layers.enumerated().map { "  (\($0)): \($1.description)" }.joined(separator: "\n") + "\n)"
+    }
+
+    public var namedParameters: [(name: String, variable: Variable)] {
+        layers.enumerated().flatMap { index, layer in
+            layer.namedParameters.map { ("\(index).\($0.name)", $0.variable) }
+        }
+    }
+
+    public var namedBuffers: [(name: String, tensor: Tensor)] {
+        layers.enumerated().flatMap { index, layer in
+            layer.namedBuffers.map { ("\(index).\($0.name)", $0.tensor) }
+        }
+    }
+
+    public func setBuffer(_ name: String, _ tensor: Tensor) throws {
+        guard let dot = name.firstIndex(of: "."), let index = Int(name[..<dot]), layers.indices.contains(index) else {
+            throw TensorError("load", "no layer for buffer '\(name)'")
+        }
+        try layers[index].setBuffer(String(name[name.index(after: dot)...]), tensor)
+    }
+
+    public func forward(_ input: Variable) throws -> Variable {
+        var x = input
+        for layer in layers { x = try layer.forward(x) }
+        return x
+    }
+
+    /// The input followed by every layer's output, for losses that read intermediate features.
+    public func forwardCollecting(_ input: Variable) throws -> [Variable] {
+        var outputs = [input]
+        for layer in layers { outputs.append(try layer.forward(outputs[outputs.count - 1])) }
+        return outputs
+    }
+}

@@ -1,0 +1,33 @@
+/// The heap memory behind one or more `Tensor` values.
+///
+/// Tensors share storage on copy and copy it before a write when it is shared (copy-on-write),
+/// so a `Tensor` behaves as a value: no one else's tensor ever changes under you.
+@usableFromInline
+final class TensorStorage {
+    @usableFromInline let count: Int
+    @usableFromInline let pointer: UnsafeMutablePointer<Float>
+
+    @usableFromInline
+    init(count: Int) {
+        self.count = count
+        // Never allocate zero bytes: a scalar or an empty tensor still gets a valid pointer.
+        pointer = .allocate(capacity: max(count, 1))
+    }
+
+    @usableFromInline
+    convenience init(count: Int, repeating value: Float) {
+        self.init(count: count)
+        pointer.initialize(repeating: value, count: max(count, 1))
+    }
+
+    @usableFromInline
+    func copy() -> TensorStorage {
+        let result = TensorStorage(count: count)
+        result.pointer.initialize(from: pointer, count: max(count, 1))
+        return result
+    }
+
+    deinit {
+        pointer.deallocate()
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+
+// Elementwise primitives: each forward sits beside its backward. Binary backwards un-broadcast
+// by summing the gradient down to each operand's shape.
+extension Variable {
+    public static func + (a: Variable, b: Variable) throws -> Variable {
+        let out = try a.value + b.value
+        return make(out, [a, b]) { g in [g.summed(toShape: a.shape), g.summed(toShape: b.shape)] }
+    }
+
+    public static func - (a: Variable, b: Variable) throws -> Variable {
+        let out = try a.value - b.value
+        return make(out, [a, b]) { g in [g.summed(toShape: a.shape), (-g).summed(toShape: b.shape)] }
+    }
+
+    public static func * (a: Variable, b: Variable) throws -> Variable {
+        let (x, y) = (a.value, b.value)
+        let out = try x * y
+        return make(out, [a, b]) { g in
+            [
+                a.requiresGrad ? try! (g * y).summed(toShape: x.shape) : nil,
+                b.requiresGrad ? try! (g * x).summed(toShape: y.shape) : nil,
+            ]
+        }
+    }
+
+    public static func / (a: Variable, b: Variable) throws -> Variable {
+        let (x, y) = (a.value, b.value)
+        let out = try x / y
+        return make(out, [a, b]) { g in
+            [
+                a.requiresGrad ? try! (g / y).summed(toShape: x.shape) : nil,
+                b.requiresGrad ? try! (-(g * out) / y).summed(toShape: y.shape) : nil,
+            ]
+        }
+    }
+
+    public static prefix func - (a: Variable) -> Variable {
+        make(-a.value, [a]) { g in [-g] }
+    }
+
+    /// `a` raised to `b`, elementwise with broadcasting.
+    public func pow(_ exponent: Variable) throws -> Variable {
+        let (x, e) = (value, exponent.value)
+        let out = try x.pow(e)
+        return Variable.make(out, [self, exponent]) { g in
+            let gx: Tensor? =
+                self.requiresGrad
+                ? try! (g * (e * x.zip(e, op: "pow") { b, p in powf(b, p - 1) })).summed(toShape: x.shape) : nil
+            // d/de x^e = x^e · log x; PyTorch defines it as 0 where x is 0 and e positive.
+            let ge: Tensor? =
+                exponent.requiresGrad
+                ? try! (g * out.zip(x, op: "pow") { y, b in b == 0 ? 0 : y * logf(b) }).summed(toShape: e.shape) : nil
+            return [gx, ge]
+        }
+    }
+
+    /// The larger of two values elementwise; at ties the gradient is split evenly, as in PyTorch.
+    public func maximum(_ other: Variable) throws -> Variable { try extremum(other, op: "maximum", larger: true) }
+    /// The smaller of two values elementwise; at ties the gradient is split evenly.
+    public func minimum(_ other: Variable) throws -> Variable { try extremum(other, op: "minimum", larger: false) }
+
+    func extremum(_ other: Variable, op: String, larger: Bool) throws -> Variable {
+        let (x, y) = (value, other.value)
+        let out = larger ? try x.maximum(y) : try x.minimum(y)
+        return Variable.make(out, [self, other]) { g in
+            let share = try! x.zip(y, op: op) { a, b in a == b ? 0.5 : ((a > b) == larger ? 1 : 0) }
+            return [
+                try! (g * share).summed(toShape: x.shape),
+                try! (g * share.map { 1 - $0 }).summed(toShape: y.shape),
+            ]
+        }
+    }
+
+    /// Applies an elementwise function whose derivative is known from input and output.
+    func unary(_ forward: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
+        let x = value
+        let out = x.map(forward)
+        return Variable.make(out, [self]) { g in
+            [g.zip3(x, out) { gi, xi, yi in gi * derivative(xi, yi) }]
+        }
+    }
+
+    public func exp() -> Variable { unary(expf) { _, y in y } }
+    public func log() -> Variable { unary(logf) { x, _ in 1 / x } }
+    public func sqrt() -> Variable { unary(sqrtf) { _, y in 0.5 / y } }
+    public func abs() -> Variable { unary(Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
+    public func tanh() -> Variable { unary(tanhf) { _, y in 1 - y * y } }
+    public func sigmoid() -> Variable { unary(sigmoidScalar) { _, y in y * (1 - y) } }
+    public func relu() -> Variable { unary({ $0 > 0 ? $0 : 0 }) { x, _ in x > 0 ? 1 : 0 } }
+
+    public func leakyRelu(slope: Float = 0.01) -> Variable {
+        unary({ $0 > 0 ? $0 : slope * $0 }) { x, _ in x > 0 ? 1 : slope }
+    }
+
+    /// x · sigmoid(x), also called swish.
+    public func silu() -> Variable {
+        unary({ $0 * sigmoidScalar($0) }) { x, _ in
+            let s = sigmoidScalar(x)
+            return s * (1 + x * (1 - s))
+        }
+    }
+
+    /// The Gaussian error linear unit in its exact form, x · Φ(x), PyTorch's default.
+    public func gelu() -> Variable {
+        unary({ 0.5 * $0 * (1 + erff($0 * Float(0.5).squareRoot())) }) { x, _ in
+            let cdf = 0.5 * (1 + erff(x * Float(0.5).squareRoot()))
+            let pdf = expf(-0.5 * x * x) / Float(2 * Float.pi).squareRoot()
+            return cdf + x * pdf
+        }
+    }
+
+    /// Values limited to [min, max]; the gradient passes where the input lies inside (bounds included).
+    public func clamp(min lower: Float?, max upper: Float?) -> Variable {
+        let x = value
+        let out = x.clamp(min: lower, max: upper)
+        return Variable.make(out, [self]) { g in
+            [g.zip3(x, x) { gi, xi, _ in ((lower.map { xi >= $0 } ?? true) && (upper.map { xi <= $0 } ?? true)) ? gi : 0 }]
+        }
+    }
+
+    /// Picks from `a` where `condition` is non-zero, else from `b`; the condition gets no gradient.
+    public static func select(_ condition: Tensor, _ a: Variable, _ b: Variable) throws -> Variable {
+        let out = try condition.select(a.value, b.value)
+        let mask = try condition.expanded(to: out.shape)
+        return make(out, [a, b]) { g in
+            [
+                g.zip3(mask, mask) { gi, m, _ in m != 0 ? gi : 0 }.summed(toShape: a.shape),
+                g.zip3(mask, mask) { gi, m, _ in m != 0 ? 0 : gi }.summed(toShape: b.shape),
+            ]
+        }
+    }
+
+    /// Elementwise comparison as a 0/1 tensor (no gradient).
+    public func compare(_ other: Variable, _ comparison: Comparison) throws -> Variable {
+        Variable(try value.compare(other.value, comparison))
+    }
+}
+
+extension Variable {
+    /// A constant variable holding one value, for mixing numbers into expressions.
+    public static func scalar(_ value: Float) -> Variable { Variable(Tensor(value)) }
+
+    public static func * (a: Variable, s: Float) -> Variable { make(a.value * s, [a]) { g in [g * s] } }
+    public static func + (a: Variable, s: Float) -> Variable { make(a.value + s, [a]) { g in [g] } }
+}

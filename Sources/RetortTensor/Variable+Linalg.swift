@@ -1,0 +1,122 @@
+extension Variable {
+    /// The matrix product with `torch.matmul` semantics (vectors, matrices, broadcast batches).
+    public func matmul(_ other: Variable) throws -> Variable {
+        let (x, y) = (value, other.value)
+        let out = try x.matmul(y)
+        return Variable.make(out, [self, other]) { g in
+            // Promote vectors to matrices, differentiate the matrix product, then undo the promotion.
+            let a = x.rank == 1 ? x.withShape([1, x.shape[0]]) : x
+            let b = y.rank == 1 ? y.withShape([y.shape[0], 1]) : y
+            let m = a.shape[a.rank - 2]
+            let n = b.shape[b.rank - 1]
+            let batch = Array(out.shape.dropLast((x.rank > 1 ? 1 : 0) + (y.rank > 1 ? 1 : 0)))
+            let g2 = g.withShape(batch + [m, n])
+            let ga: Tensor? =
+                self.requiresGrad
+                ? try! g2.matmul(b.transposed()).summed(toShape: a.shape).withShape(x.shape) : nil
+            let gb: Tensor? =
+                other.requiresGrad
+                ? try! a.transposed().matmul(g2).summed(toShape: b.shape).withShape(y.shape) : nil
+            return [ga, gb]
+        }
+    }
+
+    /// `x @ weightᵀ + bias` for `x` of shape `[..., in]`, `weight` `[out, in]`, `bias` `[out]`:
+    /// PyTorch's `F.linear`, fused into one GEMM each way.
+    public static func linear(_ input: Variable, weight: Variable, bias: Variable?) throws -> Variable {
+        let (x, w) = (input.value, weight.value)
+        guard w.rank == 2, x.rank >= 1, x.shape[x.rank - 1] == w.shape[1] else {
+            throw TensorError("linear", "input \(formatShape(x.shape)) does not match weight \(formatShape(w.shape)): expected [..., \(w.rank == 2 ? w.shape[1] : 0)]")
+        }
+        let (inFeatures, outFeatures) = (w.shape[1], w.shape[0])
+        if let bias, bias.shape != [outFeatures] {
+            throw TensorError("linear", "bias \(formatShape(bias.shape)) does not match \(outFeatures) output features")
+        }
+        let rows = x.count / Swift.max(inFeatures, 1)
+        let outShape = Array(x.shape.dropLast()) + [outFeatures]
+        let b = bias?.value
+        let out = x.withUnsafeBufferPointer { px in
+            w.withUnsafeBufferPointer { pw in
+                Tensor(shape: outShape) { po in
+                    if let b {
+                        b.withUnsafeBufferPointer { pb in
+                            for r in 0..<rows { (po.baseAddress! + r * outFeatures).update(from: pb.baseAddress!, count: outFeatures) }
+                        }
+                    }
+                    BLAS.gemm(
+                        m: rows, n: outFeatures, k: inFeatures, a: px.baseAddress!, b: pw.baseAddress!, transposeB: true,
+                        c: po.baseAddress!, beta: b == nil ? 0 : 1)
+                }
+            }
+        }
+        let parents = [input, weight] + (bias.map { [$0] } ?? [])
+        return make(out, parents) { g in
+            g.withUnsafeBufferPointer { pg in
+                var grads: [Tensor?] = []
+                grads.append(
+                    input.requiresGrad
+                        ? w.withUnsafeBufferPointer { pw in
+                            Tensor(shape: x.shape) { gx in
+                                BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: pg.baseAddress!, b: pw.baseAddress!, c: gx.baseAddress!)
+                            }
+                        } : nil)
+                grads.append(
+                    weight.requiresGrad
+                        ? x.withUnsafeBufferPointer { px in
+                            Tensor(shape: w.shape) { gw in
+                                BLAS.gemm(
+                                    m: outFeatures, n: inFeatures, k: rows, a: pg.baseAddress!, transposeA: true,
+                                    b: px.baseAddress!, c: gw.baseAddress!)
+                            }
+                        } : nil)
+                if bias != nil {
+                    grads.append(
+                        Tensor(shape: [outFeatures]) { gb in
+                            gb.update(repeating: 0)
+                            for r in 0..<rows {
+                                let row = pg.baseAddress! + r * outFeatures
+                                for j in 0..<outFeatures { gb[j] += row[j] }
+                            }
+                        })
+                }
+                return grads
+            }
+        }
+    }
+
+    /// 2-D convolution of `[N, C, H, W]` by `[O, C, kh, kw]` plus an optional `[O]` bias.
+    public static func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) throws -> Variable {
+        let (x, w) = (input.value, weight.value)
+        let result = try Tensor.conv2d(x, weight: w, bias: bias?.value, stride: stride, padding: padding)
+        let parents = [input, weight] + (bias.map { [$0] } ?? [])
+        return make(result.output, parents) { g in
+            let grads = Tensor.conv2dBackward(
+                gradient: g, input: x, weight: w, columns: result.columns, window: result.window, needsInput: input.requiresGrad)
+            return [grads.input, grads.weight] + (bias == nil ? [] : [grads.bias])
+        }
+    }
+
+    /// 2-D max pooling with a square window.
+    public func maxPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0) throws -> Variable {
+        let x = value
+        let (out, argmax) = try Tensor.maxPool2d(x, kernel: kernel, stride: stride ?? kernel, padding: padding)
+        return Variable.make(out, [self]) { g in
+            var gx = Tensor.zeros(x.shape)
+            gx.withUnsafeMutableBufferPointer { px in
+                g.withUnsafeBufferPointer { pg in
+                    for (i, source) in argmax.enumerated() where source >= 0 { px[Int(source)] += pg[i] }
+                }
+            }
+            return [gx]
+        }
+    }
+
+    /// 2-D average pooling with a square window (padding counted in the average).
+    public func avgPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0) throws -> Variable {
+        let inputShape = shape
+        let (out, window) = try Tensor.avgPool2d(value, kernel: kernel, stride: stride ?? kernel, padding: padding)
+        return Variable.make(out, [self]) { g in
+            [Tensor.avgPool2dBackward(gradient: g, inputShape: inputShape, window: window)]
+        }
+    }
+}

@@ -1,0 +1,164 @@
+"""PyTorch CPU reference figures for Retort's benchmark.
+
+Each training workload times full steps (forward, loss, backward, optimizer
+step, zero grad) on random float32 data made once with torch.manual_seed(0);
+warm-up steps are not timed. samples/s = batch * steps / seconds.
+The sgemm workloads report GFLOPS of torch.mm (2*M*K*N flops per product);
+their names read sgemm/MxKxN for an [M,K] @ [K,N] product.
+
+    /root/.venvs/torch/bin/python bench/torch_reference.py --threads 1 --seconds 3
+    /root/.venvs/torch/bin/python bench/torch_reference.py --threads 2 --json
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+WARMUP_STEPS = 3
+
+
+def mlp(*sizes):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def classifier_step(model, x, y, optimizer):
+    """One supervised step with cross-entropy; returns the step function."""
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return step
+
+
+def make_mlp(sizes, batch):
+    def build():
+        model = mlp(*sizes)
+        x = torch.randn(batch, sizes[0])
+        y = torch.randint(0, sizes[-1], (batch,))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        return classifier_step(model, x, y, opt)
+    return build
+
+
+def make_cnn(batch=64):
+    def build():
+        model = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
+        )
+        x = torch.randn(batch, 1, 28, 28)
+        y = torch.randint(0, 10, (batch,))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        return classifier_step(model, x, y, opt)
+    return build
+
+
+def make_distill(batch=128, temperature=4.0, alpha=0.7):
+    def build():
+        teacher = mlp(784, 512, 512, 10).eval()
+        student = mlp(784, 64, 10)
+        x = torch.randn(batch, 784)
+        y = torch.randint(0, 10, (batch,))
+        opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+        t = temperature
+
+        def step():
+            with torch.no_grad():
+                teacher_logits = teacher(x)
+            s = student(x)
+            soft = F.kl_div(F.log_softmax(s / t, dim=1), F.softmax(teacher_logits / t, dim=1),
+                            reduction="batchmean")
+            loss = alpha * t * t * soft + (1 - alpha) * F.cross_entropy(s, y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        return step
+    return build
+
+
+def make_sgemm(m, k, n):
+    def build():
+        a = torch.randn(m, k)
+        b = torch.randn(k, n)
+        out = torch.empty(m, n)
+        return lambda: torch.mm(a, b, out=out)
+    return build
+
+
+# name -> (builder, batch size or None for sgemm, flops per step or None)
+WORKLOADS = {
+    "mlp-784-512-512-10/b128": (make_mlp((784, 512, 512, 10), 128), 128, None),
+    "mlp-64-32-10/b64": (make_mlp((64, 32, 10), 64), 64, None),
+    "cnn-28x28/b64": (make_cnn(64), 64, None),
+    "distill-784/b128": (make_distill(128), 128, None),
+}
+for _m, _k, _n in [(128, 784, 512), (128, 512, 512), (512, 512, 512), (1024, 1024, 1024)]:
+    WORKLOADS[f"sgemm/{_m}x{_k}x{_n}"] = (make_sgemm(_m, _k, _n), None, 2.0 * _m * _k * _n)
+
+
+def measure(build, seconds):
+    """Warm up, then run whole steps until the time budget is spent."""
+    torch.manual_seed(0)
+    step = build()
+    for _ in range(WARMUP_STEPS):
+        step()
+    steps = 0
+    start = time.perf_counter()
+    while True:
+        step()
+        steps += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return steps, elapsed
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time budget per workload")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only workloads whose name contains NAME (repeatable)")
+    args = parser.parse_args(argv)
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    names = [n for n in WORKLOADS if not args.only or any(s in n for s in args.only)]
+    if not names:
+        parser.error("no workload matches --only")
+
+    if not args.json:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.seconds:g} s per workload")
+        print(f"{'workload':<26} {'rate':>14} {'unit':<10} {'steps':>7} {'seconds':>8}")
+    for name in names:
+        build, batch, flops = WORKLOADS[name]
+        steps, elapsed = measure(build, args.seconds)
+        row = {"workload": name}
+        if batch is not None:
+            row["samples_per_s"] = round(batch * steps / elapsed, 1)
+            rate, unit = row["samples_per_s"], "samples/s"
+        else:
+            row["gflops"] = round(flops * steps / elapsed / 1e9, 2)
+            rate, unit = row["gflops"], "GFLOPS"
+        row.update(steps=steps, seconds=round(elapsed, 3), threads=torch.get_num_threads())
+        if args.json:
+            print(json.dumps(row))
+        else:
+            print(f"{name:<26} {rate:>14,.1f} {unit:<10} {steps:>7} {elapsed:>8.2f}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
