@@ -29,8 +29,8 @@ public final class Variable {
     /// An optional name, used in errors and in saved parameter files.
     public var name: String?
 
-    let parents: [Variable]
-    let backwardFunction: ((Tensor) -> [Tensor?])?
+    private(set) var parents: [Variable]
+    private(set) var backwardFunction: ((Tensor) -> [Tensor?])?
     /// The gradient flowing into this node during one backward pass.
     var pendingGrad: Tensor?
 
@@ -57,6 +57,21 @@ public final class Variable {
     public static func make(_ value: Tensor, _ parents: [Variable], backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
         guard GradMode.isEnabled, parents.contains(where: { $0.requiresGrad }) else { return Variable(value) }
         return Variable(value: value, parents: parents, backward: backward)
+    }
+
+    /// Releases the graph behind this node without recursion: a chain of 100,000 operations
+    /// (a long loop in the language) would otherwise overflow the stack, one `deinit` per node.
+    deinit {
+        backwardFunction = nil
+        var pending = parents
+        parents = []
+        while var node = pending.popLast() {
+            // Only a node no one else holds is about to die; take its parents before it does.
+            guard isKnownUniquelyReferenced(&node) else { continue }
+            node.backwardFunction = nil
+            pending.append(contentsOf: node.parents)
+            node.parents = []
+        }
     }
 
     public var shape: [Int] { value.shape }

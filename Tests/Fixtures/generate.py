@@ -4,7 +4,8 @@ Run with the torch venv (see scripts/torch-venv):
 
     /root/.venvs/torch/bin/python Tests/Fixtures/generate.py
 
-Writes Tests/RetortTensorTests/Fixtures/{ops,optim,schedules}.json.
+Writes Tests/RetortTensorTests/Fixtures/ops.json (tensor ops) and
+Tests/RetortNNTests/Fixtures/{optim,schedules}.json (optimizers, schedules).
 
 Inputs are random float32 values (written in their shortest decimal form,
 which parses back to the same float32 whether read as Float or via Double).
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT_DIR = os.path.join(ROOT, "Tests", "RetortTensorTests", "Fixtures")
+NN_OUT_DIR = os.path.join(ROOT, "Tests", "RetortNNTests", "Fixtures")
 GENERATOR = "Tests/Fixtures/generate.py"
 
 rng = np.random.default_rng(20240601)
@@ -705,9 +707,9 @@ def schedule_cases(base_lr=0.1):
 # Output
 # ---------------------------------------------------------------------------
 
-def write(filename, cases):
+def write(filename, cases, out_dir=OUT_DIR):
     """One case per line: compact, yet diffs stay readable."""
-    path = os.path.join(OUT_DIR, filename)
+    path = os.path.join(out_dir, filename)
     header = {"generator": GENERATOR, "torch": torch.__version__}
     lines = [json.dumps(c, separators=(",", ":"), allow_nan=False) for c in cases]
     head = json.dumps(header, separators=(",", ":"))[:-1]
@@ -719,6 +721,7 @@ def write(filename, cases):
 
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
+    os.makedirs(NN_OUT_DIR, exist_ok=True)
     binary_cases()
     comparison_cases()
     unary_cases()
@@ -734,8 +737,8 @@ def main():
     if dupes:
         sys.exit(f"duplicate case names: {sorted(dupes)}")
     write("ops.json", CASES)
-    write("optim.json", optim_cases())
-    write("schedules.json", schedule_cases())
+    write("optim.json", optim_cases(), NN_OUT_DIR)
+    write("schedules.json", schedule_cases(), NN_OUT_DIR)
 
 
 if __name__ == "__main__":

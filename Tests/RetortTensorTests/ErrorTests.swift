@@ -1,0 +1,90 @@
+import RetortTensor
+import XCTest
+
+/// Bad input gets an error that names the op and what was wrong, never a crash.
+final class ErrorTests: XCTestCase {
+    func assertError(_ body: @autoclosure () throws -> Any, _ expected: String, line: UInt = #line) {
+        XCTAssertThrowsError(try body(), line: line) { error in
+            XCTAssertEqual("\(error)", expected, line: line)
+        }
+    }
+
+    let a = Tensor.zeros([32, 64])
+    let b = Tensor.zeros([32, 10])
+
+    func testShapeErrorsNameTheOpAndBothShapes() {
+        assertError(try a.matmul(b), "matmul: inner dimensions differ: [32, 64] @ [32, 10]")
+        assertError(try a + b, "add: shapes cannot be broadcast together: [32, 64] and [32, 10]")
+        assertError(try Variable(a) * Variable(b), "mul: shapes cannot be broadcast together: [32, 64] and [32, 10]")
+        assertError(try Tensor.concat([a, Tensor.zeros([2, 3])], axis: 0), "concat: shapes differ outside axis 0: [32, 64] and [2, 3]")
+        assertError(try a.reshaped([5, -1]), "reshape: cannot reshape [32, 64] (2048 elements) to [5, -1]")
+        assertError(try Variable.linear(Variable(a), weight: Variable(b), bias: nil), "linear: input [32, 64] does not match weight [32, 10]: expected [..., 10]")
+        assertError(
+            try Loss.klDiv(Variable(a), Variable(b), reduction: .batchmean),
+            "kl_div: input and target shapes differ: [32, 64] and [32, 10]")
+        assertError(
+            try Variable.conv2d(Variable(.zeros([1, 3, 8, 8])), weight: Variable(.zeros([4, 2, 3, 3])), bias: nil),
+            "conv2d: weight [4, 2, 3, 3] does not match input [1, 3, 8, 8]: expected [out, 3, kh, kw]")
+        assertError(try Tensor(shape: [2, 2], scalars: [1, 2, 3]), "tensor: shape [2, 2] holds 4 elements but 3 were given")
+    }
+
+    func testAxisAndIndexErrorsSayWhich() {
+        assertError(try a.sum(axes: [2]), "sum: axis 2 is out of range for a tensor of rank 2")
+        assertError(try Variable(a).softmax(axis: -3), "softmax: axis -3 is out of range for a tensor of rank 2")
+        assertError(try a.selecting(axis: 1, index: 64), "select: index 64 is out of range for axis 1 of size 64 in [32, 64]")
+        assertError(
+            try Loss.crossEntropy(Variable(.zeros([2, 3])), target: Variable(Tensor([0, 3]))),
+            "nll_loss: target class 3.0 at position 1 is not a whole number in 0..<3")
+        assertError(try Tensor([0.5]).oneHot(classes: 2), "one_hot: label 0.5 at position 0 is not a whole number in 0..<2")
+    }
+
+    func testBackwardNeedsALossOrASeed() {
+        let x = Variable(.ones([3]), requiresGrad: true)
+        assertError(try (x * x).backward(), "backward: needs a one-element value (a loss) or an explicit seed, got shape [3]")
+        assertError(try Variable(a).sum().backward(), "backward: this value does not depend on anything that requires a gradient")
+    }
+
+    func testNoGradModeBuildsNoGraph() throws {
+        let w = Variable(.ones([2, 2]), requiresGrad: true)
+        let y = try GradMode.withoutGradients { try w.matmul(w).sum() }
+        XCTAssertFalse(y.requiresGrad)
+        XCTAssertTrue(y.isLeaf)
+        XCTAssertTrue(GradMode.isEnabled, "the mode is restored afterwards")
+    }
+
+    func testGradientsAccumulateAcrossBackwardCalls() throws {
+        let x = Variable(Tensor([1, 2, 3]), requiresGrad: true)
+        try (x * x).sum().backward()
+        try (x * x).sum().backward()
+        XCTAssertEqual(x.grad?.scalars, [4, 8, 12])
+        // A value used twice in one graph gets both contributions.
+        x.zeroGrad()
+        try (x * x + x).sum().backward()
+        XCTAssertEqual(x.grad?.scalars, [3, 5, 7])
+    }
+
+    func testCopiesAreIndependentValues() {
+        var t = Tensor([1, 2, 3])
+        let copy = t
+        t.withUnsafeMutableBufferPointer { $0[0] = 9 }
+        XCTAssertEqual(copy.scalars, [1, 2, 3])
+        XCTAssertEqual(t.scalars, [9, 2, 3])
+    }
+
+    func testSameSeedGivesBitIdenticalStreams() {
+        var g1 = RandomGenerator(seed: 42)
+        var g2 = RandomGenerator(seed: 42)
+        XCTAssertEqual(g1.normal([100]).scalars, g2.normal([100]).scalars)
+        XCTAssertEqual(g1.permutation(50), g2.permutation(50))
+        var g3 = RandomGenerator(seed: 43)
+        XCTAssertNotEqual(g1.uniform([10]).scalars, g3.uniform([10]).scalars)
+    }
+
+    func testDeepGraphsDoNotOverflowTheStack() throws {
+        let x = Variable(Tensor(1), requiresGrad: true)
+        var y = x
+        for _ in 0..<100_000 { y = y * 1.0 }
+        try y.backward()
+        XCTAssertEqual(x.grad?.scalar, 1)
+    }
+}
