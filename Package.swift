@@ -23,16 +23,21 @@ let package = Package(
         .systemLibrary(
             name: "CReadline", pkgConfig: "readline",
             providers: [.apt(["libreadline-dev"])]),
+        // glibc's malloc tuning (mallopt), part of libc itself.
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
 
+        // Data compiled into the binary: the UCI digits set (see Sources/CRetortData/README.md).
+        .target(name: "CRetortData", exclude: ["README.md"]),
+
         // Tensor core: dense Float32 tensors, kernels over BLAS, reverse-mode autodiff.
         .target(
-            name: "RetortTensor", dependencies: ["CBLAS"],
+            name: "RetortTensor", dependencies: ["CBLAS", "CMalloc"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Layers, losses, optimizers, schedules and data built on the tensor core.
-        .target(name: "RetortNN", dependencies: ["RetortTensor", "CZlib"]),
+        .target(name: "RetortNN", dependencies: ["RetortTensor", "CZlib", "CRetortData"]),
         .executableTarget(
             name: "retort",
             dependencies: [

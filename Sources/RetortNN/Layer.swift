@@ -46,7 +46,8 @@ public final class Linear: Layer {
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: inout RandomGenerator) {
         weight = Variable(
             kaimingUniform([outFeatures, inFeatures], fanIn: inFeatures, generator: &generator), requiresGrad: true)
-        self.bias = bias ? Variable(kaimingUniform([outFeatures], fanIn: inFeatures, generator: &generator), requiresGrad: true) : nil
+        self.bias =
+            bias ? Variable(kaimingUniform([outFeatures], fanIn: inFeatures, generator: &generator), requiresGrad: true) : nil
     }
 
     public var inFeatures: Int { weight.shape[1] }
@@ -73,7 +74,8 @@ public final class Conv2d: Layer {
         generator: inout RandomGenerator
     ) {
         let fanIn = inChannels * kernel * kernel
-        weight = Variable(kaimingUniform([outChannels, inChannels, kernel, kernel], fanIn: fanIn, generator: &generator), requiresGrad: true)
+        weight = Variable(
+            kaimingUniform([outChannels, inChannels, kernel, kernel], fanIn: fanIn, generator: &generator), requiresGrad: true)
         self.bias = bias ? Variable(kaimingUniform([outChannels], fanIn: fanIn, generator: &generator), requiresGrad: true) : nil
         self.stride = stride
         self.padding = padding

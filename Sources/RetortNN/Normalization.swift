@@ -25,7 +25,8 @@ public final class BatchNorm: Layer {
 
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
         guard tensor.shape == runningMean.shape else {
-            throw TensorError("load", "\(name) has shape \(formatShape(tensor.shape)), expected \(formatShape(runningMean.shape))")
+            throw TensorError(
+                "load", "\(name) has shape \(formatShape(tensor.shape)), expected \(formatShape(runningMean.shape))")
         }
         switch name {
         case "running_mean": runningMean = tensor

@@ -27,7 +27,9 @@ public final class SGD: Optimizer {
     public let weightDecay: Float
     var velocity: [Tensor?]
 
-    public init(_ parameters: [Variable], learningRate: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) throws {
+    public init(
+        _ parameters: [Variable], learningRate: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0
+    ) throws {
         guard learningRate >= 0, momentum >= 0, weightDecay >= 0 else {
             throw TensorError("sgd", "lr, momentum and weight_decay must be non-negative")
         }

@@ -1,7 +1,20 @@
 import CBLAS
+import Foundation
+
+/// Time and work spent in GEMM while profiling is on (for the benchmark's efficiency figure).
+public struct GemmProfile: Sendable {
+    public var calls = 0
+    public var flops: Double = 0
+    public var seconds: Double = 0
+    public init() {}
+    public var gigaflopsPerSecond: Double { seconds > 0 ? flops / seconds / 1e9 : 0 }
+}
 
 /// The one place Retort calls BLAS: single-precision matrix products and BLAS configuration.
 public enum BLAS {
+    /// When set, every `gemm` adds its time and flops here; nil (the default) costs one branch.
+    nonisolated(unsafe) public static var profile: GemmProfile?
+
     /// `C = alpha * op(A) @ op(B) + beta * C` on row-major matrices, where op transposes when asked.
     ///
     /// `a` is `m×k` (or `k×m` when `transposeA`), `b` is `k×n` (or `n×k`), `c` is `m×n`.
@@ -15,11 +28,14 @@ public enum BLAS {
         guard m > 0, n > 0 else { return }
         guard k > 0 else {
             // An empty inner dimension contributes nothing; BLAS would reject lda = 0.
-            if beta == 0 { c.update(repeating: 0, count: m * n) } else if beta != 1 {
+            if beta == 0 {
+                c.update(repeating: 0, count: m * n)
+            } else if beta != 1 {
                 for i in 0..<(m * n) { c[i] *= beta }
             }
             return
         }
+        let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         cblas_sgemm(
             CblasRowMajor,
             transposeA ? CblasTrans : CblasNoTrans,
@@ -28,6 +44,11 @@ public enum BLAS {
             a, blasint(transposeA ? m : k),
             b, blasint(transposeB ? k : n),
             beta, c, blasint(n))
+        if profile != nil {
+            profile!.calls += 1
+            profile!.flops += 2 * Double(m) * Double(n) * Double(k)
+            profile!.seconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        }
     }
 
     /// `y += alpha * x` over `count` elements.

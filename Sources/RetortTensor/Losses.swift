@@ -27,7 +27,10 @@ public enum Loss {
     public static func nll(_ logProbabilities: Variable, target: Tensor, reduction: Reduction = .mean) throws -> Variable {
         let logp = logProbabilities.value
         guard logp.rank == 2, target.shape == [logp.shape[0]] else {
-            throw TensorError("nll_loss", "expected log-probabilities [N, C] and targets [N], got \(formatShape(logp.shape)) and \(formatShape(target.shape))")
+            throw TensorError(
+                "nll_loss",
+                "expected log-probabilities [N, C] and targets [N], got \(formatShape(logp.shape)) and \(formatShape(target.shape))"
+            )
         }
         let (n, classes) = (logp.shape[0], logp.shape[1])
         let labels = try target.integerIndices(op: "nll_loss", below: classes, what: "target class")
@@ -68,7 +71,10 @@ public enum Loss {
             return try hard * (1 - labelSmoothing) + uniform * labelSmoothing
         }
         guard target.shape == logits.shape else {
-            throw TensorError("cross_entropy", "target must be class indices [\(n)] or probabilities \(formatShape(logits.shape)), got \(formatShape(target.shape))")
+            throw TensorError(
+                "cross_entropy",
+                "target must be class indices [\(n)] or probabilities \(formatShape(logits.shape)), got \(formatShape(target.shape))"
+            )
         }
         var soft = target
         if labelSmoothing > 0 { soft = soft * (1 - labelSmoothing) + labelSmoothing / Float(classes) }
@@ -105,7 +111,9 @@ public enum Loss {
     }
 
     /// Binary cross-entropy on logits, computed stably: max(x, 0) − x·y + log(1 + e^−|x|).
-    public static func binaryCrossEntropyWithLogits(_ logits: Variable, _ target: Variable, reduction: Reduction = .mean) throws -> Variable {
+    public static func binaryCrossEntropyWithLogits(_ logits: Variable, _ target: Variable, reduction: Reduction = .mean) throws
+        -> Variable
+    {
         try checkSameShape(logits, target, op: "binary_cross_entropy_with_logits")
         let (x, y) = (logits.value, target.value)
         let pointwise = x.zip3(y, y) { xi, yi, _ in Swift.max(xi, 0) - xi * yi + log1pf(expf(-Swift.abs(xi))) }

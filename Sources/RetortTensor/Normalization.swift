@@ -5,7 +5,9 @@ public enum Normalization {
         _ x: Variable, normalizedShape: [Int], weight: Variable?, bias: Variable?, eps: Float = 1e-5
     ) throws -> Variable {
         guard normalizedShape.count <= x.value.rank, Array(x.shape.suffix(normalizedShape.count)) == normalizedShape else {
-            throw TensorError("layer_norm", "normalized shape \(formatShape(normalizedShape)) does not match the end of input \(formatShape(x.shape))")
+            throw TensorError(
+                "layer_norm",
+                "normalized shape \(formatShape(normalizedShape)) does not match the end of input \(formatShape(x.shape))")
         }
         let axes = Array((x.value.rank - normalizedShape.count)..<x.value.rank)
         let mean = try x.mean(axes: axes, keepDims: true)
@@ -31,7 +33,10 @@ public enum Normalization {
         }
         let channels = x.shape[1]
         guard runningMean.shape == [channels], runningVar.shape == [channels] else {
-            throw TensorError("batch_norm", "running statistics \(formatShape(runningMean.shape)) do not match \(channels) channels of \(formatShape(x.shape))")
+            throw TensorError(
+                "batch_norm",
+                "running statistics \(formatShape(runningMean.shape)) do not match \(channels) channels of \(formatShape(x.shape))"
+            )
         }
         let statShape = rank == 2 ? [1, channels] : [1, channels, 1, 1]
         let axes = rank == 2 ? [0] : [0, 2, 3]
@@ -41,7 +46,8 @@ public enum Normalization {
         if training {
             let count = axes.reduce(1) { $0 * x.shape[$1] }
             guard count > 1 else {
-                throw TensorError("batch_norm", "needs more than one value per channel in training, got input \(formatShape(x.shape))")
+                throw TensorError(
+                    "batch_norm", "needs more than one value per channel in training, got input \(formatShape(x.shape))")
             }
             let mean = try x.mean(axes: axes, keepDims: true)
             let centered = try x - mean

@@ -8,10 +8,15 @@ public struct Window2D: Equatable, Sendable {
     /// Validates a window over an input of `height×width`, naming `op` in errors.
     public init(kernel: (Int, Int), stride: Int, padding: Int, height: Int, width: Int, op: String) throws {
         guard kernel.0 > 0, kernel.1 > 0, stride > 0, padding >= 0 else {
-            throw TensorError(op, "kernel and stride must be positive and padding non-negative (kernel \(kernel.0)×\(kernel.1), stride \(stride), padding \(padding))")
+            throw TensorError(
+                op,
+                "kernel and stride must be positive and padding non-negative (kernel \(kernel.0)×\(kernel.1), stride \(stride), padding \(padding))"
+            )
         }
         guard height + 2 * padding >= kernel.0, width + 2 * padding >= kernel.1 else {
-            throw TensorError(op, "kernel \(kernel.0)×\(kernel.1) is larger than the padded input \(height + 2 * padding)×\(width + 2 * padding)")
+            throw TensorError(
+                op,
+                "kernel \(kernel.0)×\(kernel.1) is larger than the padded input \(height + 2 * padding)×\(width + 2 * padding)")
         }
         kernelHeight = kernel.0
         kernelWidth = kernel.1
@@ -21,18 +26,18 @@ public struct Window2D: Equatable, Sendable {
         inputWidth = width
     }
 
-    /// Calls `body(outputPosition, kernelPosition, inputOffset?)` for every tap; nil input is padding.
-    @inlinable
-    func forEachTap(_ body: (Int, Int, Int?) -> Void) {
+    /// Calls `body(plane offset of the output, input offset)` for every in-bounds tap of one plane;
+    /// taps that fall on padding are skipped.
+    @inline(__always)
+    func forEachTap(_ body: (_ output: Int, _ input: Int) -> Void) {
         for oy in 0..<outputHeight {
+            let y0 = oy * stride - padding
             for ox in 0..<outputWidth {
+                let x0 = ox * stride - padding
                 let o = oy * outputWidth + ox
-                for ky in 0..<kernelHeight {
-                    let y = oy * stride - padding + ky
-                    for kx in 0..<kernelWidth {
-                        let x = ox * stride - padding + kx
-                        let inside = y >= 0 && y < inputHeight && x >= 0 && x < inputWidth
-                        body(o, ky * kernelWidth + kx, inside ? y * inputWidth + x : nil)
+                for y in Swift.max(y0, 0)..<Swift.min(y0 + kernelHeight, inputHeight) {
+                    for x in Swift.max(x0, 0)..<Swift.min(x0 + kernelWidth, inputWidth) {
+                        body(o, y * inputWidth + x)
                     }
                 }
             }
@@ -42,17 +47,19 @@ public struct Window2D: Equatable, Sendable {
 
 extension Tensor {
     /// Unfolds one image `[C, H, W]` (at `image`) into columns `[C·kh·kw, outH·outW]` for a GEMM.
+    ///
+    /// Rows are `rowStride` apart, so the images of a batch can fill side-by-side column blocks
+    /// of one matrix `[C·kh·kw, N·outH·outW]` and share a single GEMM.
     static func im2col(
-        _ image: UnsafePointer<Float>, channels: Int, window w: Window2D, into cols: UnsafeMutablePointer<Float>
+        _ image: UnsafePointer<Float>, channels: Int, window w: Window2D, into cols: UnsafeMutablePointer<Float>, rowStride: Int
     ) {
-        let outArea = w.outputHeight * w.outputWidth
         let taps = w.kernelHeight * w.kernelWidth
         for c in 0..<channels {
             let plane = image + c * w.inputHeight * w.inputWidth
-            let rows = cols + c * taps * outArea
+            let rows = cols + c * taps * rowStride
             for ky in 0..<w.kernelHeight {
                 for kx in 0..<w.kernelWidth {
-                    let row = rows + (ky * w.kernelWidth + kx) * outArea
+                    let row = rows + (ky * w.kernelWidth + kx) * rowStride
                     for oy in 0..<w.outputHeight {
                         let y = oy * w.stride - w.padding + ky
                         let dst = row + oy * w.outputWidth
@@ -61,6 +68,15 @@ extension Tensor {
                             continue
                         }
                         let src = plane + y * w.inputWidth
+                        if w.stride == 1 {
+                            // Output columns whose input column x = ox − padding + kx is inside the image.
+                            let low = Swift.min(Swift.max(w.padding - kx, 0), w.outputWidth)
+                            let high = Swift.max(Swift.min(w.inputWidth + w.padding - kx, w.outputWidth), low)
+                            dst.update(repeating: 0, count: low)
+                            (dst + low).update(from: src + (low - w.padding + kx), count: high - low)
+                            (dst + high).update(repeating: 0, count: w.outputWidth - high)
+                            continue
+                        }
                         for ox in 0..<w.outputWidth {
                             let x = ox * w.stride - w.padding + kx
                             dst[ox] = (x >= 0 && x < w.inputWidth) ? src[x] : 0
@@ -73,21 +89,27 @@ extension Tensor {
 
     /// Folds columns back into an image, adding overlapping taps (the adjoint of `im2col`).
     static func col2im(
-        _ cols: UnsafePointer<Float>, channels: Int, window w: Window2D, into image: UnsafeMutablePointer<Float>
+        _ cols: UnsafePointer<Float>, channels: Int, window w: Window2D, into image: UnsafeMutablePointer<Float>, rowStride: Int
     ) {
-        let outArea = w.outputHeight * w.outputWidth
         let taps = w.kernelHeight * w.kernelWidth
         for c in 0..<channels {
             let plane = image + c * w.inputHeight * w.inputWidth
-            let rows = cols + c * taps * outArea
+            let rows = cols + c * taps * rowStride
             for ky in 0..<w.kernelHeight {
                 for kx in 0..<w.kernelWidth {
-                    let row = rows + (ky * w.kernelWidth + kx) * outArea
+                    let row = rows + (ky * w.kernelWidth + kx) * rowStride
                     for oy in 0..<w.outputHeight {
                         let y = oy * w.stride - w.padding + ky
                         if y < 0 || y >= w.inputHeight { continue }
                         let src = row + oy * w.outputWidth
                         let dst = plane + y * w.inputWidth
+                        if w.stride == 1 {
+                            let low = Swift.min(Swift.max(w.padding - kx, 0), w.outputWidth)
+                            let high = Swift.max(Swift.min(w.inputWidth + w.padding - kx, w.outputWidth), low)
+                            let shifted = dst + (kx - w.padding)
+                            for ox in low..<high { shifted[ox] += src[ox] }
+                            continue
+                        }
                         for ox in 0..<w.outputWidth {
                             let x = ox * w.stride - w.padding + kx
                             if x >= 0 && x < w.inputWidth { dst[x] += src[ox] }
@@ -108,13 +130,17 @@ extension Tensor {
 
     /// 2-D convolution (cross-correlation, as in PyTorch) of `[N, C, H, W]` with `[O, C, kh, kw]`.
     ///
-    /// Returns the output and the unfolded columns, which the backward pass reuses.
+    /// The whole batch is unfolded into one column matrix `[C·kh·kw, N·outH·outW]` so the product
+    /// is a single large GEMM. Returns the output and the columns, which the backward pass reuses.
     public static func conv2d(
         _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int
     ) throws -> (output: Tensor, columns: Tensor, window: Window2D) {
         let (n, c, h, wd) = try input.imageDimensions(op: "conv2d")
         guard weight.rank == 4, weight.shape[1] == c else {
-            throw TensorError("conv2d", "weight \(formatShape(weight.shape)) does not match input \(formatShape(input.shape)): expected [out, \(c), kh, kw]")
+            throw TensorError(
+                "conv2d",
+                "weight \(formatShape(weight.shape)) does not match input \(formatShape(input.shape)): expected [out, \(c), kh, kw]"
+            )
         }
         let outChannels = weight.shape[0]
         if let bias, bias.shape != [outChannels] {
@@ -124,25 +150,33 @@ extension Tensor {
             kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, height: h, width: wd, op: "conv2d")
         let area = window.outputHeight * window.outputWidth
         let patch = c * window.kernelHeight * window.kernelWidth
-        var columns = Tensor.zeros([n, patch, area])
-        var output = Tensor.zeros([n, outChannels, window.outputHeight, window.outputWidth])
-        input.withUnsafeBufferPointer { x in
-            columns.withUnsafeMutableBufferPointer { cols in
-                weight.withUnsafeBufferPointer { wt in
-                    output.withUnsafeMutableBufferPointer { out in
-                        for i in 0..<n {
-                            let col = cols.baseAddress! + i * patch * area
-                            im2col(x.baseAddress! + i * c * h * wd, channels: c, window: window, into: col)
-                            let dst = out.baseAddress! + i * outChannels * area
-                            var beta: Float = 0
-                            if let bias {
-                                bias.withUnsafeBufferPointer { b in
-                                    for o in 0..<outChannels { (dst + o * area).update(repeating: b[o], count: area) }
-                                }
-                                beta = 1
-                            }
-                            BLAS.gemm(m: outChannels, n: area, k: patch, a: wt.baseAddress!, b: col, c: dst, beta: beta)
-                        }
+        let columns = input.withUnsafeBufferPointer { x in
+            Tensor(shape: [patch, n * area]) { cols in
+                for i in 0..<n {
+                    im2col(
+                        x.baseAddress! + i * c * h * wd, channels: c, window: window, into: cols.baseAddress! + i * area,
+                        rowStride: n * area)
+                }
+            }
+        }
+        // [O, patch] @ [patch, N·area] = [O, N·area], then reordered to [N, O, area] with the bias.
+        let product = weight.withUnsafeBufferPointer { wt in
+            columns.withUnsafeBufferPointer { cols in
+                Tensor(shape: [outChannels, n * area]) { out in
+                    BLAS.gemm(
+                        m: outChannels, n: n * area, k: patch, a: wt.baseAddress!, b: cols.baseAddress!, c: out.baseAddress!)
+                }
+            }
+        }
+        let biasValues = bias?.scalars ?? [Float](repeating: 0, count: outChannels)
+        let output = product.withUnsafeBufferPointer { p in
+            Tensor(shape: [n, outChannels, window.outputHeight, window.outputWidth]) { out in
+                for i in 0..<n {
+                    for o in 0..<outChannels {
+                        let src = p.baseAddress! + o * n * area + i * area
+                        let dst = out.baseAddress! + (i * outChannels + o) * area
+                        let b = biasValues[o]
+                        for j in 0..<area { dst[j] = src[j] + b }
                     }
                 }
             }
@@ -158,62 +192,106 @@ extension Tensor {
         let outChannels = weight.shape[0]
         let area = window.outputHeight * window.outputWidth
         let patch = c * window.kernelHeight * window.kernelWidth
-        var gradWeight = Tensor.zeros(weight.shape)
-        var gradInput: Tensor? = needsInput ? Tensor.zeros(input.shape) : nil
-        var scratch = Tensor.zeros([patch, area])
-        g.withUnsafeBufferPointer { gy in
-            columns.withUnsafeBufferPointer { cols in
-                weight.withUnsafeBufferPointer { wt in
-                    gradWeight.withUnsafeMutableBufferPointer { gw in
+        // dY [N, O, area] reordered to [O, N·area], the layout of the forward product.
+        var gradBias = Tensor.zeros([outChannels])
+        let dy = g.withUnsafeBufferPointer { gy in
+            gradBias.withUnsafeMutableBufferPointer { gb in
+                Tensor(shape: [outChannels, n * area]) { out in
+                    // Channel by channel, summing each bias gradient as its values are copied.
+                    for o in 0..<outChannels {
+                        var total: Float = 0
                         for i in 0..<n {
-                            let gi = gy.baseAddress! + i * outChannels * area
-                            // dW += dY_i [O, area] @ cols_iᵀ [area, patch]
-                            BLAS.gemm(
-                                m: outChannels, n: patch, k: area, a: gi, b: cols.baseAddress! + i * patch * area,
-                                transposeB: true, c: gw.baseAddress!, beta: 1)
-                            guard gradInput != nil else { continue }
-                            scratch.withUnsafeMutableBufferPointer { s in
-                                // dcols = Wᵀ [patch, O] @ dY_i [O, area], folded back into the image.
-                                BLAS.gemm(m: patch, n: area, k: outChannels, a: wt.baseAddress!, transposeA: true, b: gi, c: s.baseAddress!)
-                                gradInput!.withUnsafeMutableBufferPointer { gx in
-                                    col2im(s.baseAddress!, channels: c, window: window, into: gx.baseAddress! + i * c * h * wd)
-                                }
+                            let src = gy.baseAddress! + (i * outChannels + o) * area
+                            let dst = out.baseAddress! + o * n * area + i * area
+                            for j in 0..<area {
+                                dst[j] = src[j]
+                                total += src[j]
                             }
+                        }
+                        gb[o] = total
+                    }
+                }
+            }
+        }
+        let gradWeight = dy.withUnsafeBufferPointer { d in
+            columns.withUnsafeBufferPointer { cols in
+                Tensor(shape: weight.shape) { gw in
+                    // dW = dY [O, N·area] @ colsᵀ [N·area, patch]
+                    BLAS.gemm(
+                        m: outChannels, n: patch, k: n * area, a: d.baseAddress!, b: cols.baseAddress!, transposeB: true,
+                        c: gw.baseAddress!)
+                }
+            }
+        }
+        guard needsInput else { return (nil, gradWeight, gradBias) }
+        var gradInput = Tensor.zeros(input.shape)
+        dy.withUnsafeBufferPointer { d in
+            weight.withUnsafeBufferPointer { wt in
+                // dcols = Wᵀ [patch, O] @ dY [O, N·area], folded back into each image.
+                let dcols = Tensor(shape: [patch, n * area]) { s in
+                    BLAS.gemm(
+                        m: patch, n: n * area, k: outChannels, a: wt.baseAddress!, transposeA: true, b: d.baseAddress!,
+                        c: s.baseAddress!)
+                }
+                dcols.withUnsafeBufferPointer { s in
+                    gradInput.withUnsafeMutableBufferPointer { gx in
+                        for i in 0..<n {
+                            col2im(
+                                s.baseAddress! + i * area, channels: c, window: window, into: gx.baseAddress! + i * c * h * wd,
+                                rowStride: n * area)
                         }
                     }
                 }
             }
         }
-        // The bias gradient sums dY over batch and positions.
-        let gradBias = try! g.sum(axes: [0, 2, 3])
         return (gradInput, gradWeight, gradBias)
     }
 
     /// 2-D max pooling; also returns, for each output, the flat input offset it came from.
-    public static func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int) throws -> (output: Tensor, argmax: [Int32]) {
+    public static func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int) throws -> (
+        output: Tensor, argmax: [Int32]
+    ) {
         let (n, c, h, wd) = try input.imageDimensions(op: "max_pool2d")
         guard padding * 2 <= kernel else {
             throw TensorError("max_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
         }
-        let window = try Window2D(kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "max_pool2d")
+        let window = try Window2D(
+            kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "max_pool2d")
         let area = window.outputHeight * window.outputWidth
         var argmax = [Int32](repeating: 0, count: n * c * area)
-        let output = input.withUnsafeBufferPointer { x in
-            Tensor(shape: [n, c, window.outputHeight, window.outputWidth]) { out in
-                argmax.withUnsafeMutableBufferPointer { arg in
+        let (outH, outW, imageArea) = (window.outputHeight, window.outputWidth, h * wd)
+        let output = input.withUnsafeBufferPointer { xb in
+            Tensor(shape: [n, c, outH, outW]) { ob in
+                argmax.withUnsafeMutableBufferPointer { ab in
+                    let (x, out, arg) = (xb.baseAddress!, ob.baseAddress!, ab.baseAddress!)
                     for plane in 0..<(n * c) {
-                        let base = plane * h * wd
-                        let dst = plane * area
-                        for o in 0..<area {
-                            out[dst + o] = -.infinity
-                            arg[dst + o] = -1
-                        }
-                        window.forEachTap { o, _, offset in
-                            guard let offset else { return }
-                            let v = x[base + offset]
-                            if v > out[dst + o] || arg[dst + o] < 0 || v.isNaN {
-                                out[dst + o] = v
-                                arg[dst + o] = Int32(base + offset)
+                        let base = plane * imageArea
+                        for oy in 0..<outH {
+                            let y0 = oy * stride - padding
+                            let (yLow, yHigh) = (Swift.max(y0, 0), Swift.min(y0 + kernel, h))
+                            for ox in 0..<outW {
+                                let x0 = ox * stride - padding
+                                let (xLow, xHigh) = (Swift.max(x0, 0), Swift.min(x0 + kernel, wd))
+                                var bestOffset = base + yLow * wd + xLow
+                                var best = x[bestOffset]
+                                var y = yLow
+                                while y < yHigh {
+                                    let row = base + y * wd
+                                    var xi = xLow
+                                    while xi < xHigh {
+                                        let v = x[row + xi]
+                                        // A larger value, or a NaN (never hidden, as in PyTorch); selects, not
+                                        // branches, because which tap wins is unpredictable.
+                                        let better = v > best || v != v
+                                        best = better ? v : best
+                                        bestOffset = better ? row + xi : bestOffset
+                                        xi += 1
+                                    }
+                                    y += 1
+                                }
+                                let o = plane * outH * outW + oy * outW + ox
+                                out[o] = best
+                                arg[o] = Int32(bestOffset)
                             }
                         }
                     }
@@ -224,21 +302,22 @@ extension Tensor {
     }
 
     /// 2-D average pooling; padding counts as zeros in the average (PyTorch's `count_include_pad`).
-    public static func avgPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int) throws -> (output: Tensor, window: Window2D) {
+    public static func avgPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int) throws -> (
+        output: Tensor, window: Window2D
+    ) {
         let (n, c, h, wd) = try input.imageDimensions(op: "avg_pool2d")
         guard padding * 2 <= kernel else {
             throw TensorError("avg_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
         }
-        let window = try Window2D(kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "avg_pool2d")
+        let window = try Window2D(
+            kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "avg_pool2d")
         let area = window.outputHeight * window.outputWidth
         let scale = 1 / Float(kernel * kernel)
         let output = input.withUnsafeBufferPointer { x in
             Tensor(shape: [n, c, window.outputHeight, window.outputWidth]) { out in
                 out.update(repeating: 0)
                 for plane in 0..<(n * c) {
-                    window.forEachTap { o, _, offset in
-                        if let offset { out[plane * area + o] += x[plane * h * wd + offset] * scale }
-                    }
+                    window.forEachTap { o, offset in out[plane * area + o] += x[plane * h * wd + offset] * scale }
                 }
             }
         }
@@ -255,9 +334,7 @@ extension Tensor {
         result.withUnsafeMutableBufferPointer { gx in
             g.withUnsafeBufferPointer { gy in
                 for plane in 0..<planes {
-                    window.forEachTap { o, _, offset in
-                        if let offset { gx[plane * imageArea + offset] += gy[plane * area + o] * scale }
-                    }
+                    window.forEachTap { o, offset in gx[plane * imageArea + offset] += gy[plane * area + o] * scale }
                 }
             }
         }

@@ -6,7 +6,8 @@ extension Tensor {
     /// (batch) dimensions broadcast.
     public func matmul(_ other: Tensor) throws -> Tensor {
         guard rank > 0, other.rank > 0 else {
-            throw TensorError("matmul", "both operands need at least one dimension: \(formatShape(shape)) @ \(formatShape(other.shape))")
+            throw TensorError(
+                "matmul", "both operands need at least one dimension: \(formatShape(shape)) @ \(formatShape(other.shape))")
         }
         let a = rank == 1 ? withShape([1, shape[0]]) : self
         let b = other.rank == 1 ? other.withShape([other.shape[0], 1]) : other
@@ -21,7 +22,8 @@ extension Tensor {
         do {
             batch = try broadcastShape(batchA, batchB, op: "matmul")
         } catch {
-            throw TensorError("matmul", "batch dimensions cannot be broadcast: \(formatShape(shape)) @ \(formatShape(other.shape))")
+            throw TensorError(
+                "matmul", "batch dimensions cannot be broadcast: \(formatShape(shape)) @ \(formatShape(other.shape))")
         }
         var result = Tensor.zeros(batch + [m, n])
         Tensor.batchedGemm(a, b, into: &result, batch: batch, m: m, n: n, k: k)

@@ -57,7 +57,8 @@ extension Tensor {
         if inferred == 1 {
             let known = newShape.filter { $0 != -1 }.reduce(1, *)
             guard known > 0, count % known == 0 else {
-                throw TensorError("reshape", "cannot reshape \(formatShape(shape)) (\(count) elements) to \(formatShape(newShape))")
+                throw TensorError(
+                    "reshape", "cannot reshape \(formatShape(shape)) (\(count) elements) to \(formatShape(newShape))")
             }
             resolved = newShape.map { $0 == -1 ? count / known : $0 }
         }
@@ -161,7 +162,8 @@ extension Tensor {
             a[ax] = 0
             b[ax] = 0
             guard a == b else {
-                throw TensorError("concat", "shapes differ outside axis \(axis): \(formatShape(first.shape)) and \(formatShape(t.shape))")
+                throw TensorError(
+                    "concat", "shapes differ outside axis \(axis): \(formatShape(first.shape)) and \(formatShape(t.shape))")
             }
         }
         var outShape = first.shape
@@ -210,10 +212,12 @@ extension Tensor {
     public func gathered(axis: Int, index: Tensor) throws -> Tensor {
         let ax = try normalizeAxis(axis, rank: rank, op: "gather")
         guard index.rank == rank else {
-            throw TensorError("gather", "index rank differs from input: \(formatShape(shape)) and index \(formatShape(index.shape))")
+            throw TensorError(
+                "gather", "index rank differs from input: \(formatShape(shape)) and index \(formatShape(index.shape))")
         }
         for d in 0..<rank where d != ax && index.shape[d] > shape[d] {
-            throw TensorError("gather", "index \(formatShape(index.shape)) is larger than input \(formatShape(shape)) on axis \(d)")
+            throw TensorError(
+                "gather", "index \(formatShape(index.shape)) is larger than input \(formatShape(shape)) on axis \(d)")
         }
         let positions = try gatherOffsets(axis: ax, index: index)
         return withUnsafeBufferPointer { a in

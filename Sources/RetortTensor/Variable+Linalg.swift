@@ -26,7 +26,10 @@ extension Variable {
     public static func linear(_ input: Variable, weight: Variable, bias: Variable?) throws -> Variable {
         let (x, w) = (input.value, weight.value)
         guard w.rank == 2, x.rank >= 1, x.shape[x.rank - 1] == w.shape[1] else {
-            throw TensorError("linear", "input \(formatShape(x.shape)) does not match weight \(formatShape(w.shape)): expected [..., \(w.rank == 2 ? w.shape[1] : 0)]")
+            throw TensorError(
+                "linear",
+                "input \(formatShape(x.shape)) does not match weight \(formatShape(w.shape)): expected [..., \(w.rank == 2 ? w.shape[1] : 0)]"
+            )
         }
         let (inFeatures, outFeatures) = (w.shape[1], w.shape[0])
         if let bias, bias.shape != [outFeatures] {
@@ -40,7 +43,9 @@ extension Variable {
                 Tensor(shape: outShape) { po in
                     if let b {
                         b.withUnsafeBufferPointer { pb in
-                            for r in 0..<rows { (po.baseAddress! + r * outFeatures).update(from: pb.baseAddress!, count: outFeatures) }
+                            for r in 0..<rows {
+                                (po.baseAddress! + r * outFeatures).update(from: pb.baseAddress!, count: outFeatures)
+                            }
                         }
                     }
                     BLAS.gemm(
@@ -57,7 +62,9 @@ extension Variable {
                     input.requiresGrad
                         ? w.withUnsafeBufferPointer { pw in
                             Tensor(shape: x.shape) { gx in
-                                BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: pg.baseAddress!, b: pw.baseAddress!, c: gx.baseAddress!)
+                                BLAS.gemm(
+                                    m: rows, n: inFeatures, k: outFeatures, a: pg.baseAddress!, b: pw.baseAddress!,
+                                    c: gx.baseAddress!)
                             }
                         } : nil)
                 grads.append(
@@ -85,7 +92,9 @@ extension Variable {
     }
 
     /// 2-D convolution of `[N, C, H, W]` by `[O, C, kh, kw]` plus an optional `[O]` bias.
-    public static func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) throws -> Variable {
+    public static func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) throws
+        -> Variable
+    {
         let (x, w) = (input.value, weight.value)
         let result = try Tensor.conv2d(x, weight: w, bias: bias?.value, stride: stride, padding: padding)
         let parents = [input, weight] + (bias.map { [$0] } ?? [])
@@ -104,7 +113,9 @@ extension Variable {
             var gx = Tensor.zeros(x.shape)
             gx.withUnsafeMutableBufferPointer { px in
                 g.withUnsafeBufferPointer { pg in
-                    for (i, source) in argmax.enumerated() where source >= 0 { px[Int(source)] += pg[i] }
+                    argmax.withUnsafeBufferPointer { arg in
+                        for i in 0..<arg.count { px[Int(arg[i])] += pg[i] }
+                    }
                 }
             }
             return [gx]

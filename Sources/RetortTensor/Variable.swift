@@ -33,6 +33,8 @@ public final class Variable {
     private(set) var backwardFunction: ((Tensor) -> [Tensor?])?
     /// The gradient flowing into this node during one backward pass.
     var pendingGrad: Tensor?
+    /// Set once a backward pass has freed this node's saved tensors.
+    private(set) var isReleased = false
 
     /// A leaf variable: data when `requiresGrad` is false, a parameter when it is true.
     public init(_ value: Tensor, requiresGrad: Bool = false, name: String? = nil) {
@@ -75,7 +77,7 @@ public final class Variable {
     }
 
     public var shape: [Int] { value.shape }
-    public var isLeaf: Bool { backwardFunction == nil }
+    public var isLeaf: Bool { parents.isEmpty }
 
     /// The same value cut off from the graph.
     public func detached() -> Variable { Variable(value) }
@@ -92,23 +94,33 @@ public final class Variable {
     ///
     /// `seed` is the gradient of the final objective with respect to this variable; it may be
     /// omitted only for a one-element variable (a loss), where it is 1.
-    public func backward(seed: Tensor? = nil) throws {
+    ///
+    /// Like PyTorch, the pass frees the tensors the graph saved for it (unless `retainGraph`), so
+    /// an optimizer can then update weights in place instead of copying storage still shared
+    /// with the graph; a second backward through the same graph is an error.
+    public func backward(seed: Tensor? = nil, retainGraph: Bool = false) throws {
         guard requiresGrad else {
             throw TensorError("backward", "this value does not depend on anything that requires a gradient")
         }
         let start: Tensor
         if let seed {
             guard seed.shape == shape else {
-                throw TensorError("backward", "seed shape \(formatShape(seed.shape)) differs from value shape \(formatShape(shape))")
+                throw TensorError(
+                    "backward", "seed shape \(formatShape(seed.shape)) differs from value shape \(formatShape(shape))")
             }
             start = seed
         } else {
             guard value.count == 1 else {
-                throw TensorError("backward", "needs a one-element value (a loss) or an explicit seed, got shape \(formatShape(shape))")
+                throw TensorError(
+                    "backward", "needs a one-element value (a loss) or an explicit seed, got shape \(formatShape(shape))")
             }
             start = Tensor(shape: shape, repeating: 1)
         }
         let order = topologicalOrder()
+        if order.contains(where: \.isReleased) {
+            throw TensorError(
+                "backward", "this graph was already used by a backward pass; compute the loss again (or pass retain_graph)")
+        }
         pendingGrad = start
         for node in order.reversed() {
             guard let g = node.pendingGrad else { continue }
@@ -122,6 +134,10 @@ public final class Variable {
                 guard let pg else { continue }
                 precondition(pg.shape == parent.shape, "gradient shape \(pg.shape) differs from value shape \(parent.shape)")
                 if parent.pendingGrad == nil { parent.pendingGrad = pg } else { parent.pendingGrad!.addInPlace(pg) }
+            }
+            if !retainGraph {
+                node.backwardFunction = nil
+                node.isReleased = true
             }
         }
     }

@@ -16,7 +16,8 @@ final class OptimizerTests: XCTestCase {
                 [p], learningRate: lr, momentum: (args["momentum"] as? NSNumber)?.floatValue ?? 0,
                 nesterov: (args["nesterov"] as? Bool) ?? false, weightDecay: wd)
         case "adam", "adamw":
-            return try Adam([p], learningRate: lr, beta1: betas[0], beta2: betas[1], eps: eps, weightDecay: wd, decoupled: kind == "adamw")
+            return try Adam(
+                [p], learningRate: lr, beta1: betas[0], beta2: betas[1], eps: eps, weightDecay: wd, decoupled: kind == "adamw")
         default:
             throw TensorError("fixture", "unknown optimizer \(kind)")
         }
@@ -69,7 +70,8 @@ final class OptimizerTests: XCTestCase {
             switch c["schedule"] as? String {
             case "step": schedule = .step(stepSize: a["step_size"]?.intValue ?? 1, gamma: a["gamma"]?.floatValue ?? 1)
             case "cosine": schedule = .cosine(period: a["T_max"]?.intValue ?? 1, minimum: a["eta_min"]?.floatValue ?? 0)
-            case "warmup_linear": schedule = .warmupLinear(warmup: a["total_iters"]?.intValue ?? 1, startFactor: a["start_factor"]?.floatValue ?? 1)
+            case "warmup_linear":
+                schedule = .warmupLinear(warmup: a["total_iters"]?.intValue ?? 1, startFactor: a["start_factor"]?.floatValue ?? 1)
             case "warmup_cosine":
                 schedule = .warmupCosine(
                     warmup: a["warmup_steps"]?.intValue ?? 0, total: a["total_steps"]?.intValue ?? 1,

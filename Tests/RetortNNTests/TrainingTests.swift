@@ -27,7 +27,10 @@ final class TrainingTests: XCTestCase {
     func testAnMLPLearnsSpirals() throws {
         var g = RandomGenerator(seed: 11)
         let (x, y) = try spirals(400, generator: &g)
-        let model = Sequential([Linear(2, 64, generator: &g), Activation(.tanh), Linear(64, 64, generator: &g), Activation(.tanh), Linear(64, 2, generator: &g)])
+        let model = Sequential([
+            Linear(2, 64, generator: &g), Activation(.tanh), Linear(64, 64, generator: &g), Activation(.tanh),
+            Linear(64, 2, generator: &g),
+        ])
         let optimizer = try Adam(model.parameters, learningRate: 0.01)
         let before = try accuracy(model, x, y)
         for _ in 0..<300 {
@@ -44,7 +47,10 @@ final class TrainingTests: XCTestCase {
     func testAStudentLearnsFromSoftTargetsAlone() throws {
         var g = RandomGenerator(seed: 5)
         let (x, y) = try spirals(400, generator: &g)
-        let teacher = Sequential([Linear(2, 64, generator: &g), Activation(.tanh), Linear(64, 64, generator: &g), Activation(.tanh), Linear(64, 2, generator: &g)])
+        let teacher = Sequential([
+            Linear(2, 64, generator: &g), Activation(.tanh), Linear(64, 64, generator: &g), Activation(.tanh),
+            Linear(64, 2, generator: &g),
+        ])
         let teach = try Adam(teacher.parameters, learningRate: 0.01)
         for _ in 0..<300 {
             let loss = try Loss.crossEntropy(teacher(Variable(x)), target: Variable(y))
@@ -54,7 +60,10 @@ final class TrainingTests: XCTestCase {
         }
         teach.zeroGrad()
         // The student never sees a label: only the teacher's temperature-softened distribution.
-        let student = Sequential([Linear(2, 32, generator: &g), Activation(.tanh), Linear(32, 32, generator: &g), Activation(.tanh), Linear(32, 2, generator: &g)])
+        let student = Sequential([
+            Linear(2, 32, generator: &g), Activation(.tanh), Linear(32, 32, generator: &g), Activation(.tanh),
+            Linear(32, 2, generator: &g),
+        ])
         let learn = try Adam(student.parameters, learningRate: 0.01)
         let temperature: Float = 4
         let soft = try GradMode.withoutGradients { try (teacher(Variable(x)) * (1 / temperature)).softmax(axis: 1) }

@@ -16,9 +16,12 @@ final class ErrorTests: XCTestCase {
         assertError(try a.matmul(b), "matmul: inner dimensions differ: [32, 64] @ [32, 10]")
         assertError(try a + b, "add: shapes cannot be broadcast together: [32, 64] and [32, 10]")
         assertError(try Variable(a) * Variable(b), "mul: shapes cannot be broadcast together: [32, 64] and [32, 10]")
-        assertError(try Tensor.concat([a, Tensor.zeros([2, 3])], axis: 0), "concat: shapes differ outside axis 0: [32, 64] and [2, 3]")
+        assertError(
+            try Tensor.concat([a, Tensor.zeros([2, 3])], axis: 0), "concat: shapes differ outside axis 0: [32, 64] and [2, 3]")
         assertError(try a.reshaped([5, -1]), "reshape: cannot reshape [32, 64] (2048 elements) to [5, -1]")
-        assertError(try Variable.linear(Variable(a), weight: Variable(b), bias: nil), "linear: input [32, 64] does not match weight [32, 10]: expected [..., 10]")
+        assertError(
+            try Variable.linear(Variable(a), weight: Variable(b), bias: nil),
+            "linear: input [32, 64] does not match weight [32, 10]: expected [..., 10]")
         assertError(
             try Loss.klDiv(Variable(a), Variable(b), reduction: .batchmean),
             "kl_div: input and target shapes differ: [32, 64] and [32, 10]")
@@ -86,5 +89,23 @@ final class ErrorTests: XCTestCase {
         for _ in 0..<100_000 { y = y * 1.0 }
         try y.backward()
         XCTAssertEqual(x.grad?.scalar, 1)
+    }
+}
+
+final class GraphLifetimeTests: XCTestCase {
+    func testASecondBackwardThroughAFreedGraphIsAnError() throws {
+        let w = Variable(Tensor([1, 2]), requiresGrad: true)
+        let loss = try (w * w).sum()
+        try loss.backward()
+        XCTAssertThrowsError(try loss.backward()) { error in
+            XCTAssertEqual(
+                "\(error)",
+                "backward: this graph was already used by a backward pass; compute the loss again (or pass retain_graph)")
+        }
+        let kept = try (w * w).sum()
+        w.zeroGrad()
+        try kept.backward(retainGraph: true)
+        try kept.backward()
+        XCTAssertEqual(w.grad?.scalars, [4, 8])
     }
 }

@@ -26,11 +26,13 @@ func tensor(_ object: Any?) throws -> Tensor {
     guard let dict = object as? [String: Any], let shape = dict["shape"] as? [Int], let data = dict["data"] as? [Any] else {
         throw TensorError("fixture", "not a tensor: \(String(describing: object))")
     }
-    return try Tensor(shape: shape, scalars: data.map { value -> Float in
-        if let n = value as? NSNumber { return n.floatValue }
-        if let s = value as? String { return Float(s) ?? .nan }  // "inf", "-inf", "nan"
-        return .nan
-    })
+    return try Tensor(
+        shape: shape,
+        scalars: data.map { value -> Float in
+            if let n = value as? NSNumber { return n.floatValue }
+            if let s = value as? String { return Float(s) ?? .nan }  // "inf", "-inf", "nan"
+            return .nan
+        })
 }
 
 /// Checks `actual` against `expected` elementwise: |a − e| ≤ atol + rtol·(|e| + max|expected|).

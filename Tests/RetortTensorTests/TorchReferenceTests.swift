@@ -10,7 +10,9 @@ final class TorchReferenceTests: XCTestCase {
     static func float(_ args: [String: Any], _ key: String) -> Float? { (args[key] as? NSNumber)?.floatValue }
     static func bool(_ args: [String: Any], _ key: String) -> Bool { (args[key] as? NSNumber)?.boolValue ?? false }
     static func axes(_ args: [String: Any]) -> [Int]? { (args["axis"] as? NSNumber).map { [$0.intValue] } }
-    static func reduction(_ args: [String: Any]) -> Reduction { Reduction(rawValue: args["reduction"] as? String ?? "mean") ?? .mean }
+    static func reduction(_ args: [String: Any]) -> Reduction {
+        Reduction(rawValue: args["reduction"] as? String ?? "mean") ?? .mean
+    }
     static func ints(_ args: [String: Any], _ key: String) -> [Int] { (args[key] as? [NSNumber])?.map(\.intValue) ?? [] }
 
     /// One line per op: how to call Retort's version of it.
@@ -52,7 +54,9 @@ final class TorchReferenceTests: XCTestCase {
         "transpose": { x, a in try x[0].transposed(int(a, "dim0"), int(a, "dim1")) },
         "slice": { x, a in
             let ranges = (a["ranges"] as? [[Any]] ?? []).map { r in
-                SliceRange(start: (r[0] as? NSNumber)?.intValue, end: (r[1] as? NSNumber)?.intValue, step: (r[2] as? NSNumber)?.intValue ?? 1)
+                SliceRange(
+                    start: (r[0] as? NSNumber)?.intValue, end: (r[1] as? NSNumber)?.intValue,
+                    step: (r[2] as? NSNumber)?.intValue ?? 1)
             }
             return try x[0].sliced(ranges)
         },
@@ -64,9 +68,13 @@ final class TorchReferenceTests: XCTestCase {
         "expand": { x, a in try x[0].expanded(to: ints(a, "shape")) },
         "matmul": { x, _ in try x[0].matmul(x[1]) },
         "linear": { x, _ in try Variable.linear(x[0], weight: x[1], bias: x[2]) },
-        "conv2d": { x, a in try Variable.conv2d(x[0], weight: x[1], bias: x[2], stride: int(a, "stride"), padding: int(a, "padding")) },
-        "max_pool2d": { x, a in try x[0].maxPool2d(kernel: int(a, "kernel"), stride: int(a, "stride"), padding: int(a, "padding")) },
-        "avg_pool2d": { x, a in try x[0].avgPool2d(kernel: int(a, "kernel"), stride: int(a, "stride"), padding: int(a, "padding")) },
+        "conv2d": { x, a in
+            try Variable.conv2d(x[0], weight: x[1], bias: x[2], stride: int(a, "stride"), padding: int(a, "padding"))
+        },
+        "max_pool2d": { x, a in try x[0].maxPool2d(kernel: int(a, "kernel"), stride: int(a, "stride"), padding: int(a, "padding"))
+        },
+        "avg_pool2d": { x, a in try x[0].avgPool2d(kernel: int(a, "kernel"), stride: int(a, "stride"), padding: int(a, "padding"))
+        },
         "softmax": { x, a in try x[0].softmax(axis: int(a, "axis")) },
         "log_softmax": { x, a in try x[0].logSoftmax(axis: int(a, "axis")) },
         "cross_entropy": { x, a in
@@ -77,9 +85,11 @@ final class TorchReferenceTests: XCTestCase {
         "l1_loss": { x, a in try Loss.l1(x[0], x[1], reduction: reduction(a)) },
         "kl_div": { x, a in try Loss.klDiv(x[0], x[1], reduction: reduction(a)) },
         "bce_with_logits": { x, a in try Loss.binaryCrossEntropyWithLogits(x[0], x[1], reduction: reduction(a)) },
-        "cosine_similarity": { x, a in try Loss.cosineSimilarity(x[0], x[1], axis: int(a, "axis"), eps: float(a, "eps") ?? 1e-8) },
+        "cosine_similarity": { x, a in try Loss.cosineSimilarity(x[0], x[1], axis: int(a, "axis"), eps: float(a, "eps") ?? 1e-8)
+        },
         "layer_norm": { x, a in
-            try Normalization.layerNorm(x[0], normalizedShape: ints(a, "normalized_shape"), weight: x[1], bias: x[2], eps: float(a, "eps") ?? 1e-5)
+            try Normalization.layerNorm(
+                x[0], normalizedShape: ints(a, "normalized_shape"), weight: x[1], bias: x[2], eps: float(a, "eps") ?? 1e-5)
         },
         "batch_norm_train": { x, a in
             let c = x[0].shape[1]

@@ -1,0 +1,8 @@
+#ifndef RETORT_DATA_H
+#define RETORT_DATA_H
+
+/// The UCI optical-digits set (1,797 8x8 images, 10 classes) as gzipped CSV: 64 pixels 0..16, then the label.
+const unsigned char *retort_digits_csv_gz(void);
+unsigned long retort_digits_csv_gz_length(void);
+
+#endif

@@ -1,0 +1,112 @@
+import CRetortData
+import Foundation
+import RetortTensor
+
+/// Labelled examples: inputs `x` with the batch first, and class indices `y` of shape `[N]`.
+public struct Dataset {
+    public var x: Tensor
+    public var y: Tensor
+    public var classes: Int
+    public var name: String
+
+    public init(x: Tensor, y: Tensor, classes: Int, name: String) throws {
+        guard x.rank >= 1, y.shape == [x.shape[0]] else {
+            throw TensorError(
+                "dataset", "inputs \(formatShape(x.shape)) and labels \(formatShape(y.shape)) disagree on the number of examples")
+        }
+        self.x = x
+        self.y = y
+        self.classes = classes
+        self.name = name
+    }
+
+    public var count: Int { y.count }
+
+    /// The examples at the given positions, in that order.
+    public func subset(_ indices: [Int]) -> Dataset {
+        let width = x.count / Swift.max(count, 1)
+        let xs = x.withUnsafeBufferPointer { src in
+            Tensor(shape: [indices.count] + Array(x.shape.dropFirst())) { dst in
+                for (row, i) in indices.enumerated() {
+                    (dst.baseAddress! + row * width).update(from: src.baseAddress! + i * width, count: width)
+                }
+            }
+        }
+        let labels = y.scalars
+        // Shapes agree by construction.
+        return try! Dataset(x: xs, y: Tensor(indices.map { labels[$0] }), classes: classes, name: name)
+    }
+
+    /// A shuffled split into a first part holding `fraction` of the examples and the rest.
+    public func split(_ fraction: Double, seed: UInt64) throws -> (Dataset, Dataset) {
+        guard fraction > 0, fraction < 1 else { throw TensorError("split", "fraction must be between 0 and 1, got \(fraction)") }
+        var g = RandomGenerator(seed: seed)
+        let order = g.permutation(count)
+        let cut = Int((Double(count) * fraction).rounded())
+        return (subset(Array(order[..<cut])), subset(Array(order[cut...])))
+    }
+
+    /// Per-feature mean and standard deviation over the examples (for standardising other sets alike).
+    public func featureStatistics() throws -> (mean: Tensor, std: Tensor) {
+        let mean = try x.mean(axes: [0])
+        let centered = try x - mean
+        let std = try (centered * centered).mean(axes: [0]).sqrt().map { $0 < 1e-6 ? 1 : $0 }
+        return (mean, std)
+    }
+
+    /// Inputs shifted and scaled by the given statistics.
+    public func standardized(mean: Tensor, std: Tensor) throws -> Dataset {
+        var copy = self
+        copy.x = try (x - mean) / std
+        return copy
+    }
+
+    /// Mini-batches of `size` examples, shuffled with `generator` when given; the last may be smaller.
+    public func batches(_ size: Int, generator: inout RandomGenerator?) -> [(x: Tensor, y: Tensor)] {
+        let order = generator != nil ? generator!.permutation(count) : Array(0..<count)
+        return stride(from: 0, to: count, by: Swift.max(size, 1)).map { start in
+            let part = subset(Array(order[start..<Swift.min(start + size, count)]))
+            return (part.x, part.y)
+        }
+    }
+}
+
+extension Dataset {
+    /// The UCI optical-digits set compiled into Retort: 1,797 images of 8×8 pixels (0..16) as
+    /// `[1797, 64]` inputs and labels 0..9 (E. Alpaydin and C. Kaynak, CC BY 4.0).
+    public static func digits() throws -> Dataset {
+        let compressed = Data(bytes: retort_digits_csv_gz(), count: Int(retort_digits_csv_gz_length()))
+        let csv = try Gzip.decompress(compressed, source: "digits.csv.gz")
+        return try parseLabelledCSV(csv, features: 64, classes: 10, name: "digits", source: "digits.csv.gz")
+    }
+
+    /// Rows of `features` numbers followed by an integer class label, comma-separated, no header.
+    public static func parseLabelledCSV(_ data: Data, features: Int, classes: Int, name: String, source: String) throws -> Dataset
+    {
+        var xs: [Float] = []
+        var ys: [Float] = []
+        var lineNumber = 0
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            if line.allSatisfy(\.isWhitespace) { continue }
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard fields.count == features + 1 else {
+                throw TensorError("csv", "\(source):\(lineNumber): expected \(features + 1) fields, found \(fields.count)")
+            }
+            for (column, field) in fields.enumerated() {
+                guard let value = Float(field.trimmingCharacters(in: .whitespaces)) else {
+                    throw TensorError("csv", "\(source):\(lineNumber):\(column + 1): '\(field)' is not a number")
+                }
+                if column < features {
+                    xs.append(value)
+                } else {
+                    guard value == value.rounded(), value >= 0, Int(value) < classes else {
+                        throw TensorError("csv", "\(source):\(lineNumber): label \(field) is not a class in 0..<\(classes)")
+                    }
+                    ys.append(value)
+                }
+            }
+        }
+        return try Dataset(x: Tensor(shape: [ys.count, features], scalars: xs), y: Tensor(ys), classes: classes, name: name)
+    }
+}

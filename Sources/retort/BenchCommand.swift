@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import RetortTensor
+
+/// `retort bench`: training throughput and GEMM speed, in the same units as the PyTorch reference.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training throughput (samples/s) and sgemm GFLOPS.",
+        discussion: """
+            Workloads match bench/torch_reference.py; `bench/compare` runs both and prints them side by side.
+            For training workloads, "gemm" is the GFLOPS that sgemm reached inside the training step.
+            """)
+
+    @Option(help: "BLAS threads (default: OpenBLAS's choice).") var threads: Int?
+    @Option(help: "Time budget per workload, in seconds.") var seconds: Double = 3
+    @Flag(help: "Print one JSON object per line.") var json = false
+    @Option(help: "Run only workloads whose name contains this (repeatable).") var only: [String] = []
+
+    func run() throws {
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be positive") }
+            BLAS.threadCount = threads
+        }
+        let selected = Benchmarks.all.filter { w in only.isEmpty || only.contains { w.name.contains($0) } }
+        guard !selected.isEmpty else { throw ValidationError("no workload matches --only \(only.joined(separator: ", "))") }
+        if !json {
+            print("retort \(RetortVersion.current), \(BLASKernel.summary), \(seconds) s per workload")
+            print(
+                "workload".padding(toLength: 26, withPad: " ", startingAt: 0)
+                    + "          rate unit       gemm GFLOPS   steps  seconds")
+        }
+        for workload in selected {
+            let step = try workload.build()
+            BLAS.profile = workload.batch == nil ? nil : GemmProfile()
+            let (steps, elapsed) = try Benchmarks.measure(step, seconds: seconds)
+            let profile = BLAS.profile
+            BLAS.profile = nil
+            var row: [String: Any] = ["workload": workload.name, "steps": steps, "seconds": elapsed, "threads": BLAS.threadCount]
+            let rate: Double
+            let unit: String
+            if let batch = workload.batch {
+                rate = Double(batch * steps) / elapsed
+                unit = "samples/s"
+                row["samples_per_s"] = rate
+                if let profile, profile.calls > 0 {
+                    row["gemm_gflops"] = profile.gigaflopsPerSecond
+                    row["gemm_share"] = profile.seconds / elapsed
+                }
+            } else {
+                rate = (workload.flopsPerStep ?? 0) * Double(steps) / elapsed / 1e9
+                unit = "GFLOPS"
+                row["gflops"] = rate
+            }
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys, .withoutEscapingSlashes])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                let gemm =
+                    (row["gemm_gflops"] as? Double).map {
+                        String(format: "%6.1f (%2.0f%% of time)", $0, 100 * (row["gemm_share"] as? Double ?? 0))
+                    } ?? ""
+                print(
+                    workload.name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                        + String(format: "%14.1f ", rate) + unit.padding(toLength: 11, withPad: " ", startingAt: 0)
+                        + gemm.padding(toLength: 24, withPad: " ", startingAt: 0)
+                        + String(format: "%6d %8.2f", steps, elapsed))
+            }
+            fflush(stdout)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import RetortNN
+import RetortTensor
+
+/// The benchmark's workloads, each one full training step as `bench/torch_reference.py` defines it.
+struct Workload {
+    let name: String
+    /// Samples per step, or nil for a bare GEMM measured in GFLOPS.
+    let batch: Int?
+    let flopsPerStep: Double?
+    let build: () throws -> () throws -> Void
+}
+
+enum Benchmarks {
+    static func mlp(_ sizes: [Int], generator g: inout RandomGenerator) -> Sequential {
+        var layers: [Layer] = []
+        for i in 0..<(sizes.count - 1) {
+            layers.append(Linear(sizes[i], sizes[i + 1], generator: &g))
+            if i < sizes.count - 2 { layers.append(Activation(.relu)) }
+        }
+        return Sequential(layers)
+    }
+
+    static func labels(_ n: Int, classes: Int, generator g: inout RandomGenerator) -> Variable {
+        Variable(Tensor((0..<n).map { _ in Float(g.nextInt(below: classes)) }))
+    }
+
+    /// Forward, cross-entropy, zero grad, backward, SGD-momentum step.
+    static func classifierStep(_ model: Layer, _ x: Variable, _ y: Variable) throws -> () throws -> Void {
+        let optimizer = try SGD(model.parameters, learningRate: 0.01, momentum: 0.9)
+        return {
+            let loss = try Loss.crossEntropy(model(x), target: y)
+            optimizer.zeroGrad()
+            try loss.backward()
+            optimizer.step()
+        }
+    }
+
+    static let all: [Workload] =
+        [
+            Workload(name: "mlp-784-512-512-10/b128", batch: 128, flopsPerStep: nil) {
+                var g = RandomGenerator(seed: 0)
+                let model = mlp([784, 512, 512, 10], generator: &g)
+                return try classifierStep(model, Variable(g.normal([128, 784])), labels(128, classes: 10, generator: &g))
+            },
+            Workload(name: "mlp-64-32-10/b64", batch: 64, flopsPerStep: nil) {
+                var g = RandomGenerator(seed: 0)
+                let model = mlp([64, 32, 10], generator: &g)
+                return try classifierStep(model, Variable(g.normal([64, 64])), labels(64, classes: 10, generator: &g))
+            },
+            Workload(name: "cnn-28x28/b64", batch: 64, flopsPerStep: nil) {
+                var g = RandomGenerator(seed: 0)
+                let model = Sequential([
+                    Conv2d(1, 16, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
+                    Conv2d(16, 32, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
+                    Flatten(), Linear(32 * 7 * 7, 10, generator: &g),
+                ])
+                return try classifierStep(model, Variable(g.normal([64, 1, 28, 28])), labels(64, classes: 10, generator: &g))
+            },
+            Workload(name: "distill-784/b128", batch: 128, flopsPerStep: nil) {
+                var g = RandomGenerator(seed: 0)
+                let teacher = mlp([784, 512, 512, 10], generator: &g)
+                teacher.isTraining = false
+                let student = mlp([784, 64, 10], generator: &g)
+                let x = Variable(g.normal([128, 784]))
+                let y = labels(128, classes: 10, generator: &g)
+                let optimizer = try Adam(student.parameters, learningRate: 1e-3)
+                let (t, alpha): (Float, Float) = (4, 0.7)
+                return {
+                    let soft = try GradMode.withoutGradients { try (teacher(x) * (1 / t)).softmax(axis: 1) }
+                    let s = try student(x)
+                    let kd = try Loss.klDiv((s * (1 / t)).logSoftmax(axis: 1), soft, reduction: .batchmean)
+                    let loss = try kd * (alpha * t * t) + Loss.crossEntropy(s, target: y) * (1 - alpha)
+                    optimizer.zeroGrad()
+                    try loss.backward()
+                    optimizer.step()
+                }
+            },
+        ]
+        + [(128, 784, 512), (128, 512, 512), (512, 512, 512), (1024, 1024, 1024)].map { m, k, n in
+            Workload(name: "sgemm/\(m)x\(k)x\(n)", batch: nil, flopsPerStep: 2 * Double(m * k * n)) {
+                var g = RandomGenerator(seed: 0)
+                let a = g.normal([m, k])
+                let b = g.normal([k, n])
+                var c = Tensor.zeros([m, n])
+                return {
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            c.withUnsafeMutableBufferPointer { pc in
+                                BLAS.gemm(m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+    /// Warms up, then runs whole steps until `seconds` have passed; returns steps and time.
+    static func measure(_ step: () throws -> Void, seconds: Double, warmup: Int = 3) throws -> (steps: Int, seconds: Double) {
+        for _ in 0..<warmup { try step() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        var steps = 0
+        while true {
+            try step()
+            steps += 1
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if elapsed >= seconds { return (steps, elapsed) }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import RetortTensor
+
+/// The `retort` command: one executable, a subcommand per front end.
+@main
+struct Retort: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retort",
+        abstract: "Neural-network models and knowledge-distillation losses, over Retort's own tensor core.",
+        subcommands: [Demo.self, Bench.self, Info.self],
+        defaultSubcommand: nil)
+
+    static func main() {
+        BLASKernel.selectFastest()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// `retort info`: the version, the BLAS kernel in use and its thread count.
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version and the BLAS configuration in use.")
+
+    func run() throws {
+        print("retort \(RetortVersion.current)")
+        print(BLASKernel.summary)
+    }
+}
+
+enum RetortVersion {
+    static let current = "0.1.0"
+}

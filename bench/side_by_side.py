@@ -1,0 +1,31 @@
+"""Print Retort's and PyTorch's benchmark JSON lines as one table with their ratio."""
+
+import json
+import sys
+
+
+def rows(path):
+    with open(path) as f:
+        return {r["workload"]: r for r in map(json.loads, filter(str.strip, f))}
+
+
+def rate(row):
+    return row.get("samples_per_s") or row.get("gflops") or 0.0
+
+
+def main(retort_path, torch_path):
+    retort, torch = rows(retort_path), rows(torch_path)
+    print(f"{'workload':<26} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>7}   retort sgemm inside training")
+    for name, r in retort.items():
+        t = torch.get(name)
+        unit = "samples/s" if "samples_per_s" in r else "GFLOPS"
+        theirs = rate(t) if t else float("nan")
+        ratio = rate(r) / theirs if t and theirs else float("nan")
+        inside = ""
+        if "gemm_gflops" in r:
+            inside = f"{r['gemm_gflops']:.1f} GFLOPS, {100 * r['gemm_share']:.0f}% of step time"
+        print(f"{name:<26} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {inside}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Drives the retort binary as a user would and checks what it prints and how it exits.
+set -uo pipefail
+retort=${1:?usage: tests/cli.sh PATH-TO-RETORT}
+passed=0
+failed=0
+
+check() {  # check NAME EXPECTED-EXIT PATTERN -- COMMAND...
+    local name=$1 want_exit=$2 pattern=$3
+    shift 4
+    local out
+    out=$("$@" 2>&1)
+    local code=$?
+    if [[ $code -eq $want_exit ]] && grep -qE -- "$pattern" <<<"$out"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL $name: exit $code (wanted $want_exit), output:"
+        sed 's/^/    /' <<<"$out" | head -20
+    fi
+}
+
+check "info names the BLAS kernel" 0 '^BLAS: OpenBLAS, kernel [A-Za-z0-9]+ .*thread' -- "$retort" info
+check "help lists the subcommands" 0 'demo.*' -- "$retort" --help
+check "unknown subcommand is an error" 64 "Unexpected argument 'frobnicate'" -- "$retort" frobnicate
+check "bench runs one workload" 0 '^mlp-64-32-10/b64 +[0-9.]+ samples/s' -- "$retort" bench --seconds 0.05 --only mlp-64 --threads 1
+check "bench rejects an unknown workload" 64 'no workload matches --only nothing' -- "$retort" bench --only nothing
+check "bench --json is JSON" 0 '^\{"gflops":[0-9.]+,.*"workload":"sgemm/128x784x512"\}$' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784
+check "demo distils on digits" 0 'student 64-32-10 distilled +0% +2410 ' -- "$retort" demo --seeds 1 --epochs 3
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
