@@ -1,11 +1,24 @@
 import CBLAS
 import Foundation
 
-/// Time and work spent in GEMM while profiling is on (for the benchmark's efficiency figure).
+/// One GEMM's geometry, as profiled.
+public struct GemmShape: Hashable, Sendable {
+    public let m, n, k: Int
+    public let transposeA, transposeB: Bool
+
+    @inlinable
+    public init(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
+        (self.m, self.n, self.k, self.transposeA, self.transposeB) = (m, n, k, transposeA, transposeB)
+    }
+}
+
+/// Time and work spent in GEMM while profiling is on, with the shapes seen (for the benchmark's
+/// "sgemm inside training versus alone" figure).
 public struct GemmProfile: Sendable {
     public var calls = 0
     public var flops: Double = 0
     public var seconds: Double = 0
+    public var shapes: [GemmShape: Int] = [:]
     public init() {}
     public var gigaflopsPerSecond: Double { seconds > 0 ? flops / seconds / 1e9 : 0 }
 }
@@ -45,10 +58,16 @@ public enum BLAS {
             b, blasint(transposeB ? k : n),
             beta, c, blasint(n))
         if profile != nil {
-            profile!.calls += 1
-            profile!.flops += 2 * Double(m) * Double(n) * Double(k)
-            profile!.seconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            record(GemmShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB), since: started)
         }
+    }
+
+    @usableFromInline
+    static func record(_ shape: GemmShape, since started: UInt64) {
+        profile?.calls += 1
+        profile?.flops += 2 * Double(shape.m) * Double(shape.n) * Double(shape.k)
+        profile?.seconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        profile?.shapes[shape, default: 0] += 1
     }
 
     /// `y += alpha * x` over `count` elements.

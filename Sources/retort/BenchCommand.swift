@@ -8,7 +8,8 @@ struct Bench: ParsableCommand {
         abstract: "Measure training throughput (samples/s) and sgemm GFLOPS.",
         discussion: """
             Workloads match bench/torch_reference.py; `bench/compare` runs both and prints them side by side.
-            For training workloads, "gemm" is the GFLOPS that sgemm reached inside the training step.
+            For training workloads, "gemm" is the GFLOPS sgemm reached inside the training step, beside the
+            GFLOPS the same calls (shape for shape, same count) reach when run alone.
             """)
 
     @Option(help: "BLAS threads (default: OpenBLAS's choice).") var threads: Int?
@@ -27,7 +28,7 @@ struct Bench: ParsableCommand {
             print("retort \(RetortVersion.current), \(BLASKernel.summary), \(seconds) s per workload")
             print(
                 "workload".padding(toLength: 26, withPad: " ", startingAt: 0)
-                    + "          rate unit       gemm GFLOPS   steps  seconds")
+                    + "          rate unit       gemm GFLOPS in training           steps  seconds")
         }
         for workload in selected {
             let step = try workload.build()
@@ -45,6 +46,8 @@ struct Bench: ParsableCommand {
                 if let profile, profile.calls > 0 {
                     row["gemm_gflops"] = profile.gigaflopsPerSecond
                     row["gemm_share"] = profile.seconds / elapsed
+                    // The same calls, shape for shape, with nothing else running between them.
+                    row["gemm_alone_gflops"] = profile.flops / Benchmarks.standaloneSeconds(for: profile) / 1e9
                 }
             } else {
                 rate = (workload.flopsPerStep ?? 0) * Double(steps) / elapsed / 1e9
@@ -62,7 +65,7 @@ struct Bench: ParsableCommand {
                 print(
                     workload.name.padding(toLength: 26, withPad: " ", startingAt: 0)
                         + String(format: "%14.1f ", rate) + unit.padding(toLength: 11, withPad: " ", startingAt: 0)
-                        + gemm.padding(toLength: 24, withPad: " ", startingAt: 0)
+                        + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
                         + String(format: "%6d %8.2f", steps, elapsed))
             }
             fflush(stdout)

@@ -95,6 +95,34 @@ enum Benchmarks {
             }
         }
 
+    /// The seconds sgemm alone takes for the calls a profile recorded: each shape replayed as many
+    /// times as training called it, on warm buffers, so the flops match the training run's.
+    static func standaloneSeconds(for profile: GemmProfile) -> Double {
+        var g = RandomGenerator(seed: 1)
+        var total: Double = 0
+        for (shape, calls) in profile.shapes {
+            let a = g.normal([shape.m * shape.k])
+            let b = g.normal([shape.k * shape.n])
+            var c = Tensor.zeros([shape.m * shape.n])
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        let run = {
+                            BLAS.gemm(
+                                m: shape.m, n: shape.n, k: shape.k, a: pa.baseAddress!, transposeA: shape.transposeA,
+                                b: pb.baseAddress!, transposeB: shape.transposeB, c: pc.baseAddress!)
+                        }
+                        run()
+                        let start = DispatchTime.now().uptimeNanoseconds
+                        for _ in 0..<calls { run() }
+                        total += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    }
+                }
+            }
+        }
+        return total
+    }
+
     /// Warms up, then runs whole steps until `seconds` have passed; returns steps and time.
     static func measure(_ step: () throws -> Void, seconds: Double, warmup: Int = 3) throws -> (steps: Int, seconds: Double) {
         for _ in 0..<warmup { try step() }

@@ -56,16 +56,11 @@ struct Demo: ParsableCommand {
         let wins = gain.filter { $0 > 0 }.count
         print("")
         let meanGain = 100 * gain.reduce(0, +) / Float(gain.count)
-        print(
-            (meanGain >= 0 ? "Distillation helped" : "Distillation did not help")
-                + String(format: " the student by %.1f points on average", abs(meanGain))
-                + " (better in \(wins) of \(gain.count) seeds).")
-        print(
-            "Regime: the student alone sees \(Int(labelled * 100))% of the labels; the distilled one learns only from the teacher's"
-        )
-        print(
-            "T = \(temperature) soft targets on all \(train.count) training inputs. Try --labelled 1 to give the lone student every label."
-        )
+        let verdict = meanGain >= 0 ? "Distillation helped the student by" : "The distilled student stayed behind by"
+        print(verdict + String(format: " %.1f points on average", abs(meanGain)) + " (better in \(wins) of \(gain.count) seeds).")
+        print("Regime: the student alone sees \(Int((labelled * 100).rounded()))% of the labels; the distilled one learns")
+        print("only from the teacher's T = \(temperature) soft targets on all \(train.count) training inputs.")
+        if labelled < 1 { print("Try --labelled 1 to give the lone student every label.") }
         print(String(format: "Finished in %.1f s.", Date().timeIntervalSince(started)))
     }
 

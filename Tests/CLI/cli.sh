@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Drives the retort binary as a user would and checks what it prints and how it exits.
 set -uo pipefail
-retort=${1:?usage: tests/cli.sh PATH-TO-RETORT}
+retort=${1:?usage: Tests/CLI/cli.sh PATH-TO-RETORT}
 passed=0
 failed=0
 
