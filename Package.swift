@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "retort", targets: ["retort"]),
         .library(name: "RetortTensor", targets: ["RetortTensor"]),
         .library(name: "RetortNN", targets: ["RetortNN"]),
+        .library(name: "RetortLang", targets: ["RetortLang"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -38,10 +39,12 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Layers, losses, optimizers, schedules and data built on the tensor core.
         .target(name: "RetortNN", dependencies: ["RetortTensor", "CZlib", "CRetortData"]),
+        // The Retort language: lexer, parser, interpreter, builtins and prelude. It never prints.
+        .target(name: "RetortLang", dependencies: ["RetortTensor", "RetortNN"]),
         .executableTarget(
             name: "retort",
             dependencies: [
-                "RetortTensor", "RetortNN",
+                "RetortTensor", "RetortNN", "RetortLang",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

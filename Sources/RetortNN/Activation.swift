@@ -11,6 +11,7 @@ public final class Activation: Layer {
     public var isTraining = true
 
     public init(_ kind: Kind) { self.kind = kind }
+    public func copy() -> Layer { Activation(kind) }
 
     public var description: String {
         switch kind {
@@ -49,6 +50,13 @@ public final class Dropout: Layer {
     }
 
     public var description: String { "Dropout(\(probability))" }
+
+    public func copy() -> Layer {
+        var g = generator
+        let c = Dropout(probability, generator: &g)
+        c.isTraining = isTraining
+        return c
+    }
     public var namedParameters: [(name: String, variable: Variable)] { [] }
     public func forward(_ input: Variable) throws -> Variable {
         try Normalization.dropout(input, p: probability, training: isTraining, generator: &generator)

@@ -16,6 +16,13 @@ public protocol Layer: AnyObject {
     func forward(_ input: Variable) throws -> Variable
     /// Replaces a buffer by name (used by loaders).
     func setBuffer(_ name: String, _ tensor: Tensor) throws
+    /// An independent copy with equal parameters and state (`clone(model)`).
+    func copy() -> Layer
+}
+
+extension Variable {
+    /// A new leaf with the same value and the same need for gradients.
+    public func copiedParameter() -> Variable { Variable(value, requiresGrad: requiresGrad, name: name) }
 }
 
 extension Layer {
@@ -43,6 +50,17 @@ public final class Linear: Layer {
     public let bias: Variable?
     public var isTraining = true
 
+    init(weight: Variable, bias: Variable?) {
+        self.weight = weight
+        self.bias = bias
+    }
+
+    public func copy() -> Layer {
+        let c = Linear(weight: weight.copiedParameter(), bias: bias?.copiedParameter())
+        c.isTraining = isTraining
+        return c
+    }
+
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: inout RandomGenerator) {
         weight = Variable(
             kaimingUniform([outFeatures, inFeatures], fanIn: inFeatures, generator: &generator), requiresGrad: true)
@@ -68,6 +86,19 @@ public final class Conv2d: Layer {
     public let stride: Int
     public let padding: Int
     public var isTraining = true
+
+    init(weight: Variable, bias: Variable?, stride: Int, padding: Int) {
+        self.weight = weight
+        self.bias = bias
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public func copy() -> Layer {
+        let c = Conv2d(weight: weight.copiedParameter(), bias: bias?.copiedParameter(), stride: stride, padding: padding)
+        c.isTraining = isTraining
+        return c
+    }
 
     public init(
         _ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
@@ -109,6 +140,7 @@ public final class Pool2d: Layer {
     }
 
     public var description: String { "\(kind == .max ? "MaxPool2d" : "AvgPool2d")(\(kernel))" }
+    public func copy() -> Layer { Pool2d(kind, kernel: kernel, stride: stride, padding: padding) }
     public var namedParameters: [(name: String, variable: Variable)] { [] }
     public func forward(_ input: Variable) throws -> Variable {
         switch kind {
@@ -123,6 +155,7 @@ public final class Flatten: Layer {
     public var isTraining = true
     public init() {}
     public var description: String { "Flatten()" }
+    public func copy() -> Layer { Flatten() }
     public var namedParameters: [(name: String, variable: Variable)] { [] }
     public func forward(_ input: Variable) throws -> Variable { try input.flattened(from: 1) }
 }

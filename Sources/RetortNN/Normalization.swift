@@ -20,6 +20,16 @@ public final class BatchNorm: Layer {
     }
 
     public var description: String { "BatchNorm(\(weight.shape[0]))" }
+
+    public func copy() -> Layer {
+        let c = BatchNorm(weight.shape[0], momentum: momentum, eps: eps)
+        c.weight.update { $0 = weight.value }
+        c.bias.update { $0 = bias.value }
+        c.runningMean = runningMean
+        c.runningVar = runningVar
+        c.isTraining = isTraining
+        return c
+    }
     public var namedParameters: [(name: String, variable: Variable)] { [("weight", weight), ("bias", bias)] }
     public var namedBuffers: [(name: String, tensor: Tensor)] { [("running_mean", runningMean), ("running_var", runningVar)] }
 
@@ -62,6 +72,14 @@ public final class LayerNorm: Layer {
     }
 
     public var description: String { "LayerNorm(\(formatShape(normalizedShape)))" }
+
+    public func copy() -> Layer {
+        let c = LayerNorm(normalizedShape, eps: eps)
+        c.weight.update { $0 = weight.value }
+        c.bias.update { $0 = bias.value }
+        c.isTraining = isTraining
+        return c
+    }
     public var namedParameters: [(name: String, variable: Variable)] { [("weight", weight), ("bias", bias)] }
     public func forward(_ input: Variable) throws -> Variable {
         try RetortTensor.Normalization.layerNorm(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)

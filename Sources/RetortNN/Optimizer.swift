@@ -8,6 +8,8 @@ public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     /// Applies one update from the current gradients (parameters without a gradient are skipped).
     func step()
+    /// Adds parameters not yet updated by this optimizer (an adapter created after the model).
+    func include(_ parameters: [Variable])
 }
 
 extension Optimizer {
@@ -20,7 +22,7 @@ extension Optimizer {
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay,
 /// following `torch.optim.SGD` (the momentum buffer starts as the first gradient).
 public final class SGD: Optimizer {
-    public let parameters: [Variable]
+    public private(set) var parameters: [Variable]
     public var learningRate: Float
     public let momentum: Float
     public let nesterov: Bool
@@ -40,6 +42,14 @@ public final class SGD: Optimizer {
         self.nesterov = nesterov
         self.weightDecay = weightDecay
         velocity = Array(repeating: nil, count: parameters.count)
+    }
+
+    public func include(_ extra: [Variable]) {
+        let known = Set(parameters.map(ObjectIdentifier.init))
+        for p in extra where !known.contains(ObjectIdentifier(p)) {
+            parameters.append(p)
+            velocity.append(nil)
+        }
     }
 
     public func step() {
@@ -80,7 +90,7 @@ public final class SGD: Optimizer {
 /// Adam and AdamW (`decoupled`: weight decay shrinks the weights directly instead of being added
 /// to the gradient), following `torch.optim.Adam` / `AdamW` with bias correction.
 public final class Adam: Optimizer {
-    public let parameters: [Variable]
+    public private(set) var parameters: [Variable]
     public var learningRate: Float
     public let beta1: Float
     public let beta2: Float
@@ -89,7 +99,8 @@ public final class Adam: Optimizer {
     public let decoupled: Bool
     var firstMoment: [Tensor?]
     var secondMoment: [Tensor?]
-    var stepCount = 0
+    /// Steps taken per parameter, as in PyTorch: a parameter that joins late starts its own count.
+    var stepCounts: [Int]
 
     public init(
         _ parameters: [Variable], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8,
@@ -107,18 +118,29 @@ public final class Adam: Optimizer {
         self.decoupled = decoupled
         firstMoment = Array(repeating: nil, count: parameters.count)
         secondMoment = Array(repeating: nil, count: parameters.count)
+        stepCounts = Array(repeating: 0, count: parameters.count)
+    }
+
+    public func include(_ extra: [Variable]) {
+        let known = Set(parameters.map(ObjectIdentifier.init))
+        for p in extra where !known.contains(ObjectIdentifier(p)) {
+            parameters.append(p)
+            firstMoment.append(nil)
+            secondMoment.append(nil)
+            stepCounts.append(0)
+        }
     }
 
     public func step() {
-        stepCount += 1
         let (lr, b1, b2, eps, wd) = (learningRate, beta1, beta2, eps, weightDecay)
-        let correction1 = 1 - Float(Double(b1).power(stepCount))
-        let correction2 = 1 - Float(Double(b2).power(stepCount))
-        let stepSize = lr / correction1
-        let rootCorrection2 = correction2.squareRoot()
         let decoupled = self.decoupled
         for (i, p) in parameters.enumerated() {
             guard let grad = p.grad else { continue }
+            stepCounts[i] += 1
+            let correction1 = 1 - Float(Double(b1).power(stepCounts[i]))
+            let correction2 = 1 - Float(Double(b2).power(stepCounts[i]))
+            let stepSize = lr / correction1
+            let rootCorrection2 = correction2.squareRoot()
             var m = firstMoment[i] ?? Tensor.zeros(grad.shape)
             var v = secondMoment[i] ?? Tensor.zeros(grad.shape)
             firstMoment[i] = nil

@@ -5,6 +5,9 @@ public final class Sequential: Layer {
     public private(set) var layers: [Layer]
 
     public init(_ layers: [Layer]) { self.layers = layers }
+    public func copy() -> Layer { copied() }
+    /// An independent copy with equal parameters and state.
+    public func copied() -> Sequential { Sequential(layers.map { $0.copy() }) }
 
     public var isTraining: Bool {
         get { layers.first?.isTraining ?? true }

@@ -11,7 +11,7 @@ public struct SliceRange: Equatable, Sendable {
     }
 
     /// The first index and element count this range selects from a dimension of size `size`.
-    func resolve(size: Int) -> (start: Int, count: Int) {
+    public func resolve(size: Int) -> (start: Int, count: Int) {
         func clampIndex(_ i: Int) -> Int { Swift.min(Swift.max(i < 0 ? i + size : i, 0), size) }
         let first = start.map(clampIndex) ?? 0
         let last = end.map(clampIndex) ?? size

@@ -142,6 +142,12 @@ public final class Variable {
         }
     }
 
+    /// The leaves that require gradients and that this value depends on: the parameters a
+    /// `backward()` from here will give gradients to.
+    public var parameterLeaves: [Variable] {
+        topologicalOrder().filter { $0.isLeaf && $0.requiresGrad }
+    }
+
     /// Nodes reachable from this one that require gradients, parents before children.
     func topologicalOrder() -> [Variable] {
         var order: [Variable] = []

@@ -1,0 +1,146 @@
+import Foundation
+import RetortNN
+import RetortTensor
+
+extension Builtins {
+    static let dataBuiltins: [Builtin] = [
+        Builtin(
+            "digits", [], category: "data",
+            summary:
+                "The UCI optical digits built into Retort: 1,797 images of 8×8 pixels (0..16) as 64 inputs, labels 0..9 (Alpaydin & Kaynak, CC BY 4.0).",
+            example: "let data = digits()"
+        ) { _ in .dataset(try Dataset.digits()) },
+        Builtin(
+            "dataset", [.init("x"), .init("y"), .init("classes", Value.none), .init("name", .string("data"))], category: "data",
+            summary: "A dataset from inputs (batch first) and class labels.",
+            example: "dataset(randn([100, 2]), labels, classes: 2)"
+        ) { call in
+            let x = try call.tensor("x").value
+            let y = try call.tensor("y").value
+            let labels = y.scalars
+            guard labels.allSatisfy({ $0 >= 0 && $0 == $0.rounded() }) else { throw call.fail("y", "whole-number class labels") }
+            let classes = try call.optionalNumber("classes").map { Int($0) } ?? Int(labels.max() ?? 0) + 1
+            guard labels.allSatisfy({ Int($0) < classes }) else {
+                throw call.error("a label is not below classes = \(classes)", at: "y")
+            }
+            do {
+                return .dataset(try Dataset(x: x, y: y, classes: classes, name: try call.string("name")))
+            } catch {
+                throw call.interpreter.wrap(error, at: call.range)
+            }
+        },
+        Builtin(
+            "split", [.init("data"), .init("fraction"), .init("seed", .number(0))], category: "data",
+            summary: "A shuffled split into (first part with `fraction` of the examples, the rest).",
+            example: "let (train, test) = split(digits(), 0.8, seed: 7)"
+        ) { call in
+            let (a, b) = try call.dataset("data").split(
+                try call.number("fraction"), seed: UInt64(truncatingIfNeeded: try call.int("seed")))
+            return .tuple([.dataset(a), .dataset(b)])
+        },
+        Builtin(
+            "shuffle", [.init("data"), .init("seed", Value.none)], category: "data",
+            summary: "The examples in a random order (seeded, or from the session's generator).",
+            example: "shuffle(train, seed: 1)"
+        ) { call in
+            let data = try call.dataset("data")
+            var g =
+                try call.optionalNumber("seed").map { RandomGenerator(seed: UInt64(truncatingIfNeeded: Int($0))) }
+                ?? call.interpreter.generator
+            let order = g.permutation(data.count)
+            if !call.isGiven("seed") { call.interpreter.generator = g }
+            return .dataset(data.subset(order))
+        },
+        Builtin(
+            "take", [.init("data"), .init("count"), .init("seed", Value.none)], category: "data",
+            summary: "The first `count` examples, or `count` random ones with a seed (a labelled subset, say).",
+            example: "take(train, 144, seed: 3)"
+        ) { call in
+            let data = try call.dataset("data")
+            let n = Swift.min(try call.int("count", minimum: 0), data.count)
+            if let seed = try call.optionalNumber("seed") {
+                var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: Int(seed)))
+                return .dataset(data.subset(Array(g.permutation(data.count).prefix(n))))
+            }
+            return .dataset(data.subset(Array(0..<n)))
+        },
+        Builtin(
+            "batches", [.init("data"), .init("size"), .init("shuffle", .bool(false))], category: "data",
+            summary: "The dataset as a list of mini-batches {x, y}, shuffled with the session's generator if asked.",
+            example: "for b in batches(train, 64, shuffle: true) { ... }"
+        ) { call in
+            let data = try call.dataset("data")
+            let size = try call.int("size", minimum: 1)
+            var g: RandomGenerator? = try call.bool("shuffle") ? call.interpreter.generator : nil
+            let parts = data.batches(size, generator: &g)
+            if let g { call.interpreter.generator = g }
+            return .list(parts.map { .record(Record([("x", .tensor(Variable($0.x))), ("y", .tensor(Variable($0.y)))])) })
+        },
+        Builtin(
+            "standardize", [.init("data"), .init("like", Value.none)], category: "data",
+            summary: "Inputs shifted to mean 0 and scaled to deviation 1 per feature, using `like`'s statistics if given.",
+            example: "let test = standardize(test, like: train)"
+        ) { call in
+            let data = try call.dataset("data")
+            let reference = call.isGiven("like") ? try call.dataset("like") : data
+            let (mean, std) = try reference.featureStatistics()
+            return .dataset(try data.standardized(mean: mean, std: std))
+        },
+        Builtin(
+            "spirals",
+            [.init("n", .number(400)), .init("classes", .number(2)), .init("noise", .number(0.1)), .init("seed", .number(0))],
+            category: "data", summary: "Interleaved 2-D spirals, one arm per class.", example: "spirals(n: 300, classes: 3)"
+        ) { call in
+            let (n, k) = (try call.int("n", minimum: 1), try call.int("classes", minimum: 1))
+            let noise = try call.float("noise")
+            var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("seed")))
+            var xs: [Float] = []
+            var ys: [Float] = []
+            for i in 0..<n {
+                let c = i % k
+                let r = Float(i / k) / Float(Swift.max(n / k, 1))
+                let angle = Float(c) * 2 * .pi / Float(k) + r * 4 + noise * g.nextNormal()
+                xs += [r * cosf(angle), r * sinf(angle)]
+                ys.append(Float(c))
+            }
+            return .dataset(try Dataset(x: Tensor(shape: [n, 2], scalars: xs), y: Tensor(ys), classes: k, name: "spirals"))
+        },
+        Builtin(
+            "moons", [.init("n", .number(400)), .init("noise", .number(0.1)), .init("seed", .number(0))], category: "data",
+            summary: "Two interleaving half-circles in 2-D.", example: "moons(n: 200, noise: 0.2)"
+        ) { call in
+            let n = try call.int("n", minimum: 1)
+            let noise = try call.float("noise")
+            var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("seed")))
+            var xs: [Float] = []
+            var ys: [Float] = []
+            for i in 0..<n {
+                let c = i % 2
+                let t = Float.pi * Float(i / 2) / Float(Swift.max(n / 2 - 1, 1))
+                let (x, y) = c == 0 ? (cosf(t), sinf(t)) : (1 - cosf(t), 0.5 - sinf(t))
+                xs += [x + noise * g.nextNormal(), y + noise * g.nextNormal()]
+                ys.append(Float(c))
+            }
+            return .dataset(try Dataset(x: Tensor(shape: [n, 2], scalars: xs), y: Tensor(ys), classes: 2, name: "moons"))
+        },
+        Builtin(
+            "blobs",
+            [.init("n", .number(400)), .init("classes", .number(3)), .init("spread", .number(0.5)), .init("seed", .number(0))],
+            category: "data", summary: "Gaussian clusters in 2-D, one per class, centres on a circle.",
+            example: "blobs(classes: 4)"
+        ) { call in
+            let (n, k) = (try call.int("n", minimum: 1), try call.int("classes", minimum: 1))
+            let spread = try call.float("spread")
+            var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("seed")))
+            var xs: [Float] = []
+            var ys: [Float] = []
+            for i in 0..<n {
+                let c = i % k
+                let angle = 2 * Float.pi * Float(c) / Float(k)
+                xs += [2 * cosf(angle) + spread * g.nextNormal(), 2 * sinf(angle) + spread * g.nextNormal()]
+                ys.append(Float(c))
+            }
+            return .dataset(try Dataset(x: Tensor(shape: [n, 2], scalars: xs), y: Tensor(ys), classes: k, name: "blobs"))
+        },
+    ]
+}

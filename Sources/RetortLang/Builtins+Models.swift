@@ -1,0 +1,198 @@
+import RetortNN
+import RetortTensor
+
+extension Builtins {
+    static func layer(_ call: BuiltinCall, _ layer: Layer) -> Value { .model(Model(Sequential([layer]))) }
+
+    /// The layers a `sequential` item stands for: a model's layers, or a function as one layer.
+    static func layers(from argument: CallArgument, _ call: BuiltinCall) throws -> [Layer] {
+        switch argument.value {
+        case .model(let m): return m.network.layers
+        case .function(let f):
+            if case .builtin(let b) = f, let kind = activationKinds[b.name] { return [Activation(kind)] }
+            if case .builtin(let b) = f, b.name == "flatten" { return [Flatten()] }
+            return [FunctionLayer(argument.value, label: f.name, interpreter: call.interpreter, range: argument.range)]
+        default:
+            throw call.interpreter.diagnostic(
+                .type, "sequential takes layers, models or functions of one tensor, got \(describeShort(argument.value))",
+                at: argument.range)
+        }
+    }
+
+    static let activationKinds: [String: Activation.Kind] = [
+        "relu": .relu, "tanh": .tanh, "sigmoid": .sigmoid, "gelu": .gelu, "silu": .silu,
+    ]
+
+    static let modelBuiltins: [Builtin] = [
+        Builtin(
+            "linear", [.init("inputs"), .init("outputs"), .init("bias", .bool(true))], category: "model",
+            summary: "A fully connected layer (PyTorch's nn.Linear and its initialisation).", example: "linear(64, 10)"
+        ) { call in
+            layer(
+                call,
+                Linear(
+                    try call.int("inputs", minimum: 1), try call.int("outputs", minimum: 1), bias: try call.bool("bias"),
+                    generator: &call.interpreter.generator))
+        },
+        Builtin(
+            "conv2d",
+            [.init("inputs"), .init("outputs"), .init("kernel"), .init("stride", .number(1)), .init("padding", .number(0))],
+            category: "model", summary: "A 2-D convolution layer over [N, C, H, W].", example: "conv2d(1, 16, 3, padding: 1)"
+        ) { call in
+            layer(
+                call,
+                Conv2d(
+                    try call.int("inputs", minimum: 1), try call.int("outputs", minimum: 1),
+                    kernel: try call.int("kernel", minimum: 1),
+                    stride: try call.int("stride", minimum: 1), padding: try call.int("padding", minimum: 0),
+                    generator: &call.interpreter.generator))
+        },
+        Builtin(
+            "max_pool", [.init("kernel"), .init("stride", Value.none)], category: "model",
+            summary: "A 2-D max-pooling layer.", example: "max_pool(2)"
+        ) { call in
+            layer(
+                call,
+                Pool2d(
+                    .max, kernel: try call.int("kernel", minimum: 1), stride: try call.optionalNumber("stride").map { Int($0) }))
+        },
+        Builtin(
+            "avg_pool", [.init("kernel"), .init("stride", Value.none)], category: "model",
+            summary: "A 2-D average-pooling layer.", example: "avg_pool(2)"
+        ) { call in
+            layer(
+                call,
+                Pool2d(
+                    .average, kernel: try call.int("kernel", minimum: 1),
+                    stride: try call.optionalNumber("stride").map { Int($0) }))
+        },
+        Builtin(
+            "dropout", [.init("p")], category: "model", summary: "Inverted dropout, active only while training.",
+            example: "dropout(0.2)"
+        ) { call in
+            let p = try call.float("p")
+            guard (0..<1).contains(p) else { throw call.error("p must be in [0, 1), got \(formatNumber(Double(p)))", at: "p") }
+            return layer(call, Dropout(p, generator: &call.interpreter.generator))
+        },
+        Builtin(
+            "batch_norm", [.init("channels")], category: "model",
+            summary: "Batch normalisation over [N, C] or [N, C, H, W], with running statistics.", example: "batch_norm(32)"
+        ) { call in layer(call, BatchNorm(try call.int("channels", minimum: 1))) },
+        Builtin(
+            "layer_norm", [.init("size")], category: "model", summary: "Layer normalisation over the last dimension(s).",
+            example: "layer_norm(64)"
+        ) { call in layer(call, LayerNorm(try call.ints("size"))) },
+        Builtin(
+            "sequential", [.init("layers", variadic: true)], category: "model",
+            summary: "Layers applied in order; functions of one tensor (relu, flatten, fn(x) = ...) become layers.",
+            example: "sequential(linear(64, 32), relu, linear(32, 10))"
+        ) { call in
+            guard !call.rest.isEmpty else { throw call.error("needs at least one layer") }
+            return .model(Model(Sequential(try call.rest.flatMap { try layers(from: $0, call) })))
+        },
+        Builtin(
+            "mlp", [.init("sizes"), .init("dropout", .number(0)), .init("activation", Value.none)], category: "model",
+            summary: "A multi-layer perceptron: Linear layers of the given sizes with ReLU (or `activation`) between.",
+            example: "mlp([64, 256, 256, 10], dropout: 0.2)"
+        ) { call in
+            let sizes = try call.ints("sizes")
+            guard sizes.count >= 2, sizes.allSatisfy({ $0 > 0 }) else {
+                throw call.fail("sizes", "at least two positive sizes, inputs first")
+            }
+            let p = try call.float("dropout")
+            guard (0..<1).contains(p) else {
+                throw call.error("dropout must be in [0, 1), got \(formatNumber(Double(p)))", at: "dropout")
+            }
+            var activation: [Layer] = [Activation(.relu)]
+            if call.isGiven("activation") {
+                activation = try layers(
+                    from: CallArgument(label: nil, value: call.value("activation"), range: call.range(of: "activation")), call)
+            }
+            var g = call.interpreter.generator
+            var result: [Layer] = []
+            for i in 0..<(sizes.count - 1) {
+                result.append(Linear(sizes[i], sizes[i + 1], generator: &g))
+                if i < sizes.count - 2 {
+                    result += activation.map { $0.copy() }
+                    if p > 0 { result.append(Dropout(p, generator: &g)) }
+                }
+            }
+            call.interpreter.generator = g
+            return .model(Model(Sequential(result)))
+        },
+        Builtin(
+            "clone", [.init("model")], category: "model",
+            summary: "An independent copy of a model with the same weights.", example: "let alone = clone(student)"
+        ) { call in
+            let m = try call.model("model")
+            return .model(Model(m.network.copied()))
+        },
+        Builtin(
+            "features", [.init("model"), .init("x"), .init("layer")], category: "model",
+            summary:
+                "The output of layer `layer` (0-based; negative counts from the end) for input x: a hint for FitNets or attention transfer.",
+            example: "features(student, x, 1)"
+        ) { call in
+            let m = try call.model("model")
+            let x = try call.tensor("x")
+            let k = try call.int("layer")
+            let count = m.network.layers.count
+            let index = k < 0 ? k + count : k
+            guard (0..<count).contains(index) else {
+                throw call.error("layer \(k) is out of range: the model has \(count) layers", at: "layer")
+            }
+            return try call.tensorOp {
+                var h = x
+                for layer in m.network.layers[...index] { h = try layer.forward(h) }
+                return h
+            }
+        },
+        Builtin(
+            "adam",
+            [
+                .init("lr", .number(1e-3)), .init("weight_decay", .number(0)),
+                .init("betas", .list([.number(0.9), .number(0.999)])),
+            ],
+            category: "optimizer", summary: "Adam (torch.optim.Adam); it binds to the parameters it first updates.",
+            example: "adam(lr: 1e-3)"
+        ) { call in try optimizer(.adam, call) },
+        Builtin(
+            "adamw",
+            [
+                .init("lr", .number(1e-3)), .init("weight_decay", .number(0.01)),
+                .init("betas", .list([.number(0.9), .number(0.999)])),
+            ],
+            category: "optimizer", summary: "AdamW: Adam with decoupled weight decay.",
+            example: "adamw(lr: 1e-3, weight_decay: 0.05)"
+        ) { call in try optimizer(.adamw, call) },
+        Builtin(
+            "sgd",
+            [
+                .init("lr", .number(0.01)), .init("momentum", .number(0)), .init("nesterov", .bool(false)),
+                .init("weight_decay", .number(0)),
+            ],
+            category: "optimizer", summary: "Stochastic gradient descent with optional (Nesterov) momentum.",
+            example: "sgd(lr: 0.1, momentum: 0.9)"
+        ) { call in try optimizer(.sgd, call) },
+    ]
+
+    static func optimizer(_ kind: OptimizerValue.Kind, _ call: BuiltinCall) throws -> Value {
+        let lr = try call.number("lr")
+        guard lr >= 0 else { throw call.error("lr must be non-negative, got \(formatNumber(lr))", at: "lr") }
+        let wd = try call.number("weight_decay")
+        guard wd >= 0 else { throw call.error("weight_decay must be non-negative", at: "weight_decay") }
+        if kind == .sgd {
+            let momentum = try call.number("momentum")
+            let nesterov = try call.bool("nesterov")
+            guard momentum >= 0 else { throw call.error("momentum must be non-negative", at: "momentum") }
+            guard !nesterov || momentum > 0 else { throw call.error("nesterov needs momentum > 0", at: "nesterov") }
+            return .optimizer(
+                OptimizerValue(kind: .sgd, learningRate: lr, momentum: momentum, nesterov: nesterov, weightDecay: wd))
+        }
+        guard case .list(let betas) = call.value("betas"), betas.count == 2, case .number(let b1) = betas[0],
+            case .number(let b2) = betas[1],
+            (0..<1).contains(b1), (0..<1).contains(b2)
+        else { throw call.fail("betas", "two numbers in [0, 1), like [0.9, 0.999]") }
+        return .optimizer(OptimizerValue(kind: kind, learningRate: lr, weightDecay: wd, betas: (b1, b2)))
+    }
+}

@@ -1,0 +1,348 @@
+import Foundation
+import RetortNN
+import RetortTensor
+
+extension Builtins {
+    /// A builtin of one tensor that also works on plain numbers (`exp(1)` is a number).
+    static func elementwise(
+        _ name: String, summary: String, example: String, number: @escaping (Double) -> Double,
+        tensor: @escaping (Variable) -> Variable
+    ) -> Builtin {
+        Builtin(name, [.init("x")], category: "tensor", summary: summary, example: example) { call in
+            if case .number(let n) = call.value("x") { return .number(number(n)) }
+            let x = try call.tensor("x")
+            return .tensor(tensor(x))
+        }
+    }
+
+    static func reduction(
+        _ name: String, summary: String, example: String, _ op: @escaping (Variable, Int?, Bool) throws -> Variable
+    ) -> Builtin {
+        Builtin(
+            name, [.init("x"), .init("axis", Value.none), .init("keepdims", .bool(false))], category: "tensor", summary: summary,
+            example: example
+        ) { call in
+            let x = try call.tensor("x")
+            let axis = try call.optionalNumber("axis").map { Int($0) }
+            let keep = try call.bool("keepdims")
+            return try call.tensorOp { try op(x, axis, keep) }
+        }
+    }
+
+    static func shapeArgument(_ call: BuiltinCall, _ name: String) throws -> [Int] {
+        if case .tuple(let items) = call.value(name) {
+            return try items.map {
+                guard case .number(let n) = $0, n == n.rounded() else { throw call.fail(name, "a list of whole numbers") }
+                return Int(n)
+            }
+        }
+        return try call.ints(name)
+    }
+
+    static let tensorBuiltins: [Builtin] = [
+        Builtin(
+            "tensor", [.init("values"), .init("requires_grad", .bool(false))], category: "tensor",
+            summary: "A tensor from nested lists of numbers (a copy); requires_grad makes it a parameter.",
+            example: "tensor([[1, 2], [3, 4]], requires_grad: true)"
+        ) { call in
+            let t = try call.tensor("values")
+            return .tensor(Variable(t.value, requiresGrad: try call.bool("requires_grad")))
+        },
+        Builtin("zeros", [.init("shape")], category: "tensor", summary: "A tensor of zeros.", example: "zeros([2, 3])") { call in
+            .tensor(Variable(.zeros(try shapeArgument(call, "shape"))))
+        },
+        Builtin("ones", [.init("shape")], category: "tensor", summary: "A tensor of ones.", example: "ones([2, 3])") { call in
+            .tensor(Variable(.ones(try shapeArgument(call, "shape"))))
+        },
+        Builtin(
+            "randn", [.init("shape")], category: "tensor",
+            summary: "Standard normal values from the session's seeded generator.", example: "randn([4, 64])"
+        ) { call in
+            .tensor(Variable(call.interpreter.generator.normal(try shapeArgument(call, "shape"))))
+        },
+        Builtin(
+            "rand", [.init("shape")], category: "tensor", summary: "Values uniform in [0, 1) from the seeded generator.",
+            example: "rand([3])"
+        ) { call in
+            .tensor(Variable(call.interpreter.generator.uniform(try shapeArgument(call, "shape"))))
+        },
+        Builtin(
+            "arange", [.init("start"), .init("end"), .init("step", .number(1))], category: "tensor",
+            summary: "Values start, start+step, ... below end.", example: "arange(0, 1, step: 0.25)"
+        ) { call in
+            .tensor(Variable(Tensor.arange(try call.float("start"), try call.float("end"), step: try call.float("step"))))
+        },
+        Builtin("eye", [.init("n")], category: "tensor", summary: "The n×n identity matrix.", example: "eye(3)") { call in
+            .tensor(Variable(Tensor.eye(try call.int("n", minimum: 0))))
+        },
+        Builtin(
+            "reshape", [.init("x"), .init("shape")], category: "tensor",
+            summary: "The same elements in a new shape; one size may be -1.", example: "reshape(x, [2, -1])"
+        ) { call in
+            let x = try call.tensor("x")
+            let shape = try shapeArgument(call, "shape")
+            return try call.tensorOp { try x.reshaped(shape) }
+        },
+        Builtin(
+            "flatten", [.init("x")], category: "tensor", summary: "Every axis after the first merged into one.",
+            example: "flatten(images)"
+        ) { call in
+            let x = try call.tensor("x")
+            return try call.tensorOp { try x.flattened(from: 1) }
+        },
+        Builtin(
+            "transpose", [.init("x"), .init("dim0", .number(-2)), .init("dim1", .number(-1))], category: "tensor",
+            summary: "Two axes swapped (the last two by default).", example: "transpose(w)"
+        ) { call in
+            let x = try call.tensor("x")
+            let (a, b) = (try call.int("dim0"), try call.int("dim1"))
+            return try call.tensorOp { try x.transposed(a, b) }
+        },
+        Builtin(
+            "permute", [.init("x"), .init("dims")], category: "tensor", summary: "Axes reordered.",
+            example: "permute(images, [0, 2, 3, 1])"
+        ) { call in
+            let x = try call.tensor("x")
+            let dims = try call.ints("dims")
+            return try call.tensorOp { try x.permuted(dims) }
+        },
+        Builtin(
+            "concat", [.init("tensors"), .init("axis", .number(0))], category: "tensor",
+            summary: "Tensors joined along an existing axis.", example: "concat([a, b], axis: 1)"
+        ) { call in
+            let parts = try tensorList(call, "tensors")
+            let axis = try call.int("axis")
+            return try call.tensorOp { try Variable.concat(parts, axis: axis) }
+        },
+        Builtin(
+            "stack", [.init("tensors"), .init("axis", .number(0))], category: "tensor",
+            summary: "Tensors of one shape joined along a new axis.", example: "stack([a, b])"
+        ) { call in
+            let parts = try tensorList(call, "tensors")
+            let axis = try call.int("axis")
+            return try call.tensorOp { try Variable.stack(parts, axis: axis) }
+        },
+        Builtin(
+            "gather", [.init("x"), .init("axis"), .init("index")], category: "tensor",
+            summary: "PyTorch's gather: values picked along an axis by an index tensor.", example: "gather(logits, 1, labels)"
+        ) { call in
+            let x = try call.tensor("x")
+            let axis = try call.int("axis")
+            let index = try call.tensor("index").value
+            return try call.tensorOp { try x.gathered(axis: axis, index: index) }
+        },
+        Builtin(
+            "one_hot", [.init("labels"), .init("classes")], category: "tensor",
+            summary: "Class indices as one-hot rows.", example: "one_hot(y, 10)"
+        ) { call in
+            let labels = try call.tensor("labels").value
+            let classes = try call.int("classes", minimum: 1)
+            return try call.tensorOp { Variable(try labels.oneHot(classes: classes)) }
+        },
+        Builtin(
+            "where", [.init("condition"), .init("a"), .init("b")], category: "tensor",
+            summary: "Elements of a where the condition is non-zero, else of b.", example: "where(x > 0, x, 0)"
+        ) { call in
+            let c = try call.tensor("condition").value
+            let (a, b) = (try call.tensor("a"), try call.tensor("b"))
+            return try call.tensorOp { try Variable.select(c, a, b) }
+        },
+        Builtin(
+            "maximum", [.init("a"), .init("b")], category: "tensor", summary: "The larger of two values, elementwise.",
+            example: "maximum(x, 0)"
+        ) { call in
+            let (a, b) = (try call.tensor("a"), try call.tensor("b"))
+            return try call.tensorOp { try a.maximum(b) }
+        },
+        Builtin(
+            "minimum", [.init("a"), .init("b")], category: "tensor", summary: "The smaller of two values, elementwise.",
+            example: "minimum(x, 1)"
+        ) { call in
+            let (a, b) = (try call.tensor("a"), try call.tensor("b"))
+            return try call.tensorOp { try a.minimum(b) }
+        },
+        Builtin(
+            "clamp", [.init("x"), .init("min", Value.none), .init("max", Value.none)], category: "tensor",
+            summary: "Values limited to [min, max].", example: "clamp(p, min: 1e-7, max: 1)"
+        ) { call in
+            let x = try call.tensor("x")
+            return .tensor(
+                x.clamp(min: try call.optionalNumber("min").map(Float.init), max: try call.optionalNumber("max").map(Float.init)))
+        },
+        Builtin(
+            "matmul", [.init("a"), .init("b")], category: "tensor", summary: "Matrix product (same as a @ b).",
+            example: "matmul(x, transpose(w))"
+        ) { call in
+            let (a, b) = (try call.tensor("a"), try call.tensor("b"))
+            return try call.tensorOp { try a.matmul(b) }
+        },
+        elementwise("exp", summary: "e to the power x.", example: "exp(x)", number: Foundation.exp) { $0.exp() },
+        elementwise("log", summary: "Natural logarithm.", example: "log(p)", number: Foundation.log) { $0.log() },
+        elementwise("sqrt", summary: "Square root.", example: "sqrt(v)", number: Foundation.sqrt) { $0.sqrt() },
+        elementwise("abs", summary: "Absolute value.", example: "abs(x - y)", number: Swift.abs) { $0.abs() },
+        elementwise(
+            "relu", summary: "max(x, 0); also a layer inside sequential(...).", example: "relu(x)", number: { Swift.max($0, 0) }
+        ) { $0.relu() },
+        elementwise("tanh", summary: "Hyperbolic tangent; also a layer.", example: "tanh(x)", number: Foundation.tanh) {
+            $0.tanh()
+        },
+        elementwise(
+            "sigmoid", summary: "The logistic function; also a layer.", example: "sigmoid(x)",
+            number: { 1 / (1 + Foundation.exp(-$0)) }
+        ) { $0.sigmoid() },
+        elementwise(
+            "gelu", summary: "Gaussian error linear unit (exact); also a layer.", example: "gelu(x)",
+            number: { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }
+        ) { $0.gelu() },
+        elementwise(
+            "silu", summary: "x · sigmoid(x); also a layer.", example: "silu(x)", number: { $0 / (1 + Foundation.exp(-$0)) }
+        ) { $0.silu() },
+        Builtin(
+            "leaky_relu", [.init("x"), .init("slope", .number(0.01))], category: "tensor",
+            summary: "x where positive, slope·x elsewhere.", example: "leaky_relu(x, slope: 0.2)"
+        ) { call in .tensor(try call.tensor("x").leakyRelu(slope: try call.float("slope"))) },
+        Builtin(
+            "softmax", [.init("x"), .init("axis", .number(-1))], category: "tensor",
+            summary: "Probabilities along an axis; divide by a temperature first to soften: softmax(t / T).",
+            example: "softmax(logits / 4)"
+        ) { call in
+            let x = try call.tensor("x")
+            let axis = try call.int("axis")
+            return try call.tensorOp { try x.softmax(axis: axis) }
+        },
+        Builtin(
+            "log_softmax", [.init("x"), .init("axis", .number(-1))], category: "tensor",
+            summary: "log(softmax(x)), computed stably.", example: "log_softmax(s / T)"
+        ) { call in
+            let x = try call.tensor("x")
+            let axis = try call.int("axis")
+            return try call.tensorOp { try x.logSoftmax(axis: axis) }
+        },
+        Builtin(
+            "normalize", [.init("x"), .init("axis", .number(1)), .init("eps", .number(1e-12))], category: "tensor",
+            summary: "x divided by its L2 norm along an axis (at least eps), as torch's F.normalize.",
+            example: "normalize(features, axis: 1)"
+        ) { call in
+            let x = try call.tensor("x")
+            let axis = try call.int("axis")
+            let eps = try call.float("eps")
+            return try call.tensorOp { try x / (x * x).sum(axes: [axis], keepDims: true).sqrt().clamp(min: eps, max: nil) }
+        },
+        reduction("sum", summary: "Sum over an axis, or of everything.", example: "sum(x, axis: 1)") { x, a, k in
+            try x.sum(axes: a.map { [$0] }, keepDims: k)
+        },
+        reduction("mean", summary: "Mean over an axis, or of everything.", example: "mean(x)") { x, a, k in
+            try x.mean(axes: a.map { [$0] }, keepDims: k)
+        },
+        reduction("max", summary: "Largest value over an axis, or of everything.", example: "max(x, axis: 1)") { x, a, k in
+            try x.max(axis: a, keepDims: k)
+        },
+        reduction("min", summary: "Smallest value over an axis, or of everything.", example: "min(x)") { x, a, k in
+            try x.min(axis: a, keepDims: k)
+        },
+        reduction("logsumexp", summary: "log Σ exp over an axis, without overflow.", example: "logsumexp(x, axis: 1)") {
+            x, a, k in
+            try x.logSumExp(axes: a.map { [$0] }, keepDims: k)
+        },
+        reduction("argmax", summary: "Index of the largest value over an axis (no gradient).", example: "argmax(logits, axis: 1)")
+        { x, a, k in
+            Variable(try x.value.argmax(axis: a, keepDims: k))
+        },
+        Builtin(
+            "detach", [.init("x")], category: "tensor", summary: "The same values cut off from the gradient graph.",
+            example: "detach(teacher(x))"
+        ) { call in .tensor(try call.tensor("x").detached()) },
+        Builtin(
+            "no_grad", [.init("expression")], category: "tensor",
+            summary: "Evaluates its argument without recording gradients: no graph, no kept activations.",
+            example: "no_grad(teacher(b.x))"
+        ) { call in call.value("expression") },
+    ]
+
+    static func tensorList(_ call: BuiltinCall, _ name: String) throws -> [Variable] {
+        guard case .list(let items) = call.value(name) else {
+            if case .tensor(let t) = call.value(name) {
+                return try (0..<(t.shape.first ?? 0)).map { try t.selecting(axis: 0, index: $0) }
+            }
+            throw call.fail(name, "a list of tensors")
+        }
+        return try items.map { try call.interpreter.tensorArgument($0, at: call.range(of: name), what: "each of `\(name)`") }
+    }
+
+    static func reductionArgument(_ call: BuiltinCall) throws -> Reduction {
+        let name = try call.string("reduction")
+        guard let r = Reduction(rawValue: name) else {
+            throw call.error(
+                "reduction must be one of \(Reduction.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \"\(name)\"",
+                at: "reduction")
+        }
+        return r
+    }
+
+    static let lossBuiltins: [Builtin] = [
+        Builtin(
+            "cross_entropy",
+            [.init("logits"), .init("target"), .init("label_smoothing", .number(0)), .init("reduction", .string("mean"))],
+            category: "loss",
+            summary: "Cross-entropy of logits [N, C] against class indices [N] or probabilities [N, C] (PyTorch semantics).",
+            example: "cross_entropy(model(x), y, label_smoothing: 0.1)"
+        ) { call in
+            let (logits, target) = (try call.tensor("logits"), try call.tensor("target"))
+            let smoothing = try call.float("label_smoothing")
+            let reduction = try reductionArgument(call)
+            return try call.tensorOp {
+                try Loss.crossEntropy(logits, target: target, labelSmoothing: smoothing, reduction: reduction)
+            }
+        },
+        Builtin(
+            "nll", [.init("log_probs"), .init("target"), .init("reduction", .string("mean"))], category: "loss",
+            summary: "Negative log-likelihood of class indices under log-probabilities.", example: "nll(log_softmax(s), y)"
+        ) { call in
+            let (logp, target) = (try call.tensor("log_probs"), try call.tensor("target").value)
+            let reduction = try reductionArgument(call)
+            return try call.tensorOp { try Loss.nll(logp, target: target, reduction: reduction) }
+        },
+        Builtin(
+            "mse", [.init("input"), .init("target"), .init("reduction", .string("mean"))], category: "loss",
+            summary: "Mean squared error.", example: "mse(adapter(fs), ft)"
+        ) { call in
+            let (a, b) = (try call.tensor("input"), try call.tensor("target"))
+            let reduction = try reductionArgument(call)
+            return try call.tensorOp { try Loss.mse(a, b, reduction: reduction) }
+        },
+        Builtin(
+            "l1", [.init("input"), .init("target"), .init("reduction", .string("mean"))], category: "loss",
+            summary: "Mean absolute error.", example: "l1(s, t)"
+        ) { call in
+            let (a, b) = (try call.tensor("input"), try call.tensor("target"))
+            let reduction = try reductionArgument(call)
+            return try call.tensorOp { try Loss.l1(a, b, reduction: reduction) }
+        },
+        Builtin(
+            "kl_div", [.init("input"), .init("target"), .init("reduction", .string("batchmean"))], category: "loss",
+            summary: "KL(target ‖ q) with input = log q and target = p, PyTorch's argument order; batchmean divides by N.",
+            example: "kl_div(log_softmax(s / T), softmax(t / T))"
+        ) { call in
+            let (a, b) = (try call.tensor("input"), try call.tensor("target"))
+            let reduction = try reductionArgument(call)
+            return try call.tensorOp { try Loss.klDiv(a, b, reduction: reduction) }
+        },
+        Builtin(
+            "bce_with_logits", [.init("logits"), .init("target"), .init("reduction", .string("mean"))], category: "loss",
+            summary: "Binary cross-entropy on logits, computed stably.", example: "bce_with_logits(z, y)"
+        ) { call in
+            let (a, b) = (try call.tensor("logits"), try call.tensor("target"))
+            let reduction = try reductionArgument(call)
+            return try call.tensorOp { try Loss.binaryCrossEntropyWithLogits(a, b, reduction: reduction) }
+        },
+        Builtin(
+            "cosine_similarity", [.init("a"), .init("b"), .init("axis", .number(1)), .init("eps", .number(1e-8))],
+            category: "loss",
+            summary: "a·b / (‖a‖·‖b‖) along an axis.", example: "cosine_similarity(fs, ft)"
+        ) { call in
+            let (a, b) = (try call.tensor("a"), try call.tensor("b"))
+            let (axis, eps) = (try call.int("axis"), try call.float("eps"))
+            return try call.tensorOp { try Loss.cosineSimilarity(a, b, axis: axis, eps: eps) }
+        },
+    ]
+}

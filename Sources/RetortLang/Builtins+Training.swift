@@ -1,0 +1,226 @@
+import Foundation
+import RetortNN
+import RetortTensor
+
+extension Builtins {
+    static let trainingParameters: [Builtin.Parameter] = [
+        .init("epochs", .number(10)), .init("opt", Value.none), .init("batch", .number(64)), .init("shuffle", .bool(true)),
+        .init("validation", Value.none),
+    ]
+
+    static func loop(_ call: BuiltinCall, task: String, model: Model, data: Dataset) throws -> TrainingLoop {
+        let optimizer: OptimizerValue
+        if call.isGiven("opt") {
+            optimizer = try call.optimizer("opt")
+        } else {
+            optimizer = OptimizerValue(kind: .adam, learningRate: 1e-3)
+        }
+        var validation: Dataset?
+        if call.isGiven("validation") { validation = try call.dataset("validation") }
+        return TrainingLoop(
+            interpreter: call.interpreter, task: task, model: model, data: data, epochs: try call.int("epochs", minimum: 1),
+            batchSize: try call.int("batch", minimum: 1), shuffle: try call.bool("shuffle"), optimizer: optimizer,
+            validation: validation, range: call.range)
+    }
+
+    /// Calls a user's loss with positional arguments and any extra named ones; a function among the
+    /// extra arguments is a schedule, called with the training progress in [0, 1].
+    static func callLoss(_ call: BuiltinCall, _ loss: Value, _ positional: [Value], x: Tensor, progress: Double) throws
+        -> Variable
+    {
+        var args = positional.map { CallArgument(label: nil, value: $0, range: call.range) }
+        if case .function(.closure(let c)) = loss, c.declaration.parameters.contains(where: { $0.name == "x" }) {
+            args.append(CallArgument(label: "x", value: .tensor(Variable(x)), range: call.range))
+        }
+        for extra in call.extraNamed {
+            var value = extra.value
+            if case .function = value {
+                value = try call.interpreter.callFunction(value, [.number(progress)], at: extra.range)
+            }
+            args.append(CallArgument(label: extra.label, value: value, range: extra.range))
+        }
+        let result = try call.interpreter.call(loss, args, at: call.range, calleeRange: call.range(of: "loss"))
+        guard case .tensor(let t) = result else {
+            throw call.error("the loss must return a tensor, got \(describeShort(result))", kind: .type, at: "loss")
+        }
+        return t
+    }
+
+    static let trainingBuiltins: [Builtin] = [
+        Builtin(
+            "fit", [.init("model"), .init("data"), .init("loss", Value.none)] + trainingParameters, category: "training",
+            summary:
+                "Trains a model on a dataset (default loss cross_entropy(output, labels), optimizer adam(lr: 1e-3)); returns the history. Extra named arguments go to the loss.",
+            example: "let h = fit(teacher, train, epochs: 40, opt: adam(lr: 1e-3), batch: 64)",
+            acceptsExtraNamed: true
+        ) { call in
+            let model = try call.model("model")
+            let data = try call.dataset("data")
+            let loop = try loop(call, task: "fit \(model.name ?? "model")", model: model, data: data)
+            let loss = call.isGiven("loss") ? try call.function("loss") : .none
+            let history = try loop.run(name: model.name ?? "") { _, x, y, progress in
+                let output = try model.network.forward(Variable(x))
+                if case .none = loss { return (try Loss.crossEntropy(output, target: Variable(y)), output) }
+                return (try callLoss(call, loss, [.tensor(output), .tensor(Variable(y))], x: x, progress: progress), output)
+            }
+            return .history(history)
+        },
+        Builtin(
+            "distill",
+            [
+                .init("student"), .init("from"), .init("on"), .init("loss", Value.none), .init("weights", Value.none),
+                .init("precompute", .bool(false)),
+            ] + trainingParameters,
+            category: "training",
+            summary:
+                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default kd), the teacher run without gradients. `from` may be a list of teachers, whose soft targets are averaged (with `weights`); precompute: true runs the teachers once over the data. Extra named arguments go to the loss; a function there is a schedule of the progress p in [0, 1].",
+            example: "distill(student, from: teacher, on: train, loss: kd, epochs: 40, T: 4, alpha: 0.7)",
+            acceptsExtraNamed: true
+        ) { call in
+            let student = try call.model("student")
+            let data = try call.dataset("on")
+            var teachers: [Model] = []
+            switch call.value("from") {
+            case .model(let m): teachers = [m]
+            case .list(let items):
+                teachers = try items.map { item in
+                    guard case .model(let m) = item else { throw call.fail("from", "a model or a list of models") }
+                    return m
+                }
+            default: throw call.fail("from", "a model or a list of models")
+            }
+            guard !teachers.isEmpty else { throw call.fail("from", "at least one teacher") }
+            var weights: [Double]?
+            if call.isGiven("weights") {
+                guard case .list(let items) = call.value("weights"), items.count == teachers.count else {
+                    throw call.fail("weights", "a list of \(teachers.count) numbers, one per teacher")
+                }
+                weights = try items.map {
+                    guard case .number(let n) = $0, n >= 0 else { throw call.fail("weights", "non-negative numbers") }
+                    return n
+                }
+            }
+            let loss = call.isGiven("loss") ? try call.function("loss") : (call.interpreter.lookup("kd") ?? .none)
+            for t in teachers { t.network.isTraining = false }
+            let cached: [Tensor]? =
+                try call.bool("precompute") ? try teachers.map { try Training.predict($0.network, data.x) } : nil
+            let loop = try loop(call, task: "distill \(student.name ?? "student")", model: student, data: data)
+            let history = try loop.run(name: student.name ?? "") { indices, x, y, progress in
+                let logits: [Tensor] = try teachers.enumerated().map { i, t in
+                    if let cached { return data.subset(indices, from: cached[i]) }
+                    return try Training.predict(t.network, x)
+                }
+                let teacherValue: Value
+                if logits.count == 1 {
+                    teacherValue = .tensor(Variable(logits[0]))
+                } else {
+                    let w = weights ?? Array(repeating: 1 / Double(logits.count), count: logits.count)
+                    teacherValue = .record(
+                        Record([
+                            ("logits", .list(logits.map { .tensor(Variable($0)) })), ("weights", .list(w.map { .number($0) })),
+                        ]))
+                }
+                let output = try student.network.forward(Variable(x))
+                return (
+                    try callLoss(call, loss, [.tensor(output), teacherValue, .tensor(Variable(y))], x: x, progress: progress),
+                    output
+                )
+            }
+            return .history(history)
+        },
+        Builtin(
+            "step", [.init("opt"), .init("loss")], category: "training",
+            summary:
+                "One training step: back-propagates the loss, updates every parameter it depends on, clears their gradients.",
+            example: "step(opt, kd(student(b.x), no_grad(teacher(b.x)), b.y))"
+        ) { call in
+            let optimizer = try call.optimizer("opt")
+            let loss = try call.tensor("loss")
+            guard loss.value.count == 1 else {
+                throw call.error("the loss must be one number, got shape \(formatShape(loss.shape))", at: "loss")
+            }
+            let parameters = loss.parameterLeaves
+            guard !parameters.isEmpty else { throw call.error("the loss does not depend on any trainable parameter", at: "loss") }
+            for p in parameters { p.zeroGrad() }
+            try loss.backward()
+            try optimizer.step(parameters)
+            for p in parameters { p.zeroGrad() }
+            return .number(Double(loss.value.scalar ?? .nan))
+        },
+        Builtin(
+            "accuracy", [.init("model"), .init("data")], category: "training",
+            summary: "The fraction of examples whose top-scoring class is the label.", example: "accuracy(student, test)"
+        ) { call in .number(Double(try Training.accuracy(try call.model("model").network, on: try call.dataset("data")))) },
+        Builtin(
+            "predict", [.init("model"), .init("x")], category: "training",
+            summary: "The model's outputs in evaluation mode, without gradients.", example: "predict(teacher, test.x)"
+        ) { call in
+            let m = try call.model("model")
+            let x = try call.tensor("x").value
+            return try call.tensorOp { Variable(try Training.predict(m.network, x)) }
+        },
+        Builtin(
+            "compare", [.init("models"), .init("data")], category: "training",
+            summary:
+                "A table of models on a dataset: accuracy, loss, parameters, bytes, latency per batch, agreement with and KL from the first model.",
+            example: "compare([teacher, alone, student], test)"
+        ) { call in
+            guard case .list(let items) = call.value("models"), !items.isEmpty else {
+                throw call.fail("models", "a list of models")
+            }
+            let models = try items.map { item -> Model in
+                guard case .model(let m) = item else { throw call.fail("models", "a list of models") }
+                return m
+            }
+            return .table(try compareTable(models, try call.dataset("data")))
+        },
+    ]
+
+    static func compareTable(_ models: [Model], _ data: Dataset) throws -> Table {
+        let reference = try Training.predict(models[0].network, data.x)
+        let referenceLogProbs = try GradMode.withoutGradients { try Variable(reference).logSoftmax(axis: 1) }
+        var rows: [[String]] = []
+        for (i, m) in models.enumerated() {
+            let logits = try Training.predict(m.network, data.x)
+            let loss = try GradMode.withoutGradients { try Loss.crossEntropy(Variable(logits), target: Variable(data.y)) }
+            let predicted = try logits.argmax(axis: 1).scalars
+            let accuracy = Double(zip(predicted, data.y.scalars).filter { $0 == $1 }.count) / Double(data.count)
+            let agreement =
+                Double(zip(predicted, try reference.argmax(axis: 1).scalars).filter { $0 == $1 }.count) / Double(data.count)
+            // KL(first ‖ this): how far this model's distribution is from the first's.
+            let kl = try GradMode.withoutGradients {
+                try Loss.klDiv(Variable(logits).logSoftmax(axis: 1), referenceLogProbs.exp(), reduction: .batchmean)
+            }
+            let batch = data.subset(Array(0..<Swift.min(64, data.count))).x
+            let started = DispatchTime.now().uptimeNanoseconds
+            let repeats = 20
+            for _ in 0..<repeats { _ = try Training.predict(m.network, batch) }
+            let latency = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6 / Double(repeats)
+            let params = m.network.parameterCount
+            rows.append([
+                m.name ?? "model \(i + 1)", String(format: "%.1f%%", 100 * accuracy),
+                String(format: "%.4f", Double(loss.value.scalar ?? .nan)),
+                "\(params)", "\(params * 4)", String(format: "%.3f", latency), String(format: "%.1f%%", 100 * agreement),
+                // KL of a model from itself is 0 up to rounding; never show "-0.0000".
+                String(format: "%.4f", Swift.max(0, Double(kl.value.scalar ?? .nan))),
+            ])
+        }
+        return Table(
+            columns: ["model", "accuracy", "loss", "params", "bytes", "ms/batch", "agrees", "KL(first‖)"], rows: rows,
+            title: "on \(data.name) (\(data.count) examples; ms/batch for \(Swift.min(64, data.count)) examples)")
+    }
+}
+
+extension Dataset {
+    /// Rows of `tensor` (aligned with this dataset's examples) at the given positions.
+    func subset(_ indices: [Int], from tensor: Tensor) -> Tensor {
+        let width = tensor.count / Swift.max(tensor.shape.first ?? 1, 1)
+        return tensor.withUnsafeBufferPointer { src in
+            Tensor(shape: [indices.count] + Array(tensor.shape.dropFirst())) { dst in
+                for (row, i) in indices.enumerated() {
+                    (dst.baseAddress! + row * width).update(from: src.baseAddress! + i * width, count: width)
+                }
+            }
+        }
+    }
+}

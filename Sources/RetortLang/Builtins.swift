@@ -1,0 +1,112 @@
+import Foundation
+import RetortNN
+import RetortTensor
+
+/// Every builtin, by area. Each has a doc entry reachable with `help(name)`.
+enum Builtins {
+    static let all: [Builtin] = general + tensorBuiltins + lossBuiltins + modelBuiltins + trainingBuiltins + dataBuiltins
+
+    static func named(_ name: String) -> Builtin? { all.first { $0.name == name } }
+
+    static let general: [Builtin] = [
+        Builtin(
+            "print", [.init("values", variadic: true)], category: "general",
+            summary: "Writes values separated by spaces, then a new line.", example: "print(\"loss\", 0.25)"
+        ) { call in
+            let text = call.rest.map { v -> String in
+                if case .string(let s) = v.value { return s }
+                return v.value.displayText
+            }.joined(separator: " ")
+            call.interpreter.sink.write(text + "\n")
+            return .none
+        },
+        Builtin(
+            "help", [.init("name", Value.none)], category: "general",
+            summary: "Shows the doc entry of a builtin, or the source of a function; help() lists every builtin.",
+            example: "help(distill)"
+        ) { call in
+            call.interpreter.sink.write(try helpText(call.value("name"), call) + "\n")
+            return .none
+        },
+        Builtin(
+            "source", [.init("function")], category: "general",
+            summary: "The source text of a function written in Retort (the prelude's losses included).",
+            example: "source(kd)"
+        ) { call in
+            guard case .function(.closure(let c)) = call.value("function") else {
+                throw call.fail("function", "a function written in Retort (builtins are written in Swift; see help)")
+            }
+            return .string(c.declaration.sourceText)
+        },
+        Builtin(
+            "type", [.init("value")], category: "general", summary: "The name of a value's type.", example: "type(digits())"
+        ) { call in .string(call.value("value").typeName) },
+        Builtin(
+            "len", [.init("value")], category: "general",
+            summary: "The number of items: list and tuple items, dataset examples, a tensor's first dimension.",
+            example: "len([1, 2, 3])"
+        ) { call in
+            switch call.value("value") {
+            case .list(let items), .tuple(let items): return .number(Double(items.count))
+            case .string(let s): return .number(Double(s.count))
+            case .dataset(let d): return .number(Double(d.count))
+            case .tensor(let t) where t.value.rank > 0: return .number(Double(t.shape[0]))
+            case .range(let a, let b): return .number(Double(Swift.max(0, b - a)))
+            case .record(let r): return .number(Double(r.fields.count))
+            default: throw call.fail("value", "a list, tuple, string, dataset, range or tensor")
+            }
+        },
+        Builtin(
+            "str", [.init("value")], category: "general", summary: "A value as display text.", example: "str(3.5)"
+        ) { call in
+            if case .string = call.value("value") { return call.value("value") }
+            return .string(call.value("value").displayText)
+        },
+        Builtin(
+            "seed", [.init("n")], category: "general",
+            summary: "Reseeds the session's random generator, so what follows is reproducible.", example: "seed(42)"
+        ) { call in
+            call.interpreter.generator = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("n")))
+            return .none
+        },
+        Builtin(
+            "round", [.init("x"), .init("digits", .number(0))], category: "general",
+            summary: "A number rounded to `digits` decimal places.", example: "round(3.14159, digits: 2)"
+        ) { call in
+            let scale = Foundation.pow(10, try call.number("digits"))
+            return .number((try call.number("x") * scale).rounded() / scale)
+        },
+        Builtin(
+            "range", [.init("start"), .init("end")], category: "general",
+            summary: "Whole numbers from start up to, not including, end (same as start..<end).", example: "range(0, 5)"
+        ) { call in .range(try call.int("start"), try call.int("end")) },
+        Builtin(
+            "list", [.init("values")], category: "general",
+            summary: "A list from a range, tuple, tensor's rows or list.", example: "list(1..3)"
+        ) { call in .list(try call.interpreter.iterate(call.value("values"), at: call.range(of: "values"))) },
+    ]
+
+    static func helpText(_ value: Value, _ call: BuiltinCall) throws -> String {
+        switch value {
+        case .none:
+            let byCategory = Dictionary(grouping: all, by: \.category)
+            var lines = ["Retort builtins (help(name) for one; source(name) for a prelude loss):"]
+            for category in byCategory.keys.sorted() {
+                lines.append("  \(category): " + byCategory[category, default: []].map(\.name).sorted().joined(separator: ", "))
+            }
+            let prelude = call.interpreter.preludeScope.values.keys.sorted()
+            lines.append("  prelude (written in Retort): " + prelude.joined(separator: ", "))
+            return lines.joined(separator: "\n")
+        case .function(.builtin(let b)):
+            return b.documentation
+        case .function(.closure(let c)):
+            return c.declaration.sourceText
+        case .string(let name):
+            if let b = named(name) { return b.documentation }
+            if let v = call.interpreter.lookup(name) { return try helpText(v, call) }
+            throw call.error("no builtin or binding named '\(name)'", kind: .undefinedName, at: "name")
+        default:
+            return "\(value.typeName): \(describeShort(value))"
+        }
+    }
+}

@@ -1,0 +1,84 @@
+/// A problem found in a program, as a value: what, where, and any notes. Rendering is separate
+/// (`DiagnosticRenderer`), so the REPL, the script runner and the kernel show them alike.
+public struct Diagnostic: Error, Equatable, Sendable {
+    public enum Kind: String, Equatable, Sendable {
+        /// The input stopped inside a bracket, block or expression: more lines may complete it.
+        case unexpectedEndOfInput
+        case syntax
+        case undefinedName
+        case type
+        case argument
+        case shape
+        case runtime
+        case interrupted
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var range: SourceRange?
+    public var notes: [String]
+    public var sourceName: String
+
+    public init(_ kind: Kind, _ message: String, at range: SourceRange?, notes: [String] = [], source: String = "") {
+        self.kind = kind
+        self.message = message
+        self.range = range
+        self.notes = notes
+        sourceName = source
+    }
+
+    /// Whether this is a syntax problem (as opposed to one found while running).
+    public var isSyntax: Bool { kind == .syntax || kind == .unexpectedEndOfInput }
+
+    /// A short name for the kind of error, as a kernel's `ename` or a REPL heading.
+    public var title: String {
+        switch kind {
+        case .unexpectedEndOfInput, .syntax: return "SyntaxError"
+        case .undefinedName: return "NameError"
+        case .type: return "TypeError"
+        case .argument: return "ArgumentError"
+        case .shape: return "ShapeError"
+        case .runtime: return "RuntimeError"
+        case .interrupted: return "Interrupted"
+        }
+    }
+}
+
+/// Renders diagnostics as text: `file:line:col: error: message`, the source line, and a caret
+/// line under the range, with colour as an optional decoration.
+public struct DiagnosticRenderer {
+    public var colour: Bool
+
+    public init(colour: Bool = false) { self.colour = colour }
+
+    public func render(_ d: Diagnostic, source: Source?) -> String {
+        let red = colour ? "\u{1B}[1;31m" : ""
+        let bold = colour ? "\u{1B}[1m" : ""
+        let cyan = colour ? "\u{1B}[36m" : ""
+        let reset = colour ? "\u{1B}[0m" : ""
+        var out = ""
+        let name = source?.name ?? d.sourceName
+        if let r = d.range {
+            out += "\(bold)\(name):\(r.start.line):\(r.start.column):\(reset) "
+        } else if !name.isEmpty {
+            out += "\(bold)\(name):\(reset) "
+        }
+        out += "\(red)\(d.title):\(reset) \(bold)\(d.message)\(reset)\n"
+        if let r = d.range, let source {
+            let text = source.line(r.start.line)
+            let gutter = String(r.start.line)
+            let pad = String(repeating: " ", count: gutter.count)
+            out += "\(cyan)\(gutter) |\(reset) \(text)\n"
+            let width: Int
+            if r.end.line == r.start.line {
+                width = Swift.max(1, r.end.column - r.start.column)
+            } else {
+                width = Swift.max(1, text.unicodeScalars.count - r.start.column + 1)
+            }
+            let prefix = String(text.unicodeScalars.prefix(r.start.column - 1).map { $0 == "\t" ? "\t" : " " })
+            out += "\(cyan)\(pad) |\(reset) \(prefix)\(red)\(String(repeating: "^", count: width))\(reset)\n"
+        }
+        for note in d.notes { out += "\(cyan)note:\(reset) \(note)\n" }
+        return out
+    }
+}

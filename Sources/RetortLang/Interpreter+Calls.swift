@@ -1,0 +1,114 @@
+import RetortNN
+import RetortTensor
+
+/// An evaluated argument at a call site.
+public struct CallArgument {
+    public var label: String?
+    public var value: Value
+    public var range: SourceRange
+}
+
+extension Interpreter {
+    static let maximumCallDepth = 400
+
+    /// Calls any callable value; `range` is the whole call, for errors.
+    func call(_ callee: Value, _ args: [CallArgument], at range: SourceRange, calleeRange: SourceRange) throws -> Value {
+        switch callee {
+        case .function(.closure(let closure)):
+            return try callClosure(closure, args, at: range)
+        case .function(.builtin(let builtin)):
+            let bound = try BuiltinCall(builtin, args, interpreter: self, range: range)
+            do {
+                return try builtin.body(bound)
+            } catch {
+                throw wrap(error, at: range)
+            }
+        case .model(let model):
+            guard args.count == 1, args[0].label == nil else {
+                throw diagnostic(.argument, "a model is called with one input tensor: \(model.name ?? "model")(x)", at: range)
+            }
+            let input = try tensorArgument(args[0].value, at: args[0].range, what: "the model's input")
+            do {
+                return .tensor(try model.network.forward(input))
+            } catch {
+                throw wrap(error, at: range)
+            }
+        default:
+            throw diagnostic(.type, "a \(callee.typeName) cannot be called", at: calleeRange)
+        }
+    }
+
+    /// Calls a function value from a builtin (a loss inside `fit`), with positional arguments.
+    func callFunction(_ function: Value, _ values: [Value], at range: SourceRange) throws -> Value {
+        try call(function, values.map { CallArgument(label: nil, value: $0, range: range) }, at: range, calleeRange: range)
+    }
+
+    func callClosure(_ closure: Closure, _ args: [CallArgument], at range: SourceRange) throws -> Value {
+        let decl = closure.declaration
+        let params = decl.parameters
+        let scope = Environment(parent: closure.environment)
+        let signature = "\(decl.name ?? "fn")(\(params.map { $0.name }.joined(separator: ", ")))"
+        var given: [String: Value] = [:]
+        var positional = 0
+        for arg in args {
+            if let label = arg.label {
+                guard params.contains(where: { $0.name == label }) else {
+                    var notes = ["\(signature) takes: \(params.map(\.name).joined(separator: ", "))"]
+                    if let s = nearest(to: label, in: params.map(\.name)) { notes.insert("did you mean '\(s)'?", at: 0) }
+                    throw diagnostic(
+                        .argument, "\(decl.name ?? "this function") has no parameter '\(label)'", at: arg.range, notes: notes)
+                }
+                guard given[label] == nil else {
+                    throw diagnostic(.argument, "argument '\(label)' is given twice", at: arg.range)
+                }
+                given[label] = arg.value
+            } else {
+                guard positional < params.count else {
+                    throw diagnostic(.argument, "\(signature) takes \(params.count) arguments, got \(args.count)", at: arg.range)
+                }
+                given[params[positional].name] = arg.value
+                positional += 1
+            }
+        }
+        for param in params {
+            if let value = given[param.name] {
+                scope.define(param.name, value)
+            } else if let defaultExpr = param.defaultValue {
+                // Defaults are evaluated at each call, in the call's scope, so they can use earlier parameters.
+                scope.define(param.name, try evaluate(defaultExpr, scope))
+            } else {
+                throw diagnostic(.argument, "missing argument '\(param.name)' in call to \(signature)", at: range)
+            }
+        }
+        callDepth += 1
+        defer { callDepth -= 1 }
+        guard callDepth <= Interpreter.maximumCallDepth else {
+            throw diagnostic(
+                .runtime,
+                "too many nested calls (over \(Interpreter.maximumCallDepth)): is a function calling itself without end?",
+                at: range)
+        }
+        do {
+            return try run(decl.body, scope)
+        } catch Jump.returnValue(let value, _) {
+            return value
+        }
+    }
+
+    /// A value as a tensor: tensors, numbers and numeric lists are accepted.
+    func tensorArgument(_ value: Value, at range: SourceRange, what: String) throws -> Variable {
+        switch value {
+        case .tensor(let t): return t
+        case .number(let n): return Variable.scalar(Float(n))
+        case .list:
+            if case .tensor(let t) = try listOrTensor(listItems(value), at: range) { return t }
+        default: break
+        }
+        throw diagnostic(.type, "\(what) must be a tensor, got \(describeShort(value))", at: range)
+    }
+
+    func listItems(_ value: Value) -> [Value] {
+        if case .list(let items) = value { return items }
+        return [value]
+    }
+}

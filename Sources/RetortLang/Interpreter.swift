@@ -1,0 +1,250 @@
+import Foundation
+import RetortNN
+import RetortTensor
+import Synchronization
+
+/// A flag another thread (a signal handler, the kernel's control channel) sets to stop long work;
+/// loops and training check it between iterations and batches.
+public final class InterruptFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    public init() {}
+    public func request() { flag.store(true, ordering: .relaxed) }
+    public func clear() { flag.store(false, ordering: .relaxed) }
+    public var isRequested: Bool { flag.load(ordering: .relaxed) }
+}
+
+/// Non-local exits inside function bodies and loops.
+enum Jump: Error {
+    case breakLoop(SourceRange)
+    case continueLoop(SourceRange)
+    case returnValue(Value, SourceRange)
+}
+
+/// Evaluates programs in a persistent global scope. Builtins and the prelude live in scopes
+/// beneath the user's, so `reset` clears the user's bindings and keeps them.
+public final class Interpreter {
+    let builtinScope = Environment()
+    let preludeScope: Environment
+    private(set) var globals: Environment
+    public let sink: OutputSink
+    public let interrupt = InterruptFlag()
+    public var generator: RandomGenerator
+    var source = Source(name: "", text: "")
+    var callDepth = 0
+    /// Sources seen so far by name, so diagnostics from a function defined in an earlier cell
+    /// can still show its line.
+    var sources: [String: Source] = [:]
+
+    public init(sink: OutputSink, seed: UInt64 = 0) {
+        self.sink = sink
+        generator = RandomGenerator(seed: seed)
+        preludeScope = Environment(parent: builtinScope)
+        globals = Environment(parent: preludeScope)
+        for builtin in Builtins.all { builtinScope.define(builtin.name, .function(.builtin(builtin))) }
+        loadPrelude()
+    }
+
+    /// Removes every user binding; builtins and the prelude stay.
+    public func reset() {
+        globals = Environment(parent: preludeScope)
+    }
+
+    /// The user's bindings, sorted by name.
+    public var userBindings: [(name: String, value: Value)] {
+        globals.values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// Every name a program can use here, for completion and suggestions.
+    public var knownNames: [String] { Array(Set(globals.allNames)).sorted() }
+
+    public func lookup(_ name: String) -> Value? { globals.lookup(name) }
+
+    func loadPrelude() {
+        let prelude = Source(name: "<prelude>", text: Prelude.text)
+        sources[prelude.name] = prelude
+        var parser = Parser(prelude)
+        let program = parser.parseProgram()
+        precondition(parser.diagnostics.isEmpty, "the prelude must parse: \(parser.diagnostics)")
+        source = prelude
+        for statement in program.statements {
+            // The prelude is part of Retort: an error in it is a bug, not a user's mistake.
+            do { _ = try execute(statement, preludeScope) } catch { preconditionFailure("prelude failed: \(error)") }
+        }
+    }
+
+    /// Runs a parsed program in the global scope and returns the value of its final expression
+    /// statement, if it ends with one. Earlier bindings survive any error.
+    public func run(_ program: Program) throws -> Value? {
+        source = program.source
+        sources[program.source.name] = program.source
+        interrupt.clear()
+        var last: Value?
+        for (i, statement) in program.statements.enumerated() {
+            do {
+                let value = try execute(statement, globals)
+                last = i == program.statements.count - 1 ? value : nil
+            } catch let jump as Jump {
+                switch jump {
+                case .breakLoop(let r), .continueLoop(let r):
+                    throw diagnostic(.syntax, "'break' and 'continue' belong inside a loop", at: r)
+                case .returnValue(_, let r):
+                    throw diagnostic(.syntax, "'return' belongs inside a function", at: r)
+                }
+            }
+        }
+        return last
+    }
+
+    // MARK: Errors
+
+    func diagnostic(_ kind: Diagnostic.Kind, _ message: String, at range: SourceRange?, notes: [String] = []) -> Diagnostic {
+        Diagnostic(kind, message, at: range, notes: notes, source: source.name)
+    }
+
+    /// Turns an error from the tensor core or a builtin into a diagnostic at `range`.
+    func wrap(_ error: Error, at range: SourceRange) -> Error {
+        switch error {
+        case is Diagnostic, is Jump: return error
+        case let e as TensorError:
+            let kind: Diagnostic.Kind = e.message.contains("shape") || e.message.contains("differ") ? .shape : .argument
+            return diagnostic(kind, e.description, at: range)
+        default:
+            return diagnostic(.runtime, "\(error)", at: range)
+        }
+    }
+
+    func checkInterrupt(_ range: SourceRange, _ where_: @autoclosure () -> String) throws {
+        if interrupt.isRequested {
+            interrupt.clear()
+            throw diagnostic(.interrupted, "interrupted \(where_())", at: range)
+        }
+    }
+
+    // MARK: Statements
+
+    /// Executes a statement; returns the value of an expression statement, else nil.
+    func execute(_ statement: Stmt, _ env: Environment) throws -> Value? {
+        switch statement {
+        case .expression(let e):
+            return try evaluate(e, env)
+        case .let(let pattern, let e, _):
+            let value = try evaluate(e, env)
+            try bind(pattern, to: value, in: env, range: e.range)
+            if case .model(let m) = value, m.name == nil, case .name(let n, _) = pattern { m.name = n }
+            if case .history(let h) = value, case .name(let n, _) = pattern, h.name.isEmpty { h.name = n }
+            return nil
+        case .assign(let target, let e, let range):
+            let value = try evaluate(e, env)
+            try assign(target, value, env, range)
+            return nil
+        case .function(let decl, _):
+            env.define(decl.name ?? "<fn>", .function(.closure(Closure(decl, environment: env))))
+            return nil
+        case .for(let pattern, let sequenceExpr, let body, let range):
+            let sequence = try evaluate(sequenceExpr, env)
+            let items = try iterate(sequence, at: sequenceExpr.range)
+            loop: for item in items {
+                try checkInterrupt(range, "in a 'for' loop")
+                let scope = Environment(parent: env)
+                try bind(pattern, to: item, in: scope, range: sequenceExpr.range)
+                do {
+                    _ = try run(body, scope)
+                } catch let jump as Jump {
+                    switch jump {
+                    case .breakLoop: break loop
+                    case .continueLoop: continue loop
+                    case .returnValue: throw jump
+                    }
+                }
+            }
+            return nil
+        case .while(let condition, let body, let range):
+            loop: while try truth(evaluate(condition, env), at: condition.range) {
+                try checkInterrupt(range, "in a 'while' loop")
+                do {
+                    _ = try run(body, Environment(parent: env))
+                } catch let jump as Jump {
+                    switch jump {
+                    case .breakLoop: break loop
+                    case .continueLoop: continue loop
+                    case .returnValue: throw jump
+                    }
+                }
+            }
+            return nil
+        case .return(let e, let range):
+            throw Jump.returnValue(try e.map { try evaluate($0, env) } ?? .none, range)
+        case .break(let range):
+            throw Jump.breakLoop(range)
+        case .continue(let range):
+            throw Jump.continueLoop(range)
+        }
+    }
+
+    /// Runs a block's statements in `env`; its value is that of a final expression statement.
+    func run(_ block: Block, _ env: Environment) throws -> Value {
+        var last: Value = .none
+        for (i, statement) in block.statements.enumerated() {
+            let value = try execute(statement, env)
+            last = i == block.statements.count - 1 ? (value ?? .none) : .none
+        }
+        return last
+    }
+
+    func bind(_ pattern: Pattern, to value: Value, in env: Environment, range: SourceRange) throws {
+        switch pattern {
+        case .name(let name, _):
+            env.define(name, value)
+        case .tuple(let parts, let patternRange):
+            let items: [Value]
+            switch value {
+            case .tuple(let v), .list(let v): items = v
+            default:
+                throw diagnostic(.type, "cannot unpack a \(value.typeName) into \(parts.count) names", at: patternRange)
+            }
+            guard items.count == parts.count else {
+                throw diagnostic(.type, "cannot unpack \(items.count) values into \(parts.count) names", at: patternRange)
+            }
+            for (part, item) in zip(parts, items) { try bind(part, to: item, in: env, range: range) }
+        }
+    }
+
+    func assign(_ target: Expr, _ value: Value, _ env: Environment, _ range: SourceRange) throws {
+        switch target {
+        case .name(let name, let r):
+            guard env.assign(name, value) else {
+                throw diagnostic(.undefinedName, "'\(name)' is not defined; use 'let \(name) = ...' to create it", at: r)
+            }
+        case .member(let baseExpr, let field, let r):
+            guard case .name(let baseName, _) = baseExpr, case .record(var record)? = env.lookup(baseName) else {
+                throw diagnostic(.type, "only fields of a record bound to a name can be assigned", at: r)
+            }
+            record[field] = value
+            _ = env.assign(baseName, .record(record))
+        default:
+            throw diagnostic(.type, "cannot assign to this expression", at: target.range)
+        }
+    }
+
+    func iterate(_ value: Value, at range: SourceRange) throws -> [Value] {
+        switch value {
+        case .range(let a, let b): return a < b ? (a..<b).map { .number(Double($0)) } : []
+        case .list(let items), .tuple(let items): return items
+        case .tensor(let t):
+            guard t.value.rank > 0 else { throw diagnostic(.type, "cannot loop over a scalar tensor", at: range) }
+            return try (0..<t.shape[0]).map { .tensor(try t.selecting(axis: 0, index: $0)) }
+        case .string(let s): return s.map { .string(String($0)) }
+        default:
+            throw diagnostic(.type, "cannot loop over a \(value.typeName)", at: range)
+        }
+    }
+
+    func truth(_ value: Value, at range: SourceRange) throws -> Bool {
+        switch value {
+        case .bool(let b): return b
+        case .tensor(let t) where t.value.count == 1: return (t.value.scalar ?? 0) != 0
+        default:
+            throw diagnostic(.type, "a condition must be true or false, got a \(value.typeName)", at: range)
+        }
+    }
+}

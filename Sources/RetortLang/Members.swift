@@ -1,0 +1,82 @@
+import RetortNN
+import RetortTensor
+
+/// The fields reachable with `.name` on each kind of value (also what completion offers after a dot).
+enum Members {
+    static func names(of value: Value) -> [String] {
+        switch value {
+        case .record(let r): return r.fields.map(\.name)
+        case .tensor: return ["shape", "rank", "count", "T", "grad", "requires_grad"]
+        case .dataset: return ["x", "y", "count", "classes", "features", "name"]
+        case .history(let h): return ["epochs", "name", "stopped_at"] + h.series.map(\.name)
+        case .model: return ["layers", "parameters", "name", "count"]
+        case .optimizer: return ["lr", "kind", "steps"]
+        case .table: return ["columns", "rows"]
+        case .list, .tuple: return ["count"]
+        case .string: return ["count"]
+        default: return []
+        }
+    }
+
+    static func lookup(_ value: Value, _ name: String) -> Value? {
+        switch value {
+        case .record(let r):
+            return r[name]
+        case .tensor(let t):
+            switch name {
+            case "shape": return .list(t.shape.map { .number(Double($0)) })
+            case "rank": return .number(Double(t.value.rank))
+            case "count": return .number(Double(t.value.count))
+            case "T": return (try? t.transposed()).map { .tensor($0) }
+            case "grad": return t.grad.map { .tensor(Variable($0)) } ?? Value.none
+            case "requires_grad": return .bool(t.requiresGrad)
+            default: return nil
+            }
+        case .dataset(let d):
+            switch name {
+            case "x": return .tensor(Variable(d.x))
+            case "y": return .tensor(Variable(d.y))
+            case "count": return .number(Double(d.count))
+            case "classes": return .number(Double(d.classes))
+            case "features": return .number(Double(d.x.count / Swift.max(d.count, 1)))
+            case "name": return .string(d.name)
+            default: return nil
+            }
+        case .history(let h):
+            switch name {
+            case "epochs": return .list(h.epochs.map { .number(Double($0)) })
+            case "name": return .string(h.name)
+            case "stopped_at": return h.stoppedAt.map { .string($0) } ?? Value.none
+            default: return h.values(name).map { .list($0.map { .number($0) }) }
+            }
+        case .model(let m):
+            switch name {
+            case "layers": return .list(m.network.layers.map { .model(Model(Sequential([$0]), name: $0.description)) })
+            case "parameters":
+                return .record(Record(m.network.namedParameters.map { ($0.name, .tensor($0.variable)) }))
+            case "name": return m.name.map { .string($0) } ?? Value.none
+            case "count": return .number(Double(m.network.parameterCount))
+            default: return nil
+            }
+        case .optimizer(let o):
+            switch name {
+            case "lr": return .number(o.learningRate)
+            case "kind": return .string(o.kind.rawValue)
+            case "steps": return .number(Double(o.steps))
+            default: return nil
+            }
+        case .table(let t):
+            switch name {
+            case "columns": return .list(t.columns.map { .string($0) })
+            case "rows": return .list(t.rows.map { .list($0.map { .string($0) }) })
+            default: return nil
+            }
+        case .list(let items), .tuple(let items):
+            return name == "count" ? .number(Double(items.count)) : nil
+        case .string(let s):
+            return name == "count" ? .number(Double(s.count)) : nil
+        default:
+            return nil
+        }
+    }
+}

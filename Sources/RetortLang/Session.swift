@@ -1,0 +1,89 @@
+import RetortNN
+import RetortTensor
+
+/// What a front end (REPL, script runner, Jupyter kernel) talks to: run code, ask whether input is
+/// complete, render diagnostics. It holds the interpreter across cells.
+public final class Session {
+    public let interpreter: Interpreter
+    public private(set) var executionCount = 0
+
+    public init(sink: OutputSink, seed: UInt64 = 0) {
+        interpreter = Interpreter(sink: sink, seed: seed)
+    }
+
+    public enum Outcome {
+        /// The program ran; `value` is the value of its final expression statement, if any.
+        case success(value: Value?)
+        /// It did not: every syntax error found, or the one runtime error that stopped it.
+        case failure([Diagnostic])
+    }
+
+    public enum Completeness: Equatable {
+        case complete
+        /// More input could complete it (an open bracket, block, string or trailing operator).
+        case incomplete
+        case invalid
+    }
+
+    /// Parses and runs `code`. A syntax error runs nothing; a runtime error stops at that
+    /// statement. Either way every earlier binding is kept.
+    public func execute(_ code: String, name: String? = nil, displayEach: ((Value) -> Void)? = nil) -> Outcome {
+        executionCount += 1
+        let source = Source(name: name ?? "<cell \(executionCount)>", text: code)
+        var parser = Parser(source)
+        let program = parser.parseProgram()
+        if !parser.diagnostics.isEmpty { return .failure(parser.diagnostics) }
+        do {
+            if let displayEach {
+                return .success(value: try interpreter.runEach(program, display: displayEach))
+            }
+            return .success(value: try interpreter.run(program))
+        } catch let d as Diagnostic {
+            return .failure([d])
+        } catch {
+            return .failure([Diagnostic(.runtime, "\(error)", at: nil, source: source.name)])
+        }
+    }
+
+    /// Whether `code` is complete, decided by the parser: input that ends where more was
+    /// expected is incomplete; any other error makes it invalid.
+    public func isComplete(_ code: String) -> Completeness {
+        var parser = Parser(Source(name: "<input>", text: code))
+        _ = parser.parseProgram()
+        if parser.diagnostics.isEmpty { return .complete }
+        return parser.diagnostics.contains { $0.kind == .unexpectedEndOfInput } ? .incomplete : .invalid
+    }
+
+    /// Diagnostics as text with source lines and carets.
+    public func render(_ diagnostics: [Diagnostic], colour: Bool = false) -> String {
+        let renderer = DiagnosticRenderer(colour: colour)
+        return diagnostics.map { renderer.render($0, source: interpreter.sources[$0.sourceName]) }.joined()
+    }
+
+    /// Asks running work to stop at its next check (between loop iterations and batches).
+    public func interrupt() { interpreter.interrupt.request() }
+}
+
+extension Interpreter {
+    /// Runs a program as a script: every top-level expression statement with a value is shown.
+    func runEach(_ program: Program, display: (Value) -> Void) throws -> Value? {
+        source = program.source
+        sources[program.source.name] = program.source
+        interrupt.clear()
+        var last: Value?
+        for statement in program.statements {
+            last = nil
+            do {
+                if let value = try execute(statement, globals) {
+                    last = value
+                    if case .none = value {} else { display(value) }
+                }
+            } catch Jump.breakLoop(let r), Jump.continueLoop(let r) {
+                throw diagnostic(.syntax, "'break' and 'continue' belong inside a loop", at: r)
+            } catch Jump.returnValue(_, let r) {
+                throw diagnostic(.syntax, "'return' belongs inside a function", at: r)
+            }
+        }
+        return last
+    }
+}

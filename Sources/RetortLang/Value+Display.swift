@@ -1,0 +1,125 @@
+import Foundation
+import RetortNN
+import RetortTensor
+
+/// A short description for error messages: `a tensor of shape [2, 3]`, `the number 3`.
+func describeShort(_ value: Value) -> String {
+    switch value {
+    case .none: return "none"
+    case .number(let n): return n.formatted
+    case .bool(let b): return b ? "true" : "false"
+    case .string(let s): return "\"\(s)\""
+    case .tensor(let t): return "a tensor of shape \(formatShape(t.shape))"
+    case .list(let items): return "a list of \(items.count)"
+    case .tuple(let items): return "a tuple of \(items.count)"
+    case .record: return "a record"
+    case .function(let f): return "the function \(f.name)"
+    case .model(let m): return "the model \(m.name ?? "")".trimmingCharacters(in: .whitespaces)
+    case .optimizer(let o): return "a \(o.kind.rawValue) optimizer"
+    case .dataset(let d): return "a dataset of \(d.count)"
+    case .history: return "a training history"
+    case .table: return "a table"
+    case .range(let a, let b): return "the range \(a)..<\(b)"
+    }
+}
+
+/// Formats a number as a display shows it: integers plainly, others with up to 6 significant digits.
+func formatNumber(_ x: Double) -> String {
+    if x.isNaN { return "nan" }
+    if x.isInfinite { return x > 0 ? "inf" : "-inf" }
+    if x == x.rounded(), Swift.abs(x) < 1e15 { return String(Int64(x)) }
+    return String(format: "%.6g", x)
+}
+
+extension Value {
+    /// The text a REPL or a notebook's `text/plain` shows for this value.
+    public var displayText: String {
+        switch self {
+        case .none: return "none"
+        case .number(let n): return formatNumber(n)
+        case .bool(let b): return b ? "true" : "false"
+        case .string(let s): return "\"\(s)\""
+        case .tensor(let t): return displayTensor(t)
+        case .list(let items): return "[" + items.map(\.displayText).joined(separator: ", ") + "]"
+        case .tuple(let items): return "(" + items.map(\.displayText).joined(separator: ", ") + (items.count == 1 ? ",)" : ")")
+        case .record(let r): return "{" + r.fields.map { "\($0.name): \($0.value.displayText)" }.joined(separator: ", ") + "}"
+        case .function(.closure(let c)): return c.declaration.sourceText
+        case .function(.builtin(let b)): return "builtin \(b.signature)"
+        case .model(let m):
+            return "\(m.name.map { "\($0): " } ?? "")\(m.network.description)\n\(m.network.parameterCount) parameters"
+        case .optimizer(let o): return "\(o.kind.rawValue)(lr: \(formatNumber(o.learningRate)))"
+        case .dataset(let d):
+            return
+                "dataset \(d.name): \(d.count) examples, inputs \(formatShape(Array(d.x.shape.dropFirst()))), \(d.classes) classes"
+        case .history(let h): return displayHistory(h)
+        case .table(let t): return displayTable(t)
+        case .range(let a, let b): return "\(a)..<\(b)"
+        }
+    }
+}
+
+func displayTensor(_ t: Variable) -> String {
+    let value = t.value
+    let scalars = value.scalars
+    let shape = value.shape
+    let grad = t.requiresGrad ? ", requires_grad" : ""
+    if shape.isEmpty { return "tensor(\(formatElement(scalars.first ?? .nan))\(grad))" }
+    let width = scalars.prefix(1000).map(formatElement).map(\.count).max() ?? 1
+    func render(_ offset: Int, _ axis: Int, _ indent: String) -> String {
+        let n = shape[axis]
+        let stride = shape[(axis + 1)...].reduce(1, *)
+        let edge = 3
+        let indices: [Int?] =
+            n > 2 * edge + 1 && value.count > 100 ? Array(0..<edge) + [nil] + Array((n - edge)..<n) : Array(0..<n)
+        if axis == shape.count - 1 {
+            return "["
+                + indices.map { i in
+                    guard let i else { return "..." }
+                    let s = formatElement(scalars[offset + i])
+                    return String(repeating: " ", count: Swift.max(0, width - s.count)) + s
+                }.joined(separator: ", ") + "]"
+        }
+        let separator = ",\n" + String(repeating: "\n", count: shape.count - axis - 2) + indent + " "
+        return "["
+            + indices.map { i in i.map { render(offset + $0 * stride, axis + 1, indent + " ") } ?? "..." }
+            .joined(separator: separator) + "]"
+    }
+    return "tensor(" + render(0, 0, "       ") + "\(grad))  \(formatShape(shape))"
+}
+
+func formatElement(_ x: Float) -> String {
+    if x.isNaN { return "nan" }
+    if x.isInfinite { return x > 0 ? "inf" : "-inf" }
+    if x == x.rounded(), Swift.abs(x) < 1e7 { return String(Int64(x)) }
+    return String(format: "%.4g", Double(x))
+}
+
+func displayHistory(_ h: History) -> String {
+    var lines = ["history \(h.name): \(h.epochs.count) epochs"]
+    for (name, values) in h.series {
+        guard let last = values.last else { continue }
+        lines.append("  \(name): \(formatNumber(values.first ?? .nan)) → \(formatNumber(last))")
+    }
+    if let stopped = h.stoppedAt { lines.append("  stopped early: \(stopped)") }
+    return lines.joined(separator: "\n")
+}
+
+func displayTable(_ t: Table) -> String {
+    var widths = t.columns.map(\.count)
+    for row in t.rows {
+        for (i, cell) in row.enumerated() where i < widths.count { widths[i] = Swift.max(widths[i], cell.count) }
+    }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { i, c in
+            let pad = String(repeating: " ", count: Swift.max(0, widths[i] - c.count))
+            // Text left-aligned, numbers right-aligned.
+            return Double(c.replacingOccurrences(of: "%", with: "")) != nil ? pad + c : c + pad
+        }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+    }
+    var out: [String] = []
+    if let title = t.title { out.append(title) }
+    out.append(line(t.columns))
+    out.append(widths.map { String(repeating: "─", count: $0) }.joined(separator: "  "))
+    out += t.rows.map(line)
+    return out.joined(separator: "\n")
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import RetortLang
+
+/// `retort run FILE` and `retort run -e EXPR`: runs Retort code top to bottom, showing each
+/// top-level expression's value as the REPL would.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a Retort script, or one expression with -e.",
+        discussion: """
+            Exit status: 0 on success, 65 for a syntax error (nothing ran), 70 for a runtime error,
+            130 when interrupted, 66 when the file cannot be read.
+            """)
+
+    @Argument(help: "The script to run (.rt).") var file: String?
+    @Option(name: .shortAndLong, help: "Evaluate this code instead of a file.") var expression: String?
+    @Option(help: "Seed for the session's random generator.") var seed: UInt64 = 0
+
+    static let syntaxError: Int32 = 65
+    static let noInput: Int32 = 66
+    static let runtimeError: Int32 = 70
+    static let interrupted: Int32 = 130
+
+    func validate() throws {
+        if (file == nil) == (expression == nil) { throw ValidationError("give a script file or -e CODE, not both or neither") }
+    }
+
+    func run() throws {
+        let code: String
+        let name: String
+        if let expression {
+            code = expression
+            name = "<-e>"
+        } else {
+            let path = file ?? ""
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                FileHandle.standardError.write(Data("retort: cannot read '\(path)'\n".utf8))
+                throw ExitCode(Run.noInput)
+            }
+            code = text
+            name = path
+        }
+        let sink = TerminalSink()
+        let session = Session(sink: sink, seed: seed)
+        let colour = isatty(STDERR_FILENO) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        Interrupts.install { session.interrupt() }
+        let outcome = session.execute(code, name: name) { value in sink.write(value.displayText + "\n") }
+        if case .failure(let diagnostics) = outcome {
+            FileHandle.standardError.write(Data(session.render(diagnostics, colour: colour).utf8))
+            if diagnostics.contains(where: \.isSyntax) { throw ExitCode(Run.syntaxError) }
+            if diagnostics.contains(where: { $0.kind == .interrupted }) { throw ExitCode(Run.interrupted) }
+            throw ExitCode(Run.runtimeError)
+        }
+    }
+}
+
+/// SIGINT requests a cooperative stop instead of killing the process; a second Ctrl-C while the
+/// first is pending exits at once.
+enum Interrupts {
+    nonisolated(unsafe) static var handler: (() -> Void)?
+    nonisolated(unsafe) static var source: DispatchSourceSignal?
+
+    static func install(_ onInterrupt: @escaping () -> Void) {
+        signal(SIGINT, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        s.setEventHandler { onInterrupt() }
+        s.resume()
+        source = s
+    }
+}
