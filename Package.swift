@@ -52,6 +52,9 @@ let package = Package(
             name: "RetortTensorTests", dependencies: ["RetortTensor"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "RetortNNTests", dependencies: ["RetortNN"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "RetortLangTests", dependencies: ["RetortLang"],
+            resources: [.copy("Fixtures"), .copy("Golden")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -44,7 +44,7 @@ public struct Builtin {
         let parts = parameters.map { p -> String in
             if p.variadic { return "\(p.name)..." }
             guard let d = p.defaultValue else { return p.name }
-            return "\(p.name): \(describeShort(d))"
+            return "\(p.name): \(d.displayText)"
         }
         return "\(name)(\(parts.joined(separator: ", ")))"
     }
@@ -187,6 +187,20 @@ final class BuiltinCall {
     func optimizer(_ name: String) throws -> OptimizerValue {
         guard case .optimizer(let o) = value(name) else { throw fail(name, "an optimizer such as adam(lr: 1e-3)") }
         return o
+    }
+
+    /// A list of numbers, from a list or a rank-1 tensor (`[0.75, 0.25]` is written as a tensor literal).
+    func numbers(_ name: String) throws -> [Double] {
+        switch value(name) {
+        case .tensor(let t) where t.value.rank == 1: return t.value.scalars.map(Double.init)
+        case .list(let items):
+            return try items.map {
+                guard case .number(let n) = $0 else { throw fail(name, "a list of numbers") }
+                return n
+            }
+        default:
+            throw fail(name, "a list of numbers")
+        }
     }
 
     /// A list of whole numbers, from a list or a rank-1 tensor.

@@ -92,13 +92,11 @@ extension Builtins {
             guard !teachers.isEmpty else { throw call.fail("from", "at least one teacher") }
             var weights: [Double]?
             if call.isGiven("weights") {
-                guard case .list(let items) = call.value("weights"), items.count == teachers.count else {
-                    throw call.fail("weights", "a list of \(teachers.count) numbers, one per teacher")
+                let w = try call.numbers("weights")
+                guard w.count == teachers.count, w.allSatisfy({ $0 >= 0 }), w.reduce(0, +) > 0 else {
+                    throw call.fail("weights", "\(teachers.count) non-negative numbers, one per teacher")
                 }
-                weights = try items.map {
-                    guard case .number(let n) = $0, n >= 0 else { throw call.fail("weights", "non-negative numbers") }
-                    return n
-                }
+                weights = w
             }
             let loss = call.isGiven("loss") ? try call.function("loss") : (call.interpreter.lookup("kd") ?? .none)
             for t in teachers { t.network.isTraining = false }

@@ -4,7 +4,8 @@ import RetortTensor
 
 /// Every builtin, by area. Each has a doc entry reachable with `help(name)`.
 enum Builtins {
-    static let all: [Builtin] = general + tensorBuiltins + lossBuiltins + modelBuiltins + trainingBuiltins + dataBuiltins
+    static let all: [Builtin] =
+        general + tensorBuiltins + lossBuiltins + modelBuiltins + trainingBuiltins + dataBuiltins + fileBuiltins
 
     static func named(_ name: String) -> Builtin? { all.first { $0.name == name } }
 
@@ -80,6 +81,13 @@ enum Builtins {
             "range", [.init("start"), .init("end")], category: "general",
             summary: "Whole numbers from start up to, not including, end (same as start..<end).", example: "range(0, 5)"
         ) { call in .range(try call.int("start"), try call.int("end")) },
+        Builtin(
+            "append", [.init("list"), .init("item")], category: "general",
+            summary: "A new list with the item added at the end.", example: "let seen = append(seen, x)"
+        ) { call in
+            guard case .list(let items) = call.value("list") else { throw call.fail("list", "a list") }
+            return .list(items + [call.value("item")])
+        },
         Builtin(
             "list", [.init("values")], category: "general",
             summary: "A list from a range, tuple, tensor's rows or list.", example: "list(1..3)"

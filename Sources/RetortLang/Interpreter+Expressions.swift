@@ -191,6 +191,9 @@ extension Interpreter {
             if op == .equal || op == .notEqual { return .bool((op == .notEqual)) }
             throw diagnostic(.type, "'\(op.rawValue)' cannot combine a \(left.typeName) and a \(right.typeName)", at: range)
         }
+        if case .list = left, op == .add {
+            throw diagnostic(.type, "'+' cannot add a tensor to a list; append(list, item) adds an item", at: range)
+        }
         let a = try tensorOperand(left, range, op)
         let b = try tensorOperand(right, range, op)
         do {
@@ -279,6 +282,17 @@ extension Interpreter {
             } catch {
                 throw wrap(error, at: range)
             }
+        case .record(let r):
+            guard subscripts.count == 1, case .index(let e) = subscripts[0], case .string(let key) = try evaluate(e, env) else {
+                throw diagnostic(.type, "a record is indexed by a field name: r[\"lr\"]", at: range)
+            }
+            guard let value = r[key] else {
+                let names = r.fields.map(\.name)
+                let notes =
+                    nearest(to: key, in: names).map { ["did you mean '\($0)'?"] } ?? ["fields: \(names.joined(separator: ", "))"]
+                throw diagnostic(.undefinedName, "the record has no field '\(key)'", at: range, notes: notes)
+            }
+            return value
         case .dataset(let d):
             guard subscripts.count == 1, case .slice(let s, let e, let st, let r) = subscripts[0] else {
                 throw diagnostic(.type, "a dataset is sliced by examples: data[0:100]", at: range)

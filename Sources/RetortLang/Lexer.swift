@@ -45,6 +45,10 @@ public struct Lexer {
                 return tokens
             }
             if c == "\n" {
+                if depth > 0 && !inBlockAtCurrentDepth {
+                    // An unclosed bracket before a line that starts a new statement: close it here.
+                    depth = blockDepths.last ?? 0
+                }
                 advance()
                 let separates = depth == 0 || inBlockAtCurrentDepth
                 if separates && !nextLineContinues() && tokens.last.map({ $0.kind != .newline }) ?? false {
@@ -100,11 +104,24 @@ public struct Lexer {
             } else if c == "#" {
                 while let d = peek(), d != "\n" { advance() }
             } else if c == "\n" && depth > 0 && !inBlockAtCurrentDepth {
+                if nextLineStartsStatement() { return }
                 advance()
             } else {
                 return
             }
         }
+    }
+
+    /// Whether the next line starts with `let`, `for`, `while` or `return`, which only begin statements.
+    func nextLineStartsStatement() -> Bool {
+        var i = index + 1
+        while i < scalars.count, scalars[i] == " " || scalars[i] == "\t" { i += 1 }
+        var word = ""
+        while i < scalars.count, isIdentifierStart(scalars[i]) {
+            word.unicodeScalars.append(scalars[i])
+            i += 1
+        }
+        return ["let", "for", "while", "return"].contains(word)
     }
 
     /// Whether the next non-blank, non-comment line starts with a continuing operator.

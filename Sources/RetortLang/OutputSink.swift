@@ -28,4 +28,5 @@ public final class CollectingSink: OutputSink {
     public init() {}
     public func write(_ text: String) { self.text += text }
     public func progress(_ event: ProgressEvent) { events.append(event) }
+    public func clear() { text = "" }
 }

@@ -117,6 +117,7 @@ extension Parser {
     }
 
     mutating func callRest(_ callee: Expr) throws -> Expr {
+        let open = previous.range.start
         var arguments: [ArgumentNode] = []
         var seenLabel = false
         if !check(.symbol(.rightParen)) {
@@ -141,7 +142,7 @@ extension Parser {
                 }
             } while match(.comma)
         }
-        let close = try expect(.rightParen, "to close the argument list")
+        let close = try expect(.rightParen, "to close the argument list opened at \(open.line):\(open.column)")
         return .call(callee: callee, arguments: arguments, callee.range.union(close.range))
     }
 
@@ -201,13 +202,16 @@ extension Parser {
             advance()
             if match(.rightParen) { return .tuple([], token.range.union(previous.range)) }
             let first = try expression()
-            if match(.rightParen) { return first }
+            if check(.symbol(.rightParen)) {
+                advance()
+                return first
+            }
             var items = [first]
             while match(.comma) {
                 if check(.symbol(.rightParen)) { break }
                 items.append(try expression())
             }
-            let close = try expect(.rightParen, "to close the tuple")
+            let close = try expect(.rightParen, "to close the '(' at \(token.range.start.line):\(token.range.start.column)")
             return .tuple(items, token.range.union(close.range))
         case .symbol(.leftBracket):
             advance()
@@ -216,7 +220,7 @@ extension Parser {
                 items.append(try expression())
                 if !match(.comma) { break }
             }
-            let close = try expect(.rightBracket, "to close the list")
+            let close = try expect(.rightBracket, "to close the '[' at \(token.range.start.line):\(token.range.start.column)")
             return .list(items, token.range.union(close.range))
         case .symbol(.leftBrace):
             return try recordOrBlock()

@@ -23,6 +23,12 @@ public struct Parser {
         var statements: [Stmt] = []
         skipSeparators()
         while !atEnd {
+            if check(.symbol(.rightBrace)) {
+                fail("unexpected '}' with no block to close", at: current.range)
+                advance()
+                skipSeparators()
+                continue
+            }
             do {
                 statements.append(try statement())
                 if !atEnd && !check(.symbol(.rightBrace)) {
@@ -112,10 +118,23 @@ public struct Parser {
         }
     }
 
-    /// Skips to the next statement boundary after an error.
+    /// Skips to the next statement boundary after an error: a separator, a closing brace, or a
+    /// keyword that can only start a statement. It always moves past at least the failing token.
     mutating func synchronize() {
         var depth = 0
+        let start = position
         while !atEnd {
+            // A statement keyword starts the next statement, even as the failing token itself:
+            // `1 +` followed by `let b = ...` on the next line is one error, then a statement.
+            if depth <= 0, case .keyword(let k) = current.kind, [.let, .for, .while, .return].contains(k),
+                position > start || tokens[Swift.max(position - 1, 0)].kind == .newline
+            {
+                return
+            }
+            if position == start, !check(.newline), !check(.symbol(.semicolon)) {
+                advance()
+                continue
+            }
             switch current.kind {
             case .newline, .symbol(.semicolon):
                 if depth <= 0 { return }

@@ -30,6 +30,7 @@ public final class Session {
     public func execute(_ code: String, name: String? = nil, displayEach: ((Value) -> Void)? = nil) -> Outcome {
         executionCount += 1
         let source = Source(name: name ?? "<cell \(executionCount)>", text: code)
+        interpreter.sources[source.name] = source
         var parser = Parser(source)
         let program = parser.parseProgram()
         if !parser.diagnostics.isEmpty { return .failure(parser.diagnostics) }
@@ -59,6 +60,9 @@ public final class Session {
         let renderer = DiagnosticRenderer(colour: colour)
         return diagnostics.map { renderer.render($0, source: interpreter.sources[$0.sourceName]) }.joined()
     }
+
+    /// Binds a name in the session's global scope (for front ends and tests).
+    public func define(_ name: String, _ value: Value) { interpreter.globals.define(name, value) }
 
     /// Asks running work to stop at its next check (between loop iterations and batches).
     public func interrupt() { interpreter.interrupt.request() }

@@ -63,19 +63,20 @@ func displayTensor(_ t: Variable) -> String {
     let scalars = value.scalars
     let shape = value.shape
     let grad = t.requiresGrad ? ", requires_grad" : ""
-    if shape.isEmpty { return "tensor(\(formatElement(scalars.first ?? .nan))\(grad))" }
-    let width = scalars.prefix(1000).map(formatElement).map(\.count).max() ?? 1
+    let format = ElementFormat(scalars)
+    if shape.isEmpty { return "tensor(\(format.text(scalars.first ?? .nan))\(grad))" }
+    let width = scalars.prefix(2000).map(format.text).map(\.count).max() ?? 1
     func render(_ offset: Int, _ axis: Int, _ indent: String) -> String {
         let n = shape[axis]
         let stride = shape[(axis + 1)...].reduce(1, *)
         let edge = 3
         let indices: [Int?] =
-            n > 2 * edge + 1 && value.count > 100 ? Array(0..<edge) + [nil] + Array((n - edge)..<n) : Array(0..<n)
+            n > 2 * edge + 1 && value.count > 1000 ? Array(0..<edge) + [nil] + Array((n - edge)..<n) : Array(0..<n)
         if axis == shape.count - 1 {
             return "["
                 + indices.map { i in
                     guard let i else { return "..." }
-                    let s = formatElement(scalars[offset + i])
+                    let s = format.text(scalars[offset + i])
                     return String(repeating: " ", count: Swift.max(0, width - s.count)) + s
                 }.joined(separator: ", ") + "]"
         }
@@ -87,11 +88,32 @@ func displayTensor(_ t: Variable) -> String {
     return "tensor(" + render(0, 0, "       ") + "\(grad))  \(formatShape(shape))"
 }
 
-func formatElement(_ x: Float) -> String {
-    if x.isNaN { return "nan" }
-    if x.isInfinite { return x > 0 ? "inf" : "-inf" }
-    if x == x.rounded(), Swift.abs(x) < 1e7 { return String(Int64(x)) }
-    return String(format: "%.4g", Double(x))
+/// How a tensor's elements print, chosen once per tensor as PyTorch does: whole numbers plainly,
+/// else four decimals, or scientific notation when magnitudes are very large or small.
+struct ElementFormat {
+    enum Style { case integer, fixed, scientific }
+    let style: Style
+
+    init(_ values: [Float]) {
+        let finite = values.filter(\.isFinite)
+        if finite.allSatisfy({ $0 == $0.rounded() && Swift.abs($0) < 1e7 }) {
+            style = .integer
+        } else {
+            let magnitudes = finite.map { Swift.abs($0) }.filter { $0 > 0 }
+            let (lo, hi) = (magnitudes.min() ?? 1, magnitudes.max() ?? 1)
+            style = hi >= 1e5 || lo < 1e-4 ? .scientific : .fixed
+        }
+    }
+
+    func text(_ x: Float) -> String {
+        if x.isNaN { return "nan" }
+        if x.isInfinite { return x > 0 ? "inf" : "-inf" }
+        switch style {
+        case .integer: return String(Int64(x))
+        case .fixed: return String(format: "%.4f", Double(x))
+        case .scientific: return String(format: "%.4e", Double(x))
+        }
+    }
 }
 
 func displayHistory(_ h: History) -> String {

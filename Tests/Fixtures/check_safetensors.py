@@ -3,7 +3,7 @@
     python Tests/Fixtures/check_safetensors.py FILE.safetensors ARCH [options]
 
 ARCH is `mlp` or `bn` (the models described in
-Tests/RetortLangTests/Fixtures/safetensors/interop.json). Needs only numpy and
+Tests/RetortNNTests/Fixtures/safetensors/interop.json). Needs only numpy and
 safetensors (no torch).
 
 What is checked:
@@ -35,7 +35,7 @@ import numpy as np
 from safetensors.numpy import load_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_INTEROP = os.path.join(os.path.dirname(HERE), "RetortLangTests", "Fixtures", "safetensors",
+DEFAULT_INTEROP = os.path.join(os.path.dirname(HERE), "RetortNNTests", "Fixtures", "safetensors",
                                "interop.json")
 ARCH_FILES = {"mlp": "mlp.safetensors", "bn": "bn.safetensors"}
 OPTIONAL = {"num_batches_tracked"}  # last name component of keys a writer may leave out

@@ -7,7 +7,8 @@ Run with the torch venv (see scripts/torch-venv), which also needs safetensors:
     "$PY" Tests/Fixtures/generate_lang.py                # everything
     "$PY" Tests/Fixtures/generate_lang.py prelude data   # only some parts
 
-Parts (all under Tests/RetortLangTests/Fixtures/):
+Parts (prelude under Tests/RetortLangTests/Fixtures/, the others under
+Tests/RetortNNTests/Fixtures/, beside the loaders they test):
 
   prelude      prelude.json: value and gradients of each prelude loss.
   safetensors  safetensors/{mlp,bn,metadata}.safetensors + interop.json.
@@ -45,8 +46,9 @@ from generate import as_f64, enc_input, enc_ref, f32_value
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LANG_DIR = os.path.join(ROOT, "Tests", "RetortLangTests", "Fixtures")
-ST_DIR = os.path.join(LANG_DIR, "safetensors")
-DATA_DIR = os.path.join(LANG_DIR, "data")
+NN_DIR = os.path.join(ROOT, "Tests", "RetortNNTests", "Fixtures")
+ST_DIR = os.path.join(NN_DIR, "safetensors")
+DATA_DIR = os.path.join(NN_DIR, "data")
 GENERATOR = "Tests/Fixtures/generate_lang.py"
 
 torch.set_num_threads(1)  # fixed summation order for reproducible float64 results

@@ -8,16 +8,22 @@ public struct Dataset {
     public var y: Tensor
     public var classes: Int
     public var name: String
+    /// The label of each class index when the source named them (a CSV's string labels), else nil.
+    public var classNames: [String]?
 
-    public init(x: Tensor, y: Tensor, classes: Int, name: String) throws {
+    public init(x: Tensor, y: Tensor, classes: Int, name: String, classNames: [String]? = nil) throws {
         guard x.rank >= 1, y.shape == [x.shape[0]] else {
             throw TensorError(
                 "dataset", "inputs \(formatShape(x.shape)) and labels \(formatShape(y.shape)) disagree on the number of examples")
+        }
+        if let classNames, classNames.count != classes {
+            throw TensorError("dataset", "\(classNames.count) class names given for \(classes) classes")
         }
         self.x = x
         self.y = y
         self.classes = classes
         self.name = name
+        self.classNames = classNames
     }
 
     public var count: Int { y.count }
@@ -34,7 +40,8 @@ public struct Dataset {
         }
         let labels = y.scalars
         // Shapes agree by construction.
-        return try! Dataset(x: xs, y: Tensor(indices.map { labels[$0] }), classes: classes, name: name)
+        return try! Dataset(
+            x: xs, y: Tensor(indices.map { labels[$0] }), classes: classes, name: name, classNames: classNames)
     }
 
     /// A shuffled split into a first part holding `fraction` of the examples and the rest.

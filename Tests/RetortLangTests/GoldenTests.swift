@@ -1,0 +1,51 @@
+import Foundation
+import RetortLang
+import XCTest
+
+/// Runs every `Golden/<area>/<name>.rt` as a script and compares what it shows (each top-level
+/// value, printed text, diagnostics with carets) with `<name>.expected` beside it.
+///
+/// `RETORT_UPDATE_GOLDEN=1 swift test --filter GoldenTests` rewrites the expected files; read the
+/// diff before committing it.
+final class GoldenTests: XCTestCase {
+    static func run(_ code: String, name: String) -> String {
+        let sink = CollectingSink()
+        let session = Session(sink: sink, seed: 0)
+        var shown = ""
+        let outcome = session.execute(code, name: name) { value in
+            shown += sink.text
+            sink.clear()
+            shown += value.displayText + "\n"
+        }
+        shown += sink.text
+        if case .failure(let diagnostics) = outcome { shown += session.render(diagnostics) }
+        return shown
+    }
+
+    func testGoldenScripts() throws {
+        guard let root = Bundle.module.url(forResource: "Golden", withExtension: nil) else {
+            return XCTFail("the Golden resource folder is missing")
+        }
+        let update = ProcessInfo.processInfo.environment["RETORT_UPDATE_GOLDEN"] == "1"
+        let files =
+            FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)?
+            .compactMap { $0 as? URL }.filter { $0.pathExtension == "rt" }.sorted { $0.path < $1.path } ?? []
+        XCTAssertGreaterThanOrEqual(files.count, 10)
+        for file in files {
+            let name = file.deletingLastPathComponent().lastPathComponent + "/" + file.lastPathComponent
+            let actual = Self.run(try String(contentsOf: file, encoding: .utf8), name: name)
+            let expectedURL = file.deletingPathExtension().appendingPathExtension("expected")
+            if update {
+                // Write back into the source tree, not the copied bundle.
+                let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                    .appendingPathComponent("Golden/\(name)").deletingPathExtension().appendingPathExtension("expected")
+                try actual.write(to: source, atomically: true, encoding: .utf8)
+                continue
+            }
+            let expected = (try? String(contentsOf: expectedURL, encoding: .utf8)) ?? "<missing \(expectedURL.lastPathComponent)>"
+            if actual != expected {
+                XCTFail("\(name) differs from its .expected file:\n--- expected\n\(expected)\n--- actual\n\(actual)")
+            }
+        }
+    }
+}

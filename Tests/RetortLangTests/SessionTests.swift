@@ -1,0 +1,56 @@
+import Foundation
+import RetortLang
+import XCTest
+
+final class SessionTests: XCTestCase {
+    func testBindingsSurviveErrorsAcrossCells() {
+        let session = Session(sink: CollectingSink())
+        _ = session.execute("let model = mlp([4, 8, 2])\nlet n = 3")
+        guard case .failure = session.execute("let n = 5\nmodel(zeros([1, 3]))") else { return XCTFail("shape error expected") }
+        guard case .success(let v) = session.execute("n"), case .number(let n)? = v else { return XCTFail("n should be bound") }
+        XCTAssertEqual(n, 5, "statements before the error ran; the session keeps them")
+        guard case .success(let out) = session.execute("model(zeros([1, 4])).shape"), case .list(let dims)? = out else {
+            return XCTFail("the model should still work")
+        }
+        XCTAssertEqual(dims.count, 2)
+    }
+
+    func testInterruptStopsTrainingBetweenBatchesAndKeepsTheModel() {
+        let sink = CollectingSink()
+        let session = Session(sink: sink)
+        _ = session.execute("let data = blobs(n: 2000)\nlet m = mlp([2, 64, 64, 3])")
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { session.interrupt() }
+        let started = Date()
+        let outcome = session.execute("fit(m, data, epochs: 100000, batch: 8)")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        guard case .failure(let d) = outcome else { return XCTFail("fit should have been interrupted") }
+        XCTAssertEqual(d.first?.kind, .interrupted)
+        XCTAssertTrue(d.first?.message.contains("fit m interrupted at epoch") ?? false, d.first?.message ?? "")
+        XCTAssertEqual(sink.events.last?.phase, .interrupted)
+        guard case .success(let acc) = session.execute("accuracy(m, data)"), case .number(let a)? = acc else {
+            return XCTFail("the model must stay usable")
+        }
+        XCTAssertTrue(a.isFinite)
+    }
+
+    func testProgressIsReportedPerBatchAndEpoch() {
+        let sink = CollectingSink()
+        let session = Session(sink: sink)
+        _ = session.execute("fit(mlp([2, 4, 3]), blobs(n: 100), epochs: 2, batch: 50)")
+        XCTAssertEqual(sink.events.map(\.phase), [.started, .batch, .batch, .epoch, .batch, .batch, .epoch, .finished])
+        XCTAssertEqual(sink.events.last?.epochs, 2)
+        XCTAssertTrue(sink.text.isEmpty, "the language writes progress to the sink, never text")
+    }
+
+    func testHelpShowsTheDocEntry() {
+        let sink = CollectingSink()
+        let session = Session(sink: sink)
+        _ = session.execute("help(split)")
+        XCTAssertEqual(
+            sink.text,
+            "split(data, fraction, seed: 0)\n    A shuffled split into (first part with `fraction` of the examples, the rest).\n    example: let (train, test) = split(digits(), 0.8, seed: 7)\n"
+        )
+        guard case .success(let v) = session.execute("source(kd)"), case .string(let text)? = v else { return XCTFail() }
+        XCTAssertTrue(text.hasPrefix("fn kd(s, t, y, T = 4, alpha = 0.9) ="), text)
+    }
+}

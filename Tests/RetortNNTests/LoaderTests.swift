@@ -1,0 +1,236 @@
+import Foundation
+import RetortNN
+import RetortTensor
+import XCTest
+
+/// The CSV, IDX and .npy loaders against `Fixtures/data`, whose `data.json` says what each file holds.
+final class LoaderTests: XCTestCase {
+    /// The path of a file in `Fixtures/data`.
+    private func path(_ file: String) throws -> String {
+        guard let probe = Bundle.module.url(forResource: "data.json", withExtension: nil, subdirectory: "Fixtures/data") else {
+            throw TensorError("fixture", "missing resource Fixtures/data/data.json")
+        }
+        return probe.deletingLastPathComponent().appendingPathComponent(file).path
+    }
+
+    /// The entry for `file` in `data.json`.
+    private func entry(_ file: String) throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: try path("data.json"))))
+        guard let files = (object as? [String: Any])?["files"] as? [String: Any], let entry = files[file] as? [String: Any]
+        else { throw TensorError("fixture", "data.json has no entry for \(file)") }
+        return entry
+    }
+
+    /// The `expected` tensor of a `data.json` entry (or of a key inside it).
+    private func expected(_ file: String, _ keys: String...) throws -> Tensor {
+        var object: Any? = try entry(file)["expected"]
+        for key in keys { object = (object as? [String: Any])?[key] }
+        return try tensor(object)
+    }
+
+    /// A fresh temporary directory, removed after the test.
+    private func temporaryDirectory() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("retort-loaders-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        return folder
+    }
+
+    /// A file named `name` holding `bytes`, in a fresh temporary directory.
+    private func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let url = try temporaryDirectory().appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url.path
+    }
+
+    /// Asserts that `body` throws a TensorError from `op` whose message contains every fragment.
+    private func assertError(
+        _ op: String, _ fragments: [String], line: UInt = #line, _ body: () throws -> Void
+    ) {
+        do {
+            try body()
+            XCTFail("expected an error containing \(fragments)", line: line)
+        } catch let error as TensorError {
+            XCTAssertEqual(error.op, op, "\(error)", line: line)
+            for fragment in fragments {
+                XCTAssertTrue(error.message.contains(fragment), "'\(error)' lacks '\(fragment)'", line: line)
+            }
+        } catch {
+            XCTFail("unexpected error \(error)", line: line)
+        }
+    }
+
+    // MARK: CSV
+
+    func testCSVWithStringLabelsDetectsTheHeaderAndNumbersClassesInOrderOfAppearance() throws {
+        let data = try Dataset.csv(path: path("iris_like.csv"))
+        let features = try expected("iris_like.csv", "features")
+        XCTAssertEqual(data.x.shape, features.shape)
+        assertClose(data.x.scalars, features.scalars, "iris_like features")
+        let want = try XCTUnwrap(try entry("iris_like.csv")["expected"] as? [String: Any])
+        let classes = try XCTUnwrap(want["classes_first_seen"] as? [String])
+        let indices = try XCTUnwrap(want["label_indices_first_seen"] as? [NSNumber])
+        XCTAssertEqual(data.y.scalars, indices.map(\.floatValue))
+        XCTAssertEqual(data.classNames, classes)
+        XCTAssertEqual(data.classes, 3)
+        XCTAssertEqual(data.name, "iris_like")
+    }
+
+    func testCSVTargetByNameOrIndexFindsTheSameColumn() throws {
+        let byDefault = try Dataset.csv(path: path("iris_like.csv"))
+        for target in [Dataset.Column.named("label"), .index(3), .index(-1)] {
+            let data = try Dataset.csv(path: path("iris_like.csv"), target: target)
+            XCTAssertEqual(data.x, byDefault.x, "\(target)")
+            XCTAssertEqual(data.y, byDefault.y, "\(target)")
+        }
+        let explicit = try Dataset.csv(path: path("iris_like.csv"), header: true)
+        XCTAssertEqual(explicit.y, byDefault.y)
+    }
+
+    func testCSVWithNumericLabelsAndNoHeader() throws {
+        let data = try Dataset.csv(path: path("numbers.csv"))
+        let features = try expected("numbers.csv", "features")
+        XCTAssertEqual(data.x.shape, features.shape)
+        assertClose(data.x.scalars, features.scalars, "numbers features")
+        XCTAssertEqual(data.y, try expected("numbers.csv", "labels"))
+        XCTAssertEqual(data.classes, 3)
+        XCTAssertNil(data.classNames)
+    }
+
+    func testCSVFieldCountErrorNamesFileAndLine() throws {
+        let error = try XCTUnwrap(try entry("bad_row.csv")["error"] as? [String: Any])
+        let (line, found, want) = (
+            error["line"] as? Int ?? 0, error["fields"] as? Int ?? 0, error["expected_fields"] as? Int ?? 0
+        )
+        assertError("csv", ["bad_row.csv:\(line): expected \(want) fields, found \(found)"]) {
+            _ = try Dataset.csv(path: path("bad_row.csv"))
+        }
+    }
+
+    func testCSVNonNumberErrorNamesFileLineAndColumn() throws {
+        let error = try XCTUnwrap(try entry("bad_value.csv")["error"] as? [String: Any])
+        let (line, column, value) = (error["line"] as? Int ?? 0, error["column"] as? Int ?? 0, error["value"] as? String ?? "")
+        assertError("csv", ["bad_value.csv:\(line):\(column): '\(value)' is not a number"]) {
+            _ = try Dataset.csv(path: path("bad_value.csv"))
+        }
+    }
+
+    func testCSVHeaderFalseReadsTheHeaderRowAsData() throws {
+        assertError("csv", ["iris_like.csv:1:1: 'a' is not a number"]) {
+            _ = try Dataset.csv(path: path("iris_like.csv"), header: false)
+        }
+    }
+
+    func testCSVUnknownTargetColumn() throws {
+        assertError("csv", ["iris_like.csv", "no column named 'species'", "a, b, c, label"]) {
+            _ = try Dataset.csv(path: path("iris_like.csv"), target: .named("species"))
+        }
+        assertError("csv", ["numbers.csv", "target column 4 is out of range for 4 columns"]) {
+            _ = try Dataset.csv(path: path("numbers.csv"), target: .index(4))
+        }
+    }
+
+    func testCSVNumericLabelsMustBeWholeAndNotNegative() throws {
+        // Column 1 of numbers.csv holds fractions such as 1.5937861.
+        assertError("csv", ["numbers.csv:1:1: label '1.5937861' is not a class index"]) {
+            _ = try Dataset.csv(path: path("numbers.csv"), target: .index(0))
+        }
+        let negative = try temporaryFile("negative.csv", Array("1,2,0\n3,4,-1\n".utf8))
+        assertError("csv", ["negative.csv:2:3: label '-1' is not a class index"]) { _ = try Dataset.csv(path: negative) }
+    }
+
+    func testCSVAcceptsCRLFQuotesBlankLinesAndAByteOrderMark() throws {
+        let text = "\u{FEFF}\"x one\", x2 ,\"kind, of\"\r\n1, 2,\"a, b\"\r\n\r\n3,4,c\r\n5,6,\"a, b\"\r\n"
+        let data = try Dataset.csv(path: temporaryFile("quoted.csv", Array(text.utf8)), target: .named("kind, of"))
+        XCTAssertEqual(data.x, try Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6]))
+        XCTAssertEqual(data.y.scalars, [0, 1, 0])
+        XCTAssertEqual(data.classNames, ["a, b", "c"])
+    }
+
+    func testCSVMissingFile() {
+        assertError("csv", ["cannot read '/no/such/dir/x.csv'"]) { _ = try Dataset.csv(path: "/no/such/dir/x.csv") }
+    }
+
+    // MARK: IDX
+
+    func testIDXPlainAndGzippedImagesAndLabels() throws {
+        for (images, labels) in [("images.idx3-ubyte", "labels.idx1-ubyte"), ("images.idx3-ubyte.gz", "labels.idx1-ubyte.gz")] {
+            let data = try Dataset.idx(images: path(images), labels: path(labels))
+            XCTAssertEqual(data.x, try expected(images), images)
+            XCTAssertEqual(data.y, try expected(labels), labels)
+            XCTAssertEqual(data.classes, 10, "the largest label is 9")
+            XCTAssertEqual(data.name, "images")
+        }
+        XCTAssertEqual(try IDX.read(path: path("labels.idx1-ubyte")).shape, [6])
+    }
+
+    func testTruncatedIDXSaysHowManyImagesTheFileHolds() throws {
+        let error = try XCTUnwrap(try entry("truncated.idx3-ubyte")["error"] as? [String: Any])
+        let complete = error["complete_images"] as? Int ?? -1
+        assertError("idx", ["truncated.idx3-ubyte", "header says 6 images of 4×5 but the file holds \(complete)"]) {
+            _ = try Dataset.idx(images: path("truncated.idx3-ubyte"), labels: path("labels.idx1-ubyte"))
+        }
+    }
+
+    func testIDXRejectsBadMagicAndDisagreeingCounts() throws {
+        let text = try temporaryFile("notes.txt", Array("hello, world\n".utf8))
+        assertError("idx", ["notes.txt", "bad magic number 0x68656c6c"]) { _ = try IDX.read(path: text) }
+        let fiveLabels = try temporaryFile("five.idx1-ubyte", [0, 0, 8, 1, 0, 0, 0, 5, 1, 2, 3, 4, 5])
+        assertError("idx", ["images.idx3-ubyte holds 6 images", "five.idx1-ubyte holds 5 labels"]) {
+            _ = try Dataset.idx(images: path("images.idx3-ubyte"), labels: fiveLabels)
+        }
+        assertError("idx", ["cannot read 'missing.idx'"]) { _ = try IDX.read(path: "missing.idx") }
+    }
+
+    // MARK: NPY
+
+    func testNPYFilesOfEveryFixtureDtypeAndOrder() throws {
+        for file in ["f32_c.npy", "f64.npy", "i64.npy", "f32_fortran.npy", "f32_bigendian.npy", "f32_v2.npy"] {
+            let array = try NPY.read(path: path(file))
+            let want = try expected(file)
+            XCTAssertEqual(array.shape, want.shape, file)
+            assertClose(array.scalars, want.scalars, rtol: 1e-7, atol: 0, file)
+        }
+    }
+
+    func testNPYErrors() throws {
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try path("f32_c.npy"))))
+        let notNPY = try temporaryFile("plain.npy", Array("not numpy".utf8))
+        assertError("npy", ["plain.npy", "not a .npy file"]) { _ = try NPY.read(path: notNPY) }
+
+        let truncated = try temporaryFile("short.npy", Array(original.dropLast(8)))
+        assertError("npy", ["short.npy", "needs 48 data bytes but 40 follow the 128-byte header", "truncated"]) {
+            _ = try NPY.read(path: truncated)
+        }
+
+        /// f32_c.npy with a same-length edit to its 128-byte header (the data bytes untouched).
+        func replacingHeader(_ old: String, with new: String) -> [UInt8] {
+            precondition(old.utf8.count == new.utf8.count)
+            // The 10-byte preamble is not UTF-8 (it starts with 0x93), so only the dictionary is edited as text.
+            let header = String(decoding: original[10..<128], as: UTF8.self)
+            return Array(original.prefix(10)) + Array(header.replacingOccurrences(of: old, with: new).utf8)
+                + original.dropFirst(128)
+        }
+        let complex = try temporaryFile("complex.npy", replacingHeader("'<f4'", with: "'<c8'"))
+        assertError("npy", ["complex.npy", "dtype '<c8' is not supported"]) { _ = try NPY.read(path: complex) }
+
+        let malformed = try temporaryFile("malformed.npy", replacingHeader("(3, 4)", with: "(3; 4)"))
+        assertError("npy", ["malformed.npy", "malformed header", "expected ')'"]) { _ = try NPY.read(path: malformed) }
+
+        let unknownVersion = try temporaryFile("v9.npy", Array(original.prefix(6)) + [9, 0] + Array(original.dropFirst(8)))
+        assertError("npy", ["v9.npy", "version 9.0 is not supported"]) { _ = try NPY.read(path: unknownVersion) }
+    }
+
+    func testNPYWriteThenReadGivesTheSameTensor() throws {
+        let folder = try temporaryDirectory()
+        for original in [
+            Tensor(2.5), Tensor([1, -2, 3]), try Tensor(shape: [2, 3, 4], scalars: (0..<24).map { Float($0) / 7 }),
+        ] {
+            let file = folder.appendingPathComponent("rank\(original.rank).npy").path
+            try NPY.write(original, to: file)
+            XCTAssertEqual(try NPY.read(path: file), original)
+            let size = try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int ?? 0
+            XCTAssertEqual(size, 128 + 4 * original.count, "the header pads the data to 64-byte alignment")
+        }
+    }
+}
