@@ -28,5 +28,12 @@ check "bench rejects an unknown workload" 64 'no workload matches --only nothing
 check "bench --json is JSON" 0 '^\{"gflops":[0-9.]+,.*"workload":"sgemm/128x784x512"\}$' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784
 check "demo distils on digits" 0 'student 64-32-10 distilled +0% +2410 ' -- "$retort" demo --seeds 1 --epochs 3
 
+check "run -e shows the value" 0 '^tensor\(\[0\.0900, 0\.2447, 0\.6652\]\)  \[3\]$' -- "$retort" run -e 'softmax([1, 2, 3])'
+check "a syntax error exits 65 with a caret" 65 '^  \| +\^$' -- "$retort" run -e 'let x 3'
+check "a runtime error exits 70 naming the shapes" 70 'ShapeError: matmul: inner dimensions differ: \[2, 3\] @ \[2, 3\]' -- "$retort" run -e 'zeros([2, 3]) @ zeros([2, 3])'
+check "a missing script exits 66" 66 "cannot read 'nope.rt'" -- "$retort" run nope.rt
+check "the distillation program runs from a file" 0 '^student +[0-9.]+%' -- "$retort" run examples/distill_digits.rt
+check "the hand-written training loop runs" 0 '^0\.[0-9]+$' -- "$retort" run examples/training_loop.rt
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
