@@ -5,7 +5,7 @@ import RetortTensor
 extension Builtins {
     static let trainingParameters: [Builtin.Parameter] = [
         .init("epochs", .number(10)), .init("opt", Value.none), .init("batch", .number(64)), .init("shuffle", .bool(true)),
-        .init("validation", Value.none),
+        .init("validation", Value.none), .init("quiet", .bool(false)),
     ]
 
     static func loop(_ call: BuiltinCall, task: String, model: Model, data: Dataset) throws -> TrainingLoop {
@@ -20,7 +20,7 @@ extension Builtins {
         return TrainingLoop(
             interpreter: call.interpreter, task: task, model: model, data: data, epochs: try call.int("epochs", minimum: 1),
             batchSize: try call.int("batch", minimum: 1), shuffle: try call.bool("shuffle"), optimizer: optimizer,
-            validation: validation, range: call.range)
+            validation: validation, quiet: try call.bool("quiet"), range: call.range)
     }
 
     /// Calls a user's loss with positional arguments and any extra named ones; a function among the

@@ -232,6 +232,8 @@ public final class Interpreter {
         case .list(let items), .tuple(let items): return items
         case .tensor(let t):
             guard t.value.rank > 0 else { throw diagnostic(.type, "cannot loop over a scalar tensor", at: range) }
+            // `for s in [1, 2, 3]` gives numbers: a literal list of numbers is a tensor.
+            if t.value.rank == 1 && !t.requiresGrad { return t.value.scalars.map { .number(Double($0)) } }
             return try (0..<t.shape[0]).map { .tensor(try t.selecting(axis: 0, index: $0)) }
         case .string(let s): return s.map { .string(String($0)) }
         default:

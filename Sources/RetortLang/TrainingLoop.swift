@@ -14,6 +14,8 @@ struct TrainingLoop {
     let shuffle: Bool
     let optimizer: OptimizerValue
     let validation: Dataset?
+    /// Report only the start and the end (and an interrupt), not every batch and epoch.
+    let quiet: Bool
     let range: SourceRange
 
     /// The loss for one batch: given the example indices and the training progress in [0, 1],
@@ -27,6 +29,7 @@ struct TrainingLoop {
         let batches = (data.count + batchSize - 1) / batchSize
         let started = Date()
         func event(_ phase: ProgressEvent.Phase, _ epoch: Int, _ batch: Int, _ loss: Double, _ metrics: [String: Double] = [:]) {
+            if quiet && (phase == .batch || phase == .epoch) { return }
             interpreter.sink.progress(
                 ProgressEvent(
                     phase: phase, task: task, epoch: epoch, epochs: epochs, batch: batch, batches: batches, loss: loss,

@@ -7,7 +7,7 @@ struct Retort: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retort",
         abstract: "Neural-network models and knowledge-distillation losses, over Retort's own tensor core.",
-        subcommands: [Run.self, Demo.self, Bench.self, Info.self],
+        subcommands: [Run.self, Bench.self, Info.self],
         defaultSubcommand: nil)
 
     static func main() {

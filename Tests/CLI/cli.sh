@@ -21,12 +21,12 @@ check() {  # check NAME EXPECTED-EXIT PATTERN -- COMMAND...
 }
 
 check "info names the BLAS kernel" 0 '^BLAS: OpenBLAS, kernel [A-Za-z0-9]+ .*thread' -- "$retort" info
-check "help lists the subcommands" 0 'demo.*' -- "$retort" --help
+check "help lists the subcommands" 0 'run .*Run a Retort script' -- "$retort" --help
 check "unknown subcommand is an error" 64 "Unexpected argument 'frobnicate'" -- "$retort" frobnicate
 check "bench runs one workload" 0 '^mlp-64-32-10/b64 +[0-9.]+ samples/s' -- "$retort" bench --seconds 0.05 --only mlp-64 --threads 1
 check "bench rejects an unknown workload" 64 'no workload matches --only nothing' -- "$retort" bench --only nothing
 check "bench --json is JSON" 0 '^\{"gflops":[0-9.]+,.*"workload":"sgemm/128x784x512"\}$' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784
-check "demo distils on digits" 0 'student 64-32-10 distilled +0% +2410 ' -- "$retort" demo --seeds 1 --epochs 3
+check "the demo distils on digits over three seeds" 0 'student distilled, no labels +\([0-9.]+, [0-9.]+\)' -- "$retort" run examples/demo.rt
 
 check "run -e shows the value" 0 '^tensor\(\[0\.0900, 0\.2447, 0\.6652\]\)  \[3\]$' -- "$retort" run -e 'softmax([1, 2, 3])'
 check "a syntax error exits 65 with a caret" 65 '^  \| +\^$' -- "$retort" run -e 'let x 3'
