@@ -151,6 +151,7 @@ extension Builtins {
             "maximum", [.init("a"), .init("b")], category: "tensor", summary: "The larger of two values, elementwise.",
             example: "maximum(x, 0)"
         ) { call in
+            if case .number(let a) = call.value("a"), case .number(let b) = call.value("b") { return .number(Swift.max(a, b)) }
             let (a, b) = (try call.tensor("a"), try call.tensor("b"))
             return try call.tensorOp { try a.maximum(b) }
         },
@@ -158,6 +159,7 @@ extension Builtins {
             "minimum", [.init("a"), .init("b")], category: "tensor", summary: "The smaller of two values, elementwise.",
             example: "minimum(x, 1)"
         ) { call in
+            if case .number(let a) = call.value("a"), case .number(let b) = call.value("b") { return .number(Swift.min(a, b)) }
             let (a, b) = (try call.tensor("a"), try call.tensor("b"))
             return try call.tensorOp { try a.minimum(b) }
         },

@@ -55,7 +55,7 @@ enum Prelude {
         }
 
         # Schedules for any loss argument: functions of the training progress p in [0, 1].
-        fn ramp(start, stop, until = 1) = fn(p) = start + (stop - start) * min(p / until, 1)
+        fn ramp(start, stop, until = 1) = fn(p) = start + (stop - start) * minimum(p / until, 1)
         fn two_stage(first, second, at = 0.5) = fn(p) = if p < at { first } else { second }
         """
 }

@@ -27,6 +27,7 @@ extension Variable {
 
     func extremum(axis: Int?, keepDims: Bool, largest: Bool, op: String) throws -> Variable {
         let x = value
+        if let axis, x.rank == 0 { _ = try normalizeAxis(axis, rank: 0, op: op) }
         guard let axis, x.rank > 0 else {
             // Whole-tensor max/min, like torch.amax: the gradient is shared among all tied maxima.
             let out = largest ? try x.max(axis: nil, keepDims: keepDims) : try x.min(axis: nil, keepDims: keepDims)

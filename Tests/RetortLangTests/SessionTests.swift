@@ -54,3 +54,21 @@ final class SessionTests: XCTestCase {
         XCTAssertTrue(text.hasPrefix("fn kd(s, t, y, T = 4, alpha = 0.9) ="), text)
     }
 }
+
+final class BuiltinDocumentationTests: XCTestCase {
+    func testEveryBuiltinHasASignatureALineAndAnExample() {
+        let session = Session(sink: CollectingSink())
+        let names = session.interpreter.knownNames
+        var builtins = 0
+        for name in names {
+            guard case .function(.builtin(let b))? = session.interpreter.lookup(name) else { continue }
+            builtins += 1
+            XCTAssertTrue(b.signature.hasPrefix("\(name)("), name)
+            XCTAssertFalse(b.summary.isEmpty, "\(name) has no summary")
+            XCTAssertTrue(
+                b.example.contains(name) || b.example.contains("for "), "\(name)'s example should show it: \(b.example)")
+            XCTAssertFalse(b.summary.contains("\n"), "\(name)'s summary is one line")
+        }
+        XCTAssertGreaterThan(builtins, 80)
+    }
+}
