@@ -143,33 +143,17 @@ public final class Interpreter {
         case .for(let pattern, let sequenceExpr, let body, let range):
             let sequence = try evaluate(sequenceExpr, env)
             let items = try iterate(sequence, at: sequenceExpr.range)
-            loop: for item in items {
+            for item in items {
                 try checkInterrupt(range, "in a 'for' loop")
                 let scope = Environment(parent: env)
                 try bind(pattern, to: item, in: scope, range: sequenceExpr.range)
-                do {
-                    _ = try run(body, scope)
-                } catch let jump as Jump {
-                    switch jump {
-                    case .breakLoop: break loop
-                    case .continueLoop: continue loop
-                    case .returnValue: throw jump
-                    }
-                }
+                guard try runIteration(body, scope) else { break }
             }
             return nil
         case .while(let condition, let body, let range):
-            loop: while try truth(evaluate(condition, env), at: condition.range) {
+            while try truth(evaluate(condition, env), at: condition.range) {
                 try checkInterrupt(range, "in a 'while' loop")
-                do {
-                    _ = try run(body, Environment(parent: env))
-                } catch let jump as Jump {
-                    switch jump {
-                    case .breakLoop: break loop
-                    case .continueLoop: continue loop
-                    case .returnValue: throw jump
-                    }
-                }
+                guard try runIteration(body, Environment(parent: env)) else { break }
             }
             return nil
         case .return(let e, let range):
@@ -179,6 +163,19 @@ public final class Interpreter {
         case .continue(let range):
             throw Jump.continueLoop(range)
         }
+    }
+
+    /// Runs one loop iteration; false when the body said `break`. `continue` ends the iteration,
+    /// `return` passes through to the enclosing function.
+    func runIteration(_ body: Block, _ scope: Environment) throws -> Bool {
+        do {
+            _ = try run(body, scope)
+        } catch Jump.breakLoop {
+            return false
+        } catch Jump.continueLoop {
+            return true
+        }
+        return true
     }
 
     /// Runs a block's statements in `env`; its value is that of a final expression statement.
