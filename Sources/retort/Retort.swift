@@ -12,8 +12,11 @@ struct Retort: ParsableCommand {
 
     static func main() {
         BLASKernel.selectFastest()
+        // `retort FILE.rt` is `retort run FILE.rt`.
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let first = arguments.first, first.hasSuffix(".rt") { arguments.insert("run", at: 0) }
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch {
             exit(withError: error)

@@ -31,6 +31,7 @@ check "the demo distils on digits over three seeds" 0 'student distilled, no lab
 check "run -e shows the value" 0 '^tensor\(\[0\.0900, 0\.2447, 0\.6652\]\)  \[3\]$' -- "$retort" run -e 'softmax([1, 2, 3])'
 check "a syntax error exits 65 with a caret" 65 '^  \| +\^$' -- "$retort" run -e 'let x 3'
 check "a runtime error exits 70 naming the shapes" 70 'ShapeError: matmul: inner dimensions differ: \[2, 3\] @ \[2, 3\]' -- "$retort" run -e 'zeros([2, 3]) @ zeros([2, 3])'
+check "retort FILE.rt runs the file" 0 '^0\.[0-9]+$' -- "$retort" examples/training_loop.rt
 check "a missing script exits 66" 66 "cannot read 'nope.rt'" -- "$retort" run nope.rt
 check "the distillation program runs from a file" 0 '^student +[0-9.]+%' -- "$retort" run examples/distill_digits.rt
 check "the hand-written training loop runs" 0 '^0\.[0-9]+$' -- "$retort" run examples/training_loop.rt

@@ -1,0 +1,76 @@
+/// Completion candidates for the text before a cursor, shared by the REPL's Tab and the kernel's
+/// `complete_request`: names in scope, fields after a dot, and parameter names inside a call.
+public struct Completions: Equatable {
+    /// Candidates, sorted; named parameters end with ": ".
+    public var matches: [String]
+    /// The span (in Unicode scalars) of the partial word the matches replace.
+    public var start: Int
+    public var end: Int
+}
+
+extension Session {
+    /// Completions for `code` with the cursor at `cursor`, counted in Unicode scalars (as Jupyter
+    /// counts code points).
+    public func completions(_ code: String, cursor: Int) -> Completions {
+        let scalars = Array(code.unicodeScalars.prefix(cursor))
+        func isWord(_ c: Unicode.Scalar) -> Bool { c == "_" || c.properties.isAlphabetic || ("0"..."9").contains(c) }
+        var start = scalars.count
+        while start > 0, isWord(scalars[start - 1]) { start -= 1 }
+        let prefix = String(String.UnicodeScalarView(scalars[start...]))
+        let result = { (candidates: [String]) in
+            Completions(
+                matches: Array(Set(candidates.filter { $0.hasPrefix(prefix) })).sorted(), start: start, end: scalars.count)
+        }
+        // After `expr.`: the fields of the value the expression names (evaluated only when it is a
+        // plain chain of names, so completion never runs user code).
+        if start > 0, scalars[start - 1] == "." {
+            var chainStart = start - 1
+            while chainStart > 0, isWord(scalars[chainStart - 1]) || scalars[chainStart - 1] == "." { chainStart -= 1 }
+            let chain = String(String.UnicodeScalarView(scalars[chainStart..<(start - 1)])).split(separator: ".").map(String.init)
+            guard let first = chain.first, var value = interpreter.lookup(first) else { return result([]) }
+            for name in chain.dropFirst() {
+                guard let next = Members.lookup(value, name) else { return result([]) }
+                value = next
+            }
+            return result(Members.names(of: value))
+        }
+        var candidates = interpreter.knownNames + Keyword.allCases.map(\.rawValue)
+        if let callee = enclosingCallee(scalars[..<start]) {
+            candidates += parameterNames(of: callee).map { "\($0): " }
+        }
+        return result(candidates)
+    }
+
+    /// The name of the innermost call whose parentheses are still open before the cursor.
+    func enclosingCallee(_ text: ArraySlice<Unicode.Scalar>) -> String? {
+        var depth = 0
+        var i = text.endIndex
+        while i > text.startIndex {
+            i -= 1
+            let c = text[i]
+            if c == ")" || c == "]" || c == "}" { depth += 1 }
+            if c == "[" || c == "{" { depth -= 1 }
+            if c == "(" {
+                if depth == 0 {
+                    var j = i
+                    while j > text.startIndex,
+                        text[j - 1] == "_" || text[j - 1].properties.isAlphabetic || ("0"..."9").contains(text[j - 1])
+                    {
+                        j -= 1
+                    }
+                    return j < i ? String(String.UnicodeScalarView(text[j..<i])) : nil
+                }
+                depth -= 1
+            }
+        }
+        return nil
+    }
+
+    func parameterNames(of name: String) -> [String] {
+        switch interpreter.lookup(name) {
+        case .function(.builtin(let b))?: return b.parameters.filter { !$0.variadic }.map(\.name)
+        case .function(.closure(let c))?: return c.declaration.parameters.map(\.name)
+        default: return []
+        }
+    }
+}
