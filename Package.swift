@@ -41,10 +41,12 @@ let package = Package(
         .target(name: "RetortNN", dependencies: ["RetortTensor", "CZlib", "CRetortData"]),
         // The Retort language: lexer, parser, interpreter, builtins and prelude. It never prints.
         .target(name: "RetortLang", dependencies: ["RetortTensor", "RetortNN"]),
+        // The terminal front end: readline, history, completion, progress line.
+        .target(name: "RetortREPL", dependencies: ["RetortLang", "CReadline"]),
         .executableTarget(
             name: "retort",
             dependencies: [
-                "RetortTensor", "RetortNN", "RetortLang",
+                "RetortTensor", "RetortNN", "RetortLang", "RetortREPL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

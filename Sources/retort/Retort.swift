@@ -1,4 +1,5 @@
 import ArgumentParser
+import RetortREPL
 import RetortTensor
 
 /// The `retort` command: one executable, a subcommand per front end.
@@ -7,8 +8,8 @@ struct Retort: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retort",
         abstract: "Neural-network models and knowledge-distillation losses, over Retort's own tensor core.",
-        subcommands: [Run.self, Bench.self, Info.self],
-        defaultSubcommand: nil)
+        subcommands: [REPLCommand.self, Run.self, Bench.self, Info.self],
+        defaultSubcommand: REPLCommand.self)
 
     static func main() {
         BLASKernel.selectFastest()
@@ -36,4 +37,21 @@ struct Info: ParsableCommand {
 
 enum RetortVersion {
     static let current = "0.1.0"
+}
+
+/// `retort` with no subcommand: the interactive session.
+struct REPLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repl", abstract: "Start the interactive session (the default).")
+
+    @Option(help: "Seed for the session's random generator.") var seed: UInt64 = 0
+
+    func run() throws {
+        let banner = """
+            Retort \(RetortVersion.current): models and distillation losses. \(BLASKernel.summary)
+            :help for commands, help() for builtins, Tab completes, Ctrl-D quits.
+            """
+        let status = REPL(seed: seed).run(banner: banner)
+        if status != 0 { throw ExitCode(status) }
+    }
 }

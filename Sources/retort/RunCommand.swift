@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RetortLang
+import RetortREPL
 
 /// `retort run FILE` and `retort run -e EXPR`: runs Retort code top to bottom, showing each
 /// top-level expression's value as the REPL would.
@@ -44,6 +45,7 @@ struct Run: ParsableCommand {
         let session = Session(sink: sink, seed: seed)
         let colour = isatty(STDERR_FILENO) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
         Interrupts.install { session.interrupt() }
+        Interrupts.atPrompt = false
         let outcome = session.execute(code, name: name) { value in sink.write(value.displayText + "\n") }
         if case .failure(let diagnostics) = outcome {
             FileHandle.standardError.write(Data(session.render(diagnostics, colour: colour).utf8))
@@ -51,20 +53,5 @@ struct Run: ParsableCommand {
             if diagnostics.contains(where: { $0.kind == .interrupted }) { throw ExitCode(Run.interrupted) }
             throw ExitCode(Run.runtimeError)
         }
-    }
-}
-
-/// SIGINT requests a cooperative stop instead of killing the process; a second Ctrl-C while the
-/// first is pending exits at once.
-enum Interrupts {
-    nonisolated(unsafe) static var handler: (() -> Void)?
-    nonisolated(unsafe) static var source: DispatchSourceSignal?
-
-    static func install(_ onInterrupt: @escaping () -> Void) {
-        signal(SIGINT, SIG_IGN)
-        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        s.setEventHandler { onInterrupt() }
-        s.resume()
-        source = s
     }
 }

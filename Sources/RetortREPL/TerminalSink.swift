@@ -3,15 +3,17 @@ import RetortLang
 
 /// Renders the language's output on a terminal or into a pipe: text as is; training progress as
 /// a live line on a terminal, or one summary line per epoch elsewhere.
-final class TerminalSink: OutputSink {
+public final class TerminalSink: OutputSink {
     let isTerminal = isatty(STDOUT_FILENO) != 0
     var lastDraw: Double = 0
 
-    func write(_ text: String) {
+    public init() {}
+
+    public func write(_ text: String) {
         FileHandle.standardOutput.write(Data(text.utf8))
     }
 
-    func progress(_ e: ProgressEvent) {
+    public func progress(_ e: ProgressEvent) {
         let loss = e.loss.isNaN ? "" : String(format: "loss %.4f", e.loss)
         switch e.phase {
         case .batch where isTerminal:

@@ -1,0 +1,68 @@
+"""Drives `retort` (the REPL) under a pseudo-terminal as a person would, with pexpect.
+
+    python Tests/CLI/repl_test.py PATH-TO-RETORT
+
+Checks Tab completion (a builtin, a field after a dot, a named parameter), the continuation prompt
+for an unfinished function, an error followed by a line that still sees earlier bindings, history
+recall with Up, Ctrl-C clearing the line at the prompt, and Ctrl-C during training returning to
+the prompt with the model still usable. Prints 'N passed, N failed'.
+"""
+
+import os
+import sys
+import tempfile
+
+import pexpect
+
+PROMPT = "retort> "
+
+
+def main(retort):
+    state = tempfile.mkdtemp()
+    env = dict(os.environ, XDG_STATE_HOME=state, NO_COLOR="1", TERM="xterm")
+    child = pexpect.spawn(retort, env=env, encoding="utf-8", timeout=30, dimensions=(30, 160))
+    checks = []
+
+    def check(name, send, expect, control=None):
+        try:
+            if control:
+                child.sendcontrol(control)
+            if send is not None:
+                child.send(send)
+            child.expect(expect)
+            checks.append((name, True, ""))
+        except (pexpect.TIMEOUT, pexpect.EOF) as error:
+            checks.append((name, False, f"{type(error).__name__}; last output: {child.before!r}"))
+
+    check("banner and prompt", None, PROMPT)
+    check("Tab completes a builtin", "let h = dist\t", "distill")
+    check("Ctrl-C clears the line", None, PROMPT, control="c")
+    check("a multi-line function gets a continuation prompt", "fn kd2(s, t, y, T = 4) =\r", r"\.\.\.> ")
+    check("and is defined when complete", "  T^2 * s + t\r", PROMPT)
+    check("it can be called", "kd2(1, 2, 0)\r", r"\r18\r\n")
+    check("an error names the line and column", "let data = blobs(n: 4000)\rdata @ 3\r", r"<cell \d+>:1:1: TypeError")
+    check("earlier bindings survive the error", "data.cl\t", "data.classes")
+    check("the completed field evaluates", "\r", r"\r3\r\n")
+    check("Tab completes a named parameter", "fit(m, data, epo\t", "epochs: ")
+    check("Ctrl-C clears it", None, PROMPT, control="c")
+    check("Up recalls history", "\x1b[A", "data.classes")
+    check("Ctrl-C clears it", None, PROMPT, control="c")
+    check("training starts", "let m = mlp([2, 64, 3])\rfit(m, data, epochs: 10000, batch: 4)\r", PROMPT)
+    child.expect("fit m", timeout=20) if checks[-1][1] else None
+    check("Ctrl-C interrupts training", None, r"interrupted at epoch \d+ of 10000, batch \d+ of 1000", control="c")
+    check("the prompt returns", None, PROMPT)
+    check("the model is still usable", "accuracy(m, data) > 0.5\r", r"\rtrue\r\n")
+    check("unknown commands list the commands", ":frob\r", "commands are :help")
+    check(":vars lists bindings", ":vars\r", r"m\s+model \(387 parameters\)")
+    check("Ctrl-D leaves", None, pexpect.EOF, control="d")
+
+    failed = [c for c in checks if not c[1]]
+    for name, ok, detail in checks:
+        if not ok:
+            print(f"FAIL {name}: {detail}")
+    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
