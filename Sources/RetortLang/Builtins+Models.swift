@@ -108,17 +108,8 @@ extension Builtins {
                 activation = try layers(
                     from: CallArgument(label: nil, value: call.value("activation"), range: call.range(of: "activation")), call)
             }
-            var g = call.interpreter.generator
-            var result: [Layer] = []
-            for i in 0..<(sizes.count - 1) {
-                result.append(Linear(sizes[i], sizes[i + 1], generator: &g))
-                if i < sizes.count - 2 {
-                    result += activation.map { $0.copy() }
-                    if p > 0 { result.append(Dropout(p, generator: &g)) }
-                }
-            }
-            call.interpreter.generator = g
-            return .model(Model(Sequential(result)))
+            let network = Sequential.perceptron(sizes, activation: activation, dropout: p, generator: &call.interpreter.generator)
+            return .model(Model(network))
         },
         Builtin(
             "clone", [.init("model")], category: "model",

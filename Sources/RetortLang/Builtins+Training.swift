@@ -105,7 +105,7 @@ extension Builtins {
             let loop = try loop(call, task: "distill \(student.name ?? "student")", model: student, data: data)
             let history = try loop.run(name: student.name ?? "") { indices, x, y, progress in
                 let logits: [Tensor] = try teachers.enumerated().map { i, t in
-                    if let cached { return data.subset(indices, from: cached[i]) }
+                    if let cached { return cached[i].rows(indices) }
                     return try Training.predict(t.network, x)
                 }
                 let teacherValue: Value
@@ -206,19 +206,5 @@ extension Builtins {
         return Table(
             columns: ["model", "accuracy", "loss", "params", "bytes", "ms/batch", "agrees", "KL(first‖)"], rows: rows,
             title: "on \(data.name) (\(data.count) examples; ms/batch for \(Swift.min(64, data.count)) examples)")
-    }
-}
-
-extension Dataset {
-    /// Rows of `tensor` (aligned with this dataset's examples) at the given positions.
-    func subset(_ indices: [Int], from tensor: Tensor) -> Tensor {
-        let width = tensor.count / Swift.max(tensor.shape.first ?? 1, 1)
-        return tensor.withUnsafeBufferPointer { src in
-            Tensor(shape: [indices.count] + Array(tensor.shape.dropFirst())) { dst in
-                for (row, i) in indices.enumerated() {
-                    (dst.baseAddress! + row * width).update(from: src.baseAddress! + i * width, count: width)
-                }
-            }
-        }
     }
 }

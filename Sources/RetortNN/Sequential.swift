@@ -5,6 +5,22 @@ public final class Sequential: Layer {
     public private(set) var layers: [Layer]
 
     public init(_ layers: [Layer]) { self.layers = layers }
+
+    /// A multi-layer perceptron: Linear layers of the given sizes with a copy of `activation`
+    /// (and dropout, if `dropout` > 0) between them.
+    public static func perceptron(
+        _ sizes: [Int], activation: [Layer] = [Activation(.relu)], dropout: Float = 0, generator g: inout RandomGenerator
+    ) -> Sequential {
+        var layers: [Layer] = []
+        for i in 0..<Swift.max(sizes.count - 1, 0) {
+            layers.append(Linear(sizes[i], sizes[i + 1], generator: &g))
+            if i < sizes.count - 2 {
+                layers += activation.map { $0.copy() }
+                if dropout > 0 { layers.append(Dropout(dropout, generator: &g)) }
+            }
+        }
+        return Sequential(layers)
+    }
     public func copy() -> Layer { copied() }
     /// An independent copy with equal parameters and state.
     public func copied() -> Sequential { Sequential(layers.map { $0.copy() }) }

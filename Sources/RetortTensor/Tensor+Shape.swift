@@ -136,6 +136,19 @@ extension Tensor {
         return i
     }
 
+    /// The rows (slices along the first axis) at `indices`, in that order: a batch of examples.
+    /// Indices must be in range; callers pass positions they computed from the first dimension.
+    public func rows(_ indices: [Int]) -> Tensor {
+        let width = count / Swift.max(shape.first ?? 1, 1)
+        return withUnsafeBufferPointer { src in
+            Tensor(shape: [indices.count] + Array(shape.dropFirst())) { dst in
+                for (row, i) in indices.enumerated() {
+                    (dst.baseAddress! + row * width).update(from: src.baseAddress! + i * width, count: width)
+                }
+            }
+        }
+    }
+
     /// The sub-tensor at `index` along `axis`, with that axis removed.
     public func selecting(axis: Int, index: Int) throws -> Tensor {
         guard rank > 0 else { throw TensorError("select", "cannot index a scalar") }

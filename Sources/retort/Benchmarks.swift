@@ -12,15 +12,6 @@ struct Workload {
 }
 
 enum Benchmarks {
-    static func mlp(_ sizes: [Int], generator g: inout RandomGenerator) -> Sequential {
-        var layers: [Layer] = []
-        for i in 0..<(sizes.count - 1) {
-            layers.append(Linear(sizes[i], sizes[i + 1], generator: &g))
-            if i < sizes.count - 2 { layers.append(Activation(.relu)) }
-        }
-        return Sequential(layers)
-    }
-
     static func labels(_ n: Int, classes: Int, generator g: inout RandomGenerator) -> Variable {
         Variable(Tensor((0..<n).map { _ in Float(g.nextInt(below: classes)) }))
     }
@@ -40,12 +31,12 @@ enum Benchmarks {
         [
             Workload(name: "mlp-784-512-512-10/b128", batch: 128, flopsPerStep: nil) {
                 var g = RandomGenerator(seed: 0)
-                let model = mlp([784, 512, 512, 10], generator: &g)
+                let model = Sequential.perceptron([784, 512, 512, 10], generator: &g)
                 return try classifierStep(model, Variable(g.normal([128, 784])), labels(128, classes: 10, generator: &g))
             },
             Workload(name: "mlp-64-32-10/b64", batch: 64, flopsPerStep: nil) {
                 var g = RandomGenerator(seed: 0)
-                let model = mlp([64, 32, 10], generator: &g)
+                let model = Sequential.perceptron([64, 32, 10], generator: &g)
                 return try classifierStep(model, Variable(g.normal([64, 64])), labels(64, classes: 10, generator: &g))
             },
             Workload(name: "cnn-28x28/b64", batch: 64, flopsPerStep: nil) {
@@ -59,9 +50,9 @@ enum Benchmarks {
             },
             Workload(name: "distill-784/b128", batch: 128, flopsPerStep: nil) {
                 var g = RandomGenerator(seed: 0)
-                let teacher = mlp([784, 512, 512, 10], generator: &g)
+                let teacher = Sequential.perceptron([784, 512, 512, 10], generator: &g)
                 teacher.isTraining = false
-                let student = mlp([784, 64, 10], generator: &g)
+                let student = Sequential.perceptron([784, 64, 10], generator: &g)
                 let x = Variable(g.normal([128, 784]))
                 let y = labels(128, classes: 10, generator: &g)
                 let optimizer = try Adam(student.parameters, learningRate: 1e-3)

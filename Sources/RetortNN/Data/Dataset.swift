@@ -30,14 +30,7 @@ public struct Dataset {
 
     /// The examples at the given positions, in that order.
     public func subset(_ indices: [Int]) -> Dataset {
-        let width = x.count / Swift.max(count, 1)
-        let xs = x.withUnsafeBufferPointer { src in
-            Tensor(shape: [indices.count] + Array(x.shape.dropFirst())) { dst in
-                for (row, i) in indices.enumerated() {
-                    (dst.baseAddress! + row * width).update(from: src.baseAddress! + i * width, count: width)
-                }
-            }
-        }
+        let xs = x.rows(indices)
         let labels = y.scalars
         // Shapes agree by construction.
         return try! Dataset(
