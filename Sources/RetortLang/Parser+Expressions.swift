@@ -2,9 +2,9 @@
 extension Parser {
     mutating func expression() throws -> Expr { try pipe() }
 
-    mutating func binaryLevel(_ ops: [Symbol: BinaryOp], next: (inout Parser) throws -> Expr) throws -> Expr {
+    mutating func binaryLevel(_ ops: [Token.Kind: BinaryOp], next: (inout Parser) throws -> Expr) throws -> Expr {
         var left = try next(&self)
-        while case .symbol(let s) = current.kind, let op = ops[s] {
+        while let op = ops[current.kind] {
             advance()
             skipNewlines()
             let right = try next(&self)
@@ -13,27 +13,11 @@ extension Parser {
         return left
     }
 
-    mutating func pipe() throws -> Expr { try binaryLevel([.pipe: .pipe]) { try $0.or() } }
+    mutating func pipe() throws -> Expr { try binaryLevel([.symbol(.pipe): .pipe]) { try $0.or() } }
 
-    mutating func or() throws -> Expr {
-        var left = try and()
-        while match(.or) {
-            skipNewlines()
-            let right = try and()
-            left = .binary(op: .or, left: left, right: right, left.range.union(right.range))
-        }
-        return left
-    }
+    mutating func or() throws -> Expr { try binaryLevel([.keyword(.or): .or]) { try $0.and() } }
 
-    mutating func and() throws -> Expr {
-        var left = try not()
-        while match(.and) {
-            skipNewlines()
-            let right = try not()
-            left = .binary(op: .and, left: left, right: right, left.range.union(right.range))
-        }
-        return left
-    }
+    mutating func and() throws -> Expr { try binaryLevel([.keyword(.and): .and]) { try $0.not() } }
 
     mutating func not() throws -> Expr {
         if match(.not) {
@@ -73,11 +57,12 @@ extension Parser {
     }
 
     mutating func additive() throws -> Expr {
-        try binaryLevel([.plus: .add, .minus: .subtract]) { try $0.multiplicative() }
+        try binaryLevel([.symbol(.plus): .add, .symbol(.minus): .subtract]) { try $0.multiplicative() }
     }
 
     mutating func multiplicative() throws -> Expr {
-        try binaryLevel([.star: .multiply, .slash: .divide, .percent: .modulo, .at: .matmul]) { try $0.unary() }
+        try binaryLevel([.symbol(.star): .multiply, .symbol(.slash): .divide, .symbol(.percent): .modulo, .symbol(.at): .matmul])
+        { try $0.unary() }
     }
 
     mutating func unary() throws -> Expr {

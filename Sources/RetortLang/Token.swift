@@ -1,6 +1,6 @@
 /// A lexical token with its range in the source.
 public struct Token: Equatable, Sendable {
-    public enum Kind: Equatable, Sendable {
+    public enum Kind: Hashable, Sendable {
         case number(Double)
         case string(String)
         case identifier(String)
