@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "RetortTensor", targets: ["RetortTensor"]),
         .library(name: "RetortNN", targets: ["RetortNN"]),
         .library(name: "RetortLang", targets: ["RetortLang"]),
+        .library(name: "RetortPlot", targets: ["RetortPlot"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -24,6 +25,9 @@ let package = Package(
         .systemLibrary(
             name: "CReadline", pkgConfig: "readline",
             providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(
+            name: "CCairo", pkgConfig: "cairo",
+            providers: [.apt(["libcairo2-dev"])]),
         // glibc's malloc tuning (mallopt), part of libc itself.
         .systemLibrary(name: "CMalloc"),
         .systemLibrary(
@@ -39,8 +43,10 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Layers, losses, optimizers, schedules and data built on the tensor core.
         .target(name: "RetortNN", dependencies: ["RetortTensor", "CZlib", "CRetortData"]),
+        // Plots: one figure description, drawn by cairo (SVG, PNG, PDF) or as terminal text.
+        .target(name: "RetortPlot", dependencies: ["CCairo"]),
         // The Retort language: lexer, parser, interpreter, builtins and prelude. It never prints.
-        .target(name: "RetortLang", dependencies: ["RetortTensor", "RetortNN"]),
+        .target(name: "RetortLang", dependencies: ["RetortTensor", "RetortNN", "RetortPlot"]),
         // The terminal front end: readline, history, completion, progress line.
         .target(name: "RetortREPL", dependencies: ["RetortLang", "CReadline"]),
         .executableTarget(
@@ -54,6 +60,7 @@ let package = Package(
             name: "RetortTensorTests", dependencies: ["RetortTensor"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "RetortNNTests", dependencies: ["RetortNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RetortPlotTests", dependencies: ["RetortPlot"], resources: [.copy("Golden")]),
         .testTarget(
             name: "RetortLangTests", dependencies: ["RetortLang"],
             resources: [.copy("Fixtures"), .copy("Golden")]),

@@ -1,5 +1,6 @@
 import Foundation
 import RetortNN
+import RetortPlot
 import RetortTensor
 
 extension Builtins {
@@ -30,12 +31,22 @@ extension Builtins {
             example: "let w = npy(\"weights.npy\")"
         ) { call in .tensor(Variable(try NPY.read(path: try call.string("path")))) },
         Builtin(
-            "save", [.init("model"), .init("path")], category: "model",
+            "save", [.init("what"), .init("path")], category: "model",
             summary:
-                "Writes a model's weights as safetensors with PyTorch's state_dict names (0.weight, 0.bias, ...), atomically.",
-            example: "save(student, \"student.safetensors\")"
+                "Writes a model's weights as safetensors with PyTorch's state_dict names (0.weight, 0.bias, ...), or a plot as .svg, .png (2× pixels) or .pdf by the path's extension; atomically.",
+            example: "save(student, \"student.safetensors\"); save(plot(h), \"loss.svg\")"
         ) { call in
-            try SafeTensors.save(try call.model("model").network, to: try call.string("path"))
+            let path = try call.string("path")
+            switch call.value("what") {
+            case .model(let m): try SafeTensors.save(m.network, to: path)
+            case .plot(let figure):
+                do {
+                    try figure.save(to: path)
+                } catch {
+                    throw call.error("\(error)", kind: .runtime, at: "path")
+                }
+            default: throw call.fail("what", "a model or a plot")
+            }
             return .none
         },
         Builtin(

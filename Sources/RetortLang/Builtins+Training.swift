@@ -56,13 +56,17 @@ extension Builtins {
         ) { call in
             let model = try call.model("model")
             let data = try call.dataset("data")
-            let loop = try loop(call, task: "fit \(model.name ?? "model")", model: model, data: data)
+            var training = try loop(call, task: "fit \(model.name ?? "model")", model: model, data: data)
             let loss = call.isGiven("loss") ? try call.function("loss") : .none
-            let history = try loop.run(name: model.name ?? "") { _, x, y, progress in
+            func batchLoss(_ x: Tensor, _ y: Tensor, _ progress: Double) throws -> (loss: Variable, output: Variable) {
                 let output = try model.network.forward(Variable(x))
                 if case .none = loss { return (try Loss.crossEntropy(output, target: Variable(y)), output) }
                 return (try callLoss(call, loss, [.tensor(output), .tensor(Variable(y))], x: x, progress: progress), output)
             }
+            training.validationLoss = { data, progress in
+                Double(try batchLoss(data.x, data.y, progress).loss.value.scalar ?? .nan)
+            }
+            let history = try training.run(name: model.name ?? "") { _, x, y, progress in try batchLoss(x, y, progress) }
             return .history(history)
         },
         Builtin(
@@ -102,10 +106,12 @@ extension Builtins {
             for t in teachers { t.network.isTraining = false }
             let cached: [Tensor]? =
                 try call.bool("precompute") ? try teachers.map { try Training.predict($0.network, data.x) } : nil
-            let loop = try loop(call, task: "distill \(student.name ?? "student")", model: student, data: data)
-            let history = try loop.run(name: student.name ?? "") { indices, x, y, progress in
+            var training = try loop(call, task: "distill \(student.name ?? "student")", model: student, data: data)
+            func batchLoss(_ indices: [Int]?, _ x: Tensor, _ y: Tensor, _ progress: Double) throws -> (
+                loss: Variable, output: Variable
+            ) {
                 let logits: [Tensor] = try teachers.enumerated().map { i, t in
-                    if let cached { return cached[i].rows(indices) }
+                    if let cached, let indices { return cached[i].rows(indices) }
                     return try Training.predict(t.network, x)
                 }
                 let teacherValue: Value
@@ -123,6 +129,12 @@ extension Builtins {
                     try callLoss(call, loss, [.tensor(output), teacherValue, .tensor(Variable(y))], x: x, progress: progress),
                     output
                 )
+            }
+            training.validationLoss = { data, progress in
+                Double(try batchLoss(nil, data.x, data.y, progress).loss.value.scalar ?? .nan)
+            }
+            let history = try training.run(name: student.name ?? "") { indices, x, y, progress in
+                try batchLoss(indices, x, y, progress)
             }
             return .history(history)
         },

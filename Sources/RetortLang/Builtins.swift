@@ -6,6 +6,7 @@ import RetortTensor
 enum Builtins {
     static let all: [Builtin] =
         general + tensorBuiltins + lossBuiltins + modelBuiltins + trainingBuiltins + dataBuiltins + fileBuiltins
+        + plotBuiltins
 
     static func named(_ name: String) -> Builtin? { all.first { $0.name == name } }
 

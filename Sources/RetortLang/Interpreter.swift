@@ -34,6 +34,10 @@ public final class Interpreter {
     /// Sources seen so far by name, so diagnostics from a function defined in an earlier cell
     /// can still show its line.
     var sources: [String: Source] = [:]
+    /// Loss parts named with `term(name, x)` since the training loop last cleared them.
+    var loggedTerms: [(name: String, value: Double)] = []
+    /// Set while fit or distill runs, the only time `term` keeps what it is given.
+    var collectingTerms = false
 
     public init(sink: OutputSink, seed: UInt64 = 0) {
         self.sink = sink

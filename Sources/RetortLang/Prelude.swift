@@ -14,9 +14,10 @@ enum Prelude {
 
         # Hinton et al. (2015): KL to the teacher's softened distribution, scaled by T² so its
         # gradients keep their size as T changes, mixed with cross-entropy on the labels.
+        # Each part is a named term, so fit and distill record it and plot(h) draws it.
         fn kd(s, t, y, T = 4, alpha = 0.9) =
-            alpha * T^2 * kl_div(log_softmax(s / T), soft_targets(t, T))
-          + (1 - alpha) * cross_entropy(s, y)
+            term("kd", alpha * T^2 * kl_div(log_softmax(s / T), soft_targets(t, T)))
+          + term("ce", (1 - alpha) * cross_entropy(s, y))
 
         # The soft term alone: needs no labels.
         fn soft_kd(s, t, y = none, T = 4) = T^2 * kl_div(log_softmax(s / T), soft_targets(t, T))

@@ -14,6 +14,8 @@ struct TrainingLoop {
     let shuffle: Bool
     let optimizer: OptimizerValue
     let validation: Dataset?
+    /// The loss on the validation data in evaluation mode, given the training progress.
+    var validationLoss: ((Dataset, Double) throws -> Double)? = nil
     /// Report only the start and the end (and an interrupt), not every batch and epoch.
     let quiet: Bool
     let range: SourceRange
@@ -36,12 +38,18 @@ struct TrainingLoop {
                     metrics: metrics, elapsed: Date().timeIntervalSince(started)))
         }
         model.network.isTraining = true
-        defer { model.network.isTraining = false }
+        interpreter.collectingTerms = true
+        defer {
+            model.network.isTraining = false
+            interpreter.collectingTerms = false
+            interpreter.loggedTerms.removeAll()
+        }
         event(.started, 0, 0, .nan)
         for epoch in 1...epochs {
             let order = shuffle ? interpreter.generator.permutation(data.count) : Array(0..<data.count)
             var total: Double = 0
             var correct = 0
+            var terms: [(name: String, total: Double)] = []
             for b in 0..<batches {
                 if interpreter.interrupt.isRequested {
                     interpreter.interrupt.clear()
@@ -56,7 +64,15 @@ struct TrainingLoop {
                 let indices = Array(order[(b * batchSize)..<Swift.min((b + 1) * batchSize, data.count)])
                 let part = data.subset(indices)
                 let progress = (Double(epoch - 1) + Double(b) / Double(batches)) / Double(epochs)
+                interpreter.loggedTerms.removeAll()
                 let (loss, output) = try batchLoss(indices, part.x, part.y, progress)
+                for (name, value) in interpreter.loggedTerms {
+                    if let i = terms.firstIndex(where: { $0.name == name }) {
+                        terms[i].total += value
+                    } else {
+                        terms.append((name, value))
+                    }
+                }
                 guard loss.value.count == 1 else {
                     throw interpreter.diagnostic(
                         .type, "the loss must be one number, got a tensor of shape \(formatShape(loss.shape))", at: range)
@@ -81,10 +97,16 @@ struct TrainingLoop {
                 }
                 event(.batch, epoch, b + 1, value)
             }
-            var metrics: [(String, Double)] = [
-                ("loss", total / Double(batches)), ("accuracy", Double(correct) / Double(data.count)),
-            ]
+            var metrics: [(String, Double)] = [("loss", total / Double(batches))]
+            metrics += terms.map { ($0.name, $0.total / Double(batches)) }
+            metrics.append(("accuracy", Double(correct) / Double(data.count)))
             if let validation {
+                if let validationLoss {
+                    model.network.isTraining = false
+                    let value = try GradMode.withoutGradients { try validationLoss(validation, Double(epoch) / Double(epochs)) }
+                    model.network.isTraining = true
+                    metrics.append(("val_loss", value))
+                }
                 metrics.append(("val_accuracy", Double(try Training.accuracy(model.network, on: validation))))
             }
             history.append(epoch: epoch, metrics: metrics)

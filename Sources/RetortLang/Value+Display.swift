@@ -1,5 +1,6 @@
 import Foundation
 import RetortNN
+import RetortPlot
 import RetortTensor
 
 /// A short description for error messages: `a tensor of shape [2, 3]`, `the number 3`.
@@ -19,6 +20,8 @@ func describeShort(_ value: Value) -> String {
     case .dataset(let d): return "a dataset of \(d.count)"
     case .history: return "a training history"
     case .table: return "a table"
+    case .plot: return "a plot"
+    case .formula: return "a formula"
     case .range(let a, let b): return "the range \(a)..<\(b)"
     }
 }
@@ -53,9 +56,40 @@ extension Value {
                 "dataset \(d.name): \(d.count) examples, inputs \(formatShape(Array(d.x.shape.dropFirst()))), \(d.classes) classes"
         case .history(let h): return displayHistory(h)
         case .table(let t): return displayTable(t)
+        case .plot(let f): return f.text(width: 80)
+        case .formula(let latex): return latex
         case .range(let a, let b): return "\(a)..<\(b)"
         }
     }
+
+    /// The text a terminal shows: plots drawn `width` columns wide, in colour when asked.
+    public func displayText(width: Int, colour: Bool) -> String {
+        if case .plot(let f) = self { return f.text(width: width, colour: colour) }
+        return displayText
+    }
+
+    /// The value as HTML for notebooks, where it has a richer form than text (tables).
+    public var displayHTML: String? {
+        if case .table(let t) = self { return htmlTable(t) }
+        return nil
+    }
+}
+
+/// A table as HTML: a caption for its title, numbers right-aligned.
+func htmlTable(_ t: Table) -> String {
+    func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+    }
+    func cell(_ tag: String, _ text: String) -> String {
+        let numeric = Double(text.replacingOccurrences(of: "%", with: "")) != nil
+        return "<\(tag)\(numeric ? " style=\"text-align: right\"" : "")>\(escape(text))</\(tag)>"
+    }
+    var html = "<table>\n"
+    if let title = t.title { html += "<caption>\(escape(title))</caption>\n" }
+    html += "<thead><tr>" + t.columns.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
+    for row in t.rows { html += "<tr>" + row.map { cell("td", $0) }.joined() + "</tr>\n" }
+    return html + "</tbody>\n</table>"
 }
 
 func displayTensor(_ t: Variable) -> String {

@@ -1,4 +1,5 @@
 import RetortNN
+import RetortPlot
 import RetortTensor
 
 /// Every value a Retort program can hold.
@@ -17,6 +18,10 @@ public indirect enum Value {
     case dataset(Dataset)
     case history(History)
     case table(Table)
+    /// A figure from `plot`, `bars`, `images`, `confusion`, `boundary`, ...; drawn by each front end.
+    case plot(Figure)
+    /// A formula in LaTeX, from `latex(f)`.
+    case formula(String)
     /// `a..b` or `a..<b` over whole numbers.
     case range(Int, Int)
 
@@ -37,6 +42,8 @@ public indirect enum Value {
         case .dataset: return "dataset"
         case .history: return "history"
         case .table: return "table"
+        case .plot: return "plot"
+        case .formula: return "formula"
         case .range: return "range"
         }
     }

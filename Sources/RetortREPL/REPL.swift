@@ -86,7 +86,7 @@ public final class REPL {
         switch session.execute(code, name: name) {
         case .success(let value?):
             if case .none = value { return }
-            sink.write(value.displayText + "\n")
+            sink.show(value)
         case .success(nil):
             break
         case .failure(let diagnostics):

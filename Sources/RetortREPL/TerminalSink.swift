@@ -13,6 +13,22 @@ public final class TerminalSink: OutputSink {
         FileHandle.standardOutput.write(Data(text.utf8))
     }
 
+    /// The terminal's width in columns ($COLUMNS, else the window size, else 80).
+    public var columns: Int {
+        if let c = ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init), c > 0 { return c }
+        var size = winsize()
+        if isTerminal, ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        return 80
+    }
+
+    /// Shows a value as a REPL or script shows a result: plots as text graphics fitted to the width,
+    /// coloured on a terminal unless NO_COLOR is set.
+    public func show(_ value: Value) {
+        let colour = isTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        let text = value.displayText(width: min(columns, 160), colour: colour)
+        write(text.hasSuffix("\n") ? text : text + "\n")
+    }
+
     public func progress(_ e: ProgressEvent) {
         let loss = e.loss.isNaN ? "" : String(format: "loss %.4f", e.loss)
         switch e.phase {
@@ -25,13 +41,14 @@ public final class TerminalSink: OutputSink {
             let line = String(
                 format: "%@  epoch %d/%d  batch %d/%d  %@  %.1fs  eta %.1fs", e.task, e.epoch, e.epochs, e.batch, e.batches, loss,
                 e.elapsed, eta)
-            write("\r\u{1B}[K" + line)
+            write("\r\u{1B}[K" + String(line.prefix(max(columns - 1, 20))))
         case .epoch:
             let metrics = e.metrics.filter { $0.key != "loss" }.sorted { $0.key < $1.key }
                 .map { String(format: "%@ %.4f", $0.key, $0.value) }.joined(separator: "  ")
             let line = String(format: "%@  epoch %d/%d  %@  %@", e.task, e.epoch, e.epochs, loss, metrics)
             if isTerminal {
-                write("\r\u{1B}[K" + (e.epoch == e.epochs ? line + "\n" : line))
+                let fitted = String(line.prefix(max(columns - 1, 20)))
+                write("\r\u{1B}[K" + (e.epoch == e.epochs ? fitted + "\n" : fitted))
             } else {
                 write(line + "\n")
             }

@@ -36,5 +36,17 @@ check "a missing script exits 66" 66 "cannot read 'nope.rt'" -- "$retort" run no
 check "the distillation program runs from a file" 0 '^student +[0-9.]+%' -- "$retort" run examples/distill_digits.rt
 check "the hand-written training loop runs" 0 '^0\.[0-9]+$' -- "$retort" run examples/training_loop.rt
 
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+check "save writes a PNG by the path's extension" 0 '^89504e47$' -- bash -c \
+    "'$retort' run -e 'save(plot([1, 3, 2]), \"$scratch/p.png\")' && od -An -tx1 -N4 '$scratch/p.png' | tr -d ' \n' && echo"
+check "save writes an SVG of 640×360 CSS pixels" 0 'width="640px" height="360px"' -- bash -c \
+    "'$retort' run -e 'save(bars([0.2, 0.8]), \"$scratch/b.svg\")' && head -c 400 '$scratch/b.svg'"
+check "save writes a PDF" 0 '^%PDF-' -- bash -c \
+    "'$retort' run -e 'save(images(digits().x[0:4]), \"$scratch/i.pdf\")' && head -c 5 '$scratch/i.pdf' && echo"
+check "a plot in a script shows as text graphics" 0 '└─+┬─+┬.*┘' -- "$retort" run -e 'plot([1, 3, 2])'
+check "a bad plot path is an error at the path" 70 'cannot tell the format of "p.gif" \(\.gif\): use \.svg, \.png or \.pdf' -- \
+    "$retort" run -e 'save(plot([1, 3, 2]), "p.gif")'
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -52,6 +52,20 @@ def main(retort):
     check("Ctrl-C interrupts training", None, r"interrupted at epoch \d+ of 10000, batch \d+ of 1000", control="c")
     check("the prompt returns", None, PROMPT)
     check("the model is still usable", "accuracy(m, data) > 0.5\r", r"\rtrue\r\n")
+    child.expect(PROMPT)  # the prompt after `true`
+    check("a history trains quietly", "let hh = fit(m, data, epochs: 3, batch: 400, quiet: true)\r", PROMPT)
+    check("plot draws it in the terminal", "plot(hh)\r", PROMPT)
+    drawn = [line for line in child.before.replace("\r", "").split("\n") if line.strip()]
+    widest = max((len(line) for line in drawn), default=0)
+    braille = any("\u2800" <= ch <= "\u28ff" for line in drawn for ch in line)
+    legend = any("── m" in line for line in drawn)
+    checks.append(("the plot is braille with a legend, sized to the 160-column terminal",
+                   braille and legend and 120 <= widest <= 160,
+                   f"widest line {widest}, braille {braille}"))
+    picture = os.path.join(state, "loss.png")
+    check("save writes the plot as PNG", f'save(plot(hh), "{picture}")\r', PROMPT)
+    ok = os.path.exists(picture) and open(picture, "rb").read(4) == b"\x89PNG"
+    checks.append(("the PNG is on disk", ok, f"{picture} missing or not a PNG"))
     check("unknown commands list the commands", ":frob\r", "commands are :help")
     check(":vars lists bindings", ":vars\r", r"m\s+model \(387 parameters\)")
     check("Ctrl-D leaves", None, pexpect.EOF, control="d")

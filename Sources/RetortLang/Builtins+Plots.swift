@@ -1,0 +1,372 @@
+import Foundation
+import RetortNN
+import RetortPlot
+import RetortTensor
+
+extension BuiltinCall {
+    /// A tensor's rows as arrays of numbers: a rank-1 tensor or a list of numbers is one row; a rank-2
+    /// tensor or a list of rank-1 tensors is several.
+    func rows(_ name: String) throws -> [[Double]] {
+        func row(_ v: Value) -> [Double]? {
+            switch v {
+            case .tensor(let t) where t.value.rank == 1: return t.value.scalars.map(Double.init)
+            case .list(let items):
+                let numbers = items.compactMap { if case .number(let n) = $0 { return n } else { return nil } }
+                return numbers.count == items.count ? numbers : nil
+            default: return nil
+            }
+        }
+        let v = value(name)
+        if let r = row(v) { return [r] }
+        if case .tensor(let t) = v, t.value.rank == 2 {
+            let s = t.value.scalars.map(Double.init), n = t.shape[1]
+            return (0..<t.shape[0]).map { Array(s[($0 * n)..<(($0 + 1) * n)]) }
+        }
+        if case .list(let items) = v, !items.isEmpty {
+            let rows = items.compactMap(row)
+            if rows.count == items.count, Set(rows.map(\.count)).count == 1 { return rows }
+        }
+        throw fail(name, "a vector, a matrix, or a list of equally long vectors")
+    }
+
+    /// A list of strings, or nil when not given; numbers and tensors of whole numbers become their text.
+    func strings(_ name: String) throws -> [String]? {
+        switch value(name) {
+        case .none: return nil
+        case .list(let items):
+            return try items.map {
+                switch $0 {
+                case .string(let s): return s
+                case .number(let n): return formatNumber(n)
+                default: throw fail(name, "a list of strings")
+                }
+            }
+        case .tensor(let t) where t.value.rank == 1: return t.value.scalars.map { formatNumber(Double($0)) }
+        default: throw fail(name, "a list of strings")
+        }
+    }
+
+    func optionalString(_ name: String) throws -> String? { isGiven(name) ? try string(name) : nil }
+}
+
+extension Builtins {
+    static let plotBuiltins: [Builtin] = [
+        Builtin(
+            "plot", [.init("histories", variadic: true), .init("log", .bool(false)), .init("title", Value.none)],
+            category: "plots",
+            summary:
+                "Training curves: histories overlaid, one panel per metric (loss, each term(), accuracy), validation dashed; log: true for log-scale losses. A tensor or list plots its values.",
+            example: "plot(h, d, log: true)"
+        ) { call in
+            let title = try call.optionalString("title")
+            var histories: [History] = []
+            var series: [[Double]] = []
+            for arg in call.rest {
+                switch arg.value {
+                case .history(let h): histories.append(h)
+                case .tensor(let t) where t.value.rank == 1: series.append(t.value.scalars.map(Double.init))
+                case .list(let items):
+                    let numbers = items.compactMap { if case .number(let n) = $0 { return n } else { return nil } }
+                    guard numbers.count == items.count else {
+                        throw call.interpreter.diagnostic(
+                            .argument, "plot takes histories, vectors or lists of numbers", at: arg.range)
+                    }
+                    series.append(numbers)
+                default:
+                    throw call.interpreter.diagnostic(
+                        .argument, "plot takes histories, vectors or lists of numbers, not \(describeShort(arg.value))",
+                        at: arg.range)
+                }
+            }
+            guard !histories.isEmpty || !series.isEmpty else {
+                throw call.error("plot needs something to draw: a history from fit or distill, or a vector of values")
+            }
+            guard histories.isEmpty || series.isEmpty else {
+                throw call.error("plot draws histories or vectors, not both in one figure")
+            }
+            if !histories.isEmpty { return .plot(Plots.history(histories, log: try call.bool("log"), title: title)) }
+            let marks = series.enumerated().map { i, ys in
+                Mark.line(
+                    Line(label: series.count > 1 ? "series \(i + 1)" : nil, x: ys.indices.map(Double.init), y: ys, colour: i))
+            }
+            let panel = Panel(x: Axis(label: "index"), y: Axis(scale: try call.bool("log") ? .log : .linear), marks: marks)
+            return .plot(Figure(title: title, panels: [panel]))
+        },
+        Builtin(
+            "bars",
+            [
+                .init("values"), .init("over", Value.none), .init("names", Value.none), .init("labels", Value.none),
+                .init("title", Value.none),
+            ],
+            category: "plots",
+            summary:
+                "A bar chart of a distribution (rows of a matrix or a list of vectors side by side, named by `names`). With over: [T1, T2, ...] the values are logits and each panel shows softmax(values / T).",
+            example: "bars(teacher(test.x)[0], over: [1, 2, 4, 8, 20])"
+        ) { call in
+            let rows = try call.rows("values")
+            let names = try call.strings("names")
+            let title = try call.optionalString("title")
+            let categories = try call.strings("labels") ?? (0..<rows[0].count).map(String.init)
+            guard categories.count == rows[0].count else {
+                throw call.error("labels has \(categories.count) names for \(rows[0].count) values", at: "labels")
+            }
+            guard call.isGiven("over") else {
+                return .plot(Figure(title: nil, panels: [Plots.bars(rows, names: names, categories: categories, title: title)]))
+            }
+            let temperatures = try call.numbers("over")
+            guard !temperatures.isEmpty, temperatures.allSatisfy({ $0 > 0 }) else {
+                throw call.fail("over", "a list of positive temperatures")
+            }
+            func softmax(_ v: [Double], _ t: Double) -> [Double] {
+                let m = v.max() ?? 0
+                let e = v.map { exp(($0 - m) / t) }
+                let s = e.reduce(0, +)
+                return e.map { $0 / s }
+            }
+            let tempered = temperatures.map { t in rows.map { softmax($0, t) } }
+            let top = (tempered.joined().joined().max() ?? 1) * 1.05
+            let panels = zip(temperatures, tempered).map { t, r in
+                Plots.bars(r, names: names, categories: categories, title: "T = \(formatNumber(t))", limits: (0, top))
+            }
+            let columns = min(panels.count, 5)
+            return .plot(
+                Figure(
+                    title: title, panels: panels, columns: columns, width: max(640, 200 * Double(columns)),
+                    height: 240 * Double((panels.count + columns - 1) / columns) + (title == nil ? 0 : 28)))
+        },
+        Builtin(
+            "images",
+            [.init("x"), .init("shape", Value.none), .init("labels", Value.none), .init("columns", Value.none)],
+            category: "plots",
+            summary:
+                "A grid of grey images from rows of x (or a dataset's inputs, titled by its labels); shape: [h, w] when the rows are flat and not square.",
+            example: "images(test.x[0:16], shape: [8, 8], labels: test.y[0:16])"
+        ) { call in
+            var x: Tensor
+            var labels = try call.strings("labels")
+            switch call.value("x") {
+            case .dataset(let d):
+                x = d.x
+                if labels == nil { labels = d.y.scalars.map { d.classNames?[Int($0)] ?? formatNumber(Double($0)) } }
+            case .tensor(let t): x = t.value
+            default: throw call.fail("x", "a tensor of images or a dataset")
+            }
+            if x.rank == 1 { x = try x.reshaped([1, x.count]) }
+            let count = min(x.shape[0], 100)
+            let perImage = x.count / max(x.shape[0], 1)
+            var (h, w) = (0, 0)
+            if call.isGiven("shape") {
+                let s = try call.ints("shape")
+                guard s.count == 2, s[0] > 0, s[1] > 0 else { throw call.fail("shape", "[height, width]") }
+                (h, w) = (s[0], s[1])
+            } else if x.rank >= 3 {
+                (h, w) = (x.shape[x.rank - 2], x.shape[x.rank - 1])
+            } else {
+                let side = Int(Double(perImage).squareRoot().rounded())
+                guard side * side == perImage else {
+                    throw call.error("each row has \(perImage) values, not a square image: give shape: [height, width]", at: "x")
+                }
+                (h, w) = (side, side)
+            }
+            guard h * w == perImage else {
+                throw call.error("shape [\(h), \(w)] holds \(h * w) pixels but each image has \(perImage) values", at: "shape")
+            }
+            let scalars = x.scalars
+            let pixels = (0..<count).map { i in scalars[(i * perImage)..<((i + 1) * perImage)].map(Double.init) }
+            if let given = labels, given.count < count {
+                throw call.error("\(given.count) labels for \(count) images", at: "labels")
+            }
+            let columns = call.isGiven("columns") ? try call.int("columns", minimum: 1) : nil
+            return .plot(Plots.images(pixels, height: h, width: w, titles: labels, columns: columns))
+        },
+        Builtin(
+            "heatmap",
+            [
+                .init("matrix"), .init("rows", Value.none), .init("columns", Value.none), .init("annotate", .bool(false)),
+                .init("title", Value.none), .init("xlabel", Value.none), .init("ylabel", Value.none),
+            ],
+            category: "plots",
+            summary:
+                "A matrix as coloured cells (probabilities, attention maps), row 0 on top; rows/columns name them, annotate: true writes the values.",
+            example: "heatmap(softmax(teacher(test.x[0:10]) / 4), annotate: true)"
+        ) { call in
+            let rows = try call.rows("matrix")
+            let rowNames = try call.strings("rows"), columnNames = try call.strings("columns")
+            if let rowNames, rowNames.count != rows.count {
+                throw call.error("\(rowNames.count) row names for \(rows.count) rows", at: "rows")
+            }
+            if let columnNames, columnNames.count != rows[0].count {
+                throw call.error("\(columnNames.count) column names for \(rows[0].count) columns", at: "columns")
+            }
+            return .plot(
+                Plots.matrix(
+                    Array(rows.joined()), rows: rows.count, columns: rows[0].count, rowNames: rowNames, columnNames: columnNames,
+                    annotate: try call.bool("annotate"), title: try call.optionalString("title"),
+                    xLabel: try call.optionalString("xlabel"), yLabel: try call.optionalString("ylabel")))
+        },
+        Builtin(
+            "confusion", [.init("model"), .init("data")], category: "plots",
+            summary: "The confusion matrix of a model on a dataset: true classes down, predicted across, counts in the cells.",
+            example: "confusion(student, test)"
+        ) { call in
+            let data = try call.dataset("data")
+            let model = try call.model("model")
+            do {
+                return .plot(try Plots.confusion(model, data))
+            } catch {
+                throw call.interpreter.wrap(error, at: call.range)
+            }
+        },
+        Builtin(
+            "boundary", [.init("models"), .init("data"), .init("resolution", .number(80))], category: "plots",
+            summary:
+                "Decision regions of a model (or several, side by side) over a dataset with two input features, its points on top.",
+            example: "boundary([teacher, alone, student], moons)"
+        ) { call in
+            var models: [Model] = []
+            switch call.value("models") {
+            case .model(let m): models = [m]
+            case .list(let items):
+                models = try items.map { item in
+                    guard case .model(let m) = item else { throw call.fail("models", "a model or a list of models") }
+                    return m
+                }
+            default: throw call.fail("models", "a model or a list of models")
+            }
+            guard !models.isEmpty else { throw call.fail("models", "at least one model") }
+            let data = try call.dataset("data")
+            guard data.x.rank == 2, data.x.shape[1] == 2 else {
+                throw call.error(
+                    "boundary needs data with 2 input features to draw on a plane; this dataset's inputs are \(formatShape(Array(data.x.shape.dropFirst())))",
+                    at: "data")
+            }
+            let resolution = try call.int("resolution", minimum: 4)
+            do {
+                return .plot(try Plots.boundary(models, data, resolution: min(resolution, 400)))
+            } catch {
+                throw call.interpreter.wrap(error, at: call.range)
+            }
+        },
+        Builtin(
+            "scatter",
+            [
+                .init("x"), .init("y", Value.none), .init("classes", Value.none), .init("title", Value.none),
+                .init("xlabel", Value.none), .init("ylabel", Value.none),
+            ],
+            category: "plots",
+            summary:
+                "Points: scatter(xs, ys), scatter(matrix with 2 columns) or scatter(dataset with 2 features), coloured by classes (labels).",
+            example: "scatter(before.x, after.x)"
+        ) { call in
+            var xs: [Double] = [], ys: [Double] = []
+            var classes: [Int]?
+            var classNames: [String] = []
+            switch call.value("x") {
+            case .dataset(let d) where d.x.rank == 2 && d.x.shape[1] == 2:
+                let s = d.x.scalars.map(Double.init)
+                xs = stride(from: 0, to: s.count, by: 2).map { s[$0] }
+                ys = stride(from: 1, to: s.count, by: 2).map { s[$0] }
+                classes = d.y.scalars.map { Int($0) }
+                classNames = d.classNames ?? (0..<d.classes).map { "class \($0)" }
+            case .tensor(let t) where t.value.rank == 2 && t.shape[1] == 2 && !call.isGiven("y"):
+                let s = t.value.scalars.map(Double.init)
+                xs = stride(from: 0, to: s.count, by: 2).map { s[$0] }
+                ys = stride(from: 1, to: s.count, by: 2).map { s[$0] }
+            default:
+                guard call.isGiven("y") else {
+                    throw call.fail("x", "a matrix with 2 columns, a dataset with 2 features, or x values with y: given")
+                }
+                xs = try call.rows("x").joined().map { $0 }
+                ys = try call.rows("y").joined().map { $0 }
+                guard xs.count == ys.count else { throw call.error("\(xs.count) x values but \(ys.count) y values", at: "y") }
+            }
+            if call.isGiven("classes") {
+                let c = try call.rows("classes").joined().map { Int($0) }
+                guard c.count == xs.count else { throw call.error("\(c.count) classes for \(xs.count) points", at: "classes") }
+                classes = c
+                classNames = (0...(c.max() ?? 0)).map { "class \($0)" }
+            }
+            let points = Points(x: xs, y: ys, classes: classes ?? Array(repeating: 0, count: xs.count), classNames: classNames)
+            return .plot(
+                Figure(panels: [
+                    Panel(
+                        title: try call.optionalString("title"), x: Axis(label: try call.optionalString("xlabel")),
+                        y: Axis(label: try call.optionalString("ylabel")), marks: [.points(points)])
+                ]))
+        },
+        Builtin(
+            "histogram",
+            [
+                .init("values", variadic: true), .init("bins", .number(30)), .init("names", Value.none),
+                .init("log", .bool(false)), .init("title", Value.none),
+            ],
+            category: "plots",
+            summary:
+                "Histograms of tensors (a model's weights, say, before and after pruning) over shared bins; names label them.",
+            example: "histogram(weights(teacher), weights(pruned), names: [\"before\", \"after\"])"
+        ) { call in
+            var sets: [[Double]] = []
+            for arg in call.rest {
+                switch arg.value {
+                case .tensor(let t): sets.append(t.value.scalars.map(Double.init))
+                case .list(let items):
+                    var values: [Double] = []
+                    for item in items {
+                        switch item {
+                        case .number(let n): values.append(n)
+                        case .tensor(let t): values += t.value.scalars.map(Double.init)
+                        default:
+                            throw call.interpreter.diagnostic(
+                                .argument, "histogram takes tensors or lists of numbers", at: arg.range)
+                        }
+                    }
+                    sets.append(values)
+                default:
+                    throw call.interpreter.diagnostic(
+                        .argument, "histogram takes tensors or lists of numbers, not \(describeShort(arg.value))", at: arg.range)
+                }
+            }
+            guard !sets.isEmpty else { throw call.error("histogram needs at least one tensor of values") }
+            let names = try call.strings("names")
+            if let names, names.count != sets.count {
+                throw call.error("\(names.count) names for \(sets.count) sets of values", at: "names")
+            }
+            return .plot(
+                Plots.histogram(
+                    sets, bins: try call.int("bins", minimum: 1), names: names, log: try call.bool("log"),
+                    title: try call.optionalString("title")))
+        },
+        Builtin(
+            "latex", [.init("function")], category: "plots",
+            summary: "A loss function written in Retort as a LaTeX formula (a notebook shows it typeset).",
+            example: "latex(kd)"
+        ) { call in
+            guard case .function(.closure(let c)) = call.value("function") else {
+                throw call.fail("function", "a function written in Retort")
+            }
+            return .formula(try latexFormula(of: c.declaration))
+        },
+        Builtin(
+            "term", [.init("name"), .init("value")], category: "training",
+            summary:
+                "Names part of a loss and returns it unchanged; fit and distill record each term per epoch, and plot draws it in its own panel.",
+            example: "term(\"kd\", alpha * T^2 * kl_div(log_softmax(s / T), softmax(t / T)))"
+        ) { call in
+            let name = try call.string("name")
+            let value = call.value("value")
+            // Outside fit and distill nobody reads the terms, so none are kept.
+            guard call.interpreter.collectingTerms else {
+                if case .number = value { return value }
+                if case .tensor(let t) = value, t.value.count == 1 { return value }
+                throw call.fail("value", "a number or a one-element tensor (a loss)")
+            }
+            switch value {
+            case .number(let n): call.interpreter.loggedTerms.append((name, n))
+            case .tensor(let t) where t.value.count == 1:
+                call.interpreter.loggedTerms.append((name, Double(t.value.scalar ?? .nan)))
+            default: throw call.fail("value", "a number or a one-element tensor (a loss)")
+            }
+            return value
+        },
+    ]
+}

@@ -1,0 +1,224 @@
+/// A plot description: data, marks, axes, scales, legend and titles, independent of how it is drawn.
+/// The same figure renders to SVG, PNG and PDF through cairo and to text for a terminal.
+public struct Figure: Sendable {
+    public var title: String?
+    public var panels: [Panel]
+    /// Panels per row; rows follow from the panel count.
+    public var columns: Int
+    /// Size in CSS pixels (PNG renders at a multiple of it).
+    public var width: Double
+    public var height: Double
+    /// Entries shared by every panel (the runs of a history plot), drawn once under the grid.
+    public var legend: [LegendEntry] = []
+
+    public init(title: String? = nil, panels: [Panel], columns: Int? = nil, width: Double = 640, height: Double = 360) {
+        self.title = title
+        self.panels = panels
+        self.columns = max(1, min(columns ?? panels.count, max(panels.count, 1)))
+        self.width = width
+        self.height = height
+    }
+
+    public var rows: Int { (panels.count + columns - 1) / max(columns, 1) }
+
+    /// A one-line summary, the `text/plain` of a notebook display.
+    public var summary: String {
+        let kinds = Set(panels.flatMap { $0.marks.map(\.kind) }).sorted().joined(separator: ", ")
+        let what = title.map { "\"\($0)\": " } ?? ""
+        let count = panels.count == 1 ? "1 panel" : "\(panels.count) panels"
+        return "<plot \(what)\(count) of \(kinds.isEmpty ? "nothing" : kinds)>"
+    }
+}
+
+/// One set of axes and what is drawn on them.
+public struct Panel: Sendable {
+    public var title: String?
+    public var x: Axis
+    public var y: Axis
+    public var marks: [Mark]
+    public var legend: Bool
+
+    public init(title: String? = nil, x: Axis = Axis(), y: Axis = Axis(), marks: [Mark], legend: Bool = true) {
+        self.title = title
+        self.x = x
+        self.y = y
+        self.marks = marks
+        self.legend = legend
+    }
+
+    /// Legend entries in drawing order: one per labelled line or bar series, one per named point class.
+    public var legendEntries: [LegendEntry] {
+        guard legend else { return [] }
+        var entries: [LegendEntry] = []
+        for mark in marks {
+            switch mark {
+            case .line(let l):
+                if let label = l.label {
+                    entries.append(LegendEntry(label: label, colour: l.colour, symbol: l.dashed ? .dashedLine : .line))
+                }
+            case .bars(let b):
+                if let label = b.label { entries.append(LegendEntry(label: label, colour: b.colour, symbol: .box)) }
+            case .points(let p):
+                for (i, name) in p.classNames.enumerated() { entries.append(LegendEntry(label: name, colour: i, symbol: .dot)) }
+            case .heatmap: break
+            }
+        }
+        return entries
+    }
+}
+
+public struct LegendEntry: Sendable, Equatable {
+    public enum Symbol: Sendable { case line, dashedLine, box, dot }
+    public var label: String
+    /// Index into the palette.
+    public var colour: Int
+    public var symbol: Symbol
+
+    public init(label: String, colour: Int, symbol: Symbol) {
+        self.label = label
+        self.colour = colour
+        self.symbol = symbol
+    }
+}
+
+public struct Axis: Sendable {
+    public enum Scale: Sendable { case linear, log }
+    public var label: String?
+    public var scale: Scale
+    /// Fixed limits; nil means fitted to the data and widened to nice numbers.
+    public var limits: (Double, Double)?
+    /// Names for the whole-number positions 0, 1, 2, …, for bar categories and matrix rows or columns.
+    public var categories: [String]?
+    /// Runs from high to low (matrix rows read top to bottom).
+    public var inverted: Bool
+    /// Neither line, ticks nor labels (images).
+    public var hidden: Bool
+
+    public init(
+        label: String? = nil, scale: Scale = .linear, limits: (Double, Double)? = nil, categories: [String]? = nil,
+        inverted: Bool = false, hidden: Bool = false
+    ) {
+        self.label = label
+        self.scale = scale
+        self.limits = limits
+        self.categories = categories
+        self.inverted = inverted
+        self.hidden = hidden
+    }
+}
+
+/// Something drawn in data coordinates.
+public enum Mark: Sendable {
+    case line(Line)
+    case bars(Bars)
+    case points(Points)
+    case heatmap(Heatmap)
+
+    public var kind: String {
+        switch self {
+        case .line: return "lines"
+        case .bars: return "bars"
+        case .points: return "points"
+        case .heatmap(let h): return h.colourMap == .grey ? "images" : "heatmap"
+        }
+    }
+}
+
+/// A polyline; a NaN in `y` breaks it.
+public struct Line: Sendable {
+    public var label: String?
+    public var x: [Double]
+    public var y: [Double]
+    /// Index into the palette.
+    public var colour: Int
+    public var dashed: Bool
+
+    public init(label: String? = nil, x: [Double], y: [Double], colour: Int, dashed: Bool = false) {
+        self.label = label
+        self.x = x
+        self.y = y
+        self.colour = colour
+        self.dashed = dashed
+    }
+}
+
+/// Vertical bars centred at `x`, rising from zero (categories sit at 0, 1, 2, …; histogram bins at their centres).
+public struct Bars: Sendable {
+    public var label: String?
+    public var x: [Double]
+    public var heights: [Double]
+    public var width: Double
+    public var colour: Int
+
+    public init(label: String? = nil, x: [Double], heights: [Double], width: Double, colour: Int) {
+        self.label = label
+        self.x = x
+        self.heights = heights
+        self.width = width
+        self.colour = colour
+    }
+}
+
+/// A scatter of points, each coloured by its class.
+public struct Points: Sendable {
+    public var x: [Double]
+    public var y: [Double]
+    /// Palette index of each point.
+    public var classes: [Int]
+    /// Legend names for classes 0, 1, …; empty for no legend.
+    public var classNames: [String]
+
+    public init(x: [Double], y: [Double], classes: [Int], classNames: [String] = []) {
+        self.x = x
+        self.y = y
+        self.classes = classes
+        self.classNames = classNames
+    }
+}
+
+/// A grid of values drawn as coloured cells: a matrix, an image, or a model's decision regions.
+public struct Heatmap: Sendable {
+    public enum ColourMap: Sendable, Equatable {
+        /// Light to dark blue, for counts and probabilities.
+        case sequential
+        /// Black to white, for images.
+        case grey
+        /// Values are class indices, drawn in light palette colours (decision regions).
+        case classes
+    }
+    public var rows: Int
+    public var columns: Int
+    /// Row-major, `rows × columns`.
+    public var values: [Double]
+    public var colourMap: ColourMap
+    /// The value range the colours span; nil means the data's own.
+    public var range: (Double, Double)?
+    /// Data rectangle (x0, x1, y0, y1) the grid covers; nil means one unit per cell centred on whole numbers.
+    /// Row 0 lies at y0: at the bottom, unless the y axis is inverted.
+    public var extent: (Double, Double, Double, Double)?
+    /// Writes each cell's value in it (confusion counts).
+    public var annotate: Bool
+
+    public init(
+        rows: Int, columns: Int, values: [Double], colourMap: ColourMap = .sequential, range: (Double, Double)? = nil,
+        extent: (Double, Double, Double, Double)? = nil, annotate: Bool = false
+    ) {
+        self.rows = rows
+        self.columns = columns
+        self.values = values
+        self.colourMap = colourMap
+        self.range = range
+        self.extent = extent
+        self.annotate = annotate
+    }
+
+    public subscript(row: Int, column: Int) -> Double { values[row * columns + column] }
+
+    /// The low and high ends of the colour scale.
+    public var valueRange: (Double, Double) {
+        if let range { return range }
+        let finite = values.filter(\.isFinite)
+        guard let lo = finite.min(), let hi = finite.max() else { return (0, 1) }
+        return lo == hi ? (lo, lo + 1) : (lo, hi)
+    }
+}
