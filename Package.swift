@@ -10,9 +10,11 @@ let package = Package(
         .library(name: "RetortNN", targets: ["RetortNN"]),
         .library(name: "RetortLang", targets: ["RetortLang"]),
         .library(name: "RetortPlot", targets: ["RetortPlot"]),
+        .library(name: "RetortKernel", targets: ["RetortKernel"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // C libraries from Debian, each wrapped by one system-library target.
@@ -47,12 +49,16 @@ let package = Package(
         .target(name: "RetortPlot", dependencies: ["CCairo"]),
         // The Retort language: lexer, parser, interpreter, builtins and prelude. It never prints.
         .target(name: "RetortLang", dependencies: ["RetortTensor", "RetortNN", "RetortPlot"]),
+        // The Jupyter protocol over ZeroMQ; it drives an interpreter interface and knows no language.
+        .target(
+            name: "RetortKernel",
+            dependencies: ["CZMQ", .product(name: "Crypto", package: "swift-crypto")]),
         // The terminal front end: readline, history, completion, progress line.
         .target(name: "RetortREPL", dependencies: ["RetortLang", "CReadline"]),
         .executableTarget(
             name: "retort",
             dependencies: [
-                "RetortTensor", "RetortNN", "RetortLang", "RetortREPL",
+                "RetortTensor", "RetortNN", "RetortLang", "RetortREPL", "RetortPlot", "RetortKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

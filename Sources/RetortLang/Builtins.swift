@@ -27,8 +27,47 @@ enum Builtins {
             summary: "Shows the doc entry of a builtin, or the source of a function; help() lists every builtin.",
             example: "help(distill)"
         ) { call in
-            call.interpreter.sink.write(try helpText(call.value("name"), call) + "\n")
+            call.interpreter.sink.page(try helpText(call.value("name"), call) + "\n")
             return .none
+        },
+        Builtin(
+            "eprint", [.init("values", variadic: true)], category: "general",
+            summary: "Writes values separated by spaces, then a new line, to the error stream.",
+            example: "eprint(\"warning: no labels\")"
+        ) { call in
+            let text = call.rest.map { v -> String in
+                if case .string(let s) = v.value { return s }
+                return v.value.displayText
+            }.joined(separator: " ")
+            call.interpreter.sink.writeError(text + "\n")
+            return .none
+        },
+        Builtin(
+            "display", [.init("values", variadic: true)], category: "general",
+            summary:
+                "Shows each value now, in the richest form the front end has (a plot inline in a notebook, as text in a terminal).",
+            example: "display(plot(h))"
+        ) { call in
+            for v in call.rest { call.interpreter.sink.display(v.value) }
+            return .none
+        },
+        Builtin(
+            "clear_output", [.init("wait", .bool(false))], category: "general",
+            summary: "Clears what the current notebook cell has shown; wait: true waits for the next output first.",
+            example: "clear_output(wait: true)"
+        ) { call in
+            call.interpreter.sink.clearOutput(wait: try call.bool("wait"))
+            return .none
+        },
+        Builtin(
+            "input", [.init("prompt", .string("")), .init("password", .bool(false))], category: "general",
+            summary: "A line typed by the user after the prompt, as a string.", example: "let name = input(\"run name? \")"
+        ) { call in
+            let prompt = try call.string("prompt")
+            guard let line = call.interpreter.sink.readInput(prompt: prompt, password: try call.bool("password")) else {
+                throw call.error("this front end cannot ask for input (a notebook must allow stdin)", kind: .runtime)
+            }
+            return .string(line)
         },
         Builtin(
             "source", [.init("function")], category: "general",

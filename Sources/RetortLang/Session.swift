@@ -61,6 +61,16 @@ public final class Session {
         return diagnostics.map { renderer.render($0, source: interpreter.sources[$0.sourceName]) }.joined()
     }
 
+    /// The doc entry of a builtin or the source of a function the name is bound to, or nil.
+    public func documentation(of name: String) -> String? {
+        switch interpreter.lookup(name) {
+        case .function(.builtin(let b))?: return b.documentation
+        case .function(.closure(let c))?: return c.declaration.sourceText
+        case let value?: return "\(name): \(value.typeName)\n\(value.displayText)"
+        case nil: return nil
+        }
+    }
+
     /// Binds a name in the session's global scope (for front ends and tests).
     public func define(_ name: String, _ value: Value) { interpreter.globals.define(name, value) }
 

@@ -136,6 +136,15 @@ private let collect: cairo_write_func_t = { closure, data, length in
 extension Figure {
     /// Draws the figure with cairo into `format`, PNG at `scale` device pixels per CSS pixel.
     func cairoRender(_ format: ImageFormat, scale: Double) throws -> [UInt8] {
+        try cairoDraw(format, width: width, height: height, scale: scale) { canvas in
+            FigureRenderer(figure: self, canvas: canvas).draw()
+        }
+    }
+}
+
+/// Runs `draw` on a cairo canvas of `width × height` CSS pixels and returns the encoded `format`.
+func cairoDraw(_ format: ImageFormat, width: Double, height: Double, scale: Double, draw: (Canvas) -> Void) throws -> [UInt8] {
+    do {
         let sink = ByteSink()
         let closure = Unmanaged.passUnretained(sink).toOpaque()
         let surface: OpaquePointer?
@@ -154,7 +163,7 @@ extension Figure {
         try check(cairo_surface_status(surface))
         guard let context = cairo_create(surface) else { throw PlotError("cairo could not create a drawing context") }
         if format == .png { cairo_scale(context, scale, scale) }
-        FigureRenderer(figure: self, canvas: CairoCanvas(context: context)).draw()
+        draw(CairoCanvas(context: context))
         let drawn = cairo_status(context)
         cairo_destroy(context)
         try check(drawn)
@@ -166,11 +175,11 @@ extension Figure {
         }
         return sink.bytes
     }
+}
 
-    private func check(_ status: cairo_status_t) throws {
-        guard status == CAIRO_STATUS_SUCCESS else {
-            throw PlotError("cairo: " + String(cString: cairo_status_to_string(status)))
-        }
+private func check(_ status: cairo_status_t) throws {
+    guard status == CAIRO_STATUS_SUCCESS else {
+        throw PlotError("cairo: " + String(cString: cairo_status_to_string(status)))
     }
 }
 

@@ -13,6 +13,17 @@ public final class TerminalSink: OutputSink {
         FileHandle.standardOutput.write(Data(text.utf8))
     }
 
+    public func writeError(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    public func display(_ value: Value) { show(value) }
+
+    public func readInput(prompt: String, password: Bool) -> String? {
+        write(prompt)
+        return readLine(strippingNewline: true)
+    }
+
     /// The terminal's width in columns ($COLUMNS, else the window size, else 80).
     public var columns: Int {
         if let c = ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init), c > 0 { return c }

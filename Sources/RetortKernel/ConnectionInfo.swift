@@ -1,0 +1,52 @@
+import Foundation
+
+/// The connection file a Jupyter front end writes for a kernel: where to listen and how to sign.
+public struct ConnectionInfo {
+    public var transport: String
+    public var ip: String
+    public var shellPort: Int
+    public var iopubPort: Int
+    public var stdinPort: Int
+    public var controlPort: Int
+    public var heartbeatPort: Int
+    public var key: String
+    public var signatureScheme: String
+
+    /// Reads and checks a connection file.
+    public init(path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw KernelError("cannot read the connection file \(path)")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? JSONObject else {
+            throw KernelError("the connection file \(path) is not a JSON object")
+        }
+        func port(_ name: String) throws -> Int {
+            guard let p = object[name] as? Int, (0...65535).contains(p) else {
+                throw KernelError("the connection file \(path) has no valid \(name)")
+            }
+            return p
+        }
+        transport = object["transport"] as? String ?? "tcp"
+        ip = object["ip"] as? String ?? "127.0.0.1"
+        shellPort = try port("shell_port")
+        iopubPort = try port("iopub_port")
+        stdinPort = try port("stdin_port")
+        controlPort = try port("control_port")
+        heartbeatPort = try port("hb_port")
+        key = object["key"] as? String ?? ""
+        signatureScheme = object["signature_scheme"] as? String ?? "hmac-sha256"
+        guard key.isEmpty || signatureScheme == "hmac-sha256" else {
+            throw KernelError("signature scheme \(signatureScheme) is not supported; use hmac-sha256")
+        }
+    }
+
+    func endpoint(_ port: Int) -> String {
+        transport == "ipc" ? "ipc://\(ip)-\(port)" : "\(transport)://\(ip):\(port)"
+    }
+}
+
+/// A kernel failure worth telling the person who started it.
+public struct KernelError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

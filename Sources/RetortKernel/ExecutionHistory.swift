@@ -1,0 +1,44 @@
+import Foundation
+
+/// The cells run in this kernel session, for `history_request` (tail, range and search).
+struct ExecutionHistory {
+    /// Jupyter numbers sessions; this kernel reports its own as 1.
+    static let session = 1
+    private(set) var entries: [(line: Int, code: String)] = []
+
+    mutating func append(line: Int, _ code: String) { entries.append((line, code)) }
+
+    /// The `history` list of a reply: `[session, line, input]` for each chosen cell.
+    func answer(_ request: JSONObject) -> [[Any]] {
+        let chosen: [(line: Int, code: String)]
+        switch request["hist_access_type"] as? String ?? "tail" {
+        case "range":
+            let session = request["session"] as? Int ?? 0
+            guard session == 0 || session == Self.session else { return [] }
+            let start = request["start"] as? Int ?? 0
+            let stop = request["stop"] as? Int ?? Int.max
+            chosen = entries.filter { $0.line >= start && $0.line < stop }
+        case "search":
+            let pattern = request["pattern"] as? String ?? "*"
+            var found = entries.filter { Self.matches($0.code, glob: pattern) }
+            if request["unique"] as? Bool ?? false {
+                var seen = Set<String>()
+                found = found.reversed().filter { seen.insert($0.code).inserted }.reversed()
+            }
+            chosen = Self.last(found, request["n"] as? Int)
+        default:
+            chosen = Self.last(entries, request["n"] as? Int ?? 10)
+        }
+        return chosen.map { [Self.session, $0.line, $0.code] }
+    }
+
+    private static func last<T>(_ items: [T], _ n: Int?) -> [T] {
+        guard let n, n >= 0 else { return items }
+        return Array(items.suffix(n))
+    }
+
+    /// Glob matching as IPython's history search does it: `*` any run, `?` one character.
+    static func matches(_ text: String, glob: String) -> Bool {
+        fnmatch(glob, text, 0) == 0
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+
+extension Kernel {
+    /// Runs a cell: `execute_input`, then whatever it shows, then `execute_result` or `error`, then the reply.
+    func execute(_ request: Message) {
+        let code = request.content["code"] as? String ?? ""
+        let silent = request.content["silent"] as? Bool ?? false
+        let storeHistory = !silent && (request.content["store_history"] as? Bool ?? true)
+        let allowStdin = request.content["allow_stdin"] as? Bool ?? false
+        let stopOnError = request.content["stop_on_error"] as? Bool ?? true
+        if storeHistory {
+            executionCount += 1
+            history.append(line: executionCount, code)
+        }
+        let count = executionCount
+        if !silent { publish("execute_input", ["code": code, "execution_count": count], parent: request.header) }
+        let output = CellOutput(kernel: self, request: request, silent: silent, allowStdin: allowStdin)
+        switch interpreter.execute(code, output: output) {
+        case .ok(let result):
+            if let result, !silent {
+                publish(
+                    "execute_result", ["execution_count": count, "data": result.data, "metadata": result.metadata],
+                    parent: request.header)
+            }
+            reply(
+                request,
+                ["status": "ok", "execution_count": count, "payload": output.payload, "user_expressions": JSONObject()],
+                on: shell)
+        case .error(let name, let value, let traceback):
+            publish("error", ["ename": name, "evalue": value, "traceback": traceback], parent: request.header)
+            reply(
+                request,
+                [
+                    "status": "error", "execution_count": count, "ename": name, "evalue": value, "traceback": traceback,
+                    "payload": output.payload, "user_expressions": JSONObject(),
+                ], on: shell)
+            if stopOnError { abortQueuedCells() }
+        }
+    }
+
+    /// After a failed cell, answers the execute requests already waiting with `aborted`, so a
+    /// notebook's run-all stops at the first error; other requests are served as usual.
+    private func abortQueuedCells() {
+        while let ready = try? ZMQSocket.poll([shell], timeout: 0.01), !ready.isEmpty {
+            guard let frames = try? shell.receive() else { return }
+            guard let request = try? Message(frames: frames, signer: signer) else {
+                log("dropped a message while aborting queued cells")
+                continue
+            }
+            guard request.type == "execute_request" else {
+                handle(frames, on: shell)
+                continue
+            }
+            publish("status", ["execution_state": "busy"], parent: request.header)
+            reply(request, ["status": "aborted", "execution_count": executionCount], on: shell)
+            publish("status", ["execution_state": "idle"], parent: request.header)
+        }
+    }
+
+    func complete(_ request: Message, on socket: ZMQSocket) {
+        let code = request.content["code"] as? String ?? ""
+        let cursor = request.content["cursor_pos"] as? Int ?? code.unicodeScalars.count
+        let found = interpreter.complete(code, cursor: cursor)
+        reply(
+            request,
+            [
+                "status": "ok", "matches": found.matches, "cursor_start": found.start, "cursor_end": found.end,
+                "metadata": JSONObject(),
+            ], on: socket)
+    }
+
+    func inspect(_ request: Message, on socket: ZMQSocket) {
+        let code = request.content["code"] as? String ?? ""
+        let cursor = request.content["cursor_pos"] as? Int ?? code.unicodeScalars.count
+        let level = request.content["detail_level"] as? Int ?? 0
+        if let bundle = interpreter.inspect(code, cursor: cursor, detailLevel: level) {
+            reply(request, ["status": "ok", "found": true, "data": bundle.data, "metadata": bundle.metadata], on: socket)
+        } else {
+            reply(request, ["status": "ok", "found": false, "data": JSONObject(), "metadata": JSONObject()], on: socket)
+        }
+    }
+
+    func isComplete(_ request: Message, on socket: ZMQSocket) {
+        let code = request.content["code"] as? String ?? ""
+        switch interpreter.isComplete(code) {
+        case .complete: reply(request, ["status": "complete"], on: socket)
+        case .incomplete(let indent): reply(request, ["status": "incomplete", "indent": indent], on: socket)
+        case .invalid: reply(request, ["status": "invalid"], on: socket)
+        case .unknown: reply(request, ["status": "unknown"], on: socket)
+        }
+    }
+}
+
+/// What one running cell shows, published under its request; pager text is kept for the reply.
+final class CellOutput: ExecutionOutput {
+    private unowned let kernel: Kernel
+    private let request: Message
+    private let silent: Bool
+    private let allowStdin: Bool
+    private(set) var payload: [JSONObject] = []
+
+    init(kernel: Kernel, request: Message, silent: Bool, allowStdin: Bool) {
+        self.kernel = kernel
+        self.request = request
+        self.silent = silent
+        self.allowStdin = allowStdin
+    }
+
+    func stream(_ name: String, _ text: String) {
+        guard !silent, !text.isEmpty else { return }
+        kernel.publish("stream", ["name": name, "text": text], parent: request.header)
+    }
+
+    func display(_ bundle: MimeBundle, id: String?, update: Bool) {
+        guard !silent else { return }
+        var content: JSONObject = ["data": bundle.data, "metadata": bundle.metadata]
+        content["transient"] = id.map { ["display_id": $0] } ?? JSONObject()
+        kernel.publish(update ? "update_display_data" : "display_data", content, parent: request.header)
+    }
+
+    func clearOutput(wait: Bool) {
+        guard !silent else { return }
+        kernel.publish("clear_output", ["wait": wait], parent: request.header)
+    }
+
+    func page(_ text: String) {
+        payload.append(["source": "page", "data": ["text/plain": text], "start": 0])
+    }
+
+    /// Sends `input_request` on stdin to the front end that sent the cell and waits for its reply.
+    func input(prompt: String, password: Bool) -> String? {
+        guard allowStdin else { return nil }
+        let message = Message(
+            identities: request.identities, header: Message.header(type: "input_request", session: kernel.session),
+            parentHeader: request.header, content: ["prompt": prompt, "password": password])
+        do {
+            try kernel.stdin.send(try message.frames(signer: kernel.signer))
+            while true {
+                let frames = try kernel.stdin.receive()
+                guard let reply = try? Message(frames: frames, signer: kernel.signer) else {
+                    kernel.log("dropped a message on stdin")
+                    continue
+                }
+                if reply.type == "input_reply" { return reply.content["value"] as? String ?? "" }
+            }
+        } catch {
+            kernel.log("input request failed: \(error)")
+            return nil
+        }
+    }
+}

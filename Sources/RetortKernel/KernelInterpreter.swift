@@ -1,0 +1,59 @@
+/// Output for a front end in several forms, keyed by MIME type, with per-type metadata.
+public struct MimeBundle {
+    public var data: JSONObject
+    public var metadata: JSONObject
+
+    public init(data: JSONObject, metadata: JSONObject = [:]) {
+        self.data = data
+        self.metadata = metadata
+    }
+}
+
+/// Whether a cell could run as typed, as `is_complete` reports it.
+public enum Completeness {
+    case complete
+    /// More lines are needed; `indent` is what the next line should start with.
+    case incomplete(indent: String)
+    case invalid
+    case unknown
+}
+
+/// How a cell ended.
+public enum ExecutionResult {
+    /// It ran; the bundle is the value to show as the cell's result, if any.
+    case ok(MimeBundle?)
+    /// It failed (or was interrupted): the error's kind, its message and the lines of its traceback.
+    case error(name: String, value: String, traceback: [String])
+}
+
+/// Where a running cell sends what it shows; the kernel publishes each on IOPub under the request.
+public protocol ExecutionOutput: AnyObject {
+    /// Text on `stdout` or `stderr`.
+    func stream(_ name: String, _ text: String)
+    /// A rich display; with an `id` it can later be replaced in place by `update: true`.
+    func display(_ bundle: MimeBundle, id: String?, update: Bool)
+    func clearOutput(wait: Bool)
+    /// Text for the front end's pager, sent with the reply.
+    func page(_ text: String)
+    /// Asks the front end for a line of input; nil when it does not allow stdin or went away.
+    func input(prompt: String, password: Bool) -> String?
+}
+
+/// What the kernel needs of a language. The protocol layer knows nothing else about it: the
+/// language front end implements this and the kernel turns Jupyter messages into these calls.
+public protocol KernelInterpreter: AnyObject {
+    /// `language_info` for kernel_info: name, version, mimetype, file_extension, lexers.
+    var languageInfo: JSONObject { get }
+    var implementationVersion: String { get }
+    var banner: String { get }
+    var helpLinks: [(text: String, url: String)] { get }
+
+    func execute(_ code: String, output: ExecutionOutput) -> ExecutionResult
+    /// Matches for the word before `cursor` (Unicode code points) and the range they replace.
+    func complete(_ code: String, cursor: Int) -> (matches: [String], start: Int, end: Int)
+    /// What to show about the name at `cursor`, or nil when there is nothing.
+    func inspect(_ code: String, cursor: Int, detailLevel: Int) -> MimeBundle?
+    func isComplete(_ code: String) -> Completeness
+    /// Asks the running cell to stop at its next check; called from another thread.
+    func interrupt()
+}

@@ -1,0 +1,51 @@
+import Crypto
+import Foundation
+
+/// Signs and checks Jupyter messages with HMAC-SHA256 over header, parent header, metadata and content:
+/// the only file that calls swift-crypto.
+struct Signer {
+    private let key: SymmetricKey?
+
+    /// An empty key turns signing off, as the messaging spec allows.
+    init(key: String) {
+        self.key = key.isEmpty ? nil : SymmetricKey(data: Data(key.utf8))
+    }
+
+    var isSigning: Bool { key != nil }
+
+    /// The lowercase hex signature of the four JSON parts, or "" when not signing.
+    func signature(_ parts: [[UInt8]]) -> String {
+        guard let key else { return "" }
+        var hmac = HMAC<SHA256>(key: key)
+        for part in parts { hmac.update(data: part) }
+        return hmac.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether `signature` (hex) is right for `parts`, compared in constant time.
+    func verify(_ signature: [UInt8], _ parts: [[UInt8]]) -> Bool {
+        guard let key else { return true }
+        guard let code = Self.bytes(fromHex: signature) else { return false }
+        var joined = Data()
+        for part in parts { joined.append(contentsOf: part) }
+        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: joined, using: key)
+    }
+
+    private static func bytes(fromHex hex: [UInt8]) -> [UInt8]? {
+        guard hex.count == 64 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let high = nibble(hex[i]), let low = nibble(hex[i + 1]) else { return nil }
+            out.append(high << 4 | low)
+        }
+        return out
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import RetortKernel
+import RetortLang
+import RetortPlot
+
+/// Retort as the kernel's interpreter: runs cells in one session and turns values into MIME bundles.
+final class LanguageKernel: KernelInterpreter {
+    private let sink = NotebookSink()
+    private let session: Session
+
+    init(seed: UInt64) {
+        session = Session(sink: sink, seed: seed)
+    }
+
+    var languageInfo: JSONObject {
+        [
+            "name": "retort", "version": RetortVersion.current, "mimetype": "text/x-retort", "file_extension": ".rt",
+            // The closest lexers on offer: `#` comments, strings, numbers and brackets as Python has them.
+            "pygments_lexer": "python", "codemirror_mode": "python",
+        ]
+    }
+
+    var implementationVersion: String { RetortVersion.current }
+
+    var banner: String {
+        "Retort \(RetortVersion.current): models and distillation losses. \(BLASKernel.summary)\nhelp() lists the builtins."
+    }
+
+    var helpLinks: [(text: String, url: String)] { [("Retort", "https://github.com/retort-lang/retort")] }
+
+    func execute(_ code: String, output: ExecutionOutput) -> ExecutionResult {
+        sink.output = output
+        defer { sink.finish() }
+        switch session.execute(code) {
+        case .success(let value):
+            guard let value else { return .ok(nil) }
+            if case .none = value { return .ok(nil) }
+            return .ok(Self.bundle(value))
+        case .failure(let diagnostics):
+            let first = diagnostics.first
+            let traceback = session.render(diagnostics, colour: true).split(separator: "\n", omittingEmptySubsequences: false)
+                .map(String.init)
+            return .error(
+                name: first?.kind == .interrupted ? "Interrupted" : first?.title ?? "Error", value: first?.message ?? "",
+                traceback: traceback.last == "" ? Array(traceback.dropLast()) : traceback)
+        }
+    }
+
+    func complete(_ code: String, cursor: Int) -> (matches: [String], start: Int, end: Int) {
+        let found = session.completions(code, cursor: cursor)
+        return (found.matches, found.start, found.end)
+    }
+
+    func inspect(_ code: String, cursor: Int, detailLevel: Int) -> MimeBundle? {
+        let scalars = Array(code.unicodeScalars)
+        func isWord(_ c: Unicode.Scalar) -> Bool { c == "_" || c.properties.isAlphabetic || ("0"..."9").contains(c) }
+        var start = min(max(cursor, 0), scalars.count), end = start
+        while start > 0, isWord(scalars[start - 1]) { start -= 1 }
+        while end < scalars.count, isWord(scalars[end]) { end += 1 }
+        // With the cursor just after a call's `(`, inspect the function being called.
+        if start == end, start > 0, scalars[start - 1] == "(" {
+            end = start - 1
+            start = end
+            while start > 0, isWord(scalars[start - 1]) { start -= 1 }
+        }
+        guard start < end else { return nil }
+        let name = String(String.UnicodeScalarView(scalars[start..<end]))
+        return session.documentation(of: name).map { MimeBundle(data: ["text/plain": $0]) }
+    }
+
+    func isComplete(_ code: String) -> Completeness {
+        switch session.isComplete(code) {
+        case .complete: return .complete
+        case .incomplete: return .incomplete(indent: "  ")
+        case .invalid: return .invalid
+        }
+    }
+
+    func interrupt() { session.interrupt() }
+
+    /// A value in every form a notebook can use: text always, plots as PNG (2×) and SVG, tables
+    /// as HTML, formulas as LaTeX.
+    static func bundle(_ value: Value) -> MimeBundle {
+        switch value {
+        case .plot(let figure): return bundle(figure, text: figure.summary)
+        case .formula(let latex): return MimeBundle(data: ["text/plain": latex, "text/latex": "$$\(latex)$$"])
+        default:
+            var data: JSONObject = ["text/plain": value.displayText]
+            if let html = value.displayHTML { data["text/html"] = html }
+            return MimeBundle(data: data)
+        }
+    }
+
+    /// A figure as PNG at twice its CSS size (shown at that size) and SVG; text alone if cairo fails.
+    static func bundle(_ figure: Figure, text: String) -> MimeBundle {
+        var data: JSONObject = ["text/plain": text]
+        var metadata: JSONObject = [:]
+        if let png = try? figure.png(scale: 2) {
+            data["image/png"] = Data(png).base64EncodedString()
+            metadata["image/png"] = ["width": Int(figure.width), "height": Int(figure.height)]
+        }
+        if let svg = try? figure.svg() { data["image/svg+xml"] = svg }
+        return MimeBundle(data: data, metadata: metadata)
+    }
+}
+
+/// The language's output sink in a notebook: text as streams, displays as MIME bundles, and
+/// training as one live display that is updated in place a few times a second.
+final class NotebookSink: OutputSink {
+    var output: ExecutionOutput?
+    private var monitor = TrainingMonitor()
+    private var displayID: String?
+    private var lastUpdate = Date.distantPast
+    static let updateInterval = 0.25
+
+    func write(_ text: String) { output?.stream("stdout", text) }
+    func writeError(_ text: String) { output?.stream("stderr", text) }
+    func display(_ value: Value) { output?.display(LanguageKernel.bundle(value), id: nil, update: false) }
+    func clearOutput(wait: Bool) { output?.clearOutput(wait: wait) }
+    func page(_ text: String) { output?.page(text) }
+    func readInput(prompt: String, password: Bool) -> String? { output?.input(prompt: prompt, password: password) }
+
+    func progress(_ event: ProgressEvent) {
+        monitor.record(event)
+        switch event.phase {
+        case .started:
+            let id = UUID().uuidString.lowercased()
+            displayID = id
+            output?.display(MimeBundle(data: ["text/plain": monitor.progressLine]), id: id, update: false)
+            lastUpdate = Date()
+        case .batch, .epoch:
+            guard Date().timeIntervalSince(lastUpdate) >= Self.updateInterval else { return }
+            update()
+        case .finished, .interrupted:
+            update()
+        }
+    }
+
+    /// Replaces the live display with the curve so far and where training is.
+    private func update() {
+        guard let displayID else { return }
+        lastUpdate = Date()
+        let line = monitor.progressLine
+        if var figure = monitor.figure {
+            figure.title = line
+            output?.display(LanguageKernel.bundle(figure, text: line), id: displayID, update: true)
+        } else {
+            output?.display(MimeBundle(data: ["text/plain": line]), id: displayID, update: true)
+        }
+    }
+
+    /// Ends the cell: the next training run gets a display of its own.
+    func finish() {
+        output = nil
+        displayID = nil
+        monitor = TrainingMonitor()
+    }
+}
