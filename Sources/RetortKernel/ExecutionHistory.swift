@@ -4,13 +4,18 @@ import Foundation
 struct ExecutionHistory {
     /// Jupyter numbers sessions; this kernel reports its own as 1.
     static let session = 1
-    private(set) var entries: [(line: Int, code: String)] = []
+    private(set) var entries: [(line: Int, code: String, output: String?)] = []
 
-    mutating func append(line: Int, _ code: String) { entries.append((line, code)) }
+    mutating func append(line: Int, _ code: String) { entries.append((line, code, nil)) }
+
+    /// Records the text of the result shown for `line`.
+    mutating func setOutput(line: Int, _ output: String) {
+        if let i = entries.lastIndex(where: { $0.line == line }) { entries[i].output = output }
+    }
 
     /// The `history` list of a reply: `[session, line, input]` for each chosen cell.
     func answer(_ request: JSONObject) -> [[Any]] {
-        let chosen: [(line: Int, code: String)]
+        let chosen: [(line: Int, code: String, output: String?)]
         switch request["hist_access_type"] as? String ?? "tail" {
         case "range":
             let session = request["session"] as? Int ?? 0
@@ -28,6 +33,9 @@ struct ExecutionHistory {
             chosen = Self.last(found, request["n"] as? Int)
         default:
             chosen = Self.last(entries, request["n"] as? Int ?? 10)
+        }
+        if request["output"] as? Bool ?? false {
+            return chosen.map { [Self.session, $0.line, [$0.code, $0.output.map { $0 as Any } ?? NSNull()]] }
         }
         return chosen.map { [Self.session, $0.line, $0.code] }
     }

@@ -13,21 +13,24 @@ extension Kernel {
             history.append(line: executionCount, code)
         }
         let count = executionCount
-        if !silent { publish("execute_input", ["code": code, "execution_count": count], parent: request.header) }
+        if !silent { publish("execute_input", ["code": code, "execution_count": count], parent: request.headerJSON) }
         let output = CellOutput(kernel: self, request: request, silent: silent, allowStdin: allowStdin)
         switch interpreter.execute(code, output: output) {
         case .ok(let result):
+            if let result, storeHistory, let text = result.data["text/plain"] as? String {
+                history.setOutput(line: count, text)
+            }
             if let result, !silent {
                 publish(
                     "execute_result", ["execution_count": count, "data": result.data, "metadata": result.metadata],
-                    parent: request.header)
+                    parent: request.headerJSON)
             }
             reply(
                 request,
                 ["status": "ok", "execution_count": count, "payload": output.payload, "user_expressions": JSONObject()],
                 on: shell)
         case .error(let name, let value, let traceback):
-            publish("error", ["ename": name, "evalue": value, "traceback": traceback], parent: request.header)
+            publish("error", ["ename": name, "evalue": value, "traceback": traceback], parent: request.headerJSON)
             reply(
                 request,
                 [
@@ -51,9 +54,9 @@ extension Kernel {
                 handle(frames, on: shell)
                 continue
             }
-            publish("status", ["execution_state": "busy"], parent: request.header)
+            publish("status", ["execution_state": "busy"], parent: request.headerJSON)
             reply(request, ["status": "aborted", "execution_count": executionCount], on: shell)
-            publish("status", ["execution_state": "idle"], parent: request.header)
+            publish("status", ["execution_state": "idle"], parent: request.headerJSON)
         }
     }
 
@@ -108,19 +111,19 @@ final class CellOutput: ExecutionOutput {
 
     func stream(_ name: String, _ text: String) {
         guard !silent, !text.isEmpty else { return }
-        kernel.publish("stream", ["name": name, "text": text], parent: request.header)
+        kernel.publish("stream", ["name": name, "text": text], parent: request.headerJSON)
     }
 
     func display(_ bundle: MimeBundle, id: String?, update: Bool) {
         guard !silent else { return }
         var content: JSONObject = ["data": bundle.data, "metadata": bundle.metadata]
         content["transient"] = id.map { ["display_id": $0] } ?? JSONObject()
-        kernel.publish(update ? "update_display_data" : "display_data", content, parent: request.header)
+        kernel.publish(update ? "update_display_data" : "display_data", content, parent: request.headerJSON)
     }
 
     func clearOutput(wait: Bool) {
         guard !silent else { return }
-        kernel.publish("clear_output", ["wait": wait], parent: request.header)
+        kernel.publish("clear_output", ["wait": wait], parent: request.headerJSON)
     }
 
     func page(_ text: String) {
@@ -132,9 +135,9 @@ final class CellOutput: ExecutionOutput {
         guard allowStdin else { return nil }
         let message = Message(
             identities: request.identities, header: Message.header(type: "input_request", session: kernel.session),
-            parentHeader: request.header, content: ["prompt": prompt, "password": password])
+            parentHeader: request.headerJSON, content: ["prompt": prompt, "password": password])
         do {
-            try kernel.stdin.send(try message.frames(signer: kernel.signer))
+            try kernel.stdin.send(message.frames(signer: kernel.signer))
             while true {
                 let frames = try kernel.stdin.receive()
                 guard let reply = try? Message(frames: frames, signer: kernel.signer) else {

@@ -55,7 +55,7 @@ public final class Kernel {
         }
         controlThread.name = "control"
         controlThread.start()
-        publish("status", ["execution_state": "starting"], parent: [:])
+        publish("status", ["execution_state": "starting"], parent: Message.noParent)
         while true {
             let frames = try shell.receive()
             handle(frames, on: shell)
@@ -65,14 +65,14 @@ public final class Kernel {
     // MARK: - Sending
 
     /// Publishes a message on IOPub, under the topic of its type.
-    func publish(_ type: String, _ content: JSONObject, parent: JSONObject, metadata: JSONObject = [:]) {
+    func publish(_ type: String, _ content: JSONObject, parent: [UInt8], metadata: JSONObject = [:]) {
         let message = Message(
             identities: [Array("kernel.\(session).\(type)".utf8)], header: Message.header(type: type, session: session),
             parentHeader: parent, metadata: metadata, content: content)
         iopubLock.lock()
         defer { iopubLock.unlock() }
         do {
-            try iopub.send(try message.frames(signer: signer))
+            try iopub.send(message.frames(signer: signer))
         } catch {
             log("cannot publish \(type): \(error)")
         }
@@ -80,12 +80,13 @@ public final class Kernel {
 
     /// Sends the reply to `request` on `socket`, back to whoever sent it.
     func reply(_ request: Message, _ content: JSONObject, on socket: ZMQSocket, metadata: JSONObject = [:]) {
-        let type = request.type.replacingOccurrences(of: "_request", with: "_reply")
+        let type = request.type.hasSuffix("_request") ? String(request.type.dropLast(8)) + "_reply" : request.type + "_reply"
         let message = Message(
-            identities: request.identities, header: Message.header(type: type, session: session), parentHeader: request.header,
+            identities: request.identities, header: Message.header(type: type, session: session),
+            parentHeader: request.headerJSON,
             metadata: metadata, content: content)
         do {
-            try socket.send(try message.frames(signer: signer))
+            try socket.send(message.frames(signer: signer))
         } catch {
             log("cannot send \(type): \(error)")
         }
@@ -102,8 +103,8 @@ public final class Kernel {
             log("dropped a message: \(error)")
             return
         }
-        publish("status", ["execution_state": "busy"], parent: request.header)
-        defer { publish("status", ["execution_state": "idle"], parent: request.header) }
+        publish("status", ["execution_state": "busy"], parent: request.headerJSON)
+        defer { publish("status", ["execution_state": "idle"], parent: request.headerJSON) }
         switch request.type {
         case "kernel_info_request": reply(request, kernelInfo, on: socket)
         case "execute_request": execute(request)
@@ -118,7 +119,7 @@ public final class Kernel {
         case "shutdown_request":
             let restart = request.content["restart"] as? Bool ?? false
             reply(request, ["status": "ok", "restart": restart], on: socket)
-            publish("status", ["execution_state": "idle"], parent: request.header)
+            publish("status", ["execution_state": "idle"], parent: request.headerJSON)
             interpreter.interrupt()
             // Give ZeroMQ's I/O thread a moment to deliver the reply before the process ends.
             usleep(200_000)

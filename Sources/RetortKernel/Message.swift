@@ -7,7 +7,10 @@ public typealias JSONObject = [String: Any]
 struct Message {
     var identities: [[UInt8]]
     var header: JSONObject
-    var parentHeader: JSONObject
+    /// The header as it arrived, sent back verbatim as the parent header of replies and outputs.
+    var headerJSON: [UInt8] = []
+    /// The parent header's JSON (an empty object when there is none).
+    var parentHeaderJSON: [UInt8]
     var metadata: JSONObject
     var content: JSONObject
     var buffers: [[UInt8]] = []
@@ -45,34 +48,33 @@ struct Message {
         }
         identities = Array(frames[..<split])
         header = try object(parts[0], "header")
-        parentHeader = try object(parts[1], "parent header")
+        headerJSON = parts[0]
+        parentHeaderJSON = parts[1]
         metadata = try object(parts[2], "metadata")
         content = try object(parts[3], "content")
         buffers = Array(frames[(split + 6)...])
     }
 
-    init(identities: [[UInt8]], header: JSONObject, parentHeader: JSONObject, metadata: JSONObject = [:], content: JSONObject) {
+    init(identities: [[UInt8]], header: JSONObject, parentHeader: [UInt8], metadata: JSONObject = [:], content: JSONObject) {
         self.identities = identities
         self.header = header
-        self.parentHeader = parentHeader
+        self.parentHeaderJSON = parentHeader
         self.metadata = metadata
         self.content = content
     }
 
     /// The frames to send: identities, delimiter, signature, the four JSON parts, buffers.
-    func frames(signer: Signer) throws -> [[UInt8]] {
-        let parts = try [header, parentHeader, metadata, content].map { try Self.json($0) }
+    func frames(signer: Signer) -> [[UInt8]] {
+        let parts = [JSONWriter.write(header), parentHeaderJSON, JSONWriter.write(metadata), JSONWriter.write(content)]
         return identities + [Self.delimiter, Array(signer.signature(parts).utf8)] + parts + buffers
     }
 
-    static func json(_ object: JSONObject) throws -> [UInt8] {
-        Array(try JSONSerialization.data(withJSONObject: object, options: []))
-    }
+    static let noParent = Array("{}".utf8)
 
     /// A fresh header for a message of `type` in `session`.
     static func header(type: String, session: String) -> JSONObject {
         [
-            "msg_id": UUID().uuidString.lowercased(), "session": session, "username": "retort", "date": timestamp(),
+            "msg_id": MessageID.next(session), "session": session, "username": "retort", "date": timestamp(),
             "msg_type": type, "version": Kernel.protocolVersion,
         ]
     }
@@ -84,8 +86,38 @@ struct Message {
         var time = now.tv_sec
         var parts = tm()
         gmtime_r(&time, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour,
-            parts.tm_min, parts.tm_sec, Int32(now.tv_usec))
+        var out: [UInt8] = []
+        out.reserveCapacity(27)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(Int(now.tv_usec), 6); out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Message ids: the session's random id and a counter, as jupyter_client makes them. (A UUID per
+/// message read /dev/urandom each time, a system call on every reply.)
+enum MessageID {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var count = 0
+
+    static func next(_ session: String) -> String {
+        lock.lock()
+        count += 1
+        let n = count
+        lock.unlock()
+        return "\(session)_\(n)"
     }
 }

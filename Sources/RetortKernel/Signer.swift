@@ -18,7 +18,14 @@ struct Signer {
         guard let key else { return "" }
         var hmac = HMAC<SHA256>(key: key)
         for part in parts { hmac.update(data: part) }
-        return hmac.finalize().map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in hmac.finalize() {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 15)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// Whether `signature` (hex) is right for `parts`, compared in constant time.

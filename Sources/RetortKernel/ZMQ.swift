@@ -55,7 +55,10 @@ final class ZMQSocket {
     func send(_ frames: [[UInt8]]) throws {
         for (i, frame) in frames.enumerated() {
             let flags = i < frames.count - 1 ? ZMQ_SNDMORE : 0
-            let sent = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, frame.count, flags) }
+            var sent: Int32
+            repeat {
+                sent = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, frame.count, flags) }
+            } while sent < 0 && zmq_errno() == EINTR
             guard sent >= 0 else { throw ZMQError("zmq_send") }
         }
     }
@@ -67,7 +70,10 @@ final class ZMQSocket {
             var message = zmq_msg_t()
             zmq_msg_init(&message)
             defer { zmq_msg_close(&message) }
-            guard zmq_msg_recv(&message, handle, 0) >= 0 else { throw ZMQError("zmq_msg_recv") }
+            // A signal (SIGINT is how a front end may interrupt) breaks the wait; wait again.
+            while zmq_msg_recv(&message, handle, 0) < 0 {
+                guard zmq_errno() == EINTR else { throw ZMQError("zmq_msg_recv") }
+            }
             let size = zmq_msg_size(&message)
             if size > 0, let data = zmq_msg_data(&message) {
                 frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))

@@ -1,0 +1,613 @@
+"""The Retort kernel through real Jupyter clients, for what jupyter_kernel_test does not cover.
+
+    RETORT=.build/debug/retort python -m pytest Tests/Kernel/test_client.py
+
+Interrupts during training (interrupt_request on control, and SIGINT), forged signatures, the
+heartbeat while training, live training progress as update_display_data, busy/idle around every
+request, restart and shutdown, memory over 1,000 executes, stdin, execution counts,
+stop_on_error, and the files `retort kernelspec install` writes.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from queue import Empty
+
+import pytest
+import zmq
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.session import Session
+from jupyter_kernel_test.msgspec_v5 import validate_message
+
+REPO = Path(__file__).resolve().parents[2]
+
+STARTUP = 60  # seconds for a new kernel to answer kernel_info (a debug build starts slowly)
+REPLY = 30  # seconds for an ordinary cell's reply
+
+SETUP_TRAINING = "let data = digits()\nlet m = mlp([64, 32, 10])"
+# Far longer than any test waits, even in a release build (about 1 ms per epoch of digits there),
+# so training is certainly still running when a test interrupts it.
+LONG_FIT = "fit(m, data, epochs: 100000)"
+# Fails after a short run of training, so that cells sent right behind it are still queued.
+SLOW_ERROR = "fit(mlp([64, 32, 10]), digits(), epochs: 20, quiet: true)\nundefined_thing"
+
+
+# ---------------------------------------------------------------------------------------------
+# The kernelspec and kernels
+
+
+def retort_binary():
+    """The retort under test: $RETORT, else the debug build."""
+    path = Path(os.environ.get("RETORT") or REPO / ".build/debug/retort").resolve()
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"no retort binary at {path}: build it, or set RETORT")
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernelspec_prefix():
+    """Installs the kernelspec into a temporary prefix and points JUPYTER_PATH at it."""
+    prefix = Path(tempfile.mkdtemp(prefix="retort-kernelspec-"))
+    subprocess.run(
+        [str(retort_binary()), "kernelspec", "install", "--prefix", str(prefix)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    saved = os.environ.get("JUPYTER_PATH")
+    share = str(prefix / "share" / "jupyter")
+    os.environ["JUPYTER_PATH"] = share + (os.pathsep + saved if saved else "")
+    yield prefix
+    if saved is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = saved
+    shutil.rmtree(prefix, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def kernel_session():
+    """A started retort kernel and a client whose channels are open and answered."""
+    km = KernelManager(kernel_name="retort")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=STARTUP)
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        if km.has_kernel:
+            km.shutdown_kernel()
+
+
+@pytest.fixture(scope="module")
+def kernel(kernelspec_prefix):
+    """One kernel shared by the tests that leave it as they found it (idle)."""
+    with kernel_session() as (km, kc):
+        yield km, kc
+
+
+def kernel_pid(km):
+    return km.provisioner.process.pid
+
+
+def rss_kb(pid):
+    """Resident set size from /proc, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+
+
+def reply_to(kc, msg_id, timeout=REPLY, channel="shell"):
+    """The reply to `msg_id` on shell or control, skipping replies to anything else."""
+    get = kc.get_shell_msg if channel == "shell" else kc.get_control_msg
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            msg = get(timeout=remaining)
+        except Empty:
+            break
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg
+    raise AssertionError(f"no {channel} reply to {msg_id} within {timeout} s")
+
+
+def replies_to(kc, msg_ids, timeout=REPLY):
+    """Shell replies to several requests, in the order of `msg_ids`, whatever order they came in."""
+    found = {}
+    deadline = time.monotonic() + timeout
+    while len(found) < len(msg_ids) and (remaining := deadline - time.monotonic()) > 0:
+        try:
+            msg = kc.get_shell_msg(timeout=remaining)
+        except Empty:
+            break
+        parent = msg["parent_header"].get("msg_id")
+        if parent in msg_ids:
+            found[parent] = msg
+    missing = [i for i in msg_ids if i not in found]
+    assert not missing, f"no reply to {missing} within {timeout} s"
+    return [found[i] for i in msg_ids]
+
+
+def iopub_of(kc, msg_id, until, timeout=REPLY):
+    """IOPub messages published on behalf of `msg_id` (statuses included), up to and including
+    the first one for which `until(msg)` is true."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            msg = kc.get_iopub_msg(timeout=remaining)
+        except Empty:
+            break
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        seen.append(msg)
+        if until(msg):
+            return seen
+    raise AssertionError(f"IOPub for {msg_id} did not reach the expected message within {timeout} s: {seen}")
+
+
+def is_idle(msg):
+    return msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+
+
+def outputs_until_idle(kc, msg_id, timeout=REPLY):
+    """The request's IOPub messages other than status, through its idle status."""
+    return [m for m in iopub_of(kc, msg_id, is_idle, timeout) if m["msg_type"] != "status"]
+
+
+def run(kc, code, timeout=REPLY, **options):
+    """Executes a cell; returns its reply and its IOPub messages (statuses left out)."""
+    msg_id = kc.execute(code, **options)
+    reply = reply_to(kc, msg_id, timeout)
+    return reply, outputs_until_idle(kc, msg_id, timeout)
+
+
+def run_ok(kc, code, **options):
+    reply, outputs = run(kc, code, **options)
+    assert reply["content"]["status"] == "ok", f"{code!r} failed: {reply['content']}"
+    return outputs
+
+
+def result_text(outputs):
+    results = [m for m in outputs if m["msg_type"] == "execute_result"]
+    assert len(results) == 1, f"expected one execute_result, got {outputs}"
+    return results[0]["content"]["data"]["text/plain"]
+
+
+def drain_iopub(kc, quiet=0.2):
+    """Reads IOPub until it has been silent for `quiet` seconds."""
+    while True:
+        try:
+            kc.get_iopub_msg(timeout=quiet)
+        except Empty:
+            return
+
+
+def send_control(kc, msg_type, content):
+    msg = kc.session.msg(msg_type, content)
+    kc.control_channel.send(msg)
+    return msg["header"]["msg_id"]
+
+
+def execute_content(code):
+    return {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
+
+
+def start_training(kc):
+    """Starts LONG_FIT and returns once its progress display is up: its msg_id and IOPub so far."""
+    run_ok(kc, SETUP_TRAINING)
+    drain_iopub(kc)
+    msg_id = kc.execute(LONG_FIT)
+    seen = iopub_of(kc, msg_id, lambda m: m["msg_type"] == "display_data")
+    return msg_id, seen
+
+
+def assert_still_running(kc, msg_id):
+    """Fails if the cell has already replied (training ended before the test could stop it)."""
+    try:
+        msg = kc.get_shell_msg(timeout=0.05)
+    except Empty:
+        return
+    assert msg["parent_header"].get("msg_id") != msg_id, f"the cell finished on its own: {msg['content']}"
+
+
+def interrupt_and_finish(kc, msg_id):
+    """Stops a running cell with interrupt_request; returns its reply and remaining outputs."""
+    interrupt_id = send_control(kc, "interrupt_request", {})
+    reply_to(kc, interrupt_id, timeout=5, channel="control")
+    reply = reply_to(kc, msg_id, timeout=10)
+    return reply, outputs_until_idle(kc, msg_id, timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# The kernelspec
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+    return struct.unpack(">II", data[16:24])  # IHDR width, height
+
+
+def test_kernelspec_install_writes_a_spec_jupyter_finds(kernelspec_prefix):
+    kernel_dir = kernelspec_prefix / "share" / "jupyter" / "kernels" / "retort"
+    spec = json.loads((kernel_dir / "kernel.json").read_text())
+    assert spec["argv"][1:] == ["kernel", "--connection-file", "{connection_file}"]
+    assert os.path.isabs(spec["argv"][0]), spec["argv"]
+    assert os.path.samefile(spec["argv"][0], retort_binary())
+    assert spec["display_name"] == "Retort"
+    assert spec["language"] == "retort"
+    assert spec["interrupt_mode"] == "message"
+    assert png_size(kernel_dir / "logo-32x32.png") == (32, 32)
+    assert png_size(kernel_dir / "logo-64x64.png") == (64, 64)
+    assert ElementTree.parse(kernel_dir / "logo-svg.svg").getroot().tag.endswith("svg")
+
+    specs = KernelSpecManager().find_kernel_specs()
+    assert "retort" in specs, specs
+    assert Path(specs["retort"]).resolve() == kernel_dir.resolve()
+
+
+def test_kernelspec_install_can_be_repeated(kernelspec_prefix):
+    again = subprocess.run(
+        [str(retort_binary()), "kernelspec", "install", "--prefix", str(kernelspec_prefix)],
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    kernel_json = kernelspec_prefix / "share" / "jupyter" / "kernels" / "retort" / "kernel.json"
+    assert json.loads(kernel_json.read_text())["language"] == "retort"
+
+
+# ---------------------------------------------------------------------------------------------
+# Status around every request, with the timing jupyter_kernel_test holds execute to
+
+
+REQUESTS = {
+    "execute": lambda kc: kc.execute("1 + 1"),
+    "kernel_info": lambda kc: kc.kernel_info(),
+    "complete": lambda kc: kc.complete("dist"),
+    "inspect": lambda kc: kc.inspect("softmax"),
+    "is_complete": lambda kc: kc.is_complete("fn f(x) ="),
+    "history": lambda kc: kc.history(hist_access_type="tail", n=1, raw=True, output=False),
+}
+
+
+@pytest.mark.parametrize("request_type", list(REQUESTS))
+def test_every_request_is_bracketed_by_busy_and_idle(kernel, request_type):
+    _, kc = kernel
+    drain_iopub(kc)
+    sent = time.monotonic()
+    msg_id = REQUESTS[request_type](kc)
+
+    busy = kc.get_iopub_msg(timeout=1)
+    waited = time.monotonic() - sent
+    validate_message(busy, "status")
+    assert busy["content"]["execution_state"] == "busy", busy["content"]
+    assert busy["parent_header"]["msg_id"] == msg_id
+    assert waited < 1, f"busy came {waited:.2f} s after the request"
+
+    reply = reply_to(kc, msg_id)
+    validate_message(reply, reply["msg_type"], msg_id)
+    # As jupyter_kernel_test reads: once the reply is in, each IOPub message through idle
+    # follows the one before within 0.1 s.
+    while True:
+        try:
+            msg = kc.get_iopub_msg(timeout=0.1)
+        except Empty:
+            raise AssertionError("an IOPub message (at the latest idle) came more than 0.1 s after the last") from None
+        validate_message(msg, msg["msg_type"])
+        assert msg["parent_header"]["msg_id"] == msg_id, msg
+        if msg["msg_type"] == "status":
+            assert msg["content"]["execution_state"] == "idle", msg["content"]
+            break
+
+
+# ---------------------------------------------------------------------------------------------
+# Interrupting training
+
+
+def test_interrupt_request_stops_training_and_keeps_the_model(kernel):
+    _, kc = kernel
+    msg_id, _ = start_training(kc)
+    time.sleep(0.5)
+    assert_still_running(kc, msg_id)
+
+    sent = time.monotonic()
+    interrupt_id = send_control(kc, "interrupt_request", {})
+    interrupt_reply = reply_to(kc, interrupt_id, timeout=5, channel="control")
+    validate_message(interrupt_reply, "interrupt_reply", interrupt_id)
+    assert interrupt_reply["content"]["status"] == "ok"
+
+    reply = reply_to(kc, msg_id, timeout=5)
+    elapsed = time.monotonic() - sent
+    assert elapsed < 5, f"training stopped {elapsed:.1f} s after the interrupt"
+    validate_message(reply, "execute_reply", msg_id)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "Interrupted"
+    errors = [m for m in outputs_until_idle(kc, msg_id) if m["msg_type"] == "error"]
+    assert [e["content"]["ename"] for e in errors] == ["Interrupted"]
+
+    assert result_text(run_ok(kc, "accuracy(m, data) > 0")) == "true"
+
+
+def test_sigint_stops_training_and_is_harmless_at_rest(kernel):
+    km, kc = kernel
+    pid = kernel_pid(km)
+    os.kill(pid, signal.SIGINT)  # at rest: nothing to stop, and the kernel must survive it
+    time.sleep(0.3)
+    assert km.is_alive()
+    assert result_text(run_ok(kc, "1 + 1")) == "2", "a SIGINT at rest must not interrupt the next cell"
+
+    msg_id, _ = start_training(kc)
+    time.sleep(0.5)
+    assert_still_running(kc, msg_id)
+    sent = time.monotonic()
+    os.kill(pid, signal.SIGINT)
+    reply = reply_to(kc, msg_id, timeout=5)
+    assert time.monotonic() - sent < 5
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "Interrupted"
+    outputs_until_idle(kc, msg_id)
+    assert result_text(run_ok(kc, "accuracy(m, data) > 0")) == "true"
+
+
+def test_heartbeat_answers_while_training(kernel):
+    km, kc = kernel
+    info = km.get_connection_info()
+    msg_id, _ = start_training(kc)
+    hb = zmq.Context.instance().socket(zmq.REQ)
+    hb.linger = 0
+    hb.connect(f"{info['transport']}://{info['ip']}:{info['hb_port']}")
+    try:
+        for i in range(5):
+            ping = f"ping {i}".encode()
+            hb.send(ping)
+            assert hb.poll(1000), f"no heartbeat echo within 1 s (ping {i}) while training"
+            assert hb.recv() == ping
+            time.sleep(0.2)
+        assert_still_running(kc, msg_id)  # every ping was answered while the cell ran
+    finally:
+        hb.close()
+        reply, _ = interrupt_and_finish(kc, msg_id)
+    assert reply["content"]["status"] == "error"
+
+
+def test_training_progress_updates_one_display(kernel):
+    _, kc = kernel
+    msg_id, seen = start_training(kc)
+    first = seen[-1]
+    validate_message(first, "display_data")
+    display_id = first["content"].get("transient", {}).get("display_id")
+    assert isinstance(display_id, str) and display_id, f"no transient.display_id: {first['content']}"
+
+    watch = 3.0
+    watched = []
+    deadline = time.monotonic() + watch
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            msg = kc.get_iopub_msg(timeout=remaining)
+        except Empty:
+            break
+        if msg["parent_header"].get("msg_id") == msg_id:
+            watched.append(msg)
+    assert_still_running(kc, msg_id)
+    reply, rest = interrupt_and_finish(kc, msg_id)
+    assert reply["content"]["status"] == "error"
+
+    everything = seen + watched + rest
+    displays = [m for m in everything if m["msg_type"] == "display_data"]
+    assert len(displays) == 1, f"one display, then updates to it; got {len(displays)} display_data"
+    updates = [m for m in everything if m["msg_type"] == "update_display_data"]
+    for update in updates:
+        validate_message(update, "update_display_data")
+        assert update["content"]["transient"]["display_id"] == display_id
+        assert update["content"]["data"], "an update with no data"
+    during = [m for m in watched if m["msg_type"] == "update_display_data"]
+    assert len(during) >= 2, f"only {len(during)} updates in {watch} s of training"
+    assert len(during) <= 20 * watch, f"{len(during)} updates in {watch} s: not throttled"
+
+
+# ---------------------------------------------------------------------------------------------
+# Signatures
+
+
+FORGERIES = ["signed with another key", "unsigned", "content changed after signing"]
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_a_forged_message_is_ignored(kernel, forgery):
+    _, kc = kernel
+    drain_iopub(kc)
+    code = "let forged = 1"
+    socket = kc.shell_channel.socket
+    if forgery == "content changed after signing":
+        msg = kc.session.msg("execute_request", execute_content("1 + 1"))
+        frames = kc.session.serialize(msg)  # delimiter, signature, header, parent, metadata, content
+        frames[5] = json.dumps(execute_content(code)).encode()
+        socket.send_multipart(frames)
+    else:
+        key = b"" if forgery == "unsigned" else b"not the key in the connection file"
+        impostor = Session(key=key, signature_scheme=kc.session.signature_scheme, username=kc.session.username)
+        msg = impostor.msg("execute_request", execute_content(code))
+        impostor.send(socket, msg)
+    forged_id = msg["header"]["msg_id"]
+
+    # Nothing answers it and nothing is published on its behalf, not even busy.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        for get in (kc.get_shell_msg, kc.get_iopub_msg):
+            try:
+                got = get(timeout=0.05)
+            except Empty:
+                continue
+            assert got["parent_header"].get("msg_id") != forged_id, f"the kernel acted on it: {got['msg_type']}"
+
+    # The kernel keeps serving, and the forged cell never ran.
+    reply, outputs = run(kc, "forged")
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "NameError"
+
+
+# ---------------------------------------------------------------------------------------------
+# Restart, shutdown, memory (each on a kernel of its own)
+
+
+def test_restart_gives_a_fresh_kernel_that_answers():
+    with kernel_session() as (km, kc):
+        run_ok(kc, "let before_restart = 1")
+        old = km.provisioner.process
+        kc.stop_channels()
+        km.restart_kernel(now=False)
+        # KernelManager sends shutdown_request(restart=True) on control and waits 2.5 s before
+        # it resorts to SIGTERM: a status of 0 means the kernel exited by itself.
+        assert old.poll() == 0, f"the old kernel did not exit cleanly on shutdown_request: {old.returncode}"
+        assert kernel_pid(km) != old.pid
+
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=STARTUP)
+            msg_id = kc.kernel_info()
+            reply = reply_to(kc, msg_id)
+            validate_message(reply, "kernel_info_reply", msg_id)
+            assert reply["content"]["language_info"]["name"] == "retort"
+            reply, _ = run(kc, "before_restart")
+            assert reply["content"]["ename"] == "NameError", "a restarted kernel starts with nothing bound"
+        finally:
+            kc.stop_channels()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_shutdown_request_replies_then_exits(restart):
+    with kernel_session() as (km, kc):
+        process = km.provisioner.process
+        msg_id = kc.shutdown(restart=restart)  # sent on the control channel
+        reply = reply_to(kc, msg_id, timeout=5, channel="control")
+        validate_message(reply, "shutdown_reply", msg_id)
+        assert reply["content"]["status"] == "ok"
+        assert reply["content"]["restart"] is restart
+        assert process.wait(timeout=5) == 0
+
+
+# 900 executes of `1 + 1` after a warm-up of 100. What they may keep is their history (input
+# "1 + 1" and output "2", well under 1 KiB each: < 1 MiB in all). Leaking the messages of each
+# execute (request, busy, execute_input, execute_result, idle, reply: six messages of 0.5-1 KiB
+# on the wire, more once parsed) would cost >= 4-6 KiB each, 3.5-5 MiB or more in all; leaking the
+# cell's source, AST or scope costs more still. 5 MiB separates the two with room for allocator
+# slack; the whole test takes a few seconds.
+RSS_GROWTH_BOUND_KB = 5 * 1024
+
+
+def test_memory_stays_flat_over_1000_executes():
+    with kernel_session() as (km, kc):
+        pid = kernel_pid(km)
+        for i in range(1, 1001):
+            reply, outputs = run(kc, "1 + 1")
+            assert reply["content"]["status"] == "ok"
+            if i == 100:
+                warm = rss_kb(pid)
+        grown = rss_kb(pid) - warm
+        assert grown < RSS_GROWTH_BOUND_KB, (
+            f"RSS grew by {grown} KiB over 900 executes ({grown / 900:.1f} KiB each) after warm-up at {warm} KiB"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# stdin
+
+
+def test_input_asks_the_client_and_returns_its_answer(kernel):
+    _, kc = kernel
+    msg_id = kc.execute('input("name? ")', allow_stdin=True)
+    request = kc.get_stdin_msg(timeout=REPLY)
+    assert request["msg_type"] == "input_request"
+    assert request["parent_header"]["msg_id"] == msg_id
+    assert request["content"]["prompt"] == "name? "
+    assert request["content"]["password"] is False
+    kc.input("Ada")  # as jupyter_client sends it: an input_reply with an empty parent header
+    reply = reply_to(kc, msg_id)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert "Ada" in result_text(outputs_until_idle(kc, msg_id))
+
+
+def test_input_without_stdin_fails_instead_of_waiting(kernel):
+    _, kc = kernel
+    reply, _ = run(kc, 'input("name? ")', allow_stdin=False, timeout=10)
+    assert reply["content"]["status"] == "error"
+    with pytest.raises(Empty):
+        kc.get_stdin_msg(timeout=0.2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution counts and history
+
+
+def test_execution_count_counts_only_stored_cells(kernel):
+    _, kc = kernel
+    reply, outputs = run(kc, "1 + 1")
+    count = reply["content"]["execution_count"]
+    (announced,) = [m for m in outputs if m["msg_type"] == "execute_input"]
+    (result,) = [m for m in outputs if m["msg_type"] == "execute_result"]
+    assert announced["content"]["execution_count"] == count
+    assert result["content"]["execution_count"] == count
+
+    run_ok(kc, "20 + 22", store_history=False)
+    silent = run_ok(kc, 'print("not shown")', silent=True)
+    shown = [m["msg_type"] for m in silent if m["msg_type"] in ("stream", "execute_result", "display_data")]
+    assert shown == [], "a silent cell publishes no output"
+
+    msg_id = kc.history(hist_access_type="tail", n=1, raw=True, output=False)
+    (last,) = reply_to(kc, msg_id)["content"]["history"]
+    assert last[2] == "1 + 1", "cells run without store_history stay out of the history"
+
+    reply, _ = run(kc, "1 + 1")
+    assert reply["content"]["execution_count"] == count + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# stop_on_error
+
+
+def test_an_error_aborts_the_cells_queued_behind_it(kernel):
+    _, kc = kernel
+    failing = kc.execute(SLOW_ERROR, stop_on_error=True)
+    queued = [kc.execute("let after_error = 1"), kc.execute("1 + 1")]
+    replies = replies_to(kc, [failing] + queued)
+    assert replies[0]["content"]["status"] == "error"
+    assert [r["content"]["status"] for r in replies[1:]] == ["aborted", "aborted"]
+    drain_iopub(kc)
+
+    reply, _ = run(kc, "after_error")
+    assert reply["content"]["ename"] == "NameError", "an aborted cell must not have run"
+
+
+def test_without_stop_on_error_queued_cells_still_run(kernel):
+    _, kc = kernel
+    failing = kc.execute(SLOW_ERROR, stop_on_error=False)
+    queued = kc.execute("let after_tolerated_error = 7")
+    replies = replies_to(kc, [failing, queued])
+    assert [r["content"]["status"] for r in replies] == ["error", "ok"]
+    drain_iopub(kc)
+    assert result_text(run_ok(kc, "after_tolerated_error")) == "7"
