@@ -28,3 +28,21 @@ def test_notebook_runs_without_errors(path):
     for output in outputs:
         if "image/svg+xml" in output.get("data", {}):
             assert output.data["image/svg+xml"].lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_a_saved_notebook_shows_its_plots_when_reopened(path, tmp_path):
+    """Run, save, reopen untrusted (as a user opening a committed notebook would): every plot keeps
+    a PNG, which JupyterLab shows where it will not render an untrusted SVG."""
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, kernel_name="retort", timeout=600).execute()
+    saved = tmp_path / path.name
+    nbformat.write(notebook, saved)
+    reopened = nbformat.read(saved, as_version=4)
+    nbformat.validate(reopened)
+    for cell in reopened.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/svg+xml" in data:
+                assert "image/png" in data, f"a plot in {path.name} has SVG but no PNG"
+                assert base64.b64decode(data["image/png"])[:4] == b"\x89PNG"
