@@ -119,6 +119,26 @@ extension Builtins {
             return .model(Model(m.network.copied()))
         },
         Builtin(
+            "summary", [.init("model")], category: "model",
+            summary: "A table of a model's layers: each one's parameters by name and shape, their count, and the total.",
+            example: "summary(teacher)"
+        ) { call in
+            let model = try call.model("model")
+            var rows: [[String]] = []
+            for (i, layer) in model.network.layers.enumerated() {
+                let parameters = layer.namedParameters
+                let shapes = parameters.map { "\($0.name) \(formatShape($0.variable.shape))" }.joined(separator: ", ")
+                let count = parameters.reduce(0) { $0 + $1.variable.value.count }
+                rows.append([String(i), layer.description, shapes.isEmpty ? "-" : shapes, String(count)])
+            }
+            let total = model.network.parameterCount
+            rows.append(["", "total", "", String(total)])
+            return .table(
+                Table(
+                    columns: ["#", "layer", "parameters", "count"], rows: rows,
+                    title: "\(model.name ?? "model"): \(total) parameters, \(total * 4) bytes as Float32"))
+        },
+        Builtin(
             "features", [.init("model"), .init("x"), .init("layer")], category: "model",
             summary:
                 "The output of layer `layer` (0-based; negative counts from the end) for input x: a hint for FitNets or attention transfer.",

@@ -26,7 +26,14 @@ final class LanguageKernel: KernelInterpreter {
         "Retort \(RetortVersion.current): models and distillation losses. \(BLASKernel.summary)\nhelp() lists the builtins."
     }
 
-    var helpLinks: [(text: String, url: String)] { [("Retort", "https://github.com/retort-lang/retort")] }
+    /// The papers and reference behind the prelude's losses.
+    var helpLinks: [(text: String, url: String)] {
+        [
+            ("Hinton et al., Distilling the Knowledge in a Neural Network", "https://arxiv.org/abs/1503.02531"),
+            ("PyTorch KLDivLoss (the numerical reference)", "https://pytorch.org/docs/stable/generated/torch.nn.KLDivLoss.html"),
+            ("Jupyter messaging protocol", "https://jupyter-client.readthedocs.io/en/stable/messaging.html"),
+        ]
+    }
 
     func execute(_ code: String, output: ExecutionOutput) -> ExecutionResult {
         sink.output = output
