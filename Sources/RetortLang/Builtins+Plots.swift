@@ -29,6 +29,13 @@ extension BuiltinCall {
         throw fail(name, "a vector, a matrix, or a list of equally long vectors")
     }
 
+    /// Rows as `rows(_:)` reads them, with at least one value in each.
+    func nonEmptyRows(_ name: String) throws -> [[Double]] {
+        let rows = try rows(name)
+        guard let first = rows.first, !first.isEmpty else { throw error("`\(name)` has no values to draw", at: name) }
+        return rows
+    }
+
     /// A list of strings, or nil when not given; numbers and tensors of whole numbers become their text.
     func strings(_ name: String) throws -> [String]? {
         switch value(name) {
@@ -85,6 +92,9 @@ extension Builtins {
                 throw call.error("plot draws histories or vectors, not both in one figure")
             }
             if !histories.isEmpty { return .plot(Plots.history(histories, log: try call.bool("log"), title: title)) }
+            if try call.bool("log"), !series.joined().contains(where: { $0 > 0 }) {
+                throw call.error("a log scale needs positive values, and these have none", at: "log")
+            }
             let marks = series.enumerated().map { i, ys in
                 Mark.line(
                     Line(label: series.count > 1 ? "series \(i + 1)" : nil, x: ys.indices.map(Double.init), y: ys, colour: i))
@@ -103,7 +113,7 @@ extension Builtins {
                 "A bar chart of a distribution (rows of a matrix or a list of vectors side by side, named by `names`). With over: [T1, T2, ...] the values are logits and each panel shows softmax(values / T).",
             example: "bars(teacher(test.x)[0], over: [1, 2, 4, 8, 20])"
         ) { call in
-            let rows = try call.rows("values")
+            let rows = try call.nonEmptyRows("values")
             let names = try call.strings("names")
             let title = try call.optionalString("title")
             let categories = try call.strings("labels") ?? (0..<rows[0].count).map(String.init)
@@ -152,6 +162,7 @@ extension Builtins {
             default: throw call.fail("x", "a tensor of images or a dataset")
             }
             if x.rank == 1 { x = try x.reshaped([1, x.count]) }
+            guard x.shape[0] > 0, x.count > 0 else { throw call.error("there are no images to draw", at: "x") }
             let count = min(x.shape[0], 100)
             let perImage = x.count / max(x.shape[0], 1)
             var (h, w) = (0, 0)
@@ -190,7 +201,7 @@ extension Builtins {
                 "A matrix as coloured cells (probabilities, attention maps), row 0 on top; rows/columns name them, annotate: true writes the values.",
             example: "heatmap(softmax(teacher(test.x[0:10]) / 4), annotate: true)"
         ) { call in
-            let rows = try call.rows("matrix")
+            let rows = try call.nonEmptyRows("matrix")
             let rowNames = try call.strings("rows"), columnNames = try call.strings("columns")
             if let rowNames, rowNames.count != rows.count {
                 throw call.error("\(rowNames.count) row names for \(rows.count) rows", at: "rows")

@@ -196,7 +196,9 @@ public func inspectPNG(_ bytes: [UInt8]) -> (width: Int, height: Int, colours: I
         let source = Unmanaged<Source>.fromOpaque(closure).takeUnretainedValue()
         let n = Int(length)
         guard source.offset + n <= source.bytes.count else { return CAIRO_STATUS_READ_ERROR }
-        source.bytes.withUnsafeBufferPointer { data.update(from: $0.baseAddress! + source.offset, count: n) }
+        source.bytes.withUnsafeBufferPointer { bytes in
+            if let base = bytes.baseAddress { data.update(from: base + source.offset, count: n) }
+        }
         source.offset += n
         return CAIRO_STATUS_SUCCESS
     }

@@ -25,6 +25,10 @@ final class PlotBuiltinTests: XCTestCase {
                 "boundary(mlp([64, 10]), digits())",
                 "boundary needs data with 2 input features to draw on a plane; this dataset's inputs are [64]"
             ),
+            ("bars([])", "`values` has no values to draw"),
+            ("plot([-1, 0], log: true)", "a log scale needs positive values, and these have none"),
+            ("heatmap([[]])", "`matrix` has no values to draw"),
+            ("images(zeros([0, 64]))", "there are no images to draw"),
             ("heatmap(\"x\")", "`matrix` of heatmap must be a vector, a matrix, or a list of equally long vectors"),
             ("save(plot([1, 2]), \"loss.jpg\")", "cannot tell the format of \"loss.jpg\" (.jpg): use .svg, .png or .pdf"),
             ("save(3, \"x.png\")", "`what` of save must be a model or a plot"),
