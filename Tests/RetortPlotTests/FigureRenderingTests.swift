@@ -42,6 +42,28 @@ final class FigureRenderingTests: XCTestCase {
         }
     }
 
+    /// The SVG's structure (size, marks by colour and width, glyphs) against `Golden/NAME.svg.txt`.
+    func testSVGStructureMatchesGolden() throws {
+        let update = ProcessInfo.processInfo.environment["RETORT_UPDATE_GOLDEN"] == "1"
+        for (name, figure) in SampleFigures.all {
+            guard let actual = SVGStructure.describe(try figure.svg()) else {
+                XCTFail("\(name): the SVG does not parse as XML")
+                continue
+            }
+            if update {
+                let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                    .appendingPathComponent("Golden/\(name).svg.txt")
+                try actual.write(to: source, atomically: true, encoding: .utf8)
+                continue
+            }
+            guard let url = Bundle.module.url(forResource: "Golden/\(name).svg", withExtension: "txt") else {
+                XCTFail("no SVG golden file for \(name); run with RETORT_UPDATE_GOLDEN=1")
+                continue
+            }
+            XCTAssertEqual(actual, try String(contentsOf: url, encoding: .utf8), name)
+        }
+    }
+
     func testSVGHasTheSizeMarksAndColoursOfTheFigure() throws {
         for (name, figure) in SampleFigures.all {
             let svg = try figure.svg()
