@@ -184,6 +184,22 @@ final class BuiltinCall {
         return value(name)
     }
 
+    /// One model or a non-empty list of them (teachers, models side by side).
+    func models(_ name: String) throws -> [Model] {
+        let models: [Model]
+        switch value(name) {
+        case .model(let m): models = [m]
+        case .list(let items):
+            models = try items.map { item in
+                guard case .model(let m) = item else { throw fail(name, "a model or a list of models") }
+                return m
+            }
+        default: throw fail(name, "a model or a list of models")
+        }
+        guard !models.isEmpty else { throw fail(name, "at least one model") }
+        return models
+    }
+
     func optimizer(_ name: String) throws -> OptimizerValue {
         guard case .optimizer(let o) = value(name) else { throw fail(name, "an optimizer such as adam(lr: 1e-3)") }
         return o

@@ -234,17 +234,7 @@ extension Builtins {
                 "Decision regions of a model (or several, side by side) over a dataset with two input features, its points on top.",
             example: "boundary([teacher, alone, student], moons)"
         ) { call in
-            var models: [Model] = []
-            switch call.value("models") {
-            case .model(let m): models = [m]
-            case .list(let items):
-                models = try items.map { item in
-                    guard case .model(let m) = item else { throw call.fail("models", "a model or a list of models") }
-                    return m
-                }
-            default: throw call.fail("models", "a model or a list of models")
-            }
-            guard !models.isEmpty else { throw call.fail("models", "at least one model") }
+            let models = try call.models("models")
             let data = try call.dataset("data")
             guard data.x.rank == 2, data.x.shape[1] == 2 else {
                 throw call.error(

@@ -83,17 +83,7 @@ extension Builtins {
         ) { call in
             let student = try call.model("student")
             let data = try call.dataset("on")
-            var teachers: [Model] = []
-            switch call.value("from") {
-            case .model(let m): teachers = [m]
-            case .list(let items):
-                teachers = try items.map { item in
-                    guard case .model(let m) = item else { throw call.fail("from", "a model or a list of models") }
-                    return m
-                }
-            default: throw call.fail("from", "a model or a list of models")
-            }
-            guard !teachers.isEmpty else { throw call.fail("from", "at least one teacher") }
+            let teachers = try call.models("from")
             var weights: [Double]?
             if call.isGiven("weights") {
                 let w = try call.numbers("weights")

@@ -15,52 +15,39 @@ final class FigureRenderingTests: XCTestCase {
         return dir
     }()
 
-    /// `RETORT_UPDATE_GOLDEN=1` rewrites the golden files; read the diff before committing it.
-    func testLayoutMatchesGolden() throws {
-        let update = ProcessInfo.processInfo.environment["RETORT_UPDATE_GOLDEN"] == "1"
-        for (name, figure) in SampleFigures.all {
-            let actual = figure.drawingCalls()
-            if update {
-                let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-                    .appendingPathComponent("Golden/\(name).calls")
-                try actual.write(to: source, atomically: true, encoding: .utf8)
-                continue
-            }
-            guard let url = Bundle.module.url(forResource: "Golden/\(name)", withExtension: "calls") else {
-                XCTFail("no golden file for \(name); run with RETORT_UPDATE_GOLDEN=1")
-                continue
-            }
-            let expected = try String(contentsOf: url, encoding: .utf8)
-            if actual != expected {
-                let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
-                let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
-                let first = Array(zip(a, e)).firstIndex { $0 != $1 } ?? min(a.count, e.count)
-                XCTFail(
-                    "\(name): drawing differs from line \(first + 1): got \(first < a.count ? String(a[first]) : "<end>"), expected \(first < e.count ? String(e[first]) : "<end>")"
-                )
-            }
+    /// Compares `actual` with `Golden/FILE`; `RETORT_UPDATE_GOLDEN=1` rewrites the file instead (read
+    /// the diff before committing it).
+    func assertGolden(_ actual: String, file: String, _ name: String) throws {
+        if ProcessInfo.processInfo.environment["RETORT_UPDATE_GOLDEN"] == "1" {
+            let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/\(file)")
+            try actual.write(to: source, atomically: true, encoding: .utf8)
+            return
         }
+        guard let url = Bundle.module.url(forResource: "Golden/\(file)", withExtension: nil) else {
+            return XCTFail("no golden file \(file) for \(name); run with RETORT_UPDATE_GOLDEN=1")
+        }
+        let expected = try String(contentsOf: url, encoding: .utf8)
+        guard actual != expected else { return }
+        let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
+        let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
+        let first = Array(zip(a, e)).firstIndex { $0 != $1 } ?? min(a.count, e.count)
+        XCTFail(
+            "\(name): \(file) differs from line \(first + 1): got \(first < a.count ? String(a[first]) : "<end>"), expected \(first < e.count ? String(e[first]) : "<end>")"
+        )
+    }
+
+    func testLayoutMatchesGolden() throws {
+        for (name, figure) in SampleFigures.all { try assertGolden(figure.drawingCalls(), file: "\(name).calls", name) }
     }
 
     /// The SVG's structure (size, marks by colour and width, glyphs) against `Golden/NAME.svg.txt`.
     func testSVGStructureMatchesGolden() throws {
-        let update = ProcessInfo.processInfo.environment["RETORT_UPDATE_GOLDEN"] == "1"
         for (name, figure) in SampleFigures.all {
-            guard let actual = SVGStructure.describe(try figure.svg()) else {
+            guard let structure = SVGStructure.describe(try figure.svg()) else {
                 XCTFail("\(name): the SVG does not parse as XML")
                 continue
             }
-            if update {
-                let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-                    .appendingPathComponent("Golden/\(name).svg.txt")
-                try actual.write(to: source, atomically: true, encoding: .utf8)
-                continue
-            }
-            guard let url = Bundle.module.url(forResource: "Golden/\(name).svg", withExtension: "txt") else {
-                XCTFail("no SVG golden file for \(name); run with RETORT_UPDATE_GOLDEN=1")
-                continue
-            }
-            XCTAssertEqual(actual, try String(contentsOf: url, encoding: .utf8), name)
+            try assertGolden(structure, file: "\(name).svg.txt", name)
         }
     }
 
