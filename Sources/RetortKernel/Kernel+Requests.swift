@@ -51,7 +51,7 @@ extension Kernel {
                 continue
             }
             guard request.type == "execute_request" else {
-                handle(frames, on: shell)
+                serve(request, on: shell)
                 continue
             }
             publish("status", ["execution_state": "busy"], parent: request.headerJSON)

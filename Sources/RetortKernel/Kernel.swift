@@ -94,15 +94,17 @@ public final class Kernel {
 
     // MARK: - Receiving
 
-    /// Checks, then answers one request, between `busy` and `idle` statuses.
+    /// Checks a message's signature and form, then serves it; a message that fails is dropped.
     func handle(_ frames: [[UInt8]], on socket: ZMQSocket) {
-        let request: Message
         do {
-            request = try Message(frames: frames, signer: signer)
+            serve(try Message(frames: frames, signer: signer), on: socket)
         } catch {
             log("dropped a message: \(error)")
-            return
         }
+    }
+
+    /// Answers one checked request, between `busy` and `idle` statuses.
+    func serve(_ request: Message, on socket: ZMQSocket) {
         publish("status", ["execution_state": "busy"], parent: request.headerJSON)
         defer { publish("status", ["execution_state": "idle"], parent: request.headerJSON) }
         switch request.type {

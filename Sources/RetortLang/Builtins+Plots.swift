@@ -264,15 +264,11 @@ extension Builtins {
             var classNames: [String] = []
             switch call.value("x") {
             case .dataset(let d) where d.x.rank == 2 && d.x.shape[1] == 2:
-                let s = d.x.scalars.map(Double.init)
-                xs = stride(from: 0, to: s.count, by: 2).map { s[$0] }
-                ys = stride(from: 1, to: s.count, by: 2).map { s[$0] }
+                (xs, ys) = Plots.columns(d.x)
                 classes = d.y.scalars.map { Int($0) }
                 classNames = d.classNames ?? (0..<d.classes).map { "class \($0)" }
             case .tensor(let t) where t.value.rank == 2 && t.shape[1] == 2 && !call.isGiven("y"):
-                let s = t.value.scalars.map(Double.init)
-                xs = stride(from: 0, to: s.count, by: 2).map { s[$0] }
-                ys = stride(from: 1, to: s.count, by: 2).map { s[$0] }
+                (xs, ys) = Plots.columns(t.value)
             default:
                 guard call.isGiven("y") else {
                     throw call.fail("x", "a matrix with 2 columns, a dataset with 2 features, or x values with y: given")

@@ -113,11 +113,15 @@ enum Plots {
             title: "\(model.name ?? "model") on \(data.name): \(accuracy)", xLabel: "predicted", yLabel: "true")
     }
 
+    /// The two columns of an N × 2 tensor, as the x and y of N points.
+    static func columns(_ points: Tensor) -> (x: [Double], y: [Double]) {
+        let s = points.scalars.map(Double.init)
+        return (stride(from: 0, to: s.count, by: 2).map { s[$0] }, stride(from: 1, to: s.count, by: 2).map { s[$0] })
+    }
+
     /// Decision regions of each model over a 2-D dataset, with the data's points on top.
     static func boundary(_ models: [Model], _ data: Dataset, resolution: Int) throws -> Figure {
-        let x = data.x.scalars.map(Double.init)
-        let xs = stride(from: 0, to: x.count, by: 2).map { x[$0] }
-        let ys = stride(from: 1, to: x.count, by: 2).map { x[$0] }
+        let (xs, ys) = columns(data.x)
         func padded(_ v: [Double]) -> (Double, Double) {
             let lo = v.min() ?? 0, hi = v.max() ?? 1
             let pad = max((hi - lo) * 0.08, 1e-3)

@@ -56,6 +56,19 @@ func fitted(_ text: String, _ width: Int) -> String {
     text.count <= width ? text : width <= 0 ? "" : String(text.prefix(width - 1)) + "…"
 }
 
+/// One legend entry as cells: its symbol (in the series colour when `colour`), a space, its name.
+func legendCells(_ entry: LegendEntry, boxFill: Character, colour: Bool) -> [TextCell] {
+    let symbol: String
+    switch entry.symbol {
+    case .line: symbol = "──"
+    case .dashedLine: symbol = "╌╌"
+    case .box: symbol = String(repeating: boxFill, count: 2)
+    case .dot: symbol = String(PanelText.glyph(entry.colour))
+    }
+    let ink = colour ? Palette.series(entry.colour) : nil
+    return symbol.map { TextCell(character: $0, foreground: ink) } + (" " + entry.label).map { TextCell(character: $0) }
+}
+
 /// Lays a figure's panels out in its grid (fewer columns when they would be too narrow) and joins their text.
 struct TextRenderer {
     let figure: Figure
@@ -110,17 +123,7 @@ struct TextRenderer {
 
     /// The figure's shared legend, entries three spaces apart, wrapped and centred under the grid.
     func legendLines(contentWidth: Int) -> [[TextCell]] {
-        let items = figure.legend.map { entry -> [TextCell] in
-            let symbol: String
-            switch entry.symbol {
-            case .line: symbol = "──"
-            case .dashedLine: symbol = "╌╌"
-            case .box: symbol = "██"
-            case .dot: symbol = String(PanelText.glyphs[entry.colour % PanelText.glyphs.count])
-            }
-            let ink = colour ? Palette.series(entry.colour) : nil
-            return symbol.map { TextCell(character: $0, foreground: ink) } + (" " + entry.label).map { TextCell(character: $0) }
-        }
+        let items = figure.legend.map { legendCells($0, boxFill: "█", colour: colour) }
         var rows: [[TextCell]] = [[]]
         for item in items {
             if !rows[rows.count - 1].isEmpty && rows[rows.count - 1].count + 3 + item.count > contentWidth { rows.append([]) }
@@ -446,7 +449,8 @@ struct PanelText {
         }
     }
 
-    func glyph(_ k: Int) -> Character { Self.glyphs[((k % Self.glyphs.count) + Self.glyphs.count) % Self.glyphs.count] }
+    func glyph(_ k: Int) -> Character { Self.glyph(k) }
+    static func glyph(_ k: Int) -> Character { glyphs[((k % glyphs.count) + glyphs.count) % glyphs.count] }
 
     // MARK: Frame, ticks, labels and legend
 
@@ -533,16 +537,8 @@ struct PanelText {
 
     /// Each legend entry as cells: its symbol in the series colour, a space, its name. Sequential heatmaps add a shade key.
     private func legendItems(_ barFills: [Int: Character]) -> [[TextCell]] {
-        var items: [[TextCell]] = panel.legendEntries.map { entry in
-            let symbol: String
-            switch entry.symbol {
-            case .line: symbol = "──"
-            case .dashedLine: symbol = "╌╌"
-            case .box: symbol = String(repeating: barFills[entry.colour] ?? "█", count: 2)
-            case .dot: symbol = String(glyph(entry.colour))
-            }
-            let ink = colour ? Palette.series(entry.colour) : nil
-            return symbol.map { TextCell(character: $0, foreground: ink) } + (" " + entry.label).map { TextCell(character: $0) }
+        var items: [[TextCell]] = panel.legendEntries.map {
+            legendCells($0, boxFill: barFills[$0.colour] ?? "█", colour: colour)
         }
         for case .heatmap(let h) in panel.marks where h.colourMap == .sequential && !h.annotate && panel.legend {
             let range = h.valueRange, ends = Ticks.labels([range.0, range.1])
