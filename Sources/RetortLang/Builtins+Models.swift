@@ -2,7 +2,7 @@ import RetortNN
 import RetortTensor
 
 extension Builtins {
-    static func layer(_ call: BuiltinCall, _ layer: Layer) -> Value { .model(Model(Sequential([layer]))) }
+    static func layer(_ call: BuiltinCall, _ layer: Layer) -> Value { .model(Model(Sequential([layer]), isLayer: true)) }
 
     /// The layers a `sequential` item stands for: a model's layers, or a function as one layer.
     static func layers(from argument: CallArgument, _ call: BuiltinCall) throws -> [Layer] {
@@ -152,6 +152,9 @@ extension Builtins {
             guard (0..<count).contains(index) else {
                 throw call.error("layer \(k) is out of range: the model has \(count) layers", at: "layer")
             }
+            if let recorded = call.interpreter.recordedForwards[ObjectIdentifier(m.network)], recorded.input === x {
+                return .tensor(recorded.outputs[index + 1])
+            }
             return try call.tensorOp {
                 var h = x
                 for layer in m.network.layers[...index] { h = try layer.forward(h) }
@@ -162,34 +165,58 @@ extension Builtins {
             "adam",
             [
                 .init("lr", .number(1e-3)), .init("weight_decay", .number(0)),
-                .init("betas", .list([.number(0.9), .number(0.999)])),
+                .init("betas", .list([.number(0.9), .number(0.999)])), .init("schedule", Value.none),
             ],
-            category: "optimizer", summary: "Adam (torch.optim.Adam); it binds to the parameters it first updates.",
-            example: "adam(lr: 1e-3)"
+            category: "optimizer", summary: "Adam (torch.optim.Adam). " + optimizerRules, example: "adam(lr: 1e-3)"
         ) { call in try optimizer(.adam, call) },
         Builtin(
             "adamw",
             [
                 .init("lr", .number(1e-3)), .init("weight_decay", .number(0.01)),
-                .init("betas", .list([.number(0.9), .number(0.999)])),
+                .init("betas", .list([.number(0.9), .number(0.999)])), .init("schedule", Value.none),
             ],
-            category: "optimizer", summary: "AdamW: Adam with decoupled weight decay.",
+            category: "optimizer", summary: "AdamW: Adam with decoupled weight decay (torch.optim.AdamW). " + optimizerRules,
             example: "adamw(lr: 1e-3, weight_decay: 0.05)"
         ) { call in try optimizer(.adamw, call) },
         Builtin(
             "sgd",
             [
                 .init("lr", .number(0.01)), .init("momentum", .number(0)), .init("nesterov", .bool(false)),
-                .init("weight_decay", .number(0)),
+                .init("weight_decay", .number(0)), .init("schedule", Value.none),
             ],
-            category: "optimizer", summary: "Stochastic gradient descent with optional (Nesterov) momentum.",
+            category: "optimizer",
+            summary: "Stochastic gradient descent with optional (Nesterov) momentum (torch.optim.SGD). " + optimizerRules,
             example: "sgd(lr: 0.1, momentum: 0.9)"
         ) { call in try optimizer(.sgd, call) },
     ]
 
+    static let optimizerRules = """
+        Rules: an optimizer belongs to the first model fit or distill trains with it (as a PyTorch optimizer to the parameters \
+        it was given); training another model with it is an error: make one optimizer per model. Each step updates exactly the \
+        unfrozen parameters the loss depends on (an adapter in the loss joins) and clears their gradients afterwards. \
+        lr is a number or a function of the training progress p in [0, 1] (fn(p) = 1e-3 * (1 - p)); schedule: takes \
+        step_lr, cosine_lr, warmup_lr or warmup_cosine_lr, counted in steps.
+        """
+
     static func optimizer(_ kind: OptimizerValue.Kind, _ call: BuiltinCall) throws -> Value {
-        let lr = try call.number("lr")
-        guard lr >= 0 else { throw call.error("lr must be non-negative, got \(formatNumber(lr))", at: "lr") }
+        var lr: Double?
+        var lrFunction: Value?
+        if case .function = call.value("lr") {
+            lrFunction = call.value("lr")
+        } else {
+            let rate = try call.number("lr")
+            guard rate >= 0, rate.isFinite else {
+                throw call.error("lr must be non-negative, got \(formatNumber(rate))", at: "lr")
+            }
+            lr = rate
+        }
+        var schedule = LearningRateSchedule.constant
+        if call.isGiven("schedule") {
+            guard case .schedule(let s) = call.value("schedule") else {
+                throw call.fail("schedule", "a schedule such as cosine_lr(steps: 100)")
+            }
+            schedule = s
+        }
         let wd = try call.number("weight_decay")
         guard wd >= 0 else { throw call.error("weight_decay must be non-negative", at: "weight_decay") }
         if kind == .sgd {
@@ -198,12 +225,18 @@ extension Builtins {
             guard momentum >= 0 else { throw call.error("momentum must be non-negative", at: "momentum") }
             guard !nesterov || momentum > 0 else { throw call.error("nesterov needs momentum > 0", at: "nesterov") }
             return .optimizer(
-                OptimizerValue(kind: .sgd, learningRate: lr, momentum: momentum, nesterov: nesterov, weightDecay: wd))
+                OptimizerValue(
+                    kind: .sgd, learningRate: lr, learningRateFunction: lrFunction, momentum: momentum, nesterov: nesterov,
+                    weightDecay: wd, schedule: schedule))
         }
-        guard case .list(let betas) = call.value("betas"), betas.count == 2, case .number(let b1) = betas[0],
-            case .number(let b2) = betas[1],
-            (0..<1).contains(b1), (0..<1).contains(b2)
-        else { throw call.fail("betas", "two numbers in [0, 1), like [0.9, 0.999]") }
-        return .optimizer(OptimizerValue(kind: kind, learningRate: lr, weightDecay: wd, betas: (b1, b2)))
+        let betas = try call.numbers("betas")
+        guard betas.count == 2, (0..<1).contains(betas[0]), (0..<1).contains(betas[1]) else {
+            throw call.fail("betas", "two numbers in [0, 1), like [0.9, 0.999]")
+        }
+        let (b1, b2) = (betas[0], betas[1])
+        return .optimizer(
+            OptimizerValue(
+                kind: kind, learningRate: lr, learningRateFunction: lrFunction, weightDecay: wd, betas: (b1, b2),
+                schedule: schedule))
     }
 }

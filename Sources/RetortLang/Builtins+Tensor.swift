@@ -16,14 +16,19 @@ extension Builtins {
     }
 
     static func reduction(
-        _ name: String, summary: String, example: String, _ op: @escaping (Variable, Int?, Bool) throws -> Variable
+        _ name: String, summary: String, example: String, numbers: ((Double, Double) -> Double)? = nil,
+        _ op: @escaping (Variable, Int?, Bool) throws -> Variable
     ) -> Builtin {
         Builtin(
             name, [.init("x"), .init("axis", Value.none), .init("keepdims", .bool(false))], category: "tensor", summary: summary,
             example: example
         ) { call in
+            // min(3, 4) and max(a, b) of plain numbers: the smaller or larger, not an axis.
+            if let numbers, case .number(let a) = call.value("x"), case .number(let b) = call.value("axis") {
+                return .number(numbers(a, b))
+            }
             let x = try call.tensor("x")
-            let axis = try call.optionalNumber("axis").map { Int($0) }
+            let axis = call.isGiven("axis") ? try call.int("axis") : nil
             let keep = try call.bool("keepdims")
             return try call.tensorOp { try op(x, axis, keep) }
         }
@@ -181,6 +186,8 @@ extension Builtins {
         elementwise("exp", summary: "e to the power x.", example: "exp(x)", number: Foundation.exp) { $0.exp() },
         elementwise("log", summary: "Natural logarithm.", example: "log(p)", number: Foundation.log) { $0.log() },
         elementwise("sqrt", summary: "Square root.", example: "sqrt(v)", number: Foundation.sqrt) { $0.sqrt() },
+        elementwise("cos", summary: "Cosine (radians).", example: "cos(pi * p)", number: Foundation.cos) { $0.cos() },
+        elementwise("sin", summary: "Sine (radians).", example: "sin(x)", number: Foundation.sin) { $0.sin() },
         elementwise("abs", summary: "Absolute value.", example: "abs(x - y)", number: Swift.abs) { $0.abs() },
         elementwise(
             "relu", summary: "max(x, 0); also a layer inside sequential(...).", example: "relu(x)", number: { Swift.max($0, 0) }
@@ -236,11 +243,28 @@ extension Builtins {
         reduction("mean", summary: "Mean over an axis, or of everything.", example: "mean(x)") { x, a, k in
             try x.mean(axes: a.map { [$0] }, keepDims: k)
         },
-        reduction("max", summary: "Largest value over an axis, or of everything.", example: "max(x, axis: 1)") { x, a, k in
+        reduction(
+            "max", summary: "Largest value over an axis, or of everything; max(a, b) of two plain numbers is the larger.",
+            example: "max(x, axis: 1)", numbers: Swift.max
+        ) { x, a, k in
             try x.max(axis: a, keepDims: k)
         },
-        reduction("min", summary: "Smallest value over an axis, or of everything.", example: "min(x)") { x, a, k in
+        reduction(
+            "min", summary: "Smallest value over an axis, or of everything; min(a, b) of two plain numbers is the smaller.",
+            example: "min(x)", numbers: Swift.min
+        ) { x, a, k in
             try x.min(axis: a, keepDims: k)
+        },
+        Builtin(
+            "item", [.init("x")], category: "tensor", summary: "The number in a one-element tensor (PyTorch's x.item()).",
+            example: "item(loss)"
+        ) { call in
+            if case .number = call.value("x") { return call.value("x") }
+            let x = try call.tensor("x")
+            guard x.value.count == 1, let v = x.value.scalars.first else {
+                throw call.error("needs a one-element tensor, got shape \(formatShape(x.shape))", at: "x")
+            }
+            return .number(Double(v))
         },
         reduction("logsumexp", summary: "log Σ exp over an axis, without overflow.", example: "logsumexp(x, axis: 1)") {
             x, a, k in

@@ -3,9 +3,17 @@ import RetortNN
 import RetortTensor
 
 extension Builtins {
+    static let trainingRules = """
+        Named arguments the call does not take go to the loss, and must be parameters of it (else an error); a function \
+        there is a schedule, called each batch with the training progress p: 0 at the first batch, 1 at the last, evenly \
+        between (per batch, not per epoch). A loss with a parameter x gets the batch's input; features(model, x, k) and \
+        model(x) on it reuse the batch's one forward pass. The model trains in train mode and returns to the mode it had. \
+        clip: scales gradients to at most that global L2 norm (torch's clip_grad_norm_). See help(adam) for optimizers.
+        """
+
     static let trainingParameters: [Builtin.Parameter] = [
         .init("epochs", .number(10)), .init("opt", Value.none), .init("batch", .number(64)), .init("shuffle", .bool(true)),
-        .init("validation", Value.none), .init("quiet", .bool(false)),
+        .init("validation", Value.none), .init("quiet", .bool(false)), .init("clip", Value.none),
     ]
 
     static func loop(_ call: BuiltinCall, task: String, model: Model, data: Dataset) throws -> TrainingLoop {
@@ -20,17 +28,56 @@ extension Builtins {
         return TrainingLoop(
             interpreter: call.interpreter, task: task, model: model, data: data, epochs: try call.int("epochs", minimum: 1),
             batchSize: try call.int("batch", minimum: 1), shuffle: try call.bool("shuffle"), optimizer: optimizer,
-            validation: validation, quiet: try call.bool("quiet"), range: call.range)
+            validation: validation, clip: try clipNorm(call), quiet: try call.bool("quiet"), range: call.range)
+    }
+
+    /// `clip:`, a positive maximum gradient norm, or nil when not given.
+    static func clipNorm(_ call: BuiltinCall) throws -> Double? {
+        guard call.isGiven("clip") else { return nil }
+        let clip = try call.number("clip")
+        guard clip > 0, clip.isFinite else { throw call.fail("clip", "a positive maximum gradient norm") }
+        return clip
+    }
+
+    /// Refuses a named argument that neither the builtin nor the loss takes: a misspelt `epoch:`
+    /// must not run ten epochs without a word.
+    static func checkExtraNamed(_ call: BuiltinCall, loss: Value, lossName: String) throws {
+        var taken: [String] = []
+        switch loss {
+        case .function(.closure(let c)): taken = c.declaration.parameters.map(\.name)
+        case .function(.builtin(let b)): taken = b.parameters.map(\.name)
+        default: break
+        }
+        for extra in call.extraNamed where !taken.contains(extra.label ?? "") {
+            let label = extra.label ?? ""
+            var notes: [String] = []
+            let synonyms = ["temperature": "T", "tau": "T", "batch_size": "batch", "num_epochs": "epochs", "weight": "weights"]
+            let known = call.builtin.parameters.map(\.name) + taken
+            if let near = synonyms[label.lowercased()].flatMap({ known.contains($0) ? $0 : nil })
+                ?? call.interpreter.nearest(to: label, in: known)
+            {
+                notes.append("did you mean '\(near)'?")
+            }
+            if label == "lr" || label == "learning_rate" {
+                notes.append("the learning rate is the optimizer's: opt: adam(lr: ...)")
+            }
+            notes.append(
+                "named arguments \(call.builtin.name) does not take go to the loss, and \(lossName) takes "
+                    + (taken.isEmpty ? "none" : taken.joined(separator: ", ")))
+            throw call.interpreter.diagnostic(
+                .argument, "\(call.builtin.name) has no parameter '\(label)', and neither has its loss \(lossName)",
+                at: extra.range, notes: notes)
+        }
     }
 
     /// Calls a user's loss with positional arguments and any extra named ones; a function among the
     /// extra arguments is a schedule, called with the training progress in [0, 1].
-    static func callLoss(_ call: BuiltinCall, _ loss: Value, _ positional: [Value], x: Tensor, progress: Double) throws
+    static func callLoss(_ call: BuiltinCall, _ loss: Value, _ positional: [Value], x: Variable, progress: Double) throws
         -> Variable
     {
         var args = positional.map { CallArgument(label: nil, value: $0, range: call.range) }
         if case .function(.closure(let c)) = loss, c.declaration.parameters.contains(where: { $0.name == "x" }) {
-            args.append(CallArgument(label: "x", value: .tensor(Variable(x)), range: call.range))
+            args.append(CallArgument(label: "x", value: .tensor(x), range: call.range))
         }
         for extra in call.extraNamed {
             var value = extra.value
@@ -50,7 +97,8 @@ extension Builtins {
         Builtin(
             "fit", [.init("model"), .init("data"), .init("loss", Value.none)] + trainingParameters, category: "training",
             summary:
-                "Trains a model on a dataset (default loss cross_entropy(output, labels), optimizer adam(lr: 1e-3)); returns the history. Extra named arguments go to the loss.",
+                "Trains a model on a dataset (default loss cross_entropy(output, labels), optimizer adam(lr: 1e-3)); returns the history. "
+                + trainingRules,
             example: "let h = fit(teacher, train, epochs: 40, opt: adam(lr: 1e-3), batch: 64)",
             acceptsExtraNamed: true
         ) { call in
@@ -58,13 +106,14 @@ extension Builtins {
             let data = try call.dataset("data")
             var training = try loop(call, task: "fit \(model.name ?? "model")", model: model, data: data)
             let loss = call.isGiven("loss") ? try call.function("loss") : .none
-            func batchLoss(_ x: Tensor, _ y: Tensor, _ progress: Double) throws -> (loss: Variable, output: Variable) {
-                let output = try model.network.forward(Variable(x))
+            try checkExtraNamed(call, loss: loss, lossName: call.isGiven("loss") ? loss.functionName : "cross_entropy")
+            func batchLoss(_ x: Variable, _ y: Tensor, _ progress: Double) throws -> (loss: Variable, output: Variable) {
+                let output = try call.interpreter.recordForward(model, x)
                 if case .none = loss { return (try Loss.crossEntropy(output, target: Variable(y)), output) }
                 return (try callLoss(call, loss, [.tensor(output), .tensor(Variable(y))], x: x, progress: progress), output)
             }
             training.validationLoss = { data, progress in
-                Double(try batchLoss(data.x, data.y, progress).loss.value.scalar ?? .nan)
+                Double(try batchLoss(Variable(data.x), data.y, progress).loss.value.scalar ?? .nan)
             }
             let history = try training.run(name: model.name ?? "") { _, x, y, progress in try batchLoss(x, y, progress) }
             return .history(history)
@@ -77,32 +126,58 @@ extension Builtins {
             ] + trainingParameters,
             category: "training",
             summary:
-                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default kd), the teacher run without gradients. `from` may be a list of teachers, whose soft targets are averaged (with `weights`); precompute: true runs the teachers once over the data. Extra named arguments go to the loss; a function there is a schedule of the progress p in [0, 1].",
+                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default: the prelude's kd). The teachers are frozen and in eval mode for the whole call, whatever the loss does with them (features(teacher, x, k) included), then restored. `from` may be a list of teachers, whose soft targets are averaged with `weights` (proportions: divided by their sum; non-negative, not all zero). precompute: true runs the teachers once over the data. "
+                + trainingRules,
             example: "distill(student, from: teacher, on: train, loss: kd, epochs: 40, T: 4, alpha: 0.7)",
             acceptsExtraNamed: true
         ) { call in
             let student = try call.model("student")
             let data = try call.dataset("on")
             let teachers = try call.models("from")
+            if teachers.contains(where: { $0 === student || $0.network === student.network }) {
+                throw call.error("the student cannot be its own teacher", at: "from")
+            }
             var weights: [Double]?
             if call.isGiven("weights") {
                 let w = try call.numbers("weights")
-                guard w.count == teachers.count, w.allSatisfy({ $0 >= 0 }), w.reduce(0, +) > 0 else {
-                    throw call.fail("weights", "\(teachers.count) non-negative numbers, one per teacher")
+                let shown = "[" + w.map(formatNumber).joined(separator: ", ") + "]"
+                guard w.count == teachers.count else {
+                    throw call.error("weights \(shown) must have one number per teacher (\(teachers.count))", at: "weights")
                 }
-                weights = w
+                guard w.allSatisfy({ $0 >= 0 && $0.isFinite }), w.reduce(0, +) > 0 else {
+                    throw call.error(
+                        "weights \(shown) must be proportions: non-negative and not all zero (they are divided by their sum)",
+                        at: "weights")
+                }
+                // Weights are proportions: the soft targets stay a distribution whatever their sum.
+                let total = w.reduce(0, +)
+                weights = w.map { $0 / total }
             }
-            let loss = call.isGiven("loss") ? try call.function("loss") : (call.interpreter.lookup("kd") ?? .none)
-            for t in teachers { t.network.isTraining = false }
+            // The default is the prelude's kd even where the user has bound `kd` to something else.
+            let loss = call.isGiven("loss") ? try call.function("loss") : (call.interpreter.preludeScope.lookup("kd") ?? .none)
+            try checkExtraNamed(call, loss: loss, lossName: loss.functionName)
+            // The teachers are frozen and in evaluation mode for the whole call, whatever the loss
+            // does with them (features(teacher, x, k) included); both are restored afterwards.
+            let teacherState = teachers.map { t in (t.network.isTraining, t.network.parameters.map { ($0, $0.requiresGrad) }) }
+            for t in teachers {
+                t.network.isTraining = false
+                for p in t.network.parameters { p.requiresGrad = false }
+            }
+            defer {
+                for (t, state) in zip(teachers, teacherState) {
+                    t.network.isTraining = state.0
+                    for (p, requires) in state.1 { p.requiresGrad = requires }
+                }
+            }
             let cached: [Tensor]? =
                 try call.bool("precompute") ? try teachers.map { try Training.predict($0.network, data.x) } : nil
             var training = try loop(call, task: "distill \(student.name ?? "student")", model: student, data: data)
-            func batchLoss(_ indices: [Int]?, _ x: Tensor, _ y: Tensor, _ progress: Double) throws -> (
+            func batchLoss(_ indices: [Int]?, _ x: Variable, _ y: Tensor, _ progress: Double) throws -> (
                 loss: Variable, output: Variable
             ) {
                 let logits: [Tensor] = try teachers.enumerated().map { i, t in
                     if let cached, let indices { return cached[i].rows(indices) }
-                    return try Training.predict(t.network, x)
+                    return try GradMode.withoutGradients { try call.interpreter.recordForward(t, x).value }
                 }
                 let teacherValue: Value
                 if logits.count == 1 {
@@ -114,14 +189,14 @@ extension Builtins {
                             ("logits", .list(logits.map { .tensor(Variable($0)) })), ("weights", .list(w.map { .number($0) })),
                         ]))
                 }
-                let output = try student.network.forward(Variable(x))
+                let output = try call.interpreter.recordForward(student, x)
                 return (
                     try callLoss(call, loss, [.tensor(output), teacherValue, .tensor(Variable(y))], x: x, progress: progress),
                     output
                 )
             }
             training.validationLoss = { data, progress in
-                Double(try batchLoss(nil, data.x, data.y, progress).loss.value.scalar ?? .nan)
+                Double(try batchLoss(nil, Variable(data.x), data.y, progress).loss.value.scalar ?? .nan)
             }
             let history = try training.run(name: student.name ?? "") { indices, x, y, progress in
                 try batchLoss(indices, x, y, progress)
@@ -129,9 +204,10 @@ extension Builtins {
             return .history(history)
         },
         Builtin(
-            "step", [.init("opt"), .init("loss")], category: "training",
+            "step", [.init("opt"), .init("loss"), .init("clip", Value.none), .init("progress", Value.none)],
+            category: "training",
             summary:
-                "One training step: back-propagates the loss, updates every parameter it depends on, clears their gradients.",
+                "One training step: back-propagates the loss, updates exactly the unfrozen parameters it depends on (clipped to a global norm `clip`), clears their gradients. `progress` is the p an lr function or schedule reads.",
             example: "step(opt, kd(student(b.x), no_grad(teacher(b.x)), b.y))"
         ) { call in
             let optimizer = try call.optimizer("opt")
@@ -140,11 +216,18 @@ extension Builtins {
                 throw call.error("the loss must be one number, got shape \(formatShape(loss.shape))", at: "loss")
             }
             let parameters = loss.parameterLeaves
-            guard !parameters.isEmpty else { throw call.error("the loss does not depend on any trainable parameter", at: "loss") }
-            for p in parameters { p.zeroGrad() }
-            try loss.backward()
-            try optimizer.step(parameters)
-            for p in parameters { p.zeroGrad() }
+            guard !parameters.isEmpty else {
+                throw call.error("the loss does not depend on any trainable (unfrozen) parameter", at: "loss")
+            }
+            var progress: Double?
+            if call.isGiven("progress") {
+                let p = try call.number("progress")
+                guard (0...1).contains(p) else { throw call.fail("progress", "a number in [0, 1]") }
+                progress = p
+            }
+            try TrainingLoop.update(
+                loss, parameters, optimizer: optimizer, clip: try clipNorm(call), progress: progress,
+                interpreter: call.interpreter, range: call.range)
             return .number(Double(loss.value.scalar ?? .nan))
         },
         Builtin(

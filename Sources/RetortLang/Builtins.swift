@@ -5,7 +5,8 @@ import RetortTensor
 /// Every builtin, by area. Each has a doc entry reachable with `help(name)`.
 enum Builtins {
     static let all: [Builtin] =
-        general + tensorBuiltins + lossBuiltins + modelBuiltins + trainingBuiltins + dataBuiltins + fileBuiltins
+        general + tensorBuiltins + lossBuiltins + modelBuiltins + modeBuiltins + scheduleBuiltins + trainingBuiltins
+        + dataBuiltins + fileBuiltins
         + plotBuiltins
 
     static func named(_ name: String) -> Builtin? { all.first { $0.name == name } }
@@ -108,6 +109,17 @@ enum Builtins {
             summary: "Reseeds the session's random generator, so what follows is reproducible.", example: "seed(42)"
         ) { call in
             call.interpreter.generator = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("n")))
+            return .none
+        },
+        Builtin(
+            "set_printoptions", [.init("precision", .number(4))], category: "general",
+            summary:
+                "Digits shown from now on: tensor elements with `precision` decimals (default 4, as PyTorch), numbers with precision + 2 significant digits.",
+            example: "set_printoptions(precision: 8)"
+        ) { call in
+            let precision = try call.int("precision", minimum: 0)
+            guard precision <= 16 else { throw call.fail("precision", "a whole number from 0 to 16") }
+            PrintOptions.precision = precision
             return .none
         },
         Builtin(

@@ -12,7 +12,9 @@ extension Interpreter {
     static let maximumCallDepth = 400
 
     /// Calls any callable value; `range` is the whole call, for errors.
-    func call(_ callee: Value, _ args: [CallArgument], at range: SourceRange, calleeRange: SourceRange) throws -> Value {
+    func call(
+        _ callee: Value, _ args: [CallArgument], at range: SourceRange, calleeRange: SourceRange, calleeName: String? = nil
+    ) throws -> Value {
         switch callee {
         case .function(.closure(let closure)):
             return try callClosure(closure, args, at: range)
@@ -28,14 +30,39 @@ extension Interpreter {
                 throw diagnostic(.argument, "a model is called with one input tensor: \(model.name ?? "model")(x)", at: range)
             }
             let input = try tensorArgument(args[0].value, at: args[0].range, what: "the model's input")
+            if let recorded = recordedForwards[ObjectIdentifier(model.network)], recorded.input === input,
+                let output = recorded.outputs.last
+            {
+                return .tensor(output)
+            }
             do {
                 return .tensor(try model.network.forward(input))
             } catch {
                 throw wrap(error, at: range)
             }
         default:
-            throw diagnostic(.type, "a \(callee.typeName) cannot be called", at: calleeRange)
+            throw notCallable(callee, named: calleeName, at: calleeRange)
         }
+    }
+
+    /// Runs `model` on a training batch's input and records every layer's output for the loss.
+    func recordForward(_ model: Model, _ input: Variable) throws -> Variable {
+        let outputs = try model.network.forwardCollecting(input)
+        recordedForwards[ObjectIdentifier(model.network)] = (input, outputs)
+        return outputs[outputs.count - 1]
+    }
+
+    /// "a number cannot be called", naming the binding when the callee was written as a name, and
+    /// saying when that name hides a builtin or a prelude function (`let kd = 5`, then `kd(...)`).
+    func notCallable(_ callee: Value, named text: String?, at range: SourceRange) -> Diagnostic {
+        guard let text else { return diagnostic(.type, "a \(callee.typeName) cannot be called", at: range) }
+        var notes: [String] = []
+        if case .function? = preludeScope.lookup(text) {
+            notes.append(
+                "`\(text)` is also \(builtinScope.values[text] != nil ? "a builtin" : "a prelude function"); your binding hides it"
+            )
+        }
+        return diagnostic(.type, "`\(text)` is a \(callee.typeName) here and cannot be called", at: range, notes: notes)
     }
 
     /// Calls a function value from a builtin (a loss inside `fit`), with positional arguments.

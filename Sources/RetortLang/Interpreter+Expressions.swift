@@ -47,7 +47,9 @@ extension Interpreter {
             }
             let callee = try evaluate(calleeExpr, env)
             let args = try arguments.map { CallArgument(label: $0.label, value: try evaluate($0.value, env), range: $0.range) }
-            return try call(callee, args, at: range, calleeRange: calleeExpr.range)
+            var name: String?
+            if case .name(let n, _) = calleeExpr { name = n }
+            return try call(callee, args, at: range, calleeRange: calleeExpr.range, calleeName: name)
         case .index(let baseExpr, let subscripts, let range):
             let base = try evaluate(baseExpr, env)
             return try index(base, subscripts, env, range)
@@ -102,7 +104,12 @@ extension Interpreter {
             if case .number = $0 { return true }; if case .tensor(let t) = $0, !t.requiresGrad { return true }; return false
         }
         guard allNumeric, let first = shapes[0], shapes.allSatisfy({ $0 == first }) else {
-            if allNumeric {
+            // Tensors of different shapes make a list (concat([a, b], axis: 1)); numbers written
+            // out in ragged rows are a mistake in a literal.
+            let holdsTensors = values.contains {
+                if case .tensor = $0 { return true }; return false
+            }
+            if allNumeric && !holdsTensors {
                 throw diagnostic(.shape, "the rows of this tensor literal have different shapes", at: range)
             }
             return .list(values)

@@ -36,12 +36,18 @@ public final class Interpreter {
     var sources: [String: Source] = [:]
     /// Loss parts named with `term(name, x)` since the training loop last cleared them.
     var loggedTerms: [(name: String, value: Double)] = []
+    /// The forward passes `fit` and `distill` ran for the current batch: each model's input and
+    /// every layer's output. The loss's `features(model, x, k)` and `model(x)` on that same input
+    /// read them instead of running the model again (another dropout mask, batch-norm statistics
+    /// updated twice).
+    var recordedForwards: [ObjectIdentifier: (input: Variable, outputs: [Variable])] = [:]
     /// Set while fit or distill runs, the only time `term` keeps what it is given.
     var collectingTerms = false
 
     public init(sink: OutputSink, seed: UInt64 = 0) {
         self.sink = sink
         generator = RandomGenerator(seed: seed)
+        PrintOptions.precision = PrintOptions.defaultPrecision
         preludeScope = Environment(parent: builtinScope)
         globals = Environment(parent: preludeScope)
         for builtin in Builtins.all { builtinScope.define(builtin.name, .function(.builtin(builtin))) }

@@ -9,7 +9,7 @@ enum Members {
         case .tensor: return ["shape", "rank", "count", "T", "grad", "requires_grad"]
         case .dataset: return ["x", "y", "count", "classes", "features", "name"]
         case .history(let h): return ["epochs", "name", "stopped_at"] + h.series.map(\.name)
-        case .model: return ["layers", "parameters", "name", "count"]
+        case .model: return ["layers", "parameters", "buffers", "name", "count", "mode"]
         case .optimizer: return ["lr", "kind", "steps"]
         case .table: return ["columns", "rows"]
         case .list, .tuple: return ["count"]
@@ -54,13 +54,21 @@ enum Members {
             case "layers": return .list(m.network.layers.map { .model(Model(Sequential([$0]), name: $0.description)) })
             case "parameters":
                 return .record(Record(m.network.namedParameters.map { ($0.name, .tensor($0.variable)) }))
+            case "buffers":
+                return .record(
+                    Record(
+                        m.network.namedBuffers.map { ($0.name, .tensor(Variable($0.tensor))) }
+                            + m.network.namedCounts.map { ($0.name, .number(Double($0.count))) }))
             case "name": return m.name.map { .string($0) } ?? Value.none
             case "count": return .number(Double(m.network.parameterCount))
+            case "mode": return .string(m.modeText)
             default: return nil
             }
         case .optimizer(let o):
             switch name {
-            case "lr": return .number(o.learningRate)
+            case "lr":
+                if let rate = o.lastRate ?? o.learningRate { return .number(rate) }
+                return o.learningRateFunction ?? Value.none
             case "kind": return .string(o.kind.rawValue)
             case "steps": return .number(Double(o.steps))
             default: return nil

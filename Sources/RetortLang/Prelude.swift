@@ -1,6 +1,9 @@
 /// The standard distillation losses, written in Retort itself so `source(kd)` shows what they compute.
 enum Prelude {
     static let text = """
+        # π, for schedules such as fn(p) = 0.5 * (1 + cos(pi * p)).
+        let pi = 3.141592653589793
+
         # Soft targets at temperature T: a teacher's logits, or several teachers' weighted average.
         fn soft_targets(t, T = 1) {
           if type(t) == "record" {

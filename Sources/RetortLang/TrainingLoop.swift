@@ -14,17 +14,27 @@ struct TrainingLoop {
     let shuffle: Bool
     let optimizer: OptimizerValue
     let validation: Dataset?
+    /// The largest global gradient norm a step may use (`clip:`), as `clip_grad_norm_`.
+    let clip: Double?
     /// The loss on the validation data in evaluation mode, given the training progress.
     var validationLoss: ((Dataset, Double) throws -> Double)? = nil
     /// Report only the start and the end (and an interrupt), not every batch and epoch.
     let quiet: Bool
     let range: SourceRange
 
-    /// The loss for one batch: given the example indices and the training progress in [0, 1],
-    /// returns the loss to minimise and the model's outputs (for the running accuracy).
-    typealias BatchLoss = (_ indices: [Int], _ x: Tensor, _ y: Tensor, _ progress: Double) throws -> (
+    /// The loss for one batch: given the example indices, the batch's input (one variable, so
+    /// `features(model, x, k)` in the loss finds the forward pass already recorded for it), the
+    /// labels and the training progress in [0, 1], returns the loss to minimise and the model's
+    /// outputs (for the running accuracy).
+    typealias BatchLoss = (_ indices: [Int], _ x: Variable, _ y: Tensor, _ progress: Double) throws -> (
         loss: Variable, output: Variable
     )
+
+    /// The training progress p of batch `step` (from 0) of `total`: 0 at the first batch, 1 at the
+    /// last, evenly between, so a schedule `ramp(a, b)` starts at a and ends at b.
+    static func progress(step: Int, of total: Int) -> Double {
+        total > 1 ? Double(step) / Double(total - 1) : 1
+    }
 
     func run(name: String, _ batchLoss: BatchLoss) throws -> History {
         let history = History(name: name)
@@ -37,12 +47,19 @@ struct TrainingLoop {
                     phase: phase, task: task, epoch: epoch, epochs: epochs, batch: batch, batches: batches, loss: loss,
                     metrics: metrics, elapsed: Date().timeIntervalSince(started)))
         }
+        // Training mode while training, then back to the mode the model had (as PyTorch code
+        // that calls model.train() and restores model.eval() afterwards).
+        let wasTraining = model.network.isTraining
         model.network.isTraining = true
         interpreter.collectingTerms = true
         defer {
-            model.network.isTraining = false
+            model.network.isTraining = wasTraining
             interpreter.collectingTerms = false
             interpreter.loggedTerms.removeAll()
+            interpreter.recordedForwards.removeAll()
+        }
+        if let complaint = optimizer.claim(model) {
+            throw interpreter.diagnostic(.argument, complaint, at: range)
         }
         event(.started, 0, 0, .nan)
         for epoch in 1...epochs {
@@ -63,9 +80,11 @@ struct TrainingLoop {
                 }
                 let indices = Array(order[(b * batchSize)..<Swift.min((b + 1) * batchSize, data.count)])
                 let part = data.subset(indices)
-                let progress = (Double(epoch - 1) + Double(b) / Double(batches)) / Double(epochs)
+                let progress = Self.progress(step: (epoch - 1) * batches + b, of: epochs * batches)
                 interpreter.loggedTerms.removeAll()
-                let (loss, output) = try batchLoss(indices, part.x, part.y, progress)
+                interpreter.recordedForwards.removeAll()
+                let (loss, output) = try batchLoss(indices, Variable(part.x), part.y, progress)
+                interpreter.recordedForwards.removeAll()
                 for (name, value) in interpreter.loggedTerms {
                     if let i = terms.firstIndex(where: { $0.name == name }) {
                         terms[i].total += value
@@ -79,17 +98,15 @@ struct TrainingLoop {
                 }
                 let parameters = loss.parameterLeaves
                 guard !parameters.isEmpty else {
+                    let frozen = model.network.parameters.contains { !$0.requiresGrad }
                     throw interpreter.diagnostic(
-                        .runtime, "the loss does not depend on any trainable parameter of \(model.name ?? "the model")", at: range
-                    )
+                        .runtime,
+                        "the loss does not depend on any trainable parameter of \(model.name ?? "the model")"
+                            + (frozen ? " (its parameters are frozen: unfreeze(model))" : ""), at: range)
                 }
-                for p in parameters { p.zeroGrad() }
-                do {
-                    try loss.backward()
-                } catch {
-                    throw interpreter.wrap(error, at: range)
-                }
-                try optimizer.step(parameters)
+                try Self.update(
+                    loss, parameters, optimizer: optimizer, clip: clip, progress: progress, interpreter: interpreter, range: range
+                )
                 let value = Double(loss.value.scalar ?? .nan)
                 total += value
                 if output.value.rank == 2, let predicted = try? output.value.argmax(axis: 1).scalars {
@@ -103,7 +120,9 @@ struct TrainingLoop {
             if let validation {
                 if let validationLoss {
                     model.network.isTraining = false
-                    let value = try GradMode.withoutGradients { try validationLoss(validation, Double(epoch) / Double(epochs)) }
+                    let p = Self.progress(step: epoch * batches - 1, of: epochs * batches)
+                    let value = try GradMode.withoutGradients { try validationLoss(validation, p) }
+                    interpreter.recordedForwards.removeAll()
                     model.network.isTraining = true
                     metrics.append(("val_loss", value))
                 }
@@ -114,5 +133,24 @@ struct TrainingLoop {
         }
         event(.finished, epochs, batches, history.values("loss")?.last ?? .nan)
         return history
+    }
+
+    /// One optimizer step from `loss`: gradients of exactly `parameters` (the loss's trainable
+    /// leaves), clipped by global norm if asked, the update at the scheduled rate, and the
+    /// gradients cleared again, whatever fails.
+    static func update(
+        _ loss: Variable, _ parameters: [Variable], optimizer: OptimizerValue, clip: Double?, progress: Double?,
+        interpreter: Interpreter, range: SourceRange
+    ) throws {
+        for p in parameters { p.zeroGrad() }
+        defer { for p in parameters { p.zeroGrad() } }
+        let rate = try optimizer.rate(progress: progress, interpreter: interpreter, at: range)
+        do {
+            try loss.backward()
+        } catch {
+            throw interpreter.wrap(error, at: range)
+        }
+        if let clip { clipGradientNorm(parameters, maxNorm: Float(clip)) }
+        try optimizer.step(parameters, rate: rate)
     }
 }

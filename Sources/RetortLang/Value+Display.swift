@@ -17,6 +17,7 @@ func describeShort(_ value: Value) -> String {
     case .function(let f): return "the function \(f.name)"
     case .model(let m): return "the model \(m.name ?? "")".trimmingCharacters(in: .whitespaces)
     case .optimizer(let o): return "a \(o.kind.rawValue) optimizer"
+    case .schedule(let s): return "the schedule \(s.displayText)"
     case .dataset(let d): return "a dataset of \(d.count)"
     case .history: return "a training history"
     case .table: return "a table"
@@ -26,12 +27,20 @@ func describeShort(_ value: Value) -> String {
     }
 }
 
-/// Formats a number as a display shows it: integers plainly, others with up to 6 significant digits.
+/// How many digits values print with: `set_printoptions(precision: 8)`, as PyTorch's. One setting per
+/// process (a front end runs one session); a new interpreter starts from the defaults.
+enum PrintOptions {
+    /// Digits after the point in a tensor's elements (PyTorch's default, 4); numbers print with two
+    /// more significant digits (6 by default).
+    nonisolated(unsafe) static var precision = 4
+    static let defaultPrecision = 4
+}
+
 func formatNumber(_ x: Double) -> String {
     if x.isNaN { return "nan" }
     if x.isInfinite { return x > 0 ? "inf" : "-inf" }
     if x == x.rounded(), Swift.abs(x) < 1e15 { return String(Int64(x)) }
-    return String(format: "%.6g", x)
+    return String(format: "%.\(PrintOptions.precision + 2)g", x)
 }
 
 extension Value {
@@ -49,8 +58,9 @@ extension Value {
         case .function(.closure(let c)): return c.declaration.sourceText
         case .function(.builtin(let b)): return "builtin \(b.signature)"
         case .model(let m):
-            return "\(m.name.map { "\($0): " } ?? "")\(m.network.description)\n\(m.network.parameterCount) parameters"
-        case .optimizer(let o): return "\(o.kind.rawValue)(lr: \(formatNumber(o.learningRate)))"
+            return "\(m.name.map { "\($0): " } ?? "")\(m.network.description)\n\(m.countText), \(m.modeText) mode"
+        case .optimizer(let o): return o.displayText
+        case .schedule(let s): return s.displayText
         case .dataset(let d):
             return
                 "dataset \(d.name): \(d.count) examples, inputs \(formatShape(Array(d.x.shape.dropFirst()))), \(d.classes) classes"
@@ -144,8 +154,8 @@ struct ElementFormat {
         if x.isInfinite { return x > 0 ? "inf" : "-inf" }
         switch style {
         case .integer: return String(Int64(x))
-        case .fixed: return String(format: "%.4f", Double(x))
-        case .scientific: return String(format: "%.4e", Double(x))
+        case .fixed: return String(format: "%.\(PrintOptions.precision)f", Double(x))
+        case .scientific: return String(format: "%.\(PrintOptions.precision)e", Double(x))
         }
     }
 }

@@ -15,6 +15,8 @@ public indirect enum Value {
     case function(Function)
     case model(Model)
     case optimizer(OptimizerValue)
+    /// A learning-rate schedule counted in optimizer steps (`cosine_lr(steps: 1000)`).
+    case schedule(LearningRateSchedule)
     case dataset(Dataset)
     case history(History)
     case table(Table)
@@ -24,6 +26,12 @@ public indirect enum Value {
     case formula(String)
     /// `a..b` or `a..<b` over whole numbers.
     case range(Int, Int)
+
+    /// A function's name, for messages; other values give their type.
+    var functionName: String {
+        if case .function(let f) = self { return f.name }
+        return typeName
+    }
 
     /// The type's name as users see it in messages and `:type`.
     public var typeName: String {
@@ -39,6 +47,7 @@ public indirect enum Value {
         case .function: return "function"
         case .model: return "model"
         case .optimizer: return "optimizer"
+        case .schedule: return "schedule"
         case .dataset: return "dataset"
         case .history: return "history"
         case .table: return "table"
@@ -95,67 +104,28 @@ public final class Closure {
 public final class Model {
     public let network: Sequential
     public var name: String?
+    /// Made by a layer builtin (`linear(64, 10)`): as a member of another model it is named like
+    /// PyTorch's bare module (`lin.weight`), not like a one-item `nn.Sequential` (`lin.0.weight`).
+    public let isLayer: Bool
 
-    public init(_ network: Sequential, name: String? = nil) {
+    public init(_ network: Sequential, name: String? = nil, isLayer: Bool = false) {
         self.network = network
         self.name = name
-    }
-}
-
-/// An optimizer's settings; it binds to the parameters it first meets (in `fit` or `step`).
-public final class OptimizerValue {
-    public enum Kind: String { case sgd, adam, adamw }
-    public let kind: Kind
-    public let learningRate: Double
-    public let momentum: Double
-    public let nesterov: Bool
-    public let weightDecay: Double
-    public let betas: (Double, Double)
-    public let schedule: LearningRateSchedule
-    var optimizer: Optimizer?
-    var steps = 0
-
-    init(
-        kind: Kind, learningRate: Double, momentum: Double = 0, nesterov: Bool = false, weightDecay: Double = 0,
-        betas: (Double, Double) = (0.9, 0.999), schedule: LearningRateSchedule = .constant
-    ) {
-        self.kind = kind
-        self.learningRate = learningRate
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.weightDecay = weightDecay
-        self.betas = betas
-        self.schedule = schedule
+        self.isLayer = isLayer && network.layers.count == 1
     }
 
-    /// The optimizer bound to `parameters`; parameters it has not seen yet join it.
-    func bound(to parameters: [Variable]) throws -> Optimizer {
-        if let optimizer {
-            optimizer.include(parameters)
-            return optimizer
-        }
-        let made: Optimizer
-        switch kind {
-        case .sgd:
-            made = try SGD(
-                parameters, learningRate: Float(learningRate), momentum: Float(momentum), nesterov: nesterov,
-                weightDecay: Float(weightDecay))
-        case .adam, .adamw:
-            made = try Adam(
-                parameters, learningRate: Float(learningRate), beta1: Float(betas.0), beta2: Float(betas.1),
-                weightDecay: Float(weightDecay), decoupled: kind == .adamw)
-        }
-        optimizer = made
-        return made
+    /// `870 parameters`, with how many are frozen when some are.
+    var countText: String {
+        let total = network.parameterCount
+        let trainable = network.trainableCount
+        return trainable == total ? "\(total) parameters" : "\(total) parameters (\(total - trainable) frozen)"
     }
 
-    /// Applies one update with the scheduled learning rate.
-    func step(_ parameters: [Variable]) throws {
-        let optimizer = try bound(to: parameters)
-        optimizer.learningRate = schedule.rate(at: steps, base: Float(learningRate))
-        optimizer.step()
-        steps += 1
-    }
+    /// `train` or `eval`: what dropout and batch norm do when the model is called.
+    var modeText: String { network.isTraining ? "train" : "eval" }
+
+    /// What this model is as a member of another: its one layer, or the whole sequence.
+    var module: Layer { isLayer ? network.layers[0] : network }
 }
 
 /// What training recorded, one entry per epoch: the loss and any other metrics.

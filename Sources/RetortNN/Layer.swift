@@ -16,8 +16,29 @@ public protocol Layer: AnyObject {
     func forward(_ input: Variable) throws -> Variable
     /// Replaces a buffer by name (used by loaders).
     func setBuffer(_ name: String, _ tensor: Tensor) throws
+    /// Whole-number state saved with the buffers: BatchNorm's `num_batches_tracked`.
+    var namedCounts: [(name: String, count: Int)] { get }
+    /// Sets a count by name (used by loaders); a name the layer lacks is ignored.
+    func setCount(_ name: String, _ count: Int)
     /// An independent copy with equal parameters and state (`clone(model)`).
     func copy() -> Layer
+    /// A copy that shares what the original shares: a layer reached twice (a shared layer, a layer
+    /// captured by a function layer and also listed) is copied once. Containers override this.
+    func copy(using copier: LayerCopier) -> Layer
+}
+
+/// Copies each layer once, so sharing inside a model survives `clone`.
+public final class LayerCopier {
+    private var copies: [ObjectIdentifier: Layer] = [:]
+    public init() {}
+
+    /// The copy of `layer`, made on first request.
+    public func copy(_ layer: Layer) -> Layer {
+        if let done = copies[ObjectIdentifier(layer)] { return done }
+        let made = layer.copy(using: self)
+        copies[ObjectIdentifier(layer)] = made
+        return made
+    }
 }
 
 extension Variable {
@@ -26,14 +47,23 @@ extension Variable {
 }
 
 extension Layer {
+    public func copy(using copier: LayerCopier) -> Layer { copy() }
     public var namedBuffers: [(name: String, tensor: Tensor)] { [] }
+    public var namedCounts: [(name: String, count: Int)] { [] }
+    public func setCount(_ name: String, _ count: Int) {}
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
         throw TensorError("load", "\(description) has no buffer named '\(name)'")
     }
-    /// The trainable parameters in a stable order.
-    public var parameters: [Variable] { namedParameters.map(\.variable) }
-    /// The number of trainable scalars.
+    /// The parameters in a stable order, each once (a shared layer appears under two names but
+    /// is one set of parameters, as in PyTorch's `parameters()`).
+    public var parameters: [Variable] {
+        var seen = Set<ObjectIdentifier>()
+        return namedParameters.map(\.variable).filter { seen.insert(ObjectIdentifier($0)).inserted }
+    }
+    /// The number of scalars in the parameters, frozen ones included, each shared one once.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+    /// The number of scalars that training would update (not frozen).
+    public var trainableCount: Int { parameters.filter(\.requiresGrad).reduce(0) { $0 + $1.value.count } }
     public func callAsFunction(_ input: Variable) throws -> Variable { try forward(input) }
 }
 

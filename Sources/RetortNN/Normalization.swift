@@ -9,6 +9,8 @@ public final class BatchNorm: Layer {
     public let momentum: Float
     public let eps: Float
     public var isTraining = true
+    /// Training-mode forward passes so far: PyTorch's `num_batches_tracked`.
+    public private(set) var batchesTracked = 0
 
     public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
         weight = Variable(.ones([channels]), requiresGrad: true)
@@ -27,11 +29,16 @@ public final class BatchNorm: Layer {
         c.bias.update { $0 = bias.value }
         c.runningMean = runningMean
         c.runningVar = runningVar
+        c.batchesTracked = batchesTracked
         c.isTraining = isTraining
         return c
     }
     public var namedParameters: [(name: String, variable: Variable)] { [("weight", weight), ("bias", bias)] }
     public var namedBuffers: [(name: String, tensor: Tensor)] { [("running_mean", runningMean), ("running_var", runningVar)] }
+    public var namedCounts: [(name: String, count: Int)] { [("num_batches_tracked", batchesTracked)] }
+    public func setCount(_ name: String, _ count: Int) {
+        if name == "num_batches_tracked" { batchesTracked = count }
+    }
 
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
         guard tensor.shape == runningMean.shape else {
@@ -52,6 +59,7 @@ public final class BatchNorm: Layer {
         // Running statistics never carry a graph: they are state, not part of the loss.
         runningMean = result.runningMean
         runningVar = result.runningVar
+        if isTraining { batchesTracked += 1 }
         return result.output
     }
 }

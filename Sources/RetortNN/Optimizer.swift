@@ -8,11 +8,20 @@ public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     /// Applies one update from the current gradients (parameters without a gradient are skipped).
     func step()
+    /// Applies one update to these parameters only (each must have been included); the others,
+    /// whatever gradients they hold, are left alone.
+    func step(only selected: [Variable])
     /// Adds parameters not yet updated by this optimizer (an adapter created after the model).
     func include(_ parameters: [Variable])
 }
 
 extension Optimizer {
+    /// Indices into `parameters` of the selected ones.
+    func indices(of selected: [Variable]) -> [Int] {
+        let wanted = Set(selected.map(ObjectIdentifier.init))
+        return parameters.indices.filter { wanted.contains(ObjectIdentifier(parameters[$0])) }
+    }
+
     /// Clears every parameter's gradient.
     public func zeroGrad() {
         for p in parameters { p.zeroGrad() }
@@ -52,9 +61,13 @@ public final class SGD: Optimizer {
         }
     }
 
-    public func step() {
+    public func step() { update(Array(parameters.indices)) }
+    public func step(only selected: [Variable]) { update(indices(of: selected)) }
+
+    private func update(_ chosen: [Int]) {
         let (lr, mu, wd) = (learningRate, momentum, weightDecay)
-        for (i, p) in parameters.enumerated() {
+        for i in chosen {
+            let p = parameters[i]
             guard let grad = p.grad else { continue }
             if mu == 0 {
                 p.update { value in
@@ -131,10 +144,14 @@ public final class Adam: Optimizer {
         }
     }
 
-    public func step() {
+    public func step() { update(Array(parameters.indices)) }
+    public func step(only selected: [Variable]) { update(indices(of: selected)) }
+
+    private func update(_ chosen: [Int]) {
         let (lr, b1, b2, eps, wd) = (learningRate, beta1, beta2, eps, weightDecay)
         let decoupled = self.decoupled
-        for (i, p) in parameters.enumerated() {
+        for i in chosen {
+            let p = parameters[i]
             guard let grad = p.grad else { continue }
             stepCounts[i] += 1
             let correction1 = 1 - Float(Double(b1).power(stepCounts[i]))

@@ -264,16 +264,11 @@ public enum SafeTensors {
     /// Saves a model's parameters and buffers under PyTorch's `state_dict` names (`0.weight`,
     /// `1.running_mean`), so `model.load_state_dict(safetensors.torch.load_file(path))` accepts it.
     ///
-    /// Each BatchNorm also gets the `num_batches_tracked` count PyTorch expects, as int64 0:
-    /// Retort does not count batches, and PyTorch only reads the count when momentum is None.
+    /// Each BatchNorm's `num_batches_tracked` is written as int64 with its true count, as PyTorch does.
     public static func save(_ model: Layer, to path: String, metadata: [String: String]? = nil) throws {
         var entries = model.namedParameters.map { Entry(name: $0.name, float32: $0.variable.value) }
-        for (name, tensor) in model.namedBuffers {
-            entries.append(Entry(name: name, float32: tensor))
-            if let prefix = statePrefix(name, ending: "running_mean") {
-                entries.append(Entry(name: prefix + "num_batches_tracked", int64: 0))
-            }
-        }
+        for (name, tensor) in model.namedBuffers { entries.append(Entry(name: name, float32: tensor)) }
+        for (name, count) in model.namedCounts { entries.append(Entry(name: name, int64: Int64(count))) }
         do {
             try write(entries: entries, metadata: metadata, to: path)
         } catch let error as TensorError {
@@ -327,6 +322,10 @@ public enum SafeTensors {
         }
         for (name, variable) in parameters {
             if let tensor = stored[name] { variable.update { $0 = tensor } }
+        }
+        // Counts are optional (files from elsewhere may lack them); a present one is restored.
+        for (name, tensor) in file.tensors where statePrefix(name, ending: "num_batches_tracked") != nil {
+            if let count = tensor.scalars.first, count >= 0, count < 1e15 { model.setCount(name, Int(count)) }
         }
         return file.metadata
     }

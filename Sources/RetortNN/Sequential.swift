@@ -22,8 +22,10 @@ public final class Sequential: Layer {
         return Sequential(layers)
     }
     public func copy() -> Layer { copied() }
-    /// An independent copy with equal parameters and state.
-    public func copied() -> Sequential { Sequential(layers.map { $0.copy() }) }
+    public func copy(using copier: LayerCopier) -> Layer { copied(using: copier) }
+    public func copied(using copier: LayerCopier) -> Sequential { Sequential(layers.map { copier.copy($0) }) }
+    /// An independent copy with equal parameters and state; layers shared inside stay shared.
+    public func copied() -> Sequential { copied(using: LayerCopier()) }
 
     public var isTraining: Bool {
         get { layers.first?.isTraining ?? true }
@@ -44,6 +46,15 @@ public final class Sequential: Layer {
         layers.enumerated().flatMap { index, layer in
             layer.namedBuffers.map { ("\(index).\($0.name)", $0.tensor) }
         }
+    }
+
+    public var namedCounts: [(name: String, count: Int)] {
+        layers.enumerated().flatMap { index, layer in layer.namedCounts.map { ("\(index).\($0.name)", $0.count) } }
+    }
+
+    public func setCount(_ name: String, _ count: Int) {
+        guard let dot = name.firstIndex(of: "."), let index = Int(name[..<dot]), layers.indices.contains(index) else { return }
+        layers[index].setCount(String(name[name.index(after: dot)...]), count)
     }
 
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {

@@ -85,6 +85,8 @@ extension Variable {
     public func exp() -> Variable { unary(expf) { _, y in y } }
     public func log() -> Variable { unary(logf) { x, _ in 1 / x } }
     public func sqrt() -> Variable { unary(sqrtf) { _, y in 0.5 / y } }
+    public func cos() -> Variable { unary(cosf) { x, _ in -sinf(x) } }
+    public func sin() -> Variable { unary(sinf) { x, _ in cosf(x) } }
     public func abs() -> Variable { unary(Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
     public func tanh() -> Variable { unary(tanhf) { _, y in 1 - y * y } }
     public func sigmoid() -> Variable { unary(sigmoidScalar) { _, y in y * (1 - y) } }

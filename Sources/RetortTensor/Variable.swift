@@ -24,8 +24,11 @@ public final class Variable {
     public internal(set) var value: Tensor
     /// The accumulated gradient of a leaf after `backward()`; nil until then.
     public var grad: Tensor?
-    /// Whether gradients flow to (or through) this variable.
-    public let requiresGrad: Bool
+    /// Whether gradients flow to (or through) this variable. Only a leaf's can be changed
+    /// (`freeze` turns a parameter's off); operations read it when they build the graph.
+    public var requiresGrad: Bool {
+        didSet { precondition(isLeaf || requiresGrad == oldValue, "only a leaf's requiresGrad can change") }
+    }
     /// An optional name, used in errors and in saved parameter files.
     public var name: String?
 

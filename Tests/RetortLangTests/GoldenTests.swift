@@ -8,17 +8,23 @@ import XCTest
 /// `RETORT_UPDATE_GOLDEN=1 swift test --filter GoldenTests` rewrites the expected files; read the
 /// diff before committing it.
 final class GoldenTests: XCTestCase {
+    /// Runs a script; a line `# ---` splits it into cells run one after another in the same
+    /// session, as a notebook's are, so one file can show several errors and what survives them.
     static func run(_ code: String, name: String) -> String {
         let sink = CollectingSink()
         let session = Session(sink: sink, seed: 0)
         var shown = ""
-        let outcome = session.execute(code, name: name) { value in
-            shown += sink.text
+        let cells = code.components(separatedBy: "\n# ---\n")
+        for (i, cell) in cells.enumerated() {
             sink.clear()
-            shown += value.displayText + "\n"
+            let outcome = session.execute(cell, name: cells.count == 1 ? name : "\(name)[\(i + 1)]") { value in
+                shown += sink.text
+                sink.clear()
+                shown += value.displayText + "\n"
+            }
+            shown += sink.text
+            if case .failure(let diagnostics) = outcome { shown += session.render(diagnostics) }
         }
-        shown += sink.text
-        if case .failure(let diagnostics) = outcome { shown += session.render(diagnostics) }
         return shown
     }
 

@@ -1,0 +1,138 @@
+import RetortNN
+import RetortTensor
+
+/// Train/eval mode, freezing, and gradients a lesson can look at.
+extension Builtins {
+    static let modeRules = """
+        Rules: a new model is in train mode (dropout active, batch norm uses and updates batch statistics), as in PyTorch. \
+        fit and distill train the student in train mode and put it back in the mode it had; the teachers of distill are in eval \
+        mode and frozen for the call, then restored. predict, accuracy, compare and confusion always run in eval mode without \
+        gradients and restore the mode. Calling a model, m(x), uses its current mode. load keeps the mode.
+        """
+
+    static let freezeRules = """
+        A frozen parameter gets no gradient: fit, distill and step leave it as it is, and the loss may still use it. \
+        A layer shared by two models is frozen in both. clone keeps what is frozen.
+        """
+
+    /// The parameters of a model, or a parameter tensor, for `freeze`/`unfreeze`.
+    static func parameterTargets(_ call: BuiltinCall) throws -> [Variable] {
+        switch call.value("what") {
+        case .model(let m): return m.network.parameters
+        case .tensor(let t) where t.isLeaf: return [t]
+        case .list(let items):
+            return try items.flatMap { item -> [Variable] in
+                guard case .model(let m) = item else { throw call.fail("what", "a model, a list of models or a parameter") }
+                return m.network.parameters
+            }
+        default: throw call.fail("what", "a model, a list of models or a parameter tensor")
+        }
+    }
+
+    static let modeBuiltins: [Builtin] = [
+        Builtin(
+            "train", [.init("model")], category: "model",
+            summary: "Puts a model (every layer it owns, captured ones included) in training mode and returns it. " + modeRules,
+            example: "train(student)"
+        ) { call in
+            let m = try call.model("model")
+            m.network.isTraining = true
+            return .model(m)
+        },
+        Builtin(
+            "eval", [.init("model")], category: "model",
+            summary: "Puts a model in evaluation mode (dropout off, batch norm uses its running statistics) and returns it. "
+                + modeRules,
+            example: "eval(teacher)"
+        ) { call in
+            let m = try call.model("model")
+            m.network.isTraining = false
+            return .model(m)
+        },
+        Builtin(
+            "freeze", [.init("what")], category: "model",
+            summary: "Stops training a model's parameters (or some layers': freeze(m.layers[0])); returns what it froze. "
+                + freezeRules,
+            example: "freeze(student.layers[0])"
+        ) { call in
+            for p in try parameterTargets(call) { p.requiresGrad = false }
+            return call.value("what")
+        },
+        Builtin(
+            "unfreeze", [.init("what")], category: "model",
+            summary: "Trains a frozen model's (or layer's) parameters again; returns it. " + freezeRules,
+            example: "unfreeze(student)"
+        ) { call in
+            for p in try parameterTargets(call) { p.requiresGrad = true }
+            return call.value("what")
+        },
+        Builtin(
+            "backward", [.init("loss")], category: "training",
+            summary:
+                "Back-propagates a one-element loss: each tensor it depends on that requires a gradient gets .grad, added to any gradient already there (as PyTorch's loss.backward()). zero_grad clears them.",
+            example: "backward(loss); w.grad"
+        ) { call in
+            let loss = try call.tensor("loss")
+            guard loss.value.count == 1 else {
+                throw call.error("the loss must be one number, got shape \(formatShape(loss.shape))", at: "loss")
+            }
+            guard loss.requiresGrad else {
+                throw call.error(
+                    "the loss depends on nothing that requires a gradient (a parameter, or tensor(..., requires_grad: true))",
+                    at: "loss")
+            }
+            try loss.backward()
+            return .none
+        },
+        Builtin(
+            "grad", [.init("loss"), .init("wrt")], category: "training",
+            summary:
+                "The gradient of a one-element loss with respect to a tensor (or a list of them), as torch.autograd.grad: nothing's .grad is changed.",
+            example: "grad(kl_div(log_softmax(s / T), softmax(t / T)), s)"
+        ) { call in
+            let loss = try call.tensor("loss")
+            guard loss.value.count == 1 else {
+                throw call.error("the loss must be one number, got shape \(formatShape(loss.shape))", at: "loss")
+            }
+            let single: Bool
+            let targets: [Variable]
+            switch call.value("wrt") {
+            case .tensor(let t):
+                single = true
+                targets = [t]
+            case .list(let items):
+                single = false
+                targets = try items.map { item in
+                    guard case .tensor(let t) = item else { throw call.fail("wrt", "a tensor or a list of tensors") }
+                    return t
+                }
+            default: throw call.fail("wrt", "a tensor or a list of tensors")
+            }
+            for t in targets where !(t.isLeaf && t.requiresGrad) {
+                throw call.error(
+                    "wrt must be a parameter or a tensor made with tensor(..., requires_grad: true), not the result of an operation",
+                    at: "wrt")
+            }
+            guard loss.requiresGrad else { throw call.error("the loss does not depend on wrt", at: "loss") }
+            // Keep every leaf's gradient as it was: grad() only reads.
+            let leaves = loss.parameterLeaves
+            let saved = leaves.map(\.grad)
+            for leaf in leaves { leaf.zeroGrad() }
+            defer { for (leaf, g) in zip(leaves, saved) { leaf.grad = g } }
+            try loss.backward()
+            let grads = targets.map { t in Value.tensor(Variable(t.grad ?? Tensor.zeros(t.shape))) }
+            return single ? grads[0] : .list(grads)
+        },
+        Builtin(
+            "zero_grad", [.init("what")], category: "training",
+            summary: "Clears the gradients of a model's parameters (or of one tensor).", example: "zero_grad(student)"
+        ) { call in
+            switch call.value("what") {
+            case .model(let m): for p in m.network.parameters { p.zeroGrad() }
+            case .tensor(let t): t.zeroGrad()
+            default: throw call.fail("what", "a model or a tensor")
+            }
+            return .none
+        },
+    ]
+}

@@ -1,0 +1,123 @@
+import RetortNN
+import RetortTensor
+
+/// An optimizer's settings and, once it has trained, its state (Adam's moments, momentum).
+///
+/// The rule users rely on (`help(adam)`): an optimizer belongs to the first model `fit` or
+/// `distill` trains with it, as a PyTorch optimizer belongs to the parameters it was built with;
+/// training another model with it is an error that says so. Each step updates exactly the
+/// parameters the loss depends on and are not frozen (an adapter used in the loss joins), and
+/// clears their gradients afterwards, so no training call leaves gradients behind.
+public final class OptimizerValue {
+    public enum Kind: String { case sgd, adam, adamw }
+    public let kind: Kind
+    /// The base learning rate, or nil when `lr` is a function of the training progress.
+    public let learningRate: Double?
+    /// `lr: fn(p) = ...`: the rate at progress p in [0, 1].
+    let learningRateFunction: Value?
+    public let momentum: Double
+    public let nesterov: Bool
+    public let weightDecay: Double
+    public let betas: (Double, Double)
+    /// A step-counted schedule of the base rate, as `torch.optim.lr_scheduler` steps once per batch.
+    public let schedule: LearningRateSchedule
+    var optimizer: Optimizer?
+    /// Optimizer steps taken, the count schedules read.
+    var steps = 0
+    /// The model this optimizer was first used to train, and its name for messages.
+    private(set) weak var owner: Sequential?
+    private(set) var ownerName = ""
+    /// The rate the last step used.
+    private(set) var lastRate: Double?
+
+    init(
+        kind: Kind, learningRate: Double?, learningRateFunction: Value? = nil, momentum: Double = 0, nesterov: Bool = false,
+        weightDecay: Double = 0, betas: (Double, Double) = (0.9, 0.999), schedule: LearningRateSchedule = .constant
+    ) {
+        self.kind = kind
+        self.learningRate = learningRate
+        self.learningRateFunction = learningRateFunction
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+        self.betas = betas
+        self.schedule = schedule
+    }
+
+    /// `adam(lr: 0.001)`, with the schedule and owner when there are.
+    var displayText: String {
+        var parts = ["lr: " + (learningRate.map { formatNumber($0) } ?? "fn(p)")]
+        if schedule != .constant { parts.append("schedule: \(schedule.displayText)") }
+        var text = "\(kind.rawValue)(\(parts.joined(separator: ", ")))"
+        if owner != nil { text += ", training \(ownerName), \(steps) steps taken" }
+        return text
+    }
+
+    /// Binds this optimizer to `model` on first use; nil when that is fine, else the complaint.
+    func claim(_ model: Model) -> String? {
+        if let owner {
+            guard owner === model.network else {
+                return
+                    "this \(kind.rawValue) optimizer already trains \(ownerName); an optimizer belongs to one model (its moments and step count are that model's). Make a new one for \(model.name ?? "this model"): opt: \(kind.rawValue)(...)"
+            }
+            return nil
+        }
+        owner = model.network
+        ownerName = model.name ?? "another model"
+        return nil
+    }
+
+    /// The rate for the next step, at training progress `progress` (nil outside fit and distill).
+    func rate(progress: Double?, interpreter: Interpreter, at range: SourceRange) throws -> Double {
+        let base: Double
+        if let learningRateFunction {
+            guard let progress else {
+                throw interpreter.diagnostic(
+                    .argument,
+                    "this optimizer's lr is a function of the training progress p; step(opt, loss, progress: p) must say what p is",
+                    at: range)
+            }
+            let value = try interpreter.callFunction(learningRateFunction, [.number(progress)], at: range)
+            guard case .number(let n) = value, n.isFinite, n >= 0 else {
+                throw interpreter.diagnostic(
+                    .type, "the lr function must return a non-negative number, got \(describeShort(value)) at p = \(progress)",
+                    at: range)
+            }
+            base = n
+        } else {
+            base = learningRate ?? 0
+        }
+        return Double(schedule.rate(at: steps, base: Float(base)))
+    }
+
+    /// Applies one update to `parameters` (the loss's trainable leaves, gradients already computed)
+    /// and clears their gradients.
+    func step(_ parameters: [Variable], rate: Double) throws {
+        defer { for p in parameters { p.zeroGrad() } }
+        let optimizer = try bound(to: parameters)
+        optimizer.learningRate = Float(rate)
+        lastRate = rate
+        optimizer.step(only: parameters)
+        steps += 1
+    }
+
+    private func bound(to parameters: [Variable]) throws -> Optimizer {
+        if let optimizer {
+            optimizer.include(parameters)
+            return optimizer
+        }
+        let made: Optimizer
+        let lr = Float(learningRate ?? 0)
+        switch kind {
+        case .sgd:
+            made = try SGD(
+                parameters, learningRate: lr, momentum: Float(momentum), nesterov: nesterov, weightDecay: Float(weightDecay))
+        case .adam, .adamw:
+            made = try Adam(
+                parameters, learningRate: lr, beta1: Float(betas.0), beta2: Float(betas.1), weightDecay: Float(weightDecay),
+                decoupled: kind == .adamw)
+        }
+        optimizer = made
+        return made
+    }
+}
