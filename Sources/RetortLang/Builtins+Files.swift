@@ -33,31 +33,84 @@ extension Builtins {
         Builtin(
             "save", [.init("what"), .init("path")], category: "model",
             summary:
-                "Writes a model's weights as safetensors with PyTorch's state_dict names (0.weight, 0.bias, ...), or a plot as .svg, .png (2× pixels) or .pdf by the path's extension; atomically.",
+                "Writes a model's weights as safetensors with PyTorch's state_dict names (0.weight, 0.bias, ...), a record of tensors as safetensors under its field names, or a plot as .svg, .png (2× pixels) or .pdf by the path's extension; atomically.",
             example: "save(student, \"student.safetensors\"); save(plot(h), \"loss.svg\")"
         ) { call in
             let path = try call.string("path")
             switch call.value("what") {
             case .model(let m): try SafeTensors.save(m.network, to: path)
+            case .record(let r):
+                // A record of tensors, as safetensors' save_file(dict): inputs and outputs to check elsewhere.
+                let tensors = try r.fields.map { field -> (name: String, tensor: Tensor) in
+                    guard case .tensor(let t) = field.value else {
+                        throw call.fail("what", "a model, a plot, or a record of tensors")
+                    }
+                    return (field.name, t.value)
+                }
+                try SafeTensors.write(tensors, to: path)
             case .plot(let figure):
                 do {
                     try figure.save(to: path)
                 } catch {
                     throw call.error("\(error)", kind: .runtime, at: "path")
                 }
-            default: throw call.fail("what", "a model or a plot")
+            default: throw call.fail("what", "a model, a plot, or a record of tensors")
             }
             return .none
         },
         Builtin(
-            "load", [.init("path"), .init("into")], category: "model",
+            "load", [.init("path"), .init("into", Value.none), .init("names", Value.none)], category: "model",
             summary:
-                "Reads safetensors weights into a model of the same architecture (a PyTorch state_dict file works); nothing changes if any name or shape disagrees.",
-            example: "load(\"teacher.safetensors\", into: teacher)"
+                "Reads safetensors weights into a model of the same architecture (a PyTorch state_dict file works), strictly: nothing changes if any name or shape disagrees. names: maps the file's names to the model's, as a record of leading parts ({fc1: \"0\", fc2: \"2\"}) or a function of the whole name returning the new name, or none to leave a tensor out. Without into, the file's tensors as a record.",
+            example: "load(\"torch_mlp.safetensors\", into: student, names: {fc1: \"0\", fc2: \"2\"})"
         ) { call in
+            let path = try call.string("path")
+            guard call.isGiven("into") else {
+                guard !call.isGiven("names") else { throw call.error("names: needs a model to load into (into:)", at: "names") }
+                let file = try SafeTensors.read(path: path)
+                return .record(Record(file.tensors.map { ($0.name, .tensor(Variable($0.tensor))) }))
+            }
             let model = try call.model("into")
-            try SafeTensors.load(from: try call.string("path"), into: model.network)
+            try SafeTensors.load(from: path, into: model.network, rename: try renaming(call))
             return .model(model)
         },
     ]
+
+    /// The `names:` argument of load as a function from a file's name to the model's.
+    static func renaming(_ call: BuiltinCall) throws -> (String) throws -> String? {
+        switch call.value("names") {
+        case .none:
+            return { $0 }
+        case .record(let r):
+            var prefixes: [(from: String, to: String)] = []
+            for (from, value) in r.fields {
+                guard case .string(let to) = value else {
+                    throw call.fail("names", "a record of strings ({fc1: \"0\"}) or a function of a name")
+                }
+                prefixes.append((from, to))
+            }
+            // The longest matching leading part wins: {layer1: "0", layer1.conv: "1"} is unambiguous.
+            return { name in
+                let match = prefixes.filter { name == $0.from || name.hasPrefix($0.from + ".") }
+                    .max { $0.from.count < $1.from.count }
+                guard let match else { return name }
+                return match.to + name.dropFirst(match.from.count)
+            }
+        case .function:
+            let function = call.value("names")
+            return { name in
+                let result = try call.interpreter.callFunction(function, [.string(name)], at: call.range(of: "names"))
+                switch result {
+                case .string(let s): return s
+                case .none: return nil
+                default:
+                    throw call.error(
+                        "the names function must return a string or none, got \(describeShort(result)) for '\(name)'",
+                        kind: .type, at: "names")
+                }
+            }
+        default:
+            throw call.fail("names", "a record of strings ({fc1: \"0\"}) or a function of a name")
+        }
+    }
 }

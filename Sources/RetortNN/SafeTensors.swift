@@ -281,9 +281,25 @@ public enum SafeTensors {
     /// Every name the model has must be in the file with the same shape, and the file must hold
     /// nothing else (`num_batches_tracked` counts aside); otherwise the error lists every missing,
     /// unexpected and misshapen tensor and the model is left as it was. Returns the file's metadata.
+    ///
+    /// `rename` maps each name in the file to the model's name for it (nil leaves that tensor out),
+    /// so a file from another codebase (`fc1.weight`) loads into a Retort model (`0.weight`).
     @discardableResult
-    public static func load(from path: String, into model: Layer) throws -> [String: String]? {
-        let file = try read(path: path)
+    public static func load(
+        from path: String, into model: Layer, rename: (String) throws -> String? = { $0 }
+    ) throws -> [String: String]? {
+        let original = try read(path: path)
+        var tensors: [(name: String, tensor: Tensor)] = []
+        var origin: [String: String] = [:]
+        for (name, tensor) in original.tensors {
+            guard let renamed = try rename(name) else { continue }
+            if let earlier = origin[renamed] {
+                throw TensorError("load", "'\(earlier)' and '\(name)' in \(path) both map to '\(renamed)'")
+            }
+            origin[renamed] = name
+            tensors.append((renamed, tensor))
+        }
+        let file = (tensors: tensors, metadata: original.metadata)
         var stored: [String: Tensor] = [:]
         for (name, tensor) in file.tensors where statePrefix(name, ending: "num_batches_tracked") == nil {
             stored[name] = tensor
