@@ -31,7 +31,7 @@ final class PlotBuiltinTests: XCTestCase {
             ("images(zeros([0, 64]))", "there are no images to draw"),
             ("heatmap(\"x\")", "`matrix` of heatmap must be a vector, a matrix, or a list of equally long vectors"),
             ("save(plot([1, 2]), \"loss.jpg\")", "cannot tell the format of \"loss.jpg\" (.jpg): use .svg, .png or .pdf"),
-            ("save(3, \"x.png\")", "`what` of save must be a model or a plot"),
+            ("save(3, \"x.png\")", "`what` of save must be a model, a plot, or a record of tensors"),
             ("latex(softmax)", "`function` of latex must be a function written in Retort"),
             ("latex(fn (x) { for i in 1..3 { x } })", "latex: a 'for' loop has no formula"),
         ]
