@@ -18,13 +18,26 @@ public struct Diagnostic: Error, Equatable, Sendable {
     public var range: SourceRange?
     public var notes: [String]
     public var sourceName: String
+    /// The calls that led to the error, innermost caller first: Python's traceback, read upwards.
+    public var trace: [TraceFrame]
 
-    public init(_ kind: Kind, _ message: String, at range: SourceRange?, notes: [String] = [], source: String = "") {
+    /// One call on the way to an error: the call's place and the function it called.
+    public struct TraceFrame: Sendable, Equatable {
+        public var function: String
+        public var range: SourceRange
+        public var sourceName: String
+    }
+
+    public init(
+        _ kind: Kind, _ message: String, at range: SourceRange?, notes: [String] = [], source: String = "",
+        trace: [TraceFrame] = []
+    ) {
         self.kind = kind
         self.message = message
         self.range = range
         self.notes = notes
         sourceName = source
+        self.trace = trace
     }
 
     /// Whether this is a syntax problem (as opposed to one found while running).
@@ -51,7 +64,8 @@ public struct DiagnosticRenderer {
 
     public init(colour: Bool = false) { self.colour = colour }
 
-    public func render(_ d: Diagnostic, source: Source?) -> String {
+    /// `sources` finds the text of the error's source and of each caller's, by name.
+    public func render(_ d: Diagnostic, source: Source?, sources: (String) -> Source? = { _ in nil }) -> String {
         let red = colour ? "\u{1B}[1;31m" : ""
         let bold = colour ? "\u{1B}[1m" : ""
         let cyan = colour ? "\u{1B}[36m" : ""
@@ -64,21 +78,33 @@ public struct DiagnosticRenderer {
             out += "\(bold)\(name):\(reset) "
         }
         out += "\(red)\(d.title):\(reset) \(bold)\(d.message)\(reset)\n"
-        if let r = d.range, let source {
-            let text = source.line(r.start.line)
-            let gutter = String(r.start.line)
-            let pad = String(repeating: " ", count: gutter.count)
-            out += "\(cyan)\(gutter) |\(reset) \(text)\n"
-            let width: Int
-            if r.end.line == r.start.line {
-                width = Swift.max(1, r.end.column - r.start.column)
-            } else {
-                width = Swift.max(1, text.unicodeScalars.count - r.start.column + 1)
-            }
-            let prefix = String(text.unicodeScalars.prefix(r.start.column - 1).map { $0 == "\t" ? "\t" : " " })
-            out += "\(cyan)\(pad) |\(reset) \(prefix)\(red)\(String(repeating: "^", count: width))\(reset)\n"
-        }
+        if let r = d.range, let source { out += excerpt(r, in: source, marker: red) }
         for note in d.notes { out += "\(cyan)note:\(reset) \(note)\n" }
+        for frame in d.trace {
+            let r = frame.range
+            out +=
+                "\(cyan)in \(frame.function), called from\(reset) \(bold)\(frame.sourceName):\(r.start.line):\(r.start.column)\(reset)\n"
+            if let text = sources(frame.sourceName) { out += excerpt(r, in: text, marker: red) }
+        }
+        return out
+    }
+
+    /// `12 | source line` and a caret line under the range.
+    private func excerpt(_ r: SourceRange, in source: Source, marker: String) -> String {
+        let cyan = colour ? "\u{1B}[36m" : ""
+        let reset = colour ? "\u{1B}[0m" : ""
+        let text = source.line(r.start.line)
+        let gutter = String(r.start.line)
+        let pad = String(repeating: " ", count: gutter.count)
+        var out = "\(cyan)\(gutter) |\(reset) \(text)\n"
+        let width: Int
+        if r.end.line == r.start.line {
+            width = Swift.max(1, r.end.column - r.start.column)
+        } else {
+            width = Swift.max(1, text.unicodeScalars.count - r.start.column + 1)
+        }
+        let prefix = String(text.unicodeScalars.prefix(r.start.column - 1).map { $0 == "\t" ? "\t" : " " })
+        out += "\(cyan)\(pad) |\(reset) \(prefix)\(marker)\(String(repeating: "^", count: width))\(reset)\n"
         return out
     }
 }

@@ -15,6 +15,8 @@ final class FunctionLayer: Layer {
     let members: [(name: String, model: Model)]
     unowned let interpreter: Interpreter
     let range: SourceRange
+    /// The source the layer was listed in, where `range` points.
+    let sourceName: String
     private var training = true
 
     private init(
@@ -25,6 +27,7 @@ final class FunctionLayer: Layer {
         self.members = members
         self.interpreter = interpreter
         self.range = range
+        sourceName = interpreter.currentSourceName
     }
 
     /// The layer for `function`, with the models it captures as members.
@@ -98,6 +101,9 @@ final class FunctionLayer: Layer {
     }
 
     func forward(_ input: Variable) throws -> Variable {
+        let callerSource = interpreter.currentSourceName
+        interpreter.currentSourceName = sourceName
+        defer { interpreter.currentSourceName = callerSource }
         let result = try interpreter.callFunction(function, [.tensor(input)], at: range)
         guard case .tensor(let t) = result else {
             throw interpreter.diagnostic(
@@ -127,7 +133,7 @@ final class Capture {
         // The prelude's functions read no models.
         if closure.environment === prelude { return closure }
         let scope = Environment(parent: closure.environment)
-        let made = Closure(closure.declaration, environment: scope)
+        let made = Closure(closure.declaration, environment: scope, sourceName: closure.sourceName)
         rebound[ObjectIdentifier(closure)] = made
         for name in FreeNames.of(closure.declaration) {
             guard let value = closure.environment.lookup(name), let mapped = map(value, path: name) else { continue }

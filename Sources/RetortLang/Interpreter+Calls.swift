@@ -36,6 +36,9 @@ extension Interpreter {
                 return .tensor(output)
             }
             do {
+                // A frame for the model, so an error inside one of its function layers shows this call too.
+                frames.append(.init(function: model.name ?? "the model", range: range, sourceName: currentSourceName))
+                defer { frames.removeLast() }
                 return .tensor(try model.network.forward(input))
             } catch {
                 throw wrap(error, at: range)
@@ -97,14 +100,22 @@ extension Interpreter {
                 positional += 1
             }
         }
+        for param in params where given[param.name] == nil && param.defaultValue == nil {
+            throw diagnostic(.argument, "missing argument '\(param.name)' in call to \(signature)", at: range)
+        }
+        frames.append(.init(function: decl.name ?? "fn", range: range, sourceName: currentSourceName))
+        let callerSource = currentSourceName
+        currentSourceName = closure.sourceName
+        defer {
+            currentSourceName = callerSource
+            frames.removeLast()
+        }
         for param in params {
             if let value = given[param.name] {
                 scope.define(param.name, value)
             } else if let defaultExpr = param.defaultValue {
                 // Defaults are evaluated at each call, in the call's scope, so they can use earlier parameters.
                 scope.define(param.name, try evaluate(defaultExpr, scope))
-            } else {
-                throw diagnostic(.argument, "missing argument '\(param.name)' in call to \(signature)", at: range)
             }
         }
         callDepth += 1

@@ -65,7 +65,7 @@ extension Interpreter {
             }
             return try otherwise.map { try run($0, Environment(parent: env)) } ?? .none
         case .function(let decl, _):
-            return .function(.closure(Closure(decl, environment: env)))
+            return .function(.closure(Closure(decl, environment: env, sourceName: currentSourceName)))
         case .block(let block, _):
             return try run(block, Environment(parent: env))
         }

@@ -30,6 +30,10 @@ public final class Interpreter {
     public let interrupt = InterruptFlag()
     public var generator: RandomGenerator
     var source = Source(name: "", text: "")
+    /// The source of the code running now: a cell, a file, or the prelude (inside its losses).
+    var currentSourceName = ""
+    /// The user-function calls under way, outermost first, for tracebacks.
+    var frames: [Diagnostic.TraceFrame] = []
     var callDepth = 0
     /// Sources seen so far by name, so diagnostics from a function defined in an earlier cell
     /// can still show its line.
@@ -76,6 +80,7 @@ public final class Interpreter {
         let program = parser.parseProgram()
         precondition(parser.diagnostics.isEmpty, "the prelude must parse: \(parser.diagnostics)")
         source = prelude
+        currentSourceName = prelude.name
         for statement in program.statements {
             // The prelude is part of Retort: an error in it is a bug, not a user's mistake.
             do { _ = try execute(statement, preludeScope) } catch { preconditionFailure("prelude failed: \(error)") }
@@ -86,6 +91,8 @@ public final class Interpreter {
     /// statement, if it ends with one. Earlier bindings survive any error.
     public func run(_ program: Program) throws -> Value? {
         source = program.source
+        currentSourceName = program.source.name
+        frames.removeAll()
         sources[program.source.name] = program.source
         interrupt.clear()
         var last: Value?
@@ -108,7 +115,7 @@ public final class Interpreter {
     // MARK: Errors
 
     func diagnostic(_ kind: Diagnostic.Kind, _ message: String, at range: SourceRange?, notes: [String] = []) -> Diagnostic {
-        Diagnostic(kind, message, at: range, notes: notes, source: source.name)
+        Diagnostic(kind, message, at: range, notes: notes, source: currentSourceName, trace: frames.reversed())
     }
 
     /// Turns an error from the tensor core or a builtin into a diagnostic at `range`.
@@ -148,7 +155,7 @@ public final class Interpreter {
             try assign(target, value, env, range)
             return nil
         case .function(let decl, _):
-            env.define(decl.name ?? "<fn>", .function(.closure(Closure(decl, environment: env))))
+            env.define(decl.name ?? "<fn>", .function(.closure(Closure(decl, environment: env, sourceName: currentSourceName))))
             return nil
         case .for(let pattern, let sequenceExpr, let body, let range):
             let sequence = try evaluate(sequenceExpr, env)

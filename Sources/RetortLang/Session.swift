@@ -58,7 +58,9 @@ public final class Session {
     /// Diagnostics as text with source lines and carets.
     public func render(_ diagnostics: [Diagnostic], colour: Bool = false) -> String {
         let renderer = DiagnosticRenderer(colour: colour)
-        return diagnostics.map { renderer.render($0, source: interpreter.sources[$0.sourceName]) }.joined()
+        return diagnostics.map {
+            renderer.render($0, source: interpreter.sources[$0.sourceName]) { [interpreter] in interpreter.sources[$0] }
+        }.joined()
     }
 
     /// The doc entry of a builtin or the source of a function the name is bound to, or nil.
@@ -82,6 +84,8 @@ extension Interpreter {
     /// Runs a program as a script: every top-level expression statement with a value is shown.
     func runEach(_ program: Program, display: (Value) -> Void) throws -> Value? {
         source = program.source
+        currentSourceName = program.source.name
+        frames.removeAll()
         sources[program.source.name] = program.source
         interrupt.clear()
         var last: Value?

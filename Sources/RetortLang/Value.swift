@@ -93,10 +93,13 @@ public enum Function {
 public final class Closure {
     public let declaration: FunctionDecl
     let environment: Environment
+    /// The source the function was written in, for errors raised inside it.
+    let sourceName: String
 
-    init(_ declaration: FunctionDecl, environment: Environment) {
+    init(_ declaration: FunctionDecl, environment: Environment, sourceName: String) {
         self.declaration = declaration
         self.environment = environment
+        self.sourceName = sourceName
     }
 }
 
