@@ -128,20 +128,22 @@ extension Builtins {
             for (i, layer) in model.network.layers.enumerated() {
                 let parameters = layer.namedParameters
                 let shapes = parameters.map { "\($0.name) \(formatShape($0.variable.shape))" }.joined(separator: ", ")
-                let count = parameters.reduce(0) { $0 + $1.variable.value.count }
-                rows.append([String(i), layer.description, shapes.isEmpty ? "-" : shapes, String(count)])
+                let count = layer.parameterCount
+                let frozen = count - layer.trainableCount
+                let counted = frozen == 0 ? String(count) : frozen == count ? "\(count) frozen" : "\(count), \(frozen) frozen"
+                rows.append([String(i), layer.description, shapes.isEmpty ? "-" : shapes, counted])
             }
             let total = model.network.parameterCount
             rows.append(["", "total", "", String(total)])
             return .table(
                 Table(
                     columns: ["#", "layer", "parameters", "count"], rows: rows,
-                    title: "\(model.name ?? "model"): \(total) parameters, \(total * 4) bytes as Float32"))
+                    title: "\(model.name ?? "model"): \(model.countText), \(total * 4) bytes as Float32, \(model.modeText) mode"))
         },
         Builtin(
             "features", [.init("model"), .init("x"), .init("layer")], category: "model",
             summary:
-                "The output of layer `layer` (0-based; negative counts from the end) for input x: a hint for FitNets or attention transfer.",
+                "The output of layer `layer` (0-based; negative counts from the end) for input x: a hint for FitNets or attention transfer. Inside a fit or distill loss, on the batch's x, it reads the batch's one forward pass instead of running the model again.",
             example: "features(student, x, 1)"
         ) { call in
             let m = try call.model("model")

@@ -217,7 +217,8 @@ extension Builtins {
         },
         Builtin(
             "confusion", [.init("model"), .init("data")], category: "plots",
-            summary: "The confusion matrix of a model on a dataset: true classes down, predicted across, counts in the cells.",
+            summary:
+                "The confusion matrix of a model on a dataset drawn: true classes down, predicted across, counts in the cells (confusion_matrix gives the numbers).",
             example: "confusion(student, test)"
         ) { call in
             let data = try call.dataset("data")
@@ -226,6 +227,18 @@ extension Builtins {
                 return .plot(try Plots.confusion(model, data))
             } catch {
                 throw call.interpreter.wrap(error, at: call.range)
+            }
+        },
+        Builtin(
+            "confusion_matrix", [.init("model"), .init("data")], category: "training",
+            summary:
+                "The confusion matrix as numbers, like sklearn's confusion_matrix: a tensor [C, C] whose row i, column j counts examples of class i predicted as j (confusion(model, data) draws it).",
+            example: "let cm = confusion_matrix(student, test); cm[3, 8]"
+        ) { call in
+            let (model, data) = (try call.model("model"), try call.dataset("data"))
+            return try call.tensorOp {
+                let (counts, k) = try Plots.confusionCounts(model, data)
+                return Variable(try Tensor(shape: [k, k], scalars: counts.map(Float.init)))
             }
         },
         Builtin(

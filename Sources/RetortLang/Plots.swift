@@ -97,17 +97,25 @@ enum Plots {
     }
 
     /// Counts of (true class, predicted class) for a model on a dataset.
-    static func confusion(_ model: Model, _ data: Dataset) throws -> Figure {
-        let predicted = try Training.predict(model.network, data.x).argmax(axis: 1).scalars
-        let k = data.classes
+    /// Counts of (true class, predicted class), row-major, k × k: sklearn's confusion_matrix. k
+    /// covers the data's classes and the model's outputs, so no prediction is dropped.
+    static func confusionCounts(_ model: Model, _ data: Dataset) throws -> (counts: [Double], k: Int) {
+        let logits = try Training.predict(model.network, data.x)
+        let predicted = try logits.argmax(axis: 1).scalars
+        let k = Swift.max(data.classes, logits.rank == 2 ? logits.shape[1] : 0)
         var counts = Array(repeating: 0.0, count: k * k)
         for (truth, guess) in zip(data.y.scalars, predicted) {
             let t = Int(truth), g = Int(guess)
             if (0..<k).contains(t) && (0..<k).contains(g) { counts[t * k + g] += 1 }
         }
+        return (counts, k)
+    }
+
+    static func confusion(_ model: Model, _ data: Dataset) throws -> Figure {
+        let (counts, k) = try confusionCounts(model, data)
         let correct = (0..<k).map { counts[$0 * k + $0] }.reduce(0, +)
         let accuracy = String(format: "%.1f%%", 100 * correct / Double(max(data.count, 1)))
-        let names = data.classNames ?? (0..<k).map(String.init)
+        let names = (data.classNames ?? []) + (0..<k).dropFirst(data.classNames?.count ?? 0).map(String.init)
         return matrix(
             counts, rows: k, columns: k, rowNames: names, columnNames: names, annotate: k <= 20,
             title: "\(model.name ?? "model") on \(data.name): \(accuracy)", xLabel: "predicted", yLabel: "true")

@@ -9,7 +9,9 @@ Writes Tests/RetortLangTests/Fixtures/trust/:
   residual.safetensors  the state_dict of an nn.Module with a residual block (a Linear and a
                         BatchNorm1d as attributes) and a two-branch block (an nn.ModuleList),
                         trained 3 steps so the batch-norm statistics and num_batches_tracked move.
+  fc_mlp.safetensors    a hand-written nn.Module MLP whose state_dict says fc1.weight, fc2.bias, ...
   trust.json            {"residual": {retort, keys, input, output},
+                         "named_mlp": {retort, names, input, output},
                          "optimizers": [{name, retort, steps, initial, grads, params, lrs}]}
 
 residual.retort is the Retort program that builds the same architecture; output is the module's
@@ -99,6 +101,33 @@ def residual():
             "output": enc_ref(out)}
 
 
+class Net(nn.Module):
+    """The usual hand-written PyTorch MLP: attributes fc1, fc2, not nn.Sequential indices."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.fc2 = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def named_mlp():
+    torch.manual_seed(5)
+    m = Net().eval()
+    path = os.path.join(OUT, "fc_mlp.safetensors")
+    save_file(m.state_dict(), path)
+    os.chmod(path, 0o644)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    m64 = Net().double()
+    m64.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        out = m64(torch.from_numpy(x.astype(np.float64)))
+    return {"retort": "let m = mlp([4, 8, 3])", "names": '{fc1: "0", fc2: "2"}', "input": enc_input(x),
+            "output": enc_ref(out)}
+
+
 def optimizer_cases():
     sched = torch.optim.lr_scheduler
     steps = 8
@@ -149,7 +178,7 @@ def optimizer_cases():
 def main():
     os.makedirs(OUT, exist_ok=True)
     data = {"generator": GENERATOR, "torch": torch.__version__, "residual": residual(),
-            "optimizers": optimizer_cases()}
+            "named_mlp": named_mlp(), "optimizers": optimizer_cases()}
     path = os.path.join(OUT, "trust.json")
     with open(path, "w") as f:
         json.dump(data, f, separators=(",", ":"))

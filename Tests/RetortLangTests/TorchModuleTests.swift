@@ -115,6 +115,23 @@ final class TorchModuleTests: XCTestCase {
         XCTAssertEqual(a.scalars, b.scalars)
     }
 
+    func testAPyTorchFileWithOtherNamesLoadsThroughNames() throws {
+        let named = try XCTUnwrap(fixture["named_mlp"] as? [String: Any])
+        let file = try XCTUnwrap(
+            Bundle.module.url(forResource: "fc_mlp", withExtension: "safetensors", subdirectory: "Fixtures/trust")
+        ).path
+        let session = Session(sink: CollectingSink())
+        try run(session, try XCTUnwrap(named["retort"] as? String))
+        // Without names the strict load refuses, and says which names differ.
+        guard case .failure(let diagnostics) = session.execute("load(\"\(file)\", into: m)") else {
+            return XCTFail("a file with fc1/fc2 names loaded into 0/2 without names:")
+        }
+        XCTAssertTrue(session.render(diagnostics).contains("fc1.weight"), session.render(diagnostics))
+        try run(session, "load(\"\(file)\", into: m, names: \(named["names"] as? String ?? ""))")
+        let got = try Training.predict(try model(session, "m").network, try tensor(named["input"]))
+        for (g, w) in zip(got.scalars, try tensor(named["output"]).scalars) { XCTAssertEqual(g, w, accuracy: 1e-5) }
+    }
+
     func testOptimizersWithSchedulesAndClippingFollowTorchOptim() throws {
         let cases = try XCTUnwrap(fixture["optimizers"] as? [[String: Any]])
         XCTAssertEqual(cases.count, 5)
