@@ -84,7 +84,8 @@ extension Builtins {
         ) { call in layer(call, LayerNorm(try call.ints("size"))) },
         Builtin(
             "sequential", [.init("layers", variadic: true)], category: "model",
-            summary: "Layers applied in order; functions of one tensor (relu, flatten, fn(x) = ...) become layers.",
+            summary:
+                "Layers applied in order; functions of one tensor (relu, flatten, fn(x) = ...) become layers. Every model and parameter tensor such a function reads by name (a captured layer, a list or record of layers) is a full member of the model: trained, counted, named in summary, saved and loaded as 1.lin.weight, copied by clone, switched by train/eval. The layer keeps the members it was built with, whatever the names are bound to later.",
             example: "sequential(linear(64, 32), relu, linear(32, 10))"
         ) { call in
             guard !call.rest.isEmpty else { throw call.error("needs at least one layer") }
@@ -196,7 +197,8 @@ extension Builtins {
         Rules: an optimizer belongs to the first model fit or distill trains with it (as a PyTorch optimizer to the parameters \
         it was given); training another model with it is an error: make one optimizer per model. Each step updates exactly the \
         unfrozen parameters the loss depends on (an adapter in the loss joins) and clears their gradients afterwards. \
-        lr is a number or a function of the training progress p in [0, 1] (fn(p) = 1e-3 * (1 - p)); schedule: takes \
+        lr is a number or a function of the training progress p in [0, 1] (fn(p) = 1e-3 * (1 - p); step() then needs \
+        progress: p); schedule: takes \
         step_lr, cosine_lr, warmup_lr or warmup_cosine_lr, counted in steps.
         """
 

@@ -13,6 +13,9 @@ final class FunctionLayer: Layer {
     let function: Value
     let label: String
     let members: [(name: String, model: Model)]
+    /// Parameter tensors the function reads by name (`fn scale(x) = x * w` with
+    /// `let w = tensor(..., requires_grad: true)`), like a module's `nn.Parameter` attributes.
+    let tensors: [(name: String, variable: Variable)]
     unowned let interpreter: Interpreter
     let range: SourceRange
     /// The source the layer was listed in, where `range` points.
@@ -20,11 +23,13 @@ final class FunctionLayer: Layer {
     private var training = true
 
     private init(
-        function: Value, label: String, members: [(name: String, model: Model)], interpreter: Interpreter, range: SourceRange
+        function: Value, label: String, members: [(name: String, model: Model)],
+        tensors: [(name: String, variable: Variable)] = [], interpreter: Interpreter, range: SourceRange
     ) {
         self.function = function
         self.label = label
         self.members = members
+        self.tensors = tensors
         self.interpreter = interpreter
         self.range = range
         sourceName = interpreter.currentSourceName
@@ -36,15 +41,18 @@ final class FunctionLayer: Layer {
             self.init(function: function, label: label, members: [], interpreter: interpreter, range: range)
             return
         }
-        let capture = Capture(prelude: interpreter.preludeScope) { $0 }
+        let capture = Capture(prelude: interpreter.preludeScope, replace: { $0 }, replaceTensor: { $0 })
         let bound = capture.rebind(closure)
         self.init(
-            function: .function(.closure(bound)), label: label, members: capture.members, interpreter: interpreter, range: range)
+            function: .function(.closure(bound)), label: label, members: capture.members, tensors: capture.tensors,
+            interpreter: interpreter, range: range)
     }
 
     var description: String {
-        members.isEmpty
-            ? label : "\(label) { \(members.map { "\($0.name): \($0.model.module.description)" }.joined(separator: "; ")) }"
+        let parts =
+            members.map { "\($0.name): \($0.model.module.description)" }
+            + tensors.map { "\($0.name): \(formatShape($0.variable.shape))" }
+        return parts.isEmpty ? label : "\(label) { \(parts.joined(separator: "; ")) }"
     }
 
     var isTraining: Bool {
@@ -57,6 +65,7 @@ final class FunctionLayer: Layer {
 
     var namedParameters: [(name: String, variable: Variable)] {
         members.flatMap { member in member.model.module.namedParameters.map { ("\(member.name).\($0.name)", $0.variable) } }
+            + tensors
     }
 
     var namedBuffers: [(name: String, tensor: Tensor)] {
@@ -85,17 +94,26 @@ final class FunctionLayer: Layer {
     func copy() -> Layer { copy(using: LayerCopier()) }
 
     func copy(using copier: LayerCopier) -> Layer {
-        guard case .function(.closure(let closure)) = function, !members.isEmpty else { return self }
+        guard case .function(.closure(let closure)) = function, !(members.isEmpty && tensors.isEmpty) else { return self }
         var copies: [ObjectIdentifier: Model] = [:]
-        let capture = Capture(prelude: interpreter.preludeScope) { model in
-            if let done = copies[ObjectIdentifier(model)] { return done }
-            let made = Model(model.network.copied(using: copier), name: model.name, isLayer: model.isLayer)
-            copies[ObjectIdentifier(model)] = made
-            return made
-        }
+        var tensorCopies: [ObjectIdentifier: Variable] = [:]
+        let capture = Capture(
+            prelude: interpreter.preludeScope,
+            replace: { model in
+                if let done = copies[ObjectIdentifier(model)] { return done }
+                let made = Model(model.network.copied(using: copier), name: model.name, isLayer: model.isLayer)
+                copies[ObjectIdentifier(model)] = made
+                return made
+            },
+            replaceTensor: { t in
+                if let done = tensorCopies[ObjectIdentifier(t)] { return done }
+                let made = t.copiedParameter()
+                tensorCopies[ObjectIdentifier(t)] = made
+                return made
+            }, known: Set(tensors.map { ObjectIdentifier($0.variable) }))
         let made = FunctionLayer(
             function: .function(.closure(capture.rebind(closure))), label: label, members: capture.members,
-            interpreter: interpreter, range: range)
+            tensors: capture.tensors, interpreter: interpreter, range: range)
         made.training = training
         return made
     }
@@ -113,19 +131,29 @@ final class FunctionLayer: Layer {
     }
 }
 
-/// Finds the models a closure reaches through its free names and rebinds the closure over a scope
+/// Finds the models and parameter tensors a closure reaches through its free names and rebinds the closure over a scope
 /// that maps each of those names to `replace(model)`; user functions it calls are rebound too.
 final class Capture {
     private let prelude: Environment
     private let replace: (Model) -> Model
+    private let replaceTensor: (Variable) -> Variable
+    /// Tensors taken as parameters even if frozen now (those of the layer being copied).
+    private let known: Set<ObjectIdentifier>
     /// Each model reached, once, under the first name it was reached by (after `replace`).
     private(set) var members: [(name: String, model: Model)] = []
+    /// Each parameter tensor reached (a leaf that requires a gradient), once.
+    private(set) var tensors: [(name: String, variable: Variable)] = []
     private var seen = Set<ObjectIdentifier>()
     private var rebound: [ObjectIdentifier: Closure] = [:]
 
-    init(prelude: Environment, replace: @escaping (Model) -> Model) {
+    init(
+        prelude: Environment, replace: @escaping (Model) -> Model, replaceTensor: @escaping (Variable) -> Variable,
+        known: Set<ObjectIdentifier> = []
+    ) {
         self.prelude = prelude
         self.replace = replace
+        self.replaceTensor = replaceTensor
+        self.known = known
     }
 
     func rebind(_ closure: Closure) -> Closure {
@@ -149,6 +177,10 @@ final class Capture {
             let replaced = replace(m)
             if seen.insert(ObjectIdentifier(m)).inserted { members.append((path, replaced)) }
             return .model(replaced)
+        case .tensor(let t) where t.isLeaf && (t.requiresGrad || known.contains(ObjectIdentifier(t))):
+            let replaced = replaceTensor(t)
+            if seen.insert(ObjectIdentifier(t)).inserted { tensors.append((path, replaced)) }
+            return .tensor(replaced)
         case .list(let items):
             return mapItems(items, path: path).map { .list($0) }
         case .tuple(let items):

@@ -611,3 +611,19 @@ def test_without_stop_on_error_queued_cells_still_run(kernel):
     assert [r["content"]["status"] for r in replies] == ["error", "ok"]
     drain_iopub(kc)
     assert result_text(run_ok(kc, "after_tolerated_error")) == "7"
+
+
+def test_an_error_inside_a_function_from_an_earlier_cell_shows_each_call(kernel):
+    """The traceback names the line where the error was raised (here in the prelude's reverse_kd),
+    then each call that led there, back to the cell that ran it."""
+    _, kc = kernel
+    run_ok(kc, "fn my_loss(s, t, y) = reverse_kd(s, t, y)")
+    reply, outputs = run(kc, "my_loss(zeros([2, 3]), zeros([2, 5]), [0, 1])")
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "ShapeError"
+    errors = [m for m in outputs if m["msg_type"] == "error"]
+    assert len(errors) == 1
+    text = "\n".join(errors[0]["content"]["traceback"])
+    assert "<prelude>" in text and "kl_div(log_softmax(t / T), softmax(s / T))" in text, text
+    assert "in reverse_kd, called from" in text and "fn my_loss(s, t, y) = reverse_kd(s, t, y)" in text, text
+    assert "in my_loss, called from" in text, text
