@@ -93,17 +93,31 @@ public struct DiagnosticRenderer {
     private func excerpt(_ r: SourceRange, in source: Source, marker: String) -> String {
         let cyan = colour ? "\u{1B}[36m" : ""
         let reset = colour ? "\u{1B}[0m" : ""
-        let text = source.line(r.start.line)
-        let gutter = String(r.start.line)
-        let pad = String(repeating: " ", count: gutter.count)
-        var out = "\(cyan)\(gutter) |\(reset) \(text)\n"
-        let width: Int
+        var scalars = Array(source.line(r.start.line).unicodeScalars)
+        var startColumn = r.start.column
+        var width: Int
         if r.end.line == r.start.line {
             width = Swift.max(1, r.end.column - r.start.column)
         } else {
-            width = Swift.max(1, text.unicodeScalars.count - r.start.column + 1)
+            width = Swift.max(1, scalars.count - r.start.column + 1)
         }
-        let prefix = String(text.unicodeScalars.prefix(r.start.column - 1).map { $0 == "\t" ? "\t" : " " })
+        // A very long line is shown as a window around the caret, marked with … where cut.
+        let window = 160
+        if scalars.count > window {
+            let from = Swift.max(0, Swift.min(startColumn - 1 - window / 4, scalars.count - window))
+            let to = Swift.min(scalars.count, from + window)
+            let cutFront = from > 0
+            scalars = (cutFront ? ["…"] : []) + Array(scalars[from..<to]) + (to < scalars.count ? ["…"] : [])
+            startColumn = startColumn - from + (cutFront ? 1 : 0)
+            width = Swift.min(width, scalars.count - startColumn + 1)
+        }
+        // Control characters (a NUL in a file that is not text) are shown as a visible mark, never raw.
+        let text = String(
+            String.UnicodeScalarView(scalars.map { $0 != "\t" && $0.properties.generalCategory == .control ? "\u{FFFD}" : $0 }))
+        let gutter = String(r.start.line)
+        let pad = String(repeating: " ", count: gutter.count)
+        var out = "\(cyan)\(gutter) |\(reset) \(text)\n"
+        let prefix = String(text.unicodeScalars.prefix(Swift.max(startColumn - 1, 0)).map { $0 == "\t" ? "\t" : " " })
         out += "\(cyan)\(pad) |\(reset) \(prefix)\(marker)\(String(repeating: "^", count: width))\(reset)\n"
         return out
     }

@@ -100,6 +100,8 @@ extension Interpreter {
                 positional += 1
             }
         }
+        // Every call checks for an interrupt, so deep or exponential recursion can be stopped.
+        try checkInterrupt(range, "in a call to \(decl.name ?? "a function")")
         for param in params where given[param.name] == nil && param.defaultValue == nil {
             throw diagnostic(.argument, "missing argument '\(param.name)' in call to \(signature)", at: range)
         }

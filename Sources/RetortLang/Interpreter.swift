@@ -130,6 +130,9 @@ public final class Interpreter {
         }
     }
 
+    /// The most items a range may have when made into a list (each item is a value in memory).
+    static let maximumListedRange = 50_000_000
+
     func checkInterrupt(_ range: SourceRange, _ where_: @autoclosure () -> String) throws {
         if interrupt.isRequested {
             interrupt.clear()
@@ -159,6 +162,18 @@ public final class Interpreter {
             return nil
         case .for(let pattern, let sequenceExpr, let body, let range):
             let sequence = try evaluate(sequenceExpr, env)
+            // A range is walked without building it: 1..3000000000 costs nothing until it runs.
+            if case .range(let from, let to) = sequence {
+                var i = from
+                while i < to {
+                    try checkInterrupt(range, "in a 'for' loop")
+                    let scope = Environment(parent: env)
+                    try bind(pattern, to: .number(Double(i)), in: scope, range: sequenceExpr.range)
+                    guard try runIteration(body, scope) else { break }
+                    i += 1
+                }
+                return nil
+            }
             let items = try iterate(sequence, at: sequenceExpr.range)
             for item in items {
                 try checkInterrupt(range, "in a 'for' loop")
@@ -242,7 +257,14 @@ public final class Interpreter {
 
     func iterate(_ value: Value, at range: SourceRange) throws -> [Value] {
         switch value {
-        case .range(let a, let b): return a < b ? (a..<b).map { .number(Double($0)) } : []
+        case .range(let a, let b):
+            guard b - a <= Interpreter.maximumListedRange else {
+                throw diagnostic(
+                    .runtime,
+                    "the range \(a)..<\(b) has \(b - a) items, too many to hold as a list (at most \(Interpreter.maximumListedRange)); a for loop walks a range of any length",
+                    at: range)
+            }
+            return a < b ? (a..<b).map { .number(Double($0)) } : []
         case .list(let items), .tuple(let items): return items
         case .tensor(let t):
             guard t.value.rank > 0 else { throw diagnostic(.type, "cannot loop over a scalar tensor", at: range) }

@@ -35,6 +35,16 @@ public struct Lexer {
         }
     }
 
+    /// A character for a message: itself in quotes, or its code point when it would not show
+    /// (a NUL or another control character in a file that is not text).
+    static func describe(_ c: Character) -> String {
+        let invisible = c.unicodeScalars.contains {
+            $0.properties.generalCategory == .control || $0.properties.generalCategory == .format
+        }
+        guard invisible else { return "'\(c)'" }
+        return c.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ")
+    }
+
     public mutating func tokenize() -> [Token] {
         var tokens: [Token] = []
         while true {
@@ -88,7 +98,9 @@ public struct Lexer {
             }
             advance()
             diagnostics.append(
-                Diagnostic(.syntax, "unexpected character '\(c)'", at: SourceRange(start, location), source: source.name))
+                Diagnostic(
+                    .syntax, "unexpected character \(Lexer.describe(Character(c)))", at: SourceRange(start, location),
+                    source: source.name))
         }
     }
 

@@ -1,10 +1,32 @@
 /// Expressions, from the loosest operator (`|>`) to the tightest (calls, indexing, members).
 extension Parser {
-    mutating func expression() throws -> Expr { try pipe() }
+    mutating func expression() throws -> Expr {
+        // A nested expression costs the parser about five times the stack of an operator in a row.
+        try deeper(by: 5)
+        defer { depth -= 5 }
+        return try pipe()
+    }
+
+    /// One level deeper into the syntax tree; past `Parser.maximumDepth` it is an error, so that
+    /// neither this parser, the evaluator nor the tree's release can run out of stack.
+    mutating func deeper(by levels: Int = 1) throws {
+        depth += levels
+        guard depth <= Parser.maximumDepth else {
+            depth -= levels
+            fail(
+                "this expression is nested too deeply (brackets, calls and blocks inside one another, and operators in a row, all count: about 200 brackets or 1,000 operators); split it with let",
+                at: current.range)
+            throw Failure()
+        }
+    }
 
     mutating func binaryLevel(_ ops: [Token.Kind: BinaryOp], next: (inout Parser) throws -> Expr) throws -> Expr {
         var left = try next(&self)
+        // Each operator in a row puts the chain one level deeper: a + b + c is (a + b) + c.
+        let start = depth
+        defer { depth = start }
         while let op = ops[current.kind] {
+            try deeper()
             advance()
             skipNewlines()
             let right = try next(&self)
@@ -22,6 +44,8 @@ extension Parser {
     mutating func not() throws -> Expr {
         if match(.not) {
             let start = previous.range
+            try deeper()
+            defer { depth -= 1 }
             let operand = try not()
             return .unary(op: .not, operand: operand, start.union(operand.range))
         }
@@ -68,6 +92,8 @@ extension Parser {
     mutating func unary() throws -> Expr {
         if match(.minus) {
             let start = previous.range
+            try deeper()
+            defer { depth -= 1 }
             let operand = try unary()
             return .unary(op: .negate, operand: operand, start.union(operand.range))
         }
@@ -79,6 +105,8 @@ extension Parser {
         let base = try postfix()
         if match(.caret) {
             skipNewlines()
+            try deeper()
+            defer { depth -= 1 }
             let exponent = try unary()
             return .binary(op: .power, left: base, right: exponent, base.range.union(exponent.range))
         }
@@ -87,7 +115,10 @@ extension Parser {
 
     mutating func postfix() throws -> Expr {
         var expr = try primary()
+        let start = depth
+        defer { depth = start }
         while true {
+            if check(.symbol(.leftParen)) || check(.symbol(.leftBracket)) || check(.symbol(.dot)) { try deeper() }
             if match(.leftParen) {
                 expr = try callRest(expr)
             } else if match(.leftBracket) {

@@ -10,12 +10,18 @@ public struct Parser {
     var tokens: [Token]
     var position = 0
     public private(set) var diagnostics: [Diagnostic] = []
+    /// How deep the expression being parsed is, and the most allowed: a bracket, call or block
+    /// counts 5, an operator in a row 1, so 200 brackets nest (Python's parser allows 200) and
+    /// 1,000 operators chain.
+    var depth = 0
+    static let maximumDepth = 1000
+    static let maximumErrors = 50
 
     public init(_ source: Source) {
         self.source = source
         var lexer = Lexer(source)
         tokens = lexer.tokenize()
-        diagnostics = lexer.diagnostics
+        diagnostics = Array(lexer.diagnostics.prefix(Parser.maximumErrors))
     }
 
     /// Parses a whole program; check `diagnostics` for errors.
@@ -42,6 +48,14 @@ public struct Parser {
                 synchronize()
             }
             skipSeparators()
+            // Compilers stop after a number of errors: past it, more would only bury the first ones.
+            if diagnostics.count >= Parser.maximumErrors && !atEnd {
+                diagnostics.append(
+                    Diagnostic(
+                        .syntax, "too many syntax errors; stopped after \(Parser.maximumErrors)", at: current.range,
+                        source: source.name))
+                break
+            }
         }
         return Program(statements: statements, source: source)
     }
@@ -266,6 +280,8 @@ public struct Parser {
 
     mutating func block(_ what: String) throws -> Block {
         let open = try expect(.leftBrace, what)
+        try deeper(by: 5)
+        defer { depth -= 5 }
         var statements: [Stmt] = []
         skipSeparators()
         while !check(.symbol(.rightBrace)) {

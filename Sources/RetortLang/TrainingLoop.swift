@@ -61,6 +61,8 @@ struct TrainingLoop {
         if let complaint = optimizer.claim(model) {
             throw interpreter.diagnostic(.argument, complaint, at: range)
         }
+        try checkFinite(data, what: "the training data")
+        if let validation { try checkFinite(validation, what: "the validation data") }
         event(.started, 0, 0, .nan)
         for epoch in 1...epochs {
             let order = shuffle ? interpreter.generator.permutation(data.count) : Array(0..<data.count)
@@ -95,6 +97,9 @@ struct TrainingLoop {
                 guard loss.value.count == 1 else {
                     throw interpreter.diagnostic(
                         .type, "the loss must be one number, got a tensor of shape \(formatShape(loss.shape))", at: range)
+                }
+                if let value = loss.value.scalar, !value.isFinite {
+                    throw nonFinite(value, epoch: epoch, batch: b + 1, of: batches)
                 }
                 let parameters = loss.parameterLeaves
                 guard !parameters.isEmpty else {
@@ -133,6 +138,34 @@ struct TrainingLoop {
         }
         event(.finished, epochs, batches, history.values("loss")?.last ?? .nan)
         return history
+    }
+
+    /// Refuses data holding NaN or infinity: training on it ends in NaN weights without a word.
+    func checkFinite(_ data: Dataset, what: String) throws {
+        let values = data.x.scalars
+        guard let first = values.firstIndex(where: { !$0.isFinite }) else { return }
+        let bad = values.lazy.filter { !$0.isFinite }.count
+        let perExample = Swift.max(values.count / Swift.max(data.count, 1), 1)
+        throw interpreter.diagnostic(
+            .runtime,
+            "\(what) holds \(bad) value\(bad == 1 ? "" : "s") that \(bad == 1 ? "is" : "are") NaN or infinite (the first in example \(first / perExample)); \(task) would end with NaN weights",
+            at: range)
+    }
+
+    /// The error for a loss that is NaN or infinite: training stops, the model keeps its weights.
+    func nonFinite(_ value: Float, epoch: Int, batch: Int, of batches: Int) -> Diagnostic {
+        let weightsFinite = model.network.parameters.allSatisfy { p in p.value.scalars.allSatisfy(\.isFinite) }
+        let kept =
+            weightsFinite
+            ? "\(model.name ?? "the model") keeps the weights of the last completed batch"
+            : "\(model.name ?? "the model")'s weights are no longer finite: the update before overflowed"
+        return interpreter.diagnostic(
+            .runtime,
+            "the loss is \(value.isNaN ? "NaN" : value > 0 ? "infinite" : "-infinite") at epoch \(epoch) of \(epochs), batch \(batch) of \(batches): \(task) stopped; \(kept)",
+            at: range,
+            notes: [
+                "common causes: a learning rate too large for the model (try lr: 1e-3, or clip: 1.0), a temperature T of 0 in a distillation loss, log of 0 in a hand-written loss"
+            ])
     }
 
     /// One optimizer step from `loss`: gradients of exactly `parameters` (the loss's trainable

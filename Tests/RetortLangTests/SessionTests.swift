@@ -15,6 +15,21 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(dims.count, 2)
     }
 
+    func testInterruptStopsExponentialRecursionAndAnEndlessLoopOverARange() {
+        let session = Session(sink: CollectingSink())
+        _ = session.execute("fn f(n) = if n == 0 { 0 } else { f(n - 1) + f(n - 1) }\nlet kept = 7")
+        for code in ["f(40)", "let s = 0\nfor i in 1..3000000000 { s = s + i }"] {
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { session.interrupt() }
+            let started = Date()
+            let outcome = session.execute(code)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 5, code)
+            guard case .failure(let d) = outcome else { return XCTFail("\(code) should have been interrupted") }
+            XCTAssertEqual(d.first?.kind, .interrupted, code)
+        }
+        guard case .success(let v) = session.execute("kept"), case .number(let n)? = v else { return XCTFail("kept") }
+        XCTAssertEqual(n, 7, "the session keeps its bindings after an interrupt")
+    }
+
     func testInterruptStopsTrainingBetweenBatchesAndKeepsTheModel() {
         let sink = CollectingSink()
         let session = Session(sink: sink)
