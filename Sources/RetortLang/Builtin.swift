@@ -154,7 +154,7 @@ final class BuiltinCall {
 
     func int(_ name: String, minimum: Int? = nil) throws -> Int {
         let n = try number(name)
-        guard n == n.rounded(), Swift.abs(n) < 1e15 else { throw fail(name, "a whole number") }
+        guard n.isFinite, n == n.rounded(), Swift.abs(n) < 1e15 else { throw fail(name, "a whole number") }
         if let minimum, Int(n) < minimum { throw fail(name, "at least \(minimum)") }
         return Int(n)
     }
@@ -224,14 +224,18 @@ final class BuiltinCall {
         switch value(name) {
         case .tensor(let t) where t.value.rank == 1:
             let s = t.value.scalars
-            guard s.allSatisfy({ $0 == $0.rounded() }) else { throw fail(name, "a list of whole numbers") }
+            guard s.allSatisfy({ $0.isFinite && $0 == $0.rounded() && Swift.abs($0) < 1e15 }) else {
+                throw fail(name, "a list of whole numbers")
+            }
             return s.map { Int($0) }
         case .list(let items):
             return try items.map {
-                guard case .number(let n) = $0, n == n.rounded() else { throw fail(name, "a list of whole numbers") }
+                guard case .number(let n) = $0, n.isFinite, n == n.rounded(), Swift.abs(n) < 1e15 else {
+                    throw fail(name, "a list of whole numbers")
+                }
                 return Int(n)
             }
-        case .number(let n) where n == n.rounded():
+        case .number(let n) where n.isFinite && n == n.rounded() && Swift.abs(n) < 1e15:
             return [Int(n)]
         default:
             throw fail(name, "a list of whole numbers")

@@ -28,24 +28,23 @@ extension Builtins {
             "linear", [.init("inputs"), .init("outputs"), .init("bias", .bool(true))], category: "model",
             summary: "A fully connected layer (PyTorch's nn.Linear and its initialisation).", example: "linear(64, 10)"
         ) { call in
-            layer(
-                call,
-                Linear(
-                    try call.int("inputs", minimum: 1), try call.int("outputs", minimum: 1), bias: try call.bool("bias"),
-                    generator: &call.interpreter.generator))
+            let (inputs, outputs) = (try call.int("inputs", minimum: 1), try call.int("outputs", minimum: 1))
+            try budget(call, [outputs, inputs])
+            return layer(call, Linear(inputs, outputs, bias: try call.bool("bias"), generator: &call.interpreter.generator))
         },
         Builtin(
             "conv2d",
             [.init("inputs"), .init("outputs"), .init("kernel"), .init("stride", .number(1)), .init("padding", .number(0))],
             category: "model", summary: "A 2-D convolution layer over [N, C, H, W].", example: "conv2d(1, 16, 3, padding: 1)"
         ) { call in
-            layer(
+            let (inputs, outputs) = (try call.int("inputs", minimum: 1), try call.int("outputs", minimum: 1))
+            let kernel = try call.int("kernel", minimum: 1)
+            try budget(call, [outputs, inputs, kernel, kernel])
+            return layer(
                 call,
                 Conv2d(
-                    try call.int("inputs", minimum: 1), try call.int("outputs", minimum: 1),
-                    kernel: try call.int("kernel", minimum: 1),
-                    stride: try call.int("stride", minimum: 1), padding: try call.int("padding", minimum: 0),
-                    generator: &call.interpreter.generator))
+                    inputs, outputs, kernel: kernel, stride: try call.int("stride", minimum: 1),
+                    padding: try call.int("padding", minimum: 0), generator: &call.interpreter.generator))
         },
         Builtin(
             "max_pool", [.init("kernel"), .init("stride", Value.none)], category: "model",
@@ -77,11 +76,20 @@ extension Builtins {
         Builtin(
             "batch_norm", [.init("channels")], category: "model",
             summary: "Batch normalisation over [N, C] or [N, C, H, W], with running statistics.", example: "batch_norm(32)"
-        ) { call in layer(call, BatchNorm(try call.int("channels", minimum: 1))) },
+        ) { call in
+            let channels = try call.int("channels", minimum: 1)
+            try budget(call, [channels, 4])
+            return layer(call, BatchNorm(channels))
+        },
         Builtin(
             "layer_norm", [.init("size")], category: "model", summary: "Layer normalisation over the last dimension(s).",
             example: "layer_norm(64)"
-        ) { call in layer(call, LayerNorm(try call.ints("size"))) },
+        ) { call in
+            let size = try call.ints("size")
+            guard !size.isEmpty, size.allSatisfy({ $0 > 0 }) else { throw call.fail("size", "positive sizes") }
+            try budget(call, size)
+            return layer(call, LayerNorm(size))
+        },
         Builtin(
             "sequential", [.init("layers", variadic: true)], category: "model",
             summary:
@@ -100,6 +108,7 @@ extension Builtins {
             guard sizes.count >= 2, sizes.allSatisfy({ $0 > 0 }) else {
                 throw call.fail("sizes", "at least two positive sizes, inputs first")
             }
+            for (a, b) in zip(sizes, sizes.dropFirst()) { try budget(call, [b, a], at: "sizes") }
             let p = try call.float("dropout")
             guard (0..<1).contains(p) else {
                 throw call.error("dropout must be in [0, 1), got \(formatNumber(Double(p)))", at: "dropout")

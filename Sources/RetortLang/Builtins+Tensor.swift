@@ -34,14 +34,30 @@ extension Builtins {
         }
     }
 
+    /// A shape argument: whole sizes ≥ 0 whose tensor fits the memory budget.
     static func shapeArgument(_ call: BuiltinCall, _ name: String) throws -> [Int] {
+        let shape: [Int]
         if case .tuple(let items) = call.value(name) {
-            return try items.map {
-                guard case .number(let n) = $0, n == n.rounded() else { throw call.fail(name, "a list of whole numbers") }
+            shape = try items.map {
+                guard case .number(let n) = $0, n.isFinite, n == n.rounded(), Swift.abs(n) < 1e15 else {
+                    throw call.fail(name, "a list of whole numbers")
+                }
                 return Int(n)
             }
+        } else {
+            shape = try call.ints(name)
         }
-        return try call.ints(name)
+        try budget(call, shape, at: name)
+        return shape
+    }
+
+    /// Refuses a tensor of `shape` past the memory budget (or with a negative size) before it is made.
+    static func budget(_ call: BuiltinCall, _ shape: [Int], at name: String? = nil) throws {
+        do {
+            try MemoryBudget.check(call.builtin.name, shape)
+        } catch let e as TensorError {
+            throw call.error(e.message, kind: .shape, at: name)
+        }
     }
 
     static let tensorBuiltins: [Builtin] = [
@@ -75,17 +91,24 @@ extension Builtins {
             "arange", [.init("start"), .init("end"), .init("step", .number(1))], category: "tensor",
             summary: "Values start, start+step, ... below end.", example: "arange(0, 1, step: 0.25)"
         ) { call in
-            .tensor(Variable(Tensor.arange(try call.float("start"), try call.float("end"), step: try call.float("step"))))
+            let (start, end, step) = (try call.float("start"), try call.float("end"), try call.float("step"))
+            guard start.isFinite, end.isFinite else { throw call.error("start and end must be finite numbers") }
+            guard step.isFinite, step != 0 else { throw call.fail("step", "a finite number other than 0") }
+            let count = ((end - start) / step).rounded(.up)
+            try budget(call, [count > 0 ? Int(Swift.min(count, 1e15)) : 0])
+            return .tensor(Variable(Tensor.arange(start, end, step: step)))
         },
         Builtin("eye", [.init("n")], category: "tensor", summary: "The n×n identity matrix.", example: "eye(3)") { call in
-            .tensor(Variable(Tensor.eye(try call.int("n", minimum: 0))))
+            let n = try call.int("n", minimum: 0)
+            try budget(call, [n, n], at: "n")
+            return .tensor(Variable(Tensor.eye(n)))
         },
         Builtin(
             "reshape", [.init("x"), .init("shape")], category: "tensor",
             summary: "The same elements in a new shape; one size may be -1.", example: "reshape(x, [2, -1])"
         ) { call in
             let x = try call.tensor("x")
-            let shape = try shapeArgument(call, "shape")
+            let shape = try call.ints("shape")
             return try call.tensorOp { try x.reshaped(shape) }
         },
         Builtin(
@@ -142,6 +165,7 @@ extension Builtins {
         ) { call in
             let labels = try call.tensor("labels").value
             let classes = try call.int("classes", minimum: 1)
+            try budget(call, [labels.count, classes], at: "classes")
             return try call.tensorOp { Variable(try labels.oneHot(classes: classes)) }
         },
         Builtin(

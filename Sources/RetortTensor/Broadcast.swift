@@ -14,6 +14,7 @@ public func broadcastShape(_ a: [Int], _ b: [Int], op: String) throws -> [Int] {
             throw TensorError(op, "shapes cannot be broadcast together: \(formatShape(a)) and \(formatShape(b))")
         }
     }
+    try MemoryBudget.check(op, result)
     return result
 }
 

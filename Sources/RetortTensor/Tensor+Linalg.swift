@@ -25,6 +25,7 @@ extension Tensor {
             throw TensorError(
                 "matmul", "batch dimensions cannot be broadcast: \(formatShape(shape)) @ \(formatShape(other.shape))")
         }
+        try MemoryBudget.check("matmul", batch + [m, n])
         var result = Tensor.zeros(batch + [m, n])
         Tensor.batchedGemm(a, b, into: &result, batch: batch, m: m, n: n, k: k)
         var outShape = batch

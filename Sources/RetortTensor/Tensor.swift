@@ -16,9 +16,7 @@ public struct Tensor {
 
     /// A tensor of the given shape from row-major scalars; throws when the counts differ.
     public init(shape: [Int], scalars: [Float]) throws {
-        guard shape.allSatisfy({ $0 >= 0 }) else {
-            throw TensorError("tensor", "a shape cannot have negative sizes: \(formatShape(shape))")
-        }
+        try MemoryBudget.check("tensor", shape)
         let count = shape.reduce(1, *)
         guard count == scalars.count else {
             throw TensorError(
