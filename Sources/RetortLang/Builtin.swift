@@ -66,6 +66,8 @@ final class BuiltinCall {
     private(set) var rest: [CallArgument] = []
     /// Named arguments a builtin with `acceptsExtraNamed` passes on (to a loss).
     private(set) var extraNamed: [CallArgument] = []
+    /// Values a plot builtin left out before building its figure (a histogram's NaN), for its note.
+    var skippedValues = 0
 
     init(_ builtin: Builtin, _ args: [CallArgument], interpreter: Interpreter, range: SourceRange) throws {
         self.builtin = builtin

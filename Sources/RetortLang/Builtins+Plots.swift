@@ -57,7 +57,19 @@ extension BuiltinCall {
 }
 
 extension Builtins {
-    static let plotBuiltins: [Builtin] = [
+    /// Every plot builtin's figure says how many values it could not draw (NaN, infinity).
+    static let plotBuiltins: [Builtin] = drawingBuiltins.map { builtin in
+        Builtin(
+            builtin.name, builtin.parameters, category: builtin.category, summary: builtin.summary, example: builtin.example,
+            acceptsExtraNamed: builtin.acceptsExtraNamed
+        ) { call in
+            let value = try builtin.body(call)
+            if case .plot(let figure) = value { return .plot(figure.notingSkipped(extra: call.skippedValues)) }
+            return value
+        }
+    }
+
+    static let drawingBuiltins: [Builtin] = [
         Builtin(
             "plot", [.init("histories", variadic: true), .init("log", .bool(false)), .init("title", Value.none)],
             category: "plots",
@@ -161,6 +173,7 @@ extension Builtins {
             case .tensor(let t): x = t.value
             default: throw call.fail("x", "a tensor of images or a dataset")
             }
+            guard x.rank > 0 else { throw call.error("needs rows of pixels, got a single number", at: "x") }
             if x.rank == 1 { x = try x.reshaped([1, x.count]) }
             guard x.shape[0] > 0, x.count > 0 else { throw call.error("there are no images to draw", at: "x") }
             let count = min(x.shape[0], 100)
@@ -337,6 +350,12 @@ extension Builtins {
                 }
             }
             guard !sets.isEmpty else { throw call.error("histogram needs at least one tensor of values") }
+            // NaN and infinity have no bin: they are left out, and the figure says how many.
+            call.skippedValues += sets.reduce(0) { $0 + $1.filter { !$0.isFinite }.count }
+            sets = sets.map { $0.filter(\.isFinite) }
+            guard sets.contains(where: { !$0.isEmpty }) else {
+                throw call.error("histogram has no finite values to draw (\(call.skippedValues) NaN or infinite)")
+            }
             let names = try call.strings("names")
             if let names, names.count != sets.count {
                 throw call.error("\(names.count) names for \(sets.count) sets of values", at: "names")

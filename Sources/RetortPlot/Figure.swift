@@ -222,3 +222,36 @@ public struct Heatmap: Sendable {
         return lo == hi ? (lo, lo + 1) : (lo, hi)
     }
 }
+
+extension Figure {
+    /// How many plotted values are NaN or infinite: renderers skip them, and the title says so.
+    public var nonFiniteCount: Int {
+        panels.reduce(0) { total, panel in
+            total
+                + panel.marks.reduce(0) { count, mark in
+                    switch mark {
+                    case .line(let l): return count + zip(l.x, l.y).filter { !$0.isFinite || !$1.isFinite }.count
+                    case .bars(let b): return count + b.heights.filter { !$0.isFinite }.count
+                    case .points(let p): return count + zip(p.x, p.y).filter { !$0.isFinite || !$1.isFinite }.count
+                    case .heatmap(let h): return count + h.values.filter { !$0.isFinite }.count
+                    }
+                }
+        }
+    }
+
+    /// The figure with its title saying how many values were not drawn, when some are NaN or infinite.
+    public func notingSkipped(extra: Int = 0) -> Figure {
+        let skipped = nonFiniteCount + extra
+        guard skipped > 0 else { return self }
+        var figure = self
+        let note = "\(skipped) value\(skipped == 1 ? "" : "s") NaN or infinite, not drawn"
+        if let title = figure.title {
+            figure.title = "\(title) (\(note))"
+        } else if panels.count == 1 {
+            figure.panels[0].title = figure.panels[0].title.map { "\($0) (\(note))" } ?? note
+        } else {
+            figure.title = note
+        }
+        return figure
+    }
+}
