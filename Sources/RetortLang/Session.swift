@@ -73,6 +73,20 @@ public final class Session {
         }
     }
 
+    /// The text of a source file, or why it cannot be had (no such file, a device or pipe, too
+    /// large, not UTF-8 and where): what `retort run FILE` and the REPL's `:load` read.
+    public static func readSource(_ path: String) -> Result<String, SourceFileError> {
+        do {
+            return .success(try FileReading.text(path))
+        } catch let e as TensorError {
+            return .failure(SourceFileError(message: e.message))
+        } catch {
+            return .failure(SourceFileError(message: "cannot read '\(path)': \(error)"))
+        }
+    }
+
+    public struct SourceFileError: Error { public let message: String }
+
     /// Binds a name in the session's global scope (for front ends and tests).
     public func define(_ name: String, _ value: Value) { interpreter.globals.define(name, value) }
 

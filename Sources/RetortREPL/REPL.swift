@@ -135,11 +135,10 @@ public final class REPL {
             }
         case ":load":
             guard !argument.isEmpty else { return usage(":load") }
-            guard let code = try? String(contentsOfFile: argument, encoding: .utf8) else {
-                FileHandle.standardError.write(Data("cannot read '\(argument)'\n".utf8))
-                return true
+            switch Session.readSource(argument) {
+            case .success(let code): execute(code, name: argument)
+            case .failure(let error): FileHandle.standardError.write(Data("\(error.message)\n".utf8))
             }
-            execute(code, name: argument)
         case ":reset":
             session.interpreter.reset()
             sink.write("bindings cleared\n")

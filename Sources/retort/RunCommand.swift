@@ -34,11 +34,12 @@ struct Run: ParsableCommand {
             name = "<-e>"
         } else {
             let path = file ?? ""
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                FileHandle.standardError.write(Data("retort: cannot read '\(path)'\n".utf8))
+            switch Session.readSource(path) {
+            case .success(let text): code = text
+            case .failure(let error):
+                FileHandle.standardError.write(Data("retort: \(error.message)\n".utf8))
                 throw ExitCode(Run.noInput)
             }
-            code = text
             name = path
         }
         let sink = TerminalSink()

@@ -38,6 +38,17 @@ check "the hand-written training loop runs" 0 '^0\.[0-9]+$' -- "$retort" run exa
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+
+# Files that are not Retort source: the reason, never a hang or a crash.
+printf 'let a = 1\nlet b = "\xff\xfe"\n' >"$scratch/latin1.rt"
+check "a file that is not UTF-8 says where" 66 "is not UTF-8 text \(byte 0xFF at line 2, column 10\)" -- "$retort" run "$scratch/latin1.rt"
+check "a device is not a file" 66 "'/dev/zero': it is a device, not a file" -- timeout 10 "$retort" run /dev/zero
+mkfifo "$scratch/pipe"
+check "a pipe is not a file" 66 "it is a pipe or a socket, not a file" -- timeout 10 "$retort" run "$scratch/pipe"
+printf 'let x = 1\nlet y = \x00 + 2\n' >"$scratch/nul.rt"
+check "a NUL byte is named, not echoed" 65 "unexpected character U\+0000" -- "$retort" run "$scratch/nul.rt"
+python3 -c "import gzip, sys; sys.stdout.buffer.write(gzip.compress(b'1,2\n' + b'0' * (64 << 20), 9))" >"$scratch/bomb.csv.gz"
+check "a gzip bomb stops at the bound" 70 "inflates to more than 16.0 MiB" -- env RETORT_MAX_TENSOR_BYTES=$((64 << 20)) "$retort" run -e "csv(\"$scratch/bomb.csv.gz\")"
 check "save writes a PNG by the path's extension" 0 '^89504e47$' -- bash -c \
     "'$retort' run -e 'save(plot([1, 3, 2]), \"$scratch/p.png\")' && od -An -tx1 -N4 '$scratch/p.png' | tr -d ' \n' && echo"
 check "save writes an SVG of 640×360 CSS pixels" 0 'width="640px" height="360px"' -- bash -c \

@@ -7,8 +7,9 @@ public enum Gzip {
     /// Whether `data` starts with the gzip magic bytes.
     public static func isCompressed(_ data: Data) -> Bool { data.starts(with: [0x1f, 0x8b]) }
 
-    /// Inflates gzip-compressed bytes; `source` names the input in errors.
-    public static func decompress(_ data: Data, source: String) throws -> Data {
+    /// Inflates gzip-compressed bytes; `source` names the input in errors. Past `limit` bytes of
+    /// output it stops with an error: a small file can inflate to gigabytes (a gzip bomb).
+    public static func decompress(_ data: Data, source: String, limit: Int = .max) throws -> Data {
         var stream = z_stream()
         // 16 + MAX_WBITS asks zlib for the gzip wrapper rather than raw zlib.
         guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -33,6 +34,12 @@ public enum Gzip {
                     throw TensorError("gzip", "\(source): corrupt gzip data (\(reason)) after \(stream.total_in) bytes")
                 }
                 output.append(contentsOf: buffer[0..<(chunk - Int(stream.avail_out))])
+                guard output.count <= limit else {
+                    throw TensorError(
+                        "gzip",
+                        "\(source): inflates to more than \(MemoryBudget.describeBytes(limit)) (RETORT_MAX_TENSOR_BYTES / 4), stopped there"
+                    )
+                }
             } while status != Z_STREAM_END && (stream.avail_in > 0 || stream.avail_out == 0)
         }
         guard status == Z_STREAM_END else { throw TensorError("gzip", "\(source): gzip data ends early") }

@@ -17,16 +17,9 @@ import RetortTensor
 ///
 /// `op` names the loader in errors; `~` at the start of `path` is the home directory.
 func readDataFile(_ path: String, op: String, inflate: Bool = true) throws -> Data {
-    let resolved = NSString(string: path).expandingTildeInPath
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
-        throw TensorError(op, "cannot read '\(path)': no such file")
-    }
-    guard !isDirectory.boolValue else { throw TensorError(op, "cannot read '\(path)': it is a directory") }
-    guard let data = FileManager.default.contents(atPath: resolved) else {
-        throw TensorError(op, "cannot read '\(path)': permission denied or unreadable")
-    }
-    return inflate && Gzip.isCompressed(data) ? try Gzip.decompress(data, source: path) : data
+    let data = try FileReading.bytes(path, op: op)
+    return inflate && Gzip.isCompressed(data)
+        ? try Gzip.decompress(data, source: path, limit: FileReading.maximumBytes) : data
 }
 
 /// Writes `data` to `path` all at once: into a temporary file beside it, then renamed over it,
@@ -571,7 +564,10 @@ public enum NPY {
             var parser = PythonLiteralParser(text, source: source)
             let fields = try parser.parseDictionary()
             func malformed(_ why: String) -> TensorError {
-                TensorError("npy", "\(source): malformed header \(text.trimmingCharacters(in: .whitespacesAndNewlines)): \(why)")
+                TensorError(
+                    "npy",
+                    "\(source): malformed header \(FileReading.quoted(text.trimmingCharacters(in: .whitespacesAndNewlines))): \(why)"
+                )
             }
             guard case .string(let descr)? = fields["descr"] else {
                 if case .list? = fields["descr"] {
@@ -721,7 +717,7 @@ private struct PythonLiteralParser {
     }
 
     private func error(_ why: String) -> TensorError {
-        let shown = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let shown = FileReading.quoted(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
         return TensorError("npy", "\(source): malformed header \(shown): \(why) at character \(position + 1)")
     }
 }
