@@ -24,6 +24,8 @@ public struct ConnectionInfo {
             guard let p = object[name] as? Int, (0...65535).contains(p) else {
                 throw KernelError("the connection file \(path) has no valid \(name)")
             }
+            // Port 0 would bind a port the system picks, which the front end could never find.
+            guard p != 0 else { throw KernelError("the connection file \(path) gives \(name) 0; it needs a real port") }
             return p
         }
         transport = object["transport"] as? String ?? "tcp"

@@ -30,6 +30,8 @@ extension Kernel {
                 ["status": "ok", "execution_count": count, "payload": output.payload, "user_expressions": JSONObject()],
                 on: shell)
         case .error(let name, let value, let traceback):
+            // Before the reply goes out: a cell sent once the client has the reply was not queued.
+            if stopOnError { setAsideQueuedRequests() }
             publish("error", ["ename": name, "evalue": value, "traceback": traceback], parent: request.headerJSON)
             reply(
                 request,
@@ -37,33 +39,40 @@ extension Kernel {
                     "status": "error", "execution_count": count, "ename": name, "evalue": value, "traceback": traceback,
                     "payload": output.payload, "user_expressions": JSONObject(),
                 ], on: shell)
-            if stopOnError { abortQueuedCells() }
         }
     }
 
-    /// After a failed cell, answers the execute requests already waiting with `aborted`, so a
-    /// notebook's run-all stops at the first error; other requests are served as usual.
-    private func abortQueuedCells() {
-        while let ready = try? ZMQSocket.poll([shell], timeout: 0.01), !ready.isEmpty {
-            guard let frames = try? shell.receive() else { return }
-            guard let request = try? Message(frames: frames, signer: signer) else {
-                log("dropped a message while aborting queued cells")
-                continue
+    /// After a failed cell, takes the shell requests already waiting into `queuedAtError`; the run
+    /// loop answers their execute requests `aborted` once the failed cell's idle is out, so a
+    /// notebook's run-all stops at the first error. Requests that come later run as usual.
+    private func setAsideQueuedRequests() {
+        while shell.hasMessage {
+            guard let frames = receive(on: shell, name: "shell") else { continue }
+            do {
+                queuedAtError.append(try check(frames))
+            } catch {
+                log("dropped a message while aborting queued cells: \(error)")
             }
-            guard request.type == "execute_request" else {
-                serve(request, on: shell)
-                continue
-            }
-            publish("status", ["execution_state": "busy"], parent: request.headerJSON)
-            reply(request, ["status": "aborted", "execution_count": executionCount], on: shell)
-            publish("status", ["execution_state": "idle"], parent: request.headerJSON)
         }
+    }
+
+    /// Answers an execute request that was queued behind a failed cell with `aborted`; it does not run.
+    func abort(_ request: Message) {
+        publish("status", ["execution_state": "busy"], parent: request.headerJSON)
+        reply(request, ["status": "aborted", "execution_count": executionCount], on: shell)
+        publish("status", ["execution_state": "idle"], parent: request.headerJSON)
+    }
+
+    /// `cursor_pos` clamped into the code (Unicode code points); the code's end when absent or not a number.
+    private func cursor(of request: Message, in code: String) -> Int {
+        let end = code.unicodeScalars.count
+        guard let cursor = request.content["cursor_pos"] as? Int else { return end }
+        return min(max(cursor, 0), end)
     }
 
     func complete(_ request: Message, on socket: ZMQSocket) {
         let code = request.content["code"] as? String ?? ""
-        let cursor = request.content["cursor_pos"] as? Int ?? code.unicodeScalars.count
-        let found = interpreter.complete(code, cursor: cursor)
+        let found = interpreter.complete(code, cursor: cursor(of: request, in: code))
         reply(
             request,
             [
@@ -74,9 +83,8 @@ extension Kernel {
 
     func inspect(_ request: Message, on socket: ZMQSocket) {
         let code = request.content["code"] as? String ?? ""
-        let cursor = request.content["cursor_pos"] as? Int ?? code.unicodeScalars.count
         let level = request.content["detail_level"] as? Int ?? 0
-        if let bundle = interpreter.inspect(code, cursor: cursor, detailLevel: level) {
+        if let bundle = interpreter.inspect(code, cursor: cursor(of: request, in: code), detailLevel: level) {
             reply(request, ["status": "ok", "found": true, "data": bundle.data, "metadata": bundle.metadata], on: socket)
         } else {
             reply(request, ["status": "ok", "found": false, "data": JSONObject(), "metadata": JSONObject()], on: socket)
@@ -131,24 +139,38 @@ final class CellOutput: ExecutionOutput {
     }
 
     /// Sends `input_request` on stdin to the front end that sent the cell and waits for its reply.
+    /// Only a reply to this request answers it: one whose parent is this request, or that has no
+    /// parent (as jupyter_client sends it) and came after the request.
     func input(prompt: String, password: Bool) -> String? {
         guard allowStdin else { return nil }
+        // Replies sent while nothing was asked answer nothing.
+        while kernel.stdin.hasMessage {
+            _ = kernel.receive(on: kernel.stdin, name: "stdin")
+            kernel.log("dropped a message on stdin that came before any input_request")
+        }
+        let header = Message.header(type: "input_request", session: kernel.session)
+        let asked = header["msg_id"] as? String
         let message = Message(
-            identities: request.identities, header: Message.header(type: "input_request", session: kernel.session),
-            parentHeader: request.headerJSON, content: ["prompt": prompt, "password": password])
+            identities: request.identities, header: header, parentHeader: request.headerJSON,
+            content: ["prompt": prompt, "password": password])
         do {
             try kernel.stdin.send(message.frames(signer: kernel.signer))
-            while true {
-                let frames = try kernel.stdin.receive()
-                guard let reply = try? Message(frames: frames, signer: kernel.signer) else {
-                    kernel.log("dropped a message on stdin")
-                    continue
-                }
-                if reply.type == "input_reply" { return reply.content["value"] as? String ?? "" }
-            }
         } catch {
             kernel.log("input request failed: \(error)")
             return nil
+        }
+        while true {
+            guard let frames = kernel.receive(on: kernel.stdin, name: "stdin") else { continue }
+            guard let reply = try? kernel.check(frames) else {
+                kernel.log("dropped a message on stdin")
+                continue
+            }
+            let parent = reply.parentID
+            guard reply.type == "input_reply", parent == nil || parent == asked else {
+                kernel.log("dropped a \(reply.type) on stdin that answers no pending input_request")
+                continue
+            }
+            return reply.content["value"] as? String ?? ""
         }
     }
 }

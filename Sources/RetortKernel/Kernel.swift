@@ -5,11 +5,15 @@ import Foundation
 /// and knows nothing of the language behind it.
 public final class Kernel {
     static let protocolVersion = "5.3"
+    /// What the messaging spec sends on control. The control thread serves these alone: anything
+    /// else would run beside the shell thread's cell and share its interpreter.
+    static let controlRequests: Set = ["interrupt_request", "shutdown_request", "kernel_info_request", "debug_request"]
 
     let interpreter: KernelInterpreter
     let signer: Signer
+    /// Signatures already served on any channel, so a replayed message is dropped.
+    private let signatures = SignatureHistory()
     let session = UUID().uuidString.lowercased()
-    private let context: ZMQContext
     let shell: ZMQSocket
     let control: ZMQSocket
     let stdin: ZMQSocket
@@ -19,14 +23,18 @@ public final class Kernel {
     private let iopubLock = NSLock()
     var executionCount = 0
     var history = ExecutionHistory()
+    /// The shell requests that were queued when a cell failed, taken before its reply: served
+    /// before the next read, except execute requests, which are answered `aborted`.
+    var queuedAtError: [Message] = []
     /// Where diagnostics about the protocol go (dropped messages, unknown types).
     let log: (String) -> Void
 
+    /// Binds every channel; throws at the first that cannot be bound, having closed those opened.
     public init(connection: ConnectionInfo, interpreter: KernelInterpreter, log: @escaping (String) -> Void) throws {
         self.interpreter = interpreter
         self.log = log
         signer = Signer(key: connection.key)
-        context = try ZMQContext()
+        let context = try ZMQContext()
         shell = try ZMQSocket(context, .router)
         control = try ZMQSocket(context, .router)
         stdin = try ZMQSocket(context, .router)
@@ -42,23 +50,37 @@ public final class Kernel {
     /// Serves until a shutdown request: heartbeat and control on their own threads, so they answer
     /// while a cell runs; shell requests on the calling thread.
     public func run() throws -> Never {
+        log("incoming messages over \(ZMQSocket.maxMessageSize >> 20) MiB are refused unread")
         let beat = Thread { [heartbeat] in
-            while let ping = try? heartbeat.receive() { try? heartbeat.send(ping) }
+            while true {
+                do {
+                    let ping = try heartbeat.receive()
+                    try? heartbeat.send(ping)
+                } catch is ZMQSocket.MessageTooLarge {
+                    // A REP socket must answer before it reads again; an empty echo keeps it beating.
+                    try? heartbeat.send([[]])
+                } catch {
+                    return
+                }
+            }
         }
         beat.name = "heartbeat"
         beat.start()
         let controlThread = Thread { [self] in
             while true {
-                guard let frames = try? control.receive() else { continue }
-                handle(frames, on: control)
+                if let frames = receive(on: control, name: "control") { handleControl(frames) }
             }
         }
         controlThread.name = "control"
         controlThread.start()
         publish("status", ["execution_state": "starting"], parent: Message.noParent)
         while true {
-            let frames = try shell.receive()
-            handle(frames, on: shell)
+            if !queuedAtError.isEmpty {
+                let request = queuedAtError.removeFirst()
+                if request.type == "execute_request" { abort(request) } else { serve(request, on: shell) }
+            } else if let frames = receive(on: shell, name: "shell") {
+                handle(frames, on: shell)
+            }
         }
     }
 
@@ -94,13 +116,54 @@ public final class Kernel {
 
     // MARK: - Receiving
 
+    /// The frames of the next message on `socket`, or nil (logged) when it was too large or the read failed.
+    func receive(on socket: ZMQSocket, name: String) -> [[UInt8]]? {
+        do {
+            return try socket.receive()
+        } catch {
+            log("dropped a message on \(name): \(error)")
+            return nil
+        }
+    }
+
+    /// Parses a message, checking its signature, then that this signature was not served before.
+    func check(_ frames: [[UInt8]]) throws -> Message {
+        let message = try Message(frames: frames, signer: signer)
+        if signer.isSigning, !signatures.insert(hex: message.signature) { throw Message.Rejection.replayed }
+        return message
+    }
+
     /// Checks a message's signature and form, then serves it; a message that fails is dropped.
     func handle(_ frames: [[UInt8]], on socket: ZMQSocket) {
         do {
-            serve(try Message(frames: frames, signer: signer), on: socket)
+            serve(try check(frames), on: socket)
         } catch {
             log("dropped a message: \(error)")
         }
+    }
+
+    /// A control message: one of `controlRequests` is served; anything else is answered with an
+    /// error reply on control and never reaches the interpreter.
+    func handleControl(_ frames: [[UInt8]]) {
+        let request: Message
+        do {
+            request = try check(frames)
+        } catch {
+            log("dropped a message on control: \(error)")
+            return
+        }
+        guard Self.controlRequests.contains(request.type) else {
+            log("refused \(request.type) on the control channel; it belongs on shell")
+            reply(
+                request,
+                [
+                    "status": "error", "ename": "UnsupportedRequest",
+                    "evalue": "\(request.type) is not served on the control channel; send it on shell",
+                    "traceback": [String](),
+                ], on: control)
+            return
+        }
+        serve(request, on: control)
     }
 
     /// Answers one checked request, between `busy` and `idle` statuses.
@@ -118,6 +181,14 @@ public final class Kernel {
         case "interrupt_request":
             interpreter.interrupt()
             reply(request, ["status": "ok"], on: socket)
+        case "debug_request":
+            // kernel_info says "debugger": false; a Debug Adapter Protocol response that declines.
+            reply(
+                request,
+                [
+                    "type": "response", "request_seq": request.content["seq"] as? Int ?? 0, "success": false,
+                    "command": request.content["command"] as? String ?? "", "message": "this kernel has no debugger",
+                ], on: socket)
         case "shutdown_request":
             let restart = request.content["restart"] as? Bool ?? false
             reply(request, ["status": "ok", "restart": restart], on: socket)

@@ -14,21 +14,30 @@ struct Message {
     var metadata: JSONObject
     var content: JSONObject
     var buffers: [[UInt8]] = []
+    /// The signature it arrived with (hex), for the replay check.
+    var signature: [UInt8] = []
 
     var type: String { header["msg_type"] as? String ?? "" }
     var id: String { header["msg_id"] as? String ?? "" }
+    /// The msg_id of the parent header, or nil when the parent header names none.
+    var parentID: String? {
+        let parent = try? JSONSerialization.jsonObject(with: Data(parentHeaderJSON)) as? JSONObject
+        guard let id = parent?["msg_id"] as? String, !id.isEmpty else { return nil }
+        return id
+    }
 
     static let delimiter = Array("<IDS|MSG>".utf8)
 
     /// Why an incoming message was dropped.
     enum Rejection: Error, CustomStringConvertible {
-        case noDelimiter, tooShort, badSignature, badJSON(String)
+        case noDelimiter, tooShort, badSignature, replayed, badJSON(String)
 
         var description: String {
             switch self {
             case .noDelimiter: return "no <IDS|MSG> delimiter"
             case .tooShort: return "fewer than the five frames after the delimiter"
             case .badSignature: return "bad or missing signature"
+            case .replayed: return "a replay: its signature was seen before"
             case .badJSON(let part): return "the \(part) is not a JSON object"
             }
         }
@@ -47,6 +56,7 @@ struct Message {
             return value
         }
         identities = Array(frames[..<split])
+        signature = frames[split + 1]
         header = try object(parts[0], "header")
         headerJSON = parts[0]
         parentHeaderJSON = parts[1]

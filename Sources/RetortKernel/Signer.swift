@@ -37,7 +37,8 @@ struct Signer {
         return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: joined, using: key)
     }
 
-    private static func bytes(fromHex hex: [UInt8]) -> [UInt8]? {
+    /// The 32 bytes a 64-digit hex signature stands for (either case), or nil when it is not one.
+    static func bytes(fromHex hex: [UInt8]) -> [UInt8]? {
         guard hex.count == 64 else { return nil }
         func nibble(_ c: UInt8) -> UInt8? {
             switch c {

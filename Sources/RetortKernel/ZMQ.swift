@@ -19,6 +19,7 @@ final class ZMQContext {
         self.handle = handle
     }
 
+    /// zmq_ctx_term waits for every socket to close; each socket holds its context, so it runs last.
     deinit { zmq_ctx_term(handle) }
 }
 
@@ -36,13 +37,36 @@ final class ZMQSocket {
         }
     }
 
+    /// A message that went over `ZMQSocket.maxMessageSize` in all its frames; it was read and thrown away.
+    struct MessageTooLarge: Error, CustomStringConvertible {
+        let size: Int
+        var description: String { "a message of more than \(size) bytes" }
+    }
+
+    /// The largest message a peer may send, checked before a single byte of it is signed or parsed.
+    /// libzmq disconnects a peer whose frame announces more (ZMQ_MAXMSGSIZE), so a huge unsigned
+    /// frame is never allocated; `receive` applies the same bound to the sum of a message's frames.
+    /// 256 MiB is far above any request a front end sends (widget buffers included).
+    static let maxMessageSize = 256 << 20
+
     let handle: UnsafeMutableRawPointer
+    /// Kept so the context is terminated only after this socket is closed.
+    private let context: ZMQContext
 
     init(_ context: ZMQContext, _ kind: Kind) throws {
         guard let handle = zmq_socket(context.handle, kind.raw) else { throw ZMQError("zmq_socket") }
-        self.handle = handle
+        // Linger 0: closing drops unsent messages at once, so a kernel that fails to start exits at once.
         var linger: Int32 = 0
-        zmq_setsockopt(handle, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
+        var limit = Int64(Self.maxMessageSize)
+        guard zmq_setsockopt(handle, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size) == 0,
+            zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &limit, MemoryLayout<Int64>.size) == 0
+        else {
+            let error = ZMQError("zmq_setsockopt")
+            zmq_close(handle)  // before `self.handle` is set, so deinit will not close it again
+            throw error
+        }
+        self.handle = handle
+        self.context = context
     }
 
     deinit { zmq_close(handle) }
@@ -63,9 +87,11 @@ final class ZMQSocket {
         }
     }
 
-    /// Receives every frame of the next message, waiting for it.
+    /// Receives every frame of the next message, waiting for it. A message larger than
+    /// `maxMessageSize` in all is read to its end without being kept, then thrown as `MessageTooLarge`.
     func receive() throws -> [[UInt8]] {
         var frames: [[UInt8]] = []
+        var total = 0
         while true {
             var message = zmq_msg_t()
             zmq_msg_init(&message)
@@ -75,13 +101,24 @@ final class ZMQSocket {
                 guard zmq_errno() == EINTR else { throw ZMQError("zmq_msg_recv") }
             }
             let size = zmq_msg_size(&message)
-            if size > 0, let data = zmq_msg_data(&message) {
+            total += size
+            if total > Self.maxMessageSize {
+                frames = []
+            } else if size > 0, let data = zmq_msg_data(&message) {
                 frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
             } else {
                 frames.append([])
             }
-            if zmq_msg_more(&message) == 0 { return frames }
+            if zmq_msg_more(&message) == 0 {
+                guard total <= Self.maxMessageSize else { throw MessageTooLarge(size: Self.maxMessageSize) }
+                return frames
+            }
         }
+    }
+
+    /// Whether a message is waiting, without waiting for one.
+    var hasMessage: Bool {
+        (try? Self.poll([self], timeout: 0))?.isEmpty == false
     }
 
     /// Waits up to `timeout` seconds (nil: forever) for a message on any of `sockets`; returns the

@@ -5,7 +5,9 @@
 Interrupts during training (interrupt_request on control, and SIGINT), forged signatures, the
 heartbeat while training, live training progress as update_display_data, busy/idle around every
 request, restart and shutdown, memory over 1,000 executes, stdin, execution counts,
-stop_on_error, and the files `retort kernelspec install` writes.
+stop_on_error, and the files `retort kernelspec install` writes. And the kernel's defences: cursor
+positions outside the code, requests sent on control that belong on shell, replayed messages,
+stray input replies, oversized messages, and connection files it cannot serve.
 """
 
 import contextlib
@@ -13,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import tempfile
@@ -126,13 +129,14 @@ def reply_to(kc, msg_id, timeout=REPLY, channel="shell"):
     raise AssertionError(f"no {channel} reply to {msg_id} within {timeout} s")
 
 
-def replies_to(kc, msg_ids, timeout=REPLY):
-    """Shell replies to several requests, in the order of `msg_ids`, whatever order they came in."""
+def replies_to(kc, msg_ids, timeout=REPLY, channel="shell"):
+    """Replies to several requests, in the order of `msg_ids`, whatever order they came in."""
+    get = kc.get_shell_msg if channel == "shell" else kc.get_control_msg
     found = {}
     deadline = time.monotonic() + timeout
     while len(found) < len(msg_ids) and (remaining := deadline - time.monotonic()) > 0:
         try:
-            msg = kc.get_shell_msg(timeout=remaining)
+            msg = get(timeout=remaining)
         except Empty:
             break
         parent = msg["parent_header"].get("msg_id")
@@ -325,6 +329,32 @@ def test_every_request_is_bracketed_by_busy_and_idle(kernel, request_type):
 
 
 # ---------------------------------------------------------------------------------------------
+# Cursor positions outside the code
+
+
+@pytest.mark.parametrize("request_type", ["complete", "inspect"])
+@pytest.mark.parametrize("cursor_pos", [-1, -1000, 8, 10**6])
+def test_a_cursor_outside_the_code_is_clamped(kernel, request_type, cursor_pos):
+    """The code is "dist" or "softmax" (8 is just past the end of either); a position outside it
+    is read as the nearest end."""
+    _, kc = kernel
+    code = "dist" if request_type == "complete" else "softmax"
+    msg_id = getattr(kc, request_type)(code, cursor_pos=cursor_pos)
+    reply = reply_to(kc, msg_id, timeout=10)
+    validate_message(reply, f"{request_type}_reply", msg_id)
+    content = reply["content"]
+    assert content["status"] == "ok", content
+    if request_type == "complete":
+        assert 0 <= content["cursor_start"] <= content["cursor_end"] <= len(code), content
+        if cursor_pos > 0:
+            assert content["matches"] == ["distill"], "a cursor past the end stands at the end"
+    elif cursor_pos > 0:
+        assert content["found"] is True, "a cursor past the end stands at the end, after softmax"
+    drain_iopub(kc, quiet=0.05)
+    assert result_text(run_ok(kc, "1 + 1")) == "2"
+
+
+# ---------------------------------------------------------------------------------------------
 # Interrupting training
 
 
@@ -430,6 +460,41 @@ def test_training_progress_updates_one_display(kernel):
 
 
 # ---------------------------------------------------------------------------------------------
+# The control channel serves only what the messaging spec sends there
+
+# About 0.5 s in a debug build: long enough for requests on control to arrive while it runs.
+BUSY_LOOP = "for i in 0..<200000 { let q = i }"
+
+
+def test_shell_requests_sent_on_control_are_refused_while_a_cell_runs(kernel):
+    """On control, an execute or complete request would run beside the shell's cell, in the same
+    session (which crashed the kernel): each is answered with an error on control instead, and
+    never runs. kernel_info is still answered there."""
+    _, kc = kernel
+    drain_iopub(kc)
+    running = kc.execute(BUSY_LOOP)
+    iopub_of(kc, running, lambda m: m["msg_type"] == "execute_input", timeout=10)
+    refused = []
+    for i in range(4):
+        code = f"for j in 0..<50000 {{ let r = j }}\nlet from_control = {i}"
+        refused.append(send_control(kc, "execute_request", execute_content(code)))
+        refused.append(send_control(kc, "complete_request", {"code": "dist", "cursor_pos": 4}))
+    info = send_control(kc, "kernel_info_request", {})
+    *replies, info_reply = replies_to(kc, refused + [info], timeout=10, channel="control")
+    for reply in replies:
+        assert reply["msg_type"] in ("execute_reply", "complete_reply"), reply["msg_type"]
+        assert reply["content"]["status"] == "error", reply["content"]
+    assert info_reply["content"]["status"] == "ok"
+
+    reply = reply_to(kc, running, timeout=REPLY)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    drain_iopub(kc)
+    assert result_text(run_ok(kc, "1 + 1")) == "2"
+    reply, _ = run(kc, "from_control")
+    assert reply["content"]["ename"] == "NameError", "an execute_request on control must not run"
+
+
+# ---------------------------------------------------------------------------------------------
 # Signatures
 
 
@@ -468,6 +533,137 @@ def test_a_forged_message_is_ignored(kernel, forgery):
     reply, outputs = run(kc, "forged")
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "NameError"
+
+
+def test_a_replayed_message_runs_once(kernel):
+    """The same signed execute_request, frame for frame, sent again once it has been answered."""
+    _, kc = kernel
+    drain_iopub(kc)
+    msg = kc.session.msg("execute_request", execute_content('print("ran")'))
+    frames = kc.session.serialize(msg)
+    msg_id = msg["header"]["msg_id"]
+    kc.shell_channel.socket.send_multipart(frames)
+    assert reply_to(kc, msg_id)["content"]["status"] == "ok"
+    kc.shell_channel.socket.send_multipart(frames)
+
+    replies, printed = 1, []
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Empty):
+            if kc.get_shell_msg(timeout=0.05)["parent_header"].get("msg_id") == msg_id:
+                replies += 1
+        with contextlib.suppress(Empty):
+            got = kc.get_iopub_msg(timeout=0.05)
+            if got["parent_header"].get("msg_id") == msg_id and got["msg_type"] == "stream":
+                printed.append(got["content"]["text"])
+    assert replies == 1, "the replay was answered"
+    assert printed == ["ran\n"], f"the cell ran {len(printed)} times"
+    assert result_text(run_ok(kc, "1 + 1")) == "2"
+
+
+def recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, f"the kernel closed the connection after {len(data)} of {n} bytes"
+        data += chunk
+    return data
+
+
+def zmtp_dealer(port):
+    """A TCP connection that has done ZMTP 3.0's NULL handshake with the kernel as a DEALER,
+    so the test can write frame headers that pyzmq would never send."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"\xff" + bytes(8) + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + b"\x00" + bytes(31))
+    recv_exactly(sock, 64)  # the kernel's greeting
+    ready = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER"
+    sock.sendall(bytes([0x04, len(ready)]) + ready)
+    flags, size = recv_exactly(sock, 2)
+    assert flags == 0x04, f"expected a short command from the kernel, got flags {flags:#x}"
+    assert recv_exactly(sock, size).startswith(b"\x05READY")
+    return sock
+
+
+def test_a_message_over_the_size_limit_is_refused_before_it_is_read(kernel):
+    """A frame that announces 1 GiB (the limit is 256 MiB) gets the connection closed at its
+    header, before the kernel allocates or reads it; the kernel goes on serving."""
+    km, kc = kernel
+    sock = zmtp_dealer(km.get_connection_info()["shell_port"])
+    try:
+        sock.sendall(b"\x02" + struct.pack(">Q", 1 << 30) + bytes(64 * 1024))
+        sock.settimeout(5)
+        try:
+            closed = sock.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+        except TimeoutError:
+            closed = False
+        assert closed, "the kernel kept reading a 1 GiB frame"
+    finally:
+        sock.close()
+    assert result_text(run_ok(kc, "1 + 1")) == "2"
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up with a connection file the kernel cannot serve
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+BAD_CONNECTIONS = {
+    # The heartbeat is bound last: every channel before it is open when its bind fails.
+    "hb_port in use": "Address already in use",
+    "an ip no interface has": "203.0.113.7",
+    "control_port 0": "control_port 0",
+}
+
+
+@pytest.mark.parametrize("fault", list(BAD_CONNECTIONS))
+def test_a_bad_connection_file_fails_fast(tmp_path, fault):
+    shell, iopub, stdin, control, hb = free_ports(5)
+    info = {
+        "transport": "tcp",
+        "ip": "127.0.0.1",
+        "shell_port": shell,
+        "iopub_port": iopub,
+        "stdin_port": stdin,
+        "control_port": control,
+        "hb_port": hb,
+        "key": "a key",
+        "signature_scheme": "hmac-sha256",
+    }
+    with contextlib.ExitStack() as stack:
+        if fault == "hb_port in use":
+            holder = stack.enter_context(socket.socket())
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            info["hb_port"] = holder.getsockname()[1]
+        elif fault == "an ip no interface has":
+            info["ip"] = "203.0.113.7"  # TEST-NET-3: never a local address
+        else:
+            info["control_port"] = 0  # would bind a port of the system's choosing, unknown to the client
+        path = tmp_path / "kernel.json"
+        path.write_text(json.dumps(info))
+        try:
+            done = subprocess.run(
+                [str(retort_binary()), "kernel", "--connection-file", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=15,
+            )
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"with {fault}, the kernel neither served nor exited within 15 s") from None
+    assert done.returncode != 0, f"with {fault}, the kernel exited with 0"
+    assert BAD_CONNECTIONS[fault] in done.stderr, done.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,6 +748,23 @@ def test_input_asks_the_client_and_returns_its_answer(kernel):
     assert "Ada" in result_text(outputs_until_idle(kc, msg_id))
 
 
+def test_input_takes_only_a_reply_to_its_own_request(kernel):
+    """An input_reply sent before any input_request, and one whose parent is another request,
+    are not answers: input() returns the reply to the request it sent."""
+    _, kc = kernel
+    kc.input("stray, before any request")
+    time.sleep(0.3)  # it has arrived before the cell asks
+    msg_id = kc.execute('input("name? ")', allow_stdin=True)
+    request = kc.get_stdin_msg(timeout=REPLY)
+    assert request["parent_header"]["msg_id"] == msg_id
+    other = kc.session.msg("input_reply", {"value": "reply to another request"}, parent={"msg_id": "not-this-one"})
+    kc.stdin_channel.send(other)
+    kc.input("Ada")
+    reply = reply_to(kc, msg_id)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert result_text(outputs_until_idle(kc, msg_id)) == '"Ada"'
+
+
 def test_input_without_stdin_fails_instead_of_waiting(kernel):
     _, kc = kernel
     reply, _ = run(kc, 'input("name? ")', allow_stdin=False, timeout=10)
@@ -601,6 +814,21 @@ def test_an_error_aborts_the_cells_queued_behind_it(kernel):
 
     reply, _ = run(kc, "after_error")
     assert reply["content"]["ename"] == "NameError", "an aborted cell must not have run"
+
+
+def test_a_cell_sent_once_the_error_reply_is_in_is_not_aborted(kernel):
+    """Only cells already queued when a cell fails are aborted, not one the client sends as soon
+    as it has the error reply (before the failed cell's idle)."""
+    _, kc = kernel
+    for i in range(3):
+        drain_iopub(kc, quiet=0.05)
+        failing = kc.execute("undefined_thing", stop_on_error=True)
+        assert reply_to(kc, failing)["content"]["status"] == "error"
+        after = kc.execute(f"let sent_after_error = {i}")
+        reply = reply_to(kc, after)
+        assert reply["content"]["status"] == "ok", f"round {i}: {reply['content']}"
+    drain_iopub(kc)
+    assert result_text(run_ok(kc, "sent_after_error")) == "2"
 
 
 def test_without_stop_on_error_queued_cells_still_run(kernel):

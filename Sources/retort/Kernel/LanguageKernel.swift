@@ -54,7 +54,7 @@ final class LanguageKernel: KernelInterpreter {
     }
 
     func complete(_ code: String, cursor: Int) -> (matches: [String], start: Int, end: Int) {
-        let found = session.completions(code, cursor: cursor)
+        let found = session.completions(code, cursor: min(max(cursor, 0), code.unicodeScalars.count))
         return (found.matches, found.start, found.end)
     }
 
