@@ -8,7 +8,7 @@ struct Retort: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retort",
         abstract: "Neural-network models and knowledge-distillation losses, over Retort's own tensor core.",
-        subcommands: [REPLCommand.self, Run.self, KernelCommand.self, KernelspecCommand.self, Bench.self, Info.self],
+        subcommands: [REPLCommand.self, Run.self, KernelCommand.self, KernelspecCommand.self, Bench.self, Info.self, Fuzz.self],
         defaultSubcommand: REPLCommand.self)
 
     static func main() {

@@ -39,6 +39,16 @@ check "the hand-written training loop runs" 0 '^0\.[0-9]+$' -- "$retort" run exa
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
+# save replaces a file whole: through a symbolic link, keeping the file's permissions, and
+# clearing the temporary file a killed save left behind (pid 4194304 is above Linux's pid_max).
+touch "$scratch/real.safetensors"
+chmod 640 "$scratch/real.safetensors"
+ln -s real.safetensors "$scratch/link.safetensors"
+touch "$scratch/.real.safetensors.4194304-7.tmp"
+check "save writes through a link, keeps permissions, clears an abandoned temporary" 0 '^link 640 [0-9]{3,} temporaries 0$' -- bash -c "
+    '$retort' run -e 'save(mlp([4, 8, 3]), \"$scratch/link.safetensors\")' &&
+    echo \"\$([[ -L '$scratch/link.safetensors' ]] && echo link) \$(stat -c '%a %s' '$scratch/real.safetensors') temporaries \$(ls -A '$scratch' | grep -c '\\.tmp\$')\""
+
 # Files that are not Retort source: the reason, never a hang or a crash.
 printf 'let a = 1\nlet b = "\xff\xfe"\n' >"$scratch/latin1.rt"
 check "a file that is not UTF-8 says where" 66 "is not UTF-8 text \(byte 0xFF at line 2, column 10\)" -- "$retort" run "$scratch/latin1.rt"

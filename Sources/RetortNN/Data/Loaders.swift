@@ -24,17 +24,30 @@ func readDataFile(_ path: String, op: String, inflate: Bool = true) throws -> Da
 
 /// Writes `data` to `path` all at once: into a temporary file beside it, then renamed over it,
 /// so a reader never sees half a file and a failed write leaves any old file intact.
+///
+/// A symbolic link is written through (its target is replaced, the link stays); an existing
+/// file keeps its permissions; a temporary file that an earlier, killed write left beside the
+/// target is removed.
 func writeFileAtomically(_ data: Data, to path: String, op: String) throws {
-    let target = URL(fileURLWithPath: NSString(string: path).expandingTildeInPath)
+    var target = URL(fileURLWithPath: NSString(string: path).expandingTildeInPath)
+    if let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: target.path) {
+        target = URL(fileURLWithPath: destination, relativeTo: target.deletingLastPathComponent()).standardizedFileURL
+    }
+    let directory = target.deletingLastPathComponent()
+    removeAbandonedTemporaries(of: target)
     let temporary =
-        target.deletingLastPathComponent().appendingPathComponent(
+        directory.appendingPathComponent(
             ".\(target.lastPathComponent).\(getpid())-\(UInt32.random(in: 0 ... .max)).tmp"
         ).path
     func failure(_ what: String) -> TensorError {
         TensorError(op, "cannot write '\(path)': \(what): \(String(cString: strerror(errno)))")
     }
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+    var existing = stat()
+    let mode: mode_t = stat(target.path, &existing) == 0 ? existing.st_mode & 0o7777 : 0o644
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
     guard fd >= 0 else { throw failure("cannot create a temporary file in its directory") }
+    // Not through open's mode, which the umask narrows: an existing file's permissions are kept as they were.
+    fchmod(fd, mode)
     var renamed = false
     defer { if !renamed { unlink(temporary) } }
     do {
@@ -56,6 +69,22 @@ func writeFileAtomically(_ data: Data, to path: String, op: String) throws {
     guard close(fd) == 0 else { throw failure("closing failed") }
     guard rename(temporary, target.path) == 0 else { throw failure("renaming the temporary file failed") }
     renamed = true
+}
+
+/// Removes `.NAME.PID-N.tmp` files beside `target` whose writing process no longer runs: what a
+/// save killed between creating and renaming its temporary file leaves behind.
+func removeAbandonedTemporaries(of target: URL) {
+    let directory = target.deletingLastPathComponent()
+    let prefix = ".\(target.lastPathComponent)."
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+    for name in names where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+        let middle = name.dropFirst(prefix.count).dropLast(4)
+        guard let dash = middle.firstIndex(of: "-"), let pid = Int32(middle[..<dash]) else { continue }
+        // kill(pid, 0) fails with ESRCH when no such process exists.
+        if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
+            unlink(directory.appendingPathComponent(name).path)
+        }
+    }
 }
 
 /// The file name without its directory and without the given extensions (`train.csv.gz` → `train`).

@@ -1,0 +1,224 @@
+import ArgumentParser
+import Foundation
+import RetortLang
+import RetortTensor
+
+/// `retort fuzz`: mutated Retort programs run in this process, one session for many of them (as
+/// a notebook runs cell after cell), to find input that crashes or hangs it.
+///
+/// Each input is written to `--current` before it runs, so a crash leaves it behind; a watchdog
+/// interrupts an input after `--per-input` milliseconds and reports a hang if it does not stop
+/// within 10 seconds after that.
+struct Fuzz: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run mutated Retort programs in-process, looking for crashes and hangs.",
+        discussion: "Exit status 0 when no input crashed or hung; a crash leaves its input in --current.")
+
+    @Option(help: "Stop after this many seconds.") var seconds: Double = 30
+    @Option(help: "Stop after this many inputs (0: no limit).") var count: Int = 0
+    @Option(help: "Seed of the mutations.") var seed: UInt64 = 1
+    @Option(help: "Milliseconds an input may run before it is interrupted.") var perInput: Int = 250
+    @Option(help: "File each input is written to before it runs.") var current = "/tmp/retort-fuzz-current.rt"
+    @Argument(help: "Programs to mutate (.rt files or folders of them).") var corpus: [String] = [
+        "Tests/RetortLangTests/Golden", "examples",
+    ]
+
+    func run() throws {
+        // Small tensors only: the fuzzer looks for crashes, not for how much memory a shape can ask.
+        MemoryBudget.maximumBytes = 64 << 20
+        let programs = try Self.load(corpus)
+        guard !programs.isEmpty else { throw ValidationError("no .rt programs in \(corpus.joined(separator: ", "))") }
+        var mutator = Mutator(programs: programs, seed: seed)
+        let watchdog = Watchdog(limit: Double(perInput) / 1000, current: current)
+        var session = Session(sink: DiscardingSink(), seed: seed)
+        var tally = [String: Int]()
+        let started = Date()
+        var n = 0
+        while (count == 0 || n < count) && Date().timeIntervalSince(started) < seconds {
+            let input = mutator.next()
+            try input.write(toFile: current, atomically: false, encoding: .utf8)
+            if n % 200 == 0 { session = Session(sink: DiscardingSink(), seed: seed &+ UInt64(n)) }
+            watchdog.start(session)
+            let outcome = session.execute(input, name: "<fuzz \(n)>")
+            watchdog.stop()
+            switch outcome {
+            case .success: tally["ran", default: 0] += 1
+            case .failure(let d): tally[d.first.map { $0.title } ?? "error", default: 0] += 1
+            }
+            // Rendering is part of what a front end does with a failure; it must not crash either.
+            if case .failure(let d) = outcome { _ = session.render(d) }
+            n += 1
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        let kinds = tally.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        print(
+            String(
+                format: "fuzz: %d inputs in %.1f s (seed %llu, %d programs): %@; 0 crashes, 0 hangs", n, elapsed, seed,
+                programs.count, kinds))
+        try? FileManager.default.removeItem(atPath: current)
+    }
+
+    /// Every .rt file named, or found under a folder named.
+    static func load(_ paths: [String]) throws -> [String] {
+        var files: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+            if isDirectory.boolValue {
+                let found = FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []
+                files += found.filter { $0.hasSuffix(".rt") }.sorted().map { "\(path)/\($0)" }
+            } else {
+                files.append(path)
+            }
+        }
+        return files.compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }
+    }
+}
+
+/// Output goes nowhere: the fuzzer watches for crashes, not for what programs print.
+final class DiscardingSink: OutputSink {
+    func write(_ text: String) {}
+    func progress(_ event: ProgressEvent) {}
+}
+
+/// Interrupts an input that runs too long, and ends the process (a hang) if it will not stop.
+final class Watchdog: @unchecked Sendable {
+    private let limit: Double
+    private let current: String
+    private let lock = NSLock()
+    private var generation = 0
+
+    init(limit: Double, current: String) {
+        self.limit = limit
+        self.current = current
+    }
+
+    func start(_ session: Session) {
+        lock.lock()
+        generation += 1
+        let mine = generation
+        lock.unlock()
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit) { [self] in
+            guard isRunning(mine) else { return }
+            session.interrupt()
+            DispatchQueue.global().asyncAfter(deadline: .now() + 10) { [self] in
+                guard isRunning(mine) else { return }
+                FileHandle.standardError.write(Data("fuzz: a hang: the input in \(current) ignored an interrupt for 10 s\n".utf8))
+                exit(2)
+            }
+        }
+    }
+
+    func stop() {
+        lock.lock()
+        generation += 1
+        lock.unlock()
+    }
+
+    private func isRunning(_ mine: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return generation == mine
+    }
+}
+
+/// Programs cut into tokens, and mutated: tokens deleted, repeated, replaced by hostile ones,
+/// lines spliced from other programs, brackets nested deep.
+struct Mutator {
+    let programs: [[String]]
+    var random: SplitMix
+
+    /// Tokens that have broken parsers, shapes and training loops before.
+    static let hostile = [
+        "1e9", "-1", "0", "1/0", "0/0", "-1e30", "2147483648", "1e308", "[]", "[", "]", "(", ")", "{", "}", "none", "\"\"",
+        "\"\\u{0}\"", ",", ":", "..", "..<", "|>", "@", "^", "%", "fn", "let", "for", "while", "return", "break", "if", "else",
+        "true", "x", "T: 0", "epochs: 1e9", "batch: 0", "zeros([0])", "randn([3, 0])", "tensor([])", "[[1, 2], [3]]",
+        "digits()", "mlp([2, 3])", "linear(1e9, 1)", "softmax", "kd", "features", "clone", "save", "load", "plot", "images",
+        "bars", "-", "*", "/", "==", ".", "\n", "#", "\"", "\\", "fn(p) = p", "rand([])", "1..1e12",
+    ]
+
+    init(programs: [String], seed: UInt64) {
+        self.programs = programs.map(Mutator.tokens)
+        random = SplitMix(seed)
+    }
+
+    /// Identifiers, numbers, strings, runs of spaces and single other characters, so that joining
+    /// the tokens gives the program back.
+    static func tokens(_ text: String) -> [String] {
+        var out: [String] = []
+        var i = text.startIndex
+        while i < text.endIndex {
+            let c = text[i]
+            var j = text.index(after: i)
+            if c.isLetter || c == "_" || c.isNumber {
+                while j < text.endIndex, text[j].isLetter || text[j].isNumber || text[j] == "_" || text[j] == "." && c.isNumber {
+                    j = text.index(after: j)
+                }
+            } else if c == "\"" {
+                while j < text.endIndex, text[j] != "\"", text[j] != "\n" { j = text.index(after: j) }
+                if j < text.endIndex, text[j] == "\"" { j = text.index(after: j) }
+            } else if c == " " {
+                while j < text.endIndex, text[j] == " " { j = text.index(after: j) }
+            }
+            out.append(String(text[i..<j]))
+            i = j
+        }
+        return out
+    }
+
+    mutating func next() -> String {
+        var tokens = programs[random.below(programs.count)]
+        // Most inputs are a few lines of a program: whole programs train for seconds.
+        let lines = tokens.split(separator: "\n", omittingEmptySubsequences: false)
+        let start = random.below(lines.count)
+        tokens = Array(lines[start..<min(lines.count, start + 1 + random.below(6))].joined(separator: ["\n"]))
+        for _ in 0..<(1 + random.below(2)) { mutate(&tokens) }
+        return tokens.joined()
+    }
+
+    mutating func mutate(_ tokens: inout [String]) {
+        let at = tokens.isEmpty ? 0 : random.below(tokens.count)
+        switch random.below(7) {
+        case 0 where !tokens.isEmpty:
+            tokens.removeSubrange(at..<min(tokens.count, at + 1 + random.below(3)))
+        case 1 where !tokens.isEmpty:
+            let span = tokens[at..<min(tokens.count, at + 1 + random.below(4))]
+            tokens.insert(contentsOf: Array(repeating: Array(span), count: 1 + random.below(3)).joined(), at: at)
+        case 2 where !tokens.isEmpty:
+            tokens[at] = Mutator.hostile[random.below(Mutator.hostile.count)]
+        case 3:
+            tokens.insert(Mutator.hostile[random.below(Mutator.hostile.count)], at: at)
+        case 4:
+            let other = programs[random.below(programs.count)]
+            if !other.isEmpty { tokens.insert(other[random.below(other.count)], at: at) }
+        case 5:
+            let other = programs[random.below(programs.count)]
+            let from = other.isEmpty ? 0 : random.below(other.count)
+            tokens.insert(contentsOf: other[from..<min(other.count, from + 1 + random.below(12))], at: at)
+        default:
+            // Deep nesting: hundreds of one bracket, sometimes closed.
+            let open = ["(", "[", "{"][random.below(3)]
+            let depth = 50 + random.below(600)
+            tokens.insert(String(repeating: open, count: depth), at: at)
+            if random.below(2) == 0 {
+                let close = open == "(" ? ")" : open == "[" ? "]" : "}"
+                tokens.insert(String(repeating: close, count: depth), at: min(tokens.count, at + 2))
+            }
+        }
+        if tokens.count > 4000 { tokens.removeLast(tokens.count - 4000) }
+    }
+}
+
+/// A small, seedable generator: the same seed gives the same inputs on every machine.
+struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
+}
