@@ -71,7 +71,12 @@ extension Builtins {
                 return .record(Record(file.tensors.map { ($0.name, .tensor(Variable($0.tensor))) }))
             }
             let model = try call.model("into")
-            try SafeTensors.load(from: path, into: model.network, rename: try renaming(call))
+            let rename = try renaming(call)
+            // A training checkpoint also holds the optimizer's state, which a model does not take.
+            let checkpoint = (try? SafeTensors.read(path: path))?.metadata?["retort_checkpoint"] == "1"
+            try SafeTensors.load(from: path, into: model.network) { name in
+                checkpoint && name.hasPrefix("optimizer.") ? nil : try rename(name)
+            }
             return .model(model)
         },
     ]

@@ -8,12 +8,16 @@ extension Builtins {
         there is a schedule, called each batch with the training progress p: 0 at the first batch, 1 at the last, evenly \
         between (per batch, not per epoch). A loss with a parameter x gets the batch's input; features(model, x, k) and \
         model(x) on it reuse the batch's one forward pass. The model trains in train mode and returns to the mode it had. \
-        clip: scales gradients to at most that global L2 norm (torch's clip_grad_norm_). See help(adam) for optimizers.
+        clip: scales gradients to at most that global L2 norm (torch's clip_grad_norm_). checkpoint: "dir" writes the \
+        model, its optimizer's state, the epoch and the history to dir/NAME.checkpoint.safetensors every `every` epochs \
+        (atomically); resume: true starts after the last one (a model without dropout then ends bit-identical to an \
+        unbroken run; parameters outside the model, such as an adapter, are not saved). See help(adam) for optimizers.
         """
 
     static let trainingParameters: [Builtin.Parameter] = [
         .init("epochs", .number(10)), .init("opt", Value.none), .init("batch", .number(64)), .init("shuffle", .bool(true)),
         .init("validation", Value.none), .init("quiet", .bool(false)), .init("clip", Value.none),
+        .init("checkpoint", Value.none), .init("every", .number(1)), .init("resume", .bool(false)),
     ]
 
     static func loop(_ call: BuiltinCall, task: String, model: Model, data: Dataset) throws -> TrainingLoop {
@@ -25,10 +29,19 @@ extension Builtins {
         }
         var validation: Dataset?
         if call.isGiven("validation") { validation = try call.dataset("validation") }
+        var checkpoint: Checkpoint?
+        if call.isGiven("checkpoint") {
+            checkpoint = Checkpoint(directory: try call.string("checkpoint"), every: try call.int("every", minimum: 1))
+        }
+        let resume = try call.bool("resume")
+        if resume && checkpoint == nil {
+            throw call.error("resume: true needs checkpoint: the directory the run saved into", at: "resume")
+        }
         return TrainingLoop(
             interpreter: call.interpreter, task: task, model: model, data: data, epochs: try call.int("epochs", minimum: 1),
             batchSize: try call.int("batch", minimum: 1), shuffle: try call.bool("shuffle"), optimizer: optimizer,
-            validation: validation, clip: try clipNorm(call), quiet: try call.bool("quiet"), range: call.range)
+            validation: validation, clip: try clipNorm(call), checkpoint: checkpoint, resume: resume,
+            quiet: try call.bool("quiet"), range: call.range)
     }
 
     /// `clip:`, a positive maximum gradient norm, or nil when not given.

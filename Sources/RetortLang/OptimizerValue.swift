@@ -101,6 +101,19 @@ public final class OptimizerValue {
         steps += 1
     }
 
+    /// Restores saved state for `parameters` (a checkpoint), binding to them first.
+    func restore(_ states: [(Variable, ParameterState)], steps: Int, owner model: Model) throws {
+        _ = claim(model)
+        let optimizer = try bound(to: states.map(\.0))
+        for (parameter, state) in states { try optimizer.restore(state, for: parameter) }
+        self.steps = steps
+    }
+
+    /// Each of `parameters`' saved state, for a checkpoint.
+    func states(of parameters: [Variable]) -> [ParameterState?] {
+        parameters.map { optimizer?.state(of: $0) }
+    }
+
     private func bound(to parameters: [Variable]) throws -> Optimizer {
         if let optimizer {
             optimizer.include(parameters)

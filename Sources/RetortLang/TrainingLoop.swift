@@ -16,6 +16,9 @@ struct TrainingLoop {
     let validation: Dataset?
     /// The largest global gradient norm a step may use (`clip:`), as `clip_grad_norm_`.
     let clip: Double?
+    /// Where to write a checkpoint every few epochs, and whether to start from the last one.
+    let checkpoint: Checkpoint?
+    let resume: Bool
     /// The loss on the validation data in evaluation mode, given the training progress.
     var validationLoss: ((Dataset, Double) throws -> Double)? = nil
     /// Report only the start and the end (and an interrupt), not every batch and epoch.
@@ -63,8 +66,24 @@ struct TrainingLoop {
         }
         try checkFinite(data, what: "the training data")
         if let validation { try checkFinite(validation, what: "the validation data") }
-        event(.started, 0, 0, .nan)
-        for epoch in 1...epochs {
+        var firstEpoch = 1
+        if resume, let checkpoint {
+            do {
+                if let reached = try checkpoint.load(
+                    model: model, optimizer: optimizer, history: history, generator: &interpreter.generator)
+                {
+                    firstEpoch = reached + 1
+                    interpreter.sink.write(
+                        "\(task): resuming after epoch \(reached) from \(checkpoint.path(for: model))\n")
+                } else {
+                    interpreter.sink.write("\(task): no checkpoint in \(checkpoint.directory) yet; starting at epoch 1\n")
+                }
+            } catch {
+                throw interpreter.wrap(error, at: range)
+            }
+        }
+        event(.started, firstEpoch - 1, 0, .nan)
+        for epoch in stride(from: firstEpoch, through: epochs, by: 1) {
             let order = shuffle ? interpreter.generator.permutation(data.count) : Array(0..<data.count)
             var total: Double = 0
             var correct = 0
@@ -134,6 +153,15 @@ struct TrainingLoop {
                 metrics.append(("val_accuracy", Double(try Training.accuracy(model.network, on: validation))))
             }
             history.append(epoch: epoch, metrics: metrics)
+            if let checkpoint, epoch % checkpoint.every == 0 || epoch == epochs {
+                do {
+                    try checkpoint.save(
+                        model: model, optimizer: optimizer, epoch: epoch, epochs: epochs, history: history,
+                        generator: interpreter.generator)
+                } catch {
+                    throw interpreter.wrap(error, at: range)
+                }
+            }
             event(.epoch, epoch, batches, total / Double(batches), Dictionary(uniqueKeysWithValues: metrics))
         }
         event(.finished, epochs, batches, history.values("loss")?.last ?? .nan)

@@ -13,6 +13,32 @@ public protocol Optimizer: AnyObject {
     func step(only selected: [Variable])
     /// Adds parameters not yet updated by this optimizer (an adapter created after the model).
     func include(_ parameters: [Variable])
+    /// A parameter's state (moments, momentum) and step count, or nil before its first update.
+    func state(of parameter: Variable) -> ParameterState?
+    /// Sets a parameter's state, as `load_state_dict` does; the parameter joins if it is new.
+    func restore(_ state: ParameterState, for parameter: Variable) throws
+}
+
+/// What an optimizer keeps for one parameter, under PyTorch's names (`exp_avg`, `exp_avg_sq`,
+/// `momentum_buffer`), with the number of updates it has had.
+public struct ParameterState: Equatable {
+    public var tensors: [String: Tensor]
+    public var step: Int
+
+    public init(tensors: [String: Tensor], step: Int) {
+        self.tensors = tensors
+        self.step = step
+    }
+
+    /// The named tensor, which must have the parameter's shape.
+    func tensor(_ name: String, shape: [Int]) throws -> Tensor? {
+        guard let t = tensors[name] else { return nil }
+        guard t.shape == shape else {
+            throw TensorError(
+                "optimizer", "the saved \(name) has shape \(formatShape(t.shape)), the parameter \(formatShape(shape))")
+        }
+        return t
+    }
 }
 
 extension Optimizer {
@@ -63,6 +89,17 @@ public final class SGD: Optimizer {
 
     public func step() { update(Array(parameters.indices)) }
     public func step(only selected: [Variable]) { update(indices(of: selected)) }
+
+    public func state(of parameter: Variable) -> ParameterState? {
+        guard let i = indices(of: [parameter]).first, let v = velocity[i] else { return nil }
+        return ParameterState(tensors: ["momentum_buffer": v], step: 0)
+    }
+
+    public func restore(_ state: ParameterState, for parameter: Variable) throws {
+        include([parameter])
+        guard let i = indices(of: [parameter]).first else { return }
+        velocity[i] = try state.tensor("momentum_buffer", shape: parameter.shape)
+    }
 
     private func update(_ chosen: [Int]) {
         let (lr, mu, wd) = (learningRate, momentum, weightDecay)
@@ -146,6 +183,19 @@ public final class Adam: Optimizer {
 
     public func step() { update(Array(parameters.indices)) }
     public func step(only selected: [Variable]) { update(indices(of: selected)) }
+
+    public func state(of parameter: Variable) -> ParameterState? {
+        guard let i = indices(of: [parameter]).first, let m = firstMoment[i], let v = secondMoment[i] else { return nil }
+        return ParameterState(tensors: ["exp_avg": m, "exp_avg_sq": v], step: stepCounts[i])
+    }
+
+    public func restore(_ state: ParameterState, for parameter: Variable) throws {
+        include([parameter])
+        guard let i = indices(of: [parameter]).first else { return }
+        firstMoment[i] = try state.tensor("exp_avg", shape: parameter.shape)
+        secondMoment[i] = try state.tensor("exp_avg_sq", shape: parameter.shape)
+        stepCounts[i] = state.step
+    }
 
     private func update(_ chosen: [Int]) {
         let (lr, b1, b2, eps, wd) = (learningRate, beta1, beta2, eps, weightDecay)

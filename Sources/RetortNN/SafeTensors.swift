@@ -265,8 +265,12 @@ public enum SafeTensors {
     /// `1.running_mean`), so `model.load_state_dict(safetensors.torch.load_file(path))` accepts it.
     ///
     /// Each BatchNorm's `num_batches_tracked` is written as int64 with its true count, as PyTorch does.
-    public static func save(_ model: Layer, to path: String, metadata: [String: String]? = nil) throws {
+    /// `extra` tensors are written beside the model's (a checkpoint's optimizer state).
+    public static func save(
+        _ model: Layer, to path: String, metadata: [String: String]? = nil, extra: [(name: String, tensor: Tensor)] = []
+    ) throws {
         var entries = model.namedParameters.map { Entry(name: $0.name, float32: $0.variable.value) }
+        entries += extra.map { Entry(name: $0.name, float32: $0.tensor) }
         for (name, tensor) in model.namedBuffers { entries.append(Entry(name: name, float32: tensor)) }
         for (name, count) in model.namedCounts { entries.append(Entry(name: name, int64: Int64(count))) }
         do {
