@@ -195,7 +195,8 @@ extension Interpreter {
         if case .tensor = left {
         } else if case .tensor = right {
         } else {
-            if op == .equal || op == .notEqual { return .bool((op == .notEqual)) }
+            // Lists, tuples, records compare by content (as Python's ==); models and the like by identity.
+            if op == .equal || op == .notEqual { return .bool(left.isEqual(to: right) == (op == .equal)) }
             throw diagnostic(.type, "'\(op.rawValue)' cannot combine a \(left.typeName) and a \(right.typeName)", at: range)
         }
         if case .list = left, op == .add {

@@ -27,6 +27,30 @@ public indirect enum Value {
     /// `a..b` or `a..<b` over whole numbers.
     case range(Int, Int)
 
+    /// Equality as `==` gives it for values that are not tensors: by content for numbers, strings,
+    /// lists, tuples, records and ranges (a tensor inside by its shape and values), by identity for
+    /// models, optimizers and histories (datasets are never equal: compare their x and y).
+    func isEqual(to other: Value) -> Bool {
+        switch (self, other) {
+        case (.none, .none): return true
+        case (.number(let a), .number(let b)): return a == b
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.string(let a), .string(let b)): return a == b
+        case (.tensor(let a), .tensor(let b)): return a.value == b.value
+        case (.list(let a), .list(let b)), (.tuple(let a), .tuple(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.isEqual(to: $1) }
+        case (.record(let a), .record(let b)):
+            return a.fields.count == b.fields.count
+                && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value.isEqual(to: $1.value) }
+        case (.range(let a0, let a1), .range(let b0, let b1)): return a0 == b0 && a1 == b1
+        case (.model(let a), .model(let b)): return a === b
+        case (.optimizer(let a), .optimizer(let b)): return a === b
+        case (.history(let a), .history(let b)): return a === b
+        case (.formula(let a), .formula(let b)): return a == b
+        default: return false
+        }
+    }
+
     /// A function's name, for messages; other values give their type.
     var functionName: String {
         if case .function(let f) = self { return f.name }
