@@ -91,12 +91,13 @@ struct TrainingLoop {
             for b in 0..<batches {
                 if interpreter.interrupt.isRequested {
                     interpreter.interrupt.clear()
-                    let place = "epoch \(epoch) of \(epochs), batch \(b + 1) of \(batches)"
+                    // The place is the last completed batch, as the live display's last event names it.
+                    let place = "epoch \(epoch) of \(epochs), after batch \(b) of \(batches)"
                     history.stoppedAt = place
                     event(.interrupted, epoch, b, total / Double(Swift.max(b, 1)))
                     throw interpreter.diagnostic(
                         .interrupted,
-                        "\(task) interrupted at \(place); \(model.name ?? "the model") keeps the weights of the last completed batch",
+                        "\(task) interrupted in \(place); \(model.name ?? "the model") keeps the weights of that batch",
                         at: range)
                 }
                 let indices = Array(order[(b * batchSize)..<Swift.min((b + 1) * batchSize, data.count)])
