@@ -3,6 +3,18 @@ import RetortNN
 import RetortTensor
 
 extension Builtins {
+    /// `n` of a 2-D point set: at least 1, and its [n, 2] tensor within the memory budget.
+    static func pointCount(_ call: BuiltinCall) throws -> Int {
+        let n = try call.int("n", minimum: 1)
+        try budget(call, [n, 2], at: "n")
+        return n
+    }
+
+    /// Generating millions of points takes a while: let an interrupt stop it.
+    static func pointInterrupt(_ call: BuiltinCall, _ i: Int) throws {
+        if i & 0xFFFF == 0xFFFF { try call.interpreter.checkInterrupt(call.range, "in \(call.builtin.name)") }
+    }
+
     static let dataBuiltins: [Builtin] = [
         Builtin(
             "digits", [], category: "data",
@@ -91,12 +103,13 @@ extension Builtins {
             [.init("n", .number(400)), .init("classes", .number(2)), .init("noise", .number(0.1)), .init("seed", .number(0))],
             category: "data", summary: "Interleaved 2-D spirals, one arm per class.", example: "spirals(n: 300, classes: 3)"
         ) { call in
-            let (n, k) = (try call.int("n", minimum: 1), try call.int("classes", minimum: 1))
+            let (n, k) = (try pointCount(call), try call.int("classes", minimum: 1))
             let noise = try call.float("noise")
             var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("seed")))
             var xs: [Float] = []
             var ys: [Float] = []
             for i in 0..<n {
+                try pointInterrupt(call, i)
                 let c = i % k
                 let r = Float(i / k) / Float(Swift.max(n / k, 1))
                 let angle = Float(c) * 2 * .pi / Float(k) + r * 4 + noise * g.nextNormal()
@@ -109,12 +122,13 @@ extension Builtins {
             "moons", [.init("n", .number(400)), .init("noise", .number(0.1)), .init("seed", .number(0))], category: "data",
             summary: "Two interleaving half-circles in 2-D.", example: "moons(n: 200, noise: 0.2)"
         ) { call in
-            let n = try call.int("n", minimum: 1)
+            let n = try pointCount(call)
             let noise = try call.float("noise")
             var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("seed")))
             var xs: [Float] = []
             var ys: [Float] = []
             for i in 0..<n {
+                try pointInterrupt(call, i)
                 let c = i % 2
                 let t = Float.pi * Float(i / 2) / Float(Swift.max(n / 2 - 1, 1))
                 let (x, y) = c == 0 ? (cosf(t), sinf(t)) : (1 - cosf(t), 0.5 - sinf(t))
@@ -129,12 +143,13 @@ extension Builtins {
             category: "data", summary: "Gaussian clusters in 2-D, one per class, centres on a circle.",
             example: "blobs(classes: 4)"
         ) { call in
-            let (n, k) = (try call.int("n", minimum: 1), try call.int("classes", minimum: 1))
+            let (n, k) = (try pointCount(call), try call.int("classes", minimum: 1))
             let spread = try call.float("spread")
             var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("seed")))
             var xs: [Float] = []
             var ys: [Float] = []
             for i in 0..<n {
+                try pointInterrupt(call, i)
                 let c = i % k
                 let angle = 2 * Float.pi * Float(c) / Float(k)
                 xs += [2 * cosf(angle) + spread * g.nextNormal(), 2 * sinf(angle) + spread * g.nextNormal()]

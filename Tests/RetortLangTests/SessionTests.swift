@@ -15,10 +15,10 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(dims.count, 2)
     }
 
-    func testInterruptStopsExponentialRecursionAndAnEndlessLoopOverARange() {
+    func testInterruptStopsExponentialRecursionAnEndlessLoopAndALongBuiltin() {
         let session = Session(sink: CollectingSink())
         _ = session.execute("fn f(n) = if n == 0 { 0 } else { f(n - 1) + f(n - 1) }\nlet kept = 7")
-        for code in ["f(40)", "let s = 0\nfor i in 1..3000000000 { s = s + i }"] {
+        for code in ["f(40)", "let s = 0\nfor i in 1..3000000000 { s = s + i }", "blobs(n: 100000000)"] {
             DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { session.interrupt() }
             let started = Date()
             let outcome = session.execute(code)
