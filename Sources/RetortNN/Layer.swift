@@ -43,7 +43,11 @@ public final class LayerCopier {
 
 extension Variable {
     /// A new leaf with the same value and the same need for gradients.
-    public func copiedParameter() -> Variable { Variable(value, requiresGrad: requiresGrad, name: name) }
+    public func copiedParameter() -> Variable {
+        let copy = Variable(value, requiresGrad: requiresGrad, name: name)
+        copy.mask = mask
+        return copy
+    }
 }
 
 extension Layer {

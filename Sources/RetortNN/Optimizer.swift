@@ -105,7 +105,8 @@ public final class SGD: Optimizer {
         let (lr, mu, wd) = (learningRate, momentum, weightDecay)
         for i in chosen {
             let p = parameters[i]
-            guard let grad = p.grad else { continue }
+            guard let grad = p.maskedGradient else { continue }
+            defer { p.applyMask() }
             if mu == 0 {
                 p.update { value in
                     value.withUnsafeMutableBufferPointer { w in
@@ -202,7 +203,8 @@ public final class Adam: Optimizer {
         let decoupled = self.decoupled
         for i in chosen {
             let p = parameters[i]
-            guard let grad = p.grad else { continue }
+            guard let grad = p.maskedGradient else { continue }
+            defer { p.applyMask() }
             stepCounts[i] += 1
             let correction1 = 1 - Float(Double(b1).power(stepCounts[i]))
             let correction2 = 1 - Float(Double(b2).power(stepCounts[i]))
@@ -231,6 +233,27 @@ public final class Adam: Optimizer {
             }
             firstMoment[i] = m
             secondMoment[i] = v
+        }
+    }
+}
+
+extension Variable {
+    /// The gradient, zero where a pruning mask is (as PyTorch's weight_orig · mask reparametrisation gives).
+    var maskedGradient: Tensor? {
+        guard let grad else { return nil }
+        guard let mask, let masked = try? grad * mask else { return grad }
+        return masked
+    }
+
+    /// Puts the pruned entries back to zero after an update (weight decay would move them).
+    public func applyMask() {
+        guard let mask else { return }
+        update { value in
+            value.withUnsafeMutableBufferPointer { w in
+                mask.withUnsafeBufferPointer { m in
+                    for j in 0..<Swift.min(w.count, m.count) where m[j] == 0 { w[j] = 0 }
+                }
+            }
         }
     }
 }

@@ -31,6 +31,9 @@ public final class Variable {
     }
     /// An optional name, used in errors and in saved parameter files.
     public var name: String?
+    /// For a pruned parameter, 1 where it may be trained and 0 where it stays zero: optimizers
+    /// mask its gradient and keep the pruned entries at zero after every step.
+    public var mask: Tensor?
 
     private(set) var parents: [Variable]
     private(set) var backwardFunction: ((Tensor) -> [Tensor?])?

@@ -1,0 +1,117 @@
+import Foundation
+import RetortNN
+import RetortTensor
+
+/// Pruning and the tables that measure it.
+extension Builtins {
+    static let pruningRules = """
+        Unstructured: each weight matrix or kernel (Linear, Conv2d; biases and norms are left whole) loses the `amount` \
+        fraction of its entries with the least importance, set to zero and masked, so fit, distill and step keep them at \
+        zero. by: "magnitude" ranks by |w| (PyTorch's l1_unstructured, per layer); by: "sensitivity" by |w · ∂loss/∂w| \
+        averaged over the first `batches` batches of `data` (first-order Taylor, cross-entropy loss). The model is pruned in \
+        place and returned; a model is pruned once. save writes the zeros (PyTorch loads them as plain weights); the mask \
+        lives in the session and in clone, not in the file: after load, prune again to keep the zeros through training.
+        """
+
+    static let compressionBuiltins: [Builtin] = [
+        Builtin(
+            "prune",
+            [
+                .init("model"), .init("amount"), .init("by", .string("magnitude")), .init("structure", .string("weights")),
+                .init("data", Value.none), .init("batches", .number(4)),
+            ],
+            category: "model", summary: "Prunes a model's weights. " + pruningRules,
+            example: "prune(student, 0.5); fit(student, train, epochs: 5)"
+        ) { call in
+            let model = try call.model("model")
+            let amount = try call.number("amount")
+            guard amount >= 0, amount < 1 else { throw call.fail("amount", "a fraction in [0, 1)") }
+            let structure = try call.string("structure")
+            guard structure == "weights" else {
+                throw call.error(
+                    "structure \"\(structure)\" is not available: pruning here is unstructured (structure: \"weights\")",
+                    at: "structure")
+            }
+            let weights = Pruning.prunable(model.network)
+            guard !weights.isEmpty else {
+                throw call.error("\(model.name ?? "the model") has no weight matrix or kernel to prune", at: "model")
+            }
+            if let already = weights.first(where: { $0.variable.mask != nil }) {
+                throw call.error(
+                    "\(model.name ?? "the model") is already pruned (\(already.name) has a mask); prune a clone of the unpruned model, or prune once with the amount you want",
+                    at: "model")
+            }
+            let importance: [Tensor]
+            switch try call.string("by") {
+            case "magnitude":
+                importance = weights.map { $0.variable.value.map(Swift.abs) }
+            case "sensitivity":
+                guard call.isGiven("data") else {
+                    throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
+                }
+                importance = try sensitivity(
+                    model, weights.map(\.variable), data: try call.dataset("data"), batches: try call.int("batches", minimum: 1))
+            case let other:
+                throw call.error("by must be \"magnitude\" or \"sensitivity\", got \"\(other)\"", at: "by")
+            }
+            for (weight, score) in zip(weights, importance) {
+                try Pruning.prune(weight.variable, amount: amount, importance: score)
+            }
+            return .model(model)
+        },
+        Builtin(
+            "sparsity", [.init("model")], category: "model",
+            summary: "A table of each weight matrix or kernel: its shape, how many entries are zero, and the fraction.",
+            example: "sparsity(student)"
+        ) { call in
+            let model = try call.model("model")
+            var rows: [[String]] = []
+            var (zeros, total) = (0, 0)
+            for (name, weight) in Pruning.prunable(model.network) {
+                let z = Pruning.zeros(of: weight)
+                zeros += z
+                total += weight.value.count
+                rows.append([
+                    name, formatShape(weight.shape), String(z), String(weight.value.count),
+                    String(format: "%.1f%%", 100 * Double(z) / Double(Swift.max(weight.value.count, 1))),
+                    weight.mask == nil ? "no" : "yes",
+                ])
+            }
+            rows.append([
+                "total", "", String(zeros), String(total),
+                String(format: "%.1f%%", 100 * Double(zeros) / Double(Swift.max(total, 1))), "",
+            ])
+            return .table(
+                Table(
+                    columns: ["weight", "shape", "zeros", "entries", "sparsity", "masked"], rows: rows,
+                    title: "\(model.name ?? "model"): weight sparsity"))
+        },
+    ]
+
+    /// First-order Taylor importance, |w · ∂L/∂w| averaged over the first batches of `data`, with the
+    /// model in eval mode and its gradients left as they were.
+    static func sensitivity(_ model: Model, _ weights: [Variable], data: Dataset, batches: Int) throws -> [Tensor] {
+        let wasTraining = model.network.isTraining
+        model.network.isTraining = false
+        let saved = weights.map(\.grad)
+        defer {
+            model.network.isTraining = wasTraining
+            for (w, g) in zip(weights, saved) { w.grad = g }
+        }
+        var sums = weights.map { Tensor.zeros($0.shape) }
+        let size = 64
+        let count = Swift.min(batches, (data.count + size - 1) / size)
+        guard count > 0 else { throw TensorError("prune", "the data has no examples to measure sensitivity on") }
+        for b in 0..<count {
+            let part = data.subset(Array((b * size)..<Swift.min((b + 1) * size, data.count)))
+            for w in weights { w.zeroGrad() }
+            let loss = try Loss.crossEntropy(try model.network.forward(Variable(part.x)), target: Variable(part.y))
+            try loss.backward()
+            for (i, w) in weights.enumerated() {
+                let g = w.grad ?? Tensor.zeros(w.shape)
+                sums[i] = try sums[i] + (try w.value * g).map(Swift.abs)
+            }
+        }
+        return sums.map { $0 * (1 / Float(count)) }
+    }
+}
