@@ -34,6 +34,7 @@ check "a runtime error exits 70 naming the shapes" 70 'ShapeError: matmul: inner
 check "retort FILE.rt runs the file" 0 '^0\.[0-9]+$' -- "$retort" examples/training_loop.rt
 check "a missing script exits 66" 66 "cannot read 'nope.rt'" -- "$retort" run nope.rt
 check "the distillation program runs from a file" 0 '^student +[0-9.]+%' -- "$retort" run examples/distill_digits.rt
+check "the pruning example prunes and fine-tunes" 0 '^after 3 epochs of fine-tuning: [0-9.]+ %$' -- "$retort" run examples/prune_digits.rt
 check "the hand-written training loop runs" 0 '^0\.[0-9]+$' -- "$retort" run examples/training_loop.rt
 
 scratch=$(mktemp -d)
