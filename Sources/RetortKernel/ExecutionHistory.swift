@@ -1,16 +1,47 @@
 import Foundation
 
-/// The cells run in this kernel session, for `history_request` (tail, range and search).
+/// The cells run in this kernel session, for `history_request` (tail, range and search). Only
+/// the latest are kept, at most `capacity` cells and `byteCapacity` bytes of code and output, so
+/// a session that runs for days holds a bounded history, as IPython's `history_length` bounds its own.
 struct ExecutionHistory {
     /// Jupyter numbers sessions; this kernel reports its own as 1.
     static let session = 1
-    private(set) var entries: [(line: Int, code: String, output: String?)] = []
+    static let capacity = 10_000
+    static let byteCapacity = 8 << 20
 
-    mutating func append(line: Int, _ code: String) { entries.append((line, code, nil)) }
+    private(set) var entries: [(line: Int, code: String, output: String?)] = []
+    private let capacity: Int
+    private let byteCapacity: Int
+    /// The UTF-8 bytes of every kept cell's code and output.
+    private var bytes = 0
+
+    init(capacity: Int = ExecutionHistory.capacity, byteCapacity: Int = ExecutionHistory.byteCapacity) {
+        self.capacity = capacity
+        self.byteCapacity = byteCapacity
+    }
+
+    mutating func append(line: Int, _ code: String) {
+        entries.append((line, code, nil))
+        bytes += code.utf8.count
+        forgetOldest()
+    }
 
     /// Records the text of the result shown for `line`.
     mutating func setOutput(line: Int, _ output: String) {
-        if let i = entries.lastIndex(where: { $0.line == line }) { entries[i].output = output }
+        guard let i = entries.lastIndex(where: { $0.line == line }) else { return }
+        bytes += output.utf8.count - (entries[i].output?.utf8.count ?? 0)
+        entries[i].output = output
+        forgetOldest()
+    }
+
+    /// Drops the oldest cells past either bound; the newest is always kept.
+    private mutating func forgetOldest() {
+        var drop = 0
+        while entries.count - drop > 1, entries.count - drop > capacity || bytes > byteCapacity {
+            bytes -= entries[drop].code.utf8.count + (entries[drop].output?.utf8.count ?? 0)
+            drop += 1
+        }
+        if drop > 0 { entries.removeFirst(drop) }
     }
 
     /// The `history` list of a reply: `[session, line, input]` for each chosen cell.

@@ -140,10 +140,12 @@ final class CellOutput: ExecutionOutput {
 
     /// Sends `input_request` on stdin to the front end that sent the cell and waits for its reply.
     /// Only a reply to this request answers it: one whose parent is this request, or that has no
-    /// parent (as jupyter_client sends it) and came after the request.
-    func input(prompt: String, password: Bool) -> String? {
-        guard allowStdin else { return nil }
-        // Replies sent while nothing was asked answer nothing.
+    /// parent (as jupyter_client sends it) and came after the request. An interrupt ends the wait:
+    /// the request is abandoned, and a reply to it that comes later answers nothing.
+    func input(prompt: String, password: Bool) -> InputAnswer {
+        guard allowStdin else { return .unavailable }
+        // Replies sent while nothing was asked (late answers to an abandoned request among them)
+        // answer nothing.
         while kernel.stdin.hasMessage {
             _ = kernel.receive(on: kernel.stdin, name: "stdin")
             kernel.log("dropped a message on stdin that came before any input_request")
@@ -153,13 +155,28 @@ final class CellOutput: ExecutionOutput {
         let message = Message(
             identities: request.identities, header: header, parentHeader: request.headerJSON,
             content: ["prompt": prompt, "password": password])
+        // Read before the request goes out, so an interrupt sent once the front end has it counts.
+        let interruptsBefore = kernel.interrupts.load(ordering: .sequentiallyConsistent)
         do {
             try kernel.stdin.send(message.frames(signer: kernel.signer))
         } catch {
             kernel.log("input request failed: \(error)")
-            return nil
+            return .unavailable
         }
         while true {
+            if kernel.interrupts.load(ordering: .sequentiallyConsistent) != interruptsBefore {
+                kernel.log("abandoned input_request \(asked ?? "") on an interrupt")
+                return .interrupted
+            }
+            // A short wait, so an interrupt from the control thread or a signal is seen promptly.
+            let ready: Bool
+            do {
+                ready = try kernel.stdin.waitForMessage(timeout: Self.interruptCheckInterval)
+            } catch {
+                kernel.log("cannot wait for input: \(error)")
+                return .unavailable
+            }
+            guard ready else { continue }
             guard let frames = kernel.receive(on: kernel.stdin, name: "stdin") else { continue }
             guard let reply = try? kernel.check(frames) else {
                 kernel.log("dropped a message on stdin")
@@ -170,7 +187,10 @@ final class CellOutput: ExecutionOutput {
                 kernel.log("dropped a \(reply.type) on stdin that answers no pending input_request")
                 continue
             }
-            return reply.content["value"] as? String ?? ""
+            return .line(reply.content["value"] as? String ?? "")
         }
     }
+
+    /// How long a wait for input goes between looks at the interrupt count, in seconds.
+    static let interruptCheckInterval = 0.05
 }

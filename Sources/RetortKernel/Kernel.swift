@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A Jupyter kernel over ZeroMQ: shell and control requests, IOPub publishing, stdin and the
 /// heartbeat, speaking messaging protocol 5.3 to any front end. It drives a `KernelInterpreter`
@@ -21,6 +22,9 @@ public final class Kernel {
     private let heartbeat: ZMQSocket
     /// IOPub is written from the shell thread and the control thread.
     private let iopubLock = NSLock()
+    /// How many interrupts have come (interrupt_request, or `interrupt()` from a signal's watcher),
+    /// so that a wait for input can tell that one came while it waited.
+    let interrupts = Atomic<Int>(0)
     var executionCount = 0
     var history = ExecutionHistory()
     /// The shell requests that were queued when a cell failed, taken before its reply: served
@@ -179,7 +183,7 @@ public final class Kernel {
         case "history_request": reply(request, ["status": "ok", "history": history.answer(request.content)], on: socket)
         case "comm_info_request": reply(request, ["status": "ok", "comms": JSONObject()], on: socket)
         case "interrupt_request":
-            interpreter.interrupt()
+            interrupt()
             reply(request, ["status": "ok"], on: socket)
         case "debug_request":
             // kernel_info says "debugger": false; a Debug Adapter Protocol response that declines.
@@ -200,6 +204,13 @@ public final class Kernel {
         default:
             log("ignored a message of unknown type \(request.type)")
         }
+    }
+
+    /// Stops the running cell: the interpreter at its next check, a wait for input at once. Safe
+    /// from any thread; the front end calls it on SIGINT (interrupt_mode "signal").
+    public func interrupt() {
+        interrupts.add(1, ordering: .sequentiallyConsistent)
+        interpreter.interrupt()
     }
 
     var kernelInfo: JSONObject {

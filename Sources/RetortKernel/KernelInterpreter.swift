@@ -26,6 +26,16 @@ public enum ExecutionResult {
     case error(name: String, value: String, traceback: [String])
 }
 
+/// What became of a cell's request for a line of input.
+public enum InputAnswer {
+    /// The line the front end sent.
+    case line(String)
+    /// The front end does not allow stdin for this cell, or the request could not be sent.
+    case unavailable
+    /// An interrupt came while the kernel waited; the request is abandoned and a late answer ignored.
+    case interrupted
+}
+
 /// Where a running cell sends what it shows; the kernel publishes each on IOPub under the request.
 public protocol ExecutionOutput: AnyObject {
     /// Text on `stdout` or `stderr`.
@@ -35,8 +45,8 @@ public protocol ExecutionOutput: AnyObject {
     func clearOutput(wait: Bool)
     /// Text for the front end's pager, sent with the reply.
     func page(_ text: String)
-    /// Asks the front end for a line of input; nil when it does not allow stdin or went away.
-    func input(prompt: String, password: Bool) -> String?
+    /// Asks the front end for a line of input and waits for it, or for an interrupt.
+    func input(prompt: String, password: Bool) -> InputAnswer
 }
 
 /// What the kernel needs of a language. The protocol layer knows nothing else about it: the
@@ -54,6 +64,7 @@ public protocol KernelInterpreter: AnyObject {
     /// What to show about the name at `cursor`, or nil when there is nothing.
     func inspect(_ code: String, cursor: Int, detailLevel: Int) -> MimeBundle?
     func isComplete(_ code: String) -> Completeness
-    /// Asks the running cell to stop at its next check; called from another thread.
+    /// Asks the running cell to stop at its next check; called from another thread. (A cell
+    /// waiting for input is also told by `input`'s answer, `.interrupted`.)
     func interrupt()
 }

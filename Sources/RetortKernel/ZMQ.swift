@@ -121,6 +121,11 @@ final class ZMQSocket {
         (try? Self.poll([self], timeout: 0))?.isEmpty == false
     }
 
+    /// Waits up to `timeout` seconds for a message; whether one is waiting. A signal ends the wait early.
+    func waitForMessage(timeout: Double) throws -> Bool {
+        try !Self.poll([self], timeout: timeout).isEmpty
+    }
+
     /// Waits up to `timeout` seconds (nil: forever) for a message on any of `sockets`; returns the
     /// indices of those that have one.
     static func poll(_ sockets: [ZMQSocket], timeout: Double?) throws -> [Int] {

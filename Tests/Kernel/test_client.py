@@ -4,10 +4,11 @@
 
 Interrupts during training (interrupt_request on control, and SIGINT), forged signatures, the
 heartbeat while training, live training progress as update_display_data, busy/idle around every
-request, restart and shutdown, memory over 1,000 executes, stdin, execution counts,
-stop_on_error, and the files `retort kernelspec install` writes. And the kernel's defences: cursor
-positions outside the code, requests sent on control that belong on shell, replayed messages,
-stray input replies, oversized messages, and connection files it cannot serve.
+request, restart and shutdown, memory over 1,000 executes, stdin (and interrupting a wait for it),
+execution counts, stop_on_error, and the files `retort kernelspec install` writes. And the
+kernel's defences: cursor positions outside the code, requests sent on control that belong on
+shell, replayed messages, stray input replies, oversized messages, and connection files it cannot
+serve.
 """
 
 import contextlib
@@ -771,6 +772,54 @@ def test_input_without_stdin_fails_instead_of_waiting(kernel):
     assert reply["content"]["status"] == "error"
     with pytest.raises(Empty):
         kc.get_stdin_msg(timeout=0.2)
+
+
+INTERRUPTS = ["interrupt_request", "SIGINT"]
+
+
+@pytest.mark.parametrize("how", INTERRUPTS)
+def test_an_interrupt_ends_a_wait_for_input(kernel, how):
+    """A cell waits in input() and the client never answers: an interrupt (interrupt_request on
+    control, or SIGINT to the kernel) ends the cell with an Interrupted error at once, the kernel
+    goes idle and serves the next cell, and late answers to the abandoned request answer nothing."""
+    km, kc = kernel
+    drain_iopub(kc)
+    msg_id = kc.execute('input("x? ")', allow_stdin=True)
+    asked = kc.get_stdin_msg(timeout=REPLY)
+    assert asked["msg_type"] == "input_request"
+    assert asked["parent_header"]["msg_id"] == msg_id
+    time.sleep(0.3)  # the kernel is waiting now, not about to
+    assert_still_running(kc, msg_id)
+
+    sent = time.monotonic()
+    if how == "interrupt_request":
+        interrupt_id = send_control(kc, "interrupt_request", {})
+        assert reply_to(kc, interrupt_id, timeout=5, channel="control")["content"]["status"] == "ok"
+    else:
+        os.kill(kernel_pid(km), signal.SIGINT)
+    reply = reply_to(kc, msg_id, timeout=5)
+    waited = time.monotonic() - sent
+    assert reply["content"]["status"] == "error", reply["content"]
+    assert reply["content"]["ename"] == "Interrupted", reply["content"]
+    assert "waiting for input" in reply["content"]["evalue"], reply["content"]
+    assert waited < 5, f"the cell ended {waited:.2f} s after the interrupt"
+    outputs = outputs_until_idle(kc, msg_id, timeout=5)
+    assert [m["content"]["ename"] for m in outputs if m["msg_type"] == "error"] == ["Interrupted"]
+
+    # Late answers to the abandoned request: one as jupyter_client sends it (no parent), one
+    # naming the abandoned input_request. Neither may answer the next cell's input().
+    kc.input("late, no parent")
+    time.sleep(0.3)  # it has arrived before the next cell asks
+    assert result_text(run_ok(kc, "1 + 1")) == "2"
+    msg_id = kc.execute('input("again? ")', allow_stdin=True)
+    again = kc.get_stdin_msg(timeout=REPLY)
+    assert again["parent_header"]["msg_id"] == msg_id
+    late = kc.session.msg("input_reply", {"value": "late, to the abandoned request"}, parent=asked["header"])
+    kc.stdin_channel.send(late)
+    kc.input("fresh")
+    reply = reply_to(kc, msg_id)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert result_text(outputs_until_idle(kc, msg_id)) == '"fresh"'
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,12 +14,13 @@ struct KernelCommand: ParsableCommand {
     func run() throws {
         let connection = try ConnectionInfo(path: connectionFile)
         let language = LanguageKernel(seed: seed)
-        // SIGINT (interrupt_mode "signal") and interrupt_request both set the cooperative flag.
-        Interrupts.install { language.interrupt() }
-        Interrupts.atPrompt = false
         let kernel = try Kernel(connection: connection, interpreter: language) { line in
             FileHandle.standardError.write(Data("retort kernel: \(line)\n".utf8))
         }
+        // SIGINT (interrupt_mode "signal") does what interrupt_request does: it stops the running
+        // cell at its next check, and a wait for input at once.
+        Interrupts.install { kernel.interrupt() }
+        Interrupts.atPrompt = false
         try kernel.run()
     }
 }

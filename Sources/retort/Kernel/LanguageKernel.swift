@@ -43,7 +43,12 @@ final class LanguageKernel: KernelInterpreter {
             guard let value else { return .ok(nil) }
             if case .none = value { return .ok(nil) }
             return .ok(Self.bundle(value))
-        case .failure(let diagnostics):
+        case .failure(var diagnostics):
+            // input() reads a missing answer as a front end that cannot ask; the wait was interrupted.
+            if sink.inputInterrupted, diagnostics.first?.kind == .runtime {
+                diagnostics[0].kind = .interrupted
+                diagnostics[0].message = "interrupted while waiting for input"
+            }
             let first = diagnostics.first
             let traceback = session.render(diagnostics, colour: true).split(separator: "\n", omittingEmptySubsequences: false)
                 .map(String.init)
@@ -118,6 +123,8 @@ final class NotebookSink: OutputSink {
     private var monitor = TrainingMonitor()
     private var displayID: String?
     private var lastUpdate = Date.distantPast
+    /// Whether this cell's input() was abandoned on an interrupt, so the cell ends `Interrupted`.
+    private(set) var inputInterrupted = false
     static let updateInterval = 0.25
 
     func write(_ text: String) { output?.stream("stdout", text) }
@@ -125,7 +132,15 @@ final class NotebookSink: OutputSink {
     func display(_ value: Value) { output?.display(LanguageKernel.bundle(value), id: nil, update: false) }
     func clearOutput(wait: Bool) { output?.clearOutput(wait: wait) }
     func page(_ text: String) { output?.page(text) }
-    func readInput(prompt: String, password: Bool) -> String? { output?.input(prompt: prompt, password: password) }
+    func readInput(prompt: String, password: Bool) -> String? {
+        switch output?.input(prompt: prompt, password: password) {
+        case .line(let line)?: return line
+        case .interrupted?:
+            inputInterrupted = true
+            return nil
+        case .unavailable?, nil: return nil
+        }
+    }
 
     func progress(_ event: ProgressEvent) {
         monitor.record(event)
@@ -159,6 +174,7 @@ final class NotebookSink: OutputSink {
     /// Ends the cell: the next training run gets a display of its own.
     func finish() {
         output = nil
+        inputInterrupted = false
         displayID = nil
         monitor = TrainingMonitor()
     }
