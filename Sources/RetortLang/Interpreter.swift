@@ -94,9 +94,10 @@ public final class Interpreter {
         currentSourceName = program.source.name
         frames.removeAll()
         sources[program.source.name] = program.source
-        interrupt.clear()
         var last: Value?
         for (i, statement) in program.statements.enumerated() {
+            // An interrupt that came while the cell was parsed, or during the statement before, stops here.
+            try checkInterrupt(statement.range, "before this statement")
             do {
                 let value = try execute(statement, globals)
                 last = i == program.statements.count - 1 ? value : nil

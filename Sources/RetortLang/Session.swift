@@ -28,6 +28,9 @@ public final class Session {
     /// Parses and runs `code`. A syntax error runs nothing; a runtime error stops at that
     /// statement. Either way every earlier binding is kept.
     public func execute(_ code: String, name: String? = nil, displayEach: ((Value) -> Void)? = nil) -> Outcome {
+        // An interrupt from before this cell (Ctrl-C at the prompt, a request while idle) is spent;
+        // one that comes while it is parsed or runs stops it.
+        interpreter.interrupt.clear()
         executionCount += 1
         let source = Source(name: name ?? "<cell \(executionCount)>", text: code)
         interpreter.sources[source.name] = source
@@ -101,10 +104,10 @@ extension Interpreter {
         currentSourceName = program.source.name
         frames.removeAll()
         sources[program.source.name] = program.source
-        interrupt.clear()
         var last: Value?
         for statement in program.statements {
             last = nil
+            try checkInterrupt(statement.range, "before this statement")
             do {
                 if let value = try execute(statement, globals) {
                     last = value
