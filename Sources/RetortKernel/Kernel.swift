@@ -32,6 +32,12 @@ public final class Kernel {
     var queuedAtError: [Message] = []
     /// Where diagnostics about the protocol go (dropped messages, unknown types).
     let log: (String) -> Void
+    /// Called once a message of more than `largeMessage` bytes has been received and let go, so the
+    /// front end can give its memory back (the process's allocator may be tuned to keep it).
+    public var afterLargeMessage: (() -> Void)?
+    static let largeMessage = 16 << 20
+    private var sawLargeMessage = false
+    private let largeLock = NSLock()
 
     /// Binds every channel; throws at the first that cannot be bound, having closed those opened.
     public init(connection: ConnectionInfo, interpreter: KernelInterpreter, log: @escaping (String) -> Void) throws {
@@ -73,6 +79,7 @@ public final class Kernel {
         let controlThread = Thread { [self] in
             while true {
                 if let frames = receive(on: control, name: "control") { handleControl(frames) }
+                releaseAfterLargeMessage()
             }
         }
         controlThread.name = "control"
@@ -85,7 +92,17 @@ public final class Kernel {
             } else if let frames = receive(on: shell, name: "shell") {
                 handle(frames, on: shell)
             }
+            releaseAfterLargeMessage()
         }
+    }
+
+    /// Runs `afterLargeMessage` when a large message came since the last call (its frames are gone by now).
+    func releaseAfterLargeMessage() {
+        largeLock.lock()
+        let due = sawLargeMessage
+        sawLargeMessage = false
+        largeLock.unlock()
+        if due { afterLargeMessage?() }
     }
 
     // MARK: - Sending
@@ -123,11 +140,20 @@ public final class Kernel {
     /// The frames of the next message on `socket`, or nil (logged) when it was too large or the read failed.
     func receive(on socket: ZMQSocket, name: String) -> [[UInt8]]? {
         do {
-            return try socket.receive()
+            let frames = try socket.receive()
+            if frames.reduce(0, { $0 + $1.count }) > Self.largeMessage { noteLargeMessage() }
+            return frames
         } catch {
+            if error is ZMQSocket.MessageTooLarge { noteLargeMessage() }
             log("dropped a message on \(name): \(error)")
             return nil
         }
+    }
+
+    private func noteLargeMessage() {
+        largeLock.lock()
+        sawLargeMessage = true
+        largeLock.unlock()
     }
 
     /// Parses a message, checking its signature, then that this signature was not served before.

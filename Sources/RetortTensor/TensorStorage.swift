@@ -11,6 +11,13 @@ let mallocTuned: Bool = {
     return true
 }()
 
+/// Giving memory back to the system on demand, since the tuning above keeps it: a front end calls
+/// `release()` after something large has come and gone (a 50 MB message the kernel received).
+public enum HeapMemory {
+    /// Returns free heap memory to the system (glibc's malloc_trim).
+    public static func release() { _ = malloc_trim(0) }
+}
+
 /// The heap memory behind one or more `Tensor` values.
 ///
 /// Tensors share storage on copy and copy it before a write when it is shared (copy-on-write),

@@ -8,8 +8,8 @@ unknown types, bad signatures of every kind), a 50 MB unsigned message and 50 MB
 signed one, interrupts at awkward moments (at rest, twice during training, while plotting, while a
 cell is parsed), the addresses the kernel listens on, and that its HMAC key shows up neither in
 its log nor in anything it sends back. After every fault the kernel is alive and `1 + 1` is 2.
-About 20 s in a debug build. One test is an expected failure (xfail, strict) for a fault found
-and not yet fixed: the memory that received large messages stays resident (see its reason).
+About 20 s in a debug build. The memory that received a large message is given back afterwards
+(the allocator is tuned to keep tensor memory; the kernel trims the heap after a message over 16 MiB).
 """
 
 import hashlib
@@ -359,14 +359,6 @@ def send_fifty_megabytes(km, key, log):
         control.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MemoryKept,
-    reason="KNOWN BUG: once a tensor exists, mallopt(M_MMAP_THRESHOLD 256 MiB, M_TRIM_THRESHOLD 1 GiB) "
-    "(RetortTensor/TensorStorage.swift) applies to every allocation in the process, so the memory that "
-    "received these messages (libzmq's and ZMQSocket.receive's copies, in the arenas of the I/O, shell and "
-    "control threads) stays resident: about +160 MB for 3 x 50 MB, an unsigned dropped message included",
-)
 def test_fifty_megabyte_messages_are_dropped_or_answered_and_memory_comes_back(kernel):
     km, kc, log = kernel
     key = kc.session.key

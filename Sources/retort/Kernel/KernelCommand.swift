@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RetortKernel
 import RetortREPL
+import RetortTensor
 
 /// `retort kernel --connection-file FILE`: Retort as a Jupyter kernel, as a front end starts it.
 struct KernelCommand: ParsableCommand {
@@ -17,6 +18,8 @@ struct KernelCommand: ParsableCommand {
         let kernel = try Kernel(connection: connection, interpreter: language) { line in
             FileHandle.standardError.write(Data("retort kernel: \(line)\n".utf8))
         }
+        // Tensor memory is kept for reuse (TensorStorage's malloc tuning); a large message's is given back.
+        kernel.afterLargeMessage = { HeapMemory.release() }
         // SIGINT (interrupt_mode "signal") does what interrupt_request does: it stops the running
         // cell at its next check, and a wait for input at once.
         Interrupts.install { kernel.interrupt() }
