@@ -50,6 +50,23 @@ check "save writes through a link, keeps permissions, clears an abandoned tempor
     '$retort' run -e 'save(mlp([4, 8, 3]), \"$scratch/link.safetensors\")' &&
     echo \"\$([[ -L '$scratch/link.safetensors' ]] && echo link) \$(stat -c '%a %s' '$scratch/real.safetensors') temporaries \$(ls -A '$scratch' | grep -c '\\.tmp\$')\""
 
+# kill -9 in the middle of saving a 34 MB model, five times: the file is always a whole one.
+cat >"$scratch/saves.rt" <<EOF
+let m = mlp([1024, 4096, 1024])
+for i in 0..<500 { save(m, "$scratch/big.safetensors") }
+EOF
+whole='import json, os, struct, sys; p = sys.argv[1]; f = open(p, "rb"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); end = max(v["data_offsets"][1] for k, v in h.items() if k != "__metadata__"); print("whole" if os.path.getsize(p) == 8 + n + end else "broken")'
+"$retort" run -e "save(mlp([1024, 4096, 1024]), \"$scratch/big.safetensors\")" >/dev/null
+kills=""
+for delay in 1.5 2.2 2.9 3.4 4.1; do
+    "$retort" run "$scratch/saves.rt" >/dev/null 2>&1 &
+    sleep "$delay"
+    kill -9 $! 2>/dev/null
+    wait $! 2>/dev/null
+    kills+="$([[ -f "$scratch/big.safetensors" ]] && python3 -c "$whole" "$scratch/big.safetensors" || echo none) "
+done
+check "kill -9 during saves leaves a whole file every time" 0 '^(whole ){5}$' -- echo "$kills"
+
 # Files that are not Retort source: the reason, never a hang or a crash.
 printf 'let a = 1\nlet b = "\xff\xfe"\n' >"$scratch/latin1.rt"
 check "a file that is not UTF-8 says where" 66 "is not UTF-8 text \(byte 0xFF at line 2, column 10\)" -- "$retort" run "$scratch/latin1.rt"

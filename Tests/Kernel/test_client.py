@@ -904,3 +904,17 @@ def test_an_error_inside_a_function_from_an_earlier_cell_shows_each_call(kernel)
     assert "<prelude>" in text and "kl_div(log_softmax(t / T), softmax(s / T))" in text, text
     assert "in reverse_kd, called from" in text and "fn my_loss(s, t, y) = reverse_kd(s, t, y)" in text, text
     assert "in my_loss, called from" in text, text
+
+
+def test_is_complete_and_execute_on_deep_nesting_answer_and_the_kernel_lives(kernel):
+    """5,000 nested parentheses overflowed the stack in is_complete and execute; now they are
+    invalid (a syntax error past the nesting limit), and a few open ones are still incomplete."""
+    _, kc = kernel
+    cases = [("(" * 5000, "invalid"), ("(" * 5000 + "1" + ")" * 5000, "invalid"), ("[" * 100000, "invalid"),
+             ("1" + "+1" * 200000, "invalid"), ("(((", "incomplete"), ("(1)", "complete")]
+    for code, status in cases:
+        reply = reply_to(kc, kc.is_complete(code))
+        assert reply["content"]["status"] == status, f"{code[:20]}...: {reply['content']}"
+    reply, _ = run(kc, "(" * 5000 + "1" + ")" * 5000)
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "SyntaxError"
+    assert result_text(run_ok(kc, "1 + 1")) == "2"
