@@ -52,6 +52,8 @@ public final class Interpreter {
         self.sink = sink
         generator = RandomGenerator(seed: seed)
         PrintOptions.precision = PrintOptions.defaultPrecision
+        // Long tensor kernels poll this session's interrupt (one session per process at a time).
+        Cancellation.isRequested = { [interrupt] in interrupt.isRequested }
         preludeScope = Environment(parent: builtinScope)
         globals = Environment(parent: preludeScope)
         for builtin in Builtins.all { builtinScope.define(builtin.name, .function(.builtin(builtin))) }
@@ -123,6 +125,9 @@ public final class Interpreter {
     func wrap(_ error: Error, at range: SourceRange) -> Error {
         switch error {
         case is Diagnostic, is Jump: return error
+        case let e as Cancellation.Stopped:
+            interrupt.clear()
+            return diagnostic(.interrupted, "interrupted: \(e.description)", at: range)
         case let e as TensorError:
             let kind: Diagnostic.Kind = e.message.contains("shape") || e.message.contains("differ") ? .shape : .argument
             return diagnostic(kind, e.description, at: range)

@@ -27,11 +27,36 @@ extension Tensor {
         }
         try MemoryBudget.check("matmul", batch + [m, n])
         var result = Tensor.zeros(batch + [m, n])
-        Tensor.batchedGemm(a, b, into: &result, batch: batch, m: m, n: n, k: k)
+        if batch.isEmpty && m * n * k > Cancellation.blockWork {
+            try Tensor.blockedGemm(a, b, into: &result, m: m, n: n, k: k)
+        } else {
+            Tensor.batchedGemm(a, b, into: &result, batch: batch, m: m, n: n, k: k)
+        }
         var outShape = batch
         if rank > 1 { outShape.append(m) }
         if other.rank > 1 { outShape.append(n) }
         return result.withShape(outShape)
+    }
+
+    /// A large matrix product in blocks of rows, polling for an interrupt between blocks, so a
+    /// product that takes minutes can still be stopped.
+    static func blockedGemm(_ a: Tensor, _ b: Tensor, into c: inout Tensor, m: Int, n: Int, k: Int) throws {
+        let rowsPerBlock = Swift.max(1, Cancellation.blockWork / Swift.max(n * k, 1))
+        try a.withUnsafeBufferPointer { pa in
+            try b.withUnsafeBufferPointer { pb in
+                try c.withUnsafeMutableBufferPointer { pc in
+                    var row = 0
+                    while row < m {
+                        if Cancellation.isRequested() { throw Cancellation.Stopped(op: "matmul") }
+                        let rows = Swift.min(rowsPerBlock, m - row)
+                        BLAS.gemm(
+                            m: rows, n: n, k: k, a: pa.baseAddress! + row * k, b: pb.baseAddress!,
+                            c: pc.baseAddress! + row * n)
+                        row += rows
+                    }
+                }
+            }
+        }
     }
 
     /// One GEMM per batch element, reading each operand through its broadcast batch strides.

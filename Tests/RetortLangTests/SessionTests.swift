@@ -18,7 +18,10 @@ final class SessionTests: XCTestCase {
     func testInterruptStopsExponentialRecursionAnEndlessLoopAndALongBuiltin() {
         let session = Session(sink: CollectingSink())
         _ = session.execute("fn f(n) = if n == 0 { 0 } else { f(n - 1) + f(n - 1) }\nlet kept = 7")
-        for code in ["f(40)", "let s = 0\nfor i in 1..3000000000 { s = s + i }", "blobs(n: 100000000)"] {
+        for code in [
+            "f(40)", "let s = 0\nfor i in 1..3000000000 { s = s + i }", "blobs(n: 100000000)",
+            "ones([6000, 6000]) @ ones([6000, 6000])",
+        ] {
             DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { session.interrupt() }
             let started = Date()
             let outcome = session.execute(code)
