@@ -9,6 +9,11 @@ public final class Kernel {
     /// What the messaging spec sends on control. The control thread serves these alone: anything
     /// else would run beside the shell thread's cell and share its interpreter.
     static let controlRequests: Set = ["interrupt_request", "shutdown_request", "kernel_info_request", "debug_request"]
+    /// What the spec sends on shell, for telling a misplaced request from an unknown one.
+    static let shellRequests: Set = [
+        "execute_request", "complete_request", "inspect_request", "is_complete_request", "history_request",
+        "comm_info_request", "comm_open", "comm_msg", "comm_close",
+    ]
 
     let interpreter: KernelInterpreter
     let signer: Signer
@@ -123,7 +128,8 @@ public final class Kernel {
 
     /// Sends the reply to `request` on `socket`, back to whoever sent it.
     func reply(_ request: Message, _ content: JSONObject, on socket: ZMQSocket, metadata: JSONObject = [:]) {
-        let type = request.type.hasSuffix("_request") ? String(request.type.dropLast(8)) + "_reply" : request.type + "_reply"
+        let base = request.type.isEmpty ? "error" : request.type
+        let type = base.hasSuffix("_request") ? String(base.dropLast(8)) + "_reply" : base + "_reply"
         let message = Message(
             identities: request.identities, header: Message.header(type: type, session: session),
             parentHeader: request.headerJSON,
@@ -183,14 +189,16 @@ public final class Kernel {
             return
         }
         guard Self.controlRequests.contains(request.type) else {
-            log("refused \(request.type) on the control channel; it belongs on shell")
+            let known = Self.shellRequests.contains(request.type)
+            let why =
+                request.type.isEmpty
+                ? "a message without a msg_type is not a request"
+                : known
+                    ? "\(request.type) is not served on the control channel; send it on shell"
+                    : "\(request.type) is not a message type this kernel serves"
+            log("refused a message on the control channel: \(why)")
             reply(
-                request,
-                [
-                    "status": "error", "ename": "UnsupportedRequest",
-                    "evalue": "\(request.type) is not served on the control channel; send it on shell",
-                    "traceback": [String](),
-                ], on: control)
+                request, ["status": "error", "ename": "UnsupportedRequest", "evalue": why, "traceback": [String]()], on: control)
             return
         }
         serve(request, on: control)
