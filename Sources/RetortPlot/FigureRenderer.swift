@@ -211,9 +211,33 @@ struct FigureRenderer {
         if run.count == 1 {
             canvas.circle(x: run[0].0, y: run[0].1, radius: 2, Palette.series(line.colour), alpha: 1)
         } else if run.count > 1 {
-            canvas.polyline(run, Palette.series(line.colour), width: 1.8, dashed: line.dashed)
+            canvas.polyline(Self.simplified(run), Palette.series(line.colour), width: 1.8, dashed: line.dashed)
         }
         run.removeAll()
+    }
+
+    /// A long line whose x only grows, reduced to what a pixel column can show: in each pixel
+    /// column, the first, lowest, highest and last points in their order. 20,000 points drew in
+    /// 2.3 s; the picture is the same to the eye. Short lines and lines that turn back are left as they are.
+    static func simplified(_ points: [(Double, Double)]) -> [(Double, Double)] {
+        guard points.count > 4000, zip(points, points.dropFirst()).allSatisfy({ $0.0 <= $1.0 }) else { return points }
+        var out: [(Double, Double)] = []
+        out.reserveCapacity(4000)
+        var i = 0
+        while i < points.count {
+            let column = points[i].0.rounded(.down)
+            var j = i
+            var low = i
+            var high = i
+            while j < points.count && points[j].0.rounded(.down) == column {
+                if points[j].1 < points[low].1 { low = j }
+                if points[j].1 > points[high].1 { high = j }
+                j += 1
+            }
+            for k in Set([i, low, high, j - 1]).sorted() { out.append(points[k]) }
+            i = j
+        }
+        return out
     }
 
     private func draw(_ heatmap: Heatmap, _ map: Mapping) {
