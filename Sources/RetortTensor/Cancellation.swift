@@ -6,6 +6,7 @@ public enum Cancellation {
     /// Thrown by an operation that stopped part-way because an interrupt was requested.
     public struct Stopped: Error, CustomStringConvertible {
         public let op: String
+        public init(op: String) { self.op = op }
         public var description: String { "\(op) was interrupted part-way" }
     }
 

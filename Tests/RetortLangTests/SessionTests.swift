@@ -15,12 +15,23 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(dims.count, 2)
     }
 
-    func testInterruptStopsExponentialRecursionAnEndlessLoopAndALongBuiltin() {
+    /// A CSV file of 300,000 rows (about 3 s to parse in a debug build), written once.
+    func bigCSV() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("retort-big-\(getpid()).csv").path
+        if !FileManager.default.fileExists(atPath: path) {
+            var text = "a,b,label\n"
+            for i in 0..<300_000 { text += "\(i % 97),\(i % 89),\(i % 3)\n" }
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        return path
+    }
+
+    func testInterruptStopsExponentialRecursionAnEndlessLoopAndALongBuiltin() throws {
         let session = Session(sink: CollectingSink())
         _ = session.execute("fn f(n) = if n == 0 { 0 } else { f(n - 1) + f(n - 1) }\nlet kept = 7")
         for code in [
             "f(40)", "let s = 0\nfor i in 1..3000000000 { s = s + i }", "blobs(n: 100000000)",
-            "ones([6000, 6000]) @ ones([6000, 6000])",
+            "ones([6000, 6000]) @ ones([6000, 6000])", "csv(\"\(try bigCSV())\")",
         ] {
             DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { session.interrupt() }
             let started = Date()

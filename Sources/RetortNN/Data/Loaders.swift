@@ -231,6 +231,8 @@ extension Dataset {
         var labelLines: [Int] = []
         var row: CSVRows.Row? = hasHeader ? rows.next() : first
         while let current = row {
+            // A large file takes a while: let an interrupt stop it (every 4,096 lines).
+            if current.line & 0xFFF == 0 && Cancellation.isRequested() { throw Cancellation.Stopped(op: "csv") }
             guard current.fields.count == width else {
                 throw TensorError("csv", "\(path):\(current.line): expected \(width) fields, found \(current.fields.count)")
             }
