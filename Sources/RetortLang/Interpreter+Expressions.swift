@@ -65,6 +65,7 @@ extension Interpreter {
             }
             return try otherwise.map { try run($0, Environment(parent: env)) } ?? .none
         case .function(let decl, _):
+            sources.definedFunction(in: currentSourceName)
             return .function(.closure(Closure(decl, environment: env, sourceName: currentSourceName)))
         case .block(let block, _):
             return try run(block, Environment(parent: env))

@@ -37,7 +37,7 @@ public final class Interpreter {
     var callDepth = 0
     /// Sources seen so far by name, so diagnostics from a function defined in an earlier cell
     /// can still show its line.
-    var sources: [String: Source] = [:]
+    var sources = SourceStore()
     /// Loss parts named with `term(name, x)` since the training loop last cleared them.
     var loggedTerms: [(name: String, value: Double)] = []
     /// The forward passes `fit` and `distill` ran for the current batch: each model's input and
@@ -164,6 +164,7 @@ public final class Interpreter {
             try assign(target, value, env, range)
             return nil
         case .function(let decl, _):
+            sources.definedFunction(in: currentSourceName)
             env.define(decl.name ?? "<fn>", .function(.closure(Closure(decl, environment: env, sourceName: currentSourceName))))
             return nil
         case .for(let pattern, let sequenceExpr, let body, let range):
