@@ -14,6 +14,7 @@ serve.
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -377,8 +378,15 @@ def test_interrupt_request_stops_training_and_keeps_the_model(kernel):
     validate_message(reply, "execute_reply", msg_id)
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "Interrupted"
-    errors = [m for m in outputs_until_idle(kc, msg_id) if m["msg_type"] == "error"]
+    outputs = outputs_until_idle(kc, msg_id)
+    errors = [m for m in outputs if m["msg_type"] == "error"]
     assert [e["content"]["ename"] for e in errors] == ["Interrupted"]
+    # The live display's last update and the error name the same place: the last completed batch.
+    updates = [m for m in outputs if m["msg_type"] == "update_display_data"]
+    assert updates, "the live display was not updated when training stopped"
+    shown = re.search(r"epoch (\d+) of \d+, after batch (\d+) of", updates[-1]["content"]["data"]["text/plain"])
+    said = re.search(r"epoch (\d+) of \d+, after batch (\d+) of", errors[0]["content"]["evalue"])
+    assert shown and said and shown.groups() == said.groups(), (updates[-1]["content"]["data"]["text/plain"], errors[0]["content"]["evalue"])
 
     assert result_text(run_ok(kc, "accuracy(m, data) > 0")) == "true"
 
