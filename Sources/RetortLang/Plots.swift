@@ -167,11 +167,20 @@ enum Plots {
     static func histogram(_ sets: [[Double]], bins: Int, names: [String]?, log: Bool, title: String?) -> Figure {
         let all = sets.joined().filter(\.isFinite)
         var lo = all.min() ?? 0, hi = all.max() ?? 1
-        if hi == lo { (lo, hi) = (lo - 0.5, hi + 0.5) }
+        // Equal values get a bin around them, wide enough to register at their magnitude (1e30 - 0.5 is 1e30).
+        if hi - lo <= Swift.abs(lo) * 1e-6 || hi == lo {
+            let half = Swift.max(0.5, Swift.abs(lo) * 1e-6)
+            (lo, hi) = (lo - half, hi + half)
+        }
         let step = (hi - lo) / Double(bins)
         let marks: [Mark] = sets.enumerated().map { g, values in
             var counts = Array(repeating: 0.0, count: bins)
-            for v in values where v.isFinite { counts[min(bins - 1, Int((v - lo) / step))] += 1 }
+            for v in values where v.isFinite {
+                let position = ((v - lo) / step).rounded(.down)
+                // A span too wide for a Double (from -3e38 to 3e38) puts everything in the first bin.
+                let bin = position.isFinite ? Int(Swift.max(0, Swift.min(Double(bins - 1), position))) : 0
+                counts[bin] += 1
+            }
             let width = step / Double(sets.count)
             let x = (0..<bins).map { lo + Double($0) * step + width * (Double(g) + 0.5) }
             let label = names.flatMap { g < $0.count ? $0[g] : nil }
