@@ -29,26 +29,24 @@ extension Builtins {
         }
     }
 
+    /// `train(m)` or `eval(m)`: sets the mode of every layer the model owns and returns the model.
+    static func mode(_ name: String, training: Bool, summary: String, example: String) -> Builtin {
+        Builtin(name, [.init("model")], category: "model", summary: summary + modeRules, example: example) { call in
+            let m = try call.model("model")
+            m.network.isTraining = training
+            return .model(m)
+        }
+    }
+
     static let modeBuiltins: [Builtin] = [
-        Builtin(
-            "train", [.init("model")], category: "model",
-            summary: "Puts a model (every layer it owns, captured ones included) in training mode and returns it. " + modeRules,
-            example: "train(student)"
-        ) { call in
-            let m = try call.model("model")
-            m.network.isTraining = true
-            return .model(m)
-        },
-        Builtin(
-            "eval", [.init("model")], category: "model",
-            summary: "Puts a model in evaluation mode (dropout off, batch norm uses its running statistics) and returns it. "
-                + modeRules,
-            example: "eval(teacher)"
-        ) { call in
-            let m = try call.model("model")
-            m.network.isTraining = false
-            return .model(m)
-        },
+        mode(
+            "train", training: true,
+            summary: "Puts a model (every layer it owns, captured ones included) in training mode and returns it. ",
+            example: "train(student)"),
+        mode(
+            "eval", training: false,
+            summary: "Puts a model in evaluation mode (dropout off, batch norm uses its running statistics) and returns it. ",
+            example: "eval(teacher)"),
         Builtin(
             "freeze", [.init("what")], category: "model",
             summary: "Stops training a model's parameters (or some layers': freeze(m.layers[0])); returns what it froze. "
