@@ -139,7 +139,7 @@ extension Builtins {
             ] + trainingParameters,
             category: "training",
             summary:
-                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default: the prelude's kd). The teachers are frozen and in eval mode for the whole call, whatever the loss does with them (features(teacher, x, k) included), then restored. `from` may be a list of teachers, whose soft targets are averaged with `weights` (proportions: divided by their sum; non-negative, not all zero). precompute: true runs the teachers once over the data. "
+                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default: the prelude's kd). The teachers are frozen and in eval mode for the whole call, whatever the loss does with them (features(teacher, x, k) included), then restored; layers the student shares with a teacher are frozen too (a warning names them). `from` may be a list of teachers, whose soft targets are averaged with `weights` (proportions: divided by their sum; non-negative, not all zero). precompute: true runs the teachers once over the data. "
                 + trainingRules,
             example: "distill(student, from: teacher, on: train, loss: kd, epochs: 40, T: 4, alpha: 0.7)",
             acceptsExtraNamed: true
@@ -169,6 +169,17 @@ extension Builtins {
             // The default is the prelude's kd even where the user has bound `kd` to something else.
             let loss = call.isGiven("loss") ? try call.function("loss") : (call.interpreter.preludeScope.lookup("kd") ?? .none)
             try checkExtraNamed(call, loss: loss, lossName: loss.functionName)
+            // Layers the student shares with a teacher are frozen with it: say so rather than leave
+            // a student part that silently does not train.
+            let teacherParameters = Set(teachers.flatMap { $0.network.parameters.map(ObjectIdentifier.init) })
+            let shared = student.network.namedParameters.filter {
+                $0.variable.requiresGrad && teacherParameters.contains(ObjectIdentifier($0.variable))
+            }
+            if !shared.isEmpty {
+                call.interpreter.sink.writeError(
+                    "distill: \(student.name ?? "the student") shares \(shared.map(\.name).joined(separator: ", ")) with its teacher; distill freezes the teacher, so these stay as they are (clone the teacher's layers to train them)\n"
+                )
+            }
             // The teachers are frozen and in evaluation mode for the whole call, whatever the loss
             // does with them (features(teacher, x, k) included); both are restored afterwards.
             let teacherState = teachers.map { t in (t.network.isTraining, t.network.parameters.map { ($0, $0.requiresGrad) }) }
