@@ -38,6 +38,14 @@ extension Builtins {
         }
     }
 
+    /// `freeze(x)` or `unfreeze(x)`: sets whether the parameters of a model, models or a tensor train.
+    static func freezing(_ name: String, trained: Bool, summary: String, example: String) -> Builtin {
+        Builtin(name, [.init("what")], category: "model", summary: summary + freezeRules, example: example) { call in
+            for p in try parameterTargets(call) { p.requiresGrad = trained }
+            return call.value("what")
+        }
+    }
+
     static let modeBuiltins: [Builtin] = [
         mode(
             "train", training: true,
@@ -47,23 +55,13 @@ extension Builtins {
             "eval", training: false,
             summary: "Puts a model in evaluation mode (dropout off, batch norm uses its running statistics) and returns it. ",
             example: "eval(teacher)"),
-        Builtin(
-            "freeze", [.init("what")], category: "model",
-            summary: "Stops training a model's parameters (or some layers': freeze(m.layers[0])); returns what it froze. "
-                + freezeRules,
-            example: "freeze(student.layers[0])"
-        ) { call in
-            for p in try parameterTargets(call) { p.requiresGrad = false }
-            return call.value("what")
-        },
-        Builtin(
-            "unfreeze", [.init("what")], category: "model",
-            summary: "Trains a frozen model's (or layer's) parameters again; returns it. " + freezeRules,
-            example: "unfreeze(student)"
-        ) { call in
-            for p in try parameterTargets(call) { p.requiresGrad = true }
-            return call.value("what")
-        },
+        freezing(
+            "freeze", trained: false,
+            summary: "Stops training a model's parameters (or some layers': freeze(m.layers[0])); returns what it froze. ",
+            example: "freeze(student.layers[0])"),
+        freezing(
+            "unfreeze", trained: true, summary: "Trains a frozen model's (or layer's) parameters again; returns it. ",
+            example: "unfreeze(student)"),
         Builtin(
             "backward", [.init("loss")], category: "training",
             summary:
