@@ -139,7 +139,7 @@ extension Builtins {
             ] + trainingParameters,
             category: "training",
             summary:
-                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default: the prelude's kd). The teachers are frozen and in eval mode for the whole call, whatever the loss does with them (features(teacher, x, k) included), then restored; layers the student shares with a teacher are frozen too (a warning names them). `from` may be a list of teachers, whose soft targets are averaged with `weights` (proportions: divided by their sum; non-negative, not all zero). precompute: true runs the teachers once over the data. "
+                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default: `kd`, the prelude's unless you bind your own; a `kd` that is not a function is an error). The teachers are frozen and in eval mode for the whole call, whatever the loss does with them (features(teacher, x, k) included), then restored; layers the student shares with a teacher are frozen too (a warning names them). `from` may be a list of teachers, whose soft targets are averaged with `weights` (proportions: divided by their sum; non-negative, not all zero). precompute: true runs the teachers once over the data. "
                 + trainingRules,
             example: "distill(student, from: teacher, on: train, loss: kd, epochs: 40, T: 4, alpha: 0.7)",
             acceptsExtraNamed: true
@@ -166,8 +166,16 @@ extension Builtins {
                 let total = w.reduce(0, +)
                 weights = w.map { $0 / total }
             }
-            // The default is the prelude's kd even where the user has bound `kd` to something else.
-            let loss = call.isGiven("loss") ? try call.function("loss") : (call.interpreter.preludeScope.lookup("kd") ?? .none)
+            // The default is whatever `kd` names in the session: the prelude's, or the user's own
+            // function; a `kd` bound to anything else is an error that names it, never skipped.
+            let loss = call.isGiven("loss") ? try call.function("loss") : (call.interpreter.lookup("kd") ?? .none)
+            if !call.isGiven("loss") {
+                guard case .function = loss else {
+                    throw call.error(
+                        "the default loss is `kd`, but `kd` is \(describeShort(loss)) here (your binding hides the prelude's kd); pass loss: a function",
+                        at: "student")
+                }
+            }
             try checkExtraNamed(call, loss: loss, lossName: loss.functionName)
             // Layers the student shares with a teacher are frozen with it: say so rather than leave
             // a student part that silently does not train.
