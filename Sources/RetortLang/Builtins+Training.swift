@@ -21,6 +21,11 @@ extension Builtins {
     ]
 
     static func loop(_ call: BuiltinCall, task: String, model: Model, data: Dataset) throws -> TrainingLoop {
+        if Quantizer.isQuantized(model.network) {
+            throw call.error(
+                "\(model.name ?? "this model") is an int8 model: it predicts but cannot be trained (fine-tune the float model, or a qat() copy, then quantise or convert it)"
+            )
+        }
         let optimizer: OptimizerValue
         if call.isGiven("opt") {
             optimizer = try call.optimizer("opt")
@@ -306,22 +311,33 @@ extension Builtins {
             let kl = try GradMode.withoutGradients {
                 try Loss.klDiv(Variable(logits).logSoftmax(axis: 1), referenceLogProbs.exp(), reduction: .batchmean)
             }
-            let batch = data.subset(Array(0..<Swift.min(64, data.count))).x
-            let started = DispatchTime.now().uptimeNanoseconds
-            let repeats = 20
-            for _ in 0..<repeats { _ = try Training.predict(m.network, batch) }
-            let latency = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6 / Double(repeats)
-            let params = m.network.parameterCount
+            let latency = try medianLatency(m.network, data.subset(Array(0..<Swift.min(64, data.count))).x)
+            let params = Quantizer.parameterCount(m.network)
             rows.append([
                 m.name ?? "model \(i + 1)", String(format: "%.1f%%", 100 * accuracy),
                 String(format: "%.4f", Double(loss.value.scalar ?? .nan)),
-                "\(params)", "\(params * 4)", String(format: "%.3f", latency), String(format: "%.1f%%", 100 * agreement),
+                "\(params)", "\(Quantizer.storedBytes(m.network))", String(format: "%.3f", latency),
+                String(format: "%.1f%%", 100 * agreement),
                 // KL of a model from itself is 0 up to rounding; never show "-0.0000".
                 String(format: "%.4f", Swift.max(0, Double(kl.value.scalar ?? .nan))),
             ])
         }
         return Table(
             columns: ["model", "accuracy", "loss", "params", "bytes", "ms/batch", "agrees", "KL(first‖)"], rows: rows,
-            title: "on \(data.name) (\(data.count) examples; ms/batch for \(Swift.min(64, data.count)) examples)")
+            title:
+                "on \(data.name) (\(data.count) examples; bytes of tensors as saved; ms/batch: median of 21 warm runs on \(Swift.min(64, data.count)) examples)"
+        )
+    }
+
+    /// The median time of 21 predictions of `batch`, after one warm-up, in milliseconds.
+    static func medianLatency(_ network: Layer, _ batch: Tensor) throws -> Double {
+        _ = try Training.predict(network, batch)
+        var times: [Double] = []
+        for _ in 0..<21 {
+            let started = DispatchTime.now().uptimeNanoseconds
+            _ = try Training.predict(network, batch)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
+        }
+        return times.sorted()[times.count / 2]
     }
 }

@@ -11,6 +11,8 @@ public protocol Layer: AnyObject {
     var namedParameters: [(name: String, variable: Variable)] { get }
     /// Non-trainable state saved with the parameters (BatchNorm's running statistics).
     var namedBuffers: [(name: String, tensor: Tensor)] { get }
+    /// State saved as int8 (an int8 model's weights and zero points), whole numbers held as Float.
+    var namedInt8Buffers: [(name: String, tensor: Tensor)] { get }
     /// Whether the layer is in training mode (dropout active, batch statistics used).
     var isTraining: Bool { get set }
     func forward(_ input: Variable) throws -> Variable
@@ -46,6 +48,7 @@ extension Variable {
     public func copiedParameter() -> Variable {
         let copy = Variable(value, requiresGrad: requiresGrad, name: name)
         copy.mask = mask
+        copy.updates = updates
         return copy
     }
 }
@@ -53,6 +56,7 @@ extension Variable {
 extension Layer {
     public func copy(using copier: LayerCopier) -> Layer { copy() }
     public var namedBuffers: [(name: String, tensor: Tensor)] { [] }
+    public var namedInt8Buffers: [(name: String, tensor: Tensor)] { [] }
     public var namedCounts: [(name: String, count: Int)] { [] }
     public func setCount(_ name: String, _ count: Int) {}
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {

@@ -57,6 +57,13 @@ public enum SafeTensors {
             self.bytes = bytes
         }
 
+        init(name: String, int8 tensor: Tensor) {
+            self.name = name
+            dtype = .I8
+            shape = tensor.shape
+            bytes = tensor.scalars.map { UInt8(bitPattern: Int8(Swift.min(Swift.max($0, -128), 127))) }
+        }
+
         init(name: String, int64 value: Int64) {
             self.name = name
             dtype = .I64
@@ -118,7 +125,7 @@ public enum SafeTensors {
     }
 
     /// Where a dtype goes in the reference writer's order (only the dtypes Retort writes).
-    private static func writeRank(_ dtype: DType) -> Int { dtype == .I64 ? 0 : 1 }
+    private static func writeRank(_ dtype: DType) -> Int { dtype == .I64 ? 0 : dtype == .F32 ? 1 : 2 }
 
     /// A JSON string literal, escaped as serde_json escapes it (non-ASCII characters kept as UTF-8).
     static func jsonString(_ text: String) -> String {
@@ -272,6 +279,7 @@ public enum SafeTensors {
         var entries = model.namedParameters.map { Entry(name: $0.name, float32: $0.variable.value) }
         entries += extra.map { Entry(name: $0.name, float32: $0.tensor) }
         for (name, tensor) in model.namedBuffers { entries.append(Entry(name: name, float32: tensor)) }
+        for (name, tensor) in model.namedInt8Buffers { entries.append(Entry(name: name, int8: tensor)) }
         for (name, count) in model.namedCounts { entries.append(Entry(name: name, int64: Int64(count))) }
         do {
             try write(entries: entries, metadata: metadata, to: path)
@@ -309,7 +317,7 @@ public enum SafeTensors {
             stored[name] = tensor
         }
         let parameters = model.namedParameters
-        let buffers = model.namedBuffers
+        let buffers = model.namedBuffers + model.namedInt8Buffers
         let expected = parameters.map { ($0.name, $0.variable.shape) } + buffers.map { ($0.name, $0.tensor.shape) }
 
         var missing: [String] = []

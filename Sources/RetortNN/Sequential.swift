@@ -48,6 +48,12 @@ public final class Sequential: Layer {
         }
     }
 
+    public var namedInt8Buffers: [(name: String, tensor: Tensor)] {
+        layers.enumerated().flatMap { index, layer in
+            layer.namedInt8Buffers.map { ("\(index).\($0.name)", $0.tensor) }
+        }
+    }
+
     public var namedCounts: [(name: String, count: Int)] {
         layers.enumerated().flatMap { index, layer in layer.namedCounts.map { ("\(index).\($0.name)", $0.count) } }
     }

@@ -121,7 +121,7 @@ extension Tensor {
     }
 
     /// Checks a 4-D `[N, C, H, W]` input for `op`.
-    func imageDimensions(op: String) throws -> (n: Int, c: Int, h: Int, w: Int) {
+    public func imageDimensions(op: String) throws -> (n: Int, c: Int, h: Int, w: Int) {
         guard rank == 4 else {
             throw TensorError(op, "expected a 4-D input [N, C, H, W], got \(formatShape(shape))")
         }

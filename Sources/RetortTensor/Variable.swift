@@ -34,6 +34,9 @@ public final class Variable {
     /// For a pruned parameter, 1 where it may be trained and 0 where it stays zero: optimizers
     /// mask its gradient and keep the pruned entries at zero after every step.
     public var mask: Tensor?
+    /// How many times `update` has replaced the value (optimizer steps, loads): 0 for a parameter
+    /// as initialised. Copies carry it, so a clone of a trained model still counts as trained.
+    public var updates = 0
 
     private(set) var parents: [Variable]
     private(set) var backwardFunction: ((Tensor) -> [Tensor?])?
@@ -91,6 +94,7 @@ public final class Variable {
     /// Replaces the value of a leaf in place (optimizers and loaders), keeping its identity.
     public func update(_ body: (inout Tensor) throws -> Void) rethrows {
         try body(&value)
+        updates += 1
     }
 
     /// Clears the accumulated gradient.

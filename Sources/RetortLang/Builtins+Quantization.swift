@@ -1,0 +1,120 @@
+import Foundation
+import RetortNN
+import RetortTensor
+
+/// Post-training quantisation, quantisation-aware training and conversion to int8.
+extension Builtins {
+    static let quantizationRules = """
+        Weights are int8, symmetric (zero point 0) on −127…127, one scale per output channel (per_channel: true) or one \
+        per tensor. The input of every Linear and Conv2d is quantised affinely onto 7 bits, 0…127 (PyTorch's x86 default, \
+        reduce_range: the AVX2 int8 kernel's 16-bit pair sums then cannot saturate), with a scale and zero point from its \
+        observed range. The int8 model multiplies int8 by int8 with int32 sums and requantises each output to float \
+        (s_in · s_w · (acc − z · Σw) + bias); activations, pooling and normalisation stay float between layers. An int8 \
+        model predicts (predict, accuracy, compare, a teacher in distill) but is not trained: fine-tune the float model or \
+        a qat() copy. Layers that own parameters but are not Linear, Conv2d or a normalisation layer are refused by name.
+        """
+
+    static let quantizationBuiltins: [Builtin] = [
+        Builtin(
+            "quantize",
+            [
+                .init("model"), .init("calibrate"), .init("bits", .number(8)), .init("per_channel", .bool(true)),
+                .init("observer", .string("minmax")), .init("batches", Value.none),
+            ],
+            category: "model",
+            summary:
+                "Post-training int8 quantisation of a trained model, calibrated on data: returns a new int8 model (the float one is unchanged). observer: \"minmax\" (the extremes seen), \"percentile\" (0.01% and 99.99%: rare outliers clipped) or \"mse\" (the clipping with least squared error) chooses each input's range over the calibration batches of 256 (batches: how many; default all). "
+                + quantizationRules,
+            example: "let q8 = quantize(student, calibrate: train, observer: \"percentile\")"
+        ) { call in
+            let model = try call.model("model")
+            try checkBits(call)
+            let observerName = try call.string("observer")
+            guard let observer = ObserverKind(rawValue: observerName) else {
+                throw call.error(
+                    "observer must be \"minmax\", \"percentile\" or \"mse\", got \"\(observerName)\"", at: "observer")
+            }
+            try checkTrained(call, model)
+            let data = try call.dataset("calibrate")
+            guard data.count > 0 else {
+                throw call.error("the calibration data \(data.name) has no examples to observe ranges on", at: "calibrate")
+            }
+            let prepared = try preparing(call, model, stage: .calibrating, observer: observer)
+            let size = 256
+            var batches = (data.count + size - 1) / size
+            if call.isGiven("batches") { batches = Swift.min(batches, try call.int("batches", minimum: 1)) }
+            prepared.isTraining = false
+            for b in 0..<batches {
+                try call.interpreter.checkInterrupt(call.range, "calibration batch \(b + 1) of \(batches)")
+                let part = data.subset(Array((b * size)..<Swift.min((b + 1) * size, data.count)))
+                _ = try GradMode.withoutGradients { try prepared.forward(Variable(part.x)) }
+            }
+            return .model(Model(try converting(call, prepared, model)))
+        },
+        Builtin(
+            "qat", [.init("model"), .init("bits", .number(8)), .init("per_channel", .bool(true))], category: "model",
+            summary:
+                "A copy of a model for quantisation-aware training (the original is unchanged): every Linear and Conv2d fake-quantises its input and weights in the forward pass (quantise, then dequantise) and passes gradients straight through where the value was inside the grid, as torch.fake_quantize_per_tensor_affine / _per_channel_affine. In training mode each layer's input range follows the batches (the first sets it, then a 1% moving average, as PyTorch's MovingAverageMinMaxObserver); weight ranges are the current weights' per channel. Train it with fit or distill, then convert() it. "
+                + quantizationRules,
+            example: "let q = qat(student); distill(q, from: teacher, on: train, epochs: 3); let q8 = convert(q)"
+        ) { call in
+            let model = try call.model("model")
+            try checkBits(call)
+            let prepared = try preparing(call, model, stage: .quantizationAware, observer: .minmax)
+            let result = Model(prepared)
+            return .model(result)
+        },
+        Builtin(
+            "convert", [.init("model")], category: "model",
+            summary:
+                "The int8 model made from a qat() model (its trained weights and observed input ranges); the qat model is unchanged. "
+                + quantizationRules,
+            example: "let q8 = convert(q)"
+        ) { call in
+            let model = try call.model("model")
+            return .model(Model(try converting(call, model.network, model)))
+        },
+    ]
+
+    static func checkBits(_ call: BuiltinCall) throws {
+        let bits = try call.int("bits")
+        guard bits == 8 else {
+            throw call.error("bits: \(bits) is not available: Retort quantises to 8 bits (int8 kernels) only", at: "bits")
+        }
+    }
+
+    /// Refuses a model whose weights were never trained or loaded: quantising random weights measures nothing.
+    static func checkTrained(_ call: BuiltinCall, _ model: Model) throws {
+        let weights = model.network.parameters.filter { $0.shape.count >= 2 }
+        guard weights.contains(where: { $0.updates > 0 }) else {
+            throw call.error(
+                "\(model.name ?? "the model") has not been trained or loaded (its weights are as initialised): train it or load weights before quantising",
+                at: "model")
+        }
+    }
+
+    static func preparing(_ call: BuiltinCall, _ model: Model, stage: FakeQuantized.Stage, observer: ObserverKind) throws
+        -> Sequential
+    {
+        guard !Quantizer.isQuantized(model.network) else {
+            throw call.error("\(model.name ?? "the model") is already an int8 model", at: "model")
+        }
+        guard Quantizer.quantizable(model.network) > 0 else {
+            throw call.error("\(model.name ?? "the model") has no Linear or Conv2d layer to quantise", at: "model")
+        }
+        do {
+            return try Quantizer.prepare(
+                model.network, stage: stage, perChannel: try call.bool("per_channel"), observer: observer)
+        } catch let refusal as Quantizer.Refusal {
+            throw call.error("cannot quantise \(model.name ?? "the model"): \(refusal)", at: "model")
+        }
+    }
+
+    static func converting(_ call: BuiltinCall, _ network: Sequential, _ model: Model) throws -> Sequential {
+        do {
+            return try Quantizer.convert(network)
+        } catch let refusal as Quantizer.Refusal {
+            throw call.error("cannot convert \(model.name ?? "the model"): \(refusal)", at: "model")
+        }
+    }
+}

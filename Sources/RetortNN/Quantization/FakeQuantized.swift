@@ -1,0 +1,123 @@
+import RetortTensor
+
+/// A Linear or Conv2d prepared for quantisation: it watches the range of its input and, during
+/// quantisation-aware training, quantises and dequantises its input and weights in the forward
+/// pass so training sees the int8 model's rounding (straight-through gradients).
+///
+/// Its parameters are the float layer's, under the same names, so optimizers, `freeze` and
+/// `save` treat it as the float layer; the input range is saved beside them as `input_min` and
+/// `input_max`.
+public final class FakeQuantized: Layer {
+    public enum Stage: Sendable {
+        /// Post-training calibration: inputs are observed, values pass through unchanged.
+        case calibrating
+        /// Quantisation-aware training: inputs and weights are fake-quantised.
+        case quantizationAware
+    }
+
+    /// The float layer, `Linear` or `Conv2d`.
+    public let inner: Layer
+    public let stage: Stage
+    public let perChannel: Bool
+    /// For calibration: the observer the user chose.
+    let observer: ActivationObserver
+    /// For quantisation-aware training: the moving average of each batch's input range, as
+    /// PyTorch's `MovingAverageMinMaxObserver` (the first batch sets it, then 1% of each batch).
+    public private(set) var inputMin = Float.infinity
+    public private(set) var inputMax = -Float.infinity
+    public static let averagingConstant: Float = 0.01
+
+    public init(_ inner: Layer, stage: Stage, perChannel: Bool, observer: ObserverKind = .minmax) {
+        precondition(inner is Linear || inner is Conv2d, "only Linear and Conv2d are quantised")
+        self.inner = inner
+        self.stage = stage
+        self.perChannel = perChannel
+        self.observer = ActivationObserver(observer)
+    }
+
+    private init(copying other: FakeQuantized, inner: Layer) {
+        self.inner = inner
+        stage = other.stage
+        perChannel = other.perChannel
+        observer = other.observer.copy()
+        inputMin = other.inputMin
+        inputMax = other.inputMax
+    }
+
+    public func copy() -> Layer { FakeQuantized(copying: self, inner: inner.copy()) }
+    public func copy(using copier: LayerCopier) -> Layer { FakeQuantized(copying: self, inner: copier.copy(inner)) }
+
+    public var isTraining: Bool {
+        get { inner.isTraining }
+        set { inner.isTraining = newValue }
+    }
+
+    public var description: String {
+        (stage == .calibrating ? "Observed(" : "FakeQuant(") + inner.description + ")"
+    }
+
+    public var namedParameters: [(name: String, variable: Variable)] { inner.namedParameters }
+
+    public var namedBuffers: [(name: String, tensor: Tensor)] {
+        stage == .quantizationAware ? [("input_min", Tensor(inputMin)), ("input_max", Tensor(inputMax))] : []
+    }
+
+    public func setBuffer(_ name: String, _ tensor: Tensor) throws {
+        guard stage == .quantizationAware, let value = tensor.scalar else {
+            throw TensorError("load", "\(description) has no buffer named '\(name)'")
+        }
+        switch name {
+        case "input_min": inputMin = value
+        case "input_max": inputMax = value
+        default: throw TensorError("load", "\(description) has no buffer named '\(name)'")
+        }
+    }
+
+    /// The input's range as observed so far, or nil when no finite input has been seen.
+    public var observedRange: (min: Float, max: Float)? {
+        switch stage {
+        case .calibrating: return observer.range()
+        case .quantizationAware: return inputMin <= inputMax ? (inputMin, inputMax) : nil
+        }
+    }
+
+    public func forward(_ input: Variable) throws -> Variable {
+        switch stage {
+        case .calibrating:
+            observer.observe(input.value)
+            return try inner.forward(input)
+        case .quantizationAware:
+            // Eval mode leaves the range as training left it; a model never trained learns it once.
+            if isTraining || inputMin > inputMax { updateRange(input.value) }
+            guard let range = observedRange else {
+                throw TensorError("qat", "\(inner.description) has seen no finite input to set its range from")
+            }
+            let p = QuantParams.affine(min: range.min, max: range.max, grid: .activations)
+            let x = try input.fakeQuantized(scales: [p.scale], zeroPoints: [p.zeroPoint], axis: nil, grid: .activations)
+            if let linear = inner as? Linear {
+                let w = try WeightQuantization.fakeQuantized(linear.weight, perChannel: perChannel)
+                return try Variable.linear(x, weight: w, bias: linear.bias)
+            }
+            guard let conv = inner as? Conv2d else { throw TensorError("qat", "\(inner.description) cannot be quantised") }
+            let w = try WeightQuantization.fakeQuantized(conv.weight, perChannel: perChannel)
+            return try Variable.conv2d(x, weight: w, bias: conv.bias, stride: conv.stride, padding: conv.padding)
+        }
+    }
+
+    private func updateRange(_ x: Tensor) {
+        var (low, high) = (Float.infinity, -Float.infinity)
+        x.withUnsafeBufferPointer { values in
+            for v in values where v.isFinite {
+                low = Swift.min(low, v)
+                high = Swift.max(high, v)
+            }
+        }
+        guard low <= high else { return }
+        if inputMin > inputMax {
+            (inputMin, inputMax) = (low, high)
+        } else {
+            inputMin += Self.averagingConstant * (low - inputMin)
+            inputMax += Self.averagingConstant * (high - inputMax)
+        }
+    }
+}

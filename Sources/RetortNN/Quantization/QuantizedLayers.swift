@@ -1,0 +1,245 @@
+import RetortTensor
+
+/// What an int8 layer shares: int8 weights `[out, in…]` with a symmetric scale per output channel
+/// (or one), a float bias, and the affine 7-bit grid its float input is quantised onto.
+///
+/// Forward: the input is quantised (`q = clamp(round(x / s) + z, 0, 127)`), multiplied by the int8
+/// weights with int32 accumulation, and requantised to float with `s · sᵥ[o] · (acc − z · Σw[o])`
+/// plus the bias. No gradients flow: an int8 model predicts, it is not trained.
+public struct Int8Weights {
+    public let shape: [Int]
+    public let values: [Int8]
+    public let scales: [Float]
+    public let bias: [Float]?
+    public let input: QuantParams
+    let packed: Int8Kernel.Packed
+
+    public init(shape: [Int], values: [Int8], scales: [Float], bias: [Float]?, input: QuantParams) throws {
+        guard values.count == shape.reduce(1, *), scales.count == 1 || scales.count == shape[0],
+            bias == nil || bias?.count == shape[0]
+        else {
+            throw TensorError("int8", "weights, scales and bias do not agree with the shape \(formatShape(shape))")
+        }
+        self.shape = shape
+        self.values = values
+        self.scales = scales
+        self.bias = bias
+        self.input = input
+        packed = Int8Kernel.pack(values, rows: shape[0], depth: values.count / Swift.max(shape[0], 1))
+    }
+
+    /// From a float weight and bias and the observed input range.
+    public init(weight: Tensor, bias: Tensor?, perChannel: Bool, inputRange: (min: Float, max: Float)) throws {
+        let scales = WeightQuantization.scales(weight, perChannel: perChannel)
+        try self.init(
+            shape: weight.shape, values: WeightQuantization.quantize(weight, scales: scales), scales: scales,
+            bias: bias?.scalars, input: QuantParams.affine(min: inputRange.min, max: inputRange.max, grid: .activations))
+    }
+
+    var outputs: Int { shape[0] }
+    var depth: Int { values.count / Swift.max(shape[0], 1) }
+
+    /// The tensors as saved: `weight` int8, the rest float32 (see `SafeTensors.save`).
+    var namedBuffers: [(name: String, tensor: Tensor)] {
+        var buffers: [(name: String, tensor: Tensor)] = [
+            ("weight_scale", Tensor(scales)), ("input_scale", Tensor(input.scale)),
+        ]
+        if let bias { buffers.append(("bias", Tensor(bias))) }
+        return buffers
+    }
+    var namedInt8Buffers: [(name: String, tensor: Tensor)] {
+        // Whole numbers in −127…127 (and 0…127): exact in float, written back as int8.
+        // Shapes are known-good, so the throwing initialiser cannot fail here.
+        [
+            ("weight", (try? Tensor(shape: shape, scalars: values.map(Float.init))) ?? Tensor.zeros(shape)),
+            ("input_zero_point", Tensor(Float(input.zeroPoint))),
+        ]
+    }
+
+    /// A copy with one tensor replaced from a file (values already checked to be whole int8 where needed).
+    func replacing(_ name: String, _ t: Tensor) throws -> Int8Weights {
+        func whole(_ range: ClosedRange<Float>) throws -> [Int8] {
+            try t.scalars.map { v in
+                guard v == v.rounded(), range.contains(v) else {
+                    throw TensorError("load", "\(name) holds \(v), not a whole number in \(range)")
+                }
+                return Int8(v)
+            }
+        }
+        guard t.count == (namedBuffers + namedInt8Buffers).first(where: { $0.name == name })?.tensor.count else {
+            throw TensorError("load", "int8 layer has no tensor named '\(name)' of \(t.count) values")
+        }
+        switch name {
+        case "weight":
+            return try Int8Weights(shape: shape, values: whole(-127...127), scales: scales, bias: bias, input: input)
+        case "weight_scale":
+            return try Int8Weights(shape: shape, values: values, scales: t.scalars, bias: bias, input: input)
+        case "bias":
+            return try Int8Weights(shape: shape, values: values, scales: scales, bias: t.scalars, input: input)
+        case "input_scale":
+            return try Int8Weights(
+                shape: shape, values: values, scales: scales, bias: bias,
+                input: QuantParams(scale: t.scalars[0], zeroPoint: input.zeroPoint))
+        case "input_zero_point":
+            return try Int8Weights(
+                shape: shape, values: values, scales: scales, bias: bias,
+                input: QuantParams(scale: input.scale, zeroPoint: Int(try whole(0...127)[0])))
+        default:
+            throw TensorError("load", "int8 layer has no tensor named '\(name)'")
+        }
+    }
+
+    /// Bytes of the stored tensors: one per weight, four per scale and bias, five for the input grid.
+    var byteCount: Int { values.count + 4 * scales.count + 4 * (bias?.count ?? 0) + 4 + 1 }
+
+    /// Quantises `rows × depth` floats onto the input grid.
+    func quantizeInput(_ x: UnsafeBufferPointer<Float>, into q: UnsafeMutablePointer<UInt8>) {
+        let inverse = 1 / input.scale
+        let zero = Float(input.zeroPoint)
+        let (low, high) = (Float(QuantGrid.activations.min), Float(QuantGrid.activations.max))
+        for i in 0..<x.count {
+            let v = (x[i] * inverse).rounded(.toNearestOrEven) + zero
+            // NaN compares false both ways and lands on the zero point's neighbour: clamp it to 0.
+            q[i] = UInt8(v >= low ? (v <= high ? v : high) : low)
+        }
+    }
+
+    /// `acc[r × outputs]` to float: `s · sᵥ[o] · (acc − z · Σw[o]) + b[o]`, written through `store(r, o, value)`.
+    func requantize(_ acc: UnsafePointer<Int32>, rows: Int, _ store: (Int, Int, Float) -> Void) {
+        let zero = Int32(input.zeroPoint)
+        let combined = (0..<outputs).map { input.scale * scales[scales.count == 1 ? 0 : $0] }
+        let corrections = packed.rowSums.map { zero * $0 }
+        for r in 0..<rows {
+            for o in 0..<outputs {
+                let value = Float(acc[r * outputs + o] - corrections[o]) * combined[o] + (bias?[o] ?? 0)
+                store(r, o, value)
+            }
+        }
+    }
+}
+
+/// The layers of an int8 model share this: the stored weights, which `save` writes.
+public protocol QuantizedLayer: Layer {
+    var weights: Int8Weights { get }
+    var byteCount: Int { get }
+}
+
+extension QuantizedLayer {
+    public var namedParameters: [(name: String, variable: Variable)] { [] }
+    public var namedBuffers: [(name: String, tensor: Tensor)] { weights.namedBuffers }
+    public var namedInt8Buffers: [(name: String, tensor: Tensor)] { weights.namedInt8Buffers }
+    public var byteCount: Int { weights.byteCount }
+}
+
+/// An int8 fully connected layer.
+public final class QuantizedLinear: QuantizedLayer {
+    public private(set) var weights: Int8Weights
+    public var isTraining = false
+
+    public init(_ weights: Int8Weights) { self.weights = weights }
+    public func copy() -> Layer { QuantizedLinear(weights) }
+    public var description: String {
+        "QuantizedLinear(\(weights.shape[1]) → \(weights.shape[0]), int8\(weights.scales.count == 1 ? ", per tensor" : ""))"
+    }
+    public func setBuffer(_ name: String, _ tensor: Tensor) throws { weights = try weights.replacing(name, tensor) }
+
+    public func forward(_ input: Variable) throws -> Variable {
+        let x = input.value
+        let depth = weights.depth
+        guard x.rank >= 1, x.shape[x.rank - 1] == depth else {
+            throw TensorError(
+                "linear", "input \(formatShape(x.shape)) does not match int8 weight \(formatShape(weights.shape))")
+        }
+        let rows = x.count / Swift.max(depth, 1)
+        let outputs = weights.outputs
+        let out = x.withUnsafeBufferPointer { px in
+            Tensor(shape: Array(x.shape.dropLast()) + [outputs]) { po in
+                let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(px.count, 1))
+                let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(rows * outputs, 1))
+                defer {
+                    q.deallocate()
+                    acc.deallocate()
+                }
+                weights.quantizeInput(px, into: q)
+                Int8Kernel.gemm(q, m: rows, weights.packed, into: acc)
+                weights.requantize(acc, rows: rows) { r, o, v in po[r * outputs + o] = v }
+            }
+        }
+        return Variable(out)
+    }
+}
+
+/// An int8 2-D convolution: the quantised input is unfolded (padding takes the zero point, which
+/// stands for 0.0) and multiplied by the int8 kernels.
+public final class QuantizedConv2d: QuantizedLayer {
+    public private(set) var weights: Int8Weights
+    public let stride: Int
+    public let padding: Int
+    public var isTraining = false
+
+    public init(_ weights: Int8Weights, stride: Int, padding: Int) {
+        self.weights = weights
+        self.stride = stride
+        self.padding = padding
+    }
+    public func copy() -> Layer { QuantizedConv2d(weights, stride: stride, padding: padding) }
+    public var description: String {
+        "QuantizedConv2d(\(weights.shape[1]) → \(weights.shape[0]), kernel \(weights.shape[2]), stride \(stride), padding \(padding), int8)"
+    }
+    public func setBuffer(_ name: String, _ tensor: Tensor) throws { weights = try weights.replacing(name, tensor) }
+
+    public func forward(_ input: Variable) throws -> Variable {
+        let x = input.value
+        let (n, c, h, wd) = try x.imageDimensions(op: "conv2d")
+        guard weights.shape[1] == c else {
+            throw TensorError(
+                "conv2d", "int8 weight \(formatShape(weights.shape)) does not match input \(formatShape(x.shape))")
+        }
+        let window = try Window2D(
+            kernel: (weights.shape[2], weights.shape[3]), stride: stride, padding: padding, height: h, width: wd,
+            op: "conv2d")
+        let (kh, kw) = (window.kernelHeight, window.kernelWidth)
+        let (oh, ow) = (window.outputHeight, window.outputWidth)
+        let area = oh * ow
+        let patch = c * kh * kw
+        let outputs = weights.outputs
+        let zero = UInt8(weights.input.zeroPoint)
+        let out = x.withUnsafeBufferPointer { px in
+            Tensor(shape: [n, outputs, oh, ow]) { po in
+                let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(px.count, 1))
+                let columns = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(n * area * patch, 1))
+                let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(n * area * outputs, 1))
+                defer {
+                    q.deallocate()
+                    columns.deallocate()
+                    acc.deallocate()
+                }
+                weights.quantizeInput(px, into: q)
+                // Rows are output positions (image by image), columns the patch in (channel, ky, kx) order.
+                for i in 0..<n {
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            var dst = columns + ((i * area + oy * ow + ox) * patch)
+                            for ch in 0..<c {
+                                let plane = q + (i * c + ch) * h * wd
+                                for ky in 0..<kh {
+                                    let y = oy * stride - padding + ky
+                                    for kx in 0..<kw {
+                                        let xx = ox * stride - padding + kx
+                                        dst.pointee = (y >= 0 && y < h && xx >= 0 && xx < wd) ? plane[y * wd + xx] : zero
+                                        dst += 1
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Int8Kernel.gemm(columns, m: n * area, weights.packed, into: acc)
+                weights.requantize(acc, rows: n * area) { r, o, v in
+                    po[((r / area) * outputs + o) * area + r % area] = v
+                }
+            }
+        }
+        return Variable(out)
+    }
+}

@@ -1,0 +1,108 @@
+import RetortTensor
+
+/// Turns a float model into one that observes or fake-quantises (`prepare`), and that into an
+/// int8 model (`convert`), layer by layer inside nested `Sequential`s.
+///
+/// Linear and Conv2d are quantised; layers without parameters (activations, pooling, dropout,
+/// flatten) and normalisation layers stay float between them. Any other layer with parameters
+/// (a function layer that owns weights, say) cannot be quantised and is refused by name.
+public enum Quantizer {
+    public struct Refusal: Error, CustomStringConvertible {
+        public let layer: String
+        public let reason: String
+        public var description: String { "\(layer): \(reason)" }
+    }
+
+    /// A copy of `model` whose Linear and Conv2d layers are wrapped for `stage`; the original is untouched.
+    public static func prepare(
+        _ model: Sequential, stage: FakeQuantized.Stage, perChannel: Bool, observer: ObserverKind = .minmax
+    ) throws -> Sequential {
+        let copy = model.copied()
+        return try Sequential(
+            rewrite(copy, path: "") { layer, _ in
+                FakeQuantized(layer, stage: stage, perChannel: perChannel, observer: observer)
+            })
+    }
+
+    /// The int8 model made from a prepared one; layers that never saw an input are named.
+    public static func convert(_ model: Sequential) throws -> Sequential {
+        guard containsPrepared(model) else {
+            throw Refusal(layer: "the model", reason: "has no layer prepared for quantisation (make it with qat() or quantize())")
+        }
+        return Sequential(try convertLayers(model.copied(), path: ""))
+    }
+
+    /// Every Linear and Conv2d in the model, by name, for checks before preparing.
+    public static func quantizable(_ model: Sequential) -> Int {
+        model.layers.reduce(0) { n, layer in
+            if let s = layer as? Sequential { return n + quantizable(s) }
+            return n + (layer is Linear || layer is Conv2d ? 1 : 0)
+        }
+    }
+
+    /// Bytes of the tensors a model saves: four per float, one per int8 value, eight per count.
+    public static func storedBytes(_ model: Layer) -> Int {
+        model.parameters.reduce(0) { $0 + 4 * $1.value.count } + model.namedBuffers.reduce(0) { $0 + 4 * $1.tensor.count }
+            + model.namedInt8Buffers.reduce(0) { $0 + $1.tensor.count } + 8 * model.namedCounts.count
+    }
+
+    /// Parameters of a float model; an int8 model's weights and biases count the same way.
+    public static func parameterCount(_ model: Layer) -> Int {
+        model.parameterCount
+            + model.namedInt8Buffers.filter { $0.name.hasSuffix("weight") }.reduce(0) { $0 + $1.tensor.count }
+            + model.namedBuffers.filter { $0.name.hasSuffix("bias") }.reduce(0) { $0 + $1.tensor.count }
+    }
+
+    /// Whether any layer is an int8 layer (such a model predicts but cannot be trained).
+    public static func isQuantized(_ model: Layer) -> Bool {
+        if model is QuantizedLayer { return true }
+        if let s = model as? Sequential { return s.layers.contains(where: isQuantized) }
+        return false
+    }
+
+    private static func containsPrepared(_ model: Sequential) -> Bool {
+        model.layers.contains { ($0 as? Sequential).map(containsPrepared) ?? ($0 is FakeQuantized) }
+    }
+
+    private static func rewrite(_ model: Sequential, path: String, _ wrap: (Layer, String) -> Layer) throws -> [Layer] {
+        try model.layers.enumerated().map { index, layer in
+            let name = path + String(index)
+            if let inner = layer as? Sequential { return Sequential(try rewrite(inner, path: name + ".", wrap)) }
+            if layer is Linear || layer is Conv2d { return wrap(layer, name) }
+            if layer is FakeQuantized || layer is QuantizedLayer {
+                throw Refusal(layer: "layer \(name) (\(layer.description))", reason: "is already quantised")
+            }
+            if layer.namedParameters.isEmpty || layer is BatchNorm || layer is LayerNorm { return layer }
+            throw Refusal(
+                layer: "layer \(name) (\(firstLine(layer.description)))",
+                reason: "owns parameters but is not a Linear or Conv2d, so it cannot be quantised")
+        }
+    }
+
+    private static func convertLayers(_ model: Sequential, path: String) throws -> [Layer] {
+        try model.layers.enumerated().map { index, layer in
+            let name = path + String(index)
+            if let inner = layer as? Sequential { return Sequential(try convertLayers(inner, path: name + ".")) }
+            guard let prepared = layer as? FakeQuantized else { return layer }
+            guard let range = prepared.observedRange else {
+                throw Refusal(
+                    layer: "layer \(name) (\(prepared.inner.description))",
+                    reason: "has seen no input, so its input range is unknown (calibrate on data, or train the qat() model first)"
+                )
+            }
+            if let linear = prepared.inner as? Linear {
+                return QuantizedLinear(
+                    try Int8Weights(
+                        weight: linear.weight.value, bias: linear.bias?.value, perChannel: prepared.perChannel,
+                        inputRange: range))
+            }
+            guard let conv = prepared.inner as? Conv2d else { return layer }
+            return QuantizedConv2d(
+                try Int8Weights(
+                    weight: conv.weight.value, bias: conv.bias?.value, perChannel: prepared.perChannel, inputRange: range),
+                stride: conv.stride, padding: conv.padding)
+        }
+    }
+
+    private static func firstLine(_ text: String) -> String { String(text.prefix { $0 != "\n" }) }
+}

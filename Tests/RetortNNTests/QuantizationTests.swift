@@ -1,0 +1,136 @@
+import Foundation
+import RetortTensor
+import XCTest
+
+@testable import RetortNN
+
+/// Fake quantisation, observers and int8 layers against PyTorch (`Tests/Fixtures/generate_quant.py`).
+final class QuantizationTests: XCTestCase {
+    private func fixture() throws -> [String: Any] {
+        guard let url = Bundle.module.url(forResource: "quant", withExtension: "json", subdirectory: "Fixtures") else {
+            throw TensorError("fixture", "missing resource Fixtures/quant.json")
+        }
+        return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] ?? [:]
+    }
+
+    /// Forward values and straight-through gradients equal torch's bit for bit: the same
+    /// reciprocal-then-round-half-to-even, the same clamp, the same mask.
+    func testFakeQuantizeMatchesTorchExactly() throws {
+        let cases = try fixture()["fake_quant"] as? [[String: Any]] ?? []
+        XCTAssertEqual(cases.count, 7)
+        for c in cases {
+            let name = c["name"] as? String ?? "?"
+            let x = Variable(try tensor(c["x"]), requiresGrad: true)
+            let scales = (c["scales"] as? [NSNumber] ?? []).map(\.floatValue)
+            let zeros = (c["zero_points"] as? [Int]) ?? []
+            let grid = QuantGrid(min: c["qmin"] as? Int ?? 0, max: c["qmax"] as? Int ?? 0)
+            let y = try x.fakeQuantized(scales: scales, zeroPoints: zeros, axis: c["axis"] as? Int, grid: grid)
+            XCTAssertEqual(y.value.scalars, try tensor(c["output"]).scalars, "\(name): forward")
+            try (try y * Variable(try tensor(c["cotangent"]))).sum().backward()
+            XCTAssertEqual(x.grad?.scalars ?? [], try tensor(c["grad"]).scalars, "\(name): straight-through gradient")
+        }
+    }
+
+    func testObserversGiveTorchScalesAndZeroPoints() throws {
+        let cases = try fixture()["qparams"] as? [[String: Any]] ?? []
+        for c in cases {
+            let name = c["name"] as? String ?? "?"
+            let x = try tensor(c["x"])
+            if name.hasPrefix("activation") {
+                let observer = ActivationObserver(.minmax)
+                observer.observe(x)
+                let range = try XCTUnwrap(observer.range())
+                let p = QuantParams.affine(min: range.min, max: range.max, grid: .activations)
+                XCTAssertEqual(p.scale, (c["scale"] as? NSNumber)?.floatValue ?? 0, "\(name): scale")
+                XCTAssertEqual(p.zeroPoint, c["zero_point"] as? Int, "\(name): zero point")
+            } else {
+                let scales = WeightQuantization.scales(x, perChannel: true)
+                XCTAssertEqual(scales, (c["scales"] as? [NSNumber] ?? []).map(\.floatValue), "\(name): scales")
+            }
+        }
+    }
+
+    /// One quantisation-aware forward and backward of a Linear equals torch's (input per tensor,
+    /// weights per channel), to float32 rounding of the matrix product.
+    func testQuantizationAwareLinearMatchesTorch() throws {
+        let c = try XCTUnwrap(fixture()["qat_linear"] as? [String: Any])
+        var generator = RandomGenerator(seed: 1)
+        let linear = Linear(12, 5, generator: &generator)
+        linear.weight.update { $0 = (try? tensor(c["weight"])) ?? $0 }
+        linear.bias?.update { $0 = (try? tensor(c["bias"])) ?? $0 }
+        let layer = FakeQuantized(linear, stage: .quantizationAware, perChannel: true)
+        let x = Variable(try tensor(c["x"]), requiresGrad: true)
+        let y = try layer.forward(x)
+        assertClose(y.value.scalars, try tensor(c["output"]).scalars, "forward")
+        try (try y * Variable(try tensor(c["cotangent"]))).sum().backward()
+        assertClose(x.grad?.scalars ?? [], try tensor(c["grad_x"]).scalars, "input gradient")
+        assertClose(linear.weight.grad?.scalars ?? [], try tensor(c["grad_weight"]).scalars, "weight gradient")
+        assertClose(linear.bias?.grad?.scalars ?? [], try tensor(c["grad_bias"]).scalars, "bias gradient")
+        let p = QuantParams.affine(min: layer.inputMin, max: layer.inputMax, grid: .activations)
+        XCTAssertEqual(p.scale, (c["input_scale"] as? NSNumber)?.floatValue)
+        XCTAssertEqual(p.zeroPoint, c["input_zero_point"] as? Int)
+    }
+
+    /// The int8 kernel is exact: every shape (odd depths, one row, ten outputs) equals an int32 reference.
+    func testInt8KernelIsExact() {
+        var seed: UInt64 = 12345
+        func next() -> UInt64 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return seed >> 33
+        }
+        for (m, k, n) in [(1, 1, 1), (1, 784, 512), (7, 33, 10), (128, 64, 17), (5, 300, 64), (64, 576, 64), (3, 31, 3)] {
+            let a = (0..<(m * k)).map { _ in UInt8(next() % 128) }
+            let b = (0..<(n * k)).map { _ in Int8(Int(next() % 255) - 127) }
+            let packed = Int8Kernel.pack(b, rows: n, depth: k)
+            var c = [Int32](repeating: -1, count: m * n)
+            a.withUnsafeBufferPointer { pa in
+                c.withUnsafeMutableBufferPointer { pc in Int8Kernel.gemm(pa.baseAddress!, m: m, packed, into: pc.baseAddress!) }
+            }
+            var expected = [Int32](repeating: 0, count: m * n)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var s: Int32 = 0
+                    for t in 0..<k { s += Int32(a[i * k + t]) * Int32(b[j * k + t]) }
+                    expected[i * n + j] = s
+                }
+            }
+            XCTAssertEqual(c, expected, "int8 gemm \(m)x\(k)x\(n) on \(Int8Kernel.path)")
+            XCTAssertEqual(packed.rowSums, (0..<n).map { j in (0..<k).reduce(Int32(0)) { $0 + Int32(b[j * k + $1]) } })
+        }
+    }
+
+    /// The int8 model's logits equal the fake-quantised model's up to float32 summation: the
+    /// integer product is exact, so the difference is the rounding of a float dot product of
+    /// `depth` terms, bounded here by 1e-4 of the largest logit.
+    func testInt8ModelMatchesFakeQuantModel() throws {
+        var generator = RandomGenerator(seed: 3)
+        let float = Sequential([
+            Conv2d(1, 4, kernel: 3, padding: 1, generator: &generator), Activation(.relu), Pool2d(.max, kernel: 2),
+            Flatten(), Linear(4 * 4 * 4, 16, generator: &generator), Activation(.relu), Linear(16, 3, generator: &generator),
+        ])
+        let x = generator.normal([10, 1, 8, 8])
+        let qat = try Quantizer.prepare(float, stage: .quantizationAware, perChannel: true)
+        qat.isTraining = true
+        _ = try qat.forward(Variable(x))
+        qat.isTraining = false
+        let fake = try qat.forward(Variable(x)).value
+        let int8 = try Quantizer.convert(qat)
+        let logits = try int8.forward(Variable(x)).value
+        let largest = fake.scalars.map(Swift.abs).max() ?? 1
+        for (a, b) in zip(logits.scalars, fake.scalars) { XCTAssertEqual(a, b, accuracy: 1e-4 * largest) }
+        XCTAssertTrue(int8.layers.contains { $0 is QuantizedConv2d })
+        XCTAssertTrue(int8.layers.contains { $0 is QuantizedLinear })
+    }
+
+    /// A layer that never saw an input cannot be converted; a float layer with parameters that is
+    /// not Linear, Conv2d or a norm is refused by name.
+    func testRefusals() throws {
+        var generator = RandomGenerator(seed: 4)
+        let qat = try Quantizer.prepare(
+            Sequential([Linear(3, 2, generator: &generator)]), stage: .quantizationAware, perChannel: true)
+        XCTAssertThrowsError(try Quantizer.convert(qat)) { error in
+            XCTAssertTrue("\(error)".contains("has seen no input"), "\(error)")
+        }
+        XCTAssertThrowsError(try Quantizer.convert(Sequential([Linear(3, 2, generator: &generator)])))
+    }
+}
