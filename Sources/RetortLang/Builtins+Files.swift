@@ -38,7 +38,9 @@ extension Builtins {
         ) { call in
             let path = try call.string("path")
             switch call.value("what") {
-            case .model(let m): try SafeTensors.save(m.network, to: path)
+            case .model(let m):
+                try SafeTensors.save(
+                    m.network, to: path, metadata: Quantizer.isQuantized(m.network) ? Quantizer.int8Metadata : nil)
             case .record(let r):
                 // A record of tensors, as safetensors' save_file(dict): inputs and outputs to check elsewhere.
                 let tensors = try r.fields.map { field -> (name: String, tensor: Tensor) in
@@ -59,12 +61,30 @@ extension Builtins {
             return .none
         },
         Builtin(
-            "load", [.init("path"), .init("into", Value.none), .init("names", Value.none)], category: "model",
+            "load", [.init("path"), .init("into", Value.none), .init("names", Value.none), .init("like", Value.none)],
+            category: "model",
             summary:
-                "Reads safetensors weights into a model of the same architecture (a PyTorch state_dict file works), strictly: nothing changes if any name or shape disagrees. names: maps the file's names to the model's, as a record of leading parts ({fc1: \"0\", fc2: \"2\"}) or a function of the whole name returning the new name, or none to leave a tensor out. Without into, the file's tensors as a record.",
+                "Reads safetensors weights into a model of the same architecture (a PyTorch state_dict file works), strictly: nothing changes if any name or shape disagrees. names: maps the file's names to the model's, as a record of leading parts ({fc1: \"0\", fc2: \"2\"}) or a function of the whole name returning the new name, or none to leave a tensor out. like: a model instead of into: returns a new model of that architecture holding the file (the given model is unchanged); this is how an int8 file saved from quantize or convert is read back: load(path, like: mlp([64, 32, 10])). A pruned model's file needs a model of its smaller sizes. Without into or like, the file's tensors as a record.",
             example: "load(\"torch_mlp.safetensors\", into: student, names: {fc1: \"0\", fc2: \"2\"})"
         ) { call in
             let path = try call.string("path")
+            if call.isGiven("like") {
+                guard !call.isGiven("into") else { throw call.error("give into: or like:, not both", at: "like") }
+                let shape = try call.model("like")
+                let file = try? SafeTensors.read(path: path)
+                let int8 = file?.metadata?["retort_format"] == "int8"
+                // A file quantised per tensor has one weight scale per layer.
+                let perTensor = file?.tensors.contains { $0.name.hasSuffix("weight_scale") && $0.tensor.count == 1 } ?? false
+                let network: Sequential
+                do {
+                    network =
+                        int8 ? try Quantizer.int8Skeleton(shape.network, perChannel: !perTensor) : shape.network.copied()
+                } catch let refusal as Quantizer.Refusal {
+                    throw call.error("\(path) holds an int8 model, but \(refusal)", at: "like")
+                }
+                try SafeTensors.load(from: path, into: network, rename: try renaming(call))
+                return .model(Model(network))
+            }
             guard call.isGiven("into") else {
                 guard !call.isGiven("names") else { throw call.error("names: needs a model to load into (into:)", at: "names") }
                 let file = try SafeTensors.read(path: path)
@@ -72,6 +92,11 @@ extension Builtins {
             }
             let model = try call.model("into")
             let rename = try renaming(call)
+            if (try? SafeTensors.read(path: path))?.metadata?["retort_format"] == "int8", !Quantizer.isQuantized(model.network) {
+                throw call.error(
+                    "\(path) holds an int8 model; read it as a new model with load(path, like: a float model of the same architecture)",
+                    at: "into")
+            }
             // A training checkpoint also holds the optimizer's state, which a model does not take.
             let checkpoint = (try? SafeTensors.read(path: path))?.metadata?["retort_checkpoint"] == "1"
             try SafeTensors.load(from: path, into: model.network) { name in

@@ -137,18 +137,25 @@ extension Builtins {
             var rows: [[String]] = []
             for (i, layer) in model.network.layers.enumerated() {
                 let parameters = layer.namedParameters
-                let shapes = parameters.map { "\($0.name) \(formatShape($0.variable.shape))" }.joined(separator: ", ")
-                let count = layer.parameterCount
-                let frozen = count - layer.trainableCount
+                var shapes = parameters.map { "\($0.name) \(formatShape($0.variable.shape))" }.joined(separator: ", ")
+                if Quantizer.isQuantized(layer) {
+                    shapes = layer.namedInt8Buffers.filter { $0.name.hasSuffix("weight") }
+                        .map { "\($0.name) int8 \(formatShape($0.tensor.shape))" }.joined(separator: ", ")
+                }
+                let count = Quantizer.parameterCount(layer)
+                let frozen = Quantizer.isQuantized(layer) ? 0 : count - layer.trainableCount
                 let counted = frozen == 0 ? String(count) : frozen == count ? "\(count) frozen" : "\(count), \(frozen) frozen"
                 rows.append([String(i), layer.description, shapes.isEmpty ? "-" : shapes, counted])
             }
-            let total = model.network.parameterCount
+            let total = Quantizer.parameterCount(model.network)
             rows.append(["", "total", "", String(total)])
+            let bytes = Quantizer.storedBytes(model.network)
             return .table(
                 Table(
                     columns: ["#", "layer", "parameters", "count"], rows: rows,
-                    title: "\(model.name ?? "model"): \(model.countText), \(total * 4) bytes as Float32, \(model.modeText) mode"))
+                    title: Quantizer.isQuantized(model.network)
+                        ? "\(model.name ?? "model"): \(model.countText), \(model.modeText) mode"
+                        : "\(model.name ?? "model"): \(model.countText), \(bytes) bytes as saved, \(model.modeText) mode"))
         },
         Builtin(
             "features", [.init("model"), .init("x"), .init("layer")], category: "model",

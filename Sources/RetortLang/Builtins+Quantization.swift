@@ -34,12 +34,12 @@ extension Builtins {
                 throw call.error(
                     "observer must be \"minmax\", \"percentile\" or \"mse\", got \"\(observerName)\"", at: "observer")
             }
+            let prepared = try preparing(call, model, stage: .calibrating, observer: observer)
             try checkTrained(call, model)
             let data = try call.dataset("calibrate")
             guard data.count > 0 else {
                 throw call.error("the calibration data \(data.name) has no examples to observe ranges on", at: "calibrate")
             }
-            let prepared = try preparing(call, model, stage: .calibrating, observer: observer)
             let size = 256
             var batches = (data.count + size - 1) / size
             if call.isGiven("batches") { batches = Swift.min(batches, try call.int("batches", minimum: 1)) }
@@ -99,15 +99,17 @@ extension Builtins {
         guard !Quantizer.isQuantized(model.network) else {
             throw call.error("\(model.name ?? "the model") is already an int8 model", at: "model")
         }
-        guard Quantizer.quantizable(model.network) > 0 else {
-            throw call.error("\(model.name ?? "the model") has no Linear or Conv2d layer to quantise", at: "model")
-        }
+        let prepared: Sequential
         do {
-            return try Quantizer.prepare(
+            prepared = try Quantizer.prepare(
                 model.network, stage: stage, perChannel: try call.bool("per_channel"), observer: observer)
         } catch let refusal as Quantizer.Refusal {
             throw call.error("cannot quantise \(model.name ?? "the model"): \(refusal)", at: "model")
         }
+        guard Quantizer.quantizable(model.network) > 0 else {
+            throw call.error("\(model.name ?? "the model") has no Linear or Conv2d layer to quantise", at: "model")
+        }
+        return prepared
     }
 
     static func converting(_ call: BuiltinCall, _ network: Sequential, _ model: Model) throws -> Sequential {

@@ -143,6 +143,10 @@ public final class Model {
 
     /// `870 parameters`, with how many are frozen when some are.
     var countText: String {
+        if Quantizer.isQuantized(network) {
+            return
+                "int8 model: \(Quantizer.parameterCount(network)) weights and biases in \(Quantizer.storedBytes(network)) bytes"
+        }
         let total = network.parameterCount
         let trainable = network.trainableCount
         return trainable == total ? "\(total) parameters" : "\(total) parameters (\(total - trainable) frozen)"

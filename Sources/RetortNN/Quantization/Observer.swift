@@ -7,6 +7,8 @@ public enum ObserverKind: String, CaseIterable, Sendable {
     /// The 0.01st and 99.99th percentiles: rare outliers are clipped to keep resolution.
     case percentile
     /// The clipping range whose quantisation error (mean squared, over the values seen) is least.
+    /// Every value's squared error counts, so a few huge outliers still dominate it: for rare
+    /// spikes, `percentile` is the observer that clips them.
     case mse
 }
 

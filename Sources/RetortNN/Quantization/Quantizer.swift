@@ -10,7 +10,7 @@ public enum Quantizer {
     public struct Refusal: Error, CustomStringConvertible {
         public let layer: String
         public let reason: String
-        public var description: String { "\(layer): \(reason)" }
+        public var description: String { layer == "it" ? "it \(reason)" : "\(layer) \(reason)" }
     }
 
     /// A copy of `model` whose Linear and Conv2d layers are wrapped for `stage`; the original is untouched.
@@ -27,9 +27,25 @@ public enum Quantizer {
     /// The int8 model made from a prepared one; layers that never saw an input are named.
     public static func convert(_ model: Sequential) throws -> Sequential {
         guard containsPrepared(model) else {
-            throw Refusal(layer: "the model", reason: "has no layer prepared for quantisation (make it with qat() or quantize())")
+            throw Refusal(layer: "it", reason: "has no layer prepared for quantisation (convert takes a qat() model)")
         }
         return Sequential(try convertLayers(model.copied(), path: ""))
+    }
+
+    /// The metadata an int8 model's file carries, so `load` knows to rebuild int8 layers.
+    public static let int8Metadata = ["retort_format": "int8"]
+
+    /// An int8 model of `model`'s architecture with placeholder values, for loading an int8 file into.
+    public static func int8Skeleton(_ model: Sequential, perChannel: Bool) throws -> Sequential {
+        let layers = try rewrite(model.copied(), path: "") { layer, _ in
+            let weight = layer.namedParameters[0].variable.value
+            let bias = layer.namedParameters.count > 1 ? layer.namedParameters[1].variable.value : nil
+            let placeholder = try Int8Weights(
+                weight: Tensor.zeros(weight.shape), bias: bias, perChannel: perChannel, inputRange: (0, 1))
+            if let conv = layer as? Conv2d { return QuantizedConv2d(placeholder, stride: conv.stride, padding: conv.padding) }
+            return QuantizedLinear(placeholder)
+        }
+        return Sequential(layers)
     }
 
     /// Every Linear and Conv2d in the model, by name, for checks before preparing.
@@ -64,11 +80,11 @@ public enum Quantizer {
         model.layers.contains { ($0 as? Sequential).map(containsPrepared) ?? ($0 is FakeQuantized) }
     }
 
-    private static func rewrite(_ model: Sequential, path: String, _ wrap: (Layer, String) -> Layer) throws -> [Layer] {
+    private static func rewrite(_ model: Sequential, path: String, _ wrap: (Layer, String) throws -> Layer) throws -> [Layer] {
         try model.layers.enumerated().map { index, layer in
             let name = path + String(index)
             if let inner = layer as? Sequential { return Sequential(try rewrite(inner, path: name + ".", wrap)) }
-            if layer is Linear || layer is Conv2d { return wrap(layer, name) }
+            if layer is Linear || layer is Conv2d { return try wrap(layer, name) }
             if layer is FakeQuantized || layer is QuantizedLayer {
                 throw Refusal(layer: "layer \(name) (\(layer.description))", reason: "is already quantised")
             }
