@@ -38,13 +38,15 @@ let package = Package(
 
         // Data compiled into the binary: the UCI digits set (see Sources/CRetortData/README.md).
         .target(name: "CRetortData", exclude: ["README.md"]),
+        // Our own int8 GEMM (AVX2 with a scalar fallback, chosen at run time); see Int8Kernel.swift.
+        .target(name: "CRetortKernels"),
 
         // Tensor core: dense Float32 tensors, kernels over BLAS, reverse-mode autodiff.
         .target(
             name: "RetortTensor", dependencies: ["CBLAS", "CMalloc"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Layers, losses, optimizers, schedules and data built on the tensor core.
-        .target(name: "RetortNN", dependencies: ["RetortTensor", "CZlib", "CRetortData"]),
+        .target(name: "RetortNN", dependencies: ["RetortTensor", "CZlib", "CRetortData", "CRetortKernels"]),
         // Plots: one figure description, drawn by cairo (SVG, PNG, PDF) or as terminal text.
         .target(name: "RetortPlot", dependencies: ["CCairo"]),
         // The Retort language: lexer, parser, interpreter, builtins and prelude. It never prints.

@@ -3,6 +3,7 @@
 Each training workload times full steps (forward, loss, backward, optimizer
 step, zero grad) on random float32 data made once with torch.manual_seed(0);
 warm-up steps are not timed. samples/s = batch * steps / seconds.
+The infer-* workloads time a forward pass without gradients, float32 or int8.
 The sgemm workloads report GFLOPS of torch.mm (2*M*K*N flops per product);
 their names read sgemm/MxKxN for an [M,K] @ [K,N] product.
 
@@ -11,6 +12,7 @@ their names read sgemm/MxKxN for an [M,K] @ [K,N] product.
 """
 
 import argparse
+import warnings
 import json
 import sys
 import time
@@ -20,6 +22,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 WARMUP_STEPS = 3
+# torch.ao.quantization still works in 2.13 but warns that it moves to torchao.
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module="torch.ao")
 
 
 def mlp(*sizes):
@@ -97,6 +102,49 @@ def make_sgemm(m, k, n):
     return build
 
 
+def cnn():
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
+    )
+
+
+class Quantized(nn.Module):
+    """Static int8 quantisation with PyTorch's eager-mode API: quantise the input, int8 layers, dequantise."""
+
+    def __init__(self, float_model):
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.body = float_model
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    def forward(self, x):
+        return self.dequant(self.body(self.quant(x)))
+
+
+def make_inference(kind, batch, int8):
+    """A forward pass without gradients: the float model, or its int8 version (quantize_dynamic for
+    the MLP, as a user quantises Linear layers; static x86 quantisation for the CNN, calibrated on x)."""
+    def build():
+        model = (mlp(784, 512, 512, 10) if kind == "mlp" else cnn()).eval()
+        x = torch.randn(batch, 784) if kind == "mlp" else torch.randn(batch, 1, 28, 28)
+        if int8 and kind == "mlp":
+            model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        elif int8:
+            model = Quantized(model).eval()
+            model.qconfig = torch.ao.quantization.get_default_qconfig("x86")
+            torch.ao.quantization.prepare(model, inplace=True)
+            model(x)
+            torch.ao.quantization.convert(model, inplace=True)
+
+        def step():
+            with torch.inference_mode():
+                model(x)
+        return step
+    return build
+
+
 # name -> (builder, batch size or None for sgemm, flops per step or None)
 WORKLOADS = {
     "mlp-784-512-512-10/b128": (make_mlp((784, 512, 512, 10), 128), 128, None),
@@ -104,6 +152,10 @@ WORKLOADS = {
     "cnn-28x28/b64": (make_cnn(64), 64, None),
     "distill-784/b128": (make_distill(128), 128, None),
 }
+for _batch, _kind in [(1, "mlp"), (128, "mlp"), (64, "cnn")]:
+    _name = f"infer-mlp-784-512-512-10/b{_batch}" if _kind == "mlp" else f"infer-cnn-28x28/b{_batch}"
+    for _int8 in (False, True):
+        WORKLOADS[_name + ("/int8" if _int8 else "/f32")] = (make_inference(_kind, _batch, _int8), _batch, None)
 for _m, _k, _n in [(128, 784, 512), (128, 512, 512), (512, 512, 512), (1024, 1024, 1024)]:
     WORKLOADS[f"sgemm/{_m}x{_k}x{_n}"] = (make_sgemm(_m, _k, _n), None, 2.0 * _m * _k * _n)
 

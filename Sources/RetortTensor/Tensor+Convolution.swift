@@ -264,6 +264,10 @@ extension Tensor {
             Tensor(shape: [n, c, outH, outW]) { ob in
                 argmax.withUnsafeMutableBufferPointer { ab in
                     let (x, out, arg) = (xb.baseAddress!, ob.baseAddress!, ab.baseAddress!)
+                    if kernel == 2, stride == 2, padding == 0 {
+                        maxPool2x2(x, planes: n * c, height: h, width: wd, into: out, argmax: arg)
+                        return
+                    }
                     for plane in 0..<(n * c) {
                         let base = plane * imageArea
                         for oy in 0..<outH {
@@ -282,7 +286,9 @@ extension Tensor {
                                         let v = x[row + xi]
                                         // A larger value, or a NaN (never hidden, as in PyTorch); selects, not
                                         // branches, because which tap wins is unpredictable.
-                                        let better = v > best || v != v
+                                        // `!=` on the two tests, not `||`: no short-circuit branch
+                                        // (a NaN is never larger, so the two cannot both hold).
+                                        let better = (v > best) != (v != v)
                                         best = better ? v : best
                                         bestOffset = better ? row + xi : bestOffset
                                         xi += 1
@@ -299,6 +305,36 @@ extension Tensor {
             }
         }
         return (output, argmax)
+    }
+
+    /// Max pooling over 2×2 windows with stride 2 and no padding, the common case, without the
+    /// general loop's bookkeeping: four loads and three compare-and-selects per output, same result
+    /// (the first of equal values wins; a NaN wins and is never hidden).
+    static func maxPool2x2(
+        _ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, into out: UnsafeMutablePointer<Float>,
+        argmax arg: UnsafeMutablePointer<Int32>
+    ) {
+        let (outH, outW) = (h / 2, w / 2)
+        for plane in 0..<planes {
+            let base = plane * h * w
+            for oy in 0..<outH {
+                let r0 = base + 2 * oy * w
+                let r1 = r0 + w
+                let o = plane * outH * outW + oy * outW
+                for ox in 0..<outW {
+                    var offset = r0 + 2 * ox
+                    var best = x[offset]
+                    for candidate in [r0 + 2 * ox + 1, r1 + 2 * ox, r1 + 2 * ox + 1] {
+                        let v = x[candidate]
+                        let better = (v > best) != (v != v)
+                        best = better ? v : best
+                        offset = better ? candidate : offset
+                    }
+                    out[o + ox] = best
+                    arg[o + ox] = Int32(offset)
+                }
+            }
+        }
     }
 
     /// 2-D average pooling; padding counts as zeros in the average (PyTorch's `count_include_pad`).

@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
         }
         for workload in selected {
             let step = try workload.build()
-            BLAS.profile = workload.batch == nil ? nil : GemmProfile()
+            BLAS.profile = workload.batch == nil || !workload.training ? nil : GemmProfile()
             let (steps, elapsed) = try Benchmarks.measure(step, seconds: seconds)
             let profile = BLAS.profile
             BLAS.profile = nil

@@ -8,6 +8,8 @@ struct Workload {
     /// Samples per step, or nil for a bare GEMM measured in GFLOPS.
     let batch: Int?
     let flopsPerStep: Double?
+    /// Whether a step trains (forward, backward, update) or only predicts.
+    var training = true
     let build: () throws -> () throws -> Void
 }
 
@@ -68,6 +70,7 @@ enum Benchmarks {
                 }
             },
         ]
+        + inference
         + [(128, 784, 512), (128, 512, 512), (512, 512, 512), (1024, 1024, 1024)].map { m, k, n in
             Workload(name: "sgemm/\(m)x\(k)x\(n)", batch: nil, flopsPerStep: 2 * Double(m * k * n)) {
                 var g = RandomGenerator(seed: 0)
@@ -85,6 +88,38 @@ enum Benchmarks {
                 }
             }
         }
+
+    /// The CNN of `cnn-28x28/b64`.
+    static func cnn(_ g: inout RandomGenerator) -> Sequential {
+        Sequential([
+            Conv2d(1, 16, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
+            Conv2d(16, 32, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
+            Flatten(), Linear(32 * 7 * 7, 10, generator: &g),
+        ])
+    }
+
+    /// Inference (a forward pass without gradients) in float32 and as the int8 model `quantize`
+    /// makes, calibrated on the same input; PyTorch's rows are its float model and its int8 model
+    /// (`quantize_dynamic` for the MLP, static x86 quantisation for the CNN).
+    static let inference: [Workload] = [(1, "mlp"), (128, "mlp"), (64, "cnn")].flatMap { batch, kind in
+        [false, true].map { int8 in
+            let name = kind == "mlp" ? "infer-mlp-784-512-512-10/b\(batch)" : "infer-cnn-28x28/b\(batch)"
+            return Workload(name: name + (int8 ? "/int8" : "/f32"), batch: batch, flopsPerStep: nil, training: false) {
+                var g = RandomGenerator(seed: 0)
+                let float = kind == "mlp" ? Sequential.perceptron([784, 512, 512, 10], generator: &g) : cnn(&g)
+                float.isTraining = false
+                let x = kind == "mlp" ? g.normal([batch, 784]) : g.normal([batch, 1, 28, 28])
+                var model: Layer = float
+                if int8 {
+                    let observed = try Quantizer.prepare(float, stage: .calibrating, perChannel: true)
+                    observed.isTraining = false
+                    _ = try GradMode.withoutGradients { try observed.forward(Variable(x)) }
+                    model = try Quantizer.convert(observed)
+                }
+                return { _ = try GradMode.withoutGradients { try model.forward(Variable(x)) } }
+            }
+        }
+    }
 
     /// The seconds sgemm alone takes for the calls a profile recorded: each shape replayed as many
     /// times as training called it, on warm buffers, so the flops match the training run's.

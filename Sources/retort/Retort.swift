@@ -1,4 +1,5 @@
 import ArgumentParser
+import RetortNN
 import RetortREPL
 import RetortTensor
 
@@ -32,6 +33,7 @@ struct Info: ParsableCommand {
     func run() throws {
         print("retort \(RetortVersion.current)")
         print(BLASKernel.summary)
+        print("int8: Retort's own kernel, \(Int8Kernel.path) path, one thread")
     }
 }
 

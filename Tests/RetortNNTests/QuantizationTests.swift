@@ -78,13 +78,19 @@ final class QuantizationTests: XCTestCase {
             seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return seed >> 33
         }
-        for (m, k, n) in [(1, 1, 1), (1, 784, 512), (7, 33, 10), (128, 64, 17), (5, 300, 64), (64, 576, 64), (3, 31, 3)] {
+        for (m, k, n) in [
+            (1, 1, 1), (1, 784, 512), (7, 33, 10), (128, 64, 17), (5, 300, 64), (64, 576, 64), (3, 31, 3), (9, 4099, 5),
+        ] {
             let a = (0..<(m * k)).map { _ in UInt8(next() % 128) }
             let b = (0..<(n * k)).map { _ in Int8(Int(next() % 255) - 127) }
             let packed = Int8Kernel.pack(b, rows: n, depth: k)
             var c = [Int32](repeating: -1, count: m * n)
+            var portable = [Int32](repeating: -1, count: m * n)
             a.withUnsafeBufferPointer { pa in
                 c.withUnsafeMutableBufferPointer { pc in Int8Kernel.gemm(pa.baseAddress!, m: m, packed, into: pc.baseAddress!) }
+                portable.withUnsafeMutableBufferPointer { pc in
+                    Int8Kernel.gemm(pa.baseAddress!, m: m, packed, into: pc.baseAddress!, scalar: true)
+                }
             }
             var expected = [Int32](repeating: 0, count: m * n)
             for i in 0..<m {
@@ -95,8 +101,31 @@ final class QuantizationTests: XCTestCase {
                 }
             }
             XCTAssertEqual(c, expected, "int8 gemm \(m)x\(k)x\(n) on \(Int8Kernel.path)")
+            XCTAssertEqual(portable, expected, "int8 gemm \(m)x\(k)x\(n) on the scalar path")
             XCTAssertEqual(packed.rowSums, (0..<n).map { j in (0..<k).reduce(Int32(0)) { $0 + Int32(b[j * k + $1]) } })
         }
+    }
+
+    /// The kernel's activation quantiser rounds exactly as the fake-quantised forward pass does:
+    /// ties to even, clamped to 0…127, NaN to 0, across the vector body and the scalar tail.
+    func testInt8QuantizeRoundsAsFakeQuantize() throws {
+        let scale: Float = 0.05
+        var values: [Float] = (-300...300).map { Float($0) * scale / 2 }  // every half step: ties
+        values += [.nan, .infinity, -.infinity, 1e30, -1e30, 6.35, 6.375, 6.4, 0, -0.0, 3]
+        let x = Tensor(values)
+        let q = UnsafeMutablePointer<UInt8>.allocate(capacity: values.count)
+        defer { q.deallocate() }
+        x.withUnsafeBufferPointer { Int8Kernel.quantize($0, inverse: 1 / scale, zero: 9, into: q) }
+        let finite = values.enumerated().filter { $0.element.isFinite }
+        let reference = try Tensor(finite.map(\.element)).fakeQuantized(
+            scales: [scale], zeroPoints: [9], axis: nil, grid: .activations
+        ).value.scalars
+        for ((i, _), r) in zip(finite, reference) {
+            XCTAssertEqual(Float(q[i]), (r / scale).rounded() + 9, "value \(values[i])")
+        }
+        XCTAssertEqual(q[values.firstIndex { $0.isNaN }!], 0, "NaN")
+        XCTAssertEqual(q[values.firstIndex(of: .infinity)!], 127)
+        XCTAssertEqual(q[values.firstIndex(of: -.infinity)!], 0)
     }
 
     /// The int8 model's logits equal the fake-quantised model's up to float32 summation: the

@@ -1,38 +1,55 @@
+import CRetortKernels
 import RetortTensor
 
 /// The int8 matrix product behind quantised layers: `C[m×n] (int32) = A[m×k] (uint8, 0…127) · Bᵀ`,
-/// `B[n×k]` int8 weights packed once when the layer is made.
+/// `B[n×k]` int8 weights packed once when the layer is made. The only caller of `CRetortKernels`.
+///
+/// The kernel is ours (AVX2 `vpmaddubsw`/`vpmaddwd`, or plain C where AVX2 is missing), chosen over
+/// oneDNN 2.6 by measurement: 1.07–1.25× oneDNN's int8 GEMM on batched shapes and 7.5× at batch 1
+/// on a Zen 3 core (README, "Quantisation").
 public enum Int8Kernel {
     /// Weights in the layout the kernel reads, with each row's sum (for the zero-point correction).
     public struct Packed {
         let rows: Int
         let depth: Int
-        let values: [Int8]
+        let bytes: [UInt8]
         public let rowSums: [Int32]
     }
 
-    /// Which code path runs on this CPU.
-    public static var path: String { "swift-scalar" }
+    /// Which code path runs on this CPU: "avx2" or "scalar".
+    public static var path: String { String(cString: retort_int8_path()) }
 
     public static func pack(_ weights: [Int8], rows: Int, depth: Int) -> Packed {
+        precondition(weights.count == rows * depth, "int8 weights do not fill \(rows)×\(depth)")
+        let size = retort_int8_pack_b(nil, Int32(rows), Int32(depth), nil, nil)
+        var bytes = [UInt8](repeating: 0, count: size)
         var sums = [Int32](repeating: 0, count: rows)
-        for r in 0..<rows {
-            var s: Int32 = 0
-            for i in 0..<depth { s += Int32(weights[r * depth + i]) }
-            sums[r] = s
+        weights.withUnsafeBufferPointer { w in
+            bytes.withUnsafeMutableBytes { out in
+                sums.withUnsafeMutableBufferPointer { s in
+                    _ = retort_int8_pack_b(w.baseAddress, Int32(rows), Int32(depth), out.baseAddress, s.baseAddress)
+                }
+            }
         }
-        return Packed(rows: rows, depth: depth, values: weights, rowSums: sums)
+        return Packed(rows: rows, depth: depth, bytes: bytes, rowSums: sums)
     }
 
-    /// `out[m×n] = a · packedᵀ` in exact int32 arithmetic.
-    public static func gemm(_ a: UnsafePointer<UInt8>, m: Int, _ b: Packed, into out: UnsafeMutablePointer<Int32>) {
-        b.values.withUnsafeBufferPointer { w in
-            for i in 0..<m {
-                for j in 0..<b.rows {
-                    var s: Int32 = 0
-                    for t in 0..<b.depth { s += Int32(a[i * b.depth + t]) * Int32(w[j * b.depth + t]) }
-                    out[i * b.rows + j] = s
-                }
+    /// `out[m×n] = a · packedᵀ` in exact int32 arithmetic; `a` holds values in 0…127.
+    /// `q = clamp(round(x · inverse) + zero, 0, 127)` per value (ties to even, NaN to 0).
+    public static func quantize(_ x: UnsafeBufferPointer<Float>, inverse: Float, zero: Int, into q: UnsafeMutablePointer<UInt8>) {
+        retort_int8_quantize(x.baseAddress, x.count, inverse, Int32(zero), q)
+    }
+
+    /// `scalar: true` takes the portable path whatever the CPU (for tests).
+    public static func gemm(
+        _ a: UnsafePointer<UInt8>, m: Int, _ b: Packed, into out: UnsafeMutablePointer<Int32>, scalar: Bool = false
+    ) {
+        guard m > 0, b.rows > 0 else { return }
+        b.bytes.withUnsafeBytes { packed in
+            if scalar {
+                retort_int8_gemm_scalar(a, Int32(m), Int32(b.depth), packed.baseAddress, Int32(b.rows), out)
+            } else {
+                retort_int8_gemm(a, Int32(m), Int32(b.depth), packed.baseAddress, Int32(b.rows), out)
             }
         }
     }

@@ -92,27 +92,28 @@ public struct Int8Weights {
     /// Bytes of the stored tensors: one per weight, four per scale and bias, five for the input grid.
     var byteCount: Int { values.count + 4 * scales.count + 4 * (bias?.count ?? 0) + 4 + 1 }
 
-    /// Quantises `rows × depth` floats onto the input grid.
+    /// Quantises floats onto the input grid (NaN lands on 0, infinities on the ends), exactly as
+    /// the fake-quantised forward pass rounds them.
     func quantizeInput(_ x: UnsafeBufferPointer<Float>, into q: UnsafeMutablePointer<UInt8>) {
-        let inverse = 1 / input.scale
-        let zero = Float(input.zeroPoint)
-        let (low, high) = (Float(QuantGrid.activations.min), Float(QuantGrid.activations.max))
-        for i in 0..<x.count {
-            let v = (x[i] * inverse).rounded(.toNearestOrEven) + zero
-            // NaN compares false both ways and lands on the zero point's neighbour: clamp it to 0.
-            q[i] = UInt8(v >= low ? (v <= high ? v : high) : low)
-        }
+        Int8Kernel.quantize(x, inverse: 1 / input.scale, zero: input.zeroPoint, into: q)
     }
 
-    /// `acc[r × outputs]` to float: `s · sᵥ[o] · (acc − z · Σw[o]) + b[o]`, written through `store(r, o, value)`.
-    func requantize(_ acc: UnsafePointer<Int32>, rows: Int, _ store: (Int, Int, Float) -> Void) {
+    /// `acc[rows × outputs]` to float in place of `out[rows × outputs]`:
+    /// `s · sᵥ[o] · (acc − z · Σw[o]) + b[o]`.
+    func requantize(_ acc: UnsafePointer<Int32>, rows: Int, into out: UnsafeMutablePointer<Float>) {
         let zero = Int32(input.zeroPoint)
         let combined = (0..<outputs).map { input.scale * scales[scales.count == 1 ? 0 : $0] }
-        let corrections = packed.rowSums.map { zero * $0 }
-        for r in 0..<rows {
-            for o in 0..<outputs {
-                let value = Float(acc[r * outputs + o] - corrections[o]) * combined[o] + (bias?[o] ?? 0)
-                store(r, o, value)
+        let corrections = packed.rowSums.map { zero &* $0 }
+        let offsets = bias ?? [Float](repeating: 0, count: outputs)
+        combined.withUnsafeBufferPointer { c in
+            corrections.withUnsafeBufferPointer { z in
+                offsets.withUnsafeBufferPointer { b in
+                    for r in 0..<rows {
+                        let a = acc + r * outputs
+                        let o = out + r * outputs
+                        for j in 0..<outputs { o[j] = Float(a[j] &- z[j]) * c[j] + b[j] }
+                    }
+                }
             }
         }
     }
@@ -162,7 +163,7 @@ public final class QuantizedLinear: QuantizedLayer {
                 }
                 weights.quantizeInput(px, into: q)
                 Int8Kernel.gemm(q, m: rows, weights.packed, into: acc)
-                weights.requantize(acc, rows: rows) { r, o, v in po[r * outputs + o] = v }
+                weights.requantize(acc, rows: rows, into: po.baseAddress!)
             }
         }
         return Variable(out)
@@ -220,23 +221,41 @@ public final class QuantizedConv2d: QuantizedLayer {
                     for oy in 0..<oh {
                         for ox in 0..<ow {
                             var dst = columns + ((i * area + oy * ow + ox) * patch)
+                            let x0 = ox * stride - padding
+                            let inside = x0 >= 0 && x0 + kw <= wd
                             for ch in 0..<c {
                                 let plane = q + (i * c + ch) * h * wd
                                 for ky in 0..<kh {
                                     let y = oy * stride - padding + ky
-                                    for kx in 0..<kw {
-                                        let xx = ox * stride - padding + kx
-                                        dst.pointee = (y >= 0 && y < h && xx >= 0 && xx < wd) ? plane[y * wd + xx] : zero
-                                        dst += 1
+                                    // Kernels are a few taps wide: plain loops beat a call to memmove.
+                                    if y < 0 || y >= h {
+                                        for kx in 0..<kw { dst[kx] = zero }
+                                    } else if inside {
+                                        let src = plane + y * wd + x0
+                                        for kx in 0..<kw { dst[kx] = src[kx] }
+                                    } else {
+                                        for kx in 0..<kw {
+                                            let xx = x0 + kx
+                                            dst[kx] = xx >= 0 && xx < wd ? plane[y * wd + xx] : zero
+                                        }
                                     }
+                                    dst += kw
                                 }
                             }
                         }
                     }
                 }
                 Int8Kernel.gemm(columns, m: n * area, weights.packed, into: acc)
-                weights.requantize(acc, rows: n * area) { r, o, v in
-                    po[((r / area) * outputs + o) * area + r % area] = v
+                // Requantised as [image, position, channel], then laid out as [image, channel, position].
+                let rows = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(n * area * outputs, 1))
+                defer { rows.deallocate() }
+                weights.requantize(acc, rows: n * area, into: rows)
+                for i in 0..<n {
+                    let src = rows + i * area * outputs
+                    let dst = po.baseAddress! + i * outputs * area
+                    for p in 0..<area {
+                        for o in 0..<outputs { dst[o * area + p] = src[p * outputs + o] }
+                    }
                 }
             }
         }

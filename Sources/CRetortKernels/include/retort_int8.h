@@ -1,0 +1,28 @@
+#ifndef RETORT_INT8_H
+#define RETORT_INT8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Packs the weights B (N rows x K columns, int8 in [-127, 127], row-major) into the layout retort_int8_gemm reads.
+/// Returns the bytes the packed buffer needs when out is NULL, and writes it otherwise; the layout is the same on
+/// every code path. When row_sums is not NULL it also receives the sum of each row of B (N int32s), which a caller
+/// needs to correct for a non-zero activation zero point.
+size_t retort_int8_pack_b(const int8_t *b, int n, int k, void *out, int32_t *row_sums);
+
+/// C (M x N int32, row-major) = A (M x K uint8 in [0, 127], row-major) x B^T, with B packed by retort_int8_pack_b.
+/// Exact for every input in range: activations are 7-bit so AVX2's u8 x s8 pair sums never saturate int16.
+/// Single-threaded; allocates nothing.
+void retort_int8_gemm(const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c);
+
+/// The same product on the portable scalar path whatever the CPU, so tests check it on every machine.
+void retort_int8_gemm_scalar(const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c);
+
+/// Quantises count floats onto the 7-bit activation grid: q = clamp(round(x * inverse) + zero, 0, 127), rounding to
+/// nearest with ties to even; NaN becomes 0. The AVX2 and scalar paths give the same bytes.
+void retort_int8_quantize(const float *x, size_t count, float inverse, int zero, uint8_t *q);
+
+/// The code path retort_int8_gemm takes on this CPU: "avx2" or "scalar".
+const char *retort_int8_path(void);
+
+#endif

@@ -1,0 +1,221 @@
+// Integer GEMM for quantized inference: C = A x B^T, A uint8 activations, B int8 weights, int32 results.
+//
+// Packed layout of B: panels of PANEL_COLS columns (the last one padded with zero columns); within a panel, K is cut
+// into groups of GROUP_K values (the last one padded with zeros), and each group stores its PANEL_COLS columns one
+// after another, GROUP_K bytes each. A group of a panel is thus 64 contiguous bytes, two 256-bit vectors holding
+// 8 columns x 4 k-values each, which is what the AVX2 step below consumes: it broadcasts 4 bytes of a row of A to all
+// 8 lanes, and vpmaddubsw + vpmaddwd turn each lane into that column's 4-term dot product.
+#include "retort_int8.h"
+
+#include <string.h>
+
+// RETORT_INT8_NO_SIMD builds only the scalar path, so tests can check it on any machine.
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(RETORT_INT8_NO_SIMD)
+#include <immintrin.h>
+#define RETORT_X86 1
+#endif
+
+enum {
+    PANEL_COLS = 16,  // columns of B per packed panel: two 256-bit vectors of 8 int32 results
+    GROUP_K = 4,      // k-values per column per group: the 4 bytes one 32-bit lane of vpmaddwd sums
+    GROUP_BYTES = PANEL_COLS * GROUP_K,
+    ROWS = 4,         // rows of A per AVX2 micro-kernel call: 4 x 2 accumulators leave registers to spare
+};
+
+static int panel_count(int n) { return (n + PANEL_COLS - 1) / PANEL_COLS; }
+static int group_count(int k) { return (k + GROUP_K - 1) / GROUP_K; }
+
+size_t retort_int8_pack_b(const int8_t *b, int n, int k, void *out, int32_t *row_sums) {
+    size_t panel_bytes = (size_t)group_count(k) * GROUP_BYTES;
+    size_t bytes = (size_t)panel_count(n) * panel_bytes;
+    if (row_sums != NULL) {
+        for (int j = 0; j < n; j++) {
+            int32_t sum = 0;
+            for (int t = 0; t < k; t++) sum += b[(size_t)j * k + t];
+            row_sums[j] = sum;
+        }
+    }
+    if (out == NULL) return bytes;
+
+    int8_t *packed = out;
+    memset(packed, 0, bytes);
+    for (int j = 0; j < n; j++) {
+        int8_t *panel = packed + (size_t)(j / PANEL_COLS) * panel_bytes;
+        int col = j % PANEL_COLS;
+        for (int t = 0; t < k; t++) {
+            panel[(size_t)(t / GROUP_K) * GROUP_BYTES + col * GROUP_K + t % GROUP_K] = b[(size_t)j * k + t];
+        }
+    }
+    return bytes;
+}
+
+// The reference: reads the packed layout one byte at a time, for CPUs without AVX2.
+static void gemm_scalar(const uint8_t *a, int m, int k, const int8_t *packed, int n, int32_t *c) {
+    size_t panel_bytes = (size_t)group_count(k) * GROUP_BYTES;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            const int8_t *column = packed + (size_t)(j / PANEL_COLS) * panel_bytes + (j % PANEL_COLS) * GROUP_K;
+            int32_t sum = 0;
+            for (int t = 0; t < k; t++) {
+                sum += (int32_t)a[(size_t)i * k + t] * column[(size_t)(t / GROUP_K) * GROUP_BYTES + t % GROUP_K];
+            }
+            c[(size_t)i * n + j] = sum;
+        }
+    }
+}
+
+#ifdef RETORT_X86
+
+// Four consecutive bytes of a row of A as one 32-bit lane; a short last group is padded with zeros, never read past.
+static inline uint32_t a_group(const uint8_t *row, int t, int k) {
+    uint32_t v = 0;
+    memcpy(&v, row + t, k - t >= GROUP_K ? GROUP_K : (size_t)(k - t));
+    return v;
+}
+
+// One group step for one row: acc += per-column 4-term dot products of the row's 4 bytes with the group's columns.
+// Products are at most 127 * 128, so the pair sums in vpmaddubsw's int16 cannot saturate.
+__attribute__((target("avx2"))) static inline void step(__m256i *acc0, __m256i *acc1, uint32_t a4, __m256i b0,
+                                                         __m256i b1) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i a = _mm256_set1_epi32((int)a4);
+    *acc0 = _mm256_add_epi32(*acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b0), ones));
+    *acc1 = _mm256_add_epi32(*acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b1), ones));
+}
+
+// Computes rows x PANEL_COLS results of C from `rows` rows of A and one panel; rows is a constant at each call
+// site (always_inline), so the accumulators live in registers. Only the first `cols` columns are stored.
+__attribute__((target("avx2"), always_inline)) static inline void micro_kernel(const uint8_t *a, int k, int rows,
+                                                                              const int8_t *panel, int32_t *c,
+                                                                              int ldc, int cols) {
+    __m256i acc[ROWS][2];
+    for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+
+    int full = k / GROUP_K;
+    for (int g = 0; g < full; g++) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * GROUP_BYTES));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * GROUP_BYTES + 32));
+        for (int r = 0; r < rows; r++) {
+            uint32_t a4;
+            memcpy(&a4, a + (size_t)r * k + (size_t)g * GROUP_K, sizeof a4);
+            step(&acc[r][0], &acc[r][1], a4, b0, b1);
+        }
+    }
+    if (full * GROUP_K < k) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(panel + (size_t)full * GROUP_BYTES));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(panel + (size_t)full * GROUP_BYTES + 32));
+        for (int r = 0; r < rows; r++) {
+            step(&acc[r][0], &acc[r][1], a_group(a + (size_t)r * k, full * GROUP_K, k), b0, b1);
+        }
+    }
+
+    for (int r = 0; r < rows; r++) {
+        int32_t *out = c + (size_t)r * ldc;
+        if (cols == PANEL_COLS) {
+            _mm256_storeu_si256((__m256i *)out, acc[r][0]);
+            _mm256_storeu_si256((__m256i *)(out + 8), acc[r][1]);
+        } else {
+            int32_t tmp[PANEL_COLS];
+            _mm256_storeu_si256((__m256i *)tmp, acc[r][0]);
+            _mm256_storeu_si256((__m256i *)(tmp + 8), acc[r][1]);
+            memcpy(out, tmp, (size_t)cols * sizeof *out);
+        }
+    }
+}
+
+// Panels outermost: one panel (k x 16 bytes, 12.5 KiB at k = 784) stays in L1 while every row block of A streams
+// past it, each 64-byte line of A serving 16 group steps.
+__attribute__((target("avx2"))) static void gemm_avx2(const uint8_t *a, int m, int k, const int8_t *packed, int n,
+                                                      int32_t *c) {
+    size_t panel_bytes = (size_t)group_count(k) * GROUP_BYTES;
+    for (int p = 0; p < panel_count(n); p++) {
+        const int8_t *panel = packed + (size_t)p * panel_bytes;
+        int j = p * PANEL_COLS;
+        int cols = n - j < PANEL_COLS ? n - j : PANEL_COLS;
+        int i = 0;
+        for (; i + ROWS <= m; i += ROWS) {
+            micro_kernel(a + (size_t)i * k, k, ROWS, panel, c + (size_t)i * n + j, n, cols);
+        }
+        // The last m % ROWS rows, each count with its own specialised kernel.
+        _Static_assert(ROWS == 4, "this switch handles remainders of 1 to 3 rows");
+        switch (m - i) {
+        case 3: micro_kernel(a + (size_t)i * k, k, 3, panel, c + (size_t)i * n + j, n, cols); break;
+        case 2: micro_kernel(a + (size_t)i * k, k, 2, panel, c + (size_t)i * n + j, n, cols); break;
+        case 1: micro_kernel(a + (size_t)i * k, k, 1, panel, c + (size_t)i * n + j, n, cols); break;
+        default: break;
+        }
+    }
+}
+
+static int has_avx2(void) { return __builtin_cpu_supports("avx2"); }
+
+#else
+
+static int has_avx2(void) { return 0; }
+
+#endif
+
+void retort_int8_gemm(const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c) {
+    if (m <= 0 || n <= 0) return;
+#ifdef RETORT_X86
+    if (has_avx2()) {
+        gemm_avx2(a, m, k, packed_b, n, c);
+        return;
+    }
+#endif
+    gemm_scalar(a, m, k, packed_b, n, c);
+}
+
+const char *retort_int8_path(void) { return has_avx2() ? "avx2" : "scalar"; }
+
+void retort_int8_gemm_scalar(const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c) {
+    if (m <= 0 || n <= 0) return;
+    gemm_scalar(a, m, k, packed_b, n, c);
+}
+
+// Quantisation of float activations onto the 7-bit grid: q = clamp(round(x * inverse) + zero, 0, 127), rounding to
+// nearest with ties to even as nearbyintf does, NaN to 0. Both paths give the same bytes.
+static void quantize_scalar(const float *x, size_t count, float inverse, int zero, uint8_t *q) {
+    // Adding and subtracting 1.5 * 2^23 rounds to nearest even for |t| < 2^22; t is first bounded to +-256,
+    // outside which the grid clamps anyway. NaN fails both comparisons and becomes 0.
+    const float magic = 12582912.0f;
+    for (size_t i = 0; i < count; i++) {
+        float t = x[i] * inverse;
+        t = t > 256.0f ? 256.0f : (t < -256.0f ? -256.0f : t);
+        float v = ((t + magic) - magic) + (float)zero;
+        q[i] = (uint8_t)(v >= 0.0f ? (v <= 127.0f ? (int)v : 127) : 0);
+    }
+}
+
+#ifdef RETORT_X86
+__attribute__((target("avx2"))) static void quantize_avx2(const float *x, size_t count, float inverse, int zero,
+                                                          uint8_t *q) {
+    const __m256 scale = _mm256_set1_ps(inverse);
+    const __m256 offset = _mm256_set1_ps((float)zero);
+    const __m256 low = _mm256_setzero_ps();
+    const __m256 high = _mm256_set1_ps(127.0f);
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), scale),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm256_add_ps(v, offset);
+        // max_ps returns its second operand when the first is NaN, so NaN becomes 0.
+        v = _mm256_min_ps(_mm256_max_ps(v, low), high);
+        __m256i n = _mm256_cvtps_epi32(v);
+        __m128i lo = _mm256_castsi256_si128(n), hi = _mm256_extracti128_si256(n, 1);
+        __m128i words = _mm_packs_epi32(lo, hi);
+        _mm_storel_epi64((__m128i *)(q + i), _mm_packus_epi16(words, words));
+    }
+    quantize_scalar(x + i, count - i, inverse, zero, q + i);
+}
+#endif
+
+void retort_int8_quantize(const float *x, size_t count, float inverse, int zero, uint8_t *q) {
+#ifdef RETORT_X86
+    if (has_avx2()) {
+        quantize_avx2(x, count, inverse, zero, q);
+        return;
+    }
+#endif
+    quantize_scalar(x, count, inverse, zero, q);
+}
