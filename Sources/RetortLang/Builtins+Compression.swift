@@ -5,12 +5,19 @@ import RetortTensor
 /// Pruning and the tables that measure it.
 extension Builtins {
     static let pruningRules = """
-        Unstructured: each weight matrix or kernel (Linear, Conv2d; biases and norms are left whole) loses the `amount` \
-        fraction of its entries with the least importance, set to zero and masked, so fit, distill and step keep them at \
-        zero. by: "magnitude" ranks by |w| (PyTorch's l1_unstructured, per layer); by: "sensitivity" by |w · ∂loss/∂w| \
-        averaged over the first `batches` batches of `data` (first-order Taylor, cross-entropy loss). The model is pruned in \
-        place and returned; a model is pruned once. save writes the zeros (PyTorch loads them as plain weights); the mask \
-        lives in the session and in clone, not in the file: after load, prune again to keep the zeros through training.
+        structure: "weights" (unstructured): each weight matrix or kernel (Linear, Conv2d; biases and norms are left \
+        whole) loses the `amount` fraction of its entries with the least importance, set to zero and masked, so fit, \
+        distill and step keep them at zero; the shapes stay and so does the time per batch. structure: "channels": every \
+        Linear and Conv2d but the last loses the `amount` fraction of its output channels (rows, filters; at least one \
+        kept), and they are removed: the batch norm after it and the next layer's inputs shrink with them (after a \
+        flatten, each filter's block of features), so the matrices, the file and the time per batch are smaller. The \
+        model must be a flat sequence of Linear, Conv2d, BatchNorm and layers without parameters. Pruned layers are new \
+        parameters: an optimizer's moments for them start again. by: "magnitude" ranks by |w| (per entry, or a \
+        channel's L1 norm: PyTorch's l1_unstructured, Li et al. 2017 for filters); by: "sensitivity" by |w · ∂loss/∂w| \
+        averaged over the first `batches` batches of `data` (first-order Taylor, cross-entropy loss), summed per channel. \
+        The model is pruned in place and returned; a model is pruned once. save writes the zeros or the smaller shapes \
+        (load(path, like: a model of the smaller sizes) reads them back); the unstructured mask lives in the session and \
+        in clone, not in the file: after load, prune again to keep the zeros through training.
         """
 
     static let compressionBuiltins: [Builtin] = [
@@ -27,11 +34,15 @@ extension Builtins {
             let amount = try call.number("amount")
             guard amount >= 0, amount < 1 else { throw call.fail("amount", "a fraction in [0, 1)") }
             let structure = try call.string("structure")
-            guard structure == "weights" else {
-                throw call.error(
-                    "structure \"\(structure)\" is not available: pruning here is unstructured (structure: \"weights\")",
-                    at: "structure")
+            guard structure == "weights" || structure == "channels" else {
+                throw call.error("structure must be \"weights\" or \"channels\", got \"\(structure)\"", at: "structure")
             }
+            if let earlier = model.pruning {
+                throw call.error(
+                    "\(model.name ?? "the model") is already pruned (by \(earlier)); prune a clone of the unpruned model, or prune once with the amount you want",
+                    at: "model")
+            }
+            if structure == "channels" { return try pruneChannels(call, model, amount: amount) }
             let weights = Pruning.prunable(model.network)
             guard !weights.isEmpty else {
                 throw call.error("\(model.name ?? "the model") has no weight matrix or kernel to prune", at: "model")
@@ -57,6 +68,7 @@ extension Builtins {
             for (weight, score) in zip(weights, importance) {
                 try Pruning.prune(weight.variable, amount: amount, importance: score)
             }
+            model.pruning = "weights"
             return .model(model)
         },
         Builtin(
@@ -72,21 +84,70 @@ extension Builtins {
                 zeros += z
                 total += weight.value.count
                 rows.append([
-                    name, formatShape(weight.shape), String(z), String(weight.value.count),
+                    name, model.shapesBeforePruning[name].map(formatShape) ?? formatShape(weight.shape),
+                    formatShape(weight.shape), String(z), String(weight.value.count),
                     String(format: "%.1f%%", 100 * Double(z) / Double(Swift.max(weight.value.count, 1))),
                     weight.mask == nil ? "no" : "yes",
                 ])
             }
             rows.append([
-                "total", "", String(zeros), String(total),
+                "total", "", "", String(zeros), String(total),
                 String(format: "%.1f%%", 100 * Double(zeros) / Double(Swift.max(total, 1))), "",
             ])
             return .table(
                 Table(
-                    columns: ["weight", "shape", "zeros", "entries", "sparsity", "masked"], rows: rows,
+                    columns: ["weight", "shape before", "shape", "zeros", "entries", "sparsity", "masked"], rows: rows,
                     title: "\(model.name ?? "model"): weight sparsity"))
         },
     ]
+
+    /// Structured pruning: removes channels in place and records the shapes before.
+    static func pruneChannels(_ call: BuiltinCall, _ model: Model, amount: Double) throws -> Value {
+        let network = model.network
+        if Quantizer.isQuantized(network) || network.layers.contains(where: { $0 is FakeQuantized }) {
+            throw call.error("\(model.name ?? "the model") is quantised: prune the float model, then quantise it", at: "model")
+        }
+        let indices: [Int]
+        do {
+            indices = try StructuredPruning.prunableLayers(network)
+        } catch let refusal as StructuredPruning.Refusal {
+            throw call.error("cannot prune \(model.name ?? "the model") by channels: \(refusal)", at: "model")
+        }
+        let weights = indices.compactMap { StructuredPruning.weight(network.layers[$0]) }
+        let perWeight: [Tensor]
+        switch try call.string("by") {
+        case "magnitude":
+            perWeight = weights.map { $0.value.map(Swift.abs) }
+        case "sensitivity":
+            guard call.isGiven("data") else {
+                throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
+            }
+            perWeight = try sensitivity(
+                model, weights, data: try call.dataset("data"), batches: try call.int("batches", minimum: 1))
+        case let other:
+            throw call.error("by must be \"magnitude\" or \"sensitivity\", got \"\(other)\"", at: "by")
+        }
+        // A channel's importance is the sum over its weights: the L1 norm of its row or filter by
+        // magnitude (Li et al. 2017), its first-order Taylor score by sensitivity.
+        var importance: [Int: [Float]] = [:]
+        for (index, score) in zip(indices, perWeight) {
+            let channels = score.shape[0]
+            let inner = score.count / Swift.max(channels, 1)
+            let values = score.scalars
+            importance[index] = (0..<channels).map { c in values[(c * inner)..<((c + 1) * inner)].reduce(0, +) }
+        }
+        let before = Dictionary(uniqueKeysWithValues: network.namedParameters.map { ($0.name, $0.variable.shape) })
+        do {
+            _ = try StructuredPruning.prune(network, amount: amount, importance: importance)
+        } catch let refusal as StructuredPruning.Refusal {
+            throw call.error("cannot prune \(model.name ?? "the model") by channels: \(refusal)", at: "model")
+        }
+        for (name, variable) in network.namedParameters where before[name] != variable.shape {
+            model.shapesBeforePruning[name] = before[name]
+        }
+        model.pruning = "channels"
+        return .model(model)
+    }
 
     /// First-order Taylor importance, |w · ∂L/∂w| averaged over the first batches of `data`, with the
     /// model in eval mode and its gradients left as they were.

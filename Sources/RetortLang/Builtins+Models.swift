@@ -126,7 +126,10 @@ extension Builtins {
             summary: "An independent copy of a model with the same weights.", example: "let alone = clone(student)"
         ) { call in
             let m = try call.model("model")
-            return .model(Model(m.network.copied()))
+            let copy = Model(m.network.copied())
+            copy.pruning = m.pruning
+            copy.shapesBeforePruning = m.shapesBeforePruning
+            return .model(copy)
         },
         Builtin(
             "summary", [.init("model")], category: "model",

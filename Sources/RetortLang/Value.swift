@@ -134,6 +134,10 @@ public final class Model {
     /// Made by a layer builtin (`linear(64, 10)`): as a member of another model it is named like
     /// PyTorch's bare module (`lin.weight`), not like a one-item `nn.Sequential` (`lin.0.weight`).
     public let isLayer: Bool
+    /// How the model was pruned ("weights" or "channels"), so it is not pruned twice.
+    public var pruning: String?
+    /// For a model pruned by channels: each changed weight's shape before, by parameter name.
+    public var shapesBeforePruning: [String: [Int]] = [:]
 
     public init(_ network: Sequential, name: String? = nil, isLayer: Bool = false) {
         self.network = network

@@ -6,6 +6,9 @@ public final class Sequential: Layer {
 
     public init(_ layers: [Layer]) { self.layers = layers }
 
+    /// Replaces the layers (structured pruning swaps in smaller ones); the model keeps its identity.
+    public func replaceLayers(_ layers: [Layer]) { self.layers = layers }
+
     /// A multi-layer perceptron: Linear layers of the given sizes with a copy of `activation`
     /// (and dropout, if `dropout` > 0) between them.
     public static func perceptron(
