@@ -325,7 +325,7 @@ extension Builtins {
         return Table(
             columns: ["model", "accuracy", "loss", "params", "bytes", "ms/batch", "agrees", "KL(first‖)"], rows: rows,
             title:
-                "on \(data.name) (\(data.count) examples; bytes of tensors as saved; ms/batch: median of 21 warm runs on \(Swift.min(64, data.count)) examples)"
+                "on \(data.name) (\(data.count) examples; bytes: the saved file; ms/batch: median of 21 warm runs on \(Swift.min(64, data.count)) examples)"
         )
     }
 

@@ -84,6 +84,11 @@ public enum SafeTensors {
     }
 
     static func write(entries: [Entry], metadata: [String: String]?, to path: String) throws {
+        try writeFileAtomically(Data(try encode(entries: entries, metadata: metadata, path: path)), to: path, op: "safetensors")
+    }
+
+    /// The bytes of a safetensors file holding `entries`; `path` names the file in errors.
+    static func encode(entries: [Entry], metadata: [String: String]?, path: String) throws -> [UInt8] {
         var seen = Set<String>()
         for entry in entries {
             guard entry.name != "__metadata__" else {
@@ -121,7 +126,7 @@ public enum SafeTensors {
         withUnsafeBytes(of: UInt64(header.count).littleEndian) { file.append(contentsOf: $0) }
         file += header
         for entry in ordered { file += entry.bytes }
-        try writeFileAtomically(Data(file), to: path, op: "safetensors")
+        return file
     }
 
     /// Where a dtype goes in the reference writer's order (only the dtypes Retort writes).
@@ -276,16 +281,25 @@ public enum SafeTensors {
     public static func save(
         _ model: Layer, to path: String, metadata: [String: String]? = nil, extra: [(name: String, tensor: Tensor)] = []
     ) throws {
+        do {
+            try write(entries: entries(of: model, extra: extra), metadata: metadata, to: path)
+        } catch let error as TensorError {
+            throw TensorError("save", error.message)
+        }
+    }
+
+    /// The size in bytes of the file `save` would write for `model`, header included.
+    public static func savedSize(_ model: Layer, metadata: [String: String]? = nil) throws -> Int {
+        try encode(entries: entries(of: model, extra: []), metadata: metadata, path: "(size)").count
+    }
+
+    private static func entries(of model: Layer, extra: [(name: String, tensor: Tensor)]) -> [Entry] {
         var entries = model.namedParameters.map { Entry(name: $0.name, float32: $0.variable.value) }
         entries += extra.map { Entry(name: $0.name, float32: $0.tensor) }
         for (name, tensor) in model.namedBuffers { entries.append(Entry(name: name, float32: tensor)) }
         for (name, tensor) in model.namedInt8Buffers { entries.append(Entry(name: name, int8: tensor)) }
         for (name, count) in model.namedCounts { entries.append(Entry(name: name, int64: Int64(count))) }
-        do {
-            try write(entries: entries, metadata: metadata, to: path)
-        } catch let error as TensorError {
-            throw TensorError("save", error.message)
-        }
+        return entries
     }
 
     /// Loads parameters and buffers saved under PyTorch's `state_dict` names into `model`.

@@ -151,6 +151,30 @@ final class QuantizationTests: XCTestCase {
         XCTAssertTrue(int8.layers.contains { $0 is QuantizedLinear })
     }
 
+    /// An int8 model saves as int8 weights with float scales (the size `storedBytes` reports is the
+    /// file's), and a model rebuilt from the file predicts bit for bit the same.
+    func testInt8ModelSavesAndReloadsBitIdentically() throws {
+        var g = RandomGenerator(seed: 5)
+        let float = Sequential([
+            Conv2d(1, 3, kernel: 3, generator: &g), Activation(.relu), Flatten(), Linear(3 * 4 * 4, 4, generator: &g),
+        ])
+        let x = g.normal([6, 1, 6, 6])
+        let observed = try Quantizer.prepare(float, stage: .calibrating, perChannel: false)
+        _ = try observed.forward(Variable(x))
+        let int8 = try Quantizer.convert(observed)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("retort-int8-\(getpid()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafeTensors.save(int8, to: path, metadata: Quantizer.int8Metadata)
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
+        XCTAssertEqual(size, Quantizer.storedBytes(int8))
+        let file = try SafeTensors.read(path: path)
+        XCTAssertEqual(file.metadata?["retort_format"], "int8")
+        XCTAssertEqual(file.tensors.first { $0.name == "0.weight_scale" }?.tensor.shape, [1], "per tensor: one scale")
+        let rebuilt = try Quantizer.int8Skeleton(float, perChannel: false)
+        try SafeTensors.load(from: path, into: rebuilt)
+        XCTAssertEqual(try rebuilt.forward(Variable(x)).value.scalars, try int8.forward(Variable(x)).value.scalars)
+    }
+
     /// A layer that never saw an input cannot be converted; a float layer with parameters that is
     /// not Linear, Conv2d or a norm is refused by name.
     func testRefusals() throws {

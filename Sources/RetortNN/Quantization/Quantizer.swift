@@ -56,10 +56,10 @@ public enum Quantizer {
         }
     }
 
-    /// Bytes of the tensors a model saves: four per float, one per int8 value, eight per count.
+    /// Bytes of the file `save` writes for the model, header included (0 if it cannot be encoded,
+    /// which only a model with two tensors of one name could cause).
     public static func storedBytes(_ model: Layer) -> Int {
-        model.parameters.reduce(0) { $0 + 4 * $1.value.count } + model.namedBuffers.reduce(0) { $0 + 4 * $1.tensor.count }
-            + model.namedInt8Buffers.reduce(0) { $0 + $1.tensor.count } + 8 * model.namedCounts.count
+        (try? SafeTensors.savedSize(model, metadata: isQuantized(model) ? int8Metadata : nil)) ?? 0
     }
 
     /// Parameters of a float model; an int8 model's weights and biases count the same way.
