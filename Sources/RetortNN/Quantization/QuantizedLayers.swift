@@ -98,24 +98,14 @@ public struct Int8Weights {
         Int8Kernel.quantize(x, inverse: 1 / input.scale, zero: input.zeroPoint, into: q)
     }
 
-    /// `acc[rows × outputs]` to float in place of `out[rows × outputs]`:
-    /// `s · sᵥ[o] · (acc − z · Σw[o]) + b[o]`.
-    func requantize(_ acc: UnsafePointer<Int32>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+    /// `acc[rows × outputs]` to float: `s · sᵥ[o] · (acc − z · Σw[o]) + b[o]`, row-major, or laid out
+    /// `[images, outputs, area]` for a convolution with `area` positions per image.
+    func requantize(_ acc: UnsafePointer<Int32>, rows: Int, area: Int? = nil, into out: UnsafeMutablePointer<Float>) {
         let zero = Int32(input.zeroPoint)
-        let combined = (0..<outputs).map { input.scale * scales[scales.count == 1 ? 0 : $0] }
-        let corrections = packed.rowSums.map { zero &* $0 }
-        let offsets = bias ?? [Float](repeating: 0, count: outputs)
-        combined.withUnsafeBufferPointer { c in
-            corrections.withUnsafeBufferPointer { z in
-                offsets.withUnsafeBufferPointer { b in
-                    for r in 0..<rows {
-                        let a = acc + r * outputs
-                        let o = out + r * outputs
-                        for j in 0..<outputs { o[j] = Float(a[j] &- z[j]) * c[j] + b[j] }
-                    }
-                }
-            }
-        }
+        Int8Kernel.requantize(
+            acc, rows: rows, outputs: outputs, corrections: packed.rowSums.map { zero &* $0 },
+            scales: (0..<outputs).map { input.scale * scales[scales.count == 1 ? 0 : $0] },
+            bias: bias ?? [Float](repeating: 0, count: outputs), area: area, into: out)
     }
 }
 
@@ -199,10 +189,9 @@ public final class QuantizedConv2d: QuantizedLayer {
         let window = try Window2D(
             kernel: (weights.shape[2], weights.shape[3]), stride: stride, padding: padding, height: h, width: wd,
             op: "conv2d")
-        let (kh, kw) = (window.kernelHeight, window.kernelWidth)
         let (oh, ow) = (window.outputHeight, window.outputWidth)
         let area = oh * ow
-        let patch = c * kh * kw
+        let patch = c * window.kernelHeight * window.kernelWidth
         let outputs = weights.outputs
         let zero = UInt8(weights.input.zeroPoint)
         let out = x.withUnsafeBufferPointer { px in
@@ -216,47 +205,9 @@ public final class QuantizedConv2d: QuantizedLayer {
                     acc.deallocate()
                 }
                 weights.quantizeInput(px, into: q)
-                // Rows are output positions (image by image), columns the patch in (channel, ky, kx) order.
-                for i in 0..<n {
-                    for oy in 0..<oh {
-                        for ox in 0..<ow {
-                            var dst = columns + ((i * area + oy * ow + ox) * patch)
-                            let x0 = ox * stride - padding
-                            let inside = x0 >= 0 && x0 + kw <= wd
-                            for ch in 0..<c {
-                                let plane = q + (i * c + ch) * h * wd
-                                for ky in 0..<kh {
-                                    let y = oy * stride - padding + ky
-                                    // Kernels are a few taps wide: plain loops beat a call to memmove.
-                                    if y < 0 || y >= h {
-                                        for kx in 0..<kw { dst[kx] = zero }
-                                    } else if inside {
-                                        let src = plane + y * wd + x0
-                                        for kx in 0..<kw { dst[kx] = src[kx] }
-                                    } else {
-                                        for kx in 0..<kw {
-                                            let xx = x0 + kx
-                                            dst[kx] = xx >= 0 && xx < wd ? plane[y * wd + xx] : zero
-                                        }
-                                    }
-                                    dst += kw
-                                }
-                            }
-                        }
-                    }
-                }
+                Int8Kernel.im2col(q, images: n, channels: c, window: window, zero: zero, into: columns)
                 Int8Kernel.gemm(columns, m: n * area, weights.packed, into: acc)
-                // Requantised as [image, position, channel], then laid out as [image, channel, position].
-                let rows = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(n * area * outputs, 1))
-                defer { rows.deallocate() }
-                weights.requantize(acc, rows: n * area, into: rows)
-                for i in 0..<n {
-                    let src = rows + i * area * outputs
-                    let dst = po.baseAddress! + i * outputs * area
-                    for p in 0..<area {
-                        for o in 0..<outputs { dst[o * area + p] = src[p * outputs + o] }
-                    }
-                }
+                weights.requantize(acc, rows: n * area, area: area, into: po.baseAddress!)
             }
         }
         return Variable(out)
