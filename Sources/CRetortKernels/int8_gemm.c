@@ -220,48 +220,47 @@ void retort_int8_quantize(const float *x, size_t count, float inverse, int zero,
     quantize_scalar(x, count, inverse, zero, q);
 }
 
-void retort_int8_im2col(const uint8_t *q, int n, int c, int h, int w, int kh, int kw, int stride, int pad,
-                        uint8_t zero, uint8_t *columns) {
+void retort_int8_im2col(const uint8_t *q, int c, int h, int w, int kh, int kw, int stride, int pad, uint8_t zero,
+                        size_t first, size_t count, uint8_t *columns) {
     int oh = (h + 2 * pad - kh) / stride + 1, ow = (w + 2 * pad - kw) / stride + 1;
+    size_t area = (size_t)oh * ow;
     uint8_t *dst = columns;
-    for (int i = 0; i < n; i++) {
-        for (int oy = 0; oy < oh; oy++) {
-            for (int ox = 0; ox < ow; ox++) {
-                int x0 = ox * stride - pad;
-                int inside = x0 >= 0 && x0 + kw <= w;
-                for (int ch = 0; ch < c; ch++) {
-                    const uint8_t *plane = q + ((size_t)i * c + ch) * h * w;
-                    for (int ky = 0; ky < kh; ky++) {
-                        int y = oy * stride - pad + ky;
-                        if (y < 0 || y >= h) {
-                            memset(dst, zero, (size_t)kw);
-                        } else if (inside) {
-                            const uint8_t *src = plane + (size_t)y * w + x0;
-                            for (int kx = 0; kx < kw; kx++) dst[kx] = src[kx];
-                        } else {
-                            for (int kx = 0; kx < kw; kx++) {
-                                int xx = x0 + kx;
-                                dst[kx] = (xx >= 0 && xx < w) ? plane[(size_t)y * w + xx] : zero;
-                            }
-                        }
-                        dst += kw;
+    for (size_t r = first; r < first + count; r++) {
+        size_t i = r / area;
+        int oy = (int)(r % area) / ow, ox = (int)(r % area) % ow;
+        int x0 = ox * stride - pad;
+        int inside = x0 >= 0 && x0 + kw <= w;
+        for (int ch = 0; ch < c; ch++) {
+            const uint8_t *plane = q + (i * c + ch) * h * w;
+            for (int ky = 0; ky < kh; ky++) {
+                int y = oy * stride - pad + ky;
+                if (y < 0 || y >= h) {
+                    memset(dst, zero, (size_t)kw);
+                } else if (inside) {
+                    const uint8_t *src = plane + (size_t)y * w + x0;
+                    for (int kx = 0; kx < kw; kx++) dst[kx] = src[kx];
+                } else {
+                    for (int kx = 0; kx < kw; kx++) {
+                        int xx = x0 + kx;
+                        dst[kx] = (xx >= 0 && xx < w) ? plane[(size_t)y * w + xx] : zero;
                     }
                 }
+                dst += kw;
             }
         }
     }
 }
 
-void retort_int8_requantize(const int32_t *acc, int rows, int outputs, const int32_t *corrections,
+void retort_int8_requantize(const int32_t *acc, size_t first, size_t rows, int outputs, const int32_t *corrections,
                             const float *scales, const float *bias, int area, float *out) {
-    for (int r = 0; r < rows; r++) {
-        const int32_t *a = acc + (size_t)r * outputs;
+    for (size_t r = first; r < first + rows; r++) {
+        const int32_t *a = acc + (r - first) * outputs;
         if (area <= 0) {
-            float *o = out + (size_t)r * outputs;
+            float *o = out + r * outputs;
             for (int j = 0; j < outputs; j++) o[j] = (float)(a[j] - corrections[j]) * scales[j] + bias[j];
         } else {
             // Row r is position r % area of image r / area; the output is [image, channel, position].
-            float *o = out + (size_t)(r / area) * outputs * area + r % area;
+            float *o = out + (r / area) * outputs * area + r % area;
             for (int j = 0; j < outputs; j++) o[(size_t)j * area] = (float)(a[j] - corrections[j]) * scales[j] + bias[j];
         }
     }

@@ -22,15 +22,16 @@ void retort_int8_gemm_scalar(const uint8_t *a, int m, int k, const void *packed_
 /// nearest with ties to even; NaN becomes 0. The AVX2 and scalar paths give the same bytes.
 void retort_int8_quantize(const float *x, size_t count, float inverse, int zero, uint8_t *q);
 
-/// Unfolds n quantised images [c, h, w] into rows of A for a convolution: one row per output position (image by
-/// image, row-major positions), each row the patch in (channel, ky, kx) order; taps on the padding take `zero`.
-void retort_int8_im2col(const uint8_t *q, int n, int c, int h, int w, int kh, int kw, int stride, int pad,
-                        uint8_t zero, uint8_t *columns);
+/// Unfolds quantised images [c, h, w] (back to back in q) into rows of A for a convolution: one row per output
+/// position, numbered image by image in row-major order, each row the patch in (channel, ky, kx) order; taps on the
+/// padding take `zero`. Writes rows first ..< first + count, so a caller can work in blocks that stay in cache.
+void retort_int8_im2col(const uint8_t *q, int c, int h, int w, int kh, int kw, int stride, int pad, uint8_t zero,
+                        size_t first, size_t count, uint8_t *columns);
 
-/// Requantises int32 sums to float: out = (acc - corrections[j]) * scales[j] + bias[j] for output j. With area <= 0
-/// the output is row-major [rows, outputs]; otherwise rows are image positions and the output is laid out as
-/// [rows / area images, outputs, area], as a convolution's.
-void retort_int8_requantize(const int32_t *acc, int rows, int outputs, const int32_t *corrections,
+/// Requantises int32 sums to float: out = (acc - corrections[j]) * scales[j] + bias[j] for output j, for rows
+/// first ..< first + rows (acc holds just those rows). With area <= 0 the output is row-major [rows, outputs];
+/// otherwise rows are image positions and the output is laid out as [images, outputs, area], as a convolution's.
+void retort_int8_requantize(const int32_t *acc, size_t first, size_t rows, int outputs, const int32_t *corrections,
                             const float *scales, const float *bias, int area, float *out);
 
 /// The code path retort_int8_gemm takes on this CPU: "avx2" or "scalar".

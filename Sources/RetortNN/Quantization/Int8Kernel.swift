@@ -40,23 +40,25 @@ public enum Int8Kernel {
         retort_int8_quantize(x.baseAddress, x.count, inverse, Int32(zero), q)
     }
 
-    /// Unfolds `n` quantised images into rows of patches for `gemm` (see `retort_int8_im2col`).
+    /// Unfolds quantised images into rows `first ..< first + count` of patches for `gemm`.
     public static func im2col(
-        _ q: UnsafePointer<UInt8>, images n: Int, channels c: Int, window: Window2D, zero: UInt8,
+        _ q: UnsafePointer<UInt8>, channels c: Int, window: Window2D, zero: UInt8, rows: Range<Int>,
         into columns: UnsafeMutablePointer<UInt8>
     ) {
         retort_int8_im2col(
-            q, Int32(n), Int32(c), Int32(window.inputHeight), Int32(window.inputWidth), Int32(window.kernelHeight),
-            Int32(window.kernelWidth), Int32(window.stride), Int32(window.padding), zero, columns)
+            q, Int32(c), Int32(window.inputHeight), Int32(window.inputWidth), Int32(window.kernelHeight),
+            Int32(window.kernelWidth), Int32(window.stride), Int32(window.padding), zero, rows.lowerBound, rows.count,
+            columns)
     }
 
-    /// `out = (acc − corrections[j]) · scales[j] + bias[j]`, as `[rows, outputs]`, or for a
-    /// convolution (`area` positions per image) as `[images, outputs, area]`.
+    /// `out = (acc − corrections[j]) · scales[j] + bias[j]` for `rows` (acc holds just those), as
+    /// `[rows, outputs]`, or for a convolution (`area` positions per image) as `[images, outputs, area]`.
     public static func requantize(
-        _ acc: UnsafePointer<Int32>, rows: Int, outputs: Int, corrections: [Int32], scales: [Float], bias: [Float],
-        area: Int?, into out: UnsafeMutablePointer<Float>
+        _ acc: UnsafePointer<Int32>, rows: Range<Int>, outputs: Int, corrections: [Int32], scales: [Float],
+        bias: [Float], area: Int?, into out: UnsafeMutablePointer<Float>
     ) {
-        retort_int8_requantize(acc, Int32(rows), Int32(outputs), corrections, scales, bias, Int32(area ?? 0), out)
+        retort_int8_requantize(
+            acc, rows.lowerBound, rows.count, Int32(outputs), corrections, scales, bias, Int32(area ?? 0), out)
     }
 
     /// `scalar: true` takes the portable path whatever the CPU (for tests).

@@ -100,7 +100,7 @@ public struct Int8Weights {
 
     /// `acc[rows × outputs]` to float: `s · sᵥ[o] · (acc − z · Σw[o]) + b[o]`, row-major, or laid out
     /// `[images, outputs, area]` for a convolution with `area` positions per image.
-    func requantize(_ acc: UnsafePointer<Int32>, rows: Int, area: Int? = nil, into out: UnsafeMutablePointer<Float>) {
+    func requantize(_ acc: UnsafePointer<Int32>, rows: Range<Int>, area: Int? = nil, into out: UnsafeMutablePointer<Float>) {
         let zero = Int32(input.zeroPoint)
         Int8Kernel.requantize(
             acc, rows: rows, outputs: outputs, corrections: packed.rowSums.map { zero &* $0 },
@@ -153,7 +153,7 @@ public final class QuantizedLinear: QuantizedLayer {
                 }
                 weights.quantizeInput(px, into: q)
                 Int8Kernel.gemm(q, m: rows, weights.packed, into: acc)
-                weights.requantize(acc, rows: rows, into: po.baseAddress!)
+                weights.requantize(acc, rows: 0..<rows, into: po.baseAddress!)
             }
         }
         return Variable(out)
@@ -197,17 +197,22 @@ public final class QuantizedConv2d: QuantizedLayer {
         let out = x.withUnsafeBufferPointer { px in
             Tensor(shape: [n, outputs, oh, ow]) { po in
                 let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(px.count, 1))
-                let columns = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(n * area * patch, 1))
-                let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(n * area * outputs, 1))
+                // Positions in blocks whose patches (about 128 KB) stay in cache between unfolding and the product.
+                let block = Swift.max(16, Swift.min(n * area, (128 << 10) / Swift.max(patch, 1)))
+                let columns = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(block * patch, 1))
+                let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(block * outputs, 1))
                 defer {
                     q.deallocate()
                     columns.deallocate()
                     acc.deallocate()
                 }
                 weights.quantizeInput(px, into: q)
-                Int8Kernel.im2col(q, images: n, channels: c, window: window, zero: zero, into: columns)
-                Int8Kernel.gemm(columns, m: n * area, weights.packed, into: acc)
-                weights.requantize(acc, rows: n * area, area: area, into: po.baseAddress!)
+                for first in Swift.stride(from: 0, to: n * area, by: block) {
+                    let rows = first..<Swift.min(first + block, n * area)
+                    Int8Kernel.im2col(q, channels: c, window: window, zero: zero, rows: rows, into: columns)
+                    Int8Kernel.gemm(columns, m: rows.count, weights.packed, into: acc)
+                    weights.requantize(acc, rows: rows, area: area, into: po.baseAddress!)
+                }
             }
         }
         return Variable(out)
