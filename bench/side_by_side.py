@@ -15,7 +15,7 @@ def rate(row):
 
 def main(retort_path, torch_path):
     retort, torch = rows(retort_path), rows(torch_path)
-    print(f"{'workload':<26} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>7}   retort sgemm in training vs the same calls alone")
+    print(f"{'workload':<36} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>7}   retort sgemm in training vs the same calls alone")
     for name, r in retort.items():
         t = torch.get(name)
         unit = "samples/s" if "samples_per_s" in r else "GFLOPS"
@@ -26,7 +26,7 @@ def main(retort_path, torch_path):
             alone = r["gemm_alone_gflops"]
             inside = (f"{r['gemm_gflops']:.1f} vs {alone:.1f} GFLOPS ({100 * r['gemm_gflops'] / alone:.0f}%), "
                       f"{100 * r['gemm_share']:.0f}% of step time")
-        print(f"{name:<26} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {inside}")
+        print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {inside}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import CRetortKernels
+import Dispatch
 import RetortTensor
 
 /// The int8 matrix product behind quantised layers: `C[m×n] (int32) = A[m×k] (uint8, 0…127) · Bᵀ`,
@@ -34,7 +35,12 @@ public enum Int8Kernel {
         return Packed(rows: rows, depth: depth, bytes: bytes, rowSums: sums)
     }
 
-    /// `out[m×n] = a · packedᵀ` in exact int32 arithmetic; `a` holds values in 0…127.
+    /// Products of at least this many multiply-adds are split by rows across `BLAS.threadCount`
+    /// threads (the count `--threads` and OpenBLAS use); smaller ones are not worth the hand-off.
+    static let parallelThreshold = 1 << 21
+
+    /// `out[m×n] = a · packedᵀ` in exact int32 arithmetic; `a` holds values in 0…127. Rows are
+    /// independent, so threads take contiguous blocks of them and the result is the same bytes.
     /// `q = clamp(round(x · inverse) + zero, 0, 127)` per value (ties to even, NaN to 0).
     public static func quantize(_ x: UnsafeBufferPointer<Float>, inverse: Float, zero: Int, into q: UnsafeMutablePointer<UInt8>) {
         retort_int8_quantize(x.baseAddress, x.count, inverse, Int32(zero), q)
@@ -66,6 +72,26 @@ public enum Int8Kernel {
         _ a: UnsafePointer<UInt8>, m: Int, _ b: Packed, into out: UnsafeMutablePointer<Int32>, scalar: Bool = false
     ) {
         guard m > 0, b.rows > 0 else { return }
+        let threads = Swift.min(BLAS.threadCount, m / 4)
+        if threads > 1, !scalar, m * b.rows * b.depth >= parallelThreshold {
+            // Blocks of whole groups of four rows, the kernel's step.
+            let per = ((m + threads - 1) / threads + 3) / 4 * 4
+            b.bytes.withUnsafeBytes { packed in
+                let base = UInt(bitPattern: packed.baseAddress)
+                let (aBits, outBits) = (UInt(bitPattern: a), UInt(bitPattern: out))
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    let first = t * per
+                    let count = Swift.min(per, m - first)
+                    guard count > 0, let rows = UnsafePointer<UInt8>(bitPattern: aBits),
+                        let results = UnsafeMutablePointer<Int32>(bitPattern: outBits)
+                    else { return }
+                    retort_int8_gemm(
+                        rows + first * b.depth, Int32(count), Int32(b.depth), UnsafeRawPointer(bitPattern: base),
+                        Int32(b.rows), results + first * b.rows)
+                }
+            }
+            return
+        }
         b.bytes.withUnsafeBytes { packed in
             if scalar {
                 retort_int8_gemm_scalar(a, Int32(m), Int32(b.depth), packed.baseAddress, Int32(b.rows), out)
