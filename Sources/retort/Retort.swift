@@ -33,7 +33,7 @@ struct Info: ParsableCommand {
     func run() throws {
         print("retort \(RetortVersion.current)")
         print(BLASKernel.summary)
-        print("int8: Retort's own kernel, \(Int8Kernel.path) path, one thread")
+        print("int8: Retort's own kernel, \(Int8Kernel.path) path, rows split over the BLAS threads")
     }
 }
 
