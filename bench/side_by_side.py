@@ -1,4 +1,5 @@
-"""Print Retort's and PyTorch's benchmark JSON lines as one table with their ratio."""
+"""Print Retort's and PyTorch's benchmark JSON lines as one table with their ratio and peak memory
+(each process's peak resident MB while the workload ran, its runtime's baseline included)."""
 
 import json
 import sys
@@ -15,7 +16,8 @@ def rate(row):
 
 def main(retort_path, torch_path):
     retort, torch = rows(retort_path), rows(torch_path)
-    print(f"{'workload':<36} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>7}   retort sgemm in training vs the same calls alone")
+    print(f"{'workload':<36} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>7}   {'peak MB':>15}   "
+          "retort sgemm in training vs the same calls alone")
     for name, r in retort.items():
         t = torch.get(name)
         unit = "samples/s" if "samples_per_s" in r else "GFLOPS"
@@ -26,7 +28,10 @@ def main(retort_path, torch_path):
             alone = r["gemm_alone_gflops"]
             inside = (f"{r['gemm_gflops']:.1f} vs {alone:.1f} GFLOPS ({100 * r['gemm_gflops'] / alone:.0f}%), "
                       f"{100 * r['gemm_share']:.0f}% of step time")
-        print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {inside}")
+        memory = ""
+        if "peak_rss_mb" in r and t and "peak_rss_mb" in t:
+            memory = f"{r['peak_rss_mb']:.0f} vs {t['peak_rss_mb']:.0f}"
+        print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {memory:>15}   {inside}")
 
 
 if __name__ == "__main__":

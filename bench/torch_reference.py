@@ -12,6 +12,8 @@ their names read sgemm/MxKxN for an [M,K] @ [K,N] product.
 """
 
 import argparse
+import ctypes
+import gc
 import warnings
 import json
 import sys
@@ -146,8 +148,47 @@ def make_inference(kind, batch, int8):
 
 
 # name -> (builder, batch size or None for sgemm, flops per step or None)
+def make_cifar_cnn(batch=128):
+    def build():
+        model = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 8 * 8, 10),
+        )
+        x = torch.randn(batch, 3, 32, 32)
+        y = torch.randint(0, 10, (batch,))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        return classifier_step(model, x, y, opt)
+    return build
+
+
+def reset_peak_memory():
+    """Return freed heap to the system and restart Linux's peak-RSS count (VmHWM) at the current size."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_memory_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 WORKLOADS = {
     "mlp-784-512-512-10/b128": (make_mlp((784, 512, 512, 10), 128), 128, None),
+    "mlp-784-512-512-10/b32": (make_mlp((784, 512, 512, 10), 32), 32, None),
+    "mlp-784-512-512-10/b512": (make_mlp((784, 512, 512, 10), 512), 512, None),
+    "cnn-cifar-32x32/b128": (make_cifar_cnn(128), 128, None),
     "mlp-64-32-10/b64": (make_mlp((64, 32, 10), 64), 64, None),
     "cnn-28x28/b64": (make_cnn(64), 64, None),
     "distill-784/b128": (make_distill(128), 128, None),
@@ -196,8 +237,12 @@ def main(argv=None):
         print(f"{'workload':<26} {'rate':>14} {'unit':<10} {'steps':>7} {'seconds':>8}")
     for name in names:
         build, batch, flops = WORKLOADS[name]
+        reset_peak_memory()
         steps, elapsed = measure(build, args.seconds)
         row = {"workload": name}
+        peak = peak_memory_mb()
+        if peak is not None:
+            row["peak_rss_mb"] = round(peak, 1)
         if batch is not None:
             row["samples_per_s"] = round(batch * steps / elapsed, 1)
             rate, unit = row["samples_per_s"], "samples/s"

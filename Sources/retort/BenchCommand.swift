@@ -9,7 +9,8 @@ struct Bench: ParsableCommand {
         discussion: """
             Workloads match bench/torch_reference.py; `bench/compare` runs both and prints them side by side.
             For training workloads, "gemm" is the GFLOPS sgemm reached inside the training step, beside the
-            GFLOPS the same calls (shape for shape, same count) reach when run alone.
+            GFLOPS the same calls (shape for shape, same count) reach when run alone. peak_rss_mb (JSON) is
+            the process's peak resident memory while the workload ran, the runtime's baseline included.
             """)
 
     @Option(help: "BLAS threads (default: OpenBLAS's choice).") var threads: Int?
@@ -31,12 +32,14 @@ struct Bench: ParsableCommand {
                     + "          rate unit       gemm GFLOPS in training           steps  seconds")
         }
         for workload in selected {
+            Benchmarks.resetPeakMemory()
             let step = try workload.build()
             BLAS.profile = workload.batch == nil || !workload.training ? nil : GemmProfile()
             let (steps, elapsed) = try Benchmarks.measure(step, seconds: seconds)
             let profile = BLAS.profile
             BLAS.profile = nil
             var row: [String: Any] = ["workload": workload.name, "steps": steps, "seconds": elapsed, "threads": BLAS.threadCount]
+            if let peak = Benchmarks.peakMemoryMB() { row["peak_rss_mb"] = peak }
             let rate: Double
             let unit: String
             if let batch = workload.batch {

@@ -36,6 +36,27 @@ enum Benchmarks {
                 let model = Sequential.perceptron([784, 512, 512, 10], generator: &g)
                 return try classifierStep(model, Variable(g.normal([128, 784])), labels(128, classes: 10, generator: &g))
             },
+            // How cost grows with the batch, and a CIFAR-sized CNN (3×32×32, conv 3→32→64).
+            Workload(name: "mlp-784-512-512-10/b32", batch: 32, flopsPerStep: nil) {
+                var g = RandomGenerator(seed: 0)
+                let model = Sequential.perceptron([784, 512, 512, 10], generator: &g)
+                return try classifierStep(model, Variable(g.normal([32, 784])), labels(32, classes: 10, generator: &g))
+            },
+            Workload(name: "mlp-784-512-512-10/b512", batch: 512, flopsPerStep: nil) {
+                var g = RandomGenerator(seed: 0)
+                let model = Sequential.perceptron([784, 512, 512, 10], generator: &g)
+                return try classifierStep(model, Variable(g.normal([512, 784])), labels(512, classes: 10, generator: &g))
+            },
+            Workload(name: "cnn-cifar-32x32/b128", batch: 128, flopsPerStep: nil) {
+                var g = RandomGenerator(seed: 0)
+                let model = Sequential([
+                    Conv2d(3, 32, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
+                    Conv2d(32, 64, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
+                    Flatten(), Linear(64 * 8 * 8, 10, generator: &g),
+                ])
+                return try classifierStep(
+                    model, Variable(g.normal([128, 3, 32, 32])), labels(128, classes: 10, generator: &g))
+            },
             Workload(name: "mlp-64-32-10/b64", batch: 64, flopsPerStep: nil) {
                 var g = RandomGenerator(seed: 0)
                 let model = Sequential.perceptron([64, 32, 10], generator: &g)
@@ -118,6 +139,25 @@ enum Benchmarks {
                 }
                 return { _ = try GradMode.withoutGradients { try model.forward(Variable(x)) } }
             }
+        }
+    }
+
+    /// Peak resident memory since the last `resetPeakMemory`, in MB (Linux's VmHWM), or nil.
+    static func peakMemoryMB() -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kB = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return nil }
+        return kB / 1024
+    }
+
+    /// Returns freed heap to the system and restarts the peak-memory count at the current size, so
+    /// the next workload's peak is its own (plus the process's baseline, which PyTorch's has too).
+    static func resetPeakMemory() {
+        HeapMemory.release()
+        if let file = fopen("/proc/self/clear_refs", "w") {
+            fputs("5", file)
+            fclose(file)
         }
     }
 
