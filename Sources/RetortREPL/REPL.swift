@@ -10,16 +10,6 @@ public final class REPL {
     let readline: Readline?
     let colour: Bool
 
-    static let commands: [(name: String, usage: String, summary: String)] = [
-        (":help", ":help [name]", "this overview, or a builtin's doc entry"),
-        (":type", ":type expr", "the type (and shape) of an expression's value"),
-        (":vars", ":vars", "your bindings with their types and shapes"),
-        (":load", ":load file.rt", "run a file in this session"),
-        (":reset", ":reset", "forget your bindings (builtins and the prelude stay)"),
-        (":time", ":time expr", "run an expression and say how long it took"),
-        (":quit", ":quit", "leave (Ctrl-D works too)"),
-    ]
-
     public init(seed: UInt64 = 0) {
         sink = TerminalSink()
         session = Session(sink: sink, seed: seed)
@@ -82,8 +72,11 @@ public final class REPL {
         return 0
     }
 
-    func execute(_ code: String, name: String? = nil) {
-        switch session.execute(code, name: name) {
+    func execute(_ code: String, name: String? = nil) { show(session.execute(code, name: name)) }
+
+    /// Shows a value, nothing, or the diagnostics on standard error.
+    func show(_ outcome: Session.Outcome) {
+        switch outcome {
         case .success(let value?):
             if case .none = value { return }
             sink.show(value)
@@ -94,69 +87,20 @@ public final class REPL {
         }
     }
 
-    /// Handles a `:command`; false means quit.
+    /// Handles a `:command` (shared with the notebook kernel: `Session.runCommand`); false means quit.
     func command(_ line: String) -> Bool {
-        let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
-        let argument = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
-        switch parts[0] {
-        case ":quit", ":q", ":exit":
+        switch session.runCommand(line) {
+        case .quit:
             return false
-        case ":help", ":h":
-            if argument.isEmpty {
-                sink.write("Type Retort code; its value is shown. Commands:\n")
-                for c in REPL.commands {
-                    sink.write("  \(c.usage.padding(toLength: 16, withPad: " ", startingAt: 0)) \(c.summary)\n")
-                }
-                sink.write("help() lists the builtins; Tab completes; Ctrl-C stops training; Ctrl-D quits.\n")
-            } else {
-                execute("help(\"\(argument.replacingOccurrences(of: "\"", with: ""))\")", name: "<:help>")
+        case .refused(let message):
+            FileHandle.standardError.write(Data("\(message)\n".utf8))
+        case .done(let outcome?):
+            show(outcome)
+        case .done(nil):
+            if line.trimmingCharacters(in: .whitespaces) == ":help" || line.trimmingCharacters(in: .whitespaces) == ":h" {
+                sink.write("Tab completes; Ctrl-C stops training; Ctrl-D quits.\n")
             }
-        case ":type":
-            guard !argument.isEmpty else { return usage(":type") }
-            if case .success(let value?) = session.execute(argument, name: "<:type>") {
-                var text = value.typeName
-                if case .tensor(let t) = value { text += " \(formatShape(t.shape))" }
-                sink.write(text + "\n")
-            } else {
-                execute(argument, name: "<:type>")
-            }
-        case ":vars":
-            let bindings = session.interpreter.userBindings
-            if bindings.isEmpty { sink.write("no bindings yet\n") }
-            for (name, value) in bindings {
-                var type = value.typeName
-                switch value {
-                case .tensor(let t): type += " \(formatShape(t.shape))"
-                case .model(let m): type += " (\(m.network.parameterCount) parameters)"
-                case .dataset(let d): type += " (\(d.count) examples)"
-                default: break
-                }
-                sink.write("  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(type)\n")
-            }
-        case ":load":
-            guard !argument.isEmpty else { return usage(":load") }
-            switch Session.readSource(argument) {
-            case .success(let code): execute(code, name: argument)
-            case .failure(let error): FileHandle.standardError.write(Data("\(error.message)\n".utf8))
-            }
-        case ":reset":
-            session.interpreter.reset()
-            sink.write("bindings cleared\n")
-        case ":time":
-            guard !argument.isEmpty else { return usage(":time") }
-            let started = Date()
-            execute(argument, name: "<:time>")
-            sink.write(String(format: "%.3f s\n", Date().timeIntervalSince(started)))
-        default:
-            let names = REPL.commands.map(\.name).joined(separator: ", ")
-            FileHandle.standardError.write(Data("unknown command '\(parts[0])'; commands are \(names)\n".utf8))
         }
-        return true
-    }
-
-    func usage(_ name: String) -> Bool {
-        let usage = REPL.commands.first { $0.name == name }?.usage ?? name
-        FileHandle.standardError.write(Data("usage: \(usage)\n".utf8))
         return true
     }
 }

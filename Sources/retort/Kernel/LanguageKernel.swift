@@ -15,8 +15,10 @@ final class LanguageKernel: KernelInterpreter {
     var languageInfo: JSONObject {
         [
             "name": "retort", "version": RetortVersion.current, "mimetype": "text/x-retort", "file_extension": ".rt",
-            // The closest lexers on offer: `#` comments, strings, numbers and brackets as Python has them.
-            "pygments_lexer": "python", "codemirror_mode": "python",
+            // The closest lexers on offer (README, "The Jupyter kernel"): Julia's has `#` comments,
+            // `let`, `for`, `in`, `if`, `else` as keywords and `from` as a plain name; Python's draws
+            // `from:` in `distill(s, from: t)` as a keyword and leaves `let` plain.
+            "pygments_lexer": "julia", "codemirror_mode": "julia",
         ]
     }
 
@@ -38,7 +40,64 @@ final class LanguageKernel: KernelInterpreter {
     func execute(_ code: String, output: ExecutionOutput) -> ExecutionResult {
         sink.output = output
         defer { sink.finish() }
-        switch session.execute(code) {
+        let lines = code.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.contains(where: { Session.isCommand($0) }) else { return result(session.execute(code)) }
+        return executeWithCommands(lines)
+    }
+
+    /// A cell with `:command` lines (IPython's line magics are the model): the code between them
+    /// runs in order, each command where it stands; `:time` alone on a line times the rest of the
+    /// cell, as `%%time` does. The cell's value is its last code's, as usual.
+    private func executeWithCommands(_ lines: [Substring]) -> ExecutionResult {
+        var chunkStart = 0
+        var last: ExecutionResult = .ok(nil)
+        // Code keeps its line numbers: the lines before it are blank in what is run.
+        func code(_ range: Range<Int>) -> String {
+            String(repeating: "\n", count: range.lowerBound) + lines[range].joined(separator: "\n")
+        }
+        func runChunk(upTo end: Int) -> ExecutionResult? {
+            defer { chunkStart = end + 1 }
+            guard chunkStart < end, lines[chunkStart..<end].contains(where: { !$0.allSatisfy(\.isWhitespace) }) else {
+                return nil
+            }
+            last = result(session.execute(code(chunkStart..<end)))
+            if case .error = last { return last }
+            return nil
+        }
+        for (i, line) in lines.enumerated() where Session.isCommand(line) {
+            // A line inside an unfinished expression is not a command: `[1,\n:x]` stays code.
+            let pending = lines[chunkStart..<i].joined(separator: "\n")
+            guard pending.allSatisfy(\.isWhitespace) || session.isComplete(pending) != .incomplete else { continue }
+            if let failed = runChunk(upTo: i) { return failed }
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text == ":time" {
+                chunkStart = lines.count
+                return result(session.timed { session.execute(code((i + 1)..<lines.count)) })
+            }
+            switch session.runCommand(text) {
+            case .quit:
+                return commandError(
+                    "\(text) leaves the terminal REPL; a notebook's kernel is stopped or restarted from the Kernel menu")
+            case .refused(let message):
+                return commandError(message)
+            case .done(let outcome?):
+                last = result(outcome)
+                if case .error = last { return last }
+            case .done(nil):
+                last = .ok(nil)
+            }
+        }
+        if let failed = runChunk(upTo: lines.count) { return failed }
+        return last
+    }
+
+    private func commandError(_ message: String) -> ExecutionResult {
+        .error(name: "CommandError", value: message, traceback: ["CommandError: \(message)"])
+    }
+
+    /// A session outcome as the kernel's result: the value's bundle, or the error with its traceback.
+    private func result(_ outcome: Session.Outcome) -> ExecutionResult {
+        switch outcome {
         case .success(let value):
             guard let value else { return .ok(nil) }
             if case .none = value { return .ok(nil) }

@@ -1,0 +1,107 @@
+"""REPL commands typed into notebook cells, and the lexers the kernel advertises.
+
+    RETORT=.build/debug/retort python -m pytest Tests/Kernel/test_commands.py
+
+A user who types `:vars` or `:time` into a cell gets the command (IPython's %who and %time are the
+model), or an error that says what to do instead, never "expected an expression, found ':'".
+"""
+
+import pytest
+from pygments.lexers import get_lexer_by_name
+from pygments.token import Comment, Error, Keyword
+
+from test_client import kernel, kernel_session, kernelspec_prefix, result_text, run, run_ok  # noqa: F401
+
+
+def streamed(outputs, name="stdout"):
+    return "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream" and m["content"]["name"] == name)
+
+
+def test_vars_lists_bindings_with_types(kernel):
+    _, kc = kernel
+    run_ok(kc, ":reset")
+    run_ok(kc, "let m = mlp([64, 32, 10])\nlet x = randn([3, 4])")
+    text = streamed(run_ok(kc, ":vars"))
+    assert "m" in text and "model (2410 parameters" in text
+    assert "x" in text and "tensor [3, 4]" in text
+
+
+def test_time_runs_an_expression_and_shows_its_value(kernel):
+    _, kc = kernel
+    outputs = run_ok(kc, ":time 1 + 2")
+    assert result_text(outputs) == "3"
+    assert "time: " in streamed(outputs) and streamed(outputs).rstrip().endswith(" s")
+
+
+def test_time_alone_on_the_first_line_times_the_whole_cell(kernel):
+    _, kc = kernel
+    outputs = run_ok(kc, ":time\nlet a = 20\na * 2")
+    assert result_text(outputs) == "40"
+    assert "time: " in streamed(outputs)
+
+
+def test_commands_between_code_run_where_they_stand(kernel):
+    _, kc = kernel
+    run_ok(kc, ":reset")
+    outputs = run_ok(kc, "let early = 1\n:vars\nlet late = 2\nlate + early")
+    text = streamed(outputs)
+    assert "early" in text and "late" not in text, "vars ran before the code after it"
+    assert result_text(outputs) == "3"
+
+
+def test_an_error_after_a_command_keeps_its_cell_line_number(kernel):
+    _, kc = kernel
+    reply, _ = run(kc, ":vars\nlet ok = 1\nundefined_name")
+    content = reply["content"]
+    assert content["status"] == "error"
+    assert any(":3:" in line for line in content["traceback"]), content["traceback"]
+
+
+def test_quit_says_how_to_stop_a_notebook_kernel(kernel):
+    _, kc = kernel
+    reply, _ = run(kc, ":quit")
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "CommandError"
+    assert "Kernel menu" in content["evalue"]
+    assert run_ok(kc, "1") is not None, "the kernel is still there"
+
+
+def test_an_unknown_command_lists_the_commands(kernel):
+    _, kc = kernel
+    reply, _ = run(kc, ":frob")
+    content = reply["content"]
+    assert content["ename"] == "CommandError"
+    assert ":vars" in content["evalue"] and ":time" in content["evalue"]
+    assert "expected an expression" not in content["evalue"]
+
+
+def test_type_and_help(kernel):
+    _, kc = kernel
+    assert "tensor [2, 3]" in streamed(run_ok(kc, ":type zeros([2, 3])"))
+    assert ":vars" in streamed(run_ok(kc, ":help"))
+    # A builtin's entry goes to the pager, as IPython's `distill?` does.
+    reply, _ = run(kc, ":help distill")
+    pages = [p["data"]["text/plain"] for p in reply["content"].get("payload", []) if p.get("source") == "page"]
+    assert pages and pages[0].startswith("distill(student, from, on")
+
+
+SAMPLE = (
+    "let d = distill(student, from: teacher, on: train, T: 4) # soft targets\n"
+    "fn kd(s, t, y, T = 4) = kl_div(log_softmax(s / T, 1), softmax(t / T, 1)) * T * T\n"
+    "for e in range(3) { if e > 1 { print(\"epoch\", e) } else { print(e) } }\n"
+)
+
+
+def test_the_advertised_pygments_lexer_reads_retort_well(kernel):
+    """The lexer the kernel names (used by nbconvert and GitHub) marks `#` comments as comments and
+    `let`, `for`, `in`, `if`, `else` as keywords, leaves `from` a plain name, and finds no errors."""
+    _, kc = kernel
+    kc.kernel_info()
+    info = kc.get_shell_msg(timeout=30)["content"]["language_info"]
+    assert info["pygments_lexer"] == info["codemirror_mode"] == "julia"
+    tokens = list(get_lexer_by_name(info["pygments_lexer"]).get_tokens(SAMPLE))
+    keywords = {value for kind, value in tokens if kind in Keyword}
+    assert {"let", "for", "in", "if", "else"} <= keywords
+    assert "from" not in keywords
+    assert [value for kind, value in tokens if kind in Comment] == ["# soft targets"]
+    assert not [value for kind, value in tokens if kind in Error]
