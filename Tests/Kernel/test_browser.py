@@ -1,0 +1,200 @@
+"""The notebook in a real browser: JupyterLab on loopback with the installed retort kernel, driven
+by Playwright in headless Chromium (Debian's `chromium`, launched by path; nothing is downloaded).
+
+It opens the distillation lesson, runs every cell, and checks that plots appear as images, that no
+cell shows an error, and that the live training plot is updated in place. Then it interrupts a
+long `fit` from the toolbar and checks that the next cell still sees the model. Screenshots go to
+test-artifacts/browser/ (RETORT_TEST_ARTIFACTS overrides the folder).
+
+Skipped, saying why, only where no Chromium can be had: scripts/test-browser installs Debian's
+package and passes its path in RETORT_CHROMIUM.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LESSON = REPO / "notebooks" / "distillation.ipynb"
+TOKEN = "retort-browser-test"
+ARTIFACTS = Path(os.environ.get("RETORT_TEST_ARTIFACTS") or REPO / "test-artifacts") / "browser"
+CHROMIUM = os.environ.get("RETORT_CHROMIUM", "")
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM or not os.access(CHROMIUM, os.X_OK),
+    reason="no Chromium to drive: scripts/test-browser could not install Debian's chromium package",
+)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab_url():
+    """JupyterLab serving a copy of the lesson from a temporary folder, with the app exposed to
+    page scripts (window.jupyterapp) so the test runs JupyterLab's own commands."""
+    root = Path(tempfile.mkdtemp(prefix="retort-lab-"))
+    shutil.copy(LESSON, root / LESSON.name)
+    port = free_port()
+    log = open(root / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", f"--ServerApp.token={TOKEN}",
+         f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1", "--allow-root",
+         "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None"],
+        stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", timeout=5)
+            break
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                server.kill()
+                pytest.fail(f"JupyterLab did not start: {(root / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+    # Every cell in the page, not only those in view (JupyterLab 4 renders a window of cells by
+    # default), so the test can read every prompt and output.
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/notebook-extension:tracker?token={TOKEN}",
+        method="PUT", data=json.dumps({"raw": json.dumps({"windowingMode": "none"})}).encode(),
+        headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10)
+    # No toast asking about Jupyter news over the outputs in the screenshots.
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={TOKEN}",
+        method="PUT", data=json.dumps({"raw": json.dumps({"fetchNews": "false"})}).encode(),
+        headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10)
+    yield f"http://127.0.0.1:{port}/lab/tree/{LESSON.name}?token={TOKEN}"
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def page(lab_url):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(lab_url)
+        page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=90_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+        # The file is loaded into the model (not only the empty notebook first drawn) and shown.
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.context.ready.then(() => true)")
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.revealed.then(() => true)")
+        # The notebook's session has started its kernel: the one the notebook names, not a choice
+        # JupyterLab would otherwise ask for in a dialog.
+        kernel = page.evaluate(
+            """() => window.jupyterapp.shell.currentWidget.sessionContext.ready.then(
+                () => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.name)""")
+        assert kernel == "retort"
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+            timeout=90_000)
+        yield page
+        browser.close()
+
+
+def prompts(page):
+    return [p.strip() for p in page.eval_on_selector_all(
+        ".jp-Notebook .jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.textContent)")]
+
+
+def wait_until(condition, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def command(page, name):
+    """Starts one of JupyterLab's commands without waiting for it to finish."""
+    page.evaluate("name => { window.jupyterapp.commands.execute(name); }", name)
+
+
+def code_cells(page):
+    """How many code cells the notebook's model holds (the page may not have drawn them yet)."""
+    return page.evaluate(
+        """() => {
+            const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+            let n = 0;
+            for (let i = 0; i < cells.length; i++) n += cells.get(i).type === 'code' ? 1 : 0;
+            return n;
+        }""")
+
+
+def test_run_all_shows_plots_updates_the_live_plot_in_place_and_has_no_errors(page):
+    count = code_cells(page)
+    assert count >= 5
+    command(page, "notebook:run-all-cells")
+    training = page.locator(".jp-CodeCell", has_text="fit(teacher, train, epochs: 20")
+    sources, most = set(), 0
+    def finished():
+        nonlocal most
+        images = training.locator(".jp-OutputArea-output img")
+        n = images.count()
+        most = max(most, n)
+        if n:
+            sources.add(images.first.get_attribute("src") or "")
+        shown = prompts(page)
+        return len(shown) == count and all(re.fullmatch(r"\[\d+\]:", p) for p in shown)
+    wait_until(finished, 300, "every cell to run")
+    page.screenshot(path=str(ARTIFACTS / "01-run-all.png"))
+    assert len(prompts(page)) == count
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+    assert errors.count() == 0, errors.first.inner_text()
+    assert page.locator(".jp-OutputArea-output img").count() >= 4, "the plots did not appear as images"
+    # One display, redrawn as training went: several pictures were seen in one place, never two at once.
+    assert most == 1, f"the training cell showed {most} images at once"
+    assert len(sources) >= 2, "the live training plot was never redrawn"
+    training.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "02-training-plot.png"))
+
+
+def add_cell(page, source):
+    """A new code cell at the end of the notebook holding `source`, selected."""
+    page.evaluate(
+        """source => {
+            const notebook = window.jupyterapp.shell.currentWidget.content;
+            notebook.activeCellIndex = notebook.widgets.length - 1;
+        }""", "")
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:insert-cell-below')")
+    page.evaluate(
+        "source => window.jupyterapp.shell.currentWidget.content.activeCell.model.sharedModel.setSource(source)",
+        source)
+
+
+def test_interrupting_a_long_fit_from_the_toolbar_keeps_the_model(page):
+    add_cell(page, "let again = fit(teacher, train, epochs: 100000)")
+    command(page, "notebook:run-cell")
+    wait_until(lambda: prompts(page)[-1] == "[*]:", 30, "the long fit to start")
+    time.sleep(1.5)  # training, with its live display showing
+    page.click("jp-button[data-command='notebook:interrupt-kernel']")
+    wait_until(lambda: re.fullmatch(r"\[\d+\]:", prompts(page)[-1]) is not None, 60, "the interrupted cell to end")
+    last = page.locator(".jp-Notebook .jp-CodeCell").last
+    assert "nterrupt" in last.inner_text(), last.inner_text()
+    last.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "03-interrupted.png"))
+    add_cell(page, "accuracy(teacher, test) > 0.5")
+    command(page, "notebook:run-cell")
+    wait_until(lambda: re.fullmatch(r"\[\d+\]:", prompts(page)[-1]) is not None, 60, "the next cell to run")
+    assert page.locator(".jp-Notebook .jp-CodeCell").last.locator(".jp-OutputArea-output").inner_text().strip() == "true"
