@@ -77,6 +77,22 @@ extension Builtins {
             return .dataset(data.subset(Array(0..<n)))
         },
         Builtin(
+            "subset", [.init("data"), .init("keep")], category: "data",
+            summary:
+                "The examples where `keep` (one number per example, as a comparison gives) is not 0, in their order: subset(train, train.y != 3) leaves the 3s out.",
+            example: "let without_threes = subset(train, train.y != 3)"
+        ) { call in
+            let data = try call.dataset("data")
+            let keep = try call.tensor("keep").value
+            guard keep.count == data.count, keep.rank <= 1 else {
+                throw call.error(
+                    "keep has shape \(formatShape(keep.shape)), but \(data.name) has \(data.count) examples: give one number per example",
+                    at: "keep")
+            }
+            let flags = keep.scalars
+            return .dataset(data.subset(flags.indices.filter { flags[$0] != 0 }))
+        },
+        Builtin(
             "batches", [.init("data"), .init("size"), .init("shuffle", .bool(false))], category: "data",
             summary: "The dataset as a list of mini-batches {x, y}, shuffled with the session's generator if asked.",
             example: "for b in batches(train, 64, shuffle: true) { ... }"

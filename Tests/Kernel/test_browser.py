@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-LESSON = REPO / "notebooks" / "distillation.ipynb"
+LESSON = REPO / "notebooks" / "02-distilling.ipynb"
 TOKEN = "retort-browser-test"
 ARTIFACTS = Path(os.environ.get("RETORT_TEST_ARTIFACTS") or REPO / "test-artifacts") / "browser"
 CHROMIUM = os.environ.get("RETORT_CHROMIUM", "")
@@ -146,7 +146,7 @@ def test_run_all_shows_plots_updates_the_live_plot_in_place_and_has_no_errors(pa
     count = code_cells(page)
     assert count >= 5
     command(page, "notebook:run-all-cells")
-    training = page.locator(".jp-CodeCell", has_text="fit(teacher, train, epochs: 20")
+    training = page.locator(".jp-CodeCell", has_text="fit(teacher, train, epochs: 20, validation")
     sources, most = set(), 0
     def finished():
         nonlocal most
