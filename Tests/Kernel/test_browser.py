@@ -142,6 +142,11 @@ def code_cells(page):
         }""")
 
 
+def test_opening_the_committed_lesson_does_not_mark_it_modified(page):
+    """Its metadata is what the kernel reports, so JupyterLab has nothing to change on opening."""
+    assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty") is False
+
+
 def test_run_all_shows_plots_updates_the_live_plot_in_place_and_has_no_errors(page):
     count = code_cells(page)
     assert count >= 5
