@@ -58,14 +58,21 @@ def make_mlp(sizes, batch):
     return build
 
 
-def make_cnn(batch=64):
+def cnn(channels=(1, 16, 32), size=28):
+    """Two 3x3 convolutions (channels in -> out -> out), each with ReLU and 2x2 max pooling, then a
+    Linear to 10 classes, on size x size images: the same as Retort's Benchmarks.cnn."""
+    c = channels
+    return nn.Sequential(
+        nn.Conv2d(c[0], c[1], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c[1], c[2], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(c[2] * (size // 4) * (size // 4), 10),
+    )
+
+
+def make_cnn(batch=64, channels=(1, 16, 32), size=28):
     def build():
-        model = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
-        )
-        x = torch.randn(batch, 1, 28, 28)
+        model = cnn(channels, size)
+        x = torch.randn(batch, channels[0], size, size)
         y = torch.randint(0, 10, (batch,))
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         return classifier_step(model, x, y, opt)
@@ -104,14 +111,6 @@ def make_sgemm(m, k, n):
     return build
 
 
-def cnn():
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
-    )
-
-
 class Quantized(nn.Module):
     """Static int8 quantisation with PyTorch's eager-mode API: quantise the input, int8 layers, dequantise."""
 
@@ -147,21 +146,6 @@ def make_inference(kind, batch, int8):
     return build
 
 
-# name -> (builder, batch size or None for sgemm, flops per step or None)
-def make_cifar_cnn(batch=128):
-    def build():
-        model = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 8 * 8, 10),
-        )
-        x = torch.randn(batch, 3, 32, 32)
-        y = torch.randint(0, 10, (batch,))
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        return classifier_step(model, x, y, opt)
-    return build
-
-
 def reset_peak_memory():
     """Return freed heap to the system and restart Linux's peak-RSS count (VmHWM) at the current size."""
     gc.collect()
@@ -184,11 +168,12 @@ def peak_memory_mb():
     return None
 
 
+# name -> (builder, batch size or None for sgemm, flops per step or None)
 WORKLOADS = {
     "mlp-784-512-512-10/b128": (make_mlp((784, 512, 512, 10), 128), 128, None),
     "mlp-784-512-512-10/b32": (make_mlp((784, 512, 512, 10), 32), 32, None),
     "mlp-784-512-512-10/b512": (make_mlp((784, 512, 512, 10), 512), 512, None),
-    "cnn-cifar-32x32/b128": (make_cifar_cnn(128), 128, None),
+    "cnn-cifar-32x32/b128": (make_cnn(128, channels=(3, 32, 64), size=32), 128, None),
     "mlp-64-32-10/b64": (make_mlp((64, 32, 10), 64), 64, None),
     "cnn-28x28/b64": (make_cnn(64), 64, None),
     "distill-784/b128": (make_distill(128), 128, None),

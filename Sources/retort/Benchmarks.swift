@@ -31,46 +31,13 @@ enum Benchmarks {
 
     static let all: [Workload] =
         [
-            Workload(name: "mlp-784-512-512-10/b128", batch: 128, flopsPerStep: nil) {
-                var g = RandomGenerator(seed: 0)
-                let model = Sequential.perceptron([784, 512, 512, 10], generator: &g)
-                return try classifierStep(model, Variable(g.normal([128, 784])), labels(128, classes: 10, generator: &g))
-            },
+            mlp([784, 512, 512, 10], batch: 128),
             // How cost grows with the batch, and a CIFAR-sized CNN (3×32×32, conv 3→32→64).
-            Workload(name: "mlp-784-512-512-10/b32", batch: 32, flopsPerStep: nil) {
-                var g = RandomGenerator(seed: 0)
-                let model = Sequential.perceptron([784, 512, 512, 10], generator: &g)
-                return try classifierStep(model, Variable(g.normal([32, 784])), labels(32, classes: 10, generator: &g))
-            },
-            Workload(name: "mlp-784-512-512-10/b512", batch: 512, flopsPerStep: nil) {
-                var g = RandomGenerator(seed: 0)
-                let model = Sequential.perceptron([784, 512, 512, 10], generator: &g)
-                return try classifierStep(model, Variable(g.normal([512, 784])), labels(512, classes: 10, generator: &g))
-            },
-            Workload(name: "cnn-cifar-32x32/b128", batch: 128, flopsPerStep: nil) {
-                var g = RandomGenerator(seed: 0)
-                let model = Sequential([
-                    Conv2d(3, 32, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
-                    Conv2d(32, 64, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
-                    Flatten(), Linear(64 * 8 * 8, 10, generator: &g),
-                ])
-                return try classifierStep(
-                    model, Variable(g.normal([128, 3, 32, 32])), labels(128, classes: 10, generator: &g))
-            },
-            Workload(name: "mlp-64-32-10/b64", batch: 64, flopsPerStep: nil) {
-                var g = RandomGenerator(seed: 0)
-                let model = Sequential.perceptron([64, 32, 10], generator: &g)
-                return try classifierStep(model, Variable(g.normal([64, 64])), labels(64, classes: 10, generator: &g))
-            },
-            Workload(name: "cnn-28x28/b64", batch: 64, flopsPerStep: nil) {
-                var g = RandomGenerator(seed: 0)
-                let model = Sequential([
-                    Conv2d(1, 16, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
-                    Conv2d(16, 32, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
-                    Flatten(), Linear(32 * 7 * 7, 10, generator: &g),
-                ])
-                return try classifierStep(model, Variable(g.normal([64, 1, 28, 28])), labels(64, classes: 10, generator: &g))
-            },
+            mlp([784, 512, 512, 10], batch: 32),
+            mlp([784, 512, 512, 10], batch: 512),
+            convolutional("cnn-cifar-32x32/b128", channels: [3, 32, 64], size: 32, batch: 128),
+            mlp([64, 32, 10], batch: 64),
+            convolutional("cnn-28x28/b64", channels: [1, 16, 32], size: 28, batch: 64),
             Workload(name: "distill-784/b128", batch: 128, flopsPerStep: nil) {
                 var g = RandomGenerator(seed: 0)
                 let teacher = Sequential.perceptron([784, 512, 512, 10], generator: &g)
@@ -110,13 +77,33 @@ enum Benchmarks {
             }
         }
 
-    /// The CNN of `cnn-28x28/b64`.
-    static func cnn(_ g: inout RandomGenerator) -> Sequential {
+    /// Training an MLP of these sizes on random data, `mlp-784-512-512-10/b128`.
+    static func mlp(_ sizes: [Int], batch: Int) -> Workload {
+        Workload(name: "mlp-" + sizes.map(String.init).joined(separator: "-") + "/b\(batch)", batch: batch, flopsPerStep: nil) {
+            var g = RandomGenerator(seed: 0)
+            let model = Sequential.perceptron(sizes, generator: &g)
+            return try classifierStep(
+                model, Variable(g.normal([batch, sizes[0]])), labels(batch, classes: sizes[sizes.count - 1], generator: &g))
+        }
+    }
+
+    /// Two 3×3 convolutions (`channels` in → out → out), each with ReLU and 2×2 max pooling, then a
+    /// Linear to 10 classes, on `size`×`size` images.
+    static func cnn(channels c: [Int], size: Int, _ g: inout RandomGenerator) -> Sequential {
         Sequential([
-            Conv2d(1, 16, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
-            Conv2d(16, 32, kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
-            Flatten(), Linear(32 * 7 * 7, 10, generator: &g),
+            Conv2d(c[0], c[1], kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
+            Conv2d(c[1], c[2], kernel: 3, padding: 1, generator: &g), Activation(.relu), Pool2d(.max, kernel: 2),
+            Flatten(), Linear(c[2] * (size / 4) * (size / 4), 10, generator: &g),
         ])
+    }
+
+    static func convolutional(_ name: String, channels: [Int], size: Int, batch: Int) -> Workload {
+        Workload(name: name, batch: batch, flopsPerStep: nil) {
+            var g = RandomGenerator(seed: 0)
+            let model = cnn(channels: channels, size: size, &g)
+            return try classifierStep(
+                model, Variable(g.normal([batch, channels[0], size, size])), labels(batch, classes: 10, generator: &g))
+        }
     }
 
     /// Inference (a forward pass without gradients) in float32 and as the int8 model `quantize`
@@ -127,7 +114,9 @@ enum Benchmarks {
             let name = kind == "mlp" ? "infer-mlp-784-512-512-10/b\(batch)" : "infer-cnn-28x28/b\(batch)"
             return Workload(name: name + (int8 ? "/int8" : "/f32"), batch: batch, flopsPerStep: nil, training: false) {
                 var g = RandomGenerator(seed: 0)
-                let float = kind == "mlp" ? Sequential.perceptron([784, 512, 512, 10], generator: &g) : cnn(&g)
+                let float =
+                    kind == "mlp"
+                    ? Sequential.perceptron([784, 512, 512, 10], generator: &g) : cnn(channels: [1, 16, 32], size: 28, &g)
                 float.isTraining = false
                 let x = kind == "mlp" ? g.normal([batch, 784]) : g.normal([batch, 1, 28, 28])
                 var model: Layer = float
