@@ -175,6 +175,35 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(try rebuilt.forward(Variable(x)).value.scalars, try int8.forward(Variable(x)).value.scalars)
     }
 
+    /// A scale that is not positive and finite, or a zero point off the grid, would give wrong
+    /// numbers without a word: refused, and a file holding one leaves the model as it was.
+    func testBadScalesAndZeroPointsAreRefused() throws {
+        let good = QuantParams(scale: 0.1, zeroPoint: 3)
+        for (scales, input) in [
+            ([Float(0.1), 0], good), ([Float(0.1), .nan], good), ([Float(0.1), 0.2], QuantParams(scale: 0, zeroPoint: 3)),
+            ([Float(0.1), 0.2], QuantParams(scale: .infinity, zeroPoint: 3)),
+            ([Float(0.1), 0.2], QuantParams(scale: 0.1, zeroPoint: 200)),
+        ] {
+            XCTAssertThrowsError(try Int8Weights(shape: [2, 2], values: [1, 2, 3, 4], scales: scales, bias: nil, input: input))
+        }
+        var g = RandomGenerator(seed: 6)
+        let float = Sequential([Linear(4, 3, generator: &g)])
+        let x = g.normal([5, 4])
+        let observed = try Quantizer.prepare(float, stage: .calibrating, perChannel: true)
+        _ = try observed.forward(Variable(x))
+        let int8 = try Quantizer.convert(observed)
+        let before = try int8.forward(Variable(x)).value.scalars
+        var tensors = int8.namedBuffers + int8.namedInt8Buffers
+        tensors = tensors.map { $0.name == "0.input_scale" ? ($0.name, Tensor(0)) : $0 }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("retort-bad-scale-\(getpid()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafeTensors.write(tensors, to: path)
+        XCTAssertThrowsError(try SafeTensors.load(from: path, into: int8)) { error in
+            XCTAssertTrue("\(error)".contains("positive and finite"), "\(error)")
+        }
+        XCTAssertEqual(try int8.forward(Variable(x)).value.scalars, before, "the model is as it was")
+    }
+
     /// A layer that never saw an input cannot be converted; a float layer with parameters that is
     /// not Linear, Conv2d or a norm is refused by name.
     func testRefusals() throws {

@@ -13,19 +13,35 @@ public struct Int8Weights {
     public let bias: [Float]?
     public let input: QuantParams
     let packed: Int8Kernel.Packed
+    /// What requantising each output needs, made once: `z · Σw[o]`, `s · sᵥ[o]` and the bias (or 0).
+    let corrections: [Int32]
+    let outputScales: [Float]
+    let offsets: [Float]
 
+    /// Checks what a file could get wrong: a scale that is not positive and finite, or a zero point
+    /// off the 7-bit grid, would otherwise give wrong numbers without a word.
     public init(shape: [Int], values: [Int8], scales: [Float], bias: [Float]?, input: QuantParams) throws {
         guard values.count == shape.reduce(1, *), scales.count == 1 || scales.count == shape[0],
             bias == nil || bias?.count == shape[0]
         else {
             throw TensorError("int8", "weights, scales and bias do not agree with the shape \(formatShape(shape))")
         }
+        guard (scales + [input.scale]).allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw TensorError("int8", "every weight scale and the input scale must be positive and finite")
+        }
+        guard (QuantGrid.activations.min...QuantGrid.activations.max).contains(input.zeroPoint) else {
+            throw TensorError("int8", "the input zero point \(input.zeroPoint) is outside 0…127")
+        }
         self.shape = shape
         self.values = values
         self.scales = scales
         self.bias = bias
         self.input = input
-        packed = Int8Kernel.pack(values, rows: shape[0], depth: values.count / Swift.max(shape[0], 1))
+        let outputs = shape[0]
+        packed = Int8Kernel.pack(values, rows: outputs, depth: values.count / Swift.max(outputs, 1))
+        corrections = packed.rowSums.map { Int32(input.zeroPoint) &* $0 }
+        outputScales = (0..<outputs).map { input.scale * scales[scales.count == 1 ? 0 : $0] }
+        offsets = bias ?? [Float](repeating: 0, count: outputs)
     }
 
     /// From a float weight and bias and the observed input range.
@@ -49,9 +65,8 @@ public struct Int8Weights {
     }
     var namedInt8Buffers: [(name: String, tensor: Tensor)] {
         // Whole numbers in −127…127 (and 0…127): exact in float, written back as int8.
-        // Shapes are known-good, so the throwing initialiser cannot fail here.
         [
-            ("weight", (try? Tensor(shape: shape, scalars: values.map(Float.init))) ?? Tensor.zeros(shape)),
+            ("weight", Tensor(shape: shape) { out in for (i, v) in values.enumerated() { out[i] = Float(v) } }),
             ("input_zero_point", Tensor(Float(input.zeroPoint))),
         ]
     }
@@ -66,8 +81,9 @@ public struct Int8Weights {
                 return Int8(v)
             }
         }
-        guard t.count == (namedBuffers + namedInt8Buffers).first(where: { $0.name == name })?.tensor.count else {
-            throw TensorError("load", "int8 layer has no tensor named '\(name)' of \(t.count) values")
+        let expected = ["weight": values.count, "weight_scale": scales.count, "bias": bias?.count ?? 0]
+        guard t.count == expected[name, default: 1] else {
+            throw TensorError("load", "\(name) holds \(t.count) values, the int8 layer \(expected[name, default: 1])")
         }
         switch name {
         case "weight":
@@ -89,9 +105,6 @@ public struct Int8Weights {
         }
     }
 
-    /// Bytes of the stored tensors: one per weight, four per scale and bias, five for the input grid.
-    var byteCount: Int { values.count + 4 * scales.count + 4 * (bias?.count ?? 0) + 4 + 1 }
-
     /// Quantises floats onto the input grid (NaN lands on 0, infinities on the ends), exactly as
     /// the fake-quantised forward pass rounds them.
     func quantizeInput(_ x: UnsafeBufferPointer<Float>, into q: UnsafeMutablePointer<UInt8>) {
@@ -101,25 +114,21 @@ public struct Int8Weights {
     /// `acc[rows × outputs]` to float: `s · sᵥ[o] · (acc − z · Σw[o]) + b[o]`, row-major, or laid out
     /// `[images, outputs, area]` for a convolution with `area` positions per image.
     func requantize(_ acc: UnsafePointer<Int32>, rows: Range<Int>, area: Int? = nil, into out: UnsafeMutablePointer<Float>) {
-        let zero = Int32(input.zeroPoint)
         Int8Kernel.requantize(
-            acc, rows: rows, outputs: outputs, corrections: packed.rowSums.map { zero &* $0 },
-            scales: (0..<outputs).map { input.scale * scales[scales.count == 1 ? 0 : $0] },
-            bias: bias ?? [Float](repeating: 0, count: outputs), area: area, into: out)
+            acc, rows: rows, outputs: outputs, corrections: corrections, scales: outputScales, bias: offsets, area: area,
+            into: out)
     }
 }
 
 /// The layers of an int8 model share this: the stored weights, which `save` writes.
 public protocol QuantizedLayer: Layer {
     var weights: Int8Weights { get }
-    var byteCount: Int { get }
 }
 
 extension QuantizedLayer {
     public var namedParameters: [(name: String, variable: Variable)] { [] }
     public var namedBuffers: [(name: String, tensor: Tensor)] { weights.namedBuffers }
     public var namedInt8Buffers: [(name: String, tensor: Tensor)] { weights.namedInt8Buffers }
-    public var byteCount: Int { weights.byteCount }
 }
 
 /// An int8 fully connected layer.
