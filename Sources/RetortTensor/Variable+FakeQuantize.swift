@@ -34,19 +34,25 @@ extension Tensor {
         guard scales.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw TensorError(op, "every scale must be positive and finite")
         }
+        // Blocks of `inner` entries share a channel; channels repeat `outer` times.
         let inner = axis.map { shape[($0 + 1)...].reduce(1, *) } ?? count
+        let outer = count / Swift.max(channels * inner, 1)
         let (low, high) = (Float(grid.min), Float(grid.max))
         var mask = Tensor(shape: shape, repeating: 0)
         let value = withUnsafeBufferPointer { x in
             mask.withUnsafeMutableBufferPointer { m in
                 Tensor(shape: shape) { out in
-                    for i in 0..<count {
-                        let c = (i / Swift.max(inner, 1)) % Swift.max(channels, 1)
-                        let zero = Float(zeroPoints[c])
-                        let q = (x[i] * (1 / scales[c])).rounded(.toNearestOrEven) + zero
-                        let inside = q >= low && q <= high
-                        m[i] = inside ? 1 : 0
-                        out[i] = (Swift.min(Swift.max(q, low), high) - zero) * scales[c]
+                    for o in 0..<outer {
+                        for c in 0..<channels {
+                            let (zero, scale) = (Float(zeroPoints[c]), scales[c])
+                            let inverse = 1 / scale
+                            let start = (o * channels + c) * inner
+                            for i in start..<(start + inner) {
+                                let q = (x[i] * inverse).rounded(.toNearestOrEven) + zero
+                                m[i] = q >= low && q <= high ? 1 : 0
+                                out[i] = (Swift.min(Swift.max(q, low), high) - zero) * scale
+                            }
+                        }
                     }
                 }
             }
