@@ -68,6 +68,13 @@ extension Layer {
         var seen = Set<ObjectIdentifier>()
         return namedParameters.map(\.variable).filter { seen.insert(ObjectIdentifier($0)).inserted }
     }
+    /// One line naming the layer in an error: its description, or for a multi-line one (a
+    /// `Sequential`, a function layer holding models) the leading name.
+    public var briefDescription: String {
+        let text = description
+        guard text.contains("\n") else { return text }
+        return String(text.prefix { $0 != " " && $0 != "(" && $0 != "\n" })
+    }
     /// The number of scalars in the parameters, frozen ones included, each shared one once.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
     /// The number of scalars that training would update (not frozen).

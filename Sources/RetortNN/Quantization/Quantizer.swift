@@ -10,7 +10,7 @@ public enum Quantizer {
     public struct Refusal: Error, CustomStringConvertible {
         public let layer: String
         public let reason: String
-        public var description: String { layer == "it" ? "it \(reason)" : "\(layer) \(reason)" }
+        public var description: String { "\(layer) \(reason)" }
     }
 
     /// A copy of `model` whose Linear and Conv2d layers are wrapped for `stage`; the original is untouched.
@@ -86,11 +86,11 @@ public enum Quantizer {
             if let inner = layer as? Sequential { return Sequential(try rewrite(inner, path: name + ".", wrap)) }
             if layer is Linear || layer is Conv2d { return try wrap(layer, name) }
             if layer is FakeQuantized || layer is QuantizedLayer {
-                throw Refusal(layer: "layer \(name) (\(layer.description))", reason: "is already quantised")
+                throw Refusal(layer: "layer \(name) (\(layer.briefDescription))", reason: "is already quantised")
             }
             if layer.namedParameters.isEmpty || layer is BatchNorm || layer is LayerNorm { return layer }
             throw Refusal(
-                layer: "layer \(name) (\(firstLine(layer.description)))",
+                layer: "layer \(name) (\(layer.briefDescription))",
                 reason: "owns parameters but is not a Linear or Conv2d, so it cannot be quantised")
         }
     }
@@ -119,6 +119,4 @@ public enum Quantizer {
                 stride: conv.stride, padding: conv.padding)
         }
     }
-
-    private static func firstLine(_ text: String) -> String { String(text.prefix { $0 != "\n" }) }
 }
