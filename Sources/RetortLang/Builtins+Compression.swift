@@ -42,29 +42,18 @@ extension Builtins {
                     "\(model.name ?? "the model") is already pruned (by \(earlier)); prune a clone of the unpruned model, or prune once with the amount you want",
                     at: "model")
             }
-            if structure == "channels" { return try pruneChannels(call, model, amount: amount) }
             let weights = Pruning.prunable(model.network)
             guard !weights.isEmpty else {
                 throw call.error("\(model.name ?? "the model") has no weight matrix or kernel to prune", at: "model")
             }
+            // A copy (qat, say) carries a pruned model's masks without its flag.
             if let already = weights.first(where: { $0.variable.mask != nil }) {
                 throw call.error(
                     "\(model.name ?? "the model") is already pruned (\(already.name) has a mask); prune a clone of the unpruned model, or prune once with the amount you want",
                     at: "model")
             }
-            let importance: [Tensor]
-            switch try call.string("by") {
-            case "magnitude":
-                importance = weights.map { $0.variable.value.map(Swift.abs) }
-            case "sensitivity":
-                guard call.isGiven("data") else {
-                    throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
-                }
-                importance = try sensitivity(
-                    model, weights.map(\.variable), data: try call.dataset("data"), batches: try call.int("batches", minimum: 1))
-            case let other:
-                throw call.error("by must be \"magnitude\" or \"sensitivity\", got \"\(other)\"", at: "by")
-            }
+            if structure == "channels" { return try pruneChannels(call, model, amount: amount) }
+            let importance = try entryImportance(call, model, weights.map(\.variable))
             for (weight, score) in zip(weights, importance) {
                 try Pruning.prune(weight.variable, amount: amount, importance: score)
             }
@@ -113,20 +102,19 @@ extension Builtins {
         } catch let refusal as StructuredPruning.Refusal {
             throw call.error("cannot prune \(model.name ?? "the model") by channels: \(refusal)", at: "model")
         }
-        let weights = indices.compactMap { StructuredPruning.weight(network.layers[$0]) }
-        let perWeight: [Tensor]
-        switch try call.string("by") {
-        case "magnitude":
-            perWeight = weights.map { $0.value.map(Swift.abs) }
-        case "sensitivity":
-            guard call.isGiven("data") else {
-                throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
-            }
-            perWeight = try sensitivity(
-                model, weights, data: try call.dataset("data"), batches: try call.int("batches", minimum: 1))
-        case let other:
-            throw call.error("by must be \"magnitude\" or \"sensitivity\", got \"\(other)\"", at: "by")
+        // Channels go by replacing layers with smaller ones in this model; another model holding the
+        // same layers would keep the old ones and silently stop sharing them.
+        let mine = Set(network.parameters.map(ObjectIdentifier.init))
+        for (name, value) in call.interpreter.userBindings {
+            guard case .model(let other) = value, other.network !== network,
+                other.network.parameters.contains(where: { mine.contains(ObjectIdentifier($0)) })
+            else { continue }
+            throw call.error(
+                "cannot prune \(model.name ?? "the model") by channels: it shares layers with \(name), which would keep the unpruned ones; prune a clone (its layers are its own)",
+                at: "model")
         }
+        let weights = indices.compactMap { StructuredPruning.weight(network.layers[$0]) }
+        let perWeight = try entryImportance(call, model, weights)
         // A channel's importance is the sum over its weights: the L1 norm of its row or filter by
         // magnitude (Li et al. 2017), its first-order Taylor score by sensitivity.
         var importance: [Int: [Float]] = [:]
@@ -147,6 +135,22 @@ extension Builtins {
         }
         model.pruning = "channels"
         return .model(model)
+    }
+
+    /// Each weight entry's importance, as `by:` asks: |w|, or its first-order Taylor score on `data`.
+    static func entryImportance(_ call: BuiltinCall, _ model: Model, _ weights: [Variable]) throws -> [Tensor] {
+        switch try call.string("by") {
+        case "magnitude":
+            return weights.map { $0.value.map(Swift.abs) }
+        case "sensitivity":
+            guard call.isGiven("data") else {
+                throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
+            }
+            return try sensitivity(
+                model, weights, data: try call.dataset("data"), batches: try call.int("batches", minimum: 1))
+        case let other:
+            throw call.error("by must be \"magnitude\" or \"sensitivity\", got \"\(other)\"", at: "by")
+        }
     }
 
     /// First-order Taylor importance, |w · ∂L/∂w| averaged over the first batches of `data`, with the

@@ -22,6 +22,15 @@ public enum StructuredPruning {
     /// The layers whose output channels would be pruned (every Linear or Conv2d but the last), by index.
     public static func prunableLayers(_ model: Sequential) throws -> [Int] {
         var weighted: [Int] = []
+        var seen: [ObjectIdentifier: Int] = [:]
+        for (i, layer) in model.layers.enumerated() where !layer.namedParameters.isEmpty {
+            if let first = seen.updateValue(i, forKey: ObjectIdentifier(layer)) {
+                throw Refusal(
+                    description:
+                        "layers \(first) and \(i) are the same layer; pruning would give each its own smaller copy and untie them"
+                )
+            }
+        }
         for (i, layer) in model.layers.enumerated() {
             switch layer {
             case is Linear, is Conv2d: weighted.append(i)
@@ -30,19 +39,12 @@ public enum StructuredPruning {
                 guard layer.namedParameters.isEmpty, !(layer is Sequential) else {
                     throw Refusal(
                         description:
-                            "layer \(i) (\(shortName(layer))) is not a Linear, Conv2d, BatchNorm or a layer without parameters, so its channels cannot be followed"
+                            "layer \(i) (\(layer.briefDescription)) is not a Linear, Conv2d, BatchNorm or a layer without parameters, so its channels cannot be followed"
                     )
                 }
             }
         }
         return Array(weighted.dropLast())
-    }
-
-    /// A layer's one-line description, or for a multi-line one its leading name (`f`, `Sequential`).
-    static func shortName(_ layer: Layer) -> String {
-        let text = layer.description
-        guard text.contains("\n") else { return text }
-        return String(text.prefix { $0 != " " && $0 != "(" && $0 != "\n" })
     }
 
     /// The weight of a Linear or Conv2d.
@@ -87,20 +89,18 @@ public enum StructuredPruning {
                     inputs = expand(channels, factor: linear.inFeatures / before)
                 }
                 let outputs = kept[i]
-                let w = try select(linear.weight.value, rows: outputs, columns: inputs)
+                let w = select(linear.weight.value, rows: outputs, columns: inputs)
                 let made = Linear(
-                    weight: carried(linear.weight, w),
-                    bias: try linear.bias.map { carried($0, try select($0.value, rows: outputs, columns: nil)) })
+                    weight: carried(linear.weight, w), bias: linear.bias.map { carried($0, select($0.value, rows: outputs)) })
                 made.isTraining = linear.isTraining
                 layers[i] = made
                 record(&changes, i, linear.weight, w)
                 incoming = outputs
             case let conv as Conv2d:
                 let outputs = kept[i]
-                let w = try select(conv.weight.value, rows: outputs, columns: incoming)
+                let w = select(conv.weight.value, rows: outputs, columns: incoming)
                 let made = Conv2d(
-                    weight: carried(conv.weight, w),
-                    bias: try conv.bias.map { carried($0, try select($0.value, rows: outputs, columns: nil)) },
+                    weight: carried(conv.weight, w), bias: conv.bias.map { carried($0, select($0.value, rows: outputs)) },
                     stride: conv.stride, padding: conv.padding)
                 made.isTraining = conv.isTraining
                 layers[i] = made
@@ -141,21 +141,19 @@ public enum StructuredPruning {
     }
 
     /// The sub-tensor of the given rows (first axis) and columns (second axis); nil keeps all.
-    static func select(_ t: Tensor, rows: [Int]?, columns: [Int]?) throws -> Tensor {
-        let rowList = rows ?? Array(0..<t.shape[0])
-        let colList = t.rank > 1 ? (columns ?? Array(0..<t.shape[1])) : [0]
-        let inner = t.rank > 2 ? t.shape[2...].reduce(1, *) : 1
-        let width = t.rank > 1 ? t.shape[1] : 1
-        var shape = t.shape
-        shape[0] = rowList.count
-        if t.rank > 1 { shape[1] = colList.count }
-        return t.withUnsafeBufferPointer { src in
+    static func select(_ t: Tensor, rows: [Int]?, columns: [Int]? = nil) -> Tensor {
+        let picked = rows.map { t.rows($0) } ?? t
+        guard let columns, t.rank > 1 else { return picked }
+        let (count, width) = (picked.shape[0], picked.shape[1])
+        let inner = picked.count / Swift.max(count * width, 1)
+        var shape = picked.shape
+        shape[1] = columns.count
+        return picked.withUnsafeBufferPointer { src in
             Tensor(shape: shape) { dst in
                 var o = 0
-                for r in rowList {
-                    for c in colList {
-                        let from = (r * width + c) * inner
-                        for k in 0..<inner { dst[o + k] = src[from + k] }
+                for r in 0..<count {
+                    for c in columns {
+                        (dst.baseAddress! + o).update(from: src.baseAddress! + (r * width + c) * inner, count: inner)
                         o += inner
                     }
                 }
@@ -168,13 +166,12 @@ extension BatchNorm {
     /// A batch norm over the given channels only, with their parameters and running statistics.
     func keeping(_ channels: [Int]) throws -> BatchNorm {
         let made = BatchNorm(channels.count, momentum: momentum, eps: eps)
-        let pick = { (t: Tensor) in try StructuredPruning.select(t, rows: channels, columns: nil) }
-        made.weight.update { $0 = (try? pick(weight.value)) ?? $0 }
-        made.bias.update { $0 = (try? pick(bias.value)) ?? $0 }
+        made.weight.update { $0 = weight.value.rows(channels) }
+        made.bias.update { $0 = bias.value.rows(channels) }
         made.weight.requiresGrad = weight.requiresGrad
         made.bias.requiresGrad = bias.requiresGrad
-        try made.setBuffer("running_mean", try pick(runningMean))
-        try made.setBuffer("running_var", try pick(runningVar))
+        try made.setBuffer("running_mean", runningMean.rows(channels))
+        try made.setBuffer("running_var", runningVar.rows(channels))
         made.setCount("num_batches_tracked", batchesTracked)
         made.isTraining = isTraining
         return made
