@@ -86,7 +86,10 @@ def training():
              "fit(m, data, opt: adam(lr: fn(p) = 1/0))", "fit(freeze(m), data)", "fit(m, blobs(n: 40, classes: 7))",
              "fit(mlp([3, 2]), data)", "step(adam(), 3)", "backward(tensor([1, 2]))", "grad(sum(m(data.x)), data.x)",
              "fit(m, data, checkpoint: \"/dev/null/x\")", "fit(m, data, resume: true)",
-             "load(\"/dev/zero\", into: m)", "save(m, \"/nonexistent/dir/m.safetensors\")"]
+             "load(\"/dev/zero\", into: m)", "save(m, \"/nonexistent/dir/m.safetensors\")",
+             "quantize(m, calibrate: data)", "quantize(m, calibrate: blobs(n: 0))", "convert(qat(m))",
+             "prune(m, 0.5, structure: \"channels\", by: \"sensitivity\", data: blobs(n: 0))",
+             "load(\"/dev/zero\", like: m)", "subset(data, data.x)"]
     for call in calls:
         yield "training", data + call
 
@@ -104,7 +107,8 @@ def files():
 
 def arguments():
     for builtin in ["softmax", "linear", "fit", "distill", "kd", "mlp", "split", "save", "load", "plot", "images", "help",
-                    "clone", "summary", "features", "concat", "stack", "one_hot", "cross_entropy", "kl_div", "adam"]:
+                    "clone", "summary", "features", "concat", "stack", "one_hot", "cross_entropy", "kl_div", "adam",
+                    "quantize", "qat", "convert", "prune", "sparsity", "subset"]:
         for args in ["", "1", "\"x\"", "none", "[]", "1, 2, 3, 4, 5, 6, 7", "x: 1", "1/0", "fn(x) = x", "[[1], [2, 3]]"]:
             yield "arguments", f"{builtin}({args})"
 
