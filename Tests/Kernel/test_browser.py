@@ -14,19 +14,16 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from test_jupyterlab import TOKEN, call, running_lab
+
 REPO = Path(__file__).resolve().parents[2]
 LESSON = REPO / "notebooks" / "02-distilling.ipynb"
-TOKEN = "retort-browser-test"
 ARTIFACTS = Path(os.environ.get("RETORT_TEST_ARTIFACTS") or REPO / "test-artifacts") / "browser"
 CHROMIUM = os.environ.get("RETORT_CHROMIUM", "")
 
@@ -36,10 +33,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def put_setting(port, plugin, values):
+    """Changes one of JupyterLab's settings through its REST API, before the page opens."""
+    call(port, f"/lab/api/settings/{plugin}", method="PUT", body={"raw": json.dumps(values)})
 
 
 @pytest.fixture(scope="module")
@@ -48,40 +44,13 @@ def lab_url():
     page scripts (window.jupyterapp) so the test runs JupyterLab's own commands."""
     root = Path(tempfile.mkdtemp(prefix="retort-lab-"))
     shutil.copy(LESSON, root / LESSON.name)
-    port = free_port()
-    log = open(root / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", f"--ServerApp.token={TOKEN}",
-         f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1", "--allow-root",
-         "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None"],
-        stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.time() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", timeout=5)
-            break
-        except OSError:
-            if server.poll() is not None or time.time() > deadline:
-                server.kill()
-                pytest.fail(f"JupyterLab did not start: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-    # Every cell in the page, not only those in view (JupyterLab 4 renders a window of cells by
-    # default), so the test can read every prompt and output.
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/notebook-extension:tracker?token={TOKEN}",
-        method="PUT", data=json.dumps({"raw": json.dumps({"windowingMode": "none"})}).encode(),
-        headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=10)
-    # No toast asking about Jupyter news over the outputs in the screenshots.
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={TOKEN}",
-        method="PUT", data=json.dumps({"raw": json.dumps({"fetchNews": "false"})}).encode(),
-        headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=10)
-    yield f"http://127.0.0.1:{port}/lab/tree/{LESSON.name}?token={TOKEN}"
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    with running_lab(root, "--LabApp.expose_app_in_browser=True") as port:
+        # Every cell in the page, not only those in view (JupyterLab 4 renders a window of cells by
+        # default), so the test can read every prompt and output.
+        put_setting(port, "@jupyterlab/notebook-extension:tracker", {"windowingMode": "none"})
+        # No toast asking about Jupyter news over the outputs in the screenshots.
+        put_setting(port, "@jupyterlab/apputils-extension:notification", {"fetchNews": "false"})
+        yield f"http://127.0.0.1:{port}/lab/tree/{LESSON.name}?token={TOKEN}"
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -1,6 +1,7 @@
 """JupyterLab's server, started for real, lists the installed retort kernelspec and starts the kernel."""
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -32,27 +33,40 @@ def call(port, path, method="GET", body=None):
         return response.status, json.loads(text) if text.lstrip().startswith(("{", "[")) else text
 
 
+@contextlib.contextmanager
+def running_lab(root, *options):
+    """JupyterLab's server on a free loopback port serving `root`, with extra command-line
+    `options`; yields the port once it answers, and stops the server afterwards."""
+    port = free_port()
+    with tempfile.TemporaryFile(mode="w+") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", f"--ServerApp.token={TOKEN}",
+             f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1", "--allow-root", *options],
+            stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            deadline = time.time() + 90
+            while True:
+                try:
+                    call(port, "/api/status")
+                    break
+                except OSError:
+                    if server.poll() is not None or time.time() > deadline:
+                        log.seek(0)
+                        pytest.fail(f"JupyterLab did not start: {log.read()[-2000:]}")
+                    time.sleep(0.3)
+            yield port
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
 @pytest.fixture(scope="module")
 def lab():
-    port = free_port()
-    root = tempfile.mkdtemp()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", f"--ServerApp.token={TOKEN}",
-         f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1", "--allow-root"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while True:
-        try:
-            call(port, "/api/status")
-            break
-        except OSError:
-            if server.poll() is not None or time.time() > deadline:
-                server.kill()
-                pytest.fail(f"JupyterLab did not start: {server.stderr.read()[-2000:]}")
-            time.sleep(0.3)
-    yield port
-    server.terminate()
-    server.wait(timeout=20)
+    with running_lab(tempfile.mkdtemp()) as port:
+        yield port
 
 
 def test_jupyterlab_lists_retort_with_its_logos(lab):
