@@ -28,7 +28,7 @@ struct Bench: ParsableCommand {
         if !json {
             print("retort \(RetortVersion.current), \(BLASKernel.summary), \(seconds) s per workload")
             print(
-                "workload".padding(toLength: 26, withPad: " ", startingAt: 0)
+                "workload".padding(toLength: 36, withPad: " ", startingAt: 0)
                     + "          rate unit       gemm GFLOPS in training           steps  seconds")
         }
         for workload in selected {
@@ -66,7 +66,7 @@ struct Bench: ParsableCommand {
                         String(format: "%6.1f (%2.0f%% of time)", $0, 100 * (row["gemm_share"] as? Double ?? 0))
                     } ?? ""
                 print(
-                    workload.name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                    workload.name.padding(toLength: 36, withPad: " ", startingAt: 0)
                         + String(format: "%14.1f ", rate) + unit.padding(toLength: 11, withPad: " ", startingAt: 0)
                         + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
                         + String(format: "%6d %8.2f", steps, elapsed))
