@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "retort", targets: ["retort"]),
         .library(name: "RetortTensor", targets: ["RetortTensor"]),
+        .library(name: "RetortGraph", targets: ["RetortGraph"]),
         .library(name: "RetortNN", targets: ["RetortNN"]),
         .library(name: "RetortLang", targets: ["RetortLang"]),
         .library(name: "RetortPlot", targets: ["RetortPlot"]),
@@ -45,8 +46,12 @@ let package = Package(
         .target(
             name: "RetortTensor", dependencies: ["CBLAS", "CMalloc"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
-        // Layers, losses, optimizers, schedules and data built on the tensor core.
-        .target(name: "RetortNN", dependencies: ["RetortTensor", "CZlib", "CRetortData", "CRetortKernels"]),
+        // The model graph: a traced forward pass (named primitives, parameters by state-dict name),
+        // which exporters, channel pruning and `graph(m)` walk.
+        .target(name: "RetortGraph", dependencies: ["RetortTensor"]),
+        // Layers, losses, optimizers, schedules, training and data built on the tensor core.
+        .target(
+            name: "RetortNN", dependencies: ["RetortTensor", "RetortGraph", "CZlib", "CRetortData", "CRetortKernels"]),
         // Plots: one figure description, drawn by cairo (SVG, PNG, PDF) or as terminal text.
         .target(name: "RetortPlot", dependencies: ["CCairo"]),
         // The Retort language: lexer, parser, interpreter, builtins and prelude. It never prints.
@@ -67,7 +72,7 @@ let package = Package(
         .testTarget(
             name: "RetortTensorTests", dependencies: ["RetortTensor"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "RetortNNTests", dependencies: ["RetortNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RetortNNTests", dependencies: ["RetortNN", "RetortGraph"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RetortPlotTests", dependencies: ["RetortPlot"], resources: [.copy("Golden")]),
         .testTarget(
             name: "RetortLangTests", dependencies: ["RetortLang"],

@@ -156,7 +156,7 @@ extension Builtins {
         ) { call in
             let x = try call.tensor("x")
             let axis = try call.int("axis")
-            let index = try call.tensor("index").value
+            let index = try call.tensor("index")
             return try call.tensorOp { try x.gathered(axis: axis, index: index) }
         },
         Builtin(
@@ -172,7 +172,7 @@ extension Builtins {
             "where", [.init("condition"), .init("a"), .init("b")], category: "tensor",
             summary: "Elements of a where the condition is non-zero, else of b.", example: "where(x > 0, x, 0)"
         ) { call in
-            let c = try call.tensor("condition").value
+            let c = try call.tensor("condition")
             let (a, b) = (try call.tensor("a"), try call.tensor("b"))
             return try call.tensorOp { try Variable.select(c, a, b) }
         },
@@ -348,7 +348,7 @@ extension Builtins {
             "nll", [.init("log_probs"), .init("target"), .init("reduction", .string("mean"))], category: "loss",
             summary: "Negative log-likelihood of class indices under log-probabilities.", example: "nll(log_softmax(s), y)"
         ) { call in
-            let (logp, target) = (try call.tensor("log_probs"), try call.tensor("target").value)
+            let (logp, target) = (try call.tensor("log_probs"), try call.tensor("target"))
             let reduction = try reductionArgument(call)
             return try call.tensorOp { try Loss.nll(logp, target: target, reduction: reduction) }
         },

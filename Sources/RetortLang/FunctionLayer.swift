@@ -63,6 +63,23 @@ final class FunctionLayer: Layer {
         }
     }
 
+    /// The models it captures, each as the layer it stands for (a layer builtin's one layer, or
+    /// the whole sequence), under the name the function reads it by.
+    var children: [(name: String, layer: Layer)] { members.map { ($0.name, $0.model.module) } }
+
+    /// Swaps a captured layer in the member model, which the function's scope holds, so the
+    /// function calls the replacement from now on.
+    func replaceChild(_ name: String, with layer: Layer) throws {
+        guard let member = members.first(where: { $0.name == name }) else {
+            throw TensorError("replace", "\(label) captures no model named '\(name)'")
+        }
+        if !member.model.isLayer, let sequence = layer as? Sequential {
+            member.model.network.replaceLayers(sequence.layers)
+        } else {
+            member.model.network.replaceLayers([layer])
+        }
+    }
+
     var namedParameters: [(name: String, variable: Variable)] {
         members.flatMap { member in member.model.module.namedParameters.map { ("\(member.name).\($0.name)", $0.variable) } }
             + tensors
@@ -70,6 +87,10 @@ final class FunctionLayer: Layer {
 
     var namedBuffers: [(name: String, tensor: Tensor)] {
         members.flatMap { member in member.model.module.namedBuffers.map { ("\(member.name).\($0.name)", $0.tensor) } }
+    }
+
+    var namedInt8Buffers: [(name: String, tensor: Tensor)] {
+        members.flatMap { member in member.model.module.namedInt8Buffers.map { ("\(member.name).\($0.name)", $0.tensor) } }
     }
 
     var namedCounts: [(name: String, count: Int)] {

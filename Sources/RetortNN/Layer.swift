@@ -27,6 +27,12 @@ public protocol Layer: AnyObject {
     /// A copy that shares what the original shares: a layer reached twice (a shared layer, a layer
     /// captured by a function layer and also listed) is copied once. Containers override this.
     func copy(using copier: LayerCopier) -> Layer
+    /// The layers this one holds directly, under the names that prefix their parameters (`0`,
+    /// `lin`, `blocks.1`): PyTorch's `named_children`, mlx-swift's `children()`. Empty for a leaf.
+    var children: [(name: String, layer: Layer)] { get }
+    /// Puts `layer` where the child called `name` was (quantisation and pruning swap layers this
+    /// way); the model keeps its identity. Throws for a name that is not a child.
+    func replaceChild(_ name: String, with layer: Layer) throws
 }
 
 /// Copies each layer once, so sharing inside a model survives `clone`.
@@ -55,6 +61,10 @@ extension Variable {
 
 extension Layer {
     public func copy(using copier: LayerCopier) -> Layer { copy() }
+    public var children: [(name: String, layer: Layer)] { [] }
+    public func replaceChild(_ name: String, with layer: Layer) throws {
+        throw TensorError("replace", "\(briefDescription) has no child layer named '\(name)'")
+    }
     public var namedBuffers: [(name: String, tensor: Tensor)] { [] }
     public var namedInt8Buffers: [(name: String, tensor: Tensor)] { [] }
     public var namedCounts: [(name: String, count: Int)] { [] }

@@ -53,14 +53,20 @@ public final class BatchNorm: Layer {
     }
 
     public func forward(_ input: Variable) throws -> Variable {
-        let result = try RetortTensor.Normalization.batchNorm(
-            input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-            training: isTraining, momentum: momentum, eps: eps)
-        // Running statistics never carry a graph: they are state, not part of the loss.
-        runningMean = result.runningMean
-        runningVar = result.runningVar
-        if isTraining { batchesTracked += 1 }
-        return result.output
+        // One group for a trace: an exporter writes BatchNormalization with this layer's statistics.
+        let op = Op("batch_norm", [("eps", .float(eps)), ("momentum", .float(momentum)), ("training", .bool(isTraining))])
+        return try Tape.group(
+            op, inputs: [input, weight, bias, Variable(runningMean), Variable(runningVar)], owner: self
+        ) {
+            let result = try RetortTensor.Normalization.batchNorm(
+                input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                training: isTraining, momentum: momentum, eps: eps)
+            // Running statistics never carry a graph: they are state, not part of the loss.
+            runningMean = result.runningMean
+            runningVar = result.runningVar
+            if isTraining { batchesTracked += 1 }
+            return result.output
+        }
     }
 }
 

@@ -35,6 +35,15 @@ public final class Sequential: Layer {
         set { for layer in layers { layer.isTraining = newValue } }
     }
 
+    public var children: [(name: String, layer: Layer)] { layers.enumerated().map { (String($0), $1) } }
+
+    public func replaceChild(_ name: String, with layer: Layer) throws {
+        guard let index = Int(name), layers.indices.contains(index) else {
+            throw TensorError("replace", "a Sequential of \(layers.count) layers has no layer '\(name)'")
+        }
+        layers[index] = layer
+    }
+
     public var description: String {
         "Sequential(\n" + layers.enumerated().map { "  (\($0)): \($1.description)" }.joined(separator: "\n") + "\n)"
     }

@@ -24,8 +24,11 @@ extension Variable {
 /// Loss functions with PyTorch's exact semantics. Inputs are logits unless the name says otherwise.
 public enum Loss {
     /// Negative log-likelihood of class indices `target` `[N]` under log-probabilities `[N, C]`.
-    public static func nll(_ logProbabilities: Variable, target: Tensor, reduction: Reduction = .mean) throws -> Variable {
+    public static func nll(_ logProbabilities: Variable, target targetVariable: Variable, reduction: Reduction = .mean) throws
+        -> Variable
+    {
         let logp = logProbabilities.value
+        let target = targetVariable.value
         guard logp.rank == 2, target.shape == [logp.shape[0]] else {
             throw TensorError(
                 "nll_loss",
@@ -39,14 +42,14 @@ public enum Loss {
                 for i in 0..<n { out[i] = -p[i * classes + labels[i]] }
             }
         }
-        let perSample = Variable.make(picked, [logProbabilities]) { g in
+        let perSample = Variable.make(picked, [logProbabilities, targetVariable], op: Op("nll")) { g in
             var gx = Tensor.zeros([n, classes])
             gx.withUnsafeMutableBufferPointer { px in
                 g.withUnsafeBufferPointer { pg in
                     for i in 0..<n { px[i * classes + labels[i]] = -pg[i] }
                 }
             }
-            return [gx]
+            return [gx, nil]
         }
         return try perSample.reduced(reduction, batch: n, op: "nll_loss")
     }
@@ -65,7 +68,7 @@ public enum Loss {
         let (n, classes) = (logits.shape[0], logits.shape[1])
         let logp = try logits.logSoftmax(axis: 1)
         if target.shape == [n] {
-            let hard = try nll(logp, target: target.value, reduction: reduction)
+            let hard = try nll(logp, target: target, reduction: reduction)
             guard labelSmoothing > 0 else { return hard }
             let uniform = try (-logp).sum(axes: [1]).reduced(reduction, batch: n, op: "cross_entropy") * (1 / Float(classes))
             return try hard * (1 - labelSmoothing) + uniform * labelSmoothing
@@ -101,7 +104,7 @@ public enum Loss {
         try checkSameShape(input, target, op: "kl_div")
         let (logq, p) = (input.value, target.value)
         let pointwise = p.zip3(logq, logq) { pi, lq, _ in pi > 0 ? pi * (logf(pi) - lq) : 0 - pi * lq }
-        let v = Variable.make(pointwise, [input, target]) { g in
+        let v = Variable.make(pointwise, [input, target], op: Op("kl_div_pointwise")) { g in
             [
                 try! -(g * p),
                 p.zip3(logq, g) { pi, lq, gi in pi > 0 ? gi * (logf(pi) + 1 - lq) : 0 },
@@ -117,7 +120,7 @@ public enum Loss {
         try checkSameShape(logits, target, op: "binary_cross_entropy_with_logits")
         let (x, y) = (logits.value, target.value)
         let pointwise = x.zip3(y, y) { xi, yi, _ in Swift.max(xi, 0) - xi * yi + log1pf(expf(-Swift.abs(xi))) }
-        let v = Variable.make(pointwise, [logits, target]) { g in
+        let v = Variable.make(pointwise, [logits, target], op: Op("bce_with_logits_pointwise")) { g in
             [x.zip3(y, g) { xi, yi, gi in gi * (sigmoidScalar(xi) - yi) }, try! -(g * x)]
         }
         return try v.reduced(reduction, batch: 0, op: "binary_cross_entropy_with_logits")

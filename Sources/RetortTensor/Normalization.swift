@@ -10,13 +10,17 @@ public enum Normalization {
                 "normalized shape \(formatShape(normalizedShape)) does not match the end of input \(formatShape(x.shape))")
         }
         let axes = Array((x.value.rank - normalizedShape.count)..<x.value.rank)
-        let mean = try x.mean(axes: axes, keepDims: true)
-        let centered = try x - mean
-        let variance = try (centered * centered).mean(axes: axes, keepDims: true)
-        var y = try centered / (variance + eps).sqrt()
-        if let weight { y = try y * weight }
-        if let bias { y = try y + bias }
-        return y
+        let op = Op(
+            "layer_norm", [("axes", .ints(axes)), ("eps", .float(eps)), ("weight", .bool(weight != nil)), ("bias", .bool(bias != nil))])
+        return try Tape.group(op, inputs: [x] + [weight, bias].compactMap { $0 }) {
+            let mean = try x.mean(axes: axes, keepDims: true)
+            let centered = try x - mean
+            let variance = try (centered * centered).mean(axes: axes, keepDims: true)
+            var y = try centered / (variance + eps).sqrt()
+            if let weight { y = try y * weight }
+            if let bias { y = try y + bias }
+            return y
+        }
     }
 
     /// Batch normalisation of `[N, C]` or `[N, C, H, W]` over every axis but the channel.

@@ -5,18 +5,18 @@ import Foundation
 extension Variable {
     public static func + (a: Variable, b: Variable) throws -> Variable {
         let out = try a.value + b.value
-        return make(out, [a, b]) { g in [g.summed(toShape: a.shape), g.summed(toShape: b.shape)] }
+        return make(out, [a, b], op: .add) { g in [g.summed(toShape: a.shape), g.summed(toShape: b.shape)] }
     }
 
     public static func - (a: Variable, b: Variable) throws -> Variable {
         let out = try a.value - b.value
-        return make(out, [a, b]) { g in [g.summed(toShape: a.shape), (-g).summed(toShape: b.shape)] }
+        return make(out, [a, b], op: .sub) { g in [g.summed(toShape: a.shape), (-g).summed(toShape: b.shape)] }
     }
 
     public static func * (a: Variable, b: Variable) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let out = try x * y
-        return make(out, [a, b]) { g in
+        return make(out, [a, b], op: .mul) { g in
             [
                 a.requiresGrad ? try! (g * y).summed(toShape: x.shape) : nil,
                 b.requiresGrad ? try! (g * x).summed(toShape: y.shape) : nil,
@@ -27,7 +27,7 @@ extension Variable {
     public static func / (a: Variable, b: Variable) throws -> Variable {
         let (x, y) = (a.value, b.value)
         let out = try x / y
-        return make(out, [a, b]) { g in
+        return make(out, [a, b], op: .div) { g in
             [
                 a.requiresGrad ? try! (g / y).summed(toShape: x.shape) : nil,
                 b.requiresGrad ? try! (-(g * out) / y).summed(toShape: y.shape) : nil,
@@ -36,14 +36,14 @@ extension Variable {
     }
 
     public static prefix func - (a: Variable) -> Variable {
-        make(-a.value, [a]) { g in [-g] }
+        make(-a.value, [a], op: .neg) { g in [-g] }
     }
 
     /// `a` raised to `b`, elementwise with broadcasting.
     public func pow(_ exponent: Variable) throws -> Variable {
         let (x, e) = (value, exponent.value)
         let out = try x.pow(e)
-        return Variable.make(out, [self, exponent]) { g in
+        return Variable.make(out, [self, exponent], op: .pow) { g in
             let gx: Tensor? =
                 self.requiresGrad
                 ? try! (g * (e * x.zip(e, op: "pow") { b, p in powf(b, p - 1) })).summed(toShape: x.shape) : nil
@@ -63,7 +63,7 @@ extension Variable {
     func extremum(_ other: Variable, op: String, larger: Bool) throws -> Variable {
         let (x, y) = (value, other.value)
         let out = larger ? try x.maximum(y) : try x.minimum(y)
-        return Variable.make(out, [self, other]) { g in
+        return Variable.make(out, [self, other], op: Op(op)) { g in
             let share = try! x.zip(y, op: op) { a, b in a == b ? 0.5 : ((a > b) == larger ? 1 : 0) }
             return [
                 try! (g * share).summed(toShape: x.shape),
@@ -74,35 +74,37 @@ extension Variable {
 
     /// Applies an elementwise function whose derivative is known from input and output.
     @inline(__always)
-    func unary(_ forward: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
+    func unary(
+        _ op: @autoclosure () -> Op, _ forward: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float
+    ) -> Variable {
         let x = value
         let out = x.map(forward)
-        return Variable.make(out, [self]) { g in
+        return Variable.make(out, [self], op: op()) { g in
             [g.zip3(x, out) { gi, xi, yi in gi * derivative(xi, yi) }]
         }
     }
 
-    public func exp() -> Variable { unary(expf) { _, y in y } }
-    public func log() -> Variable { unary(logf) { x, _ in 1 / x } }
-    public func sqrt() -> Variable { unary(sqrtf) { _, y in 0.5 / y } }
-    public func cos() -> Variable { unary(cosf) { x, _ in -sinf(x) } }
-    public func sin() -> Variable { unary(sinf) { x, _ in cosf(x) } }
-    public func abs() -> Variable { unary(Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
-    public func tanh() -> Variable { unary(tanhf) { _, y in 1 - y * y } }
-    public func sigmoid() -> Variable { unary(sigmoidScalar) { _, y in y * (1 - y) } }
+    public func exp() -> Variable { unary(.exp, expf) { _, y in y } }
+    public func log() -> Variable { unary(.log, logf) { x, _ in 1 / x } }
+    public func sqrt() -> Variable { unary(.sqrt, sqrtf) { _, y in 0.5 / y } }
+    public func cos() -> Variable { unary(Op("cos"), cosf) { x, _ in -sinf(x) } }
+    public func sin() -> Variable { unary(Op("sin"), sinf) { x, _ in cosf(x) } }
+    public func abs() -> Variable { unary(Op("abs"), Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
+    public func tanh() -> Variable { unary(Op("tanh"), tanhf) { _, y in 1 - y * y } }
+    public func sigmoid() -> Variable { unary(Op("sigmoid"), sigmoidScalar) { _, y in y * (1 - y) } }
     /// max(x, 0); written out rather than through `unary` because it is the hottest activation.
     public func relu() -> Variable {
         let x = value
-        return Variable.make(x.relu(), [self]) { g in [g.zip3(x, x) { gi, xi, _ in xi > 0 ? gi : 0 }] }
+        return Variable.make(x.relu(), [self], op: .relu) { g in [g.zip3(x, x) { gi, xi, _ in xi > 0 ? gi : 0 }] }
     }
 
     public func leakyRelu(slope: Float = 0.01) -> Variable {
-        unary({ $0 > 0 ? $0 : slope * $0 }) { x, _ in x > 0 ? 1 : slope }
+        unary(Op("leaky_relu", [("slope", .float(slope))]), { $0 > 0 ? $0 : slope * $0 }) { x, _ in x > 0 ? 1 : slope }
     }
 
     /// x · sigmoid(x), also called swish.
     public func silu() -> Variable {
-        unary({ $0 * sigmoidScalar($0) }) { x, _ in
+        unary(Op("silu"), { $0 * sigmoidScalar($0) }) { x, _ in
             let s = sigmoidScalar(x)
             return s * (1 + x * (1 - s))
         }
@@ -110,7 +112,7 @@ extension Variable {
 
     /// The Gaussian error linear unit in its exact form, x · Φ(x), PyTorch's default.
     public func gelu() -> Variable {
-        unary({ 0.5 * $0 * (1 + erff($0 * Float(0.5).squareRoot())) }) { x, _ in
+        unary(Op("gelu"), { 0.5 * $0 * (1 + erff($0 * Float(0.5).squareRoot())) }) { x, _ in
             let cdf = 0.5 * (1 + erff(x * Float(0.5).squareRoot()))
             let pdf = expf(-0.5 * x * x) / Float(2 * Float.pi).squareRoot()
             return cdf + x * pdf
@@ -121,17 +123,20 @@ extension Variable {
     public func clamp(min lower: Float?, max upper: Float?) -> Variable {
         let x = value
         let out = x.clamp(min: lower, max: upper)
-        return Variable.make(out, [self]) { g in
+        let bounds: [(name: String, value: Op.Value)] = [lower.map { ("min", .float($0)) }, upper.map { ("max", .float($0)) }]
+            .compactMap { $0 }
+        return Variable.make(out, [self], op: Op("clamp", bounds)) { g in
             [g.zip3(x, x) { gi, xi, _ in ((lower.map { xi >= $0 } ?? true) && (upper.map { xi <= $0 } ?? true)) ? gi : 0 }]
         }
     }
 
     /// Picks from `a` where `condition` is non-zero, else from `b`; the condition gets no gradient.
-    public static func select(_ condition: Tensor, _ a: Variable, _ b: Variable) throws -> Variable {
-        let out = try condition.select(a.value, b.value)
-        let mask = try condition.expanded(to: out.shape)
-        return make(out, [a, b]) { g in
+    public static func select(_ condition: Variable, _ a: Variable, _ b: Variable) throws -> Variable {
+        let out = try condition.value.select(a.value, b.value)
+        let mask = try condition.value.expanded(to: out.shape)
+        return make(out, [condition, a, b], op: Op("where")) { g in
             [
+                nil,
                 g.zip3(mask, mask) { gi, m, _ in m != 0 ? gi : 0 }.summed(toShape: a.shape),
                 g.zip3(mask, mask) { gi, m, _ in m != 0 ? 0 : gi }.summed(toShape: b.shape),
             ]
@@ -140,7 +145,9 @@ extension Variable {
 
     /// Elementwise comparison as a 0/1 tensor (no gradient).
     public func compare(_ other: Variable, _ comparison: Comparison) throws -> Variable {
-        Variable(try value.compare(other.value, comparison))
+        let out = Variable(try value.compare(other.value, comparison))
+        Tape.record(Op("compare", [("comparison", .string(comparison.rawValue))]), inputs: [self, other], output: out)
+        return out
     }
 }
 
@@ -148,6 +155,6 @@ extension Variable {
     /// A constant variable holding one value, for mixing numbers into expressions.
     public static func scalar(_ value: Float) -> Variable { Variable(Tensor(value)) }
 
-    public static func * (a: Variable, s: Float) -> Variable { make(a.value * s, [a]) { g in [g * s] } }
-    public static func + (a: Variable, s: Float) -> Variable { make(a.value + s, [a]) { g in [g] } }
+    public static func * (a: Variable, s: Float) -> Variable { make(a.value * s, [a], op: .scale(s)) { g in [g * s] } }
+    public static func + (a: Variable, s: Float) -> Variable { make(a.value + s, [a], op: .shift(s)) { g in [g] } }
 }

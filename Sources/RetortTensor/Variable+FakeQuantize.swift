@@ -67,6 +67,12 @@ extension Variable {
     /// clamped), as `torch.fake_quantize_per_tensor_affine` and `..._per_channel_affine`.
     public func fakeQuantized(scales: [Float], zeroPoints: [Int], axis: Int?, grid: QuantGrid) throws -> Variable {
         let (out, mask) = try value.fakeQuantized(scales: scales, zeroPoints: zeroPoints, axis: axis, grid: grid)
-        return Variable.make(out, [self]) { g in [g.zip3(mask, mask) { gi, mi, _ in gi * mi }] }
+        let op = Op(
+            "fake_quantize",
+            [
+                ("scales", .floats(scales)), ("zero_points", .ints(zeroPoints)), ("axis", .int(axis ?? -1)),
+                ("min", .int(grid.min)), ("max", .int(grid.max)),
+            ])
+        return Variable.make(out, [self], op: op) { g in [g.zip3(mask, mask) { gi, mi, _ in gi * mi }] }
     }
 }

@@ -3,7 +3,7 @@ extension Variable {
     public func matmul(_ other: Variable) throws -> Variable {
         let (x, y) = (value, other.value)
         let out = try x.matmul(y)
-        return Variable.make(out, [self, other]) { g in
+        return Variable.make(out, [self, other], op: .matmul) { g in
             // Promote vectors to matrices, differentiate the matrix product, then undo the promotion.
             let a = x.rank == 1 ? x.withShape([1, x.shape[0]]) : x
             let b = y.rank == 1 ? y.withShape([y.shape[0], 1]) : y
@@ -55,7 +55,7 @@ extension Variable {
             }
         }
         let parents = [input, weight] + (bias.map { [$0] } ?? [])
-        return make(out, parents) { g in
+        return make(out, parents, op: .linear) { g in
             g.withUnsafeBufferPointer { pg in
                 var grads: [Tensor?] = []
                 grads.append(
@@ -98,7 +98,9 @@ extension Variable {
         let (x, w) = (input.value, weight.value)
         let result = try Tensor.conv2d(x, weight: w, bias: bias?.value, stride: stride, padding: padding)
         let parents = [input, weight] + (bias.map { [$0] } ?? [])
-        return make(result.output, parents) { g in
+        return make(
+            result.output, parents, op: Op("conv2d", [("stride", .int(stride)), ("padding", .int(padding))])
+        ) { g in
             let grads = Tensor.conv2dBackward(
                 gradient: g, input: x, weight: w, columns: result.columns, window: result.window, needsInput: input.requiresGrad)
             return [grads.input, grads.weight] + (bias == nil ? [] : [grads.bias])
@@ -109,7 +111,8 @@ extension Variable {
     public func maxPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0) throws -> Variable {
         let x = value
         let (out, argmax) = try Tensor.maxPool2d(x, kernel: kernel, stride: stride ?? kernel, padding: padding)
-        return Variable.make(out, [self]) { g in
+        return Variable.make(out, [self], op: Op.pool("max_pool2d", kernel: kernel, stride: stride ?? kernel, padding: padding)) {
+            g in
             var gx = Tensor.zeros(x.shape)
             gx.withUnsafeMutableBufferPointer { px in
                 g.withUnsafeBufferPointer { pg in
@@ -126,7 +129,8 @@ extension Variable {
     public func avgPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0) throws -> Variable {
         let inputShape = shape
         let (out, window) = try Tensor.avgPool2d(value, kernel: kernel, stride: stride ?? kernel, padding: padding)
-        return Variable.make(out, [self]) { g in
+        return Variable.make(out, [self], op: Op.pool("avg_pool2d", kernel: kernel, stride: stride ?? kernel, padding: padding)) {
+            g in
             [Tensor.avgPool2dBackward(gradient: g, inputShape: inputShape, window: window)]
         }
     }

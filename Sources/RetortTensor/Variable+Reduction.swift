@@ -5,7 +5,9 @@ extension Variable {
         let out = try value.sum(axes: resolved, keepDims: keepDims)
         let inputShape = shape
         let kept = value.reducedShape(Set(resolved), keepDims: true)
-        return Variable.make(out, [self]) { g in [try! g.withShape(kept).expanded(to: inputShape)] }
+        return Variable.make(out, [self], op: .reduction("sum", axes: resolved, keepDims: keepDims)) { g in
+            [try! g.withShape(kept).expanded(to: inputShape)]
+        }
     }
 
     /// The mean over `axes` (nil: all of them).
@@ -32,7 +34,7 @@ extension Variable {
             // Whole-tensor max/min, like torch.amax: the gradient is shared among all tied maxima.
             let out = largest ? try x.max(axis: nil, keepDims: keepDims) : try x.min(axis: nil, keepDims: keepDims)
             let best = out.storage.pointer[0]
-            return Variable.make(out, [self]) { g in
+            return Variable.make(out, [self], op: .reduction(op, axes: Array(0..<x.rank), keepDims: keepDims)) { g in
                 let mask = x.map { $0 == best ? 1 : 0 }
                 let ties = mask.scalars.reduce(0, +)
                 return [mask * (g.storage.pointer[0] / ties)]
@@ -43,7 +45,7 @@ extension Variable {
         // The gradient goes to the index returned, as torch.max(dim) does.
         let kept = x.reducedShape([ax], keepDims: true)
         let idx = indices.withShape(kept)
-        return Variable.make(values, [self]) { g in
+        return Variable.make(values, [self], op: .reduction(op, axes: [ax], keepDims: keepDims)) { g in
             [Tensor.scatterAlong(axis: ax, index: idx, source: g.withShape(kept), shape: x.shape)]
         }
     }
@@ -54,7 +56,7 @@ extension Variable {
         let resolved = try x.reductionAxes(axes, op: "logsumexp")
         let out = try x.logSumExp(axes: resolved, keepDims: keepDims)
         let kept = x.reducedShape(Set(resolved), keepDims: true)
-        return Variable.make(out, [self]) { g in
+        return Variable.make(out, [self], op: .reduction("logsumexp", axes: resolved, keepDims: keepDims)) { g in
             let weights = try! (x - out.withShape(kept)).exp()
             return [try! weights * g.withShape(kept)]
         }

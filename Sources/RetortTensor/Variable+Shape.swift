@@ -2,13 +2,16 @@ extension Variable {
     /// The same elements in a new shape (one dimension may be -1).
     public func reshaped(_ newShape: [Int]) throws -> Variable {
         let inputShape = shape
-        return Variable.make(try value.reshaped(newShape), [self]) { g in [g.withShape(inputShape)] }
+        let out = try value.reshaped(newShape)
+        return Variable.make(out, [self], op: Op("reshape", [("shape", .ints(out.shape))])) { g in [g.withShape(inputShape)] }
     }
 
     /// All but the first axis flattened into one.
     public func flattened(from axis: Int = 1) throws -> Variable {
         let ax = try normalizeAxis(axis, rank: value.rank, op: "flatten")
-        return try reshaped(Array(shape[..<ax]) + [shape[ax...].reduce(1, *)])
+        let inputShape = shape
+        let out = value.withShape(Array(shape[..<ax]) + [shape[ax...].reduce(1, *)])
+        return Variable.make(out, [self], op: .axis("flatten", ax)) { g in [g.withShape(inputShape)] }
     }
 
     /// Axes reordered: result axis `i` is this variable's axis `dims[i]`.
@@ -16,12 +19,14 @@ extension Variable {
         let resolved = try value.resolvePermutation(dims)
         var inverse = [Int](repeating: 0, count: resolved.count)
         for (i, d) in resolved.enumerated() { inverse[d] = i }
-        return Variable.make(try value.permuted(resolved), [self]) { g in [try! g.permuted(inverse)] }
+        return Variable.make(try value.permuted(resolved), [self], op: Op("permute", [("dims", .ints(resolved))])) { g in
+            [try! g.permuted(inverse)]
+        }
     }
 
     /// Two axes swapped (the last two by default).
     public func transposed(_ dim0: Int = -2, _ dim1: Int = -1) throws -> Variable {
-        if value.rank < 2 { return try Variable.make(value.transposed(dim0, dim1), [self]) { g in [g] } }
+        if value.rank < 2 { return try Variable.make(value.transposed(dim0, dim1), [self], op: Op("identity")) { g in [g] } }
         let a = try normalizeAxis(dim0, rank: value.rank, op: "transpose")
         let b = try normalizeAxis(dim1, rank: value.rank, op: "transpose")
         var dims = Array(0..<value.rank)
@@ -34,7 +39,7 @@ extension Variable {
         let geometry = try value.sliceGeometry(ranges)
         let inputShape = shape
         let out = value.stridedGather(base: geometry.base, strides: geometry.strides, outShape: geometry.shape)
-        return Variable.make(out, [self]) { g in
+        return Variable.make(out, [self], op: .slice(ranges, of: inputShape)) { g in
             [Tensor.stridedScatter(g, into: inputShape, base: geometry.base, strides: geometry.strides)]
         }
     }
@@ -56,7 +61,7 @@ extension Variable {
         let out = try Tensor.concat(parts.map(\.value), axis: axis)
         let ax = try normalizeAxis(axis, rank: out.rank, op: "concat")
         let sizes = parts.map { $0.shape[ax] }
-        return make(out, parts) { g in
+        return make(out, parts, op: .axis("concat", ax)) { g in
             var start = 0
             var grads: [Tensor?] = []
             var ranges = [SliceRange](repeating: SliceRange(), count: ax + 1)
@@ -82,18 +87,22 @@ extension Variable {
     }
 
     /// PyTorch's `gather` along `axis` with a tensor of whole-number indices.
-    public func gathered(axis: Int, index: Tensor) throws -> Variable {
+    public func gathered(axis: Int, index: Variable) throws -> Variable {
         let ax = try normalizeAxis(axis, rank: value.rank, op: "gather")
-        let out = try value.gathered(axis: ax, index: index)
+        let indices = index.value
+        let out = try value.gathered(axis: ax, index: indices)
         let inputShape = shape
-        return Variable.make(out, [self]) { g in
-            [Tensor.scatterAlong(axis: ax, index: index, source: g, shape: inputShape)]
+        return Variable.make(out, [self, index], op: .axis("gather", ax)) { g in
+            [Tensor.scatterAlong(axis: ax, index: indices, source: g, shape: inputShape), nil]
         }
     }
 
     /// The value stretched to `target` by broadcasting.
     public func expanded(to target: [Int]) throws -> Variable {
         let inputShape = shape
-        return Variable.make(try value.expanded(to: target), [self]) { g in [g.summed(toShape: inputShape)] }
+        let out = try value.expanded(to: target)
+        return Variable.make(out, [self], op: Op("expand", [("shape", .ints(out.shape))])) { g in
+            [g.summed(toShape: inputShape)]
+        }
     }
 }

@@ -52,10 +52,10 @@ extension Tensor {
 extension Variable {
     /// The softmax along `axis`; divide the input by a temperature first to soften it.
     public func softmax(axis: Int = -1) throws -> Variable {
-        guard value.rank > 0 else { return Variable.make(Tensor(1), [self]) { _ in [Tensor(0)] } }
+        guard value.rank > 0 else { return Variable.make(Tensor(1), [self], op: .axis("softmax", 0)) { _ in [Tensor(0)] } }
         let ax = try normalizeAxis(axis, rank: value.rank, op: "softmax")
         let out = value.softmax(axis: ax)
-        return Variable.make(out, [self]) { g in
+        return Variable.make(out, [self], op: .axis("softmax", ax)) { g in
             // dx = y ⊙ (g − Σ g⊙y)
             var gx = g
             gx.withUnsafeMutableBufferPointer { pg in
@@ -73,10 +73,12 @@ extension Variable {
 
     /// log(softmax(x)) along `axis`, computed directly so it never takes the log of zero.
     public func logSoftmax(axis: Int = -1) throws -> Variable {
-        guard value.rank > 0 else { return Variable.make(Tensor(0), [self]) { _ in [Tensor(0)] } }
+        guard value.rank > 0 else {
+            return Variable.make(Tensor(0), [self], op: .axis("log_softmax", 0)) { _ in [Tensor(0)] }
+        }
         let ax = try normalizeAxis(axis, rank: value.rank, op: "log_softmax")
         let out = value.logSoftmax(axis: ax)
-        return Variable.make(out, [self]) { g in
+        return Variable.make(out, [self], op: .axis("log_softmax", ax)) { g in
             // dx = g − softmax ⊙ Σ g
             var gx = g
             gx.withUnsafeMutableBufferPointer { pg in

@@ -54,6 +54,7 @@ public final class Variable {
         backwardFunction = nil
     }
 
+    @usableFromInline
     init(value: Tensor, parents: [Variable], backward: @escaping (Tensor) -> [Tensor?]) {
         self.value = value
         requiresGrad = true
@@ -65,9 +66,16 @@ public final class Variable {
     ///
     /// `backward` receives the gradient of the result and returns one gradient per parent
     /// (nil where a parent needs none); this is how new primitives are defined.
-    public static func make(_ value: Tensor, _ parents: [Variable], backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
-        guard GradMode.isEnabled, parents.contains(where: { $0.requiresGrad }) else { return Variable(value) }
-        return Variable(value: value, parents: parents, backward: backward)
+    /// `op` names the primitive for tracing; it is evaluated only while a trace is recorded.
+    @inlinable
+    public static func make(
+        _ value: Tensor, _ parents: [Variable], op: @autoclosure () -> Op, backward: @escaping (Tensor) -> [Tensor?]
+    ) -> Variable {
+        let result =
+            GradMode.isEnabled && parents.contains(where: { $0.requiresGrad })
+            ? Variable(value: value, parents: parents, backward: backward) : Variable(value)
+        if let recorder = Tape.recorder { recorder.record(op(), inputs: parents, output: result, owner: nil) }
+        return result
     }
 
     /// Releases the graph behind this node without recursion: a chain of 100,000 operations
@@ -89,7 +97,11 @@ public final class Variable {
     public var isLeaf: Bool { parents.isEmpty }
 
     /// The same value cut off from the graph.
-    public func detached() -> Variable { Variable(value) }
+    public func detached() -> Variable {
+        let copy = Variable(value)
+        Tape.record(.detach, inputs: [self], output: copy)
+        return copy
+    }
 
     /// Replaces the value of a leaf in place (optimizers and loaders), keeping its identity.
     public func update(_ body: (inout Tensor) throws -> Void) rethrows {

@@ -30,7 +30,7 @@ final class TorchReferenceTests: XCTestCase {
         "le": { x, _ in try x[0].compare(x[1], .le) },
         "gt": { x, _ in try x[0].compare(x[1], .gt) },
         "ge": { x, _ in try x[0].compare(x[1], .ge) },
-        "where": { x, _ in try Variable.select(x[0].value, x[1], x[2]) },
+        "where": { x, _ in try Variable.select(x[0], x[1], x[2]) },
         "neg": { x, _ in -x[0] },
         "exp": { x, _ in x[0].exp() },
         "log": { x, _ in x[0].log() },
@@ -63,7 +63,7 @@ final class TorchReferenceTests: XCTestCase {
         "select": { x, a in try x[0].selecting(axis: int(a, "axis"), index: int(a, "index")) },
         "concat": { x, a in try Variable.concat(x, axis: int(a, "axis")) },
         "stack": { x, a in try Variable.stack(x, axis: int(a, "axis")) },
-        "gather": { x, a in try x[0].gathered(axis: int(a, "axis"), index: x[1].value) },
+        "gather": { x, a in try x[0].gathered(axis: int(a, "axis"), index: x[1]) },
         "one_hot": { x, a in Variable(try x[0].value.oneHot(classes: int(a, "classes"))) },
         "expand": { x, a in try x[0].expanded(to: ints(a, "shape")) },
         "matmul": { x, _ in try x[0].matmul(x[1]) },
@@ -80,7 +80,7 @@ final class TorchReferenceTests: XCTestCase {
         "cross_entropy": { x, a in
             try Loss.crossEntropy(x[0], target: x[1], labelSmoothing: float(a, "label_smoothing") ?? 0, reduction: reduction(a))
         },
-        "nll_loss": { x, a in try Loss.nll(x[0], target: x[1].value, reduction: reduction(a)) },
+        "nll_loss": { x, a in try Loss.nll(x[0], target: x[1], reduction: reduction(a)) },
         "mse_loss": { x, a in try Loss.mse(x[0], x[1], reduction: reduction(a)) },
         "l1_loss": { x, a in try Loss.l1(x[0], x[1], reduction: reduction(a)) },
         "kl_div": { x, a in try Loss.klDiv(x[0], x[1], reduction: reduction(a)) },

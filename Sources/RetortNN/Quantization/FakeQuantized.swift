@@ -15,8 +15,8 @@ public final class FakeQuantized: Layer {
         case quantizationAware
     }
 
-    /// The float layer, `Linear` or `Conv2d`.
-    public let inner: Layer
+    /// The float layer, a `Linear` or `Conv2d` (any `Quantizable`).
+    public let inner: Quantizable
     public let stage: Stage
     public let perChannel: Bool
     /// For calibration: the observer the user chose.
@@ -27,15 +27,14 @@ public final class FakeQuantized: Layer {
     public private(set) var inputMax = -Float.infinity
     public static let averagingConstant: Float = 0.01
 
-    public init(_ inner: Layer, stage: Stage, perChannel: Bool, observer: ObserverKind = .minmax) {
-        precondition(inner is Linear || inner is Conv2d, "only Linear and Conv2d are quantised")
+    public init(_ inner: Quantizable, stage: Stage, perChannel: Bool, observer: ObserverKind = .minmax) {
         self.inner = inner
         self.stage = stage
         self.perChannel = perChannel
         self.observer = ActivationObserver(observer)
     }
 
-    private init(copying other: FakeQuantized, inner: Layer) {
+    private init(copying other: FakeQuantized, inner: Quantizable) {
         self.inner = inner
         stage = other.stage
         perChannel = other.perChannel
@@ -44,8 +43,12 @@ public final class FakeQuantized: Layer {
         inputMax = other.inputMax
     }
 
-    public func copy() -> Layer { FakeQuantized(copying: self, inner: inner.copy()) }
-    public func copy(using copier: LayerCopier) -> Layer { FakeQuantized(copying: self, inner: copier.copy(inner)) }
+    public func copy() -> Layer { copy(using: LayerCopier()) }
+    public func copy(using copier: LayerCopier) -> Layer {
+        // A copy of a Quantizable is one of the same class.
+        guard let copied = copier.copy(inner) as? Quantizable else { return self }
+        return FakeQuantized(copying: self, inner: copied)
+    }
 
     public var isTraining: Bool {
         get { inner.isTraining }
@@ -94,13 +97,7 @@ public final class FakeQuantized: Layer {
             }
             let p = QuantParams.affine(min: range.min, max: range.max, grid: .activations)
             let x = try input.fakeQuantized(scales: [p.scale], zeroPoints: [p.zeroPoint], axis: nil, grid: .activations)
-            if let linear = inner as? Linear {
-                let w = try WeightQuantization.fakeQuantized(linear.weight, perChannel: perChannel)
-                return try Variable.linear(x, weight: w, bias: linear.bias)
-            }
-            guard let conv = inner as? Conv2d else { throw TensorError("qat", "\(inner.description) cannot be quantised") }
-            let w = try WeightQuantization.fakeQuantized(conv.weight, perChannel: perChannel)
-            return try Variable.conv2d(x, weight: w, bias: conv.bias, stride: conv.stride, padding: conv.padding)
+            return try inner.forward(x, weight: try WeightQuantization.fakeQuantized(inner.weight, perChannel: perChannel))
         }
     }
 

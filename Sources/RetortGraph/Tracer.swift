@@ -1,0 +1,96 @@
+import RetortTensor
+
+/// Builds a `Graph` from what the tape reports while a forward pass runs.
+///
+/// Values are told apart by identity: the tracer keeps every variable it has seen alive until it
+/// is done, so no identity is reused for another value in the meantime.
+public final class Tracer: TapeRecorder {
+    private var graph = Graph()
+    private var sources: [ObjectIdentifier: Graph.Source] = [:]
+    private var seen: [Variable] = []
+    private var openGroups: [Int] = []
+    private var names: [String: Int] = [:]
+
+    /// A tracer that names `parameters` by their state-dict names wherever the pass reads them.
+    public init(parameters: [(name: String, variable: Variable)]) {
+        for (name, variable) in parameters where sources[ObjectIdentifier(variable)] == nil {
+            sources[ObjectIdentifier(variable)] = .parameter(graph.parameters.count)
+            graph.parameters.append(Graph.Parameter(name: name, variable: variable))
+            seen.append(variable)
+        }
+    }
+
+    /// Declares a graph input; the pass should start from `variable`.
+    public func input(_ variable: Variable, name: String) {
+        sources[ObjectIdentifier(variable)] = .input(graph.inputs.count)
+        graph.inputs.append(Graph.Input(name: name, shape: variable.shape))
+        seen.append(variable)
+    }
+
+    /// The finished graph with `outputs` as its results.
+    public func finish(outputs: [Variable]) -> Graph {
+        var result = graph
+        result.outputs = outputs.map(source)
+        // Parameters the pass never read are not part of the graph.
+        return result
+    }
+
+    public func record(_ op: Op, inputs: [Variable], output: Variable, owner: AnyObject?) {
+        let id = graph.nodes.count
+        graph.nodes.append(
+            Graph.Node(
+                id: id, name: uniqueName(op.name), op: op, inputs: inputs.map(source), shape: output.shape,
+                group: openGroups.last, isGroup: false, groupOutput: nil, owner: owner))
+        sources[ObjectIdentifier(output)] = .node(id)
+        seen.append(output)
+    }
+
+    public func beginGroup(_ op: Op, inputs: [Variable], owner: AnyObject?) {
+        let id = graph.nodes.count
+        graph.nodes.append(
+            Graph.Node(
+                id: id, name: uniqueName(op.name), op: op, inputs: inputs.map(source), shape: [], group: openGroups.last,
+                isGroup: true, groupOutput: nil, owner: owner))
+        openGroups.append(id)
+    }
+
+    public func endGroup(output: Variable) {
+        guard let id = openGroups.popLast() else { return }
+        graph.nodes[id].groupOutput = source(output)
+        graph.nodes[id].shape = output.shape
+        sources[ObjectIdentifier(output)] = .node(id)
+        seen.append(output)
+    }
+
+    /// Where a value came from; one never seen before is a constant, kept by value.
+    private func source(_ variable: Variable) -> Graph.Source {
+        if let known = sources[ObjectIdentifier(variable)] { return known }
+        let made = Graph.Source.constant(graph.constants.count)
+        graph.constants.append(variable.value)
+        sources[ObjectIdentifier(variable)] = made
+        seen.append(variable)
+        return made
+    }
+
+    private func uniqueName(_ base: String) -> String {
+        let n = names[base, default: 0]
+        names[base] = n + 1
+        return n == 0 ? base : "\(base)_\(n)"
+    }
+}
+
+extension Graph {
+    /// Traces `body` run on `inputs`: every primitive it computes, with `parameters` named.
+    ///
+    /// Gradients are off while it runs (a trace records values, not a backward pass).
+    public static func trace(
+        inputs: [(name: String, value: Tensor)], parameters: [(name: String, variable: Variable)],
+        _ body: ([Variable]) throws -> [Variable]
+    ) throws -> Graph {
+        let tracer = Tracer(parameters: parameters)
+        let variables = inputs.map { Variable($0.value) }
+        for (variable, input) in zip(variables, inputs) { tracer.input(variable, name: input.name) }
+        let outputs = try Tape.recording(to: tracer) { try GradMode.withoutGradients { try body(variables) } }
+        return tracer.finish(outputs: outputs)
+    }
+}
