@@ -51,6 +51,8 @@ public struct Graph {
     /// Values the pass used that are neither inputs nor parameters: numbers in expressions, masks,
     /// a batch norm's running statistics.
     public internal(set) var constants: [Tensor] = []
+    /// A constant's name where it is a layer's buffer (`1.running_mean`), else nil.
+    public internal(set) var constantNames: [String?] = []
     public internal(set) var nodes: [Node] = []
     public internal(set) var outputs: [Source] = []
 
@@ -77,6 +79,7 @@ public struct Graph {
         case .input(let i): return inputs[i].name
         case .parameter(let i): return parameters[i].name
         case .constant(let i):
+            if let name = constantNames[i] { return name }
             let c = constants[i]
             if let v = c.scalar { return v == v.rounded() && Swift.abs(v) < 1e7 ? String(Int(v)) : "\(v)" }
             return "const \(formatShape(c.shape))"

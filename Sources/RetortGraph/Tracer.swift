@@ -11,8 +11,12 @@ public final class Tracer: TapeRecorder {
     private var openGroups: [Int] = []
     private var names: [String: Int] = [:]
 
-    /// A tracer that names `parameters` by their state-dict names wherever the pass reads them.
-    public init(parameters: [(name: String, variable: Variable)]) {
+    private let buffers: [(name: String, tensor: Tensor)]
+
+    /// A tracer that names `parameters` by their state-dict names wherever the pass reads them,
+    /// and constants that are views of `buffers` (running statistics) by theirs.
+    public init(parameters: [(name: String, variable: Variable)], buffers: [(name: String, tensor: Tensor)] = []) {
+        self.buffers = buffers
         for (name, variable) in parameters where sources[ObjectIdentifier(variable)] == nil {
             sources[ObjectIdentifier(variable)] = .parameter(graph.parameters.count)
             graph.parameters.append(Graph.Parameter(name: name, variable: variable))
@@ -67,6 +71,7 @@ public final class Tracer: TapeRecorder {
         if let known = sources[ObjectIdentifier(variable)] { return known }
         let made = Graph.Source.constant(graph.constants.count)
         graph.constants.append(variable.value)
+        graph.constantNames.append(buffers.first { $0.tensor.sharesStorage(with: variable.value) }?.name)
         sources[ObjectIdentifier(variable)] = made
         seen.append(variable)
         return made
@@ -85,9 +90,9 @@ extension Graph {
     /// Gradients are off while it runs (a trace records values, not a backward pass).
     public static func trace(
         inputs: [(name: String, value: Tensor)], parameters: [(name: String, variable: Variable)],
-        _ body: ([Variable]) throws -> [Variable]
+        buffers: [(name: String, tensor: Tensor)] = [], _ body: ([Variable]) throws -> [Variable]
     ) throws -> Graph {
-        let tracer = Tracer(parameters: parameters)
+        let tracer = Tracer(parameters: parameters, buffers: buffers)
         let variables = inputs.map { Variable($0.value) }
         for (variable, input) in zip(variables, inputs) { tracer.input(variable, name: input.name) }
         let outputs = try Tape.recording(to: tracer) { try GradMode.withoutGradients { try body(variables) } }

@@ -12,6 +12,7 @@ enum Members {
         case .model: return ["layers", "parameters", "buffers", "name", "count", "mode"]
         case .optimizer: return ["lr", "kind", "steps"]
         case .table: return ["columns", "rows"]
+        case .graph: return ["columns", "rows", "ops", "parameters", "inputs", "outputs"]
         case .list, .tuple: return ["count"]
         case .string: return ["count"]
         default: return []
@@ -72,6 +73,15 @@ enum Members {
             case "kind": return .string(o.kind.rawValue)
             case "steps": return .number(Double(o.steps))
             default: return nil
+            }
+        case .graph(let g):
+            let graph = g.graph
+            switch name {
+            case "ops": return .list(graph.topLevel.map { .string($0.op.name) })
+            case "parameters": return .list(graph.parameters.map { .string($0.name) })
+            case "inputs": return .list(graph.inputs.map { .list($0.shape.map { .number(Double($0)) }) })
+            case "outputs": return .list(graph.outputs.map { .list(graph.shape(of: $0).map { .number(Double($0)) }) })
+            default: return lookup(.table(g.table), name)
             }
         case .table(let t):
             switch name {

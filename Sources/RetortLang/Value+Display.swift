@@ -24,6 +24,7 @@ func describeShort(_ value: Value) -> String {
     case .plot: return "a plot"
     case .formula: return "a formula"
     case .range(let a, let b): return "the range \(a)..<\(b)"
+    case .graph(let g): return "the graph of \(g.modelName)"
     }
 }
 
@@ -69,6 +70,7 @@ extension Value {
         case .plot(let f): return f.text(width: 80)
         case .formula(let latex): return latex
         case .range(let a, let b): return "\(a)..<\(b)"
+        case .graph(let g): return displayTable(g.table)
         }
     }
 
@@ -81,6 +83,7 @@ extension Value {
     /// The value as HTML for notebooks, where it has a richer form than text (tables).
     public var displayHTML: String? {
         if case .table(let t) = self { return htmlTable(t) }
+        if case .graph(let g) = self { return htmlTable(g.table) }
         return nil
     }
 }

@@ -26,6 +26,8 @@ public indirect enum Value {
     case formula(String)
     /// `a..b` or `a..<b` over whole numbers.
     case range(Int, Int)
+    /// A model's traced forward pass, from `graph(m)`: shown as a table, drawn by `plot`.
+    case graph(ModelGraph)
 
     /// Equality as `==` gives it for values that are not tensors: by content for numbers, strings,
     /// lists, tuples, records and ranges (a tensor inside by its shape and values), by identity for
@@ -78,6 +80,7 @@ public indirect enum Value {
         case .plot: return "plot"
         case .formula: return "formula"
         case .range: return "range"
+        case .graph: return "graph"
         }
     }
 }

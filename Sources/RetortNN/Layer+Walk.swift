@@ -54,6 +54,8 @@ extension Layer {
         let wasTraining = isTraining
         isTraining = false
         defer { isTraining = wasTraining }
-        return try Graph.trace(inputs: [(inputName, input)], parameters: namedParameters) { [try forward($0[0])] }
+        return try Graph.trace(inputs: [(inputName, input)], parameters: namedParameters, buffers: namedBuffers) {
+            [try forward($0[0])]
+        }
     }
 }

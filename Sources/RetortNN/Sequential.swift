@@ -3,6 +3,9 @@ import RetortTensor
 /// Layers applied in order; parameter names follow PyTorch's `nn.Sequential` (`0.weight`, `2.bias`).
 public final class Sequential: Layer {
     public private(set) var layers: [Layer]
+    /// The shape of the last input the model was called on, so tools that trace it (`graph`,
+    /// channel pruning) can without being told (as Keras keeps a model's built input shape).
+    public internal(set) var lastInputShape: [Int]?
 
     public init(_ layers: [Layer]) { self.layers = layers }
 
@@ -26,7 +29,11 @@ public final class Sequential: Layer {
     }
     public func copy() -> Layer { copied() }
     public func copy(using copier: LayerCopier) -> Layer { copied(using: copier) }
-    public func copied(using copier: LayerCopier) -> Sequential { Sequential(layers.map { copier.copy($0) }) }
+    public func copied(using copier: LayerCopier) -> Sequential {
+        let made = Sequential(layers.map { copier.copy($0) })
+        made.lastInputShape = lastInputShape
+        return made
+    }
     /// An independent copy with equal parameters and state; layers shared inside stay shared.
     public func copied() -> Sequential { copied(using: LayerCopier()) }
 
@@ -83,6 +90,7 @@ public final class Sequential: Layer {
     }
 
     public func forward(_ input: Variable) throws -> Variable {
+        lastInputShape = input.shape
         var x = input
         for layer in layers { x = try layer.forward(x) }
         return x
@@ -90,6 +98,7 @@ public final class Sequential: Layer {
 
     /// The input followed by every layer's output, for losses that read intermediate features.
     public func forwardCollecting(_ input: Variable) throws -> [Variable] {
+        lastInputShape = input.shape
         var outputs = [input]
         for layer in layers { outputs.append(try layer.forward(outputs[outputs.count - 1])) }
         return outputs

@@ -86,6 +86,9 @@ public struct Tensor {
         return storage.pointer[offset]
     }
 
+    /// Whether this tensor and `other` are views of one storage (a buffer and a reshaped copy of it).
+    public func sharesStorage(with other: Tensor) -> Bool { storage === other.storage }
+
     /// The same elements viewed with another shape of equal element count.
     @inlinable
     func withShape(_ newShape: [Int]) -> Tensor { Tensor(shape: newShape, storage: storage) }
