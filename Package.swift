@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "RetortLang", targets: ["RetortLang"]),
         .library(name: "RetortPlot", targets: ["RetortPlot"]),
         .library(name: "RetortKernel", targets: ["RetortKernel"]),
+        .library(name: "RetortExport", targets: ["RetortExport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -60,6 +61,8 @@ let package = Package(
         .target(
             name: "RetortKernel",
             dependencies: ["CZMQ", .product(name: "Crypto", package: "swift-crypto")]),
+        // Export to other formats: ONNX files, written as protobuf by our own small writer.
+        .target(name: "RetortExport", dependencies: ["RetortTensor"]),
         // The terminal front end: readline, history, completion, progress line.
         .target(name: "RetortREPL", dependencies: ["RetortLang", "CReadline"]),
         .executableTarget(
@@ -77,6 +80,7 @@ let package = Package(
         .testTarget(
             name: "RetortLangTests", dependencies: ["RetortLang"],
             resources: [.copy("Fixtures"), .copy("Golden")]),
+        .testTarget(name: "RetortExportTests", dependencies: ["RetortExport", "RetortTensor"]),
     ],
     swiftLanguageModes: [.v5]
 )
