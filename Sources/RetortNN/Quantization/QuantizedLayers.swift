@@ -165,7 +165,10 @@ public final class QuantizedLinear: QuantizedLayer {
                 weights.requantize(acc, rows: 0..<rows, into: po.baseAddress!)
             }
         }
-        return Variable(out)
+        let result = Variable(out)
+        // The weights are not variables: a trace names this layer as the node's owner.
+        Tape.record(Op("int8_linear"), inputs: [input], output: result, owner: self)
+        return result
     }
 }
 
@@ -224,6 +227,10 @@ public final class QuantizedConv2d: QuantizedLayer {
                 }
             }
         }
-        return Variable(out)
+        let result = Variable(out)
+        Tape.record(
+            Op("int8_conv2d", [("stride", .int(stride)), ("padding", .int(padding))]), inputs: [input], output: result,
+            owner: self)
+        return result
     }
 }
