@@ -213,42 +213,15 @@ extension Builtins {
     static func entryImportance(_ call: BuiltinCall, _ model: Model, _ weights: [Variable]) throws -> [Tensor] {
         switch try call.string("by") {
         case "magnitude":
-            return weights.map { $0.value.map(Swift.abs) }
+            return Importance.magnitude(weights)
         case "sensitivity":
             guard call.isGiven("data") else {
                 throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
             }
-            return try sensitivity(
-                model, weights, data: try call.dataset("data"), batches: try call.int("batches", minimum: 1))
+            return try Importance.sensitivity(
+                model.network, weights, data: try call.dataset("data"), batches: try call.int("batches", minimum: 1))
         case let other:
             throw call.error("by must be \"magnitude\" or \"sensitivity\", got \"\(other)\"", at: "by")
         }
-    }
-
-    /// First-order Taylor importance, |w · ∂L/∂w| averaged over the first batches of `data`, with the
-    /// model in eval mode and its gradients left as they were.
-    static func sensitivity(_ model: Model, _ weights: [Variable], data: Dataset, batches: Int) throws -> [Tensor] {
-        let wasTraining = model.network.isTraining
-        model.network.isTraining = false
-        let saved = weights.map(\.grad)
-        defer {
-            model.network.isTraining = wasTraining
-            for (w, g) in zip(weights, saved) { w.grad = g }
-        }
-        var sums = weights.map { Tensor.zeros($0.shape) }
-        let size = 64
-        let count = Swift.min(batches, (data.count + size - 1) / size)
-        guard count > 0 else { throw TensorError("prune", "the data has no examples to measure sensitivity on") }
-        for b in 0..<count {
-            let part = data.subset(Array((b * size)..<Swift.min((b + 1) * size, data.count)))
-            for w in weights { w.zeroGrad() }
-            let loss = try Loss.crossEntropy(try model.network.forward(Variable(part.x)), target: Variable(part.y))
-            try loss.backward()
-            for (i, w) in weights.enumerated() {
-                let g = w.grad ?? Tensor.zeros(w.shape)
-                sums[i] = try sums[i] + (try w.value * g).map(Swift.abs)
-            }
-        }
-        return sums.map { $0 * (1 / Float(count)) }
     }
 }

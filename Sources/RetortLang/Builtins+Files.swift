@@ -98,7 +98,7 @@ extension Builtins {
                     at: "into")
             }
             // A training checkpoint also holds the optimizer's state, which a model does not take.
-            let checkpoint = (try? SafeTensors.read(path: path))?.metadata?["retort_checkpoint"] == "1"
+            let checkpoint = (try? SafeTensors.read(path: path))?.metadata?["retort_checkpoint"] != nil
             try SafeTensors.load(from: path, into: model.network) { name in
                 checkpoint && name.hasPrefix("optimizer.") ? nil : try rename(name)
             }

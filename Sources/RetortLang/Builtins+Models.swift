@@ -174,9 +174,7 @@ extension Builtins {
             guard (0..<count).contains(index) else {
                 throw call.error("layer \(k) is out of range: the model has \(count) layers", at: "layer")
             }
-            if let recorded = call.interpreter.recordedForwards[ObjectIdentifier(m.network)], recorded.input === x {
-                return .tensor(recorded.outputs[index + 1])
-            }
+            if let recorded = call.interpreter.trainingContext?.recorded(m, on: x) { return .tensor(recorded[index + 1]) }
             return try call.tensorOp {
                 var h = x
                 for layer in m.network.layers[...index] { h = try layer.forward(h) }

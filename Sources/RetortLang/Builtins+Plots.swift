@@ -384,15 +384,15 @@ extension Builtins {
             let name = try call.string("name")
             let value = call.value("value")
             // Outside fit and distill nobody reads the terms, so none are kept.
-            guard call.interpreter.collectingTerms else {
+            guard let context = call.interpreter.trainingContext else {
                 if case .number = value { return value }
                 if case .tensor(let t) = value, t.value.count == 1 { return value }
                 throw call.fail("value", "a number or a one-element tensor (a loss)")
             }
             switch value {
-            case .number(let n): call.interpreter.loggedTerms.append((name, n))
+            case .number(let n): context.log(name, n)
             case .tensor(let t) where t.value.count == 1:
-                call.interpreter.loggedTerms.append((name, Double(t.value.scalar ?? .nan)))
+                context.log(name, Double(t.value.scalar ?? .nan))
             default: throw call.fail("value", "a number or a one-element tensor (a loss)")
             }
             return value

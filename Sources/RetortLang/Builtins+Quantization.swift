@@ -40,15 +40,9 @@ extension Builtins {
             guard data.count > 0 else {
                 throw call.error("the calibration data \(data.name) has no examples to observe ranges on", at: "calibrate")
             }
-            let size = 256
-            var batches = (data.count + size - 1) / size
-            if call.isGiven("batches") { batches = Swift.min(batches, try call.int("batches", minimum: 1)) }
-            prepared.isTraining = false
-            for b in 0..<batches {
-                try call.interpreter.checkInterrupt(call.range, "calibration batch \(b + 1) of \(batches)")
-                let part = data.subset(Array((b * size)..<Swift.min((b + 1) * size, data.count)))
-                _ = try GradMode.withoutGradients { try prepared.forward(Variable(part.x)) }
-            }
+            try Calibration.observe(
+                prepared, on: data, batches: call.isGiven("batches") ? try call.int("batches", minimum: 1) : nil,
+                shouldStop: { [interpreter = call.interpreter] in interpreter.interrupt.isRequested })
             return .model(Model(try converting(call, prepared, model)))
         },
         Builtin(

@@ -9,9 +9,15 @@ extension Builtins {
         between (per batch, not per epoch). A loss with a parameter x gets the batch's input; features(model, x, k) and \
         model(x) on it reuse the batch's one forward pass. The model trains in train mode and returns to the mode it had. \
         clip: scales gradients to at most that global L2 norm (torch's clip_grad_norm_). checkpoint: "dir" writes the \
-        model, its optimizer's state, the epoch and the history to dir/NAME.checkpoint.safetensors every `every` epochs \
-        (atomically); resume: true starts after the last one (a model without dropout then ends bit-identical to an \
-        unbroken run; parameters outside the model, such as an adapter, are not saved). See help(adam) for optimizers.
+        model, its optimizer's state, the epoch and the history to dir/NAME.checkpoint.safetensors (NAME: the model's \
+        name), or checkpoint: "file.safetensors" to that file, every `every` epochs (atomically), with a record of the run: \
+        the model's architecture, the data, the optimizer and its settings, the loss and its arguments, batch, shuffle, \
+        clip and epochs. resume: true starts after the last saved epoch when the record matches this call; a file saved by \
+        a run that differs in any of them is an error naming each difference (never a silent continuation of another \
+        run: give each run of a sweep its own file). A model without dropout then ends bit-identical to an unbroken run; \
+        parameters outside the model, such as an adapter, are not saved. The metric is the task's: accuracy for [N, C] \
+        outputs with labels [N], token accuracy for [N, T, V] outputs with labels [N, T] (−1 not counted), none otherwise. \
+        See help(adam) for optimizers.
         """
 
     static let trainingParameters: [Builtin.Parameter] = [
@@ -20,33 +26,113 @@ extension Builtins {
         .init("checkpoint", Value.none), .init("every", .number(1)), .init("resume", .bool(false)),
     ]
 
-    static func loop(_ call: BuiltinCall, task: String, model: Model, data: Dataset) throws -> TrainingLoop {
+    /// A trainer for `model` on `data` from the call's arguments; `loss` computes each batch's step.
+    static func trainer(
+        _ call: BuiltinCall, task: String, model: Model, data: Dataset, lossName: String,
+        loss: @escaping (Trainer.Batch, TrainingContext) throws -> (loss: Variable, output: Variable)
+    ) throws -> (trainer: Trainer, resume: Bool) {
         if Quantizer.isQuantized(model.network) {
             throw call.error(
                 "\(model.name ?? "this model") is an int8 model: it predicts but cannot be trained (fine-tune the float model, or a qat() copy, then quantise or convert it)"
             )
         }
-        let optimizer: OptimizerValue
-        if call.isGiven("opt") {
-            optimizer = try call.optimizer("opt")
-        } else {
-            optimizer = OptimizerValue(kind: .adam, learningRate: 1e-3)
+        let optimizerValue = call.isGiven("opt") ? try call.optimizer("opt") : OptimizerValue(kind: .adam, learningRate: 1e-3)
+        if let complaint = optimizerValue.claim(model) { throw call.error(complaint, at: call.isGiven("opt") ? "opt" : nil) }
+        let optimizer = LanguageOptimizer(optimizerValue, interpreter: call.interpreter, range: call.range, owner: model)
+        let settings = TrainingSettings(
+            epochs: try call.int("epochs", minimum: 1), batchSize: try call.int("batch", minimum: 1),
+            shuffle: try call.bool("shuffle"), clip: try clipNorm(call))
+        let interpreter = call.interpreter
+        let trainer = Trainer(task: task, model: model.network, data: data, settings: settings, optimizer: optimizer) { batch in
+            let context = TrainingContext()
+            let (value, output) = try interpreter.withTrainingContext(context) { try loss(batch, context) }
+            return Trainer.Step(loss: value, output: output, terms: context.terms)
         }
-        var validation: Dataset?
-        if call.isGiven("validation") { validation = try call.dataset("validation") }
-        var checkpoint: Checkpoint?
-        if call.isGiven("checkpoint") {
-            checkpoint = Checkpoint(directory: try call.string("checkpoint"), every: try call.int("every", minimum: 1))
+        if call.isGiven("validation") { trainer.validation = try call.dataset("validation") }
+        trainer.quiet = try call.bool("quiet")
+        trainer.onEvent = { [weak interpreter] event in interpreter?.sink.progress(event) }
+        trainer.shouldStop = { [weak interpreter] in
+            guard let interpreter, interpreter.interrupt.isRequested else { return false }
+            interpreter.interrupt.clear()
+            return true
         }
         let resume = try call.bool("resume")
-        if resume && checkpoint == nil {
-            throw call.error("resume: true needs checkpoint: the directory the run saved into", at: "resume")
+        if call.isGiven("checkpoint") {
+            let target = try call.string("checkpoint")
+            let path =
+                target.hasSuffix(".safetensors")
+                ? target : (target as NSString).appendingPathComponent("\(model.name ?? "model").checkpoint.safetensors")
+            let checkpoint = Checkpoint(
+                path: path, every: try call.int("every", minimum: 1), model: model.network, optimizer: optimizer,
+                run: try runRecord(call, data: data, optimizer: optimizerValue, settings: settings, lossName: lossName))
+            trainer.checkpoint = checkpoint
+            trainer.onResume = { [weak interpreter] reached in
+                if let reached {
+                    interpreter?.sink.write("\(task): resuming after epoch \(reached) from \(path)\n")
+                } else {
+                    interpreter?.sink.write("\(task): no checkpoint at \(path) yet; starting at epoch 1\n")
+                }
+            }
+        } else if resume {
+            throw call.error("resume: true needs checkpoint: the directory or file the run saved into", at: "resume")
         }
-        return TrainingLoop(
-            interpreter: call.interpreter, task: task, model: model, data: data, epochs: try call.int("epochs", minimum: 1),
-            batchSize: try call.int("batch", minimum: 1), shuffle: try call.bool("shuffle"), optimizer: optimizer,
-            validation: validation, clip: try clipNorm(call), checkpoint: checkpoint, resume: resume,
-            quiet: try call.bool("quiet"), range: call.range)
+        return (trainer, resume)
+    }
+
+    /// What a checkpoint records of this call, for a resume to match: the data, the optimizer and
+    /// its settings, the loss and its arguments, the teachers, and the loop's settings.
+    static func runRecord(
+        _ call: BuiltinCall, data: Dataset, optimizer: OptimizerValue, settings: TrainingSettings, lossName: String
+    ) throws -> [(key: String, value: String)] {
+        var record: [(key: String, value: String)] = [
+            ("data", Checkpoint.describe(data: data)), ("optimizer", optimizer.settingsText),
+            ("loss", lossName), ("epochs", String(settings.epochs)), ("batch", String(settings.batchSize)),
+            ("shuffle", String(settings.shuffle)), ("clip", settings.clip.map(formatNumber) ?? "none"),
+        ]
+        for extra in call.extraNamed { record.append(("loss argument \(extra.label ?? "")", extra.value.displayText)) }
+        if call.builtin.name == "distill" {
+            let teachers = try call.models("from")
+            record.append(("teachers", teachers.map { Checkpoint.describe(model: $0.network) }.joined(separator: " + ")))
+            if call.isGiven("weights") { record.append(("weights", call.value("weights").displayText)) }
+        }
+        if call.isGiven("validation") { record.append(("validation", Checkpoint.describe(data: try call.dataset("validation")))) }
+        return record
+    }
+
+    /// Runs a trainer, turning the ways a run stops into diagnostics at the call.
+    static func run(_ call: BuiltinCall, _ trainer: Trainer, model: Model, resume: Bool) throws -> History {
+        let name = model.name ?? "the model"
+        do {
+            return try trainer.run(name: model.name ?? "", random: call.interpreter, resume: resume)
+        } catch let error as TrainingError {
+            switch error {
+            case .interrupted(let place):
+                throw call.interpreter.diagnostic(
+                    .interrupted, "\(trainer.task) interrupted in \(place); \(name) keeps the weights of that batch", at: call.range)
+            case .nonFiniteLoss(_, _, _, _, _, let weightsFinite):
+                let kept =
+                    weightsFinite
+                    ? "\(name) keeps the weights of the last completed batch"
+                    : "\(name)'s weights are no longer finite: the update before overflowed"
+                throw call.interpreter.diagnostic(
+                    .runtime, "\(error): \(trainer.task) stopped; \(kept)", at: call.range,
+                    notes: [
+                        "common causes: a learning rate too large for the model (try lr: 1e-3, or clip: 1.0), a temperature T of 0 in a distillation loss, log of 0 in a hand-written loss"
+                    ])
+            case .lossNotScalar:
+                throw call.interpreter.diagnostic(.type, error.description, at: call.range)
+            case .nothingToTrain(let frozen):
+                throw call.interpreter.diagnostic(
+                    .runtime,
+                    "the loss does not depend on any trainable parameter of \(name)"
+                        + (frozen ? " (its parameters are frozen: unfreeze(model))" : ""), at: call.range)
+            case .nonFiniteData:
+                throw call.interpreter.diagnostic(
+                    .runtime, "\(error); \(trainer.task) would end with NaN weights", at: call.range)
+            }
+        } catch {
+            throw call.interpreter.wrap(error, at: call.range)
+        }
     }
 
     /// `clip:`, a positive maximum gradient norm, or nil when not given.
@@ -122,18 +208,26 @@ extension Builtins {
         ) { call in
             let model = try call.model("model")
             let data = try call.dataset("data")
-            var training = try loop(call, task: "fit \(model.name ?? "model")", model: model, data: data)
             let loss = call.isGiven("loss") ? try call.function("loss") : .none
-            try checkExtraNamed(call, loss: loss, lossName: call.isGiven("loss") ? loss.functionName : "cross_entropy")
-            func batchLoss(_ x: Variable, _ y: Tensor, _ progress: Double) throws -> (loss: Variable, output: Variable) {
-                let output = try call.interpreter.recordForward(model, x)
+            let lossName = call.isGiven("loss") ? loss.functionName : "cross_entropy"
+            try checkExtraNamed(call, loss: loss, lossName: lossName)
+            func batchLoss(_ x: Variable, _ y: Tensor, _ progress: Double, _ context: TrainingContext) throws -> (
+                loss: Variable, output: Variable
+            ) {
+                let output = try context.forward(model, x)
                 if case .none = loss { return (try Loss.crossEntropy(output, target: Variable(y)), output) }
                 return (try callLoss(call, loss, [.tensor(output), .tensor(Variable(y))], x: x, progress: progress), output)
             }
-            training.validationLoss = { data, progress in
-                Double(try batchLoss(Variable(data.x), data.y, progress).loss.value.scalar ?? .nan)
+            let (trainer, resume) = try trainer(
+                call, task: "fit \(model.name ?? "model")", model: model, data: data, lossName: lossName
+            ) { batch, context in try batchLoss(batch.x, batch.y, batch.progress, context) }
+            trainer.validationLoss = { data, progress in
+                let context = TrainingContext()
+                return try call.interpreter.withTrainingContext(context) {
+                    Double(try batchLoss(Variable(data.x), data.y, progress, context).loss.value.scalar ?? .nan)
+                }
             }
-            let history = try training.run(name: model.name ?? "") { _, x, y, progress in try batchLoss(x, y, progress) }
+            let history = try run(call, trainer, model: model, resume: resume)
             return .history(history)
         },
         Builtin(
@@ -207,14 +301,13 @@ extension Builtins {
                 }
             }
             let cached: [Tensor]? =
-                try call.bool("precompute") ? try teachers.map { try Training.predict($0.network, data.x) } : nil
-            var training = try loop(call, task: "distill \(student.name ?? "student")", model: student, data: data)
-            func batchLoss(_ indices: [Int]?, _ x: Variable, _ y: Tensor, _ progress: Double) throws -> (
-                loss: Variable, output: Variable
-            ) {
+                try call.bool("precompute") ? try teachers.map { try Evaluation.predict($0.network, data.x) } : nil
+            func batchLoss(_ indices: [Int]?, _ x: Variable, _ y: Tensor, _ progress: Double, _ context: TrainingContext) throws
+                -> (loss: Variable, output: Variable)
+            {
                 let logits: [Tensor] = try teachers.enumerated().map { i, t in
                     if let cached, let indices { return cached[i].rows(indices) }
-                    return try GradMode.withoutGradients { try call.interpreter.recordForward(t, x).value }
+                    return try GradMode.withoutGradients { try context.forward(t, x).value }
                 }
                 let teacherValue: Value
                 if logits.count == 1 {
@@ -226,18 +319,22 @@ extension Builtins {
                             ("logits", .list(logits.map { .tensor(Variable($0)) })), ("weights", .list(w.map { .number($0) })),
                         ]))
                 }
-                let output = try call.interpreter.recordForward(student, x)
+                let output = try context.forward(student, x)
                 return (
                     try callLoss(call, loss, [.tensor(output), teacherValue, .tensor(Variable(y))], x: x, progress: progress),
                     output
                 )
             }
-            training.validationLoss = { data, progress in
-                Double(try batchLoss(nil, Variable(data.x), data.y, progress).loss.value.scalar ?? .nan)
+            let (trainer, resume) = try trainer(
+                call, task: "distill \(student.name ?? "student")", model: student, data: data, lossName: loss.functionName
+            ) { batch, context in try batchLoss(batch.indices, batch.x, batch.y, batch.progress, context) }
+            trainer.validationLoss = { data, progress in
+                let context = TrainingContext()
+                return try call.interpreter.withTrainingContext(context) {
+                    Double(try batchLoss(nil, Variable(data.x), data.y, progress, context).loss.value.scalar ?? .nan)
+                }
             }
-            let history = try training.run(name: student.name ?? "") { indices, x, y, progress in
-                try batchLoss(indices, x, y, progress)
-            }
+            let history = try run(call, trainer, model: student, resume: resume)
             return .history(history)
         },
         Builtin(
@@ -262,22 +359,24 @@ extension Builtins {
                 guard (0...1).contains(p) else { throw call.fail("progress", "a number in [0, 1]") }
                 progress = p
             }
-            try TrainingLoop.update(
-                loss, parameters, optimizer: optimizer, clip: try clipNorm(call), progress: progress,
-                interpreter: call.interpreter, range: call.range)
+            // `step` trains whatever the loss depends on; the optimizer's first model owns it.
+            let owner = Model(Sequential([]))
+            try Trainer.update(
+                loss, parameters, optimizer: LanguageOptimizer(optimizer, interpreter: call.interpreter, range: call.range, owner: owner),
+                clip: try clipNorm(call), progress: progress)
             return .number(Double(loss.value.scalar ?? .nan))
         },
         Builtin(
             "accuracy", [.init("model"), .init("data")], category: "training",
             summary: "The fraction of examples whose top-scoring class is the label.", example: "accuracy(student, test)"
-        ) { call in .number(Double(try Training.accuracy(try call.model("model").network, on: try call.dataset("data")))) },
+        ) { call in .number(Double(try Evaluation.accuracy(try call.model("model").network, on: try call.dataset("data")))) },
         Builtin(
             "predict", [.init("model"), .init("x")], category: "training",
             summary: "The model's outputs in evaluation mode, without gradients.", example: "predict(teacher, test.x)"
         ) { call in
             let m = try call.model("model")
             let x = try call.tensor("x").value
-            return try call.tensorOp { Variable(try Training.predict(m.network, x)) }
+            return try call.tensorOp { Variable(try Evaluation.predict(m.network, x)) }
         },
         Builtin(
             "compare", [.init("models"), .init("data")], category: "training",
@@ -297,47 +396,19 @@ extension Builtins {
     ]
 
     static func compareTable(_ models: [Model], _ data: Dataset) throws -> Table {
-        let reference = try Training.predict(models[0].network, data.x)
-        let referenceLogProbs = try GradMode.withoutGradients { try Variable(reference).logSoftmax(axis: 1) }
-        var rows: [[String]] = []
-        for (i, m) in models.enumerated() {
-            let logits = try Training.predict(m.network, data.x)
-            let loss = try GradMode.withoutGradients { try Loss.crossEntropy(Variable(logits), target: Variable(data.y)) }
-            let predicted = try logits.argmax(axis: 1).scalars
-            let accuracy = Double(zip(predicted, data.y.scalars).filter { $0 == $1 }.count) / Double(data.count)
-            let agreement =
-                Double(zip(predicted, try reference.argmax(axis: 1).scalars).filter { $0 == $1 }.count) / Double(data.count)
-            // KL(first ‖ this): how far this model's distribution is from the first's.
-            let kl = try GradMode.withoutGradients {
-                try Loss.klDiv(Variable(logits).logSoftmax(axis: 1), referenceLogProbs.exp(), reduction: .batchmean)
-            }
-            let latency = try medianLatency(m.network, data.subset(Array(0..<Swift.min(64, data.count))).x)
-            let params = Quantizer.parameterCount(m.network)
-            rows.append([
-                m.name ?? "model \(i + 1)", String(format: "%.1f%%", 100 * accuracy),
-                String(format: "%.4f", Double(loss.value.scalar ?? .nan)),
-                "\(params)", "\(Quantizer.storedBytes(m.network))", String(format: "%.3f", latency),
-                String(format: "%.1f%%", 100 * agreement),
-                // KL of a model from itself is 0 up to rounding; never show "-0.0000".
-                String(format: "%.4f", Swift.max(0, Double(kl.value.scalar ?? .nan))),
-            ])
+        let reports = try Comparison.reports(models.map(\.network), on: data)
+        let rows = zip(models, reports).enumerated().map { i, pair in
+            let (m, r) = pair
+            return [
+                m.name ?? "model \(i + 1)", String(format: "%.1f%%", 100 * r.accuracy), String(format: "%.4f", r.loss),
+                "\(r.parameters)", "\(r.bytes)", String(format: "%.3f", r.milliseconds), String(format: "%.1f%%", 100 * r.agreement),
+                String(format: "%.4f", r.divergence),
+            ]
         }
         return Table(
             columns: ["model", "accuracy", "loss", "params", "bytes", "ms/batch", "agrees", "KL(first‖)"], rows: rows,
             title:
                 "on \(data.name) (\(data.count) examples; bytes: the saved file; ms/batch: median of 21 warm runs on \(Swift.min(64, data.count)) examples)"
         )
-    }
-
-    /// The median time of 21 predictions of `batch`, after one warm-up, in milliseconds.
-    static func medianLatency(_ network: Layer, _ batch: Tensor) throws -> Double {
-        _ = try Training.predict(network, batch)
-        var times: [Double] = []
-        for _ in 0..<21 {
-            let started = DispatchTime.now().uptimeNanoseconds
-            _ = try Training.predict(network, batch)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
-        }
-        return times.sorted()[times.count / 2]
     }
 }

@@ -30,11 +30,7 @@ extension Interpreter {
                 throw diagnostic(.argument, "a model is called with one input tensor: \(model.name ?? "model")(x)", at: range)
             }
             let input = try tensorArgument(args[0].value, at: args[0].range, what: "the model's input")
-            if let recorded = recordedForwards[ObjectIdentifier(model.network)], recorded.input === input,
-                let output = recorded.outputs.last
-            {
-                return .tensor(output)
-            }
+            if let output = trainingContext?.recorded(model, on: input)?.last { return .tensor(output) }
             do {
                 // A frame for the model, so an error inside one of its function layers shows this call too.
                 frames.append(.init(function: model.name ?? "the model", range: range, sourceName: currentSourceName))
@@ -46,13 +42,6 @@ extension Interpreter {
         default:
             throw notCallable(callee, named: calleeName, at: calleeRange)
         }
-    }
-
-    /// Runs `model` on a training batch's input and records every layer's output for the loss.
-    func recordForward(_ model: Model, _ input: Variable) throws -> Variable {
-        let outputs = try model.network.forwardCollecting(input)
-        recordedForwards[ObjectIdentifier(model.network)] = (input, outputs)
-        return outputs[outputs.count - 1]
     }
 
     /// "a number cannot be called", naming the binding when the callee was written as a name, and

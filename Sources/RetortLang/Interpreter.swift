@@ -22,7 +22,7 @@ enum Jump: Error {
 
 /// Evaluates programs in a persistent global scope. Builtins and the prelude live in scopes
 /// beneath the user's, so `reset` clears the user's bindings and keeps them.
-public final class Interpreter {
+public final class Interpreter: RandomSource {
     let builtinScope = Environment()
     let preludeScope: Environment
     private(set) var globals: Environment
@@ -38,15 +38,9 @@ public final class Interpreter {
     /// Sources seen so far by name, so diagnostics from a function defined in an earlier cell
     /// can still show its line.
     var sources = SourceStore()
-    /// Loss parts named with `term(name, x)` since the training loop last cleared them.
-    var loggedTerms: [(name: String, value: Double)] = []
-    /// The forward passes `fit` and `distill` ran for the current batch: each model's input and
-    /// every layer's output. The loss's `features(model, x, k)` and `model(x)` on that same input
-    /// read them instead of running the model again (another dropout mask, batch-norm statistics
-    /// updated twice).
-    var recordedForwards: [ObjectIdentifier: (input: Variable, outputs: [Variable])] = [:]
-    /// Set while fit or distill runs, the only time `term` keeps what it is given.
-    var collectingTerms = false
+    /// The batch a `fit` or `distill` loss is computing, while it runs: its recorded forward
+    /// passes and logged terms. Nil outside a training call.
+    var trainingContext: TrainingContext?
 
     public init(sink: OutputSink, seed: UInt64 = 0) {
         self.sink = sink

@@ -53,6 +53,26 @@ public final class OptimizerValue {
         return text
     }
 
+    /// Every setting that shapes its updates, for a checkpoint's record of the run:
+    /// `adam(lr: 0.001, betas: [0.9, 0.999], weight_decay: 0)`, an lr function by its source.
+    var settingsText: String {
+        var parts: [String] = []
+        if let learningRateFunction, case .function(let f) = learningRateFunction {
+            if case .closure(let c) = f { parts.append("lr: \(c.declaration.sourceText)") } else { parts.append("lr: \(f.name)") }
+        } else {
+            parts.append("lr: " + formatNumber(learningRate ?? 0))
+        }
+        if kind == .sgd {
+            parts.append("momentum: \(formatNumber(momentum))")
+            if nesterov { parts.append("nesterov: true") }
+        } else {
+            parts.append("betas: [\(formatNumber(betas.0)), \(formatNumber(betas.1))]")
+        }
+        parts.append("weight_decay: \(formatNumber(weightDecay))")
+        if schedule != .constant { parts.append("schedule: \(schedule.displayText)") }
+        return "\(kind.rawValue)(\(parts.joined(separator: ", ")))"
+    }
+
     /// Binds this optimizer to `model` on first use; nil when that is fine, else the complaint.
     func claim(_ model: Model) -> String? {
         if let owner {

@@ -1,3 +1,5 @@
+import RetortNN
+
 /// Where the language sends everything a user should see; each front end renders it its own way.
 /// The language core never prints.
 public protocol OutputSink: AnyObject {
@@ -25,19 +27,8 @@ extension OutputSink {
     public func readInput(prompt: String, password: Bool) -> String? { nil }
 }
 
-/// One moment of a training run.
-public struct ProgressEvent: Sendable {
-    public enum Phase: Sendable { case started, batch, epoch, finished, interrupted }
-    public var phase: Phase
-    public var task: String
-    public var epoch: Int
-    public var epochs: Int
-    public var batch: Int
-    public var batches: Int
-    public var loss: Double
-    public var metrics: [String: Double]
-    public var elapsed: Double
-}
+/// One moment of a training run (the trainer's event, under the name front ends know).
+public typealias ProgressEvent = TrainingEvent
 
 /// A sink that keeps everything, for tests and for front ends that render afterwards.
 public final class CollectingSink: OutputSink {

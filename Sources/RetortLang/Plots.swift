@@ -100,7 +100,7 @@ enum Plots {
     /// Counts of (true class, predicted class), row-major, k × k: sklearn's confusion_matrix. k
     /// covers the data's classes and the model's outputs, so no prediction is dropped.
     static func confusionCounts(_ model: Model, _ data: Dataset) throws -> (counts: [Double], k: Int) {
-        let logits = try Training.predict(model.network, data.x)
+        let logits = try Evaluation.predict(model.network, data.x)
         let predicted = try logits.argmax(axis: 1).scalars
         let k = Swift.max(data.classes, logits.rank == 2 ? logits.shape[1] : 0)
         var counts = Array(repeating: 0.0, count: k * k)
@@ -148,8 +148,8 @@ enum Plots {
         let labels = data.y.scalars.map { Int($0) }
         let classNames = data.classNames ?? (0..<data.classes).map { "class \($0)" }
         let panels = try models.enumerated().map { i, model -> Panel in
-            let regions = try Training.predict(model.network, inputs).argmax(axis: 1).scalars.map(Double.init)
-            let accuracy = try Training.accuracy(model.network, on: data)
+            let regions = try Evaluation.predict(model.network, inputs).argmax(axis: 1).scalars.map(Double.init)
+            let accuracy = try Evaluation.accuracy(model.network, on: data)
             return Panel(
                 title: "\(model.name ?? "model \(i + 1)") \(String(format: "%.1f%%", 100 * accuracy))", x: Axis(), y: Axis(),
                 marks: [

@@ -1,4 +1,5 @@
 import Foundation
+import RetortNN
 import RetortPlot
 
 /// Follows the progress events of training runs and draws them as they grow: what a notebook's

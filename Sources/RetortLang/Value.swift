@@ -166,30 +166,6 @@ public final class Model {
     var module: Layer { isLayer ? network.layers[0] : network }
 }
 
-/// What training recorded, one entry per epoch: the loss and any other metrics.
-public final class History {
-    public var name: String
-    public var epochs: [Int] = []
-    public var series: [(name: String, values: [Double])] = [("loss", [])]
-    /// Set when training stopped early (an interrupt), saying where.
-    public var stoppedAt: String?
-
-    public init(name: String) { self.name = name }
-
-    func append(epoch: Int, metrics: [(String, Double)]) {
-        epochs.append(epoch)
-        for (name, value) in metrics {
-            if let i = series.firstIndex(where: { $0.name == name }) {
-                series[i].values.append(value)
-            } else {
-                series.append((name, Array(repeating: .nan, count: epochs.count - 1) + [value]))
-            }
-        }
-    }
-
-    public func values(_ name: String) -> [Double]? { series.first { $0.name == name }?.values }
-}
-
 /// Rows of cells under named columns, shown as aligned text (and HTML in notebooks).
 public struct Table {
     public var columns: [String]

@@ -18,15 +18,26 @@ enum Benchmarks {
         Variable(Tensor((0..<n).map { _ in Float(g.nextInt(below: classes)) }))
     }
 
-    /// Forward, cross-entropy, zero grad, backward, SGD-momentum step.
+    /// One step of the trainer `fit` uses: forward, cross-entropy, backward, SGD-momentum update.
     static func classifierStep(_ model: Layer, _ x: Variable, _ y: Variable) throws -> () throws -> Void {
-        let optimizer = try SGD(model.parameters, learningRate: 0.01, momentum: 0.9)
-        return {
-            let loss = try Loss.crossEntropy(model(x), target: y)
-            optimizer.zeroGrad()
-            try loss.backward()
-            optimizer.step()
+        let optimizer = PlainOptimizer(try SGD(model.parameters, learningRate: 0.01, momentum: 0.9))
+        return try trainerStep(model, x, y, optimizer: optimizer) { batch in
+            let output = try model(batch.x)
+            return Trainer.Step(loss: try Loss.crossEntropy(output, target: Variable(batch.y)), output: output)
         }
+    }
+
+    /// A closure running one `Trainer.train` on the same batch each time.
+    static func trainerStep(
+        _ model: Layer, _ x: Variable, _ y: Variable, optimizer: TrainingOptimizer,
+        loss: @escaping (Trainer.Batch) throws -> Trainer.Step
+    ) throws -> () throws -> Void {
+        let data = try Dataset(x: x.value, y: y.value, classes: 10, name: "bench")
+        let trainer = Trainer(
+            task: "bench", model: model, data: data, settings: TrainingSettings(epochs: 1, batchSize: data.count),
+            optimizer: optimizer, loss: loss)
+        let batch = Trainer.Batch(indices: Array(0..<data.count), x: x, y: y.value)
+        return { try trainer.train(batch) }
     }
 
     static let all: [Workload] =
@@ -45,16 +56,14 @@ enum Benchmarks {
                 let student = Sequential.perceptron([784, 64, 10], generator: &g)
                 let x = Variable(g.normal([128, 784]))
                 let y = labels(128, classes: 10, generator: &g)
-                let optimizer = try Adam(student.parameters, learningRate: 1e-3)
+                let optimizer = PlainOptimizer(try Adam(student.parameters, learningRate: 1e-3))
                 let (t, alpha): (Float, Float) = (4, 0.7)
-                return {
-                    let soft = try GradMode.withoutGradients { try (teacher(x) * (1 / t)).softmax(axis: 1) }
-                    let s = try student(x)
+                return try trainerStep(student, x, y, optimizer: optimizer) { batch in
+                    let soft = try GradMode.withoutGradients { try (teacher(batch.x) * (1 / t)).softmax(axis: 1) }
+                    let s = try student(batch.x)
                     let kd = try Loss.klDiv((s * (1 / t)).logSoftmax(axis: 1), soft, reduction: .batchmean)
-                    let loss = try kd * (alpha * t * t) + Loss.crossEntropy(s, target: y) * (1 - alpha)
-                    optimizer.zeroGrad()
-                    try loss.backward()
-                    optimizer.step()
+                    let loss = try kd * (alpha * t * t) + Loss.crossEntropy(s, target: Variable(batch.y)) * (1 - alpha)
+                    return Trainer.Step(loss: loss, output: s)
                 }
             },
         ]
@@ -122,8 +131,7 @@ enum Benchmarks {
                 var model: Layer = float
                 if int8 {
                     let observed = try Quantizer.prepare(float, stage: .calibrating, perChannel: true)
-                    observed.isTraining = false
-                    _ = try GradMode.withoutGradients { try observed.forward(Variable(x)) }
+                    try Calibration.observe(observed, on: x)
                     model = try Quantizer.convert(observed)
                 }
                 return { _ = try GradMode.withoutGradients { try model.forward(Variable(x)) } }

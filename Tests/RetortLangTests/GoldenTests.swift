@@ -55,6 +55,11 @@ final class GoldenTests: XCTestCase {
             return XCTFail("the Golden resource folder is missing")
         }
         let update = ProcessInfo.processInfo.environment["RETORT_UPDATE_GOLDEN"] == "1"
+        // Scripts that resume checkpoints expect to start without any: clear what an earlier run left.
+        let temporary = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
+        for name in temporary where name.hasPrefix("retort-golden-") && name.contains("checkpoint") || name.hasPrefix("retort-golden-sweep") {
+            try? FileManager.default.removeItem(atPath: "/tmp/" + name)
+        }
         let files =
             FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)?
             .compactMap { $0 as? URL }.filter { $0.pathExtension == "rt" }.sorted { $0.path < $1.path } ?? []

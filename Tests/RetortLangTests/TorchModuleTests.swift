@@ -54,7 +54,7 @@ final class TorchModuleTests: XCTestCase {
         XCTAssertEqual(m.network.namedCounts.map(\.count), [3], "num_batches_tracked is loaded")
         let x = try tensor(residual["input"])
         let want = try tensor(residual["output"])
-        let got = try Training.predict(m.network, x)
+        let got = try Evaluation.predict(m.network, x)
         XCTAssertEqual(got.shape, want.shape)
         for (g, w) in zip(got.scalars, want.scalars) { XCTAssertEqual(g, w, accuracy: 1e-5) }
 
@@ -110,8 +110,8 @@ final class TorchModuleTests: XCTestCase {
         try run(reloaded, try XCTUnwrap(residual["retort"] as? String))
         try run(reloaded, "load(\"\(saved)\", into: m)")
         let x = try tensor(residual["input"])
-        let a = try Training.predict(m.network, x)
-        let b = try Training.predict(try model(reloaded, "m").network, x)
+        let a = try Evaluation.predict(m.network, x)
+        let b = try Evaluation.predict(try model(reloaded, "m").network, x)
         XCTAssertEqual(a.scalars, b.scalars)
     }
 
@@ -128,7 +128,7 @@ final class TorchModuleTests: XCTestCase {
         }
         XCTAssertTrue(session.render(diagnostics).contains("fc1.weight"), session.render(diagnostics))
         try run(session, "load(\"\(file)\", into: m, names: \(named["names"] as? String ?? ""))")
-        let got = try Training.predict(try model(session, "m").network, try tensor(named["input"]))
+        let got = try Evaluation.predict(try model(session, "m").network, try tensor(named["input"]))
         for (g, w) in zip(got.scalars, try tensor(named["output"]).scalars) { XCTAssertEqual(g, w, accuracy: 1e-5) }
     }
 

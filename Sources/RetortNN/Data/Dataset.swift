@@ -2,7 +2,9 @@ import CRetortData
 import Foundation
 import RetortTensor
 
-/// Labelled examples: inputs `x` with the batch first, and class indices `y` of shape `[N]`.
+/// Labelled examples: inputs `x` with the batch first, and labels `y` with the batch first: class
+/// indices `[N]` for classification, next-token ids `[N, T]` for a sequence model (−1 where a
+/// position has no label), targets of any shape for a regression.
 public struct Dataset {
     public var x: Tensor
     public var y: Tensor
@@ -12,7 +14,7 @@ public struct Dataset {
     public var classNames: [String]?
 
     public init(x: Tensor, y: Tensor, classes: Int, name: String, classNames: [String]? = nil) throws {
-        guard x.rank >= 1, y.shape == [x.shape[0]] else {
+        guard x.rank >= 1, y.rank >= 1, y.shape[0] == x.shape[0] else {
             throw TensorError(
                 "dataset", "inputs \(formatShape(x.shape)) and labels \(formatShape(y.shape)) disagree on the number of examples")
         }
@@ -26,15 +28,14 @@ public struct Dataset {
         self.classNames = classNames
     }
 
-    public var count: Int { y.count }
+    public var count: Int { x.shape[0] }
 
     /// The examples at the given positions, in that order.
     public func subset(_ indices: [Int]) -> Dataset {
-        let xs = x.rows(indices)
-        let labels = y.scalars
-        // Shapes agree by construction.
-        return try! Dataset(
-            x: xs, y: Tensor(indices.map { labels[$0] }), classes: classes, name: name, classNames: classNames)
+        var part = self
+        part.x = x.rows(indices)
+        part.y = y.rows(indices)
+        return part
     }
 
     /// A shuffled split into a first part holding `fraction` of the examples and the rest.

@@ -42,6 +42,8 @@ public enum Quantizer {
             }
             return try prepared.inner.quantized(perChannel: prepared.perChannel, inputRange: range)
         }
+        // An int8 model predicts; it is never trained.
+        copy.isTraining = false
         return copy
     }
 

@@ -1,0 +1,184 @@
+import Foundation
+import RetortTensor
+
+/// What a checkpoint needs of an optimizer beyond stepping: its state, to save and restore.
+public protocol CheckpointedOptimizer: TrainingOptimizer {
+    /// `adam`, `adamw`, `sgd`.
+    var kind: String { get }
+    /// Steps taken, the count schedules read.
+    var stepsTaken: Int { get }
+    /// Each parameter's saved state (nil before its first update).
+    func states(of parameters: [Variable]) -> [ParameterState?]
+    /// Restores saved states and the step count.
+    func restore(_ states: [(Variable, ParameterState)], steps: Int) throws
+}
+
+/// A training run's checkpoint: the model, its optimizer's state, the epoch reached, the history
+/// so far and the random generator, in one safetensors file written whole (atomically) every
+/// `every` epochs, so that a resumed run carries on where a stopped one was.
+///
+/// The file also records what the run was made for: the model's architecture, the data, and the
+/// run's settings (optimizer and its settings, batch size, epochs, loss and its arguments). A
+/// resume whose run differs in any of them is an error naming each difference: continuing another
+/// run's weights and history would be a silent wrong answer.
+///
+/// The model's tensors keep their `state_dict` names, so `load(path, into: m)` takes the weights
+/// (it leaves a checkpoint's `optimizer.` entries aside) and PyTorch loads them with
+/// `strict=False`. Parameters outside the model (an adapter in the loss) are not saved.
+public struct Checkpoint: TrainingCheckpoint {
+    public let path: String
+    public let every: Int
+    public let model: Layer
+    public let optimizer: CheckpointedOptimizer
+    /// What the run is, beyond the model: each entry's key names it in an error (`lr`, `batch`).
+    public let run: [(key: String, value: String)]
+
+    /// `run` should name the data (see `describe(data:)`) and every setting a resume must share.
+    public init(
+        path: String, every: Int, model: Layer, optimizer: CheckpointedOptimizer, run: [(key: String, value: String)]
+    ) {
+        (self.path, self.every, self.model, self.optimizer) = (path, every, model, optimizer)
+        self.run = [("model", Self.describe(model: model))] + run
+    }
+
+    /// The model's parameters by name, each once.
+    private var parameters: [(name: String, variable: Variable)] {
+        var seen = Set<ObjectIdentifier>()
+        return model.namedParameters.filter { seen.insert(ObjectIdentifier($0.variable)).inserted }
+    }
+
+    public func save(epoch: Int, history: History, generator: RandomGenerator) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        var extra: [(name: String, tensor: Tensor)] = []
+        var steps: [String: Int] = [:]
+        let named = parameters
+        for ((name, _), state) in zip(named, optimizer.states(of: named.map(\.variable))) {
+            guard let state else { continue }
+            for (key, tensor) in state.tensors.sorted(by: { $0.key < $1.key }) {
+                extra.append(("optimizer.\(name).\(key)", tensor))
+            }
+            steps[name] = state.step
+        }
+        let series = Dictionary(uniqueKeysWithValues: history.series.map { ($0.name, $0.values.map { $0.isFinite ? $0 : nil }) })
+        let metadata: [String: String] = [
+            "retort_checkpoint": "2", "epoch": String(epoch), "optimizer": optimizer.kind,
+            "optimizer_steps": String(optimizer.stepsTaken), "parameter_steps": json(steps),
+            "history": json(["epochs": history.epochs, "order": history.series.map(\.name), "series": series] as [String: Any]),
+            "generator": generator.stateWords.map(String.init).joined(separator: ","),
+            "run": json(run.map { [$0.key, $0.value] }),
+        ]
+        try SafeTensors.save(model, to: path, metadata: metadata, extra: extra)
+    }
+
+    public func resume(into history: History, generator: inout RandomGenerator) throws -> Int? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let contents = try SafeTensors.read(path: path)
+        let meta = contents.metadata ?? [:]
+        guard meta["retort_checkpoint"] != nil, let epoch = meta["epoch"].flatMap(Int.init) else {
+            throw TensorError("checkpoint", "\(path) is not a Retort checkpoint")
+        }
+        guard let text = meta["run"],
+            let saved = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String]]
+        else {
+            throw TensorError(
+                "checkpoint",
+                "\(path) does not record which run it was made for (an earlier Retort wrote it): remove it, or name another checkpoint file, to start this run"
+            )
+        }
+        try checkSameRun(saved.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil })
+        try SafeTensors.load(from: path, into: model) { $0.hasPrefix("optimizer.") ? nil : $0 }
+        let stored = Dictionary(contents.tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        let steps =
+            (try? JSONSerialization.jsonObject(with: Data((meta["parameter_steps"] ?? "{}").utf8))) as? [String: Int] ?? [:]
+        var states: [(Variable, ParameterState)] = []
+        for (name, variable) in parameters {
+            let prefix = "optimizer.\(name)."
+            let tensors = stored.filter { $0.key.hasPrefix(prefix) }
+            guard !tensors.isEmpty else { continue }
+            states.append(
+                (
+                    variable,
+                    ParameterState(
+                        tensors: Dictionary(
+                            uniqueKeysWithValues: tensors.map { (String($0.key.dropFirst(prefix.count)), $0.value) }),
+                        step: steps[name] ?? 0)
+                ))
+        }
+        try optimizer.restore(states, steps: meta["optimizer_steps"].flatMap(Int.init) ?? 0)
+        if let text = meta["history"], let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
+            history.epochs = object["epochs"] as? [Int] ?? []
+            let series = object["series"] as? [String: [Any]] ?? [:]
+            history.series = (object["order"] as? [String] ?? []).map { name in
+                (name, (series[name] ?? []).map { ($0 as? NSNumber)?.doubleValue ?? .nan })
+            }
+        }
+        if let words = meta["generator"]?.split(separator: ",").compactMap({ UInt64($0) }) { generator.stateWords = words }
+        return epoch
+    }
+
+    /// Refuses a saved run that differs from this one, naming every difference.
+    private func checkSameRun(_ saved: [(String, String)]) throws {
+        let there = Dictionary(saved, uniquingKeysWith: { a, _ in a })
+        var differences: [String] = []
+        for (key, value) in run where there[key] != value {
+            differences.append("\(key): \(there[key].map(shorten) ?? "not recorded") there, \(shorten(value)) here")
+        }
+        for (key, value) in saved where !run.contains(where: { $0.key == key }) {
+            differences.append("\(key): \(shorten(value)) there, not given here")
+        }
+        guard differences.isEmpty else {
+            throw TensorError(
+                "checkpoint",
+                "\(path) was saved by another run (\(differences.joined(separator: "; "))); resuming would continue that run's weights and history. Give this run its own file (checkpoint: \"dir/NAME.safetensors\"), or remove that one"
+            )
+        }
+    }
+
+    private func shorten(_ text: String) -> String { text.count > 60 ? String(text.prefix(57)) + "..." : text }
+
+    private func json(_ object: Any) -> String {
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+            ?? "{}"
+    }
+
+    // MARK: Fingerprints
+
+    /// The architecture: every parameter's name and shape and every layer's description, as a
+    /// short text with a hash of the whole (`3 layers, 870 parameters, #1f2e...`).
+    public static func describe(model: Layer) -> String {
+        var hasher = FNV1a()
+        for (name, layer) in model.namedModules where layer.children.isEmpty { hasher.add("\(name)=\(layer.description);") }
+        for (name, p) in model.namedParameters { hasher.add("\(name)\(formatShape(p.shape));") }
+        let leaves = model.namedModules.filter { $0.layer.children.isEmpty }.count
+        return "\(leaves) layers, \(model.parameterCount) parameters, #\(hasher.hex)"
+    }
+
+    /// The data: its name, size, shapes and a hash of its values.
+    public static func describe(data: Dataset) -> String {
+        var hasher = FNV1a()
+        for tensor in [data.x, data.y] {
+            hasher.add(formatShape(tensor.shape))
+            tensor.withUnsafeBufferPointer { values in for v in values { hasher.add(v.bitPattern) } }
+        }
+        return "\(data.name): \(data.count) examples \(formatShape(Array(data.x.shape.dropFirst()))), #\(hasher.hex)"
+    }
+}
+
+/// The 64-bit FNV-1a hash: a fingerprint, not a secret.
+struct FNV1a {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ byte: UInt8) {
+        value ^= UInt64(byte)
+        value &*= 0x100_0000_01b3
+    }
+
+    mutating func add(_ text: String) { for b in text.utf8 { add(b) } }
+
+    mutating func add(_ word: UInt32) {
+        for shift in stride(from: 0, to: 32, by: 8) { add(UInt8(truncatingIfNeeded: word >> UInt32(shift))) }
+    }
+
+    var hex: String { String(value, radix: 16) }
+}

@@ -1,0 +1,24 @@
+import Foundation
+import RetortTensor
+
+/// Evaluation of trained models: predictions in eval mode without a graph, and accuracy.
+public enum Evaluation {
+    /// The model's outputs in evaluation mode, without building a graph; the mode is restored.
+    public static func predict(_ model: Layer, _ x: Tensor) throws -> Tensor {
+        let wasTraining = model.isTraining
+        model.isTraining = false
+        defer { model.isTraining = wasTraining }
+        return try GradMode.withoutGradients { try model(Variable(x)).value }
+    }
+
+    /// The fraction of labels (positions labelled −1 aside) whose top-scoring class is the label,
+    /// predicted in batches of `batch` so a large set needs no more memory than one batch.
+    public static func accuracy(_ model: Layer, on data: Dataset, batch: Int = 1024) throws -> Float {
+        var metric = Accuracy()
+        for start in stride(from: 0, to: data.count, by: batch) {
+            let part = data.subset(Array(start..<Swift.min(start + batch, data.count)))
+            metric.add(output: try predict(model, part.x), labels: part.y)
+        }
+        return Float(metric.value ?? 0)
+    }
+}

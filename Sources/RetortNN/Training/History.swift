@@ -1,0 +1,46 @@
+/// What training recorded, one entry per epoch: the loss and any other metrics.
+public final class History {
+    public var name: String
+    public var epochs: [Int] = []
+    public var series: [(name: String, values: [Double])] = [("loss", [])]
+    /// Set when training stopped early (an interrupt), saying where.
+    public var stoppedAt: String?
+
+    public init(name: String) { self.name = name }
+
+    /// Adds one epoch's metrics; a metric first seen now is NaN for the epochs before.
+    public func append(epoch: Int, metrics: [(String, Double)]) {
+        epochs.append(epoch)
+        for (name, value) in metrics {
+            if let i = series.firstIndex(where: { $0.name == name }) {
+                series[i].values.append(value)
+            } else {
+                series.append((name, Array(repeating: .nan, count: epochs.count - 1) + [value]))
+            }
+        }
+    }
+
+    public func values(_ name: String) -> [Double]? { series.first { $0.name == name }?.values }
+}
+
+/// One moment of a training run, for a progress display.
+public struct TrainingEvent: Sendable {
+    public enum Phase: Sendable { case started, batch, epoch, finished, interrupted }
+    public var phase: Phase
+    public var task: String
+    public var epoch: Int
+    public var epochs: Int
+    public var batch: Int
+    public var batches: Int
+    public var loss: Double
+    public var metrics: [String: Double]
+    public var elapsed: Double
+
+    public init(
+        phase: Phase, task: String, epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double, metrics: [String: Double],
+        elapsed: Double
+    ) {
+        (self.phase, self.task, self.epoch, self.epochs) = (phase, task, epoch, epochs)
+        (self.batch, self.batches, self.loss, self.metrics, self.elapsed) = (batch, batches, loss, metrics, elapsed)
+    }
+}

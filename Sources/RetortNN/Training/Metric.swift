@@ -1,0 +1,36 @@
+import RetortTensor
+
+/// A number training reports per epoch besides the loss, computed from each batch's outputs and
+/// labels. The metric is the task's: classification accuracy for `[N, C]` outputs and `[N]` labels,
+/// token accuracy for a sequence model's `[N, T, V]` outputs and `[N, T]` labels (positions labelled
+/// −1 are not counted), none for a task it does not fit (a regression).
+public struct Accuracy: Sendable {
+    public private(set) var correct = 0
+    public private(set) var counted = 0
+
+    public init() {}
+
+    /// Whether outputs of this shape and labels of that shape make a task accuracy measures.
+    public static func applies(output: [Int], labels: [Int]) -> Bool {
+        output.count == labels.count + 1 && Array(output.dropLast()) == labels && (output.last ?? 0) > 0
+    }
+
+    /// Adds one batch: the top-scoring class along the last axis against each label (−1: ignored).
+    public mutating func add(output: Tensor, labels: Tensor) {
+        guard Self.applies(output: output.shape, labels: labels.shape) else { return }
+        let classes = output.shape[output.rank - 1]
+        output.withUnsafeBufferPointer { o in
+            labels.withUnsafeBufferPointer { y in
+                for row in 0..<y.count where y[row] >= 0 {
+                    var best = 0
+                    for c in 1..<classes where o[row * classes + c] > o[row * classes + best] { best = c }
+                    counted += 1
+                    if Float(best) == y[row] { correct += 1 }
+                }
+            }
+        }
+    }
+
+    /// The fraction correct, or nil when nothing was counted.
+    public var value: Double? { counted > 0 ? Double(correct) / Double(counted) : nil }
+}

@@ -1,0 +1,29 @@
+import RetortTensor
+
+/// Why a training run stopped: each says where, and what the model keeps.
+public enum TrainingError: Error, CustomStringConvertible {
+    /// The user asked to stop; the model keeps the weights of the last completed batch.
+    case interrupted(place: String)
+    /// The loss became NaN or infinite at this batch; `weightsFinite` says whether the weights still are.
+    case nonFiniteLoss(value: Float, epoch: Int, epochs: Int, batch: Int, batches: Int, weightsFinite: Bool)
+    /// The loss is not one number.
+    case lossNotScalar(shape: [Int])
+    /// The loss depends on no trainable parameter (`frozen`: because the model's are frozen).
+    case nothingToTrain(frozen: Bool)
+    /// The data holds NaN or infinity.
+    case nonFiniteData(what: String, count: Int, firstExample: Int)
+
+    public var description: String {
+        switch self {
+        case .interrupted(let place): return "interrupted in \(place)"
+        case .nonFiniteLoss(let value, let epoch, let epochs, let batch, let batches, _):
+            return
+                "the loss is \(value.isNaN ? "NaN" : value > 0 ? "infinite" : "-infinite") at epoch \(epoch) of \(epochs), batch \(batch) of \(batches)"
+        case .lossNotScalar(let shape): return "the loss must be one number, got a tensor of shape \(formatShape(shape))"
+        case .nothingToTrain: return "the loss does not depend on any trainable parameter"
+        case .nonFiniteData(let what, let count, let first):
+            return
+                "\(what) holds \(count) value\(count == 1 ? "" : "s") that \(count == 1 ? "is" : "are") NaN or infinite (the first in example \(first))"
+        }
+    }
+}
