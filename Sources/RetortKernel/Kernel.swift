@@ -65,7 +65,6 @@ public final class Kernel {
     /// Serves until a shutdown request: heartbeat and control on their own threads, so they answer
     /// while a cell runs; shell requests on the calling thread.
     public func run() throws -> Never {
-        log("incoming messages over \(ZMQSocket.maxMessageSize >> 20) MiB are refused unread")
         let beat = Thread { [heartbeat] in
             while true {
                 do {
