@@ -1,7 +1,10 @@
 import Foundation
 
-/// The connection file a Jupyter front end writes for a kernel: where to listen and how to sign.
+/// The connection file a Jupyter front end writes for a kernel: where to listen, how to sign and,
+/// when the front end asks for it, how to encrypt.
 public struct ConnectionInfo {
+    /// Where the file was read from, for messages about it.
+    public let path: String
     public var transport: String
     public var ip: String
     public var shellPort: Int
@@ -11,9 +14,12 @@ public struct ConnectionInfo {
     public var heartbeatPort: Int
     public var key: String
     public var signatureScheme: String
+    /// The CurveZMQ key pair, when the front end asked for transport encryption.
+    public var curve: CurveKeys?
 
     /// Reads and checks a connection file.
     public init(path: String) throws {
+        self.path = path
         guard let data = FileManager.default.contents(atPath: path) else {
             throw KernelError("cannot read the connection file \(path)")
         }
@@ -40,6 +46,7 @@ public struct ConnectionInfo {
         guard key.isEmpty || signatureScheme == "hmac-sha256" else {
             throw KernelError("signature scheme \(signatureScheme) is not supported; use hmac-sha256")
         }
+        curve = try CurveKeys.read(from: object, path: path)
     }
 
     func endpoint(_ port: Int) -> String {

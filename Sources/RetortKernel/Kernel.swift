@@ -44,17 +44,19 @@ public final class Kernel {
     private var sawLargeMessage = false
     private let largeLock = NSLock()
 
-    /// Binds every channel; throws at the first that cannot be bound, having closed those opened.
+    /// Binds every channel, each a CURVE server when the connection file holds keys; throws at the
+    /// first that cannot be bound, having closed those opened.
     public init(connection: ConnectionInfo, interpreter: KernelInterpreter, log: @escaping (String) -> Void) throws {
         self.interpreter = interpreter
         self.log = log
         signer = Signer(key: connection.key)
+        if let keys = connection.curve { try Self.checkServable(keys, from: connection.path) }
         let context = try ZMQContext()
-        shell = try ZMQSocket(context, .router)
-        control = try ZMQSocket(context, .router)
-        stdin = try ZMQSocket(context, .router)
-        iopub = try ZMQSocket(context, .publisher)
-        heartbeat = try ZMQSocket(context, .reply)
+        shell = try ZMQSocket(context, .router, curveServer: connection.curve)
+        control = try ZMQSocket(context, .router, curveServer: connection.curve)
+        stdin = try ZMQSocket(context, .router, curveServer: connection.curve)
+        iopub = try ZMQSocket(context, .publisher, curveServer: connection.curve)
+        heartbeat = try ZMQSocket(context, .reply, curveServer: connection.curve)
         try shell.bind(connection.endpoint(connection.shellPort))
         try control.bind(connection.endpoint(connection.controlPort))
         try stdin.bind(connection.endpoint(connection.stdinPort))
@@ -62,10 +64,25 @@ public final class Kernel {
         try heartbeat.bind(connection.endpoint(connection.heartbeatPort))
     }
 
+    /// Refuses keys the kernel could not serve with, before anything is bound: without this, the
+    /// front end would see a kernel that started and never answered.
+    static func checkServable(_ keys: CurveKeys, from path: String) throws {
+        guard ZMQLibrary.hasCurve else {
+            throw KernelError(
+                "the connection file \(path) asks for CurveZMQ transport encryption, but the libzmq this kernel"
+                    + " uses was built without CURVE (zmq_has(\"curve\") is false): install a libzmq built with"
+                    + " libsodium, or start the kernel without transport_encryption")
+        }
+        guard ZMQLibrary.curvePublicKey(secret: keys.secretKey) == keys.publicKey else {
+            throw KernelError(
+                "the connection file \(path) has a curve_publickey that is not the public key of its"
+                    + " curve_secretkey: clients would use it and every handshake would fail")
+        }
+    }
+
     /// Serves until a shutdown request: heartbeat and control on their own threads, so they answer
     /// while a cell runs; shell requests on the calling thread.
     public func run() throws -> Never {
-        log("incoming messages over \(ZMQSocket.maxMessageSize >> 20) MiB are refused unread")
         let beat = Thread { [heartbeat] in
             while true {
                 do {

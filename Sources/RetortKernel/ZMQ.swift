@@ -23,6 +23,21 @@ final class ZMQContext {
     deinit { zmq_ctx_term(handle) }
 }
 
+/// What the linked libzmq was built with.
+public enum ZMQLibrary {
+    /// Whether libzmq can encrypt with CURVE. It needs libsodium (or tweetnacl) at libzmq's build;
+    /// Debian's libzmq5 has it, a libzmq built without either does not.
+    public static var hasCurve: Bool { zmq_has("curve") != 0 }
+
+    /// The Z85 public key that belongs to a Z85 secret key; nil when libzmq cannot derive one
+    /// (no CURVE, or text that does not decode to a key).
+    static func curvePublicKey(secret: String) -> String? {
+        var text = [CChar](repeating: 0, count: CurveKeys.z85Length + 1)
+        guard zmq_curve_public(&text, secret) == 0 else { return nil }
+        return String(decoding: text.prefix(CurveKeys.z85Length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
 /// One ZeroMQ socket, sending and receiving whole multipart messages.
 final class ZMQSocket {
     enum Kind {
@@ -53,20 +68,41 @@ final class ZMQSocket {
     /// Kept so the context is terminated only after this socket is closed.
     private let context: ZMQContext
 
-    init(_ context: ZMQContext, _ kind: Kind) throws {
+    /// A socket of `kind`; with `curveServer`, a CURVE server holding that key pair, which must be
+    /// set before the socket binds (libzmq applies the mechanism to connections made afterwards).
+    init(_ context: ZMQContext, _ kind: Kind, curveServer keys: CurveKeys? = nil) throws {
         guard let handle = zmq_socket(context.handle, kind.raw) else { throw ZMQError("zmq_socket") }
-        // Linger 0: closing drops unsent messages at once, so a kernel that fails to start exits at once.
-        var linger: Int32 = 0
-        var limit = Int64(Self.maxMessageSize)
-        guard zmq_setsockopt(handle, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size) == 0,
-            zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &limit, MemoryLayout<Int64>.size) == 0
-        else {
-            let error = ZMQError("zmq_setsockopt")
+        do {
+            // Linger 0: closing drops unsent messages at once, so a kernel that fails to start exits at once.
+            try Self.set(handle, ZMQ_LINGER, "ZMQ_LINGER", Int32(0))
+            try Self.set(handle, ZMQ_MAXMSGSIZE, "ZMQ_MAXMSGSIZE", Int64(Self.maxMessageSize))
+            if let keys {
+                // What ipykernel 7 sets. No ZAP handler is installed, so libzmq lets any client
+                // that holds the public key finish the handshake; a client with another server key,
+                // or none, is disconnected before a frame of its reaches the kernel.
+                try Self.set(handle, ZMQ_CURVE_SERVER, "ZMQ_CURVE_SERVER", Int32(1))
+                try Self.set(handle, ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY", z85: keys.secretKey)
+                try Self.set(handle, ZMQ_CURVE_PUBLICKEY, "ZMQ_CURVE_PUBLICKEY", z85: keys.publicKey)
+            }
+        } catch {
             zmq_close(handle)  // before `self.handle` is set, so deinit will not close it again
             throw error
         }
         self.handle = handle
         self.context = context
+    }
+
+    private static func set<Value>(_ handle: UnsafeMutableRawPointer, _ option: Int32, _ name: String, _ value: Value) throws {
+        var value = value
+        guard zmq_setsockopt(handle, option, &value, MemoryLayout<Value>.size) == 0 else {
+            throw ZMQError("cannot set \(name)")
+        }
+    }
+
+    /// Sets a CURVE key given as Z85 text: libzmq takes it with its terminating NUL (41 bytes).
+    private static func set(_ handle: UnsafeMutableRawPointer, _ option: Int32, _ name: String, z85 key: String) throws {
+        let status = key.withCString { zmq_setsockopt(handle, option, $0, key.utf8.count + 1) }
+        guard status == 0 else { throw ZMQError("cannot set \(name)") }
     }
 
     deinit { zmq_close(handle) }

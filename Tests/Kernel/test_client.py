@@ -471,8 +471,9 @@ def test_training_progress_updates_one_display(kernel):
 # ---------------------------------------------------------------------------------------------
 # The control channel serves only what the messaging spec sends there
 
-# About 0.5 s in a debug build: long enough for requests on control to arrive while it runs.
-BUSY_LOOP = "for i in 0..<200000 { let q = i }"
+# About 0.8 s in the release build (2.3 s in a debug build): long enough for requests on control to
+# arrive while it runs. 200,000 iterations took 0.2 s in the release build, too close to call.
+BUSY_LOOP = "for i in 0..<1000000 { let q = i }"
 
 
 def test_shell_requests_sent_on_control_are_refused_while_a_cell_runs(kernel):

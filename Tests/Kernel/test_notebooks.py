@@ -7,8 +7,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-# Seconds any one cell may take with the debug build CI runs; a lesson whose cell is slower fails.
-# (scripts/notebooks reports each lesson's whole time with the release build: under two minutes.)
+# A guard against a hung cell, not a speed test: any one cell gets this many seconds. scripts/test
+# runs the lessons with the release build, where a whole lesson takes 1.4 to 12.9 s (scripts/notebooks
+# reports each), so only a cell that stopped making progress comes near it, however loaded the machine.
 CELL_BUDGET = 120
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 

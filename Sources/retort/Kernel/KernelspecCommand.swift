@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RetortKernel
 import RetortPlot
 
 /// `retort kernelspec install`: tells Jupyter how to start Retort.
@@ -57,9 +58,17 @@ enum Kernelspec {
     static func json(executable: String) throws -> Data {
         let spec: [String: Any] = [
             "argv": [executable, "kernel", "--connection-file", "{connection_file}"], "display_name": "Retort",
-            "language": "retort", "interrupt_mode": "message", "metadata": [String: Any](),
+            "language": "retort", "interrupt_mode": "message", "metadata": metadata(curve: ZMQLibrary.hasCurve),
         ]
         return try JSONSerialization.data(withJSONObject: spec, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    }
+
+    /// Claims CurveZMQ only when this binary's libzmq has it. jupyter_client reads the claim:
+    /// `transport_encryption="auto"` writes keys only for a kernel that makes it, and "required"
+    /// refuses, before launching, a kernel that does not. So without CURVE, "auto" runs unencrypted,
+    /// as for any kernel that cannot encrypt, and "required" fails in the manager with its reason.
+    static func metadata(curve: Bool) -> [String: Any] {
+        curve ? ["supported_encryption": ["curve"]] : [:]
     }
 
     static func write(to directory: URL, executable: String) throws {
