@@ -1,16 +1,41 @@
 import RetortTensor
 
-/// Layers applied in order; parameter names follow PyTorch's `nn.Sequential` (`0.weight`, `2.bias`).
+/// Layers applied in order; parameter names follow PyTorch's `nn.Sequential` (`0.weight`, `2.bias`),
+/// or the names a builder gives its layers (`transformer.h.0` in a GPT, as nanoGPT names them).
 public final class Sequential: Layer {
     public private(set) var layers: [Layer]
+    /// Each layer's name as a prefix of its parameters' names; nil: its position.
+    public private(set) var names: [String]?
     /// The shape of the last input the model was called on, so tools that trace it (`graph`,
     /// channel pruning) can without being told (as Keras keeps a model's built input shape).
     public internal(set) var lastInputShape: [Int]?
 
     public init(_ layers: [Layer]) { self.layers = layers }
 
-    /// Replaces the layers (structured pruning swaps in smaller ones); the model keeps its identity.
-    public func replaceLayers(_ layers: [Layer]) { self.layers = layers }
+    /// Layers with their own names (one each, unique, none empty).
+    public init(_ layers: [Layer], names: [String]) {
+        precondition(names.count == layers.count && Set(names).count == names.count && !names.contains(""))
+        self.layers = layers
+        self.names = names
+    }
+
+    /// Replaces the layers (structured pruning swaps in smaller ones); the model keeps its identity,
+    /// and its names when the count stays.
+    public func replaceLayers(_ layers: [Layer]) {
+        if names?.count != layers.count { names = nil }
+        self.layers = layers
+    }
+
+    /// The name of layer `index`: its given name, or its position.
+    public func name(of index: Int) -> String { names?[index] ?? String(index) }
+
+    /// The layer whose name prefixes `path` (`transformer.h.0` of `transformer.h.0.ln_1.weight`),
+    /// with the rest of the path; the longest such name wins.
+    private func child(holding path: String) -> (index: Int, rest: String)? {
+        let matches = layers.indices.filter { path.hasPrefix(name(of: $0) + ".") }
+        guard let best = matches.max(by: { name(of: $0).count < name(of: $1).count }) else { return nil }
+        return (best, String(path.dropFirst(name(of: best).count + 1)))
+    }
 
     /// A multi-layer perceptron: Linear layers of the given sizes with a copy of `activation`
     /// (and dropout, if `dropout` > 0) between them.
@@ -31,6 +56,7 @@ public final class Sequential: Layer {
     public func copy(using copier: LayerCopier) -> Layer { copied(using: copier) }
     public func copied(using copier: LayerCopier) -> Sequential {
         let made = Sequential(layers.map { copier.copy($0) })
+        made.names = names
         made.lastInputShape = lastInputShape
         return made
     }
@@ -42,51 +68,43 @@ public final class Sequential: Layer {
         set { for layer in layers { layer.isTraining = newValue } }
     }
 
-    public var children: [(name: String, layer: Layer)] { layers.enumerated().map { (String($0), $1) } }
+    public var children: [(name: String, layer: Layer)] { layers.indices.map { (name(of: $0), layers[$0]) } }
 
-    public func replaceChild(_ name: String, with layer: Layer) throws {
-        guard let index = Int(name), layers.indices.contains(index) else {
-            throw TensorError("replace", "a Sequential of \(layers.count) layers has no layer '\(name)'")
+    public func replaceChild(_ child: String, with layer: Layer) throws {
+        guard let index = layers.indices.first(where: { name(of: $0) == child }) else {
+            throw TensorError("replace", "a Sequential of \(layers.count) layers has no layer '\(child)'")
         }
         layers[index] = layer
     }
 
     public var description: String {
-        "Sequential(\n" + layers.enumerated().map { "  (\($0)): \($1.description)" }.joined(separator: "\n") + "\n)"
+        "Sequential(\n" + layers.indices.map { "  (\(name(of: $0))): \(layers[$0].description)" }.joined(separator: "\n") + "\n)"
     }
 
     public var namedParameters: [(name: String, variable: Variable)] {
-        layers.enumerated().flatMap { index, layer in
-            layer.namedParameters.map { ("\(index).\($0.name)", $0.variable) }
-        }
+        layers.indices.flatMap { i in layers[i].namedParameters.map { ("\(name(of: i)).\($0.name)", $0.variable) } }
     }
 
     public var namedBuffers: [(name: String, tensor: Tensor)] {
-        layers.enumerated().flatMap { index, layer in
-            layer.namedBuffers.map { ("\(index).\($0.name)", $0.tensor) }
-        }
+        layers.indices.flatMap { i in layers[i].namedBuffers.map { ("\(name(of: i)).\($0.name)", $0.tensor) } }
     }
 
     public var namedInt8Buffers: [(name: String, tensor: Tensor)] {
-        layers.enumerated().flatMap { index, layer in
-            layer.namedInt8Buffers.map { ("\(index).\($0.name)", $0.tensor) }
-        }
+        layers.indices.flatMap { i in layers[i].namedInt8Buffers.map { ("\(name(of: i)).\($0.name)", $0.tensor) } }
     }
 
     public var namedCounts: [(name: String, count: Int)] {
-        layers.enumerated().flatMap { index, layer in layer.namedCounts.map { ("\(index).\($0.name)", $0.count) } }
+        layers.indices.flatMap { i in layers[i].namedCounts.map { ("\(name(of: i)).\($0.name)", $0.count) } }
     }
 
     public func setCount(_ name: String, _ count: Int) {
-        guard let dot = name.firstIndex(of: "."), let index = Int(name[..<dot]), layers.indices.contains(index) else { return }
-        layers[index].setCount(String(name[name.index(after: dot)...]), count)
+        guard let (index, rest) = child(holding: name) else { return }
+        layers[index].setCount(rest, count)
     }
 
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
-        guard let dot = name.firstIndex(of: "."), let index = Int(name[..<dot]), layers.indices.contains(index) else {
-            throw TensorError("load", "no layer for buffer '\(name)'")
-        }
-        try layers[index].setBuffer(String(name[name.index(after: dot)...]), tensor)
+        guard let (index, rest) = child(holding: name) else { throw TensorError("load", "no layer for buffer '\(name)'") }
+        try layers[index].setBuffer(rest, tensor)
     }
 
     public func forward(_ input: Variable) throws -> Variable {

@@ -24,9 +24,14 @@ extension Variable {
 /// Loss functions with PyTorch's exact semantics. Inputs are logits unless the name says otherwise.
 public enum Loss {
     /// Negative log-likelihood of class indices `target` `[N]` under log-probabilities `[N, C]`.
-    public static func nll(_ logProbabilities: Variable, target targetVariable: Variable, reduction: Reduction = .mean) throws
-        -> Variable
-    {
+    ///
+    /// Targets equal to `ignoreIndex` (PyTorch's `ignore_index`; Retort's sequences mark positions
+    /// past the end with −1) count for nothing; `weight` gives each class's weight, and the mean is
+    /// then over the weights of the counted targets, as PyTorch's.
+    public static func nll(
+        _ logProbabilities: Variable, target targetVariable: Variable, weight: Tensor? = nil, ignoreIndex: Int? = nil,
+        reduction: Reduction = .mean
+    ) throws -> Variable {
         let logp = logProbabilities.value
         let target = targetVariable.value
         guard logp.rank == 2, target.shape == [logp.shape[0]] else {
@@ -36,42 +41,95 @@ public enum Loss {
             )
         }
         let (n, classes) = (logp.shape[0], logp.shape[1])
-        let labels = try target.integerIndices(op: "nll_loss", below: classes, what: "target class")
+        if let weight, weight.shape != [classes] {
+            throw TensorError("nll_loss", "class weights \(formatShape(weight.shape)) do not match \(classes) classes")
+        }
+        let ignored = ignoreIndex.map(Float.init)
+        let labels: [Int] = try target.withUnsafeBufferPointer { t in
+            try (0..<n).map { i in
+                if let ignored, t[i] == ignored { return -1 }
+                let value = t[i]
+                guard value == value.rounded(), value >= 0, value < Float(classes) else {
+                    throw TensorError(
+                        "nll_loss",
+                        "target class \(value) at position \(i) is not a whole number in 0..<\(classes)\(ignoreIndex.map { " (or \($0), ignored)" } ?? "")"
+                    )
+                }
+                return Int(value)
+            }
+        }
+        let weights = weight?.scalars
+        let scale = labels.map { $0 < 0 ? Float(0) : weights?[$0] ?? 1 }
         let picked = logp.withUnsafeBufferPointer { p in
             Tensor(shape: [n]) { out in
-                for i in 0..<n { out[i] = -p[i * classes + labels[i]] }
+                for i in 0..<n { out[i] = labels[i] < 0 ? 0 : -p[i * classes + labels[i]] * scale[i] }
             }
         }
         let perSample = Variable.make(picked, [logProbabilities, targetVariable], op: Op("nll")) { g in
             var gx = Tensor.zeros([n, classes])
             gx.withUnsafeMutableBufferPointer { px in
                 g.withUnsafeBufferPointer { pg in
-                    for i in 0..<n { px[i * classes + labels[i]] = -pg[i] }
+                    for i in 0..<n where labels[i] >= 0 { px[i * classes + labels[i]] = -pg[i] * scale[i] }
                 }
             }
             return [gx, nil]
         }
-        return try perSample.reduced(reduction, batch: n, op: "nll_loss")
+        guard reduction == .mean, weight != nil || ignoreIndex != nil else {
+            return try perSample.reduced(reduction, batch: n, op: "nll_loss")
+        }
+        // PyTorch's weighted mean: the sum over the counted targets' weights (0 when none count, a
+        // NaN as PyTorch gives, so an all-ignored batch is not silently a zero loss).
+        let total = scale.reduce(0, +)
+        return try perSample.sum() * (1 / total)
     }
 
-    /// Cross-entropy of logits `[N, C]` against class indices `[N]` or probabilities `[N, C]`,
-    /// with optional label smoothing (the target mixed with the uniform distribution).
+    /// Cross-entropy of logits `[..., C]` against class indices `[...]` (the same leading shape:
+    /// `[N, C]` with `[N]`, or a sequence model's `[N, T, V]` with `[N, T]`) or probabilities of the
+    /// logits' shape, with optional label smoothing (the target mixed with the uniform distribution),
+    /// class weights and an ignored label (−1 by default, as Retort's sequences mark positions past
+    /// the end; PyTorch's default is −100).
     public static func crossEntropy(
-        _ logits: Variable, target: Variable, labelSmoothing: Float = 0, reduction: Reduction = .mean
+        _ logits: Variable, target: Variable, labelSmoothing: Float = 0, weight: Tensor? = nil, ignoreIndex: Int? = -1,
+        reduction: Reduction = .mean
     ) throws -> Variable {
-        guard logits.value.rank == 2 else {
-            throw TensorError("cross_entropy", "expected logits [N, C], got \(formatShape(logits.shape))")
+        guard logits.value.rank >= 2 else {
+            throw TensorError("cross_entropy", "expected logits [N, C] or [N, T, C], got \(formatShape(logits.shape))")
         }
         guard (0...1).contains(labelSmoothing) else {
             throw TensorError("cross_entropy", "label_smoothing must be in [0, 1], got \(labelSmoothing)")
         }
-        let (n, classes) = (logits.shape[0], logits.shape[1])
+        let classes = logits.shape[logits.value.rank - 1]
+        let leading = Array(logits.shape.dropLast())
+        if logits.value.rank > 2 {
+            // Positions become rows: [N, T, C] with [N, T] is [N·T, C] with [N·T].
+            let rows = leading.reduce(1, *)
+            guard target.shape == leading || target.shape == logits.shape else {
+                throw TensorError(
+                    "cross_entropy",
+                    "target must be class indices \(formatShape(leading)) or probabilities \(formatShape(logits.shape)), got \(formatShape(target.shape))"
+                )
+            }
+            let flatTarget = try target.reshaped(target.shape == leading ? [rows] : [rows, classes])
+            return try crossEntropy(
+                try logits.reshaped([rows, classes]), target: flatTarget, labelSmoothing: labelSmoothing, weight: weight,
+                ignoreIndex: ignoreIndex, reduction: reduction)
+        }
+        let n = logits.shape[0]
         let logp = try logits.logSoftmax(axis: 1)
         if target.shape == [n] {
-            let hard = try nll(logp, target: target, reduction: reduction)
+            let hard = try nll(logp, target: target, weight: weight, ignoreIndex: ignoreIndex, reduction: reduction)
             guard labelSmoothing > 0 else { return hard }
-            let uniform = try (-logp).sum(axes: [1]).reduced(reduction, batch: n, op: "cross_entropy") * (1 / Float(classes))
-            return try hard * (1 - labelSmoothing) + uniform * labelSmoothing
+            guard weight == nil else {
+                throw TensorError("cross_entropy", "label_smoothing with class weights is not supported; use one or the other")
+            }
+            // The uniform part counts the same rows the hard part counts.
+            let counted = try Variable(target.value.map { ignoreIndex.map(Float.init) == $0 ? 0 : 1 }).reshaped([n, 1])
+            let uniform = try (-(try logp * counted)).sum(axes: [1])
+            let total = Float(counted.value.scalars.reduce(0, +))
+            let reducedUniform =
+                reduction == .mean && ignoreIndex != nil
+                ? try uniform.sum() * (1 / total) : try uniform.reduced(reduction, batch: n, op: "cross_entropy")
+            return try hard * (1 - labelSmoothing) + reducedUniform * (labelSmoothing / Float(classes))
         }
         guard target.shape == logits.shape else {
             throw TensorError(
@@ -81,7 +139,9 @@ public enum Loss {
         }
         var soft = target
         if labelSmoothing > 0 { soft = soft * (1 - labelSmoothing) + labelSmoothing / Float(classes) }
-        return try (-(try soft * logp)).sum(axes: [1]).reduced(reduction, batch: n, op: "cross_entropy")
+        var perRow = try (-(try soft * logp))
+        if let weight { perRow = try perRow * Variable(weight) }
+        return try perRow.sum(axes: [1]).reduced(reduction, batch: n, op: "cross_entropy")
     }
 
     /// Mean squared error.

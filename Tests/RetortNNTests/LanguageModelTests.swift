@@ -1,0 +1,136 @@
+import Foundation
+import RetortTensor
+import XCTest
+
+@testable import RetortNN
+
+/// The language-model pieces against PyTorch (fixtures from Tests/Fixtures/generate_lm.py): values
+/// and gradients of embedding, layer norm, GELU, multi-head attention and token cross-entropy, a
+/// nanoGPT-named model's logits from a safetensors file, and a short AdamW trajectory.
+final class LanguageModelTests: XCTestCase {
+    private func cases(_ op: String) throws -> [[String: Any]] {
+        try loadCases("lm/ops").filter { $0["op"] as? String == op }
+    }
+
+    /// Runs `forward` on the case's inputs (all float inputs as parameters) and checks the output
+    /// and, by back-propagating the cotangent, every input's gradient that the fixture gives.
+    private func check(_ c: [String: Any], tolerance: Float = 1e-5, _ forward: ([Variable]) throws -> Variable) throws {
+        let name = c["name"] as? String ?? "?"
+        let grads = c["grads"] as? [Any] ?? []
+        let inputs = try (c["inputs"] as? [Any] ?? []).enumerated().map { i, object in
+            Variable(try tensor(object), requiresGrad: i < grads.count && !(grads[i] is NSNull))
+        }
+        let output = try forward(inputs)
+        let expected = try tensor(c["output"])
+        XCTAssertEqual(output.shape, expected.shape, name)
+        assertClose(output.value.scalars, expected.scalars, rtol: tolerance, atol: tolerance, "\(name) output")
+        let seed = c["cotangent"].map { try? tensor($0) } ?? nil
+        try (output.value.count == 1 && seed == nil ? output : (output * Variable(seed ?? Tensor.ones(output.shape))).sum()).backward()
+        for (i, g) in grads.enumerated() where !(g is NSNull) {
+            assertClose(inputs[i].grad?.scalars ?? [], try tensor(g).scalars, rtol: tolerance, atol: tolerance, "\(name) grad \(i)")
+        }
+    }
+
+    func testEmbeddingScatterAddsItsGradient() throws {
+        for c in try cases("embedding") { try check(c) { try Variable.embedding($0[0], ids: $0[1]) } }
+    }
+
+    func testLayerNormOverTheLastAxis() throws {
+        for c in try cases("layer_norm") {
+            try check(c) { x in
+                try Normalization.layerNorm(x[0], normalizedShape: [x[0].shape.last ?? 0], weight: x[1], bias: x[2])
+            }
+        }
+    }
+
+    func testExactGELU() throws {
+        for c in try cases("gelu") { try check(c) { $0[0].gelu() } }
+    }
+
+    func testMultiHeadAttentionMatchesScaledDotProductAttention() throws {
+        for c in try cases("causal_self_attention") {
+            let args = c["args"] as? [String: Any] ?? [:]
+            let heads = args["heads"] as? Int ?? 1
+            let causal = args["is_causal"] as? Bool ?? true
+            try check(c, tolerance: 2e-5) { x in
+                var g = RandomGenerator(seed: 0)
+                let layer = try SelfAttention(x[0].shape[2], heads: heads, causal: causal, generator: &g)
+                // The layer's own parameters are the fixture's, so their gradients are the ones checked.
+                try layer.replaceChild("c_attn", with: Linear(weight: x[1], bias: x[2]))
+                try layer.replaceChild("c_proj", with: Linear(weight: x[3], bias: x[4]))
+                return try layer(x[0])
+            }
+        }
+    }
+
+    func testTokenCrossEntropyIgnoresMinusOneAndWeighsClasses() throws {
+        for c in try cases("cross_entropy_tokens") {
+            try check(c) { x in
+                try Loss.crossEntropy(x[0], target: x[1], weight: x.count > 2 ? x[2].value : nil)
+            }
+        }
+    }
+
+    private func gptFixture() throws -> [String: Any] {
+        guard let url = Bundle.module.url(forResource: "gpt", withExtension: "json", subdirectory: "Fixtures/lm") else {
+            throw TensorError("fixture", "missing Fixtures/lm/gpt.json")
+        }
+        return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] ?? [:]
+    }
+
+    private func loadedGPT() throws -> Sequential {
+        let config = try gptFixture()["config"] as? [String: Any] ?? [:]
+        var g = RandomGenerator(seed: 1)
+        let model = try GPT.make(
+            vocabulary: config["vocab_size"] as? Int ?? 0, block: config["block_size"] as? Int ?? 0,
+            layers: config["n_layer"] as? Int ?? 0, heads: config["n_head"] as? Int ?? 0, width: config["n_embd"] as? Int ?? 0,
+            generator: &g)
+        guard let path = Bundle.module.url(forResource: "gpt", withExtension: "safetensors", subdirectory: "Fixtures/lm")?.path
+        else { throw TensorError("fixture", "missing Fixtures/lm/gpt.safetensors") }
+        try SafeTensors.load(from: path, into: model)
+        model.isTraining = false
+        return model
+    }
+
+    func testAnanoGPTCheckpointLoadsAndGivesItsLogits() throws {
+        let model = try loadedGPT()
+        XCTAssertEqual(
+            Array(model.namedParameters.map(\.name).prefix(4)),
+            ["transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight", "transformer.h.0.ln_1.bias"])
+        for c in try gptFixture()["logits"] as? [[String: Any]] ?? [] {
+            let ids = try tensor(c["ids"])
+            let expected = try tensor(c["logits"])
+            let logits = try Evaluation.predict(model, ids)
+            XCTAssertEqual(logits.shape, expected.shape)
+            let largest = expected.scalars.map(Swift.abs).max() ?? 1
+            assertClose(logits.scalars, expected.scalars, rtol: 0, atol: 1e-5 * largest, "\(c["name"] ?? "") logits")
+        }
+    }
+
+    /// Five AdamW steps on fixed batches, in float32 as PyTorch ran them: the loss before each
+    /// step and the logits after the last.
+    func testATrainingTrajectoryFollowsPyTorch() throws {
+        let model = try loadedGPT()
+        model.isTraining = true
+        let training = try gptFixture()["training"] as? [String: Any] ?? [:]
+        let settings = training["optimizer"] as? [String: Any] ?? [:]
+        let optimizer = try Adam(
+            model.parameters, learningRate: Float(settings["lr"] as? Double ?? 0), beta1: 0.9, beta2: 0.999,
+            weightDecay: Float(settings["weight_decay"] as? Double ?? 0), decoupled: true)
+        let batches = training["batches"] as? [[String: Any]] ?? []
+        let losses = training["losses"] as? [Double] ?? []
+        XCTAssertEqual(batches.count, losses.count)
+        for (batch, expected) in zip(batches, losses) {
+            let logits = try model(Variable(try tensor(batch["ids"])))
+            let loss = try Loss.crossEntropy(logits, target: Variable(try tensor(batch["labels"])))
+            XCTAssertEqual(Double(loss.value.scalar ?? .nan), expected, accuracy: 1e-5)
+            optimizer.zeroGrad()
+            try loss.backward()
+            optimizer.step()
+        }
+        model.isTraining = false
+        let final = try tensor(training["final_logits"])
+        let ids = try tensor(batches.first?["ids"])
+        assertClose(try Evaluation.predict(model, ids).scalars, final.scalars, rtol: 0, atol: 1e-4, "logits after training")
+    }
+}
