@@ -134,3 +134,55 @@ final class LanguageModelTests: XCTestCase {
         assertClose(try Evaluation.predict(model, ids).scalars, final.scalars, rtol: 0, atol: 1e-4, "logits after training")
     }
 }
+
+/// Text data and generation: sequences as makemore builds them, and decoding with the key-value
+/// cache giving what running the whole sequence each step gives.
+final class TextGenerationTests: XCTestCase {
+    func testSequencesStartAndEndWithTheEndMark() throws {
+        let corpus = Corpus(lines: ["emma", "ava"], name: "two")
+        let v = try Vocabulary(corpus)
+        XCTAssertEqual(v.count, 5)
+        XCTAssertEqual(try v.encode("emma"), [2, 3, 3, 1])
+        XCTAssertEqual(try v.decode([0, 2, 3, 3, 1, 0, 4]), "emma")
+        let data = try Dataset.sequences(corpus, vocabulary: v, block: 6)
+        XCTAssertEqual(data.x.shape, [2, 6])
+        XCTAssertEqual(data.x.scalars, [0, 2, 3, 3, 1, 0, 0, 1, 4, 1, 0, 0])
+        XCTAssertEqual(data.y.scalars, [2, 3, 3, 1, 0, -1, 1, 4, 1, 0, -1, -1])
+        XCTAssertThrowsError(try Dataset.sequences(corpus, vocabulary: v, block: 4))
+        XCTAssertThrowsError(try v.encode("zoe"))
+    }
+
+    func testTheNamesCorpusIsBuiltIn() throws {
+        let names = try Corpus.names()
+        XCTAssertEqual(names.count, 29_910)
+        XCTAssertEqual(Array(names.lines.prefix(3)), ["emma", "liam", "olivia"])
+        XCTAssertEqual(try Vocabulary(names).count, 27)
+    }
+
+    func testCachedDecodingEqualsRunningTheWholeSequence() throws {
+        var g = RandomGenerator(seed: 5)
+        let model = try GPT.make(vocabulary: 7, block: 10, layers: 2, heads: 2, width: 8, generator: &g)
+        XCTAssertTrue(Generation.isIncremental(model))
+        var sampler = RandomGenerator(seed: 9)
+        let greedy = try Generation.sample(
+            model, prompt: [3], settings: .init(count: 4, temperature: 0), block: 10, generator: &sampler)
+        // The same greedy decoding, the whole sequence each step.
+        model.isTraining = false
+        var expected: [Int] = [0, 3]
+        while expected.count < 10 {
+            let logits = try Evaluation.predict(model, try Tensor(shape: [1, expected.count], scalars: expected.map(Float.init)))
+            let last = Array(logits.scalars.suffix(7))
+            let next = last.indices.max { last[$0] < last[$1] } ?? 0
+            expected.append(next)
+            if next == 0 { break }
+        }
+        let cut = Array(expected.dropFirst().prefix { $0 != 0 })
+        XCTAssertEqual(greedy, Array(repeating: cut, count: 4))
+        // Sampling is reproducible from the seed.
+        var a = RandomGenerator(seed: 3)
+        var b = RandomGenerator(seed: 3)
+        let first = try Generation.sample(model, prompt: [], settings: .init(count: 6, topK: 3), block: 10, generator: &a)
+        let second = try Generation.sample(model, prompt: [], settings: .init(count: 6, topK: 3), block: 10, generator: &b)
+        XCTAssertEqual(first, second)
+    }
+}

@@ -1,0 +1,150 @@
+import CRetortData
+import Foundation
+import RetortTensor
+
+/// Text examples, one per line: names to model, one character at a time.
+public struct Corpus: Sendable {
+    public var lines: [String]
+    public var name: String
+
+    public init(lines: [String], name: String) {
+        self.lines = lines
+        self.name = name
+    }
+
+    public var count: Int { lines.count }
+
+    /// The lines of UTF-8 text, each trimmed of a trailing carriage return; empty lines are left out.
+    public static func parse(_ text: String, name: String) -> Corpus {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map { line in
+            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+        }
+        return Corpus(lines: lines.filter { !$0.isEmpty }, name: name)
+    }
+
+    /// A UTF-8 file as a corpus, one example per line; an empty file is an error.
+    public static func read(_ path: String) throws -> Corpus {
+        let text: String
+        do {
+            text = try FileReading.text(path)
+        } catch let e as TensorError {
+            throw TensorError("text", e.message)
+        }
+        let corpus = parse(text, name: (path as NSString).lastPathComponent)
+        guard corpus.count > 0 else { throw TensorError("text", "'\(path)' holds no lines of text: the corpus would be empty") }
+        return corpus
+    }
+
+    /// The 2017 US Social Security first names (public domain), 29,910 of them in lowercase, most
+    /// popular first: nearly the set Karpathy's makemore models (see Sources/CRetortData/README.md).
+    public static func names() throws -> Corpus {
+        let compressed = Data(bytes: retort_names_txt_gz(), count: Int(retort_names_txt_gz_length()))
+        let text = try Gzip.decompress(compressed, source: "names.txt.gz")
+        return parse(String(decoding: text, as: UTF8.self), name: "names")
+    }
+
+    /// The lines at the given positions, in that order.
+    public func subset(_ indices: [Int]) -> Corpus { Corpus(lines: indices.map { lines[$0] }, name: name) }
+
+    /// A shuffled split into a first part holding `fraction` of the lines and the rest.
+    public func split(_ fraction: Double, seed: UInt64) throws -> (Corpus, Corpus) {
+        guard fraction > 0, fraction < 1 else { throw TensorError("split", "fraction must be between 0 and 1, got \(fraction)") }
+        var g = RandomGenerator(seed: seed)
+        let order = g.permutation(count)
+        let cut = Int((Double(count) * fraction).rounded())
+        return (subset(Array(order[..<cut])), subset(Array(order[cut...])))
+    }
+}
+
+/// A character vocabulary: the end mark (id 0, shown as ".") then every character a corpus uses,
+/// in order. A sequence starts and ends with the end mark, as makemore's does.
+public struct Vocabulary: Sendable, Equatable {
+    public let characters: [Character]
+    private let ids: [Character: Int]
+    public static let endMark: Character = "."
+    public static let endID = 0
+
+    public init(characters: [Character]) {
+        self.characters = characters
+        ids = Dictionary(uniqueKeysWithValues: characters.enumerated().map { ($1, $0 + 1) })
+    }
+
+    /// The characters `corpus` uses, sorted; the end mark comes first.
+    public init(_ corpus: Corpus) throws {
+        guard corpus.count > 0 else { throw TensorError("vocab", "the corpus \(corpus.name) is empty") }
+        var seen = Set<Character>()
+        for line in corpus.lines { for c in line { seen.insert(c) } }
+        if seen.contains(Self.endMark) {
+            throw TensorError(
+                "vocab", "the corpus \(corpus.name) uses \".\", which the vocabulary keeps for the end mark; remove it from the text")
+        }
+        self.init(characters: seen.sorted())
+    }
+
+    /// Ids, end mark included.
+    public var count: Int { characters.count + 1 }
+
+    public static func == (a: Vocabulary, b: Vocabulary) -> Bool { a.characters == b.characters }
+
+    /// The ids of `text`'s characters; one the vocabulary lacks is an error naming it and where.
+    public func encode(_ text: String) throws -> [Int] {
+        try text.enumerated().map { position, c in
+            guard let id = ids[c] else {
+                throw TensorError(
+                    "encode", "\"\(c)\" at position \(position) of \"\(text)\" is not in the vocabulary (\(count) symbols: .\(String(characters)))")
+            }
+            return id
+        }
+    }
+
+    /// The text of `ids` up to the first end mark (a leading end mark, the start, is skipped).
+    public func decode(_ ids: [Int]) throws -> String {
+        var text = ""
+        for (position, id) in ids.enumerated() {
+            guard (0..<count).contains(id) else {
+                throw TensorError("decode", "id \(id) at position \(position) is outside the vocabulary's 0..<\(count)")
+            }
+            if id == Self.endID {
+                if position == 0 && text.isEmpty { continue }
+                break
+            }
+            text.append(characters[id - 1])
+        }
+        return text
+    }
+
+    /// The symbol an id stands for, the end mark as ".".
+    public func symbol(_ id: Int) -> String { id == Self.endID ? String(Self.endMark) : String(characters[id - 1]) }
+}
+
+extension Dataset {
+    /// Next-character prediction over `corpus`: example i is the line's ids after a starting end
+    /// mark, `x [N, block]`, and the next ids, `y [N, block]`, the line's ids then the end mark.
+    /// Positions past the end hold the end mark in x and −1 in y (ignored by the loss and the
+    /// metric). A line longer than block − 1 characters is an error naming it.
+    public static func sequences(_ corpus: Corpus, vocabulary: Vocabulary, block: Int) throws -> Dataset {
+        guard corpus.count > 0 else { throw TensorError("sequences", "the corpus \(corpus.name) is empty") }
+        guard block >= 1 else { throw TensorError("sequences", "block must be at least 1, got \(block)") }
+        try MemoryBudget.check("sequences", [corpus.count, block, 2])
+        var xs = [Float](repeating: Float(Vocabulary.endID), count: corpus.count * block)
+        var ys = [Float](repeating: -1, count: corpus.count * block)
+        for (row, line) in corpus.lines.enumerated() {
+            let ids = try vocabulary.encode(line)
+            guard ids.count + 1 <= block else {
+                throw TensorError(
+                    "sequences",
+                    "line \(row + 1) of \(corpus.name), \"\(line)\", has \(ids.count) characters: with its end mark it needs a block of \(ids.count + 1), more than \(block)"
+                )
+            }
+            for (t, id) in ids.enumerated() {
+                // ids.count < block, so t + 1 stays inside the row.
+                if t + 1 < block { xs[row * block + t + 1] = Float(id) }
+                ys[row * block + t] = Float(id)
+            }
+            ys[row * block + ids.count] = Float(Vocabulary.endID)
+        }
+        return try Dataset(
+            x: Tensor(shape: [corpus.count, block], scalars: xs), y: Tensor(shape: [corpus.count, block], scalars: ys),
+            classes: vocabulary.count, name: corpus.name, classNames: (0..<vocabulary.count).map(vocabulary.symbol))
+    }
+}

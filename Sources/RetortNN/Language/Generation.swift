@@ -1,0 +1,147 @@
+import Foundation
+import RetortTensor
+
+/// Sampling text from a model that maps ids `[N, T]` to logits `[N, T, V]`, one token at a time.
+///
+/// When every layer is one the decoder knows (embeddings, positions, attention and transformer
+/// blocks, and layers that act on each position alone), each step feeds only the newest token and
+/// attention reads the keys and values it cached, so the time per token stays flat. Any other
+/// layer (a function layer) makes each step run the whole sequence again: the same samples, slower.
+public enum Generation {
+    public struct Settings: Sendable {
+        /// Samples to draw.
+        public var count: Int
+        /// Logits are divided by it before sampling; 0 takes the most likely token (greedy).
+        public var temperature: Float
+        /// Sample among the k most likely tokens only; nil: all.
+        public var topK: Int?
+
+        public init(count: Int, temperature: Float = 1, topK: Int? = nil) {
+            (self.count, self.temperature, self.topK) = (count, temperature, topK)
+        }
+    }
+
+    /// The positions a model can take: its `Positions` layer's block, or nil when it has none.
+    public static func block(of model: Layer) -> Int? { model.modules(of: Positions.self).first?.layer.block }
+
+    /// Whether the decoder can run `model` a token at a time with cached keys and values.
+    public static func isIncremental(_ model: Sequential) -> Bool {
+        model.layers.allSatisfy(isIncremental)
+    }
+
+    private static func isIncremental(_ layer: Layer) -> Bool {
+        switch layer {
+        case is Embedding, is Positions, is SelfAttention, is TransformerBlock, is LayerNorm, is Linear, is Activation,
+            is Dropout, is TiedHead, is QuantizedLinear, is FakeQuantized:
+            return true
+        case let s as Sequential: return s.layers.allSatisfy(isIncremental)
+        default: return false
+        }
+    }
+
+    /// Token ids of `settings.count` samples, each starting after `prompt` (ids without the start
+    /// mark) and ending at the end mark or when `block` positions are used; the returned ids are
+    /// the prompt and what was sampled, without the start and end marks.
+    public static func sample(
+        _ model: Sequential, prompt: [Int], settings: Settings, block: Int, generator: inout RandomGenerator,
+        shouldStop: () -> Bool = { false }
+    ) throws -> [[Int]] {
+        guard settings.count > 0 else { return [] }
+        guard prompt.count + 1 < block else {
+            throw TensorError(
+                "generate", "a prompt of \(prompt.count) characters leaves no room in a block of \(block) positions")
+        }
+        let wasTraining = model.isTraining
+        model.isTraining = false
+        defer { model.isTraining = wasTraining }
+        let n = settings.count
+        var sequences = [[Int]](repeating: [Vocabulary.endID] + prompt, count: n)
+        var finished = [Bool](repeating: false, count: n)
+        let incremental = isIncremental(model)
+        var caches = [KeyValueCache?](repeating: nil, count: model.layers.count)
+        var fed = 0
+        return try GradMode.withoutGradients {
+            while !finished.allSatisfy({ $0 }), sequences[0].count < block {
+                if shouldStop() { throw Cancellation.Stopped(op: "generate") }
+                let logits: Tensor
+                if incremental {
+                    let new = sequences.map { Array($0[fed...]) }
+                    let ids = try Tensor(shape: [n, new[0].count], scalars: new.flatMap { $0.map(Float.init) })
+                    logits = try step(model, ids: ids, offset: fed, caches: &caches)
+                    fed = sequences[0].count
+                } else {
+                    let ids = try Tensor(shape: [n, sequences[0].count], scalars: sequences.flatMap { $0.map(Float.init) })
+                    logits = try model.forward(Variable(ids)).value
+                }
+                let (t, vocabulary) = (logits.shape[1], logits.shape[2])
+                logits.withUnsafeBufferPointer { l in
+                    for i in 0..<n {
+                        guard !finished[i] else {
+                            sequences[i].append(Vocabulary.endID)
+                            continue
+                        }
+                        let row = Array(l[((i * t + t - 1) * vocabulary)..<((i * t + t) * vocabulary)])
+                        let next = choose(row, settings: settings, generator: &generator)
+                        sequences[i].append(next)
+                        if next == Vocabulary.endID { finished[i] = true }
+                    }
+                }
+            }
+            return sequences.map { s in Array(s.dropFirst().prefix { $0 != Vocabulary.endID }) }
+        }
+    }
+
+    /// One decoding step: `ids` are the newest positions, from `offset` on.
+    private static func step(_ model: Sequential, ids: Tensor, offset: Int, caches: inout [KeyValueCache?]) throws -> Tensor {
+        var x = Variable(ids)
+        for (i, layer) in model.layers.enumerated() {
+            switch layer {
+            case let positions as Positions: x = try positions.forward(x, offset: offset)
+            case let block as TransformerBlock: x = try block.forward(x, cache: &caches[i])
+            case let attention as SelfAttention: x = try attention.forward(x, cache: &caches[i])
+            default: x = try layer.forward(x)
+            }
+        }
+        return x.value
+    }
+
+    /// The next id from one position's logits: greedy at temperature 0, else sampled from
+    /// softmax(logits / temperature) over the top k.
+    static func choose(_ logits: [Float], settings: Settings, generator: inout RandomGenerator) -> Int {
+        var order = Array(logits.indices)
+        if settings.temperature == 0 { return order.max { logits[$0] < logits[$1] } ?? 0 }
+        if let k = settings.topK, k < logits.count {
+            order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+            order = Array(order.prefix(Swift.max(k, 1)))
+        }
+        let peak = order.map { logits[$0] }.max() ?? 0
+        let weights = order.map { expf((logits[$0] - peak) / settings.temperature) }
+        let total = weights.reduce(0, +)
+        var u = generator.nextUnit() * total
+        for (id, w) in zip(order, weights) {
+            u -= w
+            if u < 0 { return id }
+        }
+        return order.last ?? 0
+    }
+}
+
+extension Evaluation {
+    /// The mean negative log-likelihood of the labels, in nats per labelled position (per token
+    /// for a sequence model; −1 labels are not counted), computed in batches without a graph.
+    public static func negativeLogLikelihood(_ model: Layer, on data: Dataset, batch: Int = 512) throws -> Double {
+        var total: Double = 0
+        var counted = 0
+        for start in stride(from: 0, to: data.count, by: batch) {
+            let part = data.subset(Array(start..<Swift.min(start + batch, data.count)))
+            let logits = try predict(model, part.x)
+            let labelled = part.y.scalars.filter { $0 >= 0 }.count
+            guard labelled > 0 else { continue }
+            let loss = try GradMode.withoutGradients { try Loss.crossEntropy(Variable(logits), target: Variable(part.y)) }
+            total += Double(loss.value.scalar ?? .nan) * Double(labelled)
+            counted += labelled
+        }
+        guard counted > 0 else { throw TensorError("nll", "the data has no labelled positions") }
+        return total / Double(counted)
+    }
+}
