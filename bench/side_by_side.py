@@ -20,7 +20,7 @@ def main(retort_path, torch_path):
           "retort sgemm in training vs the same calls alone")
     for name, r in retort.items():
         t = torch.get(name)
-        unit = "samples/s" if "samples_per_s" in r else "GFLOPS"
+        unit = r.get("unit", "samples/s") if "samples_per_s" in r else "GFLOPS"
         theirs = rate(t) if t else float("nan")
         ratio = rate(r) / theirs if t and theirs else float("nan")
         inside = ""

@@ -44,8 +44,9 @@ struct Bench: ParsableCommand {
             let unit: String
             if let batch = workload.batch {
                 rate = Double(batch * steps) / elapsed
-                unit = "samples/s"
+                unit = workload.unit
                 row["samples_per_s"] = rate
+                if unit != "samples/s" { row["unit"] = unit }
                 if let profile, profile.calls > 0 {
                     row["gemm_gflops"] = profile.gigaflopsPerSecond
                     row["gemm_share"] = profile.seconds / elapsed

@@ -10,6 +10,8 @@ struct Workload {
     let flopsPerStep: Double?
     /// Whether a step trains (forward, backward, update) or only predicts.
     var training = true
+    /// What `batch` counts per step: samples, or tokens for generation.
+    var unit = "samples/s"
     let build: () throws -> () throws -> Void
 }
 
@@ -67,6 +69,7 @@ enum Benchmarks {
                 }
             },
         ]
+        + language
         + inference
         + [(128, 784, 512), (128, 512, 512), (512, 512, 512), (1024, 1024, 1024)].map { m, k, n in
             Workload(name: "sgemm/\(m)x\(k)x\(n)", batch: nil, flopsPerStep: 2 * Double(m * k * n)) {
@@ -114,6 +117,32 @@ enum Benchmarks {
                 model, Variable(g.normal([batch, channels[0], size, size])), labels(batch, classes: 10, generator: &g))
         }
     }
+
+    /// The language-model workloads: training the GPT lesson 7's teacher is (4 layers, 4 heads,
+    /// width 64, block 16, vocabulary 27: the names) with AdamW on random ids, and sampling 64
+    /// names at a time with the key-value cache, every position filled (tokens per second).
+    static let language: [Workload] = [
+        Workload(name: "gpt-names-4x64/b64", batch: 64, flopsPerStep: nil) {
+            var g = RandomGenerator(seed: 0)
+            let model = try GPT.make(vocabulary: 27, block: 16, layers: 4, heads: 4, width: 64, generator: &g)
+            let x = Variable(Tensor(shape: [64, 16]) { p in for i in 0..<p.count { p[i] = Float(g.nextInt(below: 27)) } })
+            let y = Variable(Tensor(shape: [64, 16]) { p in for i in 0..<p.count { p[i] = Float(g.nextInt(below: 27)) } })
+            let optimizer = PlainOptimizer(
+                try Adam(model.parameters, learningRate: 1e-3, weightDecay: 0.01, decoupled: true))
+            return try trainerStep(model, x, y, optimizer: optimizer) { batch in
+                let logits = try model(batch.x)
+                return Trainer.Step(loss: try Loss.crossEntropy(logits, target: Variable(batch.y)), output: logits)
+            }
+        },
+        Workload(name: "generate-gpt-names-4x64/b64", batch: 64 * 15, flopsPerStep: nil, training: false, unit: "tokens/s") {
+            var g = RandomGenerator(seed: 0)
+            let model = try GPT.make(vocabulary: 27, block: 16, layers: 4, heads: 4, width: 64, generator: &g)
+            return {
+                _ = try Generation.sample(
+                    model, prompt: [], settings: .init(count: 64, stopsAtEnd: false), block: 16, generator: &g)
+            }
+        },
+    ]
 
     /// Inference (a forward pass without gradients) in float32 and as the int8 model `quantize`
     /// makes, calibrated on the same input; PyTorch's rows are its float model and its int8 model

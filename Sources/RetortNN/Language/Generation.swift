@@ -15,9 +15,11 @@ public enum Generation {
         public var temperature: Float
         /// Sample among the k most likely tokens only; nil: all.
         public var topK: Int?
+        /// Whether a sample ends at the end mark; false fills the block (a benchmark's fixed work).
+        public var stopsAtEnd = true
 
-        public init(count: Int, temperature: Float = 1, topK: Int? = nil) {
-            (self.count, self.temperature, self.topK) = (count, temperature, topK)
+        public init(count: Int, temperature: Float = 1, topK: Int? = nil, stopsAtEnd: Bool = true) {
+            (self.count, self.temperature, self.topK, self.stopsAtEnd) = (count, temperature, topK, stopsAtEnd)
         }
     }
 
@@ -83,7 +85,7 @@ public enum Generation {
                         let row = Array(l[((i * t + t - 1) * vocabulary)..<((i * t + t) * vocabulary)])
                         let next = choose(row, settings: settings, generator: &generator)
                         sequences[i].append(next)
-                        if next == Vocabulary.endID { finished[i] = true }
+                        if next == Vocabulary.endID && settings.stopsAtEnd { finished[i] = true }
                     }
                 }
             }
