@@ -62,7 +62,7 @@ let package = Package(
             name: "RetortKernel",
             dependencies: ["CZMQ", .product(name: "Crypto", package: "swift-crypto")]),
         // Export to other formats: ONNX files, written as protobuf by our own small writer.
-        .target(name: "RetortExport", dependencies: ["RetortTensor"]),
+        .target(name: "RetortExport", dependencies: ["RetortTensor", "RetortGraph", "RetortNN"]),
         // The terminal front end: readline, history, completion, progress line.
         .target(name: "RetortREPL", dependencies: ["RetortLang", "CReadline"]),
         .executableTarget(
@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(
             name: "RetortLangTests", dependencies: ["RetortLang"],
             resources: [.copy("Fixtures"), .copy("Golden")]),
-        .testTarget(name: "RetortExportTests", dependencies: ["RetortExport", "RetortTensor"]),
+        .testTarget(name: "RetortExportTests", dependencies: ["RetortExport", "RetortTensor", "RetortGraph", "RetortNN"]),
     ],
     swiftLanguageModes: [.v5]
 )
