@@ -29,6 +29,13 @@ public enum ONNXExport {
 
     /// The ONNX model `export` would write, without writing it.
     public static func model(_ model: Layer, example: Tensor, name: String) throws -> ModelProto {
+        // Tracing would also feed the example to a calibrating model's observers.
+        guard !Quantizer.isPrepared(model) else {
+            throw TensorError(
+                "export",
+                "the model is prepared for quantisation (qat or calibrating); export the float model, or the int8 model "
+                    + "Quantizer.convert makes of it")
+        }
         let traces = try trace(model, example: example)
         var translation = try Translation(
             graph: traces.main, other: traces.other, name: name, layerNames: layerNames(model))

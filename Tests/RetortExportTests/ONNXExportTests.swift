@@ -146,6 +146,14 @@ final class ONNXExportTests: XCTestCase {
         }
     }
 
+    func testAModelPreparedForQuantisationIsRefusedBeforeItSeesTheExample() throws {
+        let prepared = try Quantizer.prepare(ExportModels.mlp().model, stage: .calibrating, perChannel: true)
+        XCTAssertThrowsError(try export(prepared, row: [16])) {
+            XCTAssertTrue("\($0)".hasPrefix("export: the model is prepared for quantisation"), "\($0)")
+        }
+        XCTAssertThrowsError(try Quantizer.convert(prepared), "its observers saw no input")
+    }
+
     func testTheReportNamesShapesOpsAndSize() throws {
         let path = try temporaryFolder().appendingPathComponent("mlp.onnx").path
         let report = try ONNXExport.export(ExportModels.mlp().model, example: .ones([1, 16]), to: path, name: "mlp")
