@@ -146,6 +146,13 @@ final class ONNXExportTests: XCTestCase {
         }
     }
 
+    func testAModelThatReturnsItsInputPassesItOnThroughAnIdentity() throws {
+        let graph = try export(Sequential([]), row: [3])
+        XCTAssertEqual(graph.node.map(\.opType), ["Identity"])
+        XCTAssertEqual(graph.node[0].input, ["x"])
+        XCTAssertEqual(graph.output.map(\.name), ["output"])
+    }
+
     func testAModelPreparedForQuantisationIsRefusedBeforeItSeesTheExample() throws {
         let prepared = try Quantizer.prepare(ExportModels.mlp().model, stage: .calibrating, perChannel: true)
         XCTAssertThrowsError(try export(prepared, row: [16])) {
