@@ -61,7 +61,8 @@ let package = Package(
         .target(
             name: "RetortKernel",
             dependencies: ["CZMQ", .product(name: "Crypto", package: "swift-crypto")]),
-        // Export to other formats: ONNX files, written as protobuf by our own small writer.
+        // Export to other formats: ONNX files translated from a model's traced graph, written as
+        // protobuf by our own small writer.
         .target(name: "RetortExport", dependencies: ["RetortTensor", "RetortGraph", "RetortNN"]),
         // The terminal front end: readline, history, completion, progress line.
         .target(name: "RetortREPL", dependencies: ["RetortLang", "CReadline"]),
