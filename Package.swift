@@ -61,8 +61,9 @@ let package = Package(
         .target(
             name: "RetortKernel",
             dependencies: ["CZMQ", .product(name: "Crypto", package: "swift-crypto")]),
-        // Export to other formats: ONNX files, written as protobuf by our own small writer.
-        .target(name: "RetortExport", dependencies: ["RetortTensor"]),
+        // Export to other formats: ONNX files translated from a model's traced graph, written as
+        // protobuf by our own small writer.
+        .target(name: "RetortExport", dependencies: ["RetortTensor", "RetortGraph", "RetortNN"]),
         // The terminal front end: readline, history, completion, progress line.
         .target(name: "RetortREPL", dependencies: ["RetortLang", "CReadline"]),
         .executableTarget(
@@ -80,7 +81,7 @@ let package = Package(
         .testTarget(
             name: "RetortLangTests", dependencies: ["RetortLang"],
             resources: [.copy("Fixtures"), .copy("Golden")]),
-        .testTarget(name: "RetortExportTests", dependencies: ["RetortExport", "RetortTensor"]),
+        .testTarget(name: "RetortExportTests", dependencies: ["RetortExport", "RetortTensor", "RetortGraph", "RetortNN"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -51,6 +51,27 @@ final class ONNXGraphBuilderTests: XCTestCase {
         XCTAssertEqual(builder.freshName("x"), "x_2")
     }
 
+    func testANodeOutputIsRenamedWhereverItIsRead() throws {
+        var builder = try ONNXGraphBuilder(name: "g")
+        try builder.addInput(name: "x", shape: [1])
+        let output = builder.freshName("output")
+        let a = try builder.addNode(opType: "Relu", inputs: ["x"])
+        let b = try builder.addNode(opType: "Neg", inputs: [a])
+        try builder.renameNodeOutput(a, to: "relu")
+        try builder.renameNodeOutput(b, to: output)
+        try builder.addOutput(name: output, shape: [1])
+        XCTAssertEqual(builder.graph.node.map(\.input), [["x"], ["relu"]])
+        XCTAssertEqual(builder.graph.node.map(\.output), [["relu"], ["output"]])
+        assertError(
+            try builder.renameNodeOutput("x", to: "y"), "export: graph 'g': cannot rename 'x', which is no node's output")
+        assertError(
+            try builder.renameNodeOutput("relu", to: "x"),
+            "export: graph 'g': the new name of 'relu' 'x' takes a name already in use")
+        assertError(
+            try builder.renameNodeOutput("output", to: "y"),
+            "export: graph 'g': cannot rename 'output' after its type was declared")
+    }
+
     func testARefusedNodeDefinesNoNames() throws {
         var builder = try ONNXGraphBuilder(name: "g")
         try builder.addInput(name: "x", shape: [4])

@@ -12,8 +12,8 @@ import RetortTensor
 /// file intact and no temporary file behind. Errors name `op` and the path as given.
 ///
 /// An existing file keeps its permissions; a symbolic link is written through (its target is
-/// replaced, the link stays). RetortNN has the same routine for checkpoints; this target does not
-/// depend on RetortNN, so it has its own.
+/// replaced, the link stays). RetortNN has the same routine for checkpoints, internal to it, so
+/// this target has its own.
 func writeFileAtomically(_ bytes: [UInt8], to path: String, op: String) throws {
     var target = URL(fileURLWithPath: NSString(string: path).expandingTildeInPath)
     if let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: target.path) {

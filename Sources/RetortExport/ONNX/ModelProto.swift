@@ -52,8 +52,10 @@ public struct ModelProto: ProtobufMessage, Equatable {
     public static let maximumBytes = Int(Int32.max)
 
     /// Writes the model to `path` atomically: a temporary file beside it, renamed over it once
-    /// complete, so a failed write leaves no half-written file and any old file intact.
-    public func write(to path: String) throws {
+    /// complete, so a failed write leaves no half-written file and any old file intact. Returns
+    /// the number of bytes written.
+    @discardableResult
+    public func write(to path: String) throws -> Int {
         let bytes = serialized()
         guard bytes.count <= ModelProto.maximumBytes else {
             throw TensorError(
@@ -62,6 +64,7 @@ public struct ModelProto: ProtobufMessage, Equatable {
                     + "(weights in a separate file are not supported)")
         }
         try writeFileAtomically(bytes, to: path, op: "export")
+        return bytes.count
     }
 }
 

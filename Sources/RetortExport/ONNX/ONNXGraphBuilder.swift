@@ -88,6 +88,25 @@ public struct ONNXGraphBuilder {
         graph.output.append(ValueInfoProto(name: name, elementType: elementType, shape: shape))
     }
 
+    /// Gives a node's output a new name, everywhere it is read: a translator learns which value is
+    /// a graph's result only after making it, and the result should not be called `relu_3_output_0`.
+    /// `name` must be unused (or reserved by `freshName`); declare outputs after renaming.
+    public mutating func renameNodeOutput(_ old: String, to name: String) throws {
+        guard graph.node.contains(where: { $0.output.contains(old) }) else {
+            throw TensorError("export", "graph '\(graph.name)': cannot rename '\(old)', which is no node's output")
+        }
+        guard !outputNames.contains(old), !graph.valueInfo.contains(where: { $0.name == old }) else {
+            throw TensorError("export", "graph '\(graph.name)': cannot rename '\(old)' after its type was declared")
+        }
+        try checkUnused(name, for: "the new name of '\(old)'")
+        for i in graph.node.indices {
+            graph.node[i].input = graph.node[i].input.map { $0 == old ? name : $0 }
+            graph.node[i].output = graph.node[i].output.map { $0 == old ? name : $0 }
+        }
+        definedNames.remove(old)
+        define(name)
+    }
+
     /// Records the type of an intermediate value, which runtimes otherwise infer.
     public mutating func addValueInfo(
         name: String, elementType: TensorProto.DataType = .float, shape: [TensorShapeProto.Dimension]?

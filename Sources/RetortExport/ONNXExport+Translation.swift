@@ -1,0 +1,213 @@
+import RetortGraph
+import RetortTensor
+
+extension ONNXExport {
+    /// One traced graph being turned into an ONNX graph: which ONNX value stands for each traced
+    /// source, and the helpers every op's translation uses (emitting nodes, adding constants).
+    ///
+    /// The op table itself is `translateOp` (ONNXExport+Ops.swift); int8 layers are in
+    /// ONNXExport+Int8.swift and the batch-size analysis in ONNXExport+Batch.swift.
+    struct Translation {
+        var builder: ONNXGraphBuilder
+        /// The model traced at the first batch size: the graph that is translated.
+        let graph: Graph
+        /// The same model traced at the second batch size, node for node: what differs depends on the batch.
+        let other: Graph
+        /// Each layer's dotted name, for the tensors of int8 layers (which are not parameters).
+        let layerNames: [ObjectIdentifier: String]
+        /// The ONNX value standing for each source translated so far.
+        private var values: [Graph.Source: String] = [:]
+        /// Sources whose ONNX value is a bool tensor (comparisons); read as numbers, they are cast once.
+        private var boolSources: Set<Graph.Source> = []
+        private var floatsOfBools: [Graph.Source: String] = [:]
+        /// Names claimed for parameters and named buffers before any name is invented, so an
+        /// invented name can never take a state-dict name.
+        private var reservedNames: [Graph.Source: String] = [:]
+        private var outputNames: [String] = []
+        /// The runtime batch size as a one-element int64 tensor, once something needs it.
+        var batchSizeValue: String?
+        /// The node being translated: it names the ONNX nodes made for it.
+        private(set) var current: Graph.Node?
+
+        init(graph: Graph, other: Graph, name: String, layerNames: [ObjectIdentifier: String]) throws {
+            guard graph.nodes.count == other.nodes.count,
+                zip(graph.nodes, other.nodes).allSatisfy({ $0.op.name == $1.op.name && $0.isGroup == $1.isGroup }),
+                graph.constants.count == other.constants.count
+            else {
+                throw TensorError(
+                    "export",
+                    "the model runs different operations at batch sizes \(tracedBatches.0) and \(tracedBatches.1) "
+                        + "(\(graph.nodes.count) and \(other.nodes.count) nodes), so one ONNX graph cannot stand for it")
+            }
+            self.graph = graph
+            self.other = other
+            self.layerNames = layerNames
+            builder = try ONNXGraphBuilder(name: name)
+            for (i, input) in graph.inputs.enumerated() {
+                let dims = try ONNXExport.dims(of: .input(i), graph, other)
+                values[.input(i)] = try builder.addInput(name: input.name, shape: dims.map(\.onnx))
+            }
+            for (i, parameter) in graph.parameters.enumerated() {
+                reservedNames[.parameter(i)] = builder.freshName(parameter.name)
+            }
+            for (i, name) in graph.constantNames.enumerated() {
+                if let name { reservedNames[.constant(i)] = builder.freshName(name) }
+            }
+            for i in graph.outputs.indices {
+                outputNames.append(builder.freshName(graph.outputs.count == 1 ? "output" : "output_\(i)"))
+            }
+        }
+
+        /// Translates every top-level node, then declares the graph's outputs.
+        mutating func translateAll() throws {
+            for node in graph.topLevel { try translate(node) }
+            for (source, name) in zip(graph.outputs, outputNames) {
+                var value = try self.value(source)
+                let madeByNode = builder.graph.node.contains { $0.output.contains(value) }
+                if madeByNode && !builder.graph.output.contains(where: { $0.name == value }) {
+                    try builder.renameNodeOutput(value, to: name)
+                    let old = value
+                    values = values.mapValues { $0 == old ? name : $0 }
+                    floatsOfBools = floatsOfBools.mapValues { $0 == old ? name : $0 }
+                    value = name
+                } else {
+                    // An input, a constant or a value already returned: passed on by an Identity.
+                    value = try builder.addNode(opType: "Identity", inputs: [value], outputs: [name], name: name)[0]
+                }
+                try builder.addOutput(name: value, shape: try dims(of: source).map(\.onnx))
+            }
+        }
+
+        /// Translates one node: by the op table, or a group it does not know by its members.
+        mutating func translate(_ node: Graph.Node) throws {
+            let previous = current
+            current = node
+            defer { current = previous }
+            try checkAttributesAgree(node)
+            if let value = try translateOp(node) {
+                values[.node(node.id)] = value
+            } else if node.isGroup {
+                values[.node(node.id)] = try expand(node)
+            } else {
+                throw cannotExpress(node)
+            }
+        }
+
+        /// A group's members translated one by one; returns the value of the group's output.
+        mutating func expand(_ group: Graph.Node) throws -> String {
+            for member in graph.members(of: group.id) { try translate(member) }
+            guard let output = group.groupOutput else {
+                throw cannotExpress(group, because: "the group never produced an output")
+            }
+            return try value(output)
+        }
+
+        // MARK: - Values
+
+        /// The ONNX value (float) standing for `source`; parameters and constants become
+        /// initializers the first time they are read.
+        mutating func value(_ source: Graph.Source) throws -> String {
+            if boolSources.contains(source) {
+                if let cast = floatsOfBools[source] { return cast }
+                let bool = try value(ofBool: source)
+                let cast = try emit("Cast", [bool], [.int("to", TensorProto.DataType.float.rawValue)])
+                floatsOfBools[source] = cast
+                return cast
+            }
+            if let known = values[source] { return known }
+            let name: String
+            switch source {
+            case .parameter(let i):
+                name = try builder.addInitializer(
+                    name: reservedNames[source] ?? builder.freshName(graph.parameters[i].name),
+                    tensor: graph.parameters[i].variable.value)
+            case .constant(let i):
+                try checkConstant(i)
+                name = try builder.addInitializer(
+                    name: reservedNames[source] ?? builder.freshName("\(current?.name ?? "graph").constant"),
+                    tensor: graph.constants[i])
+            case .input, .node:
+                // Only a value from inside a group that was translated whole can be missing.
+                throw TensorError(
+                    "export",
+                    "\(graph.label(of: source)) is read\(current.map { " by node '\($0.name)'" } ?? "") but was not "
+                        + "translated: it is inside a group written as one ONNX node")
+            }
+            values[source] = name
+            return name
+        }
+
+        /// The ONNX value of a node's input at `position`.
+        mutating func input(_ node: Graph.Node, _ position: Int) throws -> String {
+            guard node.inputs.indices.contains(position) else {
+                throw cannotExpress(
+                    node, because: "it has \(node.inputs.count) inputs, the translation reads input \(position + 1)")
+            }
+            return try value(node.inputs[position])
+        }
+
+        /// Marks the current node's value as a bool tensor (a comparison's result).
+        mutating func markBool(_ node: Graph.Node) { boolSources.insert(.node(node.id)) }
+
+        /// `source` as a bool tensor (Where's condition): a comparison's own result, else non-zero.
+        mutating func value(ofBool source: Graph.Source) throws -> String {
+            if boolSources.contains(source), let bool = values[source] { return bool }
+            return try emit("Cast", [value(source)], [.int("to", TensorProto.DataType.bool.rawValue)])
+        }
+
+        /// A constant's value must not come from the batch size or the input's values: either would
+        /// freeze what the example happened to be into the file.
+        func checkConstant(_ i: Int) throws {
+            let (a, b) = (graph.constants[i], other.constants[i])
+            let user = current.map { " read by node '\($0.name)' (op \($0.op.name))" } ?? ""
+            guard a.shape == b.shape else {
+                throw TensorError(
+                    "export",
+                    "the constant \(graph.label(of: .constant(i)))\(user) is \(formatShape(a.shape)) at batch \(tracedBatches.0) "
+                        + "and \(formatShape(b.shape)) at batch \(tracedBatches.1): made from the batch size, it cannot "
+                        + "be written with a dynamic batch")
+            }
+            guard zip(a.scalars, b.scalars).allSatisfy({ $0 == $1 || ($0.isNaN && $1.isNaN) }) else {
+                throw TensorError(
+                    "export",
+                    "the constant \(graph.label(of: .constant(i)))\(user) changes with the input's values: it was computed "
+                        + "outside the traced operations, so the file would hold the example's values")
+            }
+        }
+
+        // MARK: - Emitting
+
+        /// Adds an ONNX node for the current traced node, named `<node>/<OpType>`; returns its output.
+        @discardableResult
+        mutating func emit(_ opType: String, _ inputs: [String], _ attributes: [AttributeProto] = []) throws -> String {
+            try builder.addNode(
+                opType: opType, inputs: inputs, attributes: attributes, name: current.map { "\($0.name)/\(opType)" })
+        }
+
+        /// A float32 initializer named after the current node and `hint`.
+        mutating func floats(_ values: [Float], dims: [Int], _ hint: String) throws -> String {
+            try builder.addInitializer(name: freshName(hint), floats: values, dims: dims)
+        }
+
+        /// A float32 scalar initializer (a factor, a bound).
+        mutating func scalar(_ value: Float, _ hint: String) throws -> String { try floats([value], dims: [], hint) }
+
+        /// A one-dimensional int64 initializer (axes, starts, a shape).
+        mutating func int64s(_ values: [Int], _ hint: String) throws -> String {
+            try builder.addInitializer(name: freshName(hint), int64: values.map(Int64.init), dims: [values.count])
+        }
+
+        /// An unused name for a value made for the current node: `<node>.<hint>`.
+        mutating func freshName(_ hint: String) -> String {
+            builder.freshName(current.map { "\($0.name).\(hint)" } ?? hint)
+        }
+
+        // MARK: - Errors
+
+        /// `export: cannot express node 'foo_1' (op foo) in ONNX`, with the reason when there is one.
+        func cannotExpress(_ node: Graph.Node, because reason: String? = nil) -> TensorError {
+            TensorError(
+                "export", "cannot express node '\(node.name)' (op \(node.op.name)) in ONNX" + (reason.map { ": \($0)" } ?? ""))
+        }
+    }
+}
