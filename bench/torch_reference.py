@@ -102,6 +102,92 @@ def make_distill(batch=128, temperature=4.0, alpha=0.7):
     return build
 
 
+class Block(nn.Module):
+    """nanoGPT's pre-norm block, written for this benchmark: fused QKV attention with a causal
+    mask and an optional key-value cache, then a 4x MLP with exact GELU."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln_1 = nn.LayerNorm(width)
+        self.c_attn = nn.Linear(width, 3 * width)
+        self.c_proj = nn.Linear(width, width)
+        self.ln_2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+
+    def attend(self, x, cache):
+        n, t, d = x.shape
+        q, k, v = self.c_attn(x).split(d, dim=2)
+        q, k, v = (z.view(n, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
+        if cache is not None:
+            if "k" in cache:
+                k = torch.cat([cache["k"], k], dim=2)
+                v = torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        # With a cache, the new queries see every cached key (they come last), so only a
+        # multi-token step needs the causal mask.
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1)
+        return self.c_proj(y.transpose(1, 2).contiguous().view(n, t, d))
+
+    def forward(self, x, cache=None):
+        x = x + self.attend(self.ln_1(x), cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """Token and learned position embeddings, the blocks, a final layer norm, the head tied to
+    the token embedding: the model Retort's gpt(...) builds."""
+
+    def __init__(self, vocab, block, layers, heads, width):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, width)
+        self.wpe = nn.Embedding(block, width)
+        self.h = nn.ModuleList(Block(width, heads) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(width)
+
+    def forward(self, ids, caches=None, offset=0):
+        t = ids.shape[1]
+        x = self.wte(ids) + self.wpe(torch.arange(offset, offset + t))
+        for i, block in enumerate(self.h):
+            x = block(x, None if caches is None else caches[i])
+        return self.ln_f(x) @ self.wte.weight.T
+
+
+def make_gpt_training(batch=64):
+    def build():
+        model = GPT(27, 16, 4, 4, 64)
+        x = torch.randint(0, 27, (batch, 16))
+        y = torch.randint(0, 27, (batch, 16))
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+
+        def step():
+            loss = F.cross_entropy(model(x).view(-1, 27), y.view(-1), ignore_index=-1)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        return step
+    return build
+
+
+def make_gpt_generation(count=64, block=16):
+    """Sampling `count` sequences at once with a key-value cache, every position filled."""
+    def build():
+        model = GPT(27, block, 4, 4, 64).eval()
+
+        def step():
+            with torch.inference_mode():
+                ids = torch.zeros(count, 1, dtype=torch.long)
+                caches = [{} for _ in model.h]
+                new, offset = ids, 0
+                while ids.shape[1] < block:
+                    logits = model(new, caches, offset)[:, -1, :]
+                    offset = ids.shape[1]
+                    new = torch.multinomial(F.softmax(logits, dim=-1), 1)
+                    ids = torch.cat([ids, new], dim=1)
+        return step
+    return build
+
+
 def make_sgemm(m, k, n):
     def build():
         a = torch.randn(m, k)
@@ -177,6 +263,9 @@ WORKLOADS = {
     "mlp-64-32-10/b64": (make_mlp((64, 32, 10), 64), 64, None),
     "cnn-28x28/b64": (make_cnn(64), 64, None),
     "distill-784/b128": (make_distill(128), 128, None),
+    "gpt-names-4x64/b64": (make_gpt_training(64), 64, None),
+    # Tokens per step: 64 sequences of 15 sampled positions.
+    "generate-gpt-names-4x64/b64": (make_gpt_generation(64, 16), 64 * 15, None),
 }
 for _batch, _kind in [(1, "mlp"), (128, "mlp"), (64, "cnn")]:
     _name = f"infer-mlp-784-512-512-10/b{_batch}" if _kind == "mlp" else f"infer-cnn-28x28/b{_batch}"
@@ -231,6 +320,8 @@ def main(argv=None):
         if batch is not None:
             row["samples_per_s"] = round(batch * steps / elapsed, 1)
             rate, unit = row["samples_per_s"], "samples/s"
+            if name.startswith("generate-"):
+                row["unit"] = unit = "tokens/s"
         else:
             row["gflops"] = round(flops * steps / elapsed / 1e9, 2)
             rate, unit = row["gflops"], "GFLOPS"
