@@ -5,7 +5,7 @@ import RetortTensor
 /// Every builtin, by area. Each has a doc entry reachable with `help(name)`.
 enum Builtins {
     static let all: [Builtin] =
-        general + tensorBuiltins + lossBuiltins + modelBuiltins + modeBuiltins + scheduleBuiltins + compressionBuiltins + quantizationBuiltins + graphBuiltins + trainingBuiltins
+        general + tensorBuiltins + lossBuiltins + modelBuiltins + modeBuiltins + scheduleBuiltins + compressionBuiltins + quantizationBuiltins + graphBuiltins + errorBuiltins + trainingBuiltins
         + dataBuiltins + fileBuiltins
         + plotBuiltins
 

@@ -243,9 +243,15 @@ struct LatexRenderer {
             // A named part of a loss is the part itself; the name only labels logged values.
             guard let value = argument(arguments, 1, "value") else { break }
             return try render(value, inline: inline)
-        case "kl_div":
-            // kl_div takes log-probabilities first, so kl_div(log q, p) is KL(p ‖ q).
-            guard let input = argument(arguments, 0, "input"), let target = argument(arguments, 1, "target") else { break }
+        case "masked_mean":
+            // The prelude's mean over labelled positions is the expectation the KL is written with.
+            guard let values = argument(arguments, 0, "values") else { break }
+            return try render(values, inline: inline)
+        case "kl_div", "kl_rows":
+            // kl_div takes log-probabilities first, so kl_div(log q, p) is KL(p ‖ q); kl_rows is the
+            // same summed over the classes at each position.
+            let names = function == "kl_div" ? ("input", "target") : ("log_q", "p")
+            guard let input = argument(arguments, 0, names.0), let target = argument(arguments, 1, names.1) else { break }
             let q: String
             if case .call(.name("log_softmax", _), let inner, _) = input {
                 q = try call(.name("softmax", input.range), inner, inline: true).text

@@ -5,32 +5,78 @@ enum Prelude {
         let pi = 3.141592653589793
 
         # Soft targets at temperature T: a teacher's logits, or several teachers' weighted average.
+        # Several teachers' weights are proportions: divided by their sum, so the targets stay a
+        # distribution whatever the weights add up to ([1, 3] is [0.25, 0.75]); negative weights, or
+        # all zero, are refused. distill(..., weights:) builds the record this reads.
         fn soft_targets(t, T = 1) {
           if type(t) == "record" {
-            let p = t.weights[0] * softmax(t.logits[0] / T)
-            for i in 1..<len(t.logits) { p = p + t.weights[i] * softmax(t.logits[i] / T) }
-            p
+            let w = tensor(t.weights)
+            if len(w) != len(t.logits) { error("soft_targets: " + str(len(w)) + " weights for " + str(len(t.logits)) + " teachers") }
+            if item(min(w)) < 0 or item(sum(w)) <= 0 { error("soft_targets: the weights " + str(t.weights) + " must be proportions: non-negative, not all zero") }
+            let p = w[0] * softmax(t.logits[0] / T)
+            for i in 1..<len(t.logits) { p = p + w[i] * softmax(t.logits[i] / T) }
+            p / sum(w)
           } else {
             softmax(t / T)
           }
         }
 
-        # Hinton et al. (2015): KL to the teacher's softened distribution, scaled by T² so its
-        # gradients keep their size as T changes, mixed with cross-entropy on the labels.
+        # KL(p ‖ q) at each position, from log q and p, summed over the last axis (the classes, or a
+        # language model's vocabulary): [N, C] gives [N], [N, T, V] gives [N, T].
+        fn kl_rows(log_q, p) = sum(kl_div(log_q, p, reduction: "none"), axis: -1)
+
+        # The mean over the positions that count: those whose label is not -1 (a sequence's positions
+        # past its end), or every position when there are no labels. For classification logits
+        # [N, C] with labels [N] it is the batch mean, kl_div's "batchmean".
+        fn masked_mean(values, y = none) {
+          if type(y) == "none" {
+            mean(values)
+          } else {
+            let keep = y >= 0
+            sum(values * keep) / sum(keep)
+          }
+        }
+
+        # Hinton et al. (2015): the forward KL(teacher ‖ student) to the teacher's softened
+        # distribution (mass-covering: the student must put mass wherever the teacher does), scaled by
+        # T² so its gradients keep their size as T changes, mixed with cross-entropy on the labels.
+        # Logits [N, C] with labels [N], or [N, T, V] with [N, T] averaged over the labelled positions.
         # Each part is a named term, so fit and distill record it and plot(h) draws it.
         fn kd(s, t, y, T = 4, alpha = 0.9) =
-            term("kd", alpha * T^2 * kl_div(log_softmax(s / T), soft_targets(t, T)))
+            term("kd", alpha * T^2 * masked_mean(kl_rows(log_softmax(s / T), soft_targets(t, T)), y))
           + term("ce", (1 - alpha) * cross_entropy(s, y))
 
-        # The soft term alone: needs no labels.
-        fn soft_kd(s, t, y = none, T = 4) = T^2 * kl_div(log_softmax(s / T), soft_targets(t, T))
+        # The forward KL(teacher ‖ student) alone: needs no labels (without them every position counts).
+        fn soft_kd(s, t, y = none, T = 4) = T^2 * masked_mean(kl_rows(log_softmax(s / T), soft_targets(t, T)), y)
 
-        # Reverse KL, KL(student ‖ teacher): mode-seeking rather than mass-covering.
+        # The reverse KL(student ‖ teacher) (MiniLLM, Gu et al. 2024): mode-seeking, the student
+        # concentrates on what the teacher finds most likely instead of covering all of it.
         fn reverse_kd(s, t, y, T = 4, alpha = 0.9) =
-            alpha * T^2 * kl_div(log_softmax(t / T), softmax(s / T))
-          + (1 - alpha) * cross_entropy(s, y)
+            term("kd", alpha * T^2 * masked_mean(kl_rows(log_softmax(t / T), softmax(s / T)), y))
+          + term("ce", (1 - alpha) * cross_entropy(s, y))
 
-        # Multi-teacher: the teachers' weighted soft targets (distill(..., from: [a, b], weights: [...])).
+        # The generalised Jensen–Shannon divergence of GKD (Agarwal et al. 2024; TRL's
+        # generalized_jsd_loss): beta = 0 is the forward KL(teacher ‖ student), beta = 1 the reverse
+        # KL(student ‖ teacher), and between them beta·KL(teacher ‖ m) + (1 − beta)·KL(student ‖ m) with
+        # the mixture m = beta·teacher + (1 − beta)·student. Summed over the vocabulary, averaged over
+        # the labelled positions; no T² factor, as TRL.
+        fn jsd(s, t, y = none, beta = 0.5, T = 1) {
+          let ls = log_softmax(s / T)
+          let lt = log_softmax(t / T)
+          if beta == 0 {
+            masked_mean(kl_rows(ls, exp(lt)), y)
+          } else {
+            if beta == 1 {
+              masked_mean(kl_rows(lt, exp(ls)), y)
+            } else {
+              let lm = log(beta * exp(lt) + (1 - beta) * exp(ls))
+              masked_mean(beta * kl_rows(lm, exp(lt)) + (1 - beta) * kl_rows(lm, exp(ls)), y)
+            }
+          }
+        }
+
+        # Multi-teacher: the forward KL to the teachers' weighted soft targets (distill(..., from: [a, b],
+        # weights: [...]); a hand-built {logits: [...], weights: [...]} record is normalised the same way).
         fn multi_kd(s, t, y, T = 4, alpha = 0.9) = kd(s, t, y, T: T, alpha: alpha)
 
         # FitNets (Romero et al. 2015): student features, projected by a trainable adapter to the

@@ -449,19 +449,28 @@ def gen_gpt():
           f"{os.path.getsize(path) / 1024:.1f} KiB")
 
 
+# The distillation losses are written in Retort's prelude, so the language's tests read them.
+LOSS_OPS = {"jsd", "forward_kl", "reverse_kl"}
+LANG_OUT = os.path.join(ROOT, "Tests", "RetortLangTests", "Fixtures", "lm_losses.json")
+
+
+def write_cases(path, cases):
+    header = {"generator": GENERATOR, "torch": torch.__version__, "note": OPS_NOTE}
+    lines = [json.dumps(c, separators=(",", ":"), allow_nan=False) for c in cases]
+    head = json.dumps(header, separators=(",", ":"))[:-1]
+    with open(path, "w") as f:
+        f.write(head + ',"cases":[\n' + ",\n".join(lines) + "\n]}\n")
+    json.load(open(path))
+    print(f"{os.path.relpath(path, ROOT)}: {len(cases)} cases, {os.path.getsize(path) / 1024:.1f} KiB")
+
+
 def write_ops():
     names = [c["name"] for c in CASES]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         sys.exit(f"duplicate case names: {sorted(dupes)}")
-    path = os.path.join(OUT_DIR, "ops.json")
-    header = {"generator": GENERATOR, "torch": torch.__version__, "note": OPS_NOTE}
-    lines = [json.dumps(c, separators=(",", ":"), allow_nan=False) for c in CASES]
-    head = json.dumps(header, separators=(",", ":"))[:-1]
-    with open(path, "w") as f:
-        f.write(head + ',"cases":[\n' + ",\n".join(lines) + "\n]}\n")
-    json.load(open(path))
-    print(f"{os.path.relpath(path, ROOT)}: {len(CASES)} cases, {os.path.getsize(path) / 1024:.1f} KiB")
+    write_cases(os.path.join(OUT_DIR, "ops.json"), [c for c in CASES if c["op"] not in LOSS_OPS])
+    write_cases(LANG_OUT, [c for c in CASES if c["op"] in LOSS_OPS])
 
 
 def main():

@@ -11,6 +11,21 @@ final class GoldenTests: XCTestCase {
     /// Runs a script; a line `# ---` splits it into cells run one after another in the same
     /// session, as a notebook's are, so one file can show several errors and what survives them.
     static func run(_ code: String, name: String) -> String {
+        // The files a script writes under /tmp/retort-golden-... go to a folder of this process's
+        // own, fresh each run, so scripts that resume checkpoints start without any and two test
+        // runs at once (two checkouts) cannot see each other's. The folder's path is as long as the
+        // prefix it stands for, so columns in messages stay, and the output shows the path as written.
+        let prefix = "/tmp/retort-golden-"
+        let folder = "/tmp/rt" + String(String(getpid()).suffix(11)).leftPadded(to: 11) + "/"
+        precondition(folder.count == prefix.count)
+        try? FileManager.default.removeItem(atPath: folder)
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let output = runIsolated(code.replacingOccurrences(of: prefix, with: folder), name: name)
+        return output.replacingOccurrences(of: folder, with: prefix)
+    }
+
+    private static func runIsolated(_ code: String, name: String) -> String {
         let sink = CollectingSink()
         let session = Session(sink: sink, seed: 0)
         var shown = ""
@@ -55,11 +70,7 @@ final class GoldenTests: XCTestCase {
             return XCTFail("the Golden resource folder is missing")
         }
         let update = ProcessInfo.processInfo.environment["RETORT_UPDATE_GOLDEN"] == "1"
-        // Scripts that resume checkpoints expect to start without any: clear what an earlier run left.
-        let temporary = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
-        for name in temporary where name.hasPrefix("retort-golden-") && name.contains("checkpoint") || name.hasPrefix("retort-golden-sweep") {
-            try? FileManager.default.removeItem(atPath: "/tmp/" + name)
-        }
+
         let files =
             FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)?
             .compactMap { $0 as? URL }.filter { $0.pathExtension == "rt" }.sorted { $0.path < $1.path } ?? []
@@ -81,4 +92,9 @@ final class GoldenTests: XCTestCase {
             }
         }
     }
+}
+
+extension String {
+    /// The string with zeros in front, to `width` characters.
+    fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: Swift.max(0, width - count)) + self }
 }
