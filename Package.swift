@@ -54,7 +54,8 @@ let package = Package(
         .target(
             name: "RetortNN", dependencies: ["RetortTensor", "RetortGraph", "CZlib", "CRetortData", "CRetortKernels"]),
         // Plots: one figure description, drawn by cairo (SVG, PNG, PDF) or as terminal text.
-        .target(name: "RetortPlot", dependencies: ["CCairo"]),
+        // RetortTensor for its memory budget, which a canvas's pixels and a heatmap's colours go through.
+        .target(name: "RetortPlot", dependencies: ["CCairo", "RetortTensor"]),
         // The Retort language: lexer, parser, interpreter, builtins and prelude. It never prints.
         .target(name: "RetortLang", dependencies: ["RetortTensor", "RetortGraph", "RetortNN", "RetortPlot"]),
         // The Jupyter protocol over ZeroMQ; it drives an interpreter interface and knows no language.
@@ -77,7 +78,7 @@ let package = Package(
             name: "RetortTensorTests", dependencies: ["RetortTensor"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "RetortNNTests", dependencies: ["RetortNN", "RetortGraph"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RetortPlotTests", dependencies: ["RetortPlot"], resources: [.copy("Golden")]),
+        .testTarget(name: "RetortPlotTests", dependencies: ["RetortPlot", "RetortTensor"], resources: [.copy("Golden")]),
         .testTarget(
             name: "RetortLangTests", dependencies: ["RetortLang"],
             resources: [.copy("Fixtures"), .copy("Golden")]),

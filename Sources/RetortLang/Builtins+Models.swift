@@ -53,7 +53,8 @@ extension Builtins {
             layer(
                 call,
                 Pool2d(
-                    .max, kernel: try call.int("kernel", minimum: 1), stride: try call.optionalNumber("stride").map { Int($0) }))
+                    .max, kernel: try call.int("kernel", minimum: 1),
+                    stride: call.isGiven("stride") ? try call.int("stride", minimum: 1) : nil))
         },
         Builtin(
             "avg_pool", [.init("kernel"), .init("stride", Value.none)], category: "model",
@@ -63,7 +64,7 @@ extension Builtins {
                 call,
                 Pool2d(
                     .average, kernel: try call.int("kernel", minimum: 1),
-                    stride: try call.optionalNumber("stride").map { Int($0) }))
+                    stride: call.isGiven("stride") ? try call.int("stride", minimum: 1) : nil))
         },
         Builtin(
             "dropout", [.init("p")], category: "model", summary: "Inverted dropout, active only while training.",

@@ -361,7 +361,7 @@ extension Builtins {
                 throw call.error("\(names.count) names for \(sets.count) sets of values", at: "names")
             }
             return .plot(
-                Plots.histogram(
+                try Plots.histogram(
                     sets, bins: try call.int("bins", minimum: 1), names: names, log: try call.bool("log"),
                     title: try call.optionalString("title")))
         },

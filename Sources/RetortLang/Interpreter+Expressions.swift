@@ -115,15 +115,22 @@ extension Interpreter {
             }
             return .list(values)
         }
-        var scalars: [Float] = []
-        for v in values {
-            switch v {
-            case .number(let n): scalars.append(Float(n))
-            case .tensor(let t): scalars += t.value.scalars
-            default: break
-            }
-        }
-        return .tensor(Variable(try Tensor(shape: [values.count] + first, scalars: scalars)))
+        // Checked before anything is copied (`[t, t, t, ...]` of one large tensor asks for many times its
+        // size), then each element is copied once, straight into the new tensor.
+        let shape = [values.count] + first, size = MemoryBudget.product(first)
+        do { try MemoryBudget.check("tensor", shape) } catch { throw wrap(error, at: range) }
+        return .tensor(
+            Variable(
+                Tensor(shape: shape) { out in
+                    for (i, v) in values.enumerated() {
+                        if case .number(let n) = v { out[i] = Float(n) }
+                        if case .tensor(let t) = v {
+                            t.value.withUnsafeBufferPointer {
+                                (out.baseAddress! + i * size).update(from: $0.baseAddress!, count: size)
+                            }
+                        }
+                    }
+                }))
     }
 
     func wholeNumber(_ value: Value, at range: SourceRange, what: String) throws -> Int {
@@ -181,7 +188,16 @@ extension Interpreter {
             }
         case (.string(let a), .string(let b)):
             switch op {
-            case .add: return .string(a + b)
+            case .add:
+                // Doubled in a loop, a string reaches any memory in a few dozen steps: it may hold what a file may.
+                let bytes = a.utf8.count + b.utf8.count
+                guard bytes <= FileReading.maximumBytes else {
+                    throw diagnostic(
+                        .runtime,
+                        "'+' would make a string of \(bytes) bytes, more than the \(MemoryBudget.describeBytes(FileReading.maximumBytes)) a string may hold (RETORT_MAX_TENSOR_BYTES / 4)",
+                        at: range)
+                }
+                return .string(a + b)
             case .equal: return .bool(a == b)
             case .notEqual: return .bool(a != b)
             default: break

@@ -75,7 +75,8 @@ enum Plots {
                             range: (low, high == low ? low + 1 : high)))
                 ], legend: false)
         }
-        let cols = columns ?? min(pixels.count, 8)
+        // More columns than images (columns: 1e12) would size the canvas for columns that are never drawn.
+        let cols = min(columns ?? 8, pixels.count)
         let rows = (pixels.count + cols - 1) / max(cols, 1)
         let cell = Double(max(height, width)) >= 20 ? 96.0 : 80.0
         return Figure(
@@ -103,6 +104,9 @@ enum Plots {
         let logits = try Evaluation.predict(model.network, data.x)
         let predicted = try logits.argmax(axis: 1).scalars
         let k = Swift.max(data.classes, logits.rank == 2 ? logits.shape[1] : 0)
+        // One label of 100000 makes k × k counts, ten billion of them: checked before they are made.
+        try MemoryBudget.check(
+            "confusion", count: MemoryBudget.product([k, k]), bytesEach: 8, what: "a \(k) × \(k) matrix of counts")
         var counts = Array(repeating: 0.0, count: k * k)
         for (truth, guess) in zip(data.y.scalars, predicted) {
             let t = Int(truth), g = Int(guess)
@@ -164,7 +168,10 @@ enum Plots {
     }
 
     /// Histograms of several sets of values over shared bins, side by side within each bin.
-    static func histogram(_ sets: [[Double]], bins: Int, names: [String]?, log: Bool, title: String?) -> Figure {
+    static func histogram(_ sets: [[Double]], bins: Int, names: [String]?, log: Bool, title: String?) throws -> Figure {
+        // Each bin of each set holds a count and a position, both Doubles.
+        try MemoryBudget.check(
+            "histogram", count: MemoryBudget.product([bins, sets.count]), bytesEach: 16, what: "a histogram of \(bins) bins")
         let all = sets.joined().filter(\.isFinite)
         var lo = all.min() ?? 0, hi = all.max() ?? 1
         // Equal values get a bin around them, wide enough to register at their magnitude (1e30 - 0.5 is 1e30).

@@ -53,9 +53,11 @@ extension Value {
         case .bool(let b): return b ? "true" : "false"
         case .string(let s): return "\"\(s)\""
         case .tensor(let t): return displayTensor(t)
-        case .list(let items): return "[" + items.map(\.displayText).joined(separator: ", ") + "]"
-        case .tuple(let items): return "(" + items.map(\.displayText).joined(separator: ", ") + (items.count == 1 ? ",)" : ")")
-        case .record(let r): return "{" + r.fields.map { "\($0.name): \($0.value.displayText)" }.joined(separator: ", ") + "}"
+        case .list, .tuple, .record:
+            var text = ""
+            var cut = false
+            appendContainerText(to: &text, cut: &cut)
+            return text
         case .function(.closure(let c)): return c.declaration.sourceText
         case .function(.builtin(let b)): return "builtin \(b.signature)"
         case .model(let m):
@@ -72,6 +74,38 @@ extension Value {
         case .range(let a, let b): return "\(a)..<\(b)"
         case .graph(let g): return displayTable(g.table)
         }
+    }
+
+    /// The most characters the text of a list, tuple or record runs to before it is cut with "…": a
+    /// list doubled in a loop by `l = [l, l]` shares its items and costs nothing to hold, but its text
+    /// doubles each time, and would fill memory before it was done.
+    static let maximumContainerText = 1 << 20
+
+    /// Appends this list's, tuple's or record's text (any other value's `displayText`), stopping with
+    /// "…" once `text` is past `maximumContainerText`.
+    private func appendContainerText(to text: inout String, cut: inout Bool) {
+        let (open, close, items): (String, String, [(String?, Value)])
+        switch self {
+        case .list(let values): (open, close, items) = ("[", "]", values.map { (nil, $0) })
+        case .tuple(let values): (open, close, items) = ("(", values.count == 1 ? ",)" : ")", values.map { (nil, $0) })
+        case .record(let r): (open, close, items) = ("{", "}", r.fields.map { ($0.name, $0.value) })
+        default:
+            text += displayText
+            return
+        }
+        text += open
+        for (i, (name, value)) in items.enumerated() {
+            guard !cut else { return }
+            guard text.utf8.count <= Value.maximumContainerText else {
+                text += "…"
+                cut = true
+                return
+            }
+            if i > 0 { text += ", " }
+            if let name { text += name + ": " }
+            value.appendContainerText(to: &text, cut: &cut)
+        }
+        if !cut { text += close }
     }
 
     /// The text a terminal shows: plots drawn `width` columns wide, in colour when asked.

@@ -34,6 +34,42 @@ public enum SafeTensors {
     /// The reference reader refuses headers larger than this; so does Retort.
     static let maximumHeaderLength = 100_000_000
 
+    /// How deep the header's arrays and objects may nest. A header nests three deep (the object, a
+    /// tensor's entry, its shape); Foundation's parser stops at 512 on its own but says only "not valid
+    /// JSON", so the depth is checked first, and named.
+    static let maximumHeaderDepth = 64
+
+    /// The byte offset in JSON text where `[` and `{` first nest deeper than `limit`, outside strings;
+    /// nil when they never do.
+    static func offsetPastDepth(_ json: Data, limit: Int) -> Int? {
+        json.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Int? in
+            var depth = 0
+            var inString = false
+            var escaped = false
+            for (offset, byte) in bytes.enumerated() {
+                if inString {
+                    if escaped {
+                        escaped = false
+                    } else if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    }
+                    continue
+                }
+                switch byte {
+                case UInt8(ascii: "\""): inString = true
+                case UInt8(ascii: "["), UInt8(ascii: "{"):
+                    depth += 1
+                    if depth > limit { return offset }
+                case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+                default: break
+                }
+            }
+            return nil
+        }
+    }
+
     // MARK: - Writing
 
     /// One tensor to write: float32 values, or whole numbers stored as int64 (`num_batches_tracked`).
@@ -175,6 +211,9 @@ public enum SafeTensors {
         }
         let headerData = data.subdata(in: 8..<(8 + headerLength))
         guard String(data: headerData, encoding: .utf8) != nil else { throw failure("the header is not UTF-8 text") }
+        if let offset = offsetPastDepth(headerData, limit: maximumHeaderDepth) {
+            throw failure("the header's JSON nests more than \(maximumHeaderDepth) deep (at byte \(offset + 8) of the file)")
+        }
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: headerData)

@@ -45,9 +45,12 @@ struct BrailleGrid {
     mutating func segment(
         from a: (Double, Double), to b: (Double, Double), colour: Colour?, dashed: Bool, dashCounter: inout Int
     ) {
-        guard let (p, q) = clip(a, b) else { return }
-        var x0 = min(Int(p.0), dotWidth - 1), y0 = min(Int(p.1), dotHeight - 1)
-        let x1 = min(Int(q.0), dotWidth - 1), y1 = min(Int(q.1), dotHeight - 1)
+        // An end at infinity (a value far off a fixed axis) clips to NaN: such a segment is not drawn.
+        guard dotWidth > 0, dotHeight > 0, let (p, q) = clip(a, b),
+            p.0.isFinite, p.1.isFinite, q.0.isFinite, q.1.isFinite
+        else { return }
+        var x0 = wholeNumber(p.0, in: 0...dotWidth - 1), y0 = wholeNumber(p.1, in: 0...dotHeight - 1)
+        let x1 = wholeNumber(q.0, in: 0...dotWidth - 1), y1 = wholeNumber(q.1, in: 0...dotHeight - 1)
         // Bresenham over dots: step along the longer axis, carry the error along the shorter.
         let dx = abs(x1 - x0), dy = -abs(y1 - y0)
         let sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1

@@ -84,6 +84,8 @@ final class CairoCanvas: Canvas {
     }
 
     func image(_ pixels: [Colour], rows: Int, columns: Int, in rect: Rect) {
+        // Cairo takes 32-bit sizes (and refuses sides past 32767); `checkMemory` has counted the pixels.
+        guard rows > 0, columns > 0, rows <= Int32.max, columns <= Int32.max, pixels.count >= rows * columns else { return }
         guard let surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(columns), Int32(rows)) else { return }
         defer { cairo_surface_destroy(surface) }
         cairo_surface_flush(surface)
@@ -92,8 +94,7 @@ final class CairoCanvas: Canvas {
         for r in 0..<rows {
             let row = (data + r * stride).withMemoryRebound(to: UInt32.self, capacity: columns) { $0 }
             for c in 0..<columns {
-                let p = pixels[r * columns + c]
-                row[c] = UInt32(p.red * 255) << 16 | UInt32(p.green * 255) << 8 | UInt32(p.blue * 255)
+                row[c] = pixels[r * columns + c].rgb24
             }
         }
         cairo_surface_mark_dirty(surface)
@@ -136,7 +137,8 @@ private let collect: cairo_write_func_t = { closure, data, length in
 extension Figure {
     /// Draws the figure with cairo into `format`, PNG at `scale` device pixels per CSS pixel.
     func cairoRender(_ format: ImageFormat, scale: Double) throws -> [UInt8] {
-        try cairoDraw(format, width: width, height: height, scale: scale) { canvas in
+        try checkMemory(format, scale: scale)
+        return try cairoDraw(format, width: width, height: height, scale: scale) { canvas in
             FigureRenderer(figure: self, canvas: canvas).draw()
         }
     }

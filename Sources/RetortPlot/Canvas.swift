@@ -78,9 +78,9 @@ final class RecordingCanvas: Canvas {
     func clip(_ rect: Rect) { lines.append("clip \(describe(rect))") }
     func unclip() { lines.append("unclip") }
 
-    private func r(_ v: Double) -> String { String(Int(v.rounded())) }
+    private func r(_ v: Double) -> String { v.isFinite && abs(v) < 1e15 ? String(Int(v.rounded())) : "\(v)" }
     private func describe(_ rect: Rect) -> String { "\(r(rect.x)),\(r(rect.y)) \(r(rect.width))x\(r(rect.height))" }
     private func hex(_ c: Colour) -> String {
-        "#" + [c.red, c.green, c.blue].map { String(format: "%02x", Int(($0 * 255).rounded())) }.joined()
+        "#" + [c.red, c.green, c.blue].map { String(format: "%02x", wholeNumber(($0 * 255).rounded(), in: 0...255)) }.joined()
     }
 }

@@ -23,13 +23,17 @@ public struct Colour: Sendable, Equatable {
     public var luminance: Double { 0.2126 * red + 0.7152 * green + 0.0722 * blue }
 
     /// The ANSI escape that sets this as the 24-bit foreground colour.
-    public var ansiForeground: String {
-        "\u{1B}[38;2;\(Int(red * 255));\(Int(green * 255));\(Int(blue * 255))m"
-    }
+    public var ansiForeground: String { "\u{1B}[38;2;\(rgbText)m" }
 
     /// The ANSI escape that sets this as the 24-bit background colour.
-    public var ansiBackground: String {
-        "\u{1B}[48;2;\(Int(red * 255));\(Int(green * 255));\(Int(blue * 255))m"
+    public var ansiBackground: String { "\u{1B}[48;2;\(rgbText)m" }
+
+    /// The components as 0…255, `r;g;b`, as the escapes write them.
+    private var rgbText: String { [red, green, blue].map { String(wholeNumber($0 * 255, in: 0...255)) }.joined(separator: ";") }
+
+    /// The components as 0…255 in one 0xRRGGBB word, as cairo's RGB24 images store a pixel.
+    var rgb24: UInt32 {
+        [red, green, blue].reduce(UInt32(0)) { $0 << 8 | UInt32(wholeNumber($1 * 255, in: 0...255)) }
     }
 
     static func mix(_ a: Colour, _ b: Colour, _ t: Double) -> Colour {
@@ -56,7 +60,7 @@ public enum Palette {
     public static func colour(_ value: Double, in range: (Double, Double), map: Heatmap.ColourMap) -> Colour {
         switch map {
         case .classes:
-            return value.isFinite ? series(Int(value.rounded())).lightened(0.65) : background
+            return value.isFinite ? series(wholeNumber(value.rounded(), in: Int.min...Int.max)).lightened(0.65) : background
         case .grey, .sequential:
             guard value.isFinite else { return background }
             let t = min(1, max(0, (value - range.0) / (range.1 - range.0)))
@@ -69,7 +73,7 @@ public enum Palette {
     static func sequential(_ t: Double) -> Colour {
         let stops: [Colour] = [0xF7FBFF, 0xC6DBEF, 0x6BAED6, 0x2171B5, 0x08306B].map { Colour(hex: $0) }
         let scaled = t * Double(stops.count - 1)
-        let i = min(Int(scaled), stops.count - 2)
+        let i = wholeNumber(scaled, in: 0...stops.count - 2)
         return Colour.mix(stops[i], stops[i + 1], scaled - Double(i))
     }
 }

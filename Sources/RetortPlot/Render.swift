@@ -1,4 +1,5 @@
 import Foundation
+import RetortTensor
 
 /// The file formats a figure renders to.
 public enum ImageFormat: String, Sendable, CaseIterable {
@@ -46,10 +47,37 @@ extension Figure {
         }
     }
 
+    /// Refuses, before cairo or the renderer allocate anything, a figure whose size is not a finite
+    /// positive number, a PNG whose pixels or a heatmap whose colours would pass the memory budget.
+    func checkMemory(_ format: ImageFormat, scale: Double) throws {
+        guard width.isFinite, height.isFinite, width > 0, height > 0, scale.isFinite, scale > 0 else {
+            throw PlotError(
+                "cannot draw a figure \(width) × \(height) pixels at scale \(scale): sizes must be finite and positive")
+        }
+        if format == .png {
+            let (w, h) = ((width * scale).rounded(), (height * scale).rounded())
+            let (columns, rows) = (wholeNumber(w, in: 0...Int(Int32.max)), wholeNumber(h, in: 0...Int(Int32.max)))
+            try MemoryBudget.check(
+                "png", count: MemoryBudget.product([columns, rows]), bytesEach: 4,
+                what: "a PNG of \(formatPixels(w)) × \(formatPixels(h)) pixels")
+        }
+        // The renderer turns a heatmap's values into colours, and a busy one into an image of them.
+        for case .heatmap(let h) in panels.flatMap(\.marks) {
+            try MemoryBudget.check(
+                "heatmap", count: MemoryBudget.product([h.rows, h.columns]), bytesEach: MemoryLayout<Colour>.stride,
+                what: "drawing a heatmap of \(h.rows) × \(h.columns) cells")
+        }
+    }
+
     /// The layout as the drawing calls it makes, one per line, measured without a font: for golden tests.
     func drawingCalls() -> String {
         let canvas = RecordingCanvas()
         FigureRenderer(figure: self, canvas: canvas).draw()
         return canvas.lines.joined(separator: "\n") + "\n"
     }
+}
+
+/// A pixel count as a whole number when it is one that prints plainly, else in scientific notation.
+private func formatPixels(_ v: Double) -> String {
+    v.isFinite && abs(v) < 1e15 ? String(Int(v)) : String(format: "%g", v)
 }

@@ -42,8 +42,10 @@ public struct Scale: Sendable {
 
     static func resolve(_ axis: Axis, data: (Double, Double)?, margin: Double, fromZero: Bool) -> Scale {
         let isLog = axis.scale == .log
-        var (lo, hi) = axis.limits ?? data ?? (isLog ? (1, 10) : (0, 1))
-        if let categories = axis.categories, axis.limits == nil {
+        // Limits computed from values that were all NaN (softmax of a NaN) are no limits: the data decide.
+        let limits = axis.limits.flatMap { $0.0.isFinite && $0.1.isFinite ? $0 : nil }
+        var (lo, hi) = limits ?? data ?? (isLog ? (1, 10) : (0, 1))
+        if let categories = axis.categories, limits == nil {
             lo = min(lo, -0.5)
             hi = max(hi, Double(categories.count) - 0.5)
         }
@@ -54,7 +56,7 @@ public struct Scale: Sendable {
             let pad = lo == 0 ? 1 : abs(lo) * 0.1
             (lo, hi) = (lo - pad, hi + pad)
         }
-        if axis.limits == nil && margin > 0 {
+        if limits == nil && margin > 0 {
             if isLog {
                 let span = log10(hi) - log10(lo)
                 lo = pow(10, log10(lo) - span * margin)

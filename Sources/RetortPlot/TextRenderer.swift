@@ -7,8 +7,13 @@ extension Figure {
     ///   - height: total lines of output; nil chooses it from the width and the figure's aspect.
     ///   - colour: series in their palette colours through 24-bit ANSI escapes; without it there are none.
     public func text(width: Int = 80, height: Int? = nil, colour: Bool = false) -> String {
-        TextRenderer(figure: self, width: max(width, 1), height: height, colour: colour).render()
+        // The grid of cells is width × height: no terminal is wider or taller than `maximumTextSize`.
+        let clamp = { (n: Int) in min(max(n, 1), Self.maximumTextSize) }
+        return TextRenderer(figure: self, width: clamp(width), height: height.map(clamp), colour: colour).render()
     }
+
+    /// The most columns or lines a figure is drawn as text in.
+    public static let maximumTextSize = 2000
 }
 
 /// One character of terminal output and its colours.
@@ -332,13 +337,13 @@ struct PanelText {
         let t = min(1, max(0, (v - range.0) / (range.1 - range.0)))
         switch h.colourMap {
         case .grey:
-            return TextCell(character: Self.greyRamp[min(9, Int(t * 10))])
+            return TextCell(character: Self.greyRamp[wholeNumber(t * 10, in: 0...9)])
         case .sequential:
             return TextCell(
-                character: Self.shades[min(4, Int(t * 5))],
+                character: Self.shades[wholeNumber(t * 5, in: 0...4)],
                 foreground: colour ? Palette.colour(v, in: range, map: .sequential) : nil)
         case .classes:
-            let k = Int(v.rounded())
+            let k = wholeNumber(v.rounded(), in: Int.min...Int.max)
             if colour { return TextCell(character: "·", foreground: Palette.colour(v, in: range, map: .classes)) }
             return TextCell(character: Self.regionMarks[((k % 10) + 10) % 10])
         }
@@ -349,7 +354,8 @@ struct PanelText {
         let ph = plot.count, pw = plot.first?.count ?? 0
         var fills: [Int: Character] = [:]
         var series = 0
-        let baseline = Int(((y.log ? 0 : min(max(y.fraction(0), 0), 1)) * Double(ph * 8)).rounded())
+        // NaN when the axis itself is not finite (limits from values that were all NaN): no bar is drawn then.
+        let baseline = wholeNumber(((y.log ? 0 : y.fraction(0)) * Double(ph * 8)).rounded(), in: 0...ph * 8)
         for case .bars(let b) in panel.marks {
             let fill = colour ? "█" : Self.barFills[series % Self.barFills.count]
             // Eighth blocks are solid, so only the solid series can use them when nothing else tells series apart.

@@ -6,18 +6,22 @@ public enum Ticks {
     public static func linear(_ lo: Double, _ hi: Double, target: Int = 5) -> [Double] {
         guard lo.isFinite, hi.isFinite, hi > lo else { return lo.isFinite ? [lo] : [] }
         let step = niceStep((hi - lo) / Double(max(target, 1)))
+        // A span too wide for a Double (-1e308 to 1e308) has no finite step: the ends are the ticks.
+        guard step.isFinite, step > 0 else { return [lo, hi] }
         // k × step computed as k × nice ÷ 10ⁿ for small steps, so 3 × 0.2 is 0.6 and not 0.6000000000000001.
         let scale = pow(10, Double(max(0, 1 - Int(Foundation.log10(step).rounded(.down)))))
         let whole = (step * scale).rounded()
         func tick(_ k: Int) -> Double { Double(k) * whole / scale }
-        let first = Int((lo / step - 1e-9).rounded(.up)), last = Int((hi / step + 1e-9).rounded(.down))
-        guard first <= last else { return [] }
+        let (low, high) = ((lo / step - 1e-9).rounded(.up), (hi / step + 1e-9).rounded(.down))
+        // About `target` steps fit between lo and hi; the bound only keeps Int(_:) away from a trap.
+        guard low <= high, high - low < 1000, abs(low) < 1e15, abs(high) < 1e15 else { return [] }
+        let first = Int(low), last = Int(high)
         return (first...last).map(tick)
     }
 
     /// Powers of ten inside `lo…hi` (both positive); 2× and 5× them too when the span is under two decades.
     public static func log(_ lo: Double, _ hi: Double) -> [Double] {
-        guard lo > 0, hi > lo else { return [] }
+        guard lo > 0, hi > lo, hi.isFinite else { return [] }
         let first = Int(Foundation.log10(lo).rounded(.down)), last = Int(Foundation.log10(hi).rounded(.up))
         let decades = Foundation.log10(hi) - Foundation.log10(lo)
         let multiples: [Double] = decades < 2 ? [1, 2, 5] : [1]
@@ -53,7 +57,7 @@ public enum Ticks {
                         of: "e-0", with: "e-")
             }
         }
-        let decimals = max(0, Int((-Foundation.log10(step)).rounded(.up) + 1e-9))
+        let decimals = wholeNumber((-Foundation.log10(step)).rounded(.up) + 1e-9, in: 0...400)
         let exact = ticks.allSatisfy { v in abs(v * pow(10, Double(decimals)) - (v * pow(10, Double(decimals))).rounded()) < 1e-6
         }
         return ticks.map { format($0, decimals: exact ? decimals : decimals + 1) }

@@ -13,10 +13,14 @@ public struct Window2D: Equatable, Sendable {
                 "kernel and stride must be positive and padding non-negative (kernel \(kernel.0)×\(kernel.1), stride \(stride), padding \(padding))"
             )
         }
-        guard height + 2 * padding >= kernel.0, width + 2 * padding >= kernel.1 else {
+        // Sizes from a user's numbers (padding: 1e12) are added without overflow; `outputShape` then checks
+        // the output against the memory budget before any op allocates it.
+        guard let paddedHeight = Self.padded(height, padding), let paddedWidth = Self.padded(width, padding) else {
+            throw TensorError(op, "padding \(padding) makes the padded input larger than memory can address")
+        }
+        guard paddedHeight >= kernel.0, paddedWidth >= kernel.1 else {
             throw TensorError(
-                op,
-                "kernel \(kernel.0)×\(kernel.1) is larger than the padded input \(height + 2 * padding)×\(width + 2 * padding)")
+                op, "kernel \(kernel.0)×\(kernel.1) is larger than the padded input \(paddedHeight)×\(paddedWidth)")
         }
         kernelHeight = kernel.0
         kernelWidth = kernel.1
@@ -24,6 +28,21 @@ public struct Window2D: Equatable, Sendable {
         self.padding = padding
         inputHeight = height
         inputWidth = width
+    }
+
+    /// `size + 2 * padding`, or nil when that overflows.
+    private static func padded(_ size: Int, _ padding: Int) -> Int? {
+        let (twice, overflow) = padding.multipliedReportingOverflow(by: 2)
+        let (sum, overflow2) = size.addingReportingOverflow(twice)
+        return overflow || overflow2 ? nil : sum
+    }
+
+    /// The shape `[n, channels, outputHeight, outputWidth]` of the output for `n` images of
+    /// `channels`, checked against the memory budget before anything is allocated.
+    public func outputShape(images n: Int, channels: Int, op: String) throws -> [Int] {
+        let shape = [n, channels, outputHeight, outputWidth]
+        try MemoryBudget.check(op, shape)
+        return shape
     }
 
     /// Calls `body(plane offset of the output, input offset)` for every in-bounds tap of one plane;
@@ -148,6 +167,10 @@ extension Tensor {
         }
         let window = try Window2D(
             kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, height: h, width: wd, op: "conv2d")
+        // The unfolded columns hold a patch per output position: checked, as the output is, before either is made.
+        let outputShape = try window.outputShape(images: n, channels: outChannels, op: "conv2d")
+        try MemoryBudget.check(
+            "conv2d", [c * window.kernelHeight * window.kernelWidth, n, window.outputHeight, window.outputWidth])
         let area = window.outputHeight * window.outputWidth
         let patch = c * window.kernelHeight * window.kernelWidth
         let columns = input.withUnsafeBufferPointer { x in
@@ -170,7 +193,7 @@ extension Tensor {
         }
         let biasValues = bias?.scalars ?? [Float](repeating: 0, count: outChannels)
         let output = product.withUnsafeBufferPointer { p in
-            Tensor(shape: [n, outChannels, window.outputHeight, window.outputWidth]) { out in
+            Tensor(shape: outputShape) { out in
                 for i in 0..<n {
                     for o in 0..<outChannels {
                         let src = p.baseAddress! + o * n * area + i * area
@@ -252,11 +275,12 @@ extension Tensor {
         output: Tensor, argmax: [Int32]
     ) {
         let (n, c, h, wd) = try input.imageDimensions(op: "max_pool2d")
-        guard padding * 2 <= kernel else {
+        guard padding <= kernel / 2 else {
             throw TensorError("max_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
         }
         let window = try Window2D(
             kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "max_pool2d")
+        _ = try window.outputShape(images: n, channels: c, op: "max_pool2d")
         let area = window.outputHeight * window.outputWidth
         var argmax = [Int32](repeating: 0, count: n * c * area)
         let (outH, outW, imageArea) = (window.outputHeight, window.outputWidth, h * wd)
@@ -342,15 +366,16 @@ extension Tensor {
         output: Tensor, window: Window2D
     ) {
         let (n, c, h, wd) = try input.imageDimensions(op: "avg_pool2d")
-        guard padding * 2 <= kernel else {
+        guard padding <= kernel / 2 else {
             throw TensorError("avg_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
         }
         let window = try Window2D(
             kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "avg_pool2d")
+        let outputShape = try window.outputShape(images: n, channels: c, op: "avg_pool2d")
         let area = window.outputHeight * window.outputWidth
-        let scale = 1 / Float(kernel * kernel)
+        let scale = 1 / Float(window.kernelHeight) / Float(window.kernelWidth)
         let output = input.withUnsafeBufferPointer { x in
-            Tensor(shape: [n, c, window.outputHeight, window.outputWidth]) { out in
+            Tensor(shape: outputShape) { out in
                 out.update(repeating: 0)
                 for plane in 0..<(n * c) {
                     window.forEachTap { o, offset in out[plane * area + o] += x[plane * h * wd + offset] * scale }

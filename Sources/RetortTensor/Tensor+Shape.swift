@@ -179,8 +179,13 @@ extension Tensor {
                     "concat", "shapes differ outside axis \(axis): \(formatShape(first.shape)) and \(formatShape(t.shape))")
             }
         }
+        // A list may name one large tensor many times (doubled in a loop): the sum is checked before it is made.
         var outShape = first.shape
-        outShape[ax] = tensors.reduce(0) { $0 + $1.shape[ax] }
+        outShape[ax] = tensors.reduce(0) { total, t in
+            let (sum, overflow) = total.addingReportingOverflow(t.shape[ax])
+            return overflow ? Int.max : sum
+        }
+        try MemoryBudget.check("concat", outShape)
         let outer = first.shape[..<ax].reduce(1, *)
         let inner = first.shape[(ax + 1)...].reduce(1, *)
         return Tensor(shape: outShape) { out in
@@ -260,6 +265,7 @@ extension Tensor {
     /// Class indices (a tensor of whole numbers) as one-hot rows with `classes` columns.
     public func oneHot(classes: Int) throws -> Tensor {
         guard classes > 0 else { throw TensorError("one_hot", "the number of classes must be positive, got \(classes)") }
+        try MemoryBudget.check("one_hot", shape + [classes])
         let labels = try integerIndices(op: "one_hot", below: classes, what: "label")
         var result = Tensor.zeros(shape + [classes])
         result.withUnsafeMutableBufferPointer { out in

@@ -37,6 +37,8 @@ extension Variable {
         }
         let rows = x.count / Swift.max(inFeatures, 1)
         let outShape = Array(x.shape.dropLast()) + [outFeatures]
+        // Many rows of a narrow input times a wide layer is larger than either: checked, as matmul's product is.
+        try MemoryBudget.check("linear", outShape)
         let b = bias?.value
         let out = x.withUnsafeBufferPointer { px in
             w.withUnsafeBufferPointer { pw in

@@ -7,8 +7,9 @@ or 70 (a runtime error) within the time limit, and a failure must print a diagno
 A program still running then (2^199 loop iterations, a trillion epochs) gets SIGINT, as Ctrl-C, and
 must stop with status 130 within 10 s. A crash (a signal, or a Swift runtime trap) or a hang (no
 stop after the interrupt) fails the run. The corpus is generated here
-from families of faults (sizes, nesting, plots, files, recursion, numbers that stop training,
-argument mistakes, many errors), so it grows by adding a template, not by committing files.
+from families of faults (sizes, layer and plot sizes, strings and lists doubled in a loop, nesting,
+plots, NaN and infinity on drawing paths, files, deeply nested file headers, recursion, numbers that
+stop training, argument mistakes, many errors), so it grows by adding a template, not by committing files.
 """
 
 import itertools
@@ -42,6 +43,47 @@ def sizes():
     yield "sizes", "tensor([[1, 2], [3]])"
 
 
+def budgets():
+    """Sizes that reach an allocation through a layer's or a plot's arguments, not a shape."""
+    image = "zeros([1, 1, 8, 8])"
+    for size in SIZES:
+        yield "budgets", f"let c = conv2d(1, 1, 3, padding: {size})\nc({image})"
+        yield "budgets", f"let c = conv2d(1, 2, 3, stride: {size}, padding: 4)\nc({image})"
+        yield "budgets", f"let p = max_pool(2, stride: {size})\np({image})"
+        yield "budgets", f"let p = avg_pool({size}, stride: 1)\np({image})"
+        yield "budgets", f"let w = linear(1, 100000)\nw(zeros([{size}, 1]))"
+        yield "budgets", f"one_hot(zeros([100000]), {size})"
+        yield "budgets", f"histogram(tensor([1, 2, 3]), bins: {size})"
+        yield "budgets", f"save(histogram(tensor([1, 2, 3]), bins: {size}), \"{{tmp}}/h.png\")"
+        yield "budgets", f"images(rand([4, 64]), columns: {size})"
+        yield "budgets", f"save(images(rand([4, 64]), columns: {size}), \"{{tmp}}/i.png\")"
+        yield "budgets", f"images(rand([4, 64]), shape: [{size}, 1])"
+        yield "budgets", f"boundary(mlp([2, 3]), blobs(n: 10), resolution: {size})"
+    for label in ["100000", "1e9", "2147483648", "16777216"]:
+        yield "budgets", f"confusion_matrix(mlp([2, 3]), dataset(zeros([2, 2]), tensor([0, {label}])))"
+        yield "budgets", f"confusion(mlp([2, 3]), dataset(zeros([2, 2]), tensor([0, {label}])))"
+    yield "budgets", "confusion_matrix(mlp([2, 100000]), blobs(n: 10))"
+    many = ", ".join(["t"] * 40)
+    yield "budgets", f"let t = zeros([10000000])\n[{many}]"
+    yield "budgets", f"let t = zeros([10000000])\nstack([{many}, t + 1])"
+    yield "budgets", "let t = [1]\nwhile true { t = [t, t] }"
+    yield "budgets", "let t = zeros([1000])\nwhile true { t = concat([t, t]) }"
+    yield "budgets", "let t = zeros([1000])\nwhile true { t = concat([t, t, t, t], axis: 0) }"
+    yield "budgets", "save(heatmap(rand([4000, 4000])), \"{tmp}/m.png\")"
+
+
+def doubling():
+    """Strings and lists that double in a loop: a budget or a cut, well before memory runs out."""
+    yield "doubling", "let s = \"a\"\nwhile true { s = s + s }"
+    yield "doubling", "let s = \"ab\"\nfor i in 0..<64 { s = s + s + s }\nlen(s)"
+    yield "doubling", "let s = \"a\"\nfor i in 0..<64 { s = str([s, s]) }\nlen(s)"
+    yield "doubling", "let s = \"a\"\nfor i in 0..<64 { s = s + str(s) }\nlen(s)"
+    for show in ["l", "print(l)", "len(str(l))", "str(l) + str(l)", "display(l)", "[l, 1]"]:
+        yield "doubling", f"let l = [\"a\"]\nfor i in 0..<64 {{ l = [l, l] }}\n{show}"
+        yield "doubling", f"let l = [1, \"a\"]\nfor i in 0..<64 {{ l = append(l, l) }}\n{show}"
+    yield "doubling", "let l = [\"a\"]\nwhile true { l = [l, l, l] }"
+
+
 def nesting():
     for n in [199, 201, 1000, 5000, 20000]:
         for open_, close in [("(", ")"), ("[", "]"), ("{", "}")]:
@@ -63,6 +105,19 @@ def plots():
         yield "plots", f"save({kind}({value}), \"{{tmp}}/p.png\")"
     yield "plots", "save(plot(tensor([1, 2]), log: true), \"{tmp}/p.svg\")"
     yield "plots", "confusion(mlp([2, 3]), blobs(n: 0))"
+
+
+def conversions():
+    """NaN, infinity and values too wide for a Double on every drawing path, to text and to files."""
+    values = ["[1, 0/0, 3]", "[1/0, -1/0, 2]", "[1e308, -1e308]", "[-1.7e308, 1.7e308]", "[1e-300, 1e308]",
+              "tensor([3e38, -3e38])", "[0/0, 0/0]", "[5e-324, 1]"]
+    plots = ["bars({v})", "bars({v}, over: [1, 4])", "bars([{v}, {v}])", "plot({v})", "plot({v}, log: true)",
+             "plot({v}, {v})", "histogram({v})", "histogram({v}, log: true)", "heatmap([{v}, {v}])",
+             "heatmap([{v}, {v}], annotate: true)", "scatter({v}, y: {v})", "images([{v}, {v}])"]
+    for template, v in itertools.product(plots, values):
+        figure = template.format(v=v)
+        yield "conversions", figure
+        yield "conversions", f"save({figure}, \"{{tmp}}/c.png\")"
 
 
 def recursion():
@@ -105,6 +160,15 @@ def files():
     yield "files", "csv(\"{tmp}/nul.csv\")"
 
 
+def headers():
+    """Files whose headers nest brackets ten thousand deep: an error naming the file, not a stack overflow."""
+    for name in ["deep1.npy", "deep2.npy", "deepdict.npy"]:
+        yield "headers", f"npy(\"{{tmp}}/{name}\")"
+    for name in ["deep.safetensors", "deepobject.safetensors", "strings.safetensors"]:
+        yield "headers", f"load(\"{{tmp}}/{name}\", into: mlp([2, 3]))"
+        yield "headers", f"load(\"{{tmp}}/{name}\", like: mlp([2, 3]))"
+
+
 def arguments():
     for builtin in ["softmax", "linear", "fit", "distill", "kd", "mlp", "split", "save", "load", "plot", "images", "help",
                     "clone", "summary", "features", "concat", "stack", "one_hot", "cross_entropy", "kl_div", "adam",
@@ -123,7 +187,7 @@ def syntax():
     yield "syntax", "let " + "a" * 100000 + " = 1"
 
 
-FAMILIES = [sizes, nesting, plots, recursion, training, files, arguments, syntax]
+FAMILIES = [sizes, budgets, doubling, nesting, plots, conversions, recursion, training, files, headers, arguments, syntax]
 
 
 def prepare(tmp):
@@ -139,6 +203,16 @@ def prepare(tmp):
         f.write((10 ** 12).to_bytes(8, "little") + b"{}")
     with open(os.path.join(tmp, "nul.csv"), "wb") as f:
         f.write(b"a,b\n\x00\x00,1\n")
+    shape = b"{'descr': '<f4', 'fortran_order': False, 'shape': "
+    for name, version, header in [("deep1.npy", 1, shape + b"(" * 10000), ("deep2.npy", 2, shape + b"[" * 1000000),
+                                  ("deepdict.npy", 1, b"{'descr': " + b"[(" * 5000)]:
+        length = len(header).to_bytes(2 if version == 1 else 4, "little")
+        with open(os.path.join(tmp, name), "wb") as f:
+            f.write(b"\x93NUMPY" + bytes([version, 0]) + length + header)
+    for name, header in [("deep.safetensors", b'{"a":' + b"[" * 1000000), ("deepobject.safetensors", b'{"a":' * 100000),
+                         ("strings.safetensors", b'{"[[[[":' + b'"' + b"{" * 100000 + b'"}')]:
+        with open(os.path.join(tmp, name), "wb") as f:
+            f.write(len(header).to_bytes(8, "little") + header)
 
 
 def main():

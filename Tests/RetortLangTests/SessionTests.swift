@@ -1,5 +1,6 @@
 import Foundation
 import RetortLang
+import RetortTensor
 import XCTest
 
 final class SessionTests: XCTestCase {
@@ -13,6 +14,31 @@ final class SessionTests: XCTestCase {
             return XCTFail("the model should still work")
         }
         XCTAssertEqual(dims.count, 2)
+    }
+
+    /// A string doubled in a loop stops at the string budget with an error naming the size; a list nested in
+    /// itself the same way costs nothing to hold, and its text stops at a million characters.
+    func testDoublingAStringOrAListStopsWellBeforeMemoryRunsOut() {
+        let saved = MemoryBudget.maximumBytes
+        MemoryBudget.maximumBytes = 16 << 20
+        defer { MemoryBudget.maximumBytes = saved }
+        let session = Session(sink: CollectingSink())
+        guard case .failure(let d) = session.execute("let s = \"a\"\nwhile true { s = s + s }") else {
+            return XCTFail("the string should have been refused")
+        }
+        XCTAssertEqual(
+            d.first?.message,
+            "'+' would make a string of 8388608 bytes, more than the 4.0 MiB a string may hold (RETORT_MAX_TENSOR_BYTES / 4)")
+        guard case .success(let n) = session.execute("len(s)"), case .number(let length)? = n else {
+            return XCTFail("s is kept at its last size")
+        }
+        XCTAssertEqual(length, 4_194_304)
+
+        guard case .success(let text) = session.execute("let l = [\"a\"]\nfor i in 0..<60 { l = [l, l] }\nstr(l)"),
+            case .string(let shown)? = text
+        else { return XCTFail("str of a list nested 60 deep") }
+        XCTAssertTrue(shown.hasPrefix("[[[[") && shown.hasSuffix("…"), String(shown.suffix(20)))
+        XCTAssertLessThan(shown.utf8.count, (1 << 20) + 100)
     }
 
     /// A CSV file of 300,000 rows (about 3 s to parse in a debug build), written once.

@@ -221,6 +221,22 @@ final class LoaderTests: XCTestCase {
         assertError("npy", ["v9.npy", "version 9.0 is not supported"]) { _ = try NPY.read(path: unknownVersion) }
     }
 
+    /// A header of ten thousand `(` is an error naming the file and the depth, not a stack overflow.
+    func testNPYHeaderNestedDeeplyIsAnErrorNotAStackOverflow() throws {
+        for (version, depth) in [(1, 10_000), (2, 1_000_000)] {
+            let header = Array("{'descr': '<f4', 'fortran_order': False, 'shape': ".utf8) + [UInt8](repeating: 40, count: depth)
+            let length =
+                version == 1
+                ? [UInt8(header.count & 0xff), UInt8(header.count >> 8)]
+                : withUnsafeBytes(of: UInt32(header.count).littleEndian) { Array($0) }
+            let file = try temporaryFile(
+                "deep\(version).npy", [0x93] + Array("NUMPY".utf8) + [UInt8(version), 0] + length + header)
+            assertError("npy", ["deep\(version).npy", "malformed header", "brackets nest more than 200 deep"]) {
+                _ = try NPY.read(path: file)
+            }
+        }
+    }
+
     func testNPYWriteThenReadGivesTheSameTensor() throws {
         let folder = try temporaryDirectory()
         for original in [

@@ -175,6 +175,24 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(try rebuilt.forward(Variable(x)).value.scalars, try int8.forward(Variable(x)).value.scalars)
     }
 
+    /// The int8 layers check their outputs against the memory budget, as the float ones do: a padding
+    /// of 10⁹ or a wide layer on many rows is an error naming the shape, not terabytes asked of malloc.
+    func testInt8LayersCheckTheirOutputsAgainstTheBudget() throws {
+        let input = QuantParams(scale: 0.1, zeroPoint: 0)
+        let kernel = try Int8Weights(
+            shape: [1, 1, 3, 3], values: Array(repeating: 1, count: 9), scales: [0.1], bias: nil, input: input)
+        let conv = QuantizedConv2d(kernel, stride: 1, padding: 1_000_000_000)
+        XCTAssertThrowsError(try conv.forward(Variable(.zeros([1, 1, 8, 8])))) { error in
+            XCTAssertEqual(
+                "\(error)", "conv2d: a tensor of shape [1, 1, 2000000006, 2000000006] needs more bytes than memory can address")
+        }
+        let wide = try Int8Weights(
+            shape: [100_000, 1], values: Array(repeating: 1, count: 100_000), scales: [0.1], bias: nil, input: input)
+        XCTAssertThrowsError(try QuantizedLinear(wide).forward(Variable(.zeros([100_000, 1])))) { error in
+            XCTAssertTrue("\(error)".hasPrefix("linear: a tensor of shape [100000, 100000] needs 37.3 GiB"), "\(error)")
+        }
+    }
+
     /// A scale that is not positive and finite, or a zero point off the grid, would give wrong
     /// numbers without a word: refused, and a file holding one leaves the model as it was.
     func testBadScalesAndZeroPointsAreRefused() throws {

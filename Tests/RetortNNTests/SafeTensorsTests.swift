@@ -211,6 +211,17 @@ final class SafeTensorsTests: XCTestCase {
         assertLoadFails(badHeader, into: batchNormModel(), ["header.safetensors", "not valid JSON"])
 
         assertLoadFails("/no/such/model.safetensors", into: mlp(), ["cannot read '/no/such/model.safetensors'"])
+
+        // Foundation's parser gives up at 512 levels with "not valid JSON"; the depth is checked first and named.
+        for (name, json) in [("deep", "{\"a\":" + String(repeating: "[", count: 100_000)), ("strings", #"{"[[[[":"#)] {
+            let file = try temporaryPath("\(name).safetensors")
+            let header = Array(json.utf8)
+            try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) } + header).write(
+                to: URL(fileURLWithPath: file))
+            let expected =
+                name == "deep" ? "the header's JSON nests more than 64 deep (at byte 76 of the file)" : "not valid JSON"
+            assertLoadFails(file, into: mlp(), ["\(name).safetensors", expected])
+        }
     }
 
     func testReadRejectsMalformedLayouts() throws {

@@ -66,6 +66,49 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(x.grad?.scalars, [3, 5, 7])
     }
 
+    /// Sizes from a user's numbers (padding, classes, a wide layer, a list naming one tensor many times)
+    /// are checked against the memory budget before anything is allocated, and never overflow.
+    func testSizesFromNumbersAreCheckedBeforeAllocating() {
+        let image = Variable(.zeros([1, 1, 8, 8]))
+        let kernel = Variable(.zeros([1, 1, 3, 3]))
+        assertError(
+            try Variable.conv2d(image, weight: kernel, bias: nil, padding: 1_000_000_000),
+            "conv2d: a tensor of shape [1, 1, 2000000006, 2000000006] needs more bytes than memory can address")
+        assertError(
+            try Variable.conv2d(image, weight: kernel, bias: nil, padding: 50_000),
+            "conv2d: a tensor of shape [1, 1, 100006, 100006] needs 37.3 GiB, more than the 4.0 GiB one tensor may take (RETORT_MAX_TENSOR_BYTES sets it)"
+        )
+        assertError(
+            try Variable.conv2d(image, weight: kernel, bias: nil, padding: Int.max / 2),
+            "conv2d: padding 4611686018427387903 makes the padded input larger than memory can address")
+        assertError(
+            try image.avgPool2d(kernel: 2, stride: 1, padding: Int.max),
+            "avg_pool2d: padding 9223372036854775807 must be at most half the kernel size 2")
+        assertError(
+            try image.maxPool2d(kernel: Int.max, stride: 1, padding: Int.max / 2),
+            "max_pool2d: padding 4611686018427387903 makes the padded input larger than memory can address")
+        assertError(
+            try Tensor([0, 1]).oneHot(classes: 1 << 40),
+            "one_hot: a tensor of shape [2, 1099511627776] needs 8.0 TiB, more than the 4.0 GiB one tensor may take (RETORT_MAX_TENSOR_BYTES sets it)"
+        )
+        assertError(
+            try Variable.linear(Variable(.zeros([100_000, 1])), weight: Variable(.zeros([100_000, 1])), bias: nil),
+            "linear: a tensor of shape [100000, 100000] needs 37.3 GiB, more than the 4.0 GiB one tensor may take (RETORT_MAX_TENSOR_BYTES sets it)"
+        )
+        let row = Tensor.zeros([1, 1 << 20])
+        assertError(
+            try Tensor.concat(Array(repeating: row, count: 1 << 11), axis: 0),
+            "concat: a tensor of shape [2048, 1048576] needs 8.0 GiB, more than the 4.0 GiB one tensor may take (RETORT_MAX_TENSOR_BYTES sets it)"
+        )
+        assertError(
+            try MemoryBudget.check("histogram", count: 1 << 40, bytesEach: 16, what: "a histogram of 1099511627776 bins"),
+            "histogram: a histogram of 1099511627776 bins needs 16.0 TiB, more than the 4.0 GiB one buffer may take (RETORT_MAX_TENSOR_BYTES sets it)"
+        )
+        assertError(
+            try MemoryBudget.check("png", count: MemoryBudget.product([1 << 40, 1 << 40]), bytesEach: 4, what: "a PNG"),
+            "png: a PNG needs more bytes than memory can address")
+    }
+
     func testCopiesAreIndependentValues() {
         var t = Tensor([1, 2, 3])
         let copy = t

@@ -662,9 +662,15 @@ private enum PythonLiteral {
 
 /// Parses a Python dictionary literal with string keys, as written in `.npy` headers.
 private struct PythonLiteralParser {
+    /// How deep tuples and lists may nest: each level is a recursive call, and a header of ten thousand
+    /// `(` must be an error, not a stack overflow. NumPy's own headers nest two deep; Python's
+    /// parser, which NumPy reads them with, stops at 200.
+    static let maximumDepth = 200
+
     private let text: [UInt8]
     private let source: String
     private var position = 0
+    private var depth = 0
 
     init(_ text: String, source: String) {
         self.text = Array(text.utf8)
@@ -702,6 +708,11 @@ private struct PythonLiteralParser {
             try expect(Character(UnicodeScalar(c)))
             return .string(String(decoding: bytes, as: UTF8.self))
         case UInt8(ascii: "("), UInt8(ascii: "["):
+            guard depth < Self.maximumDepth else {
+                throw error("brackets nest more than \(Self.maximumDepth) deep")
+            }
+            depth += 1
+            defer { depth -= 1 }
             position += 1
             let close = c == UInt8(ascii: "(") ? UInt8(ascii: ")") : UInt8(ascii: "]")
             var items: [PythonLiteral] = []

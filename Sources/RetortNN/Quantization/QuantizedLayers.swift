@@ -152,8 +152,11 @@ public final class QuantizedLinear: QuantizedLayer {
         }
         let rows = x.count / Swift.max(depth, 1)
         let outputs = weights.outputs
+        // Many rows of a narrow input times many outputs is a product larger than either: checked, as matmul's is.
+        let outputShape = Array(x.shape.dropLast()) + [outputs]
+        try MemoryBudget.check("linear", outputShape)
         let out = x.withUnsafeBufferPointer { px in
-            Tensor(shape: Array(x.shape.dropLast()) + [outputs]) { po in
+            Tensor(shape: outputShape) { po in
                 let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(px.count, 1))
                 let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(rows * outputs, 1))
                 defer {
@@ -201,13 +204,14 @@ public final class QuantizedConv2d: QuantizedLayer {
         let window = try Window2D(
             kernel: (weights.shape[2], weights.shape[3]), stride: stride, padding: padding, height: h, width: wd,
             op: "conv2d")
+        let outputShape = try window.outputShape(images: n, channels: weights.outputs, op: "conv2d")
         let (oh, ow) = (window.outputHeight, window.outputWidth)
         let area = oh * ow
         let patch = c * window.kernelHeight * window.kernelWidth
         let outputs = weights.outputs
         let zero = UInt8(weights.input.zeroPoint)
         let out = x.withUnsafeBufferPointer { px in
-            Tensor(shape: [n, outputs, oh, ow]) { po in
+            Tensor(shape: outputShape) { po in
                 let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(px.count, 1))
                 // Positions in blocks whose patches (about 128 KB) stay in cache between unfolding and the product.
                 let block = Swift.max(16, Swift.min(n * area, (128 << 10) / Swift.max(patch, 1)))
