@@ -80,6 +80,8 @@ extension Builtins {
             let title = try call.optionalString("title")
             var histories: [History] = []
             var series: [[Double]] = []
+            // A model's graph is drawn as boxes and arrows on its own.
+            if call.rest.count == 1, case .graph(let g) = call.rest[0].value { return .plot(g.figure) }
             for arg in call.rest {
                 switch arg.value {
                 case .history(let h): histories.append(h)

@@ -10,6 +10,8 @@ public struct Figure: Sendable {
     public var height: Double
     /// Entries shared by every panel (the runs of a history plot), drawn once under the grid.
     public var legend: [LegendEntry] = []
+    /// Boxes and arrows drawn instead of panels (a model's graph), or nil.
+    public var diagram: Diagram?
 
     public init(title: String? = nil, panels: [Panel], columns: Int? = nil, width: Double = 640, height: Double = 360) {
         self.title = title
@@ -23,6 +25,7 @@ public struct Figure: Sendable {
 
     /// A one-line summary, the `text/plain` of a notebook display.
     public var summary: String {
+        if let diagram { return "<plot \(title.map { "\"\($0)\": " } ?? "")diagram of \(diagram.nodes.count) nodes>" }
         let kinds = Set(panels.flatMap { $0.marks.map(\.kind) }).sorted().joined(separator: ", ")
         let what = title.map { "\"\($0)\": " } ?? ""
         let count = panels.count == 1 ? "1 panel" : "\(panels.count) panels"

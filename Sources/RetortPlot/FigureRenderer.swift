@@ -19,6 +19,10 @@ struct FigureRenderer {
                 vertical: false)
             top = 28
         }
+        if let diagram = figure.diagram {
+            draw(diagram, top: top)
+            return
+        }
         let columns = figure.columns, rows = figure.rows
         let bottom = figure.legend.isEmpty ? 0.0 : 24
         let cellWidth = figure.width / Double(columns)

@@ -9,6 +9,7 @@ extension Figure {
     public func text(width: Int = 80, height: Int? = nil, colour: Bool = false) -> String {
         // The grid of cells is width × height: no terminal is wider or taller than `maximumTextSize`.
         let clamp = { (n: Int) in min(max(n, 1), Self.maximumTextSize) }
+        if let diagram { return (title.map { $0 + "\n" } ?? "") + diagram.text(width: clamp(width)) }
         return TextRenderer(figure: self, width: clamp(width), height: height.map(clamp), colour: colour).render()
     }
 
