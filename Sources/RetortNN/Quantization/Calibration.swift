@@ -17,11 +17,18 @@ public enum Calibration {
         }
     }
 
-    /// One batch of inputs through the prepared model in eval mode.
+    /// One batch of inputs through the prepared model in eval mode. Quantisation-aware layers,
+    /// which keep their ranges in eval mode, take this batch's range too (a moving average after
+    /// the first), as a training batch would set it.
     public static func observe(_ prepared: Layer, on x: Tensor) throws {
         let wasTraining = prepared.isTraining
         prepared.isTraining = false
-        defer { prepared.isTraining = wasTraining }
+        let aware = prepared.modules(of: FakeQuantized.self).map(\.layer)
+        for layer in aware { layer.isCalibrating = true }
+        defer {
+            prepared.isTraining = wasTraining
+            for layer in aware { layer.isCalibrating = false }
+        }
         _ = try GradMode.withoutGradients { try prepared.forward(Variable(x)) }
     }
 }

@@ -26,6 +26,9 @@ public final class FakeQuantized: Layer {
     public private(set) var inputMin = Float.infinity
     public private(set) var inputMax = -Float.infinity
     public static let averagingConstant: Float = 0.01
+    /// Set while `Calibration.observe` runs data through: a quantisation-aware layer then updates
+    /// its range in eval mode too, as a training batch would.
+    public var isCalibrating = false
 
     public init(_ inner: Quantizable, stage: Stage, perChannel: Bool, observer: ObserverKind = .minmax) {
         self.inner = inner
@@ -90,10 +93,17 @@ public final class FakeQuantized: Layer {
             observer.observe(input.value)
             return try inner.forward(input)
         case .quantizationAware:
-            // Eval mode leaves the range as training left it; a model never trained learns it once.
-            if isTraining || inputMin > inputMax { updateRange(input.value) }
+            // Eval mode leaves the range as training or calibration left it. A model that has done
+            // neither has no range: taking one from whatever it is first shown in eval mode (a test
+            // set) would leak that data into the int8 model, so it is refused.
+            if isTraining || isCalibrating { updateRange(input.value) }
             guard let range = observedRange else {
-                throw TensorError("qat", "\(inner.description) has seen no finite input to set its range from")
+                throw TensorError(
+                    "qat",
+                    isTraining
+                        ? "\(inner.description) has seen no finite input to set its range from"
+                        : "\(inner.description) has no input range yet: a qat model learns its ranges in training (fit or distill) or from qat(model, calibrate: data), not from what it is first shown in eval mode"
+                )
             }
             let p = QuantParams.affine(min: range.min, max: range.max, grid: .activations)
             let x = try input.fakeQuantized(scales: [p.scale], zeroPoints: [p.zeroPoint], axis: nil, grid: .activations)
