@@ -61,12 +61,7 @@ extension ONNXExport.Translation {
         case "flatten":
             return try flatten(node)
         case "reshape":
-            // The batch (at most one axis can grow with it) becomes -1, which Reshape infers.
-            let shape = try dims(of: .node(node.id)).map { dim -> Int in
-                if case .fixed(let size) = dim { return size }
-                return -1
-            }
-            return try emit("Reshape", [input(node, 0), int64s(shape, "shape")])
+            return try reshape(node)
         case "permute":
             return try emit("Transpose", [input(node, 0)], [.ints("perm", ints(node, "dims"))])
         case "expand":
@@ -75,6 +70,8 @@ extension ONNXExport.Translation {
             return try slice(node)
         case "concat":
             return try emit("Concat", inputs(node), [.int("axis", int(node, "axis"))])
+        case "embedding":
+            return try embedding(node)
         case "gather":
             return try emit("GatherElements", [input(node, 0), indices(node, 1)], [.int("axis", int(node, "axis"))])
         case "compare":
@@ -156,6 +153,23 @@ extension ONNXExport.Translation {
         return try emit("Reshape", [input(node, 0), int64s([Int](repeating: 0, count: axis) + [-1], "shape")])
     }
 
+    /// Reshape to a shape holding no traced size: a single dynamic axis becomes -1, which Reshape
+    /// infers; with more (batch and sequence), those the input has at the same place are 0 (copied
+    /// from the input), one other may be -1, and any further ones make the shape from the runtime sizes.
+    private mutating func reshape(_ node: Graph.Node) throws -> String {
+        let target = try dims(of: .node(node.id))
+        let source = try dims(of: node.inputs[0])
+        let dynamic = target.indices.filter { target[$0].isDynamic }
+        let copied = dynamic.count <= 1 ? [] : dynamic.filter { $0 < source.count && source[$0] == target[$0] }
+        let inferred = dynamic.filter { !copied.contains($0) }
+        guard inferred.count <= 1 else { return try emit("Reshape", [input(node, 0), shapeValue(target, "shape")]) }
+        let shape = target.enumerated().map { axis, dim -> Int in
+            if case .fixed(let size) = dim { return size }
+            return copied.contains(axis) ? 0 : -1
+        }
+        return try emit("Reshape", [input(node, 0), int64s(shape, "shape")])
+    }
+
     /// Expand broadcasts both ways, so a 1 keeps the input's size: used wherever the input already
     /// has the target size, the batch included; only sizes the input lacks are spelled out.
     private mutating func expandOp(_ node: Graph.Node) throws -> String {
@@ -163,47 +177,52 @@ extension ONNXExport.Translation {
         let source = try dims(of: node.inputs[0])
         let offset = target.count - source.count
         let shape = target.enumerated().map { axis, dim in
-            axis >= offset && source[axis - offset] == dim ? ONNXExport.BatchDim.fixed(1) : dim
+            axis >= offset && source[axis - offset] == dim ? ONNXExport.Dim.fixed(1) : dim
         }
         return try emit("Expand", [input(node, 0), shapeValue(shape, "shape")])
     }
 
     /// Slice with starts, ends, axes and steps as initializers. Retort's starts and ends are
-    /// resolved against the traced sizes; along the batch they are rewritten to hold at any batch:
-    /// the whole axis (to ±∞), or positions counted from its end.
+    /// resolved against the traced sizes; along a dynamic axis they are rewritten to hold at any
+    /// size: the whole axis (to ±∞), or positions counted from its end.
     private mutating func slice(_ node: Graph.Node) throws -> String {
-        let (inA, inB) = try (inputShape(node, 0), other.shape(of: node.inputs[0]))
+        let inA = try inputShape(node, 0)
         let inDims = try dims(of: node.inputs[0])
         let outDims = try dims(of: .node(node.id))
-        let (startsA, startsB, steps) = try (
-            ints(node, "starts"), other.nodes[node.id].op.ints("starts") ?? [], ints(node, "steps")
-        )
-        guard startsA.count == steps.count, startsB.count == steps.count, steps.count <= inA.count else {
+        let (startsA, steps) = try (ints(node, "starts"), ints(node, "steps"))
+        // Each other trace's input shape and starts.
+        let others = traces.variations.map { variation in
+            (shape: variation.graph.shape(of: node.inputs[0]), starts: variation.graph.nodes[node.id].op.ints("starts") ?? [])
+        }
+        guard startsA.count == steps.count, others.allSatisfy({ $0.starts.count == steps.count }), steps.count <= inA.count
+        else {
             throw cannotExpress(node, because: "its starts and steps do not match its input \(formatShape(inA))")
         }
         var (starts, ends) = ([Int](), [Int]())
         for axis in steps.indices {
             let step = steps[axis]
             let count = node.shape[axis]
-            if outDims[axis].isBatch {
+            if outDims[axis].isDynamic {
                 guard outDims[axis] == inDims[axis], Swift.abs(step) == 1 else {
-                    throw cannotExpress(node, because: "it keeps part of axis \(axis), whose size grows with the batch")
+                    throw cannotExpress(
+                        node, because: "it keeps part of axis \(axis), whose size grows with the batch or the sequence")
                 }
                 starts.append(step > 0 ? 0 : -1)
                 ends.append(step > 0 ? Int.max : Int.min)
-            } else if startsA[axis] == startsB[axis] {
+            } else if others.allSatisfy({ $0.starts[axis] == startsA[axis] }) {
                 let last = startsA[axis] + (count - 1) * step
                 let end = count == 0 ? startsA[axis] : last + (step > 0 ? 1 : -1)
                 starts.append(startsA[axis])
                 // A negative end would count from the axis's end; "before the first" is −∞.
                 ends.append(end < 0 ? Int.min : end)
-            } else if startsA[axis] - inA[axis] == startsB[axis] - inB[axis], step > 0 {
+            } else if others.allSatisfy({ $0.starts[axis] - $0.shape[axis] == startsA[axis] - inA[axis] }), step > 0 {
                 let start = startsA[axis] - inA[axis]
                 let end = count == 0 ? start : start + (count - 1) * step + 1
                 starts.append(start)
                 ends.append(end == 0 ? Int.max : end)
             } else {
-                throw cannotExpress(node, because: "where it starts on axis \(axis) depends on the batch size")
+                throw cannotExpress(
+                    node, because: "where it starts on axis \(axis) depends on the batch size or the sequence length")
             }
         }
         return try emit(
@@ -214,8 +233,8 @@ extension ONNXExport.Translation {
             ])
     }
 
-    /// Integer indices for GatherElements: a constant as an int64 initializer, a computed value cast.
-    private mutating func indices(_ node: Graph.Node, _ position: Int) throws -> String {
+    /// Integer indices for GatherElements and Gather: a constant as an int64 initializer, a computed value cast.
+    mutating func indices(_ node: Graph.Node, _ position: Int) throws -> String {
         _ = try inputShape(node, position)
         guard case .constant(let i) = node.inputs[position] else {
             return try emit("Cast", [input(node, position)], [.int("to", TensorProto.DataType.int64.rawValue)])
@@ -240,12 +259,12 @@ extension ONNXExport.Translation {
     }
 
     /// LayerNormalization over the trailing axes from `axes[0]`, with a scale of ones when the
-    /// layer has no weight (ONNX requires one). Normalising over the batch is expanded instead.
+    /// layer has no weight (ONNX requires one). Normalising over a dynamic axis is expanded instead.
     private mutating func layerNorm(_ node: Graph.Node) throws -> String {
         let axes = try ints(node, "axes")
         let shape = try inputShape(node, 0)
         let inDims = try dims(of: node.inputs[0])
-        guard let first = axes.first, axes == Array(first..<shape.count), !axes.contains(where: { inDims[$0].isBatch })
+        guard let first = axes.first, axes == Array(first..<shape.count), !axes.contains(where: { inDims[$0].isDynamic })
         else { return try expand(node) }
         let (hasWeight, hasBias) = (node.op.bool("weight") == true, node.op.bool("bias") == true)
         let normalized = Array(shape[first...])

@@ -14,8 +14,10 @@ extension ONNXExport {
         public let byteSize: Int
         public let inputs: [Value]
         public let outputs: [Value]
+        /// What could not stay dynamic, and why (a language model whose sequence length is fixed).
+        public let notes: [String]
 
-        init(model: ModelProto, byteSize: Int) {
+        init(model: ModelProto, byteSize: Int, notes: [String] = []) {
             let graph = model.graph
             nodeCount = graph.node.count
             var counts: [String: Int] = [:]
@@ -27,9 +29,10 @@ extension ONNXExport {
             }
             inputs = values(graph.input)
             outputs = values(graph.output)
+            self.notes = notes
         }
 
-        /// `x [batch, 1, 8, 8] → output [batch, 10]: 9 nodes (Conv ×2, Gemm, …), 12345 bytes`.
+        /// `x [batch, 1, 8, 8] → output [batch, 10]: 9 nodes (Conv ×2, Gemm, …), 12345 bytes`, then the notes.
         public var description: String {
             func list(_ values: [Value]) -> String {
                 values.map { "\($0.name) [" + $0.shape.map(\.description).joined(separator: ", ") + "]" }
@@ -37,6 +40,7 @@ extension ONNXExport {
             }
             let ops = opTypes.map { $0.count == 1 ? $0.type : "\($0.type) ×\($0.count)" }.joined(separator: ", ")
             return "\(list(inputs)) → \(list(outputs)): \(nodeCount) nodes (\(ops)), \(byteSize) bytes"
+                + notes.map { "; \($0)" }.joined()
         }
     }
 }

@@ -6,13 +6,14 @@ extension ONNXExport {
     /// source, and the helpers every op's translation uses (emitting nodes, adding constants).
     ///
     /// The op table itself is `translateOp` (ONNXExport+Ops.swift); int8 layers are in
-    /// ONNXExport+Int8.swift and the batch-size analysis in ONNXExport+Batch.swift.
+    /// ONNXExport+Int8.swift, token ids, positions and the causal mask in ONNXExport+Language.swift,
+    /// and the analysis of the batch and sequence axes in ONNXExport+Dynamic.swift.
     struct Translation {
         var builder: ONNXGraphBuilder
-        /// The model traced at the first batch size: the graph that is translated.
-        let graph: Graph
-        /// The same model traced at the second batch size, node for node: what differs depends on the batch.
-        let other: Graph
+        /// The graph that is translated and the variations that tell its dynamic dimensions.
+        let traces: Traces
+        /// The main trace: the graph that is translated.
+        var graph: Graph { traces.main }
         /// Each layer's dotted name, for the tensors of int8 layers (which are not parameters).
         let layerNames: [ObjectIdentifier: String]
         /// The ONNX value standing for each source translated so far.
@@ -24,28 +25,37 @@ extension ONNXExport {
         /// invented name can never take a state-dict name.
         private var reservedNames: [Graph.Source: String] = [:]
         private var outputNames: [String] = []
-        /// The runtime batch size as a one-element int64 tensor, once something needs it.
-        var batchSizeValue: String?
+        /// Graph inputs that are token ids, declared int64 and read only by embeddings.
+        let idsInputs: Set<Int>
+        /// The runtime batch size and sequence length as one-element int64 tensors, once something needs them.
+        var runtimeSizes: [Axis: String] = [:]
+        /// Values made once and shared by every node that needs them (the causal mask, the positions 0..<T).
+        var shared: [SequenceConstant: String] = [:]
         /// The node being translated: it names the ONNX nodes made for it.
         private(set) var current: Graph.Node?
 
-        init(graph: Graph, other: Graph, name: String, layerNames: [ObjectIdentifier: String]) throws {
-            guard graph.nodes.count == other.nodes.count,
-                zip(graph.nodes, other.nodes).allSatisfy({ $0.op.name == $1.op.name && $0.isGroup == $1.isGroup }),
-                graph.constants.count == other.constants.count
-            else {
-                throw TensorError(
-                    "export",
-                    "the model runs different operations at batch sizes \(tracedBatches.0) and \(tracedBatches.1) "
-                        + "(\(graph.nodes.count) and \(other.nodes.count) nodes), so one ONNX graph cannot stand for it")
+        init(traces: Traces, name: String, layerNames: [ObjectIdentifier: String]) throws {
+            let graph = traces.main
+            for variation in traces.variations {
+                let other = variation.graph
+                guard graph.nodes.count == other.nodes.count,
+                    zip(graph.nodes, other.nodes).allSatisfy({ $0.op.name == $1.op.name && $0.isGroup == $1.isGroup }),
+                    graph.constants.count == other.constants.count
+                else {
+                    throw TensorError(
+                        "export",
+                        "the model runs different operations at \(variation.at(main: true)) and \(variation.at(main: false)) "
+                            + "(\(graph.nodes.count) and \(other.nodes.count) nodes), so one ONNX graph cannot stand for it")
+                }
             }
-            self.graph = graph
-            self.other = other
+            self.traces = traces
             self.layerNames = layerNames
+            idsInputs = Set(graph.inputs.indices.filter { ONNXExport.readsTokenIDs(graph, input: $0) })
             builder = try ONNXGraphBuilder(name: name)
             for (i, input) in graph.inputs.enumerated() {
-                let dims = try ONNXExport.dims(of: .input(i), graph, other)
-                values[.input(i)] = try builder.addInput(name: input.name, shape: dims.map(\.onnx))
+                let dims = try ONNXExport.dims(of: .input(i), traces)
+                values[.input(i)] = try builder.addInput(
+                    name: input.name, elementType: idsInputs.contains(i) ? .int64 : .float, shape: dims.map(\.onnx))
             }
             for (i, parameter) in graph.parameters.enumerated() {
                 reservedNames[.parameter(i)] = builder.freshName(parameter.name)
@@ -105,8 +115,9 @@ extension ONNXExport {
         // MARK: - Values
 
         /// The ONNX value (float) standing for `source`; parameters and constants become
-        /// initializers the first time they are read.
+        /// initializers the first time they are read. (Token ids stay int64: only embeddings read them.)
         mutating func value(_ source: Graph.Source) throws -> String {
+            try translateIfFollowingSequence(source)
             if boolSources.contains(source) {
                 if let cast = floatsOfBools[source] { return cast }
                 let bool = try value(ofBool: source)
@@ -151,27 +162,48 @@ extension ONNXExport {
 
         /// `source` as a bool tensor (Where's condition): a comparison's own result, else non-zero.
         mutating func value(ofBool source: Graph.Source) throws -> String {
+            try translateIfFollowingSequence(source)
             if boolSources.contains(source), let bool = values[source] { return bool }
             return try emit("Cast", [value(source)], [.int("to", TensorProto.DataType.bool.rawValue)])
         }
 
-        /// A constant's value must not come from the batch size or the input's values: either would
-        /// freeze what the example happened to be into the file.
-        func checkConstant(_ i: Int) throws {
-            let (a, b) = (graph.constants[i], other.constants[i])
-            let user = current.map { " read by node '\($0.name)' (op \($0.op.name))" } ?? ""
-            guard a.shape == b.shape else {
-                throw TensorError(
-                    "export",
-                    "the constant \(graph.label(of: .constant(i)))\(user) is \(formatShape(a.shape)) at batch \(tracedBatches.0) "
-                        + "and \(formatShape(b.shape)) at batch \(tracedBatches.1): made from the batch size, it cannot "
-                        + "be written with a dynamic batch")
+        /// A constant the language layers make from the sequence length (the positions 0..<T, the
+        /// causal mask), translated into the nodes that make it from the runtime length.
+        private mutating func translateIfFollowingSequence(_ source: Graph.Source) throws {
+            guard case .constant(let i) = source, values[source] == nil, let pattern = sequenceConstant(i) else { return }
+            switch pattern {
+            case .positions(let start):
+                values[source] = try emit(
+                    "Cast", [positions(from: start)], [.int("to", TensorProto.DataType.float.rawValue)])
+            case .causalMask:
+                values[source] = try causalMask()
+                boolSources.insert(source)
             }
-            guard zip(a.scalars, b.scalars).allSatisfy({ $0 == $1 || ($0.isNaN && $1.isNaN) }) else {
-                throw TensorError(
-                    "export",
-                    "the constant \(graph.label(of: .constant(i)))\(user) changes with the input's values: it was computed "
-                        + "outside the traced operations, so the file would hold the example's values")
+        }
+
+        /// A constant's value must not come from the batch size, the sequence length or the input's
+        /// values: any of them would freeze what the example happened to be into the file.
+        func checkConstant(_ i: Int) throws {
+            let a = graph.constants[i]
+            let user = current.map { " read by node '\($0.name)' (op \($0.op.name))" } ?? ""
+            for variation in traces.variations {
+                let b = variation.graph.constants[i]
+                let dynamic = variation.axis == .batch ? "batch" : "sequence length"
+                let followed = variation.axis == .batch ? "" : " (of such constants, the positions 0..<T and a causal mask can)"
+                guard a.shape == b.shape else {
+                    throw TensorError(
+                        "export",
+                        "the constant \(graph.label(of: .constant(i)))\(user) is \(formatShape(a.shape)) at "
+                            + "\(variation.at(main: true)) and \(formatShape(b.shape)) at \(variation.at(main: false)): made "
+                            + "from the \(variation.what), it cannot be written with a dynamic \(dynamic)\(followed)")
+                }
+                guard zip(a.scalars, b.scalars).allSatisfy({ $0 == $1 || ($0.isNaN && $1.isNaN) }) else {
+                    throw TensorError(
+                        "export",
+                        "the constant \(graph.label(of: .constant(i)))\(user) changes with the input's values"
+                            + (variation.axis == .batch ? "" : " or the sequence length")
+                            + ": it was computed outside the traced operations, so the file would hold the example's values")
+                }
             }
         }
 
@@ -182,6 +214,17 @@ extension ONNXExport {
         mutating func emit(_ opType: String, _ inputs: [String], _ attributes: [AttributeProto] = []) throws -> String {
             try builder.addNode(
                 opType: opType, inputs: inputs, attributes: attributes, name: current.map { "\($0.name)/\(opType)" })
+        }
+
+        /// Adds an ONNX node made once for every node alike (a runtime size, the causal mask),
+        /// named `<name>/<OpType>` rather than after the node that first needed it; returns its output.
+        mutating func emitShared(_ opType: String, _ inputs: [String], _ name: String) throws -> String {
+            try builder.addNode(opType: opType, inputs: inputs, name: "\(name)/\(opType)")
+        }
+
+        /// An int64 initializer for a shared node, named `name` (or `name_1`...).
+        mutating func sharedInt64s(_ values: [Int], dims: [Int], _ name: String) throws -> String {
+            try builder.addInitializer(name: builder.freshName(name), int64: values.map(Int64.init), dims: dims)
         }
 
         /// A float32 initializer named after the current node and `hint`.

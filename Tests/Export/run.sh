@@ -2,7 +2,8 @@
 # The ONNX files Retort writes, checked by the reference library and runtime: the RetortExportTests
 # write them with inputs and Retort's outputs into FOLDER, then check_onnx_writer.py (the protobuf
 # writer's three hand-built models) and check_export.py (models exported from RetortNN layers,
-# float and int8, run at batch sizes 3, 7 and 256) compare onnxruntime's outputs with Retort's.
+# float and int8, run at batch sizes 3, 7 and 256; language models also at lengths 8, 5 and 1) compare
+# onnxruntime's outputs with Retort's.
 # Run after `swift build --build-tests`; PYTHON defaults to the test venv (scripts/test-venv).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

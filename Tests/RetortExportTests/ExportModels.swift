@@ -1,3 +1,4 @@
+import Foundation
 import RetortNN
 import RetortTensor
 
@@ -73,6 +74,63 @@ enum ExportModels {
         return Case(name: "functional", model: Sequential([Functional(generator: &g)]), row: [4, 6])
     }
 
+    /// A language model: ids `[batch, sequence]`, any length up to `block`, to logits `[batch, sequence, vocabulary]`.
+    struct LanguageCase {
+        let name: String
+        let model: Sequential
+        let vocabulary: Int
+        let block: Int
+
+        /// `rows` sequences of `length` random ids.
+        func ids(_ rows: Int, _ length: Int, _ generator: inout RandomGenerator) throws -> Tensor {
+            try Tensor(
+                shape: [rows, length], scalars: (0..<rows * length).map { _ in Float(generator.nextInt(below: vocabulary)) })
+        }
+    }
+
+    /// Every float language model, in the order the files are written.
+    static func languageModels() throws -> [LanguageCase] { [try gpt(), try nanoGPT(), try assembled()] }
+
+    /// `GPT.make` with random weights, nanoGPT's initialisation made larger (N(0, 0.3) instead of
+    /// 0.02) so the logits of different tokens are far apart and the int8 model's argmax means something.
+    static func gpt() throws -> LanguageCase {
+        var g = RandomGenerator(seed: 16)
+        let model = try GPT.make(vocabulary: 27, block: 8, layers: 2, heads: 2, width: 16, generator: &g)
+        for (name, p) in model.namedParameters where !name.contains(".ln_") && !name.contains("ln_f") {
+            let fresh = g.normal(p.shape, std: 0.3)
+            p.update { $0 = fresh }
+        }
+        model.isTraining = false
+        return LanguageCase(name: "gpt", model: model, vocabulary: 27, block: 8)
+    }
+
+    /// The same architecture with the weights of nanoGPT's own model (Tests/RetortNNTests/Fixtures/lm,
+    /// made by Tests/Fixtures/generate_lm.py).
+    static func nanoGPT() throws -> LanguageCase {
+        var g = RandomGenerator(seed: 17)
+        let model = try GPT.make(vocabulary: 27, block: 8, layers: 2, heads: 2, width: 16, generator: &g)
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("RetortNNTests/Fixtures/lm/gpt.safetensors")
+        try SafeTensors.load(from: fixture.path, into: model)
+        model.isTraining = false
+        return LanguageCase(name: "gpt-nanogpt", model: model, vocabulary: 27, block: 8)
+    }
+
+    /// A language model put together from the layers by hand: positions from 2 on, a
+    /// bidirectional attention, a causal one with three heads, a block, a final norm and a head tied
+    /// to the embedding.
+    static func assembled() throws -> LanguageCase {
+        var g = RandomGenerator(seed: 18)
+        let tokens = Embedding(13, 12, std: 0.5, generator: &g)
+        let model = Sequential([
+            tokens, OffsetPositions(Positions(10, 12, std: 0.5, generator: &g), offset: 2),
+            try SelfAttention(12, heads: 2, causal: false, generator: &g), try SelfAttention(12, heads: 3, generator: &g),
+            try TransformerBlock(12, heads: 2, generator: &g), LayerNorm([12]), TiedHead(tokens),
+        ])
+        model.isTraining = false
+        return LanguageCase(name: "language", model: model, vocabulary: 13, block: 8)
+    }
+
     /// Training-mode passes so the running statistics are not 0 and 1, and affine weights that are
     /// not 1 and 0; then evaluation mode.
     static func settleBatchNorms(_ model: Sequential, row: [Int], generator g: inout RandomGenerator) throws {
@@ -140,4 +198,16 @@ final class Functional: Layer {
         let total = try x.reshaped([batch, 2, 2, 6]).flattened(from: 2).sum(axes: [1, 2]).reshaped([batch, 1])
         return try Variable.concat([soft, logSoft, stats, picked, smooth, unequal, waves, normed, total], axis: 1)
     }
+}
+
+/// Positions counted from `offset`, as generation after a prompt feeds them.
+final class OffsetPositions: Layer {
+    let positions: Positions
+    let offset: Int
+    var isTraining = true
+    init(_ positions: Positions, offset: Int) { (self.positions, self.offset) = (positions, offset) }
+    var description: String { "OffsetPositions(\(positions.description), from \(offset))" }
+    var namedParameters: [(name: String, variable: Variable)] { positions.namedParameters }
+    func copy() -> Layer { OffsetPositions(positions.copy() as? Positions ?? positions, offset: offset) }
+    func forward(_ input: Variable) throws -> Variable { try positions.forward(input, offset: offset) }
 }

@@ -193,6 +193,38 @@ final class QuantizationTests: XCTestCase {
         }
     }
 
+    /// Quantisation reaches the Linear layers inside a GPT's blocks, attention's fused and output
+    /// projections too, which keep nanoGPT's names; the int8 GPT saves and reloads bit for bit.
+    func testAGPTsBlocksQuantiseUnderTheirNames() throws {
+        var g = RandomGenerator(seed: 7)
+        let float = try GPT.make(vocabulary: 11, block: 6, layers: 2, heads: 2, width: 8, generator: &g)
+        let ids = try Tensor(shape: [4, 6], scalars: (0..<24).map { Float(($0 * 7) % 11) })
+        let observed = try Quantizer.prepare(float, stage: .calibrating, perChannel: true)
+        observed.isTraining = false
+        XCTAssertEqual(observed.modules(of: FakeQuantized.self).count, 8)
+        _ = try observed.forward(Variable(ids))
+        let int8 = try Quantizer.convert(observed)
+        XCTAssertEqual(
+            int8.modules(of: QuantizedLinear.self).map(\.name).prefix(4),
+            [
+                "transformer.h.0.attn.c_attn", "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_fc",
+                "transformer.h.0.mlp.c_proj",
+            ])
+        let names = Set(int8.namedInt8Buffers.map(\.name))
+        XCTAssertTrue(names.isSuperset(of: ["transformer.h.1.attn.c_attn.weight", "transformer.h.1.attn.c_proj.weight"]))
+        XCTAssertTrue(int8.namedBuffers.contains { $0.name == "transformer.h.0.attn.c_proj.input_scale" })
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("retort-int8-gpt-\(getpid()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafeTensors.save(int8, to: path, metadata: Quantizer.int8Metadata)
+        let rebuilt = try Quantizer.int8Skeleton(float, perChannel: true)
+        try SafeTensors.load(from: path, into: rebuilt)
+        XCTAssertEqual(try rebuilt.forward(Variable(ids)).value.scalars, try int8.forward(Variable(ids)).value.scalars)
+        let attention = try XCTUnwrap(float.modules(of: SelfAttention.self).first?.layer)
+        XCTAssertThrowsError(try attention.replaceChild("c_proj", with: Linear(8, 24, generator: &g))) {
+            XCTAssertTrue("\($0)".contains("must stay a linear layer 8 → 8"), "\($0)")
+        }
+    }
+
     /// A scale that is not positive and finite, or a zero point off the grid, would give wrong
     /// numbers without a word: refused, and a file holding one leaves the model as it was.
     func testBadScalesAndZeroPointsAreRefused() throws {

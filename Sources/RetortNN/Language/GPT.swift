@@ -16,7 +16,8 @@ public final class TransformerBlock: Layer {
         norm2 = LayerNorm([width])
         mlp = Sequential(
             [
-                Linear(width, 4 * width, generator: &generator), Activation(.gelu), Linear(4 * width, width, generator: &generator),
+                Linear(width, 4 * width, generator: &generator), Activation(.gelu),
+                Linear(4 * width, width, generator: &generator),
                 Dropout(dropout, generator: &generator),
             ], names: ["c_fc", "gelu", "c_proj", "dropout"])
     }
@@ -48,6 +49,22 @@ public final class TransformerBlock: Layer {
 
     public var namedParameters: [(name: String, variable: Variable)] {
         children.flatMap { child in child.layer.namedParameters.map { ("\(child.name).\($0.name)", $0.variable) } }
+    }
+
+    // Quantised projections keep their state as buffers (input ranges, int8 weights), under the same names.
+    public var namedBuffers: [(name: String, tensor: Tensor)] {
+        children.flatMap { child in child.layer.namedBuffers.map { ("\(child.name).\($0.name)", $0.tensor) } }
+    }
+
+    public var namedInt8Buffers: [(name: String, tensor: Tensor)] {
+        children.flatMap { child in child.layer.namedInt8Buffers.map { ("\(child.name).\($0.name)", $0.tensor) } }
+    }
+
+    public func setBuffer(_ name: String, _ tensor: Tensor) throws {
+        guard let child = children.first(where: { name.hasPrefix($0.name + ".") }) else {
+            throw TensorError("load", "\(description) has no buffer named '\(name)'")
+        }
+        try child.layer.setBuffer(String(name.dropFirst(child.name.count + 1)), tensor)
     }
 
     public func copy() -> Layer { copy(using: LayerCopier()) }

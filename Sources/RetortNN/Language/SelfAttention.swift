@@ -6,9 +6,13 @@ import RetortTensor
 /// softmax(q·kᵀ/√(d/h)) over the keys, future keys masked out when causal (the numerics of
 /// `F.scaled_dot_product_attention`), the heads joined and projected by `c_proj`. Dropout on the
 /// attention weights and on the output while training, as nanoGPT's `attn_dropout` and `resid_dropout`.
+///
+/// The projections are Linear layers, or what quantisation puts in their place (a `FakeQuantized`
+/// Linear, a `QuantizedLinear`), under the same names.
 public final class SelfAttention: Layer {
-    public private(set) var qkv: Linear
-    public private(set) var projection: Linear
+    public private(set) var qkv: Layer
+    public private(set) var projection: Layer
+    public let width: Int
     public let heads: Int
     public let causal: Bool
     let attentionDropout: Dropout
@@ -25,22 +29,23 @@ public final class SelfAttention: Layer {
         }
         qkv = Linear(width, 3 * width, generator: &generator)
         projection = Linear(width, width, generator: &generator)
+        self.width = width
         self.heads = heads
         self.causal = causal
         attentionDropout = Dropout(dropout, generator: &generator)
         outputDropout = Dropout(dropout, generator: &generator)
     }
 
-    private init(copying other: SelfAttention, qkv: Linear, projection: Linear) {
+    private init(copying other: SelfAttention, qkv: Layer, projection: Layer) {
         self.qkv = qkv
         self.projection = projection
+        width = other.width
         heads = other.heads
         causal = other.causal
         attentionDropout = other.attentionDropout.copy() as? Dropout ?? other.attentionDropout
         outputDropout = other.outputDropout.copy() as? Dropout ?? other.outputDropout
     }
 
-    public var width: Int { projection.outFeatures }
     public var dropout: Float { attentionDropout.probability }
 
     public var isTraining: Bool {
@@ -56,14 +61,31 @@ public final class SelfAttention: Layer {
 
     public var children: [(name: String, layer: Layer)] { [("c_attn", qkv), ("c_proj", projection)] }
 
+    /// Puts a projection of the same size in place: a Linear, or the same Linear prepared for
+    /// quantisation or made int8.
     public func replaceChild(_ name: String, with layer: Layer) throws {
-        guard let linear = layer as? Linear else {
-            throw TensorError("replace", "\(name) of self-attention must stay a Linear, not \(layer.briefDescription)")
-        }
+        let features: (in: Int, out: Int)
         switch name {
-        case "c_attn": qkv = linear
-        case "c_proj": projection = linear
+        case "c_attn": features = (width, 3 * width)
+        case "c_proj": features = (width, width)
         default: throw TensorError("replace", "self-attention has no child '\(name)'")
+        }
+        guard let shape = Self.linearShape(of: layer), shape == [features.out, features.in] else {
+            throw TensorError(
+                "replace",
+                "\(name) of self-attention must stay a linear layer \(features.in) → \(features.out) (float, prepared for "
+                    + "quantisation or int8), not \(layer.briefDescription)")
+        }
+        if name == "c_attn" { qkv = layer } else { projection = layer }
+    }
+
+    /// The weight shape `[out, in]` of a Linear in any of its quantisation stages, nil for other layers.
+    private static func linearShape(of layer: Layer) -> [Int]? {
+        switch layer {
+        case let linear as Linear: return linear.weight.shape
+        case let prepared as FakeQuantized: return prepared.inner is Linear ? prepared.inner.weight.shape : nil
+        case let int8 as QuantizedLinear: return int8.weights.shape
+        default: return nil
         }
     }
 
@@ -72,10 +94,30 @@ public final class SelfAttention: Layer {
             + projection.namedParameters.map { ("c_proj.\($0.name)", $0.variable) }
     }
 
+    // A quantised projection keeps its state as buffers: its input range, int8 weights and scales.
+    public var namedBuffers: [(name: String, tensor: Tensor)] {
+        qkv.namedBuffers.map { ("c_attn.\($0.name)", $0.tensor) }
+            + projection.namedBuffers.map { ("c_proj.\($0.name)", $0.tensor) }
+    }
+
+    public var namedInt8Buffers: [(name: String, tensor: Tensor)] {
+        qkv.namedInt8Buffers.map { ("c_attn.\($0.name)", $0.tensor) }
+            + projection.namedInt8Buffers.map { ("c_proj.\($0.name)", $0.tensor) }
+    }
+
+    public func setBuffer(_ name: String, _ tensor: Tensor) throws {
+        if name.hasPrefix("c_attn.") {
+            try qkv.setBuffer(String(name.dropFirst("c_attn.".count)), tensor)
+        } else if name.hasPrefix("c_proj.") {
+            try projection.setBuffer(String(name.dropFirst("c_proj.".count)), tensor)
+        } else {
+            throw TensorError("load", "\(description) has no buffer named '\(name)'")
+        }
+    }
+
     public func copy() -> Layer { copy(using: LayerCopier()) }
     public func copy(using copier: LayerCopier) -> Layer {
-        SelfAttention(
-            copying: self, qkv: copier.copy(qkv) as? Linear ?? qkv, projection: copier.copy(projection) as? Linear ?? projection)
+        SelfAttention(copying: self, qkv: copier.copy(qkv), projection: copier.copy(projection))
     }
 
     public func forward(_ input: Variable) throws -> Variable {
@@ -90,7 +132,7 @@ public final class SelfAttention: Layer {
             throw TensorError("self_attention", "expected [N, T, \(width)], got \(formatShape(input.shape))")
         }
         let op = Op("attention", [("heads", .int(heads)), ("causal", .bool(causal))])
-        let parameters = [qkv.weight] + [qkv.bias, projection.weight, projection.bias].compactMap { $0 }
+        let parameters = namedParameters.map(\.variable)
         return try Tape.group(op, inputs: [input] + parameters, owner: self) {
             let (n, t) = (input.shape[0], input.shape[1])
             let size = width / heads
