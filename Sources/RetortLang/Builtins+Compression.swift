@@ -50,7 +50,8 @@ extension Builtins {
                 throw call.error("scope must be \"layer\" or \"global\", got \"\(scopeName)\"", at: "scope")
             }
             if Quantizer.isQuantized(model.network) {
-                throw call.error("\(model.name ?? "the model") is an int8 model: prune the float model, then quantise it", at: "model")
+                throw call.error(
+                    "\(model.name ?? "the model") is an int8 model: prune the float model, then quantise it", at: "model")
             }
             if Quantizer.isPrepared(model.network) {
                 throw call.error(
@@ -63,7 +64,8 @@ extension Builtins {
             }
             if structure == "channels" {
                 guard scope == .layer else {
-                    throw call.error("scope: \"global\" applies to structure: \"weights\"; channels are pruned per group", at: "scope")
+                    throw call.error(
+                        "scope: \"global\" applies to structure: \"weights\"; channels are pruned per group", at: "scope")
                 }
                 // Masks would be dropped with the rows they cover, and the zeros made trainable again.
                 if let masked = weights.first(where: { $0.variable.mask != nil }) {
@@ -77,7 +79,8 @@ extension Builtins {
             do {
                 try Pruning.prune(weights.map(\.variable), amount: amount, importance: importance, scope: scope)
             } catch let e as TensorError {
-                throw call.error("cannot prune \(model.name ?? "the model"): \(e.message)", at: "amount")
+                throw call.error(
+                    "cannot prune \(model.name ?? "the model"): \(e.message)", kind: Diagnostic.Kind(e.kind), at: "amount")
             }
             model.pruning = model.pruning == "channels" ? "channels and weights" : "weights"
             return .model(model)
@@ -133,20 +136,26 @@ extension Builtins {
         do {
             plan = try ChannelPruning.plan(network, input: input)
         } catch {
-            throw call.error("cannot trace \(model.name ?? "the model") to follow its channels: \(error)", at: "model")
+            throw call.error(
+                "cannot trace \(model.name ?? "the model") to follow its channels: \(error)",
+                kind: Diagnostic.Kind(of: error, otherwise: .argument), at: "model")
         }
         let skipped = plan.groups.filter { $0.lockedBecause != nil && $0.lockedBecause != "they are the model's output" }
         guard !plan.prunable.isEmpty else {
-            let reasons = skipped.map { "\($0.producers.map(\.name).sorted().joined(separator: ", ")): \($0.lockedBecause ?? "")" }
+            let reasons = skipped.map {
+                "\($0.producers.map(\.name).sorted().joined(separator: ", ")): \($0.lockedBecause ?? "")"
+            }
             throw call.error(
                 "cannot prune \(model.name ?? "the model") by channels: "
                     + (reasons.isEmpty
                         ? "it has a single Linear or Conv2d, whose outputs are the model's: nothing to prune"
-                        : "no channels can be removed (" + reasons.joined(separator: "; ") + ")"), at: "model")
+                        : "no channels can be removed (" + reasons.joined(separator: "; ") + ")"),
+                at: "model")
         }
         for group in skipped {
             call.interpreter.sink.writeError(
-                "prune: the channels of \(group.producers.map(\.name).sorted().joined(separator: ", ")) are left whole: \(group.lockedBecause ?? "")\n")
+                "prune: the channels of \(group.producers.map(\.name).sorted().joined(separator: ", ")) are left whole: \(group.lockedBecause ?? "")\n"
+            )
         }
         // A channel's importance is the sum over its weights: the L1 norm of its row or filter by
         // magnitude (Li et al. 2017), its first-order Taylor score by sensitivity; summed over a group.
@@ -162,7 +171,8 @@ extension Builtins {
         var kept: [Int: [Int]] = [:]
         for (index, group) in plan.groups.enumerated() where group.lockedBecause == nil {
             let original =
-                group.producers.compactMap { model.shapesBeforePruning[$0.name.isEmpty ? "weight" : "\($0.name).weight"]?[0] }.first
+                group.producers.compactMap { model.shapesBeforePruning[$0.name.isEmpty ? "weight" : "\($0.name).weight"]?[0] }
+                .first
                 ?? group.channels
             let keep = Swift.max(1, original - Int((amount * Double(original)).rounded()))
             guard keep <= group.channels else {

@@ -56,7 +56,7 @@ extension Builtins {
         do {
             try MemoryBudget.check(call.builtin.name, shape)
         } catch let e as TensorError {
-            throw call.error(e.message, kind: .shape, at: name)
+            throw call.error(e.message, kind: Diagnostic.Kind(e.kind), at: name)
         }
     }
 

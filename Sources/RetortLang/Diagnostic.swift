@@ -1,3 +1,5 @@
+import RetortTensor
+
 /// A problem found in a program, as a value: what, where, and any notes. Rendering is separate
 /// (`DiagnosticRenderer`), so the REPL, the script runner and the kernel show them alike.
 public struct Diagnostic: Error, Equatable, Sendable {
@@ -54,6 +56,22 @@ public struct Diagnostic: Error, Equatable, Sendable {
         case .runtime: return "RuntimeError"
         case .interrupted: return "Interrupted"
         }
+    }
+}
+
+extension Diagnostic.Kind {
+    /// The kind a tensor-core error shows as: a shape that disagrees, or is too large for the memory
+    /// budget, is a shape error; an argument, the values in one, or a file it names, an argument error.
+    init(_ kind: TensorError.Kind) {
+        switch kind {
+        case .shape, .budget: self = .shape
+        case .argument, .value, .file: self = .argument
+        }
+    }
+
+    /// The kind of a tensor-core error, or `otherwise` for any other error.
+    init(of error: Error, otherwise: Diagnostic.Kind) {
+        if let e = error as? TensorError { self.init(e.kind) } else { self = otherwise }
     }
 }
 

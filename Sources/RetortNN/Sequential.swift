@@ -46,7 +46,7 @@ public final class Sequential: Layer {
 
     public func replaceChild(_ name: String, with layer: Layer) throws {
         guard let index = Int(name), layers.indices.contains(index) else {
-            throw TensorError("replace", "a Sequential of \(layers.count) layers has no layer '\(name)'")
+            throw TensorError(.argument, "replace", "a Sequential of \(layers.count) layers has no layer '\(name)'")
         }
         layers[index] = layer
     }
@@ -84,7 +84,7 @@ public final class Sequential: Layer {
 
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
         guard let dot = name.firstIndex(of: "."), let index = Int(name[..<dot]), layers.indices.contains(index) else {
-            throw TensorError("load", "no layer for buffer '\(name)'")
+            throw TensorError(.argument, "load", "no layer for buffer '\(name)'")
         }
         try layers[index].setBuffer(String(name[name.index(after: dot)...]), tensor)
     }

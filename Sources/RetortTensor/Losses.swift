@@ -15,7 +15,7 @@ extension Variable {
         case .sum: return try sum()
         case .mean: return try mean()
         case .batchmean:
-            guard op == "kl_div" else { throw TensorError(op, "reduction 'batchmean' applies only to kl_div") }
+            guard op == "kl_div" else { throw TensorError(.argument, op, "reduction 'batchmean' applies only to kl_div") }
             return try sum() * (1 / Float(Swift.max(batch, 1)))
         }
     }
@@ -31,6 +31,7 @@ public enum Loss {
         let target = targetVariable.value
         guard logp.rank == 2, target.shape == [logp.shape[0]] else {
             throw TensorError(
+                .shape,
                 "nll_loss",
                 "expected log-probabilities [N, C] and targets [N], got \(formatShape(logp.shape)) and \(formatShape(target.shape))"
             )
@@ -60,10 +61,10 @@ public enum Loss {
         _ logits: Variable, target: Variable, labelSmoothing: Float = 0, reduction: Reduction = .mean
     ) throws -> Variable {
         guard logits.value.rank == 2 else {
-            throw TensorError("cross_entropy", "expected logits [N, C], got \(formatShape(logits.shape))")
+            throw TensorError(.shape, "cross_entropy", "expected logits [N, C], got \(formatShape(logits.shape))")
         }
         guard (0...1).contains(labelSmoothing) else {
-            throw TensorError("cross_entropy", "label_smoothing must be in [0, 1], got \(labelSmoothing)")
+            throw TensorError(.argument, "cross_entropy", "label_smoothing must be in [0, 1], got \(labelSmoothing)")
         }
         let (n, classes) = (logits.shape[0], logits.shape[1])
         let logp = try logits.logSoftmax(axis: 1)
@@ -75,6 +76,7 @@ public enum Loss {
         }
         guard target.shape == logits.shape else {
             throw TensorError(
+                .shape,
                 "cross_entropy",
                 "target must be class indices [\(n)] or probabilities \(formatShape(logits.shape)), got \(formatShape(target.shape))"
             )
@@ -136,7 +138,7 @@ public enum Loss {
 
     static func checkSameShape(_ a: Variable, _ b: Variable, op: String) throws {
         guard a.shape == b.shape else {
-            throw TensorError(op, "input and target shapes differ: \(formatShape(a.shape)) and \(formatShape(b.shape))")
+            throw TensorError(.shape, op, "input and target shapes differ: \(formatShape(a.shape)) and \(formatShape(b.shape))")
         }
     }
 }

@@ -9,12 +9,14 @@ public struct Window2D: Equatable, Sendable {
     public init(kernel: (Int, Int), stride: Int, padding: Int, height: Int, width: Int, op: String) throws {
         guard kernel.0 > 0, kernel.1 > 0, stride > 0, padding >= 0 else {
             throw TensorError(
+                .argument,
                 op,
                 "kernel and stride must be positive and padding non-negative (kernel \(kernel.0)×\(kernel.1), stride \(stride), padding \(padding))"
             )
         }
         guard height + 2 * padding >= kernel.0, width + 2 * padding >= kernel.1 else {
             throw TensorError(
+                .shape,
                 op,
                 "kernel \(kernel.0)×\(kernel.1) is larger than the padded input \(height + 2 * padding)×\(width + 2 * padding)")
         }
@@ -123,7 +125,7 @@ extension Tensor {
     /// Checks a 4-D `[N, C, H, W]` input for `op`.
     public func imageDimensions(op: String) throws -> (n: Int, c: Int, h: Int, w: Int) {
         guard rank == 4 else {
-            throw TensorError(op, "expected a 4-D input [N, C, H, W], got \(formatShape(shape))")
+            throw TensorError(.shape, op, "expected a 4-D input [N, C, H, W], got \(formatShape(shape))")
         }
         return (shape[0], shape[1], shape[2], shape[3])
     }
@@ -138,13 +140,14 @@ extension Tensor {
         let (n, c, h, wd) = try input.imageDimensions(op: "conv2d")
         guard weight.rank == 4, weight.shape[1] == c else {
             throw TensorError(
+                .shape,
                 "conv2d",
                 "weight \(formatShape(weight.shape)) does not match input \(formatShape(input.shape)): expected [out, \(c), kh, kw]"
             )
         }
         let outChannels = weight.shape[0]
         if let bias, bias.shape != [outChannels] {
-            throw TensorError("conv2d", "bias \(formatShape(bias.shape)) does not match \(outChannels) output channels")
+            throw TensorError(.shape, "conv2d", "bias \(formatShape(bias.shape)) does not match \(outChannels) output channels")
         }
         let window = try Window2D(
             kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, height: h, width: wd, op: "conv2d")
@@ -253,7 +256,7 @@ extension Tensor {
     ) {
         let (n, c, h, wd) = try input.imageDimensions(op: "max_pool2d")
         guard padding * 2 <= kernel else {
-            throw TensorError("max_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
+            throw TensorError(.argument, "max_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
         }
         let window = try Window2D(
             kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "max_pool2d")
@@ -343,7 +346,7 @@ extension Tensor {
     ) {
         let (n, c, h, wd) = try input.imageDimensions(op: "avg_pool2d")
         guard padding * 2 <= kernel else {
-            throw TensorError("avg_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
+            throw TensorError(.argument, "avg_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
         }
         let window = try Window2D(
             kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "avg_pool2d")

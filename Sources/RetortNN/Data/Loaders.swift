@@ -40,7 +40,7 @@ func writeFileAtomically(_ data: Data, to path: String, op: String) throws {
             ".\(target.lastPathComponent).\(getpid())-\(UInt32.random(in: 0 ... .max)).tmp"
         ).path
     func failure(_ what: String) -> TensorError {
-        TensorError(op, "cannot write '\(path)': \(what): \(String(cString: strerror(errno)))")
+        TensorError(.file, op, "cannot write '\(path)': \(what): \(String(cString: strerror(errno)))")
     }
     var existing = stat()
     let mode: mode_t = stat(target.path, &existing) == 0 ? existing.st_mode & 0o7777 : 0o644
@@ -193,10 +193,11 @@ extension Dataset {
     public static func csv(path: String, target: Column = .last, header: Bool? = nil) throws -> Dataset {
         let bytes = [UInt8](try readDataFile(path, op: "csv"))
         var rows = CSVRows(bytes)
-        guard let first = rows.next() else { throw TensorError("csv", "\(path): the file holds no rows") }
+        guard let first = rows.next() else { throw TensorError(.file, "csv", "\(path): the file holds no rows") }
         let width = first.fields.count
         guard width >= 2 else {
             throw TensorError(
+                .file,
                 "csv", "\(path):\(first.line): needs at least 2 columns (features and a label), found \(width)")
         }
         let hasHeader: Bool
@@ -204,10 +205,11 @@ extension Dataset {
         switch target {
         case .named(let name):
             if header == false {
-                throw TensorError("csv", "\(path): target '\(name)' names a column, but header is false")
+                throw TensorError(.argument, "csv", "\(path): target '\(name)' names a column, but header is false")
             }
             guard let found = first.fields.firstIndex(of: name) else {
                 throw TensorError(
+                    .argument,
                     "csv", "\(path): no column named '\(name)'; the header has \(first.fields.joined(separator: ", "))")
             }
             hasHeader = true
@@ -217,7 +219,7 @@ extension Dataset {
             if case .index(let index) = target {
                 position = index < 0 ? width + index : index
                 guard position >= 0, position < width else {
-                    throw TensorError("csv", "\(path): target column \(index) is out of range for \(width) columns")
+                    throw TensorError(.argument, "csv", "\(path): target column \(index) is out of range for \(width) columns")
                 }
             }
             labelColumn = position
@@ -234,7 +236,8 @@ extension Dataset {
             // A large file takes a while: let an interrupt stop it (every 4,096 lines).
             if current.line & 0xFFF == 0 && Cancellation.isRequested() { throw Cancellation.Stopped(op: "csv") }
             guard current.fields.count == width else {
-                throw TensorError("csv", "\(path):\(current.line): expected \(width) fields, found \(current.fields.count)")
+                throw TensorError(
+                    .file, "csv", "\(path):\(current.line): expected \(width) fields, found \(current.fields.count)")
             }
             for (column, field) in current.fields.enumerated() {
                 if column == labelColumn {
@@ -242,14 +245,14 @@ extension Dataset {
                     labelLines.append(current.line)
                 } else {
                     guard let value = Float(field) else {
-                        throw TensorError("csv", "\(path):\(current.line):\(column + 1): '\(field)' is not a number")
+                        throw TensorError(.file, "csv", "\(path):\(current.line):\(column + 1): '\(field)' is not a number")
                     }
                     features.append(value)
                 }
             }
             row = rows.next()
         }
-        guard !labelTexts.isEmpty else { throw TensorError("csv", "\(path): the file holds a header but no data rows") }
+        guard !labelTexts.isEmpty else { throw TensorError(.file, "csv", "\(path): the file holds a header but no data rows") }
 
         let labels: [Float]
         let classes: Int
@@ -260,6 +263,7 @@ extension Dataset {
                 // Float holds every whole number up to 2^24 exactly.
                 guard let value = number, value >= 0, value == value.rounded(), value <= 16_777_216 else {
                     throw TensorError(
+                        .file,
                         "csv",
                         "\(path):\(labelLines[i]):\(labelColumn + 1): label '\(labelTexts[i])' is not a class index "
                             + "(a whole number ≥ 0)")
@@ -376,23 +380,26 @@ public enum IDX {
         let data = try readDataFile(path, op: "idx")
         return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
             guard bytes.count >= 4 else {
-                throw TensorError("idx", "\(path): \(bytes.count) bytes, too short for the 4-byte IDX magic number")
+                throw TensorError(.file, "idx", "\(path): \(bytes.count) bytes, too short for the 4-byte IDX magic number")
             }
             let magic = bytes.loadUnaligned(as: UInt32.self).bigEndian
             guard bytes[0] == 0, bytes[1] == 0, bytes[3] > 0 else {
                 throw TensorError(
+                    .file,
                     "idx",
                     "\(path): bad magic number \(hex(magic)); an IDX file starts with two zero bytes, a type code and "
                         + "the number of dimensions (MNIST images: 0x00000803, labels: 0x00000801)")
             }
             guard let scalar = idxScalar(code: bytes[2]) else {
                 throw TensorError(
+                    .file,
                     "idx", "\(path): magic number \(hex(magic)) has unknown element type 0x\(String(bytes[2], radix: 16))")
             }
             let rank = Int(bytes[3])
             let headerBytes = 4 + 4 * rank
             guard bytes.count >= headerBytes else {
                 throw TensorError(
+                    .file,
                     "idx", "\(path): the header declares \(rank) dimensions but the file ends after \(bytes.count) bytes")
             }
             let shape = (0..<rank).map {
@@ -402,7 +409,7 @@ public enum IDX {
             guard let count = elementCount(shape), let itemCount = elementCount(itemShape),
                 count.multipliedReportingOverflow(by: scalar.byteCount).overflow == false
             else {
-                throw TensorError("idx", "\(path): the header declares an impossibly large shape \(formatShape(shape))")
+                throw TensorError(.file, "idx", "\(path): the header declares an impossibly large shape \(formatShape(shape))")
             }
             let expected = count * scalar.byteCount
             let available = bytes.count - headerBytes
@@ -410,12 +417,14 @@ public enum IDX {
                 let complete = available / Swift.max(itemCount * scalar.byteCount, 1)
                 let what = itemShape.isEmpty ? "" : " of " + itemShape.map(String.init).joined(separator: "×")
                 throw TensorError(
+                    .file,
                     "idx",
                     "\(path): header says \(shape[0]) \(items)\(what) but the file holds \(complete) "
                         + "(\(available) of \(expected) data bytes after the \(headerBytes)-byte header)")
             }
             guard available == expected else {
                 throw TensorError(
+                    .file,
                     "idx", "\(path): \(available - expected) bytes follow the \(expected) data bytes the header declares")
             }
             return scalar.decode(
@@ -452,14 +461,16 @@ extension Dataset {
         let y = try IDX.read(path: labels, items: "labels")
         guard y.rank == 1 else {
             throw TensorError(
+                .file,
                 "idx", "\(labels): labels must be one number per image, but the file holds shape \(formatShape(y.shape))")
         }
         guard x.shape[0] == y.shape[0] else {
-            throw TensorError("idx", "\(images) holds \(x.shape[0]) images but \(labels) holds \(y.shape[0]) labels")
+            throw TensorError(.file, "idx", "\(images) holds \(x.shape[0]) images but \(labels) holds \(y.shape[0]) labels")
         }
         let values = y.scalars
         if let bad = values.firstIndex(where: { $0 < 0 || $0 != $0.rounded() || $0 > 16_777_216 }) {
             throw TensorError(
+                .file,
                 "idx",
                 "\(labels): the label at index \(bad) is \(values[bad]), which is not a class index (a whole number ≥ 0)")
         }
@@ -481,9 +492,9 @@ public enum NPY {
         return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
             let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
             guard bytes.starts(with: magic) else {
-                throw TensorError("npy", "\(path): not a .npy file (it does not start with \\x93NUMPY)")
+                throw TensorError(.file, "npy", "\(path): not a .npy file (it does not start with \\x93NUMPY)")
             }
-            guard bytes.count >= 10 else { throw TensorError("npy", "\(path): the file ends inside its preamble") }
+            guard bytes.count >= 10 else { throw TensorError(.file, "npy", "\(path): the file ends inside its preamble") }
             let (major, minor) = (bytes[6], bytes[7])
             let headerStart: Int
             let headerLength: Int
@@ -492,15 +503,16 @@ public enum NPY {
                 headerStart = 10
                 headerLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt16.self)))
             case 2, 3:
-                guard bytes.count >= 12 else { throw TensorError("npy", "\(path): the file ends inside its preamble") }
+                guard bytes.count >= 12 else { throw TensorError(.file, "npy", "\(path): the file ends inside its preamble") }
                 headerStart = 12
                 headerLength = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
             default:
-                throw TensorError("npy", "\(path): format version \(major).\(minor) is not supported (1.0, 2.0, 3.0 are)")
+                throw TensorError(.file, "npy", "\(path): format version \(major).\(minor) is not supported (1.0, 2.0, 3.0 are)")
             }
             let dataStart = headerStart + headerLength
             guard dataStart <= bytes.count else {
                 throw TensorError(
+                    .file,
                     "npy", "\(path): the \(headerLength)-byte header runs past the end of the \(bytes.count)-byte file")
             }
             let text = String(decoding: bytes[headerStart..<dataStart], as: UTF8.self)
@@ -508,12 +520,13 @@ public enum NPY {
             guard let count = elementCount(header.shape),
                 count.multipliedReportingOverflow(by: header.scalar.byteCount).overflow == false
             else {
-                throw TensorError("npy", "\(path): the header declares an impossibly large shape \(header.shapeText)")
+                throw TensorError(.file, "npy", "\(path): the header declares an impossibly large shape \(header.shapeText)")
             }
             let expected = count * header.scalar.byteCount
             let available = bytes.count - dataStart
             guard available == expected else {
                 throw TensorError(
+                    .file,
                     "npy",
                     "\(path): shape \(header.shapeText) of '\(header.descr)' needs \(expected) data bytes but "
                         + "\(available) follow the \(dataStart)-byte header"
@@ -534,7 +547,7 @@ public enum NPY {
         let total = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
         guard header.utf8.count <= Int(UInt16.max) else {
-            throw TensorError("npy", "cannot write '\(path)': a rank-\(tensor.rank) shape makes the header too long")
+            throw TensorError(.file, "npy", "cannot write '\(path)': a rank-\(tensor.rank) shape makes the header too long")
         }
         var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
         bytes.append(UInt8(header.utf8.count & 0xff))
@@ -596,13 +609,14 @@ public enum NPY {
             let fields = try parser.parseDictionary()
             func malformed(_ why: String) -> TensorError {
                 TensorError(
+                    .file,
                     "npy",
                     "\(source): malformed header \(FileReading.quoted(text.trimmingCharacters(in: .whitespacesAndNewlines))): \(why)"
                 )
             }
             guard case .string(let descr)? = fields["descr"] else {
                 if case .list? = fields["descr"] {
-                    throw TensorError("npy", "\(source): structured dtypes (records with named fields) are not supported")
+                    throw TensorError(.file, "npy", "\(source): structured dtypes (records with named fields) are not supported")
                 }
                 throw malformed("'descr' must be a dtype string such as '<f4'")
             }
@@ -639,9 +653,11 @@ public enum NPY {
             case "b1", "?": scalar = .bool
             case "O":
                 throw TensorError(
+                    .file,
                     "npy", "\(source): dtype 'O' holds Python objects, which can only be read by unpickling them")
             default:
                 throw TensorError(
+                    .file,
                     "npy",
                     "\(source): dtype '\(descr)' is not supported (floats f2/f4/f8, integers i1–i8 and u1–u8, and bool b1 are)"
                 )
@@ -749,6 +765,6 @@ private struct PythonLiteralParser {
 
     private func error(_ why: String) -> TensorError {
         let shown = FileReading.quoted(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-        return TensorError("npy", "\(source): malformed header \(shown): \(why) at character \(position + 1)")
+        return TensorError(.file, "npy", "\(source): malformed header \(shown): \(why) at character \(position + 1)")
     }
 }

@@ -67,12 +67,12 @@ public final class FakeQuantized: Layer {
 
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
         guard stage == .quantizationAware, let value = tensor.scalar else {
-            throw TensorError("load", "\(description) has no buffer named '\(name)'")
+            throw TensorError(.argument, "load", "\(description) has no buffer named '\(name)'")
         }
         switch name {
         case "input_min": inputMin = value
         case "input_max": inputMax = value
-        default: throw TensorError("load", "\(description) has no buffer named '\(name)'")
+        default: throw TensorError(.argument, "load", "\(description) has no buffer named '\(name)'")
         }
     }
 
@@ -93,7 +93,7 @@ public final class FakeQuantized: Layer {
             // Eval mode leaves the range as training left it; a model never trained learns it once.
             if isTraining || inputMin > inputMax { updateRange(input.value) }
             guard let range = observedRange else {
-                throw TensorError("qat", "\(inner.description) has seen no finite input to set its range from")
+                throw TensorError(.value, "qat", "\(inner.description) has seen no finite input to set its range from")
             }
             let p = QuantParams.affine(min: range.min, max: range.max, grid: .activations)
             let x = try input.fakeQuantized(scales: [p.scale], zeroPoints: [p.zeroPoint], axis: nil, grid: .activations)
