@@ -32,23 +32,19 @@ extension Builtins {
         Builtin(
             "prune",
             [
-                .init("model"), .init("amount"), .init("by", .string("magnitude")), .init("structure", .string("weights")),
-                .init("scope", .string("layer")), .init("data", Value.none), .init("batches", .number(4)),
+                .init("model", .model), .init("amount", .fraction(includingOne: false)),
+                .init("by", .option(["magnitude", "sensitivity"]), .string("magnitude")),
+                .init("structure", .option(["weights", "channels"]), .string("weights")),
+                .init("scope", .option(Pruning.Scope.allCases.map(\.rawValue)), .string("layer")),
+                .init("data", .optional(.dataset), Value.none), .init("batches", .wholeNumber(min: 1), .number(4)),
             ],
             category: "model", summary: "Prunes a model's weights, in place. " + pruningRules,
             example: "prune(student, 0.5); fit(student, train, epochs: 5)"
         ) { call in
             let model = try call.model("model")
             let amount = try call.number("amount")
-            guard amount >= 0, amount < 1 else { throw call.fail("amount", "a fraction in [0, 1)") }
             let structure = try call.string("structure")
-            guard structure == "weights" || structure == "channels" else {
-                throw call.error("structure must be \"weights\" or \"channels\", got \"\(structure)\"", at: "structure")
-            }
-            let scopeName = try call.string("scope")
-            guard let scope = Pruning.Scope(rawValue: scopeName) else {
-                throw call.error("scope must be \"layer\" or \"global\", got \"\(scopeName)\"", at: "scope")
-            }
+            let scope = try call.option("scope", as: Pruning.Scope.self)
             if Quantizer.isQuantized(model.network) {
                 throw call.error(
                     "\(model.name ?? "the model") is an int8 model: prune the float model, then quantise it", at: "model")
@@ -86,7 +82,7 @@ extension Builtins {
             return .model(model)
         },
         Builtin(
-            "sparsity", [.init("model")], category: "model",
+            "sparsity", [.init("model", .model)], category: "model",
             summary:
                 "A table of each Linear and Conv2d weight: its shape before channel pruning and now, how many entries are zero, and the fraction.",
             example: "sparsity(student)"
@@ -221,17 +217,11 @@ extension Builtins {
 
     /// Each weight entry's importance, as `by:` asks: |w|, or its first-order Taylor score on `data`.
     static func entryImportance(_ call: BuiltinCall, _ model: Model, _ weights: [Variable]) throws -> [Tensor] {
-        switch try call.string("by") {
-        case "magnitude":
-            return Importance.magnitude(weights)
-        case "sensitivity":
-            guard call.isGiven("data") else {
-                throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
-            }
-            return try Importance.sensitivity(
-                model.network, weights, data: try call.dataset("data"), batches: try call.int("batches", minimum: 1))
-        case let other:
-            throw call.error("by must be \"magnitude\" or \"sensitivity\", got \"\(other)\"", at: "by")
+        guard try call.string("by") == "sensitivity" else { return Importance.magnitude(weights) }
+        guard call.isGiven("data") else {
+            throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
         }
+        return try Importance.sensitivity(
+            model.network, weights, data: try call.dataset("data"), batches: try call.int("batches"))
     }
 }
