@@ -42,7 +42,8 @@ public struct Builtin {
         self.body = body
     }
 
-    /// `split(data, fraction, seed: 0)`: required parameters by position, optional ones by name.
+    /// `split(data, fraction, seed: 0)`: required parameters by position, optional ones by name; the
+    /// short form messages quote.
     public var signature: String {
         let parts = parameters.map { p -> String in
             if p.variadic { return "\(p.name)..." }
@@ -52,9 +53,20 @@ public struct Builtin {
         return "\(name)(\(parts.joined(separator: ", ")))"
     }
 
-    /// The doc entry: signature, one line, an example.
+    /// `split(data: dataset, fraction: number in (0, 1), seed: whole number = 0)`: every parameter
+    /// with its type, and its default when it has one.
+    public var typedSignature: String {
+        let parts = parameters.map { p -> String in
+            let typed = "\(p.name)\(p.variadic ? "..." : ""): \(p.type.signatureText)"
+            guard let d = p.defaultValue else { return typed }
+            return "\(typed) = \(d.displayText)"
+        }
+        return "\(name)(\(parts.joined(separator: ", ")))"
+    }
+
+    /// The doc entry: the typed signature, one line, an example.
     public var documentation: String {
-        "\(signature)\n    \(summary)\n    example: \(example)"
+        "\(typedSignature)\n    \(summary)\n    example: \(example)"
     }
 }
 
