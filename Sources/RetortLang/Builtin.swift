@@ -71,7 +71,7 @@ public struct Builtin {
 }
 
 /// The arguments of one builtin call, bound to its parameters and checked against their types, so
-/// every refusal reads alike: "`lr` of adam must be a number ≥ 0 or a function of p, got "fast"".
+/// every refusal reads alike: "`bits` of quantize must be a whole number, got 2.5".
 /// The accessors then read what the check let through.
 final class BuiltinCall {
     let builtin: Builtin
