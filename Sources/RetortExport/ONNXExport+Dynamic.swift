@@ -78,14 +78,14 @@ extension ONNXExport {
             let (main, other) = variation.sizes
             guard theirs.count == shape.count else {
                 throw TensorError(
-                    "export",
+                    .shape, "export",
                     "\(graph.label(of: source)) is \(formatShape(shape)) at \(variation.at(main: true)) and "
                         + "\(formatShape(theirs)) at \(variation.at(main: false)): its rank depends on the \(variation.what)")
             }
             for (axis, (x, y)) in zip(shape, theirs).enumerated() where x != y {
                 guard dims[axis].factor % main == 0, y == x / main * other else {
                     throw TensorError(
-                        "export",
+                        .shape, "export",
                         "axis \(axis) of \(graph.label(of: source)) is \(x) at \(variation.at(main: true)) and \(y) at "
                             + "\(variation.at(main: false)): neither a fixed size nor a multiple of the \(variation.what), "
                             + "so the ONNX graph cannot keep the \(variation.axis == .batch ? "batch" : "sequence length") dynamic"

@@ -43,7 +43,7 @@ extension ONNXExport {
                     graph.constants.count == other.constants.count
                 else {
                     throw TensorError(
-                        "export",
+                        .argument, "export",
                         "the model runs different operations at \(variation.at(main: true)) and \(variation.at(main: false)) "
                             + "(\(graph.nodes.count) and \(other.nodes.count) nodes), so one ONNX graph cannot stand for it")
                 }
@@ -140,7 +140,7 @@ extension ONNXExport {
             case .input, .node:
                 // Only a value from inside a group that was translated whole can be missing.
                 throw TensorError(
-                    "export",
+                    .argument, "export",
                     "\(graph.label(of: source)) is read\(current.map { " by node '\($0.name)'" } ?? "") but was not "
                         + "translated: it is inside a group written as one ONNX node")
             }
@@ -192,14 +192,14 @@ extension ONNXExport {
                 let followed = variation.axis == .batch ? "" : " (of such constants, the positions 0..<T and a causal mask can)"
                 guard a.shape == b.shape else {
                     throw TensorError(
-                        "export",
+                        .argument, "export",
                         "the constant \(graph.label(of: .constant(i)))\(user) is \(formatShape(a.shape)) at "
                             + "\(variation.at(main: true)) and \(formatShape(b.shape)) at \(variation.at(main: false)): made "
                             + "from the \(variation.what), it cannot be written with a dynamic \(dynamic)\(followed)")
                 }
                 guard zip(a.scalars, b.scalars).allSatisfy({ $0 == $1 || ($0.isNaN && $1.isNaN) }) else {
                     throw TensorError(
-                        "export",
+                        .argument, "export",
                         "the constant \(graph.label(of: .constant(i)))\(user) changes with the input's values"
                             + (variation.axis == .batch ? "" : " or the sequence length")
                             + ": it was computed outside the traced operations, so the file would hold the example's values")
@@ -250,7 +250,7 @@ extension ONNXExport {
         /// `export: cannot express node 'foo_1' (op foo) in ONNX`, with the reason when there is one.
         func cannotExpress(_ node: Graph.Node, because reason: String? = nil) -> TensorError {
             TensorError(
-                "export", "cannot express node '\(node.name)' (op \(node.op.name)) in ONNX" + (reason.map { ": \($0)" } ?? ""))
+                .argument, "export", "cannot express node '\(node.name)' (op \(node.op.name)) in ONNX" + (reason.map { ": \($0)" } ?? ""))
         }
     }
 }

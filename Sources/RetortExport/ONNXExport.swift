@@ -44,7 +44,7 @@ public enum ONNXExport {
         // Tracing would also feed the example to a calibrating model's observers.
         guard !Quantizer.isPrepared(model) else {
             throw TensorError(
-                "export",
+                .argument, "export",
                 "the model is prepared for quantisation (qat or calibrating); export the float model, or the int8 model "
                     + "Quantizer.convert makes of it")
         }
@@ -71,7 +71,7 @@ public enum ONNXExport {
     private static func trace(_ model: Layer, example: Tensor) throws -> (Traces, notes: [String]) {
         guard example.rank >= 1, example.shape[0] >= 1 else {
             throw TensorError(
-                "export", "the example input needs a batch axis first, with at least one row; got \(formatShape(example.shape))")
+                .shape, "export", "the example input needs a batch axis first, with at least one row; got \(formatShape(example.shape))")
         }
         let (n, m) = tracedBatches
         let rows = try repeatingRows(of: example, to: n)

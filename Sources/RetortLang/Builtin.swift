@@ -5,13 +5,16 @@ import RetortTensor
 public struct Builtin {
     public struct Parameter {
         public var name: String
+        /// What the argument must be: the binder checks it before the builtin runs, and `help` shows it.
+        public var type: ParameterType
         /// The value when the argument is omitted; nil means the argument is required.
         public var defaultValue: Value?
-        /// Takes every remaining positional argument (`plot(h1, h2, ...)`).
+        /// Takes every remaining positional argument (`plot(h1, h2, ...)`), each of `type`.
         public var variadic = false
 
-        public init(_ name: String, _ defaultValue: Value? = nil, variadic: Bool = false) {
+        public init(_ name: String, _ type: ParameterType, _ defaultValue: Value? = nil, variadic: Bool = false) {
             self.name = name
+            self.type = type
             self.defaultValue = defaultValue
             self.variadic = variadic
         }
@@ -39,7 +42,8 @@ public struct Builtin {
         self.body = body
     }
 
-    /// `split(data, fraction, seed: 0)`: required parameters by position, optional ones by name.
+    /// `split(data, fraction, seed: 0)`: required parameters by position, optional ones by name; the
+    /// short form messages quote.
     public var signature: String {
         let parts = parameters.map { p -> String in
             if p.variadic { return "\(p.name)..." }
@@ -49,14 +53,26 @@ public struct Builtin {
         return "\(name)(\(parts.joined(separator: ", ")))"
     }
 
-    /// The doc entry: signature, one line, an example.
+    /// `split(data: dataset, fraction: number in (0, 1), seed: whole number = 0)`: every parameter
+    /// with its type, and its default when it has one.
+    public var typedSignature: String {
+        let parts = parameters.map { p -> String in
+            let typed = "\(p.name)\(p.variadic ? "..." : ""): \(p.type.signatureText)"
+            guard let d = p.defaultValue else { return typed }
+            return "\(typed) = \(d.displayText)"
+        }
+        return "\(name)(\(parts.joined(separator: ", ")))"
+    }
+
+    /// The doc entry: the typed signature, one line, an example.
     public var documentation: String {
-        "\(signature)\n    \(summary)\n    example: \(example)"
+        "\(typedSignature)\n    \(summary)\n    example: \(example)"
     }
 }
 
-/// The arguments of one builtin call, bound to its parameters, with typed accessors whose
-/// errors all read alike: "`lr` of adam must be a number, got a string".
+/// The arguments of one builtin call, bound to its parameters and checked against their types, so
+/// every refusal reads alike: "`bits` of quantize must be a whole number, got 2.5".
+/// The accessors then read what the check let through.
 final class BuiltinCall {
     let builtin: Builtin
     let interpreter: Interpreter
@@ -116,133 +132,125 @@ final class BuiltinCall {
             }
             values[param.name] = d
         }
+        try checkTypes()
+    }
+
+    /// Checks every bound argument, in the order of the parameters, against its declared type.
+    private func checkTypes() throws {
+        for param in builtin.parameters {
+            if param.variadic {
+                for arg in rest where !accepts(param, arg.value, at: arg.range) {
+                    throw fail(param.name, got: arg.value, at: arg.range)
+                }
+            } else if !accepts(param, value(param.name), at: range(of: param.name)) {
+                throw fail(param.name)
+            }
+        }
+    }
+
+    private func accepts(_ param: Builtin.Parameter, _ value: Value, at range: SourceRange) -> Bool {
+        param.type.accepts(value) { (try? interpreter.tensorArgument($0, at: range, what: "")) != nil }
     }
 
     func value(_ name: String) -> Value { values[name] ?? .none }
     func range(of name: String) -> SourceRange { ranges[name] ?? range }
     func isGiven(_ name: String) -> Bool { if case .none = value(name) { return false }; return true }
 
-    func fail(_ name: String, _ expected: String) -> Diagnostic {
-        interpreter.diagnostic(
-            .type, "`\(name)` of \(builtin.name) must be \(expected), got \(describeShort(value(name)))", at: range(of: name))
+    /// The one shape of every argument's refusal: "`NAME` of BUILTIN must be EXPECTED, got VALUE",
+    /// where EXPECTED is the parameter's declared type unless a check inside the builtin says more.
+    func fail(_ name: String, _ expected: String? = nil, got value: Value? = nil, at place: SourceRange? = nil) -> Diagnostic {
+        let expected = expected ?? builtin.parameters.first { $0.name == name }?.type.description ?? "something else"
+        return interpreter.diagnostic(
+            .type, "`\(name)` of \(builtin.name) must be \(expected), got \(describeShort(value ?? self.value(name)))",
+            at: place ?? range(of: name))
     }
 
     func error(_ message: String, kind: Diagnostic.Kind = .argument, at name: String? = nil) -> Diagnostic {
         interpreter.diagnostic(kind, "\(builtin.name): \(message)", at: name.map(range(of:)) ?? range)
     }
 
+    /// Reads an argument as `type` reads it; the type check has let only such values through, so
+    /// the refusal here is for an argument declared more loosely than it is read.
+    private func read<T>(_ name: String, as type: ParameterType, _ convert: (Value) -> T?) throws -> T {
+        guard let v = convert(value(name)) else { throw fail(name, type.description) }
+        return v
+    }
+
+    /// The argument read by `read`, or nil when it is none (not given).
+    func ifGiven<T>(_ name: String, _ read: (String) throws -> T) rethrows -> T? {
+        isGiven(name) ? try read(name) : nil
+    }
+
     func tensor(_ name: String) throws -> Variable {
         do {
             return try interpreter.tensorArgument(value(name), at: range(of: name), what: "`\(name)` of \(builtin.name)")
         } catch {
-            throw fail(name, "a tensor")
+            throw fail(name, ParameterType.tensor.description)
         }
     }
 
-    func number(_ name: String) throws -> Double {
-        switch value(name) {
-        case .number(let n): return n
-        case .tensor(let t) where t.value.count == 1: return Double(t.value.scalar ?? .nan)
-        default: throw fail(name, "a number")
-        }
-    }
-
+    func number(_ name: String) throws -> Double { try read(name, as: .number(), \.numberValue) }
     func float(_ name: String) throws -> Float { Float(try number(name)) }
-
-    func optionalNumber(_ name: String) throws -> Double? {
-        if case .none = value(name) { return nil }
-        return try number(name)
-    }
-
-    func int(_ name: String, minimum: Int? = nil) throws -> Int {
-        let n = try number(name)
-        guard n.isFinite, n == n.rounded(), Swift.abs(n) < 1e15 else { throw fail(name, "a whole number") }
-        if let minimum, Int(n) < minimum { throw fail(name, "at least \(minimum)") }
-        return Int(n)
-    }
+    func int(_ name: String) throws -> Int { try read(name, as: .wholeNumber(), \.wholeNumberValue) }
 
     func bool(_ name: String) throws -> Bool {
-        guard case .bool(let b) = value(name) else { throw fail(name, "true or false") }
-        return b
+        try read(name, as: .bool) { if case .bool(let b) = $0 { return b } else { return nil } }
     }
 
     func string(_ name: String) throws -> String {
-        guard case .string(let s) = value(name) else { throw fail(name, "a string") }
-        return s
+        try read(name, as: .string) { if case .string(let s) = $0 { return s } else { return nil } }
+    }
+
+    /// One of a set of strings, as the enum that names them (`Reduction`, `ObserverKind`).
+    func option<T: RawRepresentable>(_ name: String, as _: T.Type) throws -> T where T.RawValue == String {
+        try read(name, as: .string) { if case .string(let s) = $0 { return T(rawValue: s) } else { return nil } }
     }
 
     func model(_ name: String) throws -> Model {
-        guard case .model(let m) = value(name) else { throw fail(name, "a model") }
-        return m
+        try read(name, as: .model) { if case .model(let m) = $0 { return m } else { return nil } }
     }
 
     func dataset(_ name: String) throws -> Dataset {
-        guard case .dataset(let d) = value(name) else { throw fail(name, "a dataset") }
-        return d
+        try read(name, as: .dataset) { if case .dataset(let d) = $0 { return d } else { return nil } }
     }
 
     func function(_ name: String) throws -> Value {
-        guard case .function = value(name) else { throw fail(name, "a function") }
-        return value(name)
+        try read(name, as: .function()) { if case .function = $0 { return $0 } else { return nil } }
     }
 
     /// One model or a non-empty list of them (teachers, models side by side).
-    func models(_ name: String) throws -> [Model] {
-        let models: [Model]
-        switch value(name) {
-        case .model(let m): models = [m]
-        case .list(let items):
-            models = try items.map { item in
-                guard case .model(let m) = item else { throw fail(name, "a model or a list of models") }
-                return m
-            }
-        default: throw fail(name, "a model or a list of models")
-        }
-        guard !models.isEmpty else { throw fail(name, "at least one model") }
-        return models
+    func models(_ name: String) throws -> [Model] { try read(name, as: .models, \.modelList) }
+
+    func list(_ name: String) throws -> [Value] {
+        try read(name, as: .list(.any)) { if case .list(let items) = $0 { return items } else { return nil } }
     }
 
     func optimizer(_ name: String) throws -> OptimizerValue {
-        guard case .optimizer(let o) = value(name) else { throw fail(name, "an optimizer such as adam(lr: 1e-3)") }
-        return o
+        try read(name, as: .optimizer) { if case .optimizer(let o) = $0 { return o } else { return nil } }
+    }
+
+    func schedule(_ name: String) throws -> LearningRateSchedule {
+        try read(name, as: .schedule) { if case .schedule(let s) = $0 { return s } else { return nil } }
     }
 
     /// A list of numbers, from a list or a rank-1 tensor (`[0.75, 0.25]` is written as a tensor literal).
-    func numbers(_ name: String) throws -> [Double] {
-        switch value(name) {
-        case .tensor(let t) where t.value.rank == 1: return t.value.scalars.map(Double.init)
-        case .list(let items):
-            return try items.map {
-                guard case .number(let n) = $0 else { throw fail(name, "a list of numbers") }
-                return n
-            }
-        default:
-            throw fail(name, "a list of numbers")
-        }
+    func numbers(_ name: String) throws -> [Double] { try read(name, as: .numbers(), \.numberList) }
+
+    /// A list of whole numbers, from a list, a rank-1 tensor or one number.
+    func ints(_ name: String) throws -> [Int] { try read(name, as: .wholeNumbers(), \.wholeNumberList) }
+
+    /// The sizes of a new tensor, within the memory budget.
+    func shape(_ name: String) throws -> [Int] {
+        let shape = try read(name, as: .shape, \.shapeValue)
+        try Builtins.budget(self, shape, at: name)
+        return shape
     }
 
-    /// A list of whole numbers, from a list or a rank-1 tensor.
-    func ints(_ name: String) throws -> [Int] {
-        switch value(name) {
-        case .tensor(let t) where t.value.rank == 1:
-            let s = t.value.scalars
-            guard s.allSatisfy({ $0.isFinite && $0 == $0.rounded() && Swift.abs($0) < 1e15 }) else {
-                throw fail(name, "a list of whole numbers")
-            }
-            return s.map { Int($0) }
-        case .list(let items):
-            return try items.map {
-                guard case .number(let n) = $0, n.isFinite, n == n.rounded(), Swift.abs(n) < 1e15 else {
-                    throw fail(name, "a list of whole numbers")
-                }
-                return Int(n)
-            }
-        case .number(let n) where n.isFinite && n == n.rounded() && Swift.abs(n) < 1e15:
-            return [Int(n)]
-        default:
-            throw fail(name, "a list of whole numbers")
-        }
-    }
+    /// Rows of numbers to draw: a vector, a matrix, or a list of equally long vectors.
+    func rows(_ name: String) throws -> [[Double]] { try read(name, as: .vectors, \.rowsOfNumbers) }
+
+    /// A list of names; numbers and tensors of numbers become their text.
+    func strings(_ name: String) throws -> [String] { try read(name, as: .strings, \.names) }
 
     /// Wraps tensor-core errors from `body` as diagnostics at the call.
     func tensorOp(_ body: () throws -> Variable) throws -> Value {

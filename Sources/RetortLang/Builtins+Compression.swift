@@ -32,25 +32,22 @@ extension Builtins {
         Builtin(
             "prune",
             [
-                .init("model"), .init("amount"), .init("by", .string("magnitude")), .init("structure", .string("weights")),
-                .init("scope", .string("layer")), .init("data", Value.none), .init("batches", .number(4)),
+                .init("model", .model), .init("amount", .fraction(includingOne: false)),
+                .init("by", .option(["magnitude", "sensitivity"]), .string("magnitude")),
+                .init("structure", .option(["weights", "channels"]), .string("weights")),
+                .init("scope", .option(Pruning.Scope.allCases.map(\.rawValue)), .string("layer")),
+                .init("data", .optional(.dataset), Value.none), .init("batches", .wholeNumber(min: 1), .number(4)),
             ],
             category: "model", summary: "Prunes a model's weights, in place. " + pruningRules,
             example: "prune(student, 0.5); fit(student, train, epochs: 5)"
         ) { call in
             let model = try call.model("model")
             let amount = try call.number("amount")
-            guard amount >= 0, amount < 1 else { throw call.fail("amount", "a fraction in [0, 1)") }
             let structure = try call.string("structure")
-            guard structure == "weights" || structure == "channels" else {
-                throw call.error("structure must be \"weights\" or \"channels\", got \"\(structure)\"", at: "structure")
-            }
-            let scopeName = try call.string("scope")
-            guard let scope = Pruning.Scope(rawValue: scopeName) else {
-                throw call.error("scope must be \"layer\" or \"global\", got \"\(scopeName)\"", at: "scope")
-            }
+            let scope = try call.option("scope", as: Pruning.Scope.self)
             if Quantizer.isQuantized(model.network) {
-                throw call.error("\(model.name ?? "the model") is an int8 model: prune the float model, then quantise it", at: "model")
+                throw call.error(
+                    "\(model.name ?? "the model") is an int8 model: prune the float model, then quantise it", at: "model")
             }
             if Quantizer.isPrepared(model.network) {
                 throw call.error(
@@ -63,7 +60,8 @@ extension Builtins {
             }
             if structure == "channels" {
                 guard scope == .layer else {
-                    throw call.error("scope: \"global\" applies to structure: \"weights\"; channels are pruned per group", at: "scope")
+                    throw call.error(
+                        "scope: \"global\" applies to structure: \"weights\"; channels are pruned per group", at: "scope")
                 }
                 // Masks would be dropped with the rows they cover, and the zeros made trainable again.
                 if let masked = weights.first(where: { $0.variable.mask != nil }) {
@@ -77,13 +75,14 @@ extension Builtins {
             do {
                 try Pruning.prune(weights.map(\.variable), amount: amount, importance: importance, scope: scope)
             } catch let e as TensorError {
-                throw call.error("cannot prune \(model.name ?? "the model"): \(e.message)", at: "amount")
+                throw call.error(
+                    "cannot prune \(model.name ?? "the model"): \(e.message)", kind: Diagnostic.Kind(e.kind), at: "amount")
             }
             model.pruning = model.pruning == "channels" ? "channels and weights" : "weights"
             return .model(model)
         },
         Builtin(
-            "sparsity", [.init("model")], category: "model",
+            "sparsity", [.init("model", .model)], category: "model",
             summary:
                 "A table of each Linear and Conv2d weight: its shape before channel pruning and now, how many entries are zero, and the fraction.",
             example: "sparsity(student)"
@@ -133,20 +132,26 @@ extension Builtins {
         do {
             plan = try ChannelPruning.plan(network, input: input)
         } catch {
-            throw call.error("cannot trace \(model.name ?? "the model") to follow its channels: \(error)", at: "model")
+            throw call.error(
+                "cannot trace \(model.name ?? "the model") to follow its channels: \(error)",
+                kind: Diagnostic.Kind(of: error, otherwise: .argument), at: "model")
         }
         let skipped = plan.groups.filter { $0.lockedBecause != nil && $0.lockedBecause != "they are the model's output" }
         guard !plan.prunable.isEmpty else {
-            let reasons = skipped.map { "\($0.producers.map(\.name).sorted().joined(separator: ", ")): \($0.lockedBecause ?? "")" }
+            let reasons = skipped.map {
+                "\($0.producers.map(\.name).sorted().joined(separator: ", ")): \($0.lockedBecause ?? "")"
+            }
             throw call.error(
                 "cannot prune \(model.name ?? "the model") by channels: "
                     + (reasons.isEmpty
                         ? "it has a single Linear or Conv2d, whose outputs are the model's: nothing to prune"
-                        : "no channels can be removed (" + reasons.joined(separator: "; ") + ")"), at: "model")
+                        : "no channels can be removed (" + reasons.joined(separator: "; ") + ")"),
+                at: "model")
         }
         for group in skipped {
             call.interpreter.sink.writeError(
-                "prune: the channels of \(group.producers.map(\.name).sorted().joined(separator: ", ")) are left whole: \(group.lockedBecause ?? "")\n")
+                "prune: the channels of \(group.producers.map(\.name).sorted().joined(separator: ", ")) are left whole: \(group.lockedBecause ?? "")\n"
+            )
         }
         // A channel's importance is the sum over its weights: the L1 norm of its row or filter by
         // magnitude (Li et al. 2017), its first-order Taylor score by sensitivity; summed over a group.
@@ -162,7 +167,8 @@ extension Builtins {
         var kept: [Int: [Int]] = [:]
         for (index, group) in plan.groups.enumerated() where group.lockedBecause == nil {
             let original =
-                group.producers.compactMap { model.shapesBeforePruning[$0.name.isEmpty ? "weight" : "\($0.name).weight"]?[0] }.first
+                group.producers.compactMap { model.shapesBeforePruning[$0.name.isEmpty ? "weight" : "\($0.name).weight"]?[0] }
+                .first
                 ?? group.channels
             let keep = Swift.max(1, original - Int((amount * Double(original)).rounded()))
             guard keep <= group.channels else {
@@ -211,17 +217,11 @@ extension Builtins {
 
     /// Each weight entry's importance, as `by:` asks: |w|, or its first-order Taylor score on `data`.
     static func entryImportance(_ call: BuiltinCall, _ model: Model, _ weights: [Variable]) throws -> [Tensor] {
-        switch try call.string("by") {
-        case "magnitude":
-            return Importance.magnitude(weights)
-        case "sensitivity":
-            guard call.isGiven("data") else {
-                throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
-            }
-            return try Importance.sensitivity(
-                model.network, weights, data: try call.dataset("data"), batches: try call.int("batches", minimum: 1))
-        case let other:
-            throw call.error("by must be \"magnitude\" or \"sensitivity\", got \"\(other)\"", at: "by")
+        guard try call.string("by") == "sensitivity" else { return Importance.magnitude(weights) }
+        guard call.isGiven("data") else {
+            throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
         }
+        return try Importance.sensitivity(
+            model.network, weights, data: try call.dataset("data"), batches: try call.int("batches"))
     }
 }

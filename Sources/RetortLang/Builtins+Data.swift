@@ -3,9 +3,9 @@ import RetortNN
 import RetortTensor
 
 extension Builtins {
-    /// `n` of a 2-D point set: at least 1, and its [n, 2] tensor within the memory budget.
+    /// `n` of a 2-D point set, its [n, 2] tensor within the memory budget.
     static func pointCount(_ call: BuiltinCall) throws -> Int {
-        let n = try call.int("n", minimum: 1)
+        let n = try call.int("n")
         try budget(call, [n, 2], at: "n")
         return n
     }
@@ -23,7 +23,11 @@ extension Builtins {
             example: "let data = digits()"
         ) { _ in .dataset(try Dataset.digits()) },
         Builtin(
-            "dataset", [.init("x"), .init("y"), .init("classes", Value.none), .init("name", .string("data"))], category: "data",
+            "dataset",
+            [
+                .init("x", .tensor), .init("y", .tensor), .init("classes", .optional(.wholeNumber(min: 1)), Value.none),
+                .init("name", .string, .string("data")),
+            ], category: "data",
             summary: "A dataset from inputs (batch first) and class labels.",
             example: "dataset(randn([100, 2]), labels, classes: 2)"
         ) { call in
@@ -31,7 +35,7 @@ extension Builtins {
             let y = try call.tensor("y").value
             let labels = y.scalars
             guard labels.allSatisfy({ $0 >= 0 && $0 == $0.rounded() }) else { throw call.fail("y", "whole-number class labels") }
-            let classes = try call.optionalNumber("classes").map { Int($0) } ?? Int(labels.max() ?? 0) + 1
+            let classes = try call.ifGiven("classes", call.int) ?? Int(labels.max() ?? 0) + 1
             guard labels.allSatisfy({ Int($0) < classes }) else {
                 throw call.error("a label is not below classes = \(classes)", at: "y")
             }
@@ -42,7 +46,11 @@ extension Builtins {
             }
         },
         Builtin(
-            "split", [.init("data"), .init("fraction"), .init("seed", .number(0))], category: "data",
+            "split",
+            [
+                .init("data", .dataset), .init("fraction", .number(.between(0, 1, includingLow: false, includingHigh: false))),
+                .init("seed", .wholeNumber(), .number(0)),
+            ], category: "data",
             summary: "A shuffled split into (first part with `fraction` of the examples, the rest).",
             example: "let (train, test) = split(digits(), 0.8, seed: 7)"
         ) { call in
@@ -51,33 +59,37 @@ extension Builtins {
             return .tuple([.dataset(a), .dataset(b)])
         },
         Builtin(
-            "shuffle", [.init("data"), .init("seed", Value.none)], category: "data",
+            "shuffle", [.init("data", .dataset), .init("seed", .optional(.wholeNumber()), Value.none)], category: "data",
             summary: "The examples in a random order (seeded, or from the session's generator).",
             example: "shuffle(train, seed: 1)"
         ) { call in
             let data = try call.dataset("data")
             var g =
-                try call.optionalNumber("seed").map { RandomGenerator(seed: UInt64(truncatingIfNeeded: Int($0))) }
+                try call.ifGiven("seed", call.int).map { RandomGenerator(seed: UInt64(truncatingIfNeeded: $0)) }
                 ?? call.interpreter.generator
             let order = g.permutation(data.count)
             if !call.isGiven("seed") { call.interpreter.generator = g }
             return .dataset(data.subset(order))
         },
         Builtin(
-            "take", [.init("data"), .init("count"), .init("seed", Value.none)], category: "data",
+            "take",
+            [
+                .init("data", .dataset), .init("count", .wholeNumber(min: 0)),
+                .init("seed", .optional(.wholeNumber()), Value.none),
+            ], category: "data",
             summary: "The first `count` examples, or `count` random ones with a seed (a labelled subset, say).",
             example: "take(train, 144, seed: 3)"
         ) { call in
             let data = try call.dataset("data")
-            let n = Swift.min(try call.int("count", minimum: 0), data.count)
-            if let seed = try call.optionalNumber("seed") {
-                var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: Int(seed)))
+            let n = Swift.min(try call.int("count"), data.count)
+            if let seed = try call.ifGiven("seed", call.int) {
+                var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: seed))
                 return .dataset(data.subset(Array(g.permutation(data.count).prefix(n))))
             }
             return .dataset(data.subset(Array(0..<n)))
         },
         Builtin(
-            "subset", [.init("data"), .init("keep")], category: "data",
+            "subset", [.init("data", .dataset), .init("keep", .tensor)], category: "data",
             summary:
                 "The examples where `keep` (one number per example, as a comparison gives) is not 0, in their order: subset(train, train.y != 3) leaves the 3s out.",
             example: "let without_threes = subset(train, train.y != 3)"
@@ -93,33 +105,38 @@ extension Builtins {
             return .dataset(data.subset(flags.indices.filter { flags[$0] != 0 }))
         },
         Builtin(
-            "batches", [.init("data"), .init("size"), .init("shuffle", .bool(false))], category: "data",
+            "batches",
+            [.init("data", .dataset), .init("size", .wholeNumber(min: 1)), .init("shuffle", .bool, .bool(false))],
+            category: "data",
             summary: "The dataset as a list of mini-batches {x, y}, shuffled with the session's generator if asked.",
             example: "for b in batches(train, 64, shuffle: true) { ... }"
         ) { call in
             let data = try call.dataset("data")
-            let size = try call.int("size", minimum: 1)
+            let size = try call.int("size")
             var g: RandomGenerator? = try call.bool("shuffle") ? call.interpreter.generator : nil
             let parts = data.batches(size, generator: &g)
             if let g { call.interpreter.generator = g }
             return .list(parts.map { .record(Record([("x", .tensor(Variable($0.x))), ("y", .tensor(Variable($0.y)))])) })
         },
         Builtin(
-            "standardize", [.init("data"), .init("like", Value.none)], category: "data",
+            "standardize", [.init("data", .dataset), .init("like", .optional(.dataset), Value.none)], category: "data",
             summary: "Inputs shifted to mean 0 and scaled to deviation 1 per feature, using `like`'s statistics if given.",
             example: "let test = standardize(test, like: train)"
         ) { call in
             let data = try call.dataset("data")
-            let reference = call.isGiven("like") ? try call.dataset("like") : data
+            let reference = try call.ifGiven("like", call.dataset) ?? data
             let (mean, std) = try reference.featureStatistics()
             return .dataset(try data.standardized(mean: mean, std: std))
         },
         Builtin(
             "spirals",
-            [.init("n", .number(400)), .init("classes", .number(2)), .init("noise", .number(0.1)), .init("seed", .number(0))],
+            [
+                .init("n", .wholeNumber(min: 1), .number(400)), .init("classes", .wholeNumber(min: 1), .number(2)),
+                .init("noise", .number(), .number(0.1)), .init("seed", .wholeNumber(), .number(0)),
+            ],
             category: "data", summary: "Interleaved 2-D spirals, one arm per class.", example: "spirals(n: 300, classes: 3)"
         ) { call in
-            let (n, k) = (try pointCount(call), try call.int("classes", minimum: 1))
+            let (n, k) = (try pointCount(call), try call.int("classes"))
             let noise = try call.float("noise")
             var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("seed")))
             var xs: [Float] = []
@@ -135,7 +152,11 @@ extension Builtins {
             return .dataset(try Dataset(x: Tensor(shape: [n, 2], scalars: xs), y: Tensor(ys), classes: k, name: "spirals"))
         },
         Builtin(
-            "moons", [.init("n", .number(400)), .init("noise", .number(0.1)), .init("seed", .number(0))], category: "data",
+            "moons",
+            [
+                .init("n", .wholeNumber(min: 1), .number(400)), .init("noise", .number(), .number(0.1)),
+                .init("seed", .wholeNumber(), .number(0)),
+            ], category: "data",
             summary: "Two interleaving half-circles in 2-D.", example: "moons(n: 200, noise: 0.2)"
         ) { call in
             let n = try pointCount(call)
@@ -155,11 +176,14 @@ extension Builtins {
         },
         Builtin(
             "blobs",
-            [.init("n", .number(400)), .init("classes", .number(3)), .init("spread", .number(0.5)), .init("seed", .number(0))],
+            [
+                .init("n", .wholeNumber(min: 1), .number(400)), .init("classes", .wholeNumber(min: 1), .number(3)),
+                .init("spread", .number(), .number(0.5)), .init("seed", .wholeNumber(), .number(0)),
+            ],
             category: "data", summary: "Gaussian clusters in 2-D, one per class, centres on a circle.",
             example: "blobs(classes: 4)"
         ) { call in
-            let (n, k) = (try pointCount(call), try call.int("classes", minimum: 1))
+            let (n, k) = (try pointCount(call), try call.int("classes"))
             let spread = try call.float("spread")
             var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("seed")))
             var xs: [Float] = []

@@ -2,7 +2,7 @@
 extension Builtins {
     static let errorBuiltins: [Builtin] = [
         Builtin(
-            "error", [.init("message")], category: "general",
+            "error", [.init("message", .string)], category: "general",
             summary:
                 "Stops with a runtime error carrying the message, at the call (Python's raise): what a function of your own, or the prelude, says when its input cannot be right.",
             example: "if T <= 0 { error(\"T must be positive\") }"

@@ -6,7 +6,11 @@ import RetortTensor
 extension Builtins {
     static let fileBuiltins: [Builtin] = [
         Builtin(
-            "csv", [.init("path"), .init("target", Value.none), .init("header", Value.none)], category: "data",
+            "csv",
+            [
+                .init("path", .string), .init("target", .optional(.oneOf([.string, .wholeNumber()])), Value.none),
+                .init("header", .optional(.bool), Value.none),
+            ], category: "data",
             summary:
                 "A dataset from a CSV file (gzip too): every column a feature except `target` (a name or 0-based index; default the last), whose values are class labels.",
             example: "let iris = csv(\"iris.csv\", target: \"species\")"
@@ -15,23 +19,22 @@ extension Builtins {
             switch call.value("target") {
             case .none: column = .last
             case .string(let name): column = .named(name)
-            case .number: column = .index(try call.int("target"))
-            default: throw call.fail("target", "a column name or index")
+            default: column = .index(try call.int("target"))
             }
-            let header: Bool? = call.isGiven("header") ? try call.bool("header") : nil
+            let header = try call.ifGiven("header", call.bool)
             return .dataset(try Dataset.csv(path: try call.string("path"), target: column, header: header))
         },
         Builtin(
-            "idx", [.init("images"), .init("labels")], category: "data",
+            "idx", [.init("images", .string), .init("labels", .string)], category: "data",
             summary: "A dataset from MNIST-format IDX files (gzip too); pixels stay 0..255.",
             example: "let mnist = idx(\"train-images-idx3-ubyte.gz\", \"train-labels-idx1-ubyte.gz\")"
         ) { call in .dataset(try Dataset.idx(images: try call.string("images"), labels: try call.string("labels"))) },
         Builtin(
-            "npy", [.init("path")], category: "data", summary: "A tensor from a NumPy .npy file.",
+            "npy", [.init("path", .string)], category: "data", summary: "A tensor from a NumPy .npy file.",
             example: "let w = npy(\"weights.npy\")"
         ) { call in .tensor(Variable(try NPY.read(path: try call.string("path")))) },
         Builtin(
-            "save", [.init("what"), .init("path")], category: "model",
+            "save", [.init("what", .oneOf([.model, .plot, .record(.tensorValue)])), .init("path", .string)], category: "model",
             summary:
                 "Writes a model's weights as safetensors with PyTorch's state_dict names (0.weight, 0.bias, ...), a record of tensors as safetensors under its field names, or a plot as .svg, .png (2× pixels) or .pdf by the path's extension; atomically.",
             example: "save(student, \"student.safetensors\"); save(plot(h), \"loss.svg\")"
@@ -43,10 +46,8 @@ extension Builtins {
                     m.network, to: path, metadata: Quantizer.isQuantized(m.network) ? Quantizer.int8Metadata : nil)
             case .record(let r):
                 // A record of tensors, as safetensors' save_file(dict): inputs and outputs to check elsewhere.
-                let tensors = try r.fields.map { field -> (name: String, tensor: Tensor) in
-                    guard case .tensor(let t) = field.value else {
-                        throw call.fail("what", "a model, a plot, or a record of tensors")
-                    }
+                let tensors = r.fields.compactMap { field -> (name: String, tensor: Tensor)? in
+                    guard case .tensor(let t) = field.value else { return nil }
                     return (field.name, t.value)
                 }
                 try SafeTensors.write(tensors, to: path)
@@ -56,12 +57,17 @@ extension Builtins {
                 } catch {
                     throw call.error("\(error)", kind: .runtime, at: "path")
                 }
-            default: throw call.fail("what", "a model, a plot, or a record of tensors")
+            default: throw call.fail("what")
             }
             return .none
         },
         Builtin(
-            "load", [.init("path"), .init("into", Value.none), .init("names", Value.none), .init("like", Value.none)],
+            "load",
+            [
+                .init("path", .string), .init("into", .optional(.model), Value.none),
+                .init("names", .optional(.oneOf([.record(.string), .function(of: "a name")])), Value.none),
+                .init("like", .optional(.model), Value.none),
+            ],
             category: "model",
             summary:
                 "Reads safetensors weights into a model of the same architecture (a PyTorch state_dict file works), strictly: nothing changes if any name or shape disagrees. names: maps the file's names to the model's, as a record of leading parts ({fc1: \"0\", fc2: \"2\"}) or a function of the whole name returning the new name, or none to leave a tensor out. like: a model instead of into: returns a new model of that architecture holding the file (the given model is unchanged); this is how an int8 file saved from quantize or convert is read back: load(path, like: mlp([64, 32, 10])). A pruned model's file needs a model of its smaller sizes. Without into or like, the file's tensors as a record.",
@@ -113,12 +119,7 @@ extension Builtins {
             return { $0 }
         case .record(let r):
             var prefixes: [(from: String, to: String)] = []
-            for (from, value) in r.fields {
-                guard case .string(let to) = value else {
-                    throw call.fail("names", "a record of strings ({fc1: \"0\"}) or a function of a name")
-                }
-                prefixes.append((from, to))
-            }
+            for case (let from, .string(let to)) in r.fields { prefixes.append((from, to)) }
             // The longest matching leading part wins: {layer1: "0", layer1.conv: "1"} is unambiguous.
             return { name in
                 let match = prefixes.filter { name == $0.from || name.hasPrefix($0.from + ".") }
@@ -140,7 +141,7 @@ extension Builtins {
                 }
             }
         default:
-            throw call.fail("names", "a record of strings ({fc1: \"0\"}) or a function of a name")
+            throw call.fail("names")
         }
     }
 }

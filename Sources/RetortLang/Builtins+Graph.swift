@@ -6,7 +6,8 @@ import RetortTensor
 extension Builtins {
     static let graphBuiltins: [Builtin] = [
         Builtin(
-            "graph", [.init("model"), .init("input", Value.none)], category: "model",
+            "graph", [.init("model", .model), .init("input", .optional(.oneOf([.tensorValue, .dataset])), Value.none)],
+            category: "model",
             summary:
                 "The model's forward pass traced on `input` (a tensor, a dataset's first example, or a shape such as [1, 1, 28, 28]; default: a batch of one zero example in the shape the model last ran on, or that its first linear layer takes) in eval mode without gradients: every primitive with its op, attributes, inputs, output shape and the parameters it reads by state-dict name, as torch.fx's print_tabular shows a graph. Composites such as layer_norm and batch_norm are one row. plot(g) draws it.",
             example: "graph(student, [1, 64])"
@@ -33,7 +34,7 @@ extension Builtins {
         case .tensor(let t):
             return t.value
         default:
-            throw call.fail("input", "a tensor, a dataset or a shape such as [1, 64]")
+            throw call.fail("input")
         }
     }
 }

@@ -4,8 +4,11 @@ import RetortTensor
 extension Builtins {
     static func layer(_ call: BuiltinCall, _ layer: Layer) -> Value { .model(Model(Sequential([layer]), isLayer: true)) }
 
+    /// What `sequential` and `mlp`'s activation take as layers.
+    static let layerType = ParameterType.oneOf([.model, .function(of: "one tensor")])
+
     /// The layers a `sequential` item stands for: a model's layers, or a function as one layer.
-    static func layers(from argument: CallArgument, _ call: BuiltinCall) throws -> [Layer] {
+    static func layers(from argument: CallArgument, named name: String, _ call: BuiltinCall) throws -> [Layer] {
         switch argument.value {
         case .model(let m): return m.network.layers
         case .function(let f):
@@ -13,9 +16,7 @@ extension Builtins {
             if case .builtin(let b) = f, b.name == "flatten" { return [Flatten()] }
             return [FunctionLayer(argument.value, label: f.name, interpreter: call.interpreter, range: argument.range)]
         default:
-            throw call.interpreter.diagnostic(
-                .type, "sequential takes layers, models or functions of one tensor, got \(describeShort(argument.value))",
-                at: argument.range)
+            throw call.fail(name, got: argument.value, at: argument.range)
         }
     }
 
@@ -25,105 +26,104 @@ extension Builtins {
 
     static let modelBuiltins: [Builtin] = [
         Builtin(
-            "linear", [.init("inputs"), .init("outputs"), .init("bias", .bool(true))], category: "model",
+            "linear",
+            [.init("inputs", .wholeNumber(min: 1)), .init("outputs", .wholeNumber(min: 1)), .init("bias", .bool, .bool(true))],
+            category: "model",
             summary: "A fully connected layer (PyTorch's nn.Linear and its initialisation).", example: "linear(64, 10)"
         ) { call in
-            let (inputs, outputs) = (try call.int("inputs", minimum: 1), try call.int("outputs", minimum: 1))
+            let (inputs, outputs) = (try call.int("inputs"), try call.int("outputs"))
             try budget(call, [outputs, inputs])
             return layer(call, Linear(inputs, outputs, bias: try call.bool("bias"), generator: &call.interpreter.generator))
         },
         Builtin(
             "conv2d",
-            [.init("inputs"), .init("outputs"), .init("kernel"), .init("stride", .number(1)), .init("padding", .number(0))],
+            [
+                .init("inputs", .wholeNumber(min: 1)), .init("outputs", .wholeNumber(min: 1)),
+                .init("kernel", .wholeNumber(min: 1)),
+                .init("stride", .wholeNumber(min: 1), .number(1)), .init("padding", .wholeNumber(min: 0), .number(0)),
+            ],
             category: "model", summary: "A 2-D convolution layer over [N, C, H, W].", example: "conv2d(1, 16, 3, padding: 1)"
         ) { call in
-            let (inputs, outputs) = (try call.int("inputs", minimum: 1), try call.int("outputs", minimum: 1))
-            let kernel = try call.int("kernel", minimum: 1)
+            let (inputs, outputs, kernel) = (try call.int("inputs"), try call.int("outputs"), try call.int("kernel"))
             try budget(call, [outputs, inputs, kernel, kernel])
             return layer(
                 call,
                 Conv2d(
-                    inputs, outputs, kernel: kernel, stride: try call.int("stride", minimum: 1),
-                    padding: try call.int("padding", minimum: 0), generator: &call.interpreter.generator))
+                    inputs, outputs, kernel: kernel, stride: try call.int("stride"), padding: try call.int("padding"),
+                    generator: &call.interpreter.generator))
         },
         Builtin(
-            "max_pool", [.init("kernel"), .init("stride", Value.none)], category: "model",
+            "max_pool", [.init("kernel", .wholeNumber(min: 1)), .init("stride", .optional(.wholeNumber(min: 1)), Value.none)],
+            category: "model",
             summary: "A 2-D max-pooling layer.", example: "max_pool(2)"
         ) { call in
-            layer(
-                call,
-                Pool2d(
-                    .max, kernel: try call.int("kernel", minimum: 1),
-                    stride: call.isGiven("stride") ? try call.int("stride", minimum: 1) : nil))
+            layer(call, Pool2d(.max, kernel: try call.int("kernel"), stride: try call.ifGiven("stride", call.int)))
         },
         Builtin(
-            "avg_pool", [.init("kernel"), .init("stride", Value.none)], category: "model",
+            "avg_pool", [.init("kernel", .wholeNumber(min: 1)), .init("stride", .optional(.wholeNumber(min: 1)), Value.none)],
+            category: "model",
             summary: "A 2-D average-pooling layer.", example: "avg_pool(2)"
         ) { call in
-            layer(
-                call,
-                Pool2d(
-                    .average, kernel: try call.int("kernel", minimum: 1),
-                    stride: call.isGiven("stride") ? try call.int("stride", minimum: 1) : nil))
+            layer(call, Pool2d(.average, kernel: try call.int("kernel"), stride: try call.ifGiven("stride", call.int)))
         },
         Builtin(
-            "dropout", [.init("p")], category: "model", summary: "Inverted dropout, active only while training.",
+            "dropout", [.init("p", .fraction(includingOne: false))], category: "model",
+            summary: "Inverted dropout, active only while training.",
             example: "dropout(0.2)"
         ) { call in
-            let p = try call.float("p")
-            guard (0..<1).contains(p) else { throw call.error("p must be in [0, 1), got \(formatNumber(Double(p)))", at: "p") }
-            return layer(call, Dropout(p, generator: &call.interpreter.generator))
+            layer(call, Dropout(try call.float("p"), generator: &call.interpreter.generator))
         },
         Builtin(
-            "batch_norm", [.init("channels")], category: "model",
+            "batch_norm", [.init("channels", .wholeNumber(min: 1))], category: "model",
             summary: "Batch normalisation over [N, C] or [N, C, H, W], with running statistics.", example: "batch_norm(32)"
         ) { call in
-            let channels = try call.int("channels", minimum: 1)
+            let channels = try call.int("channels")
             try budget(call, [channels, 4])
             return layer(call, BatchNorm(channels))
         },
         Builtin(
-            "layer_norm", [.init("size")], category: "model", summary: "Layer normalisation over the last dimension(s).",
+            "layer_norm", [.init("size", .wholeNumbers(min: 1))], category: "model",
+            summary: "Layer normalisation over the last dimension(s).",
             example: "layer_norm(64)"
         ) { call in
             let size = try call.ints("size")
-            guard !size.isEmpty, size.allSatisfy({ $0 > 0 }) else { throw call.fail("size", "positive sizes") }
+            guard !size.isEmpty else { throw call.fail("size", "at least one size") }
             try budget(call, size)
             return layer(call, LayerNorm(size))
         },
         Builtin(
-            "sequential", [.init("layers", variadic: true)], category: "model",
+            "sequential", [.init("layers", layerType, variadic: true)], category: "model",
             summary:
                 "Layers applied in order; functions of one tensor (relu, flatten, fn(x) = ...) become layers. Every model and parameter tensor such a function reads by name (a captured layer, a list or record of layers) is a full member of the model: trained, counted, named in summary, saved and loaded as 1.lin.weight, copied by clone, switched by train/eval. The layer keeps the members it was built with, whatever the names are bound to later.",
             example: "sequential(linear(64, 32), relu, linear(32, 10))"
         ) { call in
             guard !call.rest.isEmpty else { throw call.error("needs at least one layer") }
-            return .model(Model(Sequential(try call.rest.flatMap { try layers(from: $0, call) })))
+            return .model(Model(Sequential(try call.rest.flatMap { try layers(from: $0, named: "layers", call) })))
         },
         Builtin(
-            "mlp", [.init("sizes"), .init("dropout", .number(0)), .init("activation", Value.none)], category: "model",
+            "mlp",
+            [
+                .init("sizes", .wholeNumbers(min: 1)), .init("dropout", .fraction(includingOne: false), .number(0)),
+                .init("activation", .optional(layerType), Value.none),
+            ], category: "model",
             summary: "A multi-layer perceptron: Linear layers of the given sizes with ReLU (or `activation`) between.",
             example: "mlp([64, 256, 256, 10], dropout: 0.2)"
         ) { call in
             let sizes = try call.ints("sizes")
-            guard sizes.count >= 2, sizes.allSatisfy({ $0 > 0 }) else {
-                throw call.fail("sizes", "at least two positive sizes, inputs first")
-            }
+            guard sizes.count >= 2 else { throw call.fail("sizes", "at least two sizes, inputs first") }
             for (a, b) in zip(sizes, sizes.dropFirst()) { try budget(call, [b, a], at: "sizes") }
             let p = try call.float("dropout")
-            guard (0..<1).contains(p) else {
-                throw call.error("dropout must be in [0, 1), got \(formatNumber(Double(p)))", at: "dropout")
-            }
             var activation: [Layer] = [Activation(.relu)]
             if call.isGiven("activation") {
                 activation = try layers(
-                    from: CallArgument(label: nil, value: call.value("activation"), range: call.range(of: "activation")), call)
+                    from: CallArgument(label: nil, value: call.value("activation"), range: call.range(of: "activation")),
+                    named: "activation", call)
             }
             let network = Sequential.perceptron(sizes, activation: activation, dropout: p, generator: &call.interpreter.generator)
             return .model(Model(network))
         },
         Builtin(
-            "clone", [.init("model")], category: "model",
+            "clone", [.init("model", .model)], category: "model",
             summary: "An independent copy of a model with the same weights.", example: "let alone = clone(student)"
         ) { call in
             let m = try call.model("model")
@@ -133,7 +133,7 @@ extension Builtins {
             return .model(copy)
         },
         Builtin(
-            "summary", [.init("model")], category: "model",
+            "summary", [.init("model", .model)], category: "model",
             summary: "A table of a model's layers: each one's parameters by name and shape, their count, and the total.",
             example: "summary(teacher)"
         ) { call in
@@ -162,7 +162,7 @@ extension Builtins {
                         : "\(model.name ?? "model"): \(model.countText), \(bytes) bytes as saved, \(model.modeText) mode"))
         },
         Builtin(
-            "features", [.init("model"), .init("x"), .init("layer")], category: "model",
+            "features", [.init("model", .model), .init("x", .tensor), .init("layer", .wholeNumber())], category: "model",
             summary:
                 "The output of layer `layer` (0-based; negative counts from the end) for input x: a hint for FitNets or attention transfer. Inside a fit or distill loss, on the batch's x, it reads the batch's one forward pass instead of running the model again.",
             example: "features(student, x, 1)"
@@ -185,16 +185,18 @@ extension Builtins {
         Builtin(
             "adam",
             [
-                .init("lr", .number(1e-3)), .init("weight_decay", .number(0)),
-                .init("betas", .list([.number(0.9), .number(0.999)])), .init("schedule", Value.none),
+                .init("lr", learningRateType, .number(1e-3)), .init("weight_decay", .number(.atLeast(0)), .number(0)),
+                .init("betas", betasType, .list([.number(0.9), .number(0.999)])),
+                .init("schedule", .optional(.schedule), Value.none),
             ],
             category: "optimizer", summary: "Adam (torch.optim.Adam). " + optimizerRules, example: "adam(lr: 1e-3)"
         ) { call in try optimizer(.adam, call) },
         Builtin(
             "adamw",
             [
-                .init("lr", .number(1e-3)), .init("weight_decay", .number(0.01)),
-                .init("betas", .list([.number(0.9), .number(0.999)])), .init("schedule", Value.none),
+                .init("lr", learningRateType, .number(1e-3)), .init("weight_decay", .number(.atLeast(0)), .number(0.01)),
+                .init("betas", betasType, .list([.number(0.9), .number(0.999)])),
+                .init("schedule", .optional(.schedule), Value.none),
             ],
             category: "optimizer", summary: "AdamW: Adam with decoupled weight decay (torch.optim.AdamW). " + optimizerRules,
             example: "adamw(lr: 1e-3, weight_decay: 0.05)"
@@ -202,8 +204,9 @@ extension Builtins {
         Builtin(
             "sgd",
             [
-                .init("lr", .number(0.01)), .init("momentum", .number(0)), .init("nesterov", .bool(false)),
-                .init("weight_decay", .number(0)), .init("schedule", Value.none),
+                .init("lr", learningRateType, .number(0.01)), .init("momentum", .number(.atLeast(0)), .number(0)),
+                .init("nesterov", .bool, .bool(false)), .init("weight_decay", .number(.atLeast(0)), .number(0)),
+                .init("schedule", .optional(.schedule), Value.none),
             ],
             category: "optimizer",
             summary: "Stochastic gradient descent with optional (Nesterov) momentum (torch.optim.SGD). " + optimizerRules,
@@ -220,31 +223,23 @@ extension Builtins {
         step_lr, cosine_lr, warmup_lr or warmup_cosine_lr, counted in steps.
         """
 
+    /// A learning rate: a number, or a function of the training progress p.
+    static let learningRateType = ParameterType.oneOf([.number(.atLeast(0, finite: true)), .function(of: "p")])
+    static let betasType = ParameterType.numbers(.between(0, 1, includingLow: true, includingHigh: false))
+
     static func optimizer(_ kind: OptimizerValue.Kind, _ call: BuiltinCall) throws -> Value {
         var lr: Double?
         var lrFunction: Value?
         if case .function = call.value("lr") {
             lrFunction = call.value("lr")
         } else {
-            let rate = try call.number("lr")
-            guard rate >= 0, rate.isFinite else {
-                throw call.error("lr must be non-negative, got \(formatNumber(rate))", at: "lr")
-            }
-            lr = rate
+            lr = try call.number("lr")
         }
-        var schedule = LearningRateSchedule.constant
-        if call.isGiven("schedule") {
-            guard case .schedule(let s) = call.value("schedule") else {
-                throw call.fail("schedule", "a schedule such as cosine_lr(steps: 100)")
-            }
-            schedule = s
-        }
+        let schedule = try call.ifGiven("schedule", call.schedule) ?? .constant
         let wd = try call.number("weight_decay")
-        guard wd >= 0 else { throw call.error("weight_decay must be non-negative", at: "weight_decay") }
         if kind == .sgd {
             let momentum = try call.number("momentum")
             let nesterov = try call.bool("nesterov")
-            guard momentum >= 0 else { throw call.error("momentum must be non-negative", at: "momentum") }
             guard !nesterov || momentum > 0 else { throw call.error("nesterov needs momentum > 0", at: "nesterov") }
             return .optimizer(
                 OptimizerValue(
@@ -252,9 +247,7 @@ extension Builtins {
                     weightDecay: wd, schedule: schedule))
         }
         let betas = try call.numbers("betas")
-        guard betas.count == 2, (0..<1).contains(betas[0]), (0..<1).contains(betas[1]) else {
-            throw call.fail("betas", "two numbers in [0, 1), like [0.9, 0.999]")
-        }
+        guard betas.count == 2 else { throw call.fail("betas", "two numbers in [0, 1), like [0.9, 0.999]") }
         let (b1, b2) = (betas[0], betas[1])
         return .optimizer(
             OptimizerValue(

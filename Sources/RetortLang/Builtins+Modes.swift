@@ -21,17 +21,17 @@ extension Builtins {
         case .model(let m): return m.network.parameters
         case .tensor(let t) where t.isLeaf: return [t]
         case .list(let items):
-            return try items.flatMap { item -> [Variable] in
-                guard case .model(let m) = item else { throw call.fail("what", "a model, a list of models or a parameter") }
+            return items.flatMap { item -> [Variable] in
+                guard case .model(let m) = item else { return [] }
                 return m.network.parameters
             }
-        default: throw call.fail("what", "a model, a list of models or a parameter tensor")
+        default: throw call.fail("what", "a model, a list of models or a parameter tensor (not the result of an operation)")
         }
     }
 
     /// `train(m)` or `eval(m)`: sets the mode of every layer the model owns and returns the model.
     static func mode(_ name: String, training: Bool, summary: String, example: String) -> Builtin {
-        Builtin(name, [.init("model")], category: "model", summary: summary + modeRules, example: example) { call in
+        Builtin(name, [.init("model", .model)], category: "model", summary: summary + modeRules, example: example) { call in
             let m = try call.model("model")
             m.network.isTraining = training
             return .model(m)
@@ -40,7 +40,10 @@ extension Builtins {
 
     /// `freeze(x)` or `unfreeze(x)`: sets whether the parameters of a model, models or a tensor train.
     static func freezing(_ name: String, trained: Bool, summary: String, example: String) -> Builtin {
-        Builtin(name, [.init("what")], category: "model", summary: summary + freezeRules, example: example) { call in
+        Builtin(
+            name, [.init("what", .oneOf([.model, .list(.model), .tensorValue]))], category: "model",
+            summary: summary + freezeRules, example: example
+        ) { call in
             for p in try parameterTargets(call) { p.requiresGrad = trained }
             return call.value("what")
         }
@@ -63,7 +66,7 @@ extension Builtins {
             "unfreeze", trained: true, summary: "Trains a frozen model's (or layer's) parameters again; returns it. ",
             example: "unfreeze(student)"),
         Builtin(
-            "backward", [.init("loss")], category: "training",
+            "backward", [.init("loss", .tensor)], category: "training",
             summary:
                 "Back-propagates a one-element loss: each tensor it depends on that requires a gradient gets .grad, added to any gradient already there (as PyTorch's loss.backward()). zero_grad clears them.",
             example: "backward(loss); w.grad"
@@ -81,7 +84,7 @@ extension Builtins {
             return .none
         },
         Builtin(
-            "grad", [.init("loss"), .init("wrt")], category: "training",
+            "grad", [.init("loss", .tensor), .init("wrt", .oneOf([.tensorValue, .list(.tensorValue)]))], category: "training",
             summary:
                 "The gradient of a one-element loss with respect to a tensor (or a list of them), as torch.autograd.grad: nothing's .grad is changed.",
             example: "grad(kl_div(log_softmax(s / T), softmax(t / T)), s)"
@@ -96,13 +99,9 @@ extension Builtins {
             case .tensor(let t):
                 single = true
                 targets = [t]
-            case .list(let items):
+            default:
                 single = false
-                targets = try items.map { item in
-                    guard case .tensor(let t) = item else { throw call.fail("wrt", "a tensor or a list of tensors") }
-                    return t
-                }
-            default: throw call.fail("wrt", "a tensor or a list of tensors")
+                targets = try call.list("wrt").compactMap { if case .tensor(let t) = $0 { return t } else { return nil } }
             }
             for t in targets where !(t.isLeaf && t.requiresGrad) {
                 throw call.error(
@@ -120,13 +119,13 @@ extension Builtins {
             return single ? grads[0] : .list(grads)
         },
         Builtin(
-            "zero_grad", [.init("what")], category: "training",
+            "zero_grad", [.init("what", .oneOf([.model, .tensorValue]))], category: "training",
             summary: "Clears the gradients of a model's parameters (or of one tensor).", example: "zero_grad(student)"
         ) { call in
             switch call.value("what") {
             case .model(let m): for p in m.network.parameters { p.zeroGrad() }
             case .tensor(let t): t.zeroGrad()
-            default: throw call.fail("what", "a model or a tensor")
+            default: throw call.fail("what")
             }
             return .none
         },

@@ -4,56 +4,12 @@ import RetortPlot
 import RetortTensor
 
 extension BuiltinCall {
-    /// A tensor's rows as arrays of numbers: a rank-1 tensor or a list of numbers is one row; a rank-2
-    /// tensor or a list of rank-1 tensors is several.
-    func rows(_ name: String) throws -> [[Double]] {
-        func row(_ v: Value) -> [Double]? {
-            switch v {
-            case .tensor(let t) where t.value.rank == 1: return t.value.scalars.map(Double.init)
-            case .list(let items):
-                let numbers = items.compactMap { if case .number(let n) = $0 { return n } else { return nil } }
-                return numbers.count == items.count ? numbers : nil
-            default: return nil
-            }
-        }
-        let v = value(name)
-        if let r = row(v) { return [r] }
-        if case .tensor(let t) = v, t.value.rank == 2 {
-            let s = t.value.scalars.map(Double.init), n = t.shape[1]
-            return (0..<t.shape[0]).map { Array(s[($0 * n)..<(($0 + 1) * n)]) }
-        }
-        if case .list(let items) = v, !items.isEmpty {
-            let rows = items.compactMap(row)
-            if rows.count == items.count, Set(rows.map(\.count)).count == 1 { return rows }
-        }
-        throw fail(name, "a vector, a matrix, or a list of equally long vectors")
-    }
-
     /// Rows as `rows(_:)` reads them, with at least one value in each.
     func nonEmptyRows(_ name: String) throws -> [[Double]] {
         let rows = try rows(name)
         guard let first = rows.first, !first.isEmpty else { throw error("`\(name)` has no values to draw", at: name) }
         return rows
     }
-
-    /// A list of strings, or nil when not given; numbers and tensors of whole numbers become their text.
-    func strings(_ name: String) throws -> [String]? {
-        switch value(name) {
-        case .none: return nil
-        case .list(let items):
-            return try items.map {
-                switch $0 {
-                case .string(let s): return s
-                case .number(let n): return formatNumber(n)
-                default: throw fail(name, "a list of strings")
-                }
-            }
-        case .tensor(let t) where t.value.rank == 1: return t.value.scalars.map { formatNumber(Double($0)) }
-        default: throw fail(name, "a list of strings")
-        }
-    }
-
-    func optionalString(_ name: String) throws -> String? { isGiven(name) ? try string(name) : nil }
 }
 
 extension Builtins {
@@ -71,32 +27,28 @@ extension Builtins {
 
     static let drawingBuiltins: [Builtin] = [
         Builtin(
-            "plot", [.init("histories", variadic: true), .init("log", .bool(false)), .init("title", Value.none)],
+            "plot",
+            [
+                .init("histories", .oneOf([.history, .numbers(), .graph]), variadic: true), .init("log", .bool, .bool(false)),
+                .init("title", .optional(.string), Value.none),
+            ],
             category: "plots",
             summary:
                 "Training curves: histories overlaid, one panel per metric (loss, each term(), accuracy), validation dashed; log: true for log-scale losses. A tensor or list plots its values.",
             example: "plot(h, d, log: true)"
         ) { call in
-            let title = try call.optionalString("title")
+            let title = try call.ifGiven("title", call.string)
             var histories: [History] = []
             var series: [[Double]] = []
             // A model's graph is drawn as boxes and arrows on its own.
             if call.rest.count == 1, case .graph(let g) = call.rest[0].value { return .plot(g.figure) }
             for arg in call.rest {
-                switch arg.value {
-                case .history(let h): histories.append(h)
-                case .tensor(let t) where t.value.rank == 1: series.append(t.value.scalars.map(Double.init))
-                case .list(let items):
-                    let numbers = items.compactMap { if case .number(let n) = $0 { return n } else { return nil } }
-                    guard numbers.count == items.count else {
-                        throw call.interpreter.diagnostic(
-                            .argument, "plot takes histories, vectors or lists of numbers", at: arg.range)
-                    }
+                if case .history(let h) = arg.value {
+                    histories.append(h)
+                } else if let numbers = arg.value.numberList {
                     series.append(numbers)
-                default:
-                    throw call.interpreter.diagnostic(
-                        .argument, "plot takes histories, vectors or lists of numbers, not \(describeShort(arg.value))",
-                        at: arg.range)
+                } else {
+                    throw call.fail("histories", got: arg.value, at: arg.range)
                 }
             }
             guard !histories.isEmpty || !series.isEmpty else {
@@ -119,8 +71,9 @@ extension Builtins {
         Builtin(
             "bars",
             [
-                .init("values"), .init("over", Value.none), .init("names", Value.none), .init("labels", Value.none),
-                .init("title", Value.none),
+                .init("values", .vectors), .init("over", .optional(.numbers(.above(0))), Value.none),
+                .init("names", .optional(.strings), Value.none), .init("labels", .optional(.strings), Value.none),
+                .init("title", .optional(.string), Value.none),
             ],
             category: "plots",
             summary:
@@ -128,9 +81,9 @@ extension Builtins {
             example: "bars(teacher(test.x)[0], over: [1, 2, 4, 8, 20])"
         ) { call in
             let rows = try call.nonEmptyRows("values")
-            let names = try call.strings("names")
-            let title = try call.optionalString("title")
-            let categories = try call.strings("labels") ?? (0..<rows[0].count).map(String.init)
+            let names = try call.ifGiven("names", call.strings)
+            let title = try call.ifGiven("title", call.string)
+            let categories = try call.ifGiven("labels", call.strings) ?? (0..<rows[0].count).map(String.init)
             guard categories.count == rows[0].count else {
                 throw call.error("labels has \(categories.count) names for \(rows[0].count) values", at: "labels")
             }
@@ -138,9 +91,7 @@ extension Builtins {
                 return .plot(Figure(title: nil, panels: [Plots.bars(rows, names: names, categories: categories, title: title)]))
             }
             let temperatures = try call.numbers("over")
-            guard !temperatures.isEmpty, temperatures.allSatisfy({ $0 > 0 }) else {
-                throw call.fail("over", "a list of positive temperatures")
-            }
+            guard !temperatures.isEmpty else { throw call.fail("over", "a list of at least one temperature") }
             func softmax(_ v: [Double], _ t: Double) -> [Double] {
                 let m = v.max() ?? 0
                 let e = v.map { exp(($0 - m) / t) }
@@ -160,20 +111,23 @@ extension Builtins {
         },
         Builtin(
             "images",
-            [.init("x"), .init("shape", Value.none), .init("labels", Value.none), .init("columns", Value.none)],
+            [
+                .init("x", .oneOf([.tensorValue, .dataset])), .init("shape", .optional(.wholeNumbers(min: 1)), Value.none),
+                .init("labels", .optional(.strings), Value.none), .init("columns", .optional(.wholeNumber(min: 1)), Value.none),
+            ],
             category: "plots",
             summary:
                 "A grid of grey images from rows of x (or a dataset's inputs, titled by its labels); shape: [h, w] when the rows are flat and not square.",
             example: "images(test.x[0:16], shape: [8, 8], labels: test.y[0:16])"
         ) { call in
             var x: Tensor
-            var labels = try call.strings("labels")
+            var labels = try call.ifGiven("labels", call.strings)
             switch call.value("x") {
             case .dataset(let d):
                 x = d.x
                 if labels == nil { labels = d.y.scalars.map { d.classNames?[Int($0)] ?? formatNumber(Double($0)) } }
             case .tensor(let t): x = t.value
-            default: throw call.fail("x", "a tensor of images or a dataset")
+            default: throw call.fail("x")
             }
             guard x.rank > 0 else { throw call.error("needs rows of pixels, got a single number", at: "x") }
             if x.rank == 1 { x = try x.reshaped([1, x.count]) }
@@ -183,7 +137,7 @@ extension Builtins {
             var (h, w) = (0, 0)
             if call.isGiven("shape") {
                 let s = try call.ints("shape")
-                guard s.count == 2, s[0] > 0, s[1] > 0 else { throw call.fail("shape", "[height, width]") }
+                guard s.count == 2 else { throw call.fail("shape", "[height, width]") }
                 (h, w) = (s[0], s[1])
             } else if x.rank >= 3 {
                 (h, w) = (x.shape[x.rank - 2], x.shape[x.rank - 1])
@@ -202,14 +156,16 @@ extension Builtins {
             if let given = labels, given.count < count {
                 throw call.error("\(given.count) labels for \(count) images", at: "labels")
             }
-            let columns = call.isGiven("columns") ? try call.int("columns", minimum: 1) : nil
+            let columns = try call.ifGiven("columns", call.int)
             return .plot(Plots.images(pixels, height: h, width: w, titles: labels, columns: columns))
         },
         Builtin(
             "heatmap",
             [
-                .init("matrix"), .init("rows", Value.none), .init("columns", Value.none), .init("annotate", .bool(false)),
-                .init("title", Value.none), .init("xlabel", Value.none), .init("ylabel", Value.none),
+                .init("matrix", .vectors), .init("rows", .optional(.strings), Value.none),
+                .init("columns", .optional(.strings), Value.none), .init("annotate", .bool, .bool(false)),
+                .init("title", .optional(.string), Value.none), .init("xlabel", .optional(.string), Value.none),
+                .init("ylabel", .optional(.string), Value.none),
             ],
             category: "plots",
             summary:
@@ -217,7 +173,7 @@ extension Builtins {
             example: "heatmap(softmax(teacher(test.x[0:10]) / 4), annotate: true)"
         ) { call in
             let rows = try call.nonEmptyRows("matrix")
-            let rowNames = try call.strings("rows"), columnNames = try call.strings("columns")
+            let rowNames = try call.ifGiven("rows", call.strings), columnNames = try call.ifGiven("columns", call.strings)
             if let rowNames, rowNames.count != rows.count {
                 throw call.error("\(rowNames.count) row names for \(rows.count) rows", at: "rows")
             }
@@ -227,11 +183,11 @@ extension Builtins {
             return .plot(
                 Plots.matrix(
                     Array(rows.joined()), rows: rows.count, columns: rows[0].count, rowNames: rowNames, columnNames: columnNames,
-                    annotate: try call.bool("annotate"), title: try call.optionalString("title"),
-                    xLabel: try call.optionalString("xlabel"), yLabel: try call.optionalString("ylabel")))
+                    annotate: try call.bool("annotate"), title: try call.ifGiven("title", call.string),
+                    xLabel: try call.ifGiven("xlabel", call.string), yLabel: try call.ifGiven("ylabel", call.string)))
         },
         Builtin(
-            "confusion", [.init("model"), .init("data")], category: "plots",
+            "confusion", [.init("model", .model), .init("data", .dataset)], category: "plots",
             summary:
                 "The confusion matrix of a model on a dataset drawn: true classes down, predicted across, counts in the cells (confusion_matrix gives the numbers).",
             example: "confusion(student, test)"
@@ -245,7 +201,7 @@ extension Builtins {
             }
         },
         Builtin(
-            "confusion_matrix", [.init("model"), .init("data")], category: "training",
+            "confusion_matrix", [.init("model", .model), .init("data", .dataset)], category: "training",
             summary:
                 "The confusion matrix as numbers, like sklearn's confusion_matrix: a tensor [C, C] whose row i, column j counts examples of class i predicted as j (confusion(model, data) draws it).",
             example: "let cm = confusion_matrix(student, test); cm[3, 8]"
@@ -257,7 +213,9 @@ extension Builtins {
             }
         },
         Builtin(
-            "boundary", [.init("models"), .init("data"), .init("resolution", .number(80))], category: "plots",
+            "boundary",
+            [.init("models", .models), .init("data", .dataset), .init("resolution", .wholeNumber(min: 4), .number(80))],
+            category: "plots",
             summary:
                 "Decision regions of a model (or several, side by side) over a dataset with two input features, its points on top.",
             example: "boundary([teacher, alone, student], moons)"
@@ -269,7 +227,7 @@ extension Builtins {
                     "boundary needs data with 2 input features to draw on a plane; this dataset's inputs are \(formatShape(Array(data.x.shape.dropFirst())))",
                     at: "data")
             }
-            let resolution = try call.int("resolution", minimum: 4)
+            let resolution = try call.int("resolution")
             do {
                 return .plot(try Plots.boundary(models, data, resolution: min(resolution, 400)))
             } catch {
@@ -279,8 +237,9 @@ extension Builtins {
         Builtin(
             "scatter",
             [
-                .init("x"), .init("y", Value.none), .init("classes", Value.none), .init("title", Value.none),
-                .init("xlabel", Value.none), .init("ylabel", Value.none),
+                .init("x", .oneOf([.dataset, .vectors])), .init("y", .optional(.vectors), Value.none),
+                .init("classes", .optional(.vectors), Value.none), .init("title", .optional(.string), Value.none),
+                .init("xlabel", .optional(.string), Value.none), .init("ylabel", .optional(.string), Value.none),
             ],
             category: "plots",
             summary:
@@ -315,15 +274,16 @@ extension Builtins {
             return .plot(
                 Figure(panels: [
                     Panel(
-                        title: try call.optionalString("title"), x: Axis(label: try call.optionalString("xlabel")),
-                        y: Axis(label: try call.optionalString("ylabel")), marks: [.points(points)])
+                        title: try call.ifGiven("title", call.string), x: Axis(label: try call.ifGiven("xlabel", call.string)),
+                        y: Axis(label: try call.ifGiven("ylabel", call.string)), marks: [.points(points)])
                 ]))
         },
         Builtin(
             "histogram",
             [
-                .init("values", variadic: true), .init("bins", .number(30)), .init("names", Value.none),
-                .init("log", .bool(false)), .init("title", Value.none),
+                .init("values", .oneOf([.tensorValue, .list(.oneOf([.number(), .tensorValue]))]), variadic: true),
+                .init("bins", .wholeNumber(min: 1), .number(30)), .init("names", .optional(.strings), Value.none),
+                .init("log", .bool, .bool(false)), .init("title", .optional(.string), Value.none),
             ],
             category: "plots",
             summary:
@@ -340,15 +300,11 @@ extension Builtins {
                         switch item {
                         case .number(let n): values.append(n)
                         case .tensor(let t): values += t.value.scalars.map(Double.init)
-                        default:
-                            throw call.interpreter.diagnostic(
-                                .argument, "histogram takes tensors or lists of numbers", at: arg.range)
+                        default: throw call.fail("values", got: arg.value, at: arg.range)
                         }
                     }
                     sets.append(values)
-                default:
-                    throw call.interpreter.diagnostic(
-                        .argument, "histogram takes tensors or lists of numbers, not \(describeShort(arg.value))", at: arg.range)
+                default: throw call.fail("values", got: arg.value, at: arg.range)
                 }
             }
             guard !sets.isEmpty else { throw call.error("histogram needs at least one tensor of values") }
@@ -358,17 +314,17 @@ extension Builtins {
             guard sets.contains(where: { !$0.isEmpty }) else {
                 throw call.error("histogram has no finite values to draw (\(call.skippedValues) NaN or infinite)")
             }
-            let names = try call.strings("names")
+            let names = try call.ifGiven("names", call.strings)
             if let names, names.count != sets.count {
                 throw call.error("\(names.count) names for \(sets.count) sets of values", at: "names")
             }
             return .plot(
                 try Plots.histogram(
-                    sets, bins: try call.int("bins", minimum: 1), names: names, log: try call.bool("log"),
-                    title: try call.optionalString("title")))
+                    sets, bins: try call.int("bins"), names: names, log: try call.bool("log"),
+                    title: try call.ifGiven("title", call.string)))
         },
         Builtin(
-            "latex", [.init("function")], category: "plots",
+            "latex", [.init("function", .function())], category: "plots",
             summary: "A loss function written in Retort as a LaTeX formula (a notebook shows it typeset).",
             example: "latex(kd)"
         ) { call in
@@ -378,26 +334,15 @@ extension Builtins {
             return .formula(try latexFormula(of: c.declaration))
         },
         Builtin(
-            "term", [.init("name"), .init("value")], category: "training",
+            "term", [.init("name", .string), .init("value", .number())], category: "training",
             summary:
                 "Names part of a loss and returns it unchanged; fit and distill record each term per epoch, and plot draws it in its own panel.",
             example: "term(\"kd\", alpha * T^2 * kl_div(log_softmax(s / T), softmax(t / T)))"
         ) { call in
             let name = try call.string("name")
-            let value = call.value("value")
             // Outside fit and distill nobody reads the terms, so none are kept.
-            guard let context = call.interpreter.trainingContext else {
-                if case .number = value { return value }
-                if case .tensor(let t) = value, t.value.count == 1 { return value }
-                throw call.fail("value", "a number or a one-element tensor (a loss)")
-            }
-            switch value {
-            case .number(let n): context.log(name, n)
-            case .tensor(let t) where t.value.count == 1:
-                context.log(name, Double(t.value.scalar ?? .nan))
-            default: throw call.fail("value", "a number or a one-element tensor (a loss)")
-            }
-            return value
+            call.interpreter.trainingContext?.log(name, try call.number("value"))
+            return call.value("value")
         },
     ]
 }

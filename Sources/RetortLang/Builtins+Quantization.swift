@@ -18,8 +18,10 @@ extension Builtins {
         Builtin(
             "quantize",
             [
-                .init("model"), .init("calibrate"), .init("bits", .number(8)), .init("per_channel", .bool(true)),
-                .init("observer", .string("minmax")), .init("batches", Value.none),
+                .init("model", .model), .init("calibrate", .dataset), .init("bits", .wholeNumber(), .number(8)),
+                .init("per_channel", .bool, .bool(true)),
+                .init("observer", .option(ObserverKind.allCases.map(\.rawValue)), .string("minmax")),
+                .init("batches", .optional(.wholeNumber(min: 1)), Value.none),
             ],
             category: "model",
             summary:
@@ -29,11 +31,7 @@ extension Builtins {
         ) { call in
             let model = try call.model("model")
             try checkBits(call)
-            let observerName = try call.string("observer")
-            guard let observer = ObserverKind(rawValue: observerName) else {
-                throw call.error(
-                    "observer must be \"minmax\", \"percentile\" or \"mse\", got \"\(observerName)\"", at: "observer")
-            }
+            let observer = try call.option("observer", as: ObserverKind.self)
             let prepared = try preparing(call, model, stage: .calibrating, observer: observer)
             try checkTrained(call, model)
             let data = try call.dataset("calibrate")
@@ -41,12 +39,14 @@ extension Builtins {
                 throw call.error("the calibration data \(data.name) has no examples to observe ranges on", at: "calibrate")
             }
             try Calibration.observe(
-                prepared, on: data, batches: call.isGiven("batches") ? try call.int("batches", minimum: 1) : nil,
+                prepared, on: data, batches: try call.ifGiven("batches", call.int),
                 shouldStop: { [interpreter = call.interpreter] in interpreter.interrupt.isRequested })
             return .model(Model(try converting(call, prepared, model)))
         },
         Builtin(
-            "qat", [.init("model"), .init("bits", .number(8)), .init("per_channel", .bool(true))], category: "model",
+            "qat",
+            [.init("model", .model), .init("bits", .wholeNumber(), .number(8)), .init("per_channel", .bool, .bool(true))],
+            category: "model",
             summary:
                 "A copy of a model for quantisation-aware training (the original is unchanged): every Linear and Conv2d fake-quantises its input and weights in the forward pass (quantise, then dequantise) and passes gradients straight through where the value was inside the grid, as torch.fake_quantize_per_tensor_affine / _per_channel_affine. In training mode each layer's input range follows the batches (the first sets it, then a 1% moving average, as PyTorch's MovingAverageMinMaxObserver); in eval mode (predict, accuracy, compare, as a teacher) the ranges stay as training left them, where PyTorch's observers keep observing until disable_observer(); a qat model that has not trained takes its ranges from the first batch it sees. Weight ranges are the current weights' per channel. Train it with fit or distill, then convert() it. "
                 + quantizationRules,
@@ -59,7 +59,7 @@ extension Builtins {
             return .model(result)
         },
         Builtin(
-            "convert", [.init("model")], category: "model",
+            "convert", [.init("model", .model)], category: "model",
             summary:
                 "The int8 model made from a qat() model (its trained weights and observed input ranges); the qat model is unchanged. "
                 + quantizationRules,

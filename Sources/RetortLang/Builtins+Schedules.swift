@@ -10,56 +10,52 @@ extension Builtins {
 
     static func schedule(_ call: BuiltinCall, _ schedule: LearningRateSchedule) -> Value { .schedule(schedule) }
 
-    /// A factor in (0, 1] (start_factor, gamma).
-    static func factor(_ call: BuiltinCall, _ name: String) throws -> Float {
-        let f = try call.number(name)
-        guard f > 0, f <= 1 else { throw call.fail(name, "a number in (0, 1]") }
-        return Float(f)
-    }
-
-    static func minimumRate(_ call: BuiltinCall) throws -> Float {
-        let m = try call.number("min")
-        guard m >= 0, m.isFinite else { throw call.fail("min", "a non-negative learning rate") }
-        return Float(m)
-    }
+    /// A factor of the lr (start_factor, gamma).
+    static let factorType = ParameterType.number(.between(0, 1, includingLow: false, includingHigh: true))
+    /// The lowest lr a schedule reaches.
+    static let minimumRateType = ParameterType.number(.atLeast(0, finite: true))
 
     static let scheduleBuiltins: [Builtin] = [
         Builtin(
-            "step_lr", [.init("every"), .init("gamma", .number(0.1))], category: "optimizer",
+            "step_lr", [.init("every", .wholeNumber(min: 1)), .init("gamma", factorType, .number(0.1))], category: "optimizer",
             summary: "The lr multiplied by gamma every `every` steps (torch's StepLR). " + scheduleRules,
             example: "sgd(lr: 0.1, schedule: step_lr(every: 100, gamma: 0.5))"
         ) { call in
-            .schedule(.step(stepSize: try call.int("every", minimum: 1), gamma: try factor(call, "gamma")))
+            .schedule(.step(stepSize: try call.int("every"), gamma: try call.float("gamma")))
         },
         Builtin(
-            "cosine_lr", [.init("steps"), .init("min", .number(0))], category: "optimizer",
+            "cosine_lr", [.init("steps", .wholeNumber(min: 1)), .init("min", minimumRateType, .number(0))], category: "optimizer",
             summary: "Half a cosine from the lr down to `min` over `steps` steps (torch's CosineAnnealingLR, T_max = steps). "
                 + scheduleRules,
             example: "adam(lr: 1e-3, schedule: cosine_lr(steps: 600))"
         ) { call in
-            .schedule(.cosine(period: try call.int("steps", minimum: 1), minimum: try minimumRate(call)))
+            .schedule(.cosine(period: try call.int("steps"), minimum: try call.float("min")))
         },
         Builtin(
-            "warmup_lr", [.init("steps"), .init("start", .number(0.1))], category: "optimizer",
+            "warmup_lr", [.init("steps", .wholeNumber(min: 1)), .init("start", factorType, .number(0.1))], category: "optimizer",
             summary: "A linear ramp from start·lr to lr over `steps` steps, then constant (torch's LinearLR). " + scheduleRules,
             example: "adam(lr: 1e-3, schedule: warmup_lr(steps: 50))"
         ) { call in
-            .schedule(.warmupLinear(warmup: try call.int("steps", minimum: 1), startFactor: try factor(call, "start")))
+            .schedule(.warmupLinear(warmup: try call.int("steps"), startFactor: try call.float("start")))
         },
         Builtin(
-            "warmup_cosine_lr", [.init("warmup"), .init("steps"), .init("start", .number(0.1)), .init("min", .number(0))],
+            "warmup_cosine_lr",
+            [
+                .init("warmup", .wholeNumber(min: 1)), .init("steps", .wholeNumber(min: 1)),
+                .init("start", factorType, .number(0.1)), .init("min", minimumRateType, .number(0)),
+            ],
             category: "optimizer",
             summary:
                 "Linear warm-up over `warmup` steps, then cosine decay to `min` at `steps` (torch's SequentialLR of LinearLR and CosineAnnealingLR). "
                 + scheduleRules,
             example: "adamw(lr: 1e-3, schedule: warmup_cosine_lr(warmup: 50, steps: 600))"
         ) { call in
-            let warmup = try call.int("warmup", minimum: 1)
-            let steps = try call.int("steps", minimum: 1)
+            let warmup = try call.int("warmup")
+            let steps = try call.int("steps")
             guard steps > warmup else { throw call.fail("steps", "more than warmup (\(warmup))") }
             return .schedule(
                 .warmupCosine(
-                    warmup: warmup, total: steps, startFactor: try factor(call, "start"), minimum: try minimumRate(call)))
+                    warmup: warmup, total: steps, startFactor: try call.float("start"), minimum: try call.float("min")))
         },
     ]
 }

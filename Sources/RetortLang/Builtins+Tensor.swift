@@ -8,7 +8,7 @@ extension Builtins {
         _ name: String, summary: String, example: String, number: @escaping (Double) -> Double,
         tensor: @escaping (Variable) -> Variable
     ) -> Builtin {
-        Builtin(name, [.init("x")], category: "tensor", summary: summary, example: example) { call in
+        Builtin(name, [.init("x", .tensor)], category: "tensor", summary: summary, example: example) { call in
             if case .number(let n) = call.value("x") { return .number(number(n)) }
             let x = try call.tensor("x")
             return .tensor(tensor(x))
@@ -19,36 +19,21 @@ extension Builtins {
         _ name: String, summary: String, example: String, numbers: ((Double, Double) -> Double)? = nil,
         _ op: @escaping (Variable, Int?, Bool) throws -> Variable
     ) -> Builtin {
-        Builtin(
-            name, [.init("x"), .init("axis", Value.none), .init("keepdims", .bool(false))], category: "tensor", summary: summary,
-            example: example
+        // min(3, 4.5) takes any number where the axis goes; an axis is read as a whole number.
+        let axis: ParameterType = numbers == nil ? .optional(.wholeNumber()) : .optional(.number())
+        return Builtin(
+            name, [.init("x", .tensor), .init("axis", axis, Value.none), .init("keepdims", .bool, .bool(false))],
+            category: "tensor", summary: summary, example: example
         ) { call in
             // min(3, 4) and max(a, b) of plain numbers: the smaller or larger, not an axis.
             if let numbers, case .number(let a) = call.value("x"), case .number(let b) = call.value("axis") {
                 return .number(numbers(a, b))
             }
             let x = try call.tensor("x")
-            let axis = call.isGiven("axis") ? try call.int("axis") : nil
+            let axis = try call.ifGiven("axis", call.int)
             let keep = try call.bool("keepdims")
             return try call.tensorOp { try op(x, axis, keep) }
         }
-    }
-
-    /// A shape argument: whole sizes ≥ 0 whose tensor fits the memory budget.
-    static func shapeArgument(_ call: BuiltinCall, _ name: String) throws -> [Int] {
-        let shape: [Int]
-        if case .tuple(let items) = call.value(name) {
-            shape = try items.map {
-                guard case .number(let n) = $0, n.isFinite, n == n.rounded(), Swift.abs(n) < 1e15 else {
-                    throw call.fail(name, "a list of whole numbers")
-                }
-                return Int(n)
-            }
-        } else {
-            shape = try call.ints(name)
-        }
-        try budget(call, shape, at: name)
-        return shape
     }
 
     /// Refuses a tensor of `shape` past the memory budget (or with a negative size) before it is made.
@@ -56,39 +41,42 @@ extension Builtins {
         do {
             try MemoryBudget.check(call.builtin.name, shape)
         } catch let e as TensorError {
-            throw call.error(e.message, kind: .shape, at: name)
+            throw call.error(e.message, kind: Diagnostic.Kind(e.kind), at: name)
         }
     }
 
     static let tensorBuiltins: [Builtin] = [
         Builtin(
-            "tensor", [.init("values"), .init("requires_grad", .bool(false))], category: "tensor",
+            "tensor", [.init("values", .tensor), .init("requires_grad", .bool, .bool(false))], category: "tensor",
             summary: "A tensor from nested lists of numbers (a copy); requires_grad makes it a parameter.",
             example: "tensor([[1, 2], [3, 4]], requires_grad: true)"
         ) { call in
             let t = try call.tensor("values")
             return .tensor(Variable(t.value, requiresGrad: try call.bool("requires_grad")))
         },
-        Builtin("zeros", [.init("shape")], category: "tensor", summary: "A tensor of zeros.", example: "zeros([2, 3])") { call in
-            .tensor(Variable(.zeros(try shapeArgument(call, "shape"))))
+        Builtin("zeros", [.init("shape", .shape)], category: "tensor", summary: "A tensor of zeros.", example: "zeros([2, 3])") {
+            call in
+            .tensor(Variable(.zeros(try call.shape("shape"))))
         },
-        Builtin("ones", [.init("shape")], category: "tensor", summary: "A tensor of ones.", example: "ones([2, 3])") { call in
-            .tensor(Variable(.ones(try shapeArgument(call, "shape"))))
+        Builtin("ones", [.init("shape", .shape)], category: "tensor", summary: "A tensor of ones.", example: "ones([2, 3])") {
+            call in
+            .tensor(Variable(.ones(try call.shape("shape"))))
         },
         Builtin(
-            "randn", [.init("shape")], category: "tensor",
+            "randn", [.init("shape", .shape)], category: "tensor",
             summary: "Standard normal values from the session's seeded generator.", example: "randn([4, 64])"
         ) { call in
-            .tensor(Variable(call.interpreter.generator.normal(try shapeArgument(call, "shape"))))
+            .tensor(Variable(call.interpreter.generator.normal(try call.shape("shape"))))
         },
         Builtin(
-            "rand", [.init("shape")], category: "tensor", summary: "Values uniform in [0, 1) from the seeded generator.",
+            "rand", [.init("shape", .shape)], category: "tensor", summary: "Values uniform in [0, 1) from the seeded generator.",
             example: "rand([3])"
         ) { call in
-            .tensor(Variable(call.interpreter.generator.uniform(try shapeArgument(call, "shape"))))
+            .tensor(Variable(call.interpreter.generator.uniform(try call.shape("shape"))))
         },
         Builtin(
-            "arange", [.init("start"), .init("end"), .init("step", .number(1))], category: "tensor",
+            "arange", [.init("start", .number()), .init("end", .number()), .init("step", .number(), .number(1))],
+            category: "tensor",
             summary: "Values start, start+step, ... below end.", example: "arange(0, 1, step: 0.25)"
         ) { call in
             let (start, end, step) = (try call.float("start"), try call.float("end"), try call.float("step"))
@@ -98,13 +86,15 @@ extension Builtins {
             try budget(call, [count > 0 ? Int(Swift.min(count, 1e15)) : 0])
             return .tensor(Variable(Tensor.arange(start, end, step: step)))
         },
-        Builtin("eye", [.init("n")], category: "tensor", summary: "The n×n identity matrix.", example: "eye(3)") { call in
-            let n = try call.int("n", minimum: 0)
+        Builtin(
+            "eye", [.init("n", .wholeNumber(min: 0))], category: "tensor", summary: "The n×n identity matrix.", example: "eye(3)"
+        ) { call in
+            let n = try call.int("n")
             try budget(call, [n, n], at: "n")
             return .tensor(Variable(Tensor.eye(n)))
         },
         Builtin(
-            "reshape", [.init("x"), .init("shape")], category: "tensor",
+            "reshape", [.init("x", .tensor), .init("shape", .wholeNumbers())], category: "tensor",
             summary: "The same elements in a new shape; one size may be -1.", example: "reshape(x, [2, -1])"
         ) { call in
             let x = try call.tensor("x")
@@ -112,14 +102,16 @@ extension Builtins {
             return try call.tensorOp { try x.reshaped(shape) }
         },
         Builtin(
-            "flatten", [.init("x")], category: "tensor", summary: "Every axis after the first merged into one.",
+            "flatten", [.init("x", .tensor)], category: "tensor", summary: "Every axis after the first merged into one.",
             example: "flatten(images)"
         ) { call in
             let x = try call.tensor("x")
             return try call.tensorOp { try x.flattened(from: 1) }
         },
         Builtin(
-            "transpose", [.init("x"), .init("dim0", .number(-2)), .init("dim1", .number(-1))], category: "tensor",
+            "transpose",
+            [.init("x", .tensor), .init("dim0", .wholeNumber(), .number(-2)), .init("dim1", .wholeNumber(), .number(-1))],
+            category: "tensor",
             summary: "Two axes swapped (the last two by default).", example: "transpose(w)"
         ) { call in
             let x = try call.tensor("x")
@@ -127,7 +119,7 @@ extension Builtins {
             return try call.tensorOp { try x.transposed(a, b) }
         },
         Builtin(
-            "permute", [.init("x"), .init("dims")], category: "tensor", summary: "Axes reordered.",
+            "permute", [.init("x", .tensor), .init("dims", .wholeNumbers())], category: "tensor", summary: "Axes reordered.",
             example: "permute(images, [0, 2, 3, 1])"
         ) { call in
             let x = try call.tensor("x")
@@ -135,7 +127,7 @@ extension Builtins {
             return try call.tensorOp { try x.permuted(dims) }
         },
         Builtin(
-            "concat", [.init("tensors"), .init("axis", .number(0))], category: "tensor",
+            "concat", [.init("tensors", tensorsType), .init("axis", .wholeNumber(), .number(0))], category: "tensor",
             summary: "Tensors joined along an existing axis.", example: "concat([a, b], axis: 1)"
         ) { call in
             let parts = try tensorList(call, "tensors")
@@ -143,7 +135,7 @@ extension Builtins {
             return try call.tensorOp { try Variable.concat(parts, axis: axis) }
         },
         Builtin(
-            "stack", [.init("tensors"), .init("axis", .number(0))], category: "tensor",
+            "stack", [.init("tensors", tensorsType), .init("axis", .wholeNumber(), .number(0))], category: "tensor",
             summary: "Tensors of one shape joined along a new axis.", example: "stack([a, b])"
         ) { call in
             let parts = try tensorList(call, "tensors")
@@ -151,7 +143,7 @@ extension Builtins {
             return try call.tensorOp { try Variable.stack(parts, axis: axis) }
         },
         Builtin(
-            "gather", [.init("x"), .init("axis"), .init("index")], category: "tensor",
+            "gather", [.init("x", .tensor), .init("axis", .wholeNumber()), .init("index", .tensor)], category: "tensor",
             summary: "PyTorch's gather: values picked along an axis by an index tensor.", example: "gather(logits, 1, labels)"
         ) { call in
             let x = try call.tensor("x")
@@ -160,16 +152,16 @@ extension Builtins {
             return try call.tensorOp { try x.gathered(axis: axis, index: index) }
         },
         Builtin(
-            "one_hot", [.init("labels"), .init("classes")], category: "tensor",
+            "one_hot", [.init("labels", .tensor), .init("classes", .wholeNumber(min: 1))], category: "tensor",
             summary: "Class indices as one-hot rows.", example: "one_hot(y, 10)"
         ) { call in
             let labels = try call.tensor("labels").value
-            let classes = try call.int("classes", minimum: 1)
+            let classes = try call.int("classes")
             try budget(call, [labels.count, classes], at: "classes")
             return try call.tensorOp { Variable(try labels.oneHot(classes: classes)) }
         },
         Builtin(
-            "where", [.init("condition"), .init("a"), .init("b")], category: "tensor",
+            "where", [.init("condition", .tensor), .init("a", .tensor), .init("b", .tensor)], category: "tensor",
             summary: "Elements of a where the condition is non-zero, else of b.", example: "where(x > 0, x, 0)"
         ) { call in
             let c = try call.tensor("condition")
@@ -177,7 +169,8 @@ extension Builtins {
             return try call.tensorOp { try Variable.select(c, a, b) }
         },
         Builtin(
-            "maximum", [.init("a"), .init("b")], category: "tensor", summary: "The larger of two values, elementwise.",
+            "maximum", [.init("a", .tensor), .init("b", .tensor)], category: "tensor",
+            summary: "The larger of two values, elementwise.",
             example: "maximum(x, 0)"
         ) { call in
             if case .number(let a) = call.value("a"), case .number(let b) = call.value("b") { return .number(Swift.max(a, b)) }
@@ -185,7 +178,8 @@ extension Builtins {
             return try call.tensorOp { try a.maximum(b) }
         },
         Builtin(
-            "minimum", [.init("a"), .init("b")], category: "tensor", summary: "The smaller of two values, elementwise.",
+            "minimum", [.init("a", .tensor), .init("b", .tensor)], category: "tensor",
+            summary: "The smaller of two values, elementwise.",
             example: "minimum(x, 1)"
         ) { call in
             if case .number(let a) = call.value("a"), case .number(let b) = call.value("b") { return .number(Swift.min(a, b)) }
@@ -193,15 +187,19 @@ extension Builtins {
             return try call.tensorOp { try a.minimum(b) }
         },
         Builtin(
-            "clamp", [.init("x"), .init("min", Value.none), .init("max", Value.none)], category: "tensor",
+            "clamp",
+            [
+                .init("x", .tensor), .init("min", .optional(.number()), Value.none),
+                .init("max", .optional(.number()), Value.none),
+            ], category: "tensor",
             summary: "Values limited to [min, max].", example: "clamp(p, min: 1e-7, max: 1)"
         ) { call in
             let x = try call.tensor("x")
             return .tensor(
-                x.clamp(min: try call.optionalNumber("min").map(Float.init), max: try call.optionalNumber("max").map(Float.init)))
+                x.clamp(min: try call.ifGiven("min", call.float), max: try call.ifGiven("max", call.float)))
         },
         Builtin(
-            "matmul", [.init("a"), .init("b")], category: "tensor", summary: "Matrix product (same as a @ b).",
+            "matmul", [.init("a", .tensor), .init("b", .tensor)], category: "tensor", summary: "Matrix product (same as a @ b).",
             example: "matmul(x, transpose(w))"
         ) { call in
             let (a, b) = (try call.tensor("a"), try call.tensor("b"))
@@ -231,11 +229,11 @@ extension Builtins {
             "silu", summary: "x · sigmoid(x); also a layer.", example: "silu(x)", number: { $0 / (1 + Foundation.exp(-$0)) }
         ) { $0.silu() },
         Builtin(
-            "leaky_relu", [.init("x"), .init("slope", .number(0.01))], category: "tensor",
+            "leaky_relu", [.init("x", .tensor), .init("slope", .number(), .number(0.01))], category: "tensor",
             summary: "x where positive, slope·x elsewhere.", example: "leaky_relu(x, slope: 0.2)"
         ) { call in .tensor(try call.tensor("x").leakyRelu(slope: try call.float("slope"))) },
         Builtin(
-            "softmax", [.init("x"), .init("axis", .number(-1))], category: "tensor",
+            "softmax", [.init("x", .tensor), .init("axis", .wholeNumber(), .number(-1))], category: "tensor",
             summary: "Probabilities along an axis; divide by a temperature first to soften: softmax(t / T).",
             example: "softmax(logits / 4)"
         ) { call in
@@ -244,7 +242,7 @@ extension Builtins {
             return try call.tensorOp { try x.softmax(axis: axis) }
         },
         Builtin(
-            "log_softmax", [.init("x"), .init("axis", .number(-1))], category: "tensor",
+            "log_softmax", [.init("x", .tensor), .init("axis", .wholeNumber(), .number(-1))], category: "tensor",
             summary: "log(softmax(x)), computed stably.", example: "log_softmax(s / T)"
         ) { call in
             let x = try call.tensor("x")
@@ -252,7 +250,9 @@ extension Builtins {
             return try call.tensorOp { try x.logSoftmax(axis: axis) }
         },
         Builtin(
-            "normalize", [.init("x"), .init("axis", .number(1)), .init("eps", .number(1e-12))], category: "tensor",
+            "normalize",
+            [.init("x", .tensor), .init("axis", .wholeNumber(), .number(1)), .init("eps", .number(), .number(1e-12))],
+            category: "tensor",
             summary: "x divided by its L2 norm along an axis (at least eps), as torch's F.normalize.",
             example: "normalize(features, axis: 1)"
         ) { call in
@@ -280,7 +280,8 @@ extension Builtins {
             try x.min(axis: a, keepDims: k)
         },
         Builtin(
-            "item", [.init("x")], category: "tensor", summary: "The number in a one-element tensor (PyTorch's x.item()).",
+            "item", [.init("x", .tensor)], category: "tensor",
+            summary: "The number in a one-element tensor (PyTorch's x.item()).",
             example: "item(loss)"
         ) { call in
             if case .number = call.value("x") { return call.value("x") }
@@ -299,11 +300,11 @@ extension Builtins {
             Variable(try x.value.argmax(axis: a, keepDims: k))
         },
         Builtin(
-            "detach", [.init("x")], category: "tensor", summary: "The same values cut off from the gradient graph.",
+            "detach", [.init("x", .tensor)], category: "tensor", summary: "The same values cut off from the gradient graph.",
             example: "detach(teacher(x))"
         ) { call in .tensor(try call.tensor("x").detached()) },
         Builtin(
-            "no_grad", [.init("expression")], category: "tensor",
+            "no_grad", [.init("expression", .any)], category: "tensor",
             summary: "Evaluates its argument without recording gradients: no graph, no kept activations.",
             example: "no_grad(teacher(b.x))"
         ) { call in call.value("expression") },
@@ -314,25 +315,29 @@ extension Builtins {
             if case .tensor(let t) = call.value(name) {
                 return try (0..<(t.shape.first ?? 0)).map { try t.selecting(axis: 0, index: $0) }
             }
-            throw call.fail(name, "a list of tensors")
+            throw call.fail(name)
         }
         return try items.map { try call.interpreter.tensorArgument($0, at: call.range(of: name), what: "each of `\(name)`") }
     }
 
-    static func reductionArgument(_ call: BuiltinCall) throws -> Reduction {
-        let name = try call.string("reduction")
-        guard let r = Reduction(rawValue: name) else {
-            throw call.error(
-                "reduction must be one of \(Reduction.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \"\(name)\"",
-                at: "reduction")
-        }
-        return r
+    static func reductionArgument(_ call: BuiltinCall) throws -> Reduction { try call.option("reduction", as: Reduction.self) }
+
+    /// `reduction:` of a loss, with its default.
+    static func reductionParameter(_ standard: Reduction) -> Builtin.Parameter {
+        .init("reduction", .option(Reduction.allCases.map(\.rawValue)), .string(standard.rawValue))
     }
+
+    /// What concat and stack join: a list of tensors, or a tensor's rows.
+    static let tensorsType = ParameterType.oneOf([.list(.tensor), .tensorValue])
 
     static let lossBuiltins: [Builtin] = [
         Builtin(
             "cross_entropy",
-            [.init("logits"), .init("target"), .init("label_smoothing", .number(0)), .init("reduction", .string("mean"))],
+            [
+                .init("logits", .tensor), .init("target", .tensor),
+                .init("label_smoothing", .fraction(includingOne: true), .number(0)),
+                reductionParameter(.mean),
+            ],
             category: "loss",
             summary: "Cross-entropy of logits [N, C] against class indices [N] or probabilities [N, C] (PyTorch semantics).",
             example: "cross_entropy(model(x), y, label_smoothing: 0.1)"
@@ -345,7 +350,7 @@ extension Builtins {
             }
         },
         Builtin(
-            "nll", [.init("log_probs"), .init("target"), .init("reduction", .string("mean"))], category: "loss",
+            "nll", [.init("log_probs", .tensor), .init("target", .tensor), reductionParameter(.mean)], category: "loss",
             summary: "Negative log-likelihood of class indices under log-probabilities.", example: "nll(log_softmax(s), y)"
         ) { call in
             let (logp, target) = (try call.tensor("log_probs"), try call.tensor("target"))
@@ -353,7 +358,7 @@ extension Builtins {
             return try call.tensorOp { try Loss.nll(logp, target: target, reduction: reduction) }
         },
         Builtin(
-            "mse", [.init("input"), .init("target"), .init("reduction", .string("mean"))], category: "loss",
+            "mse", [.init("input", .tensor), .init("target", .tensor), reductionParameter(.mean)], category: "loss",
             summary: "Mean squared error.", example: "mse(adapter(fs), ft)"
         ) { call in
             let (a, b) = (try call.tensor("input"), try call.tensor("target"))
@@ -361,7 +366,7 @@ extension Builtins {
             return try call.tensorOp { try Loss.mse(a, b, reduction: reduction) }
         },
         Builtin(
-            "l1", [.init("input"), .init("target"), .init("reduction", .string("mean"))], category: "loss",
+            "l1", [.init("input", .tensor), .init("target", .tensor), reductionParameter(.mean)], category: "loss",
             summary: "Mean absolute error.", example: "l1(s, t)"
         ) { call in
             let (a, b) = (try call.tensor("input"), try call.tensor("target"))
@@ -369,7 +374,7 @@ extension Builtins {
             return try call.tensorOp { try Loss.l1(a, b, reduction: reduction) }
         },
         Builtin(
-            "kl_div", [.init("input"), .init("target"), .init("reduction", .string("batchmean"))], category: "loss",
+            "kl_div", [.init("input", .tensor), .init("target", .tensor), reductionParameter(.batchmean)], category: "loss",
             summary: "KL(target ‖ q) with input = log q and target = p, PyTorch's argument order; batchmean divides by N.",
             example: "kl_div(log_softmax(s / T), softmax(t / T))"
         ) { call in
@@ -378,7 +383,7 @@ extension Builtins {
             return try call.tensorOp { try Loss.klDiv(a, b, reduction: reduction) }
         },
         Builtin(
-            "bce_with_logits", [.init("logits"), .init("target"), .init("reduction", .string("mean"))], category: "loss",
+            "bce_with_logits", [.init("logits", .tensor), .init("target", .tensor), reductionParameter(.mean)], category: "loss",
             summary: "Binary cross-entropy on logits, computed stably.", example: "bce_with_logits(z, y)"
         ) { call in
             let (a, b) = (try call.tensor("logits"), try call.tensor("target"))
@@ -386,7 +391,11 @@ extension Builtins {
             return try call.tensorOp { try Loss.binaryCrossEntropyWithLogits(a, b, reduction: reduction) }
         },
         Builtin(
-            "cosine_similarity", [.init("a"), .init("b"), .init("axis", .number(1)), .init("eps", .number(1e-8))],
+            "cosine_similarity",
+            [
+                .init("a", .tensor), .init("b", .tensor), .init("axis", .wholeNumber(), .number(1)),
+                .init("eps", .number(), .number(1e-8)),
+            ],
             category: "loss",
             summary: "a·b / (‖a‖·‖b‖) along an axis.", example: "cosine_similarity(fs, ft)"
         ) { call in

@@ -21,10 +21,15 @@ extension Builtins {
         """
 
     static let trainingParameters: [Builtin.Parameter] = [
-        .init("epochs", .number(10)), .init("opt", Value.none), .init("batch", .number(64)), .init("shuffle", .bool(true)),
-        .init("validation", Value.none), .init("quiet", .bool(false)), .init("clip", Value.none),
-        .init("checkpoint", Value.none), .init("every", .number(1)), .init("resume", .bool(false)),
+        .init("epochs", .wholeNumber(min: 1), .number(10)), .init("opt", .optional(.optimizer), Value.none),
+        .init("batch", .wholeNumber(min: 1), .number(64)), .init("shuffle", .bool, .bool(true)),
+        .init("validation", .optional(.dataset), Value.none), .init("quiet", .bool, .bool(false)),
+        .init("clip", clipType, Value.none), .init("checkpoint", .optional(.string), Value.none),
+        .init("every", .wholeNumber(min: 1), .number(1)), .init("resume", .bool, .bool(false)),
     ]
+
+    /// `clip:`, a maximum global gradient norm.
+    static let clipType = ParameterType.optional(.number(.above(0, finite: true)))
 
     /// A trainer for `model` on `data` from the call's arguments; `loss` computes each batch's step.
     static func trainer(
@@ -36,12 +41,12 @@ extension Builtins {
                 "\(model.name ?? "this model") is an int8 model: it predicts but cannot be trained (fine-tune the float model, or a qat() copy, then quantise or convert it)"
             )
         }
-        let optimizerValue = call.isGiven("opt") ? try call.optimizer("opt") : OptimizerValue(kind: .adam, learningRate: 1e-3)
+        let optimizerValue = try call.ifGiven("opt", call.optimizer) ?? OptimizerValue(kind: .adam, learningRate: 1e-3)
         if let complaint = optimizerValue.claim(model) { throw call.error(complaint, at: call.isGiven("opt") ? "opt" : nil) }
         let optimizer = LanguageOptimizer(optimizerValue, interpreter: call.interpreter, range: call.range, owner: model)
         let settings = TrainingSettings(
-            epochs: try call.int("epochs", minimum: 1), batchSize: try call.int("batch", minimum: 1),
-            shuffle: try call.bool("shuffle"), clip: try clipNorm(call))
+            epochs: try call.int("epochs"), batchSize: try call.int("batch"), shuffle: try call.bool("shuffle"),
+            clip: try call.ifGiven("clip", call.number))
         let interpreter = call.interpreter
         let trainer = Trainer(task: task, model: model.network, data: data, settings: settings, optimizer: optimizer) { batch in
             let context = TrainingContext()
@@ -63,7 +68,7 @@ extension Builtins {
                 target.hasSuffix(".safetensors")
                 ? target : (target as NSString).appendingPathComponent("\(model.name ?? "model").checkpoint.safetensors")
             let checkpoint = Checkpoint(
-                path: path, every: try call.int("every", minimum: 1), model: model.network, optimizer: optimizer,
+                path: path, every: try call.int("every"), model: model.network, optimizer: optimizer,
                 run: try runRecord(call, data: data, optimizer: optimizerValue, settings: settings, lossName: lossName))
             trainer.checkpoint = checkpoint
             trainer.onResume = { [weak interpreter] reached in
@@ -108,7 +113,8 @@ extension Builtins {
             switch error {
             case .interrupted(let place):
                 throw call.interpreter.diagnostic(
-                    .interrupted, "\(trainer.task) interrupted in \(place); \(name) keeps the weights of that batch", at: call.range)
+                    .interrupted, "\(trainer.task) interrupted in \(place); \(name) keeps the weights of that batch",
+                    at: call.range)
             case .nonFiniteLoss(_, _, _, _, _, let weightsFinite):
                 let kept =
                     weightsFinite
@@ -133,14 +139,6 @@ extension Builtins {
         } catch {
             throw call.interpreter.wrap(error, at: call.range)
         }
-    }
-
-    /// `clip:`, a positive maximum gradient norm, or nil when not given.
-    static func clipNorm(_ call: BuiltinCall) throws -> Double? {
-        guard call.isGiven("clip") else { return nil }
-        let clip = try call.number("clip")
-        guard clip > 0, clip.isFinite else { throw call.fail("clip", "a positive maximum gradient norm") }
-        return clip
     }
 
     /// Refuses a named argument that neither the builtin nor the loss takes: a misspelt `epoch:`
@@ -199,7 +197,11 @@ extension Builtins {
 
     static let trainingBuiltins: [Builtin] = [
         Builtin(
-            "fit", [.init("model"), .init("data"), .init("loss", Value.none)] + trainingParameters, category: "training",
+            "fit",
+            [
+                .init("model", .model), .init("data", .dataset),
+                .init("loss", .optional(.function(of: "(output, labels)")), Value.none),
+            ] + trainingParameters, category: "training",
             summary:
                 "Trains a model on a dataset (default loss cross_entropy(output, labels), optimizer adam(lr: 1e-3)); returns the history. "
                 + trainingRules,
@@ -208,7 +210,7 @@ extension Builtins {
         ) { call in
             let model = try call.model("model")
             let data = try call.dataset("data")
-            let loss = call.isGiven("loss") ? try call.function("loss") : .none
+            let loss = try call.ifGiven("loss", call.function) ?? .none
             let lossName = call.isGiven("loss") ? loss.functionName : "cross_entropy"
             try checkExtraNamed(call, loss: loss, lossName: lossName)
             func batchLoss(_ x: Variable, _ y: Tensor, _ progress: Double, _ context: TrainingContext) throws -> (
@@ -233,8 +235,9 @@ extension Builtins {
         Builtin(
             "distill",
             [
-                .init("student"), .init("from"), .init("on"), .init("loss", Value.none), .init("weights", Value.none),
-                .init("precompute", .bool(false)),
+                .init("student", .model), .init("from", .models), .init("on", .dataset),
+                .init("loss", .optional(.function(of: "(student, teacher, labels)")), Value.none),
+                .init("weights", .optional(.numbers()), Value.none), .init("precompute", .bool, .bool(false)),
             ] + trainingParameters,
             category: "training",
             summary:
@@ -338,7 +341,11 @@ extension Builtins {
             return .history(history)
         },
         Builtin(
-            "step", [.init("opt"), .init("loss"), .init("clip", Value.none), .init("progress", Value.none)],
+            "step",
+            [
+                .init("opt", .optimizer), .init("loss", .tensor), .init("clip", clipType, Value.none),
+                .init("progress", .optional(.fraction(includingOne: true)), Value.none),
+            ],
             category: "training",
             summary:
                 "One training step: back-propagates the loss, updates exactly the unfrozen parameters it depends on (clipped to a global norm `clip`), clears their gradients. `progress` is the p an lr function or schedule reads.",
@@ -353,25 +360,21 @@ extension Builtins {
             guard !parameters.isEmpty else {
                 throw call.error("the loss does not depend on any trainable (unfrozen) parameter", at: "loss")
             }
-            var progress: Double?
-            if call.isGiven("progress") {
-                let p = try call.number("progress")
-                guard (0...1).contains(p) else { throw call.fail("progress", "a number in [0, 1]") }
-                progress = p
-            }
+            let progress = try call.ifGiven("progress", call.number)
             // `step` trains whatever the loss depends on; the optimizer's first model owns it.
             let owner = Model(Sequential([]))
             try Trainer.update(
-                loss, parameters, optimizer: LanguageOptimizer(optimizer, interpreter: call.interpreter, range: call.range, owner: owner),
-                clip: try clipNorm(call), progress: progress)
+                loss, parameters,
+                optimizer: LanguageOptimizer(optimizer, interpreter: call.interpreter, range: call.range, owner: owner),
+                clip: try call.ifGiven("clip", call.number), progress: progress)
             return .number(Double(loss.value.scalar ?? .nan))
         },
         Builtin(
-            "accuracy", [.init("model"), .init("data")], category: "training",
+            "accuracy", [.init("model", .model), .init("data", .dataset)], category: "training",
             summary: "The fraction of examples whose top-scoring class is the label.", example: "accuracy(student, test)"
         ) { call in .number(Double(try Evaluation.accuracy(try call.model("model").network, on: try call.dataset("data")))) },
         Builtin(
-            "predict", [.init("model"), .init("x")], category: "training",
+            "predict", [.init("model", .model), .init("x", .tensor)], category: "training",
             summary: "The model's outputs in evaluation mode, without gradients.", example: "predict(teacher, test.x)"
         ) { call in
             let m = try call.model("model")
@@ -379,18 +382,13 @@ extension Builtins {
             return try call.tensorOp { Variable(try Evaluation.predict(m.network, x)) }
         },
         Builtin(
-            "compare", [.init("models"), .init("data")], category: "training",
+            "compare", [.init("models", .list(.model)), .init("data", .dataset)], category: "training",
             summary:
                 "A table of models on a dataset: accuracy, loss, parameters, bytes, latency per batch, agreement with and KL from the first model.",
             example: "compare([teacher, alone, student], test)"
         ) { call in
-            guard case .list(let items) = call.value("models"), !items.isEmpty else {
-                throw call.fail("models", "a list of models")
-            }
-            let models = try items.map { item -> Model in
-                guard case .model(let m) = item else { throw call.fail("models", "a list of models") }
-                return m
-            }
+            let models = try call.list("models").compactMap { if case .model(let m) = $0 { return m } else { return nil } }
+            guard !models.isEmpty else { throw call.fail("models", "a list of at least one model") }
             return .table(try compareTable(models, try call.dataset("data")))
         },
     ]
@@ -401,7 +399,8 @@ extension Builtins {
             let (m, r) = pair
             return [
                 m.name ?? "model \(i + 1)", String(format: "%.1f%%", 100 * r.accuracy), String(format: "%.4f", r.loss),
-                "\(r.parameters)", "\(r.bytes)", String(format: "%.3f", r.milliseconds), String(format: "%.1f%%", 100 * r.agreement),
+                "\(r.parameters)", "\(r.bytes)", String(format: "%.3f", r.milliseconds),
+                String(format: "%.1f%%", 100 * r.agreement),
                 String(format: "%.4f", r.divergence),
             ]
         }

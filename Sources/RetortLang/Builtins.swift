@@ -5,7 +5,8 @@ import RetortTensor
 /// Every builtin, by area. Each has a doc entry reachable with `help(name)`.
 enum Builtins {
     static let all: [Builtin] =
-        general + tensorBuiltins + lossBuiltins + modelBuiltins + modeBuiltins + scheduleBuiltins + compressionBuiltins + quantizationBuiltins + graphBuiltins + errorBuiltins + trainingBuiltins
+        general + tensorBuiltins + lossBuiltins + modelBuiltins + modeBuiltins + scheduleBuiltins + compressionBuiltins
+        + quantizationBuiltins + graphBuiltins + errorBuiltins + trainingBuiltins
         + dataBuiltins + fileBuiltins
         + plotBuiltins
 
@@ -13,7 +14,7 @@ enum Builtins {
 
     static let general: [Builtin] = [
         Builtin(
-            "print", [.init("values", variadic: true)], category: "general",
+            "print", [.init("values", .any, variadic: true)], category: "general",
             summary: "Writes values separated by spaces, then a new line.", example: "print(\"loss\", 0.25)"
         ) { call in
             let text = call.rest.map { v -> String in
@@ -24,7 +25,7 @@ enum Builtins {
             return .none
         },
         Builtin(
-            "help", [.init("name", Value.none)], category: "general",
+            "help", [.init("name", .any, Value.none)], category: "general",
             summary: "Shows the doc entry of a builtin, or the source of a function; help() lists every builtin.",
             example: "help(distill)"
         ) { call in
@@ -32,7 +33,7 @@ enum Builtins {
             return .none
         },
         Builtin(
-            "eprint", [.init("values", variadic: true)], category: "general",
+            "eprint", [.init("values", .any, variadic: true)], category: "general",
             summary: "Writes values separated by spaces, then a new line, to the error stream.",
             example: "eprint(\"warning: no labels\")"
         ) { call in
@@ -44,7 +45,7 @@ enum Builtins {
             return .none
         },
         Builtin(
-            "display", [.init("values", variadic: true)], category: "general",
+            "display", [.init("values", .any, variadic: true)], category: "general",
             summary:
                 "Shows each value now, in the richest form the front end has (a plot inline in a notebook, as text in a terminal).",
             example: "display(plot(h))"
@@ -53,7 +54,7 @@ enum Builtins {
             return .none
         },
         Builtin(
-            "clear_output", [.init("wait", .bool(false))], category: "general",
+            "clear_output", [.init("wait", .bool, .bool(false))], category: "general",
             summary: "Clears what the current notebook cell has shown; wait: true waits for the next output first.",
             example: "clear_output(wait: true)"
         ) { call in
@@ -61,7 +62,7 @@ enum Builtins {
             return .none
         },
         Builtin(
-            "input", [.init("prompt", .string("")), .init("password", .bool(false))], category: "general",
+            "input", [.init("prompt", .string, .string("")), .init("password", .bool, .bool(false))], category: "general",
             summary: "A line typed by the user after the prompt, as a string.", example: "let name = input(\"run name? \")"
         ) { call in
             let prompt = try call.string("prompt")
@@ -71,7 +72,7 @@ enum Builtins {
             return .string(line)
         },
         Builtin(
-            "source", [.init("function")], category: "general",
+            "source", [.init("function", .function())], category: "general",
             summary: "The source text of a function written in Retort (the prelude's losses included).",
             example: "source(kd)"
         ) { call in
@@ -81,10 +82,11 @@ enum Builtins {
             return .string(c.declaration.sourceText)
         },
         Builtin(
-            "type", [.init("value")], category: "general", summary: "The name of a value's type.", example: "type(digits())"
+            "type", [.init("value", .any)], category: "general", summary: "The name of a value's type.", example: "type(digits())"
         ) { call in .string(call.value("value").typeName) },
         Builtin(
-            "len", [.init("value")], category: "general",
+            "len", [.init("value", .oneOf([.list(.any), .tuple, .string, .dataset, .range, .record(.any), .tensorValue]))],
+            category: "general",
             summary: "The number of items: list and tuple items, dataset examples, a tensor's first dimension.",
             example: "len([1, 2, 3])"
         ) { call in
@@ -95,53 +97,50 @@ enum Builtins {
             case .tensor(let t) where t.value.rank > 0: return .number(Double(t.shape[0]))
             case .range(let a, let b): return .number(Double(Swift.max(0, b - a)))
             case .record(let r): return .number(Double(r.fields.count))
-            default: throw call.fail("value", "a list, tuple, string, dataset, range or tensor")
+            default: throw call.fail("value")
             }
         },
         Builtin(
-            "str", [.init("value")], category: "general", summary: "A value as display text.", example: "str(3.5)"
+            "str", [.init("value", .any)], category: "general", summary: "A value as display text.", example: "str(3.5)"
         ) { call in
             if case .string = call.value("value") { return call.value("value") }
             return .string(call.value("value").displayText)
         },
         Builtin(
-            "seed", [.init("n")], category: "general",
+            "seed", [.init("n", .wholeNumber())], category: "general",
             summary: "Reseeds the session's random generator, so what follows is reproducible.", example: "seed(42)"
         ) { call in
             call.interpreter.generator = RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.int("n")))
             return .none
         },
         Builtin(
-            "set_printoptions", [.init("precision", .number(4))], category: "general",
+            "set_printoptions", [.init("precision", .wholeNumber(min: 0, max: 16), .number(4))], category: "general",
             summary:
                 "Digits shown from now on: tensor elements with `precision` decimals (default 4, as PyTorch), numbers with precision + 2 significant digits.",
             example: "set_printoptions(precision: 8)"
         ) { call in
-            let precision = try call.int("precision", minimum: 0)
-            guard precision <= 16 else { throw call.fail("precision", "a whole number from 0 to 16") }
-            PrintOptions.precision = precision
+            PrintOptions.precision = try call.int("precision")
             return .none
         },
         Builtin(
-            "round", [.init("x"), .init("digits", .number(0))], category: "general",
+            "round", [.init("x", .number()), .init("digits", .number(), .number(0))], category: "general",
             summary: "A number rounded to `digits` decimal places.", example: "round(3.14159, digits: 2)"
         ) { call in
             let scale = Foundation.pow(10, try call.number("digits"))
             return .number((try call.number("x") * scale).rounded() / scale)
         },
         Builtin(
-            "range", [.init("start"), .init("end")], category: "general",
+            "range", [.init("start", .wholeNumber()), .init("end", .wholeNumber())], category: "general",
             summary: "Whole numbers from start up to, not including, end (same as start..<end).", example: "range(0, 5)"
         ) { call in .range(try call.int("start"), try call.int("end")) },
         Builtin(
-            "append", [.init("list"), .init("item")], category: "general",
+            "append", [.init("list", .list(.any)), .init("item", .any)], category: "general",
             summary: "A new list with the item added at the end.", example: "let seen = append(seen, x)"
         ) { call in
-            guard case .list(let items) = call.value("list") else { throw call.fail("list", "a list") }
-            return .list(items + [call.value("item")])
+            .list(try call.list("list") + [call.value("item")])
         },
         Builtin(
-            "list", [.init("values")], category: "general",
+            "list", [.init("values", .oneOf([.range, .list(.any), .tuple, .tensorValue, .string]))], category: "general",
             summary: "A list from a range, tuple, tensor's rows or list.", example: "list(1..3)"
         ) { call in .list(try call.interpreter.iterate(call.value("values"), at: call.range(of: "values"))) },
     ]

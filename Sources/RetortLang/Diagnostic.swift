@@ -1,3 +1,5 @@
+import RetortTensor
+
 /// A problem found in a program, as a value: what, where, and any notes. Rendering is separate
 /// (`DiagnosticRenderer`), so the REPL, the script runner and the kernel show them alike.
 public struct Diagnostic: Error, Equatable, Sendable {
@@ -9,6 +11,8 @@ public struct Diagnostic: Error, Equatable, Sendable {
         case type
         case argument
         case shape
+        /// Something would need more memory than the budget allows (Python's MemoryError).
+        case memory
         case runtime
         case interrupted
     }
@@ -51,9 +55,28 @@ public struct Diagnostic: Error, Equatable, Sendable {
         case .type: return "TypeError"
         case .argument: return "ArgumentError"
         case .shape: return "ShapeError"
+        case .memory: return "MemoryError"
         case .runtime: return "RuntimeError"
         case .interrupted: return "Interrupted"
         }
+    }
+}
+
+extension Diagnostic.Kind {
+    /// The kind a tensor-core error shows as: a shape that disagrees is a shape error, one too large
+    /// for the memory budget a memory error; an argument, the values in one, or a file it names, an
+    /// argument error.
+    init(_ kind: TensorError.Kind) {
+        switch kind {
+        case .shape: self = .shape
+        case .budget: self = .memory
+        case .argument, .value, .file: self = .argument
+        }
+    }
+
+    /// The kind of a tensor-core error, or `otherwise` for any other error.
+    init(of error: Error, otherwise: Diagnostic.Kind) {
+        if let e = error as? TensorError { self.init(e.kind) } else { self = otherwise }
     }
 }
 

@@ -71,7 +71,7 @@ final class FunctionLayer: Layer {
     /// function calls the replacement from now on.
     func replaceChild(_ name: String, with layer: Layer) throws {
         guard let member = members.first(where: { $0.name == name }) else {
-            throw TensorError("replace", "\(label) captures no model named '\(name)'")
+            throw TensorError(.argument, "replace", "\(label) captures no model named '\(name)'")
         }
         if !member.model.isLayer, let sequence = layer as? Sequential {
             member.model.network.replaceLayers(sequence.layers)
@@ -108,7 +108,9 @@ final class FunctionLayer: Layer {
     }
 
     func setBuffer(_ name: String, _ tensor: Tensor) throws {
-        guard let owner = owner(of: name) else { throw TensorError("load", "\(label) has no member holding '\(name)'") }
+        guard let owner = owner(of: name) else {
+            throw TensorError(.argument, "load", "\(label) has no member holding '\(name)'")
+        }
         try owner.model.module.setBuffer(String(name.dropFirst(owner.name.count + 1)), tensor)
     }
 

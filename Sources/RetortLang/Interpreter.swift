@@ -123,8 +123,7 @@ public final class Interpreter: RandomSource {
             interrupt.clear()
             return diagnostic(.interrupted, "interrupted: \(e.description)", at: range)
         case let e as TensorError:
-            let kind: Diagnostic.Kind = e.message.contains("shape") || e.message.contains("differ") ? .shape : .argument
-            return diagnostic(kind, e.description, at: range)
+            return diagnostic(Diagnostic.Kind(e.kind), e.description, at: range)
         default:
             return diagnostic(.runtime, "\(error)", at: range)
         }

@@ -11,7 +11,7 @@ public func broadcastShape(_ a: [Int], _ b: [Int], op: String) throws -> [Int] {
         } else if da == 1 {
             result[i] = db
         } else {
-            throw TensorError(op, "shapes cannot be broadcast together: \(formatShape(a)) and \(formatShape(b))")
+            throw TensorError(.shape, op, "shapes cannot be broadcast together: \(formatShape(a)) and \(formatShape(b))")
         }
     }
     try MemoryBudget.check(op, result)
@@ -71,7 +71,7 @@ extension Tensor {
     public func expanded(to target: [Int]) throws -> Tensor {
         let result = try broadcastShape(shape, target, op: "expand")
         guard result == target else {
-            throw TensorError("expand", "cannot expand \(formatShape(shape)) to \(formatShape(target))")
+            throw TensorError(.shape, "expand", "cannot expand \(formatShape(shape)) to \(formatShape(target))")
         }
         if shape == target { return self }
         let strides = broadcastStrides(shape, to: target)

@@ -15,7 +15,7 @@ extension Variable {
         case .sum: return try sum()
         case .mean: return try mean()
         case .batchmean:
-            guard op == "kl_div" else { throw TensorError(op, "reduction 'batchmean' applies only to kl_div") }
+            guard op == "kl_div" else { throw TensorError(.argument, op, "reduction 'batchmean' applies only to kl_div") }
             return try sum() * (1 / Float(Swift.max(batch, 1)))
         }
     }
@@ -36,13 +36,14 @@ public enum Loss {
         let target = targetVariable.value
         guard logp.rank == 2, target.shape == [logp.shape[0]] else {
             throw TensorError(
+                .shape,
                 "nll_loss",
                 "expected log-probabilities [N, C] and targets [N], got \(formatShape(logp.shape)) and \(formatShape(target.shape))"
             )
         }
         let (n, classes) = (logp.shape[0], logp.shape[1])
         if let weight, weight.shape != [classes] {
-            throw TensorError("nll_loss", "class weights \(formatShape(weight.shape)) do not match \(classes) classes")
+            throw TensorError(.shape, "nll_loss", "class weights \(formatShape(weight.shape)) do not match \(classes) classes")
         }
         let ignored = ignoreIndex.map(Float.init)
         let labels: [Int] = try target.withUnsafeBufferPointer { t in
@@ -51,7 +52,7 @@ public enum Loss {
                 let value = t[i]
                 guard value == value.rounded(), value >= 0, value < Float(classes) else {
                     throw TensorError(
-                        "nll_loss",
+                        .value, "nll_loss",
                         "target class \(value) at position \(i) is not a whole number in 0..<\(classes)\(ignoreIndex.map { " (or \($0), ignored)" } ?? "")"
                     )
                 }
@@ -93,10 +94,10 @@ public enum Loss {
         reduction: Reduction = .mean
     ) throws -> Variable {
         guard logits.value.rank >= 2 else {
-            throw TensorError("cross_entropy", "expected logits [N, C] or [N, T, C], got \(formatShape(logits.shape))")
+            throw TensorError(.shape, "cross_entropy", "expected logits [N, C] or [N, T, C], got \(formatShape(logits.shape))")
         }
         guard (0...1).contains(labelSmoothing) else {
-            throw TensorError("cross_entropy", "label_smoothing must be in [0, 1], got \(labelSmoothing)")
+            throw TensorError(.argument, "cross_entropy", "label_smoothing must be in [0, 1], got \(labelSmoothing)")
         }
         let classes = logits.shape[logits.value.rank - 1]
         let leading = Array(logits.shape.dropLast())
@@ -105,7 +106,7 @@ public enum Loss {
             let rows = leading.reduce(1, *)
             guard target.shape == leading || target.shape == logits.shape else {
                 throw TensorError(
-                    "cross_entropy",
+                    .shape, "cross_entropy",
                     "target must be class indices \(formatShape(leading)) or probabilities \(formatShape(logits.shape)), got \(formatShape(target.shape))"
                 )
             }
@@ -120,7 +121,7 @@ public enum Loss {
             let hard = try nll(logp, target: target, weight: weight, ignoreIndex: ignoreIndex, reduction: reduction)
             guard labelSmoothing > 0 else { return hard }
             guard weight == nil else {
-                throw TensorError("cross_entropy", "label_smoothing with class weights is not supported; use one or the other")
+                throw TensorError(.argument, "cross_entropy", "label_smoothing with class weights is not supported; use one or the other")
             }
             // The uniform part counts the same rows the hard part counts.
             let counted = try Variable(target.value.map { ignoreIndex.map(Float.init) == $0 ? 0 : 1 }).reshaped([n, 1])
@@ -133,6 +134,7 @@ public enum Loss {
         }
         guard target.shape == logits.shape else {
             throw TensorError(
+                .shape,
                 "cross_entropy",
                 "target must be class indices [\(n)] or probabilities \(formatShape(logits.shape)), got \(formatShape(target.shape))"
             )
@@ -196,7 +198,7 @@ public enum Loss {
 
     static func checkSameShape(_ a: Variable, _ b: Variable, op: String) throws {
         guard a.shape == b.shape else {
-            throw TensorError(op, "input and target shapes differ: \(formatShape(a.shape)) and \(formatShape(b.shape))")
+            throw TensorError(.shape, op, "input and target shapes differ: \(formatShape(a.shape)) and \(formatShape(b.shape))")
         }
     }
 }

@@ -15,22 +15,24 @@ public enum MemoryBudget {
     /// Throws unless `shape` is made of sizes ≥ 0 whose product, as Float32, fits the budget.
     public static func check(_ op: String, _ shape: [Int]) throws {
         if let negative = shape.first(where: { $0 < 0 }) {
-            throw TensorError(op, "a shape cannot have negative sizes: \(formatShape(shape)) has \(negative)")
+            throw TensorError(.shape, op, "a shape cannot have negative sizes: \(formatShape(shape)) has \(negative)")
         }
         var count = 1
         for size in shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: size)
             guard !overflow else {
-                throw TensorError(op, "a tensor of shape \(formatShape(shape)) has more elements than memory can address")
+                throw TensorError(
+                    .budget, op, "a tensor of shape \(formatShape(shape)) has more elements than memory can address")
             }
             count = product
         }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
         guard !overflow else {
-            throw TensorError(op, "a tensor of shape \(formatShape(shape)) needs more bytes than memory can address")
+            throw TensorError(.budget, op, "a tensor of shape \(formatShape(shape)) needs more bytes than memory can address")
         }
         guard bytes <= maximumBytes else {
             throw TensorError(
+                .budget,
                 op,
                 "a tensor of shape \(formatShape(shape)) needs \(describeBytes(bytes)), more than the \(describeBytes(maximumBytes)) one tensor may take (RETORT_MAX_TENSOR_BYTES sets it)"
             )
@@ -42,10 +44,10 @@ public enum MemoryBudget {
     /// `what` names in the error ("a canvas of 9600 × 7200 pixels").
     public static func check(_ op: String, count: Int, bytesEach: Int, what: @autoclosure () -> String) throws {
         let (bytes, overflow) = count.multipliedReportingOverflow(by: bytesEach)
-        guard count >= 0, !overflow else { throw TensorError(op, "\(what()) needs more bytes than memory can address") }
+        guard count >= 0, !overflow else { throw TensorError(.budget, op, "\(what()) needs more bytes than memory can address") }
         guard bytes <= maximumBytes else {
             throw TensorError(
-                op,
+                .budget, op,
                 "\(what()) needs \(describeBytes(bytes)), more than the \(describeBytes(maximumBytes)) one buffer may take (RETORT_MAX_TENSOR_BYTES sets it)"
             )
         }

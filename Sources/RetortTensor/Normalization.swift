@@ -6,12 +6,14 @@ public enum Normalization {
     ) throws -> Variable {
         guard normalizedShape.count <= x.value.rank, Array(x.shape.suffix(normalizedShape.count)) == normalizedShape else {
             throw TensorError(
+                .shape,
                 "layer_norm",
                 "normalized shape \(formatShape(normalizedShape)) does not match the end of input \(formatShape(x.shape))")
         }
         let axes = Array((x.value.rank - normalizedShape.count)..<x.value.rank)
         let op = Op(
-            "layer_norm", [("axes", .ints(axes)), ("eps", .float(eps)), ("weight", .bool(weight != nil)), ("bias", .bool(bias != nil))])
+            "layer_norm",
+            [("axes", .ints(axes)), ("eps", .float(eps)), ("weight", .bool(weight != nil)), ("bias", .bool(bias != nil))])
         return try Tape.group(op, inputs: [x] + [weight, bias].compactMap { $0 }) {
             let mean = try x.mean(axes: axes, keepDims: true)
             let centered = try x - mean
@@ -33,11 +35,12 @@ public enum Normalization {
     ) throws -> (output: Variable, runningMean: Tensor, runningVar: Tensor) {
         let rank = x.value.rank
         guard rank == 2 || rank == 4 else {
-            throw TensorError("batch_norm", "expected input [N, C] or [N, C, H, W], got \(formatShape(x.shape))")
+            throw TensorError(.shape, "batch_norm", "expected input [N, C] or [N, C, H, W], got \(formatShape(x.shape))")
         }
         let channels = x.shape[1]
         guard runningMean.shape == [channels], runningVar.shape == [channels] else {
             throw TensorError(
+                .shape,
                 "batch_norm",
                 "running statistics \(formatShape(runningMean.shape)) do not match \(channels) channels of \(formatShape(x.shape))"
             )
@@ -51,6 +54,7 @@ public enum Normalization {
             let count = axes.reduce(1) { $0 * x.shape[$1] }
             guard count > 1 else {
                 throw TensorError(
+                    .shape,
                     "batch_norm", "needs more than one value per channel in training, got input \(formatShape(x.shape))")
             }
             let mean = try x.mean(axes: axes, keepDims: true)
@@ -73,7 +77,7 @@ public enum Normalization {
 
     /// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1−p).
     public static func dropout(_ x: Variable, p: Float, training: Bool, generator: inout RandomGenerator) throws -> Variable {
-        guard (0..<1).contains(p) else { throw TensorError("dropout", "probability must be in [0, 1), got \(p)") }
+        guard (0..<1).contains(p) else { throw TensorError(.argument, "dropout", "probability must be in [0, 1), got \(p)") }
         guard training, p > 0 else { return x }
         let keep = 1 - p
         var mask = Tensor.zeros(x.shape)

@@ -9,6 +9,7 @@ public struct Window2D: Equatable, Sendable {
     public init(kernel: (Int, Int), stride: Int, padding: Int, height: Int, width: Int, op: String) throws {
         guard kernel.0 > 0, kernel.1 > 0, stride > 0, padding >= 0 else {
             throw TensorError(
+                .argument,
                 op,
                 "kernel and stride must be positive and padding non-negative (kernel \(kernel.0)×\(kernel.1), stride \(stride), padding \(padding))"
             )
@@ -16,10 +17,11 @@ public struct Window2D: Equatable, Sendable {
         // Sizes from a user's numbers (padding: 1e12) are added without overflow; `outputShape` then checks
         // the output against the memory budget before any op allocates it.
         guard let paddedHeight = Self.padded(height, padding), let paddedWidth = Self.padded(width, padding) else {
-            throw TensorError(op, "padding \(padding) makes the padded input larger than memory can address")
+            throw TensorError(.budget, op, "padding \(padding) makes the padded input larger than memory can address")
         }
         guard paddedHeight >= kernel.0, paddedWidth >= kernel.1 else {
             throw TensorError(
+                .shape,
                 op, "kernel \(kernel.0)×\(kernel.1) is larger than the padded input \(paddedHeight)×\(paddedWidth)")
         }
         kernelHeight = kernel.0
@@ -142,7 +144,7 @@ extension Tensor {
     /// Checks a 4-D `[N, C, H, W]` input for `op`.
     public func imageDimensions(op: String) throws -> (n: Int, c: Int, h: Int, w: Int) {
         guard rank == 4 else {
-            throw TensorError(op, "expected a 4-D input [N, C, H, W], got \(formatShape(shape))")
+            throw TensorError(.shape, op, "expected a 4-D input [N, C, H, W], got \(formatShape(shape))")
         }
         return (shape[0], shape[1], shape[2], shape[3])
     }
@@ -157,13 +159,14 @@ extension Tensor {
         let (n, c, h, wd) = try input.imageDimensions(op: "conv2d")
         guard weight.rank == 4, weight.shape[1] == c else {
             throw TensorError(
+                .shape,
                 "conv2d",
                 "weight \(formatShape(weight.shape)) does not match input \(formatShape(input.shape)): expected [out, \(c), kh, kw]"
             )
         }
         let outChannels = weight.shape[0]
         if let bias, bias.shape != [outChannels] {
-            throw TensorError("conv2d", "bias \(formatShape(bias.shape)) does not match \(outChannels) output channels")
+            throw TensorError(.shape, "conv2d", "bias \(formatShape(bias.shape)) does not match \(outChannels) output channels")
         }
         let window = try Window2D(
             kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, height: h, width: wd, op: "conv2d")
@@ -276,7 +279,7 @@ extension Tensor {
     ) {
         let (n, c, h, wd) = try input.imageDimensions(op: "max_pool2d")
         guard padding <= kernel / 2 else {
-            throw TensorError("max_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
+            throw TensorError(.argument, "max_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
         }
         let window = try Window2D(
             kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "max_pool2d")
@@ -367,7 +370,7 @@ extension Tensor {
     ) {
         let (n, c, h, wd) = try input.imageDimensions(op: "avg_pool2d")
         guard padding <= kernel / 2 else {
-            throw TensorError("avg_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
+            throw TensorError(.argument, "avg_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
         }
         let window = try Window2D(
             kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "avg_pool2d")

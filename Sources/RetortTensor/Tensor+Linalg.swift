@@ -7,6 +7,7 @@ extension Tensor {
     public func matmul(_ other: Tensor) throws -> Tensor {
         guard rank > 0, other.rank > 0 else {
             throw TensorError(
+                .shape,
                 "matmul", "both operands need at least one dimension: \(formatShape(shape)) @ \(formatShape(other.shape))")
         }
         let a = rank == 1 ? withShape([1, shape[0]]) : self
@@ -14,7 +15,7 @@ extension Tensor {
         let (m, k) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
         let (k2, n) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
         guard k == k2 else {
-            throw TensorError("matmul", "inner dimensions differ: \(formatShape(shape)) @ \(formatShape(other.shape))")
+            throw TensorError(.shape, "matmul", "inner dimensions differ: \(formatShape(shape)) @ \(formatShape(other.shape))")
         }
         let batchA = Array(a.shape.dropLast(2))
         let batchB = Array(b.shape.dropLast(2))
@@ -23,6 +24,7 @@ extension Tensor {
             batch = try broadcastShape(batchA, batchB, op: "matmul")
         } catch {
             throw TensorError(
+                .shape,
                 "matmul", "batch dimensions cannot be broadcast: \(formatShape(shape)) @ \(formatShape(other.shape))")
         }
         try MemoryBudget.check("matmul", batch + [m, n])

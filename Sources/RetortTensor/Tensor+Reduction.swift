@@ -32,7 +32,7 @@ extension Tensor {
         var seen = Set<Int>()
         for a in axes {
             let axis = try normalizeAxis(a, rank: rank, op: op)
-            guard seen.insert(axis).inserted else { throw TensorError(op, "axis \(a) is repeated") }
+            guard seen.insert(axis).inserted else { throw TensorError(.argument, op, "axis \(a) is repeated") }
         }
         return seen.sorted()
     }
@@ -83,7 +83,7 @@ extension Tensor {
 
     /// The largest (or smallest) value along one axis and the index where it first occurs.
     public func extremum(axis: Int, keepDims: Bool, largest: Bool, op: String) throws -> (values: Tensor, indices: Tensor) {
-        guard count > 0 else { throw TensorError(op, "cannot reduce an empty tensor") }
+        guard count > 0 else { throw TensorError(.shape, op, "cannot reduce an empty tensor") }
         if rank == 0 {
             _ = try normalizeAxis(axis, rank: 0, op: op)
             return (self, Tensor(0))

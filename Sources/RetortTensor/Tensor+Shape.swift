@@ -51,19 +51,22 @@ extension Tensor {
     public func reshaped(_ newShape: [Int]) throws -> Tensor {
         let inferred = newShape.filter { $0 == -1 }.count
         guard inferred <= 1, newShape.allSatisfy({ $0 >= -1 }) else {
-            throw TensorError("reshape", "invalid shape \(formatShape(newShape)): at most one -1 and no other negative size")
+            throw TensorError(
+                .shape, "reshape", "invalid shape \(formatShape(newShape)): at most one -1 and no other negative size")
         }
         var resolved = newShape
         if inferred == 1 {
             let known = newShape.filter { $0 != -1 }.reduce(1, *)
             guard known > 0, count % known == 0 else {
                 throw TensorError(
+                    .shape,
                     "reshape", "cannot reshape \(formatShape(shape)) (\(count) elements) to \(formatShape(newShape))")
             }
             resolved = newShape.map { $0 == -1 ? count / known : $0 }
         }
         guard resolved.reduce(1, *) == count else {
-            throw TensorError("reshape", "cannot reshape \(formatShape(shape)) (\(count) elements) to \(formatShape(newShape))")
+            throw TensorError(
+                .shape, "reshape", "cannot reshape \(formatShape(shape)) (\(count) elements) to \(formatShape(newShape))")
         }
         return withShape(resolved)
     }
@@ -71,11 +74,12 @@ extension Tensor {
     /// Validates a permutation of this tensor's axes, resolving negative axes.
     func resolvePermutation(_ dims: [Int]) throws -> [Int] {
         guard dims.count == rank else {
-            throw TensorError("permute", "expected \(rank) axes for shape \(formatShape(shape)), got \(formatShape(dims))")
+            throw TensorError(
+                .shape, "permute", "expected \(rank) axes for shape \(formatShape(shape)), got \(formatShape(dims))")
         }
         let resolved = try dims.map { try normalizeAxis($0, rank: rank, op: "permute") }
         guard Set(resolved).count == rank else {
-            throw TensorError("permute", "axes \(formatShape(dims)) are not a permutation of 0..<\(rank)")
+            throw TensorError(.argument, "permute", "axes \(formatShape(dims)) are not a permutation of 0..<\(rank)")
         }
         return resolved
     }
@@ -91,7 +95,7 @@ extension Tensor {
     /// Two axes swapped.
     public func transposed(_ dim0: Int = -2, _ dim1: Int = -1) throws -> Tensor {
         guard rank >= 2 || (rank < 2 && dim0 == -2 && dim1 == -1) else {
-            throw TensorError("transpose", "needs a tensor of rank 2 or more, got \(formatShape(shape))")
+            throw TensorError(.shape, "transpose", "needs a tensor of rank 2 or more, got \(formatShape(shape))")
         }
         if rank < 2 { return self }
         let a = try normalizeAxis(dim0, rank: rank, op: "transpose")
@@ -104,14 +108,17 @@ extension Tensor {
     /// Where a slice reads from: base offset, strides and result shape.
     func sliceGeometry(_ ranges: [SliceRange]) throws -> (base: Int, strides: [Int], shape: [Int]) {
         guard ranges.count <= rank else {
-            throw TensorError("slice", "\(ranges.count) ranges given for a tensor of rank \(rank) \(formatShape(shape))")
+            throw TensorError(
+                .argument, "slice", "\(ranges.count) ranges given for a tensor of rank \(rank) \(formatShape(shape))")
         }
         let own = contiguousStrides(shape)
         var base = 0
         var strides = own
         var outShape = shape
         for (axis, range) in ranges.enumerated() {
-            guard range.step > 0 else { throw TensorError("slice", "step must be positive, got \(range.step) on axis \(axis)") }
+            guard range.step > 0 else {
+                throw TensorError(.argument, "slice", "step must be positive, got \(range.step) on axis \(axis)")
+            }
             let (start, n) = range.resolve(size: shape[axis])
             base += start * own[axis]
             strides[axis] = own[axis] * range.step
@@ -131,7 +138,8 @@ extension Tensor {
         let size = shape[axis]
         let i = index < 0 ? index + size : index
         guard i >= 0, i < size else {
-            throw TensorError(op, "index \(index) is out of range for axis \(axis) of size \(size) in \(formatShape(shape))")
+            throw TensorError(
+                .argument, op, "index \(index) is out of range for axis \(axis) of size \(size) in \(formatShape(shape))")
         }
         return i
     }
@@ -151,7 +159,7 @@ extension Tensor {
 
     /// The sub-tensor at `index` along `axis`, with that axis removed.
     public func selecting(axis: Int, index: Int) throws -> Tensor {
-        guard rank > 0 else { throw TensorError("select", "cannot index a scalar") }
+        guard rank > 0 else { throw TensorError(.argument, "select", "cannot index a scalar") }
         let ax = try normalizeAxis(axis, rank: rank, op: "select")
         let i = try resolveIndex(index, axis: ax, op: "select")
         var ranges = [SliceRange](repeating: SliceRange(), count: ax + 1)
@@ -163,19 +171,20 @@ extension Tensor {
 
     /// Tensors joined along an existing axis; every other dimension must agree.
     public static func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
-        guard let first = tensors.first else { throw TensorError("concat", "needs at least one tensor") }
-        guard first.rank > 0 else { throw TensorError("concat", "cannot concatenate scalars; use stack") }
+        guard let first = tensors.first else { throw TensorError(.argument, "concat", "needs at least one tensor") }
+        guard first.rank > 0 else { throw TensorError(.shape, "concat", "cannot concatenate scalars; use stack") }
         let ax = try normalizeAxis(axis, rank: first.rank, op: "concat")
         for t in tensors.dropFirst() {
             var a = t.shape
             var b = first.shape
             guard a.count == b.count else {
-                throw TensorError("concat", "ranks differ: \(formatShape(first.shape)) and \(formatShape(t.shape))")
+                throw TensorError(.shape, "concat", "ranks differ: \(formatShape(first.shape)) and \(formatShape(t.shape))")
             }
             a[ax] = 0
             b[ax] = 0
             guard a == b else {
                 throw TensorError(
+                    .shape,
                     "concat", "shapes differ outside axis \(axis): \(formatShape(first.shape)) and \(formatShape(t.shape))")
             }
         }
@@ -204,9 +213,9 @@ extension Tensor {
 
     /// Tensors of one shape joined along a new axis.
     public static func stack(_ tensors: [Tensor], axis: Int) throws -> Tensor {
-        guard let first = tensors.first else { throw TensorError("stack", "needs at least one tensor") }
+        guard let first = tensors.first else { throw TensorError(.argument, "stack", "needs at least one tensor") }
         for t in tensors where t.shape != first.shape {
-            throw TensorError("stack", "shapes differ: \(formatShape(first.shape)) and \(formatShape(t.shape))")
+            throw TensorError(.shape, "stack", "shapes differ: \(formatShape(first.shape)) and \(formatShape(t.shape))")
         }
         let ax = try normalizeAxis(axis, rank: first.rank + 1, op: "stack")
         var expanded = first.shape
@@ -219,7 +228,7 @@ extension Tensor {
         try withUnsafeBufferPointer { a in
             try a.enumerated().map { position, value in
                 guard value == value.rounded(), value >= 0, value < Float(size) else {
-                    throw TensorError(op, "\(what) \(value) at position \(position) is not a whole number in 0..<\(size)")
+                    throw TensorError(.value, op, "\(what) \(value) at position \(position) is not a whole number in 0..<\(size)")
                 }
                 return Int(value)
             }
@@ -231,10 +240,12 @@ extension Tensor {
         let ax = try normalizeAxis(axis, rank: rank, op: "gather")
         guard index.rank == rank else {
             throw TensorError(
+                .shape,
                 "gather", "index rank differs from input: \(formatShape(shape)) and index \(formatShape(index.shape))")
         }
         for d in 0..<rank where d != ax && index.shape[d] > shape[d] {
             throw TensorError(
+                .shape,
                 "gather", "index \(formatShape(index.shape)) is larger than input \(formatShape(shape)) on axis \(d)")
         }
         let positions = try gatherOffsets(axis: ax, index: index)
@@ -264,7 +275,7 @@ extension Tensor {
 
     /// Class indices (a tensor of whole numbers) as one-hot rows with `classes` columns.
     public func oneHot(classes: Int) throws -> Tensor {
-        guard classes > 0 else { throw TensorError("one_hot", "the number of classes must be positive, got \(classes)") }
+        guard classes > 0 else { throw TensorError(.argument, "one_hot", "the number of classes must be positive, got \(classes)") }
         try MemoryBudget.check("one_hot", shape + [classes])
         let labels = try integerIndices(op: "one_hot", below: classes, what: "label")
         var result = Tensor.zeros(shape + [classes])

@@ -20,6 +20,7 @@ public struct Tensor {
         let count = shape.reduce(1, *)
         guard count == scalars.count else {
             throw TensorError(
+                .shape,
                 "tensor", "shape \(formatShape(shape)) holds \(count) elements but \(scalars.count) were given")
         }
         self.shape = shape

@@ -5,7 +5,7 @@ extension Variable {
     public static func embedding(_ weight: Variable, ids: Variable) throws -> Variable {
         let w = weight.value
         guard w.rank == 2 else {
-            throw TensorError("embedding", "weight must be [vocabulary, width], got \(formatShape(w.shape))")
+            throw TensorError(.shape, "embedding", "weight must be [vocabulary, width], got \(formatShape(w.shape))")
         }
         let (rows, width) = (w.shape[0], w.shape[1])
         let indices = try ids.value.integerIndices(op: "embedding", below: rows, what: "id")

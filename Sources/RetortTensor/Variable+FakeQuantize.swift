@@ -27,12 +27,13 @@ extension Tensor {
         let channels = axis.map { shape.indices.contains($0) ? shape[$0] : -1 } ?? 1
         guard channels >= 0, scales.count == channels, zeroPoints.count == channels else {
             throw TensorError(
+                .shape,
                 op,
                 "\(scales.count) scales and \(zeroPoints.count) zero points for \(channels < 0 ? "an axis outside" : "\(channels) channels of") \(formatShape(shape))"
             )
         }
         guard scales.allSatisfy({ $0 > 0 && $0.isFinite }) else {
-            throw TensorError(op, "every scale must be positive and finite")
+            throw TensorError(.value, op, "every scale must be positive and finite")
         }
         // Blocks of `inner` entries share a channel; channels repeat `outer` times.
         let inner = axis.map { shape[($0 + 1)...].reduce(1, *) } ?? count

@@ -27,13 +27,14 @@ extension Variable {
         let (x, w) = (input.value, weight.value)
         guard w.rank == 2, x.rank >= 1, x.shape[x.rank - 1] == w.shape[1] else {
             throw TensorError(
+                .shape,
                 "linear",
                 "input \(formatShape(x.shape)) does not match weight \(formatShape(w.shape)): expected [..., \(w.rank == 2 ? w.shape[1] : 0)]"
             )
         }
         let (inFeatures, outFeatures) = (w.shape[1], w.shape[0])
         if let bias, bias.shape != [outFeatures] {
-            throw TensorError("linear", "bias \(formatShape(bias.shape)) does not match \(outFeatures) output features")
+            throw TensorError(.shape, "linear", "bias \(formatShape(bias.shape)) does not match \(outFeatures) output features")
         }
         let rows = x.count / Swift.max(inFeatures, 1)
         let outShape = Array(x.shape.dropLast()) + [outFeatures]

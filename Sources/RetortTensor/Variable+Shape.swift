@@ -46,7 +46,7 @@ extension Variable {
 
     /// The sub-tensor at `index` along `axis`, that axis removed.
     public func selecting(axis: Int, index: Int) throws -> Variable {
-        guard value.rank > 0 else { throw TensorError("select", "cannot index a scalar") }
+        guard value.rank > 0 else { throw TensorError(.argument, "select", "cannot index a scalar") }
         let ax = try normalizeAxis(axis, rank: value.rank, op: "select")
         let i = try value.resolveIndex(index, axis: ax, op: "select")
         var ranges = [SliceRange](repeating: SliceRange(), count: ax + 1)
@@ -76,9 +76,9 @@ extension Variable {
 
     /// Variables of one shape joined along a new axis.
     public static func stack(_ parts: [Variable], axis: Int) throws -> Variable {
-        guard let first = parts.first else { throw TensorError("stack", "needs at least one tensor") }
+        guard let first = parts.first else { throw TensorError(.argument, "stack", "needs at least one tensor") }
         for p in parts where p.shape != first.shape {
-            throw TensorError("stack", "shapes differ: \(formatShape(first.shape)) and \(formatShape(p.shape))")
+            throw TensorError(.shape, "stack", "shapes differ: \(formatShape(first.shape)) and \(formatShape(p.shape))")
         }
         let ax = try normalizeAxis(axis, rank: first.value.rank + 1, op: "stack")
         var expanded = first.shape

@@ -122,18 +122,20 @@ public final class Variable {
     /// with the graph; a second backward through the same graph is an error.
     public func backward(seed: Tensor? = nil, retainGraph: Bool = false) throws {
         guard requiresGrad else {
-            throw TensorError("backward", "this value does not depend on anything that requires a gradient")
+            throw TensorError(.argument, "backward", "this value does not depend on anything that requires a gradient")
         }
         let start: Tensor
         if let seed {
             guard seed.shape == shape else {
                 throw TensorError(
+                    .shape,
                     "backward", "seed shape \(formatShape(seed.shape)) differs from value shape \(formatShape(shape))")
             }
             start = seed
         } else {
             guard value.count == 1 else {
                 throw TensorError(
+                    .shape,
                     "backward", "needs a one-element value (a loss) or an explicit seed, got shape \(formatShape(shape))")
             }
             start = Tensor(shape: shape, repeating: 1)
@@ -141,6 +143,7 @@ public final class Variable {
         let order = topologicalOrder()
         if order.contains(where: \.isReleased) {
             throw TensorError(
+                .argument,
                 "backward", "this graph was already used by a backward pass; compute the loss again (or pass retain_graph)")
         }
         pendingGrad = start

@@ -82,7 +82,7 @@ def test_type_and_help(kernel):
     # A builtin's entry goes to the pager, as IPython's `distill?` does.
     reply, _ = run(kc, ":help distill")
     pages = [p["data"]["text/plain"] for p in reply["content"].get("payload", []) if p.get("source") == "page"]
-    assert pages and pages[0].startswith("distill(student, from, on")
+    assert pages and pages[0].startswith("distill(student: model, from: model or list of models, on: dataset")
 
 
 SAMPLE = (

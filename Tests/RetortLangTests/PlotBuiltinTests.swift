@@ -15,12 +15,12 @@ final class PlotBuiltinTests: XCTestCase {
         let session = Session(sink: CollectingSink())
         _ = run(session, "let kept = 42")
         let cases: [(String, String)] = [
-            ("plot(3)", "1:6: ArgumentError: plot takes histories, vectors or lists of numbers, not 3"),
+            ("plot(3)", "1:6: TypeError: `histories` of plot must be a training history, a list of numbers or a graph, got 3"),
             ("plot()", "plot needs something to draw"),
             ("images(randn([2, 10]))", "each row has 10 values, not a square image: give shape: [height, width]"),
             ("images(randn([2, 12]), shape: [3, 5])", "shape [3, 5] holds 15 pixels but each image has 12 values"),
             ("bars([0.5, 0.5], labels: [\"a\"])", "labels has 1 names for 2 values"),
-            ("bars([1, 2], over: [0, 1])", "`over` of bars must be a list of positive temperatures"),
+            ("bars([1, 2], over: [0, 1])", "`over` of bars must be a list of numbers > 0 or none"),
             (
                 "boundary(mlp([64, 10]), digits())",
                 "boundary needs data with 2 input features to draw on a plane; this dataset's inputs are [64]"
@@ -29,9 +29,9 @@ final class PlotBuiltinTests: XCTestCase {
             ("plot([-1, 0], log: true)", "a log scale needs positive values, and these have none"),
             ("heatmap([[]])", "`matrix` has no values to draw"),
             ("images(zeros([0, 64]))", "there are no images to draw"),
-            ("heatmap(\"x\")", "`matrix` of heatmap must be a vector, a matrix, or a list of equally long vectors"),
+            ("heatmap(\"x\")", "`matrix` of heatmap must be a vector, a matrix or a list of equally long vectors"),
             ("save(plot([1, 2]), \"loss.jpg\")", "cannot tell the format of \"loss.jpg\" (.jpg): use .svg, .png or .pdf"),
-            ("save(3, \"x.png\")", "`what` of save must be a model, a plot, or a record of tensors"),
+            ("save(3, \"x.png\")", "`what` of save must be a model, a plot or a record of tensors"),
             ("latex(softmax)", "`function` of latex must be a function written in Retort"),
             ("latex(fn (x) { for i in 1..3 { x } })", "latex: a 'for' loop has no formula"),
         ]

@@ -22,7 +22,7 @@ func writeFileAtomically(_ bytes: [UInt8], to path: String, op: String) throws {
     let temporary = target.deletingLastPathComponent()
         .appendingPathComponent(".\(target.lastPathComponent).\(getpid())-\(UInt32.random(in: 0 ... .max)).tmp").path
     func failure(_ what: String) -> TensorError {
-        TensorError(op, "cannot write '\(path)': \(what): \(String(cString: strerror(errno)))")
+        TensorError(.file, op, "cannot write '\(path)': \(what): \(String(cString: strerror(errno)))")
     }
     var existing = stat()
     let mode: mode_t = stat(target.path, &existing) == 0 ? existing.st_mode & 0o7777 : 0o644

@@ -59,6 +59,7 @@ public struct ModelProto: ProtobufMessage, Equatable {
         let bytes = serialized()
         guard bytes.count <= ModelProto.maximumBytes else {
             throw TensorError(
+                .file,
                 "export",
                 "cannot write '\(path)': the model takes \(bytes.count) bytes, and an ONNX file holds at most 2 GiB "
                     + "(weights in a separate file are not supported)")

@@ -21,7 +21,7 @@ public struct ONNXGraphBuilder {
 
     /// An empty graph; `name` must not be empty (onnx.checker requires a graph name).
     public init(name: String) throws {
-        guard !name.isEmpty else { throw TensorError("export", "a graph needs a name") }
+        guard !name.isEmpty else { throw TensorError(.argument, "export", "a graph needs a name") }
         graph = GraphProto(name: name)
     }
 
@@ -48,9 +48,9 @@ public struct ONNXGraphBuilder {
 
     /// Throws, saying what wanted it, unless `name` may be defined now.
     private func checkUnused(_ name: String, for what: String) throws {
-        guard !name.isEmpty else { throw TensorError("export", "graph '\(graph.name)': \(what) needs a name") }
+        guard !name.isEmpty else { throw TensorError(.argument, "export", "graph '\(graph.name)': \(what) needs a name") }
         guard !definedNames.contains(name) else {
-            throw TensorError("export", "graph '\(graph.name)': \(what) '\(name)' takes a name already in use")
+            throw TensorError(.argument, "export", "graph '\(graph.name)': \(what) '\(name)' takes a name already in use")
         }
     }
 
@@ -80,10 +80,11 @@ public struct ONNXGraphBuilder {
     ) throws {
         guard definedNames.contains(name) else {
             throw TensorError(
+                .argument,
                 "export", "graph '\(graph.name)': the output '\(name)' is not defined by an input, initializer or node")
         }
         guard outputNames.insert(name).inserted else {
-            throw TensorError("export", "graph '\(graph.name)': '\(name)' is declared as an output twice")
+            throw TensorError(.argument, "export", "graph '\(graph.name)': '\(name)' is declared as an output twice")
         }
         graph.output.append(ValueInfoProto(name: name, elementType: elementType, shape: shape))
     }
@@ -93,10 +94,10 @@ public struct ONNXGraphBuilder {
     /// `name` must be unused (or reserved by `freshName`); declare outputs after renaming.
     public mutating func renameNodeOutput(_ old: String, to name: String) throws {
         guard graph.node.contains(where: { $0.output.contains(old) }) else {
-            throw TensorError("export", "graph '\(graph.name)': cannot rename '\(old)', which is no node's output")
+            throw TensorError(.argument, "export", "graph '\(graph.name)': cannot rename '\(old)', which is no node's output")
         }
         guard !outputNames.contains(old), !graph.valueInfo.contains(where: { $0.name == old }) else {
-            throw TensorError("export", "graph '\(graph.name)': cannot rename '\(old)' after its type was declared")
+            throw TensorError(.argument, "export", "graph '\(graph.name)': cannot rename '\(old)' after its type was declared")
         }
         try checkUnused(name, for: "the new name of '\(old)'")
         for i in graph.node.indices {
@@ -112,7 +113,7 @@ public struct ONNXGraphBuilder {
         name: String, elementType: TensorProto.DataType = .float, shape: [TensorShapeProto.Dimension]?
     ) throws {
         guard definedNames.contains(name) else {
-            throw TensorError("export", "graph '\(graph.name)': value info for '\(name)', which is not defined")
+            throw TensorError(.argument, "export", "graph '\(graph.name)': value info for '\(name)', which is not defined")
         }
         graph.valueInfo.append(ValueInfoProto(name: name, elementType: elementType, shape: shape))
     }
@@ -188,7 +189,7 @@ public struct ONNXGraphBuilder {
     ) throws -> [String] {
         let nodeName = try prepareNode(opType: opType, inputs: inputs, attributes: attributes, name: name)
         guard outputCount >= 1 else {
-            throw TensorError("export", "graph '\(graph.name)': node '\(nodeName)' needs at least one output")
+            throw TensorError(.argument, "export", "graph '\(graph.name)': node '\(nodeName)' needs at least one output")
         }
         let outputs = (0..<outputCount).map { freshName("\(nodeName)_output_\($0)") }
         for output in outputs { define(output) }
@@ -205,13 +206,13 @@ public struct ONNXGraphBuilder {
     ) throws -> [String] {
         let nodeName = try prepareNode(opType: opType, inputs: inputs, attributes: attributes, name: name)
         guard outputs.contains(where: { !$0.isEmpty }) else {
-            throw TensorError("export", "graph '\(graph.name)': node '\(nodeName)' needs at least one named output")
+            throw TensorError(.argument, "export", "graph '\(graph.name)': node '\(nodeName)' needs at least one named output")
         }
         var seen = Set<String>()
         for output in outputs where !output.isEmpty {
             try checkUnused(output, for: "the output of node '\(nodeName)'")
             guard seen.insert(output).inserted else {
-                throw TensorError("export", "graph '\(graph.name)': node '\(nodeName)' names two outputs '\(output)'")
+                throw TensorError(.argument, "export", "graph '\(graph.name)': node '\(nodeName)' names two outputs '\(output)'")
             }
         }
         for output in outputs where !output.isEmpty { define(output) }
@@ -223,11 +224,12 @@ public struct ONNXGraphBuilder {
     private func prepareNode(
         opType: String, inputs: [String], attributes: [AttributeProto], name: String?
     ) throws -> String {
-        guard !opType.isEmpty else { throw TensorError("export", "graph '\(graph.name)': a node needs an op type") }
+        guard !opType.isEmpty else { throw TensorError(.argument, "export", "graph '\(graph.name)': a node needs an op type") }
         let nodeName = ONNXGraphBuilder.unused(name ?? opType) { nodeNames.contains($0) }
         // "" is an omitted optional input; every other input must already exist.
         for input in inputs where !input.isEmpty && !definedNames.contains(input) {
             throw TensorError(
+                .argument,
                 "export",
                 "graph '\(graph.name)': input '\(input)' of \(opType) node '\(nodeName)' is not defined yet "
                     + "(graph inputs, initializers and earlier nodes' outputs are)")
@@ -235,6 +237,7 @@ public struct ONNXGraphBuilder {
         var attributeNames = Set<String>()
         for attribute in attributes where !attributeNames.insert(attribute.name).inserted {
             throw TensorError(
+                .argument,
                 "export", "graph '\(graph.name)': \(opType) node '\(nodeName)' has two attributes named '\(attribute.name)'")
         }
         return nodeName

@@ -46,6 +46,7 @@ public struct TensorProto: ProtobufMessage, Equatable {
         let count = try TensorProto.elementCount(dims, name: name)
         guard rawData.count == count * dataType.byteWidth else {
             throw TensorError(
+                .shape,
                 "export",
                 "tensor '\(name)': dims \(formatShape(dims)) hold \(count) \(dataType) values "
                     + "(\(count * dataType.byteWidth) bytes) but \(rawData.count) bytes were given")
@@ -103,6 +104,7 @@ public struct TensorProto: ProtobufMessage, Equatable {
         let count = try TensorProto.elementCount(dims, name: name)
         guard values.count == count else {
             throw TensorError(
+                .shape,
                 "export", "tensor '\(name)': dims \(formatShape(dims)) hold \(count) values but \(values.count) were given")
         }
         var raw: [UInt8] = []
@@ -122,7 +124,7 @@ public struct TensorProto: ProtobufMessage, Equatable {
         for size in dims {
             let (product, overflow) = count.multipliedReportingOverflow(by: size)
             guard size >= 0, !overflow else {
-                throw TensorError("export", "tensor '\(name)': dims \(formatShape(dims)) are not a valid shape")
+                throw TensorError(.shape, "export", "tensor '\(name)': dims \(formatShape(dims)) are not a valid shape")
             }
             count = product
         }

@@ -16,10 +16,11 @@ public struct Dataset {
     public init(x: Tensor, y: Tensor, classes: Int, name: String, classNames: [String]? = nil) throws {
         guard x.rank >= 1, y.rank >= 1, y.shape[0] == x.shape[0] else {
             throw TensorError(
+                .shape,
                 "dataset", "inputs \(formatShape(x.shape)) and labels \(formatShape(y.shape)) disagree on the number of examples")
         }
         if let classNames, classNames.count != classes {
-            throw TensorError("dataset", "\(classNames.count) class names given for \(classes) classes")
+            throw TensorError(.argument, "dataset", "\(classNames.count) class names given for \(classes) classes")
         }
         self.x = x
         self.y = y
@@ -40,7 +41,9 @@ public struct Dataset {
 
     /// A shuffled split into a first part holding `fraction` of the examples and the rest.
     public func split(_ fraction: Double, seed: UInt64) throws -> (Dataset, Dataset) {
-        guard fraction > 0, fraction < 1 else { throw TensorError("split", "fraction must be between 0 and 1, got \(fraction)") }
+        guard fraction > 0, fraction < 1 else {
+            throw TensorError(.argument, "split", "fraction must be between 0 and 1, got \(fraction)")
+        }
         var g = RandomGenerator(seed: seed)
         let order = g.permutation(count)
         let cut = Int((Double(count) * fraction).rounded())
@@ -92,17 +95,18 @@ extension Dataset {
             if line.allSatisfy(\.isWhitespace) { continue }
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
             guard fields.count == features + 1 else {
-                throw TensorError("csv", "\(source):\(lineNumber): expected \(features + 1) fields, found \(fields.count)")
+                throw TensorError(.file, "csv", "\(source):\(lineNumber): expected \(features + 1) fields, found \(fields.count)")
             }
             for (column, field) in fields.enumerated() {
                 guard let value = Float(field.trimmingCharacters(in: .whitespaces)) else {
-                    throw TensorError("csv", "\(source):\(lineNumber):\(column + 1): '\(field)' is not a number")
+                    throw TensorError(.file, "csv", "\(source):\(lineNumber):\(column + 1): '\(field)' is not a number")
                 }
                 if column < features {
                     xs.append(value)
                 } else {
                     guard value == value.rounded(), value >= 0, Int(value) < classes else {
-                        throw TensorError("csv", "\(source):\(lineNumber): label \(field) is not a class in 0..<\(classes)")
+                        throw TensorError(
+                            .file, "csv", "\(source):\(lineNumber): label \(field) is not a class in 0..<\(classes)")
                     }
                     ys.append(value)
                 }

@@ -49,12 +49,12 @@ public final class Positions: Layer {
     public func forward(_ input: Variable, offset: Int) throws -> Variable {
         guard input.value.rank == 3, input.shape[2] == table.width else {
             throw TensorError(
-                "positions", "expected [N, T, \(table.width)], got \(formatShape(input.shape))")
+                .shape, "positions", "expected [N, T, \(table.width)], got \(formatShape(input.shape))")
         }
         let length = input.shape[1]
         guard offset + length <= block else {
             throw TensorError(
-                "positions",
+                .shape, "positions",
                 "a sequence of \(offset + length) positions is longer than the \(block) this layer has (its block size)")
         }
         let ids = Variable(Tensor.arange(Float(offset), Float(offset + length)))

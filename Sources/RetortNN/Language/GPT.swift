@@ -43,7 +43,7 @@ public final class TransformerBlock: Layer {
         case ("attn", let a as SelfAttention): attention = a
         case ("ln_2", let l as LayerNorm): norm2 = l
         case ("mlp", let s as Sequential): mlp = s
-        default: throw TensorError("replace", "a transformer block cannot put \(layer.briefDescription) in place of '\(name)'")
+        default: throw TensorError(.argument, "replace", "a transformer block cannot put \(layer.briefDescription) in place of '\(name)'")
         }
     }
 
@@ -62,7 +62,7 @@ public final class TransformerBlock: Layer {
 
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
         guard let child = children.first(where: { name.hasPrefix($0.name + ".") }) else {
-            throw TensorError("load", "\(description) has no buffer named '\(name)'")
+            throw TensorError(.argument, "load", "\(description) has no buffer named '\(name)'")
         }
         try child.layer.setBuffer(String(name.dropFirst(child.name.count + 1)), tensor)
     }
@@ -94,10 +94,10 @@ public enum GPT {
         vocabulary: Int, block: Int, layers: Int, heads: Int, width: Int, dropout: Float = 0, generator: inout RandomGenerator
     ) throws -> Sequential {
         guard vocabulary >= 1, block >= 1, layers >= 0, width >= 1 else {
-            throw TensorError("gpt", "vocab, block and width must be positive and layers at least 0")
+            throw TensorError(.argument, "gpt", "vocab, block and width must be positive and layers at least 0")
         }
-        guard heads >= 1, width % heads == 0 else { throw TensorError("gpt", "\(heads) heads do not divide the width \(width)") }
-        guard (0..<1).contains(dropout) else { throw TensorError("gpt", "dropout must be in [0, 1), got \(dropout)") }
+        guard heads >= 1, width % heads == 0 else { throw TensorError(.argument, "gpt", "\(heads) heads do not divide the width \(width)") }
+        guard (0..<1).contains(dropout) else { throw TensorError(.argument, "gpt", "dropout must be in [0, 1), got \(dropout)") }
         try MemoryBudget.check("gpt", [Swift.max(vocabulary, 4 * width), width])
         try MemoryBudget.check("gpt", [layers, 12 * width, width])
         let tokens = Embedding(vocabulary, width, std: 0.02, generator: &generator)

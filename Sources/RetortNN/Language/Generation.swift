@@ -51,7 +51,7 @@ public enum Generation {
         guard settings.count > 0 else { return [] }
         guard prompt.count + 1 < block else {
             throw TensorError(
-                "generate", "a prompt of \(prompt.count) characters leaves no room in a block of \(block) positions")
+                .argument, "generate", "a prompt of \(prompt.count) characters leaves no room in a block of \(block) positions")
         }
         let wasTraining = model.isTraining
         model.isTraining = false
@@ -143,7 +143,7 @@ extension Evaluation {
             total += Double(loss.value.scalar ?? .nan) * Double(labelled)
             counted += labelled
         }
-        guard counted > 0 else { throw TensorError("nll", "the data has no labelled positions") }
+        guard counted > 0 else { throw TensorError(.value, "nll", "the data has no labelled positions") }
         return total / Double(counted)
     }
 }

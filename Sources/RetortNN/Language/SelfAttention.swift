@@ -25,7 +25,7 @@ public final class SelfAttention: Layer {
         _ width: Int, heads: Int, causal: Bool = true, dropout: Float = 0, generator: inout RandomGenerator
     ) throws {
         guard heads >= 1, width % heads == 0 else {
-            throw TensorError("self_attention", "\(heads) heads do not divide the width \(width)")
+            throw TensorError(.argument, "self_attention", "\(heads) heads do not divide the width \(width)")
         }
         qkv = Linear(width, 3 * width, generator: &generator)
         projection = Linear(width, width, generator: &generator)
@@ -68,11 +68,11 @@ public final class SelfAttention: Layer {
         switch name {
         case "c_attn": features = (width, 3 * width)
         case "c_proj": features = (width, width)
-        default: throw TensorError("replace", "self-attention has no child '\(name)'")
+        default: throw TensorError(.argument, "replace", "self-attention has no child '\(name)'")
         }
         guard let shape = Self.linearShape(of: layer), shape == [features.out, features.in] else {
             throw TensorError(
-                "replace",
+                .argument, "replace",
                 "\(name) of self-attention must stay a linear layer \(features.in) → \(features.out) (float, prepared for "
                     + "quantisation or int8), not \(layer.briefDescription)")
         }
@@ -111,7 +111,7 @@ public final class SelfAttention: Layer {
         } else if name.hasPrefix("c_proj.") {
             try projection.setBuffer(String(name.dropFirst("c_proj.".count)), tensor)
         } else {
-            throw TensorError("load", "\(description) has no buffer named '\(name)'")
+            throw TensorError(.argument, "load", "\(description) has no buffer named '\(name)'")
         }
     }
 
@@ -129,7 +129,7 @@ public final class SelfAttention: Layer {
     /// and values join the cache's, so generation costs one position's work per token.
     public func forward(_ input: Variable, cache: inout KeyValueCache?) throws -> Variable {
         guard input.value.rank == 3, input.shape[2] == width else {
-            throw TensorError("self_attention", "expected [N, T, \(width)], got \(formatShape(input.shape))")
+            throw TensorError(.shape, "self_attention", "expected [N, T, \(width)], got \(formatShape(input.shape))")
         }
         let op = Op("attention", [("heads", .int(heads)), ("causal", .bool(causal))])
         let parameters = namedParameters.map(\.variable)

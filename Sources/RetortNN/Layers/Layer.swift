@@ -63,14 +63,14 @@ extension Layer {
     public func copy(using copier: LayerCopier) -> Layer { copy() }
     public var children: [(name: String, layer: Layer)] { [] }
     public func replaceChild(_ name: String, with layer: Layer) throws {
-        throw TensorError("replace", "\(briefDescription) has no child layer named '\(name)'")
+        throw TensorError(.argument, "replace", "\(briefDescription) has no child layer named '\(name)'")
     }
     public var namedBuffers: [(name: String, tensor: Tensor)] { [] }
     public var namedInt8Buffers: [(name: String, tensor: Tensor)] { [] }
     public var namedCounts: [(name: String, count: Int)] { [] }
     public func setCount(_ name: String, _ count: Int) {}
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
-        throw TensorError("load", "\(description) has no buffer named '\(name)'")
+        throw TensorError(.argument, "load", "\(description) has no buffer named '\(name)'")
     }
     /// The parameters in a stable order, each once (a shared layer appears under two names but
     /// is one set of parameters, as in PyTorch's `parameters()`).

@@ -43,12 +43,13 @@ public final class BatchNorm: Layer {
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
         guard tensor.shape == runningMean.shape else {
             throw TensorError(
+                .shape,
                 "load", "\(name) has shape \(formatShape(tensor.shape)), expected \(formatShape(runningMean.shape))")
         }
         switch name {
         case "running_mean": runningMean = tensor
         case "running_var": runningVar = tensor
-        default: throw TensorError("load", "BatchNorm has no buffer named '\(name)'")
+        default: throw TensorError(.argument, "load", "BatchNorm has no buffer named '\(name)'")
         }
     }
 

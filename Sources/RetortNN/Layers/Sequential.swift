@@ -72,7 +72,7 @@ public final class Sequential: Layer {
 
     public func replaceChild(_ child: String, with layer: Layer) throws {
         guard let index = layers.indices.first(where: { name(of: $0) == child }) else {
-            throw TensorError("replace", "a Sequential of \(layers.count) layers has no layer '\(child)'")
+            throw TensorError(.argument, "replace", "a Sequential of \(layers.count) layers has no layer '\(child)'")
         }
         layers[index] = layer
     }
@@ -103,7 +103,7 @@ public final class Sequential: Layer {
     }
 
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
-        guard let (index, rest) = child(holding: name) else { throw TensorError("load", "no layer for buffer '\(name)'") }
+        guard let (index, rest) = child(holding: name) else { throw TensorError(.argument, "load", "no layer for buffer '\(name)'") }
         try layers[index].setBuffer(rest, tensor)
     }
 

@@ -35,6 +35,7 @@ public struct ParameterState: Equatable {
         guard let t = tensors[name] else { return nil }
         guard t.shape == shape else {
             throw TensorError(
+                .shape,
                 "optimizer", "the saved \(name) has shape \(formatShape(t.shape)), the parameter \(formatShape(shape))")
         }
         return t
@@ -68,9 +69,9 @@ public final class SGD: Optimizer {
         _ parameters: [Variable], learningRate: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0
     ) throws {
         guard learningRate >= 0, momentum >= 0, weightDecay >= 0 else {
-            throw TensorError("sgd", "lr, momentum and weight_decay must be non-negative")
+            throw TensorError(.argument, "sgd", "lr, momentum and weight_decay must be non-negative")
         }
-        guard !nesterov || momentum > 0 else { throw TensorError("sgd", "nesterov momentum needs momentum > 0") }
+        guard !nesterov || momentum > 0 else { throw TensorError(.argument, "sgd", "nesterov momentum needs momentum > 0") }
         self.parameters = parameters
         self.learningRate = learningRate
         self.momentum = momentum
@@ -158,7 +159,8 @@ public final class Adam: Optimizer {
         weightDecay: Float = 0, decoupled: Bool = false
     ) throws {
         guard learningRate >= 0, (0..<1).contains(beta1), (0..<1).contains(beta2), eps >= 0, weightDecay >= 0 else {
-            throw TensorError(decoupled ? "adamw" : "adam", "needs lr ≥ 0, betas in [0, 1), eps ≥ 0 and weight_decay ≥ 0")
+            throw TensorError(
+                .argument, decoupled ? "adamw" : "adam", "needs lr ≥ 0, betas in [0, 1), eps ≥ 0 and weight_decay ≥ 0")
         }
         self.parameters = parameters
         self.learningRate = learningRate

@@ -19,7 +19,7 @@ public enum Importance {
         var sums = weights.map { Tensor.zeros($0.shape) }
         let size = 64
         let count = Swift.min(batches, (data.count + size - 1) / size)
-        guard count > 0 else { throw TensorError("prune", "the data has no examples to measure sensitivity on") }
+        guard count > 0 else { throw TensorError(.value, "prune", "the data has no examples to measure sensitivity on") }
         for b in 0..<count {
             let part = data.subset(Array((b * size)..<Swift.min((b + 1) * size, data.count)))
             for w in weights { w.zeroGrad() }

@@ -32,10 +32,11 @@ public enum Pruning {
     /// order then position; entries already masked stay masked and count toward the amount.
     public static func prune(_ weights: [Variable], amount: Double, importance: [Tensor], scope: Scope) throws {
         guard importance.count == weights.count else {
-            throw TensorError("prune", "\(importance.count) importance tensors for \(weights.count) weights")
+            throw TensorError(.argument, "prune", "\(importance.count) importance tensors for \(weights.count) weights")
         }
         for (w, score) in zip(weights, importance) where score.shape != w.shape {
             throw TensorError(
+                .shape,
                 "prune", "importance has shape \(formatShape(score.shape)), the weight \(formatShape(w.shape))")
         }
         switch scope {
@@ -61,12 +62,15 @@ public enum Pruning {
         weight.mask?.withUnsafeBufferPointer { m in m.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } } ?? 0
     }
 
-    private static func target(_ amount: Double, _ count: Int) -> Int { Swift.min(count, Int((amount * Double(count)).rounded())) }
+    private static func target(_ amount: Double, _ count: Int) -> Int {
+        Swift.min(count, Int((amount * Double(count)).rounded()))
+    }
 
     private static func check(_ amount: Double, already: Int, of count: Int) throws {
         guard already <= target(amount, count) else {
             let fraction = Double(already) / Double(Swift.max(count, 1))
             throw TensorError(
+                .argument,
                 "prune",
                 "\(already) of \(count) entries are pruned already (\(String(format: "%.1f%%", 100 * fraction))): amount \(amount) would prune fewer; give an amount of at least \(String(format: "%.3g", fraction))"
             )

@@ -8,7 +8,7 @@ public enum Calibration {
     public static func observe(
         _ prepared: Layer, on data: Dataset, batchSize: Int = 256, batches: Int? = nil, shouldStop: () -> Bool = { false }
     ) throws {
-        guard data.count > 0 else { throw TensorError("calibrate", "the calibration data \(data.name) has no examples") }
+        guard data.count > 0 else { throw TensorError(.value, "calibrate", "the calibration data \(data.name) has no examples") }
         let available = (data.count + batchSize - 1) / batchSize
         let count = Swift.min(available, batches ?? available)
         for b in 0..<count {

@@ -70,12 +70,12 @@ public final class FakeQuantized: Layer {
 
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
         guard stage == .quantizationAware, let value = tensor.scalar else {
-            throw TensorError("load", "\(description) has no buffer named '\(name)'")
+            throw TensorError(.argument, "load", "\(description) has no buffer named '\(name)'")
         }
         switch name {
         case "input_min": inputMin = value
         case "input_max": inputMax = value
-        default: throw TensorError("load", "\(description) has no buffer named '\(name)'")
+        default: throw TensorError(.argument, "load", "\(description) has no buffer named '\(name)'")
         }
     }
 
@@ -99,7 +99,7 @@ public final class FakeQuantized: Layer {
             if isTraining || isCalibrating { updateRange(input.value) }
             guard let range = observedRange else {
                 throw TensorError(
-                    "qat",
+                    .value, "qat",
                     isTraining
                         ? "\(inner.description) has seen no finite input to set its range from"
                         : "\(inner.description) has no input range yet: a qat model learns its ranges in training (fit or distill) or from qat(model, calibrate: data), not from what it is first shown in eval mode"

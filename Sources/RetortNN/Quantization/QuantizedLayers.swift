@@ -24,13 +24,13 @@ public struct Int8Weights {
         guard values.count == shape.reduce(1, *), scales.count == 1 || scales.count == shape[0],
             bias == nil || bias?.count == shape[0]
         else {
-            throw TensorError("int8", "weights, scales and bias do not agree with the shape \(formatShape(shape))")
+            throw TensorError(.shape, "int8", "weights, scales and bias do not agree with the shape \(formatShape(shape))")
         }
         guard (scales + [input.scale]).allSatisfy({ $0 > 0 && $0.isFinite }) else {
-            throw TensorError("int8", "every weight scale and the input scale must be positive and finite")
+            throw TensorError(.value, "int8", "every weight scale and the input scale must be positive and finite")
         }
         guard (QuantGrid.activations.min...QuantGrid.activations.max).contains(input.zeroPoint) else {
-            throw TensorError("int8", "the input zero point \(input.zeroPoint) is outside 0…127")
+            throw TensorError(.value, "int8", "the input zero point \(input.zeroPoint) is outside 0…127")
         }
         self.shape = shape
         self.values = values
@@ -76,14 +76,14 @@ public struct Int8Weights {
         func whole(_ range: ClosedRange<Float>) throws -> [Int8] {
             try t.scalars.map { v in
                 guard v == v.rounded(), range.contains(v) else {
-                    throw TensorError("load", "\(name) holds \(v), not a whole number in \(range)")
+                    throw TensorError(.value, "load", "\(name) holds \(v), not a whole number in \(range)")
                 }
                 return Int8(v)
             }
         }
         let expected = ["weight": values.count, "weight_scale": scales.count, "bias": bias?.count ?? 0]
         guard t.count == expected[name, default: 1] else {
-            throw TensorError("load", "\(name) holds \(t.count) values, the int8 layer \(expected[name, default: 1])")
+            throw TensorError(.shape, "load", "\(name) holds \(t.count) values, the int8 layer \(expected[name, default: 1])")
         }
         switch name {
         case "weight":
@@ -101,7 +101,7 @@ public struct Int8Weights {
                 shape: shape, values: values, scales: scales, bias: bias,
                 input: QuantParams(scale: input.scale, zeroPoint: Int(try whole(0...127)[0])))
         default:
-            throw TensorError("load", "int8 layer has no tensor named '\(name)'")
+            throw TensorError(.argument, "load", "int8 layer has no tensor named '\(name)'")
         }
     }
 
@@ -148,6 +148,7 @@ public final class QuantizedLinear: QuantizedLayer {
         let depth = weights.depth
         guard x.rank >= 1, x.shape[x.rank - 1] == depth else {
             throw TensorError(
+                .shape,
                 "linear", "input \(formatShape(x.shape)) does not match int8 weight \(formatShape(weights.shape))")
         }
         let rows = x.count / Swift.max(depth, 1)
@@ -199,6 +200,7 @@ public final class QuantizedConv2d: QuantizedLayer {
         let (n, c, h, wd) = try x.imageDimensions(op: "conv2d")
         guard weights.shape[1] == c else {
             throw TensorError(
+                .shape,
                 "conv2d", "int8 weight \(formatShape(weights.shape)) does not match input \(formatShape(x.shape))")
         }
         let window = try Window2D(

@@ -128,10 +128,11 @@ public enum SafeTensors {
         var seen = Set<String>()
         for entry in entries {
             guard entry.name != "__metadata__" else {
-                throw TensorError("safetensors", "cannot write '\(path)': '__metadata__' is reserved and cannot name a tensor")
+                throw TensorError(
+                    .argument, "safetensors", "cannot write '\(path)': '__metadata__' is reserved and cannot name a tensor")
             }
             guard seen.insert(entry.name).inserted else {
-                throw TensorError("safetensors", "cannot write '\(path)': the name '\(entry.name)' is used twice")
+                throw TensorError(.argument, "safetensors", "cannot write '\(path)': the name '\(entry.name)' is used twice")
             }
         }
         // The reference writer orders by dtype (wider first: I64 before F32), then by name's bytes.
@@ -195,7 +196,7 @@ public enum SafeTensors {
     /// with the file's `__metadata__` (nil when it has none).
     public static func read(path: String) throws -> (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]?) {
         let data = try readDataFile(path, op: "safetensors", inflate: false)
-        func failure(_ why: String) -> TensorError { TensorError("safetensors", "\(path): \(why)") }
+        func failure(_ why: String) -> TensorError { TensorError(.file, "safetensors", "\(path): \(why)") }
         guard data.count >= 8 else {
             throw failure("\(data.count) bytes, too short for the 8-byte header length a safetensors file starts with")
         }
@@ -323,7 +324,7 @@ public enum SafeTensors {
         do {
             try write(entries: entries(of: model, extra: extra), metadata: metadata, to: path)
         } catch let error as TensorError {
-            throw TensorError("save", error.message)
+            throw TensorError(error.kind, "save", error.message)
         }
     }
 
@@ -359,7 +360,7 @@ public enum SafeTensors {
         for (name, tensor) in original.tensors {
             guard let renamed = try rename(name) else { continue }
             if let earlier = origin[renamed] {
-                throw TensorError("load", "'\(earlier)' and '\(name)' in \(path) both map to '\(renamed)'")
+                throw TensorError(.argument, "load", "'\(earlier)' and '\(name)' in \(path) both map to '\(renamed)'")
             }
             origin[renamed] = name
             tensors.append((renamed, tensor))
@@ -390,7 +391,10 @@ public enum SafeTensors {
         var problems = misshapen
         if !missing.isEmpty { problems.append("\(path) lacks \(listed(missing)), which the model expects") }
         if !unexpected.isEmpty { problems.append("\(path) holds \(listed(unexpected)), which the model does not have") }
-        guard problems.isEmpty else { throw TensorError("load", problems.joined(separator: "; ")) }
+        // A misshapen tensor makes it a shape error; names alone that disagree, an argument error.
+        guard problems.isEmpty else {
+            throw TensorError(misshapen.isEmpty ? .argument : .shape, "load", problems.joined(separator: "; "))
+        }
 
         // Buffers go through the layers' setters, which may refuse; undo them all if one does.
         do {

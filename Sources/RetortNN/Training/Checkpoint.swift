@@ -76,12 +76,13 @@ public struct Checkpoint: TrainingCheckpoint {
         let contents = try SafeTensors.read(path: path)
         let meta = contents.metadata ?? [:]
         guard meta["retort_checkpoint"] != nil, let epoch = meta["epoch"].flatMap(Int.init) else {
-            throw TensorError("checkpoint", "\(path) is not a Retort checkpoint")
+            throw TensorError(.file, "checkpoint", "\(path) is not a Retort checkpoint")
         }
         guard let text = meta["run"],
             let saved = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String]]
         else {
             throw TensorError(
+                .file,
                 "checkpoint",
                 "\(path) does not record which run it was made for (an earlier Retort wrote it): remove it, or name another checkpoint file, to start this run"
             )
@@ -129,6 +130,7 @@ public struct Checkpoint: TrainingCheckpoint {
         }
         guard differences.isEmpty else {
             throw TensorError(
+                .argument,
                 "checkpoint",
                 "\(path) was saved by another run (\(differences.joined(separator: "; "))); resuming would continue that run's weights and history. Give this run its own file (checkpoint: \"dir/NAME.safetensors\"), or remove that one"
             )

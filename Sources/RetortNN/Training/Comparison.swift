@@ -25,6 +25,7 @@ public enum Comparison {
     static func rows(_ output: Tensor, labels: Tensor) throws -> (logits: Tensor, labels: Tensor) {
         guard Accuracy.applies(output: output.shape, labels: labels.shape) else {
             throw TensorError(
+                .shape,
                 "compare",
                 "outputs \(formatShape(output.shape)) and labels \(formatShape(labels.shape)) are not a classification ([N, C] and [N]) or a sequence ([N, T, V] and [N, T])"
             )
@@ -56,7 +57,8 @@ public enum Comparison {
             return Report(
                 accuracy: Double(zip(top, truth).filter { $0 == $1 }.count) / count, loss: loss,
                 parameters: Quantizer.parameterCount(model), bytes: Quantizer.storedBytes(model),
-                milliseconds: try medianLatency(model, sample), agreement: Double(zip(top, referenceTop).filter { $0 == $1 }.count) / count,
+                milliseconds: try medianLatency(model, sample),
+                agreement: Double(zip(top, referenceTop).filter { $0 == $1 }.count) / count,
                 // KL of a model from itself is 0 up to rounding; never report "-0.0000".
                 divergence: Swift.max(0, divergence))
         }

@@ -30,10 +30,10 @@ extension Dataset {
     public static func csv(path: String, target: Column = .last, header: Bool? = nil) throws -> Dataset {
         let bytes = [UInt8](try readDataFile(path, op: "csv"))
         var rows = CSVRows(bytes)
-        guard let first = rows.next() else { throw TensorError("csv", "\(path): the file holds no rows") }
+        guard let first = rows.next() else { throw TensorError(.file, "csv", "\(path): the file holds no rows") }
         let width = first.fields.count
         guard width >= 2 else {
-            throw TensorError(
+            throw TensorError(.file, 
                 "csv", "\(path):\(first.line): needs at least 2 columns (features and a label), found \(width)")
         }
         let hasHeader: Bool
@@ -41,10 +41,10 @@ extension Dataset {
         switch target {
         case .named(let name):
             if header == false {
-                throw TensorError("csv", "\(path): target '\(name)' names a column, but header is false")
+                throw TensorError(.argument, "csv", "\(path): target '\(name)' names a column, but header is false")
             }
             guard let found = first.fields.firstIndex(of: name) else {
-                throw TensorError(
+                throw TensorError(.argument, 
                     "csv", "\(path): no column named '\(name)'; the header has \(first.fields.joined(separator: ", "))")
             }
             hasHeader = true
@@ -54,7 +54,7 @@ extension Dataset {
             if case .index(let index) = target {
                 position = index < 0 ? width + index : index
                 guard position >= 0, position < width else {
-                    throw TensorError("csv", "\(path): target column \(index) is out of range for \(width) columns")
+                    throw TensorError(.argument, "csv", "\(path): target column \(index) is out of range for \(width) columns")
                 }
             }
             labelColumn = position
@@ -71,7 +71,7 @@ extension Dataset {
             // A large file takes a while: let an interrupt stop it (every 4,096 lines).
             if current.line & 0xFFF == 0 && Cancellation.isRequested() { throw Cancellation.Stopped(op: "csv") }
             guard current.fields.count == width else {
-                throw TensorError("csv", "\(path):\(current.line): expected \(width) fields, found \(current.fields.count)")
+                throw TensorError(.file, "csv", "\(path):\(current.line): expected \(width) fields, found \(current.fields.count)")
             }
             for (column, field) in current.fields.enumerated() {
                 if column == labelColumn {
@@ -79,14 +79,14 @@ extension Dataset {
                     labelLines.append(current.line)
                 } else {
                     guard let value = Float(field) else {
-                        throw TensorError("csv", "\(path):\(current.line):\(column + 1): '\(field)' is not a number")
+                        throw TensorError(.file, "csv", "\(path):\(current.line):\(column + 1): '\(field)' is not a number")
                     }
                     features.append(value)
                 }
             }
             row = rows.next()
         }
-        guard !labelTexts.isEmpty else { throw TensorError("csv", "\(path): the file holds a header but no data rows") }
+        guard !labelTexts.isEmpty else { throw TensorError(.file, "csv", "\(path): the file holds a header but no data rows") }
 
         let labels: [Float]
         let classes: Int
@@ -96,7 +96,7 @@ extension Dataset {
             labels = try numbers.enumerated().map { i, number in
                 // Float holds every whole number up to 2^24 exactly.
                 guard let value = number, value >= 0, value == value.rounded(), value <= 16_777_216 else {
-                    throw TensorError(
+                    throw TensorError(.file, 
                         "csv",
                         "\(path):\(labelLines[i]):\(labelColumn + 1): label '\(labelTexts[i])' is not a class index "
                             + "(a whole number ≥ 0)")

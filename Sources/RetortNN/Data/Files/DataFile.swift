@@ -41,7 +41,7 @@ func writeFileAtomically(_ data: Data, to path: String, op: String) throws {
             ".\(target.lastPathComponent).\(getpid())-\(UInt32.random(in: 0 ... .max)).tmp"
         ).path
     func failure(_ what: String) -> TensorError {
-        TensorError(op, "cannot write '\(path)': \(what): \(String(cString: strerror(errno)))")
+        TensorError(.file, op, "cannot write '\(path)': \(what): \(String(cString: strerror(errno)))")
     }
     var existing = stat()
     let mode: mode_t = stat(target.path, &existing) == 0 ? existing.st_mode & 0o7777 : 0o644

@@ -18,23 +18,25 @@ public enum FileReading {
         let resolved = NSString(string: path).expandingTildeInPath
         var info = stat()
         guard stat(resolved, &info) == 0 else {
-            throw TensorError(op, "cannot read '\(path)': \(errno == ENOENT ? "no such file" : String(cString: strerror(errno)))")
+            throw TensorError(
+                .file, op, "cannot read '\(path)': \(errno == ENOENT ? "no such file" : String(cString: strerror(errno)))")
         }
         switch info.st_mode & S_IFMT {
         case S_IFREG: break
-        case S_IFDIR: throw TensorError(op, "cannot read '\(path)': it is a directory")
-        case S_IFIFO, S_IFSOCK: throw TensorError(op, "cannot read '\(path)': it is a pipe or a socket, not a file")
-        default: throw TensorError(op, "cannot read '\(path)': it is a device, not a file")
+        case S_IFDIR: throw TensorError(.file, op, "cannot read '\(path)': it is a directory")
+        case S_IFIFO, S_IFSOCK: throw TensorError(.file, op, "cannot read '\(path)': it is a pipe or a socket, not a file")
+        default: throw TensorError(.file, op, "cannot read '\(path)': it is a device, not a file")
         }
         guard Int(info.st_size) <= maximumBytes else {
             throw TensorError(
+                .file,
                 op,
                 "cannot read '\(path)': it holds \(MemoryBudget.describeBytes(Int(info.st_size))), more than the \(MemoryBudget.describeBytes(maximumBytes)) a file may (RETORT_MAX_TENSOR_BYTES / 4)"
             )
         }
-        guard access(resolved, R_OK) == 0 else { throw TensorError(op, "cannot read '\(path)': permission denied") }
+        guard access(resolved, R_OK) == 0 else { throw TensorError(.file, op, "cannot read '\(path)': permission denied") }
         guard let data = FileManager.default.contents(atPath: resolved) else {
-            throw TensorError(op, "cannot read '\(path)': \(String(cString: strerror(errno)))")
+            throw TensorError(.file, op, "cannot read '\(path)': \(String(cString: strerror(errno)))")
         }
         return data
     }
@@ -45,6 +47,7 @@ public enum FileReading {
         if let text = String(validatingUTF8Data: data) { return text }
         let (line, column, byte) = firstInvalidUTF8(data)
         throw TensorError(
+            .file,
             "read",
             "cannot read '\(path)': it is not UTF-8 text (byte 0x\(String(byte, radix: 16, uppercase: true)) at line \(line), column \(column))"
         )

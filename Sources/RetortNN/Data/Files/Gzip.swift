@@ -13,7 +13,7 @@ public enum Gzip {
         var stream = z_stream()
         // 16 + MAX_WBITS asks zlib for the gzip wrapper rather than raw zlib.
         guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw TensorError("gzip", "\(source): zlib could not start")
+            throw TensorError(.file, "gzip", "\(source): zlib could not start")
         }
         defer { inflateEnd(&stream) }
         var output = Data()
@@ -31,18 +31,19 @@ public enum Gzip {
                 }
                 guard status == Z_OK || status == Z_STREAM_END else {
                     let reason = stream.msg.map { String(cString: $0) } ?? "error \(status)"
-                    throw TensorError("gzip", "\(source): corrupt gzip data (\(reason)) after \(stream.total_in) bytes")
+                    throw TensorError(.file, "gzip", "\(source): corrupt gzip data (\(reason)) after \(stream.total_in) bytes")
                 }
                 output.append(contentsOf: buffer[0..<(chunk - Int(stream.avail_out))])
                 guard output.count <= limit else {
                     throw TensorError(
+                        .file,
                         "gzip",
                         "\(source): inflates to more than \(MemoryBudget.describeBytes(limit)) (RETORT_MAX_TENSOR_BYTES / 4), stopped there"
                     )
                 }
             } while status != Z_STREAM_END && (stream.avail_in > 0 || stream.avail_out == 0)
         }
-        guard status == Z_STREAM_END else { throw TensorError("gzip", "\(source): gzip data ends early") }
+        guard status == Z_STREAM_END else { throw TensorError(.file, "gzip", "\(source): gzip data ends early") }
         return output
     }
 }

@@ -19,23 +19,23 @@ public enum IDX {
         let data = try readDataFile(path, op: "idx")
         return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
             guard bytes.count >= 4 else {
-                throw TensorError("idx", "\(path): \(bytes.count) bytes, too short for the 4-byte IDX magic number")
+                throw TensorError(.file, "idx", "\(path): \(bytes.count) bytes, too short for the 4-byte IDX magic number")
             }
             let magic = bytes.loadUnaligned(as: UInt32.self).bigEndian
             guard bytes[0] == 0, bytes[1] == 0, bytes[3] > 0 else {
-                throw TensorError(
+                throw TensorError(.file, 
                     "idx",
                     "\(path): bad magic number \(hex(magic)); an IDX file starts with two zero bytes, a type code and "
                         + "the number of dimensions (MNIST images: 0x00000803, labels: 0x00000801)")
             }
             guard let scalar = idxScalar(code: bytes[2]) else {
-                throw TensorError(
+                throw TensorError(.file, 
                     "idx", "\(path): magic number \(hex(magic)) has unknown element type 0x\(String(bytes[2], radix: 16))")
             }
             let rank = Int(bytes[3])
             let headerBytes = 4 + 4 * rank
             guard bytes.count >= headerBytes else {
-                throw TensorError(
+                throw TensorError(.file, 
                     "idx", "\(path): the header declares \(rank) dimensions but the file ends after \(bytes.count) bytes")
             }
             let shape = (0..<rank).map {
@@ -45,20 +45,20 @@ public enum IDX {
             guard let count = elementCount(shape), let itemCount = elementCount(itemShape),
                 count.multipliedReportingOverflow(by: scalar.byteCount).overflow == false
             else {
-                throw TensorError("idx", "\(path): the header declares an impossibly large shape \(formatShape(shape))")
+                throw TensorError(.file, "idx", "\(path): the header declares an impossibly large shape \(formatShape(shape))")
             }
             let expected = count * scalar.byteCount
             let available = bytes.count - headerBytes
             guard available >= expected else {
                 let complete = available / Swift.max(itemCount * scalar.byteCount, 1)
                 let what = itemShape.isEmpty ? "" : " of " + itemShape.map(String.init).joined(separator: "×")
-                throw TensorError(
+                throw TensorError(.file, 
                     "idx",
                     "\(path): header says \(shape[0]) \(items)\(what) but the file holds \(complete) "
                         + "(\(available) of \(expected) data bytes after the \(headerBytes)-byte header)")
             }
             guard available == expected else {
-                throw TensorError(
+                throw TensorError(.file, 
                     "idx", "\(path): \(available - expected) bytes follow the \(expected) data bytes the header declares")
             }
             return scalar.decode(
@@ -94,15 +94,15 @@ extension Dataset {
         let x = try IDX.read(path: images, items: "images")
         let y = try IDX.read(path: labels, items: "labels")
         guard y.rank == 1 else {
-            throw TensorError(
+            throw TensorError(.file, 
                 "idx", "\(labels): labels must be one number per image, but the file holds shape \(formatShape(y.shape))")
         }
         guard x.shape[0] == y.shape[0] else {
-            throw TensorError("idx", "\(images) holds \(x.shape[0]) images but \(labels) holds \(y.shape[0]) labels")
+            throw TensorError(.file, "idx", "\(images) holds \(x.shape[0]) images but \(labels) holds \(y.shape[0]) labels")
         }
         let values = y.scalars
         if let bad = values.firstIndex(where: { $0 < 0 || $0 != $0.rounded() || $0 > 16_777_216 }) {
-            throw TensorError(
+            throw TensorError(.file, 
                 "idx",
                 "\(labels): the label at index \(bad) is \(values[bad]), which is not a class index (a whole number ≥ 0)")
         }

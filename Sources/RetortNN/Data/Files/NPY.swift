@@ -19,9 +19,9 @@ public enum NPY {
         return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
             let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
             guard bytes.starts(with: magic) else {
-                throw TensorError("npy", "\(path): not a .npy file (it does not start with \\x93NUMPY)")
+                throw TensorError(.file, "npy", "\(path): not a .npy file (it does not start with \\x93NUMPY)")
             }
-            guard bytes.count >= 10 else { throw TensorError("npy", "\(path): the file ends inside its preamble") }
+            guard bytes.count >= 10 else { throw TensorError(.file, "npy", "\(path): the file ends inside its preamble") }
             let (major, minor) = (bytes[6], bytes[7])
             let headerStart: Int
             let headerLength: Int
@@ -30,15 +30,15 @@ public enum NPY {
                 headerStart = 10
                 headerLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt16.self)))
             case 2, 3:
-                guard bytes.count >= 12 else { throw TensorError("npy", "\(path): the file ends inside its preamble") }
+                guard bytes.count >= 12 else { throw TensorError(.file, "npy", "\(path): the file ends inside its preamble") }
                 headerStart = 12
                 headerLength = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
             default:
-                throw TensorError("npy", "\(path): format version \(major).\(minor) is not supported (1.0, 2.0, 3.0 are)")
+                throw TensorError(.file, "npy", "\(path): format version \(major).\(minor) is not supported (1.0, 2.0, 3.0 are)")
             }
             let dataStart = headerStart + headerLength
             guard dataStart <= bytes.count else {
-                throw TensorError(
+                throw TensorError(.file, 
                     "npy", "\(path): the \(headerLength)-byte header runs past the end of the \(bytes.count)-byte file")
             }
             let text = String(decoding: bytes[headerStart..<dataStart], as: UTF8.self)
@@ -46,12 +46,12 @@ public enum NPY {
             guard let count = elementCount(header.shape),
                 count.multipliedReportingOverflow(by: header.scalar.byteCount).overflow == false
             else {
-                throw TensorError("npy", "\(path): the header declares an impossibly large shape \(header.shapeText)")
+                throw TensorError(.file, "npy", "\(path): the header declares an impossibly large shape \(header.shapeText)")
             }
             let expected = count * header.scalar.byteCount
             let available = bytes.count - dataStart
             guard available == expected else {
-                throw TensorError(
+                throw TensorError(.file, 
                     "npy",
                     "\(path): shape \(header.shapeText) of '\(header.descr)' needs \(expected) data bytes but "
                         + "\(available) follow the \(dataStart)-byte header"
@@ -72,7 +72,7 @@ public enum NPY {
         let total = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
         guard header.utf8.count <= Int(UInt16.max) else {
-            throw TensorError("npy", "cannot write '\(path)': a rank-\(tensor.rank) shape makes the header too long")
+            throw TensorError(.file, "npy", "cannot write '\(path)': a rank-\(tensor.rank) shape makes the header too long")
         }
         var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
         bytes.append(UInt8(header.utf8.count & 0xff))
@@ -133,14 +133,14 @@ public enum NPY {
             var parser = PythonLiteralParser(text, source: source)
             let fields = try parser.parseDictionary()
             func malformed(_ why: String) -> TensorError {
-                TensorError(
+                TensorError(.file, 
                     "npy",
                     "\(source): malformed header \(FileReading.quoted(text.trimmingCharacters(in: .whitespacesAndNewlines))): \(why)"
                 )
             }
             guard case .string(let descr)? = fields["descr"] else {
                 if case .list? = fields["descr"] {
-                    throw TensorError("npy", "\(source): structured dtypes (records with named fields) are not supported")
+                    throw TensorError(.file, "npy", "\(source): structured dtypes (records with named fields) are not supported")
                 }
                 throw malformed("'descr' must be a dtype string such as '<f4'")
             }
@@ -176,10 +176,10 @@ public enum NPY {
             case "u8", "Q", "L": scalar = .uint64
             case "b1", "?": scalar = .bool
             case "O":
-                throw TensorError(
+                throw TensorError(.file, 
                     "npy", "\(source): dtype 'O' holds Python objects, which can only be read by unpickling them")
             default:
-                throw TensorError(
+                throw TensorError(.file, 
                     "npy",
                     "\(source): dtype '\(descr)' is not supported (floats f2/f4/f8, integers i1–i8 and u1–u8, and bool b1 are)"
                 )
@@ -298,6 +298,6 @@ private struct PythonLiteralParser {
 
     private func error(_ why: String) -> TensorError {
         let shown = FileReading.quoted(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-        return TensorError("npy", "\(source): malformed header \(shown): \(why) at character \(position + 1)")
+        return TensorError(.file, "npy", "\(source): malformed header \(shown): \(why) at character \(position + 1)")
     }
 }

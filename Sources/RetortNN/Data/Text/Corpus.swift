@@ -28,10 +28,10 @@ public struct Corpus: Sendable {
         do {
             text = try FileReading.text(path)
         } catch let e as TensorError {
-            throw TensorError("text", e.message)
+            throw TensorError(.file, "text", e.message)
         }
         let corpus = parse(text, name: (path as NSString).lastPathComponent)
-        guard corpus.count > 0 else { throw TensorError("text", "'\(path)' holds no lines of text: the corpus would be empty") }
+        guard corpus.count > 0 else { throw TensorError(.file, "text", "'\(path)' holds no lines of text: the corpus would be empty") }
         return corpus
     }
 
@@ -48,7 +48,7 @@ public struct Corpus: Sendable {
 
     /// A shuffled split into a first part holding `fraction` of the lines and the rest.
     public func split(_ fraction: Double, seed: UInt64) throws -> (Corpus, Corpus) {
-        guard fraction > 0, fraction < 1 else { throw TensorError("split", "fraction must be between 0 and 1, got \(fraction)") }
+        guard fraction > 0, fraction < 1 else { throw TensorError(.argument, "split", "fraction must be between 0 and 1, got \(fraction)") }
         var g = RandomGenerator(seed: seed)
         let order = g.permutation(count)
         let cut = Int((Double(count) * fraction).rounded())
@@ -71,12 +71,12 @@ public struct Vocabulary: Sendable, Equatable {
 
     /// The characters `corpus` uses, sorted; the end mark comes first.
     public init(_ corpus: Corpus) throws {
-        guard corpus.count > 0 else { throw TensorError("vocab", "the corpus \(corpus.name) is empty") }
+        guard corpus.count > 0 else { throw TensorError(.value, "vocab", "the corpus \(corpus.name) is empty") }
         var seen = Set<Character>()
         for line in corpus.lines { for c in line { seen.insert(c) } }
         if seen.contains(Self.endMark) {
             throw TensorError(
-                "vocab", "the corpus \(corpus.name) uses \".\", which the vocabulary keeps for the end mark; remove it from the text")
+                .value, "vocab", "the corpus \(corpus.name) uses \".\", which the vocabulary keeps for the end mark; remove it from the text")
         }
         self.init(characters: seen.sorted())
     }
@@ -91,7 +91,7 @@ public struct Vocabulary: Sendable, Equatable {
         try text.enumerated().map { position, c in
             guard let id = ids[c] else {
                 throw TensorError(
-                    "encode", "\"\(c)\" at position \(position) of \"\(text)\" is not in the vocabulary (\(count) symbols: .\(String(characters)))")
+                    .value, "encode", "\"\(c)\" at position \(position) of \"\(text)\" is not in the vocabulary (\(count) symbols: .\(String(characters)))")
             }
             return id
         }
@@ -102,7 +102,7 @@ public struct Vocabulary: Sendable, Equatable {
         var text = ""
         for (position, id) in ids.enumerated() {
             guard (0..<count).contains(id) else {
-                throw TensorError("decode", "id \(id) at position \(position) is outside the vocabulary's 0..<\(count)")
+                throw TensorError(.value, "decode", "id \(id) at position \(position) is outside the vocabulary's 0..<\(count)")
             }
             if id == Self.endID {
                 if position == 0 && text.isEmpty { continue }
@@ -123,8 +123,8 @@ extension Dataset {
     /// Positions past the end hold the end mark in x and −1 in y (ignored by the loss and the
     /// metric). A line longer than block − 1 characters is an error naming it.
     public static func sequences(_ corpus: Corpus, vocabulary: Vocabulary, block: Int) throws -> Dataset {
-        guard corpus.count > 0 else { throw TensorError("sequences", "the corpus \(corpus.name) is empty") }
-        guard block >= 1 else { throw TensorError("sequences", "block must be at least 1, got \(block)") }
+        guard corpus.count > 0 else { throw TensorError(.value, "sequences", "the corpus \(corpus.name) is empty") }
+        guard block >= 1 else { throw TensorError(.argument, "sequences", "block must be at least 1, got \(block)") }
         try MemoryBudget.check("sequences", [corpus.count, block, 2])
         var xs = [Float](repeating: Float(Vocabulary.endID), count: corpus.count * block)
         var ys = [Float](repeating: -1, count: corpus.count * block)
@@ -132,7 +132,7 @@ extension Dataset {
             let ids = try vocabulary.encode(line)
             guard ids.count + 1 <= block else {
                 throw TensorError(
-                    "sequences",
+                    .value, "sequences",
                     "line \(row + 1) of \(corpus.name), \"\(line)\", has \(ids.count) characters: with its end mark it needs a block of \(ids.count + 1), more than \(block)"
                 )
             }
