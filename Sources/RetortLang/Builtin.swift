@@ -214,6 +214,14 @@ final class BuiltinCall {
         try read(name, as: .dataset) { if case .dataset(let d) = $0 { return d } else { return nil } }
     }
 
+    func corpus(_ name: String) throws -> Corpus {
+        try read(name, as: .corpus) { if case .corpus(let c) = $0 { return c } else { return nil } }
+    }
+
+    func vocab(_ name: String) throws -> Vocabulary {
+        try read(name, as: .vocab) { if case .vocab(let v) = $0 { return v } else { return nil } }
+    }
+
     func function(_ name: String) throws -> Value {
         try read(name, as: .function()) { if case .function = $0 { return $0 } else { return nil } }
     }

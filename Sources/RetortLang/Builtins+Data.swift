@@ -48,45 +48,55 @@ extension Builtins {
         Builtin(
             "split",
             [
-                .init("data", .dataset), .init("fraction", .number(.between(0, 1, includingLow: false, includingHigh: false))),
+                .init("data", .oneOf([.dataset, .corpus])),
+                .init("fraction", .number(.between(0, 1, includingLow: false, includingHigh: false))),
                 .init("seed", .wholeNumber(), .number(0)),
             ], category: "data",
-            summary: "A shuffled split into (first part with `fraction` of the examples, the rest).",
+            summary: "A shuffled split of a dataset or corpus into (first part with `fraction` of the examples, the rest).",
             example: "let (train, test) = split(digits(), 0.8, seed: 7)"
         ) { call in
-            let (a, b) = try call.dataset("data").split(
-                try call.number("fraction"), seed: UInt64(truncatingIfNeeded: try call.int("seed")))
+            let (fraction, seed) = (try call.number("fraction"), UInt64(truncatingIfNeeded: try call.int("seed")))
+            if case .corpus(let corpus) = call.value("data") {
+                let (a, b) = try corpus.split(fraction, seed: seed)
+                return .tuple([.corpus(a), .corpus(b)])
+            }
+            let (a, b) = try call.dataset("data").split(fraction, seed: seed)
             return .tuple([.dataset(a), .dataset(b)])
         },
         Builtin(
-            "shuffle", [.init("data", .dataset), .init("seed", .optional(.wholeNumber()), Value.none)], category: "data",
-            summary: "The examples in a random order (seeded, or from the session's generator).",
+            "shuffle", [.init("data", .oneOf([.dataset, .corpus])), .init("seed", .optional(.wholeNumber()), Value.none)],
+            category: "data",
+            summary: "The examples (or a corpus's lines) in a random order (seeded, or from the session's generator).",
             example: "shuffle(train, seed: 1)"
         ) { call in
-            let data = try call.dataset("data")
             var g =
                 try call.ifGiven("seed", call.int).map { RandomGenerator(seed: UInt64(truncatingIfNeeded: $0)) }
                 ?? call.interpreter.generator
-            let order = g.permutation(data.count)
-            if !call.isGiven("seed") { call.interpreter.generator = g }
-            return .dataset(data.subset(order))
+            defer { if !call.isGiven("seed") { call.interpreter.generator = g } }
+            if case .corpus(let corpus) = call.value("data") { return .corpus(corpus.subset(g.permutation(corpus.count))) }
+            let data = try call.dataset("data")
+            return .dataset(data.subset(g.permutation(data.count)))
         },
         Builtin(
             "take",
             [
-                .init("data", .dataset), .init("count", .wholeNumber(min: 0)),
+                .init("data", .oneOf([.dataset, .corpus])), .init("count", .wholeNumber(min: 0)),
                 .init("seed", .optional(.wholeNumber()), Value.none),
             ], category: "data",
-            summary: "The first `count` examples, or `count` random ones with a seed (a labelled subset, say).",
+            summary:
+                "The first `count` examples (or a corpus's lines), or `count` random ones with a seed (a labelled subset, say).",
             example: "take(train, 144, seed: 3)"
         ) { call in
-            let data = try call.dataset("data")
-            let n = Swift.min(try call.int("count"), data.count)
+            let total: Int
+            if case .corpus(let corpus) = call.value("data") { total = corpus.count } else { total = try call.dataset("data").count }
+            let n = Swift.min(try call.int("count"), total)
+            var picked = Array(0..<n)
             if let seed = try call.ifGiven("seed", call.int) {
                 var g = RandomGenerator(seed: UInt64(truncatingIfNeeded: seed))
-                return .dataset(data.subset(Array(g.permutation(data.count).prefix(n))))
+                picked = Array(g.permutation(total).prefix(n))
             }
-            return .dataset(data.subset(Array(0..<n)))
+            if case .corpus(let corpus) = call.value("data") { return .corpus(corpus.subset(picked)) }
+            return .dataset(try call.dataset("data").subset(picked))
         },
         Builtin(
             "subset", [.init("data", .dataset), .init("keep", .tensor)], category: "data",

@@ -134,7 +134,8 @@ extension Builtins {
         },
         Builtin(
             "summary", [.init("model", .model)], category: "model",
-            summary: "A table of a model's layers: each one's parameters by name and shape, their count, and the total.",
+            summary:
+                "A table of a model's layers: each one's parameters by name and shape (a layer with many, by the layers they belong to), their count, how many are not zero (a pruned model's zeros still count, and still take space in the file), and the totals.",
             example: "summary(teacher)"
         ) { call in
             let model = try call.model("model")
@@ -142,6 +143,15 @@ extension Builtins {
             for (i, layer) in model.network.layers.enumerated() {
                 let parameters = layer.namedParameters
                 var shapes = parameters.map { "\($0.name) \(formatShape($0.variable.shape))" }.joined(separator: ", ")
+                if parameters.count > 4 {
+                    // A block holding many tensors is listed by the layers inside it.
+                    var owners: [String] = []
+                    for (name, _) in parameters {
+                        let owner = name.split(separator: ".").dropLast().joined(separator: ".")
+                        if !owners.contains(owner) { owners.append(owner) }
+                    }
+                    shapes = "\(parameters.count) tensors in " + owners.joined(separator: ", ")
+                }
                 if Quantizer.isQuantized(layer) {
                     shapes = layer.namedInt8Buffers.filter { $0.name.hasSuffix("weight") }
                         .map { "\($0.name) int8 \(formatShape($0.tensor.shape))" }.joined(separator: ", ")
@@ -149,14 +159,17 @@ extension Builtins {
                 let count = Quantizer.parameterCount(layer)
                 let frozen = Quantizer.isQuantized(layer) ? 0 : count - layer.trainableCount
                 let counted = frozen == 0 ? String(count) : frozen == count ? "\(count) frozen" : "\(count), \(frozen) frozen"
-                rows.append([String(i), layer.description, shapes.isEmpty ? "-" : shapes, counted])
+                rows.append([
+                    model.network.name(of: i), layer.description, shapes.isEmpty ? "-" : shapes, counted,
+                    String(Comparison.nonZeroParameters(layer)),
+                ])
             }
             let total = Quantizer.parameterCount(model.network)
-            rows.append(["", "total", "", String(total)])
+            rows.append(["", "total", "", String(total), String(Comparison.nonZeroParameters(model.network))])
             let bytes = Quantizer.storedBytes(model.network)
             return .table(
                 Table(
-                    columns: ["#", "layer", "parameters", "count"], rows: rows,
+                    columns: ["#", "layer", "parameters", "count", "nonzero"], rows: rows,
                     title: Quantizer.isQuantized(model.network)
                         ? "\(model.name ?? "model"): \(model.countText), \(model.modeText) mode"
                         : "\(model.name ?? "model"): \(model.countText), \(bytes) bytes as saved, \(model.modeText) mode"))

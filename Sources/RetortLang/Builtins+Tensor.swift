@@ -350,9 +350,19 @@ extension Builtins {
             }
         },
         Builtin(
-            "nll", [.init("log_probs", .tensor), .init("target", .tensor), reductionParameter(.mean)], category: "loss",
-            summary: "Negative log-likelihood of class indices under log-probabilities.", example: "nll(log_softmax(s), y)"
+            "nll",
+            [
+                .init("log_probs", .oneOf([.tensor, .model])), .init("target", .oneOf([.tensor, .dataset])),
+                reductionParameter(.mean),
+            ], category: "loss",
+            summary:
+                "Negative log-likelihood of class indices under log-probabilities; nll(model, data) is a model's mean nll on a dataset in nats per labelled prediction (per token for a sequence model; −1 labels left out), in eval mode.",
+            example: "nll(log_softmax(s), y); nll(teacher, test_seq)"
         ) { call in
+            if case .model(let model) = call.value("log_probs") {
+                guard case .dataset(let data) = call.value("target") else { throw call.fail("target", "a dataset") }
+                return .number(try negativeLogLikelihood(call, model, data))
+            }
             let (logp, target) = (try call.tensor("log_probs"), try call.tensor("target"))
             let reduction = try reductionArgument(call)
             return try call.tensorOp { try Loss.nll(logp, target: target, reduction: reduction) }

@@ -34,7 +34,7 @@ extension Builtins {
     /// A trainer for `model` on `data` from the call's arguments; `loss` computes each batch's step.
     static func trainer(
         _ call: BuiltinCall, task: String, model: Model, data: Dataset, lossName: String,
-        loss: @escaping (Trainer.Batch, TrainingContext) throws -> (loss: Variable, output: Variable)
+        loss: @escaping (Trainer.Batch, TrainingContext) throws -> (loss: Variable, output: Variable, labels: Tensor?)
     ) throws -> (trainer: Trainer, resume: Bool) {
         if Quantizer.isQuantized(model.network) {
             throw call.error(
@@ -50,8 +50,8 @@ extension Builtins {
         let interpreter = call.interpreter
         let trainer = Trainer(task: task, model: model.network, data: data, settings: settings, optimizer: optimizer) { batch in
             let context = TrainingContext()
-            let (value, output) = try interpreter.withTrainingContext(context) { try loss(batch, context) }
-            return Trainer.Step(loss: value, output: output, terms: context.terms)
+            let (value, output, labels) = try interpreter.withTrainingContext(context) { try loss(batch, context) }
+            return Trainer.Step(loss: value, output: output, terms: context.terms, labels: labels)
         }
         if call.isGiven("validation") { trainer.validation = try call.dataset("validation") }
         trainer.quiet = try call.bool("quiet")
@@ -222,7 +222,10 @@ extension Builtins {
             }
             let (trainer, resume) = try trainer(
                 call, task: "fit \(model.name ?? "model")", model: model, data: data, lossName: lossName
-            ) { batch, context in try batchLoss(batch.x, batch.y, batch.progress, context) }
+            ) { batch, context in
+                let (loss, output) = try batchLoss(batch.x, batch.y, batch.progress, context)
+                return (loss, output, nil)
+            }
             trainer.validationLoss = { data, progress in
                 let context = TrainingContext()
                 return try call.interpreter.withTrainingContext(context) {
@@ -238,10 +241,11 @@ extension Builtins {
                 .init("student", .model), .init("from", .models), .init("on", .dataset),
                 .init("loss", .optional(.function(of: "(student, teacher, labels)")), Value.none),
                 .init("weights", .optional(.numbers()), Value.none), .init("precompute", .bool, .bool(false)),
+                .init("on_policy", .fraction(includingOne: true), .number(0)),
             ] + trainingParameters,
             category: "training",
             summary:
-                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default: `kd`, the prelude's unless you bind your own; a `kd` that is not a function is an error). The teachers are frozen and in eval mode for the whole call, whatever the loss does with them (features(teacher, x, k) included), then restored; layers the student shares with a teacher are frozen too (a warning names them). `from` may be a list of teachers, whose soft targets are averaged with `weights` (proportions: divided by their sum; non-negative, not all zero). precompute: true runs the teachers once over the data. "
+                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default: `kd`, the prelude's unless you bind your own; a `kd` that is not a function is an error). The teachers are frozen and in eval mode for the whole call, whatever the loss does with them (features(teacher, x, k) included), then restored; layers the student shares with a teacher are frozen too (a warning names them). `from` may be a list of teachers, whose soft targets are averaged with `weights` (proportions: divided by their sum; non-negative, not all zero). precompute: true runs the teachers once over the data. on_policy: λ (a sequence dataset) trains on the student's own samples for a λ share of the batches (chosen at random, seeded by the session), scored by the teachers: GKD's on-policy distillation (Agarwal et al. 2024); the batch keeps its size and block, and the metric reads the samples' labels. "
                 + trainingRules,
             example: "distill(student, from: teacher, on: train, loss: kd, epochs: 40, T: 4, alpha: 0.7)",
             acceptsExtraNamed: true
@@ -328,9 +332,38 @@ extension Builtins {
                     output
                 )
             }
+            // On-policy batches: which ones, and the student's samples, come from a generator of
+            // their own, drawn once from the session's (so a call without on_policy draws nothing).
+            let onPolicy = try call.number("on_policy")
+            var policy: RandomGenerator?
+            if onPolicy > 0 {
+                guard data.x.rank == 2, data.y.shape == data.x.shape else {
+                    throw call.error(
+                        "on_policy needs a sequence dataset (sequences(corpus, v, block:)), whose positions the student's samples can fill",
+                        at: "on_policy")
+                }
+                policy = RandomGenerator(seed: call.interpreter.generator.next())
+            }
             let (trainer, resume) = try trainer(
                 call, task: "distill \(student.name ?? "student")", model: student, data: data, lossName: loss.functionName
-            ) { batch, context in try batchLoss(batch.indices, batch.x, batch.y, batch.progress, context) }
+            ) { batch, context in
+                if var g = policy {
+                    // The generator moves on every batch, on-policy or not.
+                    defer { policy = g }
+                    guard g.nextUnit() < Float(onPolicy) else {
+                        let (loss, output) = try batchLoss(batch.indices, batch.x, batch.y, batch.progress, context)
+                        return (loss, output, nil)
+                    }
+                    let ids = try Generation.sample(
+                        student.network, prompt: [], settings: .init(count: batch.x.shape[0]), block: data.x.shape[1],
+                        generator: &g)
+                    let own = try Dataset.sequences(ids: ids, block: data.x.shape[1], classes: data.classes, name: "on-policy")
+                    let (loss, output) = try batchLoss(nil, Variable(own.x), own.y, batch.progress, context)
+                    return (loss, output, own.y)
+                }
+                let (loss, output) = try batchLoss(batch.indices, batch.x, batch.y, batch.progress, context)
+                return (loss, output, nil)
+            }
             trainer.validationLoss = { data, progress in
                 let context = TrainingContext()
                 return try call.interpreter.withTrainingContext(context) {
@@ -395,19 +428,28 @@ extension Builtins {
 
     static func compareTable(_ models: [Model], _ data: Dataset) throws -> Table {
         let reports = try Comparison.reports(models.map(\.network), on: data)
-        let rows = zip(models, reports).enumerated().map { i, pair in
+        let batch = Swift.min(64, data.count)
+        // A sequence model is measured per token: nats, bits per character and perplexity.
+        let sequence = data.y.rank == 2
+        let rows = zip(models, reports).enumerated().map { i, pair -> [String] in
             let (m, r) = pair
-            return [
-                m.name ?? "model \(i + 1)", String(format: "%.1f%%", 100 * r.accuracy), String(format: "%.4f", r.loss),
-                "\(r.parameters)", "\(r.bytes)", String(format: "%.3f", r.milliseconds),
-                String(format: "%.1f%%", 100 * r.agreement),
-                String(format: "%.4f", r.divergence),
+            let quality =
+                sequence
+                ? [
+                    String(format: "%.4f", r.loss), String(format: "%.4f", r.loss / Foundation.log(2)),
+                    String(format: "%.3f", Foundation.exp(r.loss)), String(format: "%.1f%%", 100 * r.accuracy),
+                ] : [String(format: "%.1f%%", 100 * r.accuracy), String(format: "%.4f", r.loss)]
+            return [m.name ?? "model \(i + 1)"] + quality + [
+                "\(r.parameters)", "\(r.nonZero)", "\(r.bytes)", String(format: "%.3f", r.milliseconds),
+                String(format: "%.1f%%", 100 * r.agreement), String(format: "%.4f", r.divergence),
             ]
         }
+        let quality = sequence ? ["nll", "bits/char", "perplexity", "top-1"] : ["accuracy", "loss"]
         return Table(
-            columns: ["model", "accuracy", "loss", "params", "bytes", "ms/batch", "agrees", "KL(first‖)"], rows: rows,
-            title:
-                "on \(data.name) (\(data.count) examples; bytes: the saved file; ms/batch: median of 21 warm runs on \(Swift.min(64, data.count)) examples)"
+            columns: ["model"] + quality + ["params", "nonzero", "bytes", "ms/batch", "agrees", "KL(first‖)"], rows: rows,
+            title: sequence
+                ? "on \(data.name) (\(data.count) sequences; nll in nats per token, labelled positions only; bytes: the saved file; ms/batch: median of 21 warm runs on \(batch) sequences)"
+                : "on \(data.name) (\(data.count) examples; bytes: the saved file; ms/batch: median of 21 warm runs on \(batch) examples)"
         )
     }
 }

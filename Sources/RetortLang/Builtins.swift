@@ -6,7 +6,7 @@ import RetortTensor
 enum Builtins {
     static let all: [Builtin] =
         general + tensorBuiltins + lossBuiltins + modelBuiltins + modeBuiltins + scheduleBuiltins + compressionBuiltins
-        + quantizationBuiltins + graphBuiltins + errorBuiltins + trainingBuiltins
+        + quantizationBuiltins + graphBuiltins + errorBuiltins + languageBuiltins + trainingBuiltins
         + dataBuiltins + fileBuiltins
         + plotBuiltins
 
@@ -85,9 +85,11 @@ enum Builtins {
             "type", [.init("value", .any)], category: "general", summary: "The name of a value's type.", example: "type(digits())"
         ) { call in .string(call.value("value").typeName) },
         Builtin(
-            "len", [.init("value", .oneOf([.list(.any), .tuple, .string, .dataset, .range, .record(.any), .tensorValue]))],
+            "len",
+            [.init("value", .oneOf([.list(.any), .tuple, .string, .dataset, .range, .record(.any), .tensorValue, .corpus, .vocab]))],
             category: "general",
-            summary: "The number of items: list and tuple items, dataset examples, a tensor's first dimension.",
+            summary:
+                "The number of items: list and tuple items, dataset examples, a tensor's first dimension, a corpus's lines, a vocabulary's symbols (the end mark included).",
             example: "len([1, 2, 3])"
         ) { call in
             switch call.value("value") {
@@ -97,6 +99,8 @@ enum Builtins {
             case .tensor(let t) where t.value.rank > 0: return .number(Double(t.shape[0]))
             case .range(let a, let b): return .number(Double(Swift.max(0, b - a)))
             case .record(let r): return .number(Double(r.fields.count))
+            case .corpus(let c): return .number(Double(c.count))
+            case .vocab(let v): return .number(Double(v.count))
             default: throw call.fail("value")
             }
         },

@@ -13,6 +13,8 @@ enum Members {
         case .optimizer: return ["lr", "kind", "steps"]
         case .table: return ["columns", "rows"]
         case .graph: return ["columns", "rows", "ops", "parameters", "inputs", "outputs"]
+        case .corpus: return ["count", "name", "lines", "longest"]
+        case .vocab: return ["count", "symbols"]
         case .list, .tuple: return ["count"]
         case .string: return ["count"]
         default: return []
@@ -72,6 +74,20 @@ enum Members {
                 return o.learningRateFunction ?? Value.none
             case "kind": return .string(o.kind.rawValue)
             case "steps": return .number(Double(o.steps))
+            default: return nil
+            }
+        case .corpus(let c):
+            switch name {
+            case "count": return .number(Double(c.count))
+            case "name": return .string(c.name)
+            case "lines": return .list(c.lines.map { .string($0) })
+            case "longest": return .number(Double(c.lines.map(\.count).max() ?? 0))
+            default: return nil
+            }
+        case .vocab(let v):
+            switch name {
+            case "count": return .number(Double(v.count))
+            case "symbols": return .list((0..<v.count).map { .string(v.symbol($0)) })
             default: return nil
             }
         case .graph(let g):

@@ -44,6 +44,10 @@ public indirect enum ParameterType: Equatable, Sendable {
     case plot
     /// A model's traced graph, from `graph(m)`.
     case graph
+    /// Lines of text (`names()`, `text(path)`).
+    case corpus
+    /// A character vocabulary (`vocab(corpus)`).
+    case vocab
     case tuple
     case range
     /// A record whose every field is of the given type (`.record(.any)`: any record).
@@ -139,6 +143,8 @@ extension ParameterType {
         case .history: return article ? "a training history" : "history"
         case .plot: return noun("a", "plot")
         case .graph: return noun("a", "graph")
+        case .corpus: return noun("a", "corpus")
+        case .vocab: return noun("a", "vocabulary")
         case .tuple: return noun("a", "tuple")
         case .range: return noun("a", "range")
         case .record(.any): return noun("a", "record")
@@ -209,6 +215,8 @@ extension ParameterType {
         case .history: if case .history = value { return true } else { return false }
         case .plot: if case .plot = value { return true } else { return false }
         case .graph: if case .graph = value { return true } else { return false }
+        case .corpus: if case .corpus = value { return true } else { return false }
+        case .vocab: if case .vocab = value { return true } else { return false }
         case .tuple: if case .tuple = value { return true } else { return false }
         case .range: if case .range = value { return true } else { return false }
         case .record(let item):

@@ -83,6 +83,16 @@ enum Prelude {
         # teacher's width, regress the teacher's features.
         fn hint(student_features, teacher_features, adapter) = mse(adapter(student_features), teacher_features)
 
+        # TinyBERT (Jiao et al. 2020): the student's attention maps [N, heads, T, T] regress the
+        # teacher's, layer by layer; attentions(model, x) reads them (the head counts must match). Its
+        # hidden-state loss is hint(features(student, x, k), features(teacher, x, j), adapter).
+        fn attention_mse(student_maps, teacher_maps) = mse(student_maps, teacher_maps)
+
+        # DistilBERT (Sanh et al. 2019): align the directions of the student's and the teacher's
+        # hidden states, 1 − cosine similarity over the last axis, averaged.
+        fn cosine_hint(student_features, teacher_features) =
+            mean(1 - cosine_similarity(student_features, teacher_features, axis: -1))
+
         # Attention transfer (Zagoruyko & Komodakis 2017): compare where the networks look, as the
         # normalised channel mean of squared activations, [N, C, H, W] -> [N, H·W].
         fn attention_map(f) = normalize(flatten(mean(f ^ 2, axis: 1)), axis: 1)

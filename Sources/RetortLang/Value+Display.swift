@@ -25,6 +25,8 @@ func describeShort(_ value: Value) -> String {
     case .formula: return "a formula"
     case .range(let a, let b): return "the range \(a)..<\(b)"
     case .graph(let g): return "the graph of \(g.modelName)"
+    case .corpus(let c): return "the corpus \(c.name) of \(c.count) lines"
+    case .vocab(let v): return "a vocabulary of \(v.count)"
     }
 }
 
@@ -73,6 +75,11 @@ extension Value {
         case .formula(let latex): return latex
         case .range(let a, let b): return "\(a)..<\(b)"
         case .graph(let g): return displayTable(g.table)
+        case .corpus(let c):
+            let shown = c.lines.prefix(8).map { "\"\($0)\"" }.joined(separator: ", ")
+            return "corpus \(c.name): \(c.count) lines: \(shown)\(c.count > 8 ? ", …" : "")"
+        case .vocab(let v):
+            return "vocab of \(v.count): \"\((0..<v.count).map(v.symbol).joined())\" (\".\" is the end mark, id 0)"
         }
     }
 

@@ -28,6 +28,10 @@ public indirect enum Value {
     case range(Int, Int)
     /// A model's traced forward pass, from `graph(m)`: shown as a table, drawn by `plot`.
     case graph(ModelGraph)
+    /// Lines of text to model one character at a time (`names()`, `text(path)`, `samples(...)`).
+    case corpus(Corpus)
+    /// A character vocabulary with its end mark (`vocab(corpus)`).
+    case vocab(Vocabulary)
 
     /// Equality as `==` gives it for values that are not tensors: by content for numbers, strings,
     /// lists, tuples, records and ranges (a tensor inside by its shape and values), by identity for
@@ -81,6 +85,8 @@ public indirect enum Value {
         case .formula: return "formula"
         case .range: return "range"
         case .graph: return "graph"
+        case .corpus: return "corpus"
+        case .vocab: return "vocab"
         }
     }
 }
@@ -156,7 +162,10 @@ public final class Model {
         }
         let total = network.parameterCount
         let trainable = network.trainableCount
-        return trainable == total ? "\(total) parameters" : "\(total) parameters (\(total - trainable) frozen)"
+        var text = trainable == total ? "\(total) parameters" : "\(total) parameters (\(total - trainable) frozen)"
+        // A pruned model's zeros are still parameters, and still in the file: say how many are not.
+        if pruning?.contains("weights") == true { text += ", \(Comparison.nonZeroParameters(network)) not zero" }
+        return text
     }
 
     /// `train` or `eval`: what dropout and batch norm do when the model is called.

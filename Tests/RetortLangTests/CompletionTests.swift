@@ -9,7 +9,8 @@ final class CompletionTests: XCTestCase {
     }
 
     func testBuiltinsAndBindings() {
-        XCTAssertEqual(complete("dist").matches, ["distill"])
+        XCTAssertEqual(complete("disti").matches, ["distill", "distinct"])
+        XCTAssertEqual(complete("distil").matches, ["distill"])
         XCTAssertEqual(complete("let h = dist").start, 8)
         _ = session.execute("let teacher_big = mlp([4, 2])")
         XCTAssertTrue(complete("teach").matches.contains("teacher_big"))

@@ -11,6 +11,9 @@ public enum Comparison {
         /// Mean cross-entropy in nats per prediction (per token for a sequence model).
         public let loss: Double
         public let parameters: Int
+        /// Parameters that are not zero: fewer than `parameters` for a pruned model, whose zeros
+        /// the file and the time per batch still carry.
+        public let nonZero: Int
         /// The size of the file `save` writes.
         public let bytes: Int
         /// Median milliseconds to predict one batch of `latencyBatch` examples.
@@ -56,12 +59,20 @@ public enum Comparison {
             let count = Double(Swift.max(truth.count, 1))
             return Report(
                 accuracy: Double(zip(top, truth).filter { $0 == $1 }.count) / count, loss: loss,
-                parameters: Quantizer.parameterCount(model), bytes: Quantizer.storedBytes(model),
+                parameters: Quantizer.parameterCount(model), nonZero: nonZeroParameters(model), bytes: Quantizer.storedBytes(model),
                 milliseconds: try medianLatency(model, sample),
                 agreement: Double(zip(top, referenceTop).filter { $0 == $1 }.count) / count,
                 // KL of a model from itself is 0 up to rounding; never report "-0.0000".
                 divergence: Swift.max(0, divergence))
         }
+    }
+
+    /// Parameters (an int8 model's weights and biases) that are not zero, each shared one once.
+    public static func nonZeroParameters(_ model: Layer) -> Int {
+        func count(_ t: Tensor) -> Int { t.withUnsafeBufferPointer { v in v.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } }
+        return model.parameters.reduce(0) { $0 + count($1.value) }
+            + model.namedInt8Buffers.filter { $0.name.hasSuffix("weight") }.reduce(0) { $0 + count($1.tensor) }
+            + model.namedBuffers.filter { $0.name.hasSuffix("bias") }.reduce(0) { $0 + count($1.tensor) }
     }
 
     /// The median time of 21 predictions of `batch`, after one warm-up, in milliseconds.

@@ -82,9 +82,12 @@ public final class Trainer {
         public let loss: Variable
         public let output: Variable
         public let terms: [(name: String, value: Double)]
+        /// The labels the output is to be measured against when they are not the batch's (a batch
+        /// the loss replaced with the student's own samples); nil: the batch's.
+        public let labels: Tensor?
 
-        public init(loss: Variable, output: Variable, terms: [(name: String, value: Double)] = []) {
-            (self.loss, self.output, self.terms) = (loss, output, terms)
+        public init(loss: Variable, output: Variable, terms: [(name: String, value: Double)] = [], labels: Tensor? = nil) {
+            (self.loss, self.output, self.terms, self.labels) = (loss, output, terms, labels)
         }
     }
 
@@ -183,7 +186,7 @@ public final class Trainer {
                 }
                 let value = Double(result.loss.value.scalar ?? .nan)
                 total += value
-                accuracy.add(output: result.output.value, labels: part.y)
+                accuracy.add(output: result.output.value, labels: result.labels ?? part.y)
                 event(.batch, epoch, b + 1, value)
             }
             var metrics: [(String, Double)] = [("loss", total / Double(batches))]

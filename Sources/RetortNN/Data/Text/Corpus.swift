@@ -6,10 +6,13 @@ import RetortTensor
 public struct Corpus: Sendable {
     public var lines: [String]
     public var name: String
+    /// The vocabulary the lines were sampled with, for a corpus of a model's samples; nil for text.
+    public var vocabulary: Vocabulary?
 
-    public init(lines: [String], name: String) {
+    public init(lines: [String], name: String, vocabulary: Vocabulary? = nil) {
         self.lines = lines
         self.name = name
+        self.vocabulary = vocabulary
     }
 
     public var count: Int { lines.count }
@@ -44,7 +47,9 @@ public struct Corpus: Sendable {
     }
 
     /// The lines at the given positions, in that order.
-    public func subset(_ indices: [Int]) -> Corpus { Corpus(lines: indices.map { lines[$0] }, name: name) }
+    public func subset(_ indices: [Int]) -> Corpus {
+        Corpus(lines: indices.map { lines[$0] }, name: name, vocabulary: vocabulary)
+    }
 
     /// A shuffled split into a first part holding `fraction` of the lines and the rest.
     public func split(_ fraction: Double, seed: UInt64) throws -> (Corpus, Corpus) {
@@ -118,17 +123,41 @@ public struct Vocabulary: Sendable, Equatable {
 }
 
 extension Dataset {
+    /// Next-token prediction over sequences of ids (without start or end marks): x starts with the
+    /// end mark, y ends with it, positions past the end hold the end mark in x and −1 in y.
+    public static func sequences(ids: [[Int]], block: Int, classes: Int, name: String, classNames: [String]? = nil) throws
+        -> Dataset
+    {
+        guard !ids.isEmpty else { throw TensorError(.value, "sequences", "there are no sequences") }
+        guard block >= 1 else { throw TensorError(.argument, "sequences", "block must be at least 1, got \(block)") }
+        try MemoryBudget.check("sequences", [ids.count, block, 2])
+        var xs = [Float](repeating: Float(Vocabulary.endID), count: ids.count * block)
+        var ys = [Float](repeating: -1, count: ids.count * block)
+        for (row, sequence) in ids.enumerated() {
+            guard sequence.count + 1 <= block else {
+                throw TensorError(
+                    .value, "sequences",
+                    "sequence \(row + 1) has \(sequence.count) tokens: with its end mark it needs a block of \(sequence.count + 1), more than \(block)"
+                )
+            }
+            for (t, id) in sequence.enumerated() {
+                if t + 1 < block { xs[row * block + t + 1] = Float(id) }
+                ys[row * block + t] = Float(id)
+            }
+            ys[row * block + sequence.count] = Float(Vocabulary.endID)
+        }
+        return try Dataset(
+            x: Tensor(shape: [ids.count, block], scalars: xs), y: Tensor(shape: [ids.count, block], scalars: ys),
+            classes: classes, name: name, classNames: classNames)
+    }
+
     /// Next-character prediction over `corpus`: example i is the line's ids after a starting end
     /// mark, `x [N, block]`, and the next ids, `y [N, block]`, the line's ids then the end mark.
     /// Positions past the end hold the end mark in x and −1 in y (ignored by the loss and the
     /// metric). A line longer than block − 1 characters is an error naming it.
     public static func sequences(_ corpus: Corpus, vocabulary: Vocabulary, block: Int) throws -> Dataset {
         guard corpus.count > 0 else { throw TensorError(.value, "sequences", "the corpus \(corpus.name) is empty") }
-        guard block >= 1 else { throw TensorError(.argument, "sequences", "block must be at least 1, got \(block)") }
-        try MemoryBudget.check("sequences", [corpus.count, block, 2])
-        var xs = [Float](repeating: Float(Vocabulary.endID), count: corpus.count * block)
-        var ys = [Float](repeating: -1, count: corpus.count * block)
-        for (row, line) in corpus.lines.enumerated() {
+        let ids = try corpus.lines.enumerated().map { row, line in
             let ids = try vocabulary.encode(line)
             guard ids.count + 1 <= block else {
                 throw TensorError(
@@ -136,15 +165,10 @@ extension Dataset {
                     "line \(row + 1) of \(corpus.name), \"\(line)\", has \(ids.count) characters: with its end mark it needs a block of \(ids.count + 1), more than \(block)"
                 )
             }
-            for (t, id) in ids.enumerated() {
-                // ids.count < block, so t + 1 stays inside the row.
-                if t + 1 < block { xs[row * block + t + 1] = Float(id) }
-                ys[row * block + t] = Float(id)
-            }
-            ys[row * block + ids.count] = Float(Vocabulary.endID)
+            return ids
         }
-        return try Dataset(
-            x: Tensor(shape: [corpus.count, block], scalars: xs), y: Tensor(shape: [corpus.count, block], scalars: ys),
-            classes: vocabulary.count, name: corpus.name, classNames: (0..<vocabulary.count).map(vocabulary.symbol))
+        return try sequences(
+            ids: ids, block: block, classes: vocabulary.count, name: corpus.name,
+            classNames: (0..<vocabulary.count).map(vocabulary.symbol))
     }
 }
