@@ -273,8 +273,11 @@ extension Builtins {
         }
         let promptText = call.builtin.parameters.contains { $0.name == "prompt" } ? try call.string("prompt") : ""
         let prompt: [Int]
-        do { prompt = try v.encode(promptText) } catch let e as TensorError {
-            throw call.error("the prompt \(e.message.drop { $0 != "\"" })", at: "prompt")
+        do { prompt = try v.encode(promptText) } catch {
+            let unknown = promptText.enumerated().first { (try? v.encode(String($0.element))) == nil }
+            throw call.error(
+                "the prompt \"\(promptText)\" has \"\(unknown.map { String($0.element) } ?? "?")\" at position \(unknown?.offset ?? 0), which is not in the vocabulary (\(v.count) symbols: \((0..<v.count).map(v.symbol).joined()))",
+                at: "prompt")
         }
         guard prompt.count + 1 < block else {
             throw call.error(
