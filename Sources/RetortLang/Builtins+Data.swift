@@ -34,7 +34,11 @@ extension Builtins {
             let x = try call.tensor("x").value
             let y = try call.tensor("y").value
             let labels = y.scalars
-            guard labels.allSatisfy({ $0 >= 0 && $0 == $0.rounded() }) else { throw call.fail("y", "whole-number class labels") }
+            // Class indices (whole numbers below 2^24, which a Float holds exactly), or −1 for a
+            // position that has no label (a sequence's end).
+            guard labels.allSatisfy({ $0 >= -1 && $0 == $0.rounded() && $0 < 16_777_216 }) else {
+                throw call.fail("y", "class labels: whole numbers from 0 to 16777215 (or -1 for none)")
+            }
             let classes = try call.ifGiven("classes", call.int) ?? Int(labels.max() ?? 0) + 1
             guard labels.allSatisfy({ Int($0) < classes }) else {
                 throw call.error("a label is not below classes = \(classes)", at: "y")

@@ -232,7 +232,9 @@ extension Builtins {
         it was given); training another model with it is an error: make one optimizer per model. Each step updates exactly the \
         unfrozen parameters the loss depends on (an adapter in the loss joins) and clears their gradients afterwards. \
         lr is a number or a function of the training progress p in [0, 1] (fn(p) = 1e-3 * (1 - p); step() then needs \
-        progress: p); schedule: takes \
+        progress: p). p is the progress of one fit or distill call: it runs from 0 to 1 within each call, so calling fit \
+        once per epoch takes an lr function to its end value at the end of every epoch; give the whole run's epochs to \
+        one call (or a schedule, which counts the optimizer's steps across calls) to decay over the run. schedule: takes \
         step_lr, cosine_lr, warmup_lr or warmup_cosine_lr, counted in steps.
         """
 

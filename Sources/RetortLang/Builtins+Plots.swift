@@ -137,7 +137,9 @@ extension Builtins {
             var (h, w) = (0, 0)
             if call.isGiven("shape") {
                 let s = try call.ints("shape")
-                guard s.count == 2 else { throw call.fail("shape", "[height, width]") }
+                guard s.count == 2, s[0] <= perImage, s[1] <= perImage else {
+                    throw call.fail("shape", "[height, width], whose product is the \(perImage) values of each row")
+                }
                 (h, w) = (s[0], s[1])
             } else if x.rank >= 3 {
                 (h, w) = (x.shape[x.rank - 2], x.shape[x.rank - 1])
@@ -265,7 +267,12 @@ extension Builtins {
                 guard xs.count == ys.count else { throw call.error("\(xs.count) x values but \(ys.count) y values", at: "y") }
             }
             if call.isGiven("classes") {
-                let c = try call.rows("classes").joined().map { Int($0) }
+                let values = try call.rows("classes").joined()
+                // Each class is a colour and a legend entry: a few hundred are already more than a plot can tell apart.
+                guard values.allSatisfy({ $0 >= 0 && $0 < 1000 && $0 == $0.rounded() }) else {
+                    throw call.fail("classes", "class indices: whole numbers from 0 to 999")
+                }
+                let c = values.map { Int($0) }
                 guard c.count == xs.count else { throw call.error("\(c.count) classes for \(xs.count) points", at: "classes") }
                 classes = c
                 classNames = (0...(c.max() ?? 0)).map { "class \($0)" }

@@ -25,7 +25,8 @@ extension Builtins {
         },
         Builtin(
             "cosine_lr", [.init("steps", .wholeNumber(min: 1)), .init("min", minimumRateType, .number(0))], category: "optimizer",
-            summary: "Half a cosine from the lr down to `min` over `steps` steps (torch's CosineAnnealingLR, T_max = steps). "
+            summary:
+                "Half a cosine from the lr down to `min` over `steps` steps (torch's CosineAnnealingLR, T_max = steps); past `steps` it rises again along the cosine, as PyTorch's does, so give steps: the run's whole length (epochs × batches per epoch). "
                 + scheduleRules,
             example: "adam(lr: 1e-3, schedule: cosine_lr(steps: 600))"
         ) { call in
@@ -46,7 +47,7 @@ extension Builtins {
             ],
             category: "optimizer",
             summary:
-                "Linear warm-up over `warmup` steps, then cosine decay to `min` at `steps` (torch's SequentialLR of LinearLR and CosineAnnealingLR). "
+                "Linear warm-up over `warmup` steps, then cosine decay to `min` at `steps` (torch's SequentialLR of LinearLR and CosineAnnealingLR); past `steps` the cosine rises again, as PyTorch's does. "
                 + scheduleRules,
             example: "adamw(lr: 1e-3, schedule: warmup_cosine_lr(warmup: 50, steps: 600))"
         ) { call in

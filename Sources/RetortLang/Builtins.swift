@@ -141,7 +141,7 @@ enum Builtins {
             "append", [.init("list", .list(.any)), .init("item", .any)], category: "general",
             summary: "A new list with the item added at the end.", example: "let seen = append(seen, x)"
         ) { call in
-            .list(try call.list("list") + [call.value("item")])
+            try call.interpreter.checkNesting(.list(try call.list("list") + [call.value("item")]), at: call.range)
         },
         Builtin(
             "list", [.init("values", .oneOf([.range, .list(.any), .tuple, .tensorValue, .string]))], category: "general",

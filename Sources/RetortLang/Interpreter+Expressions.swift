@@ -14,11 +14,11 @@ extension Interpreter {
             return value
         case .list(let items, _):
             let values = try items.map { try evaluate($0, env) }
-            return try listOrTensor(values, at: expr.range)
+            return try checkNesting(try listOrTensor(values, at: expr.range), at: expr.range)
         case .tuple(let items, _):
-            return .tuple(try items.map { try evaluate($0, env) })
+            return try checkNesting(.tuple(try items.map { try evaluate($0, env) }), at: expr.range)
         case .record(let fields, _):
-            return .record(Record(try fields.map { ($0.name, try evaluate($0.value, env)) }))
+            return try checkNesting(.record(Record(try fields.map { ($0.name, try evaluate($0.value, env)) })), at: expr.range)
         case .unary(let op, let operand, let range):
             let value = try evaluate(operand, env)
             switch op {
@@ -89,18 +89,21 @@ extension Interpreter {
     /// numeric lists), a list otherwise.
     func listOrTensor(_ values: [Value], at range: SourceRange) throws -> Value {
         guard !values.isEmpty else { return .list([]) }
-        func numericShape(_ v: Value) -> [Int]? {
+        // No tensor has more than a few dozen axes: deeper nesting is a list of lists, and stopping
+        // there keeps wrapping a list in a loop (`l = [l]`) from walking the whole chain each time.
+        func numericShape(_ v: Value, depth: Int = 0) -> [Int]? {
+            guard depth < 64 else { return nil }
             switch v {
             case .number: return []
             case .list(let items):
-                guard let first = items.first.flatMap(numericShape) else { return items.isEmpty ? nil : nil }
-                for item in items.dropFirst() where numericShape(item) != first { return nil }
+                guard let first = items.first.flatMap({ numericShape($0, depth: depth + 1) }) else { return nil }
+                for item in items.dropFirst() where numericShape(item, depth: depth + 1) != first { return nil }
                 return [items.count] + first
             case .tensor(let t) where !t.requiresGrad: return t.shape
             default: return nil
             }
         }
-        let shapes = values.map(numericShape)
+        let shapes = values.map { numericShape($0) }
         let allNumeric = values.allSatisfy {
             if case .number = $0 { return true }; if case .tensor(let t) = $0, !t.requiresGrad { return true }; return false
         }

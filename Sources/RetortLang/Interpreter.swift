@@ -149,6 +149,15 @@ public final class Interpreter: RandomSource {
         case .let(let pattern, let e, _):
             let value = try evaluate(e, env)
             try bind(pattern, to: value, in: env, range: e.range)
+            if case .model(let m) = value, case .name(let n, _) = pattern, let earlier = m.name, earlier != n,
+                !n.hasPrefix("_"), case .call(.name("prune", _), _, _) = e, case .function(.builtin)? = env.lookup("prune")
+            {
+                // prune changes the model it is given, unlike quantize and qat: a new name would
+                // suggest a new model while both names now hold the one pruned model.
+                sink.writeError(
+                    "note: prune changed \(earlier) in place and returned it: \(n) and \(earlier) are the same pruned model (prune(clone(\(earlier)), ...) keeps the original)\n"
+                )
+            }
             if case .model(let m) = value, m.name == nil, case .name(let n, _) = pattern { m.name = n }
             if case .history(let h) = value, case .name(let n, _) = pattern, h.name.isEmpty { h.name = n }
             return nil

@@ -12,8 +12,16 @@ public enum MemoryBudget {
         return 4 << 30
     }()
 
-    /// Throws unless `shape` is made of sizes ≥ 0 whose product, as Float32, fits the budget.
+    /// The most axes a tensor may have, as PyTorch's (its CPU tensors allow 64 dimensions).
+    public static let maximumRank = 64
+
+    /// Throws unless `shape` has at most `maximumRank` axes of sizes ≥ 0 whose product, as Float32,
+    /// fits the budget.
     public static func check(_ op: String, _ shape: [Int]) throws {
+        guard shape.count <= maximumRank else {
+            throw TensorError(
+                .shape, op, "a tensor of \(shape.count) axes is asked for; a tensor has at most \(maximumRank)")
+        }
         if let negative = shape.first(where: { $0 < 0 }) {
             throw TensorError(.shape, op, "a shape cannot have negative sizes: \(formatShape(shape)) has \(negative)")
         }

@@ -95,6 +95,35 @@ def nesting():
         yield "nesting", "for i in 0..1 {" * n + "1" + "}" * n
         yield "nesting", "not " * n + "true"
     yield "nesting", "1" + "+1" * 200000
+    # Values nested in a loop: lists, tuples and records wrapped in themselves, and tensors of
+    # ever more axes. Released by recursion, a million levels would overflow the stack.
+    for wrap in ["[l]", "[l, l]", "[1, l]", "[l, 1]", "(l, 1)", "{a: l}", "append([], l)", "[[1, 2], l, [3]]"]:
+        for start in ["[1]", "[\"a\"]", "{b: 2}"]:
+            yield "nesting", f"let l = {start}\nfor i in 0..<1000000 {{ l = {wrap} }}\nlen(l)"
+    yield "nesting", "let l = [1]\nfor i in 0..<100 { l = [l] }\nl"
+
+
+def language():
+    """Language models and text: ids outside the vocabulary, prompts it cannot encode or that do not
+    fit, heads that do not divide the width, empty corpora, files that are not UTF-8 text."""
+    setup = "let v = vocab(names())\nlet m = gpt(vocab: v, block: 8, layers: 1, heads: 2, width: 8)\n"
+    calls = ["m(tensor([[0, 27]]))", "m(tensor([[0, -1]]))", "m(tensor([[0, 0.5]]))", "m(tensor([[0, 1/0]]))",
+             "m(zeros([1, 9]))", "m(zeros([2]))", "m(zeros([1, 2, 3]))", "generate(m, v, prompt: \"Émile\")",
+             "generate(m, v, prompt: \"abcdefgh\")", "generate(m, v, n: 1e12)", "generate(m, v, top_k: 0)",
+             "generate(m, v, temperature: -1)", "generate(m, v, temperature: 1/0)", "samples(m, v, n: 0)",
+             "gpt(vocab: v, block: 8, heads: 3, width: 8)", "gpt(vocab: v, block: 1e9, width: 1e9)",
+             "gpt(vocab: 0, block: 8)", "gpt(vocab: v, block: 8, layers: 1e6)", "self_attention(8, heads: 0)",
+             "self_attention(1e9)", "embedding(1e12, 1e12)", "positions(0, 4)", "tied(linear(2, 3))",
+             "vocab(take(names(), 0))", "sequences(names(), v, block: 2)", "sequences(take(names(), 0), v)",
+             "encode(v, \"\\u{0}\")", "decode(v, [1e30])", "decode(v, [-5])", "distinct(samples(m, v, n: 3), 1e9)",
+             "score(m, names())", "nll(m, blobs(n: 4, seed: 1))", "attentions(mlp([2, 2]), zeros([1, 2]))",
+             "text(\"{tmp}/latin1.txt\")", "text(\"{tmp}/empty.txt\")", "text(\"/dev/zero\")", "text(\"{tmp}\")",
+             "distill(m, from: m, on: sequences(take(names(), 4), v, block: 8), on_policy: 2)",
+             "dataset(zeros([2, 2]), tensor([0, 1e300]))", "dataset(zeros([2, 2]), tensor([0, -3]))",
+             "scatter(zeros([3, 2]), classes: tensor([0, 1e9, 2]))", "scatter(zeros([3, 2]), classes: tensor([0, 0/0, 2]))",
+             "images(zeros([2, 4]), shape: [1e14, 1e14])", "images(zeros([2, 4]), shape: [4611686018427387904, 2])"]
+    for call in calls:
+        yield "language", setup + call
 
 
 def plots():
@@ -172,7 +201,9 @@ def headers():
 def arguments():
     for builtin in ["softmax", "linear", "fit", "distill", "kd", "mlp", "split", "save", "load", "plot", "images", "help",
                     "clone", "summary", "features", "concat", "stack", "one_hot", "cross_entropy", "kl_div", "adam",
-                    "quantize", "qat", "convert", "prune", "sparsity", "subset"]:
+                    "quantize", "qat", "convert", "prune", "sparsity", "subset", "graph", "gpt", "generate", "samples",
+                    "vocab", "encode", "decode", "sequences", "jsd", "embedding", "self_attention", "export",
+                    "export_torch", "error"]:
         for args in ["", "1", "\"x\"", "none", "[]", "1, 2, 3, 4, 5, 6, 7", "x: 1", "1/0", "fn(x) = x", "[[1], [2, 3]]"]:
             yield "arguments", f"{builtin}({args})"
 
@@ -187,7 +218,8 @@ def syntax():
     yield "syntax", "let " + "a" * 100000 + " = 1"
 
 
-FAMILIES = [sizes, budgets, doubling, nesting, plots, conversions, recursion, training, files, headers, arguments, syntax]
+FAMILIES = [sizes, budgets, doubling, nesting, language, plots, conversions, recursion, training, files, headers, arguments,
+            syntax]
 
 
 def prepare(tmp):
@@ -203,6 +235,9 @@ def prepare(tmp):
         f.write((10 ** 12).to_bytes(8, "little") + b"{}")
     with open(os.path.join(tmp, "nul.csv"), "wb") as f:
         f.write(b"a,b\n\x00\x00,1\n")
+    with open(os.path.join(tmp, "latin1.txt"), "wb") as f:
+        f.write("zoë\némile\n".encode("latin-1"))
+    open(os.path.join(tmp, "empty.txt"), "wb").close()
     shape = b"{'descr': '<f4', 'fortran_order': False, 'shape': "
     for name, version, header in [("deep1.npy", 1, shape + b"(" * 10000), ("deep2.npy", 2, shape + b"[" * 1000000),
                                   ("deepdict.npy", 1, b"{'descr': " + b"[(" * 5000)]:
@@ -234,7 +269,8 @@ def main():
                 stdout, stderr = process.communicate(timeout=LIMIT)
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGINT)
-                allowed = {130}
+                # Stopped by the interrupt (130), or it finished its own way just as the signal came.
+                allowed = ALLOWED | {130}
                 interrupted[name] = interrupted.get(name, 0) + 1
                 try:
                     stdout, stderr = process.communicate(timeout=10)

@@ -53,6 +53,8 @@ public enum Generation {
             throw TensorError(
                 .argument, "generate", "a prompt of \(prompt.count) characters leaves no room in a block of \(block) positions")
         }
+        // The samples' ids and a batch of logits per step: sized by the user's count, so checked first.
+        try MemoryBudget.check("generate", [settings.count, block])
         let wasTraining = model.isTraining
         model.isTraining = false
         defer { model.isTraining = wasTraining }
