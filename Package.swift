@@ -56,7 +56,7 @@ let package = Package(
         // Plots: one figure description, drawn by cairo (SVG, PNG, PDF) or as terminal text.
         .target(name: "RetortPlot", dependencies: ["CCairo"]),
         // The Retort language: lexer, parser, interpreter, builtins and prelude. It never prints.
-        .target(name: "RetortLang", dependencies: ["RetortTensor", "RetortGraph", "RetortNN", "RetortPlot"]),
+        .target(name: "RetortLang", dependencies: ["RetortTensor", "RetortGraph", "RetortNN", "RetortPlot", "RetortExport"]),
         // The Jupyter protocol over ZeroMQ; it drives an interpreter interface and knows no language.
         .target(
             name: "RetortKernel",

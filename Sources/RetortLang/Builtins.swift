@@ -8,6 +8,7 @@ enum Builtins {
         general + tensorBuiltins + lossBuiltins + modelBuiltins + modeBuiltins + scheduleBuiltins + compressionBuiltins + quantizationBuiltins + graphBuiltins + trainingBuiltins
         + dataBuiltins + fileBuiltins
         + plotBuiltins
+        + exportBuiltins
 
     static func named(_ name: String) -> Builtin? { all.first { $0.name == name } }
 
