@@ -107,7 +107,7 @@ extension Builtins {
         let optimizer = call.isGiven("opt") ? try call.optimizer("opt") : OptimizerValue(kind: .adam, learningRate: 1e-3)
         guard optimizer.steps == 0 else {
             throw call.error(
-                "this optimizer has taken \(optimizer.steps) steps; train.py starts a fresh one, so give export_torch a new optimizer (opt: \(optimizer.kind.rawValue)(...))",
+                "this optimizer has taken \(optimizer.steps) step\(optimizer.steps == 1 ? "" : "s"); train.py starts a fresh one, so give export_torch a new optimizer (opt: \(optimizer.kind.rawValue)(...))",
                 at: "opt")
         }
         // Each epoch's order, from a copy of the session's generator: the run that follows draws the same.

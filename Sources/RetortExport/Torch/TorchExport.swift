@@ -109,14 +109,10 @@ public enum TorchExport {
         guard job.data.count > 0 else { throw TensorError("export_torch", "the data has no examples") }
         let example = job.data.subset([0]).x
         // Translate everything before touching the disk.
-        var modelFile = TorchScripts.modelHeader(job)
-        var classes = [try TorchModule(className: "Student", model: job.student, example: example, summary: job.studentSummary)]
-        for (i, teacher) in job.teachers.enumerated() {
-            classes.append(
-                try TorchModule(
-                    className: job.teacherFiles[i].className, model: teacher, example: example, summary: job.teacherSummaries[i]))
-        }
-        for module in classes { modelFile += "\n\n\n" + (try module.source()) }
+        let models =
+            [("Student", job.student, job.studentSummary)]
+            + zip(job.teachers, zip(job.teacherFiles, job.teacherSummaries)).map { ($1.0.className, $0, $1.1) }
+        let modelFile = try self.modelFile(models, example: example, header: TorchScripts.modelHeader(job))
         let files: [(name: String, text: String)] = [
             ("model.py", modelFile), ("loss.py", job.lossSource), ("train.py", TorchScripts.train(job)),
             ("README.md", TorchScripts.readme(job)),
@@ -169,6 +165,17 @@ public enum TorchExport {
             throw TensorError("export_torch", "cannot write '\(directory)': \(describe(error))")
         }
         return Report(directory: target.path, files: written)
+    }
+
+    /// model.py's text: each model as a class, traced on `example` (one or more rows of input).
+    public static func modelFile(
+        _ models: [(className: String, model: Layer, summary: String)], example: Tensor, header: String? = nil
+    ) throws -> String {
+        var text = header ?? TorchScripts.modelHeader(weights: "the safetensors files saved from Retort", task: "export")
+        for (className, model, summary) in models {
+            text += "\n\n\n" + (try TorchModule(className: className, model: model, example: example, summary: summary).source())
+        }
+        return text
     }
 
     /// data.safetensors: `x` and `y` as float32 (labels as Retort holds them) and `order`, each

@@ -86,7 +86,7 @@ final class TorchModule {
         let key = path.joined(separator: ".")
         if let known = containers[key] { return known }
         let parent = container(Array(path.dropLast()))
-        let name = fresh("m_" + path.map(Python.identifier).joined(separator: "_"))
+        let name = fresh("m_" + path.joined(separator: "_"))
         initLines.append("\(name) = Container()")
         initLines.append("\(parent).add_module(\(Python.string(path.last!)), \(name))")
         containers[key] = name
@@ -422,7 +422,8 @@ final class TorchModule {
             } else if startsA[axis] == startsB[axis] {
                 let start = startsA[axis]
                 let end = count == 0 ? start : start + (count - 1) * step + 1
-                parts.append("\(start):\(end)\(stepText)")
+                let whole = start == 0 && step == 1 && end == inA[axis] && inA[axis] == inB[axis]
+                parts.append(whole ? ":" : "\(start):\(end)\(stepText)")
             } else if startsA[axis] - inA[axis] == startsB[axis] - inB[axis] {
                 let start = startsA[axis] - inA[axis]
                 let end = count == 0 ? start : start + (count - 1) * step + 1

@@ -4,28 +4,33 @@ import RetortNN
 /// from the job's settings.
 enum TorchScripts {
     static func modelHeader(_ job: TorchExport.Job) -> String {
-        let weights = (["student_init.safetensors"] + job.teacherFiles.map(\.file)).joined(separator: ", ")
-        return """
-            \"\"\"The models of a Retort \(job.isDistillation ? "distillation" : "training run") as PyTorch modules, written by export_torch.
+        modelHeader(
+            weights: (["student_init.safetensors"] + job.teacherFiles.map(\.file)).joined(separator: ", "),
+            task: job.isDistillation ? "distillation" : "training run")
+    }
 
-            Each class builds a module tree with Retort's state-dict names (standard nn modules where a
-            Retort layer is one, plain containers otherwise) and a forward that replays the model's traced
-            graph as torch ops, for any batch size. Their weights: \(weights) (load_state_dict, strict).
-            \"\"\"
-            import math
+    static func modelHeader(weights: String, task: String) -> String {
+        """
+        \"\"\"The models of a Retort \(task) as PyTorch modules, written by export_torch.
 
-            import torch
-            import torch.nn.functional as F
-            from torch import nn
+        Each class builds a module tree with Retort's state-dict names (standard nn modules where a
+        Retort layer is one, plain containers otherwise) and a forward that replays the model's traced
+        graph as torch ops, for any batch size. Their weights: \(weights) (load_state_dict, strict).
+        \"\"\"
+        import math
+
+        import torch
+        import torch.nn.functional as F
+        from torch import nn
 
 
-            class Container(nn.Module):
-                \"\"\"A Retort layer that holds others (a sequence, a block, a function layer): what it computes is
-                written out in the forward of the model holding it.\"\"\"
+        class Container(nn.Module):
+            \"\"\"A Retort layer that holds others (a sequence, a block, a function layer): what it computes is
+            written out in the forward of the model holding it.\"\"\"
 
-                def forward(self, *inputs):
-                    raise RuntimeError("a Retort container runs inside its model's forward, not on its own")
-            """
+            def forward(self, *inputs):
+                raise RuntimeError("a Retort container runs inside its model's forward, not on its own")
+        """
     }
 
     /// The rate rule: the base rate (a number, or loss.py's function of p) through the step schedule.
