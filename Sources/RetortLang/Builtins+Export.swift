@@ -15,7 +15,11 @@ extension Builtins {
         share of the batch so the averaged gradient is the whole batch's), data.safetensors, the weights and a README. \
         Batch orders: each epoch's order is drawn from a copy of the session's random generator at the time of the call, \
         so the same distill(...) or fit(...) right after export_torch(...) takes the same batches (the session's generator \
-        is not advanced). A loss that cannot be translated is refused, naming the operation and its place. The folder is \
+        is not advanced). The result equals Retort's run within float rounding in one process, and under torchrun for \
+        losses that are means over examples (kd, soft_kd, reverse_kd, dkd, cross-entropy, mse, kl_div; a fit on sequences: \
+        means over labelled tokens); not for dropout (other masks), batch norm in train mode under torchrun (each process's \
+        own statistics), or a bias just before a batch norm in train mode (its gradient is rounding noise that Adam scales \
+        up; the model computes the same). A loss that cannot be translated is refused, naming the operation and its place. The folder is \
         written under a temporary name beside it and renamed at the end: a failure leaves nothing half-written.
         """
 
