@@ -46,7 +46,7 @@ echo "-- exported runs against Retort's own"
 sed "s|@OUT@|$out|g" Tests/Export/torch_runs.rt >"$out/runs.rt"
 "$retort" run "$out/runs.rt" >"$out/runs.log"
 status=0
-for run in kd schedule fit; do
+for run in kd schedule fit ops; do
     (cd "$out/$run" && "$py" train.py >train-1.log 2>&1) || { cat "$out/$run/train-1.log"; exit 1; }
     "$py" Tests/Export/compare_torch_run.py "$out/$run" "1 process" || status=1
     rm "$out/$run/student.safetensors" "$out/$run/history.json"

@@ -132,5 +132,6 @@ final class TorchTranslationTests: XCTestCase {
         run(session, "export_torch(\"\(folder)\", student, on: data, loss: uses)")
         let text = try String(contentsOfFile: folder + "/loss.py", encoding: .utf8)
         XCTAssertTrue(text.contains("rt_cross_entropy(x, y, 0.1, \"mean\")"), text)
+        XCTAssertTrue(text.contains("x.reshape([-1])"), "a literal shape is a Python list:\n\(text)")
     }
 }

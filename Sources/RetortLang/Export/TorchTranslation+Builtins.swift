@@ -31,16 +31,30 @@ extension TorchTranslation {
 
         /// A whole number (an axis, a count): a literal as it is, anything else through `rt_index`.
         func int(_ name: String) throws -> String {
+            if let e = expressions[name], let literal = wholeNumber(e) { return literal }
             let t = try text(name)
             if Int(t) != nil || t == "None" { return t }
             translation.helpers.insert("rt_index")
             return "rt_index(\(t))"
         }
 
-        /// A list of whole numbers (a shape, an axis order).
+        /// A list of whole numbers (a shape, an axis order): a literal as a Python list.
         func ints(_ name: String) throws -> String {
+            if case .list(let items, _)? = expressions[name] {
+                let numbers = items.compactMap(wholeNumber)
+                if numbers.count == items.count { return "[" + numbers.joined(separator: ", ") + "]" }
+            }
             translation.helpers.insert("rt_ints")
             return "rt_ints(\(try text(name)))"
+        }
+
+        /// `3` or `-1` for a whole-number literal.
+        private func wholeNumber(_ e: Expr) -> String? {
+            switch e {
+            case .number(let n, _) where n == n.rounded() && Swift.abs(n) < 1e15: return Python.number(n)
+            case .unary(.negate, .number(let n, _), _) where n == n.rounded() && Swift.abs(n) < 1e15: return Python.number(-n)
+            default: return nil
+            }
         }
     }
 
@@ -72,6 +86,13 @@ extension TorchTranslation {
             "range": { a in "range(\(try a.int("start")), \(try a.int("end")))" },
             "append": { a in "(\(try a.text("list")) + [\(try a.text("item"))])" },
             "list": { a in "list(\(try a.text("values")))" },
+            "tensor": { a in
+                if case .list? = a.expressions["values"], a.texts["values"]?.hasPrefix("rt_tensor(") == true {
+                    return try a.text("values")
+                }
+                a.translation.helpers.insert("rt_tensor")
+                return "rt_tensor(\(try a.text("values")))"
+            },
             "print": { a in "print(\(a.rest.joined(separator: ", ")))" },
             "nll": { a in
                 "F.nll_loss(\(try a.text("log_probs")), \(try a.text("target")).long(), reduction=\(try a.text("reduction")))"
@@ -94,12 +115,20 @@ extension TorchTranslation {
             "term": ["name", "value"],
             "cross_entropy": ["logits", "target", "label_smoothing", "reduction"],
             "cosine_similarity": ["a", "b", "axis", "eps"],
-            "tensor": ["values"],
+        ]
+        // The helpers' own defaults: an argument not given whose Retort default is the same is left out.
+        let helperDefaults: [String: String] = [
+            "axis": "None", "keepdims": "False", "label_smoothing": "0", "reduction": "\"mean\"", "dim0": "-2", "dim1": "-1",
+            "digits": "0", "eps": "1e-08",
         ]
         for (name, parameters) in helperCalls {
             r[name] = { a in
                 a.translation.helpers.insert("rt_" + name)
-                return "rt_\(name)(\(try parameters.map { try a.text($0) }.joined(separator: ", ")))"
+                var texts = try parameters.map { (parameter: $0, text: try a.text($0)) }
+                while let last = texts.last, !a.given(last.parameter), helperDefaults[last.parameter] == last.text {
+                    texts.removeLast()
+                }
+                return "rt_\(name)(\(texts.map(\.text).joined(separator: ", ")))"
             }
         }
         return r

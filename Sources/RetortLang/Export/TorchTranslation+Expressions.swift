@@ -22,7 +22,7 @@ extension TorchTranslation {
                 helpers.insert("rt_tensor")
                 return "rt_tensor(\(numbers))"
             }
-            return "[" + (try items.map { try expression($0, scope) }).joined(separator: ", ") + "]"
+            return bracketed("[", try items.map { try expression($0, scope) }, "]")
         case .tuple(let items, _):
             return "(" + (try items.map { try expression($0, scope) }).joined(separator: ", ") + ",)"
         case .record(let fields, _):
@@ -81,6 +81,14 @@ extension TorchTranslation {
             try block(b, Scope(parent: scope, function: scope.function), target: .assign(temporary))
             return temporary
         }
+    }
+
+    /// Items between brackets: on one line, or one per line when that line would be long.
+    private func bracketed(_ open: String, _ items: [String], _ close: String) -> String {
+        let line = open + items.joined(separator: ", ") + close
+        guard line.count > 100, items.count > 1 else { return line }
+        let inner = String(repeating: "    ", count: indent + 1)
+        return open + "\n" + items.map { inner + $0 + ",\n" }.joined() + String(repeating: "    ", count: indent) + close
     }
 
     /// A literal of numbers, nested lists of them included, as Python lists; nil for anything else.
