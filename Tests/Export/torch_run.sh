@@ -3,10 +3,12 @@
 #   1. the model classes model.py holds (an MLP, a CNN with batch norm and pooling, a residual block,
 #      tensor ops, a GPT with nanoGPT's names, an MLP with dropout) load Retort's weights strictly
 #      and give Retort's outputs at two batch sizes (TorchExportTests writes them, check_torch_models.py runs them);
-#   2. three exported runs on the digits (kd with T 4 and alpha 0.7; kd with alpha: ramp(0.2, 0.8), a
-#      batch-norm teacher, adamw with warm-up and cosine, clipping; a fit with sgd and step_lr) run
-#      as `python train.py` and as `torchrun --standalone --nproc-per-node 2 train.py` (gloo on the
-#      CPU), and each ends within 1e-4 of Retort's own run of the same call (weights and loss history);
+#   2. exported runs (Tests/Export/torch_runs.rt) on the digits: kd with T 4 and alpha 0.7; kd with
+#      alpha: ramp(0.2, 0.8), a batch-norm teacher, adamw with warm-up and cosine, clipping; a fit
+#      with sgd and step_lr; a fit whose loss uses every builtin the translation knows; and a fit on
+#      token labels [N, T] - each run as `python train.py` and as `torchrun --standalone
+#      --nproc-per-node 2 train.py` (gloo on the CPU) ends within 1e-4 of Retort's own run of the
+#      same call (weights relative to the largest, and the loss history);
 #   3. Retort loads the students PyTorch trained.
 # Run after `swift build --build-tests`. PyTorch comes from scripts/torch-venv; where it cannot be
 # installed, this says so loudly and skips (the CPU wheel in /opt/wheels is enough, no CUDA download).
@@ -46,7 +48,7 @@ echo "-- exported runs against Retort's own"
 sed "s|@OUT@|$out|g" Tests/Export/torch_runs.rt >"$out/runs.rt"
 "$retort" run "$out/runs.rt" >"$out/runs.log"
 status=0
-for run in kd schedule fit ops; do
+for run in kd schedule fit ops tokens; do
     (cd "$out/$run" && "$py" train.py >train-1.log 2>&1) || { cat "$out/$run/train-1.log"; exit 1; }
     "$py" Tests/Export/compare_torch_run.py "$out/$run" "1 process" || status=1
     rm "$out/$run/student.safetensors" "$out/$run/history.json"
