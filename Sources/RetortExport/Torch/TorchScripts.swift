@@ -142,7 +142,7 @@ enum TorchScripts {
 
 
             def make_optimizer(parameters):
-                \"\"\"Retort's \(job.optimizer.kind.rawValue); train() sets the rate before every step.\"\"\"
+                \"\"\"Retort's \(job.optimizer.kind.rawValue); the loop sets the rate before every step.\"\"\"
                 return \(optimizer(job.optimizer))
 
 
@@ -298,6 +298,16 @@ enum TorchScripts {
             """
     }
 
+    /// Which losses the scaling makes exact under torchrun.
+    static func exactness(_ scaling: TorchExport.Scaling) -> String {
+        switch scaling {
+        case .examples:
+            return "means over examples (kd, soft_kd, reverse_kd, dkd, cross-entropy on classes, mse, kl_div with batchmean or mean, and sums of them)"
+        case .tokens:
+            return "means over labelled tokens (cross-entropy of [N, T, V] logits against [N, T] labels, -1 not counted)"
+        }
+    }
+
     static func readme(_ job: TorchExport.Job) -> String {
         let task = job.isDistillation ? "distillation" : "training run"
         let teacherFiles = job.teacherFiles.map { "`\($0.file)`" }.joined(separator: ", ")
@@ -338,15 +348,23 @@ enum TorchScripts {
 
             ## Where the result equals Retort's
 
-            Batches are taken in the order Retort's own run takes them: the orders were drawn from a copy of
-            the session's random generator at the time of the export, so calling the same `\(job.isDistillation ? "distill" : "fit")(...)`
-            right after `export_torch(...)` sees the same orders. With one process the student ends within
-            float rounding of Retort's. Under torchrun every global batch is split among the processes and
-            each process's loss is scaled by its share (\(job.scaling == .examples ? "of the batch's examples" : "of the batch's labelled tokens"), times the number of processes), so the averaged
-            gradient is the whole batch's: exact for losses that are \(job.scaling == .examples ? "means over examples (kd, soft_kd, reverse_kd, dkd, cross-entropy on classes, mse, kl_div with batchmean or mean, and sums of them)" : "means over labelled tokens (cross-entropy over [N, T, V] logits with −1 labels ignored)").
-            It cannot hold for dropout (PyTorch draws other masks), for batch norm in train mode under
-            torchrun (each process normalises with its own share's statistics, and the running statistics
-            follow rank 0's), or for a loss that is not such a mean.
+            Batches are taken in the order Retort's own run takes them: the orders were drawn from a
+            copy of the session's random generator at the time of the export, so the same
+            `\(job.isDistillation ? "distill" : "fit")(...)` called right after `export_torch(...)` takes the same batches.
+
+            With one process the student ends as Retort's does, within float rounding. Under torchrun
+            each global batch is split among the processes and each process's loss is scaled by its
+            share of the batch's \(job.scaling == .examples ? "examples" : "labelled tokens") times the number of processes, so the averaged
+            gradient is the whole batch's. That is exact for losses that are \(exactness(job.scaling)).
+
+            It cannot hold for dropout (PyTorch draws other masks); for batch norm in train mode under
+            torchrun (each process normalises with its own share's statistics, and the running
+            statistics follow rank 0's); for a bias just before a batch norm in train mode (its
+            gradient is rounding noise, which Adam scales up: it drifts apart, while the model
+            computes the same); or for a loss that is not such a mean. model.py replays the forward
+            pass traced at the data's shapes: any batch size, but the other sizes as traced (the
+            sequence length of a sequence model included).
+
             """
     }
 }
