@@ -302,7 +302,8 @@ enum TorchScripts {
     static func exactness(_ scaling: TorchExport.Scaling) -> String {
         switch scaling {
         case .examples:
-            return "means over examples (kd, soft_kd, reverse_kd, dkd, cross-entropy on classes, mse, kl_div with batchmean or mean, and sums of them)"
+            return "means over examples (kd, soft_kd, reverse_kd, dkd, cross-entropy on classes, mse, "
+                + "kl_div with batchmean or mean, and sums of them)"
         case .tokens:
             return "means over labelled tokens (cross-entropy of [N, T, V] logits against [N, T] labels, -1 not counted)"
         }
