@@ -57,7 +57,7 @@ let package = Package(
         // RetortTensor for its memory budget, which a canvas's pixels and a heatmap's colours go through.
         .target(name: "RetortPlot", dependencies: ["CCairo", "RetortTensor"]),
         // The Retort language: lexer, parser, interpreter, builtins and prelude. It never prints.
-        .target(name: "RetortLang", dependencies: ["RetortTensor", "RetortGraph", "RetortNN", "RetortPlot"]),
+        .target(name: "RetortLang", dependencies: ["RetortTensor", "RetortGraph", "RetortNN", "RetortPlot", "RetortExport"]),
         // The Jupyter protocol over ZeroMQ; it drives an interpreter interface and knows no language.
         .target(
             name: "RetortKernel",

@@ -9,6 +9,7 @@ enum Builtins {
         + quantizationBuiltins + graphBuiltins + errorBuiltins + languageBuiltins + trainingBuiltins
         + dataBuiltins + fileBuiltins
         + plotBuiltins
+        + exportBuiltins
 
     static func named(_ name: String) -> Builtin? { all.first { $0.name == name } }
 

@@ -59,6 +59,10 @@ public final class Dropout: Layer {
     }
     public var namedParameters: [(name: String, variable: Variable)] { [] }
     public func forward(_ input: Variable) throws -> Variable {
-        try Normalization.dropout(input, p: probability, training: isTraining, generator: &generator)
+        // A group for a trace even in eval mode, where it computes nothing: an exporter that
+        // replays the graph in training (PyTorch's) must know where dropout acts.
+        try Tape.group(Op("dropout", [("p", .float(probability))]), inputs: [input], owner: self) {
+            try Normalization.dropout(input, p: probability, training: isTraining, generator: &generator)
+        }
     }
 }

@@ -52,7 +52,7 @@ public enum ChannelPruning {
 
     static let elementwise: Set<String> = [
         "relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "neg", "scale", "shift", "exp", "log", "sqrt", "abs",
-        "clamp", "identity", "detach", "cos", "sin",
+        "clamp", "identity", "detach", "cos", "sin", "dropout",
     ]
     static let combining: Set<String> = ["add", "sub", "mul", "div", "maximum", "minimum"]
 

@@ -101,10 +101,17 @@ public enum SafeTensors {
         }
 
         init(name: String, int64 value: Int64) {
+            self.init(name: name, shape: [], int64s: [value])
+        }
+
+        init(name: String, shape: [Int], int64s values: [Int64]) {
             self.name = name
             dtype = .I64
-            shape = []
-            bytes = withUnsafeBytes(of: value.littleEndian) { Array($0) }
+            self.shape = shape
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(8 * values.count)
+            for value in values { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+            self.bytes = bytes
         }
     }
 
@@ -117,6 +124,22 @@ public enum SafeTensors {
         _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String]? = nil, to path: String
     ) throws {
         try write(entries: tensors.map { Entry(name: $0.name, float32: $0.tensor) }, metadata: metadata, to: path)
+    }
+
+    /// Writes float32 tensors and int64 arrays (indices, such as an exported run's batch orders),
+    /// atomically; each array's values fill its shape in row-major order.
+    public static func write(
+        _ tensors: [(name: String, tensor: Tensor)], integers: [(name: String, shape: [Int], values: [Int64])],
+        metadata: [String: String]? = nil, to path: String
+    ) throws {
+        for array in integers where array.shape.reduce(1, *) != array.values.count {
+            throw TensorError(
+                "safetensors",
+                "cannot write '\(path)': \(array.name) has \(array.values.count) values for shape \(formatShape(array.shape))")
+        }
+        try write(
+            entries: tensors.map { Entry(name: $0.name, float32: $0.tensor) }
+                + integers.map { Entry(name: $0.name, shape: $0.shape, int64s: $0.values) }, metadata: metadata, to: path)
     }
 
     static func write(entries: [Entry], metadata: [String: String]?, to path: String) throws {

@@ -1,0 +1,510 @@
+import RetortGraph
+import RetortNN
+import RetortTensor
+
+/// One Retort model as a PyTorch `nn.Module` class: `__init__` builds a module tree mirroring the
+/// model's layers (standard `nn` modules where a layer is one, plain containers otherwise), so the
+/// state-dict names are Retort's; `forward` replays the model's traced graph as torch ops.
+///
+/// The model is traced twice (batches of 2 and 3, from the example's rows), as the ONNX exporter
+/// does: a size that differs between the traces is the batch's, so shapes in `reshape`, `expand`
+/// and slices are written in terms of the batch and the class runs on any batch size.
+final class TorchModule {
+    let className: String
+    let model: Layer
+    let summary: String
+    let main: Graph
+    let other: Graph
+    /// Each layer's dotted name in the module tree, for calls to its module (dropout, batch norm).
+    private var paths: [ObjectIdentifier: String] = [:]
+    private var initLines: [String] = []
+    private var forwardLines: [String] = []
+    private var values: [Graph.Source: String] = [:]
+    private var usedNames: Set<String> = ["x", "self", "batch"]
+    private var usesBatch = false
+    private var containerCount = 0
+
+    init(className: String, model: Layer, example: Tensor, summary: String) throws {
+        guard example.rank >= 1, example.shape[0] >= 1 else {
+            throw TensorError("export_torch", "the example input needs a batch axis first; got \(formatShape(example.shape))")
+        }
+        self.className = className
+        self.model = model
+        self.summary = summary
+        // The larger batch first, so a model that remembers its last input shape keeps the smaller one.
+        other = try model.trace(TorchBatch.rows(of: example, count: TorchBatch.traced.1))
+        main = try model.trace(TorchBatch.rows(of: example, count: TorchBatch.traced.0))
+        guard main.nodes.count == other.nodes.count,
+            zip(main.nodes, other.nodes).allSatisfy({ $0.op.name == $1.op.name && $0.isGroup == $1.isGroup }),
+            main.constants.count == other.constants.count
+        else {
+            throw TensorError(
+                "export_torch",
+                "\(className.lowercased()) runs different operations at batch sizes \(TorchBatch.traced.0) and "
+                    + "\(TorchBatch.traced.1), so one forward cannot stand for it")
+        }
+    }
+
+    /// The class's source text.
+    func source() throws -> String {
+        initLines = []
+        forwardLines = []
+        try buildTree()
+        values[.input(0)] = "x"
+        for node in main.topLevel { try translate(node) }
+        guard main.outputs.count == 1 else {
+            throw TensorError("export_torch", "the model returns \(main.outputs.count) values; export_torch writes one")
+        }
+        let output = try value(main.outputs[0])
+        var lines = ["class \(className)(nn.Module):"]
+        lines += ["    \"\"\"" + summary.replacingOccurrences(of: "\"\"\"", with: "'''") + "\"\"\"", ""]
+        lines += ["    def __init__(self):", "        super().__init__()"]
+        lines += initLines.map { "        " + $0 }
+        lines += ["", "    def forward(self, x):"]
+        if usesBatch { lines.append("        batch = x.shape[0]") }
+        lines += forwardLines.map { "        " + $0 }
+        lines.append("        return \(output)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: - The module tree
+
+    /// Adds every layer under the model to `__init__`, at its dotted name; a layer held in two
+    /// places is one module added under both names, as PyTorch shares it.
+    private func buildTree() throws {
+        created = [ObjectIdentifier(model): "self"]
+        containers = ["": "self"]
+        paths[ObjectIdentifier(model)] = ""
+        try visit(model, [])
+    }
+
+    private var created: [ObjectIdentifier: String] = [:]
+    private var containers: [String: String] = [:]
+
+    /// The Python variable of the container at `path`, made (with its parents) when missing.
+    private func container(_ path: [String]) -> String {
+        let key = path.joined(separator: ".")
+        if let known = containers[key] { return known }
+        let parent = container(Array(path.dropLast()))
+        let name = fresh("m_" + path.joined(separator: "_"))
+        initLines.append("\(name) = Container()")
+        initLines.append("\(parent).add_module(\(Python.string(path.last!)), \(name))")
+        containers[key] = name
+        return name
+    }
+
+    /// Adds `layer` at `path`: a standard module, or a container with its own parameters and
+    /// buffers and then its children.
+    private func visit(_ layer: Layer, _ path: [String]) throws {
+        if !path.isEmpty, try addStandard(layer, at: path) { return }
+        let childNames = layer.children.map(\.name)
+        // Parameters and buffers of this layer itself, not of a child.
+        let own = { (name: String) in !childNames.contains { name.hasPrefix($0 + ".") } }
+        _ = container(path)
+        for (name, variable) in layer.namedParameters where own(name) {
+            let parts = name.split(separator: ".").map(String.init)
+            initLines.append(
+                "\(container(path + parts.dropLast())).register_parameter(\(Python.string(parts.last!)), "
+                    + "nn.Parameter(torch.empty(\(Python.ints(variable.shape)))))")
+        }
+        for (name, tensor) in layer.namedBuffers where own(name) {
+            let parts = name.split(separator: ".").map(String.init)
+            initLines.append(
+                "\(container(path + parts.dropLast())).register_buffer(\(Python.string(parts.last!)), "
+                    + "torch.empty(\(Python.ints(tensor.shape))))")
+        }
+        for (name, child) in layer.children {
+            let childPath = path + name.split(separator: ".").map(String.init)
+            let id = ObjectIdentifier(child)
+            if let known = created[id] {
+                initLines.append(
+                    "\(container(Array(childPath.dropLast()))).add_module(\(Python.string(childPath.last!)), \(known))")
+                continue
+            }
+            paths[id] = childPath.joined(separator: ".")
+            try visit(child, childPath)
+            created[id] = containers[childPath.joined(separator: ".")] ?? moduleExpression(childPath)
+        }
+    }
+
+    /// `self.get_submodule("a.b")`: the module at `path`.
+    private func moduleExpression(_ path: [String]) -> String {
+        path.isEmpty ? "self" : "self.get_submodule(\(Python.string(path.joined(separator: "."))))"
+    }
+
+    /// Adds `layer` as a standard `nn` module when it is one; false for any other layer.
+    private func addStandard(_ layer: Layer, at path: [String]) throws -> Bool {
+        let module: String
+        switch layer {
+        case let l as Linear:
+            module = "nn.Linear(\(l.inFeatures), \(l.outFeatures)\(l.bias == nil ? ", bias=False" : ""))"
+        case let c as Conv2d:
+            let w = c.weight.shape
+            module =
+                "nn.Conv2d(\(w[1]), \(w[0]), kernel_size=\(w[2]), stride=\(c.stride), padding=\(c.padding)\(c.bias == nil ? ", bias=False" : ""))"
+        case let b as BatchNorm:
+            module =
+                "nn.BatchNorm\(batchNormRank(b) == 4 ? "2" : "1")d(\(b.weight.shape[0]), eps=\(Python.float(b.eps)), momentum=\(Python.float(b.momentum)))"
+        case let n as LayerNorm:
+            module = "nn.LayerNorm(\(Python.ints(n.normalizedShape)), eps=\(Python.float(n.eps)))"
+        case let e as Embedding:
+            module = "nn.Embedding(\(e.count), \(e.width))"
+        case let p as Positions:
+            module = "nn.Embedding(\(p.block), \(p.table.width))"
+        case let a as Activation:
+            switch a.kind {
+            case .relu: module = "nn.ReLU()"
+            case .tanh: module = "nn.Tanh()"
+            case .sigmoid: module = "nn.Sigmoid()"
+            case .gelu: module = "nn.GELU()"
+            case .silu: module = "nn.SiLU()"
+            case .leakyRelu(let slope): module = "nn.LeakyReLU(\(Python.float(slope)))"
+            }
+        case let d as Dropout:
+            module = "nn.Dropout(\(Python.float(d.probability)))"
+        case let p as Pool2d:
+            module = "nn.\(p.kind == .max ? "MaxPool2d" : "AvgPool2d")(\(p.kernel), stride=\(p.stride), padding=\(p.padding))"
+        case is Flatten:
+            module = "nn.Flatten()"
+        default:
+            return false
+        }
+        initLines.append("\(container(Array(path.dropLast()))).add_module(\(Python.string(path.last!)), \(module))")
+        return true
+    }
+
+    /// The rank of the input a batch norm sees in the trace (2 for BatchNorm1d, 4 for 2d).
+    private func batchNormRank(_ layer: BatchNorm) -> Int {
+        let node = main.nodes.first { $0.op.name == "batch_norm" && $0.owner === layer }
+        return node.map { main.shape(of: $0.inputs[0]).count } ?? 2
+    }
+
+    // MARK: - The forward pass
+
+    private func fresh(_ base: String) -> String {
+        var name = Python.identifier(base)
+        var n = 1
+        while usedNames.contains(name) {
+            n += 1
+            name = Python.identifier(base) + "_\(n)"
+        }
+        usedNames.insert(name)
+        return name
+    }
+
+    /// Translates one node into a line of `forward`: by the op table, or a group by its members.
+    private func translate(_ node: Graph.Node) throws {
+        if other.nodes[node.id].op != node.op, !["reshape", "expand", "slice"].contains(node.op.name) {
+            throw cannotExpress(
+                node,
+                because: "its attributes depend on the batch size (\(node.op) at batch \(TorchBatch.traced.0), "
+                    + "\(other.nodes[node.id].op) at batch \(TorchBatch.traced.1))")
+        }
+        if let expression = try expression(node) {
+            let name = fresh(node.name)
+            forwardLines.append("\(name) = \(expression)")
+            values[.node(node.id)] = name
+        } else if node.isGroup {
+            for member in main.members(of: node.id) { try translate(member) }
+            guard let output = node.groupOutput else { throw cannotExpress(node, because: "the group never produced an output") }
+            values[.node(node.id)] = try value(output)
+        } else {
+            throw cannotExpress(node)
+        }
+    }
+
+    /// The Python expression standing for a source.
+    private func value(_ source: Graph.Source) throws -> String {
+        if let known = values[source] { return known }
+        switch source {
+        case .parameter(let i):
+            return "self.get_parameter(\(Python.string(main.parameters[i].name)))"
+        case .constant(let i):
+            let (a, b) = (main.constants[i], other.constants[i])
+            guard a.shape == b.shape, zip(a.scalars, b.scalars).allSatisfy({ $0 == $1 || ($0.isNaN && $1.isNaN) }) else {
+                throw TensorError(
+                    "export_torch",
+                    "the constant \(main.label(of: source)) differs between batch sizes or inputs: it was computed outside the "
+                        + "traced operations, so model.py would hold the example's values")
+            }
+            if let name = main.constantNames[i] { return "self.get_buffer(\(Python.string(name)))" }
+            if a.rank == 0, let scalar = a.scalar { return Python.float(scalar) }
+            guard a.count <= 1 << 16 else {
+                throw TensorError(
+                    "export_torch",
+                    "the forward pass uses a constant of \(a.count) values \(formatShape(a.shape)); model.py holds at most 65536")
+            }
+            let name = fresh("constant")
+            initLines.append(
+                "self.register_buffer(\(Python.string(name)), torch.tensor(\(floats(a.scalars))).reshape(\(Python.ints(a.shape))), persistent=False)"
+            )
+            values[source] = "self.\(name)"
+            return "self.\(name)"
+        case .input, .node:
+            throw TensorError("export_torch", "\(main.label(of: source)) is read but was not translated")
+        }
+    }
+
+    private func floats(_ values: [Float]) -> String { "[" + values.map(Python.float).joined(separator: ", ") + "]" }
+
+    private func input(_ node: Graph.Node, _ position: Int) throws -> String {
+        guard node.inputs.indices.contains(position) else {
+            throw cannotExpress(node, because: "it has \(node.inputs.count) inputs, the translation reads input \(position + 1)")
+        }
+        return try value(node.inputs[position])
+    }
+
+    /// A value that must be a tensor for the torch function reading it (a scalar constant is wrapped).
+    private func tensorInput(_ node: Graph.Node, _ position: Int) throws -> String {
+        let text = try input(node, position)
+        if case .constant(let i) = node.inputs[position], main.constants[i].rank == 0 { return "torch.tensor(\(text))" }
+        return text
+    }
+
+    static let binary: [String: String] = ["add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"]
+    static let unary: [String: String] = [
+        "neg": "torch.neg", "exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt", "abs": "torch.abs", "cos": "torch.cos",
+        "sin": "torch.sin", "tanh": "torch.tanh", "sigmoid": "torch.sigmoid", "relu": "torch.relu", "silu": "F.silu",
+        "gelu": "F.gelu",
+    ]
+    static let comparisons: [String: String] = [
+        "eq": "torch.eq", "ne": "torch.ne", "lt": "torch.lt", "le": "torch.le", "gt": "torch.gt", "ge": "torch.ge",
+    ]
+
+    /// The expression computing `node`, or nil for a group the table leaves to its members.
+    private func expression(_ node: Graph.Node) throws -> String? {
+        let op = node.op
+        if let symbol = Self.binary[op.name] { return "(\(try input(node, 0)) \(symbol) \(try input(node, 1)))" }
+        if let function = Self.unary[op.name] { return "\(function)(\(try input(node, 0)))" }
+        switch op.name {
+        case "identity":
+            return try input(node, 0)
+        case "detach":
+            return "\(try input(node, 0)).detach()"
+        case "scale":
+            return "(\(try input(node, 0)) * \(Python.float(try float(node, "by"))))"
+        case "shift":
+            return "(\(try input(node, 0)) + \(Python.float(try float(node, "by"))))"
+        case "maximum", "minimum":
+            return "torch.\(op.name)(\(try tensorInput(node, 0)), \(try tensorInput(node, 1)))"
+        case "leaky_relu":
+            return "F.leaky_relu(\(try input(node, 0)), \(Python.float(try float(node, "slope"))))"
+        case "clamp":
+            let bounds = [("min", op.float("min")), ("max", op.float("max"))].compactMap { name, bound in
+                bound.map { "\(name)=\(Python.float($0))" }
+            }
+            return "torch.clamp(\(([try input(node, 0)] + bounds).joined(separator: ", ")))"
+        case "softmax":
+            return "torch.softmax(\(try input(node, 0)), dim=\(try int(node, "axis")))"
+        case "log_softmax":
+            return "F.log_softmax(\(try input(node, 0)), dim=\(try int(node, "axis")))"
+        case "sum", "max", "min", "logsumexp":
+            let axes = try ints(node, "axes")
+            let keep = op.bool("keep_dims") == true
+            let function = ["sum": "torch.sum", "max": "torch.amax", "min": "torch.amin"][op.name] ?? "torch.logsumexp"
+            if axes.isEmpty && !keep && op.name != "logsumexp" { return "\(function)(\(try input(node, 0)))" }
+            return "\(function)(\(try input(node, 0)), dim=\(Python.ints(axes)), keepdim=\(keep ? "True" : "False"))"
+        case "linear":
+            let bias = node.inputs.count > 2 ? ", \(try input(node, 2))" : ""
+            return "F.linear(\(try input(node, 0)), \(try input(node, 1))\(bias))"
+        case "conv2d":
+            let bias = node.inputs.count > 2 ? try input(node, 2) : "None"
+            return
+                "F.conv2d(\(try input(node, 0)), \(try input(node, 1)), \(bias), stride=\(try int(node, "stride")), padding=\(try int(node, "padding")))"
+        case "max_pool2d", "avg_pool2d":
+            return
+                "F.\(op.name)(\(try input(node, 0)), \(try int(node, "kernel")), stride=\(try int(node, "stride")), padding=\(try int(node, "padding")))"
+        case "flatten":
+            return "torch.flatten(\(try input(node, 0)), \(try int(node, "axis")))"
+        case "reshape":
+            // The batch's axis (at most one grows with it) is -1, which reshape infers.
+            let sizes = try dims(.node(node.id)).map { dim -> String in
+                if case .fixed(let size) = dim { return String(size) }
+                return "-1"
+            }
+            return "\(try input(node, 0)).reshape(\(sizes.joined(separator: ", "))\(sizes.count == 1 ? "," : ""))"
+        case "permute":
+            return "\(try input(node, 0)).permute(\(try ints(node, "dims").map(String.init).joined(separator: ", ")))"
+        case "expand":
+            return try expand(node)
+        case "slice":
+            return try slice(node)
+        case "concat":
+            let parts = try node.inputs.indices.map { try input(node, $0) }
+            return "torch.cat([\(parts.joined(separator: ", "))], dim=\(try int(node, "axis")))"
+        case "gather":
+            return "torch.gather(\(try input(node, 0)), \(try int(node, "axis")), \(try input(node, 1)).long())"
+        case "embedding":
+            return "F.embedding(\(try input(node, 1)).long(), \(try input(node, 0)))"
+        case "compare":
+            let name = op.string("comparison") ?? ""
+            guard let function = Self.comparisons[name] else {
+                throw cannotExpress(node, because: "unknown comparison '\(name)'")
+            }
+            return "\(function)(\(try tensorInput(node, 0)), \(try input(node, 1))).to(torch.float32)"
+        case "where":
+            return "torch.where(\(try tensorInput(node, 0)) != 0, \(try input(node, 1)), \(try input(node, 2)))"
+        case "dropout":
+            // In the module's own mode: active after model.train(), as Retort's in training.
+            if let owner = node.owner, let path = paths[ObjectIdentifier(owner)], !path.isEmpty {
+                return "\(moduleExpression(path.split(separator: ".").map(String.init)))(\(try input(node, 0)))"
+            }
+            return "F.dropout(\(try input(node, 0)), p=\(Python.float(try float(node, "p"))), training=self.training)"
+        case "batch_norm":
+            // The module itself: batch statistics and running averages in train mode, the running ones in eval.
+            guard let owner = node.owner as? BatchNorm, let path = paths[ObjectIdentifier(owner)], !path.isEmpty else {
+                return nil
+            }
+            return "\(moduleExpression(path.split(separator: ".").map(String.init)))(\(try input(node, 0)))"
+        case "layer_norm":
+            return try layerNorm(node)
+        case "int8_linear", "int8_conv2d":
+            throw cannotExpress(node, because: "an int8 model is not trained; export the float model")
+        default:
+            if node.isGroup { return nil }
+            throw cannotExpress(node)
+        }
+    }
+
+    /// `F.layer_norm` over trailing axes that do not include the batch; other cases by members.
+    private func layerNorm(_ node: Graph.Node) throws -> String? {
+        let axes = try ints(node, "axes")
+        let shape = main.shape(of: node.inputs[0])
+        let inDims = try dims(node.inputs[0])
+        guard let first = axes.first, axes == Array(first..<shape.count), !axes.contains(where: { inDims[$0].isBatch })
+        else { return nil }
+        let (hasWeight, hasBias) = (node.op.bool("weight") == true, node.op.bool("bias") == true)
+        let weight = hasWeight ? try input(node, 1) : "None"
+        let bias = hasBias ? try input(node, hasWeight ? 2 : 1) : "None"
+        return
+            "F.layer_norm(\(try input(node, 0)), \(Python.ints(Array(shape[first...]))), \(weight), \(bias), eps=\(Python.float(try float(node, "eps"))))"
+    }
+
+    /// `x.expand(...)`: -1 keeps a size the input has, the batch is written as `batch`.
+    private func expand(_ node: Graph.Node) throws -> String {
+        let target = try dims(.node(node.id))
+        let source = try dims(node.inputs[0])
+        let offset = target.count - source.count
+        let sizes = target.enumerated().map { axis, dim -> String in
+            if axis >= offset && source[axis - offset] == dim { return "-1" }
+            switch dim {
+            case .fixed(let size): return String(size)
+            case .batch(let k):
+                usesBatch = true
+                return k == 1 ? "batch" : "\(k) * batch"
+            }
+        }
+        return "\(try input(node, 0)).expand(\(sizes.joined(separator: ", ")))"
+    }
+
+    /// Python slicing: whole along the batch, from the traced starts elsewhere (counted from the
+    /// end where the start moved with the input's size).
+    private func slice(_ node: Graph.Node) throws -> String {
+        let (inA, inB) = (main.shape(of: node.inputs[0]), other.shape(of: node.inputs[0]))
+        let inDims = try dims(node.inputs[0])
+        let outDims = try dims(.node(node.id))
+        let (startsA, startsB, steps) = (
+            try ints(node, "starts"), other.nodes[node.id].op.ints("starts") ?? [], try ints(node, "steps")
+        )
+        guard startsA.count == steps.count, startsB.count == steps.count, steps.count <= inA.count else {
+            throw cannotExpress(node, because: "its starts and steps do not match its input \(formatShape(inA))")
+        }
+        var parts: [String] = []
+        for axis in steps.indices {
+            let step = steps[axis]
+            let count = node.shape[axis]
+            let stepText = step == 1 ? "" : ":\(step)"
+            if outDims[axis].isBatch {
+                guard outDims[axis] == inDims[axis], step == 1 else {
+                    throw cannotExpress(node, because: "it keeps part of axis \(axis), whose size grows with the batch")
+                }
+                parts.append(":")
+            } else if startsA[axis] == startsB[axis] {
+                let start = startsA[axis]
+                let end = count == 0 ? start : start + (count - 1) * step + 1
+                let whole = start == 0 && step == 1 && end == inA[axis] && inA[axis] == inB[axis]
+                parts.append(whole ? ":" : "\(start):\(end)\(stepText)")
+            } else if startsA[axis] - inA[axis] == startsB[axis] - inB[axis] {
+                let start = startsA[axis] - inA[axis]
+                let end = count == 0 ? start : start + (count - 1) * step + 1
+                parts.append("\(start):\(end == 0 ? "" : String(end))\(stepText)")
+            } else {
+                throw cannotExpress(node, because: "where it starts on axis \(axis) depends on the batch size")
+            }
+        }
+        return "\(try input(node, 0))[\(parts.joined(separator: ", "))]"
+    }
+
+    private func dims(_ source: Graph.Source) throws -> [TorchBatch.Dim] {
+        try TorchBatch.dims(main.shape(of: source), other.shape(of: source), of: main.label(of: source))
+    }
+
+    private func int(_ node: Graph.Node, _ name: String) throws -> Int {
+        guard let value = node.op.int(name) else { throw cannotExpress(node, because: "it has no attribute '\(name)'") }
+        return value
+    }
+
+    private func ints(_ node: Graph.Node, _ name: String) throws -> [Int] {
+        guard let value = node.op.ints(name) else { throw cannotExpress(node, because: "it has no attribute '\(name)'") }
+        return value
+    }
+
+    private func float(_ node: Graph.Node, _ name: String) throws -> Float {
+        guard let value = node.op.float(name) else { throw cannotExpress(node, because: "it has no attribute '\(name)'") }
+        return value
+    }
+
+    /// `export_torch: cannot express node 'foo_1' (op foo) in PyTorch`, with the reason when there is one.
+    private func cannotExpress(_ node: Graph.Node, because reason: String? = nil) -> TensorError {
+        TensorError(
+            "export_torch",
+            "cannot express node '\(node.name)' (op \(node.op.name)) of \(className.lowercased()) in PyTorch"
+                + (reason.map { ": \($0)" } ?? ""))
+    }
+}
+
+/// The batch dimension kept dynamic: traced at two batch sizes, a size that is the same in both
+/// is fixed, one that grows in proportion is a multiple of the batch.
+enum TorchBatch {
+    static let traced = (2, 3)
+
+    enum Dim: Equatable {
+        case fixed(Int)
+        case batch(Int)
+
+        var isBatch: Bool {
+            if case .batch = self { return true }
+            return false
+        }
+    }
+
+    static func dims(_ a: [Int], _ b: [Int], of label: String) throws -> [Dim] {
+        let (n, m) = traced
+        guard a.count == b.count else {
+            throw TensorError(
+                "export_torch",
+                "\(label) is \(formatShape(a)) at batch \(n) and \(formatShape(b)) at batch \(m): its rank depends on the batch size"
+            )
+        }
+        return try zip(a, b).enumerated().map { axis, sizes in
+            let (x, y) = sizes
+            if x == y { return .fixed(x) }
+            if x % n == 0, y == x / n * m { return .batch(x / n) }
+            throw TensorError(
+                "export_torch",
+                "axis \(axis) of \(label) is \(x) at batch \(n) and \(y) at batch \(m): neither fixed nor a multiple of the batch"
+            )
+        }
+    }
+
+    /// `count` rows taken from `example`'s rows in turn.
+    static func rows(of example: Tensor, count: Int) throws -> Tensor {
+        let rows = example.shape[0]
+        let width = example.count / rows
+        let values = example.scalars
+        var scalars: [Float] = []
+        scalars.reserveCapacity(count * width)
+        for row in 0..<count { scalars += values[(row % rows) * width..<(row % rows + 1) * width] }
+        return try Tensor(shape: [count] + example.shape.dropFirst(), scalars: scalars)
+    }
+}

@@ -1,0 +1,72 @@
+"""Checks the model classes export_torch writes against Retort's own outputs.
+
+The RetortExportTests (TorchExportTests) write, for each model, torch-NAME.py (the class),
+torch-NAME.safetensors (Retort's weights under its state-dict names) and torch-NAME.json (inputs
+at two batch sizes with Retort's outputs). Each class must load the weights strictly (the names
+and shapes are Retort's) and give Retort's outputs in eval mode, at both batch sizes.
+
+Usage: python check_torch_models.py FOLDER
+"""
+import importlib.util
+import json
+import os
+import sys
+
+import torch
+
+
+
+def load_safetensors(path):
+    import struct
+
+    dtypes = {"F32": torch.float32, "I64": torch.int64}
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        flat = torch.frombuffer(bytearray(data[begin:end]), dtype=dtypes[info["dtype"]])
+        out[name] = flat.reshape(info["shape"]).clone()
+    return out
+
+
+def tensor(encoded):
+    return torch.tensor(encoded["data"], dtype=torch.float32).reshape(encoded["dims"])
+
+
+def main(folder):
+    manifest = json.load(open(os.path.join(folder, "torch-manifest.json")))
+    worst = 0.0
+    for name in manifest["models"]:
+        base = os.path.join(folder, f"torch-{name}")
+        spec = importlib.util.spec_from_file_location(f"torch_{name}", base + ".py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        model = module.Model()
+        model.load_state_dict(load_safetensors(base + ".safetensors"), strict=True)
+        model.eval()
+        check = json.load(open(base + ".json"))
+        for case in check["cases"]:
+            x, want = tensor(case["input"]), tensor(case["output"])
+            with torch.no_grad():
+                got = model(x)
+            assert got.shape == want.shape, f"{name}: shape {tuple(got.shape)}, Retort's {tuple(want.shape)}"
+            finite = torch.isfinite(want)
+            assert torch.equal(finite, torch.isfinite(got)), f"{name}: infinities differ"
+            diff = (got[finite] - want[finite]).abs().max().item() if finite.any() else 0.0
+            scale = max(1.0, want[finite].abs().max().item() if finite.any() else 1.0)
+            worst = max(worst, diff / scale)
+            assert diff <= 1e-4 * scale, f"{name} at batch {x.shape[0]}: max |Δ| {diff:.3g}"
+        # Train mode runs too (dropout active, batch statistics): the forward must not depend on eval.
+        model.train()
+        model(tensor(check["cases"][0]["input"]))
+        print(f"  {name}: state dict loads strictly; eval outputs match at batches 3 and 7")
+    print(f"model classes: {len(manifest['models'])} models, worst relative difference {worst:.2e}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
