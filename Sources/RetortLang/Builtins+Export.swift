@@ -27,8 +27,9 @@ extension Builtins {
         Builtin(
             "export_torch",
             [
-                .init("dir"), .init("student"), .init("from", Value.none), .init("on"), .init("loss", Value.none),
-                .init("weights", Value.none), .init("precompute", .bool(false)),
+                .init("dir", .string), .init("student", .model), .init("from", .optional(.models), Value.none),
+                .init("on", .dataset), .init("loss", .optional(.function(of: "(student, teacher, labels)")), Value.none),
+                .init("weights", .optional(.numbers()), Value.none), .init("precompute", .bool, .bool(false)),
             ] + trainingParameters,
             category: "training",
             summary: "Writes a folder that runs this distillation (or fit) in PyTorch, under python or torchrun. "
@@ -37,7 +38,11 @@ extension Builtins {
             acceptsExtraNamed: true
         ) { call in try exportTorch(call) },
         Builtin(
-            "export", [.init("model"), .init("path"), .init("input", Value.none), .init("name", Value.none)], category: "model",
+            "export",
+            [
+                .init("model", .model), .init("path", .string), .init("input", .optional(.oneOf([.tensor, .dataset])), Value.none),
+                .init("name", .optional(.string), Value.none),
+            ], category: "model",
             summary:
                 "Writes the model as an ONNX file (opset 17, the batch dimension dynamic), traced on `input` (a tensor, a dataset's first example or a shape; default: the shape the model last ran on), as graph(m) traces it. The path must end in .onnx; the file is written atomically.",
             example: "export(student, \"student.onnx\", input: test)"
@@ -105,8 +110,8 @@ extension Builtins {
                 "\(student.name ?? "the student") is an int8 model: it predicts but cannot be trained", at: "student")
         }
 
-        let epochs = try call.int("epochs", minimum: 1)
-        let batch = try call.int("batch", minimum: 1)
+        let epochs = try call.int("epochs")
+        let batch = try call.int("batch")
         let shuffle = try call.bool("shuffle")
         let optimizer = call.isGiven("opt") ? try call.optimizer("opt") : OptimizerValue(kind: .adam, learningRate: 1e-3)
         guard optimizer.steps == 0 else {
@@ -146,7 +151,7 @@ extension Builtins {
                 learningRate: optimizer.learningRate,
                 betas: optimizer.betas, weightDecay: optimizer.weightDecay, momentum: optimizer.momentum,
                 nesterov: optimizer.nesterov, schedule: optimizer.schedule),
-            epochs: epochs, batch: batch, clip: try clipNorm(call),
+            epochs: epochs, batch: batch, clip: try call.ifGiven("clip", call.number),
             scaling: !distilling && !call.isGiven("loss") && data.y.rank >= 2 ? .tokens : .examples,
             frozen: student.network.namedParameters.filter { !$0.variable.requiresGrad }.map(\.name), call: callText,
             studentSummary: summary(student, role: "the student"),

@@ -44,7 +44,7 @@ final class TorchTranslationTests: XCTestCase {
         XCTAssertTrue(text.contains("def kd(s, t, y, T=4, alpha=0.9):"), text)
         XCTAssertTrue(
             text.contains(
-                #"rt_term("kd", ((alpha * (T ** 2)) * F.kl_div(F.log_softmax((s / T), dim=-1), soft_targets(t, T), reduction="batchmean")))"#
+                #"rt_term("kd", ((alpha * (T ** 2)) * masked_mean(kl_rows(F.log_softmax((s / T), dim=-1), soft_targets(t, T)), y)))"#
             ), text)
         XCTAssertTrue(text.contains("def soft_targets(t, T=1):"), text)
         XCTAssertTrue(text.contains(#"if (rt_type(t) == "record"):"#), text)

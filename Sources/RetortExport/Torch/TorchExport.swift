@@ -97,16 +97,16 @@ public enum TorchExport {
     public static func write(_ job: Job, to directory: String) throws -> Report {
         for (name, model) in [("the student", job.student)] + job.teachers.map({ ("a teacher", $0) }) {
             guard !Quantizer.isPrepared(model), !Quantizer.isQuantized(model) else {
-                throw TensorError("export_torch", "\(name) is quantised or prepared for it; export the float model")
+                throw TensorError(.argument, "export_torch", "\(name) is quantised or prepared for it; export the float model")
             }
         }
         if let pruned = job.student.namedParameters.first(where: { $0.variable.mask != nil }) {
             throw TensorError(
-                "export_torch",
+                .argument, "export_torch",
                 "the student is pruned (\(pruned.name) has a mask): PyTorch's optimizer would regrow the pruned weights; "
                     + "export it before pruning, or after making the pruning permanent")
         }
-        guard job.data.count > 0 else { throw TensorError("export_torch", "the data has no examples") }
+        guard job.data.count > 0 else { throw TensorError(.value, "export_torch", "the data has no examples") }
         let example = job.data.subset([0]).x
         // Translate everything before touching the disk.
         let models =
@@ -124,25 +124,25 @@ public enum TorchExport {
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: target.path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else {
-                throw TensorError("export_torch", "cannot write '\(directory)': a file of that name is in the way")
+                throw TensorError(.file, "export_torch", "cannot write '\(directory)': a file of that name is in the way")
             }
             let earlier = ["train.py", "model.py"].allSatisfy { fm.fileExists(atPath: target.appendingPathComponent($0).path) }
             let empty = ((try? fm.contentsOfDirectory(atPath: target.path)) ?? []).isEmpty
             guard earlier || empty else {
                 throw TensorError(
-                    "export_torch",
+                    .file, "export_torch",
                     "cannot write '\(directory)': it is a folder that holds other files, not an earlier export (choose a new folder)"
                 )
             }
         }
         guard fm.fileExists(atPath: parent.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw TensorError("export_torch", "cannot write '\(directory)': the folder '\(parent.path)' does not exist")
+            throw TensorError(.file, "export_torch", "cannot write '\(directory)': the folder '\(parent.path)' does not exist")
         }
         let temporary = parent.appendingPathComponent(".\(target.lastPathComponent).export-\(UUID().uuidString.prefix(8))")
         do {
             try fm.createDirectory(at: temporary, withIntermediateDirectories: false)
         } catch {
-            throw TensorError("export_torch", "cannot write '\(directory)': \(describe(error))")
+            throw TensorError(.file, "export_torch", "cannot write '\(directory)': \(describe(error))")
         }
         var written: [String] = []
         do {
@@ -162,7 +162,7 @@ public enum TorchExport {
         } catch {
             try? fm.removeItem(at: temporary)
             if let e = error as? TensorError, e.op == "export_torch" { throw e }
-            throw TensorError("export_torch", "cannot write '\(directory)': \(describe(error))")
+            throw TensorError(.file, "export_torch", "cannot write '\(directory)': \(describe(error))")
         }
         return Report(directory: target.path, files: written)
     }
@@ -183,7 +183,7 @@ public enum TorchExport {
     static func writeData(_ job: Job, to path: String) throws {
         let n = job.data.count
         guard job.orders.count == job.epochs, job.orders.allSatisfy({ $0.count == n }) else {
-            throw TensorError("export_torch", "the batch orders do not cover \(job.epochs) epochs of \(n) examples")
+            throw TensorError(.argument, "export_torch", "the batch orders do not cover \(job.epochs) epochs of \(n) examples")
         }
         try SafeTensors.write(
             [("x", job.data.x), ("y", job.data.y)],

@@ -26,7 +26,7 @@ final class TorchModule {
 
     init(className: String, model: Layer, example: Tensor, summary: String) throws {
         guard example.rank >= 1, example.shape[0] >= 1 else {
-            throw TensorError("export_torch", "the example input needs a batch axis first; got \(formatShape(example.shape))")
+            throw TensorError(.shape, "export_torch", "the example input needs a batch axis first; got \(formatShape(example.shape))")
         }
         self.className = className
         self.model = model
@@ -39,7 +39,7 @@ final class TorchModule {
             main.constants.count == other.constants.count
         else {
             throw TensorError(
-                "export_torch",
+                .argument, "export_torch",
                 "\(className.lowercased()) runs different operations at batch sizes \(TorchBatch.traced.0) and "
                     + "\(TorchBatch.traced.1), so one forward cannot stand for it")
         }
@@ -53,7 +53,7 @@ final class TorchModule {
         values[.input(0)] = "x"
         for node in main.topLevel { try translate(node) }
         guard main.outputs.count == 1 else {
-            throw TensorError("export_torch", "the model returns \(main.outputs.count) values; export_torch writes one")
+            throw TensorError(.argument, "export_torch", "the model returns \(main.outputs.count) values; export_torch writes one")
         }
         let output = try value(main.outputs[0])
         var lines = ["class \(className)(nn.Module):"]
@@ -223,7 +223,7 @@ final class TorchModule {
             let (a, b) = (main.constants[i], other.constants[i])
             guard a.shape == b.shape, zip(a.scalars, b.scalars).allSatisfy({ $0 == $1 || ($0.isNaN && $1.isNaN) }) else {
                 throw TensorError(
-                    "export_torch",
+                    .argument, "export_torch",
                     "the constant \(main.label(of: source)) differs between batch sizes or inputs: it was computed outside the "
                         + "traced operations, so model.py would hold the example's values")
             }
@@ -231,7 +231,7 @@ final class TorchModule {
             if a.rank == 0, let scalar = a.scalar { return Python.float(scalar) }
             guard a.count <= 1 << 16 else {
                 throw TensorError(
-                    "export_torch",
+                    .argument, "export_torch",
                     "the forward pass uses a constant of \(a.count) values \(formatShape(a.shape)); model.py holds at most 65536")
             }
             let name = fresh("constant")
@@ -241,7 +241,7 @@ final class TorchModule {
             values[source] = "self.\(name)"
             return "self.\(name)"
         case .input, .node:
-            throw TensorError("export_torch", "\(main.label(of: source)) is read but was not translated")
+            throw TensorError(.argument, "export_torch", "\(main.label(of: source)) is read but was not translated")
         }
     }
 
@@ -457,7 +457,7 @@ final class TorchModule {
     /// `export_torch: cannot express node 'foo_1' (op foo) in PyTorch`, with the reason when there is one.
     private func cannotExpress(_ node: Graph.Node, because reason: String? = nil) -> TensorError {
         TensorError(
-            "export_torch",
+            .argument, "export_torch",
             "cannot express node '\(node.name)' (op \(node.op.name)) of \(className.lowercased()) in PyTorch"
                 + (reason.map { ": \($0)" } ?? ""))
     }
@@ -482,7 +482,7 @@ enum TorchBatch {
         let (n, m) = traced
         guard a.count == b.count else {
             throw TensorError(
-                "export_torch",
+                .shape, "export_torch",
                 "\(label) is \(formatShape(a)) at batch \(n) and \(formatShape(b)) at batch \(m): its rank depends on the batch size"
             )
         }
@@ -491,7 +491,7 @@ enum TorchBatch {
             if x == y { return .fixed(x) }
             if x % n == 0, y == x / n * m { return .batch(x / n) }
             throw TensorError(
-                "export_torch",
+                .shape, "export_torch",
                 "axis \(axis) of \(label) is \(x) at batch \(n) and \(y) at batch \(m): neither fixed nor a multiple of the batch"
             )
         }

@@ -94,6 +94,10 @@ extension TorchTranslation {
                 return "rt_tensor(\(try a.text("values")))"
             },
             "print": { a in "print(\(a.rest.joined(separator: ", ")))" },
+            "error": { a in
+                a.translation.helpers.insert("rt_error")
+                return "rt_error(\(try a.text("message")))"
+            },
             "nll": { a in
                 "F.nll_loss(\(try a.text("log_probs")), \(try a.text("target")).long(), reduction=\(try a.text("reduction")))"
             },
@@ -284,6 +288,14 @@ extension TorchTranslation {
                     \"\"\"A named part of the loss: recorded for train.py's history, returned unchanged.\"\"\"
                     TERMS.append((name, rt_as_tensor(x)))
                     return x
+                """
+            ),
+            (
+                "rt_error", [],
+                """
+                def rt_error(message):
+                    \"\"\"Retort's error(message): the loss refuses its input.\"\"\"
+                    raise ValueError(message)
                 """
             ),
             (

@@ -134,7 +134,7 @@ public enum SafeTensors {
     ) throws {
         for array in integers where array.shape.reduce(1, *) != array.values.count {
             throw TensorError(
-                "safetensors",
+                .file, "safetensors",
                 "cannot write '\(path)': \(array.name) has \(array.values.count) values for shape \(formatShape(array.shape))")
         }
         try write(
