@@ -36,7 +36,10 @@ def build(source):
     notebook.cells = cells(source.read_text())
     notebook.metadata["kernelspec"] = {"name": "retort", "display_name": "Retort", "language": "retort"}
     started = time.monotonic()
-    client = NotebookClient(notebook, kernel_name="retort", timeout=300, allow_errors=False)
+    # The kernel runs in the notebook's folder, as JupyterLab starts it, so a lesson reads files
+    # by paths relative to notebooks/.
+    client = NotebookClient(
+        notebook, kernel_name="retort", timeout=300, allow_errors=False, resources={"metadata": {"path": str(HERE)}})
     client.execute()
     # What the kernel reported (language_info) stays in the metadata, so opening the notebook in
     # JupyterLab does not mark it modified.

@@ -30,7 +30,10 @@ def test_notebook_runs_without_errors(path):
     for output in committed:
         if "image/svg+xml" in output.get("data", {}):
             assert "image/png" in output.data, f"a committed plot in {path.name} has SVG but no PNG"
-    NotebookClient(notebook, kernel_name="retort", timeout=CELL_BUDGET, allow_errors=False).execute()
+    # In the notebook's folder, as JupyterLab runs it: lessons read files relative to notebooks/.
+    NotebookClient(
+        notebook, kernel_name="retort", timeout=CELL_BUDGET, allow_errors=False,
+        resources={"metadata": {"path": str(path.parent)}}).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     pictures = [o.data["image/png"] for o in outputs if "image/png" in o.get("data", {})]
@@ -47,7 +50,8 @@ def test_a_saved_notebook_shows_its_plots_when_reopened(path, tmp_path):
     """Run, save, reopen untrusted (as a user opening a committed notebook would): every plot keeps
     a PNG, which JupyterLab shows where it will not render an untrusted SVG."""
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, kernel_name="retort", timeout=CELL_BUDGET).execute()
+    NotebookClient(
+        notebook, kernel_name="retort", timeout=CELL_BUDGET, resources={"metadata": {"path": str(path.parent)}}).execute()
     saved = tmp_path / path.name
     nbformat.write(notebook, saved)
     reopened = nbformat.read(saved, as_version=4)

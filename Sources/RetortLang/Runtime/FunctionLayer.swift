@@ -50,7 +50,7 @@ final class FunctionLayer: Layer {
 
     var description: String {
         let parts =
-            members.map { "\($0.name): \($0.model.module.description)" }
+            members.map { "\($0.name): \($0.model.module.inlineDescription)" }
             + tensors.map { "\($0.name): \(formatShape($0.variable.shape))" }
         return parts.isEmpty ? label : "\(label) { \(parts.joined(separator: "; ")) }"
     }

@@ -2,6 +2,12 @@ import RetortGraph
 import RetortTensor
 
 extension Layer {
+    /// The description on one line: a sequence as `Sequential(Linear(32 → 128), GELU(), …)`.
+    public var inlineDescription: String {
+        guard let sequence = self as? Sequential else { return description.replacingOccurrences(of: "\n", with: " ") }
+        return "Sequential(" + sequence.layers.map(\.inlineDescription).joined(separator: ", ") + ")"
+    }
+
     /// This layer and every layer under it, each once, parents before children, with the dotted
     /// names their parameters carry (`""` for this one): PyTorch's `named_modules`.
     public var namedModules: [(name: String, layer: Layer)] {
