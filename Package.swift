@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "retort",
             dependencies: [
-                "RetortTensor", "RetortNN", "RetortLang", "RetortREPL", "RetortPlot", "RetortKernel",
+                "RetortTensor", "RetortNN", "RetortLang", "RetortExport", "RetortREPL", "RetortPlot", "RetortKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

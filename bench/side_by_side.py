@@ -14,10 +14,11 @@ def rate(row):
     return row.get("samples_per_s") or row.get("gflops") or 0.0
 
 
-def main(retort_path, torch_path):
+def main(retort_path, torch_path, ort_path=None):
     retort, torch = rows(retort_path), rows(torch_path)
+    ort = rows(ort_path) if ort_path else {}
     print(f"{'workload':<36} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>7}   {'peak MB':>15}   "
-          "retort sgemm in training vs the same calls alone")
+          "retort sgemm in training vs the same calls alone; onnxruntime on the same model")
     for name, r in retort.items():
         t = torch.get(name)
         unit = r.get("unit", "samples/s") if "samples_per_s" in r else "GFLOPS"
@@ -31,8 +32,11 @@ def main(retort_path, torch_path):
         memory = ""
         if "peak_rss_mb" in r and t and "peak_rss_mb" in t:
             memory = f"{r['peak_rss_mb']:.0f} vs {t['peak_rss_mb']:.0f}"
+        if name in ort:
+            # onnxruntime on the same exported model: Retort's rate against it.
+            inside = f"onnxruntime {rate(ort[name]):,.1f} samples/s ({rate(r) / rate(ort[name]):.2f}x)"
         print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {memory:>15}   {inside}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import RetortExport
+import RetortNN
 import RetortTensor
 
 /// `retort bench`: training throughput and GEMM speed, in the same units as the PyTorch reference.
@@ -17,11 +19,29 @@ struct Bench: ParsableCommand {
     @Option(help: "Time budget per workload, in seconds.") var seconds: Double = 3
     @Flag(help: "Print one JSON object per line.") var json = false
     @Option(help: "Run only workloads whose name contains this (repeatable).") var only: [String] = []
+    @Option(
+        help: "Also write each inference workload's model as ONNX into this folder (NAME.onnx, / as _), for bench/onnxruntime_reference.py."
+    )
+    var onnx: String?
 
     func run() throws {
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be positive") }
             BLAS.threadCount = threads
+        }
+        if let onnx {
+            try FileManager.default.createDirectory(atPath: onnx, withIntermediateDirectories: true)
+            for (batch, kind) in Benchmarks.inferenceShapes {
+                for int8 in [false, true] {
+                    let name = Benchmarks.inferenceName(kind, batch: batch, int8: int8)
+                    guard only.isEmpty || only.contains(where: { name.contains($0) }) else { continue }
+                    let (model, x) = try Benchmarks.inferenceModel(kind, batch: batch, int8: int8)
+                    let path = (onnx as NSString).appendingPathComponent(name.replacingOccurrences(of: "/", with: "_") + ".onnx")
+                    // Traced at two rows: the file's batch is dynamic, the reference feeds the workload's own.
+                    let example = x.rows(Array(0..<Swift.min(2, x.shape[0])))
+                    _ = try ONNXExport.export(model, example: example, to: path, name: name)
+                }
+            }
         }
         let selected = Benchmarks.all.filter { w in only.isEmpty || only.contains { w.name.contains($0) } }
         guard !selected.isEmpty else { throw ValidationError("no workload matches --only \(only.joined(separator: ", "))") }

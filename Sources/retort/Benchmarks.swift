@@ -147,25 +147,35 @@ enum Benchmarks {
     /// Inference (a forward pass without gradients) in float32 and as the int8 model `quantize`
     /// makes, calibrated on the same input; PyTorch's rows are its float model and its int8 model
     /// (`quantize_dynamic` for the MLP, static x86 quantisation for the CNN).
-    static let inference: [Workload] = [(1, "mlp"), (128, "mlp"), (64, "cnn")].flatMap { batch, kind in
+    static let inference: [Workload] = inferenceShapes.flatMap { batch, kind in
         [false, true].map { int8 in
-            let name = kind == "mlp" ? "infer-mlp-784-512-512-10/b\(batch)" : "infer-cnn-28x28/b\(batch)"
-            return Workload(name: name + (int8 ? "/int8" : "/f32"), batch: batch, flopsPerStep: nil, training: false) {
-                var g = RandomGenerator(seed: 0)
-                let float =
-                    kind == "mlp"
-                    ? Sequential.perceptron([784, 512, 512, 10], generator: &g) : cnn(channels: [1, 16, 32], size: 28, &g)
-                float.isTraining = false
-                let x = kind == "mlp" ? g.normal([batch, 784]) : g.normal([batch, 1, 28, 28])
-                var model: Layer = float
-                if int8 {
-                    let observed = try Quantizer.prepare(float, stage: .calibrating, perChannel: true)
-                    try Calibration.observe(observed, on: x)
-                    model = try Quantizer.convert(observed)
-                }
+            Workload(name: inferenceName(kind, batch: batch, int8: int8), batch: batch, flopsPerStep: nil, training: false) {
+                let (model, x) = try inferenceModel(kind, batch: batch, int8: int8)
                 return { _ = try GradMode.withoutGradients { try model.forward(Variable(x)) } }
             }
         }
+    }
+
+    /// The inference workloads: batch and model kind.
+    static let inferenceShapes = [(1, "mlp"), (128, "mlp"), (64, "cnn")]
+
+    static func inferenceName(_ kind: String, batch: Int, int8: Bool) -> String {
+        (kind == "mlp" ? "infer-mlp-784-512-512-10/b\(batch)" : "infer-cnn-28x28/b\(batch)") + (int8 ? "/int8" : "/f32")
+    }
+
+    /// An inference workload's model (float, or the int8 model `quantize` makes, calibrated on the
+    /// input) and its input, the same on every call: what `--onnx` exports for onnxruntime.
+    static func inferenceModel(_ kind: String, batch: Int, int8: Bool) throws -> (Layer, Tensor) {
+        var g = RandomGenerator(seed: 0)
+        let float =
+            kind == "mlp"
+            ? Sequential.perceptron([784, 512, 512, 10], generator: &g) : cnn(channels: [1, 16, 32], size: 28, &g)
+        float.isTraining = false
+        let x = kind == "mlp" ? g.normal([batch, 784]) : g.normal([batch, 1, 28, 28])
+        guard int8 else { return (float, x) }
+        let observed = try Quantizer.prepare(float, stage: .calibrating, perChannel: true)
+        try Calibration.observe(observed, on: x)
+        return (try Quantizer.convert(observed), x)
     }
 
     /// Peak resident memory since the last `resetPeakMemory`, in MB (Linux's VmHWM), or nil.
