@@ -45,18 +45,29 @@ extension Builtins {
         },
         Builtin(
             "qat",
-            [.init("model", .model), .init("bits", .wholeNumber(), .number(8)), .init("per_channel", .bool, .bool(true))],
+            [
+                .init("model", .model), .init("bits", .wholeNumber(), .number(8)), .init("per_channel", .bool, .bool(true)),
+                .init("calibrate", .optional(.dataset), Value.none),
+            ],
             category: "model",
             summary:
-                "A copy of a model for quantisation-aware training (the original is unchanged): every Linear and Conv2d fake-quantises its input and weights in the forward pass (quantise, then dequantise) and passes gradients straight through where the value was inside the grid, as torch.fake_quantize_per_tensor_affine / _per_channel_affine. In training mode each layer's input range follows the batches (the first sets it, then a 1% moving average, as PyTorch's MovingAverageMinMaxObserver); in eval mode (predict, accuracy, compare, as a teacher) the ranges stay as training left them, where PyTorch's observers keep observing until disable_observer(); a qat model that has not trained takes its ranges from the first batch it sees. Weight ranges are the current weights' per channel. Train it with fit or distill, then convert() it. "
+                "A copy of a model for quantisation-aware training (the original is unchanged): every Linear and Conv2d fake-quantises its input and weights in the forward pass (quantise, then dequantise) and passes gradients straight through where the value was inside the grid, as torch.fake_quantize_per_tensor_affine / _per_channel_affine. In training mode each layer's input range follows the batches (the first sets it, then a 1% moving average, as PyTorch's MovingAverageMinMaxObserver); in eval mode (predict, accuracy, compare, as a teacher) the ranges stay as training or calibration left them, where PyTorch's observers keep observing until disable_observer(). A qat model that has neither trained nor been calibrated (calibrate: data runs the data through it once, in batches of 256, to set the ranges) refuses eval-mode use: taking its ranges from what it is first shown (a test set) would leak that data into the int8 model. Weight ranges are the current weights' per channel. Train it with fit or distill, then convert() it. "
                 + quantizationRules,
             example: "let q = qat(student); distill(q, from: teacher, on: train, epochs: 3); let q8 = convert(q)"
         ) { call in
             let model = try call.model("model")
             try checkBits(call)
             let prepared = try preparing(call, model, stage: .quantizationAware, observer: .minmax)
-            let result = Model(prepared)
-            return .model(result)
+            if let data = try call.ifGiven("calibrate", call.dataset) {
+                guard data.count > 0 else {
+                    throw call.error("the calibration data \(data.name) has no examples to observe ranges on", at: "calibrate")
+                }
+                do {
+                    try Calibration.observe(
+                        prepared, on: data, shouldStop: { [interpreter = call.interpreter] in interpreter.interrupt.isRequested })
+                } catch { throw call.interpreter.wrap(error, at: call.range) }
+            }
+            return .model(Model(prepared))
         },
         Builtin(
             "convert", [.init("model", .model)], category: "model",
