@@ -36,10 +36,19 @@ extension Builtins {
         Builtin(
             "save", [.init("what", .oneOf([.model, .plot, .record(.tensorValue)])), .init("path", .string)], category: "model",
             summary:
-                "Writes a model's weights as safetensors with PyTorch's state_dict names (0.weight, 0.bias, ...), a record of tensors as safetensors under its field names, or a plot as .svg, .png (2× pixels) or .pdf by the path's extension; atomically.",
+                "Writes a model's weights as safetensors with PyTorch's state_dict names (0.weight, 0.bias, ...), a record of tensors as safetensors under its field names, or a plot as .svg, .png (2× pixels) or .pdf by the path's extension; atomically. A model's or a record's path must end in .safetensors (export writes .onnx).",
             example: "save(student, \"student.safetensors\"); save(plot(h), \"loss.svg\")"
         ) { call in
             let path = try call.string("path")
+            if case .plot = call.value("what") {
+            } else if !path.lowercased().hasSuffix(".safetensors") {
+                // A safetensors file under another name is what an ONNX runtime, say, would reject.
+                let hint =
+                    path.lowercased().hasSuffix(".onnx")
+                    ? "; export(model, \"\(path)\") writes ONNX" : path.lowercased().hasSuffix(".pt") || path.lowercased().hasSuffix(".pth")
+                        ? "; PyTorch reads safetensors with safetensors.torch.load_file" : ""
+                throw call.error("a model or a record is written as safetensors: the path must end in .safetensors, got \"\(path)\"\(hint)", at: "path")
+            }
             switch call.value("what") {
             case .model(let m):
                 try SafeTensors.save(
