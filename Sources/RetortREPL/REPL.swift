@@ -57,7 +57,7 @@ public final class REPL {
                 buffer = ""
                 continue
             }
-            if buffer.isEmpty && line.trimmingCharacters(in: .whitespaces).hasPrefix(":") {
+            if buffer.isEmpty && Session.isCommand(line) {
                 readline?.addHistory(line)
                 if !command(line.trimmingCharacters(in: .whitespaces)) { break }
                 continue

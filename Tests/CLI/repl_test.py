@@ -11,6 +11,7 @@ the prompt with the model still usable. Prints 'N passed, N failed'.
 import os
 import sys
 import tempfile
+import time
 
 import pexpect
 
@@ -35,7 +36,7 @@ def main(retort):
             checks.append((name, False, f"{type(error).__name__}; last output: {child.before!r}"))
 
     check("banner and prompt", None, PROMPT)
-    check("Tab completes a builtin", "let h = dist\t", "distill")
+    check("Tab completes a builtin", "let h = distil\t", "distill")
     check("Ctrl-C clears the line", None, PROMPT, control="c")
     check("a multi-line function gets a continuation prompt", "fn kd2(s, t, y, T = 4) =\r", r"\.\.\.> ")
     check("and is defined when complete", "  T^2 * s + t\r", PROMPT)
@@ -68,6 +69,12 @@ def main(retort):
     checks.append(("the PNG is on disk", ok, f"{picture} missing or not a PNG"))
     check("unknown commands list the commands", ":frob\r", "commands are :help")
     check(":vars lists bindings", ":vars\r", r"m\s+model \(387 parameters\)")
+    check("!command runs in the shell", "!echo from-the-shell\r", r"\rfrom-the-shell\r\n")
+    check("a failing one says how it ended", "!exit 4\r", "exited with status 4")
+    check("a long one starts", "!sleep 60\r", r"sleep 60\r\n")
+    time.sleep(0.5)
+    check("Ctrl-C stops it", None, r"Interrupted: interrupted the command `sleep 60`", control="c")
+    check("the session is still there", "m.count\r", r"\r387\r\n")
     check("Ctrl-D leaves", None, pexpect.EOF, control="d")
 
     failed = [c for c in checks if not c[1]]

@@ -3,14 +3,17 @@
     RETORT=.build/debug/retort python -m pytest Tests/Kernel/test_commands.py
 
 A user who types `:vars` or `:time` into a cell gets the command (IPython's %who and %time are the
-model), or an error that says what to do instead, never "expected an expression, found ':'".
+model), or an error that says what to do instead, never "expected an expression, found ':'"; a line
+`!command` runs a shell command, as IPython's `!` does (but a failing one is an error).
 """
+
+import time
 
 import pytest
 from pygments.lexers import get_lexer_by_name
 from pygments.token import Comment, Error, Keyword
 
-from test_client import kernel, kernel_session, kernelspec_prefix, result_text, run, run_ok  # noqa: F401
+from test_client import interrupt_and_finish, kernel, kernel_session, kernelspec_prefix, result_text, run, run_ok  # noqa: F401
 
 
 def streamed(outputs, name="stdout"):
@@ -105,3 +108,39 @@ def test_the_advertised_pygments_lexer_reads_retort_well(kernel):
     assert "from" not in keywords
     assert [value for kind, value in tokens if kind in Comment] == ["# soft targets"]
     assert not [value for kind, value in tokens if kind in Error]
+
+
+def test_a_shell_command_shows_its_output_as_it_comes(kernel):
+    _, kc = kernel
+    outputs = run_ok(kc, "let before = 41\n!echo out; echo err >&2; pwd\nbefore + 1")
+    assert "out\n" in streamed(outputs) and "err\n" in streamed(outputs, "stderr")
+    assert result_text(outputs) == "42", "the code after the command ran"
+
+
+def test_a_failing_shell_command_is_an_error_and_stops_the_cell(kernel):
+    _, kc = kernel
+    reply, outputs = run(kc, "!echo trying; exit 3\nlet after_failure = 1")
+    content = reply["content"]
+    assert content["status"] == "error" and "exited with status 3" in content["evalue"], content
+    assert "trying" in streamed(outputs)
+    reply, _ = run(kc, "after_failure")
+    assert reply["content"]["status"] == "error", "the line after the failed command did not run"
+
+
+def test_not_equal_at_the_start_of_a_line_is_still_code(kernel):
+    _, kc = kernel
+    assert result_text(run_ok(kc, "1\n!= 2")) == "true"
+
+
+def test_interrupting_a_shell_command_stops_it_and_its_children(kernel, tmp_path):
+    _, kc = kernel
+    marker = tmp_path / "still-running"
+    msg_id = kc.execute(f"!sh -c 'sleep 30; touch {marker}'")
+    time.sleep(1)
+    started = time.monotonic()
+    reply, _ = interrupt_and_finish(kc, msg_id)
+    assert reply["content"]["status"] == "error" and "interrupted" in reply["content"]["evalue"], reply["content"]
+    assert time.monotonic() - started < 5
+    assert run_ok(kc, "1 + 1") is not None
+    time.sleep(0.5)
+    assert not marker.exists()

@@ -20,6 +20,9 @@ extension Session {
         Command(
             name: ":time", usage: ":time expr",
             summary: "run an expression and say how long it took (alone on a cell's first line: the rest of the cell)"),
+        Command(
+            name: "!", usage: "!command",
+            summary: "run a shell command in the session's folder and show its output (a failing one is an error)"),
         Command(name: ":quit", usage: ":quit", summary: "leave (Ctrl-D works too)"),
     ]
 
@@ -33,11 +36,16 @@ extension Session {
         case refused(String)
     }
 
-    /// Whether a line is a command: `:` then a letter, after any indentation.
+    /// Whether a line is a command: `:` then a letter, or `!` then anything but `=` (`!= 3` continues
+    /// the line before), after any indentation.
     public static func isCommand(_ line: some StringProtocol) -> Bool {
         let text = line.drop { $0 == " " || $0 == "\t" }
-        guard text.first == ":", let next = text.dropFirst().first else { return false }
-        return next.isLetter
+        guard let first = text.first, let next = text.dropFirst().first else { return false }
+        switch first {
+        case ":": return next.isLetter
+        case "!": return next != "=" && !text.dropFirst().allSatisfy(\.isWhitespace)
+        default: return false
+        }
     }
 
     /// Runs one command line (`:vars`, `:time fit(m, data)`, …).
@@ -47,6 +55,7 @@ extension Session {
         let name = parts.first ?? text
         let argument = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
         let sink = interpreter.sink
+        if text.hasPrefix("!") { return .done(shell(String(text.dropFirst()).trimmingCharacters(in: .whitespaces))) }
         func usage() -> CommandOutcome {
             .refused("usage: " + (Self.commands.first { $0.name == name }?.usage ?? name))
         }
@@ -104,6 +113,23 @@ extension Session {
         default:
             let names = Self.commands.map(\.name).joined(separator: ", ")
             return .refused("unknown command '\(name)'; commands are \(names)")
+        }
+    }
+
+    /// Runs a `!command`; a failure comes back as an error naming the command and how it ended.
+    private func shell(_ command: String) -> Outcome {
+        let sink = interpreter.sink
+        let ending = ShellCommand(command: command).run(
+            write: { sink.write($0) }, writeError: { sink.writeError($0) }, interrupt: interpreter.interrupt)
+        func failure(_ kind: Diagnostic.Kind, _ message: String) -> Outcome {
+            .failure([Diagnostic(kind, message, at: nil, source: "!\(command)")])
+        }
+        switch ending {
+        case .exited(0): return .success(value: nil)
+        case .exited(let status): return failure(.runtime, "the command `\(command)` exited with status \(status)")
+        case .signalled(let signal): return failure(.runtime, "the command `\(command)` was stopped by signal \(signal)")
+        case .interrupted: return failure(.interrupted, "interrupted the command `\(command)`")
+        case .couldNotStart(let reason): return failure(.runtime, "could not start `\(command)`: \(reason)")
         }
     }
 
