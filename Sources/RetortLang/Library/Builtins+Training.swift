@@ -424,6 +424,22 @@ extension Builtins {
             guard !models.isEmpty else { throw call.fail("models", "a list of at least one model") }
             return .table(try compareTable(models, try call.dataset("data")))
         },
+        Builtin(
+            "latency", [.init("model", .model), .init("x", .tensor), .init("runs", .wholeNumber(min: 1, max: 10_000), .number(21))],
+            category: "training",
+            summary:
+                "The median time, in milliseconds, of `runs` predictions of the batch x (eval mode, no gradients) after one warm-up: what compare's ms/batch column measures, on a batch you choose.",
+            example: "latency(student, test.x[0:1]); latency(student, test.x[0:128])"
+        ) { call in
+            let m = try call.model("model")
+            let x = try call.tensor("x").value
+            let runs = try call.int("runs")
+            do {
+                return .number(try Comparison.medianLatency(m.network, x, runs: runs))
+            } catch {
+                throw call.interpreter.wrap(error, at: call.range)
+            }
+        },
     ]
 
     static func compareTable(_ models: [Model], _ data: Dataset) throws -> Table {

@@ -75,11 +75,11 @@ public enum Comparison {
             + model.namedBuffers.filter { $0.name.hasSuffix("bias") }.reduce(0) { $0 + count($1.tensor) }
     }
 
-    /// The median time of 21 predictions of `batch`, after one warm-up, in milliseconds.
-    public static func medianLatency(_ model: Layer, _ batch: Tensor) throws -> Double {
+    /// The median time of `runs` predictions of `batch`, after one warm-up, in milliseconds.
+    public static func medianLatency(_ model: Layer, _ batch: Tensor, runs: Int = 21) throws -> Double {
         _ = try Evaluation.predict(model, batch)
         var times: [Double] = []
-        for _ in 0..<21 {
+        for _ in 0..<max(runs, 1) {
             let started = DispatchTime.now().uptimeNanoseconds
             _ = try Evaluation.predict(model, batch)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
