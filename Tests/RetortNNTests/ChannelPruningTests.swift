@@ -112,3 +112,57 @@ private final class Residual: Layer {
     func copy() -> Layer { Residual(inner.copy()) }
     func forward(_ input: Variable) throws -> Variable { try input + inner.forward(input).relu() }
 }
+
+/// Removing attention heads computes what switching them off computes: the pruned layer is the
+/// original with the heads' columns of the output projection zeroed, only smaller.
+final class HeadPruningTests: XCTestCase {
+    func testPrunedHeadsEqualTheOriginalWithThoseHeadsSilenced() throws {
+        var g = RandomGenerator(seed: 11)
+        let attention = try SelfAttention(12, heads: 4, causal: true, generator: &g)
+        let reference = try XCTUnwrap(attention.copy() as? SelfAttention)
+        let pruned = try attention.keeping(heads: [3, 1])
+        XCTAssertEqual(pruned.heads, 2)
+        XCTAssertEqual(pruned.headSize, 3, "heads keep their size")
+        XCTAssertEqual(pruned.namedParameters.map(\.variable.shape), [[18, 12], [18], [12, 6], [12]])
+        // Heads 0 and 2 off: their columns (0..<3 and 6..<9) of c_proj contribute nothing.
+        let projection = try XCTUnwrap(reference.projection as? Linear)
+        projection.weight.update { w in
+            w.withUnsafeMutableBufferPointer { v in
+                for r in 0..<12 { for c in [0, 1, 2, 6, 7, 8] { v[r * 12 + c] = 0 } }
+            }
+        }
+        let x = Variable(g.normal([3, 5, 12]))
+        let expected = try reference.forward(x).value.scalars
+        let actual = try pruned.forward(x).value.scalars
+        for (a, e) in zip(actual, expected) { XCTAssertEqual(a, e, accuracy: 1e-5) }
+        XCTAssertThrowsError(try attention.keeping(heads: [])) { error in
+            XCTAssertTrue("\(error)".contains("at least one"), "\(error)")
+        }
+        XCTAssertThrowsError(try attention.keeping(heads: [4]))
+    }
+
+    func testHeadPruningThroughAGPTKeepsItsWidthAndRanksByImportance() throws {
+        var g = RandomGenerator(seed: 5)
+        let model = try GPT.make(vocabulary: 11, block: 8, layers: 2, heads: 4, width: 16, generator: &g)
+        let layers = HeadPruning.layers(model)
+        XCTAssertEqual(layers.map(\.name), ["transformer.h.0.attn", "transformer.h.1.attn"])
+        let first = layers[0].layer
+        let importance = Importance.magnitude([
+            try XCTUnwrap(first.qkv as? Linear).weight, try XCTUnwrap(first.projection as? Linear).weight,
+        ])
+        let scores = HeadPruning.scores(first, qkv: importance[0], projection: importance[1])
+        XCTAssertEqual(scores.count, 4)
+        // Head 2's score is the L1 norm of its 3 × 4 rows of c_attn and its 4 columns of c_proj.
+        let w = try XCTUnwrap(first.qkv as? Linear).weight.value.scalars
+        let p = try XCTUnwrap(first.projection as? Linear).weight.value.scalars
+        var head2: Float = 0
+        for part in 0..<3 { for r in (part * 16 + 8)..<(part * 16 + 12) { for c in 0..<16 { head2 += abs(w[r * 16 + c]) } } }
+        for r in 0..<16 { for c in 8..<12 { head2 += abs(p[r * 16 + c]) } }
+        XCTAssertEqual(scores[2], head2, accuracy: 1e-3)
+        let changes = try HeadPruning.apply(model, keeping: [ObjectIdentifier(first): [0, 2]])
+        XCTAssertEqual(changes.map(\.name), ["transformer.h.0.attn.c_attn.weight", "transformer.h.0.attn.c_attn.bias", "transformer.h.0.attn.c_proj.weight"])
+        XCTAssertEqual(HeadPruning.layers(model).map(\.layer.heads), [2, 4])
+        let logits = try model.forward(Variable(Tensor(shape: [2, 8]) { v in for i in 0..<16 { v[i] = Float(i % 11) } }))
+        XCTAssertEqual(logits.shape, [2, 8, 11])
+    }
+}

@@ -15,7 +15,9 @@ extension Builtins {
         matrices, the file and the time per batch are smaller. Which channels go together is read off the traced graph \
         (see graph), through function layers: a residual add ties the channels on both its sides, pruned as one group; \
         channels that reach the model's output, or an op that mixes them (softmax, layer norm, matmul), are left whole \
-        and a note says why. The trace runs on the input the model last saw, or data's first example. by: "magnitude" \
+        and a note says why. A self-attention layer loses whole heads, the same fraction of them (at least one kept): \
+        each head's query, key and value rows and its columns of the output projection, ranked by the sum of their \
+        importance; the heads keep their size. The trace runs on the input the model last saw, or data's first example. by: "magnitude" \
         ranks by |w| (per entry, or a channel's L1 norm, summed over a group: PyTorch's l1_unstructured, Li et al. \
         2017 for filters); by: "sensitivity" by |w · ∂loss/∂w| averaged over the first `batches` batches of `data` \
         (first-order Taylor, cross-entropy loss), summed per channel. The amount counts what was pruned before: prune \
@@ -137,7 +139,9 @@ extension Builtins {
                 kind: Diagnostic.Kind(of: error, otherwise: .argument), at: "model")
         }
         let skipped = plan.groups.filter { $0.lockedBecause != nil && $0.lockedBecause != "they are the model's output" }
-        guard !plan.prunable.isEmpty else {
+        // Attention heads go whole, inside their layer (their projections are float Linear layers).
+        let attentions = HeadPruning.layers(network).filter { $0.layer.qkv is Linear && $0.layer.projection is Linear }
+        guard !plan.prunable.isEmpty || !attentions.isEmpty else {
             let reasons = skipped.map {
                 "\($0.producers.map(\.name).sorted().joined(separator: ", ")): \($0.lockedBecause ?? "")"
             }
@@ -156,7 +160,25 @@ extension Builtins {
         // A channel's importance is the sum over its weights: the L1 norm of its row or filter by
         // magnitude (Li et al. 2017), its first-order Taylor score by sensitivity; summed over a group.
         let producers = plan.prunable.flatMap(\.producers)
-        let perWeight = try entryImportance(call, model, producers.map(\.layer.weight))
+        let projections = attentions.flatMap { a in [a.layer.qkv, a.layer.projection].compactMap { ($0 as? Linear)?.weight } }
+        let importance = try entryImportance(call, model, producers.map(\.layer.weight) + projections)
+        let perWeight = importance.prefix(producers.count)
+        var headsKept: [ObjectIdentifier: [Int]] = [:]
+        for (i, (name, attention)) in attentions.enumerated() {
+            let prefix = name.isEmpty ? "" : name + "."
+            let original = model.shapesBeforePruning[prefix + "c_attn.weight"].map { $0[0] / (3 * attention.headSize) } ?? attention.heads
+            let keep = Swift.max(1, original - Int((amount * Double(original)).rounded()))
+            guard keep <= attention.heads else {
+                throw call.error(
+                    "the heads of \(name): \(attention.heads) of \(original) are kept already, and amount \(formatNumber(amount)) would keep \(keep); give a higher amount",
+                    at: "amount")
+            }
+            guard keep < attention.heads else { continue }
+            let score = HeadPruning.scores(
+                attention, qkv: importance[producers.count + 2 * i], projection: importance[producers.count + 2 * i + 1])
+            let order = score.indices.sorted { score[$0] > score[$1] || (score[$0] == score[$1] && $0 < $1) }
+            headsKept[ObjectIdentifier(attention)] = Array(order.prefix(keep))
+        }
         var scores: [ObjectIdentifier: [Float]] = [:]
         for ((_, layer), score) in zip(producers, perWeight) {
             let channels = score.shape[0]
@@ -187,6 +209,7 @@ extension Builtins {
         let before = Dictionary(network.namedParameters.map { ($0.name, $0.variable.shape) }, uniquingKeysWith: { a, _ in a })
         do {
             _ = try ChannelPruning.apply(plan, to: network, keeping: kept)
+            _ = try HeadPruning.apply(network, keeping: headsKept)
         } catch let refusal as ChannelPruning.Refusal {
             throw call.error("cannot prune \(model.name ?? "the model") by channels: \(refusal)", at: "model")
         }

@@ -31,7 +31,10 @@ public final class TransformerBlock: Layer {
         get { attention.isTraining }
         set { for layer: Layer in [norm1, attention, norm2, mlp] { layer.isTraining = newValue } }
     }
-    public var description: String { "TransformerBlock(\(width), heads: \(attention.heads))" }
+    public var description: String {
+        let pruned = attention.innerWidth != width ? " of size \(attention.headSize)" : ""
+        return "TransformerBlock(\(width), heads: \(attention.heads)\(pruned))"
+    }
 
     public var children: [(name: String, layer: Layer)] {
         [("ln_1", norm1), ("attn", attention), ("ln_2", norm2), ("mlp", mlp)]

@@ -8,12 +8,15 @@ import RetortTensor
 /// attention weights and on the output while training, as nanoGPT's `attn_dropout` and `resid_dropout`.
 ///
 /// The projections are Linear layers, or what quantisation puts in their place (a `FakeQuantized`
-/// Linear, a `QuantizedLinear`), under the same names.
+/// Linear, a `QuantizedLinear`), under the same names. Head pruning removes whole heads: the heads
+/// keep their size d/h, so the layer's inner width (heads × head size) may then be less than d.
 public final class SelfAttention: Layer {
     public private(set) var qkv: Layer
     public private(set) var projection: Layer
     public let width: Int
     public let heads: Int
+    /// The width of one head: d/h as built, unchanged by head pruning.
+    public let headSize: Int
     public let causal: Bool
     let attentionDropout: Dropout
     let outputDropout: Dropout
@@ -31,22 +34,46 @@ public final class SelfAttention: Layer {
         projection = Linear(width, width, generator: &generator)
         self.width = width
         self.heads = heads
+        headSize = width / heads
         self.causal = causal
         attentionDropout = Dropout(dropout, generator: &generator)
         outputDropout = Dropout(dropout, generator: &generator)
     }
 
-    private init(copying other: SelfAttention, qkv: Layer, projection: Layer) {
+    private init(copying other: SelfAttention, qkv: Layer, projection: Layer, heads: Int? = nil) {
         self.qkv = qkv
         self.projection = projection
         width = other.width
-        heads = other.heads
+        self.heads = heads ?? other.heads
+        headSize = other.headSize
         causal = other.causal
         attentionDropout = other.attentionDropout.copy() as? Dropout ?? other.attentionDropout
         outputDropout = other.outputDropout.copy() as? Dropout ?? other.outputDropout
     }
 
     public var dropout: Float { attentionDropout.probability }
+
+    /// The width the heads together produce: heads × head size (the model's width until heads are pruned).
+    public var innerWidth: Int { heads * headSize }
+
+    /// A copy keeping only the given heads, in order: their query, key and value rows of c_attn and
+    /// their columns of c_proj. The projections must be float Linear layers.
+    public func keeping(heads kept: [Int]) throws -> SelfAttention {
+        guard let fused = qkv as? Linear, let out = projection as? Linear else {
+            throw TensorError(
+                .argument, "prune", "the heads of a self-attention whose projections are not float Linear layers cannot be pruned")
+        }
+        guard !kept.isEmpty, kept.allSatisfy({ (0..<heads).contains($0) }), Set(kept).count == kept.count else {
+            throw TensorError(.argument, "prune", "kept heads must be at least one, each in 0..<\(heads), none twice")
+        }
+        let features = kept.flatMap { h in (h * headSize)..<((h + 1) * headSize) }
+        let rows = (0..<3).flatMap { part in features.map { part * innerWidth + $0 } }
+        let made = SelfAttention(
+            copying: self, qkv: fused.keeping(outputs: rows, inputs: nil), projection: out.keeping(outputs: nil, inputs: features),
+            heads: kept.count)
+        made.isTraining = isTraining
+        return made
+    }
 
     public var isTraining: Bool {
         get { qkv.isTraining }
@@ -56,7 +83,7 @@ public final class SelfAttention: Layer {
     }
 
     public var description: String {
-        "SelfAttention(\(width), heads: \(heads)\(causal ? ", causal" : "")\(dropout > 0 ? ", dropout \(dropout)" : ""))"
+        "SelfAttention(\(width), heads: \(heads)\(innerWidth != width ? " of size \(headSize)" : "")\(causal ? ", causal" : "")\(dropout > 0 ? ", dropout \(dropout)" : ""))"
     }
 
     public var children: [(name: String, layer: Layer)] { [("c_attn", qkv), ("c_proj", projection)] }
@@ -66,8 +93,8 @@ public final class SelfAttention: Layer {
     public func replaceChild(_ name: String, with layer: Layer) throws {
         let features: (in: Int, out: Int)
         switch name {
-        case "c_attn": features = (width, 3 * width)
-        case "c_proj": features = (width, width)
+        case "c_attn": features = (width, 3 * innerWidth)
+        case "c_proj": features = (innerWidth, width)
         default: throw TensorError(.argument, "replace", "self-attention has no child '\(name)'")
         }
         guard let shape = Self.linearShape(of: layer), shape == [features.out, features.in] else {
@@ -135,10 +162,10 @@ public final class SelfAttention: Layer {
         let parameters = namedParameters.map(\.variable)
         return try Tape.group(op, inputs: [input] + parameters, owner: self) {
             let (n, t) = (input.shape[0], input.shape[1])
-            let size = width / heads
+            let (size, inner) = (headSize, innerWidth)
             let fused = try qkv(input)
             func split(_ part: Int) throws -> Variable {
-                try fused.sliced([SliceRange(), SliceRange(), SliceRange(start: part * width, end: (part + 1) * width)])
+                try fused.sliced([SliceRange(), SliceRange(), SliceRange(start: part * inner, end: (part + 1) * inner)])
                     .reshaped([n, t, heads, size]).permuted([0, 2, 1, 3])
             }
             var (q, k, v) = (try split(0), try split(1), try split(2))
@@ -160,7 +187,7 @@ public final class SelfAttention: Layer {
             }
             let weights = try attentionDropout(try scores.softmax(axis: -1))
             lastWeights = weights
-            let joined = try weights.matmul(v).permuted([0, 2, 1, 3]).reshaped([n, t, width])
+            let joined = try weights.matmul(v).permuted([0, 2, 1, 3]).reshaped([n, t, inner])
             return try outputDropout(try projection(joined))
         }
     }
