@@ -153,8 +153,10 @@ extension Builtins {
                     shapes = "\(parameters.count) tensors in " + owners.joined(separator: ", ")
                 }
                 if Quantizer.isQuantized(layer) {
-                    shapes = layer.namedInt8Buffers.filter { $0.name.hasSuffix("weight") }
+                    // What stays float in an int8 layer (a block's layer norms) is listed after its int8 weights.
+                    let int8 = layer.namedInt8Buffers.filter { $0.name.hasSuffix("weight") }
                         .map { "\($0.name) int8 \(formatShape($0.tensor.shape))" }.joined(separator: ", ")
+                    shapes = shapes.isEmpty ? int8 : "\(int8); float: \(shapes)"
                 }
                 let count = Quantizer.parameterCount(layer)
                 let frozen = Quantizer.isQuantized(layer) ? 0 : count - layer.trainableCount
