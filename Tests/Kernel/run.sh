@@ -25,4 +25,4 @@ export JUPYTER_PATH="$prefix/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 export JUPYTER_RUNTIME_DIR="$prefix/runtime"
 export JUPYTER_PLATFORM_DIRS=1
 # A kernel that never answers would leave a blocking client waiting for ever: bound the whole run.
-timeout --kill-after=10 900 "$py" -m pytest -q -p no:cacheprovider Tests/Kernel
+timeout --kill-after=10 1800 "$py" -m pytest -q -p no:cacheprovider Tests/Kernel

@@ -3,7 +3,8 @@ by Playwright in headless Chromium (Debian's `chromium`, launched by path; nothi
 
 It opens the distillation lesson, runs every cell, and checks that plots appear as images, that no
 cell shows an error, and that the live training plot is updated in place. Then it interrupts a
-long `fit` from the toolbar and checks that the next cell still sees the model. Screenshots go to
+long `fit` from the toolbar and checks that the next cell still sees the model. Last it opens the
+language-model lesson (7) and runs it whole. Screenshots go to
 test-artifacts/browser/ (RETORT_TEST_ARTIFACTS overrides the folder).
 
 Skipped, saying why, only where no Chromium can be had: scripts/test-browser installs Debian's
@@ -24,6 +25,9 @@ from test_jupyterlab import TOKEN, call, running_lab
 
 REPO = Path(__file__).resolve().parents[2]
 LESSON = REPO / "notebooks" / "02-distilling.ipynb"
+LANGUAGE_LESSON = REPO / "notebooks" / "07-language-models.ipynb"
+# What the lessons read from beside their folder (lesson 7's teacher weights).
+LESSON_FILES = [REPO / "examples" / "names_teacher.safetensors"]
 ARTIFACTS = Path(os.environ.get("RETORT_TEST_ARTIFACTS") or REPO / "test-artifacts") / "browser"
 CHROMIUM = os.environ.get("RETORT_CHROMIUM", "")
 
@@ -42,15 +46,18 @@ def put_setting(port, plugin, values):
 def lab_url():
     """JupyterLab serving a copy of the lesson from a temporary folder, with the app exposed to
     page scripts (window.jupyterapp) so the test runs JupyterLab's own commands."""
+    # The repository's layout: the lessons in notebooks/, what they read in examples/.
     root = Path(tempfile.mkdtemp(prefix="retort-lab-"))
-    shutil.copy(LESSON, root / LESSON.name)
+    for path in [LESSON, LANGUAGE_LESSON, *LESSON_FILES]:
+        (root / path.parent.name).mkdir(exist_ok=True)
+        shutil.copy(path, root / path.parent.name / path.name)
     with running_lab(root, "--LabApp.expose_app_in_browser=True") as port:
         # Every cell in the page, not only those in view (JupyterLab 4 renders a window of cells by
         # default), so the test can read every prompt and output.
         put_setting(port, "@jupyterlab/notebook-extension:tracker", {"windowingMode": "none"})
         # No toast asking about Jupyter news over the outputs in the screenshots.
         put_setting(port, "@jupyterlab/apputils-extension:notification", {"fetchNews": "false"})
-        yield f"http://127.0.0.1:{port}/lab/tree/{LESSON.name}?token={TOKEN}"
+        yield f"http://127.0.0.1:{port}/lab/tree/notebooks/{LESSON.name}?token={TOKEN}"
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -82,8 +89,10 @@ def page(lab_url):
 
 
 def prompts(page):
-    return [p.strip() for p in page.eval_on_selector_all(
-        ".jp-Notebook .jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.textContent)")]
+    """The prompts of the notebook in front (another may be open behind it)."""
+    return [p.strip() for p in page.evaluate(
+        """() => Array.from(window.jupyterapp.shell.currentWidget.node.querySelectorAll(
+                     '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')).map(e => e.textContent)""")]
 
 
 def wait_until(condition, timeout, what):
@@ -172,3 +181,27 @@ def test_interrupting_a_long_fit_from_the_toolbar_keeps_the_model(page):
     command(page, "notebook:run-cell")
     wait_until(lambda: re.fullmatch(r"\[\d+\]:", prompts(page)[-1]) is not None, 60, "the next cell to run")
     assert page.locator(".jp-Notebook .jp-CodeCell").last.locator(".jp-OutputArea-output").inner_text().strip() == "true"
+
+
+def test_the_language_model_lesson_runs_whole(page):
+    page.evaluate(
+        "path => window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'})",
+        f"notebooks/{LANGUAGE_LESSON.name}")
+    page.wait_for_function(
+        """name => { const w = window.jupyterapp.shell.currentWidget;
+                     return w && w.context && w.context.path.endsWith(name) && w.sessionContext.session
+                         && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }""",
+        arg=LANGUAGE_LESSON.name, timeout=90_000)
+    count = code_cells(page)
+    assert count >= 8
+    command(page, "notebook:run-all-cells")
+
+    def finished():
+        shown = prompts(page)
+        return len(shown) == count and all(re.fullmatch(r"\[\d+\]:", p) for p in shown)
+    wait_until(finished, 300, "every cell of lesson 7 to run")
+    page.screenshot(path=str(ARTIFACTS / "04-language-models.png"))
+    front = "#" + page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
+    errors = page.locator(f"{front} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+    assert errors.count() == 0, errors.first.inner_text()
+    assert page.locator(f"{front} .jp-OutputArea-output img").count() >= 1, "lesson 7's plots did not appear as images"
