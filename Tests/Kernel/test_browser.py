@@ -95,6 +95,11 @@ def prompts(page):
                      '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')).map(e => e.textContent)""")]
 
 
+def front(page):
+    """The notebook panel in front, so that locators never read a notebook open behind it."""
+    return page.locator("#" + page.evaluate("() => window.jupyterapp.shell.currentWidget.id"))
+
+
 def wait_until(condition, timeout, what):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -129,7 +134,7 @@ def test_run_all_shows_plots_updates_the_live_plot_in_place_and_has_no_errors(pa
     count = code_cells(page)
     assert count >= 5
     command(page, "notebook:run-all-cells")
-    training = page.locator(".jp-CodeCell", has_text="fit(teacher, train, epochs: 20, validation")
+    training = front(page).locator(".jp-CodeCell", has_text="fit(teacher, train, epochs: 20, validation")
     sources, most = set(), 0
     def finished():
         nonlocal most
@@ -143,9 +148,9 @@ def test_run_all_shows_plots_updates_the_live_plot_in_place_and_has_no_errors(pa
     wait_until(finished, 300, "every cell to run")
     page.screenshot(path=str(ARTIFACTS / "01-run-all.png"))
     assert len(prompts(page)) == count
-    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+    errors = front(page).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
     assert errors.count() == 0, errors.first.inner_text()
-    assert page.locator(".jp-OutputArea-output img").count() >= 4, "the plots did not appear as images"
+    assert front(page).locator(".jp-OutputArea-output img").count() >= 4, "the plots did not appear as images"
     # One display, redrawn as training went: several pictures were seen in one place, never two at once.
     assert most == 1, f"the training cell showed {most} images at once"
     assert len(sources) >= 2, "the live training plot was never redrawn"
@@ -173,14 +178,14 @@ def test_interrupting_a_long_fit_from_the_toolbar_keeps_the_model(page):
     time.sleep(1.5)  # training, with its live display showing
     page.click("jp-button[data-command='notebook:interrupt-kernel']")
     wait_until(lambda: re.fullmatch(r"\[\d+\]:", prompts(page)[-1]) is not None, 60, "the interrupted cell to end")
-    last = page.locator(".jp-Notebook .jp-CodeCell").last
+    last = front(page).locator(".jp-Notebook .jp-CodeCell").last
     assert "nterrupt" in last.inner_text(), last.inner_text()
     last.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "03-interrupted.png"))
     add_cell(page, "accuracy(teacher, test) > 0.5")
     command(page, "notebook:run-cell")
     wait_until(lambda: re.fullmatch(r"\[\d+\]:", prompts(page)[-1]) is not None, 60, "the next cell to run")
-    assert page.locator(".jp-Notebook .jp-CodeCell").last.locator(".jp-OutputArea-output").inner_text().strip() == "true"
+    assert front(page).locator(".jp-Notebook .jp-CodeCell").last.locator(".jp-OutputArea-output").inner_text().strip() == "true"
 
 
 def test_the_language_model_lesson_runs_whole(page):
@@ -201,7 +206,6 @@ def test_the_language_model_lesson_runs_whole(page):
         return len(shown) == count and all(re.fullmatch(r"\[\d+\]:", p) for p in shown)
     wait_until(finished, 300, "every cell of lesson 7 to run")
     page.screenshot(path=str(ARTIFACTS / "04-language-models.png"))
-    front = "#" + page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
-    errors = page.locator(f"{front} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+    errors = front(page).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
     assert errors.count() == 0, errors.first.inner_text()
-    assert page.locator(f"{front} .jp-OutputArea-output img").count() >= 1, "lesson 7's plots did not appear as images"
+    assert front(page).locator(".jp-OutputArea-output img").count() >= 1, "lesson 7's plots did not appear as images"

@@ -337,10 +337,10 @@ def test_every_request_is_bracketed_by_busy_and_idle(kernel, request_type):
 @pytest.mark.parametrize("request_type", ["complete", "inspect"])
 @pytest.mark.parametrize("cursor_pos", [-1, -1000, 8, 10**6])
 def test_a_cursor_outside_the_code_is_clamped(kernel, request_type, cursor_pos):
-    """The code is "dist" or "softmax" (8 is just past the end of either); a position outside it
+    """The code is "distil" or "softmax" (8 is just past the end of either); a position outside it
     is read as the nearest end."""
     _, kc = kernel
-    code = "dist" if request_type == "complete" else "softmax"
+    code = "distil" if request_type == "complete" else "softmax"
     msg_id = getattr(kc, request_type)(code, cursor_pos=cursor_pos)
     reply = reply_to(kc, msg_id, timeout=10)
     validate_message(reply, f"{request_type}_reply", msg_id)
@@ -910,7 +910,7 @@ def test_an_error_inside_a_function_from_an_earlier_cell_shows_each_call(kernel)
     errors = [m for m in outputs if m["msg_type"] == "error"]
     assert len(errors) == 1
     text = "\n".join(errors[0]["content"]["traceback"])
-    assert "<prelude>" in text and "kl_div(log_softmax(t / T), softmax(s / T))" in text, text
+    assert "<prelude>" in text and "kl_rows(log_softmax(t / T), softmax(s / T))" in text, text
     assert "in reverse_kd, called from" in text and "fn my_loss(s, t, y) = reverse_kd(s, t, y)" in text, text
     assert "in my_loss, called from" in text, text
 

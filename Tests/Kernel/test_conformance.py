@@ -67,7 +67,7 @@ class RetortKernelConformance(jupyter_kernel_test.KernelTests):
     # The suite compares sets of matches, so each prefix must name exactly one binding here
     # (no other builtin, prelude function or keyword starts with these).
     completion_samples = [
-        {"text": "dist", "matches": ["distill"]},
+        {"text": "distil", "matches": ["distill"]},
         {"text": "softm", "matches": ["softmax"]},
     ]
 

@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,10 +39,14 @@ def running_lab(root, *options):
     """JupyterLab's server on a free loopback port serving `root`, with extra command-line
     `options`; yields the port once it answers, and stops the server afterwards."""
     port = free_port()
+    # Its own workspaces folder: JupyterLab otherwise restores the tabs a previous run left open
+    # (in the user's home), and a test would find another notebook's cells in the page.
+    workspaces = tempfile.mkdtemp(prefix="retort-lab-workspaces-")
     with tempfile.TemporaryFile(mode="w+") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", f"--ServerApp.token={TOKEN}",
-             f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1", "--allow-root", *options],
+             f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1", "--allow-root",
+             f"--LabApp.workspaces_dir={workspaces}", *options],
             stdout=subprocess.DEVNULL, stderr=log)
         try:
             deadline = time.time() + 90
@@ -61,6 +66,7 @@ def running_lab(root, *options):
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
+            shutil.rmtree(workspaces, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
