@@ -42,6 +42,20 @@ extension Tensor {
         let (outer, size, inner) = split(at: axis)
         var outShape = shape
         outShape[axis] = 1
+        if inner == 1 {
+            // Over the last axis (layer norm, softmax's backward, attention): each sum in a
+            // register, not through memory, adding in the same order, so the same bits.
+            return withUnsafeBufferPointer { a in
+                Tensor(shape: outShape) { out in
+                    for o in 0..<outer {
+                        let src = a.baseAddress! + o * size
+                        var total: Float = 0
+                        for k in 0..<size { total += src[k] }
+                        out[o] = total
+                    }
+                }
+            }
+        }
         return withUnsafeBufferPointer { a in
             Tensor(shape: outShape) { out in
                 for o in 0..<outer {

@@ -112,10 +112,18 @@ extension Variable {
 
     /// The Gaussian error linear unit in its exact form, x · Φ(x), PyTorch's default.
     public func gelu() -> Variable {
-        unary(Op("gelu"), { 0.5 * $0 * (1 + erff($0 * Float(0.5).squareRoot())) }) { x, _ in
-            let cdf = 0.5 * (1 + erff(x * Float(0.5).squareRoot()))
-            let pdf = expf(-0.5 * x * x) / Float(2 * Float.pi).squareRoot()
-            return cdf + x * pdf
+        let x = value
+        // Φ(x) once, for the output and kept for the gradient: erf is the costly part of both
+        // passes. x · (½(1 + erf)) is the same float as ½x · (1 + erf): halving is exact.
+        let cdf = x.map { 0.5 * (1 + erff($0 * Float(0.5).squareRoot())) }
+        let out = x.zip3(cdf, cdf) { xi, c, _ in xi * c }
+        return Variable.make(out, [self], op: Op("gelu")) { g in
+            [
+                g.zip3(x, cdf) { gi, xi, c in
+                    let pdf = expf(-0.5 * xi * xi) / Float(2 * Float.pi).squareRoot()
+                    return gi * (c + xi * pdf)
+                }
+            ]
         }
     }
 
