@@ -1,3 +1,5 @@
+import Foundation
+import RetortNN
 import RetortTensor
 
 // ModelProto and its small companions, as onnx.proto defines them (field numbers from onnx 1.23's
@@ -64,7 +66,7 @@ public struct ModelProto: ProtobufMessage, Equatable {
                 "cannot write '\(path)': the model takes \(bytes.count) bytes, and an ONNX file holds at most 2 GiB "
                     + "(weights in a separate file are not supported)")
         }
-        try writeFileAtomically(bytes, to: path, op: "export")
+        try writeFileAtomically(Data(bytes), to: path, op: "export")
         return bytes.count
     }
 }

@@ -28,8 +28,8 @@ func readDataFile(_ path: String, op: String, inflate: Bool = true) throws -> Da
 ///
 /// A symbolic link is written through (its target is replaced, the link stays); an existing
 /// file keeps its permissions; a temporary file that an earlier, killed write left beside the
-/// target is removed.
-func writeFileAtomically(_ data: Data, to path: String, op: String) throws {
+/// target is removed. Errors name `op` and the path as given. The exporters write through it too.
+public func writeFileAtomically(_ data: Data, to path: String, op: String) throws {
     var target = URL(fileURLWithPath: NSString(string: path).expandingTildeInPath)
     if let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: target.path) {
         target = URL(fileURLWithPath: destination, relativeTo: target.deletingLastPathComponent()).standardizedFileURL
