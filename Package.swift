@@ -23,6 +23,8 @@ let package = Package(
         .systemLibrary(
             name: "CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
+        // oneDNN for its sgemm (Debian ships no pkg-config file for it; it links libgomp).
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(
             name: "CZMQ", pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]),
@@ -45,7 +47,7 @@ let package = Package(
 
         // Tensor core: dense Float32 tensors, kernels over BLAS, reverse-mode autodiff.
         .target(
-            name: "RetortTensor", dependencies: ["CBLAS", "CMalloc"],
+            name: "RetortTensor", dependencies: ["CBLAS", "CDNNL", "CMalloc"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The model graph: a traced forward pass (named primitives, parameters by state-dict name),
         // which exporters, channel pruning and `graph(m)` walk.

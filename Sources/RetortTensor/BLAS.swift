@@ -23,8 +23,51 @@ public struct GemmProfile: Sendable {
     public var gigaflopsPerSecond: Double { seconds > 0 ? flops / seconds / 1e9 : 0 }
 }
 
+/// The library that runs Retort's single-precision GEMM (`BLAS.gemm` with more than one row).
+public enum GemmLibrary: String, Sendable, CaseIterable {
+    case openBLAS = "openblas"
+    case oneDNN = "onednn"
+
+    public var displayName: String { self == .openBLAS ? "OpenBLAS" : "oneDNN" }
+}
+
 /// The one place Retort calls BLAS: single-precision matrix products and BLAS configuration.
+///
+/// Products with more than one row go to the GEMM library chosen by `gemmLibrary`; single rows
+/// (matrix-vector) and `axpy` always go to OpenBLAS.
 public enum BLAS {
+    /// Which library runs GEMM. The default is the one measured fastest on this kind of CPU
+    /// (`bench/gemm-candidates`): oneDNN where the CPU has AVX-512, OpenBLAS elsewhere, where
+    /// oneDNN has not been measured; `RETORT_GEMM=openblas|onednn` overrides it.
+    nonisolated(unsafe) public static var gemmLibrary: GemmLibrary = defaultGemmLibrary
+
+    /// Why `gemmLibrary` is what it is, for `retort info`.
+    public static var gemmChoiceReason: String {
+        if let forced = ProcessInfo.processInfo.environment["RETORT_GEMM"], GemmLibrary(rawValue: forced.lowercased()) != nil {
+            return "RETORT_GEMM=\(forced)"
+        }
+        return CPU.hasAVX512
+            ? "measured fastest with AVX-512; RETORT_GEMM=openblas chooses OpenBLAS"
+            : "no AVX-512: oneDNN not measured on such CPUs; RETORT_GEMM=onednn chooses it"
+    }
+
+    static var defaultGemmLibrary: GemmLibrary {
+        if let forced = ProcessInfo.processInfo.environment["RETORT_GEMM"],
+            let library = GemmLibrary(rawValue: forced.lowercased())
+        {
+            return library
+        }
+        return CPU.hasAVX512 ? .oneDNN : .openBLAS
+    }
+
+    /// Products of fewer multiply-adds stay with OpenBLAS even when oneDNN is chosen: oneDNN's call
+    /// costs about 0.4 µs, and below this size it ran 0.17× to 0.93× OpenBLAS's speed while above it
+    /// 1.1× to 4× (`bench/gemm-shapes`, on the bench's and the GPT's shapes).
+    public static let oneDNNMinimumWork = 1 << 18
+
+    /// oneDNN's version ("2.6.3").
+    public static var oneDNNVersion: String { OneDNN.version }
+
     /// When set, every `gemm` adds its time and flops here; nil (the default) costs one branch.
     nonisolated(unsafe) public static var profile: GemmProfile?
 
@@ -55,6 +98,12 @@ public enum BLAS {
             cblas_sgemv(
                 CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, blasint(transposeB ? n : k),
                 blasint(transposeB ? k : n), alpha, b, blasint(transposeB ? k : n), a, 1, beta, c, 1)
+        } else if gemmLibrary == .oneDNN, m * n * k >= oneDNNMinimumWork,
+            OneDNN.gemm(
+                m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
+                beta: beta)
+        {
+            // done by oneDNN
         } else {
             cblas_sgemm(
                 CblasRowMajor,
@@ -84,10 +133,13 @@ public enum BLAS {
         cblas_saxpy(blasint(count), alpha, x, 1, y, 1)
     }
 
-    /// The number of threads OpenBLAS uses.
+    /// The number of threads the GEMM libraries use (OpenBLAS's and oneDNN's OpenMP, set together).
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(newValue)) }
+        set {
+            openblas_set_num_threads(Int32(newValue))
+            OneDNN.threadCount = newValue
+        }
     }
 
     /// The CPU kernel OpenBLAS chose (for example `Haswell` or `SkylakeX`).

@@ -9,15 +9,9 @@ import RetortTensor
 enum BLASKernel {
     static let marker = "RETORT_BLAS_SELECTED"
 
-    /// Whether the CPU has AVX-512F with the OS saving its registers (Linux lists the flag only then).
-    static var cpuHasAVX512: Bool {
-        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return false }
-        return info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").contains("avx512f") ?? false
-    }
-
     static func selectFastest() {
         let env = ProcessInfo.processInfo.environment
-        guard env["OPENBLAS_CORETYPE"] == nil, env[marker] == nil, cpuHasAVX512 else { return }
+        guard env["OPENBLAS_CORETYPE"] == nil, env[marker] == nil, CPU.hasAVX512 else { return }
         guard !BLAS.coreName.lowercased().contains("skylakex") else { return }
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
         setenv(marker, "1", 1)
@@ -27,9 +21,23 @@ enum BLASKernel {
         for pointer in arguments { free(pointer) }
     }
 
+    /// Refuses a `RETORT_GEMM` that names no library (exit 64), rather than silently running another.
+    static func checkGemmChoice() {
+        guard let asked = ProcessInfo.processInfo.environment["RETORT_GEMM"],
+            GemmLibrary(rawValue: asked.lowercased()) == nil
+        else { return }
+        let known = GemmLibrary.allCases.map(\.rawValue).joined(separator: ", ")
+        FileHandle.standardError.write(Data("retort: RETORT_GEMM=\(asked) names no GEMM library; use one of: \(known)\n".utf8))
+        exit(64)
+    }
+
     static var summary: String {
-        let avx512 = cpuHasAVX512 ? "AVX-512 available" : "no AVX-512 on this CPU"
+        let avx512 = CPU.hasAVX512 ? "AVX-512 available" : "no AVX-512 on this CPU"
         let chosen = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { ", OPENBLAS_CORETYPE=\($0)" } ?? ""
-        return "BLAS: OpenBLAS, kernel \(BLAS.coreName) (\(avx512)\(chosen)), \(BLAS.threadCount) thread(s)"
+        let gemm =
+            BLAS.gemmLibrary == .oneDNN
+            ? "GEMM: oneDNN \(BLAS.oneDNNVersion) (\(BLAS.gemmChoiceReason))"
+            : "GEMM: OpenBLAS (\(BLAS.gemmChoiceReason))"
+        return "BLAS: OpenBLAS, kernel \(BLAS.coreName) (\(avx512)\(chosen)), \(BLAS.threadCount) thread(s); \(gemm)"
     }
 }

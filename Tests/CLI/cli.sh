@@ -21,6 +21,10 @@ check() {  # check NAME EXPECTED-EXIT PATTERN -- COMMAND...
 }
 
 check "info names the BLAS kernel" 0 '^BLAS: OpenBLAS, kernel [A-Za-z0-9]+ .*thread' -- "$retort" info
+check "info names the GEMM library" 0 '; GEMM: (oneDNN [0-9.]+|OpenBLAS) \(' -- "$retort" info
+check "RETORT_GEMM=openblas chooses OpenBLAS" 0 '; GEMM: OpenBLAS \(RETORT_GEMM=openblas\)' -- env RETORT_GEMM=openblas "$retort" info
+check "RETORT_GEMM=onednn chooses oneDNN" 0 '; GEMM: oneDNN [0-9.]+ \(RETORT_GEMM=onednn\)' -- env RETORT_GEMM=onednn "$retort" info
+check "an unknown RETORT_GEMM is refused" 64 'RETORT_GEMM=mkl names no GEMM library; use one of: openblas, onednn' -- env RETORT_GEMM=mkl "$retort" info
 check "help lists the subcommands" 0 'run .*Run a Retort script' -- "$retort" --help
 check "unknown subcommand is an error" 64 "Unexpected argument 'frobnicate'" -- "$retort" frobnicate
 check "bench runs one workload" 0 '^mlp-64-32-10/b64 +[0-9.]+ samples/s' -- "$retort" bench --seconds 0.05 --only mlp-64 --threads 1
