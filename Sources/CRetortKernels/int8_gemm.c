@@ -223,22 +223,31 @@ void retort_int8_quantize(const float *x, size_t count, float inverse, int zero,
 void retort_int8_im2col(const uint8_t *q, int c, int h, int w, int kh, int kw, int stride, int pad, uint8_t zero,
                         size_t first, size_t count, uint8_t *columns) {
     int oh = (h + 2 * pad - kh) / stride + 1, ow = (w + 2 * pad - kw) / stride + 1;
-    size_t area = (size_t)oh * ow;
+    size_t area = (size_t)oh * ow, plane_size = (size_t)h * w;
     uint8_t *dst = columns;
+    const uint8_t *end = columns + count * (size_t)c * kh * kw;
     for (size_t r = first; r < first + count; r++) {
         size_t i = r / area;
         int oy = (int)(r % area) / ow, ox = (int)(r % area) % ow;
         int x0 = ox * stride - pad;
         int inside = x0 >= 0 && x0 + kw <= w;
         for (int ch = 0; ch < c; ch++) {
-            const uint8_t *plane = q + (i * c + ch) * h * w;
+            const uint8_t *plane = q + (i * c + ch) * plane_size;
             for (int ky = 0; ky < kh; ky++) {
                 int y = oy * stride - pad + ky;
                 if (y < 0 || y >= h) {
                     memset(dst, zero, (size_t)kw);
                 } else if (inside) {
-                    const uint8_t *src = plane + (size_t)y * w + x0;
-                    for (int kx = 0; kx < kw; kx++) dst[kx] = src[kx];
+                    size_t offset = (size_t)y * w + x0;
+                    if (kw <= 8 && dst + 8 <= end && offset + 8 <= plane_size) {
+                        // One 8-byte move instead of kw single bytes: the bytes past kw land on the next
+                        // segment's place, which that segment then overwrites; both ends are checked above.
+                        uint64_t bytes;
+                        memcpy(&bytes, plane + offset, 8);
+                        memcpy(dst, &bytes, 8);
+                    } else {
+                        memcpy(dst, plane + offset, (size_t)kw);
+                    }
                 } else {
                     for (int kx = 0; kx < kw; kx++) {
                         int xx = x0 + kx;
@@ -253,15 +262,27 @@ void retort_int8_im2col(const uint8_t *q, int c, int h, int w, int kh, int kw, i
 
 void retort_int8_requantize(const int32_t *acc, size_t first, size_t rows, int outputs, const int32_t *corrections,
                             const float *scales, const float *bias, int area, float *out) {
-    for (size_t r = first; r < first + rows; r++) {
-        const int32_t *a = acc + (r - first) * outputs;
-        if (area <= 0) {
+    if (area <= 0) {
+        for (size_t r = first; r < first + rows; r++) {
+            const int32_t *a = acc + (r - first) * outputs;
             float *o = out + r * outputs;
             for (int j = 0; j < outputs; j++) o[j] = (float)(a[j] - corrections[j]) * scales[j] + bias[j];
-        } else {
-            // Row r is position r % area of image r / area; the output is [image, channel, position].
-            float *o = out + (r / area) * outputs * area + r % area;
-            for (int j = 0; j < outputs; j++) o[(size_t)j * area] = (float)(a[j] - corrections[j]) * scales[j] + bias[j];
         }
+        return;
+    }
+    // Row r is position r % area of image r / area; the output is [image, channel, position]. Runs of
+    // rows within one image are written channel by channel, so each store stream is contiguous.
+    for (size_t r = first; r < first + rows;) {
+        size_t image = r / area, position = r % area;
+        size_t run = area - position;
+        if (run > first + rows - r) run = first + rows - r;
+        const int32_t *a = acc + (r - first) * outputs;
+        for (int j = 0; j < outputs; j++) {
+            float *o = out + (image * outputs + j) * (size_t)area + position;
+            int32_t correction = corrections[j];
+            float scale = scales[j], b = bias[j];
+            for (size_t t = 0; t < run; t++) o[t] = (float)(a[t * outputs + j] - correction) * scale + b;
+        }
+        r += run;
     }
 }
