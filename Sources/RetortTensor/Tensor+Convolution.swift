@@ -348,10 +348,38 @@ extension Tensor {
                 let r0 = base + 2 * oy * w
                 let r1 = r0 + w
                 let o = plane * outH * outW + oy * outW
-                for ox in 0..<outW {
-                    var offset = r0 + 2 * ox
-                    var best = x[offset]
-                    for candidate in [r0 + 2 * ox + 1, r1 + 2 * ox, r1 + 2 * ox + 1] {
+                // Four outputs at a time: each row's eight inputs split into even and odd columns, the
+                // same three compare-and-selects per lane as the scalar loop below, which takes the rest.
+                var ox = 0
+                while ox + 4 <= outW {
+                    let top = r0 + 2 * ox, bottom = r1 + 2 * ox
+                    let upper = UnsafeRawPointer(x + top).loadUnaligned(as: SIMD8<Float>.self)
+                    let lower = UnsafeRawPointer(x + bottom).loadUnaligned(as: SIMD8<Float>.self)
+                    let lanes = SIMD4<Int32>(0, 2, 4, 6)
+                    var best = upper.evenHalf
+                    var offset = SIMD4<Int32>(repeating: Int32(top)) &+ lanes
+                    // Written out three times: a loop over an array of the taps allocated per step.
+                    var v = upper.oddHalf
+                    var better = (v .> best) .^ (v .!= v)
+                    best.replace(with: v, where: better)
+                    offset.replace(with: SIMD4(repeating: Int32(top + 1)) &+ lanes, where: better)
+                    v = lower.evenHalf
+                    better = (v .> best) .^ (v .!= v)
+                    best.replace(with: v, where: better)
+                    offset.replace(with: SIMD4(repeating: Int32(bottom)) &+ lanes, where: better)
+                    v = lower.oddHalf
+                    better = (v .> best) .^ (v .!= v)
+                    best.replace(with: v, where: better)
+                    offset.replace(with: SIMD4(repeating: Int32(bottom + 1)) &+ lanes, where: better)
+                    UnsafeMutableRawPointer(out + o + ox).storeBytes(of: best, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(arg + o + ox).storeBytes(of: offset, as: SIMD4<Int32>.self)
+                    ox += 4
+                }
+                while ox < outW {
+                    let (top, bottom) = (r0 + 2 * ox, r1 + 2 * ox)
+                    var offset = top
+                    var best = x[top]
+                    for candidate in [top + 1, bottom, bottom + 1] {
                         let v = x[candidate]
                         let better = (v > best) != (v != v)
                         best = better ? v : best
@@ -359,6 +387,7 @@ extension Tensor {
                     }
                     out[o + ox] = best
                     arg[o + ox] = Int32(offset)
+                    ox += 1
                 }
             }
         }
