@@ -115,7 +115,7 @@ extension Variable {
         let x = value
         // Φ(x) once, for the output and kept for the gradient: erf is the costly part of both
         // passes. x · (½(1 + erf)) is the same float as ½x · (1 + erf): halving is exact.
-        let cdf = x.map { 0.5 * (1 + erff($0 * Float(0.5).squareRoot())) }
+        let cdf = x.map { 0.5 * (1 + retortErf($0 * Float(0.5).squareRoot())) }
         let out = x.zip3(cdf, cdf) { xi, c, _ in xi * c }
         return Variable.make(out, [self], op: Op("gelu")) { g in
             [
