@@ -24,6 +24,23 @@ enum OneDNN {
         return status == dnnl_success
     }
 
+    /// Runs `body(thread, threads)` once on each of `threads` threads of OpenMP's pool (the calling
+    /// thread is thread 0) and returns when all have finished.
+    @usableFromInline
+    static func parallel(threads: Int, _ body: (Int, Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            var context = body
+            withUnsafeMutablePointer(to: &context) { pointer in
+                GOMP_parallel(
+                    { raw in
+                        guard let raw else { return }
+                        let body = raw.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee
+                        body(Int(omp_get_thread_num()), Int(omp_get_num_threads()))
+                    }, UnsafeMutableRawPointer(pointer), UInt32(threads), 0)
+            }
+        }
+    }
+
     static var threadCount: Int {
         get { Int(omp_get_max_threads()) }
         set { omp_set_num_threads(Int32(newValue)) }

@@ -178,10 +178,13 @@ extension Tensor {
         let patch = c * window.kernelHeight * window.kernelWidth
         let columns = input.withUnsafeBufferPointer { x in
             Tensor(shape: [patch, n * area]) { cols in
-                for i in 0..<n {
-                    im2col(
-                        x.baseAddress! + i * c * h * wd, channels: c, window: window, into: cols.baseAddress! + i * area,
-                        rowStride: n * area)
+                // Each image fills its own columns.
+                Parallel.forEach(n, cost: patch * n * area) { images in
+                    for i in images {
+                        im2col(
+                            x.baseAddress! + i * c * h * wd, channels: c, window: window,
+                            into: cols.baseAddress! + i * area, rowStride: n * area)
+                    }
                 }
             }
         }
@@ -197,13 +200,15 @@ extension Tensor {
         let biasValues = bias?.scalars ?? [Float](repeating: 0, count: outChannels)
         let output = product.withUnsafeBufferPointer { p in
             Tensor(shape: outputShape) { out in
-                for i in 0..<n {
+                Parallel.forEach(n, cost: n * outChannels * area) { images in
+                for i in images {
                     for o in 0..<outChannels {
                         let src = p.baseAddress! + o * n * area + i * area
                         let dst = out.baseAddress! + (i * outChannels + o) * area
                         let b = biasValues[o]
                         for j in 0..<area { dst[j] = src[j] + b }
                     }
+                }
                 }
             }
         }
@@ -224,7 +229,8 @@ extension Tensor {
             gradBias.withUnsafeMutableBufferPointer { gb in
                 Tensor(shape: [outChannels, n * area]) { out in
                     // Channel by channel, summing each bias gradient as its values are copied.
-                    for o in 0..<outChannels {
+                    Parallel.forEach(outChannels, cost: outChannels * n * area) { channels in
+                    for o in channels {
                         var total: Float = 0
                         for i in 0..<n {
                             let src = gy.baseAddress! + (i * outChannels + o) * area
@@ -235,6 +241,7 @@ extension Tensor {
                             }
                         }
                         gb[o] = total
+                    }
                     }
                 }
             }
@@ -261,10 +268,13 @@ extension Tensor {
                 }
                 dcols.withUnsafeBufferPointer { s in
                     gradInput.withUnsafeMutableBufferPointer { gx in
-                        for i in 0..<n {
-                            col2im(
-                                s.baseAddress! + i * area, channels: c, window: window, into: gx.baseAddress! + i * c * h * wd,
-                                rowStride: n * area)
+                        // Each image gathers into its own gradient.
+                        Parallel.forEach(n, cost: patch * n * area) { images in
+                            for i in images {
+                                col2im(
+                                    s.baseAddress! + i * area, channels: c, window: window,
+                                    into: gx.baseAddress! + i * c * h * wd, rowStride: n * area)
+                            }
                         }
                     }
                 }
@@ -292,10 +302,13 @@ extension Tensor {
                 argmax.withUnsafeMutableBufferPointer { ab in
                     let (x, out, arg) = (xb.baseAddress!, ob.baseAddress!, ab.baseAddress!)
                     if kernel == 2, stride == 2, padding == 0 {
-                        maxPool2x2(x, planes: n * c, height: h, width: wd, into: out, argmax: arg)
+                        Parallel.forEach(n * c, cost: n * c * area * 4) { planes in
+                            maxPool2x2(x, planes: planes, height: h, width: wd, into: out, argmax: arg)
+                        }
                         return
                     }
-                    for plane in 0..<(n * c) {
+                    Parallel.forEach(n * c, cost: n * c * area * kernel * kernel) { planes in
+                    for plane in planes {
                         let base = plane * imageArea
                         for oy in 0..<outH {
                             let y0 = oy * stride - padding
@@ -328,6 +341,7 @@ extension Tensor {
                             }
                         }
                     }
+                    }
                 }
             }
         }
@@ -336,13 +350,13 @@ extension Tensor {
 
     /// Max pooling over 2×2 windows with stride 2 and no padding, the common case, without the
     /// general loop's bookkeeping: four loads and three compare-and-selects per output, same result
-    /// (the first of equal values wins; a NaN wins and is never hidden).
+    /// (the first of equal values wins; a NaN wins and is never hidden). Does the planes in `planes`.
     static func maxPool2x2(
-        _ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, into out: UnsafeMutablePointer<Float>,
+        _ x: UnsafePointer<Float>, planes: Range<Int>, height h: Int, width w: Int, into out: UnsafeMutablePointer<Float>,
         argmax arg: UnsafeMutablePointer<Int32>
     ) {
         let (outH, outW) = (h / 2, w / 2)
-        for plane in 0..<planes {
+        for plane in planes {
             let base = plane * h * w
             for oy in 0..<outH {
                 let r0 = base + 2 * oy * w

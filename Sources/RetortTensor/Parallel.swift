@@ -1,0 +1,38 @@
+import Foundation
+
+/// Loops split over the threads the GEMM uses, for the work that is not a GEMM (unfolding images,
+/// elementwise ops, pooling, the optimizer's update).
+///
+/// They run on OpenMP's pool, the one oneDNN's GEMM runs on, so Retort's loops and its GEMM never
+/// compete for cores; where OpenBLAS runs the GEMM (`BLAS.gemmLibrary`), loops stay on the calling
+/// thread (a pool of Dispatch threads beside OpenBLAS's own was measured slower on every training
+/// workload). Only loops whose iterations write disjoint outputs are split, and each iteration
+/// computes what it would on one thread, so a result is the same bit for bit at any thread count.
+public enum Parallel {
+    /// Scalar operations below which a loop is not split: handing out a range costs about a
+    /// microsecond, more than smaller loops take. `RETORT_PARALLEL_THRESHOLD` overrides it; 0 turns
+    /// splitting off, for measuring.
+    nonisolated(unsafe) public static var threshold: Int = {
+        if let text = getenv("RETORT_PARALLEL_THRESHOLD").map({ String(cString: $0) }), let value = Int(text),
+            value >= 0
+        {
+            return value
+        }
+        return 1 << 15
+    }()
+
+    /// Calls `body` on ranges that together cover `0..<count`, on up to `BLAS.threadCount` threads
+    /// when `cost` (the loop's scalar operations, roughly) is large enough, and returns when all are done.
+    @inlinable
+    public static func forEach(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
+        let threads =
+            threshold == 0 || BLAS.gemmLibrary != .oneDNN ? 1 : Swift.min(BLAS.threadCount, count, cost / threshold)
+        guard threads > 1 else {
+            body(0..<count)
+            return
+        }
+        OneDNN.parallel(threads: threads) { thread, running in
+            body(count * thread / running..<count * (thread + 1) / running)
+        }
+    }
+}
