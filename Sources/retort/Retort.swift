@@ -34,7 +34,8 @@ struct Info: ParsableCommand {
     func run() throws {
         print("retort \(RetortVersion.current)")
         print(BLASKernel.summary)
-        print("int8: Retort's own kernel, \(Int8Kernel.path) path, rows split over the BLAS threads")
+        let pool = BLAS.gemmLibrary == .oneDNN ? "OpenMP's pool, shared with the GEMM" : "Dispatch threads, as many as BLAS's"
+        print("int8: Retort's own kernel, \(Int8Kernel.path) path, rows split over \(pool)")
     }
 }
 

@@ -151,6 +151,28 @@ final class QuantizationTests: XCTestCase {
         XCTAssertTrue(int8.layers.contains { $0 is QuantizedLinear })
     }
 
+    /// The int8 convolution's blocks and the int8 GEMM's rows, shared out over OpenMP's pool when
+    /// oneDNN is the GEMM (chosen here so it runs on every CPU), give the same bits on one and two threads.
+    func testInt8ConvolutionIsTheSameBitsOnTwoThreads() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
+        BLAS.gemmLibrary = .oneDNN
+        var generator = RandomGenerator(seed: 5)
+        let float = Sequential([
+            Conv2d(3, 16, kernel: 3, padding: 1, generator: &generator), Activation(.relu), Pool2d(.max, kernel: 2),
+            Flatten(), Linear(16 * 16 * 16, 64, generator: &generator),
+        ])
+        let x = generator.normal([24, 3, 32, 32])
+        let observed = try Quantizer.prepare(float, stage: .calibrating, perChannel: true)
+        _ = try observed.forward(Variable(x))
+        let int8 = try Quantizer.convert(observed)
+        BLAS.threadCount = 1
+        let one = try int8.forward(Variable(x)).value.scalars
+        BLAS.threadCount = 2
+        let two = try int8.forward(Variable(x)).value.scalars
+        XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern))
+    }
+
     /// An int8 model saves as int8 weights with float scales (the size `storedBytes` reports is the
     /// file's), and a model rebuilt from the file predicts bit for bit the same.
     func testInt8ModelSavesAndReloadsBitIdentically() throws {

@@ -72,6 +72,22 @@ public enum Int8Kernel {
         _ a: UnsafePointer<UInt8>, m: Int, _ b: Packed, into out: UnsafeMutablePointer<Int32>, scalar: Bool = false
     ) {
         guard m > 0, b.rows > 0 else { return }
+        if BLAS.gemmLibrary == .oneDNN, !scalar {
+            // On OpenMP's pool (shared with oneDNN's GEMM and the convolution loops; inside one of
+            // those loops it runs on the calling thread), in whole groups of four rows, the kernel's step.
+            let groups = (m + 3) / 4
+            b.bytes.withUnsafeBytes { packed in
+                Parallel.forEach(groups, cost: m * b.rows * b.depth / 64) { range in
+                    let first = range.lowerBound * 4
+                    let count = Swift.min(range.upperBound * 4, m) - first
+                    guard count > 0 else { return }
+                    retort_int8_gemm(
+                        a + first * b.depth, Int32(count), Int32(b.depth), packed.baseAddress, Int32(b.rows),
+                        out + first * b.rows)
+                }
+            }
+            return
+        }
         let threads = Swift.min(BLAS.threadCount, m / 4)
         if threads > 1, !scalar, m * b.rows * b.depth >= parallelThreshold {
             // Blocks of whole groups of four rows, the kernel's step.

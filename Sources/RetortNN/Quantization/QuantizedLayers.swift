@@ -215,21 +215,26 @@ public final class QuantizedConv2d: QuantizedLayer {
         let out = x.withUnsafeBufferPointer { px in
             Tensor(shape: outputShape) { po in
                 let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(px.count, 1))
-                // Positions in blocks whose patches (about 128 KB) stay in cache between unfolding and the product.
-                let block = Swift.max(16, Swift.min(n * area, (128 << 10) / Swift.max(patch, 1)))
-                let columns = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(block * patch, 1))
-                let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(block * outputs, 1))
-                defer {
-                    q.deallocate()
-                    columns.deallocate()
-                    acc.deallocate()
-                }
+                defer { q.deallocate() }
                 weights.quantizeInput(px, into: q)
-                for first in Swift.stride(from: 0, to: n * area, by: block) {
-                    let rows = first..<Swift.min(first + block, n * area)
-                    Int8Kernel.im2col(q, channels: c, window: window, zero: zero, rows: rows, into: columns)
-                    Int8Kernel.gemm(columns, m: rows.count, weights.packed, into: acc)
-                    weights.requantize(acc, rows: rows, area: area, into: po.baseAddress!)
+                // Positions in blocks whose patches (about 128 KB) stay in cache between unfolding and the
+                // product; blocks write disjoint outputs, so they are shared out over Parallel's threads.
+                let block = Swift.max(16, Swift.min(n * area, (128 << 10) / Swift.max(patch, 1)))
+                let blocks = (n * area + block - 1) / block
+                let output = po.baseAddress!
+                Parallel.forEach(blocks, cost: n * area * patch * outputs / 64) { range in
+                    let columns = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(block * patch, 1))
+                    let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(block * outputs, 1))
+                    defer {
+                        columns.deallocate()
+                        acc.deallocate()
+                    }
+                    for index in range {
+                        let rows = index * block..<Swift.min((index + 1) * block, n * area)
+                        Int8Kernel.im2col(q, channels: c, window: window, zero: zero, rows: rows, into: columns)
+                        Int8Kernel.gemm(columns, m: rows.count, weights.packed, into: acc)
+                        weights.requantize(acc, rows: rows, area: area, into: output)
+                    }
                 }
             }
         }
