@@ -201,14 +201,14 @@ extension Tensor {
         let output = product.withUnsafeBufferPointer { p in
             Tensor(shape: outputShape) { out in
                 Parallel.forEach(n, cost: n * outChannels * area) { images in
-                for i in images {
-                    for o in 0..<outChannels {
-                        let src = p.baseAddress! + o * n * area + i * area
-                        let dst = out.baseAddress! + (i * outChannels + o) * area
-                        let b = biasValues[o]
-                        for j in 0..<area { dst[j] = src[j] + b }
+                    for i in images {
+                        for o in 0..<outChannels {
+                            let src = p.baseAddress! + o * n * area + i * area
+                            let dst = out.baseAddress! + (i * outChannels + o) * area
+                            let b = biasValues[o]
+                            for j in 0..<area { dst[j] = src[j] + b }
+                        }
                     }
-                }
                 }
             }
         }
@@ -230,18 +230,18 @@ extension Tensor {
                 Tensor(shape: [outChannels, n * area]) { out in
                     // Channel by channel, summing each bias gradient as its values are copied.
                     Parallel.forEach(outChannels, cost: outChannels * n * area) { channels in
-                    for o in channels {
-                        var total: Float = 0
-                        for i in 0..<n {
-                            let src = gy.baseAddress! + (i * outChannels + o) * area
-                            let dst = out.baseAddress! + o * n * area + i * area
-                            for j in 0..<area {
-                                dst[j] = src[j]
-                                total += src[j]
+                        for o in channels {
+                            var total: Float = 0
+                            for i in 0..<n {
+                                let src = gy.baseAddress! + (i * outChannels + o) * area
+                                let dst = out.baseAddress! + o * n * area + i * area
+                                for j in 0..<area {
+                                    dst[j] = src[j]
+                                    total += src[j]
+                                }
                             }
+                            gb[o] = total
                         }
-                        gb[o] = total
-                    }
                     }
                 }
             }
@@ -308,39 +308,39 @@ extension Tensor {
                         return
                     }
                     Parallel.forEach(n * c, cost: n * c * area * kernel * kernel) { planes in
-                    for plane in planes {
-                        let base = plane * imageArea
-                        for oy in 0..<outH {
-                            let y0 = oy * stride - padding
-                            let (yLow, yHigh) = (Swift.max(y0, 0), Swift.min(y0 + kernel, h))
-                            for ox in 0..<outW {
-                                let x0 = ox * stride - padding
-                                let (xLow, xHigh) = (Swift.max(x0, 0), Swift.min(x0 + kernel, wd))
-                                var bestOffset = base + yLow * wd + xLow
-                                var best = x[bestOffset]
-                                var y = yLow
-                                while y < yHigh {
-                                    let row = base + y * wd
-                                    var xi = xLow
-                                    while xi < xHigh {
-                                        let v = x[row + xi]
-                                        // A larger value, or a NaN (never hidden, as in PyTorch); selects, not
-                                        // branches, because which tap wins is unpredictable.
-                                        // `!=` on the two tests, not `||`: no short-circuit branch
-                                        // (a NaN is never larger, so the two cannot both hold).
-                                        let better = (v > best) != (v != v)
-                                        best = better ? v : best
-                                        bestOffset = better ? row + xi : bestOffset
-                                        xi += 1
+                        for plane in planes {
+                            let base = plane * imageArea
+                            for oy in 0..<outH {
+                                let y0 = oy * stride - padding
+                                let (yLow, yHigh) = (Swift.max(y0, 0), Swift.min(y0 + kernel, h))
+                                for ox in 0..<outW {
+                                    let x0 = ox * stride - padding
+                                    let (xLow, xHigh) = (Swift.max(x0, 0), Swift.min(x0 + kernel, wd))
+                                    var bestOffset = base + yLow * wd + xLow
+                                    var best = x[bestOffset]
+                                    var y = yLow
+                                    while y < yHigh {
+                                        let row = base + y * wd
+                                        var xi = xLow
+                                        while xi < xHigh {
+                                            let v = x[row + xi]
+                                            // A larger value, or a NaN (never hidden, as in PyTorch); selects, not
+                                            // branches, because which tap wins is unpredictable.
+                                            // `!=` on the two tests, not `||`: no short-circuit branch
+                                            // (a NaN is never larger, so the two cannot both hold).
+                                            let better = (v > best) != (v != v)
+                                            best = better ? v : best
+                                            bestOffset = better ? row + xi : bestOffset
+                                            xi += 1
+                                        }
+                                        y += 1
                                     }
-                                    y += 1
+                                    let o = plane * outH * outW + oy * outW + ox
+                                    out[o] = best
+                                    arg[o] = Int32(bestOffset)
                                 }
-                                let o = plane * outH * outW + oy * outW + ox
-                                out[o] = best
-                                arg[o] = Int32(bestOffset)
                             }
                         }
-                    }
                     }
                 }
             }

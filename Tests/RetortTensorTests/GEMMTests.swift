@@ -51,7 +51,8 @@ final class GEMMTests: XCTestCase {
                             let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
                             XCTAssertLessThan(
                                 worst, 1e-4,
-                                "\(library) \(m)×\(n)×\(k) transposeA \(transposeA) transposeB \(transposeB) alpha \(alpha) beta \(beta)")
+                                "\(library) \(m)×\(n)×\(k) transposeA \(transposeA) transposeB \(transposeB) alpha \(alpha) beta \(beta)"
+                            )
                         }
                     }
                 }
