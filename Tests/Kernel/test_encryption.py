@@ -112,11 +112,21 @@ def stranger(km, keys):
 
 
 def assert_served_nothing(client):
-    """kernel_info on shell and control, and a ping on the heartbeat, all go unanswered."""
+    """kernel_info on shell and control, and a ping on the heartbeat, all go unanswered.
+
+    A request may not even leave: after the kernel drops a failed handshake, libzmq tears the
+    connection down and reconnects, and a DEALER socket with no connection blocks in send. So sends
+    time out (zmq.Again), which is one more way of being served nothing; without the timeout this
+    test hung now and then until the suite's 30-minute limit."""
     client.start_channels()
     try:
-        client.kernel_info()
-        send_control(client, "kernel_info_request", {})
+        for channel in (client.shell_channel, client.control_channel):
+            channel.socket.setsockopt(zmq.SNDTIMEO, 1000)
+        for request in (client.kernel_info, lambda: send_control(client, "kernel_info_request", {})):
+            try:
+                request()
+            except zmq.Again:
+                pass
         hb = client.connect_hb()
         try:
             hb.send(b"ping")
