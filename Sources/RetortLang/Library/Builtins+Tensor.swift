@@ -222,7 +222,7 @@ extension Builtins {
             number: { 1 / (1 + Foundation.exp(-$0)) }
         ) { $0.sigmoid() },
         elementwise(
-            "gelu", summary: "Gaussian error linear unit (exact); also a layer.", example: "gelu(x)",
+            "gelu", summary: "Gaussian error linear unit, erf form (PyTorch's default; erf to 1.9e-7); also a layer.", example: "gelu(x)",
             number: { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }
         ) { $0.gelu() },
         elementwise(
