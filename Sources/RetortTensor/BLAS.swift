@@ -43,26 +43,31 @@ public enum BLAS {
 
     /// Why `gemmLibrary` is what it is, for `retort info`.
     public static var gemmChoiceReason: String {
-        if let forced = ProcessInfo.processInfo.environment["RETORT_GEMM"], GemmLibrary(rawValue: forced.lowercased()) != nil {
-            return "RETORT_GEMM=\(forced)"
+        if let forced = forcedGemmLibrary {
+            return "RETORT_GEMM=\(forced.asked)"
         }
         return CPU.hasAVX512
             ? "measured fastest with AVX-512; RETORT_GEMM=openblas chooses OpenBLAS"
             : "no AVX-512: oneDNN not measured on such CPUs; RETORT_GEMM=onednn chooses it"
     }
 
+    /// The library `RETORT_GEMM` names, with the text as given; nil when it is unset or names none
+    /// (the command line refuses the latter before any work).
+    public static var forcedGemmLibrary: (asked: String, library: GemmLibrary)? {
+        guard let asked = ProcessInfo.processInfo.environment["RETORT_GEMM"],
+            let library = GemmLibrary(rawValue: asked.lowercased())
+        else { return nil }
+        return (asked, library)
+    }
+
     static var defaultGemmLibrary: GemmLibrary {
-        if let forced = ProcessInfo.processInfo.environment["RETORT_GEMM"],
-            let library = GemmLibrary(rawValue: forced.lowercased())
-        {
-            return library
-        }
-        return CPU.hasAVX512 ? .oneDNN : .openBLAS
+        forcedGemmLibrary?.library ?? (CPU.hasAVX512 ? .oneDNN : .openBLAS)
     }
 
     /// Products of fewer multiply-adds stay with OpenBLAS even when oneDNN is chosen: oneDNN's call
-    /// costs about 0.4 µs, and below this size it ran 0.17× to 0.93× OpenBLAS's speed while above it
-    /// 1.1× to 4× (`bench/gemm-shapes`, on the bench's and the GPT's shapes).
+    /// costs about half a microsecond more, and below this size it ran 0.15× to 0.93× OpenBLAS's speed
+    /// while above it 1.05× to 2.7× (`bench/gemm-shapes`, on the bench's and the GPT's shapes;
+    /// docs/performance.md, "Which GEMM").
     public static let oneDNNMinimumWork = 1 << 18
 
     /// oneDNN's version ("2.6.3").

@@ -10,16 +10,16 @@ import Foundation
 /// computes what it would on one thread, so a result is the same bit for bit at any thread count.
 public enum Parallel {
     /// Scalar operations below which a loop is not split: handing out a range costs about a
-    /// microsecond, more than smaller loops take. `RETORT_PARALLEL_THRESHOLD` overrides it; 0 turns
-    /// splitting off, for measuring.
-    nonisolated(unsafe) public static var threshold: Int = {
-        if let text = getenv("RETORT_PARALLEL_THRESHOLD").map({ String(cString: $0) }), let value = Int(text),
-            value >= 0
-        {
-            return value
-        }
-        return 1 << 15
-    }()
+    /// microsecond, more than smaller loops take. `RETORT_PARALLEL_THRESHOLD` (a whole number >= 0)
+    /// overrides it; 0 turns splitting off, for measuring. The command line refuses any other value.
+    nonisolated(unsafe) public static var threshold: Int = thresholdSetting.value ?? 1 << 15
+
+    /// `RETORT_PARALLEL_THRESHOLD` as given, and its value when it is a whole number >= 0.
+    public static var thresholdSetting: (text: String?, value: Int?) {
+        guard let text = getenv("RETORT_PARALLEL_THRESHOLD").map({ String(cString: $0) }) else { return (nil, nil) }
+        guard let value = Int(text), value >= 0 else { return (text, nil) }
+        return (text, value)
+    }
 
     /// Calls `body` on ranges that together cover `0..<count`, on up to `BLAS.threadCount` threads
     /// when `cost` (the loop's scalar operations, roughly) is large enough, and returns when all are done.

@@ -21,13 +21,21 @@ enum BLASKernel {
         for pointer in arguments { free(pointer) }
     }
 
-    /// Refuses a `RETORT_GEMM` that names no library (exit 64), rather than silently running another.
-    static func checkGemmChoice() {
-        guard let asked = ProcessInfo.processInfo.environment["RETORT_GEMM"],
-            GemmLibrary(rawValue: asked.lowercased()) == nil
-        else { return }
-        let known = GemmLibrary.allCases.map(\.rawValue).joined(separator: ", ")
-        FileHandle.standardError.write(Data("retort: RETORT_GEMM=\(asked) names no GEMM library; use one of: \(known)\n".utf8))
+    /// Refuses a `RETORT_GEMM` that names no library, or a `RETORT_PARALLEL_THRESHOLD` that is not a
+    /// whole number >= 0 (exit 64), rather than silently running with another setting.
+    static func checkSettings() {
+        let environment = ProcessInfo.processInfo.environment
+        if let asked = environment["RETORT_GEMM"], BLAS.forcedGemmLibrary == nil {
+            let known = GemmLibrary.allCases.map(\.rawValue).joined(separator: ", ")
+            refuse("RETORT_GEMM=\(asked) names no GEMM library; use one of: \(known)")
+        }
+        if let text = Parallel.thresholdSetting.text, Parallel.thresholdSetting.value == nil {
+            refuse("RETORT_PARALLEL_THRESHOLD=\(text) is not a whole number >= 0 (scalar operations; 0 turns splitting off)")
+        }
+    }
+
+    private static func refuse(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("retort: \(message)\n".utf8))
         exit(64)
     }
 

@@ -14,7 +14,7 @@ struct Retort: ParsableCommand {
 
     static func main() {
         BLASKernel.selectFastest()
-        BLASKernel.checkGemmChoice()
+        BLASKernel.checkSettings()
         // `retort FILE.rt` is `retort run FILE.rt`.
         var arguments = Array(CommandLine.arguments.dropFirst())
         if let first = arguments.first, first.hasSuffix(".rt") { arguments.insert("run", at: 0) }

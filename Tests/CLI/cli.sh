@@ -25,6 +25,9 @@ check "info names the GEMM library" 0 '; GEMM: (oneDNN [0-9.]+|OpenBLAS) \(' -- 
 check "RETORT_GEMM=openblas chooses OpenBLAS" 0 '; GEMM: OpenBLAS \(RETORT_GEMM=openblas\)' -- env RETORT_GEMM=openblas "$retort" info
 check "RETORT_GEMM=onednn chooses oneDNN" 0 '; GEMM: oneDNN [0-9.]+ \(RETORT_GEMM=onednn\)' -- env RETORT_GEMM=onednn "$retort" info
 check "an unknown RETORT_GEMM is refused" 64 'RETORT_GEMM=mkl names no GEMM library; use one of: openblas, onednn' -- env RETORT_GEMM=mkl "$retort" info
+check "a RETORT_PARALLEL_THRESHOLD that is no number is refused" 64 'RETORT_PARALLEL_THRESHOLD=lots is not a whole number >= 0' -- env RETORT_PARALLEL_THRESHOLD=lots "$retort" info
+check "a negative RETORT_PARALLEL_THRESHOLD is refused" 64 'RETORT_PARALLEL_THRESHOLD=-1 is not a whole number >= 0' -- env RETORT_PARALLEL_THRESHOLD=-1 "$retort" info
+check "RETORT_PARALLEL_THRESHOLD=0 is accepted" 0 '^BLAS: OpenBLAS' -- env RETORT_PARALLEL_THRESHOLD=0 "$retort" info
 check "help lists the subcommands" 0 'run .*Run a Retort script' -- "$retort" --help
 check "unknown subcommand is an error" 64 "Unexpected argument 'frobnicate'" -- "$retort" frobnicate
 check "bench runs one workload" 0 '^mlp-64-32-10/b64 +[0-9.]+ samples/s' -- "$retort" bench --seconds 0.05 --only mlp-64 --threads 1
