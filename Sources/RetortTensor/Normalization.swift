@@ -14,15 +14,29 @@ public enum Normalization {
         let op = Op(
             "layer_norm",
             [("axes", .ints(axes)), ("eps", .float(eps)), ("weight", .bool(weight != nil)), ("bias", .bool(bias != nil))])
-        return try Tape.group(op, inputs: [x] + [weight, bias].compactMap { $0 }) {
-            let mean = try x.mean(axes: axes, keepDims: true)
-            let centered = try x - mean
-            let variance = try (centered * centered).mean(axes: axes, keepDims: true)
-            var y = try centered / (variance + eps).sqrt()
-            if let weight { y = try y * weight }
-            if let bias { y = try y + bias }
-            return y
+        // Outside tracing, the usual case runs as one primitive (LayerNorm.swift); a trace keeps the
+        // composite below, whose primitives the exporters read.
+        if Tape.recorder == nil, weight.map({ $0.shape == normalizedShape }) ?? true,
+            bias.map({ $0.shape == normalizedShape }) ?? true
+        {
+            return fusedLayerNorm(x, size: normalizedShape.reduce(1, *), weight: weight, bias: bias, eps: eps, op: op)
         }
+        return try Tape.group(op, inputs: [x] + [weight, bias].compactMap { $0 }) {
+            try compositeLayerNorm(x, axes: axes, weight: weight, bias: bias, eps: eps)
+        }
+    }
+
+    /// Layer normalisation built from primitives, each of which a trace records.
+    static func compositeLayerNorm(_ x: Variable, axes: [Int], weight: Variable?, bias: Variable?, eps: Float) throws
+        -> Variable
+    {
+        let mean = try x.mean(axes: axes, keepDims: true)
+        let centered = try x - mean
+        let variance = try (centered * centered).mean(axes: axes, keepDims: true)
+        var y = try centered / (variance + eps).sqrt()
+        if let weight { y = try y * weight }
+        if let bias { y = try y + bias }
+        return y
     }
 
     /// Batch normalisation of `[N, C]` or `[N, C, H, W]` over every axis but the channel.
