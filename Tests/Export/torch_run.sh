@@ -47,13 +47,31 @@ fi
 echo "-- exported runs against Retort's own"
 sed "s|@OUT@|$out|g" Tests/Export/torch_runs.rt >"$out/runs.rt"
 "$retort" run "$out/runs.rt" >"$out/runs.log"
+two_processes() {
+    (cd "$out/$1" && "${torchrun[@]}" --standalone --nproc-per-node 2 train.py >train-2.log 2>&1)
+}
 status=0
 for run in kd schedule fit ops tokens; do
     (cd "$out/$run" && "$py" train.py >train-1.log 2>&1) || { cat "$out/$run/train-1.log"; exit 1; }
     "$py" Tests/Export/compare_torch_run.py "$out/$run" "1 process" || status=1
     rm "$out/$run/student.safetensors" "$out/$run/history.json"
-    (cd "$out/$run" && "${torchrun[@]}" --standalone --nproc-per-node 2 train.py >train-2.log 2>&1) ||
-        { cat "$out/$run/train-2.log"; exit 1; }
+    if ! two_processes "$run"; then
+        # Once in CI (2026-12-03), after the last epoch and with the run's files written, one process
+        # aborted inside PyTorch's gloo teardown ("terminate called without an active exception");
+        # 1 in about 115 runs here under load before the script's barrier, 0 in 58 since. That
+        # one signature, after a finished run, gets a second run, said aloud; anything else fails.
+        if grep -q "terminate called without an active exception" "$out/$run/train-2.log" &&
+            [[ -f "$out/$run/history.json" ]]; then
+            echo "NOTE: $run, 2 processes: a process aborted in PyTorch's teardown after training; its log:"
+            sed 's/^/    /' "$out/$run/train-2.log"
+            echo "NOTE: running $run under torchrun once more"
+            rm -f "$out/$run/student.safetensors" "$out/$run/history.json"
+            two_processes "$run" || { cat "$out/$run/train-2.log"; exit 1; }
+        else
+            cat "$out/$run/train-2.log"
+            exit 1
+        fi
+    fi
     "$py" Tests/Export/compare_torch_run.py "$out/$run" "2 processes" || status=1
 done
 

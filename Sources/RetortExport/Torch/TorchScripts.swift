@@ -289,6 +289,11 @@ enum TorchScripts {
                     with open(os.path.join(HERE, "history.json"), "w") as f:
                         json.dump(history, f, indent=1)
                 if world > 1:
+                    # Every process reaches here (rank 0's files written) before any tears down, and the
+                    # DistributedDataParallel wrapper, which holds the group, goes first: a rank that left
+                    # while another still held the group was seen to abort in gloo's teardown.
+                    dist.barrier()
+                    del model
                     dist.destroy_process_group()
 
 
