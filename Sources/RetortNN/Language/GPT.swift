@@ -46,7 +46,9 @@ public final class TransformerBlock: Layer {
         case ("attn", let a as SelfAttention): attention = a
         case ("ln_2", let l as LayerNorm): norm2 = l
         case ("mlp", let s as Sequential): mlp = s
-        default: throw TensorError(.argument, "replace", "a transformer block cannot put \(layer.briefDescription) in place of '\(name)'")
+        default:
+            throw TensorError(
+                .argument, "replace", "a transformer block cannot put \(layer.briefDescription) in place of '\(name)'")
         }
     }
 
@@ -78,8 +80,8 @@ public final class TransformerBlock: Layer {
     }
 
     public func forward(_ input: Variable) throws -> Variable {
-        var cache: KeyValueCache?
-        return try forward(input, cache: &cache)
+        let attended = try input + attention(try norm1(input))
+        return try attended + mlp(try norm2(attended))
     }
 
     public func forward(_ input: Variable, cache: inout KeyValueCache?) throws -> Variable {
@@ -99,7 +101,9 @@ public enum GPT {
         guard vocabulary >= 1, block >= 1, layers >= 0, width >= 1 else {
             throw TensorError(.argument, "gpt", "vocab, block and width must be positive and layers at least 0")
         }
-        guard heads >= 1, width % heads == 0 else { throw TensorError(.argument, "gpt", "\(heads) heads do not divide the width \(width)") }
+        guard heads >= 1, width % heads == 0 else {
+            throw TensorError(.argument, "gpt", "\(heads) heads do not divide the width \(width)")
+        }
         guard (0..<1).contains(dropout) else { throw TensorError(.argument, "gpt", "dropout must be in [0, 1), got \(dropout)") }
         try MemoryBudget.check("gpt", [Swift.max(vocabulary, 4 * width), width])
         try MemoryBudget.check("gpt", [layers, 12 * width, width])

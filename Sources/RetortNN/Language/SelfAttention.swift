@@ -61,7 +61,8 @@ public final class SelfAttention: Layer {
     public func keeping(heads kept: [Int]) throws -> SelfAttention {
         guard let fused = qkv as? Linear, let out = projection as? Linear else {
             throw TensorError(
-                .argument, "prune", "the heads of a self-attention whose projections are not float Linear layers cannot be pruned")
+                .argument, "prune", "the heads of a self-attention whose projections are not float Linear layers cannot be pruned"
+            )
         }
         guard !kept.isEmpty, kept.allSatisfy({ (0..<heads).contains($0) }), Set(kept).count == kept.count else {
             throw TensorError(.argument, "prune", "kept heads must be at least one, each in 0..<\(heads), none twice")
@@ -69,7 +70,8 @@ public final class SelfAttention: Layer {
         let features = kept.flatMap { h in (h * headSize)..<((h + 1) * headSize) }
         let rows = (0..<3).flatMap { part in features.map { part * innerWidth + $0 } }
         let made = SelfAttention(
-            copying: self, qkv: fused.keeping(outputs: rows, inputs: nil), projection: out.keeping(outputs: nil, inputs: features),
+            copying: self, qkv: fused.keeping(outputs: rows, inputs: nil),
+            projection: out.keeping(outputs: nil, inputs: features),
             heads: kept.count)
         made.isTraining = isTraining
         return made
@@ -148,6 +150,16 @@ public final class SelfAttention: Layer {
     }
 
     public func forward(_ input: Variable) throws -> Variable {
+        // Outside tracing and with no attention dropout drawing, every head runs as one primitive
+        // (`Attention.heads`); a trace (whose composite the exporters read), a key-value cache or
+        // active dropout on the weights takes the composite below. Both give the same values.
+        if Tape.recorder == nil, !(attentionDropout.isTraining && attentionDropout.probability > 0),
+            input.value.rank == 3, input.shape[2] == width, input.value.count > 0, headSize > 0
+        {
+            let (joined, weights) = try Attention.heads(try qkv(input), heads: heads, causal: causal)
+            lastWeights = Variable(weights)
+            return try outputDropout(try projection(joined))
+        }
         var cache: KeyValueCache?
         return try forward(input, cache: &cache)
     }

@@ -1,0 +1,53 @@
+import Foundation
+import RetortNN
+import RetortTensor
+import XCTest
+
+/// Self-attention's one-primitive path (`Attention.heads`, taken outside tracing) against the
+/// composite a trace, a key-value cache or attention dropout takes: the same output, attention
+/// weights and gradients, causal or not, one head or several, heads pruned, one position.
+final class AttentionTests: XCTestCase {
+    func testOnePrimitiveMatchesTheComposite() throws {
+        let cases: [(n: Int, t: Int, width: Int, heads: Int, causal: Bool, kept: [Int]?)] = [
+            (4, 16, 64, 4, true, nil),
+            (2, 7, 12, 3, false, nil),
+            (3, 5, 8, 1, true, nil),
+            (2, 1, 8, 2, true, nil),
+            (2, 6, 12, 4, true, [0, 3]),
+        ]
+        var g = RandomGenerator(seed: 11)
+        for c in cases {
+            var layer = try SelfAttention(c.width, heads: c.heads, causal: c.causal, generator: &g)
+            if let kept = c.kept { layer = try layer.keeping(heads: kept) }
+            let x = g.normal([c.n, c.t, c.width])
+            let seed = g.normal([c.n, c.t, c.width])
+            let what = "n \(c.n) t \(c.t) width \(c.width) heads \(c.heads)\(c.causal ? " causal" : "")"
+
+            func run(composite: Bool) throws -> (Tensor, Tensor, [Tensor]) {
+                let input = Variable(x, requiresGrad: true)
+                for p in layer.parameters { p.grad = nil }
+                var cache: KeyValueCache?
+                let y = composite ? try layer.forward(input, cache: &cache) : try layer(input)
+                try y.backward(seed: seed)
+                let weights = try XCTUnwrap(layer.lastWeights).value
+                return (y.value, weights, [input.grad ?? .zeros(x.shape)] + layer.parameters.map { $0.grad ?? .zeros($0.shape) })
+            }
+            let (fused, fusedWeights, fusedGrads) = try run(composite: false)
+            let (composite, compositeWeights, compositeGrads) = try run(composite: true)
+            assertClose(fused, composite, "\(what): output")
+            assertClose(fusedWeights, compositeWeights, "\(what): weights")
+            for (i, (a, b)) in zip(fusedGrads, compositeGrads).enumerated() {
+                assertClose(a, b, "\(what): gradient \(i)")
+            }
+        }
+    }
+
+    private func assertClose(_ a: Tensor, _ b: Tensor, _ what: String) {
+        XCTAssertEqual(a.shape, b.shape, what)
+        let scale = b.scalars.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
+        for (i, (p, q)) in zip(a.scalars, b.scalars).enumerated() where Swift.abs(p - q) > 1e-5 * (1 + scale) {
+            XCTFail("\(what) element \(i): one primitive gives \(p), the composite \(q)")
+            return
+        }
+    }
+}
