@@ -44,10 +44,12 @@ let package = Package(
         .target(name: "CRetortData", exclude: ["README.md"]),
         // Our own int8 GEMM (AVX2 with a scalar fallback, chosen at run time); see Int8Kernel.swift.
         .target(name: "CRetortKernels"),
+        // Our elementwise math (erf, exp, GELU) written to vectorise, with an AVX2+FMA path.
+        .target(name: "CRetortMath"),
 
         // Tensor core: dense Float32 tensors, kernels over BLAS, reverse-mode autodiff.
         .target(
-            name: "RetortTensor", dependencies: ["CBLAS", "CDNNL", "CMalloc"],
+            name: "RetortTensor", dependencies: ["CBLAS", "CDNNL", "CMalloc", "CRetortMath"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The model graph: a traced forward pass (named primitives, parameters by state-dict name),
         // which exporters, channel pruning and `graph(m)` walk.

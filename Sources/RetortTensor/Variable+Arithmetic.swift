@@ -113,18 +113,13 @@ extension Variable {
     /// The Gaussian error linear unit in its exact form, x · Φ(x), PyTorch's default.
     public func gelu() -> Variable {
         let x = value
-        // Φ(x) once, for the output and kept for the gradient: erf is the costly part of both
-        // passes. x · (½(1 + erf)) is the same float as ½x · (1 + erf): halving is exact.
-        let cdf = x.map { 0.5 * (1 + retortErf($0 * Float(0.5).squareRoot())) }
-        let out = x.zip3(cdf, cdf) { xi, c, _ in xi * c }
-        return Variable.make(out, [self], op: Op("gelu")) { g in
-            [
-                g.zip3(x, cdf) { gi, xi, c in
-                    let pdf = expf(-0.5 * xi * xi) / Float(2 * Float.pi).squareRoot()
-                    return gi * (c + xi * pdf)
-                }
-            ]
+        // Φ(x) is kept for the gradient only when one can be taken (what `make` checks too): erf is
+        // the costly part of both passes. Both run in C (VectorMath), where the loops vectorise.
+        guard GradMode.isEnabled, requiresGrad else {
+            return Variable.make(VectorMath.gelu(x), [self], op: Op("gelu")) { _ in [nil] }
         }
+        let (out, cdf) = VectorMath.geluKeepingCDF(x)
+        return Variable.make(out, [self], op: Op("gelu")) { g in [VectorMath.geluBackward(g, x: x, cdf: cdf)] }
     }
 
     /// Values limited to [min, max]; the gradient passes where the input lies inside (bounds included).

@@ -1,0 +1,21 @@
+#ifndef RETORT_MATH_H
+#define RETORT_MATH_H
+
+#include <stddef.h>
+
+/// erf(x) as x * p(x^2), p of degree 16 fitted by scripts/fit-erf: within 1.9e-7 of erf; +-1 beyond
+/// +-4, odd, NaN stays NaN.
+float retort_erf(float x);
+
+/// GELU in its erf form: out[i] = x[i] * cdf, cdf = (1 + erf(x[i] / sqrt 2)) / 2, for count elements.
+/// When cdf_out is not NULL it receives each cdf, for the backward pass.
+void retort_gelu(const float *x, size_t count, float *out, float *cdf_out);
+
+/// GELU's backward: dx[i] = g[i] * (cdf[i] + x[i] * exp(-x[i]^2 / 2) / sqrt(2 pi)), with cdf from retort_gelu.
+void retort_gelu_backward(const float *g, const float *x, const float *cdf, size_t count, float *dx);
+
+/// exp(x) to about two units in the last place for x in [-87, 88] (0 below -87.3 would be 1e-38, and
+/// +inf above 88.7 is FLT_MAX's neighbourhood: both clamp); NaN stays NaN. For tests of the above.
+float retort_exp(float x);
+
+#endif
