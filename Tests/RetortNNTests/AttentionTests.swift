@@ -34,20 +34,17 @@ final class AttentionTests: XCTestCase {
             }
             let (fused, fusedWeights, fusedGrads) = try run(composite: false)
             let (composite, compositeWeights, compositeGrads) = try run(composite: true)
-            assertClose(fused, composite, "\(what): output")
-            assertClose(fusedWeights, compositeWeights, "\(what): weights")
-            for (i, (a, b)) in zip(fusedGrads, compositeGrads).enumerated() {
-                assertClose(a, b, "\(what): gradient \(i)")
+            // The fixture helper, with a tolerance relative to each tensor's largest value.
+            func close(_ a: Tensor, _ b: Tensor, _ part: String) {
+                XCTAssertEqual(a.shape, b.shape, "\(what): \(part)")
+                let scale = b.scalars.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
+                assertClose(
+                    a.scalars, b.scalars, rtol: 0, atol: 1e-5 * (1 + scale),
+                    "\(what): \(part), one primitive against the composite")
             }
-        }
-    }
-
-    private func assertClose(_ a: Tensor, _ b: Tensor, _ what: String) {
-        XCTAssertEqual(a.shape, b.shape, what)
-        let scale = b.scalars.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
-        for (i, (p, q)) in zip(a.scalars, b.scalars).enumerated() where Swift.abs(p - q) > 1e-5 * (1 + scale) {
-            XCTFail("\(what) element \(i): one primitive gives \(p), the composite \(q)")
-            return
+            close(fused, composite, "output")
+            close(fusedWeights, compositeWeights, "weights")
+            for (i, (a, b)) in zip(fusedGrads, compositeGrads).enumerated() { close(a, b, "gradient \(i)") }
         }
     }
 }
