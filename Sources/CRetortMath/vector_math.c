@@ -8,46 +8,43 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+// p(t) by Horner's rule, coefficients highest power first; with a constant table and count the
+// compiler unrolls it, so a loop over x still vectorises.
+INLINE float horner(const float *coefficients, int count, float t) {
+    float p = coefficients[0];
+    for (int i = 1; i < count; i++) p = p * t + coefficients[i];
+    return p;
+}
+
 // erf(x) = x * p(x^2), p in powers of t = x^2 / 8 - 1 (scripts/fit-erf prints these, highest first).
+static const float erf_coefficients[17] = {
+    0.0006561643676832318f,  -0.0013504134258255363f, 0.0003870650252792984f, -0.0011567818000912666f,
+    0.005934630520641804f,   -0.009972554631531239f,  0.013619586825370789f,  -0.021744096651673317f,
+    0.033345602452754974f,   -0.04598306864500046f,   0.05982501432299614f,   -0.07469363510608673f,
+    0.09021568298339844f,    -0.10771284252405167f,   0.1316748410463333f,    -0.1765761822462082f,
+    0.35353100299835205f,
+};
+
 INLINE float erf_poly(float x) {
     float c = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
-    float t = c * c * 0.125f - 1.0f;
-    float p = 0.0006561643676832318f;
-    p = p * t + -0.0013504134258255363f;
-    p = p * t + 0.0003870650252792984f;
-    p = p * t + -0.0011567818000912666f;
-    p = p * t + 0.005934630520641804f;
-    p = p * t + -0.009972554631531239f;
-    p = p * t + 0.013619586825370789f;
-    p = p * t + -0.021744096651673317f;
-    p = p * t + 0.033345602452754974f;
-    p = p * t + -0.04598306864500046f;
-    p = p * t + 0.05982501432299614f;
-    p = p * t + -0.07469363510608673f;
-    p = p * t + 0.09021568298339844f;
-    p = p * t + -0.10771284252405167f;
-    p = p * t + 0.1316748410463333f;
-    p = p * t + -0.1765761822462082f;
-    p = p * t + 0.35353100299835205f;
-    float value = c * p;
+    float value = c * horner(erf_coefficients, 17, c * c * 0.125f - 1.0f);
     return value < -1.0f ? -1.0f : (value > 1.0f ? 1.0f : value);
 }
 
+// e^r = 1 + r + r^2 q(r) for |r| <= ln 2 / 2, q a degree-5 minimax polynomial, highest power first.
+static const float exp_coefficients[6] = {
+    1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f,
+};
+
 // exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln 2 / 2 (ln 2 split in two so r is exact
-// to float precision); e^r by a degree-6 minimax polynomial, 2^n built in the exponent bits.
+// to float precision); 2^n built in the exponent bits.
 INLINE float exp_poly(float x) {
     float c = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
     // Round to nearest by adding and subtracting 1.5 * 2^23 (no rintf: SSE2 has no vector rounding).
     float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = c - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    float p = horner(exp_coefficients, 6, r) * r * r + r + 1.0f;
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);

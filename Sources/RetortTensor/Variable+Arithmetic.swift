@@ -110,7 +110,8 @@ extension Variable {
         }
     }
 
-    /// The Gaussian error linear unit in its exact form, x · Φ(x), PyTorch's default.
+    /// The Gaussian error linear unit in its erf form, x · Φ(x), PyTorch's default; erf is a fitted
+    /// polynomial within 1.9e-7 (VectorMath), a deliberate difference docs/language.md states.
     public func gelu() -> Variable {
         let x = value
         // Φ(x) is kept for the gradient only when one can be taken (what `make` checks too): erf is
