@@ -46,10 +46,12 @@ let package = Package(
         .target(name: "CRetortKernels"),
         // Our elementwise math (erf, exp, GELU) written to vectorise, with an AVX2+FMA path.
         .target(name: "CRetortMath"),
+        // Our image loops (unfolding for a convolution, folding back, 2×2 max pooling), in C so they vectorise.
+        .target(name: "CRetortImage"),
 
         // Tensor core: dense Float32 tensors, kernels over BLAS, reverse-mode autodiff.
         .target(
-            name: "RetortTensor", dependencies: ["CBLAS", "CDNNL", "CMalloc", "CRetortMath"],
+            name: "RetortTensor", dependencies: ["CBLAS", "CDNNL", "CMalloc", "CRetortMath", "CRetortImage"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The model graph: a traced forward pass (named primitives, parameters by state-dict name),
         // which exporters, channel pruning and `graph(m)` walk.

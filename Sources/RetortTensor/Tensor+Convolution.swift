@@ -67,80 +67,6 @@ public struct Window2D: Equatable, Sendable {
 }
 
 extension Tensor {
-    /// Unfolds one image `[C, H, W]` (at `image`) into columns `[C·kh·kw, outH·outW]` for a GEMM.
-    ///
-    /// Rows are `rowStride` apart, so the images of a batch can fill side-by-side column blocks
-    /// of one matrix `[C·kh·kw, N·outH·outW]` and share a single GEMM.
-    static func im2col(
-        _ image: UnsafePointer<Float>, channels: Int, window w: Window2D, into cols: UnsafeMutablePointer<Float>, rowStride: Int
-    ) {
-        let taps = w.kernelHeight * w.kernelWidth
-        for c in 0..<channels {
-            let plane = image + c * w.inputHeight * w.inputWidth
-            let rows = cols + c * taps * rowStride
-            for ky in 0..<w.kernelHeight {
-                for kx in 0..<w.kernelWidth {
-                    let row = rows + (ky * w.kernelWidth + kx) * rowStride
-                    for oy in 0..<w.outputHeight {
-                        let y = oy * w.stride - w.padding + ky
-                        let dst = row + oy * w.outputWidth
-                        if y < 0 || y >= w.inputHeight {
-                            dst.update(repeating: 0, count: w.outputWidth)
-                            continue
-                        }
-                        let src = plane + y * w.inputWidth
-                        if w.stride == 1 {
-                            // Output columns whose input column x = ox − padding + kx is inside the image.
-                            let low = Swift.min(Swift.max(w.padding - kx, 0), w.outputWidth)
-                            let high = Swift.max(Swift.min(w.inputWidth + w.padding - kx, w.outputWidth), low)
-                            dst.update(repeating: 0, count: low)
-                            (dst + low).update(from: src + (low - w.padding + kx), count: high - low)
-                            (dst + high).update(repeating: 0, count: w.outputWidth - high)
-                            continue
-                        }
-                        for ox in 0..<w.outputWidth {
-                            let x = ox * w.stride - w.padding + kx
-                            dst[ox] = (x >= 0 && x < w.inputWidth) ? src[x] : 0
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Folds columns back into an image, adding overlapping taps (the adjoint of `im2col`).
-    static func col2im(
-        _ cols: UnsafePointer<Float>, channels: Int, window w: Window2D, into image: UnsafeMutablePointer<Float>, rowStride: Int
-    ) {
-        let taps = w.kernelHeight * w.kernelWidth
-        for c in 0..<channels {
-            let plane = image + c * w.inputHeight * w.inputWidth
-            let rows = cols + c * taps * rowStride
-            for ky in 0..<w.kernelHeight {
-                for kx in 0..<w.kernelWidth {
-                    let row = rows + (ky * w.kernelWidth + kx) * rowStride
-                    for oy in 0..<w.outputHeight {
-                        let y = oy * w.stride - w.padding + ky
-                        if y < 0 || y >= w.inputHeight { continue }
-                        let src = row + oy * w.outputWidth
-                        let dst = plane + y * w.inputWidth
-                        if w.stride == 1 {
-                            let low = Swift.min(Swift.max(w.padding - kx, 0), w.outputWidth)
-                            let high = Swift.max(Swift.min(w.inputWidth + w.padding - kx, w.outputWidth), low)
-                            let shifted = dst + (kx - w.padding)
-                            for ox in low..<high { shifted[ox] += src[ox] }
-                            continue
-                        }
-                        for ox in 0..<w.outputWidth {
-                            let x = ox * w.stride - w.padding + kx
-                            if x >= 0 && x < w.inputWidth { dst[x] += src[ox] }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// Checks a 4-D `[N, C, H, W]` input for `op`.
     public func imageDimensions(op: String) throws -> (n: Int, c: Int, h: Int, w: Int) {
         guard rank == 4 else {
@@ -149,71 +75,66 @@ extension Tensor {
         return (shape[0], shape[1], shape[2], shape[3])
     }
 
-    /// 2-D convolution (cross-correlation, as in PyTorch) of `[N, C, H, W]` with `[O, C, kh, kw]`.
-    ///
-    /// The whole batch is unfolded into one column matrix `[C·kh·kw, N·outH·outW]` so the product
-    /// is a single large GEMM. Returns the output and the columns, which the backward pass reuses.
+    /// 2-D convolution (cross-correlation, as in PyTorch) of `[N, C, H, W]` with `[O, C, kh, kw]`,
+    /// for training: the whole batch is unfolded into one column matrix `[C·kh·kw, N·outH·outW]`, a
+    /// single large GEMM, and the columns are returned for the backward pass to reuse.
     public static func conv2d(
         _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int
     ) throws -> (output: Tensor, columns: Tensor, window: Window2D) {
-        let (n, c, h, wd) = try input.imageDimensions(op: "conv2d")
-        guard weight.rank == 4, weight.shape[1] == c else {
-            throw TensorError(
-                .shape,
-                "conv2d",
-                "weight \(formatShape(weight.shape)) does not match input \(formatShape(input.shape)): expected [out, \(c), kh, kw]"
-            )
-        }
-        let outChannels = weight.shape[0]
-        if let bias, bias.shape != [outChannels] {
-            throw TensorError(.shape, "conv2d", "bias \(formatShape(bias.shape)) does not match \(outChannels) output channels")
-        }
-        let window = try Window2D(
-            kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, height: h, width: wd, op: "conv2d")
+        let conv = try Convolution(input: input, weight: weight, bias: bias, stride: stride, padding: padding)
         // The unfolded columns hold a patch per output position: checked, as the output is, before either is made.
-        let outputShape = try window.outputShape(images: n, channels: outChannels, op: "conv2d")
-        try MemoryBudget.check(
-            "conv2d", [c * window.kernelHeight * window.kernelWidth, n, window.outputHeight, window.outputWidth])
-        let area = window.outputHeight * window.outputWidth
-        let patch = c * window.kernelHeight * window.kernelWidth
+        try MemoryBudget.check("conv2d", [conv.patch, conv.images, conv.window.outputHeight, conv.window.outputWidth])
+        let product = UnsafeMutablePointer<Float>.allocate(capacity: conv.outChannels * conv.images * conv.area)
+        defer { product.deallocate() }
+        var output = Tensor.zeros([0])
         let columns = input.withUnsafeBufferPointer { x in
-            Tensor(shape: [patch, n * area]) { cols in
-                // Each image fills its own columns.
-                Parallel.forEach(n, cost: patch * n * area) { images in
-                    for i in images {
-                        im2col(
-                            x.baseAddress! + i * c * h * wd, channels: c, window: window,
-                            into: cols.baseAddress! + i * area, rowStride: n * area)
-                    }
+            Tensor(shape: [conv.patch, conv.images * conv.area]) { cols in
+                output = Tensor(shape: conv.outputShape) { out in
+                    conv.run(
+                        x.baseAddress!, weight: weight, first: 0, count: conv.images, columns: cols.baseAddress!,
+                        product: product, into: out.baseAddress!, splits: true, relu: false)
                 }
             }
         }
-        // [O, patch] @ [patch, N·area] = [O, N·area], then reordered to [N, O, area] with the bias.
-        let product = weight.withUnsafeBufferPointer { wt in
-            columns.withUnsafeBufferPointer { cols in
-                Tensor(shape: [outChannels, n * area]) { out in
-                    BLAS.gemm(
-                        m: outChannels, n: n * area, k: patch, a: wt.baseAddress!, b: cols.baseAddress!, c: out.baseAddress!)
-                }
-            }
-        }
-        let biasValues = bias?.scalars ?? [Float](repeating: 0, count: outChannels)
-        let output = product.withUnsafeBufferPointer { p in
-            Tensor(shape: outputShape) { out in
-                Parallel.forEach(n, cost: n * outChannels * area) { images in
-                    for i in images {
-                        for o in 0..<outChannels {
-                            let src = p.baseAddress! + o * n * area + i * area
-                            let dst = out.baseAddress! + (i * outChannels + o) * area
-                            let b = biasValues[o]
-                            for j in 0..<area { dst[j] = src[j] + b }
-                        }
-                    }
-                }
-            }
-        }
-        return (output, columns, window)
+        return (output, columns, conv.window)
     }
+
+    /// The same convolution for inference, with no columns kept: the batch goes a few images at a
+    /// time through a buffer of about `chunkFloats`, which stays in cache; with more than one
+    /// thread each takes whole chunks and runs their GEMMs itself (oneDNN's GEMM inside a parallel
+    /// loop stays on its thread). `relu` applies ReLU as the bias is added: the same values as
+    /// `relu()` on the output (NaN becomes 0, as there) without a second pass over it.
+    public static func conv2dInference(
+        _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, relu: Bool = false
+    ) throws -> Tensor {
+        let conv = try Convolution(input: input, weight: weight, bias: bias, stride: stride, padding: padding)
+        let perChunk = Swift.max(1, Swift.min(conv.images, chunkFloats / (conv.patch * conv.area)))
+        try MemoryBudget.check("conv2d", [conv.patch, perChunk, conv.window.outputHeight, conv.window.outputWidth])
+        let chunks = (conv.images + perChunk - 1) / perChunk
+        return input.withUnsafeBufferPointer { x in
+            Tensor(shape: conv.outputShape) { out in
+                Parallel.forEach(chunks, cost: conv.outChannels * conv.patch * conv.images * conv.area) { mine in
+                    let columns = UnsafeMutablePointer<Float>.allocate(capacity: conv.patch * perChunk * conv.area)
+                    let product = UnsafeMutablePointer<Float>.allocate(capacity: conv.outChannels * perChunk * conv.area)
+                    defer {
+                        columns.deallocate()
+                        product.deallocate()
+                    }
+                    for chunk in mine {
+                        let first = chunk * perChunk
+                        conv.run(
+                            x.baseAddress!, weight: weight, first: first, count: Swift.min(perChunk, conv.images - first),
+                            columns: columns, product: product, into: out.baseAddress!, splits: false, relu: relu)
+                    }
+                }
+            }
+        }
+    }
+
+    /// About how many floats of unfolded columns an inference convolution fills before each GEMM:
+    /// 256 KB, within the L2 cache of a core on the machines we measure. Measured on
+    /// infer-cnn-28x28/b64: 64 KB to 4 MB at one thread, 64 KB to 1 MB at two; 256 KB best at both.
+    static let chunkFloats = 1 << 16
 
     /// The gradients of `conv2d` for its input, weight and bias, from the output gradient.
     public static func conv2dBackward(
@@ -271,7 +192,7 @@ extension Tensor {
                         // Each image gathers into its own gradient.
                         Parallel.forEach(n, cost: patch * n * area) { images in
                             for i in images {
-                                col2im(
+                                ImageKernels.col2im(
                                     s.baseAddress! + i * area, channels: c, window: window,
                                     into: gx.baseAddress! + i * c * h * wd, rowStride: n * area)
                             }
@@ -283,10 +204,12 @@ extension Tensor {
         return (gradInput, gradWeight, gradBias)
     }
 
-    /// 2-D max pooling; also returns, for each output, the flat input offset it came from.
-    public static func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int) throws -> (
-        output: Tensor, argmax: [Int32]
-    ) {
+    /// 2-D max pooling; also returns, for each output, the flat input offset it came from, which
+    /// the backward pass needs. Without `keepsArgmax` the 2×2 stride-2 case skips those offsets and
+    /// returns nil for them (inference); every other window returns them either way.
+    public static func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int, keepsArgmax: Bool = true)
+        throws -> (output: Tensor, argmax: [Int32]?)
+    {
         let (n, c, h, wd) = try input.imageDimensions(op: "max_pool2d")
         guard padding <= kernel / 2 else {
             throw TensorError(.argument, "max_pool2d", "padding \(padding) must be at most half the kernel size \(kernel)")
@@ -295,15 +218,17 @@ extension Tensor {
             kernel: (kernel, kernel), stride: stride, padding: padding, height: h, width: wd, op: "max_pool2d")
         _ = try window.outputShape(images: n, channels: c, op: "max_pool2d")
         let area = window.outputHeight * window.outputWidth
-        var argmax = [Int32](repeating: 0, count: n * c * area)
+        let twoByTwo = kernel == 2 && stride == 2 && padding == 0
+        var argmax = [Int32](repeating: 0, count: keepsArgmax || !twoByTwo ? n * c * area : 1)
         let (outH, outW, imageArea) = (window.outputHeight, window.outputWidth, h * wd)
         let output = input.withUnsafeBufferPointer { xb in
             Tensor(shape: [n, c, outH, outW]) { ob in
                 argmax.withUnsafeMutableBufferPointer { ab in
                     let (x, out, arg) = (xb.baseAddress!, ob.baseAddress!, ab.baseAddress!)
-                    if kernel == 2, stride == 2, padding == 0 {
+                    if twoByTwo {
                         Parallel.forEach(n * c, cost: n * c * area * 4) { planes in
-                            maxPool2x2(x, planes: planes, height: h, width: wd, into: out, argmax: arg)
+                            ImageKernels.maxPool2x2(
+                                x, planes: planes, height: h, width: wd, into: out, argmax: keepsArgmax ? arg : nil)
                         }
                         return
                     }
@@ -345,66 +270,7 @@ extension Tensor {
                 }
             }
         }
-        return (output, argmax)
-    }
-
-    /// Max pooling over 2×2 windows with stride 2 and no padding, the common case, without the
-    /// general loop's bookkeeping: four loads and three compare-and-selects per output, same result
-    /// (the first of equal values wins; a NaN wins and is never hidden). Does the planes in `planes`.
-    static func maxPool2x2(
-        _ x: UnsafePointer<Float>, planes: Range<Int>, height h: Int, width w: Int, into out: UnsafeMutablePointer<Float>,
-        argmax arg: UnsafeMutablePointer<Int32>
-    ) {
-        let (outH, outW) = (h / 2, w / 2)
-        for plane in planes {
-            let base = plane * h * w
-            for oy in 0..<outH {
-                let r0 = base + 2 * oy * w
-                let r1 = r0 + w
-                let o = plane * outH * outW + oy * outW
-                // Four outputs at a time: each row's eight inputs split into even and odd columns, the
-                // same three compare-and-selects per lane as the scalar loop below, which takes the rest.
-                var ox = 0
-                while ox + 4 <= outW {
-                    let top = r0 + 2 * ox, bottom = r1 + 2 * ox
-                    let upper = UnsafeRawPointer(x + top).loadUnaligned(as: SIMD8<Float>.self)
-                    let lower = UnsafeRawPointer(x + bottom).loadUnaligned(as: SIMD8<Float>.self)
-                    let lanes = SIMD4<Int32>(0, 2, 4, 6)
-                    var best = upper.evenHalf
-                    var offset = SIMD4<Int32>(repeating: Int32(top)) &+ lanes
-                    // Written out three times: a loop over an array of the taps allocated per step.
-                    var v = upper.oddHalf
-                    var better = (v .> best) .^ (v .!= v)
-                    best.replace(with: v, where: better)
-                    offset.replace(with: SIMD4(repeating: Int32(top + 1)) &+ lanes, where: better)
-                    v = lower.evenHalf
-                    better = (v .> best) .^ (v .!= v)
-                    best.replace(with: v, where: better)
-                    offset.replace(with: SIMD4(repeating: Int32(bottom)) &+ lanes, where: better)
-                    v = lower.oddHalf
-                    better = (v .> best) .^ (v .!= v)
-                    best.replace(with: v, where: better)
-                    offset.replace(with: SIMD4(repeating: Int32(bottom + 1)) &+ lanes, where: better)
-                    UnsafeMutableRawPointer(out + o + ox).storeBytes(of: best, as: SIMD4<Float>.self)
-                    UnsafeMutableRawPointer(arg + o + ox).storeBytes(of: offset, as: SIMD4<Int32>.self)
-                    ox += 4
-                }
-                while ox < outW {
-                    let (top, bottom) = (r0 + 2 * ox, r1 + 2 * ox)
-                    var offset = top
-                    var best = x[top]
-                    for candidate in [top + 1, bottom, bottom + 1] {
-                        let v = x[candidate]
-                        let better = (v > best) != (v != v)
-                        best = better ? v : best
-                        offset = better ? candidate : offset
-                    }
-                    out[o + ox] = best
-                    arg[o + ox] = Int32(offset)
-                    ox += 1
-                }
-            }
-        }
+        return (output, keepsArgmax || !twoByTwo ? argmax : nil)
     }
 
     /// 2-D average pooling; padding counts as zeros in the average (PyTorch's `count_include_pad`).

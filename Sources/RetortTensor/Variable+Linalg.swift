@@ -99,21 +99,43 @@ extension Variable {
         -> Variable
     {
         let (x, w) = (input.value, weight.value)
-        let result = try Tensor.conv2d(x, weight: w, bias: bias?.value, stride: stride, padding: padding)
         let parents = [input, weight] + (bias.map { [$0] } ?? [])
-        return make(
-            result.output, parents, op: Op("conv2d", [("stride", .int(stride)), ("padding", .int(padding))])
-        ) { g in
+        let op = Op("conv2d", [("stride", .int(stride)), ("padding", .int(padding))])
+        // The unfolded columns are kept only when a gradient can be taken (what `make` checks too);
+        // without, the batch is convolved a few images at a time in a buffer that stays in cache.
+        guard GradMode.isEnabled, parents.contains(where: { $0.requiresGrad }) else {
+            let output = try Tensor.conv2dInference(x, weight: w, bias: bias?.value, stride: stride, padding: padding)
+            return make(output, parents, op: op) { _ in parents.map { _ in nil } }
+        }
+        let result = try Tensor.conv2d(x, weight: w, bias: bias?.value, stride: stride, padding: padding)
+        return make(result.output, parents, op: op) { g in
             let grads = Tensor.conv2dBackward(
                 gradient: g, input: x, weight: w, columns: result.columns, window: result.window, needsInput: input.requiresGrad)
             return [grads.input, grads.weight] + (bias == nil ? [] : [grads.bias])
         }
     }
 
+    /// A convolution followed by ReLU in one pass (ReLU applied as the bias is added), for inference:
+    /// the same values as `conv2d` then `relu()`. Returns nil, having done nothing, when the two must
+    /// stay apart: when a gradient can be taken (GradMode on and any input requiring one) or when a
+    /// trace is recording, which keeps both operations for export and `graph`.
+    public static func conv2dReLU(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0)
+        throws -> Variable?
+    {
+        let parents = [input, weight] + (bias.map { [$0] } ?? [])
+        guard Tape.recorder == nil, !GradMode.isEnabled || !parents.contains(where: { $0.requiresGrad }) else { return nil }
+        return Variable(
+            try Tensor.conv2dInference(
+                input.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, relu: true))
+    }
+
     /// 2-D max pooling with a square window.
     public func maxPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0) throws -> Variable {
         let x = value
-        let (out, argmax) = try Tensor.maxPool2d(x, kernel: kernel, stride: stride ?? kernel, padding: padding)
+        // The winners' offsets are kept only when a gradient can be taken (what `make` checks too).
+        let (out, offsets) = try Tensor.maxPool2d(
+            x, kernel: kernel, stride: stride ?? kernel, padding: padding, keepsArgmax: GradMode.isEnabled && requiresGrad)
+        let argmax = offsets ?? []
         return Variable.make(out, [self], op: Op.pool("max_pool2d", kernel: kernel, stride: stride ?? kernel, padding: padding)) {
             g in
             var gx = Tensor.zeros(x.shape)

@@ -103,14 +103,31 @@ public final class Sequential: Layer {
     }
 
     public func setBuffer(_ name: String, _ tensor: Tensor) throws {
-        guard let (index, rest) = child(holding: name) else { throw TensorError(.argument, "load", "no layer for buffer '\(name)'") }
+        guard let (index, rest) = child(holding: name) else {
+            throw TensorError(.argument, "load", "no layer for buffer '\(name)'")
+        }
         try layers[index].setBuffer(rest, tensor)
     }
 
     public func forward(_ input: Variable) throws -> Variable {
         lastInputShape = input.shape
         var x = input
-        for layer in layers { x = try layer.forward(x) }
+        var index = 0
+        while index < layers.count {
+            // Inference: a convolution and the ReLU after it in one pass over the output, as
+            // onnxruntime fuses them; same values. Not when a gradient or a trace needs the two apart.
+            if index + 1 < layers.count, let conv = layers[index] as? Conv2d,
+                let activation = layers[index + 1] as? Activation, activation.kind == .relu,
+                let fused = try Variable.conv2dReLU(
+                    x, weight: conv.weight, bias: conv.bias, stride: conv.stride, padding: conv.padding)
+            {
+                x = fused
+                index += 2
+                continue
+            }
+            x = try layers[index].forward(x)
+            index += 1
+        }
         return x
     }
 

@@ -1,0 +1,155 @@
+import XCTest
+
+@testable import RetortTensor
+
+/// The C image loops (ImageKernels) against their definitions: unfolding at every kernel, stride,
+/// padding and size the loops branch on (rows narrower than four floats, overlapping last groups),
+/// folding as its adjoint, 2×2 max pooling with and without offsets, and a convolution done in
+/// chunks (inference) against the whole batch at once, with ReLU applied in the same pass.
+final class ImageKernelsTests: XCTestCase {
+    private func values(_ count: Int, seed: Int) -> [Float] {
+        // Whole numbers, so sums are exact in any order.
+        (0..<count).map { Float(($0 * 7919 + seed * 104_729) % 23) - 11 }
+    }
+
+    /// Every window over a 2-channel image of sizes 1-9 that Window2D accepts.
+    private func windows(_ body: (Window2D) throws -> Void) throws {
+        for (h, w) in [(1, 1), (2, 3), (3, 2), (4, 4), (5, 7), (7, 5), (9, 9), (6, 13)] {
+            for kernel in [(1, 1), (2, 2), (3, 3), (1, 3), (3, 2), (5, 5)] {
+                for stride in 1...3 {
+                    for padding in 0...2 {
+                        guard
+                            let window = try? Window2D(
+                                kernel: kernel, stride: stride, padding: padding, height: h, width: w, op: "test")
+                        else { continue }
+                        try body(window)
+                    }
+                }
+            }
+        }
+    }
+
+    func testUnfoldingMatchesTheDefinition() throws {
+        let channels = 2
+        try windows { w in
+            let image = values(channels * w.inputHeight * w.inputWidth, seed: 1)
+            let area = w.outputHeight * w.outputWidth
+            let rowStride = area + 3  // a gap after each row, which must stay untouched
+            let rows = channels * w.kernelHeight * w.kernelWidth
+            var cols = [Float](repeating: 99, count: rows * rowStride)
+            image.withUnsafeBufferPointer { x in
+                cols.withUnsafeMutableBufferPointer { c in
+                    ImageKernels.im2col(x.baseAddress!, channels: channels, window: w, into: c.baseAddress!, rowStride: rowStride)
+                }
+            }
+            for c in 0..<channels {
+                for ky in 0..<w.kernelHeight {
+                    for kx in 0..<w.kernelWidth {
+                        let row = (c * w.kernelHeight + ky) * w.kernelWidth + kx
+                        for oy in 0..<w.outputHeight {
+                            for ox in 0..<w.outputWidth {
+                                let (y, x) = (oy * w.stride - w.padding + ky, ox * w.stride - w.padding + kx)
+                                let inside = y >= 0 && y < w.inputHeight && x >= 0 && x < w.inputWidth
+                                let expected = inside ? image[(c * w.inputHeight + y) * w.inputWidth + x] : 0
+                                XCTAssertEqual(
+                                    cols[row * rowStride + oy * w.outputWidth + ox], expected, "\(w) row \(row) (\(oy), \(ox))")
+                            }
+                        }
+                        for gap in area..<rowStride {
+                            XCTAssertEqual(cols[row * rowStride + gap], 99, "\(w) wrote past row \(row)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testFoldingAddsEachColumnWhereItWasTaken() throws {
+        let channels = 2
+        try windows { w in
+            let area = w.outputHeight * w.outputWidth
+            let cols = values(channels * w.kernelHeight * w.kernelWidth * area, seed: 2)
+            var image = values(channels * w.inputHeight * w.inputWidth, seed: 3)
+            var expected = image
+            for c in 0..<channels {
+                for ky in 0..<w.kernelHeight {
+                    for kx in 0..<w.kernelWidth {
+                        let row = (c * w.kernelHeight + ky) * w.kernelWidth + kx
+                        for oy in 0..<w.outputHeight {
+                            for ox in 0..<w.outputWidth {
+                                let (y, x) = (oy * w.stride - w.padding + ky, ox * w.stride - w.padding + kx)
+                                guard y >= 0, y < w.inputHeight, x >= 0, x < w.inputWidth else { continue }
+                                expected[(c * w.inputHeight + y) * w.inputWidth + x] += cols[row * area + oy * w.outputWidth + ox]
+                            }
+                        }
+                    }
+                }
+            }
+            cols.withUnsafeBufferPointer { s in
+                image.withUnsafeMutableBufferPointer { x in
+                    ImageKernels.col2im(s.baseAddress!, channels: channels, window: w, into: x.baseAddress!, rowStride: area)
+                }
+            }
+            XCTAssertEqual(image, expected, "\(w)")
+        }
+    }
+
+    func testMaxPoolAtEveryWidthWithAndWithoutOffsets() throws {
+        for (h, w) in [(2, 2), (2, 3), (3, 4), (4, 6), (2, 7), (5, 8), (4, 9), (3, 14), (2, 17), (6, 28)] {
+            let (n, c) = (2, 3)
+            var scalars = values(n * c * h * w, seed: h * 31 + w)
+            for i in stride(from: 5, to: scalars.count, by: 13) { scalars[i] = .nan }
+            let x = try Tensor(shape: [n, c, h, w], scalars: scalars)
+            let (kept, argmax) = try Tensor.maxPool2d(x, kernel: 2, stride: 2, padding: 0)
+            let (alone, none) = try Tensor.maxPool2d(x, kernel: 2, stride: 2, padding: 0, keepsArgmax: false)
+            XCTAssertNil(none)
+            let offsets = try XCTUnwrap(argmax)
+            let (oh, ow) = (h / 2, w / 2)
+            for plane in 0..<(n * c) {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let top = plane * h * w + 2 * oy * w + 2 * ox
+                        var (best, at) = (scalars[top], top)
+                        for tap in [top + 1, top + w, top + w + 1] where (scalars[tap] > best) != scalars[tap].isNaN {
+                            (best, at) = (scalars[tap], tap)
+                        }
+                        let o = (plane * oh + oy) * ow + ox
+                        XCTAssertEqual(Int(offsets[o]), at, "\(h)×\(w) offset at \(o)")
+                        XCTAssertEqual(kept.scalars[o].bitPattern, best.bitPattern, "\(h)×\(w) value at \(o)")
+                        XCTAssertEqual(alone.scalars[o].bitPattern, best.bitPattern, "\(h)×\(w) value without offsets at \(o)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Inference convolves a few images at a time (each thread its own chunks); training unfolds
+    /// the whole batch. Same values, with ReLU in the pass the same as relu() after it.
+    func testConvolutionInChunksMatchesTheWholeBatch() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
+        // 11 images of 9·20·20 taps: several chunks, the last one short.
+        let (n, c, size, out) = (11, 9, 20, 5)
+        XCTAssertLessThan(Tensor.chunkFloats / (c * 9 * size * size), n / 2, "the batch must take several chunks")
+        var scalars = values(n * c * size * size, seed: 4).map { $0 / 8 }
+        scalars[17] = .nan
+        let x = try Tensor(shape: [n, c, size, size], scalars: scalars)
+        let w = try Tensor(shape: [out, c, 3, 3], scalars: values(out * c * 9, seed: 5).map { $0 / 16 })
+        let b = try Tensor(shape: [out], scalars: values(out, seed: 6))
+        let whole = try Tensor.conv2d(x, weight: w, bias: b, stride: 1, padding: 1).output
+        for (library, threads) in [(GemmLibrary.openBLAS, 1), (.oneDNN, 1), (.oneDNN, 2)] {
+            (BLAS.gemmLibrary, BLAS.threadCount) = (library, threads)
+            let chunked = try Tensor.conv2dInference(x, weight: w, bias: b, stride: 1, padding: 1)
+            let fused = try Tensor.conv2dInference(x, weight: w, bias: b, stride: 1, padding: 1, relu: true)
+            let label = "\(library) at \(threads) thread(s)"
+            XCTAssertEqual(chunked.shape, whole.shape)
+            for (i, (a, e)) in zip(chunked.scalars, whole.scalars).enumerated() {
+                XCTAssertTrue(
+                    a == e || (a.isNaN && e.isNaN) || abs(a - e) <= 1e-5 * abs(e), "\(label): \(a) against \(e) at \(i)")
+                let r = fused.scalars[i]
+                XCTAssertEqual(r.bitPattern, (a > 0 ? a : 0).bitPattern, "\(label): ReLU in the pass at \(i)")
+            }
+            XCTAssertTrue(chunked.scalars.contains { $0.isNaN }, "the NaN input reached the output")
+        }
+    }
+}
