@@ -17,6 +17,7 @@ public struct GemmShape: Hashable, Sendable {
 public struct GemmProfile: Sendable {
     public var calls = 0
     public var flops: Double = 0
+    /// Wall time during which at least one GEMM ran: GEMMs on several threads at once count once.
     public var seconds: Double = 0
     public var shapes: [GemmShape: Int] = [:]
     public init() {}
@@ -96,7 +97,7 @@ public enum BLAS {
             }
             return
         }
-        let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+        if profile != nil { profileEnter() }
         if m == 1 {
             // One row (a single example): a matrix-vector product, which OpenBLAS's sgemm does not
             // route to its gemv kernel (1×784×512 ran at 5.7 GFLOPS through sgemm).
@@ -120,15 +121,34 @@ public enum BLAS {
                 beta, c, blasint(n))
         }
         if profile != nil {
-            record(GemmShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB), since: started)
+            profileLeave(GemmShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB))
         }
     }
 
+    /// GEMMs running now while profiling (a convolution's chunks run theirs on several threads at
+    /// once), and since when one has been running; both under `profileLock`.
+    nonisolated(unsafe) static var profileRunning = 0
+    nonisolated(unsafe) static var profileSince: UInt64 = 0
+    static let profileLock = NSLock()
+
     @usableFromInline
-    static func record(_ shape: GemmShape, since started: UInt64) {
+    static func profileEnter() {
+        profileLock.lock()
+        defer { profileLock.unlock() }
+        if profileRunning == 0 { profileSince = DispatchTime.now().uptimeNanoseconds }
+        profileRunning += 1
+    }
+
+    /// Counts the call; the time is counted when the last GEMM running ends, so GEMMs overlapping
+    /// on several threads add their wall time once.
+    @usableFromInline
+    static func profileLeave(_ shape: GemmShape) {
+        profileLock.lock()
+        defer { profileLock.unlock() }
+        profileRunning -= 1
+        if profileRunning == 0 { profile?.seconds += Double(DispatchTime.now().uptimeNanoseconds - profileSince) / 1e9 }
         profile?.calls += 1
         profile?.flops += 2 * Double(shape.m) * Double(shape.n) * Double(shape.k)
-        profile?.seconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         profile?.shapes[shape, default: 0] += 1
     }
 

@@ -1,70 +1,126 @@
-/// One 2-D convolution's sizes, checked once, and its forward step over a run of images: what the
-/// training and the inference forms of `Tensor.conv2d` share.
+/// One 2-D convolution's sizes, checked once, and its forward step over a chunk of images: what
+/// the training and inference forms of `Tensor.conv2d` and the backward pass share.
+///
+/// Both forms go a few images at a time (`imagesPerChunk`, about `Tensor.chunkFloats` of unfolded
+/// columns), so each chunk's columns are still in cache when its GEMM reads them; with more than
+/// one thread each takes whole chunks and runs their GEMMs itself (oneDNN's GEMM inside a parallel
+/// loop stays on its thread). Chunks are the same at any thread count, so results are too.
 struct Convolution {
     let images, channels, height, width, outChannels: Int
     let window: Window2D
-    let outputShape: [Int]
-    let biasValues: [Float]
     /// Output positions per image, and taps per output position (the unfolded columns' rows).
     var area: Int { window.outputHeight * window.outputWidth }
     var patch: Int { channels * window.kernelHeight * window.kernelWidth }
+    var outputShape: [Int] { [images, outChannels, window.outputHeight, window.outputWidth] }
+    var imagesPerChunk: Int { Swift.max(1, Swift.min(images, Tensor.chunkFloats / (patch * area))) }
+    var chunks: Int { (images + imagesPerChunk - 1) / imagesPerChunk }
 
     /// Checks `[N, C, H, W]` input, `[O, C, kh, kw]` weight and `[O]` bias, naming "conv2d".
     init(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws {
-        (images, channels, height, width) = try input.imageDimensions(op: "conv2d")
-        guard weight.rank == 4, weight.shape[1] == channels else {
+        let (n, c, h, w) = try input.imageDimensions(op: "conv2d")
+        guard weight.rank == 4, weight.shape[1] == c else {
             throw TensorError(
                 .shape,
                 "conv2d",
-                "weight \(formatShape(weight.shape)) does not match input \(formatShape(input.shape)): expected [out, \(channels), kh, kw]"
+                "weight \(formatShape(weight.shape)) does not match input \(formatShape(input.shape)): expected [out, \(c), kh, kw]"
             )
         }
-        outChannels = weight.shape[0]
-        if let bias, bias.shape != [outChannels] {
-            throw TensorError(.shape, "conv2d", "bias \(formatShape(bias.shape)) does not match \(outChannels) output channels")
+        if let bias, bias.shape != [weight.shape[0]] {
+            throw TensorError(
+                .shape, "conv2d", "bias \(formatShape(bias.shape)) does not match \(weight.shape[0]) output channels")
         }
-        window = try Window2D(
-            kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, height: height, width: width,
-            op: "conv2d")
-        outputShape = try window.outputShape(images: images, channels: outChannels, op: "conv2d")
-        biasValues = bias?.scalars ?? [Float](repeating: 0, count: outChannels)
+        let window = try Window2D(
+            kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, height: h, width: w, op: "conv2d")
+        _ = try window.outputShape(images: n, channels: weight.shape[0], op: "conv2d")
+        self.init(input: input.shape, outChannels: weight.shape[0], window: window)
+    }
+
+    /// The sizes of a convolution already checked (the backward pass's).
+    init(input shape: [Int], outChannels: Int, window: Window2D) {
+        (images, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        self.outChannels = outChannels
+        self.window = window
+    }
+
+    /// Calls `body(chunk, first image, image count, scratch)` for every chunk, shared out over
+    /// Parallel's threads; each thread gets its own `scratch` floats.
+    func forEachChunk(
+        scratch: Int, _ body: (_ chunk: Int, _ first: Int, _ count: Int, _ scratch: UnsafeMutablePointer<Float>) -> Void
+    ) {
+        let (perChunk, n) = (imagesPerChunk, images)
+        Parallel.forEach(chunks, cost: outChannels * patch * n * area) { mine in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(scratch, 1))
+            defer { buffer.deallocate() }
+            for chunk in mine {
+                let first = chunk * perChunk
+                body(chunk, first, Swift.min(perChunk, n - first), buffer)
+            }
+        }
     }
 
     /// Images [first, first + count) of `x` unfolded into `columns` (rows count·area long), then
     /// [O, patch] @ [patch, count·area] = [O, count·area] into `product`, reordered to
-    /// [count, O, area] in `out` with the bias (and ReLU when `relu`). `splits`: the unfolding and
-    /// the reordering may be split over threads (not when the caller already is).
+    /// [count, O, area] in `out` with the bias (and ReLU when `relu`).
     func run(
-        _ x: UnsafePointer<Float>, weight: Tensor, first: Int, count: Int, columns: UnsafeMutablePointer<Float>,
-        product: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, splits: Bool, relu: Bool
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float], first: Int, count: Int,
+        columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
+        relu: Bool
     ) {
         let (area, patch) = (area, patch)
-        Parallel.forEach(count, cost: splits ? patch * count * area : 0) { mine in
-            for i in mine {
-                ImageKernels.im2col(
-                    x + (first + i) * channels * height * width, channels: channels, window: window,
-                    into: columns + i * area, rowStride: count * area)
-            }
+        for i in 0..<count {
+            ImageKernels.im2col(
+                x + (first + i) * channels * height * width, channels: channels, window: window,
+                into: columns + i * area, rowStride: count * area)
         }
-        weight.withUnsafeBufferPointer { w in
-            BLAS.gemm(m: outChannels, n: count * area, k: patch, a: w.baseAddress!, b: columns, c: product)
-        }
-        Parallel.forEach(count, cost: splits ? count * outChannels * area : 0) { mine in
-            for i in mine {
-                for o in 0..<outChannels {
-                    let src = product + o * count * area + i * area
-                    let dst = out + ((first + i) * outChannels + o) * area
-                    let b = biasValues[o]
-                    if relu {
-                        for j in 0..<area {
-                            let v = src[j] + b
-                            dst[j] = v > 0 ? v : 0
-                        }
-                    } else {
-                        for j in 0..<area { dst[j] = src[j] + b }
+        BLAS.gemm(m: outChannels, n: count * area, k: patch, a: weight, b: columns, c: product)
+        for i in 0..<count {
+            for o in 0..<outChannels {
+                let src = product + o * count * area + i * area
+                let dst = out + ((first + i) * outChannels + o) * area
+                let b = bias[o]
+                if relu {
+                    for j in 0..<area {
+                        let v = src[j] + b
+                        dst[j] = v > 0 ? v : 0
                     }
+                } else {
+                    for j in 0..<area { dst[j] = src[j] + b }
                 }
             }
+        }
+    }
+
+    /// The backward step of one chunk: dY of its images reordered to [O, count·area] in `dy`, the
+    /// chunk's bias and weight gradients into `biasGradient` [O] and `weightGradient` [O, patch]
+    /// (dY @ columnsᵀ), and, when `inputGradient` is given, Wᵀ @ dY into `dcolumns`, folded into
+    /// each image's gradient.
+    func backward(
+        _ g: UnsafePointer<Float>, weight: UnsafePointer<Float>, columns: UnsafePointer<Float>, first: Int, count: Int,
+        dy: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>,
+        weightGradient: UnsafeMutablePointer<Float>, dcolumns: UnsafeMutablePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?
+    ) {
+        let (area, patch) = (area, patch)
+        for o in 0..<outChannels {
+            var total: Float = 0
+            for i in 0..<count {
+                let src = g + ((first + i) * outChannels + o) * area
+                let dst = dy + o * count * area + i * area
+                for j in 0..<area {
+                    dst[j] = src[j]
+                    total += src[j]
+                }
+            }
+            biasGradient[o] = total
+        }
+        BLAS.gemm(
+            m: outChannels, n: patch, k: count * area, a: dy, b: columns, transposeB: true, c: weightGradient)
+        guard let inputGradient else { return }
+        BLAS.gemm(m: patch, n: count * area, k: outChannels, a: weight, transposeA: true, b: dy, c: dcolumns)
+        for i in 0..<count {
+            ImageKernels.col2im(
+                dcolumns + i * area, channels: channels, window: window,
+                into: inputGradient + (first + i) * channels * height * width, rowStride: count * area)
         }
     }
 }

@@ -76,131 +76,113 @@ extension Tensor {
     }
 
     /// 2-D convolution (cross-correlation, as in PyTorch) of `[N, C, H, W]` with `[O, C, kh, kw]`,
-    /// for training: the whole batch is unfolded into one column matrix `[C·kh·kw, N·outH·outW]`, a
-    /// single large GEMM, and the columns are returned for the backward pass to reuse.
+    /// for training: returns the output and every chunk's unfolded columns (`Convolution`), which
+    /// the backward pass reuses: chunk by chunk, `[C·kh·kw, count·outH·outW]` each, in image order.
     public static func conv2d(
         _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int
     ) throws -> (output: Tensor, columns: Tensor, window: Window2D) {
         let conv = try Convolution(input: input, weight: weight, bias: bias, stride: stride, padding: padding)
+        let (patch, area) = (conv.patch, conv.area)
         // The unfolded columns hold a patch per output position: checked, as the output is, before either is made.
-        try MemoryBudget.check("conv2d", [conv.patch, conv.images, conv.window.outputHeight, conv.window.outputWidth])
-        let product = UnsafeMutablePointer<Float>.allocate(capacity: conv.outChannels * conv.images * conv.area)
-        defer { product.deallocate() }
+        try MemoryBudget.check("conv2d", [patch, conv.images, conv.window.outputHeight, conv.window.outputWidth])
+        let biasValues = bias?.scalars ?? [Float](repeating: 0, count: conv.outChannels)
         var output = Tensor.zeros([0])
         let columns = input.withUnsafeBufferPointer { x in
-            Tensor(shape: [conv.patch, conv.images * conv.area]) { cols in
-                output = Tensor(shape: conv.outputShape) { out in
-                    conv.run(
-                        x.baseAddress!, weight: weight, first: 0, count: conv.images, columns: cols.baseAddress!,
-                        product: product, into: out.baseAddress!, splits: true, relu: false)
+            weight.withUnsafeBufferPointer { w in
+                Tensor(shape: [conv.images * patch * area]) { cols in
+                    output = Tensor(shape: conv.outputShape) { out in
+                        conv.forEachChunk(scratch: conv.outChannels * conv.imagesPerChunk * area) {
+                            _, first, count, product in
+                            conv.run(
+                                x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
+                                columns: cols.baseAddress! + first * patch * area, product: product,
+                                into: out.baseAddress!, relu: false)
+                        }
+                    }
                 }
             }
         }
         return (output, columns, conv.window)
     }
 
-    /// The same convolution for inference, with no columns kept: the batch goes a few images at a
-    /// time through a buffer of about `chunkFloats`, which stays in cache; with more than one
-    /// thread each takes whole chunks and runs their GEMMs itself (oneDNN's GEMM inside a parallel
-    /// loop stays on its thread). `relu` applies ReLU as the bias is added: the same values as
-    /// `relu()` on the output (NaN becomes 0, as there) without a second pass over it.
+    /// The same convolution for inference, with no columns kept: each chunk's go through one buffer
+    /// per thread. `relu` applies ReLU as the bias is added: the same values as `relu()` on the
+    /// output (NaN becomes 0, as there) without a second pass over it.
     public static func conv2dInference(
         _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, relu: Bool = false
     ) throws -> Tensor {
         let conv = try Convolution(input: input, weight: weight, bias: bias, stride: stride, padding: padding)
-        let perChunk = Swift.max(1, Swift.min(conv.images, chunkFloats / (conv.patch * conv.area)))
-        try MemoryBudget.check("conv2d", [conv.patch, perChunk, conv.window.outputHeight, conv.window.outputWidth])
-        let chunks = (conv.images + perChunk - 1) / perChunk
+        let (patch, area, perChunk) = (conv.patch, conv.area, conv.imagesPerChunk)
+        try MemoryBudget.check("conv2d", [patch, perChunk, conv.window.outputHeight, conv.window.outputWidth])
+        let biasValues = bias?.scalars ?? [Float](repeating: 0, count: conv.outChannels)
         return input.withUnsafeBufferPointer { x in
-            Tensor(shape: conv.outputShape) { out in
-                Parallel.forEach(chunks, cost: conv.outChannels * conv.patch * conv.images * conv.area) { mine in
-                    let columns = UnsafeMutablePointer<Float>.allocate(capacity: conv.patch * perChunk * conv.area)
-                    let product = UnsafeMutablePointer<Float>.allocate(capacity: conv.outChannels * perChunk * conv.area)
-                    defer {
-                        columns.deallocate()
-                        product.deallocate()
-                    }
-                    for chunk in mine {
-                        let first = chunk * perChunk
+            weight.withUnsafeBufferPointer { w in
+                Tensor(shape: conv.outputShape) { out in
+                    conv.forEachChunk(scratch: (patch + conv.outChannels) * perChunk * area) { _, first, count, scratch in
                         conv.run(
-                            x.baseAddress!, weight: weight, first: first, count: Swift.min(perChunk, conv.images - first),
-                            columns: columns, product: product, into: out.baseAddress!, splits: false, relu: relu)
+                            x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
+                            columns: scratch, product: scratch + patch * perChunk * area, into: out.baseAddress!,
+                            relu: relu)
                     }
                 }
             }
         }
     }
 
-    /// About how many floats of unfolded columns an inference convolution fills before each GEMM:
-    /// 256 KB, within the L2 cache of a core on the machines we measure. Measured on
-    /// infer-cnn-28x28/b64: 64 KB to 4 MB at one thread, 64 KB to 1 MB at two; 256 KB best at both.
+    /// About how many floats of unfolded columns a convolution fills before each GEMM: 256 KB,
+    /// within the L2 cache of a core on the machines we measure. Measured on infer-cnn-28x28/b64:
+    /// 64 KB to 4 MB at one thread, 64 KB to 1 MB at two; 256 KB best at both.
     static let chunkFloats = 1 << 16
 
-    /// The gradients of `conv2d` for its input, weight and bias, from the output gradient.
+    /// The gradients of `conv2d` for its input, weight and bias, from the output gradient, chunk by
+    /// chunk as the forward pass went; each chunk's weight and bias gradients are added up in chunk
+    /// order, so the sums are the same at any thread count.
     public static func conv2dBackward(
         gradient g: Tensor, input: Tensor, weight: Tensor, columns: Tensor, window: Window2D, needsInput: Bool
     ) -> (input: Tensor?, weight: Tensor, bias: Tensor) {
-        let (n, c, h, wd) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-        let outChannels = weight.shape[0]
-        let area = window.outputHeight * window.outputWidth
-        let patch = c * window.kernelHeight * window.kernelWidth
-        // dY [N, O, area] reordered to [O, N·area], the layout of the forward product.
-        var gradBias = Tensor.zeros([outChannels])
-        let dy = g.withUnsafeBufferPointer { gy in
-            gradBias.withUnsafeMutableBufferPointer { gb in
-                Tensor(shape: [outChannels, n * area]) { out in
-                    // Channel by channel, summing each bias gradient as its values are copied.
-                    Parallel.forEach(outChannels, cost: outChannels * n * area) { channels in
-                        for o in channels {
-                            var total: Float = 0
-                            for i in 0..<n {
-                                let src = gy.baseAddress! + (i * outChannels + o) * area
-                                let dst = out.baseAddress! + o * n * area + i * area
-                                for j in 0..<area {
-                                    dst[j] = src[j]
-                                    total += src[j]
+        let conv = Convolution(input: input.shape, outChannels: weight.shape[0], window: window)
+        let (outChannels, patch, area, perChunk) = (conv.outChannels, conv.patch, conv.area, conv.imagesPerChunk)
+        var weightParts = [Float](repeating: 0, count: conv.chunks * outChannels * patch)
+        var biasParts = [Float](repeating: 0, count: conv.chunks * outChannels)
+        var gradInput: Tensor?
+        let dyCount = outChannels * perChunk * area
+        g.withUnsafeBufferPointer { gy in
+            weight.withUnsafeBufferPointer { w in
+                columns.withUnsafeBufferPointer { cols in
+                    weightParts.withUnsafeMutableBufferPointer { wp in
+                        biasParts.withUnsafeMutableBufferPointer { bp in
+                            let scratch = dyCount + (needsInput ? patch * perChunk * area : 0)
+                            func chunks(_ gx: UnsafeMutablePointer<Float>?) {
+                                conv.forEachChunk(scratch: scratch) { chunk, first, count, buffer in
+                                    conv.backward(
+                                        gy.baseAddress!, weight: w.baseAddress!,
+                                        columns: cols.baseAddress! + first * patch * area, first: first, count: count,
+                                        dy: buffer, biasGradient: bp.baseAddress! + chunk * outChannels,
+                                        weightGradient: wp.baseAddress! + chunk * outChannels * patch,
+                                        dcolumns: buffer + dyCount, inputGradient: gx)
                                 }
                             }
-                            gb[o] = total
+                            guard needsInput else { return chunks(nil) }
+                            var gx = Tensor.zeros(input.shape)
+                            gx.withUnsafeMutableBufferPointer { chunks($0.baseAddress!) }
+                            gradInput = gx
                         }
                     }
                 }
             }
         }
-        let gradWeight = dy.withUnsafeBufferPointer { d in
-            columns.withUnsafeBufferPointer { cols in
-                Tensor(shape: weight.shape) { gw in
-                    // dW = dY [O, N·area] @ colsᵀ [N·area, patch]
-                    BLAS.gemm(
-                        m: outChannels, n: patch, k: n * area, a: d.baseAddress!, b: cols.baseAddress!, transposeB: true,
-                        c: gw.baseAddress!)
+        // Each gradient summed over the chunks in chunk order.
+        func total(_ parts: [Float], _ count: Int, shape: [Int]) -> Tensor {
+            Tensor(shape: shape) { out in
+                for k in 0..<count {
+                    var sum: Float = 0
+                    for chunk in 0..<conv.chunks { sum += parts[chunk * count + k] }
+                    out[k] = sum
                 }
             }
         }
-        guard needsInput else { return (nil, gradWeight, gradBias) }
-        var gradInput = Tensor.zeros(input.shape)
-        dy.withUnsafeBufferPointer { d in
-            weight.withUnsafeBufferPointer { wt in
-                // dcols = Wᵀ [patch, O] @ dY [O, N·area], folded back into each image.
-                let dcols = Tensor(shape: [patch, n * area]) { s in
-                    BLAS.gemm(
-                        m: patch, n: n * area, k: outChannels, a: wt.baseAddress!, transposeA: true, b: d.baseAddress!,
-                        c: s.baseAddress!)
-                }
-                dcols.withUnsafeBufferPointer { s in
-                    gradInput.withUnsafeMutableBufferPointer { gx in
-                        // Each image gathers into its own gradient.
-                        Parallel.forEach(n, cost: patch * n * area) { images in
-                            for i in images {
-                                ImageKernels.col2im(
-                                    s.baseAddress! + i * area, channels: c, window: window,
-                                    into: gx.baseAddress! + i * c * h * wd, rowStride: n * area)
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let gradWeight = total(weightParts, outChannels * patch, shape: weight.shape)
+        let gradBias = total(biasParts, outChannels, shape: [outChannels])
         return (gradInput, gradWeight, gradBias)
     }
 

@@ -31,6 +31,8 @@ check "RETORT_PARALLEL_THRESHOLD=0 is accepted" 0 '^BLAS: OpenBLAS' -- env RETOR
 check "help lists the subcommands" 0 'run .*Run a Retort script' -- "$retort" --help
 check "unknown subcommand is an error" 64 "Unexpected argument 'frobnicate'" -- "$retort" frobnicate
 check "bench runs one workload" 0 '^mlp-64-32-10/b64 +[0-9.]+ samples/s' -- "$retort" bench --seconds 0.05 --only mlp-64 --threads 1
+# The convolution's chunks run their GEMMs on both threads at once while the bench profiles them.
+check "bench profiles a CNN's GEMMs on two threads" 0 '^cnn-28x28/b64 +[0-9.]+ samples/s +[0-9.]+ \(' -- env RETORT_GEMM=onednn "$retort" bench --seconds 0.1 --only cnn-28x28/b64 --threads 2
 check "bench rejects an unknown workload" 64 'no workload matches --only nothing' -- "$retort" bench --only nothing
 check "bench --json is JSON" 0 '^\{"gflops":[0-9.]+,.*"workload":"sgemm/128x784x512"\}$' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784
 check "the demo distils on digits over three seeds" 0 'student distilled, no labels +\([0-9.]+, [0-9.]+\)' -- "$retort" run examples/demo.rt

@@ -152,4 +152,45 @@ final class ImageKernelsTests: XCTestCase {
             XCTAssertTrue(chunked.scalars.contains { $0.isNaN }, "the NaN input reached the output")
         }
     }
+
+    /// Training keeps every chunk's columns and takes the gradients chunk by chunk: the same as
+    /// each image on its own (one chunk each), added up. Whole numbers over 8 and 16, so every sum
+    /// is exact in any order.
+    func testTrainingInChunksMatchesImageByImage() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
+        let (n, c, size, out) = (11, 9, 20, 5)
+        let imageCount = c * size * size
+        let xs = values(n * imageCount, seed: 7).map { $0 / 8 }
+        let gs = values(n * out * size * size, seed: 8)
+        let w = try Tensor(shape: [out, c, 3, 3], scalars: values(out * c * 9, seed: 9).map { $0 / 16 })
+        let b = try Tensor(shape: [out], scalars: values(out, seed: 10))
+        func gradients(_ first: Int, _ count: Int) throws -> (output: [Float], input: [Float], weight: [Float], bias: [Float]) {
+            let x = try Tensor(
+                shape: [count, c, size, size], scalars: Array(xs[(first * imageCount)..<((first + count) * imageCount)]))
+            let area = out * size * size
+            let g = try Tensor(shape: [count, out, size, size], scalars: Array(gs[(first * area)..<((first + count) * area)]))
+            let forward = try Tensor.conv2d(x, weight: w, bias: b, stride: 1, padding: 1)
+            let back = Tensor.conv2dBackward(
+                gradient: g, input: x, weight: w, columns: forward.columns, window: forward.window, needsInput: true)
+            return (forward.output.scalars, back.input?.scalars ?? [], back.weight.scalars, back.bias.scalars)
+        }
+        var single: (output: [Float], input: [Float], weight: [Float], bias: [Float]) = ([], [], [], [])
+        for i in 0..<n {
+            let one = try gradients(i, 1)
+            single.output += one.output
+            single.input += one.input
+            single.weight = single.weight.isEmpty ? one.weight : zip(single.weight, one.weight).map { $0 + $1 }
+            single.bias = single.bias.isEmpty ? one.bias : zip(single.bias, one.bias).map { $0 + $1 }
+        }
+        for (library, threads) in [(GemmLibrary.openBLAS, 1), (.oneDNN, 1), (.oneDNN, 2)] {
+            (BLAS.gemmLibrary, BLAS.threadCount) = (library, threads)
+            let batch = try gradients(0, n)
+            let label = "\(library) at \(threads) thread(s)"
+            XCTAssertEqual(batch.output, single.output, "\(label): output")
+            XCTAssertEqual(batch.input, single.input, "\(label): input gradient")
+            XCTAssertEqual(batch.weight, single.weight, "\(label): weight gradient")
+            XCTAssertEqual(batch.bias, single.bias, "\(label): bias gradient")
+        }
+    }
 }
