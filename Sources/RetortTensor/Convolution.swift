@@ -60,11 +60,12 @@ struct Convolution {
 
     /// Images [first, first + count) of `x` unfolded into `columns` (rows count·area long), then
     /// [O, patch] @ [patch, count·area] = [O, count·area] into `product`, reordered to
-    /// [count, O, area] in `out` with the bias (and ReLU when `relu`).
+    /// [count, O, area] in `out` with the bias (and ReLU when `relu`), image `first` at image
+    /// `at` of `out` (`first` itself when `out` is the whole output).
     func run(
         _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float], first: Int, count: Int,
         columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
-        relu: Bool
+        at: Int, relu: Bool
     ) {
         let (area, patch) = (area, patch)
         for i in 0..<count {
@@ -76,7 +77,7 @@ struct Convolution {
         for i in 0..<count {
             for o in 0..<outChannels {
                 let src = product + o * count * area + i * area
-                let dst = out + ((first + i) * outChannels + o) * area
+                let dst = out + ((at + i) * outChannels + o) * area
                 let b = bias[o]
                 if relu {
                     for j in 0..<area {

@@ -96,7 +96,7 @@ extension Tensor {
                             conv.run(
                                 x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
                                 columns: cols.baseAddress! + first * patch * area, product: product,
-                                into: out.baseAddress!, relu: false)
+                                into: out.baseAddress!, at: first, relu: false)
                         }
                     }
                 }
@@ -107,22 +107,41 @@ extension Tensor {
 
     /// The same convolution for inference, with no columns kept: each chunk's go through one buffer
     /// per thread. `relu` applies ReLU as the bias is added: the same values as `relu()` on the
-    /// output (NaN becomes 0, as there) without a second pass over it.
+    /// output (NaN becomes 0, as there) without a second pass over it. `maxPool2x2` then pools each
+    /// chunk's output over 2×2 windows, stride 2, while it is still in cache, and returns the pooled
+    /// `[N, O, outH / 2, outW / 2]`: the same values as `maxPool2d(kernel: 2)` on the output.
     public static func conv2dInference(
-        _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, relu: Bool = false
+        _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, relu: Bool = false,
+        maxPool2x2: Bool = false
     ) throws -> Tensor {
         let conv = try Convolution(input: input, weight: weight, bias: bias, stride: stride, padding: padding)
-        let (patch, area, perChunk) = (conv.patch, conv.area, conv.imagesPerChunk)
+        let (patch, area, perChunk, outChannels) = (conv.patch, conv.area, conv.imagesPerChunk, conv.outChannels)
         try MemoryBudget.check("conv2d", [patch, perChunk, conv.window.outputHeight, conv.window.outputWidth])
-        let biasValues = bias?.scalars ?? [Float](repeating: 0, count: conv.outChannels)
+        let biasValues = bias?.scalars ?? [Float](repeating: 0, count: outChannels)
+        let (oh, ow) = (conv.window.outputHeight, conv.window.outputWidth)
+        let shape = maxPool2x2 ? [conv.images, outChannels, oh / 2, ow / 2] : conv.outputShape
+        if maxPool2x2, oh < 2 || ow < 2 {
+            throw TensorError(.shape, "max_pool2d", "kernel 2×2 is larger than the padded input \(oh)×\(ow)")
+        }
+        let pooledArea = (oh / 2) * (ow / 2)
         return input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
-                Tensor(shape: conv.outputShape) { out in
-                    conv.forEachChunk(scratch: (patch + conv.outChannels) * perChunk * area) { _, first, count, scratch in
+                Tensor(shape: shape) { out in
+                    let scratch = (patch + outChannels * (maxPool2x2 ? 2 : 1)) * perChunk * area
+                    conv.forEachChunk(scratch: scratch) { _, first, count, buffer in
+                        let (columns, product) = (buffer, buffer + patch * perChunk * area)
+                        guard maxPool2x2 else {
+                            return conv.run(
+                                x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
+                                columns: columns, product: product, into: out.baseAddress!, at: first, relu: relu)
+                        }
+                        let convolved = product + outChannels * perChunk * area
                         conv.run(
                             x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
-                            columns: scratch, product: scratch + patch * perChunk * area, into: out.baseAddress!,
-                            relu: relu)
+                            columns: columns, product: product, into: convolved, at: 0, relu: relu)
+                        ImageKernels.maxPool2x2(
+                            convolved, planes: 0..<(count * outChannels), height: oh, width: ow,
+                            into: out.baseAddress! + first * outChannels * pooledArea, argmax: nil)
                     }
                 }
             }
@@ -171,15 +190,15 @@ extension Tensor {
                 }
             }
         }
-        // Each gradient summed over the chunks in chunk order.
+        // Each gradient summed over the chunks in chunk order, a whole chunk's part at a time.
         func total(_ parts: [Float], _ count: Int, shape: [Int]) -> Tensor {
-            Tensor(shape: shape) { out in
-                for k in 0..<count {
-                    var sum: Float = 0
-                    for chunk in 0..<conv.chunks { sum += parts[chunk * count + k] }
-                    out[k] = sum
+            var sum = Tensor.zeros(shape)
+            sum.withUnsafeMutableBufferPointer { out in
+                for chunk in 0..<conv.chunks {
+                    for k in 0..<count { out[k] += parts[chunk * count + k] }
                 }
             }
+            return sum
         }
         let gradWeight = total(weightParts, outChannels * patch, shape: weight.shape)
         let gradBias = total(biasParts, outChannels, shape: [outChannels])

@@ -115,18 +115,20 @@ extension Variable {
         }
     }
 
-    /// A convolution followed by ReLU in one pass (ReLU applied as the bias is added), for inference:
-    /// the same values as `conv2d` then `relu()`. Returns nil, having done nothing, when the two must
-    /// stay apart: when a gradient can be taken (GradMode on and any input requiring one) or when a
-    /// trace is recording, which keeps both operations for export and `graph`.
-    public static func conv2dReLU(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0)
-        throws -> Variable?
-    {
+    /// A convolution followed by ReLU in one pass (ReLU applied as the bias is added), and by 2×2
+    /// max pooling (stride 2, no padding) when `maxPool2x2`, for inference: the same values as
+    /// `conv2d`, `relu()` and `maxPool2d(kernel: 2)` one after the other. Returns nil, having done
+    /// nothing, when they must stay apart: when a gradient can be taken (GradMode on and any input
+    /// requiring one) or when a trace is recording, which keeps each operation for export and `graph`.
+    public static func conv2dReLU(
+        _ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0, maxPool2x2: Bool = false
+    ) throws -> Variable? {
         let parents = [input, weight] + (bias.map { [$0] } ?? [])
         guard Tape.recorder == nil, !GradMode.isEnabled || !parents.contains(where: { $0.requiresGrad }) else { return nil }
         return Variable(
             try Tensor.conv2dInference(
-                input.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, relu: true))
+                input.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, relu: true,
+                maxPool2x2: maxPool2x2))
     }
 
     /// 2-D max pooling with a square window.

@@ -3,9 +3,9 @@ import RetortNN
 import RetortTensor
 import XCTest
 
-/// Sequential runs a Conv2d and the ReLU after it as one pass in inference (Variable.conv2dReLU):
-/// the same values as the two layers one after the other, and never when a gradient or a trace
-/// needs them apart.
+/// Sequential runs a Conv2d, the ReLU after it and a 2×2 max pool after that as one pass in
+/// inference (Variable.conv2dReLU): the same values as the layers one after the other, and never
+/// when a gradient or a trace needs them apart.
 final class ConvReLUFusionTests: XCTestCase {
     private func model() -> Sequential {
         var g = RandomGenerator(seed: 3)
@@ -17,21 +17,39 @@ final class ConvReLUFusionTests: XCTestCase {
         return m
     }
 
-    private func input() -> Tensor {
+    private func input(size: Int = 10) -> Tensor {
         var g = RandomGenerator(seed: 4)
-        var x = g.normal([5, 2, 10, 10])
+        var x = g.normal([5, 2, size, size])
         x.withUnsafeMutableBufferPointer { $0[7] = .nan }
         return x
     }
 
     func testInferenceGivesTheLayersValues() throws {
         let m = model()
-        let x = Variable(input())
-        let fused = try GradMode.withoutGradients { try m.forward(x) }
-        let apart = try GradMode.withoutGradients { try m.layers.reduce(x) { try $1.forward($0) } }
-        XCTAssertEqual(fused.shape, apart.shape)
-        XCTAssertEqual(fused.value.scalars.map(\.bitPattern), apart.value.scalars.map(\.bitPattern))
-        XCTAssertFalse(fused.value.scalars.contains { $0.isNaN }, "ReLU turns the NaN into 0 in both")
+        // Even and odd sizes: the pool drops an odd last row and column.
+        for size in [10, 11, 13] {
+            let x = Variable(input(size: size))
+            let fused = try GradMode.withoutGradients { try m.forward(x) }
+            let apart = try GradMode.withoutGradients { try m.layers.reduce(x) { try $1.forward($0) } }
+            XCTAssertEqual(fused.shape, apart.shape, "size \(size)")
+            XCTAssertEqual(fused.value.scalars.map(\.bitPattern), apart.value.scalars.map(\.bitPattern), "size \(size)")
+            XCTAssertFalse(fused.value.scalars.contains { $0.isNaN }, "ReLU turns the NaN into 0 in both")
+        }
+    }
+
+    func testAnImageTooSmallToPoolIsTheSameError() throws {
+        let m = model()
+        let x = Variable(input(size: 1))
+        func message(_ body: () throws -> Variable) -> String {
+            do {
+                _ = try body()
+                return "no error"
+            } catch { return "\(error)" }
+        }
+        let fused = message { try GradMode.withoutGradients { try m.forward(x) } }
+        let apart = message { try GradMode.withoutGradients { try m.layers.reduce(x) { try $1.forward($0) } } }
+        XCTAssertTrue(fused.contains("max_pool2d"), fused)
+        XCTAssertEqual(fused, apart)
     }
 
     func testTrainingKeepsTheGradientThroughBoth() throws {
@@ -50,5 +68,6 @@ final class ConvReLUFusionTests: XCTestCase {
         let names = graph.nodes.map(\.op.name)
         XCTAssertEqual(names.filter { $0 == "conv2d" }.count, 2, "\(names)")
         XCTAssertEqual(names.filter { $0 == "relu" }.count, 2, "\(names)")
+        XCTAssertEqual(names.filter { $0 == "max_pool2d" }.count, 1, "\(names)")
     }
 }

@@ -114,21 +114,31 @@ public final class Sequential: Layer {
         var x = input
         var index = 0
         while index < layers.count {
-            // Inference: a convolution and the ReLU after it in one pass over the output, as
-            // onnxruntime fuses them; same values. Not when a gradient or a trace needs the two apart.
-            if index + 1 < layers.count, let conv = layers[index] as? Conv2d,
-                let activation = layers[index + 1] as? Activation, activation.kind == .relu,
-                let fused = try Variable.conv2dReLU(
-                    x, weight: conv.weight, bias: conv.bias, stride: conv.stride, padding: conv.padding)
+            // Inference: a convolution, the ReLU after it and a 2×2 max pool after that in one pass
+            // over each chunk of images, as onnxruntime fuses them; same values. Not when a gradient
+            // or a trace needs them apart (`conv2dReLU` returns nil then).
+            if let conv = layers[index] as? Conv2d, index + 1 < layers.count,
+                let activation = layers[index + 1] as? Activation, activation.kind == .relu
             {
-                x = fused
-                index += 2
-                continue
+                let pools = index + 2 < layers.count && Self.isMaxPool2x2(layers[index + 2])
+                if let fused = try Variable.conv2dReLU(
+                    x, weight: conv.weight, bias: conv.bias, stride: conv.stride, padding: conv.padding, maxPool2x2: pools)
+                {
+                    x = fused
+                    index += pools ? 3 : 2
+                    continue
+                }
             }
             x = try layers[index].forward(x)
             index += 1
         }
         return x
+    }
+
+    /// A max pool over 2×2 windows, stride 2, no padding: the one the fused pass can take.
+    private static func isMaxPool2x2(_ layer: Layer) -> Bool {
+        guard let pool = layer as? Pool2d else { return false }
+        return pool.kind == .max && pool.kernel == 2 && pool.stride == 2 && pool.padding == 0
     }
 
     /// The input followed by every layer's output, for losses that read intermediate features.
