@@ -121,7 +121,8 @@ public enum Loss {
             let hard = try nll(logp, target: target, weight: weight, ignoreIndex: ignoreIndex, reduction: reduction)
             guard labelSmoothing > 0 else { return hard }
             guard weight == nil else {
-                throw TensorError(.argument, "cross_entropy", "label_smoothing with class weights is not supported; use one or the other")
+                throw TensorError(
+                    .argument, "cross_entropy", "label_smoothing with class weights is not supported; use one or the other")
             }
             // The uniform part counts the same rows the hard part counts.
             let counted = try Variable(target.value.map { ignoreIndex.map(Float.init) == $0 ? 0 : 1 }).reshaped([n, 1])
@@ -141,7 +142,7 @@ public enum Loss {
         }
         var soft = target
         if labelSmoothing > 0 { soft = soft * (1 - labelSmoothing) + labelSmoothing / Float(classes) }
-        var perRow = try (-(try soft * logp))
+        var perRow = -(try soft * logp)
         if let weight { perRow = try perRow * Variable(weight) }
         return try perRow.sum(axes: [1]).reduced(reduction, batch: n, op: "cross_entropy")
     }

@@ -139,9 +139,13 @@ extension Tensor {
                         conv.run(
                             x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
                             columns: columns, product: product, into: convolved, at: 0, relu: relu)
-                        ImageKernels.maxPool2x2(
-                            convolved, planes: 0..<(count * outChannels), height: oh, width: ow,
-                            into: out.baseAddress! + first * outChannels * pooledArea, argmax: nil)
+                        let planes = 0..<(count * outChannels)
+                        let pooled = out.baseAddress! + first * outChannels * pooledArea
+                        if relu {
+                            ImageKernels.maxPool2x2AfterReLU(convolved, planes: planes, height: oh, width: ow, into: pooled)
+                        } else {
+                            ImageKernels.maxPool2x2(convolved, planes: planes, height: oh, width: ow, into: pooled, argmax: nil)
+                        }
                     }
                 }
             }
