@@ -1,13 +1,11 @@
 // The image loops of a convolution and of max pooling, written so that they vectorise: a row here is
 // 7 to 32 floats, where a memcpy call per row costs more than the copy, and where a scalar remainder
 // loop (whose selects the compiler turns into branches) would take more time than the vector part.
-// So rows go four floats at a time with SSE2 (baseline x86-64), or eight where the CPU has AVX2
-// (unfolding, and pooling a ReLU's output), the last group overlapping the one before when the row
-// is not a multiple of the width.
+// So rows go four floats at a time with SSE2 (baseline x86-64), the last four overlapping the one
+// before when the row is not a multiple of four.
 #include "retort_image.h"
 
 #include <emmintrin.h>
-#include <immintrin.h>
 
 #define INLINE static inline __attribute__((always_inline))
 #define NO_CALLS __attribute__((no_builtin("memcpy", "memset", "memmove")))
@@ -22,31 +20,16 @@ INLINE void inside_columns(const retort_window *w, long kx, long *low, long *hig
     *high = max_long(min_long(w->input_width + w->padding - kx, w->output_width), *low);
 }
 
-// Eight floats as one value: one AVX move where the function is compiled for AVX2, two SSE moves
-// where it is not. Loaded and stored through fixed-size copies, which compile to unaligned moves.
-typedef float float8 __attribute__((vector_size(32)));
-
-INLINE void copy8(float *dst, const float *src) {
-    float8 v;
-    __builtin_memcpy(&v, src, sizeof v);
-    __builtin_memcpy(dst, &v, sizeof v);
-}
-
-// dst[0..<count] = src[0..<count], eight (or four) at a time, the last group overlapping the one
-// before when count is not a multiple of the width.
+// dst[0..<count] = src[0..<count], four at a time, the last four overlapping when count is not a
+// multiple of four.
 INLINE void copy_floats(float *dst, const float *src, long count) {
-    if (count >= 8) {
-        long i = 0;
-        for (; i + 8 <= count; i += 8) copy8(dst + i, src + i);
-        if (i < count) copy8(dst + count - 8, src + count - 8);
-        return;
-    }
     if (count < 4) {
         for (long i = 0; i < count; i++) dst[i] = src[i];
         return;
     }
-    _mm_storeu_ps(dst, _mm_loadu_ps(src));
-    _mm_storeu_ps(dst + count - 4, _mm_loadu_ps(src + count - 4));
+    long i = 0;
+    for (; i + 4 <= count; i += 4) _mm_storeu_ps(dst + i, _mm_loadu_ps(src + i));
+    if (i < count) _mm_storeu_ps(dst + count - 4, _mm_loadu_ps(src + count - 4));
 }
 
 // dst[0..<count] = 0, four at a time as copy_floats.
@@ -61,9 +44,9 @@ INLINE void zero_floats(float *dst, long count) {
     if (i < count) _mm_storeu_ps(dst + count - 4, _mm_setzero_ps());
 }
 
-// Stride 1, the common case (compiled twice, baseline and AVX2): each (channel, ky, kx) row is the
-// input shifted by (ky, kx), so the output rows that fall on vertical padding are one zero span at
-// each end, and each row inside is at most `padding` zeros, one copy, and zeros again.
+// Stride 1, the common case: each (channel, ky, kx) row is the input shifted by (ky, kx), so the
+// output rows that fall on vertical padding are one zero span at each end, and each row inside is
+// at most `padding` zeros, one copy, and zeros again.
 INLINE void im2col_stride1(const float *image, long channels, const retort_window *w, float *cols, long row_stride) {
     const long out_h = w->output_height, out_w = w->output_width, in_h = w->input_height, in_w = w->input_width;
     for (long c = 0; c < channels; c++) {
@@ -91,24 +74,9 @@ INLINE void im2col_stride1(const float *image, long channels, const retort_windo
     }
 }
 
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) NO_CALLS static void im2col_stride1_avx2(const float *image, long channels,
-                                                                        const retort_window *w, float *cols,
-                                                                        long row_stride) {
-    im2col_stride1(image, channels, w, cols, row_stride);
-}
-#endif
-
 NO_CALLS void retort_im2col(const float *restrict image, long channels, const retort_window *w, float *restrict cols,
                             long row_stride) {
     if (w->stride == 1) {
-#if defined(__x86_64__)
-        // The same loop with eight-float moves where the CPU has AVX2.
-        if (__builtin_cpu_supports("avx2")) {
-            im2col_stride1_avx2(image, channels, w, cols, row_stride);
-            return;
-        }
-#endif
         im2col_stride1(image, channels, w, cols, row_stride);
         return;
     }
@@ -247,77 +215,4 @@ void retort_max_pool_2x2(const float *x, long first, long last, long height, lon
     // Two bodies, the argmax test hoisted out of the loops.
     if (argmax) max_pool_rows(x, first, last, height, width, out, argmax);
     else max_pool_rows(x, first, last, height, width, out, 0);
-}
-
-// Four outputs as plain maxima: for values with no NaN and no -0 (a ReLU's), where any maximum
-// gives what the rule above gives.
-INLINE void pool_four_relu(const float *upper, const float *lower, float *out) {
-    const __m128 u0 = _mm_loadu_ps(upper), u1 = _mm_loadu_ps(upper + 4);
-    const __m128 l0 = _mm_loadu_ps(lower), l1 = _mm_loadu_ps(lower + 4);
-    const __m128 top =
-        _mm_max_ps(_mm_shuffle_ps(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)));
-    const __m128 bottom =
-        _mm_max_ps(_mm_shuffle_ps(l0, l1, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(l0, l1, _MM_SHUFFLE(3, 1, 3, 1)));
-    _mm_storeu_ps(out, _mm_max_ps(top, bottom));
-}
-
-// One row of outputs four at a time, the last four overlapping (out_w >= 4).
-INLINE void pool_row_relu(const float *r0, const float *r1, long out_w, float *out) {
-    long ox = 0;
-    for (; ox + 4 <= out_w; ox += 4) pool_four_relu(r0 + 2 * ox, r1 + 2 * ox, out + ox);
-    if (ox < out_w) pool_four_relu(r0 + 2 * (out_w - 4), r1 + 2 * (out_w - 4), out + out_w - 4);
-}
-
-#if defined(__x86_64__)
-// Eight outputs from sixteen floats of each row: within each 128-bit lane the shuffles pair even
-// and odd columns, which leaves the outputs in the order 0 1 4 5 2 3 6 7; one permute restores it.
-__attribute__((target("avx2"))) static inline void pool_eight_relu(const float *upper, const float *lower, float *out) {
-    const __m256 u0 = _mm256_loadu_ps(upper), u1 = _mm256_loadu_ps(upper + 8);
-    const __m256 l0 = _mm256_loadu_ps(lower), l1 = _mm256_loadu_ps(lower + 8);
-    const __m256 top = _mm256_max_ps(_mm256_shuffle_ps(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)),
-                                     _mm256_shuffle_ps(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)));
-    const __m256 bottom = _mm256_max_ps(_mm256_shuffle_ps(l0, l1, _MM_SHUFFLE(2, 0, 2, 0)),
-                                        _mm256_shuffle_ps(l0, l1, _MM_SHUFFLE(3, 1, 3, 1)));
-    const __m256 best = _mm256_max_ps(top, bottom);
-    _mm256_storeu_ps(out, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(best), _MM_SHUFFLE(3, 1, 2, 0))));
-}
-
-__attribute__((target("avx2"))) static void max_pool_relu_avx2(const float *x, long first, long last, long height,
-                                                              long width, float *out) {
-    const long out_h = height / 2, out_w = width / 2;
-    for (long plane = first; plane < last; plane++) {
-        for (long oy = 0; oy < out_h; oy++) {
-            const float *r0 = x + plane * height * width + 2 * oy * width, *r1 = r0 + width;
-            float *o = out + (plane * out_h + oy) * out_w;
-            if (out_w < 8) {
-                pool_row_relu(r0, r1, out_w, o);
-                continue;
-            }
-            long ox = 0;
-            for (; ox + 8 <= out_w; ox += 8) pool_eight_relu(r0 + 2 * ox, r1 + 2 * ox, o + ox);
-            if (ox < out_w) pool_eight_relu(r0 + 2 * (out_w - 8), r1 + 2 * (out_w - 8), o + out_w - 8);
-        }
-    }
-}
-#endif
-
-void retort_max_pool_2x2_relu(const float *x, long first, long last, long height, long width, float *out) {
-    if (width / 2 < 4) {
-        // Too narrow for a vector load: the general kernel, which gives the same values.
-        max_pool_rows(x, first, last, height, width, out, 0);
-        return;
-    }
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2")) {
-        max_pool_relu_avx2(x, first, last, height, width, out);
-        return;
-    }
-#endif
-    const long out_h = height / 2, out_w = width / 2;
-    for (long plane = first; plane < last; plane++) {
-        for (long oy = 0; oy < out_h; oy++) {
-            const float *r0 = x + plane * height * width + 2 * oy * width;
-            pool_row_relu(r0, r0 + width, out_w, out + (plane * out_h + oy) * out_w);
-        }
-    }
 }

@@ -82,7 +82,7 @@ struct Convolution {
                 if relu {
                     for j in 0..<area {
                         let v = src[j] + b
-                        dst[j] = v > 0 ? v : 0
+                        dst[j] = v < 0 ? 0 : v
                     }
                 } else {
                     for j in 0..<area { dst[j] = src[j] + b }

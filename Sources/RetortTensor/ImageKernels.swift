@@ -31,14 +31,6 @@ enum ImageKernels {
     ) {
         retort_max_pool_2x2(x, planes.lowerBound, planes.upperBound, height, width, out, argmax)
     }
-
-    /// `maxPool2x2` without offsets for a ReLU's output, which has no NaN and no -0: a plain
-    /// maximum gives the same values there, in fewer operations (eight at a time with AVX2).
-    static func maxPool2x2AfterReLU(
-        _ x: UnsafePointer<Float>, planes: Range<Int>, height: Int, width: Int, into out: UnsafeMutablePointer<Float>
-    ) {
-        retort_max_pool_2x2_relu(x, planes.lowerBound, planes.upperBound, height, width, out)
-    }
 }
 
 extension Window2D {

@@ -107,7 +107,7 @@ extension Tensor {
 
     /// The same convolution for inference, with no columns kept: each chunk's go through one buffer
     /// per thread. `relu` applies ReLU as the bias is added: the same values as `relu()` on the
-    /// output (NaN becomes 0, as there) without a second pass over it. `maxPool2x2` then pools each
+    /// output (NaN passes through, as there) without a second pass over it. `maxPool2x2` then pools each
     /// chunk's output over 2×2 windows, stride 2, while it is still in cache, and returns the pooled
     /// `[N, O, outH / 2, outW / 2]`: the same values as `maxPool2d(kernel: 2)` on the output.
     public static func conv2dInference(
@@ -141,11 +141,7 @@ extension Tensor {
                             columns: columns, product: product, into: convolved, at: 0, relu: relu)
                         let planes = 0..<(count * outChannels)
                         let pooled = out.baseAddress! + first * outChannels * pooledArea
-                        if relu {
-                            ImageKernels.maxPool2x2AfterReLU(convolved, planes: planes, height: oh, width: ow, into: pooled)
-                        } else {
-                            ImageKernels.maxPool2x2(convolved, planes: planes, height: oh, width: ow, into: pooled, argmax: nil)
-                        }
+                        ImageKernels.maxPool2x2(convolved, planes: planes, height: oh, width: ow, into: pooled, argmax: nil)
                     }
                 }
             }

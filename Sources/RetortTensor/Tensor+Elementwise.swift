@@ -93,7 +93,9 @@ extension Tensor {
     public func abs() -> Tensor { map(Swift.abs) }
     public func tanh() -> Tensor { map(tanhf) }
     public func sigmoid() -> Tensor { map(sigmoidScalar) }
-    public func relu() -> Tensor { map { $0 > 0 ? $0 : 0 } }
+    /// max(x, 0) as `torch.relu`: negatives become 0, while NaN (and -0) pass through, so a NaN
+    /// is never hidden.
+    public func relu() -> Tensor { map { $0 < 0 ? 0 : $0 } }
     public func clamp(min lower: Float?, max upper: Float?) -> Tensor {
         map { x in
             var y = x

@@ -92,10 +92,12 @@ extension Variable {
     public func abs() -> Variable { unary(Op("abs"), Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
     public func tanh() -> Variable { unary(Op("tanh"), tanhf) { _, y in 1 - y * y } }
     public func sigmoid() -> Variable { unary(Op("sigmoid"), sigmoidScalar) { _, y in y * (1 - y) } }
-    /// max(x, 0); written out rather than through `unary` because it is the hottest activation.
+    /// max(x, 0) as `torch.relu` (NaN passes through); written out rather than through `unary`
+    /// because it is the hottest activation. The gradient passes where x is not ≤ 0, as PyTorch's
+    /// (so also at NaN).
     public func relu() -> Variable {
         let x = value
-        return Variable.make(x.relu(), [self], op: .relu) { g in [g.zip3(x, x) { gi, xi, _ in xi > 0 ? gi : 0 }] }
+        return Variable.make(x.relu(), [self], op: .relu) { g in [g.zip3(x, x) { gi, xi, _ in xi <= 0 ? 0 : gi }] }
     }
 
     public func leakyRelu(slope: Float = 0.01) -> Variable {

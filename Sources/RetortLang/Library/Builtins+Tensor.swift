@@ -212,7 +212,8 @@ extension Builtins {
         elementwise("sin", summary: "Sine (radians).", example: "sin(x)", number: Foundation.sin) { $0.sin() },
         elementwise("abs", summary: "Absolute value.", example: "abs(x - y)", number: Swift.abs) { $0.abs() },
         elementwise(
-            "relu", summary: "max(x, 0); also a layer inside sequential(...).", example: "relu(x)", number: { Swift.max($0, 0) }
+            "relu", summary: "max(x, 0) as torch.relu: NaN passes through; also a layer inside sequential(...).",
+            example: "relu(x)", number: { $0 < 0 ? 0 : $0 }
         ) { $0.relu() },
         elementwise("tanh", summary: "Hyperbolic tangent; also a layer.", example: "tanh(x)", number: Foundation.tanh) {
             $0.tanh()
@@ -222,7 +223,8 @@ extension Builtins {
             number: { 1 / (1 + Foundation.exp(-$0)) }
         ) { $0.sigmoid() },
         elementwise(
-            "gelu", summary: "Gaussian error linear unit, erf form (PyTorch's default; erf to 1.9e-7); also a layer.", example: "gelu(x)",
+            "gelu", summary: "Gaussian error linear unit, erf form (PyTorch's default; erf to 1.9e-7); also a layer.",
+            example: "gelu(x)",
             number: { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }
         ) { $0.gelu() },
         elementwise(
