@@ -29,6 +29,25 @@ final class ImageKernelsTests: XCTestCase {
         }
     }
 
+    /// Every tap of an unfolding by `w` over `channels`: its row, its column within the row, and the
+    /// input offset it reads, or nil where it falls on padding.
+    private func taps(_ w: Window2D, channels: Int, _ body: (_ row: Int, _ column: Int, _ input: Int?) -> Void) {
+        for c in 0..<channels {
+            for ky in 0..<w.kernelHeight {
+                for kx in 0..<w.kernelWidth {
+                    let row = (c * w.kernelHeight + ky) * w.kernelWidth + kx
+                    for oy in 0..<w.outputHeight {
+                        for ox in 0..<w.outputWidth {
+                            let (y, x) = (oy * w.stride - w.padding + ky, ox * w.stride - w.padding + kx)
+                            let inside = y >= 0 && y < w.inputHeight && x >= 0 && x < w.inputWidth
+                            body(row, oy * w.outputWidth + ox, inside ? (c * w.inputHeight + y) * w.inputWidth + x : nil)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testUnfoldingMatchesTheDefinition() throws {
         let channels = 2
         try windows { w in
@@ -42,24 +61,12 @@ final class ImageKernelsTests: XCTestCase {
                     ImageKernels.im2col(x.baseAddress!, channels: channels, window: w, into: c.baseAddress!, rowStride: rowStride)
                 }
             }
-            for c in 0..<channels {
-                for ky in 0..<w.kernelHeight {
-                    for kx in 0..<w.kernelWidth {
-                        let row = (c * w.kernelHeight + ky) * w.kernelWidth + kx
-                        for oy in 0..<w.outputHeight {
-                            for ox in 0..<w.outputWidth {
-                                let (y, x) = (oy * w.stride - w.padding + ky, ox * w.stride - w.padding + kx)
-                                let inside = y >= 0 && y < w.inputHeight && x >= 0 && x < w.inputWidth
-                                let expected = inside ? image[(c * w.inputHeight + y) * w.inputWidth + x] : 0
-                                XCTAssertEqual(
-                                    cols[row * rowStride + oy * w.outputWidth + ox], expected, "\(w) row \(row) (\(oy), \(ox))")
-                            }
-                        }
-                        for gap in area..<rowStride {
-                            XCTAssertEqual(cols[row * rowStride + gap], 99, "\(w) wrote past row \(row)")
-                        }
-                    }
-                }
+            taps(w, channels: channels) { row, column, input in
+                let expected = input.map { image[$0] } ?? 0
+                XCTAssertEqual(cols[row * rowStride + column], expected, "\(w) row \(row) column \(column)")
+            }
+            for row in 0..<rows {
+                for gap in area..<rowStride { XCTAssertEqual(cols[row * rowStride + gap], 99, "\(w) wrote past row \(row)") }
             }
         }
     }
@@ -71,19 +78,8 @@ final class ImageKernelsTests: XCTestCase {
             let cols = values(channels * w.kernelHeight * w.kernelWidth * area, seed: 2)
             var image = values(channels * w.inputHeight * w.inputWidth, seed: 3)
             var expected = image
-            for c in 0..<channels {
-                for ky in 0..<w.kernelHeight {
-                    for kx in 0..<w.kernelWidth {
-                        let row = (c * w.kernelHeight + ky) * w.kernelWidth + kx
-                        for oy in 0..<w.outputHeight {
-                            for ox in 0..<w.outputWidth {
-                                let (y, x) = (oy * w.stride - w.padding + ky, ox * w.stride - w.padding + kx)
-                                guard y >= 0, y < w.inputHeight, x >= 0, x < w.inputWidth else { continue }
-                                expected[(c * w.inputHeight + y) * w.inputWidth + x] += cols[row * area + oy * w.outputWidth + ox]
-                            }
-                        }
-                    }
-                }
+            taps(w, channels: channels) { row, column, input in
+                if let input { expected[input] += cols[row * area + column] }
             }
             cols.withUnsafeBufferPointer { s in
                 image.withUnsafeMutableBufferPointer { x in
