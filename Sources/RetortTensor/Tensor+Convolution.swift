@@ -120,9 +120,8 @@ extension Tensor {
         let biasValues = bias?.scalars ?? [Float](repeating: 0, count: outChannels)
         let (oh, ow) = (conv.window.outputHeight, conv.window.outputWidth)
         let shape = maxPool2x2 ? [conv.images, outChannels, oh / 2, ow / 2] : conv.outputShape
-        if maxPool2x2, oh < 2 || ow < 2 {
-            throw TensorError(.shape, "max_pool2d", "kernel 2×2 is larger than the padded input \(oh)×\(ow)")
-        }
+        // The pool's window checked as the pooling layer checks it: the same error for an image too small.
+        if maxPool2x2 { _ = try Window2D(kernel: (2, 2), stride: 2, padding: 0, height: oh, width: ow, op: "max_pool2d") }
         let pooledArea = (oh / 2) * (ow / 2)
         return input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in

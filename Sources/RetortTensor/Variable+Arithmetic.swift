@@ -118,7 +118,7 @@ extension Variable {
         let x = value
         // Φ(x) is kept for the gradient only when one can be taken (what `make` checks too): erf is
         // the costly part of both passes. Both run in C (VectorMath), where the loops vectorise.
-        guard GradMode.isEnabled, requiresGrad else {
+        guard Variable.takesGradient([self]) else {
             return Variable.make(VectorMath.gelu(x), [self], op: Op("gelu")) { _ in [nil] }
         }
         let (out, cdf) = VectorMath.geluKeepingCDF(x)

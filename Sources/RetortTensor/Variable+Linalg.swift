@@ -103,7 +103,7 @@ extension Variable {
         let op = Op("conv2d", [("stride", .int(stride)), ("padding", .int(padding))])
         // The unfolded columns are kept only when a gradient can be taken (what `make` checks too);
         // without, the batch is convolved a few images at a time in a buffer that stays in cache.
-        guard GradMode.isEnabled, parents.contains(where: { $0.requiresGrad }) else {
+        guard takesGradient(parents) else {
             let output = try Tensor.conv2dInference(x, weight: w, bias: bias?.value, stride: stride, padding: padding)
             return make(output, parents, op: op) { _ in parents.map { _ in nil } }
         }
@@ -124,7 +124,7 @@ extension Variable {
         _ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0, maxPool2x2: Bool = false
     ) throws -> Variable? {
         let parents = [input, weight] + (bias.map { [$0] } ?? [])
-        guard Tape.recorder == nil, !GradMode.isEnabled || !parents.contains(where: { $0.requiresGrad }) else { return nil }
+        guard Tape.recorder == nil, !takesGradient(parents) else { return nil }
         return Variable(
             try Tensor.conv2dInference(
                 input.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, relu: true,
@@ -136,7 +136,7 @@ extension Variable {
         let x = value
         // The winners' offsets are kept only when a gradient can be taken (what `make` checks too).
         let (out, offsets) = try Tensor.maxPool2d(
-            x, kernel: kernel, stride: stride ?? kernel, padding: padding, keepsArgmax: GradMode.isEnabled && requiresGrad)
+            x, kernel: kernel, stride: stride ?? kernel, padding: padding, keepsArgmax: Variable.takesGradient([self]))
         let argmax = offsets ?? []
         return Variable.make(out, [self], op: Op.pool("max_pool2d", kernel: kernel, stride: stride ?? kernel, padding: padding)) {
             g in

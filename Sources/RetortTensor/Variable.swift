@@ -62,6 +62,14 @@ public final class Variable {
         backwardFunction = backward
     }
 
+    /// Whether an operation on `parents` records its backward: gradients on and any parent
+    /// requiring one. What `make` decides; operations that keep extra state only for the backward
+    /// (columns, argmax, Φ(x)) ask it first.
+    @inlinable
+    public static func takesGradient(_ parents: [Variable]) -> Bool {
+        GradMode.isEnabled && parents.contains(where: { $0.requiresGrad })
+    }
+
     /// The result of an operation: a graph node if gradients are on and any parent needs them.
     ///
     /// `backward` receives the gradient of the result and returns one gradient per parent
@@ -72,8 +80,7 @@ public final class Variable {
         _ value: Tensor, _ parents: [Variable], op: @autoclosure () -> Op, backward: @escaping (Tensor) -> [Tensor?]
     ) -> Variable {
         let result =
-            GradMode.isEnabled && parents.contains(where: { $0.requiresGrad })
-            ? Variable(value: value, parents: parents, backward: backward) : Variable(value)
+            takesGradient(parents) ? Variable(value: value, parents: parents, backward: backward) : Variable(value)
         if let recorder = Tape.recorder { recorder.record(op(), inputs: parents, output: result, owner: nil) }
         return result
     }
