@@ -1,4 +1,5 @@
-// Integer GEMM for quantized inference: C = A x B^T, A uint8 activations, B int8 weights, int32 results.
+// Integer GEMM for quantized inference: C = A x B^T, A uint8 activations, B int8 weights, int32 results, on
+// AVX-512 VNNI, AVX2 or plain C, whichever is the best this CPU has (chosen at run time).
 //
 // Packed layout of B: panels of PANEL_COLS columns (the last one padded with zero columns); within a panel, K is cut
 // into groups of GROUP_K values (the last one padded with zeros), and each group stores its PANEL_COLS columns one
@@ -147,30 +148,112 @@ __attribute__((target("avx2"))) static void gemm_avx2(const uint8_t *a, int m, i
     }
 }
 
+// AVX-512 VNNI: a group of a panel (16 columns x 4 k-values, 64 bytes) is exactly one 512-bit vector, and one
+// vpdpbusd multiplies each column's 4 bytes by a row's 4 broadcast bytes and adds the 4 products into that column's
+// int32 lane, with no int16 step in between. VNNI_ROWS rows share each load of the panel.
+enum { VNNI_ROWS = 8 };
+
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+VNNI_TARGET __attribute__((always_inline)) static inline void micro_kernel_vnni(const uint8_t *a, int k, int rows,
+                                                                               const int8_t *panel, int32_t *c,
+                                                                               int ldc, int cols) {
+    __m512i acc[VNNI_ROWS];
+    for (int r = 0; r < rows; r++) acc[r] = _mm512_setzero_si512();
+    int full = k / GROUP_K;
+    for (int g = 0; g < full; g++) {
+        __m512i b = _mm512_loadu_si512((const void *)(panel + (size_t)g * GROUP_BYTES));
+        for (int r = 0; r < rows; r++) {
+            uint32_t a4;
+            memcpy(&a4, a + (size_t)r * k + (size_t)g * GROUP_K, sizeof a4);
+            acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32((int)a4), b);
+        }
+    }
+    if (full * GROUP_K < k) {
+        __m512i b = _mm512_loadu_si512((const void *)(panel + (size_t)full * GROUP_BYTES));
+        for (int r = 0; r < rows; r++) {
+            uint32_t a4 = a_group(a + (size_t)r * k, full * GROUP_K, k);
+            acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32((int)a4), b);
+        }
+    }
+    __mmask16 mask = (__mmask16)((1u << cols) - 1);
+    for (int r = 0; r < rows; r++) _mm512_mask_storeu_epi32(c + (size_t)r * ldc, mask, acc[r]);
+}
+
+VNNI_TARGET static void gemm_vnni(const uint8_t *a, int m, int k, const int8_t *packed, int n, int32_t *c) {
+    size_t panel_bytes = (size_t)group_count(k) * GROUP_BYTES;
+    for (int p = 0; p < panel_count(n); p++) {
+        const int8_t *panel = packed + (size_t)p * panel_bytes;
+        int j = p * PANEL_COLS;
+        int cols = n - j < PANEL_COLS ? n - j : PANEL_COLS;
+        int i = 0;
+        for (; i + VNNI_ROWS <= m; i += VNNI_ROWS) {
+            micro_kernel_vnni(a + (size_t)i * k, k, VNNI_ROWS, panel, c + (size_t)i * n + j, n, cols);
+        }
+        // The last m % VNNI_ROWS rows, each count with its own specialised kernel.
+        _Static_assert(VNNI_ROWS == 8, "this switch handles remainders of 1 to 7 rows");
+        const uint8_t *rest = a + (size_t)i * k;
+        int32_t *out = c + (size_t)i * n + j;
+        switch (m - i) {
+        case 7: micro_kernel_vnni(rest, k, 7, panel, out, n, cols); break;
+        case 6: micro_kernel_vnni(rest, k, 6, panel, out, n, cols); break;
+        case 5: micro_kernel_vnni(rest, k, 5, panel, out, n, cols); break;
+        case 4: micro_kernel_vnni(rest, k, 4, panel, out, n, cols); break;
+        case 3: micro_kernel_vnni(rest, k, 3, panel, out, n, cols); break;
+        case 2: micro_kernel_vnni(rest, k, 2, panel, out, n, cols); break;
+        case 1: micro_kernel_vnni(rest, k, 1, panel, out, n, cols); break;
+        default: break;
+        }
+    }
+}
+
 static int has_avx2(void) { return __builtin_cpu_supports("avx2"); }
+static int has_vnni(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vnni");
+}
 
 #else
 
 static int has_avx2(void) { return 0; }
+static int has_vnni(void) { return 0; }
 
 #endif
 
-void retort_int8_gemm(const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c) {
-    if (m <= 0 || n <= 0) return;
-#ifdef RETORT_X86
-    if (has_avx2()) {
-        gemm_avx2(a, m, k, packed_b, n, c);
-        return;
-    }
-#endif
-    gemm_scalar(a, m, k, packed_b, n, c);
+static int best_path(void) {
+    return has_vnni() ? RETORT_INT8_AVX512_VNNI : has_avx2() ? RETORT_INT8_AVX2 : RETORT_INT8_SCALAR;
 }
 
-const char *retort_int8_path(void) { return has_avx2() ? "avx2" : "scalar"; }
+void retort_int8_gemm(const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c) {
+    retort_int8_gemm_on(best_path(), a, m, k, packed_b, n, c);
+}
 
-void retort_int8_gemm_scalar(const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c) {
-    if (m <= 0 || n <= 0) return;
-    gemm_scalar(a, m, k, packed_b, n, c);
+int retort_int8_gemm_on(int path, const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c) {
+    switch (path) {
+    case RETORT_INT8_SCALAR:
+        if (m > 0 && n > 0) gemm_scalar(a, m, k, packed_b, n, c);
+        return 1;
+#ifdef RETORT_X86
+    case RETORT_INT8_AVX2:
+        if (!has_avx2()) return 0;
+        if (m > 0 && n > 0) gemm_avx2(a, m, k, packed_b, n, c);
+        return 1;
+    case RETORT_INT8_AVX512_VNNI:
+        if (!has_vnni()) return 0;
+        if (m > 0 && n > 0) gemm_vnni(a, m, k, packed_b, n, c);
+        return 1;
+#endif
+    default:
+        return 0;
+    }
+}
+
+const char *retort_int8_path(void) {
+    switch (best_path()) {
+    case RETORT_INT8_AVX512_VNNI: return "avx512-vnni";
+    case RETORT_INT8_AVX2: return "avx2";
+    default: return "scalar";
+    }
 }
 
 // Quantisation of float activations onto the 7-bit grid: q = clamp(round(x * inverse) + zero, 0, 127), rounding to
@@ -220,53 +303,16 @@ void retort_int8_quantize(const float *x, size_t count, float inverse, int zero,
     quantize_scalar(x, count, inverse, zero, q);
 }
 
-void retort_int8_im2col(const uint8_t *q, int c, int h, int w, int kh, int kw, int stride, int pad, uint8_t zero,
-                        size_t first, size_t count, uint8_t *columns) {
-    int oh = (h + 2 * pad - kh) / stride + 1, ow = (w + 2 * pad - kw) / stride + 1;
-    size_t area = (size_t)oh * ow, plane_size = (size_t)h * w;
-    uint8_t *dst = columns;
-    const uint8_t *end = columns + count * (size_t)c * kh * kw;
-    for (size_t r = first; r < first + count; r++) {
-        size_t i = r / area;
-        int oy = (int)(r % area) / ow, ox = (int)(r % area) % ow;
-        int x0 = ox * stride - pad;
-        int inside = x0 >= 0 && x0 + kw <= w;
-        for (int ch = 0; ch < c; ch++) {
-            const uint8_t *plane = q + (i * c + ch) * plane_size;
-            for (int ky = 0; ky < kh; ky++) {
-                int y = oy * stride - pad + ky;
-                if (y < 0 || y >= h) {
-                    memset(dst, zero, (size_t)kw);
-                } else if (inside) {
-                    size_t offset = (size_t)y * w + x0;
-                    if (kw <= 8 && dst + 8 <= end && offset + 8 <= plane_size) {
-                        // One 8-byte move instead of kw single bytes: the bytes past kw land on the next
-                        // segment's place, which that segment then overwrites; both ends are checked above.
-                        uint64_t bytes;
-                        memcpy(&bytes, plane + offset, 8);
-                        memcpy(dst, &bytes, 8);
-                    } else {
-                        memcpy(dst, plane + offset, (size_t)kw);
-                    }
-                } else {
-                    for (int kx = 0; kx < kw; kx++) {
-                        int xx = x0 + kx;
-                        dst[kx] = (xx >= 0 && xx < w) ? plane[(size_t)y * w + xx] : zero;
-                    }
-                }
-                dst += kw;
-            }
-        }
-    }
-}
-
 void retort_int8_requantize(const int32_t *acc, size_t first, size_t rows, int outputs, const int32_t *corrections,
-                            const float *scales, const float *bias, int area, float *out) {
+                            const float *scales, const float *bias, int area, int relu, float *out) {
     if (area <= 0) {
         for (size_t r = first; r < first + rows; r++) {
             const int32_t *a = acc + (r - first) * outputs;
             float *o = out + r * outputs;
             for (int j = 0; j < outputs; j++) o[j] = (float)(a[j] - corrections[j]) * scales[j] + bias[j];
+            if (relu) {
+                for (int j = 0; j < outputs; j++) o[j] = o[j] < 0.0f ? 0.0f : o[j];
+            }
         }
         return;
     }
@@ -282,6 +328,9 @@ void retort_int8_requantize(const int32_t *acc, size_t first, size_t rows, int o
             int32_t correction = corrections[j];
             float scale = scales[j], b = bias[j];
             for (size_t t = 0; t < run; t++) o[t] = (float)(a[t * outputs + j] - correction) * scale + b;
+            if (relu) {
+                for (size_t t = 0; t < run; t++) o[t] = o[t] < 0.0f ? 0.0f : o[t];
+            }
         }
         r += run;
     }

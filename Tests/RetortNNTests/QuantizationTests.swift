@@ -80,16 +80,21 @@ final class QuantizationTests: XCTestCase {
         }
         for (m, k, n) in [
             (1, 1, 1), (1, 784, 512), (7, 33, 10), (128, 64, 17), (5, 300, 64), (64, 576, 64), (3, 31, 3), (9, 4099, 5),
+            (15, 9, 16), (23, 144, 32), (8, 3, 1),
         ] {
             let a = (0..<(m * k)).map { _ in UInt8(next() % 128) }
             let b = (0..<(n * k)).map { _ in Int8(Int(next() % 255) - 127) }
             let packed = Int8Kernel.pack(b, rows: n, depth: k)
             var c = [Int32](repeating: -1, count: m * n)
-            var portable = [Int32](repeating: -1, count: m * n)
+            var onPath: [Int8Kernel.Path: [Int32]] = [:]
             a.withUnsafeBufferPointer { pa in
                 c.withUnsafeMutableBufferPointer { pc in Int8Kernel.gemm(pa.baseAddress!, m: m, packed, into: pc.baseAddress!) }
-                portable.withUnsafeMutableBufferPointer { pc in
-                    Int8Kernel.gemm(pa.baseAddress!, m: m, packed, into: pc.baseAddress!, scalar: true)
+                for path in Int8Kernel.Path.allCases {
+                    var result = [Int32](repeating: -1, count: m * n)
+                    let ran = result.withUnsafeMutableBufferPointer { pc in
+                        Int8Kernel.gemm(pa.baseAddress!, m: m, packed, into: pc.baseAddress!, on: path)
+                    }
+                    if ran { onPath[path] = result }
                 }
             }
             var expected = [Int32](repeating: 0, count: m * n)
@@ -101,7 +106,8 @@ final class QuantizationTests: XCTestCase {
                 }
             }
             XCTAssertEqual(c, expected, "int8 gemm \(m)x\(k)x\(n) on \(Int8Kernel.path)")
-            XCTAssertEqual(portable, expected, "int8 gemm \(m)x\(k)x\(n) on the scalar path")
+            XCTAssertNotNil(onPath[.scalar], "the scalar path runs everywhere")
+            for (path, result) in onPath { XCTAssertEqual(result, expected, "int8 gemm \(m)x\(k)x\(n) on \(path)") }
             XCTAssertEqual(packed.rowSums, (0..<n).map { j in (0..<k).reduce(Int32(0)) { $0 + Int32(b[j * k + $1]) } })
         }
     }

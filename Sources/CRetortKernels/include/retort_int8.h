@@ -10,31 +10,49 @@
 /// needs to correct for a non-zero activation zero point.
 size_t retort_int8_pack_b(const int8_t *b, int n, int k, void *out, int32_t *row_sums);
 
-/// C (M x N int32, row-major) = A (M x K uint8 in [0, 127], row-major) x B^T, with B packed by retort_int8_pack_b.
-/// Exact for every input in range: activations are 7-bit so AVX2's u8 x s8 pair sums never saturate int16.
-/// Single-threaded; allocates nothing.
+/// C (M x N int32, row-major) = A (M x K uint8 in [0, 127], row-major) x B^T, with B packed by retort_int8_pack_b,
+/// on the best path this CPU has. Exact for every input in range: activations are 7-bit so AVX2's u8 x s8 pair sums
+/// never saturate int16, and AVX-512 VNNI adds the products in int32. Single-threaded; allocates nothing.
 void retort_int8_gemm(const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c);
 
-/// The same product on the portable scalar path whatever the CPU, so tests check it on every machine.
-void retort_int8_gemm_scalar(const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c);
+/// The code paths of retort_int8_gemm.
+enum { RETORT_INT8_SCALAR = 0, RETORT_INT8_AVX2 = 1, RETORT_INT8_AVX512_VNNI = 2 };
+
+/// The same product on the given path, so tests check every path this CPU can run; returns 0 (and writes nothing)
+/// when the CPU lacks it, 1 otherwise. The scalar path runs everywhere.
+int retort_int8_gemm_on(int path, const uint8_t *a, int m, int k, const void *packed_b, int n, int32_t *c);
 
 /// Quantises count floats onto the 7-bit activation grid: q = clamp(round(x * inverse) + zero, 0, 127), rounding to
 /// nearest with ties to even; NaN becomes 0. The AVX2 and scalar paths give the same bytes.
 void retort_int8_quantize(const float *x, size_t count, float inverse, int zero, uint8_t *q);
 
-/// Unfolds quantised images [c, h, w] (back to back in q) into rows of A for a convolution: one row per output
-/// position, numbered image by image in row-major order, each row the patch in (channel, ky, kx) order; taps on the
-/// padding take `zero`. Writes rows first ..< first + count, so a caller can work in blocks that stay in cache.
-void retort_int8_im2col(const uint8_t *q, int c, int h, int w, int kh, int kw, int stride, int pad, uint8_t zero,
-                        size_t first, size_t count, uint8_t *columns);
-
 /// Requantises int32 sums to float: out = (acc - corrections[j]) * scales[j] + bias[j] for output j, for rows
 /// first ..< first + rows (acc holds just those rows). With area <= 0 the output is row-major [rows, outputs];
 /// otherwise rows are image positions and the output is laid out as [images, outputs, area], as a convolution's.
+/// With relu set, a value below 0 becomes 0 (NaN and -0 pass, as torch.relu).
 void retort_int8_requantize(const int32_t *acc, size_t first, size_t rows, int outputs, const int32_t *corrections,
-                            const float *scales, const float *bias, int area, float *out);
+                            const float *scales, const float *bias, int area, int relu, float *out);
 
-/// The code path retort_int8_gemm takes on this CPU: "avx2" or "scalar".
+/// Quantises images [images, c, area] of floats as retort_int8_quantize does, laid out channels last:
+/// q[(image * area + position) * c + channel]. scratch holds c * area bytes.
+void retort_int8_quantize_channels_last(const float *x, size_t images, int c, int area, float inverse, int zero,
+                                        uint8_t *scratch, uint8_t *q);
+
+/// Unfolds a convolution's output rows first_row ..< first_row + rows (row = image * out_h + oy, out_h and out_w
+/// following from the sizes) over channels-last quantised images q [images, h, w, c] into patches, one per output
+/// position (out_w per row, in order), each in (ky, kx, channel) order; taps on the padding take `zero`.
+void retort_int8_im2col_rows(const uint8_t *q, int c, int h, int w, int kh, int kw, int stride, int pad, uint8_t zero,
+                             size_t first_row, size_t rows, uint8_t *columns);
+
+/// A convolution's requantisation, ReLU and 2x2 max pool (stride 2) in one: acc holds the int32 sums of two
+/// consecutive output rows of one image (2 * out_w positions x outputs, row-major); writes pooled row out[j * plane +
+/// px] for px < out_w / 2 and each output j. Pools the integers before requantising, which gives the same floats as
+/// pooling afterwards: requantising is nondecreasing (every scale is positive), and so is ReLU.
+void retort_int8_requantize_pooled(const int32_t *acc, int out_w, int outputs, const int32_t *corrections,
+                                   const float *scales, const float *bias, int relu, size_t plane, float *out);
+
+
+/// The code path retort_int8_gemm takes on this CPU: "avx512-vnni", "avx2" or "scalar".
 const char *retort_int8_path(void);
 
 #endif

@@ -129,6 +129,17 @@ public final class Sequential: Layer {
                     continue
                 }
             }
+            // The int8 convolution's the same way: the pool is taken on the integer sums.
+            if let conv = layers[index] as? QuantizedConv2d, index + 1 < layers.count,
+                let activation = layers[index + 1] as? Activation, activation.kind == .relu
+            {
+                let pools = index + 2 < layers.count && Self.isMaxPool2x2(layers[index + 2])
+                if let fused = try conv.forwardFused(x, maxPool2x2: pools) {
+                    x = fused
+                    index += pools ? 3 : 2
+                    continue
+                }
+            }
             x = try layers[index].forward(x)
             index += 1
         }

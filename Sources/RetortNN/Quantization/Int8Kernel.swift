@@ -17,8 +17,21 @@ public enum Int8Kernel {
         public let rowSums: [Int32]
     }
 
-    /// Which code path runs on this CPU: "avx2" or "scalar".
+    /// Which code path runs on this CPU: "avx512-vnni", "avx2" or "scalar".
     public static var path: String { String(cString: retort_int8_path()) }
+
+    /// The kernel's code paths, for tests that check each one this CPU can run.
+    public enum Path: CaseIterable {
+        case scalar, avx2, avx512VNNI
+
+        var code: Int32 {
+            switch self {
+            case .scalar: Int32(RETORT_INT8_SCALAR)
+            case .avx2: Int32(RETORT_INT8_AVX2)
+            case .avx512VNNI: Int32(RETORT_INT8_AVX512_VNNI)
+            }
+        }
+    }
 
     public static func pack(_ weights: [Int8], rows: Int, depth: Int) -> Packed {
         precondition(weights.count == rows * depth, "int8 weights do not fill \(rows)×\(depth)")
@@ -46,33 +59,64 @@ public enum Int8Kernel {
         retort_int8_quantize(x.baseAddress, x.count, inverse, Int32(zero), q)
     }
 
-    /// Unfolds quantised images into rows `first ..< first + count` of patches for `gemm`.
+    /// Quantises images `[images, c, area]` onto the grid as `quantize` does, laid out channels last
+    /// (`[images, area, c]`), the layout `im2col` reads.
+    public static func quantizeChannelsLast(
+        _ x: UnsafeBufferPointer<Float>, channels c: Int, area: Int, inverse: Float, zero: Int,
+        into q: UnsafeMutablePointer<UInt8>
+    ) {
+        let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(c * area, 1))
+        defer { scratch.deallocate() }
+        retort_int8_quantize_channels_last(
+            x.baseAddress, x.count / Swift.max(c * area, 1), Int32(c), Int32(area), inverse, Int32(zero), scratch, q)
+    }
+
+    /// Unfolds the output rows `rows` (numbered `image · outputHeight + y`) of a convolution over
+    /// channels-last quantised images into one patch per output position, in (ky, kx, channel) order.
     public static func im2col(
-        _ q: UnsafePointer<UInt8>, channels c: Int, window: Window2D, zero: UInt8, rows: Range<Int>,
+        _ q: UnsafePointer<UInt8>, channels c: Int, window: Window2D, zero: UInt8, outputRows rows: Range<Int>,
         into columns: UnsafeMutablePointer<UInt8>
     ) {
-        retort_int8_im2col(
+        retort_int8_im2col_rows(
             q, Int32(c), Int32(window.inputHeight), Int32(window.inputWidth), Int32(window.kernelHeight),
             Int32(window.kernelWidth), Int32(window.stride), Int32(window.padding), zero, rows.lowerBound, rows.count,
             columns)
     }
 
     /// `out = (acc − corrections[j]) · scales[j] + bias[j]` for `rows` (acc holds just those), as
-    /// `[rows, outputs]`, or for a convolution (`area` positions per image) as `[images, outputs, area]`.
+    /// `[rows, outputs]`, or for a convolution (`area` positions per image) as `[images, outputs, area]`;
+    /// with `relu`, negatives become 0 (NaN and −0 pass).
     public static func requantize(
         _ acc: UnsafePointer<Int32>, rows: Range<Int>, outputs: Int, corrections: [Int32], scales: [Float],
-        bias: [Float], area: Int?, into out: UnsafeMutablePointer<Float>
+        bias: [Float], area: Int?, relu: Bool, into out: UnsafeMutablePointer<Float>
     ) {
         retort_int8_requantize(
-            acc, rows.lowerBound, rows.count, Int32(outputs), corrections, scales, bias, Int32(area ?? 0), out)
+            acc, rows.lowerBound, rows.count, Int32(outputs), corrections, scales, bias, Int32(area ?? 0), relu ? 1 : 0,
+            out)
     }
 
-    /// `scalar: true` takes the portable path whatever the CPU (for tests).
-    public static func gemm(
-        _ a: UnsafePointer<UInt8>, m: Int, _ b: Packed, into out: UnsafeMutablePointer<Int32>, scalar: Bool = false
+    /// Two output rows of one image (`acc`: `2 · width` positions × outputs) requantised, with ReLU,
+    /// and max-pooled over 2×2 windows into one pooled row: `out[j · plane + x]`.
+    public static func requantizePooled(
+        _ acc: UnsafePointer<Int32>, width: Int, outputs: Int, corrections: [Int32], scales: [Float], bias: [Float],
+        relu: Bool, plane: Int, into out: UnsafeMutablePointer<Float>
     ) {
+        retort_int8_requantize_pooled(
+            acc, Int32(width), Int32(outputs), corrections, scales, bias, relu ? 1 : 0, plane, out)
+    }
+
+    /// `a · bᵀ` on one given code path, single-threaded; false (nothing written) when this CPU lacks it.
+    public static func gemm(
+        _ a: UnsafePointer<UInt8>, m: Int, _ b: Packed, into out: UnsafeMutablePointer<Int32>, on path: Path
+    ) -> Bool {
+        b.bytes.withUnsafeBytes { packed in
+            retort_int8_gemm_on(path.code, a, Int32(m), Int32(b.depth), packed.baseAddress, Int32(b.rows), out) == 1
+        }
+    }
+
+    public static func gemm(_ a: UnsafePointer<UInt8>, m: Int, _ b: Packed, into out: UnsafeMutablePointer<Int32>) {
         guard m > 0, b.rows > 0 else { return }
-        if BLAS.gemmLibrary == .oneDNN, !scalar {
+        if BLAS.gemmLibrary == .oneDNN {
             // On OpenMP's pool (shared with oneDNN's GEMM and the convolution loops; inside one of
             // those loops it runs on the calling thread), in whole groups of four rows, the kernel's step.
             let groups = (m + 3) / 4
@@ -89,7 +133,7 @@ public enum Int8Kernel {
             return
         }
         let threads = Swift.min(BLAS.threadCount, m / 4)
-        if threads > 1, !scalar, m * b.rows * b.depth >= parallelThreshold {
+        if threads > 1, m * b.rows * b.depth >= parallelThreshold {
             // Blocks of whole groups of four rows, the kernel's step.
             let per = ((m + threads - 1) / threads + 3) / 4 * 4
             b.bytes.withUnsafeBytes { packed in
@@ -109,11 +153,7 @@ public enum Int8Kernel {
             return
         }
         b.bytes.withUnsafeBytes { packed in
-            if scalar {
-                retort_int8_gemm_scalar(a, Int32(m), Int32(b.depth), packed.baseAddress, Int32(b.rows), out)
-            } else {
-                retort_int8_gemm(a, Int32(m), Int32(b.depth), packed.baseAddress, Int32(b.rows), out)
-            }
+            retort_int8_gemm(a, Int32(m), Int32(b.depth), packed.baseAddress, Int32(b.rows), out)
         }
     }
 }

@@ -38,10 +38,29 @@ public struct Int8Weights {
         self.bias = bias
         self.input = input
         let outputs = shape[0]
-        packed = Int8Kernel.pack(values, rows: outputs, depth: values.count / Swift.max(outputs, 1))
+        packed = Int8Kernel.pack(
+            Self.packingOrder(values, shape: shape), rows: outputs, depth: values.count / Swift.max(outputs, 1))
         corrections = packed.rowSums.map { Int32(input.zeroPoint) &* $0 }
         outputScales = (0..<outputs).map { input.scale * scales[scales.count == 1 ? 0 : $0] }
         offsets = bias ?? [Float](repeating: 0, count: outputs)
+    }
+
+    /// The weights in the order the kernel multiplies them: a convolution's `[out, c, kh, kw]` as
+    /// `[out, kh, kw, c]`, the order of the channels-last patches `Int8Kernel.im2col` unfolds.
+    static func packingOrder(_ values: [Int8], shape: [Int]) -> [Int8] {
+        guard shape.count == 4 else { return values }
+        let (outputs, c, kh, kw) = (shape[0], shape[1], shape[2], shape[3])
+        var ordered = values
+        for o in 0..<outputs {
+            for ch in 0..<c {
+                for ky in 0..<kh {
+                    for kx in 0..<kw {
+                        ordered[((o * kh + ky) * kw + kx) * c + ch] = values[((o * c + ch) * kh + ky) * kw + kx]
+                    }
+                }
+            }
+        }
+        return ordered
     }
 
     /// From a float weight and bias and the observed input range.
@@ -113,10 +132,23 @@ public struct Int8Weights {
 
     /// `acc[rows × outputs]` to float: `s · sᵥ[o] · (acc − z · Σw[o]) + b[o]`, row-major, or laid out
     /// `[images, outputs, area]` for a convolution with `area` positions per image.
-    func requantize(_ acc: UnsafePointer<Int32>, rows: Range<Int>, area: Int? = nil, into out: UnsafeMutablePointer<Float>) {
+    func requantize(
+        _ acc: UnsafePointer<Int32>, rows: Range<Int>, area: Int? = nil, relu: Bool = false,
+        into out: UnsafeMutablePointer<Float>
+    ) {
         Int8Kernel.requantize(
             acc, rows: rows, outputs: outputs, corrections: corrections, scales: outputScales, bias: offsets, area: area,
-            into: out)
+            relu: relu, into: out)
+    }
+
+    /// Two output rows of a convolution (`2 · width` positions) requantised, with ReLU when asked,
+    /// and pooled over 2×2 windows into one row of each output plane (`plane` floats apart).
+    func requantizePooled(
+        _ acc: UnsafePointer<Int32>, width: Int, relu: Bool, plane: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        Int8Kernel.requantizePooled(
+            acc, width: width, outputs: outputs, corrections: corrections, scales: outputScales, bias: offsets,
+            relu: relu, plane: plane, into: out)
     }
 }
 
@@ -196,7 +228,22 @@ public final class QuantizedConv2d: QuantizedLayer {
     public func setBuffer(_ name: String, _ tensor: Tensor) throws { weights = try weights.replacing(name, tensor) }
 
     public func forward(_ input: Variable) throws -> Variable {
-        let x = input.value
+        let result = Variable(try convolve(input.value, relu: false, maxPool2x2: false))
+        Tape.record(
+            Op("int8_conv2d", [("stride", .int(stride)), ("padding", .int(padding))]), inputs: [input], output: result,
+            owner: self)
+        return result
+    }
+
+    /// This convolution, the ReLU after it and a 2×2 max pool (stride 2) after that in one pass, as
+    /// `Sequential` runs them: the same values as the three layers. Nil while a trace records, which
+    /// needs the layers apart.
+    func forwardFused(_ input: Variable, maxPool2x2: Bool) throws -> Variable? {
+        guard Tape.recorder == nil else { return nil }
+        return Variable(try convolve(input.value, relu: true, maxPool2x2: maxPool2x2))
+    }
+
+    private func convolve(_ x: Tensor, relu: Bool, maxPool2x2: Bool) throws -> Tensor {
         let (n, c, h, wd) = try x.imageDimensions(op: "conv2d")
         guard weights.shape[1] == c else {
             throw TensorError(
@@ -206,42 +253,68 @@ public final class QuantizedConv2d: QuantizedLayer {
         let window = try Window2D(
             kernel: (weights.shape[2], weights.shape[3]), stride: stride, padding: padding, height: h, width: wd,
             op: "conv2d")
-        let outputShape = try window.outputShape(images: n, channels: weights.outputs, op: "conv2d")
+        var outputShape = try window.outputShape(images: n, channels: weights.outputs, op: "conv2d")
         let (oh, ow) = (window.outputHeight, window.outputWidth)
-        let area = oh * ow
+        if maxPool2x2 {
+            // Checked as the pooling layer checks it: the same error for an output too small to pool.
+            let pool = try Window2D(kernel: (2, 2), stride: 2, padding: 0, height: oh, width: ow, op: "max_pool2d")
+            outputShape = [n, weights.outputs, pool.outputHeight, pool.outputWidth]
+        }
         let patch = c * window.kernelHeight * window.kernelWidth
         let outputs = weights.outputs
         let zero = UInt8(weights.input.zeroPoint)
-        let out = x.withUnsafeBufferPointer { px in
+        // The unit of work: one output row, or the two a pooled row is made of (a last odd row,
+        // which the pool drops, is not computed).
+        let unitRows = maxPool2x2 ? 2 : 1
+        let unitsPerImage = oh / unitRows
+        let units = n * unitsPerImage
+        let unitPositions = unitRows * ow
+        let pooledPlane = (oh / 2) * (ow / 2)
+        return x.withUnsafeBufferPointer { px in
             Tensor(shape: outputShape) { po in
                 let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(px.count, 1))
                 defer { q.deallocate() }
-                weights.quantizeInput(px, into: q)
-                // Positions in blocks whose patches (about 128 KB) stay in cache between unfolding and the
+                Int8Kernel.quantizeChannelsLast(
+                    px, channels: c, area: h * wd, inverse: 1 / weights.input.scale, zero: weights.input.zeroPoint, into: q)
+                // Units in blocks whose patches (about 128 KB) stay in cache between unfolding and the
                 // product; blocks write disjoint outputs, so they are shared out over Parallel's threads.
-                let block = Swift.max(16, Swift.min(n * area, (128 << 10) / Swift.max(patch, 1)))
-                let blocks = (n * area + block - 1) / block
+                let perBlock = Swift.max(1, Swift.min(units, (128 << 10) / Swift.max(patch * unitPositions, 1)))
+                let blocks = (units + perBlock - 1) / perBlock
                 let output = po.baseAddress!
-                Parallel.forEach(blocks, cost: n * area * patch * outputs / 64) { range in
-                    let columns = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(block * patch, 1))
-                    let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(block * outputs, 1))
+                Parallel.forEach(blocks, cost: units * unitPositions * patch * outputs / 64) { range in
+                    let rows = perBlock * unitPositions
+                    let columns = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(rows * patch, 1))
+                    let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(rows * outputs, 1))
                     defer {
                         columns.deallocate()
                         acc.deallocate()
                     }
                     for index in range {
-                        let rows = index * block..<Swift.min((index + 1) * block, n * area)
-                        Int8Kernel.im2col(q, channels: c, window: window, zero: zero, rows: rows, into: columns)
-                        Int8Kernel.gemm(columns, m: rows.count, weights.packed, into: acc)
-                        weights.requantize(acc, rows: rows, area: area, into: output)
+                        let block = index * perBlock..<Swift.min((index + 1) * perBlock, units)
+                        let positions = block.count * unitPositions
+                        guard maxPool2x2 else {
+                            Int8Kernel.im2col(q, channels: c, window: window, zero: zero, outputRows: block, into: columns)
+                            Int8Kernel.gemm(columns, m: positions, weights.packed, into: acc)
+                            let first = block.lowerBound * ow
+                            weights.requantize(acc, rows: first..<first + positions, area: oh * ow, relu: relu, into: output)
+                            continue
+                        }
+                        for (offset, unit) in block.enumerated() {
+                            let row = (unit / unitsPerImage) * oh + (unit % unitsPerImage) * 2
+                            Int8Kernel.im2col(
+                                q, channels: c, window: window, zero: zero, outputRows: row..<row + 2,
+                                into: columns + offset * unitPositions * patch)
+                        }
+                        Int8Kernel.gemm(columns, m: positions, weights.packed, into: acc)
+                        for (offset, unit) in block.enumerated() {
+                            let (image, pooledRow) = (unit / unitsPerImage, unit % unitsPerImage)
+                            weights.requantizePooled(
+                                acc + offset * unitPositions * outputs, width: ow, relu: relu, plane: pooledPlane,
+                                into: output + image * outputs * pooledPlane + pooledRow * (ow / 2))
+                        }
                     }
                 }
             }
         }
-        let result = Variable(out)
-        Tape.record(
-            Op("int8_conv2d", [("stride", .int(stride)), ("padding", .int(padding))]), inputs: [input], output: result,
-            owner: self)
-        return result
     }
 }

@@ -1,0 +1,171 @@
+// The int8 convolution's loops around the GEMM: images laid out channels last, unfolded output row by output row,
+// and the requantisation with ReLU and a 2x2 max pool in one pass.
+//
+// Channels last makes each row of a patch (kw taps of every channel) one contiguous run of kw * c bytes of the
+// image, so unfolding is a few block copies per position instead of one per channel and kernel row; the weights are
+// packed in the same (ky, kx, channel) order by the caller.
+#include "retort_int8.h"
+
+#include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(RETORT_INT8_NO_SIMD)
+#include <immintrin.h>
+#define RETORT_X86 1
+#endif
+
+void retort_int8_quantize_channels_last(const float *x, size_t images, int c, int area, float inverse, int zero,
+                                        uint8_t *scratch, uint8_t *q) {
+    size_t image_size = (size_t)c * area;
+    if (c == 1) {
+        retort_int8_quantize(x, images * image_size, inverse, zero, q);
+        return;
+    }
+    for (size_t i = 0; i < images; i++) {
+        retort_int8_quantize(x + i * image_size, image_size, inverse, zero, scratch);
+        uint8_t *dst = q + i * image_size;
+        for (int p = 0; p < area; p++) {
+            for (int ch = 0; ch < c; ch++) dst[(size_t)p * c + ch] = scratch[(size_t)ch * area + p];
+        }
+    }
+}
+
+// Copies n bytes with a few fixed-size moves (the compiler makes each memcpy one load and one store), the last one
+// overlapping the one before; never touches a byte outside [d, d + n).
+static inline void copy_bytes(uint8_t *d, const uint8_t *s, size_t n) {
+    if (n >= 16) {
+        size_t i = 0;
+        for (; i + 16 < n; i += 16) memcpy(d + i, s + i, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n > 0) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
+void retort_int8_im2col_rows(const uint8_t *q, int c, int h, int w, int kh, int kw, int stride, int pad, uint8_t zero,
+                             size_t first_row, size_t rows, uint8_t *columns) {
+    int oh = (h + 2 * pad - kh) / stride + 1, ow = (w + 2 * pad - kw) / stride + 1;
+    size_t pixel_row = (size_t)w * c, segment = (size_t)kw * c, patch = segment * kh;
+    uint8_t *dst = columns;
+    for (size_t r = first_row; r < first_row + rows; r++) {
+        size_t image = r / oh;
+        int oy = (int)(r % oh);
+        const uint8_t *plane = q + image * h * pixel_row;
+        for (int ox = 0; ox < ow; ox++, dst += patch) {
+            int x0 = ox * stride - pad;
+            uint8_t *d = dst;
+            if (x0 >= 0 && x0 + kw <= w) {
+                for (int ky = 0; ky < kh; ky++, d += segment) {
+                    int y = oy * stride - pad + ky;
+                    if (y < 0 || y >= h) {
+                        memset(d, zero, segment);
+                    } else {
+                        copy_bytes(d, plane + (size_t)y * pixel_row + (size_t)x0 * c, segment);
+                    }
+                }
+                continue;
+            }
+            // A window over the left or right padding: tap by tap.
+            for (int ky = 0; ky < kh; ky++) {
+                int y = oy * stride - pad + ky;
+                for (int kx = 0; kx < kw; kx++, d += c) {
+                    int x = x0 + kx;
+                    if (y < 0 || y >= h || x < 0 || x >= w) {
+                        memset(d, zero, (size_t)c);
+                    } else {
+                        copy_bytes(d, plane + (size_t)y * pixel_row + (size_t)x * c, (size_t)c);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static inline int32_t max4(int32_t a, int32_t b, int32_t c, int32_t d) {
+    int32_t m = a > b ? a : b, n = c > d ? c : d;
+    return m > n ? m : n;
+}
+
+// One output's value: the same expression as retort_int8_requantize's, so the two give the same floats.
+static inline float requantized(int32_t acc, int32_t correction, float scale, float bias, int relu) {
+    float v = (float)(acc - correction) * scale + bias;
+    return relu && v < 0.0f ? 0.0f : v;
+}
+
+static void requantize_pooled_scalar(const int32_t *acc, int out_w, int outputs, const int32_t *corrections,
+                                     const float *scales, const float *bias, int relu, size_t plane, float *out) {
+    const int32_t *top = acc, *bottom = acc + (size_t)out_w * outputs;
+    for (int px = 0; px < out_w / 2; px++) {
+        size_t left = (size_t)(2 * px) * outputs, right = left + outputs;
+        for (int j = 0; j < outputs; j++) {
+            int32_t m = max4(top[left + j], top[right + j], bottom[left + j], bottom[right + j]);
+            out[(size_t)j * plane + px] = requantized(m, corrections[j], scales[j], bias[j], relu);
+        }
+    }
+}
+
+#ifdef RETORT_X86
+// Eight outputs at a time: the integer maximum, then (acc - correction) * scale + bias with a separate multiply and
+// add (as the scalar expression compiles without FMA), then max(0, v), which keeps NaN and -0 as the scalar rule
+// does. Results go through a small buffer so each output's plane is written contiguously.
+__attribute__((target("avx2"))) static void requantize_pooled_avx2(const int32_t *acc, int out_w, int outputs,
+                                                                   const int32_t *corrections, const float *scales,
+                                                                   const float *bias, int relu, size_t plane,
+                                                                   float *out) {
+    enum { BLOCK = 8 };
+    const int32_t *top = acc, *bottom = acc + (size_t)out_w * outputs;
+    int pooled = out_w / 2, vector_end = outputs / 8 * 8;
+    float values[BLOCK][8];
+    for (int j0 = 0; j0 < vector_end; j0 += 8) {
+        __m256i correction = _mm256_loadu_si256((const __m256i *)(corrections + j0));
+        __m256 scale = _mm256_loadu_ps(scales + j0), offset = _mm256_loadu_ps(bias + j0);
+        for (int p0 = 0; p0 < pooled; p0 += BLOCK) {
+            int count = pooled - p0 < BLOCK ? pooled - p0 : BLOCK;
+            for (int t = 0; t < count; t++) {
+                size_t left = (size_t)(2 * (p0 + t)) * outputs + j0, right = left + outputs;
+                __m256i m = _mm256_max_epi32(
+                    _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(top + left)),
+                                     _mm256_loadu_si256((const __m256i *)(top + right))),
+                    _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(bottom + left)),
+                                     _mm256_loadu_si256((const __m256i *)(bottom + right))));
+                __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(m, correction));
+                v = _mm256_add_ps(_mm256_mul_ps(v, scale), offset);
+                if (relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+                _mm256_storeu_ps(values[t], v);
+            }
+            for (int j = 0; j < 8; j++) {
+                float *o = out + (size_t)(j0 + j) * plane + p0;
+                for (int t = 0; t < count; t++) o[t] = values[t][j];
+            }
+        }
+    }
+    if (vector_end < outputs) {
+        // The last outputs % 8: the scalar loop on those columns.
+        for (int px = 0; px < pooled; px++) {
+            size_t left = (size_t)(2 * px) * outputs, right = left + outputs;
+            for (int j = vector_end; j < outputs; j++) {
+                int32_t m = max4(top[left + j], top[right + j], bottom[left + j], bottom[right + j]);
+                out[(size_t)j * plane + px] = requantized(m, corrections[j], scales[j], bias[j], relu);
+            }
+        }
+    }
+}
+#endif
+
+void retort_int8_requantize_pooled(const int32_t *acc, int out_w, int outputs, const int32_t *corrections,
+                                   const float *scales, const float *bias, int relu, size_t plane, float *out) {
+#ifdef RETORT_X86
+    if (__builtin_cpu_supports("avx2")) {
+        requantize_pooled_avx2(acc, out_w, outputs, corrections, scales, bias, relu, plane, out);
+        return;
+    }
+#endif
+    requantize_pooled_scalar(acc, out_w, outputs, corrections, scales, bias, relu, plane, out);
+}

@@ -1,0 +1,129 @@
+import RetortGraph
+import RetortTensor
+import XCTest
+
+@testable import RetortNN
+
+/// The int8 convolution (channels-last unfolding, weights packed to match) against its definition,
+/// and its fused pass with ReLU and a 2×2 max pool (pooled on the integer sums) against the layers
+/// one after the other: the same bits.
+final class Int8ConvolutionTests: XCTestCase {
+    /// Equal bit for bit; a failure names the first value that differs, not thousands of them.
+    private func assertSameBits(_ a: [Float], _ b: [Float], _ name: String, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, "\(name): count", line: line)
+        if let i = (0..<min(a.count, b.count)).first(where: { a[$0].bitPattern != b[$0].bitPattern }) {
+            XCTFail("\(name): value \(i) is \(a[i]), expected \(b[i])", line: line)
+        }
+    }
+
+    private func weights(outputs: Int, channels: Int, kernel: (Int, Int), seed: UInt64) throws -> Int8Weights {
+        var g = RandomGenerator(seed: seed)
+        let count = outputs * channels * kernel.0 * kernel.1
+        let values = (0..<count).map { _ in Int8(g.nextInt(below: 255) - 127) }
+        let scales = (0..<outputs).map { _ in Float(g.nextInt(below: 100) + 1) * 1e-3 }
+        let bias = (0..<outputs).map { _ in Float(g.nextInt(below: 200) - 100) * 1e-2 }
+        return try Int8Weights(
+            shape: [outputs, channels, kernel.0, kernel.1], values: values, scales: scales, bias: bias,
+            input: QuantParams(scale: 0.05, zeroPoint: 37))
+    }
+
+    /// Each output from its definition: the input quantised (`Int8Kernel.quantize`, pinned by
+    /// QuantizationTests), padding standing for the zero point, the int32 sum over (channel, ky, kx)
+    /// requantised with the same float expression. Every layout detail must agree for equality.
+    func testConvolutionMatchesItsDefinition() throws {
+        for (outputs, channels, kernel, stride, padding, size) in [
+            (4, 1, (3, 3), 1, 1, (9, 9)), (13, 3, (3, 3), 2, 1, (11, 8)), (16, 16, (3, 3), 1, 1, (7, 7)),
+            (5, 2, (2, 3), 1, 0, (6, 9)), (9, 20, (1, 1), 1, 0, (5, 4)), (3, 5, (5, 5), 3, 2, (12, 13)),
+            (2, 7, (3, 2), 2, 2, (4, 5)),
+        ] {
+            let w = try weights(outputs: outputs, channels: channels, kernel: kernel, seed: UInt64(outputs))
+            let conv = QuantizedConv2d(w, stride: stride, padding: padding)
+            var g = RandomGenerator(seed: 9)
+            let x = g.normal([3, channels, size.0, size.1])
+            let y = try conv.forward(Variable(x)).value
+            let name = "\(outputs)×\(channels)×\(kernel), stride \(stride), padding \(padding), \(size)"
+
+            let q = UnsafeMutablePointer<UInt8>.allocate(capacity: x.count)
+            defer { q.deallocate() }
+            x.withUnsafeBufferPointer { Int8Kernel.quantize($0, inverse: 1 / w.input.scale, zero: w.input.zeroPoint, into: q) }
+            let oh = (size.0 + 2 * padding - kernel.0) / stride + 1
+            let ow = (size.1 + 2 * padding - kernel.1) / stride + 1
+            XCTAssertEqual(y.shape, [3, outputs, oh, ow], name)
+            var expected = [Float]()
+            for image in 0..<3 {
+                for o in 0..<outputs {
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            var sum: Int32 = 0
+                            for ch in 0..<channels {
+                                for ky in 0..<kernel.0 {
+                                    for kx in 0..<kernel.1 {
+                                        let (iy, ix) = (oy * stride - padding + ky, ox * stride - padding + kx)
+                                        let inside = (0..<size.0).contains(iy) && (0..<size.1).contains(ix)
+                                        let tap =
+                                            inside
+                                            ? Int32(q[((image * channels + ch) * size.0 + iy) * size.1 + ix])
+                                            : Int32(w.input.zeroPoint)
+                                        sum += tap * Int32(w.values[((o * channels + ch) * kernel.0 + ky) * kernel.1 + kx])
+                                    }
+                                }
+                            }
+                            expected.append(Float(sum - w.corrections[o]) * w.outputScales[o] + w.offsets[o])
+                        }
+                    }
+                }
+            }
+            assertSameBits(y.scalars, expected, name)
+        }
+    }
+
+    /// Conv + ReLU (+ 2×2 max pool) run fused by Sequential give the bits the layers give apart, for
+    /// output counts on and off the vector width, odd output sizes (the pool drops the last row and
+    /// column), strides and paddings; a NaN bias passes ReLU and the pool in both.
+    func testFusedPassGivesTheLayersValues() throws {
+        for (outputs, channels, stride, padding, size, pools) in [
+            (16, 1, 1, 1, 28, true), (32, 16, 1, 1, 14, true), (13, 3, 1, 1, 11, true), (4, 2, 2, 1, 13, true),
+            (20, 5, 1, 0, 9, true), (8, 3, 1, 2, 6, false), (11, 4, 2, 0, 10, false),
+        ] {
+            var w = try weights(outputs: outputs, channels: channels, kernel: (3, 3), seed: UInt64(outputs + channels))
+            var bias = w.bias ?? []
+            bias[outputs - 1] = .nan
+            w = try Int8Weights(shape: w.shape, values: w.values, scales: w.scales, bias: bias, input: w.input)
+            let layers: [Layer] =
+                [QuantizedConv2d(w, stride: stride, padding: padding), Activation(.relu)]
+                + (pools ? [Pool2d(.max, kernel: 2)] : [])
+            let model = Sequential(layers)
+            model.isTraining = false
+            var g = RandomGenerator(seed: 11)
+            let x = Variable(g.normal([5, channels, size, size]))
+            let fused = try model.forward(x)
+            let apart = try layers.reduce(x) { try $1.forward($0) }
+            let name = "\(outputs) outputs, \(channels) channels, stride \(stride), padding \(padding), size \(size)"
+            XCTAssertEqual(fused.shape, apart.shape, name)
+            assertSameBits(fused.value.scalars, apart.value.scalars, name)
+            XCTAssertTrue(fused.value.scalars.contains(0), "\(name): ReLU clipped something")
+            XCTAssertTrue(fused.value.scalars.contains { $0.isNaN }, "\(name): the NaN bias passes")
+        }
+    }
+
+    /// An output too small to pool is the pool's error, fused or not; a trace keeps the layers apart.
+    func testFusedPassKeepsErrorsAndTraces() throws {
+        let w = try weights(outputs: 4, channels: 2, kernel: (3, 3), seed: 1)
+        let layers: [Layer] = [QuantizedConv2d(w, stride: 1, padding: 0), Activation(.relu), Pool2d(.max, kernel: 2)]
+        let model = Sequential(layers)
+        var g = RandomGenerator(seed: 2)
+        let small = Variable(g.normal([1, 2, 3, 3]))
+        func message(_ body: () throws -> Variable) -> String {
+            do {
+                _ = try body()
+                return "no error"
+            } catch { return "\(error)" }
+        }
+        let fused = message { try model.forward(small) }
+        XCTAssertTrue(fused.contains("max_pool2d"), fused)
+        XCTAssertEqual(fused, message { try layers.reduce(small) { try $1.forward($0) } })
+
+        let graph = try Graph.trace(inputs: [("x", g.normal([2, 2, 8, 8]))], parameters: []) { [try model.forward($0[0])] }
+        XCTAssertEqual(graph.nodes.map(\.op.name), ["int8_conv2d", "relu", "max_pool2d"])
+    }
+}
