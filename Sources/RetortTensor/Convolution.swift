@@ -67,25 +67,42 @@ struct Convolution {
         columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
         at: Int, relu: Bool
     ) {
-        let (area, patch) = (area, patch)
+        multiply(x, weight: weight, first: first, count: count, columns: columns, product: product)
+        Self.addBias(product, planes: outChannels, count: count, area: area, bias: bias, relu: relu, into: out, at: at)
+    }
+
+    /// The product alone: images [first, first + count) unfolded into `columns`, then
+    /// [O, patch] @ [patch, count·area] = [O, count·area] into `product`.
+    func multiply(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, first: Int, count: Int,
+        columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>
+    ) {
         for i in 0..<count {
             ImageKernels.im2col(
                 x + (first + i) * channels * height * width, channels: channels, window: window,
                 into: columns + i * area, rowStride: count * area)
         }
         BLAS.gemm(m: outChannels, n: count * area, k: patch, a: weight, b: columns, c: product)
+    }
+
+    /// `src` [O, count·area] reordered to [count, O, area] in `out` (image 0 at image `at`), each
+    /// channel's bias added, and ReLU (negatives to 0; NaN and −0 pass) when `relu`.
+    static func addBias(
+        _ src: UnsafePointer<Float>, planes outChannels: Int, count: Int, area: Int, bias: [Float], relu: Bool,
+        into out: UnsafeMutablePointer<Float>, at: Int
+    ) {
         for i in 0..<count {
             for o in 0..<outChannels {
-                let src = product + o * count * area + i * area
+                let from = src + o * count * area + i * area
                 let dst = out + ((at + i) * outChannels + o) * area
                 let b = bias[o]
                 if relu {
                     for j in 0..<area {
-                        let v = src[j] + b
+                        let v = from[j] + b
                         dst[j] = v < 0 ? 0 : v
                     }
                 } else {
-                    for j in 0..<area { dst[j] = src[j] + b }
+                    for j in 0..<area { dst[j] = from[j] + b }
                 }
             }
         }

@@ -126,6 +126,12 @@ extension Tensor {
         return input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
                 Tensor(shape: shape) { out in
+                    // Without an infinite bias the pool goes first and the bias and ReLU touch a quarter of
+                    // the values: the same floats, as adding a bias that is finite (rounded) or NaN, and
+                    // ReLU, never reorder two values nor make a NaN of a number; an infinite bias could
+                    // (-inf + inf). The scratch's last part holds the pooled chunk, or the whole convolved
+                    // chunk before pooling.
+                    let poolsFirst = !biasValues.contains { $0.isInfinite }
                     let scratch = (patch + outChannels * (maxPool2x2 ? 2 : 1)) * perChunk * area
                     conv.forEachChunk(scratch: scratch) { _, first, count, buffer in
                         let (columns, product) = (buffer, buffer + patch * perChunk * area)
@@ -134,13 +140,24 @@ extension Tensor {
                                 x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
                                 columns: columns, product: product, into: out.baseAddress!, at: first, relu: relu)
                         }
-                        let convolved = product + outChannels * perChunk * area
-                        conv.run(
-                            x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
-                            columns: columns, product: product, into: convolved, at: 0, relu: relu)
-                        let planes = 0..<(count * outChannels)
-                        let pooled = out.baseAddress! + first * outChannels * pooledArea
-                        ImageKernels.maxPool2x2(convolved, planes: planes, height: oh, width: ow, into: pooled, argmax: nil)
+                        let pooled = product + outChannels * perChunk * area
+                        guard poolsFirst else {
+                            conv.run(
+                                x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
+                                columns: columns, product: product, into: pooled, at: 0, relu: relu)
+                            let planes = 0..<(count * outChannels)
+                            let destination = out.baseAddress! + first * outChannels * pooledArea
+                            return ImageKernels.maxPool2x2(
+                                pooled, planes: planes, height: oh, width: ow, into: destination, argmax: nil)
+                        }
+                        conv.multiply(
+                            x.baseAddress!, weight: w.baseAddress!, first: first, count: count, columns: columns,
+                            product: product)
+                        ImageKernels.maxPool2x2(
+                            product, planes: 0..<(outChannels * count), height: oh, width: ow, into: pooled, argmax: nil)
+                        Convolution.addBias(
+                            pooled, planes: outChannels, count: count, area: pooledArea, bias: biasValues, relu: relu,
+                            into: out.baseAddress!, at: first)
                     }
                 }
             }

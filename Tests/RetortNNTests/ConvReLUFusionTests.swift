@@ -37,6 +37,21 @@ final class ConvReLUFusionTests: XCTestCase {
         }
     }
 
+    /// An infinite bias turns an infinite product into NaN (inf − inf), which must win its window
+    /// as it does apart: the fused pass then adds the bias before pooling.
+    func testAnInfiniteBiasGivesTheLayersValues() throws {
+        // Conv, ReLU and pool alone: a second convolution would spread the NaN over everything.
+        let m = Sequential(Array(model().layers.prefix(3)))
+        let conv = try XCTUnwrap(m.layers.first as? Conv2d)
+        conv.bias?.update { b in b.withUnsafeMutableBufferPointer { $0[0] = .infinity } }
+        var x = input()
+        x.withUnsafeMutableBufferPointer { p in for i in stride(from: 3, to: p.count, by: 17) { p[i] = -.infinity } }
+        let fused = try GradMode.withoutGradients { try m.forward(Variable(x)) }
+        let apart = try GradMode.withoutGradients { try m.layers.reduce(Variable(x)) { try $1.forward($0) } }
+        XCTAssertTrue(apart.value.scalars.contains { $0.isNaN }, "the case this test is for: inf − inf somewhere")
+        XCTAssertEqual(fused.value.scalars.map(\.bitPattern), apart.value.scalars.map(\.bitPattern))
+    }
+
     func testAnImageTooSmallToPoolIsTheSameError() throws {
         let m = model()
         let x = Variable(input(size: 1))

@@ -106,6 +106,24 @@ final class Int8ConvolutionTests: XCTestCase {
         }
     }
 
+    /// With scales so large that a sum requantises to ±inf, an infinite bias makes NaN of some
+    /// values (inf − inf) and not of others: the layer then runs apart, and gives the layers' values.
+    func testAnInfiniteBiasGivesTheLayersValues() throws {
+        let base = try weights(outputs: 8, channels: 2, kernel: (3, 3), seed: 4)
+        var bias = base.bias ?? []
+        bias[0] = .infinity
+        bias[1] = -.infinity
+        let w = try Int8Weights(
+            shape: base.shape, values: base.values, scales: base.scales.map { $0 * 1e38 }, bias: bias, input: base.input)
+        let layers: [Layer] = [QuantizedConv2d(w, stride: 1, padding: 1), Activation(.relu), Pool2d(.max, kernel: 2)]
+        var g = RandomGenerator(seed: 6)
+        let x = Variable(g.normal([3, 2, 8, 8]))
+        let fused = try Sequential(layers).forward(x)
+        let apart = try layers.reduce(x) { try $1.forward($0) }
+        XCTAssertTrue(apart.value.scalars.contains { $0.isNaN }, "the case this test is for: inf − inf somewhere")
+        assertSameBits(fused.value.scalars, apart.value.scalars, "infinite bias")
+    }
+
     /// An output too small to pool is the pool's error, fused or not; a trace keeps the layers apart.
     func testFusedPassKeepsErrorsAndTraces() throws {
         let w = try weights(outputs: 4, channels: 2, kernel: (3, 3), seed: 1)

@@ -47,7 +47,8 @@ void retort_int8_im2col_rows(const uint8_t *q, int c, int h, int w, int kh, int 
 /// A convolution's requantisation, ReLU and 2x2 max pool (stride 2) in one: acc holds the int32 sums of two
 /// consecutive output rows of one image (2 * out_w positions x outputs, row-major); writes pooled row out[j * plane +
 /// px] for px < out_w / 2 and each output j. Pools the integers before requantising, which gives the same floats as
-/// pooling afterwards: requantising is nondecreasing (every scale is positive), and so is ReLU.
+/// pooling afterwards: requantising is nondecreasing (every scale is positive), and so is ReLU; an infinite bias
+/// could make a NaN of one value (inf - inf) and not of the largest, so callers run such a layer unpooled.
 void retort_int8_requantize_pooled(const int32_t *acc, int out_w, int outputs, const int32_t *corrections,
                                    const float *scales, const float *bias, int relu, size_t plane, float *out);
 

@@ -239,7 +239,10 @@ public final class QuantizedConv2d: QuantizedLayer {
     /// `Sequential` runs them: the same values as the three layers. Nil while a trace records, which
     /// needs the layers apart.
     func forwardFused(_ input: Variable, maxPool2x2: Bool) throws -> Variable? {
-        guard Tape.recorder == nil else { return nil }
+        // Pooling the sums first gives the layers' values because requantising is nondecreasing and
+        // makes no NaN of a number; an infinite bias (a huge scale times a sum can overflow, and
+        // inf − inf is NaN) breaks that, so such a layer runs apart.
+        guard Tape.recorder == nil, !weights.offsets.contains(where: \.isInfinite) else { return nil }
         return Variable(try convolve(input.value, relu: true, maxPool2x2: maxPool2x2))
     }
 
