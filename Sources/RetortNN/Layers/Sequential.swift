@@ -114,27 +114,12 @@ public final class Sequential: Layer {
         var x = input
         var index = 0
         while index < layers.count {
-            // Inference: a convolution, the ReLU after it and a 2×2 max pool after that in one pass
-            // over each chunk of images, as onnxruntime fuses them; same values. Not when a gradient
-            // or a trace needs them apart (`conv2dReLU` returns nil then).
-            if let conv = layers[index] as? Conv2d, index + 1 < layers.count,
-                let activation = layers[index + 1] as? Activation, activation.kind == .relu
-            {
+            // Inference: a convolution (float or int8), the ReLU after it and a 2×2 max pool after
+            // that in one pass over each chunk of images, as onnxruntime fuses them; same values.
+            // Not when a gradient or a trace needs them apart (the fused call returns nil then).
+            if index + 1 < layers.count, let activation = layers[index + 1] as? Activation, activation.kind == .relu {
                 let pools = index + 2 < layers.count && Self.isMaxPool2x2(layers[index + 2])
-                if let fused = try Variable.conv2dReLU(
-                    x, weight: conv.weight, bias: conv.bias, stride: conv.stride, padding: conv.padding, maxPool2x2: pools)
-                {
-                    x = fused
-                    index += pools ? 3 : 2
-                    continue
-                }
-            }
-            // The int8 convolution's the same way: the pool is taken on the integer sums.
-            if let conv = layers[index] as? QuantizedConv2d, index + 1 < layers.count,
-                let activation = layers[index + 1] as? Activation, activation.kind == .relu
-            {
-                let pools = index + 2 < layers.count && Self.isMaxPool2x2(layers[index + 2])
-                if let fused = try conv.forwardFused(x, maxPool2x2: pools) {
+                if let fused = try Self.convolutionWithReLU(layers[index], x, maxPool2x2: pools) {
                     x = fused
                     index += pools ? 3 : 2
                     continue
@@ -144,6 +129,18 @@ public final class Sequential: Layer {
             index += 1
         }
         return x
+    }
+
+    /// `layer` (a convolution) with ReLU, and a 2×2 max pool when `maxPool2x2`, in one pass; nil
+    /// when `layer` is no convolution or the pass must not be fused.
+    private static func convolutionWithReLU(_ layer: Layer, _ x: Variable, maxPool2x2: Bool) throws -> Variable? {
+        if let conv = layer as? Conv2d {
+            return try Variable.conv2dReLU(
+                x, weight: conv.weight, bias: conv.bias, stride: conv.stride, padding: conv.padding,
+                maxPool2x2: maxPool2x2)
+        }
+        if let conv = layer as? QuantizedConv2d { return try conv.forwardFused(x, maxPool2x2: maxPool2x2) }
+        return nil
     }
 
     /// A max pool over 2×2 windows, stride 2, no padding: the one the fused pass can take.
