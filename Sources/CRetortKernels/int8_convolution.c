@@ -5,6 +5,7 @@
 // image, so unfolding is a few block copies per position instead of one per channel and kernel row; the weights are
 // packed in the same (ky, kx, channel) order by the caller.
 #include "retort_int8.h"
+#include "int8_requantized.h"
 
 #include <string.h>
 
@@ -93,9 +94,9 @@ static inline int32_t max4(int32_t a, int32_t b, int32_t c, int32_t d) {
     return m > n ? m : n;
 }
 
-// One output's value: the same expression as retort_int8_requantize's, so the two give the same floats.
+// One output's value, with ReLU when asked (NaN and -0 pass).
 static inline float requantized(int32_t acc, int32_t correction, float scale, float bias, int relu) {
-    float v = (float)(acc - correction) * scale + bias;
+    float v = retort_int8_requantized(acc, correction, scale, bias);
     return relu && v < 0.0f ? 0.0f : v;
 }
 

@@ -7,6 +7,7 @@
 // 8 columns x 4 k-values each, which is what the AVX2 step below consumes: it broadcasts 4 bytes of a row of A to all
 // 8 lanes, and vpmaddubsw + vpmaddwd turn each lane into that column's 4-term dot product.
 #include "retort_int8.h"
+#include "int8_requantized.h"
 
 #include <string.h>
 
@@ -357,7 +358,7 @@ void retort_int8_requantize(const int32_t *acc, size_t first, size_t rows, int o
         for (size_t r = first; r < first + rows; r++) {
             const int32_t *a = acc + (r - first) * outputs;
             float *o = out + r * outputs;
-            for (int j = 0; j < outputs; j++) o[j] = (float)(a[j] - corrections[j]) * scales[j] + bias[j];
+            for (int j = 0; j < outputs; j++) o[j] = retort_int8_requantized(a[j], corrections[j], scales[j], bias[j]);
             if (relu) {
                 for (int j = 0; j < outputs; j++) o[j] = o[j] < 0.0f ? 0.0f : o[j];
             }
@@ -375,7 +376,7 @@ void retort_int8_requantize(const int32_t *acc, size_t first, size_t rows, int o
             float *o = out + (image * outputs + j) * (size_t)area + position;
             int32_t correction = corrections[j];
             float scale = scales[j], b = bias[j];
-            for (size_t t = 0; t < run; t++) o[t] = (float)(a[t * outputs + j] - correction) * scale + b;
+            for (size_t t = 0; t < run; t++) o[t] = retort_int8_requantized(a[t * outputs + j], correction, scale, b);
             if (relu) {
                 for (size_t t = 0; t < run; t++) o[t] = o[t] < 0.0f ? 0.0f : o[t];
             }
