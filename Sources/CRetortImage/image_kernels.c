@@ -4,6 +4,7 @@
 // So rows go four floats at a time with SSE2 (baseline x86-64), the last four overlapping the one
 // before when the row is not a multiple of four.
 #include "retort_image.h"
+#include "float_rows.h"
 
 #include <emmintrin.h>
 
@@ -18,30 +19,6 @@ INLINE long max_long(long a, long b) { return a > b ? a : b; }
 INLINE void inside_columns(const retort_window *w, long kx, long *low, long *high) {
     *low = min_long(max_long(w->padding - kx, 0), w->output_width);
     *high = max_long(min_long(w->input_width + w->padding - kx, w->output_width), *low);
-}
-
-// dst[0..<count] = src[0..<count], four at a time, the last four overlapping when count is not a
-// multiple of four.
-INLINE void copy_floats(float *dst, const float *src, long count) {
-    if (count < 4) {
-        for (long i = 0; i < count; i++) dst[i] = src[i];
-        return;
-    }
-    long i = 0;
-    for (; i + 4 <= count; i += 4) _mm_storeu_ps(dst + i, _mm_loadu_ps(src + i));
-    if (i < count) _mm_storeu_ps(dst + count - 4, _mm_loadu_ps(src + count - 4));
-}
-
-// dst[0..<count] = 0, four at a time as copy_floats.
-INLINE void zero_floats(float *dst, long count) {
-    if (count < 4) {
-#pragma clang loop vectorize(disable) unroll(disable)
-        for (long i = 0; i < count; i++) dst[i] = 0;
-        return;
-    }
-    long i = 0;
-    for (; i + 4 <= count; i += 4) _mm_storeu_ps(dst + i, _mm_setzero_ps());
-    if (i < count) _mm_storeu_ps(dst + count - 4, _mm_setzero_ps());
 }
 
 // Stride 1, the common case: each (channel, ky, kx) row is the input shifted by (ky, kx), so the

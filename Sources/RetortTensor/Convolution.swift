@@ -49,8 +49,12 @@ struct Convolution {
     ) {
         let (perChunk, n) = (imagesPerChunk, images)
         Parallel.forEach(chunks, cost: outChannels * patch * n * area) { mine in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(scratch, 1))
-            defer { buffer.deallocate() }
+            // On a cache line: a channels-last kernel row of 16 channels is 3 whole lines, so its
+            // 64-byte stores then never straddle two.
+            let raw = UnsafeMutableRawPointer.allocate(
+                byteCount: Swift.max(scratch, 1) * MemoryLayout<Float>.stride, alignment: 64)
+            defer { raw.deallocate() }
+            let buffer = raw.bindMemory(to: Float.self, capacity: Swift.max(scratch, 1))
             for chunk in mine {
                 let first = chunk * perChunk
                 body(chunk, first, Swift.min(perChunk, n - first), buffer)
@@ -60,22 +64,12 @@ struct Convolution {
 
     /// Images [first, first + count) of `x` unfolded into `columns` (rows count·area long), then
     /// [O, patch] @ [patch, count·area] = [O, count·area] into `product`, reordered to
-    /// [count, O, area] in `out` with the bias (and ReLU when `relu`), image `first` at image
-    /// `at` of `out` (`first` itself when `out` is the whole output).
+    /// [count, O, area] in `out` with the bias, image `first` at image `at` of `out` (`first` itself
+    /// when `out` is the whole output). Training's forward step; inference's is `multiplyChannelsLast`.
     func run(
         _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float], first: Int, count: Int,
         columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
-        at: Int, relu: Bool
-    ) {
-        multiply(x, weight: weight, first: first, count: count, columns: columns, product: product)
-        Self.addBias(product, planes: outChannels, count: count, area: area, bias: bias, relu: relu, into: out, at: at)
-    }
-
-    /// The product alone: images [first, first + count) unfolded into `columns`, then
-    /// [O, patch] @ [patch, count·area] = [O, count·area] into `product`.
-    func multiply(
-        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, first: Int, count: Int,
-        columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>
+        at: Int
     ) {
         for i in 0..<count {
             ImageKernels.im2col(
@@ -83,27 +77,12 @@ struct Convolution {
                 into: columns + i * area, rowStride: count * area)
         }
         BLAS.gemm(m: outChannels, n: count * area, k: patch, a: weight, b: columns, c: product)
-    }
-
-    /// `src` [O, count·area] reordered to [count, O, area] in `out` (image 0 at image `at`), each
-    /// channel's bias added, and ReLU (negatives to 0; NaN and −0 pass) when `relu`.
-    static func addBias(
-        _ src: UnsafePointer<Float>, planes outChannels: Int, count: Int, area: Int, bias: [Float], relu: Bool,
-        into out: UnsafeMutablePointer<Float>, at: Int
-    ) {
         for i in 0..<count {
             for o in 0..<outChannels {
-                let from = src + o * count * area + i * area
+                let from = product + o * count * area + i * area
                 let dst = out + ((at + i) * outChannels + o) * area
                 let b = bias[o]
-                if relu {
-                    for j in 0..<area {
-                        let v = from[j] + b
-                        dst[j] = v < 0 ? 0 : v
-                    }
-                } else {
-                    for j in 0..<area { dst[j] = from[j] + b }
-                }
+                for j in 0..<area { dst[j] = from[j] + b }
             }
         }
     }

@@ -31,6 +31,57 @@ enum ImageKernels {
     ) {
         retort_max_pool_2x2(x, planes.lowerBound, planes.upperBound, height, width, out, argmax)
     }
+    /// One image `[C, area]` transposed to channels last, `[area, C]`.
+    static func toChannelsLast(_ image: UnsafePointer<Float>, channels: Int, area: Int, into out: UnsafeMutablePointer<Float>) {
+        retort_to_channels_last(image, channels, area, out)
+    }
+
+    /// One image `[C, H, W]` channels last with `padding` zeros around: `[H + 2p, W + 2p, C]`.
+    static func toChannelsLast(
+        _ image: UnsafePointer<Float>, channels: Int, height: Int, width: Int, padding: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        retort_to_channels_last_padded(image, channels, height, width, padding, out)
+    }
+
+    /// A convolution straight from a padded channels-last image (from `toChannelsLast(padding:)`)
+    /// with AVX-512, which the caller checks the CPU has: `[outH·outW, O]` channels last into `out`.
+    /// `weights` `[kh·kw·C, O rounded up to 16]`, taps in (ky, kx, c) order, the padding columns 0.
+    static func convolveChannelsLast(
+        _ image: UnsafePointer<Float>, channels: Int, window: Window2D, weights: UnsafePointer<Float>,
+        outChannels: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        var w = window.c
+        retort_convolve_channels_last_avx512(
+            image, channels, window.inputWidth + 2 * window.padding, &w, weights, out, outChannels)
+    }
+
+    /// `x` `[area, C]` back to channels first, `[C, area]`, each channel's `bias` added and then
+    /// ReLU (negatives to 0; NaN and −0 pass) when `relu`.
+    static func toChannelsFirst(
+        _ x: UnsafePointer<Float>, area: Int, channels: Int, bias: UnsafePointer<Float>, relu: Bool,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        retort_to_channels_first(x, area, channels, bias, relu ? 1 : 0, out)
+    }
+
+    /// Unfolds one channels-last image `[H, W, C]` into `cols` `[outH·outW, kh·kw·C]`, one row per
+    /// output position, taps in (ky, kx, c) order.
+    static func im2colChannelsLast(
+        _ image: UnsafePointer<Float>, channels: Int, window: Window2D, into cols: UnsafeMutablePointer<Float>
+    ) {
+        var w = window.c
+        retort_im2col_channels_last(image, channels, &w, cols)
+    }
+
+    /// `maxPool2x2` on channels-last images `[images, H, W, C]` into `[images, H/2, W/2, C]`: the
+    /// same taps in the same order, so the same winners.
+    static func maxPool2x2ChannelsLast(
+        _ x: UnsafePointer<Float>, images: Int, height: Int, width: Int, channels: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        retort_max_pool_2x2_channels_last(x, images, height, width, channels, out)
+    }
 }
 
 extension Window2D {

@@ -96,7 +96,7 @@ extension Tensor {
                             conv.run(
                                 x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
                                 columns: cols.baseAddress! + first * patch * area, product: product,
-                                into: out.baseAddress!, at: first, relu: false)
+                                into: out.baseAddress!, at: first)
                         }
                     }
                 }
@@ -106,7 +106,8 @@ extension Tensor {
     }
 
     /// The same convolution for inference, with no columns kept: each chunk's go through one buffer
-    /// per thread. `relu` applies ReLU as the bias is added: the same values as `relu()` on the
+    /// per thread, channels last (`Convolution.multiplyChannelsLast`; the same values as `conv2d`
+    /// up to the order of the GEMM's sums). `relu` applies ReLU as the bias is added: the same values as `relu()` on the
     /// output (NaN passes through, as there) without a second pass over it. `maxPool2x2` then pools each
     /// chunk's output over 2×2 windows, stride 2, while it is still in cache, and returns the pooled
     /// `[N, O, outH / 2, outW / 2]`: the same values as `maxPool2d(kernel: 2)` on the output.
@@ -123,41 +124,41 @@ extension Tensor {
         // The pool's window checked as the pooling layer checks it: the same error for an image too small.
         if maxPool2x2 { _ = try Window2D(kernel: (2, 2), stride: 2, padding: 0, height: oh, width: ow, op: "max_pool2d") }
         let pooledArea = (oh / 2) * (ow / 2)
+        let outputArea = maxPool2x2 ? pooledArea : area
         return input.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { w in
-                Tensor(shape: shape) { out in
-                    // Without an infinite bias the pool goes first and the bias and ReLU touch a quarter of
-                    // the values: the same floats, as adding a bias that is finite (rounded) or NaN, and
-                    // ReLU, never reorder two values nor make a NaN of a number; an infinite bias could
-                    // (-inf + inf). The scratch's last part holds the pooled chunk, or the whole convolved
-                    // chunk before pooling.
-                    let poolsFirst = !biasValues.contains { $0.isInfinite }
-                    let scratch = (patch + outChannels * (maxPool2x2 ? 2 : 1)) * perChunk * area
-                    conv.forEachChunk(scratch: scratch) { _, first, count, buffer in
-                        let (columns, product) = (buffer, buffer + patch * perChunk * area)
-                        guard maxPool2x2 else {
-                            return conv.run(
-                                x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
-                                columns: columns, product: product, into: out.baseAddress!, at: first, relu: relu)
+            let weights = weight.withUnsafeBufferPointer { conv.channelsLastWeights($0.baseAddress!) }
+            return Tensor(shape: shape) { out in
+                // Without an infinite bias the pool goes first and the bias and ReLU touch a quarter of
+                // the values: the same floats, as adding a bias that is finite (rounded) or NaN, and
+                // ReLU, never reorder two values nor make a NaN of a number; an infinite bias could
+                // (-inf + inf), so then the bias goes first, channels first, and the pool after.
+                let poolsFirst = !biasValues.contains { $0.isInfinite }
+                let productSize = outChannels * perChunk * area
+                let scratch = conv.channelsLastScratch + productSize * (maxPool2x2 ? 2 : 1)
+                conv.forEachChunk(scratch: scratch) { _, first, count, buffer in
+                    let product = buffer + conv.channelsLastScratch
+                    let pooled = product + productSize
+                    conv.multiplyChannelsLast(
+                        x.baseAddress!, weight: weights, first: first, count: count, scratch: buffer, product: product)
+                    if maxPool2x2, !poolsFirst {
+                        for i in 0..<count {
+                            ImageKernels.toChannelsFirst(
+                                product + i * area * outChannels, area: area, channels: outChannels, bias: biasValues,
+                                relu: relu, into: pooled + i * outChannels * area)
                         }
-                        let pooled = product + outChannels * perChunk * area
-                        guard poolsFirst else {
-                            conv.run(
-                                x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
-                                columns: columns, product: product, into: pooled, at: 0, relu: relu)
-                            let planes = 0..<(count * outChannels)
-                            let destination = out.baseAddress! + first * outChannels * pooledArea
-                            return ImageKernels.maxPool2x2(
-                                pooled, planes: planes, height: oh, width: ow, into: destination, argmax: nil)
-                        }
-                        conv.multiply(
-                            x.baseAddress!, weight: w.baseAddress!, first: first, count: count, columns: columns,
-                            product: product)
-                        ImageKernels.maxPool2x2(
-                            product, planes: 0..<(outChannels * count), height: oh, width: ow, into: pooled, argmax: nil)
-                        Convolution.addBias(
-                            pooled, planes: outChannels, count: count, area: pooledArea, bias: biasValues, relu: relu,
-                            into: out.baseAddress!, at: first)
+                        return ImageKernels.maxPool2x2(
+                            pooled, planes: 0..<(count * outChannels), height: oh, width: ow,
+                            into: out.baseAddress! + first * outChannels * pooledArea, argmax: nil)
+                    }
+                    if maxPool2x2 {
+                        ImageKernels.maxPool2x2ChannelsLast(
+                            product, images: count, height: oh, width: ow, channels: outChannels, into: pooled)
+                    }
+                    let result = maxPool2x2 ? pooled : product
+                    for i in 0..<count {
+                        ImageKernels.toChannelsFirst(
+                            result + i * outputArea * outChannels, area: outputArea, channels: outChannels,
+                            bias: biasValues, relu: relu, into: out.baseAddress! + (first + i) * outChannels * outputArea)
                     }
                 }
             }

@@ -7,28 +7,6 @@ import XCTest
 /// folding as its adjoint, 2×2 max pooling with and without offsets, and a convolution done in
 /// chunks (inference) against the whole batch at once, with ReLU applied in the same pass.
 final class ImageKernelsTests: XCTestCase {
-    private func values(_ count: Int, seed: Int) -> [Float] {
-        // Whole numbers, so sums are exact in any order.
-        (0..<count).map { Float(($0 * 7919 + seed * 104_729) % 23) - 11 }
-    }
-
-    /// Every window over a 2-channel image of sizes 1-9 that Window2D accepts.
-    private func windows(_ body: (Window2D) throws -> Void) throws {
-        for (h, w) in [(1, 1), (2, 3), (3, 2), (4, 4), (5, 7), (7, 5), (9, 9), (6, 13)] {
-            for kernel in [(1, 1), (2, 2), (3, 3), (1, 3), (3, 2), (5, 5)] {
-                for stride in 1...3 {
-                    for padding in 0...2 {
-                        guard
-                            let window = try? Window2D(
-                                kernel: kernel, stride: stride, padding: padding, height: h, width: w, op: "test")
-                        else { continue }
-                        try body(window)
-                    }
-                }
-            }
-        }
-    }
-
     /// Every tap of an unfolding by `w` over `channels`: its row, its column within the row, and the
     /// input offset it reads, or nil where it falls on padding.
     private func taps(_ w: Window2D, channels: Int, _ body: (_ row: Int, _ column: Int, _ input: Int?) -> Void) {
@@ -50,8 +28,8 @@ final class ImageKernelsTests: XCTestCase {
 
     func testUnfoldingMatchesTheDefinition() throws {
         let channels = 2
-        try windows { w in
-            let image = values(channels * w.inputHeight * w.inputWidth, seed: 1)
+        try ImageCases.windows { w in
+            let image = ImageCases.values(channels * w.inputHeight * w.inputWidth, seed: 1)
             let area = w.outputHeight * w.outputWidth
             let rowStride = area + 3  // a gap after each row, which must stay untouched
             let rows = channels * w.kernelHeight * w.kernelWidth
@@ -73,10 +51,10 @@ final class ImageKernelsTests: XCTestCase {
 
     func testFoldingAddsEachColumnWhereItWasTaken() throws {
         let channels = 2
-        try windows { w in
+        try ImageCases.windows { w in
             let area = w.outputHeight * w.outputWidth
-            let cols = values(channels * w.kernelHeight * w.kernelWidth * area, seed: 2)
-            var image = values(channels * w.inputHeight * w.inputWidth, seed: 3)
+            let cols = ImageCases.values(channels * w.kernelHeight * w.kernelWidth * area, seed: 2)
+            var image = ImageCases.values(channels * w.inputHeight * w.inputWidth, seed: 3)
             var expected = image
             taps(w, channels: channels) { row, column, input in
                 if let input { expected[input] += cols[row * area + column] }
@@ -93,7 +71,7 @@ final class ImageKernelsTests: XCTestCase {
     func testMaxPoolAtEveryWidthWithAndWithoutOffsets() throws {
         for (h, w) in [(2, 2), (2, 3), (3, 4), (4, 6), (2, 7), (5, 8), (4, 9), (3, 14), (2, 17), (6, 28)] {
             let (n, c) = (2, 3)
-            var scalars = values(n * c * h * w, seed: h * 31 + w)
+            var scalars = ImageCases.values(n * c * h * w, seed: h * 31 + w)
             for i in stride(from: 5, to: scalars.count, by: 13) { scalars[i] = .nan }
             let x = try Tensor(shape: [n, c, h, w], scalars: scalars)
             let (kept, argmax) = try Tensor.maxPool2d(x, kernel: 2, stride: 2, padding: 0)
@@ -127,11 +105,11 @@ final class ImageKernelsTests: XCTestCase {
         // 11 images of 9·20·20 taps: several chunks, the last one short.
         let (n, c, size, out) = (11, 9, 20, 5)
         XCTAssertLessThan(Tensor.chunkFloats / (c * 9 * size * size), n / 2, "the batch must take several chunks")
-        var scalars = values(n * c * size * size, seed: 4).map { $0 / 8 }
+        var scalars = ImageCases.values(n * c * size * size, seed: 4).map { $0 / 8 }
         scalars[17] = .nan
         let x = try Tensor(shape: [n, c, size, size], scalars: scalars)
-        let w = try Tensor(shape: [out, c, 3, 3], scalars: values(out * c * 9, seed: 5).map { $0 / 16 })
-        let b = try Tensor(shape: [out], scalars: values(out, seed: 6))
+        let w = try Tensor(shape: [out, c, 3, 3], scalars: ImageCases.values(out * c * 9, seed: 5).map { $0 / 16 })
+        let b = try Tensor(shape: [out], scalars: ImageCases.values(out, seed: 6))
         let whole = try Tensor.conv2d(x, weight: w, bias: b, stride: 1, padding: 1).output
         for (library, threads) in [(GemmLibrary.openBLAS, 1), (.oneDNN, 1), (.oneDNN, 2)] {
             (BLAS.gemmLibrary, BLAS.threadCount) = (library, threads)
@@ -157,10 +135,10 @@ final class ImageKernelsTests: XCTestCase {
         defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
         let (n, c, size, out) = (11, 9, 20, 5)
         let imageCount = c * size * size
-        let xs = values(n * imageCount, seed: 7).map { $0 / 8 }
-        let gs = values(n * out * size * size, seed: 8)
-        let w = try Tensor(shape: [out, c, 3, 3], scalars: values(out * c * 9, seed: 9).map { $0 / 16 })
-        let b = try Tensor(shape: [out], scalars: values(out, seed: 10))
+        let xs = ImageCases.values(n * imageCount, seed: 7).map { $0 / 8 }
+        let gs = ImageCases.values(n * out * size * size, seed: 8)
+        let w = try Tensor(shape: [out, c, 3, 3], scalars: ImageCases.values(out * c * 9, seed: 9).map { $0 / 16 })
+        let b = try Tensor(shape: [out], scalars: ImageCases.values(out, seed: 10))
         func gradients(_ first: Int, _ count: Int) throws -> (output: [Float], input: [Float], weight: [Float], bias: [Float]) {
             let x = try Tensor(
                 shape: [count, c, size, size], scalars: Array(xs[(first * imageCount)..<((first + count) * imageCount)]))

@@ -24,4 +24,35 @@ void retort_col2im(const float *cols, long channels, const retort_window *w, flo
 /// receives each winner's flat offset in x.
 void retort_max_pool_2x2(const float *x, long first, long last, long height, long width, float *out, int32_t *argmax);
 
+/// image [channels, area] transposed to [area, channels] in out: channels last.
+void retort_to_channels_last(const float *image, long channels, long area, float *out);
+
+/// image [channels, height, width] channels last with `padding` zeros around: [height + 2 * padding,
+/// width + 2 * padding, channels] in out.
+void retort_to_channels_last_padded(const float *image, long channels, long height, long width, long padding,
+                                    float *out);
+
+/// A convolution by `w` of one padded channels-last image [input_height + 2 * padding, padded_width,
+/// channels] (padding already in it), with AVX-512 (the caller checks the CPU has it): out
+/// [output_height * output_width, out_channels] channels last. weights [kernel_height * kernel_width *
+/// channels, out_channels rounded up to 16] in (ky, kx, c) order, the columns past out_channels 0.
+/// Each sum adds its taps in that order.
+void retort_convolve_channels_last_avx512(const float *image, long channels, long padded_width,
+                                          const retort_window *w, const float *weights, float *out,
+                                          long out_channels);
+
+/// x [area, channels] transposed to [channels, area] in out, each channel's bias added (bias not
+/// NULL), then ReLU when relu is not 0 (negatives to 0; NaN and -0 kept).
+void retort_to_channels_first(const float *x, long area, long channels, const float *bias, int relu, float *out);
+
+/// Unfolds one channels-last image [input_height, input_width, channels] into cols, one row per
+/// output position (row-major over the output), its kernel_height * kernel_width * channels taps
+/// in (ky, kx, c) order; taps on padding are 0.
+void retort_im2col_channels_last(const float *image, long channels, const retort_window *w, float *cols);
+
+/// retort_max_pool_2x2 on channels-last images [images, height, width, channels] into
+/// [images, height / 2, width / 2, channels]: the same taps in the same order, so the same winners.
+void retort_max_pool_2x2_channels_last(const float *x, long images, long height, long width, long channels,
+                                       float *out);
+
 #endif

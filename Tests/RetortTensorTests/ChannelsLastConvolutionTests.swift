@@ -1,0 +1,185 @@
+import XCTest
+
+@testable import RetortTensor
+
+/// Inference convolves channels last (Convolution+ChannelsLast): the C loops it uses against their
+/// definitions, at channel counts on both sides of its choice (fewer than 4 unfold channels first)
+/// and around its vector widths (4 and 16 floats); then the whole inference pass, plain, with ReLU
+/// and with ReLU and a 2×2 pool, against the training form (channels first) and `relu`/`maxPool2d`
+/// after it, at every window, by each of its methods (`Convolution.Method`; the direct one where the
+/// CPU has AVX-512). Whole numbers, so the sums are exact in either tap order.
+final class ChannelsLastConvolutionTests: XCTestCase {
+    private let channelCounts = [1, 3, 4, 5, 16, 17, 35]
+
+    func testUnfoldingMatchesTheDefinition() throws {
+        for channels in channelCounts {
+            try ImageCases.windows { w in
+                let (h, wd, c) = (w.inputHeight, w.inputWidth, channels)
+                let image = ImageCases.values(h * wd * c, seed: c)
+                let (rows, patch) = (w.outputHeight * w.outputWidth, w.kernelHeight * w.kernelWidth * c)
+                // Three floats after the columns, which must stay untouched.
+                var cols = [Float](repeating: 99, count: rows * patch + 3)
+                image.withUnsafeBufferPointer { x in
+                    cols.withUnsafeMutableBufferPointer {
+                        ImageKernels.im2colChannelsLast(x.baseAddress!, channels: c, window: w, into: $0.baseAddress!)
+                    }
+                }
+                var expected = [Float](repeating: 99, count: rows * patch + 3)
+                for oy in 0..<w.outputHeight {
+                    for ox in 0..<w.outputWidth {
+                        for ky in 0..<w.kernelHeight {
+                            for kx in 0..<w.kernelWidth {
+                                let (y, x) = (oy * w.stride - w.padding + ky, ox * w.stride - w.padding + kx)
+                                let inside = y >= 0 && y < h && x >= 0 && x < wd
+                                for channel in 0..<c {
+                                    let at = (oy * w.outputWidth + ox) * patch + (ky * w.kernelWidth + kx) * c + channel
+                                    expected[at] = inside ? image[(y * wd + x) * c + channel] : 0
+                                }
+                            }
+                        }
+                    }
+                }
+                XCTAssertEqual(cols, expected, "\(c) channels, \(w)")
+            }
+        }
+    }
+
+    /// Both transposes, the way back adding a bias and applying ReLU as `addBias` does: NaN and −0
+    /// pass ReLU (a −0 bias keeps a −0 value −0).
+    func testTransposesMatchTheDefinition() throws {
+        for (area, channels) in [(1, 1), (3, 5), (4, 4), (7, 16), (13, 17), (49, 32), (196, 16)] {
+            var x = ImageCases.values(area * channels, seed: area).map { $0 / 4 }
+            x[0] = -0.0
+            if x.count > 2 { x[2] = .nan }
+            var bias = ImageCases.values(channels, seed: 3).map { $0 / 8 }
+            bias[0] = -0.0
+            var last = [Float](repeating: 99, count: area * channels)
+            x.withUnsafeBufferPointer { s in
+                last.withUnsafeMutableBufferPointer {
+                    ImageKernels.toChannelsLast(s.baseAddress!, channels: channels, area: area, into: $0.baseAddress!)
+                }
+            }
+            for c in 0..<channels {
+                for p in 0..<area {
+                    XCTAssertEqual(
+                        last[p * channels + c].bitPattern, x[c * area + p].bitPattern, "\(area)×\(channels) at \(c), \(p)")
+                }
+            }
+            for relu in [false, true] {
+                var first = [Float](repeating: 99, count: area * channels)
+                x.withUnsafeBufferPointer { s in
+                    first.withUnsafeMutableBufferPointer {
+                        ImageKernels.toChannelsFirst(
+                            s.baseAddress!, area: area, channels: channels, bias: bias, relu: relu, into: $0.baseAddress!)
+                    }
+                }
+                for c in 0..<channels {
+                    for p in 0..<area {
+                        let v = x[p * channels + c] + bias[c]
+                        let expected = relu && v < 0 ? 0 : v
+                        XCTAssertEqual(
+                            first[c * area + p].bitPattern, expected.bitPattern,
+                            "\(area)×\(channels) relu \(relu) at \(c), \(p)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The channels-last pool against the channels-first one on the same images: the same
+    /// winners, NaNs included.
+    func testPoolMatchesTheChannelsFirstPool() throws {
+        for (h, w) in [(2, 2), (3, 5), (4, 6), (7, 7), (14, 14)] {
+            for channels in channelCounts {
+                let n = 2
+                var first = ImageCases.values(n * channels * h * w, seed: h * 31 + w + channels)
+                for i in stride(from: 5, to: first.count, by: 13) { first[i] = .nan }
+                let (plane, pooledPlane) = (h * w, (h / 2) * (w / 2))
+                var last = first
+                for i in 0..<n {
+                    for c in 0..<channels {
+                        for p in 0..<plane { last[(i * plane + p) * channels + c] = first[(i * channels + c) * plane + p] }
+                    }
+                }
+                var expected = [Float](repeating: 99, count: n * channels * pooledPlane)
+                var pooled = [Float](repeating: 99, count: n * channels * pooledPlane)
+                first.withUnsafeBufferPointer { x in
+                    expected.withUnsafeMutableBufferPointer {
+                        ImageKernels.maxPool2x2(
+                            x.baseAddress!, planes: 0..<(n * channels), height: h, width: w, into: $0.baseAddress!,
+                            argmax: nil)
+                    }
+                }
+                last.withUnsafeBufferPointer { x in
+                    pooled.withUnsafeMutableBufferPointer {
+                        ImageKernels.maxPool2x2ChannelsLast(
+                            x.baseAddress!, images: n, height: h, width: w, channels: channels, into: $0.baseAddress!)
+                    }
+                }
+                for i in 0..<n {
+                    for c in 0..<channels {
+                        for p in 0..<pooledPlane {
+                            XCTAssertEqual(
+                                pooled[(i * pooledPlane + p) * channels + c].bitPattern,
+                                expected[(i * channels + c) * pooledPlane + p].bitPattern,
+                                "\(h)×\(w), \(channels) channels, image \(i) channel \(c) at \(p)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `conv2dInference` (channels last) against `conv2d` (channels first, as training runs it), and
+    /// with ReLU, and with ReLU and a pool, against `relu` and `maxPool2d` after it; with and without
+    /// a bias, on OpenBLAS and oneDNN, at one and two threads. (Several chunks: ImageKernelsTests'
+    /// testConvolutionInChunksMatchesTheWholeBatch, whose 9 channels unfold channels last.)
+    func testInferenceMatchesTrainingAtEveryWindow() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount, Convolution.convolvesDirectly)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount, Convolution.convolvesDirectly) = saved }
+        // Output channels in one masked vector, two (the second masked or full), and 32 + 8.
+        for (channels, outChannels) in [(1, 16), (3, 5), (4, 4), (5, 17), (16, 32), (6, 40)] {
+            try ImageCases.windows { w in
+                let (h, wd) = (w.inputHeight, w.inputWidth)
+                let (kh, kw) = (w.kernelHeight, w.kernelWidth)
+                let n = 3
+                let x = try Tensor(shape: [n, channels, h, wd], scalars: ImageCases.values(n * channels * h * wd, seed: 1))
+                let weight = try Tensor(
+                    shape: [outChannels, channels, kh, kw], scalars: ImageCases.values(outChannels * channels * kh * kw, seed: 2))
+                let bias = try Tensor(shape: [outChannels], scalars: ImageCases.values(outChannels, seed: 3))
+                for b in [bias, nil] {
+                    let expected = try Tensor.conv2d(x, weight: weight, bias: b, stride: w.stride, padding: w.padding).output
+                    let rectified = expected.scalars.map { $0 < 0 ? 0 : $0 }
+                    let pools = w.outputHeight >= 2 && w.outputWidth >= 2
+                    let pooled =
+                        pools
+                        ? try Tensor.maxPool2d(
+                            Tensor(shape: expected.shape, scalars: rectified), kernel: 2, stride: 2, padding: 0,
+                            keepsArgmax: false
+                        ).output.scalars : []
+                    let ways = [
+                        (GemmLibrary.openBLAS, 1, false), (.oneDNN, 1, false), (.oneDNN, 2, false), (.oneDNN, 1, true),
+                        (.oneDNN, 2, true),
+                    ]
+                    for (library, threads, direct) in ways {
+                        (BLAS.gemmLibrary, BLAS.threadCount, Convolution.convolvesDirectly) = (library, threads, direct)
+                        let method = try Convolution(input: x, weight: weight, bias: b, stride: w.stride, padding: w.padding)
+                            .method
+                        let label =
+                            "\(channels)→\(outChannels), \(w), bias \(b != nil), \(method), \(library) at \(threads) thread(s)"
+                        let plain = try Tensor.conv2dInference(x, weight: weight, bias: b, stride: w.stride, padding: w.padding)
+                        XCTAssertEqual(plain.shape, expected.shape, label)
+                        XCTAssertEqual(plain.scalars, expected.scalars, label)
+                        let relu = try Tensor.conv2dInference(
+                            x, weight: weight, bias: b, stride: w.stride, padding: w.padding, relu: true)
+                        XCTAssertEqual(relu.scalars.map(\.bitPattern), rectified.map(\.bitPattern), label)
+                        guard pools else { continue }
+                        let fused = try Tensor.conv2dInference(
+                            x, weight: weight, bias: b, stride: w.stride, padding: w.padding, relu: true, maxPool2x2: true)
+                        XCTAssertEqual(fused.scalars.map(\.bitPattern), pooled.map(\.bitPattern), label)
+                    }
+                }
+            }
+        }
+    }
+}
