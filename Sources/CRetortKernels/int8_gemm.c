@@ -12,10 +12,7 @@
 #include <string.h>
 
 // RETORT_INT8_NO_SIMD builds only the scalar path, so tests can check it on any machine.
-#if (defined(__x86_64__) || defined(__i386__)) && !defined(RETORT_INT8_NO_SIMD)
-#include <immintrin.h>
-#define RETORT_X86 1
-#endif
+#include "int8_cpu.h"
 
 enum {
     PANEL_COLS = 16,  // columns of B per packed panel: two 256-bit vectors of 8 int32 results
@@ -255,17 +252,6 @@ VNNI_TARGET static void gemm_vnni(const uint8_t *a, int m, int k, const int8_t *
 #undef SINGLE
     }
 }
-
-static int has_avx2(void) { return __builtin_cpu_supports("avx2"); }
-static int has_vnni(void) {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vnni");
-}
-
-#else
-
-static int has_avx2(void) { return 0; }
-static int has_vnni(void) { return 0; }
 
 #endif
 

@@ -16,6 +16,17 @@ final class Int8ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Runs `body` with the direct kernel (where this CPU has AVX-512 VNNI and the layer's channels
+    /// are 1 or a multiple of 4) and with the unfolding, naming which.
+    private func eachWay(_ body: (String) throws -> Void) rethrows {
+        let saved = QuantizedConv2d.convolvesDirectly
+        defer { QuantizedConv2d.convolvesDirectly = saved }
+        for direct in [true, false] {
+            QuantizedConv2d.convolvesDirectly = direct
+            try body(direct && Int8Kernel.convolvesDirectly ? "direct where it applies" : "unfolded")
+        }
+    }
+
     private func weights(outputs: Int, channels: Int, kernel: (Int, Int), seed: UInt64) throws -> Int8Weights {
         var g = RandomGenerator(seed: seed)
         let count = outputs * channels * kernel.0 * kernel.1
@@ -35,45 +46,53 @@ final class Int8ConvolutionTests: XCTestCase {
             (4, 1, (3, 3), 1, 1, (9, 9)), (13, 3, (3, 3), 2, 1, (11, 8)), (16, 16, (3, 3), 1, 1, (7, 7)),
             (5, 2, (2, 3), 1, 0, (6, 9)), (9, 20, (1, 1), 1, 0, (5, 4)), (3, 5, (5, 5), 3, 2, (12, 13)),
             (2, 7, (3, 2), 2, 2, (4, 5)),
+            // The direct kernel's cases: one channel with runs of 4 along a row of 5 or 1 taps, 4 and 8
+            // channels, output counts 4, 17, 33 and 40 (one or two vectors, masked or not, then more).
+            (40, 1, (5, 5), 2, 2, (12, 13)), (17, 1, (1, 1), 1, 0, (5, 4)), (33, 4, (2, 2), 1, 0, (6, 7)),
+            (4, 8, (3, 3), 3, 1, (10, 11)),
         ] {
             let w = try weights(outputs: outputs, channels: channels, kernel: kernel, seed: UInt64(outputs))
             let conv = QuantizedConv2d(w, stride: stride, padding: padding)
             var g = RandomGenerator(seed: 9)
             let x = g.normal([3, channels, size.0, size.1])
-            let y = try conv.forward(Variable(x)).value
-            let name = "\(outputs)×\(channels)×\(kernel), stride \(stride), padding \(padding), \(size)"
+            try eachWay { way in
+                let y = try conv.forward(Variable(x)).value
+                let name = "\(outputs)×\(channels)×\(kernel), stride \(stride), padding \(padding), \(size), \(way)"
 
-            let q = UnsafeMutablePointer<UInt8>.allocate(capacity: x.count)
-            defer { q.deallocate() }
-            x.withUnsafeBufferPointer { Int8Kernel.quantize($0, inverse: 1 / w.input.scale, zero: w.input.zeroPoint, into: q) }
-            let oh = (size.0 + 2 * padding - kernel.0) / stride + 1
-            let ow = (size.1 + 2 * padding - kernel.1) / stride + 1
-            XCTAssertEqual(y.shape, [3, outputs, oh, ow], name)
-            var expected = [Float]()
-            for image in 0..<3 {
-                for o in 0..<outputs {
-                    for oy in 0..<oh {
-                        for ox in 0..<ow {
-                            var sum: Int32 = 0
-                            for ch in 0..<channels {
-                                for ky in 0..<kernel.0 {
-                                    for kx in 0..<kernel.1 {
-                                        let (iy, ix) = (oy * stride - padding + ky, ox * stride - padding + kx)
-                                        let inside = (0..<size.0).contains(iy) && (0..<size.1).contains(ix)
-                                        let tap =
-                                            inside
-                                            ? Int32(q[((image * channels + ch) * size.0 + iy) * size.1 + ix])
-                                            : Int32(w.input.zeroPoint)
-                                        sum += tap * Int32(w.values[((o * channels + ch) * kernel.0 + ky) * kernel.1 + kx])
+                let q = UnsafeMutablePointer<UInt8>.allocate(capacity: x.count)
+                defer { q.deallocate() }
+                x.withUnsafeBufferPointer {
+                    Int8Kernel.quantize($0, inverse: 1 / w.input.scale, zero: w.input.zeroPoint, into: q)
+                }
+                let oh = (size.0 + 2 * padding - kernel.0) / stride + 1
+                let ow = (size.1 + 2 * padding - kernel.1) / stride + 1
+                XCTAssertEqual(y.shape, [3, outputs, oh, ow], name)
+                var expected = [Float]()
+                for image in 0..<3 {
+                    for o in 0..<outputs {
+                        for oy in 0..<oh {
+                            for ox in 0..<ow {
+                                var sum: Int32 = 0
+                                for ch in 0..<channels {
+                                    for ky in 0..<kernel.0 {
+                                        for kx in 0..<kernel.1 {
+                                            let (iy, ix) = (oy * stride - padding + ky, ox * stride - padding + kx)
+                                            let inside = (0..<size.0).contains(iy) && (0..<size.1).contains(ix)
+                                            let tap =
+                                                inside
+                                                ? Int32(q[((image * channels + ch) * size.0 + iy) * size.1 + ix])
+                                                : Int32(w.input.zeroPoint)
+                                            sum += tap * Int32(w.values[((o * channels + ch) * kernel.0 + ky) * kernel.1 + kx])
+                                        }
                                     }
                                 }
+                                expected.append(Float(sum - w.corrections[o]) * w.outputScales[o] + w.offsets[o])
                             }
-                            expected.append(Float(sum - w.corrections[o]) * w.outputScales[o] + w.offsets[o])
                         }
                     }
                 }
+                assertSameBits(y.scalars, expected, name)
             }
-            assertSameBits(y.scalars, expected, name)
         }
     }
 
@@ -96,13 +115,19 @@ final class Int8ConvolutionTests: XCTestCase {
             model.isTraining = false
             var g = RandomGenerator(seed: 11)
             let x = Variable(g.normal([5, channels, size, size]))
-            let fused = try model.forward(x)
-            let apart = try layers.reduce(x) { try $1.forward($0) }
-            let name = "\(outputs) outputs, \(channels) channels, stride \(stride), padding \(padding), size \(size)"
-            XCTAssertEqual(fused.shape, apart.shape, name)
-            assertSameBits(fused.value.scalars, apart.value.scalars, name)
-            XCTAssertTrue(fused.value.scalars.contains(0), "\(name): ReLU clipped something")
-            XCTAssertTrue(fused.value.scalars.contains { $0.isNaN }, "\(name): the NaN bias passes")
+            var results = [[Float]]()
+            try eachWay { way in
+                let fused = try model.forward(x)
+                let apart = try layers.reduce(x) { try $1.forward($0) }
+                let name = "\(outputs) outputs, \(channels) channels, stride \(stride), padding \(padding), size \(size), \(way)"
+                XCTAssertEqual(fused.shape, apart.shape, name)
+                assertSameBits(fused.value.scalars, apart.value.scalars, name)
+                XCTAssertTrue(fused.value.scalars.contains(0), "\(name): ReLU clipped something")
+                XCTAssertTrue(fused.value.scalars.contains { $0.isNaN }, "\(name): the NaN bias passes")
+                results.append(fused.value.scalars)
+            }
+            // The direct kernel's sums are the unfolding's: the same floats either way.
+            assertSameBits(results[0], results[1], "\(outputs) outputs, \(channels) channels: direct against unfolded")
         }
     }
 

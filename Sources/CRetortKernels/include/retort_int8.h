@@ -56,4 +56,25 @@ void retort_int8_requantize_pooled(const int32_t *acc, int out_w, int outputs, c
 /// The code path retort_int8_gemm takes on this CPU: "avx512-vnni", "avx2" or "scalar".
 const char *retort_int8_path(void);
 
+/// Packs a convolution's int8 weights w [outputs, c, kh, kw] (c 1 or a multiple of 4) for
+/// retort_int8_convolve_direct: [kh * kw][c / 4][outputs rounded up to 16][4], zeros past outputs; for c = 1
+/// [kh][(kw + 3) / 4][outputs rounded up to 16][4], runs of 4 taps along the kernel row, zeros past kw.
+/// Returns the bytes it needs when out is NULL, and writes them otherwise.
+size_t retort_int8_pack_direct(const int8_t *w, int outputs, int c, int kh, int kw, int8_t *out);
+
+/// One channels-last quantised image q [h, w, c] with pad bytes of `zero` around, into out
+/// [h + 2 * pad, w + 2 * pad, c], then 4 bytes of `zero` (a one-channel image's last run of 4 can reach 3 past the
+/// end; their weights are 0). out holds (h + 2 * pad) * (w + 2 * pad) * c + 4 bytes.
+void retort_int8_pad_channels_last(const uint8_t *q, int c, int h, int w, int pad, uint8_t zero, uint8_t *out);
+
+/// The int32 sums of a convolution of one padded channels-last image (retort_int8_pad_channels_last) by weights
+/// packed by retort_int8_pack_direct, into acc [oh * ow, outputs], without unfolding: the same sums as
+/// retort_int8_gemm over the unfolded patches. Needs AVX-512 VNNI and c 1 or a multiple of 4: returns 0, having
+/// written nothing, otherwise, 1 when done.
+int retort_int8_convolve_direct(const uint8_t *image, int c, int padded_width, int kh, int kw, int stride, int oh,
+                                int ow, const int8_t *packed, int outputs, int32_t *acc);
+
+/// Whether retort_int8_convolve_direct can run on this CPU (for 1 channel or multiples of 4).
+int retort_int8_direct_available(void);
+
 #endif

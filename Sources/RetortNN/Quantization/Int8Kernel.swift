@@ -83,6 +83,41 @@ public enum Int8Kernel {
             columns)
     }
 
+    /// Whether `convolveDirectly` runs on this CPU (AVX-512 VNNI), for 1 channel or multiples of 4.
+    public static let convolvesDirectly = retort_int8_direct_available() == 1
+
+    /// A convolution's int8 weights `[O, C, kh, kw]` (C 1 or a multiple of 4) packed for `convolveDirectly`.
+    public static func packDirect(_ values: [Int8], shape: [Int]) -> [Int8] {
+        let (o, c, kh, kw) = (Int32(shape[0]), Int32(shape[1]), Int32(shape[2]), Int32(shape[3]))
+        let size = retort_int8_pack_direct(values, o, c, kh, kw, nil)
+        return [Int8](unsafeUninitializedCapacity: size) { buffer, count in
+            _ = retort_int8_pack_direct(values, o, c, kh, kw, buffer.baseAddress)
+            count = size
+        }
+    }
+
+    /// One channels-last quantised image `[H, W, C]` with `window.padding` bytes of `zero` around,
+    /// into `out`, then 4 more bytes of `zero` (`out` holds (H + 2p)·(W + 2p)·C + 4).
+    public static func padChannelsLast(
+        _ q: UnsafePointer<UInt8>, channels c: Int, window: Window2D, zero: UInt8, into out: UnsafeMutablePointer<UInt8>
+    ) {
+        retort_int8_pad_channels_last(
+            q, Int32(c), Int32(window.inputHeight), Int32(window.inputWidth), Int32(window.padding), zero, out)
+    }
+
+    /// The int32 sums `[outH·outW, outputs]` of a convolution of one padded image (`padChannelsLast`)
+    /// by `packed` (`packDirect`), without unfolding: the same sums as `gemm` over `im2col`'s patches.
+    /// Only where `convolvesDirectly` and C is 1 or a multiple of 4; false (nothing written) otherwise.
+    public static func convolveDirectly(
+        _ image: UnsafePointer<UInt8>, channels c: Int, window: Window2D, _ packed: [Int8], outputs: Int,
+        into acc: UnsafeMutablePointer<Int32>
+    ) -> Bool {
+        retort_int8_convolve_direct(
+            image, Int32(c), Int32(window.inputWidth + 2 * window.padding), Int32(window.kernelHeight),
+            Int32(window.kernelWidth), Int32(window.stride), Int32(window.outputHeight), Int32(window.outputWidth),
+            packed, Int32(outputs), acc) == 1
+    }
+
     /// `out = (acc − corrections[j]) · scales[j] + bias[j]` for `rows` (acc holds just those), as
     /// `[rows, outputs]`, or for a convolution (`area` positions per image) as `[images, outputs, area]`;
     /// with `relu`, negatives become 0 (NaN and −0 pass).

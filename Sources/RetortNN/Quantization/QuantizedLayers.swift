@@ -14,6 +14,9 @@ public struct Int8Weights {
     public let input: QuantParams
     let packed: Int8Kernel.Packed
     /// What requantising each output needs, made once: `z · Σw[o]`, `s · sᵥ[o]` and the bias (or 0).
+    /// A convolution's weights packed for `Int8Kernel.convolveDirectly`, where it runs and the input
+    /// channels are 1 or a multiple of 4; nil otherwise.
+    let direct: [Int8]?
     let corrections: [Int32]
     let outputScales: [Float]
     let offsets: [Float]
@@ -40,6 +43,9 @@ public struct Int8Weights {
         let outputs = shape[0]
         packed = Int8Kernel.pack(
             Self.packingOrder(values, shape: shape), rows: outputs, depth: values.count / Swift.max(outputs, 1))
+        direct =
+            shape.count == 4 && (shape[1] == 1 || shape[1] % 4 == 0) && Int8Kernel.convolvesDirectly
+            ? Int8Kernel.packDirect(values, shape: shape) : nil
         corrections = packed.rowSums.map { Int32(input.zeroPoint) &* $0 }
         outputScales = (0..<outputs).map { input.scale * scales[scales.count == 1 ? 0 : $0] }
         offsets = bias ?? [Float](repeating: 0, count: outputs)
@@ -246,6 +252,46 @@ public final class QuantizedConv2d: QuantizedLayer {
         return Variable(try convolve(input.value, relu: true, maxPool2x2: maxPool2x2))
     }
 
+    /// Whether a layer whose weights have a direct packing (`Int8Weights.direct`) uses it; tests
+    /// turn it off to run the unfolding on a CPU that has both.
+    nonisolated(unsafe) static var convolvesDirectly = true
+
+    /// Quantised channels-last images `q` convolved image by image (over Parallel's threads) with
+    /// `Int8Kernel.convolveDirectly`, then requantised (and pooled) as the unfolding's sums are: the
+    /// same sums, so the same floats.
+    private func convolveDirectly(
+        _ q: UnsafePointer<UInt8>, _ packed: [Int8], images n: Int, channels c: Int, window: Window2D, relu: Bool,
+        maxPool2x2: Bool, into output: UnsafeMutablePointer<Float>
+    ) {
+        let (h, wd, oh, ow) = (window.inputHeight, window.inputWidth, window.outputHeight, window.outputWidth)
+        let (outputs, zero) = (weights.outputs, UInt8(weights.input.zeroPoint))
+        let padded = (h + 2 * padding) * (wd + 2 * padding) * c + 4
+        let pooledPlane = (oh / 2) * (ow / 2)
+        let cost = n * oh * ow * window.kernelHeight * window.kernelWidth * c * outputs / 64
+        Parallel.forEach(n, cost: cost) { range in
+            let image = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(padded, 1))
+            let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(oh * ow * outputs, 1))
+            defer {
+                image.deallocate()
+                acc.deallocate()
+            }
+            for i in range {
+                Int8Kernel.padChannelsLast(q + i * h * wd * c, channels: c, window: window, zero: zero, into: image)
+                let done = Int8Kernel.convolveDirectly(image, channels: c, window: window, packed, outputs: outputs, into: acc)
+                assert(done, "Int8Weights.direct is packed only where the direct kernel runs")
+                guard maxPool2x2 else {
+                    weights.requantize(acc, rows: i * oh * ow..<(i + 1) * oh * ow, area: oh * ow, relu: relu, into: output)
+                    continue
+                }
+                for row in 0..<(oh / 2) {
+                    weights.requantizePooled(
+                        acc + 2 * row * ow * outputs, width: ow, relu: relu, plane: pooledPlane,
+                        into: output + i * outputs * pooledPlane + row * (ow / 2))
+                }
+            }
+        }
+    }
+
     private func convolve(_ x: Tensor, relu: Bool, maxPool2x2: Bool) throws -> Tensor {
         let (n, c, h, wd) = try x.imageDimensions(op: "conv2d")
         guard weights.shape[1] == c else {
@@ -279,6 +325,11 @@ public final class QuantizedConv2d: QuantizedLayer {
                 defer { q.deallocate() }
                 Int8Kernel.quantizeChannelsLast(
                     px, channels: c, area: h * wd, inverse: 1 / weights.input.scale, zero: weights.input.zeroPoint, into: q)
+                if let direct = weights.direct, Self.convolvesDirectly {
+                    return convolveDirectly(
+                        q, direct, images: n, channels: c, window: window, relu: relu, maxPool2x2: maxPool2x2,
+                        into: po.baseAddress!)
+                }
                 // Units in blocks whose patches (about 128 KB) stay in cache between unfolding and the
                 // product; blocks write disjoint outputs, so they are shared out over Parallel's threads.
                 let perBlock = Swift.max(1, Swift.min(units, (128 << 10) / Swift.max(patch * unitPositions, 1)))
