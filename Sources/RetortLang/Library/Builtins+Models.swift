@@ -42,7 +42,10 @@ extension Builtins {
                 .init("kernel", .wholeNumber(min: 1)),
                 .init("stride", .wholeNumber(min: 1), .number(1)), .init("padding", .wholeNumber(min: 0), .number(0)),
             ],
-            category: "model", summary: "A 2-D convolution layer over [N, C, H, W].", example: "conv2d(1, 16, 3, padding: 1)"
+            category: "model",
+            summary:
+                "A 2-D convolution layer over [N, C, H, W]. Without gradients (no_grad, a frozen model) it sums in another order, for speed, so results can differ from a call with gradients by float rounding.",
+            example: "conv2d(1, 16, 3, padding: 1)"
         ) { call in
             let (inputs, outputs, kernel) = (try call.int("inputs"), try call.int("outputs"), try call.int("kernel"))
             try budget(call, [outputs, inputs, kernel, kernel])
