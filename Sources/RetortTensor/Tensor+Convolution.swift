@@ -105,12 +105,13 @@ extension Tensor {
         return (output, columns, conv.window)
     }
 
-    /// The same convolution for inference, with no columns kept: each chunk's go through one buffer
-    /// per thread, channels last (`Convolution.multiplyChannelsLast`; the same values as `conv2d`
-    /// up to the order of the GEMM's sums). `relu` applies ReLU as the bias is added: the same values as `relu()` on the
-    /// output (NaN passes through, as there) without a second pass over it. `maxPool2x2` then pools each
-    /// chunk's output over 2×2 windows, stride 2, while it is still in cache, and returns the pooled
-    /// `[N, O, outH / 2, outW / 2]`: the same values as `maxPool2d(kernel: 2)` on the output.
+    /// The same convolution for inference, with no columns kept: a few images at a time through one
+    /// buffer per thread, channels last (`Convolution.multiplyChannelsLast`: the same values as
+    /// `conv2d` up to the order of the sums). `relu` applies ReLU as the bias is added: the same
+    /// values as `relu()` on the output (NaN passes through, as there) without a second pass over it.
+    /// `maxPool2x2` then pools each chunk's output over 2×2 windows, stride 2, while it is still in
+    /// cache, and returns the pooled `[N, O, outH / 2, outW / 2]`: the same values as
+    /// `maxPool2d(kernel: 2)` on the output.
     public static func conv2dInference(
         _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, relu: Bool = false,
         maxPool2x2: Bool = false
