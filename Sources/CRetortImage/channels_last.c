@@ -98,6 +98,36 @@ NO_CALLS void retort_to_channels_last_padded(const float *restrict image, long c
     }
 }
 
+// x [height * width, channels] + bias, then ReLU when relu, into the padded channels-last image out
+// [height + 2 * padding, width + 2 * padding, channels], zeros around.
+INLINE void finish_padded(const float *restrict x, long height, long width, long channels, const float *restrict bias,
+                          int relu, long padding, float *restrict out) {
+    const long pw = width + 2 * padding, c = channels;
+    zero_floats(out, padding * pw * c);
+    zero_floats(out + (padding + height) * pw * c, padding * pw * c);
+    for (long y = 0; y < height; y++) {
+        float *row = out + (padding + y) * pw * c;
+        zero_floats(row, padding * c);
+        zero_floats(row + (padding + width) * c, padding * c);
+        float *dst = row + padding * c;
+        const float *src = x + y * width * c;
+        for (long p = 0; p < width; p++, dst += c, src += c) {
+            long ch = 0;
+            for (; ch + 4 <= c; ch += 4) {
+                _mm_storeu_ps(dst + ch, finish(_mm_loadu_ps(src + ch), bias, _mm_loadu_ps(bias + ch), relu));
+            }
+            for (; ch < c; ch++) dst[ch] = finish_one(src[ch], bias, ch, relu);
+        }
+    }
+}
+
+NO_CALLS void retort_finish_channels_last_padded(const float *restrict x, long height, long width, long channels,
+                                                 const float *restrict bias, int relu, long padding,
+                                                 float *restrict out) {
+    if (relu) finish_padded(x, height, width, channels, bias, 1, padding, out);
+    else finish_padded(x, height, width, channels, bias, 0, padding, out);
+}
+
 void retort_to_channels_first(const float *restrict x, long area, long channels, const float *restrict bias, int relu,
                               float *restrict out) {
     // Four bodies, the tests hoisted out of the loops.

@@ -53,14 +53,18 @@ extension Convolution {
     /// `.direct`) and, when unfolding, the chunk's columns.
     var channelsLastScratch: Int {
         switch method {
-        case .direct: (height + 2 * window.padding) * (width + 2 * window.padding) * channels
+        case .direct: paddedInput ? 0 : paddedImageSize
         case .unfoldChannelsLast: channels * height * width + patch * imagesPerChunk * area
         case .unfoldChannelsFirst: patch * imagesPerChunk * area
         }
     }
 
-    /// Images [first, first + count) of `x` (channels first) convolved by `weight` (from
-    /// `channelsLastWeights`) into `product` [count·area, O]: each image's outputs channels last.
+    /// Floats of one padded channels-last image, `.direct`'s input.
+    var paddedImageSize: Int { (height + 2 * window.padding) * (width + 2 * window.padding) * channels }
+
+    /// Images [first, first + count) of `x` (channels first, or padded channels last when
+    /// `paddedInput`) convolved by `weight` (from `channelsLastWeights`) into `product`
+    /// [count·area, O]: each image's outputs channels last.
     func multiplyChannelsLast(
         _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, first: Int, count: Int,
         scratch: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>
@@ -69,11 +73,16 @@ extension Convolution {
         switch method {
         case .direct:
             for i in 0..<count {
-                ImageKernels.toChannelsLast(
-                    x + (first + i) * imageSize, channels: channels, height: height, width: width,
-                    padding: window.padding, into: scratch)
+                var image = UnsafePointer(scratch)
+                if paddedInput {
+                    image = x + (first + i) * paddedImageSize
+                } else {
+                    ImageKernels.toChannelsLast(
+                        x + (first + i) * imageSize, channels: channels, height: height, width: width,
+                        padding: window.padding, into: scratch)
+                }
                 ImageKernels.convolveChannelsLast(
-                    scratch, channels: channels, window: window, weights: weight, outChannels: outChannels,
+                    image, channels: channels, window: window, weights: weight, outChannels: outChannels,
                     into: product + i * area * outChannels)
             }
         case .unfoldChannelsLast:

@@ -15,14 +15,24 @@ struct Convolution {
     var imagesPerChunk: Int { Swift.max(1, Swift.min(images, Tensor.chunkFloats / (patch * area))) }
     var chunks: Int { (images + imagesPerChunk - 1) / imagesPerChunk }
 
+    /// Whether the input is already channels last and padded (`[N, H + 2p, W + 2p, C]`, a previous
+    /// convolution's output in `Tensor.conv2dInferenceChain`); only with `.direct`.
+    var paddedInput = false
+
     /// Checks `[N, C, H, W]` input, `[O, C, kh, kw]` weight and `[O]` bias, naming "conv2d".
     init(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws {
-        let (n, c, h, w) = try input.imageDimensions(op: "conv2d")
+        _ = try input.imageDimensions(op: "conv2d")
+        try self.init(inputShape: input.shape, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+
+    /// The same checks for an input of shape `[N, C, H, W]`, wherever its values are.
+    init(inputShape shape: [Int], weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         guard weight.rank == 4, weight.shape[1] == c else {
             throw TensorError(
                 .shape,
                 "conv2d",
-                "weight \(formatShape(weight.shape)) does not match input \(formatShape(input.shape)): expected [out, \(c), kh, kw]"
+                "weight \(formatShape(weight.shape)) does not match input \(formatShape(shape)): expected [out, \(c), kh, kw]"
             )
         }
         if let bias, bias.shape != [weight.shape[0]] {
@@ -32,7 +42,7 @@ struct Convolution {
         let window = try Window2D(
             kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, height: h, width: w, op: "conv2d")
         _ = try window.outputShape(images: n, channels: weight.shape[0], op: "conv2d")
-        self.init(input: input.shape, outChannels: weight.shape[0], window: window)
+        self.init(input: shape, outChannels: weight.shape[0], window: window)
     }
 
     /// The sizes of a convolution already checked (the backward pass's).

@@ -56,6 +56,16 @@ enum ImageKernels {
             image, channels, window.inputWidth + 2 * window.padding, &w, weights, out, outChannels)
     }
 
+    /// `x` `[H·W, C]` with each channel's `bias` added and ReLU when `relu`, into the padded
+    /// channels-last image `[H + 2p, W + 2p, C]`: the next convolution's input as `toChannelsLast(padding:)`
+    /// would make it from the channels-first values.
+    static func finishChannelsLast(
+        _ x: UnsafePointer<Float>, height: Int, width: Int, channels: Int, bias: UnsafePointer<Float>, relu: Bool,
+        padding: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        retort_finish_channels_last_padded(x, height, width, channels, bias, relu ? 1 : 0, padding, out)
+    }
+
     /// `x` `[area, C]` back to channels first, `[C, area]`, each channel's `bias` added and then
     /// ReLU (negatives to 0; NaN and −0 pass) when `relu`.
     static func toChannelsFirst(

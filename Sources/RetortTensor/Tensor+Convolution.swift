@@ -117,11 +117,23 @@ extension Tensor {
         maxPool2x2: Bool = false
     ) throws -> Tensor {
         let conv = try Convolution(input: input, weight: weight, bias: bias, stride: stride, padding: padding)
+        return try conv2dInference(input, conv, weight: weight, bias: bias, relu: relu, maxPool2x2: maxPool2x2)
+    }
+
+    /// `conv2dInference` by a convolution already checked, whose input `input` is channels first
+    /// or, when `conv.paddedInput`, padded channels last. With `outputPadding`, the output is left
+    /// padded channels last for a next convolution (`[N, outH + 2p, outW + 2p, O]`, pooled sizes when
+    /// pooled); the caller makes sure no bias is infinite then (the pool goes first).
+    static func conv2dInference(
+        _ input: Tensor, _ conv: Convolution, weight: Tensor, bias: Tensor?, relu: Bool, maxPool2x2: Bool,
+        outputPadding: Int? = nil
+    ) throws -> Tensor {
         let (patch, area, perChunk, outChannels) = (conv.patch, conv.area, conv.imagesPerChunk, conv.outChannels)
         try MemoryBudget.check("conv2d", [patch, perChunk, conv.window.outputHeight, conv.window.outputWidth])
         let biasValues = bias?.scalars ?? [Float](repeating: 0, count: outChannels)
         let (oh, ow) = (conv.window.outputHeight, conv.window.outputWidth)
-        let shape = maxPool2x2 ? [conv.images, outChannels, oh / 2, ow / 2] : conv.outputShape
+        var shape = maxPool2x2 ? [conv.images, outChannels, oh / 2, ow / 2] : conv.outputShape
+        if let p = outputPadding { shape = [shape[0], shape[2] + 2 * p, shape[3] + 2 * p, outChannels] }
         // The pool's window checked as the pooling layer checks it: the same error for an image too small.
         if maxPool2x2 { _ = try Window2D(kernel: (2, 2), stride: 2, padding: 0, height: oh, width: ow, op: "max_pool2d") }
         let pooledArea = (oh / 2) * (ow / 2)
@@ -156,6 +168,17 @@ extension Tensor {
                             product, images: count, height: oh, width: ow, channels: outChannels, into: pooled)
                     }
                     let result = maxPool2x2 ? pooled : product
+                    if let p = outputPadding {
+                        let (height, width) = maxPool2x2 ? (oh / 2, ow / 2) : (oh, ow)
+                        let paddedSize = (height + 2 * p) * (width + 2 * p) * outChannels
+                        for i in 0..<count {
+                            ImageKernels.finishChannelsLast(
+                                result + i * outputArea * outChannels, height: height, width: width,
+                                channels: outChannels, bias: biasValues, relu: relu, padding: p,
+                                into: out.baseAddress! + (first + i) * paddedSize)
+                        }
+                        return
+                    }
                     for i in 0..<count {
                         ImageKernels.toChannelsFirst(
                             result + i * outputArea * outChannels, area: outputArea, channels: outChannels,

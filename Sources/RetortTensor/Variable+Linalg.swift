@@ -131,6 +131,25 @@ extension Variable {
                 maxPool2x2: maxPool2x2))
     }
 
+    /// Convolutions, each with ReLU and, when its `maxPool2x2`, a 2×2 max pool, one after the other
+    /// in one call for inference (`Tensor.conv2dInferenceChain`): the same values as `conv2dReLU`
+    /// step by step. Nil, having done nothing, when a gradient can be taken or a trace is recording.
+    public static func conv2dReLUChain(
+        _ input: Variable,
+        steps: [(weight: Variable, bias: Variable?, stride: Int, padding: Int, maxPool2x2: Bool)]
+    ) throws -> Variable? {
+        let parents = [input] + steps.flatMap { [$0.weight] + ($0.bias.map { [$0] } ?? []) }
+        guard Tape.recorder == nil, !takesGradient(parents) else { return nil }
+        return Variable(
+            try Tensor.conv2dInferenceChain(
+                input.value,
+                steps: steps.map {
+                    ConvolutionStep(
+                        weight: $0.weight.value, bias: $0.bias?.value, stride: $0.stride, padding: $0.padding,
+                        maxPool2x2: $0.maxPool2x2)
+                }))
+    }
+
     /// 2-D max pooling with a square window.
     public func maxPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0) throws -> Variable {
         let x = value

@@ -182,4 +182,73 @@ final class ChannelsLastConvolutionTests: XCTestCase {
             }
         }
     }
+
+    /// A chain of convolutions hands channels-last images from one step to the next where the next
+    /// goes direct: the same bits as the steps one by one (each back to channels first), with
+    /// pools and without, strides, paddings, a NaN input, an infinite bias (whose step hands over
+    /// channels first), with and without the direct kernel; and a step that cannot follow gives the
+    /// error it gives alone, after the error of a step before it.
+    func testChainGivesTheStepsValues() throws {
+        let saved = Convolution.convolvesDirectly
+        defer { Convolution.convolvesDirectly = saved }
+        func step(_ c: Int, _ o: Int, _ k: Int, stride: Int = 1, padding: Int, pool: Bool, seed: Int, infinite: Bool = false)
+            throws -> ConvolutionStep
+        {
+            var bias = ImageCases.values(o, seed: seed + 1).map { $0 / 16 }
+            if infinite { bias[0] = .infinity }
+            return ConvolutionStep(
+                weight: try Tensor(shape: [o, c, k, k], scalars: ImageCases.values(o * c * k * k, seed: seed).map { $0 / 32 }),
+                bias: try Tensor(shape: [o], scalars: bias), stride: stride, padding: padding, maxPool2x2: pool)
+        }
+        var scalars = ImageCases.values(3 * 1 * 21 * 20, seed: 9).map { $0 / 8 }
+        scalars[30] = .nan
+        let x = try Tensor(shape: [3, 1, 21, 20], scalars: scalars)
+        let chains: [[ConvolutionStep]] = [
+            [
+                try step(1, 8, 3, padding: 1, pool: true, seed: 1), try step(8, 16, 3, padding: 1, pool: true, seed: 2),
+                try step(16, 4, 3, padding: 2, pool: false, seed: 3), try step(4, 5, 1, padding: 0, pool: true, seed: 4),
+            ],
+            [
+                try step(1, 6, 3, padding: 1, pool: false, seed: 5),
+                try step(6, 17, 3, stride: 2, padding: 0, pool: true, seed: 6, infinite: true),
+                try step(17, 4, 2, padding: 1, pool: false, seed: 7),
+            ],
+        ]
+        for direct in [true, false] {
+            Convolution.convolvesDirectly = direct
+            for (n, steps) in chains.enumerated() {
+                let chained = try Tensor.conv2dInferenceChain(x, steps: steps)
+                let apart = try steps.reduce(x) {
+                    try Tensor.conv2dInference(
+                        $0, weight: $1.weight, bias: $1.bias, stride: $1.stride, padding: $1.padding, relu: true,
+                        maxPool2x2: $1.maxPool2x2)
+                }
+                XCTAssertEqual(chained.shape, apart.shape, "chain \(n), direct \(direct)")
+                XCTAssertEqual(chained.scalars.map(\.bitPattern), apart.scalars.map(\.bitPattern), "chain \(n), direct \(direct)")
+                XCTAssertTrue(chained.scalars.contains { $0.isNaN }, "chain \(n): the NaN reached the end")
+            }
+        }
+        // The second step pools a 1×1 image, the third does not match: the pool's error comes first.
+        let tiny = try Tensor(shape: [1, 1, 3, 3], scalars: ImageCases.values(9, seed: 1))
+        let failing = [
+            try step(1, 4, 3, padding: 1, pool: true, seed: 1), try step(4, 4, 1, padding: 0, pool: true, seed: 2),
+            try step(5, 4, 1, padding: 0, pool: false, seed: 3),
+        ]
+        func message(_ body: () throws -> Tensor) -> String {
+            do {
+                _ = try body()
+                return "no error"
+            } catch { return "\(error)" }
+        }
+        let chainError = message { try Tensor.conv2dInferenceChain(tiny, steps: failing) }
+        let apartError = message {
+            try failing.reduce(tiny) {
+                try Tensor.conv2dInference(
+                    $0, weight: $1.weight, bias: $1.bias, stride: $1.stride, padding: $1.padding, relu: true,
+                    maxPool2x2: $1.maxPool2x2)
+            }
+        }
+        XCTAssertTrue(chainError.contains("max_pool2d"), chainError)
+        XCTAssertEqual(chainError, apartError)
+    }
 }

@@ -32,6 +32,12 @@ void retort_to_channels_last(const float *image, long channels, long area, float
 void retort_to_channels_last_padded(const float *image, long channels, long height, long width, long padding,
                                     float *out);
 
+/// x [height * width, channels] (channels last) with each channel's bias added and ReLU when relu is not 0, into
+/// the padded channels-last image out [height + 2 * padding, width + 2 * padding, channels], zeros around: a
+/// convolution's output handed to the next convolution without going back to channels first.
+void retort_finish_channels_last_padded(const float *x, long height, long width, long channels, const float *bias,
+                                        int relu, long padding, float *out);
+
 /// A convolution by `w` of one padded channels-last image [input_height + 2 * padding, padded_width,
 /// channels] (padding already in it), with AVX-512 (the caller checks the CPU has it): out
 /// [output_height * output_width, out_channels] channels last. weights [kernel_height * kernel_width *

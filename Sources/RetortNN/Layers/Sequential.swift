@@ -116,7 +116,16 @@ public final class Sequential: Layer {
         while index < layers.count {
             // Inference: a convolution (float or int8), the ReLU after it and a 2×2 max pool after
             // that in one pass over each chunk of images, as onnxruntime fuses them; same values.
-            // Not when a gradient or a trace needs them apart (the fused call returns nil then).
+            // Not when a gradient or a trace needs them apart (the fused calls return nil then).
+            // Float convolutions in a row go as one chain, handing each other channels-last images.
+            let chain = convolutionChain(from: index)
+            if chain.steps.count > 1,
+                let fused = try Variable.conv2dReLUChain(x, steps: chain.steps)
+            {
+                x = fused
+                index += chain.layers
+                continue
+            }
             if index + 1 < layers.count, let activation = layers[index + 1] as? Activation, activation.kind == .relu {
                 let pools = index + 2 < layers.count && Self.isMaxPool2x2(layers[index + 2])
                 if let fused = try Self.convolutionWithReLU(layers[index], x, maxPool2x2: pools) {
@@ -129,6 +138,23 @@ public final class Sequential: Layer {
             index += 1
         }
         return x
+    }
+
+    /// The float convolutions from `index` on that each have a ReLU after them (and maybe a 2×2 max
+    /// pool after that), and how many layers they take.
+    private func convolutionChain(
+        from index: Int
+    ) -> (steps: [(weight: Variable, bias: Variable?, stride: Int, padding: Int, maxPool2x2: Bool)], layers: Int) {
+        var steps = [(weight: Variable, bias: Variable?, stride: Int, padding: Int, maxPool2x2: Bool)]()
+        var i = index
+        while i + 1 < layers.count, let conv = layers[i] as? Conv2d,
+            let activation = layers[i + 1] as? Activation, activation.kind == .relu
+        {
+            let pools = i + 2 < layers.count && Self.isMaxPool2x2(layers[i + 2])
+            steps.append((conv.weight, conv.bias, conv.stride, conv.padding, pools))
+            i += pools ? 3 : 2
+        }
+        return (steps, i - index)
     }
 
     /// `layer` (a convolution) with ReLU, and a 2×2 max pool when `maxPool2x2`, in one pass; nil
