@@ -14,6 +14,7 @@ stop training, argument mistakes, many errors), so it grows by adding a template
 
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -252,6 +253,13 @@ def prepare(tmp):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="retort-bad-")
+    try:
+        return run(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp):
     prepare(tmp)
     env = dict(os.environ, NO_COLOR="1", RETORT_MAX_TENSOR_BYTES=str(256 << 20))
     counts = {}

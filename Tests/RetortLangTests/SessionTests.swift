@@ -41,9 +41,19 @@ final class SessionTests: XCTestCase {
         XCTAssertLessThan(shown.utf8.count, (1 << 20) + 100)
     }
 
+    private static var bigCSVPath: String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("retort-big-\(getpid()).csv").path
+    }
+
+    /// Removes the file `bigCSV` wrote, once every test of the class has run.
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: bigCSVPath)
+        super.tearDown()
+    }
+
     /// A CSV file of 300,000 rows (about 3 s to parse in a debug build), written once.
     func bigCSV() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("retort-big-\(getpid()).csv").path
+        let path = Self.bigCSVPath
         if !FileManager.default.fileExists(atPath: path) {
             var text = "a,b,label\n"
             for i in 0..<300_000 { text += "\(i % 97),\(i % 89),\(i % 3)\n" }
