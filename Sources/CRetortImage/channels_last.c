@@ -84,17 +84,26 @@ void retort_to_channels_last(const float *restrict image, long channels, long ar
     transpose(image, channels, area, area, out, channels, 0, 0);
 }
 
-NO_CALLS void retort_to_channels_last_padded(const float *restrict image, long channels, long height, long width,
-                                             long padding, float *restrict out) {
-    const long pw = width + 2 * padding, c = channels;
+// Zeros the padding of a padded channels-last image out [height + 2 * padding, width + 2 * padding, c]:
+// the rows above and below, and each row's ends.
+INLINE void zero_padding(float *out, long height, long width, long c, long padding) {
+    const long pw = width + 2 * padding;
     zero_floats(out, padding * pw * c);
     zero_floats(out + (padding + height) * pw * c, padding * pw * c);
     for (long y = 0; y < height; y++) {
         float *row = out + (padding + y) * pw * c;
         zero_floats(row, padding * c);
         zero_floats(row + (padding + width) * c, padding * c);
+    }
+}
+
+NO_CALLS void retort_to_channels_last_padded(const float *restrict image, long channels, long height, long width,
+                                             long padding, float *restrict out) {
+    const long pw = width + 2 * padding, c = channels;
+    zero_padding(out, height, width, c, padding);
+    for (long y = 0; y < height; y++) {
         // Row y of every channel plane, [channels, width] with planes height * width apart.
-        transpose(image + y * width, c, width, height * width, row + padding * c, c, 0, 0);
+        transpose(image + y * width, c, width, height * width, out + ((padding + y) * pw + padding) * c, c, 0, 0);
     }
 }
 
@@ -103,13 +112,9 @@ NO_CALLS void retort_to_channels_last_padded(const float *restrict image, long c
 INLINE void finish_padded(const float *restrict x, long height, long width, long channels, const float *restrict bias,
                           int relu, long padding, float *restrict out) {
     const long pw = width + 2 * padding, c = channels;
-    zero_floats(out, padding * pw * c);
-    zero_floats(out + (padding + height) * pw * c, padding * pw * c);
+    zero_padding(out, height, width, c, padding);
     for (long y = 0; y < height; y++) {
-        float *row = out + (padding + y) * pw * c;
-        zero_floats(row, padding * c);
-        zero_floats(row + (padding + width) * c, padding * c);
-        float *dst = row + padding * c;
+        float *dst = out + ((padding + y) * pw + padding) * c;
         const float *src = x + y * width * c;
         for (long p = 0; p < width; p++, dst += c, src += c) {
             long ch = 0;
