@@ -23,21 +23,26 @@ public enum Attention {
         let source = qkv.value
         var weights = Tensor(shape: [n, heads, t, t], repeating: 0)
         var output = Tensor(shape: [n, t, inner], repeating: 0)
-        var q = [Float](repeating: 0, count: t * size), k = q, v = q, o = q
+        // Each (image, head) pair writes its own weights and output columns, so the pairs are shared
+        // out over Parallel's threads, each with its own packed buffers: the same bits at any count.
+        let cost = n * heads * t * t * size * 4
         source.withUnsafeBufferPointer { ps in
             weights.withUnsafeMutableBufferPointer { pw in
                 output.withUnsafeMutableBufferPointer { po in
-                    for b in 0..<n {
-                        for h in 0..<heads {
-                            let rows = ps.baseAddress! + b * t * 3 * inner + h * size
+                    let (ps, pw, po) = (ps.baseAddress!, pw.baseAddress!, po.baseAddress!)
+                    Parallel.forEach(n * heads, cost: cost) { pairs in
+                        var q = [Float](repeating: 0, count: t * size), k = q, v = q, o = q
+                        for pair in pairs {
+                            let (b, h) = pair.quotientAndRemainder(dividingBy: heads)
+                            let rows = ps + b * t * 3 * inner + h * size
                             pack(rows, stride: 3 * inner, t: t, size: size, into: &q)
                             pack(rows + inner, stride: 3 * inner, t: t, size: size, into: &k)
                             pack(rows + 2 * inner, stride: 3 * inner, t: t, size: size, into: &v)
-                            let p = pw.baseAddress! + (b * heads + h) * t * t
+                            let p = pw + pair * t * t
                             BLAS.gemm(m: t, n: t, k: size, a: q, b: k, transposeB: true, c: p, alpha: scale)
                             softmaxRows(p, t: t, causal: causal)
                             BLAS.gemm(m: t, n: size, k: t, a: p, b: v, c: &o)
-                            unpack(o, into: po.baseAddress! + b * t * inner + h * size, stride: inner, t: t, size: size)
+                            unpack(o, into: po + b * t * inner + h * size, stride: inner, t: t, size: size)
                         }
                     }
                 }
@@ -48,21 +53,23 @@ public enum Attention {
         {
             g in
             var grad = Tensor(shape: [n, t, 3 * inner], repeating: 0)
-            var q = [Float](repeating: 0, count: t * size), k = q, v = q, go = q, dq = q, dk = q, dv = q
-            var dp = [Float](repeating: 0, count: t * t)
             source.withUnsafeBufferPointer { ps in
                 attention.withUnsafeBufferPointer { pw in
                     g.withUnsafeBufferPointer { pg in
                         grad.withUnsafeMutableBufferPointer { pd in
-                            for b in 0..<n {
-                                for h in 0..<heads {
+                            let (ps, pw, pg, pd) = (ps.baseAddress!, pw.baseAddress!, pg.baseAddress!, pd.baseAddress!)
+                            Parallel.forEach(n * heads, cost: 2 * cost) { pairs in
+                                var q = [Float](repeating: 0, count: t * size), k = q, v = q, go = q, dq = q, dk = q, dv = q
+                                var dp = [Float](repeating: 0, count: t * t)
+                                for pair in pairs {
+                                    let (b, h) = pair.quotientAndRemainder(dividingBy: heads)
                                     let offset = b * t * 3 * inner + h * size
-                                    let rows = ps.baseAddress! + offset
+                                    let rows = ps + offset
                                     pack(rows, stride: 3 * inner, t: t, size: size, into: &q)
                                     pack(rows + inner, stride: 3 * inner, t: t, size: size, into: &k)
                                     pack(rows + 2 * inner, stride: 3 * inner, t: t, size: size, into: &v)
-                                    pack(pg.baseAddress! + b * t * inner + h * size, stride: inner, t: t, size: size, into: &go)
-                                    let p = pw.baseAddress! + (b * heads + h) * t * t
+                                    pack(pg + b * t * inner + h * size, stride: inner, t: t, size: size, into: &go)
+                                    let p = pw + pair * t * t
                                     BLAS.gemm(m: t, n: size, k: t, a: p, transposeA: true, b: go, c: &dv)
                                     BLAS.gemm(m: t, n: t, k: size, a: go, b: v, transposeB: true, c: &dp)
                                     for i in 0..<t {
@@ -72,7 +79,7 @@ public enum Attention {
                                     }
                                     BLAS.gemm(m: t, n: size, k: t, a: dp, b: k, c: &dq)
                                     BLAS.gemm(m: t, n: size, k: t, a: dp, transposeA: true, b: q, c: &dk)
-                                    let into = pd.baseAddress! + offset
+                                    let into = pd + offset
                                     unpack(dq, into: into, stride: 3 * inner, t: t, size: size)
                                     unpack(dk, into: into + inner, stride: 3 * inner, t: t, size: size)
                                     unpack(dv, into: into + 2 * inner, stride: 3 * inner, t: t, size: size)

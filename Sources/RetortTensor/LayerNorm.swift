@@ -16,26 +16,33 @@ extension Normalization {
         var normalized = Tensor(shape: x.shape, repeating: 0)
         var reciprocals = [Float](repeating: 0, count: lanes)
         var out = Tensor(shape: x.shape, repeating: 0)
+        // Lanes are independent, so they are shared out over Parallel's threads: the same bits at
+        // any count.
+        let cost = lanes * size * 8
         x.value.withUnsafeBufferPointer { px in
             normalized.withUnsafeMutableBufferPointer { pn in
                 out.withUnsafeMutableBufferPointer { po in
-                    let pw = weight?.value, pb = bias?.value
-                    for lane in 0..<lanes {
-                        let base = lane * size
-                        var sum: Float = 0
-                        for k in 0..<size { sum += px[base + k] }
-                        let mean = sum / Float(size)
-                        var squares: Float = 0
-                        for k in 0..<size {
-                            let d = px[base + k] - mean
-                            squares += d * d
+                    reciprocals.withUnsafeMutableBufferPointer { pr in
+                        let pw = weight?.value, pb = bias?.value
+                        Parallel.forEach(lanes, cost: cost) { mine in
+                            for lane in mine {
+                                let base = lane * size
+                                var sum: Float = 0
+                                for k in 0..<size { sum += px[base + k] }
+                                let mean = sum / Float(size)
+                                var squares: Float = 0
+                                for k in 0..<size {
+                                    let d = px[base + k] - mean
+                                    squares += d * d
+                                }
+                                let r = 1 / (squares / Float(size) + eps).squareRoot()
+                                pr[lane] = r
+                                for k in 0..<size { pn[base + k] = (px[base + k] - mean) * r }
+                                for k in 0..<size { po[base + k] = pn[base + k] }
+                                pw?.withUnsafeBufferPointer { w in for k in 0..<size { po[base + k] *= w[k] } }
+                                pb?.withUnsafeBufferPointer { b in for k in 0..<size { po[base + k] += b[k] } }
+                            }
                         }
-                        let r = 1 / (squares / Float(size) + eps).squareRoot()
-                        reciprocals[lane] = r
-                        for k in 0..<size { pn[base + k] = (px[base + k] - mean) * r }
-                        for k in 0..<size { po[base + k] = pn[base + k] }
-                        pw?.withUnsafeBufferPointer { w in for k in 0..<size { po[base + k] *= w[k] } }
-                        pb?.withUnsafeBufferPointer { b in for k in 0..<size { po[base + k] += b[k] } }
                     }
                 }
             }
@@ -46,36 +53,48 @@ extension Normalization {
             var gx = Tensor(shape: g.shape, repeating: 0)
             var gw = weight.map { Tensor(shape: $0.shape, repeating: 0) }
             var gb = bias.map { Tensor(shape: $0.shape, repeating: 0) }
-            var scaled = [Float](repeating: 0, count: size)
+            let w = weight?.value
             g.withUnsafeBufferPointer { pg in
                 normalizedLanes.withUnsafeBufferPointer { pn in
                     gx.withUnsafeMutableBufferPointer { pdx in
-                        for lane in 0..<lanes {
-                            let base = lane * size
-                            if gw != nil {
-                                gw?.withUnsafeMutableBufferPointer { dw in
-                                    for k in 0..<size { dw[k] += pg[base + k] * pn[base + k] }
+                        Parallel.forEach(lanes, cost: cost) { mine in
+                            var scaled = [Float](repeating: 0, count: size)
+                            for lane in mine {
+                                let base = lane * size
+                                if let w {
+                                    w.withUnsafeBufferPointer { pw in for k in 0..<size { scaled[k] = pg[base + k] * pw[k] } }
+                                } else {
+                                    for k in 0..<size { scaled[k] = pg[base + k] }
                                 }
+                                var sum: Float = 0
+                                var dot: Float = 0
+                                for k in 0..<size {
+                                    sum += scaled[k]
+                                    dot += scaled[k] * pn[base + k]
+                                }
+                                let meanScaled = sum / Float(size), meanDot = dot / Float(size)
+                                let r = laneReciprocals[lane]
+                                for k in 0..<size { pdx[base + k] = r * (scaled[k] - meanScaled - pn[base + k] * meanDot) }
                             }
-                            if gb != nil {
-                                gb?.withUnsafeMutableBufferPointer { db in for k in 0..<size { db[k] += pg[base + k] } }
-                            }
-                            if let w = weight?.value {
-                                w.withUnsafeBufferPointer { pw in for k in 0..<size { scaled[k] = pg[base + k] * pw[k] } }
-                            } else {
-                                for k in 0..<size { scaled[k] = pg[base + k] }
-                            }
-                            var sum: Float = 0
-                            var dot: Float = 0
-                            for k in 0..<size {
-                                sum += scaled[k]
-                                dot += scaled[k] * pn[base + k]
-                            }
-                            let meanScaled = sum / Float(size), meanDot = dot / Float(size)
-                            let r = laneReciprocals[lane]
-                            for k in 0..<size { pdx[base + k] = r * (scaled[k] - meanScaled - pn[base + k] * meanDot) }
                         }
                     }
+                    // The weight's and bias's gradients sum over the lanes, each feature's in lane
+                    // order whichever thread owns the feature.
+                    guard gw != nil || gb != nil else { return }
+                    var dw = gw ?? Tensor(shape: [0], repeating: 0), db = gb ?? Tensor(shape: [0], repeating: 0)
+                    dw.withUnsafeMutableBufferPointer { pdw in
+                        db.withUnsafeMutableBufferPointer { pdb in
+                            Parallel.forEach(size, cost: cost / 2) { features in
+                                for lane in 0..<lanes {
+                                    let base = lane * size
+                                    if pdw.count > 0 { for k in features { pdw[k] += pg[base + k] * pn[base + k] } }
+                                    if pdb.count > 0 { for k in features { pdb[k] += pg[base + k] } }
+                                }
+                            }
+                        }
+                    }
+                    if gw != nil { gw = dw }
+                    if gb != nil { gb = db }
                 }
             }
             var grads: [Tensor?] = [gx]

@@ -13,7 +13,10 @@ enum VectorMath {
     /// GELU's output x · Φ(x), Φ(x) = ½(1 + erf(x/√2)).
     static func gelu(_ x: Tensor) -> Tensor {
         x.withUnsafeBufferPointer { px in
-            Tensor(shape: x.shape) { po in retort_gelu(px.baseAddress, px.count, po.baseAddress, nil) }
+            Tensor(shape: x.shape) { po in
+                blocks(px.count) { r in retort_gelu(px.baseAddress! + r.lowerBound, r.count, po.baseAddress! + r.lowerBound, nil)
+                }
+            }
         }
     }
 
@@ -22,7 +25,12 @@ enum VectorMath {
         var cdf = Tensor(shape: x.shape, repeating: 0)
         let output = x.withUnsafeBufferPointer { px in
             cdf.withUnsafeMutableBufferPointer { pc in
-                Tensor(shape: x.shape) { po in retort_gelu(px.baseAddress, px.count, po.baseAddress, pc.baseAddress) }
+                Tensor(shape: x.shape) { po in
+                    blocks(px.count) { r in
+                        let at = r.lowerBound
+                        retort_gelu(px.baseAddress! + at, r.count, po.baseAddress! + at, pc.baseAddress! + at)
+                    }
+                }
             }
         }
         return (output, cdf)
@@ -34,10 +42,26 @@ enum VectorMath {
             x.withUnsafeBufferPointer { px in
                 cdf.withUnsafeBufferPointer { pc in
                     Tensor(shape: x.shape) { pd in
-                        retort_gelu_backward(pg.baseAddress, px.baseAddress, pc.baseAddress, px.count, pd.baseAddress)
+                        blocks(px.count) { r in
+                            let at = r.lowerBound
+                            retort_gelu_backward(
+                                pg.baseAddress! + at, px.baseAddress! + at, pc.baseAddress! + at, r.count, pd.baseAddress! + at)
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// Calls `body` on ranges covering `0..<count`, split over Parallel's threads when the buffer is
+    /// large enough (about 20 operations a value). Each range but the last starts and ends on a
+    /// multiple of 64, so the vector loops and their scalar tails see the values they would in one
+    /// call: the same bits at any thread count.
+    private static func blocks(_ count: Int, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let blocks = (count + 63) / 64
+        Parallel.forEach(blocks, cost: count * 20) { mine in
+            body(mine.lowerBound * 64..<Swift.min(count, mine.upperBound * 64))
         }
     }
 }

@@ -84,4 +84,30 @@ final class OptimizerTests: XCTestCase {
             assertClose((0..<lrs.count).map { schedule.rate(at: $0, base: base) }, lrs, rtol: 1e-5, atol: 1e-9, name)
         }
     }
+
+    /// Adam's update is split over the pool for large parameters (Parallel.swift): three steps of
+    /// AdamW and of Adam on 50,001 values give the same bits at one thread and at two.
+    func testAdamIsTheSameBitsOnTwoThreads() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
+        BLAS.gemmLibrary = .oneDNN  // the pool is used only beside oneDNN's GEMM
+        let count = 50_001
+        func values(_ seed: Int) -> [Float] { (0..<count).map { Float(($0 * 7919 + seed * 104_729) % 997) / 498.5 - 1 } }
+        func run(threads: Int, decoupled: Bool) throws -> [UInt32] {
+            BLAS.threadCount = threads
+            let p = Variable(try Tensor(shape: [count], scalars: values(1)), requiresGrad: true)
+            let adam = try Adam([p], learningRate: 0.01, weightDecay: 0.1, decoupled: decoupled)
+            for step in 0..<3 {
+                p.grad = try Tensor(shape: [count], scalars: values(2 + step))
+                adam.step()
+            }
+            return p.value.scalars.map(\.bitPattern)
+        }
+        XCTAssertGreaterThan(count * 12, 2 * Parallel.threshold, "the update must be large enough to split")
+        for decoupled in [false, true] {
+            let one = try run(threads: 1, decoupled: decoupled)
+            XCTAssertNotEqual(one, try Tensor(shape: [count], scalars: values(1)).scalars.map(\.bitPattern))
+            XCTAssertEqual(one, try run(threads: 2, decoupled: decoupled), "decoupled \(decoupled)")
+        }
+    }
 }

@@ -3,7 +3,8 @@ import XCTest
 @testable import RetortTensor
 
 /// Loops split over OpenMP's pool (Parallel.swift) give the same bits at one thread and at two:
-/// convolution forward and backward, max pooling, and every index visited once.
+/// convolution forward and backward, max pooling, a transformer block's attention, layer norm and
+/// GELU forward and backward, and every index visited once.
 final class ParallelTests: XCTestCase {
     private var saved: (GemmLibrary, Int) = (.openBLAS, 1)
 
@@ -37,6 +38,34 @@ final class ParallelTests: XCTestCase {
         let one = try convolution(threads: 1)
         let two = try convolution(threads: 2)
         for (name, (a, b)) in zip(["output", "input gradient", "weight gradient", "bias gradient"], zip(one, two)) {
+            XCTAssertFalse(a.isEmpty, name)
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(name) differs between one and two threads")
+        }
+    }
+
+    /// Output and gradients of attention over a fused projection → layer norm → GELU → weighted sum,
+    /// with sizes that split (every loop above the threshold) and lanes and values that do not
+    /// divide evenly between two threads.
+    private func transformerPieces(threads: Int) throws -> [[Float]] {
+        BLAS.threadCount = threads
+        let (n, t, heads, width) = (37, 16, 4, 64)
+        let qkv = Variable(
+            try Tensor(shape: [n, t, 3 * width], scalars: values(n * t * 3 * width, seed: 4)), requiresGrad: true)
+        let weight = Variable(try Tensor(shape: [width], scalars: values(width, seed: 5)), requiresGrad: true)
+        let bias = Variable(try Tensor(shape: [width], scalars: values(width, seed: 6)), requiresGrad: true)
+        let scale = Variable(try Tensor(shape: [n, t, width], scalars: values(n * t * width, seed: 7)))
+        let (attended, _) = try Attention.heads(qkv, heads: heads, causal: true)
+        let normed = try Normalization.layerNorm(attended, normalizedShape: [width], weight: weight, bias: bias)
+        let out = normed.gelu()
+        try (out * scale).sum().backward()
+        return [out.value.scalars, qkv.grad?.scalars ?? [], weight.grad?.scalars ?? [], bias.grad?.scalars ?? []]
+    }
+
+    func testTransformerPiecesAreTheSameBitsOnTwoThreads() throws {
+        XCTAssertGreaterThan(37 * 16 * 64, 2 * Parallel.threshold / 8, "layer norm's lanes must be large enough to split")
+        let one = try transformerPieces(threads: 1)
+        let two = try transformerPieces(threads: 2)
+        for (name, (a, b)) in zip(["output", "projection gradient", "weight gradient", "bias gradient"], zip(one, two)) {
             XCTAssertFalse(a.isEmpty, name)
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(name) differs between one and two threads")
         }

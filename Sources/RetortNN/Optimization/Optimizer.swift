@@ -221,12 +221,16 @@ public final class Adam: Optimizer {
                     m.withUnsafeMutableBufferPointer { pm in
                         v.withUnsafeMutableBufferPointer { pv in
                             grad.withUnsafeBufferPointer { g in
-                                for j in 0..<w.count {
-                                    var d = g[j]
-                                    if decoupled { w[j] *= 1 - lr * wd } else { d += wd * w[j] }
-                                    pm[j] = b1 * pm[j] + (1 - b1) * d
-                                    pv[j] = b2 * pv[j] + (1 - b2) * d * d
-                                    w[j] -= stepSize * pm[j] / (pv[j].squareRoot() / rootCorrection2 + eps)
+                                // Each value's update is its own: split over Parallel's threads
+                                // for large parameters, the same bits at any count.
+                                Parallel.forEach(w.count, cost: w.count * 12) { mine in
+                                    for j in mine {
+                                        var d = g[j]
+                                        if decoupled { w[j] *= 1 - lr * wd } else { d += wd * w[j] }
+                                        pm[j] = b1 * pm[j] + (1 - b1) * d
+                                        pv[j] = b2 * pv[j] + (1 - b2) * d * d
+                                        w[j] -= stepSize * pm[j] / (pv[j].squareRoot() / rootCorrection2 + eps)
+                                    }
                                 }
                             }
                         }
