@@ -85,29 +85,37 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
-    /// Adam's update is split over the pool for large parameters (Parallel.swift): three steps of
-    /// AdamW and of Adam on 50,001 values give the same bits at one thread and at two.
-    func testAdamIsTheSameBitsOnTwoThreads() throws {
+    /// The optimizers' updates are split over the pool for large parameters (Parallel.swift): three
+    /// steps of each kind on 50,001 values give the same bits at one thread and at two.
+    func testUpdatesAreTheSameBitsOnTwoThreads() throws {
         let saved = (BLAS.gemmLibrary, BLAS.threadCount)
         defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
         BLAS.gemmLibrary = .oneDNN  // the pool is used only beside oneDNN's GEMM
         let count = 50_001
         func values(_ seed: Int) -> [Float] { (0..<count).map { Float(($0 * 7919 + seed * 104_729) % 997) / 498.5 - 1 } }
-        func run(threads: Int, decoupled: Bool) throws -> [UInt32] {
+        let kinds: [(String, ([Variable]) throws -> Optimizer)] = [
+            ("sgd", { try SGD($0, learningRate: 0.01, weightDecay: 0.1) }),
+            ("sgd momentum", { try SGD($0, learningRate: 0.01, momentum: 0.9, weightDecay: 0.1) }),
+            ("sgd nesterov", { try SGD($0, learningRate: 0.01, momentum: 0.9, nesterov: true) }),
+            ("adam", { try Adam($0, learningRate: 0.01, weightDecay: 0.1) }),
+            ("adamw", { try Adam($0, learningRate: 0.01, weightDecay: 0.1, decoupled: true) }),
+        ]
+        func run(threads: Int, _ make: ([Variable]) throws -> Optimizer) throws -> [UInt32] {
             BLAS.threadCount = threads
             let p = Variable(try Tensor(shape: [count], scalars: values(1)), requiresGrad: true)
-            let adam = try Adam([p], learningRate: 0.01, weightDecay: 0.1, decoupled: decoupled)
+            let optimizer = try make([p])
             for step in 0..<3 {
                 p.grad = try Tensor(shape: [count], scalars: values(2 + step))
-                adam.step()
+                optimizer.step()
             }
             return p.value.scalars.map(\.bitPattern)
         }
-        XCTAssertGreaterThan(count * 12, 2 * Parallel.threshold, "the update must be large enough to split")
-        for decoupled in [false, true] {
-            let one = try run(threads: 1, decoupled: decoupled)
-            XCTAssertNotEqual(one, try Tensor(shape: [count], scalars: values(1)).scalars.map(\.bitPattern))
-            XCTAssertEqual(one, try run(threads: 2, decoupled: decoupled), "decoupled \(decoupled)")
+        XCTAssertGreaterThan(count * 4, 2 * Parallel.threshold, "the updates must be large enough to split")
+        let initial = try Tensor(shape: [count], scalars: values(1)).scalars.map(\.bitPattern)
+        for (name, make) in kinds {
+            let one = try run(threads: 1, make)
+            XCTAssertNotEqual(one, initial, name)
+            XCTAssertEqual(one, try run(threads: 2, make), name)
         }
     }
 }

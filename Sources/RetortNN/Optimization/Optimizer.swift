@@ -112,7 +112,9 @@ public final class SGD: Optimizer {
                 p.update { value in
                     value.withUnsafeMutableBufferPointer { w in
                         grad.withUnsafeBufferPointer { g in
-                            for j in 0..<w.count { w[j] -= lr * (g[j] + wd * w[j]) }
+                            Parallel.forEach(w.count, cost: w.count * 4) { mine in
+                                for j in mine { w[j] -= lr * (g[j] + wd * w[j]) }
+                            }
                         }
                     }
                 }
@@ -125,10 +127,14 @@ public final class SGD: Optimizer {
                 value.withUnsafeMutableBufferPointer { w in
                     v.withUnsafeMutableBufferPointer { b in
                         grad.withUnsafeBufferPointer { g in
-                            for j in 0..<w.count {
-                                let d = g[j] + wd * w[j]
-                                b[j] = first ? d : mu * b[j] + d
-                                w[j] -= lr * (nesterov ? d + mu * b[j] : b[j])
+                            // Each value's update is its own: split over Parallel's threads for
+                            // large parameters, the same bits at any count.
+                            Parallel.forEach(w.count, cost: w.count * 6) { mine in
+                                for j in mine {
+                                    let d = g[j] + wd * w[j]
+                                    b[j] = first ? d : mu * b[j] + d
+                                    w[j] -= lr * (nesterov ? d + mu * b[j] : b[j])
+                                }
                             }
                         }
                     }
