@@ -80,21 +80,18 @@ extension Normalization {
                     }
                     // The weight's and bias's gradients sum over the lanes, each feature's in lane
                     // order whichever thread owns the feature.
-                    guard gw != nil || gb != nil else { return }
-                    var dw = gw ?? Tensor(shape: [0], repeating: 0), db = gb ?? Tensor(shape: [0], repeating: 0)
-                    dw.withUnsafeMutableBufferPointer { pdw in
-                        db.withUnsafeMutableBufferPointer { pdb in
-                            Parallel.forEach(size, cost: cost / 2) { features in
-                                for lane in 0..<lanes {
-                                    let base = lane * size
-                                    if pdw.count > 0 { for k in features { pdw[k] += pg[base + k] * pn[base + k] } }
-                                    if pdb.count > 0 { for k in features { pdb[k] += pg[base + k] } }
-                                }
+                    gw?.withUnsafeMutableBufferPointer { dw in
+                        Parallel.forEach(size, cost: cost / 4) { features in
+                            for lane in 0..<lanes {
+                                for k in features { dw[k] += pg[lane * size + k] * pn[lane * size + k] }
                             }
                         }
                     }
-                    if gw != nil { gw = dw }
-                    if gb != nil { gb = db }
+                    gb?.withUnsafeMutableBufferPointer { db in
+                        Parallel.forEach(size, cost: cost / 4) { features in
+                            for lane in 0..<lanes { for k in features { db[k] += pg[lane * size + k] } }
+                        }
+                    }
                 }
             }
             var grads: [Tensor?] = [gx]

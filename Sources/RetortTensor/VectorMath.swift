@@ -14,7 +14,9 @@ enum VectorMath {
     static func gelu(_ x: Tensor) -> Tensor {
         x.withUnsafeBufferPointer { px in
             Tensor(shape: x.shape) { po in
-                blocks(px.count) { r in retort_gelu(px.baseAddress! + r.lowerBound, r.count, po.baseAddress! + r.lowerBound, nil)
+                blocks(px.count) { r in
+                    let at = r.lowerBound
+                    retort_gelu(px.baseAddress! + at, r.count, po.baseAddress! + at, nil)
                 }
             }
         }
