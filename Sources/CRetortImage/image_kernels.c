@@ -115,6 +115,24 @@ NO_CALLS void retort_col2im(const float *restrict cols, long channels, const ret
     }
 }
 
+NO_CALLS void retort_copy_summing(const float *restrict src, float *restrict dst, long count, float *restrict sums) {
+    float lanes[16];
+    for (int l = 0; l < 16; l++) lanes[l] = sums[l];
+    long i = 0;
+    for (; i + 16 <= count; i += 16) {
+        for (int l = 0; l < 16; l++) {
+            dst[i + l] = src[i + l];
+            lanes[l] += src[i + l];
+        }
+    }
+#pragma clang loop vectorize(disable) unroll(disable)
+    for (int l = 0; i + l < count; l++) {
+        dst[i + l] = src[i + l];
+        lanes[l] += src[i + l];
+    }
+    for (int l = 0; l < 16; l++) sums[l] = lanes[l];
+}
+
 // One tap against four windows' best so far: a larger value, or a NaN (never hidden, as in PyTorch),
 // replaces it; `^` on the two tests, as a NaN is never larger. Selects by masks, without branches:
 // which tap wins is unpredictable.

@@ -98,27 +98,34 @@ struct Convolution {
     }
 
     /// The backward step of one chunk: dY of its images reordered to [O, count·area] in `dy`, the
-    /// chunk's bias and weight gradients into `biasGradient` [O] and `weightGradient` [O, patch]
-    /// (dY @ columnsᵀ), and, when `inputGradient` is given, Wᵀ @ dY into `dcolumns`, folded into
-    /// each image's gradient.
+    /// chunk's bias gradient into `biasGradient` [O], its images unfolded again into `columns` and
+    /// its weight gradient into `weightGradient` [O, patch] (dY @ columnsᵀ), and, when
+    /// `inputGradient` is given, Wᵀ @ dY into `dcolumns`, folded into each image's gradient.
     func backward(
-        _ g: UnsafePointer<Float>, weight: UnsafePointer<Float>, columns: UnsafePointer<Float>, first: Int, count: Int,
-        dy: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>,
+        _ g: UnsafePointer<Float>, input x: UnsafePointer<Float>, weight: UnsafePointer<Float>, first: Int, count: Int,
+        dy: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>,
         weightGradient: UnsafeMutablePointer<Float>, dcolumns: UnsafeMutablePointer<Float>,
         inputGradient: UnsafeMutablePointer<Float>?
     ) {
         let (area, patch) = (area, patch)
-        for o in 0..<outChannels {
-            var total: Float = 0
-            for i in 0..<count {
-                let src = g + ((first + i) * outChannels + o) * area
-                let dst = dy + o * count * area + i * area
-                for j in 0..<area {
-                    dst[j] = src[j]
-                    total += src[j]
+        // Each channel's bias gradient in 16 running sums (each image's values from lane 0), added
+        // up in lane order: a fixed order, so the same bits at any thread count.
+        var sums = [Float](repeating: 0, count: 16)
+        sums.withUnsafeMutableBufferPointer { lanes in
+            for o in 0..<outChannels {
+                lanes.update(repeating: 0)
+                for i in 0..<count {
+                    ImageKernels.copySumming(
+                        g + ((first + i) * outChannels + o) * area, into: dy + o * count * area + i * area, count: area,
+                        sums: lanes.baseAddress!)
                 }
+                biasGradient[o] = lanes.reduce(0, +)
             }
-            biasGradient[o] = total
+        }
+        for i in 0..<count {
+            ImageKernels.im2col(
+                x + (first + i) * channels * height * width, channels: channels, window: window,
+                into: columns + i * area, rowStride: count * area)
         }
         BLAS.gemm(
             m: outChannels, n: patch, k: count * area, a: dy, b: columns, transposeB: true, c: weightGradient)

@@ -23,6 +23,13 @@ enum ImageKernels {
         retort_col2im(cols, channels, &w, image, rowStride)
     }
 
+    /// `dst[0..<count] = src[0..<count]`, value `i` also added into `sums[i % 16]` (16 floats).
+    static func copySumming(
+        _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int, sums: UnsafeMutablePointer<Float>
+    ) {
+        retort_copy_summing(src, dst, count, sums)
+    }
+
     /// 2×2 max pooling, stride 2, no padding, over the planes in `planes`; `argmax` (when not nil)
     /// receives each winner's flat offset in `x`.
     static func maxPool2x2(

@@ -76,33 +76,32 @@ extension Tensor {
     }
 
     /// 2-D convolution (cross-correlation, as in PyTorch) of `[N, C, H, W]` with `[O, C, kh, kw]`,
-    /// for training: returns the output and every chunk's unfolded columns (`Convolution`), which
-    /// the backward pass reuses: chunk by chunk, `[C·kh·kw, count·outH·outW]` each, in image order.
+    /// for training: a few images at a time (`Convolution`), each chunk unfolded into a buffer that
+    /// stays in cache and multiplied there. Nothing unfolded is kept: the backward pass unfolds each
+    /// chunk again, which costs less than writing the whole batch's columns to memory and reading
+    /// them back twice.
     public static func conv2d(
         _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int
-    ) throws -> (output: Tensor, columns: Tensor, window: Window2D) {
+    ) throws -> (output: Tensor, window: Window2D) {
         let conv = try Convolution(input: input, weight: weight, bias: bias, stride: stride, padding: padding)
-        let (patch, area) = (conv.patch, conv.area)
-        // The unfolded columns hold a patch per output position: checked, as the output is, before either is made.
-        try MemoryBudget.check("conv2d", [patch, conv.images, conv.window.outputHeight, conv.window.outputWidth])
+        let (patch, area, perChunk) = (conv.patch, conv.area, conv.imagesPerChunk)
+        // One chunk's unfolded columns: checked, as the output is, before either is made.
+        try MemoryBudget.check("conv2d", [patch, perChunk, conv.window.outputHeight, conv.window.outputWidth])
         let biasValues = bias?.scalars ?? [Float](repeating: 0, count: conv.outChannels)
-        var output = Tensor.zeros([0])
-        let columns = input.withUnsafeBufferPointer { x in
+        let columnsSize = patch * perChunk * area
+        let output = input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
-                Tensor(shape: [conv.images * patch * area]) { cols in
-                    output = Tensor(shape: conv.outputShape) { out in
-                        conv.forEachChunk(scratch: conv.outChannels * conv.imagesPerChunk * area) {
-                            _, first, count, product in
-                            conv.run(
-                                x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
-                                columns: cols.baseAddress! + first * patch * area, product: product,
-                                into: out.baseAddress!, at: first)
-                        }
+                Tensor(shape: conv.outputShape) { out in
+                    conv.forEachChunk(scratch: columnsSize + conv.outChannels * perChunk * area) {
+                        _, first, count, buffer in
+                        conv.run(
+                            x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
+                            columns: buffer, product: buffer + columnsSize, into: out.baseAddress!, at: first)
                     }
                 }
             }
         }
-        return (output, columns, conv.window)
+        return (output, conv.window)
     }
 
     /// The same convolution for inference, with no columns kept: a few images at a time through one
@@ -195,31 +194,31 @@ extension Tensor {
     static let chunkFloats = 1 << 16
 
     /// The gradients of `conv2d` for its input, weight and bias, from the output gradient, chunk by
-    /// chunk as the forward pass went; each chunk's weight and bias gradients are added up in chunk
-    /// order, so the sums are the same at any thread count.
+    /// chunk as the forward pass went, each chunk unfolded again; each chunk's weight and bias
+    /// gradients are added up in chunk order, so the sums are the same at any thread count.
     public static func conv2dBackward(
-        gradient g: Tensor, input: Tensor, weight: Tensor, columns: Tensor, window: Window2D, needsInput: Bool
+        gradient g: Tensor, input: Tensor, weight: Tensor, window: Window2D, needsInput: Bool
     ) -> (input: Tensor?, weight: Tensor, bias: Tensor) {
         let conv = Convolution(input: input.shape, outChannels: weight.shape[0], window: window)
         let (outChannels, patch, area, perChunk) = (conv.outChannels, conv.patch, conv.area, conv.imagesPerChunk)
         var weightParts = [Float](repeating: 0, count: conv.chunks * outChannels * patch)
         var biasParts = [Float](repeating: 0, count: conv.chunks * outChannels)
         var gradInput: Tensor?
-        let dyCount = outChannels * perChunk * area
+        let (dyCount, columnsCount) = (outChannels * perChunk * area, patch * perChunk * area)
         g.withUnsafeBufferPointer { gy in
             weight.withUnsafeBufferPointer { w in
-                columns.withUnsafeBufferPointer { cols in
+                input.withUnsafeBufferPointer { x in
                     weightParts.withUnsafeMutableBufferPointer { wp in
                         biasParts.withUnsafeMutableBufferPointer { bp in
-                            let scratch = dyCount + (needsInput ? patch * perChunk * area : 0)
+                            let scratch = dyCount + columnsCount * (needsInput ? 2 : 1)
                             func chunks(_ gx: UnsafeMutablePointer<Float>?) {
                                 conv.forEachChunk(scratch: scratch) { chunk, first, count, buffer in
                                     conv.backward(
-                                        gy.baseAddress!, weight: w.baseAddress!,
-                                        columns: cols.baseAddress! + first * patch * area, first: first, count: count,
-                                        dy: buffer, biasGradient: bp.baseAddress! + chunk * outChannels,
+                                        gy.baseAddress!, input: x.baseAddress!, weight: w.baseAddress!, first: first,
+                                        count: count, dy: buffer, columns: buffer + dyCount,
+                                        biasGradient: bp.baseAddress! + chunk * outChannels,
                                         weightGradient: wp.baseAddress! + chunk * outChannels * patch,
-                                        dcolumns: buffer + dyCount, inputGradient: gx)
+                                        dcolumns: buffer + dyCount + columnsCount, inputGradient: gx)
                                 }
                             }
                             guard needsInput else { return chunks(nil) }

@@ -101,8 +101,7 @@ extension Variable {
         let (x, w) = (input.value, weight.value)
         let parents = [input, weight] + (bias.map { [$0] } ?? [])
         let op = Op("conv2d", [("stride", .int(stride)), ("padding", .int(padding))])
-        // The unfolded columns are kept only when a gradient can be taken (what `make` checks too);
-        // without, the batch is convolved a few images at a time in a buffer that stays in cache.
+        // Without a gradient to take (what `make` checks too), inference's channels-last path.
         guard takesGradient(parents) else {
             let output = try Tensor.conv2dInference(x, weight: w, bias: bias?.value, stride: stride, padding: padding)
             return make(output, parents, op: op) { _ in parents.map { _ in nil } }
@@ -110,7 +109,7 @@ extension Variable {
         let result = try Tensor.conv2d(x, weight: w, bias: bias?.value, stride: stride, padding: padding)
         return make(result.output, parents, op: op) { g in
             let grads = Tensor.conv2dBackward(
-                gradient: g, input: x, weight: w, columns: result.columns, window: result.window, needsInput: input.requiresGrad)
+                gradient: g, input: x, weight: w, window: result.window, needsInput: input.requiresGrad)
             return [grads.input, grads.weight] + (bias == nil ? [] : [grads.bias])
         }
     }

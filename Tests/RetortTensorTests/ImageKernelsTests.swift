@@ -97,8 +97,9 @@ final class ImageKernelsTests: XCTestCase {
         }
     }
 
-    /// Inference convolves a few images at a time (each thread its own chunks); training unfolds
-    /// the whole batch. Same values, with ReLU in the pass the same as relu() after it.
+    /// Inference convolves channels last, training channels first, each a few images at a time
+    /// (each thread its own chunks). Same values up to the order of the sums, with ReLU in the pass
+    /// the same as relu() after it.
     func testConvolutionInChunksMatchesTheWholeBatch() throws {
         let saved = (BLAS.gemmLibrary, BLAS.threadCount)
         defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
@@ -127,7 +128,7 @@ final class ImageKernelsTests: XCTestCase {
         }
     }
 
-    /// Training keeps every chunk's columns and takes the gradients chunk by chunk: the same as
+    /// Training unfolds chunk by chunk and takes the gradients chunk by chunk: the same as
     /// each image on its own (one chunk each), added up. Whole numbers over 8 and 16, so every sum
     /// is exact in any order.
     func testTrainingInChunksMatchesImageByImage() throws {
@@ -146,7 +147,7 @@ final class ImageKernelsTests: XCTestCase {
             let g = try Tensor(shape: [count, out, size, size], scalars: Array(gs[(first * area)..<((first + count) * area)]))
             let forward = try Tensor.conv2d(x, weight: w, bias: b, stride: 1, padding: 1)
             let back = Tensor.conv2dBackward(
-                gradient: g, input: x, weight: w, columns: forward.columns, window: forward.window, needsInput: true)
+                gradient: g, input: x, weight: w, window: forward.window, needsInput: true)
             return (forward.output.scalars, back.input?.scalars ?? [], back.weight.scalars, back.bias.scalars)
         }
         var single: (output: [Float], input: [Float], weight: [Float], bias: [Float]) = ([], [], [], [])

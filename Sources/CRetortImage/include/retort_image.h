@@ -18,6 +18,11 @@ void retort_im2col(const float *image, long channels, const retort_window *w, fl
 /// The adjoint of retort_im2col: adds each column entry into the image position it was taken from.
 void retort_col2im(const float *cols, long channels, const retort_window *w, float *image, long row_stride);
 
+/// dst[0..<count] = src[0..<count], each value also added into one of 16 running sums, value i into
+/// sums[i % 16]: a total in a fixed order that vectorises, where one running sum is a chain of
+/// dependent adds.
+void retort_copy_summing(const float *src, float *dst, long count, float *sums);
+
 /// Max pooling over 2x2 windows, stride 2, no padding, for the planes [first, last) of x (planes of
 /// height x width, output planes of (height / 2) x (width / 2)). The largest of the four wins, the
 /// first of equal values, and a NaN always (the last NaN of the window). When argmax is not NULL it
