@@ -6,10 +6,11 @@
 #include "retort_image.h"
 #include "float_rows.h"
 
-#include <emmintrin.h>
+#include <immintrin.h>
 
 #define INLINE static inline __attribute__((always_inline))
 #define NO_CALLS __attribute__((no_builtin("memcpy", "memset", "memmove")))
+#define AVX512 __attribute__((target("avx512f")))
 
 INLINE long min_long(long a, long b) { return a < b ? a : b; }
 INLINE long max_long(long a, long b) { return a > b ? a : b; }
@@ -51,6 +52,47 @@ INLINE void im2col_stride1(const float *image, long channels, const retort_windo
     }
 }
 
+// The lanes [low, high) of the 16 output columns from `first`, within a row `out_w` long.
+AVX512 INLINE __mmask16 columns_mask(long first, long low, long high) {
+    const long from = max_long(low - first, 0), to = min_long(high - first, 16);
+    return to <= from ? 0 : (__mmask16)(((1u << (to - from)) - 1) << from);
+}
+
+// col2im at stride 1 with AVX-512, an image row at a time: up to 16 of its values in a register,
+// each tap's column row added where it lands (masked adds, so a pixel no tap reaches keeps its bits,
+// -0 too), then stored once. A pixel's taps are added in (ky, kx) order to its value, as the loop's
+// are: the same sums. Reading taps rather than adding into the image row after row keeps loads off
+// the stores just made (whose forwarding fails when they overlap shifted).
+AVX512 void col2im_stride1_avx512(const float *cols, long channels, const retort_window *w, float *image,
+                                  long row_stride) {
+    const long out_h = w->output_height, out_w = w->output_width, in_h = w->input_height, in_w = w->input_width;
+    const long pad = w->padding, kh = w->kernel_height, kw = w->kernel_width;
+    for (long c = 0; c < channels; c++) {
+        float *plane = image + c * in_h * in_w;
+        const float *rows = cols + c * kh * kw * row_stride;
+        for (long y = 0; y < in_h; y++) {
+            float *dst = plane + y * in_w;
+            for (long j = 0; j < in_w; j += 16) {
+                const __mmask16 lanes = (__mmask16)((1u << min_long(in_w - j, 16)) - 1);
+                __m512 sum = _mm512_maskz_loadu_ps(lanes, dst + j);
+                for (long ky = 0; ky < kh; ky++) {
+                    const long oy = y + pad - ky;
+                    if (oy < 0 || oy >= out_h) continue;
+                    for (long kx = 0; kx < kw; kx++) {
+                        // Image column x takes output column x + pad - kx, when that is in [0, out_w).
+                        const long shift = pad - kx;
+                        const __mmask16 m = lanes & columns_mask(j, -shift, out_w - shift);
+                        if (!m) continue;
+                        const char *src = (const char *)(rows + (ky * kw + kx) * row_stride + oy * out_w);
+                        sum = _mm512_mask_add_ps(sum, m, sum, _mm512_maskz_loadu_ps(m, src + (j + shift) * 4));
+                    }
+                }
+                _mm512_mask_storeu_ps(dst + j, lanes, sum);
+            }
+        }
+    }
+}
+
 NO_CALLS void retort_im2col(const float *restrict image, long channels, const retort_window *w, float *restrict cols,
                             long row_stride) {
     if (w->stride == 1) {
@@ -84,7 +126,11 @@ NO_CALLS void retort_im2col(const float *restrict image, long channels, const re
 }
 
 NO_CALLS void retort_col2im(const float *restrict cols, long channels, const retort_window *w, float *restrict image,
-                            long row_stride) {
+                            long row_stride, int avx512) {
+    if (avx512 && w->stride == 1) {
+        col2im_stride1_avx512(cols, channels, w, image, row_stride);
+        return;
+    }
     const long taps = w->kernel_height * w->kernel_width;
     const long out_w = w->output_width;
     for (long c = 0; c < channels; c++) {

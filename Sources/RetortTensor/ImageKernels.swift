@@ -4,6 +4,10 @@ import CRetortImage
 /// and 2×2 max pooling, in C, where the short per-row copies and the pooling's compare-and-selects
 /// vectorise instead of costing a library call or a scalar loop per row.
 enum ImageKernels {
+    /// Whether stride-1 folding (`col2im`) takes its AVX-512 rows: on CPUs that have it; tests turn
+    /// it off to check the baseline loop too.
+    nonisolated(unsafe) static var wideRows = CPU.hasAVX512
+
     /// Unfolds one image `[C, H, W]` into columns `[C·kh·kw, outH·outW]`, rows `rowStride` apart, so
     /// the images of a batch can fill side-by-side column blocks of one matrix and share a GEMM.
     static func im2col(
@@ -20,7 +24,7 @@ enum ImageKernels {
         rowStride: Int
     ) {
         var w = window.c
-        retort_col2im(cols, channels, &w, image, rowStride)
+        retort_col2im(cols, channels, &w, image, rowStride, wideRows ? 1 : 0)
     }
 
     /// `dst[0..<count] = src[0..<count]`, value `i` also added into `sums[i % 16]` (16 floats).

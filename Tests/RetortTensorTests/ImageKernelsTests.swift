@@ -26,6 +26,16 @@ final class ImageKernelsTests: XCTestCase {
         }
     }
 
+    /// The folding loops each CPU can take: the baseline's, and the AVX-512 rows where the CPU has them.
+    private func eachRowKind(_ body: (String) throws -> Void) rethrows {
+        let saved = ImageKernels.wideRows
+        defer { ImageKernels.wideRows = saved }
+        for wide in [false] + (CPU.hasAVX512 ? [true] : []) {
+            ImageKernels.wideRows = wide
+            try body(wide ? "AVX-512 rows" : "baseline rows")
+        }
+    }
+
     func testUnfoldingMatchesTheDefinition() throws {
         let channels = 2
         try ImageCases.windows { w in
@@ -51,20 +61,22 @@ final class ImageKernelsTests: XCTestCase {
 
     func testFoldingAddsEachColumnWhereItWasTaken() throws {
         let channels = 2
-        try ImageCases.windows { w in
-            let area = w.outputHeight * w.outputWidth
-            let cols = ImageCases.values(channels * w.kernelHeight * w.kernelWidth * area, seed: 2)
-            var image = ImageCases.values(channels * w.inputHeight * w.inputWidth, seed: 3)
-            var expected = image
-            taps(w, channels: channels) { row, column, input in
-                if let input { expected[input] += cols[row * area + column] }
-            }
-            cols.withUnsafeBufferPointer { s in
-                image.withUnsafeMutableBufferPointer { x in
-                    ImageKernels.col2im(s.baseAddress!, channels: channels, window: w, into: x.baseAddress!, rowStride: area)
+        try eachRowKind { kind in
+            try ImageCases.windows { w in
+                let area = w.outputHeight * w.outputWidth
+                let cols = ImageCases.values(channels * w.kernelHeight * w.kernelWidth * area, seed: 2)
+                var image = ImageCases.values(channels * w.inputHeight * w.inputWidth, seed: 3)
+                var expected = image
+                taps(w, channels: channels) { row, column, input in
+                    if let input { expected[input] += cols[row * area + column] }
                 }
+                cols.withUnsafeBufferPointer { s in
+                    image.withUnsafeMutableBufferPointer { x in
+                        ImageKernels.col2im(s.baseAddress!, channels: channels, window: w, into: x.baseAddress!, rowStride: area)
+                    }
+                }
+                XCTAssertEqual(image, expected, "\(kind) \(w)")
             }
-            XCTAssertEqual(image, expected, "\(w)")
         }
     }
 

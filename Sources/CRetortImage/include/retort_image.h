@@ -16,7 +16,10 @@ typedef struct {
 void retort_im2col(const float *image, long channels, const retort_window *w, float *cols, long row_stride);
 
 /// The adjoint of retort_im2col: adds each column entry into the image position it was taken from.
-void retort_col2im(const float *cols, long channels, const retort_window *w, float *image, long row_stride);
+/// With avx512 (the caller checks the CPU has it), stride 1 goes an image row at a time in a
+/// register: the same sums.
+void retort_col2im(const float *cols, long channels, const retort_window *w, float *image, long row_stride,
+                   int avx512);
 
 /// dst[0..<count] = src[0..<count], each value also added into one of 16 running sums, value i into
 /// sums[i % 16]: a total in a fixed order that vectorises, where one running sum is a chain of
