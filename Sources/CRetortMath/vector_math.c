@@ -73,6 +73,73 @@ INLINE void gelu_backward_loop(const float *g, const float *x, const float *cdf,
     }
 }
 
+// The sum of x[0..n) (of (x - mean)^2 when `centre`), in 8 running sums added up in lane order at
+// the end: a fixed order, so the same bits on any thread, and adds that do not wait on each other.
+INLINE float lane_sum(const float *x, long n, int centre, float mean) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    long k = 0;
+    for (; k + 8 <= n; k += 8) {
+        for (int l = 0; l < 8; l++) {
+            const float v = centre ? x[k + l] - mean : x[k + l];
+            acc[l] += centre ? v * v : v;
+        }
+    }
+    for (int l = 0; k + l < n; l++) {
+        const float v = centre ? x[k + l] - mean : x[k + l];
+        acc[l] += centre ? v * v : v;
+    }
+    float total = 0;
+    for (int l = 0; l < 8; l++) total += acc[l];
+    return total;
+}
+
+INLINE void layer_norm_loop(const float *x, long lanes, long size, float eps, const float *w, const float *b,
+                            float *normalized, float *out, float *reciprocals) {
+    for (long lane = 0; lane < lanes; lane++) {
+        const float *xs = x + lane * size;
+        float *ns = normalized + lane * size, *os = out + lane * size;
+        const float mean = lane_sum(xs, size, 0, 0) / (float)size;
+        const float r = 1.0f / __builtin_sqrtf(lane_sum(xs, size, 1, mean) / (float)size + eps);
+        reciprocals[lane] = r;
+        for (long k = 0; k < size; k++) ns[k] = (xs[k] - mean) * r;
+        if (w && b) for (long k = 0; k < size; k++) os[k] = ns[k] * w[k] + b[k];
+        else if (w) for (long k = 0; k < size; k++) os[k] = ns[k] * w[k];
+        else if (b) for (long k = 0; k < size; k++) os[k] = ns[k] + b[k];
+        else for (long k = 0; k < size; k++) os[k] = ns[k];
+    }
+}
+
+// dx = r (gw - mean(gw) - n mean(gw n)) per lane, gw = g * w (g without a weight).
+INLINE void layer_norm_backward_loop(const float *g, const float *normalized, const float *reciprocals, long lanes,
+                                     long size, const float *w, float *dx) {
+    for (long lane = 0; lane < lanes; lane++) {
+        const float *gs = g + lane * size, *ns = normalized + lane * size;
+        float *ds = dx + lane * size;
+        float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0}, dots[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        long k = 0;
+        for (; k + 8 <= size; k += 8) {
+            for (int l = 0; l < 8; l++) {
+                const float scaled = w ? gs[k + l] * w[k + l] : gs[k + l];
+                sums[l] += scaled;
+                dots[l] += scaled * ns[k + l];
+            }
+        }
+        for (int l = 0; k + l < size; l++) {
+            const float scaled = w ? gs[k + l] * w[k + l] : gs[k + l];
+            sums[l] += scaled;
+            dots[l] += scaled * ns[k + l];
+        }
+        float sum = 0, dot = 0;
+        for (int l = 0; l < 8; l++) {
+            sum += sums[l];
+            dot += dots[l];
+        }
+        const float mean_scaled = sum / (float)size, mean_dot = dot / (float)size, r = reciprocals[lane];
+        if (w) for (k = 0; k < size; k++) ds[k] = r * (gs[k] * w[k] - mean_scaled - ns[k] * mean_dot);
+        else for (k = 0; k < size; k++) ds[k] = r * (gs[k] - mean_scaled - ns[k] * mean_dot);
+    }
+}
+
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) static void gelu_avx2(const float *x, size_t count, float *out, float *cdf_out) {
     gelu_loop(x, count, out, cdf_out);
@@ -80,6 +147,16 @@ __attribute__((target("avx2,fma"))) static void gelu_avx2(const float *x, size_t
 __attribute__((target("avx2,fma"))) static void gelu_backward_avx2(const float *g, const float *x, const float *cdf,
                                                                    size_t count, float *dx) {
     gelu_backward_loop(g, x, cdf, count, dx);
+}
+__attribute__((target("avx2,fma"))) static void layer_norm_avx2(const float *x, long lanes, long size, float eps,
+                                                                const float *w, const float *b, float *normalized,
+                                                                float *out, float *reciprocals) {
+    layer_norm_loop(x, lanes, size, eps, w, b, normalized, out, reciprocals);
+}
+__attribute__((target("avx2,fma"))) static void layer_norm_backward_avx2(const float *g, const float *normalized,
+                                                                         const float *reciprocals, long lanes,
+                                                                         long size, const float *w, float *dx) {
+    layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx);
 }
 static int has_avx2_fma(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 #endif
@@ -106,4 +183,26 @@ void retort_gelu_backward(const float *g, const float *x, const float *cdf, size
     }
 #endif
     gelu_backward_loop(g, x, cdf, count, dx);
+}
+
+void retort_layer_norm(const float *x, long lanes, long size, float eps, const float *w, const float *b,
+                       float *normalized, float *out, float *reciprocals) {
+#if defined(__x86_64__)
+    if (has_avx2_fma()) {
+        layer_norm_avx2(x, lanes, size, eps, w, b, normalized, out, reciprocals);
+        return;
+    }
+#endif
+    layer_norm_loop(x, lanes, size, eps, w, b, normalized, out, reciprocals);
+}
+
+void retort_layer_norm_backward(const float *g, const float *normalized, const float *reciprocals, long lanes,
+                                long size, const float *w, float *dx) {
+#if defined(__x86_64__)
+    if (has_avx2_fma()) {
+        layer_norm_backward_avx2(g, normalized, reciprocals, lanes, size, w, dx);
+        return;
+    }
+#endif
+    layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx);
 }

@@ -4,7 +4,8 @@ extension Normalization {
     /// Layer normalisation as one primitive with its own derivative, for the usual case: the
     /// normalised dimensions are the trailing ones (contiguous lanes of `size` values) and the weight
     /// and bias, when present, have exactly those dimensions. Two passes over each lane forward
-    /// (mean, then variance of the centred values), one backward; the composite in
+    /// (mean, then variance of the centred values), one backward, in C (`VectorMath.layerNorm`),
+    /// each lane's sums in 8 running sums so the adds do not wait on each other; the composite in
     /// `Normalization.layerNorm` takes about nine primitives each way and allocates for each.
     ///
     /// The derivative, with x̂ the normalised lane, r = 1/√(var + eps) and ĝ = g ⊙ weight:
@@ -23,25 +24,11 @@ extension Normalization {
             normalized.withUnsafeMutableBufferPointer { pn in
                 out.withUnsafeMutableBufferPointer { po in
                     reciprocals.withUnsafeMutableBufferPointer { pr in
-                        let pw = weight?.value, pb = bias?.value
+                        let (pw, pb) = (weight?.value.storage.pointer, bias?.value.storage.pointer)
                         Parallel.forEach(lanes, cost: cost) { mine in
-                            for lane in mine {
-                                let base = lane * size
-                                var sum: Float = 0
-                                for k in 0..<size { sum += px[base + k] }
-                                let mean = sum / Float(size)
-                                var squares: Float = 0
-                                for k in 0..<size {
-                                    let d = px[base + k] - mean
-                                    squares += d * d
-                                }
-                                let r = 1 / (squares / Float(size) + eps).squareRoot()
-                                pr[lane] = r
-                                for k in 0..<size { pn[base + k] = (px[base + k] - mean) * r }
-                                for k in 0..<size { po[base + k] = pn[base + k] }
-                                pw?.withUnsafeBufferPointer { w in for k in 0..<size { po[base + k] *= w[k] } }
-                                pb?.withUnsafeBufferPointer { b in for k in 0..<size { po[base + k] += b[k] } }
-                            }
+                            VectorMath.layerNorm(
+                                px.baseAddress!, lanes: mine, size: size, eps: eps, weight: pw, bias: pb,
+                                normalized: pn.baseAddress!, out: po.baseAddress!, reciprocals: pr.baseAddress!)
                         }
                     }
                 }
@@ -57,24 +44,11 @@ extension Normalization {
             g.withUnsafeBufferPointer { pg in
                 normalizedLanes.withUnsafeBufferPointer { pn in
                     gx.withUnsafeMutableBufferPointer { pdx in
-                        Parallel.forEach(lanes, cost: cost) { mine in
-                            var scaled = [Float](repeating: 0, count: size)
-                            for lane in mine {
-                                let base = lane * size
-                                if let w {
-                                    w.withUnsafeBufferPointer { pw in for k in 0..<size { scaled[k] = pg[base + k] * pw[k] } }
-                                } else {
-                                    for k in 0..<size { scaled[k] = pg[base + k] }
-                                }
-                                var sum: Float = 0
-                                var dot: Float = 0
-                                for k in 0..<size {
-                                    sum += scaled[k]
-                                    dot += scaled[k] * pn[base + k]
-                                }
-                                let meanScaled = sum / Float(size), meanDot = dot / Float(size)
-                                let r = laneReciprocals[lane]
-                                for k in 0..<size { pdx[base + k] = r * (scaled[k] - meanScaled - pn[base + k] * meanDot) }
+                        laneReciprocals.withUnsafeBufferPointer { pr in
+                            Parallel.forEach(lanes, cost: cost) { mine in
+                                VectorMath.layerNormBackward(
+                                    pg.baseAddress!, normalized: pn.baseAddress!, reciprocals: pr.baseAddress!, lanes: mine,
+                                    size: size, weight: w?.storage.pointer, into: pdx.baseAddress!)
                             }
                         }
                     }

@@ -1,6 +1,6 @@
 import CRetortMath
 
-/// The one caller of CRetortMath: erf, exp and GELU over whole buffers, in C so that the loops
+/// The one caller of CRetortMath: erf, exp, GELU and layer norm's lanes, in C so that the loops
 /// vectorise with AVX2 and FMA where the CPU has them (the Swift tensor core is compiled for the
 /// baseline x86-64, four lanes and no FMA).
 enum VectorMath {
@@ -53,6 +53,29 @@ enum VectorMath {
                 }
             }
         }
+    }
+
+    /// Layer normalisation of the lanes `lanes` (each `size` values) of `x`: the normalised values,
+    /// the output (times `weight`, plus `bias`, when given) and each lane's 1/√(var + eps).
+    static func layerNorm(
+        _ x: UnsafePointer<Float>, lanes: Range<Int>, size: Int, eps: Float, weight: UnsafePointer<Float>?,
+        bias: UnsafePointer<Float>?, normalized: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+        reciprocals: UnsafeMutablePointer<Float>
+    ) {
+        let at = lanes.lowerBound * size
+        retort_layer_norm(
+            x + at, lanes.count, size, eps, weight, bias, normalized + at, out + at, reciprocals + lanes.lowerBound)
+    }
+
+    /// Layer normalisation's input gradient for the lanes `lanes`, from the output gradient `g`, the
+    /// normalised values and reciprocals of the forward pass, and the weight when there is one.
+    static func layerNormBackward(
+        _ g: UnsafePointer<Float>, normalized: UnsafePointer<Float>, reciprocals: UnsafePointer<Float>,
+        lanes: Range<Int>, size: Int, weight: UnsafePointer<Float>?, into dx: UnsafeMutablePointer<Float>
+    ) {
+        let at = lanes.lowerBound * size
+        retort_layer_norm_backward(
+            g + at, normalized + at, reciprocals + lanes.lowerBound, lanes.count, size, weight, dx + at)
     }
 
     /// Calls `body` on ranges covering `0..<count`, split over Parallel's threads when the buffer is

@@ -18,4 +18,13 @@ void retort_gelu_backward(const float *g, const float *x, const float *cdf, size
 /// +inf above 88.7 is FLT_MAX's neighbourhood: both clamp); NaN stays NaN. For tests of the above.
 float retort_exp(float x);
 
+/// Layer normalisation of `lanes` contiguous lanes of `size` values: normalized = (x - mean) r with
+/// r = 1 / sqrt(var + eps) (each lane's sums in 8 running sums, added in lane order), out =
+/// normalized * w + b (w, b may be NULL), and each lane's r into reciprocals.
+void retort_layer_norm(const float *x, long lanes, long size, float eps, const float *w, const float *b,
+                       float *normalized, float *out, float *reciprocals);
+/// Its backward for x: dx = r (gw - mean(gw) - normalized mean(gw normalized)) per lane, gw = g * w
+/// (g when w is NULL), the means' sums as retort_layer_norm's.
+void retort_layer_norm_backward(const float *g, const float *normalized, const float *reciprocals, long lanes,
+                                long size, const float *w, float *dx);
 #endif
