@@ -21,8 +21,9 @@ public enum Attention {
         let scale = 1 / Float(size).squareRoot()
         try MemoryBudget.check("attention", [n, heads, t, t])
         let source = qkv.value
-        var weights = Tensor(shape: [n, heads, t, t], repeating: 0)
-        var output = Tensor(shape: [n, t, inner], repeating: 0)
+        // Every entry of both is written below (masked weights as 0).
+        var weights = Tensor.unfilled([n, heads, t, t])
+        var output = Tensor.unfilled([n, t, inner])
         // Each (image, head) pair writes its own weights and output columns, so the pairs are shared
         // out over Parallel's threads, each with its own packed buffers: the same bits at any count.
         let cost = n * heads * t * t * size * 4
@@ -52,7 +53,7 @@ public enum Attention {
         let result = Variable.make(output, [qkv], op: Op("attention_heads", [("heads", .int(heads)), ("causal", .bool(causal))]))
         {
             g in
-            var grad = Tensor(shape: [n, t, 3 * inner], repeating: 0)
+            var grad = Tensor.unfilled([n, t, 3 * inner])  // every head's dq, dk and dv columns
             source.withUnsafeBufferPointer { ps in
                 attention.withUnsafeBufferPointer { pw in
                     g.withUnsafeBufferPointer { pg in

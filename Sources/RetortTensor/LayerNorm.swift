@@ -14,9 +14,9 @@ extension Normalization {
         -> Variable
     {
         let lanes = size == 0 ? 0 : x.value.count / size
-        var normalized = Tensor(shape: x.shape, repeating: 0)
+        var normalized = Tensor.unfilled(x.shape)
         var reciprocals = [Float](repeating: 0, count: lanes)
-        var out = Tensor(shape: x.shape, repeating: 0)
+        var out = Tensor.unfilled(x.shape)
         // Lanes are independent, so they are shared out over Parallel's threads: the same bits at
         // any count.
         let cost = lanes * size * 8
@@ -37,7 +37,7 @@ extension Normalization {
         let parents = [x] + [weight, bias].compactMap { $0 }
         let normalizedLanes = normalized, laneReciprocals = reciprocals
         return Variable.make(out, parents, op: op) { g in
-            var gx = Tensor(shape: g.shape, repeating: 0)
+            var gx = Tensor.unfilled(g.shape)
             var gw = weight.map { Tensor(shape: $0.shape, repeating: 0) }
             var gb = bias.map { Tensor(shape: $0.shape, repeating: 0) }
             let w = weight?.value

@@ -50,6 +50,12 @@ public struct Tensor {
         body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
     }
 
+    /// A tensor whose values are not set: for an output that is written whole before anything
+    /// reads it (a zero fill first would be a pass over memory for nothing).
+    static func unfilled(_ shape: [Int]) -> Tensor {
+        Tensor(shape: shape, storage: TensorStorage(count: shape.reduce(1, *)))
+    }
+
     @usableFromInline
     init(shape: [Int], storage: TensorStorage) {
         self.shape = shape
