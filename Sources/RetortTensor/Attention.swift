@@ -27,11 +27,27 @@ public enum Attention {
         // Each (image, head) pair writes its own weights and output columns, so the pairs are shared
         // out over Parallel's threads, each with its own packed buffers: the same bits at any count.
         let cost = n * heads * t * t * size * 4
+        // Small heads (the gpt on names: t = size = 16) go through loops in C, where a BLAS call per
+        // product cost more than its arithmetic; larger ones through BLAS's blocked GEMMs.
+        let inLoops = t * t * size < smallHead
         source.withUnsafeBufferPointer { ps in
             weights.withUnsafeMutableBufferPointer { pw in
                 output.withUnsafeMutableBufferPointer { po in
                     let (ps, pw, po) = (ps.baseAddress!, pw.baseAddress!, po.baseAddress!)
                     Parallel.forEach(n * heads, cost: cost) { pairs in
+                        if inLoops {
+                            var scratch = [Float](repeating: 0, count: t * size)
+                            scratch.withUnsafeMutableBufferPointer { buffer in
+                                for pair in pairs {
+                                    let (b, h) = pair.quotientAndRemainder(dividingBy: heads)
+                                    VectorMath.attentionHead(
+                                        ps + b * t * 3 * inner + h * size, inner: inner, stride: 3 * inner, t: t,
+                                        size: size, scale: scale, causal: causal, weights: pw + pair * t * t,
+                                        out: po + b * t * inner + h * size, outStride: inner, scratch: buffer.baseAddress!)
+                                }
+                            }
+                            return
+                        }
                         var q = [Float](repeating: 0, count: t * size), k = q, v = q, o = q
                         for pair in pairs {
                             let (b, h) = pair.quotientAndRemainder(dividingBy: heads)
@@ -60,6 +76,20 @@ public enum Attention {
                         grad.withUnsafeMutableBufferPointer { pd in
                             let (ps, pw, pg, pd) = (ps.baseAddress!, pw.baseAddress!, pg.baseAddress!, pd.baseAddress!)
                             Parallel.forEach(n * heads, cost: 2 * cost) { pairs in
+                                if inLoops {
+                                    var scratch = [Float](repeating: 0, count: t * size + t * t)
+                                    scratch.withUnsafeMutableBufferPointer { buffer in
+                                        for pair in pairs {
+                                            let (b, h) = pair.quotientAndRemainder(dividingBy: heads)
+                                            let offset = b * t * 3 * inner + h * size
+                                            VectorMath.attentionHeadBackward(
+                                                ps + offset, inner: inner, stride: 3 * inner, weights: pw + pair * t * t,
+                                                gradient: pg + b * t * inner + h * size, goStride: inner, t: t,
+                                                size: size, scale: scale, into: pd + offset, scratch: buffer.baseAddress!)
+                                        }
+                                    }
+                                    return
+                                }
                                 var q = [Float](repeating: 0, count: t * size), k = q, v = q, go = q, dq = q, dk = q, dv = q
                                 var dp = [Float](repeating: 0, count: t * t)
                                 for pair in pairs {
@@ -94,6 +124,10 @@ public enum Attention {
         }
         return (result, weights)
     }
+
+    /// The size (`t·t·size` multiply-adds per product) below which a head goes through
+    /// `VectorMath.attentionHead`'s loops rather than BLAS; tests move it to check both.
+    nonisolated(unsafe) static var smallHead = 1 << 17
 
     /// Copies `t` rows of `size` values, `stride` apart, into a packed `[t, size]` buffer. A loop,
     /// not a memmove call per row: a head's row is a few dozen bytes, where the call costs more

@@ -1,8 +1,8 @@
 import CRetortMath
 
-/// The one caller of CRetortMath: erf, exp, GELU and layer norm's lanes, in C so that the loops
-/// vectorise with AVX2 and FMA where the CPU has them (the Swift tensor core is compiled for the
-/// baseline x86-64, four lanes and no FMA).
+/// The one caller of CRetortMath: erf, exp, GELU, layer norm's lanes and small attention heads, in
+/// C so that the loops vectorise with AVX2 and FMA where the CPU has them (the Swift tensor core is
+/// compiled for the baseline x86-64, four lanes and no FMA).
 enum VectorMath {
     /// erf within 1.9e-7 (a polynomial from `scripts/fit-erf`); ±1 beyond ±4, NaN stays NaN.
     static func erf(_ x: Float) -> Float { retort_erf(x) }
@@ -76,6 +76,31 @@ enum VectorMath {
         let at = lanes.lowerBound * size
         retort_layer_norm_backward(
             g + at, normalized + at, reciprocals + lanes.lowerBound, lanes.count, size, weight, dx + at)
+    }
+
+    /// One (image, head) pair of attention (`retort_attention_head`): `rows` the pair's queries, its
+    /// keys `inner` after and values `2·inner` after, rows `stride` apart; the weights into `p`
+    /// `[t, t]`, the output into rows `outStride` apart. `scratch`: `t·size` floats.
+    static func attentionHead(
+        _ rows: UnsafePointer<Float>, inner: Int, stride: Int, t: Int, size: Int, scale: Float, causal: Bool,
+        weights p: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, outStride: Int,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        retort_attention_head(
+            rows, rows + inner, rows + 2 * inner, stride, t, size, scale, causal ? 1 : 0, p, out, outStride, scratch)
+    }
+
+    /// Its backward (`retort_attention_head_backward`) from `go`, the output's gradient (rows
+    /// `goStride` apart), into `into`'s query, key and value columns laid out as `rows`'s.
+    /// `scratch`: `t·size + t·t` floats.
+    static func attentionHeadBackward(
+        _ rows: UnsafePointer<Float>, inner: Int, stride: Int, weights p: UnsafePointer<Float>,
+        gradient go: UnsafePointer<Float>, goStride: Int, t: Int, size: Int, scale: Float,
+        into grad: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        retort_attention_head_backward(
+            rows, rows + inner, rows + 2 * inner, stride, p, go, goStride, t, size, scale, grad, grad + inner,
+            grad + 2 * inner, scratch)
     }
 
     /// Calls `body` on ranges covering `0..<count`, split over Parallel's threads when the buffer is

@@ -1,11 +1,13 @@
 import Foundation
 import RetortNN
-import RetortTensor
 import XCTest
+
+@testable import RetortTensor
 
 /// Self-attention's one-primitive path (`Attention.heads`, taken outside tracing) against the
 /// composite a trace, a key-value cache or attention dropout takes: the same output, attention
-/// weights and gradients, causal or not, one head or several, heads pruned, one position.
+/// weights and gradients, causal or not, one head or several, heads pruned, one position, through
+/// the C loops small heads take and BLAS.
 final class AttentionTests: XCTestCase {
     func testOnePrimitiveMatchesTheComposite() throws {
         let cases: [(n: Int, t: Int, width: Int, heads: Int, causal: Bool, kept: [Int]?)] = [
@@ -14,14 +16,22 @@ final class AttentionTests: XCTestCase {
             (3, 5, 8, 1, true, nil),
             (2, 1, 8, 2, true, nil),
             (2, 6, 12, 4, true, [0, 3]),
+            (2, 33, 96, 2, false, nil),
+            (1, 40, 128, 1, true, nil),
         ]
+        let saved = Attention.smallHead
+        defer { Attention.smallHead = saved }
         var g = RandomGenerator(seed: 11)
-        for c in cases {
+        // Every case through the C loops small heads take and through BLAS's GEMMs larger ones take.
+        for (c, smallHead) in cases.flatMap({ c in [(c, Int.max), (c, 0)] }) {
+            Attention.smallHead = smallHead
             var layer = try SelfAttention(c.width, heads: c.heads, causal: c.causal, generator: &g)
             if let kept = c.kept { layer = try layer.keeping(heads: kept) }
             let x = g.normal([c.n, c.t, c.width])
             let seed = g.normal([c.n, c.t, c.width])
-            let what = "n \(c.n) t \(c.t) width \(c.width) heads \(c.heads)\(c.causal ? " causal" : "")"
+            let what =
+                "n \(c.n) t \(c.t) width \(c.width) heads \(c.heads)\(c.causal ? " causal" : "")"
+                + (smallHead == 0 ? " (BLAS)" : " (loops)")
 
             func run(composite: Bool) throws -> (Tensor, Tensor, [Tensor]) {
                 let input = Variable(x, requiresGrad: true)

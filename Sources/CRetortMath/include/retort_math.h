@@ -27,4 +27,15 @@ void retort_layer_norm(const float *x, long lanes, long size, float eps, const f
 /// (g when w is NULL), the means' sums as retort_layer_norm's.
 void retort_layer_norm_backward(const float *g, const float *normalized, const float *reciprocals, long lanes,
                                 long size, const float *w, float *dx);
+/// One (image, head) pair of scaled dot-product attention: q, k, v are [t, size] blocks whose rows
+/// are `stride` apart; p [t, t] receives softmax(q k^T scale) (with `causal`, row i over its first
+/// i + 1 entries, 0 after), out (rows `out_stride` apart) p v. scratch: t * size floats.
+void retort_attention_head(const float *q, const float *k, const float *v, long stride, long t, long size, float scale,
+                           int causal, float *p, float *out, long out_stride, float *scratch);
+/// Its backward from go, the output's gradient (rows `go_stride` apart): dv = p^T go, ds = p (dp -
+/// sum_j dp p) scale with dp = go v^T, dq = ds k, dk = ds^T q, into rows `stride` apart. scratch:
+/// t * size + t * t floats.
+void retort_attention_head_backward(const float *q, const float *k, const float *v, long stride, const float *p,
+                                    const float *go, long go_stride, long t, long size, float scale, float *dq,
+                                    float *dk, float *dv, float *scratch);
 #endif
