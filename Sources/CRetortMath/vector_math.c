@@ -175,3 +175,42 @@ void retort_layer_norm_backward(const float *g, const float *normalized, const f
 #endif
     layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx);
 }
+
+// Adam's update of count values (decoupled: AdamW's weight decay), as torch.optim.Adam with bias
+// correction: m = b1 m + (1 - b1) d, v = b2 v + (1 - b2) d^2, w -= step_size m / (sqrt(v) /
+// root_correction2 + eps), d the gradient (plus wd w unless decoupled).
+INLINE void adam_loop(float *restrict w, float *restrict m, float *restrict v, const float *restrict g, long count,
+                      float lr, float b1, float b2, float eps, float wd, int decoupled, float step_size,
+                      float root_correction2) {
+    const float shrink = 1.0f - lr * wd;
+    for (long j = 0; j < count; j++) {
+        float weight = w[j], d = g[j];
+        if (decoupled) weight *= shrink;
+        else d += wd * weight;
+        const float mj = b1 * m[j] + (1.0f - b1) * d;
+        const float vj = b2 * v[j] + (1.0f - b2) * d * d;
+        m[j] = mj;
+        v[j] = vj;
+        // The elementwise builtin has no errno to set, so the loop vectorises (sqrtf would stay scalar).
+        w[j] = weight - step_size * mj / (__builtin_elementwise_sqrt(vj) / root_correction2 + eps);
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void adam_avx2(float *w, float *m, float *v, const float *g, long count,
+                                                          float lr, float b1, float b2, float eps, float wd,
+                                                          int decoupled, float step_size, float root_correction2) {
+    adam_loop(w, m, v, g, count, lr, b1, b2, eps, wd, decoupled, step_size, root_correction2);
+}
+#endif
+
+void retort_adam(float *w, float *m, float *v, const float *g, long count, float lr, float b1, float b2, float eps,
+                 float wd, int decoupled, float step_size, float root_correction2) {
+#if defined(__x86_64__)
+    if (has_avx2_fma()) {
+        adam_avx2(w, m, v, g, count, lr, b1, b2, eps, wd, decoupled, step_size, root_correction2);
+        return;
+    }
+#endif
+    adam_loop(w, m, v, g, count, lr, b1, b2, eps, wd, decoupled, step_size, root_correction2);
+}

@@ -1,9 +1,9 @@
 import CRetortMath
 
-/// The one caller of CRetortMath: erf, exp, GELU, layer norm's lanes and small attention heads, in
-/// C so that the loops vectorise with AVX2 and FMA where the CPU has them (the Swift tensor core is
+/// The one caller of CRetortMath: erf, exp, GELU, layer norm's lanes, small attention heads and
+/// Adam's update, in C so that the loops vectorise with AVX2 and FMA where the CPU has them (the Swift tensor core is
 /// compiled for the baseline x86-64, four lanes and no FMA).
-enum VectorMath {
+public enum VectorMath {
     /// erf within 1.9e-7 (a polynomial from `scripts/fit-erf`); ±1 beyond ±4, NaN stays NaN.
     static func erf(_ x: Float) -> Float { retort_erf(x) }
 
@@ -101,6 +101,20 @@ enum VectorMath {
         retort_attention_head_backward(
             rows, rows + inner, rows + 2 * inner, stride, p, go, goStride, t, size, scale, grad, grad + inner,
             grad + 2 * inner, scratch)
+    }
+
+    /// Adam's (AdamW's when `decoupled`) update of the values `range` of `w` and its moments `m`, `v`
+    /// from the gradient `g`, bias correction folded into `stepSize` and `rootCorrection2`.
+    public static func adam(
+        _ w: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        gradient g: UnsafePointer<Float>, range: Range<Int>,
+        settings: (lr: Float, beta1: Float, beta2: Float, eps: Float, weightDecay: Float, decoupled: Bool),
+        stepSize: Float, rootCorrection2: Float
+    ) {
+        let at = range.lowerBound
+        retort_adam(
+            w + at, m + at, v + at, g + at, range.count, settings.lr, settings.beta1, settings.beta2, settings.eps,
+            settings.weightDecay, settings.decoupled ? 1 : 0, stepSize, rootCorrection2)
     }
 
     /// Calls `body` on ranges covering `0..<count`, split over Parallel's threads when the buffer is

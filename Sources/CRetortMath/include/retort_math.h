@@ -38,4 +38,8 @@ void retort_attention_head(const float *q, const float *k, const float *v, long 
 void retort_attention_head_backward(const float *q, const float *k, const float *v, long stride, const float *p,
                                     const float *go, long go_stride, long t, long size, float scale, float *dq,
                                     float *dk, float *dv, float *scratch);
+/// Adam's update of `count` values in place (w the weights, m and v the moments, g the gradient):
+/// with `decoupled` AdamW's weight decay w *= 1 - lr wd, otherwise wd w added to the gradient.
+void retort_adam(float *w, float *m, float *v, const float *g, long count, float lr, float b1, float b2, float eps,
+                 float wd, int decoupled, float step_size, float root_correction2);
 #endif

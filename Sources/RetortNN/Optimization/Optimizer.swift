@@ -229,14 +229,12 @@ public final class Adam: Optimizer {
                             grad.withUnsafeBufferPointer { g in
                                 // Each value's update is its own: split over Parallel's threads
                                 // for large parameters, the same bits at any count.
+                                // In C (VectorMath): the Swift loop stayed scalar.
                                 Parallel.forEach(w.count, cost: w.count * 12) { mine in
-                                    for j in mine {
-                                        var d = g[j]
-                                        if decoupled { w[j] *= 1 - lr * wd } else { d += wd * w[j] }
-                                        pm[j] = b1 * pm[j] + (1 - b1) * d
-                                        pv[j] = b2 * pv[j] + (1 - b2) * d * d
-                                        w[j] -= stepSize * pm[j] / (pv[j].squareRoot() / rootCorrection2 + eps)
-                                    }
+                                    VectorMath.adam(
+                                        w.baseAddress!, m: pm.baseAddress!, v: pv.baseAddress!, gradient: g.baseAddress!,
+                                        range: mine, settings: (lr, b1, b2, eps, wd, decoupled), stepSize: stepSize,
+                                        rootCorrection2: rootCorrection2)
                                 }
                             }
                         }
