@@ -214,3 +214,34 @@ void retort_adam(float *w, float *m, float *v, const float *g, long count, float
 #endif
     adam_loop(w, m, v, g, count, lr, b1, b2, eps, wd, decoupled, step_size, root_correction2);
 }
+
+// SGD with momentum over count values, as torch.optim.SGD: d = g + wd w; b = d on the first step,
+// mu b + d after; w -= lr (d + mu b) with Nesterov, lr b without.
+INLINE void sgd_loop(float *restrict w, float *restrict b, const float *restrict g, long count, float lr, float mu,
+                     float wd, int first, int nesterov) {
+    for (long j = 0; j < count; j++) {
+        const float weight = w[j];
+        const float d = g[j] + wd * weight;
+        const float velocity = first ? d : mu * b[j] + d;
+        b[j] = velocity;
+        w[j] = weight - lr * (nesterov ? d + mu * velocity : velocity);
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void sgd_avx2(float *w, float *b, const float *g, long count, float lr,
+                                                         float mu, float wd, int first, int nesterov) {
+    sgd_loop(w, b, g, count, lr, mu, wd, first, nesterov);
+}
+#endif
+
+void retort_sgd_momentum(float *w, float *b, const float *g, long count, float lr, float mu, float wd, int first,
+                         int nesterov) {
+#if defined(__x86_64__)
+    if (has_avx2_fma()) {
+        sgd_avx2(w, b, g, count, lr, mu, wd, first, nesterov);
+        return;
+    }
+#endif
+    sgd_loop(w, b, g, count, lr, mu, wd, first, nesterov);
+}

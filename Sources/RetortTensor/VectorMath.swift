@@ -1,7 +1,7 @@
 import CRetortMath
 
 /// The one caller of CRetortMath: erf, exp, GELU, layer norm's lanes, small attention heads and
-/// Adam's update, in C so that the loops vectorise with AVX2 and FMA where the CPU has them (the Swift tensor core is
+/// the Adam and SGD updates, in C so that the loops vectorise with AVX2 and FMA where the CPU has them (the Swift tensor core is
 /// compiled for the baseline x86-64, four lanes and no FMA).
 public enum VectorMath {
     /// erf within 1.9e-7 (a polynomial from `scripts/fit-erf`); ±1 beyond ±4, NaN stays NaN.
@@ -115,6 +115,18 @@ public enum VectorMath {
         retort_adam(
             w + at, m + at, v + at, g + at, range.count, settings.lr, settings.beta1, settings.beta2, settings.eps,
             settings.weightDecay, settings.decoupled ? 1 : 0, stepSize, rootCorrection2)
+    }
+
+    /// SGD with momentum `mu` (Nesterov's when `nesterov`) over the values `range` of `w` and its
+    /// velocity `b` from the gradient `g`; `first` for the first step, where the velocity is the gradient.
+    public static func sgdMomentum(
+        _ w: UnsafeMutablePointer<Float>, velocity b: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
+        range: Range<Int>, settings: (lr: Float, momentum: Float, weightDecay: Float, nesterov: Bool), first: Bool
+    ) {
+        let at = range.lowerBound
+        retort_sgd_momentum(
+            w + at, b + at, g + at, range.count, settings.lr, settings.momentum, settings.weightDecay, first ? 1 : 0,
+            settings.nesterov ? 1 : 0)
     }
 
     /// Calls `body` on ranges covering `0..<count`, split over Parallel's threads when the buffer is

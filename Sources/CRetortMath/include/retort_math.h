@@ -42,4 +42,8 @@ void retort_attention_head_backward(const float *q, const float *k, const float 
 /// with `decoupled` AdamW's weight decay w *= 1 - lr wd, otherwise wd w added to the gradient.
 void retort_adam(float *w, float *m, float *v, const float *g, long count, float lr, float b1, float b2, float eps,
                  float wd, int decoupled, float step_size, float root_correction2);
+/// SGD with momentum over `count` values in place (w the weights, b the velocity, g the gradient),
+/// `first` for the first step (b = d), Nesterov's form when `nesterov`.
+void retort_sgd_momentum(float *w, float *b, const float *g, long count, float lr, float mu, float wd, int first,
+                         int nesterov);
 #endif

@@ -129,12 +129,11 @@ public final class SGD: Optimizer {
                         grad.withUnsafeBufferPointer { g in
                             // Each value's update is its own: split over Parallel's threads for
                             // large parameters, the same bits at any count.
+                            // In C (VectorMath): the Swift loop stayed scalar (12% of mlp-784's step).
                             Parallel.forEach(w.count, cost: w.count * 6) { mine in
-                                for j in mine {
-                                    let d = g[j] + wd * w[j]
-                                    b[j] = first ? d : mu * b[j] + d
-                                    w[j] -= lr * (nesterov ? d + mu * b[j] : b[j])
-                                }
+                                VectorMath.sgdMomentum(
+                                    w.baseAddress!, velocity: b.baseAddress!, gradient: g.baseAddress!, range: mine,
+                                    settings: (lr, mu, wd, nesterov), first: first)
                             }
                         }
                     }
