@@ -12,30 +12,26 @@ INLINE void transpose(const float *restrict rows, long stride, long t, long size
         for (long d = 0; d < size; d++) dst[d * t + j] = rows[j * stride + d];
 }
 
+// out[l0 + l] for l < width (16 or 8, a constant once inlined): the sums in a local array the
+// compiler keeps in registers, each in r order.
+INLINE void vecmat_lanes(const float *restrict a, long a_step, const float *restrict b, long b_stride, long count,
+                         long l0, int width, float *restrict out) {
+    float acc[16] = {0};
+    for (long r = 0; r < count; r++) {
+        const float ar = a[r * a_step];
+        const float *br = b + r * b_stride + l0;
+        for (int l = 0; l < width; l++) acc[l] += ar * br[l];
+    }
+    for (int l = 0; l < width; l++) out[l0 + l] = acc[l];
+}
+
 // out[l] = sum over r < count of a[r * a_step] * b[r * b_stride + l], for l < n: a row vector times
-// a matrix, 16 and then 8 outputs at a time in a local array the compiler keeps in registers, each
-// sum in r order.
+// a matrix, 16 and then 8 outputs at a time, then one.
 INLINE void vecmat(const float *restrict a, long a_step, const float *restrict b, long b_stride, long count, long n,
                    float *restrict out) {
     long l0 = 0;
-    for (; l0 + 16 <= n; l0 += 16) {
-        float acc[16] = {0};
-        for (long r = 0; r < count; r++) {
-            const float ar = a[r * a_step];
-            const float *br = b + r * b_stride + l0;
-            for (int l = 0; l < 16; l++) acc[l] += ar * br[l];
-        }
-        for (int l = 0; l < 16; l++) out[l0 + l] = acc[l];
-    }
-    for (; l0 + 8 <= n; l0 += 8) {
-        float acc[8] = {0};
-        for (long r = 0; r < count; r++) {
-            const float ar = a[r * a_step];
-            const float *br = b + r * b_stride + l0;
-            for (int l = 0; l < 8; l++) acc[l] += ar * br[l];
-        }
-        for (int l = 0; l < 8; l++) out[l0 + l] = acc[l];
-    }
+    for (; l0 + 16 <= n; l0 += 16) vecmat_lanes(a, a_step, b, b_stride, count, l0, 16, out);
+    for (; l0 + 8 <= n; l0 += 8) vecmat_lanes(a, a_step, b, b_stride, count, l0, 8, out);
     for (; l0 < n; l0++) {
         float acc = 0;
         for (long r = 0; r < count; r++) acc += a[r * a_step] * b[r * b_stride + l0];
