@@ -1,70 +1,135 @@
 // One (image, head) pair of scaled dot-product attention, forward and backward, in loops that
-// vectorise over a row of positions or of features. In the gpt on names each product is 16 x 16 x
+// vectorise over a row of positions or of features, four rows at a time. In the gpt on names each product is 16 x 16 x
 // 16, where a BLAS call per product cost more than its arithmetic. Each sum goes in a fixed order,
 // so the same bits on any thread. Compiled for the baseline x86-64 and for AVX2 with FMA, as
 // vector_math.c is.
 #include "retort_math.h"
 #include "polynomials.h"
 
+typedef float float4 __attribute__((vector_size(16)));
+
+// Four floats from and to memory of any alignment (memcpy: one unaligned move, no aliasing question).
+INLINE float4 load4(const float *from) {
+    float4 x;
+    memcpy(&x, from, sizeof x);
+    return x;
+}
+INLINE void store4(float *to, float4 x) { memcpy(to, &x, sizeof x); }
+
 // dst[d * t + j] = rows[j * stride + d]: a [t, size] block transposed, so a row of it is contiguous.
+// Four by four through shuffles (4 loads, 8 shuffles and 4 stores where scalars took 16 stores
+// with t between them), the edges one by one.
 INLINE void transpose(const float *restrict rows, long stride, long t, long size, float *restrict dst) {
-    for (long j = 0; j < t; j++)
+    long j = 0;
+    for (; j + 4 <= t; j += 4) {
+        long d = 0;
+        for (; d + 4 <= size; d += 4) {
+            const float *from = rows + j * stride + d;
+            const float4 a = load4(from), b = load4(from + stride);
+            const float4 c = load4(from + 2 * stride), e = load4(from + 3 * stride);
+            const float4 ab_low = __builtin_shufflevector(a, b, 0, 4, 1, 5);
+            const float4 ab_high = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+            const float4 ce_low = __builtin_shufflevector(c, e, 0, 4, 1, 5);
+            const float4 ce_high = __builtin_shufflevector(c, e, 2, 6, 3, 7);
+            float *to = dst + d * t + j;
+            store4(to, __builtin_shufflevector(ab_low, ce_low, 0, 1, 4, 5));
+            store4(to + t, __builtin_shufflevector(ab_low, ce_low, 2, 3, 6, 7));
+            store4(to + 2 * t, __builtin_shufflevector(ab_high, ce_high, 0, 1, 4, 5));
+            store4(to + 3 * t, __builtin_shufflevector(ab_high, ce_high, 2, 3, 6, 7));
+        }
+        for (; d < size; d++)
+            for (long jj = j; jj < j + 4; jj++) dst[d * t + jj] = rows[jj * stride + d];
+    }
+    for (; j < t; j++)
         for (long d = 0; d < size; d++) dst[d * t + j] = rows[j * stride + d];
 }
 
-// out[l0 + l] for l < width (16 or 8, a constant once inlined): the sums in a local array the
-// compiler keeps in registers, each in r order.
-INLINE void vecmat_lanes(const float *restrict a, long a_step, const float *restrict b, long b_stride, long count,
-                         long l0, int width, float *restrict out) {
-    float acc[16] = {0};
+// out[i * out_stride + l0 + l] for i < rows (4 or 1) and l < width (16 or 8), each a constant once
+// inlined: the sums in a local array the compiler keeps in registers (4 rows of 16: 8 AVX2
+// registers, so 8 independent chains of FMAs where one row had 2), each in r order.
+INLINE void block_lanes(const float *restrict a, long a_row, long a_col, int rows, const float *restrict b,
+                        long b_stride, long count, long l0, int width, float *restrict out, long out_stride) {
+    float acc[4][16] = {{0}};
     for (long r = 0; r < count; r++) {
-        const float ar = a[r * a_step];
         const float *br = b + r * b_stride + l0;
-        for (int l = 0; l < width; l++) acc[l] += ar * br[l];
+        for (int i = 0; i < rows; i++) {
+            const float ai = a[i * a_row + r * a_col];
+            for (int l = 0; l < width; l++) acc[i][l] += ai * br[l];
+        }
     }
-    for (int l = 0; l < width; l++) out[l0 + l] = acc[l];
+    for (int i = 0; i < rows; i++)
+        for (int l = 0; l < width; l++) out[i * out_stride + l0 + l] = acc[i][l];
 }
 
-// out[l] = sum over r < count of a[r * a_step] * b[r * b_stride + l], for l < n: a row vector times
-// a matrix, 16 and then 8 outputs at a time, then one.
-INLINE void vecmat(const float *restrict a, long a_step, const float *restrict b, long b_stride, long count, long n,
-                   float *restrict out) {
+// Rows i < rows (4 or 1) of out[i, l] = sum over r < count of a[i * a_row + r * a_col] *
+// b[r * b_stride + l], for l < n: 16 and then 8 outputs at a time, then one.
+INLINE void block_rows(const float *restrict a, long a_row, long a_col, int rows, const float *restrict b,
+                       long b_stride, long count, long n, float *restrict out, long out_stride) {
     long l0 = 0;
-    for (; l0 + 16 <= n; l0 += 16) vecmat_lanes(a, a_step, b, b_stride, count, l0, 16, out);
-    for (; l0 + 8 <= n; l0 += 8) vecmat_lanes(a, a_step, b, b_stride, count, l0, 8, out);
-    for (; l0 < n; l0++) {
-        float acc = 0;
-        for (long r = 0; r < count; r++) acc += a[r * a_step] * b[r * b_stride + l0];
-        out[l0] = acc;
+    for (; l0 + 16 <= n; l0 += 16) block_lanes(a, a_row, a_col, rows, b, b_stride, count, l0, 16, out, out_stride);
+    for (; l0 + 8 <= n; l0 += 8) block_lanes(a, a_row, a_col, rows, b, b_stride, count, l0, 8, out, out_stride);
+    for (; l0 < n; l0++)
+        for (int i = 0; i < rows; i++) {
+            float acc = 0;
+            for (long r = 0; r < count; r++) acc += a[i * a_row + r * a_col] * b[r * b_stride + l0];
+            out[i * out_stride + l0] = acc;
+        }
+}
+
+// out[i * out_stride + l] = sum over r < count of a[i * a_row + r * a_col] * b[r * b_stride + l]
+// for i < m and l < n(i): a matrix product, four rows at a time. n(i) is n, or with `causal` the
+// columns the block's last row sees (i + 1, at most n): the rows before it get extra columns, which
+// the caller overwrites.
+INLINE void matmul(const float *restrict a, long a_row, long a_col, long m, const float *restrict b, long b_stride,
+                   long count, long n, int causal, float *restrict out, long out_stride) {
+    long i = 0;
+    for (; i + 4 <= m; i += 4) {
+        const long width = causal && i + 4 < n ? i + 4 : n;
+        block_rows(a + i * a_row, a_row, a_col, 4, b, b_stride, count, width, out + i * out_stride, out_stride);
     }
+    for (; i < m; i++) {
+        const long width = causal && i + 1 < n ? i + 1 : n;
+        block_rows(a + i * a_row, a_row, a_col, 1, b, b_stride, count, width, out + i * out_stride, out_stride);
+    }
+}
+
+// row[j] = softmax(scale * row)[j] over the visible j < visible, as Tensor.softmax: the largest
+// subtracted first (0 when it is not finite); 0 after the visible ones (what -inf scores give; what
+// is there before may be unwritten). Over the whole row in 8 lanes, each with its own peak and sum
+// (added in a fixed order), so the loops vectorise: a causal row is 1 to t long.
+INLINE void softmax_row(float *restrict row, long t, long visible, float scale) {
+    const float minus_inf = -__builtin_inff();
+    for (long j = 0; j < t; j++) row[j] = j < visible ? row[j] * scale : minus_inf;
+    float peaks[8], sums[8] = {0};
+    for (int l = 0; l < 8; l++) peaks[l] = minus_inf;
+    long j = 0;
+    for (; j + 8 <= t; j += 8)
+        for (int l = 0; l < 8; l++) peaks[l] = row[j + l] > peaks[l] ? row[j + l] : peaks[l];
+    for (; j < t; j++) peaks[0] = row[j] > peaks[0] ? row[j] : peaks[0];
+    float peak = peaks[0];
+    for (int l = 1; l < 8; l++) peak = peaks[l] > peak ? peaks[l] : peak;
+    if (!(peak > minus_inf && peak < __builtin_inff())) peak = 0;
+    for (j = 0; j < t; j++) {
+        const float e = exp_poly(row[j] - peak);
+        row[j] = j < visible ? e : 0;
+    }
+    for (j = 0; j + 8 <= t; j += 8)
+        for (int l = 0; l < 8; l++) sums[l] += row[j + l];
+    for (; j < t; j++) sums[0] += row[j];
+    const float total = ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]));
+    const float reciprocal = 1.0f / total;
+    for (j = 0; j < t; j++) row[j] *= reciprocal;
 }
 
 INLINE void forward_loop(const float *restrict q, const float *restrict k, const float *restrict v, long stride,
                          long t, long size, float scale, int causal, float *restrict p, float *restrict out,
                          long out_stride, float *restrict kt) {
     transpose(k, stride, t, size, kt);
-    for (long i = 0; i < t; i++) {
-        float *row = p + i * t;
-        const long visible = causal ? i + 1 : t;
-        vecmat(q + i * stride, 1, kt, t, size, visible, row);
-        // softmax over the visible scores, as Tensor.softmax: the largest subtracted first (0 when
-        // it is not finite), 0 after the visible ones (what -inf scores give).
-        float peak = -__builtin_inff();
-        for (long j = 0; j < visible; j++) {
-            row[j] *= scale;
-            peak = row[j] > peak ? row[j] : peak;
-        }
-        if (!(peak > -__builtin_inff() && peak < __builtin_inff())) peak = 0;
-        for (long j = 0; j < visible; j++) row[j] = exp_poly(row[j] - peak);
-        float total = 0;
-        for (long j = 0; j < visible; j++) total += row[j];
-        const float reciprocal = 1.0f / total;
-        for (long j = 0; j < visible; j++) row[j] *= reciprocal;
-        for (long j = visible; j < t; j++) row[j] = 0;
-        // out[i, :] = p[i, :] v over every j (masked ones too: 0 times a NaN is NaN, as in the
-        // composite's product).
-        vecmat(row, 1, v, stride, t, size, out + i * out_stride);
-    }
+    // The scores q k^T, each row's visible ones at least.
+    matmul(q, stride, 1, t, kt, t, size, t, causal, p, t);
+    for (long i = 0; i < t; i++) softmax_row(p + i * t, t, causal ? i + 1 : t, scale);
+    // out = p v over every j (masked ones too: 0 times a NaN is NaN, as in the composite's product).
+    matmul(p, t, 1, t, v, stride, t, size, 0, out, out_stride);
 }
 
 INLINE void backward_loop(const float *restrict q, const float *restrict k, const float *restrict v, long stride,
@@ -73,20 +138,20 @@ INLINE void backward_loop(const float *restrict q, const float *restrict k, cons
                           float *restrict scratch) {
     float *vt = scratch, *ds = scratch + t * size;
     // dv = p^T go: row j of dv is column j of p times go.
-    for (long j = 0; j < t; j++) vecmat(p + j, t, go, go_stride, t, size, dv + j * stride);
+    matmul(p, 1, t, t, go, go_stride, t, size, 0, dv, stride);
     // dp = go v^T, then ds = p (dp - sum_j dp p) scale, row by row.
     transpose(v, stride, t, size, vt);
+    matmul(go, go_stride, 1, t, vt, t, size, t, 0, ds, t);
     for (long i = 0; i < t; i++) {
         float *row = ds + i * t;
         const float *pi = p + i * t;
-        vecmat(go + i * go_stride, 1, vt, t, size, t, row);
         float dot = 0;
         for (long j = 0; j < t; j++) dot += row[j] * pi[j];
         for (long j = 0; j < t; j++) row[j] = pi[j] * (row[j] - dot) * scale;
     }
     // dq = ds k; dk = ds^T q.
-    for (long i = 0; i < t; i++) vecmat(ds + i * t, 1, k, stride, t, size, dq + i * stride);
-    for (long j = 0; j < t; j++) vecmat(ds + j, t, q, stride, t, size, dk + j * stride);
+    matmul(ds, t, 1, t, k, stride, t, size, 0, dq, stride);
+    matmul(ds, 1, t, t, q, stride, t, size, 0, dk, stride);
 }
 
 #if defined(__x86_64__)
