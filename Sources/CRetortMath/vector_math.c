@@ -245,3 +245,46 @@ void retort_sgd_momentum(float *w, float *b, const float *g, long count, float l
 #endif
     sgd_loop(w, b, g, count, lr, mu, wd, first, nesterov);
 }
+
+// out[j] = sum over r < rows of a[r * stride + j] (times b[r * stride + j] when b is not NULL), for
+// j < cols: column sums (a linear layer's bias gradient, layer norm's weight and bias gradients).
+// Each column's sum in row order, as a loop adding row after row into out would; but 64 columns at
+// a time in registers, where such a loop stores each partial sum and loads it back a row later.
+INLINE void column_block(const float *restrict a, const float *restrict b, long rows, long stride, long c0, int width,
+                         float *restrict out) {
+    float acc[64] = {0};
+    for (long r = 0; r < rows; r++) {
+        const float *ar = a + r * stride + c0;
+        if (b) {
+            const float *br = b + r * stride + c0;
+            for (int l = 0; l < width; l++) acc[l] += ar[l] * br[l];
+        } else {
+            for (int l = 0; l < width; l++) acc[l] += ar[l];
+        }
+    }
+    for (int l = 0; l < width; l++) out[c0 + l] = acc[l];
+}
+
+INLINE void column_sums_loop(const float *a, const float *b, long rows, long stride, long cols, float *out) {
+    long c0 = 0;
+    for (; c0 + 64 <= cols; c0 += 64) column_block(a, b, rows, stride, c0, 64, out);
+    for (; c0 + 8 <= cols; c0 += 8) column_block(a, b, rows, stride, c0, 8, out);
+    for (; c0 < cols; c0++) column_block(a, b, rows, stride, c0, 1, out);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void column_sums_avx2(const float *a, const float *b, long rows,
+                                                                 long stride, long cols, float *out) {
+    column_sums_loop(a, b, rows, stride, cols, out);
+}
+#endif
+
+void retort_column_sums(const float *a, const float *b, long rows, long stride, long cols, float *out) {
+#if defined(__x86_64__)
+    if (has_avx2_fma()) {
+        column_sums_avx2(a, b, rows, stride, cols, out);
+        return;
+    }
+#endif
+    column_sums_loop(a, b, rows, stride, cols, out);
+}

@@ -38,8 +38,8 @@ extension Normalization {
         let normalizedLanes = normalized, laneReciprocals = reciprocals
         return Variable.make(out, parents, op: op) { g in
             var gx = Tensor.unfilled(g.shape)
-            var gw = weight.map { Tensor(shape: $0.shape, repeating: 0) }
-            var gb = bias.map { Tensor(shape: $0.shape, repeating: 0) }
+            var gw = weight.map { Tensor.unfilled($0.shape) }  // every feature's sum written below
+            var gb = bias.map { Tensor.unfilled($0.shape) }
             let w = weight?.value
             g.withUnsafeBufferPointer { pg in
                 normalizedLanes.withUnsafeBufferPointer { pn in
@@ -53,17 +53,21 @@ extension Normalization {
                         }
                     }
                     // The weight's and bias's gradients sum over the lanes, each feature's in lane
-                    // order whichever thread owns the feature.
+                    // order whichever thread owns the feature (in C: 64 features' sums in registers).
                     gw?.withUnsafeMutableBufferPointer { dw in
                         Parallel.forEach(size, cost: cost / 4) { features in
-                            for lane in 0..<lanes {
-                                for k in features { dw[k] += pg[lane * size + k] * pn[lane * size + k] }
-                            }
+                            let at = features.lowerBound
+                            VectorMath.columnSums(
+                                pg.baseAddress! + at, times: pn.baseAddress! + at, rows: lanes, stride: size,
+                                columns: features.count, into: dw.baseAddress! + at)
                         }
                     }
                     gb?.withUnsafeMutableBufferPointer { db in
                         Parallel.forEach(size, cost: cost / 4) { features in
-                            for lane in 0..<lanes { for k in features { db[k] += pg[lane * size + k] } }
+                            let at = features.lowerBound
+                            VectorMath.columnSums(
+                                pg.baseAddress! + at, times: nil, rows: lanes, stride: size, columns: features.count,
+                                into: db.baseAddress! + at)
                         }
                     }
                 }

@@ -82,11 +82,9 @@ extension Variable {
                 if bias != nil {
                     grads.append(
                         Tensor(shape: [outFeatures]) { gb in
-                            gb.update(repeating: 0)
-                            for r in 0..<rows {
-                                let row = pg.baseAddress! + r * outFeatures
-                                for j in 0..<outFeatures { gb[j] += row[j] }
-                            }
+                            VectorMath.columnSums(
+                                pg.baseAddress!, times: nil, rows: rows, stride: outFeatures, columns: outFeatures,
+                                into: gb.baseAddress!)
                         })
                 }
                 return grads

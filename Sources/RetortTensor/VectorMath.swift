@@ -24,7 +24,7 @@ public enum VectorMath {
 
     /// GELU's output and Φ(x), which its backward pass needs.
     static func geluKeepingCDF(_ x: Tensor) -> (output: Tensor, cdf: Tensor) {
-        var cdf = Tensor(shape: x.shape, repeating: 0)
+        var cdf = Tensor.unfilled(x.shape)  // written whole below
         let output = x.withUnsafeBufferPointer { px in
             cdf.withUnsafeMutableBufferPointer { pc in
                 Tensor(shape: x.shape) { po in
@@ -127,6 +127,15 @@ public enum VectorMath {
         retort_sgd_momentum(
             w + at, b + at, g + at, range.count, settings.lr, settings.momentum, settings.weightDecay, first ? 1 : 0,
             settings.nesterov ? 1 : 0)
+    }
+
+    /// Column sums (`retort_column_sums`): `out[j]` = the sum over `rows` rows, `stride` apart, of
+    /// `a`'s column j (times `b`'s, elementwise, when given), for j < `columns`; each in row order.
+    static func columnSums(
+        _ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?, rows: Int, stride: Int, columns: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        retort_column_sums(a, b, rows, stride, columns, out)
     }
 
     /// Calls `body` on ranges covering `0..<count`, split over Parallel's threads when the buffer is

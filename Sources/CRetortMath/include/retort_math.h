@@ -46,4 +46,7 @@ void retort_adam(float *w, float *m, float *v, const float *g, long count, float
 /// `first` for the first step (b = d), Nesterov's form when `nesterov`.
 void retort_sgd_momentum(float *w, float *b, const float *g, long count, float lr, float mu, float wd, int first,
                          int nesterov);
+/// Column sums: out[j] = sum over r < rows of a[r * stride + j] * b[r * stride + j] (b NULL: of a
+/// alone) for j < cols, each in row order.
+void retort_column_sums(const float *a, const float *b, long rows, long stride, long cols, float *out);
 #endif
