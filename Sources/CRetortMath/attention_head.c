@@ -44,7 +44,7 @@ INLINE void transpose(const float *restrict rows, long stride, long t, long size
         for (long d = 0; d < size; d++) dst[d * t + j] = rows[j * stride + d];
 }
 
-// out[i * out_stride + l0 + l] for i < rows (4 or 1) and l < width (16 or 8), each a constant once
+// out[i * out_stride + l0 + l] for i < rows (4 or 1) and l < width (16, 8 or 4), each a constant once
 // inlined: the sums in a local array the compiler keeps in registers (4 rows of 16: 8 AVX2
 // registers, so 8 independent chains of FMAs where one row had 2), each in r order.
 INLINE void block_lanes(const float *restrict a, long a_row, long a_col, int rows, const float *restrict b,
@@ -62,12 +62,13 @@ INLINE void block_lanes(const float *restrict a, long a_row, long a_col, int row
 }
 
 // Rows i < rows (4 or 1) of out[i, l] = sum over r < count of a[i * a_row + r * a_col] *
-// b[r * b_stride + l], for l < n: 16 and then 8 outputs at a time, then one.
+// b[r * b_stride + l], for l < n: 16, then 8, then 4 outputs at a time, then one.
 INLINE void block_rows(const float *restrict a, long a_row, long a_col, int rows, const float *restrict b,
                        long b_stride, long count, long n, float *restrict out, long out_stride) {
     long l0 = 0;
     for (; l0 + 16 <= n; l0 += 16) block_lanes(a, a_row, a_col, rows, b, b_stride, count, l0, 16, out, out_stride);
     for (; l0 + 8 <= n; l0 += 8) block_lanes(a, a_row, a_col, rows, b, b_stride, count, l0, 8, out, out_stride);
+    for (; l0 + 4 <= n; l0 += 4) block_lanes(a, a_row, a_col, rows, b, b_stride, count, l0, 4, out, out_stride);
     for (; l0 < n; l0++)
         for (int i = 0; i < rows; i++) {
             float acc = 0;
@@ -78,17 +79,17 @@ INLINE void block_rows(const float *restrict a, long a_row, long a_col, int rows
 
 // out[i * out_stride + l] = sum over r < count of a[i * a_row + r * a_col] * b[r * b_stride + l]
 // for i < m and l < n(i): a matrix product, four rows at a time. n(i) is n, or with `causal` the
-// columns the block's last row sees (i + 1, at most n): the rows before it get extra columns, which
-// the caller overwrites.
+// columns the block's last row sees (i + 1) rounded up to a multiple of 8 (whole vectors), at most
+// n: the rows get extra columns, which the caller overwrites.
 INLINE void matmul(const float *restrict a, long a_row, long a_col, long m, const float *restrict b, long b_stride,
                    long count, long n, int causal, float *restrict out, long out_stride) {
     long i = 0;
     for (; i + 4 <= m; i += 4) {
-        const long width = causal && i + 4 < n ? i + 4 : n;
+        const long width = causal && ((i + 4 + 7) & ~7L) < n ? (i + 4 + 7) & ~7L : n;
         block_rows(a + i * a_row, a_row, a_col, 4, b, b_stride, count, width, out + i * out_stride, out_stride);
     }
     for (; i < m; i++) {
-        const long width = causal && i + 1 < n ? i + 1 : n;
+        const long width = causal && ((i + 1 + 7) & ~7L) < n ? (i + 1 + 7) & ~7L : n;
         block_rows(a + i * a_row, a_row, a_col, 1, b, b_stride, count, width, out + i * out_stride, out_stride);
     }
 }
