@@ -23,13 +23,17 @@ INLINE float erf_poly(float x) {
 
 INLINE void gelu_loop(const float *x, size_t count, float *out, float *cdf_out) {
     const float inverse_root2 = 0.70710678118654752f;
+    // Four vectors at a time: erf's Horner chain is 17 dependent FMAs, so one vector alone waits
+    // on each.
     if (cdf_out) {
+#pragma clang loop interleave_count(4)
         for (size_t i = 0; i < count; i++) {
             float cdf = 0.5f * (1.0f + erf_poly(x[i] * inverse_root2));
             cdf_out[i] = cdf;
             out[i] = x[i] * cdf;
         }
     } else {
+#pragma clang loop interleave_count(4)
         for (size_t i = 0; i < count; i++) out[i] = x[i] * (0.5f * (1.0f + erf_poly(x[i] * inverse_root2)));
     }
 }
