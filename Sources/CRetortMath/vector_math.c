@@ -292,3 +292,26 @@ void retort_column_sums(const float *a, const float *b, long rows, long stride, 
 #endif
     column_sums_loop(a, b, rows, stride, cols, out);
 }
+
+// row added to each of out's rows (rows of cols values): a linear layer's bias, after its GEMM
+// wrote the product (so while the product is still in cache).
+INLINE void add_row_loop(const float *restrict row, long cols, long rows, float *restrict out) {
+    for (long r = 0; r < rows; r++)
+        for (long c = 0; c < cols; c++) out[r * cols + c] += row[c];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void add_row_avx2(const float *row, long cols, long rows, float *out) {
+    add_row_loop(row, cols, rows, out);
+}
+#endif
+
+void retort_add_row(const float *row, long cols, long rows, float *out) {
+#if defined(__x86_64__)
+    if (has_avx2_fma()) {
+        add_row_avx2(row, cols, rows, out);
+        return;
+    }
+#endif
+    add_row_loop(row, cols, rows, out);
+}

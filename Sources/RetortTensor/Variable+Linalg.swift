@@ -44,16 +44,16 @@ extension Variable {
         let out = x.withUnsafeBufferPointer { px in
             w.withUnsafeBufferPointer { pw in
                 Tensor(shape: outShape) { po in
-                    if let b {
-                        b.withUnsafeBufferPointer { pb in
-                            for r in 0..<rows {
-                                (po.baseAddress! + r * outFeatures).update(from: pb.baseAddress!, count: outFeatures)
-                            }
-                        }
-                    }
                     BLAS.gemm(
                         m: rows, n: outFeatures, k: inFeatures, a: px.baseAddress!, b: pw.baseAddress!, transposeB: true,
-                        c: po.baseAddress!, beta: b == nil ? 0 : 1)
+                        c: po.baseAddress!)
+                    // The bias after the product, while the product is in cache (copied in first, for a
+                    // GEMM to add to, it was a pass over memory not yet in cache).
+                    if let b {
+                        b.withUnsafeBufferPointer { pb in
+                            VectorMath.addRow(pb.baseAddress!, columns: outFeatures, rows: rows, to: po.baseAddress!)
+                        }
+                    }
                 }
             }
         }

@@ -138,6 +138,11 @@ public enum VectorMath {
         retort_column_sums(a, b, rows, stride, columns, out)
     }
 
+    /// Adds `row` to each of `rows` rows of `columns` values at `out`.
+    static func addRow(_ row: UnsafePointer<Float>, columns: Int, rows: Int, to out: UnsafeMutablePointer<Float>) {
+        retort_add_row(row, columns, rows, out)
+    }
+
     /// Calls `body` on ranges covering `0..<count`, split over Parallel's threads when the buffer is
     /// large enough (about 20 operations a value). Each range but the last starts and ends on a
     /// multiple of 64, so the vector loops and their scalar tails see the values they would in one

@@ -49,4 +49,6 @@ void retort_sgd_momentum(float *w, float *b, const float *g, long count, float l
 /// Column sums: out[j] = sum over r < rows of a[r * stride + j] * b[r * stride + j] (b NULL: of a
 /// alone) for j < cols, each in row order.
 void retort_column_sums(const float *a, const float *b, long rows, long stride, long cols, float *out);
+/// `row` added to each of `rows` rows of `cols` values in out.
+void retort_add_row(const float *row, long cols, long rows, float *out);
 #endif
