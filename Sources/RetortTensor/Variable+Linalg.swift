@@ -48,10 +48,15 @@ extension Variable {
                         m: rows, n: outFeatures, k: inFeatures, a: px.baseAddress!, b: pw.baseAddress!, transposeB: true,
                         c: po.baseAddress!)
                     // The bias after the product, while the product is in cache (copied in first, for a
-                    // GEMM to add to, it was a pass over memory not yet in cache).
+                    // GEMM to add to, it was a pass over memory not yet in cache); rows split over
+                    // Parallel's threads, as its gradient's columns are below.
                     if let b {
                         b.withUnsafeBufferPointer { pb in
-                            VectorMath.addRow(pb.baseAddress!, columns: outFeatures, rows: rows, to: po.baseAddress!)
+                            Parallel.forEach(rows, cost: rows * outFeatures) { mine in
+                                VectorMath.addRow(
+                                    pb.baseAddress!, columns: outFeatures, rows: mine.count,
+                                    to: po.baseAddress! + mine.lowerBound * outFeatures)
+                            }
                         }
                     }
                 }
@@ -82,9 +87,11 @@ extension Variable {
                 if bias != nil {
                     grads.append(
                         Tensor(shape: [outFeatures]) { gb in
-                            VectorMath.columnSums(
-                                pg.baseAddress!, times: nil, rows: rows, stride: outFeatures, columns: outFeatures,
-                                into: gb.baseAddress!)
+                            Parallel.forEach(outFeatures, cost: rows * outFeatures) { mine in
+                                VectorMath.columnSums(
+                                    pg.baseAddress! + mine.lowerBound, times: nil, rows: rows, stride: outFeatures,
+                                    columns: mine.count, into: gb.baseAddress! + mine.lowerBound)
+                            }
                         })
                 }
                 return grads

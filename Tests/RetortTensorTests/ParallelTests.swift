@@ -4,7 +4,8 @@ import XCTest
 
 /// Loops split over OpenMP's pool (Parallel.swift) give the same bits at one thread and at two:
 /// convolution forward and backward, max pooling, a transformer block's attention, layer norm and
-/// GELU forward and backward, and every index visited once.
+/// GELU forward and backward, a linear layer's bias forward and backward, and every index visited
+/// once.
 final class ParallelTests: XCTestCase {
     private var saved: (GemmLibrary, Int) = (.openBLAS, 1)
 
@@ -66,6 +67,31 @@ final class ParallelTests: XCTestCase {
         let one = try transformerPieces(threads: 1)
         let two = try transformerPieces(threads: 2)
         for (name, (a, b)) in zip(["output", "projection gradient", "weight gradient", "bias gradient"], zip(one, two)) {
+            XCTAssertFalse(a.isEmpty, name)
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(name) differs between one and two threads")
+        }
+    }
+
+    /// A linear layer's output (its bias added over rows split between the threads) and its bias
+    /// gradient (columns split), with counts that do not divide evenly.
+    private func linear(threads: Int) throws -> [[Float]] {
+        BLAS.threadCount = threads
+        let (rows, inputs, outputs) = (1001, 48, 72)
+        let x = Variable(try Tensor(shape: [rows, inputs], scalars: values(rows * inputs, seed: 8)), requiresGrad: true)
+        let w = Variable(try Tensor(shape: [outputs, inputs], scalars: values(outputs * inputs, seed: 9)), requiresGrad: true)
+        let b = Variable(try Tensor(shape: [outputs], scalars: values(outputs, seed: 10)), requiresGrad: true)
+        let scale = Variable(try Tensor(shape: [rows, outputs], scalars: values(rows * outputs, seed: 11)))
+        let out = try Variable.linear(x, weight: w, bias: b)
+        try (out * scale).sum().backward()
+        return [out.value.scalars, b.grad?.scalars ?? []]
+    }
+
+    func testLinearBiasIsTheSameBitsOnTwoThreads() throws {
+        XCTAssertGreaterThanOrEqual(
+            1001 * 72, 2 * Parallel.threshold, "the bias's rows and columns must be large enough to split")
+        let one = try linear(threads: 1)
+        let two = try linear(threads: 2)
+        for (name, (a, b)) in zip(["output", "bias gradient"], zip(one, two)) {
             XCTAssertFalse(a.isEmpty, name)
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(name) differs between one and two threads")
         }
