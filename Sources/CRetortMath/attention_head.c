@@ -1,7 +1,7 @@
 // One (image, head) pair of scaled dot-product attention, forward and backward, in loops that
-// vectorise over a row of positions or of features, four rows at a time. In the gpt on names each product is 16 x 16 x
-// 16, where a BLAS call per product cost more than its arithmetic. Each sum goes in a fixed order,
-// so the same bits on any thread. Compiled for the baseline x86-64 and for AVX2 with FMA, as
+// vectorise over a row of positions or of features, four rows at a time. In the gpt on names each
+// product is 16 x 16 x 16, where a BLAS call per product cost more than its arithmetic. Each sum
+// goes in a fixed order, so the same bits on any thread. Compiled for the baseline x86-64 and for AVX2 with FMA, as
 // vector_math.c is.
 #include "retort_math.h"
 #include "polynomials.h"
@@ -44,8 +44,8 @@ INLINE void transpose(const float *restrict rows, long stride, long t, long size
         for (long d = 0; d < size; d++) dst[d * t + j] = rows[j * stride + d];
 }
 
-// out[i * out_stride + l0 + l] for i < rows (4 or 1) and l < width (16, 8 or 4), each a constant once
-// inlined: the sums in a local array the compiler keeps in registers (4 rows of 16: 8 AVX2
+// out[i * out_stride + l0 + l] for i < rows (4 or 1) and l < width (16, 8 or 4), each a constant
+// once inlined: the sums in a local array the compiler keeps in registers (4 rows of 16: 8 AVX2
 // registers, so 8 independent chains of FMAs where one row had 2), each in r order.
 INLINE void block_lanes(const float *restrict a, long a_row, long a_col, int rows, const float *restrict b,
                         long b_stride, long count, long l0, int width, float *restrict out, long out_stride) {
@@ -77,6 +77,13 @@ INLINE void block_rows(const float *restrict a, long a_row, long a_col, int rows
         }
 }
 
+// The columns a block of rows computes when its last row sees `seen`: with `causal`, `seen` rounded
+// up to whole vectors of 8, at most n; otherwise n.
+INLINE long causal_width(int causal, long seen, long n) {
+    const long whole = (seen + 7) & ~7L;
+    return causal && whole < n ? whole : n;
+}
+
 // out[i * out_stride + l] = sum over r < count of a[i * a_row + r * a_col] * b[r * b_stride + l]
 // for i < m and l < n(i): a matrix product, four rows at a time. n(i) is n, or with `causal` the
 // columns the block's last row sees (i + 1) rounded up to a multiple of 8 (whole vectors), at most
@@ -84,14 +91,12 @@ INLINE void block_rows(const float *restrict a, long a_row, long a_col, int rows
 INLINE void matmul(const float *restrict a, long a_row, long a_col, long m, const float *restrict b, long b_stride,
                    long count, long n, int causal, float *restrict out, long out_stride) {
     long i = 0;
-    for (; i + 4 <= m; i += 4) {
-        const long width = causal && ((i + 4 + 7) & ~7L) < n ? (i + 4 + 7) & ~7L : n;
-        block_rows(a + i * a_row, a_row, a_col, 4, b, b_stride, count, width, out + i * out_stride, out_stride);
-    }
-    for (; i < m; i++) {
-        const long width = causal && ((i + 1 + 7) & ~7L) < n ? (i + 1 + 7) & ~7L : n;
-        block_rows(a + i * a_row, a_row, a_col, 1, b, b_stride, count, width, out + i * out_stride, out_stride);
-    }
+    for (; i + 4 <= m; i += 4)
+        block_rows(a + i * a_row, a_row, a_col, 4, b, b_stride, count, causal_width(causal, i + 4, n),
+                   out + i * out_stride, out_stride);
+    for (; i < m; i++)
+        block_rows(a + i * a_row, a_row, a_col, 1, b, b_stride, count, causal_width(causal, i + 1, n),
+                   out + i * out_stride, out_stride);
 }
 
 // row[j] = softmax(scale * row)[j] over the visible j < visible, as Tensor.softmax: the largest
