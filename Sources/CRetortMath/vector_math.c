@@ -1,6 +1,7 @@
-// Elementwise functions written so that a loop over them vectorises: no library calls inside the
-// loops. Each loop is compiled twice, for the baseline x86-64 and for AVX2 with FMA, and the
-// second runs where the CPU has both; the function bodies are shared (always_inline helpers).
+// Loops written so that they vectorise (elementwise functions, layer norm's lanes, the optimizers'
+// updates, column sums, the bias add): no library calls inside them. Each loop is compiled twice,
+// for the baseline x86-64 and for AVX2 with FMA, and the second runs where the CPU has both; the
+// function bodies are shared (always_inline helpers).
 #include "retort_math.h"
 #include "polynomials.h"
 

@@ -1,8 +1,9 @@
 import CRetortMath
 
-/// The one caller of CRetortMath: erf, exp, GELU, layer norm's lanes, small attention heads and
-/// the Adam and SGD updates, in C so that the loops vectorise with AVX2 and FMA where the CPU has them (the Swift tensor core is
-/// compiled for the baseline x86-64, four lanes and no FMA).
+/// The one caller of CRetortMath: erf, exp, GELU, layer norm's lanes, small attention heads, the
+/// Adam and SGD updates, column sums and the linear layer's bias add, in C so that the loops
+/// vectorise with AVX2 and FMA where the CPU has them (the Swift tensor core is compiled for the
+/// baseline x86-64, four lanes and no FMA).
 public enum VectorMath {
     /// erf within 1.9e-7 (a polynomial from `scripts/fit-erf`); ±1 beyond ±4, NaN stays NaN.
     static func erf(_ x: Float) -> Float { retort_erf(x) }
