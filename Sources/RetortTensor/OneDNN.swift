@@ -1,6 +1,7 @@
 import CDNNL
 
-/// oneDNN's single-precision GEMM: the one place Retort calls oneDNN (through `BLAS.gemm`).
+/// oneDNN's single-precision GEMM and matmul primitive: the one place Retort calls oneDNN (through
+/// `BLAS.gemm` and `PackedWeights`).
 ///
 /// Debian's oneDNN runs its threads on OpenMP, so its thread count is OpenMP's, set beside
 /// OpenBLAS's by `BLAS.threadCount`.
@@ -22,6 +23,144 @@ enum OneDNN {
             b, Int64(transposeB ? k : n),
             beta, c, Int64(n))
         return status == dnnl_success
+    }
+
+    /// Whether the caller is inside a parallel region of OpenMP's pool (one of `parallel`'s bodies).
+    @usableFromInline
+    static var inParallelRegion: Bool { omp_get_level() > 0 }
+
+    /// oneDNN's matmul primitive for `c = a @ bᵀ` with one `b` (`n×k`, row-major: a linear layer's
+    /// weights) packed once into the layout the primitive reads fastest, as onnxruntime packs an
+    /// initializer's: for products that reuse the same weights (`PackedWeights`).
+    ///
+    /// The primitive is made for the threads OpenMP has then and splits its work over them. It is
+    /// not run inside a parallel region (where a convolution's chunks run their GEMMs, one thread
+    /// each): `run` refuses there (returns false, writing nothing) and the caller multiplies with
+    /// `dnnl_sgemm`, which is made for that. (oneDNN runs it on the one thread it gets there and the
+    /// product came out whole when tried, but that is not relied on.)
+    final class PackedProduct {
+        let m, n, k: Int
+        let primitive: dnnl_primitive_t
+        let input, packed, output: dnnl_memory_t
+        let packedData: UnsafeMutableRawPointer
+
+        /// Packs `weights` (`n×k`) for products with `m` rows; nil when oneDNN refuses any step.
+        init?(m: Int, n: Int, k: Int, weights: UnsafePointer<Float>) {
+            guard let (engine, stream) = OneDNN.engineAndStream else { return nil }
+            (self.m, self.n, self.k) = (m, n, k)
+            var inputDesc = dnnl_memory_desc_t()
+            var weightsDesc = dnnl_memory_desc_t()
+            var anyWeightsDesc = dnnl_memory_desc_t()
+            var outputDesc = dnnl_memory_desc_t()
+            var desc = dnnl_matmul_desc_t()
+            guard OneDNN.describe(&inputDesc, rows: m, columns: k, strides: (k, 1)),
+                OneDNN.describe(&weightsDesc, rows: k, columns: n, strides: (1, k)),
+                OneDNN.describe(&outputDesc, rows: m, columns: n, strides: (n, 1)),
+                OneDNN.describe(&anyWeightsDesc, rows: k, columns: n, strides: nil),
+                dnnl_matmul_desc_init(&desc, &inputDesc, &anyWeightsDesc, nil, &outputDesc) == dnnl_success
+            else { return nil }
+            var primitiveDesc: dnnl_primitive_desc_t?
+            guard dnnl_primitive_desc_create(&primitiveDesc, &desc, nil, engine, nil) == dnnl_success,
+                let primitiveDesc
+            else { return nil }
+            defer { dnnl_primitive_desc_destroy(primitiveDesc) }
+            guard let chosen = dnnl_primitive_desc_query_md(primitiveDesc, dnnl_query_weights_md, 0) else { return nil }
+            var packedDesc = chosen.pointee
+            packedData = .allocate(byteCount: max(dnnl_memory_desc_get_size(&packedDesc), 64), alignment: 64)
+            var primitive: dnnl_primitive_t?
+            var input: dnnl_memory_t?
+            var packed: dnnl_memory_t?
+            var output: dnnl_memory_t?
+            var source: dnnl_memory_t?
+            defer { if let source { dnnl_memory_destroy(source) } }
+            guard dnnl_primitive_create(&primitive, primitiveDesc) == dnnl_success, let primitive,
+                dnnl_memory_create(&input, &inputDesc, engine, nil) == dnnl_success, let input,
+                dnnl_memory_create(&packed, &packedDesc, engine, packedData) == dnnl_success, let packed,
+                dnnl_memory_create(&output, &outputDesc, engine, nil) == dnnl_success, let output,
+                dnnl_memory_create(&source, &weightsDesc, engine, UnsafeMutableRawPointer(mutating: weights))
+                    == dnnl_success, let source,
+                OneDNN.reorder(source, &weightsDesc, into: packed, &packedDesc, engine: engine, stream: stream)
+            else {
+                packedData.deallocate()
+                for handle in [input, packed, output] { if let handle { dnnl_memory_destroy(handle) } }
+                if let primitive { dnnl_primitive_destroy(primitive) }
+                return nil
+            }
+            (self.primitive, self.input, self.packed, self.output) = (primitive, input, packed, output)
+        }
+
+        /// `c = a @ bᵀ` for the packed `b`; false, having written nothing, inside a parallel region
+        /// or when oneDNN fails.
+        func run(a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) -> Bool {
+            guard !OneDNN.inParallelRegion, let (_, stream) = OneDNN.engineAndStream,
+                dnnl_memory_set_data_handle(input, UnsafeMutableRawPointer(mutating: a)) == dnnl_success,
+                dnnl_memory_set_data_handle(output, UnsafeMutableRawPointer(c)) == dnnl_success
+            else { return false }
+            var arguments = [
+                dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: input),
+                dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: packed),
+                dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: output),
+            ]
+            return dnnl_primitive_execute(primitive, stream, 3, &arguments) == dnnl_success
+                && dnnl_stream_wait(stream) == dnnl_success
+        }
+
+        deinit {
+            for handle in [input, packed, output] { dnnl_memory_destroy(handle) }
+            dnnl_primitive_destroy(primitive)
+            packedData.deallocate()
+        }
+    }
+
+    /// The engine and stream the packed products run on; nil when oneDNN cannot make them.
+    nonisolated(unsafe) static let engineAndStream: (engine: dnnl_engine_t, stream: dnnl_stream_t)? = {
+        var engine: dnnl_engine_t?
+        var stream: dnnl_stream_t?
+        guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success, let engine,
+            dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue) == dnnl_success, let stream
+        else { return nil }
+        return (engine, stream)
+    }()
+
+    /// A two-dimensional float32 memory description with the given strides, or the layout oneDNN
+    /// chooses (`strides` nil); false when oneDNN refuses it.
+    static func describe(_ desc: inout dnnl_memory_desc_t, rows: Int, columns: Int, strides: (Int, Int)?) -> Bool {
+        var dims = dnnl_dims_t(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        (dims.0, dims.1) = (Int64(rows), Int64(columns))
+        var steps = dnnl_dims_t(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        if let strides { (steps.0, steps.1) = (Int64(strides.0), Int64(strides.1)) }
+        return withUnsafePointer(to: dims) { dims in
+            withUnsafePointer(to: steps) { steps in
+                dims.withMemoryRebound(to: Int64.self, capacity: 12) { dims in
+                    steps.withMemoryRebound(to: Int64.self, capacity: 12) { steps in
+                        strides == nil
+                            ? dnnl_memory_desc_init_by_tag(&desc, 2, dims, dnnl_f32, dnnl_format_tag_any) == dnnl_success
+                            : dnnl_memory_desc_init_by_strides(&desc, 2, dims, dnnl_f32, steps) == dnnl_success
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies `source` into `destination`'s layout; false when oneDNN refuses.
+    static func reorder(
+        _ source: dnnl_memory_t, _ sourceDesc: inout dnnl_memory_desc_t, into destination: dnnl_memory_t,
+        _ destinationDesc: inout dnnl_memory_desc_t, engine: dnnl_engine_t, stream: dnnl_stream_t
+    ) -> Bool {
+        var desc: dnnl_primitive_desc_t?
+        guard dnnl_reorder_primitive_desc_create(&desc, &sourceDesc, engine, &destinationDesc, engine, nil) == dnnl_success,
+            let desc
+        else { return false }
+        defer { dnnl_primitive_desc_destroy(desc) }
+        var primitive: dnnl_primitive_t?
+        guard dnnl_primitive_create(&primitive, desc) == dnnl_success, let primitive else { return false }
+        defer { dnnl_primitive_destroy(primitive) }
+        var arguments = [
+            dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: source),
+            dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: destination),
+        ]
+        return dnnl_primitive_execute(primitive, stream, 2, &arguments) == dnnl_success
+            && dnnl_stream_wait(stream) == dnnl_success
     }
 
     /// Runs `body(thread, threads)` once on each of `threads` threads of OpenMP's pool (the calling

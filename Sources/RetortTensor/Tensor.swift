@@ -83,6 +83,7 @@ public struct Tensor {
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
     ) rethrows -> R {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        storage.writes &+= 1
         return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
     }
 

@@ -1,4 +1,5 @@
 import CMalloc
+import Synchronization
 
 /// Keeps freed tensor memory in the process for reuse.
 ///
@@ -26,11 +27,22 @@ public enum HeapMemory {
 final class TensorStorage {
     @usableFromInline let count: Int
     @usableFromInline let pointer: UnsafeMutablePointer<Float>
+    /// Counts writes in place (`Tensor.withUnsafeMutableBufferPointer`, the only way to write a
+    /// storage someone may hold): a copy of the values made for speed (`PackedWeights`) is good
+    /// while this storage is the same object and this count has not moved.
+    @usableFromInline var writes: UInt64 = 0
+    /// This storage's number, never given to another in the process (an address can be: a freed
+    /// storage's memory goes to the next one made).
+    let serial: UInt64
+
+    /// The next storage's `serial`; storages are made on several threads (inside parallel loops).
+    static let made = Atomic<UInt64>(0)
 
     @usableFromInline
     init(count: Int) {
         _ = mallocTuned
         self.count = count
+        serial = Self.made.add(1, ordering: .relaxed).newValue
         // Never allocate zero bytes: a scalar or an empty tensor still gets a valid pointer.
         pointer = .allocate(capacity: max(count, 1))
     }

@@ -42,21 +42,19 @@ extension Variable {
         try MemoryBudget.check("linear", outShape)
         let b = bias?.value
         let out = x.withUnsafeBufferPointer { px in
-            w.withUnsafeBufferPointer { pw in
-                Tensor(shape: outShape) { po in
-                    BLAS.gemm(
-                        m: rows, n: outFeatures, k: inFeatures, a: px.baseAddress!, b: pw.baseAddress!, transposeB: true,
-                        c: po.baseAddress!)
-                    // The bias after the product, while the product is in cache (copied in first, for a
-                    // GEMM to add to, it was a pass over memory not yet in cache); rows split over
-                    // Parallel's threads, as its gradient's columns are below.
-                    if let b {
-                        b.withUnsafeBufferPointer { pb in
-                            Parallel.forEach(rows, cost: rows * outFeatures) { mine in
-                                VectorMath.addRow(
-                                    pb.baseAddress!, columns: outFeatures, rows: mine.count,
-                                    to: po.baseAddress! + mine.lowerBound * outFeatures)
-                            }
+            Tensor(shape: outShape) { po in
+                // On weights packed once where they are used again unchanged (inference), else one GEMM.
+                PackedWeights.linearProduct(
+                    m: rows, n: outFeatures, k: inFeatures, x: px.baseAddress!, weights: w, c: po.baseAddress!)
+                // The bias after the product, while the product is in cache (copied in first, for a
+                // GEMM to add to, it was a pass over memory not yet in cache); rows split over
+                // Parallel's threads, as its gradient's columns are below.
+                if let b {
+                    b.withUnsafeBufferPointer { pb in
+                        Parallel.forEach(rows, cost: rows * outFeatures) { mine in
+                            VectorMath.addRow(
+                                pb.baseAddress!, columns: outFeatures, rows: mine.count,
+                                to: po.baseAddress! + mine.lowerBound * outFeatures)
                         }
                     }
                 }

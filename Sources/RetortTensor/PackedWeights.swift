@@ -1,0 +1,98 @@
+import Foundation
+
+/// Linear layers' weights packed once for oneDNN's matmul primitive, for products that use the same
+/// weights again: inference and evaluation, as onnxruntime packs a model's weights when it loads it.
+///
+/// A layer's weights are packed on their second product with the same values (so a training step,
+/// whose weights change every step, never pays for packing), then used until they change. Whether
+/// they changed is not guessed from their values: the packed copy is kept under the weights'
+/// storage's serial number (never reused, unlike its address) with that storage's count of writes in
+/// place, and any other storage, or any write since, is a miss that goes back to the plain GEMM.
+/// Only where oneDNN runs the GEMM (`BLAS.gemmLibrary`), outside parallel regions, for products of
+/// more than one row and at least `BLAS.oneDNNMinimumWork` multiply-adds; off with `isEnabled`.
+/// A packed copy takes as much memory as its weights; it is dropped when they change or are freed.
+public enum PackedWeights {
+    /// Whether repeated products pack their weights (on by default); off to compare in one process.
+    nonisolated(unsafe) public static var isEnabled = true
+
+    struct Key: Hashable {
+        let storage: UInt64
+        let m: Int
+        let threads: Int
+    }
+
+    /// One weights storage's packing for products of `m` rows at one thread count.
+    final class Slot {
+        /// The weights (weak: a slot whose weights are gone is dropped on the next miss).
+        weak var storage: TensorStorage?
+        var writes: UInt64
+        var product: OneDNN.PackedProduct?
+        /// True once packing was tried for these values and oneDNN refused: not asked again.
+        var refused = false
+
+        init(storage: TensorStorage) {
+            self.storage = storage
+            writes = storage.writes
+        }
+    }
+
+    /// Slots past this many (with their weights all alive) are all dropped.
+    static let capacity = 64
+
+    /// The slots, under `lock`; a product asking while another holds it multiplies the plain way.
+    nonisolated(unsafe) static var slots: [Key: Slot] = [:]
+    static let lock = NSLock()
+
+    /// `c = x @ weightsᵀ` for `x` `m×k` and `weights` `n×k` (a linear layer's forward product).
+    @usableFromInline
+    static func linearProduct(
+        m: Int, n: Int, k: Int, x: UnsafePointer<Float>, weights: Tensor, c: UnsafeMutablePointer<Float>
+    ) {
+        if !product(m: m, n: n, k: k, x: x, weights: weights, c: c) {
+            weights.withUnsafeBufferPointer { pw in
+                BLAS.gemm(m: m, n: n, k: k, a: x, b: pw.baseAddress!, transposeB: true, c: c)
+            }
+        }
+    }
+
+    /// The product on the weights' packed copy; false, having written nothing, when there is none
+    /// to use (the first product with these values, another thread in the cache, a parallel region).
+    static func product(
+        m: Int, n: Int, k: Int, x: UnsafePointer<Float>, weights: Tensor, c: UnsafeMutablePointer<Float>
+    ) -> Bool {
+        guard isEnabled, BLAS.gemmLibrary == .oneDNN, m > 1, m * n * k >= BLAS.oneDNNMinimumWork,
+            !OneDNN.inParallelRegion, lock.try()
+        else { return false }
+        defer { lock.unlock() }
+        let storage = weights.storage
+        let key = Key(storage: storage.serial, m: m, threads: BLAS.threadCount)
+        guard let slot = slots[key], slot.writes == storage.writes else {
+            // The first product with these values. Packed copies of weights that are gone are
+            // dropped here, so they do not hold memory.
+            if slots.values.contains(where: { $0.storage == nil }) { slots = slots.filter { $0.value.storage != nil } }
+            if slots.count >= capacity { slots.removeAll() }
+            slots[key] = Slot(storage: storage)
+            return false
+        }
+        if slot.product == nil, !slot.refused {
+            slot.product = OneDNN.PackedProduct(m: m, n: n, k: k, weights: storage.pointer)
+            slot.refused = slot.product == nil
+        }
+        guard let product = slot.product else { return false }
+        return product.run(a: x, c: c)
+    }
+
+    /// How many weights are held packed now (for tests).
+    static var packedCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots.values.filter { $0.product != nil && $0.storage != nil }.count
+    }
+
+    /// Drops every packed copy (for tests, and to give their memory back).
+    public static func removeAll() {
+        lock.lock()
+        defer { lock.unlock() }
+        slots.removeAll()
+    }
+}
