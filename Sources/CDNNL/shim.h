@@ -12,5 +12,5 @@ int omp_get_max_threads(void);
 void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
 int omp_get_thread_num(void);
 int omp_get_num_threads(void);
-// How many parallel regions enclose the caller (0 outside any): see OneDNN.PackedProduct.
+// How many parallel regions enclose the caller (0 outside any): see OneDNN.Matmul.
 int omp_get_level(void);

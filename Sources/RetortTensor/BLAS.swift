@@ -105,6 +105,12 @@ public enum BLAS {
                 CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, blasint(transposeB ? n : k),
                 blasint(transposeB ? k : n), alpha, b, blasint(transposeB ? k : n), a, 1, beta, c, 1)
         } else if gemmLibrary == .oneDNN, m * n * k >= oneDNNMinimumWork,
+            MatmulPrimitives.product(
+                m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
+                beta: beta)
+        {
+            // done by the shape's matmul primitive (wide products)
+        } else if gemmLibrary == .oneDNN, m * n * k >= oneDNNMinimumWork,
             OneDNN.gemm(
                 m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
                 beta: beta)

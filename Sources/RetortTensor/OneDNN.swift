@@ -1,7 +1,7 @@
 import CDNNL
 
 /// oneDNN's single-precision GEMM and matmul primitive: the one place Retort calls oneDNN (through
-/// `BLAS.gemm` and `PackedWeights`).
+/// `BLAS.gemm`, `MatmulPrimitives` and `PackedWeights`).
 ///
 /// Debian's oneDNN runs its threads on OpenMP, so its thread count is OpenMP's, set beside
 /// OpenBLAS's by `BLAS.threadCount`.
@@ -29,90 +29,107 @@ enum OneDNN {
     @usableFromInline
     static var inParallelRegion: Bool { omp_get_level() > 0 }
 
-    /// oneDNN's matmul primitive for `c = a @ bᵀ` with one `b` (`n×k`, row-major: a linear layer's
-    /// weights) packed once into the layout the primitive reads fastest, as onnxruntime packs an
-    /// initializer's: for products that reuse the same weights (`PackedWeights`).
+    /// oneDNN's matmul primitive for one shape, `c = a @ op(b)` row-major (`a` m×k, `b` k×n or, when
+    /// `transposeB`, n×k, `c` m×n), made once and run for every product of that shape: for the wide
+    /// products (`MatmulPrimitives`) and for weights packed once (`PackedWeights`), where `b` is
+    /// copied when the primitive is made into the layout it reads fastest, as onnxruntime packs an
+    /// initializer's.
     ///
     /// The primitive is made for the threads OpenMP has then and splits its work over them. It is
     /// not run inside a parallel region (where a convolution's chunks run their GEMMs, one thread
     /// each): `run` refuses there (returns false, writing nothing) and the caller multiplies with
     /// `dnnl_sgemm`, which is made for that. (oneDNN runs it on the one thread it gets there and the
     /// product came out whole when tried, but that is not relied on.)
-    final class PackedProduct {
-        let m, n, k: Int
+    final class Matmul {
         let primitive: dnnl_primitive_t
-        let input, packed, output: dnnl_memory_t
-        let packedData: UnsafeMutableRawPointer
+        let a, b, c: dnnl_memory_t
+        /// The packed copy of `b`, when it was packed.
+        let packedData: UnsafeMutableRawPointer?
 
-        /// Packs `weights` (`n×k`) for products with `m` rows; nil when oneDNN refuses any step.
-        init?(m: Int, n: Int, k: Int, weights: UnsafePointer<Float>) {
+        /// The primitive for one shape, with `b` packed when `packing` gives it; nil when oneDNN
+        /// refuses any step.
+        init?(m: Int, n: Int, k: Int, transposeB: Bool, packing weights: UnsafePointer<Float>?) {
             guard let (engine, stream) = OneDNN.engineAndStream else { return nil }
-            (self.m, self.n, self.k) = (m, n, k)
-            var inputDesc = dnnl_memory_desc_t()
-            var weightsDesc = dnnl_memory_desc_t()
-            var anyWeightsDesc = dnnl_memory_desc_t()
-            var outputDesc = dnnl_memory_desc_t()
+            var aDesc = dnnl_memory_desc_t()
+            var bDesc = dnnl_memory_desc_t()
+            var chosenDesc = dnnl_memory_desc_t()
+            var cDesc = dnnl_memory_desc_t()
             var desc = dnnl_matmul_desc_t()
-            guard OneDNN.describe(&inputDesc, rows: m, columns: k, strides: (k, 1)),
-                OneDNN.describe(&weightsDesc, rows: k, columns: n, strides: (1, k)),
-                OneDNN.describe(&outputDesc, rows: m, columns: n, strides: (n, 1)),
-                OneDNN.describe(&anyWeightsDesc, rows: k, columns: n, strides: nil),
-                dnnl_matmul_desc_init(&desc, &inputDesc, &anyWeightsDesc, nil, &outputDesc) == dnnl_success
+            guard OneDNN.describe(&aDesc, rows: m, columns: k, strides: (k, 1)),
+                OneDNN.describe(&bDesc, rows: k, columns: n, strides: transposeB ? (1, k) : (n, 1)),
+                OneDNN.describe(&cDesc, rows: m, columns: n, strides: (n, 1)),
+                // Packing: the layout oneDNN chooses for b.
+                OneDNN.describe(&chosenDesc, rows: k, columns: n, strides: weights == nil ? (transposeB ? (1, k) : (n, 1)) : nil),
+                dnnl_matmul_desc_init(&desc, &aDesc, &chosenDesc, nil, &cDesc) == dnnl_success
             else { return nil }
             var primitiveDesc: dnnl_primitive_desc_t?
             guard dnnl_primitive_desc_create(&primitiveDesc, &desc, nil, engine, nil) == dnnl_success,
                 let primitiveDesc
             else { return nil }
             defer { dnnl_primitive_desc_destroy(primitiveDesc) }
-            guard let chosen = dnnl_primitive_desc_query_md(primitiveDesc, dnnl_query_weights_md, 0) else { return nil }
-            var packedDesc = chosen.pointee
-            packedData = .allocate(byteCount: max(dnnl_memory_desc_get_size(&packedDesc), 64), alignment: 64)
             var primitive: dnnl_primitive_t?
-            var input: dnnl_memory_t?
-            var packed: dnnl_memory_t?
-            var output: dnnl_memory_t?
-            var source: dnnl_memory_t?
-            defer { if let source { dnnl_memory_destroy(source) } }
-            guard dnnl_primitive_create(&primitive, primitiveDesc) == dnnl_success, let primitive,
-                dnnl_memory_create(&input, &inputDesc, engine, nil) == dnnl_success, let input,
-                dnnl_memory_create(&packed, &packedDesc, engine, packedData) == dnnl_success, let packed,
-                dnnl_memory_create(&output, &outputDesc, engine, nil) == dnnl_success, let output,
-                dnnl_memory_create(&source, &weightsDesc, engine, UnsafeMutableRawPointer(mutating: weights))
-                    == dnnl_success, let source,
-                OneDNN.reorder(source, &weightsDesc, into: packed, &packedDesc, engine: engine, stream: stream)
-            else {
-                packedData.deallocate()
-                for handle in [input, packed, output] { if let handle { dnnl_memory_destroy(handle) } }
-                if let primitive { dnnl_primitive_destroy(primitive) }
+            var a: dnnl_memory_t?
+            var b: dnnl_memory_t?
+            var c: dnnl_memory_t?
+            guard dnnl_primitive_create(&primitive, primitiveDesc) == dnnl_success, let primitive else { return nil }
+            var packedData: UnsafeMutableRawPointer?
+            var ready =
+                dnnl_memory_create(&a, &aDesc, engine, nil) == dnnl_success
+                && dnnl_memory_create(&c, &cDesc, engine, nil) == dnnl_success
+            if let weights, ready, let packedDesc = dnnl_primitive_desc_query_md(primitiveDesc, dnnl_query_weights_md, 0) {
+                chosenDesc = packedDesc.pointee
+                let data = UnsafeMutableRawPointer.allocate(
+                    byteCount: max(dnnl_memory_desc_get_size(&chosenDesc), 64), alignment: 64)
+                packedData = data
+                var source: dnnl_memory_t?
+                ready =
+                    dnnl_memory_create(&b, &chosenDesc, engine, data) == dnnl_success
+                    && dnnl_memory_create(&source, &bDesc, engine, UnsafeMutableRawPointer(mutating: weights))
+                        == dnnl_success
+                if let source, let b, ready {
+                    ready = OneDNN.reorder(source, &bDesc, into: b, &chosenDesc, engine: engine, stream: stream)
+                }
+                if let source { dnnl_memory_destroy(source) }
+            } else if ready {
+                ready = weights == nil && dnnl_memory_create(&b, &bDesc, engine, nil) == dnnl_success
+            }
+            guard ready, let a, let b, let c else {
+                for handle in [a, b, c] { if let handle { dnnl_memory_destroy(handle) } }
+                dnnl_primitive_destroy(primitive)
+                packedData?.deallocate()
                 return nil
             }
-            (self.primitive, self.input, self.packed, self.output) = (primitive, input, packed, output)
+            (self.primitive, self.a, self.b, self.c, self.packedData) = (primitive, a, b, c, packedData)
         }
 
-        /// `c = a @ bᵀ` for the packed `b`; false, having written nothing, inside a parallel region
-        /// or when oneDNN fails.
-        func run(a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) -> Bool {
+        /// `c = a @ op(b)`, with `b` nil when it was packed; false, having written nothing, inside a
+        /// parallel region or when oneDNN fails.
+        func run(a pa: UnsafePointer<Float>, b pb: UnsafePointer<Float>?, c pc: UnsafeMutablePointer<Float>) -> Bool {
             guard !OneDNN.inParallelRegion, let (_, stream) = OneDNN.engineAndStream,
-                dnnl_memory_set_data_handle(input, UnsafeMutableRawPointer(mutating: a)) == dnnl_success,
-                dnnl_memory_set_data_handle(output, UnsafeMutableRawPointer(c)) == dnnl_success
+                (pb == nil) == (packedData != nil),
+                dnnl_memory_set_data_handle(a, UnsafeMutableRawPointer(mutating: pa)) == dnnl_success,
+                dnnl_memory_set_data_handle(c, UnsafeMutableRawPointer(pc)) == dnnl_success
             else { return false }
+            if let pb, dnnl_memory_set_data_handle(b, UnsafeMutableRawPointer(mutating: pb)) != dnnl_success {
+                return false
+            }
             var arguments = [
-                dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: input),
-                dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: packed),
-                dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: output),
+                dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: a),
+                dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: b),
+                dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: c),
             ]
             return dnnl_primitive_execute(primitive, stream, 3, &arguments) == dnnl_success
                 && dnnl_stream_wait(stream) == dnnl_success
         }
 
         deinit {
-            for handle in [input, packed, output] { dnnl_memory_destroy(handle) }
+            for handle in [a, b, c] { dnnl_memory_destroy(handle) }
             dnnl_primitive_destroy(primitive)
-            packedData.deallocate()
+            packedData?.deallocate()
         }
     }
 
-    /// The engine and stream the packed products run on; nil when oneDNN cannot make them.
+    /// The engine and stream the matmul primitives run on; nil when oneDNN cannot make them.
     nonisolated(unsafe) static let engineAndStream: (engine: dnnl_engine_t, stream: dnnl_stream_t)? = {
         var engine: dnnl_engine_t?
         var stream: dnnl_stream_t?

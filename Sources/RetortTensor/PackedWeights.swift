@@ -26,7 +26,7 @@ public enum PackedWeights {
         /// The weights (weak: a slot whose weights are gone is dropped on the next miss).
         weak var storage: TensorStorage?
         var writes: UInt64
-        var product: OneDNN.PackedProduct?
+        var product: OneDNN.Matmul?
         /// True once packing was tried for these values and oneDNN refused: not asked again.
         var refused = false
 
@@ -75,11 +75,11 @@ public enum PackedWeights {
             return false
         }
         if slot.product == nil, !slot.refused {
-            slot.product = OneDNN.PackedProduct(m: m, n: n, k: k, weights: storage.pointer)
+            slot.product = OneDNN.Matmul(m: m, n: n, k: k, transposeB: true, packing: storage.pointer)
             slot.refused = slot.product == nil
         }
         guard let product = slot.product else { return false }
-        return product.run(a: x, c: c)
+        return product.run(a: x, b: nil, c: c)
     }
 
     /// How many weights are held packed now (for tests).

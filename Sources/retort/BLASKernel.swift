@@ -44,7 +44,9 @@ enum BLASKernel {
         let chosen = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { ", OPENBLAS_CORETYPE=\($0)" } ?? ""
         let gemm =
             BLAS.gemmLibrary == .oneDNN
-            ? "GEMM: oneDNN \(BLAS.oneDNNVersion) (\(BLAS.gemmChoiceReason))"
+            ? "GEMM: oneDNN \(BLAS.oneDNNVersion) (\(BLAS.gemmChoiceReason)), its matmul primitive for products at "
+                + "least \(MatmulPrimitives.minimumWidth) wide and for weights used again unchanged (packed once), "
+                + "dnnl_sgemm for the rest"
             : "GEMM: OpenBLAS (\(BLAS.gemmChoiceReason))"
         return "BLAS: OpenBLAS, kernel \(BLAS.coreName) (\(avx512)\(chosen)), \(BLAS.threadCount) thread(s); \(gemm)"
     }
