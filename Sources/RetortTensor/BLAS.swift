@@ -145,14 +145,16 @@ public enum BLAS {
         profileRunning += 1
     }
 
-    /// Counts the call; the time is counted when the last GEMM running ends, so GEMMs overlapping
-    /// on several threads add their wall time once.
+    /// Counts the call (none when `shape` is nil: a product that did not run after all); the time
+    /// is counted when the last GEMM running ends, so GEMMs overlapping on several threads add their
+    /// wall time once.
     @usableFromInline
-    static func profileLeave(_ shape: GemmShape) {
+    static func profileLeave(_ shape: GemmShape?) {
         profileLock.lock()
         defer { profileLock.unlock() }
         profileRunning -= 1
         if profileRunning == 0 { profile?.seconds += Double(DispatchTime.now().uptimeNanoseconds - profileSince) / 1e9 }
+        guard let shape else { return }
         profile?.calls += 1
         profile?.flops += 2 * Double(shape.m) * Double(shape.n) * Double(shape.k)
         profile?.shapes[shape, default: 0] += 1

@@ -79,7 +79,14 @@ public enum PackedWeights {
             slot.refused = slot.product == nil
         }
         guard let product = slot.product else { return false }
-        return product.run(a: x, b: nil, c: c)
+        // Profiled as a GEMM (`retort bench`'s share of the step); its stand-alone replay there is
+        // the plain GEMM, which these products can outrun.
+        if BLAS.profile != nil { BLAS.profileEnter() }
+        let done = product.run(a: x, b: nil, c: c)
+        if BLAS.profile != nil {
+            BLAS.profileLeave(done ? GemmShape(m: m, n: n, k: k, transposeA: false, transposeB: true) : nil)
+        }
+        return done
     }
 
     /// How many weights are held packed now (for tests).
