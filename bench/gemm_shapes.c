@@ -1,7 +1,8 @@
 /* OpenBLAS against oneDNN, call by call, on the shapes Retort's workloads issue (training's
  * transposed products included) and on tiny ones, to place the size below which Retort keeps
  * OpenBLAS (BLAS.oneDNNMinimumWork); and oneDNN's matmul primitive (created once per shape, as a
- * cache of primitives would) beside its dnnl_sgemm, a candidate Retort does not use:
+ * cache of primitives would) beside its dnnl_sgemm; Retort uses it for products at least 512 wide
+ * (MatmulPrimitives.swift):
  *   bench/gemm-shapes [THREADS]
  * Each figure is the best of 5 rounds of at least 50 ms; the three in the same round. */
 #include <cblas.h>

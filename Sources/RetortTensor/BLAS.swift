@@ -34,7 +34,8 @@ public enum GemmLibrary: String, Sendable, CaseIterable {
 
 /// The one place Retort calls BLAS: single-precision matrix products and BLAS configuration.
 ///
-/// Products with more than one row go to the GEMM library chosen by `gemmLibrary`; single rows
+/// Products with more than one row go to the GEMM library chosen by `gemmLibrary` (with oneDNN, the
+/// wide ones to a matmul primitive made once per shape: `MatmulPrimitives`); single rows
 /// (matrix-vector) and `axpy` always go to OpenBLAS.
 public enum BLAS {
     /// Which library runs GEMM. The default is the one measured fastest on this kind of CPU
