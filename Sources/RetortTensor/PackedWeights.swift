@@ -10,7 +10,8 @@ import Foundation
 /// place, and any other storage, or any write since, is a miss that goes back to the plain GEMM.
 /// Only where oneDNN runs the GEMM (`BLAS.gemmLibrary`), outside parallel regions, for products of
 /// more than one row and at least `BLAS.oneDNNMinimumWork` multiply-adds; off with `isEnabled`.
-/// A packed copy takes as much memory as its weights; it is dropped when they change or are freed.
+/// A packed copy takes as much memory as its weights; it is dropped when they change or are freed,
+/// and all copies together stay under `byteBudget` (256 MB).
 public enum PackedWeights {
     /// Whether repeated products pack their weights (on by default); off to compare in one process.
     nonisolated(unsafe) public static var isEnabled = true
@@ -27,7 +28,10 @@ public enum PackedWeights {
         weak var storage: TensorStorage?
         var writes: UInt64
         var product: OneDNN.Matmul?
-        /// True once packing was tried for these values and oneDNN refused: not asked again.
+        /// The packed copy's size, about (its weights' size).
+        var bytes = 0
+        /// True once packing was tried for these values and refused (by oneDNN, or the budget): not
+        /// tried again.
         var refused = false
 
         init(storage: TensorStorage) {
@@ -35,6 +39,10 @@ public enum PackedWeights {
             writes = storage.writes
         }
     }
+
+    /// The most memory packed copies may take together (bytes): past it, weights are not packed
+    /// and their products run the plain GEMM. Internal so tests can lower it.
+    nonisolated(unsafe) static var byteBudget = 256 << 20
 
     /// Slots past this many (with their weights all alive) are all dropped.
     static let capacity = 64
@@ -75,7 +83,11 @@ public enum PackedWeights {
             return false
         }
         if slot.product == nil, !slot.refused {
-            slot.product = OneDNN.Matmul(m: m, n: n, k: k, transposeB: true, packing: storage.pointer)
+            let held = slots.values.reduce(0) { $0 + ($1.product == nil ? 0 : $1.bytes) }
+            if held + n * k * MemoryLayout<Float>.size <= byteBudget {
+                slot.product = OneDNN.Matmul(m: m, n: n, k: k, transposeB: true, packing: storage.pointer)
+                slot.bytes = n * k * MemoryLayout<Float>.size
+            }
             slot.refused = slot.product == nil
         }
         guard let product = slot.product else { return false }

@@ -103,6 +103,20 @@ final class PackedWeightsTests: XCTestCase {
         for call in 1...3 { assertClose(try linear(x, fresh, b), want, "product \(call) with new weights") }
     }
 
+    func testPastTheMemoryBudgetWeightsAreNotPacked() throws {
+        let saved = PackedWeights.byteBudget
+        defer { PackedWeights.byteBudget = saved }
+        // Room for one 80×96 layer's copy, not two.
+        PackedWeights.byteBudget = 80 * 96 * 4 + 100
+        let (x, w, b) = try layer(seed: 50)
+        let (_, other, _) = try layer(seed: 60)
+        for _ in 0..<3 { _ = try linear(x, w, b) }
+        XCTAssertEqual(PackedWeights.packedCount, 1)
+        let want = try plain(x, other, b)
+        for call in 1...3 { assertClose(try linear(x, other, b), want, "product \(call) past the budget") }
+        XCTAssertEqual(PackedWeights.packedCount, 1, "packed past the budget")
+    }
+
     /// The product asked for on one of two threads in a parallel region (packing refuses there and
     /// the GEMM runs): the whole product. It also came out whole with that refusal removed (oneDNN
     /// runs the primitive on the one thread it gets), so this pins the result, not the refusal.
