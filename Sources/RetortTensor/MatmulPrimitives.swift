@@ -7,8 +7,8 @@ import Foundation
 /// `dnnl_sgemm` prepares its kernel on every call; a primitive is made once for its shape. Measured
 /// in one process, on and off every two steps (docs/performance.md): on every product of at least
 /// oneDNN's minimum size, the MLPs gained 1.0-1.2x but the distillation's student (128×64×784) lost
-/// 0.89x at two threads and the gpt 0.98x; on the wide products only, the MLPs 1.02-1.16x at two
-/// threads and 1.00-1.03x at one, everything else 0.99-1.01x. So only those.
+/// 0.89x at two threads and the gpt 0.98x; on the wide products only, the MLPs 1.06-1.37x at two
+/// threads and 1.00-1.02x at one, everything else 0.99-1.02x. So only those.
 ///
 /// Only where oneDNN runs the GEMM, outside parallel regions (`OneDNN.Matmul`), and one product at
 /// a time: a thread asking while another runs one gets `dnnl_sgemm`.
