@@ -20,9 +20,17 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object per line.") var json = false
     @Option(help: "Run only workloads whose name contains this (repeatable).") var only: [String] = []
     @Option(
-        help: "Also write each inference workload's model as ONNX into this folder (NAME.onnx, / as _), for bench/onnxruntime_reference.py."
+        help:
+            "Also write each inference workload's model as ONNX into this folder (NAME.onnx, / as _), for bench/onnxruntime_reference.py."
     )
     var onnx: String?
+    @Option(
+        help: ArgumentHelp(
+            "Switch this speed-up on and off every two steps in one process and print its speed-up (on over off).",
+            discussion:
+                "packed-weights, wide-primitives, primitives (both) or parallel-loops. The rate shown is then both modes' together."
+        ))
+    var ab: BenchSwitch?
 
     func run() throws {
         if let threads {
@@ -55,10 +63,14 @@ struct Bench: ParsableCommand {
             Benchmarks.resetPeakMemory()
             let step = try workload.build()
             BLAS.profile = workload.batch == nil || !workload.training ? nil : GemmProfile()
-            let (steps, elapsed) = try Benchmarks.measure(step, seconds: seconds)
+            let (steps, elapsed, speedup) = try Benchmarks.measure(step, seconds: seconds, toggle: ab?.toggle())
             let profile = BLAS.profile
             BLAS.profile = nil
             var row: [String: Any] = ["workload": workload.name, "steps": steps, "seconds": elapsed, "threads": BLAS.threadCount]
+            if let ab, let speedup {
+                row["ab"] = ab.rawValue
+                row["ab_speedup"] = speedup
+            }
             if let peak = Benchmarks.peakMemoryMB() { row["peak_rss_mb"] = peak }
             let rate: Double
             let unit: String
@@ -90,7 +102,9 @@ struct Bench: ParsableCommand {
                     workload.name.padding(toLength: 36, withPad: " ", startingAt: 0)
                         + String(format: "%14.1f ", rate) + unit.padding(toLength: 11, withPad: " ", startingAt: 0)
                         + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
-                        + String(format: "%6d %8.2f", steps, elapsed))
+                        + String(format: "%6d %8.2f", steps, elapsed)
+                        + ((row["ab_speedup"] as? Double).map { "   \(ab?.rawValue ?? "") on/off " + String(format: "%.3fx", $0) }
+                            ?? ""))
             }
             fflush(stdout)
         }

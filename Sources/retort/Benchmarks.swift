@@ -226,15 +226,34 @@ enum Benchmarks {
     }
 
     /// Warms up, then runs whole steps until `seconds` have passed; returns steps and time.
-    static func measure(_ step: () throws -> Void, seconds: Double, warmup: Int = 3) throws -> (steps: Int, seconds: Double) {
-        for _ in 0..<warmup { try step() }
+    ///
+    /// With `toggle`, runs two steps with it on, two with it off, and so on (warming up both), and
+    /// also returns the speed with it on over the speed with it off, each mode timed on its own steps.
+    static func measure(
+        _ step: () throws -> Void, seconds: Double, warmup: Int = 3, toggle: ((Bool) -> Void)? = nil
+    ) throws -> (steps: Int, seconds: Double, speedup: Double?) {
+        defer { toggle?(true) }
+        for _ in 0..<warmup {
+            for mode in toggle == nil ? [true] : [true, false] {
+                toggle?(mode)
+                try step()
+            }
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         var steps = 0
+        var spent = (on: 0.0, off: 0.0)
         while true {
-            try step()
-            steps += 1
+            for mode in toggle == nil ? [true] : [true, false] {
+                toggle?(mode)
+                let began = DispatchTime.now().uptimeNanoseconds
+                let count = toggle == nil ? 1 : 2
+                for _ in 0..<count { try step() }
+                let took = Double(DispatchTime.now().uptimeNanoseconds - began)
+                if mode { spent.on += took } else { spent.off += took }
+                steps += count
+            }
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if elapsed >= seconds { return (steps, elapsed) }
+            if elapsed >= seconds { return (steps, elapsed, toggle == nil || spent.on == 0 ? nil : spent.off / spent.on) }
         }
     }
 }

@@ -1,0 +1,38 @@
+import ArgumentParser
+import RetortTensor
+
+/// A speed-up `retort bench --ab` switches on and off every two steps inside one process, so that
+/// both modes see the same machine: on these shared machines two separate runs at two threads
+/// differ by up to 1.6x, which hides effects of a few percent.
+enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
+    /// A linear layer's weights packed once where they are used again unchanged (`PackedWeights`).
+    case packedWeights = "packed-weights"
+    /// Products at least 512 wide on a matmul primitive made once per shape (`MatmulPrimitives`).
+    case widePrimitives = "wide-primitives"
+    /// Both of the above: every product on `dnnl_sgemm` when off.
+    case primitives
+    /// Retort's own loops split over the GEMM's threads (`Parallel`); off runs them on one thread.
+    case parallelLoops = "parallel-loops"
+
+    /// The returned closure turns the speed-up on (true) or off (false); it restores what was set
+    /// before when called with true, so `on` is whatever the environment chose.
+    func toggle() -> (Bool) -> Void {
+        switch self {
+        case .packedWeights:
+            let before = PackedWeights.isEnabled
+            return { PackedWeights.isEnabled = $0 ? before : false }
+        case .widePrimitives:
+            let before = MatmulPrimitives.isEnabled
+            return { MatmulPrimitives.isEnabled = $0 ? before : false }
+        case .primitives:
+            let (packed, wide) = (BenchSwitch.packedWeights.toggle(), BenchSwitch.widePrimitives.toggle())
+            return {
+                packed($0)
+                wide($0)
+            }
+        case .parallelLoops:
+            let before = Parallel.threshold
+            return { Parallel.threshold = $0 ? before : 0 }
+        }
+    }
+}
