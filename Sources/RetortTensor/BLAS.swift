@@ -109,14 +109,11 @@ public enum BLAS {
             MatmulPrimitives.product(
                 m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
                 beta: beta)
+                || OneDNN.gemm(
+                    m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
+                    beta: beta)
         {
-            // done by the shape's matmul primitive (wide products)
-        } else if gemmLibrary == .oneDNN, m * n * k >= oneDNNMinimumWork,
-            OneDNN.gemm(
-                m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
-                beta: beta)
-        {
-            // done by oneDNN
+            // done by oneDNN: the shape's matmul primitive (wide products), else its sgemm
         } else {
             cblas_sgemm(
                 CblasRowMajor,

@@ -55,11 +55,12 @@ enum OneDNN {
             var chosenDesc = dnnl_memory_desc_t()
             var cDesc = dnnl_memory_desc_t()
             var desc = dnnl_matmul_desc_t()
+            let bStrides = transposeB ? (1, k) : (n, 1)
             guard OneDNN.describe(&aDesc, rows: m, columns: k, strides: (k, 1)),
-                OneDNN.describe(&bDesc, rows: k, columns: n, strides: transposeB ? (1, k) : (n, 1)),
+                OneDNN.describe(&bDesc, rows: k, columns: n, strides: bStrides),
                 OneDNN.describe(&cDesc, rows: m, columns: n, strides: (n, 1)),
                 // Packing: the layout oneDNN chooses for b.
-                OneDNN.describe(&chosenDesc, rows: k, columns: n, strides: weights == nil ? (transposeB ? (1, k) : (n, 1)) : nil),
+                OneDNN.describe(&chosenDesc, rows: k, columns: n, strides: weights == nil ? bStrides : nil),
                 dnnl_matmul_desc_init(&desc, &aDesc, &chosenDesc, nil, &cDesc) == dnnl_success
             else { return nil }
             var primitiveDesc: dnnl_primitive_desc_t?

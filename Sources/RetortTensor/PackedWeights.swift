@@ -38,6 +38,12 @@ public enum PackedWeights {
             self.storage = storage
             writes = storage.writes
         }
+
+        /// Starts over for the storage's values now (they were written since): nothing packed yet.
+        func reset(_ storage: TensorStorage) {
+            writes = storage.writes
+            (product, bytes, refused) = (nil, 0, false)
+        }
     }
 
     /// The most memory packed copies may take together (bytes): past it, weights are not packed
@@ -74,12 +80,17 @@ public enum PackedWeights {
         defer { lock.unlock() }
         let storage = weights.storage
         let key = Key(storage: storage.serial, m: m, threads: BLAS.threadCount)
-        guard let slot = slots[key], slot.writes == storage.writes else {
-            // The first product with these values. Packed copies of weights that are gone are
+        guard let slot = slots[key] else {
+            // The first product with these weights. Packed copies of weights that are gone are
             // dropped here, so they do not hold memory.
             if slots.values.contains(where: { $0.storage == nil }) { slots = slots.filter { $0.value.storage != nil } }
             if slots.count >= capacity { slots.removeAll() }
             slots[key] = Slot(storage: storage)
+            return false
+        }
+        guard slot.writes == storage.writes else {
+            // The first product since the weights were written (a training step's): the old copy goes.
+            slot.reset(storage)
             return false
         }
         if slot.product == nil, !slot.refused {
