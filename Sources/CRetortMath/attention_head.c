@@ -1,10 +1,11 @@
 // One (image, head) pair of scaled dot-product attention, forward and backward, in loops that
 // vectorise over a row of positions or of features, four rows at a time. In the gpt on names each
 // product is 16 x 16 x 16, where a BLAS call per product cost more than its arithmetic. Each sum
-// goes in a fixed order, so the same bits on any thread. Compiled for the baseline x86-64 and for AVX2 with FMA, as
-// vector_math.c is.
+// goes in a fixed order, so the same bits on any thread. Compiled for the baseline x86-64, AVX2 with FMA and
+// AVX-512, as vector_math.c is.
 #include "retort_math.h"
 #include "polynomials.h"
+#include "vector_dispatch.h"
 
 typedef float float4 __attribute__((vector_size(16)));
 
@@ -160,40 +161,24 @@ INLINE void backward_loop(const float *restrict q, const float *restrict k, cons
     matmul(ds, 1, t, t, q, stride, t, size, 0, dk, stride);
 }
 
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static void forward_avx2(const float *q, const float *k, const float *v,
-                                                             long stride, long t, long size, float scale, int causal,
-                                                             float *p, float *out, long out_stride, float *kt) {
-    forward_loop(q, k, v, stride, t, size, scale, causal, p, out, out_stride, kt);
-}
-__attribute__((target("avx2,fma"))) static void backward_avx2(const float *q, const float *k, const float *v,
-                                                              long stride, const float *p, const float *go,
-                                                              long go_stride, long t, long size, float scale,
-                                                              float *dq, float *dk, float *dv, float *scratch) {
-    backward_loop(q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch);
-}
-static int has_avx2_fma(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-#endif
+AVX2_VARIANT(forward,
+                (const float *q, const float *k, const float *v, long stride, long t, long size, float scale,
+                 int causal, float *p, float *out, long out_stride, float *kt),
+                forward_loop(q, k, v, stride, t, size, scale, causal, p, out, out_stride, kt))
+AVX2_VARIANT(backward,
+                (const float *q, const float *k, const float *v, long stride, const float *p, const float *go,
+                 long go_stride, long t, long size, float scale, float *dq, float *dk, float *dv, float *scratch),
+                backward_loop(q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch))
 
 void retort_attention_head(const float *q, const float *k, const float *v, long stride, long t, long size, float scale,
                            int causal, float *p, float *out, long out_stride, float *scratch) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        forward_avx2(q, k, v, stride, t, size, scale, causal, p, out, out_stride, scratch);
-        return;
-    }
-#endif
-    forward_loop(q, k, v, stride, t, size, scale, causal, p, out, out_stride, scratch);
+    AVX2_DISPATCH(forward, (q, k, v, stride, t, size, scale, causal, p, out, out_stride, scratch),
+                    forward_loop(q, k, v, stride, t, size, scale, causal, p, out, out_stride, scratch))
 }
 
 void retort_attention_head_backward(const float *q, const float *k, const float *v, long stride, const float *p,
                                     const float *go, long go_stride, long t, long size, float scale, float *dq,
                                     float *dk, float *dv, float *scratch) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        backward_avx2(q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch);
-        return;
-    }
-#endif
-    backward_loop(q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch);
+    AVX2_DISPATCH(backward, (q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch),
+                    backward_loop(q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch))
 }

@@ -1,9 +1,10 @@
 // Loops written so that they vectorise (elementwise functions, layer norm's lanes, the optimizers'
-// updates, column sums, the bias add): no library calls inside them. Each loop is compiled twice,
-// for the baseline x86-64 and for AVX2 with FMA, and the second runs where the CPU has both; the
-// function bodies are shared (always_inline helpers).
+// updates, column sums, the bias add): no library calls inside them. Each loop is compiled for the
+// baseline x86-64, for AVX2 with FMA and for AVX-512, and the widest the CPU has runs
+// (vector_dispatch.h); the function bodies are shared (always_inline helpers).
 #include "retort_math.h"
 #include "polynomials.h"
+#include "vector_dispatch.h"
 
 #include <stdint.h>
 
@@ -114,71 +115,57 @@ INLINE void layer_norm_backward_loop(const float *g, const float *normalized, co
     }
 }
 
+VECTOR_VARIANTS(gelu, (const float *x, size_t count, float *out, float *cdf_out), gelu_loop(x, count, out, cdf_out))
+VECTOR_VARIANTS(gelu_backward, (const float *g, const float *x, const float *cdf, size_t count, float *dx),
+                gelu_backward_loop(g, x, cdf, count, dx))
+AVX2_VARIANT(layer_norm,
+                (const float *x, long lanes, long size, float eps, const float *w, const float *b, float *normalized,
+                 float *out, float *reciprocals),
+                layer_norm_loop(x, lanes, size, eps, w, b, normalized, out, reciprocals))
+AVX2_VARIANT(layer_norm_backward,
+                (const float *g, const float *normalized, const float *reciprocals, long lanes, long size,
+                 const float *w, float *dx),
+                layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx))
+
+static _Atomic int widest_allowed = 2;
+
+int retort_math_widest(void) {
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static void gelu_avx2(const float *x, size_t count, float *out, float *cdf_out) {
-    gelu_loop(x, count, out, cdf_out);
-}
-__attribute__((target("avx2,fma"))) static void gelu_backward_avx2(const float *g, const float *x, const float *cdf,
-                                                                   size_t count, float *dx) {
-    gelu_backward_loop(g, x, cdf, count, dx);
-}
-__attribute__((target("avx2,fma"))) static void layer_norm_avx2(const float *x, long lanes, long size, float eps,
-                                                                const float *w, const float *b, float *normalized,
-                                                                float *out, float *reciprocals) {
-    layer_norm_loop(x, lanes, size, eps, w, b, normalized, out, reciprocals);
-}
-__attribute__((target("avx2,fma"))) static void layer_norm_backward_avx2(const float *g, const float *normalized,
-                                                                         const float *reciprocals, long lanes,
-                                                                         long size, const float *w, float *dx) {
-    layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx);
-}
-static int has_avx2_fma(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+    const int has = avx512 ? 2 : avx2 ? 1 : 0;
+    const int allowed = widest_allowed;
+    return has < allowed ? has : allowed;
+#else
+    return 0;
 #endif
+}
+
+void retort_math_allow_widest(int level) { widest_allowed = level < 0 ? 0 : level > 2 ? 2 : level; }
 
 float retort_erf(float x) { return erf_poly(x); }
 
 float retort_exp(float x) { return exp_poly(x); }
 
 void retort_gelu(const float *x, size_t count, float *out, float *cdf_out) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        gelu_avx2(x, count, out, cdf_out);
-        return;
-    }
-#endif
-    gelu_loop(x, count, out, cdf_out);
+    VECTOR_DISPATCH(gelu, (x, count, out, cdf_out), gelu_loop(x, count, out, cdf_out))
 }
 
 void retort_gelu_backward(const float *g, const float *x, const float *cdf, size_t count, float *dx) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        gelu_backward_avx2(g, x, cdf, count, dx);
-        return;
-    }
-#endif
-    gelu_backward_loop(g, x, cdf, count, dx);
+    VECTOR_DISPATCH(gelu_backward, (g, x, cdf, count, dx), gelu_backward_loop(g, x, cdf, count, dx))
 }
 
 void retort_layer_norm(const float *x, long lanes, long size, float eps, const float *w, const float *b,
                        float *normalized, float *out, float *reciprocals) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        layer_norm_avx2(x, lanes, size, eps, w, b, normalized, out, reciprocals);
-        return;
-    }
-#endif
-    layer_norm_loop(x, lanes, size, eps, w, b, normalized, out, reciprocals);
+    AVX2_DISPATCH(layer_norm, (x, lanes, size, eps, w, b, normalized, out, reciprocals),
+                    layer_norm_loop(x, lanes, size, eps, w, b, normalized, out, reciprocals))
 }
 
 void retort_layer_norm_backward(const float *g, const float *normalized, const float *reciprocals, long lanes,
                                 long size, const float *w, float *dx) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        layer_norm_backward_avx2(g, normalized, reciprocals, lanes, size, w, dx);
-        return;
-    }
-#endif
-    layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx);
+    AVX2_DISPATCH(layer_norm_backward, (g, normalized, reciprocals, lanes, size, w, dx),
+                    layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx))
 }
 
 // Adam's update of count values (decoupled: AdamW's weight decay), as torch.optim.Adam with bias
@@ -201,23 +188,15 @@ INLINE void adam_loop(float *restrict w, float *restrict m, float *restrict v, c
     }
 }
 
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static void adam_avx2(float *w, float *m, float *v, const float *g, long count,
-                                                          float lr, float b1, float b2, float eps, float wd,
-                                                          int decoupled, float step_size, float root_correction2) {
-    adam_loop(w, m, v, g, count, lr, b1, b2, eps, wd, decoupled, step_size, root_correction2);
-}
-#endif
+VECTOR_VARIANTS(adam,
+                (float *w, float *m, float *v, const float *g, long count, float lr, float b1, float b2, float eps,
+                 float wd, int decoupled, float step_size, float root_correction2),
+                adam_loop(w, m, v, g, count, lr, b1, b2, eps, wd, decoupled, step_size, root_correction2))
 
 void retort_adam(float *w, float *m, float *v, const float *g, long count, float lr, float b1, float b2, float eps,
                  float wd, int decoupled, float step_size, float root_correction2) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        adam_avx2(w, m, v, g, count, lr, b1, b2, eps, wd, decoupled, step_size, root_correction2);
-        return;
-    }
-#endif
-    adam_loop(w, m, v, g, count, lr, b1, b2, eps, wd, decoupled, step_size, root_correction2);
+    VECTOR_DISPATCH(adam, (w, m, v, g, count, lr, b1, b2, eps, wd, decoupled, step_size, root_correction2),
+                    adam_loop(w, m, v, g, count, lr, b1, b2, eps, wd, decoupled, step_size, root_correction2))
 }
 
 // SGD with momentum over count values, as torch.optim.SGD: d = g + wd w; b = d on the first step,
@@ -233,22 +212,14 @@ INLINE void sgd_loop(float *restrict w, float *restrict b, const float *restrict
     }
 }
 
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static void sgd_avx2(float *w, float *b, const float *g, long count, float lr,
-                                                         float mu, float wd, int first, int nesterov) {
-    sgd_loop(w, b, g, count, lr, mu, wd, first, nesterov);
-}
-#endif
+VECTOR_VARIANTS(sgd, (float *w, float *b, const float *g, long count, float lr, float mu, float wd, int first,
+                      int nesterov),
+                sgd_loop(w, b, g, count, lr, mu, wd, first, nesterov))
 
 void retort_sgd_momentum(float *w, float *b, const float *g, long count, float lr, float mu, float wd, int first,
                          int nesterov) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        sgd_avx2(w, b, g, count, lr, mu, wd, first, nesterov);
-        return;
-    }
-#endif
-    sgd_loop(w, b, g, count, lr, mu, wd, first, nesterov);
+    VECTOR_DISPATCH(sgd, (w, b, g, count, lr, mu, wd, first, nesterov),
+                    sgd_loop(w, b, g, count, lr, mu, wd, first, nesterov))
 }
 
 // out[j] = sum over r < rows of a[r * stride + j] (times b[r * stride + j] when b is not NULL), for
@@ -277,21 +248,11 @@ INLINE void column_sums_loop(const float *a, const float *b, long rows, long str
     for (; c0 < cols; c0++) column_block(a, b, rows, stride, c0, 1, out);
 }
 
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static void column_sums_avx2(const float *a, const float *b, long rows,
-                                                                 long stride, long cols, float *out) {
-    column_sums_loop(a, b, rows, stride, cols, out);
-}
-#endif
+VECTOR_VARIANTS(column_sums, (const float *a, const float *b, long rows, long stride, long cols, float *out),
+                column_sums_loop(a, b, rows, stride, cols, out))
 
 void retort_column_sums(const float *a, const float *b, long rows, long stride, long cols, float *out) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        column_sums_avx2(a, b, rows, stride, cols, out);
-        return;
-    }
-#endif
-    column_sums_loop(a, b, rows, stride, cols, out);
+    VECTOR_DISPATCH(column_sums, (a, b, rows, stride, cols, out), column_sums_loop(a, b, rows, stride, cols, out))
 }
 
 // row added to each of out's rows (rows of cols values): a linear layer's bias, after its GEMM
@@ -301,18 +262,8 @@ INLINE void add_row_loop(const float *restrict row, long cols, long rows, float 
         for (long c = 0; c < cols; c++) out[r * cols + c] += row[c];
 }
 
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static void add_row_avx2(const float *row, long cols, long rows, float *out) {
-    add_row_loop(row, cols, rows, out);
-}
-#endif
+VECTOR_VARIANTS(add_row, (const float *row, long cols, long rows, float *out), add_row_loop(row, cols, rows, out))
 
 void retort_add_row(const float *row, long cols, long rows, float *out) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        add_row_avx2(row, cols, rows, out);
-        return;
-    }
-#endif
-    add_row_loop(row, cols, rows, out);
+    VECTOR_DISPATCH(add_row, (row, cols, rows, out), add_row_loop(row, cols, rows, out))
 }

@@ -2,9 +2,16 @@ import CRetortMath
 
 /// The one caller of CRetortMath: erf, exp, GELU, layer norm's lanes, small attention heads, the
 /// Adam and SGD updates, column sums and the linear layer's bias add, in C so that the loops
-/// vectorise with AVX2 and FMA where the CPU has them (the Swift tensor core is compiled for the
-/// baseline x86-64, four lanes and no FMA).
+/// vectorise with AVX-512 or AVX2 and FMA where the CPU has them (the Swift tensor core is compiled
+/// for the baseline x86-64, four lanes and no FMA).
 public enum VectorMath {
+    /// The widest vectors these loops use: 2 AVX-512, 1 AVX2 (both with FMA), 0 the baseline; what
+    /// the CPU has unless lowered. Set it to compare the levels (tests, `retort bench --ab avx512`).
+    public static var widest: Int {
+        get { Int(retort_math_widest()) }
+        set { retort_math_allow_widest(Int32(newValue)) }
+    }
+
     /// erf within 1.9e-7 (a polynomial from `scripts/fit-erf`); ±1 beyond ±4, NaN stays NaN.
     static func erf(_ x: Float) -> Float { retort_erf(x) }
 

@@ -13,6 +13,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case primitives
     /// Retort's own loops split over the GEMM's threads (`Parallel`); off runs them on one thread.
     case parallelLoops = "parallel-loops"
+    /// Retort's C loops (GELU, layer norm, attention heads, optimizers) on AVX-512 where the CPU
+    /// has it; off caps them at AVX2.
+    case avx512
 
     /// The returned closure turns the speed-up on (true) or off (false); it restores what was set
     /// before when called with true, so `on` is whatever the environment chose.
@@ -33,6 +36,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .parallelLoops:
             let before = Parallel.threshold
             return { Parallel.threshold = $0 ? before : 0 }
+        case .avx512:
+            let before = VectorMath.widest
+            return { VectorMath.widest = $0 ? before : Swift.min(before, 1) }
         }
     }
 }

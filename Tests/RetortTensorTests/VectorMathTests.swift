@@ -4,8 +4,8 @@ import XCTest
 @testable import RetortTensor
 
 /// CRetortMath's erf and exp against the exact functions (in Double) at the bounds their docs
-/// state, and GELU's vectorised loops (AVX2 with FMA where the CPU has them) against GELU computed
-/// in Double, at every length up to 40 so each loop's remainder runs.
+/// state, GELU's vectorised loops against GELU computed in Double at every length up to 40 so each
+/// loop's remainder runs, and each vector width the CPU has (baseline, AVX2, AVX-512) against the others.
 final class VectorMathTests: XCTestCase {
     func testWithinTwoTenthsOfAMillionthOfErfEverywhere() {
         var worst: Double = 0
@@ -70,5 +70,72 @@ final class VectorMathTests: XCTestCase {
         XCTAssertTrue(out.scalars[2].isNaN)
         XCTAssertEqual(out.scalars[3], 0)
         XCTAssertEqual(Array(cdf.scalars[1...]), [1, 0, 0.5])
+    }
+
+    /// The loops' outputs at one vector width (`VectorMath.widest` capped at `level`), each length
+    /// 0...40 and 1000: GELU and its Φ, GELU's backward, Adam, SGD with Nesterov momentum, column sums
+    /// of a and of a·b, a row added, layer norm and its backward.
+    private func outputs(atWidth level: Int) -> [[Float]] {
+        VectorMath.widest = level
+        defer { VectorMath.widest = 2 }
+        var generator = RandomGenerator(seed: 11)
+        var results: [[Float]] = []
+        for count in Array(0...40) + [1000] {
+            let x = generator.normal([count], std: 3)
+            let g = generator.normal([count])
+            let (out, cdf) = VectorMath.geluKeepingCDF(x)
+            results += [out.scalars, cdf.scalars, VectorMath.geluBackward(g, x: x, cdf: cdf).scalars]
+            var (w, m, v) = (x.scalars, g.scalars.map { $0 * 0.1 }, g.scalars.map { $0 * $0 })
+            var (sw, velocity) = (x.scalars, g.scalars)
+            let gradient = generator.normal([count]).scalars
+            gradient.withUnsafeBufferPointer { pg in
+                guard let pg = pg.baseAddress else { return }
+                VectorMath.adam(
+                    &w, m: &m, v: &v, gradient: pg, range: 0..<count,
+                    settings: (lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled: true),
+                    stepSize: 0.02, rootCorrection2: 0.3)
+                VectorMath.sgdMomentum(
+                    &sw, velocity: &velocity, gradient: pg, range: 0..<count,
+                    settings: (lr: 0.1, momentum: 0.9, weightDecay: 0.01, nesterov: true), first: false)
+            }
+            results += [w, m, v, sw, velocity]
+            // count values as rows × columns (a prime count up to 40 is one row; 1000 is 10 × 100, so
+            // column sums' blocks of 64 run), and as lanes of layer norm.
+            let columns = (0..<count).map { count - $0 }.first { count % $0 == 0 && $0 <= 100 } ?? 0
+            let rows = columns == 0 ? 0 : count / columns
+            var sums = [Float](repeating: 0, count: columns), dots = sums, added = x.scalars
+            var normalized = added, normed = added, reciprocals = [Float](repeating: 0, count: rows), dx = added
+            let (a, b, row) = (x.scalars, g.scalars, Array(g.scalars.prefix(columns)))
+            VectorMath.columnSums(a, times: nil, rows: rows, stride: columns, columns: columns, into: &sums)
+            VectorMath.columnSums(a, times: b, rows: rows, stride: columns, columns: columns, into: &dots)
+            VectorMath.addRow(row, columns: columns, rows: rows, to: &added)
+            VectorMath.layerNorm(
+                a, lanes: 0..<rows, size: columns, eps: 1e-5, weight: row, bias: b, normalized: &normalized,
+                out: &normed, reciprocals: &reciprocals)
+            VectorMath.layerNormBackward(
+                b, normalized: normalized, reciprocals: reciprocals, lanes: 0..<rows, size: columns, weight: row,
+                into: &dx)
+            results += [sums, dots, added, normalized, normed, reciprocals, dx]
+        }
+        return results
+    }
+
+    /// AVX2 and AVX-512 give the same bits (both fuse multiply-adds, each sum in the same order); the
+    /// baseline, without FMA, within a few units in the last place. Skipped, after checking what it
+    /// can, on a CPU without AVX-512.
+    func testEveryVectorWidthAgrees() throws {
+        let widest = VectorMath.widest
+        let results = (0...widest).map { outputs(atWidth: $0) }
+        if widest >= 2 { XCTAssertTrue(results[2] == results[1], "AVX-512 and AVX2 differ") }
+        if widest >= 1 {
+            for (index, (baseline, avx2)) in zip(results[0], results[1]).enumerated() {
+                XCTAssertEqual(baseline.count, avx2.count)
+                for (u, w) in zip(baseline, avx2) where !(u.isNaN && w.isNaN) {
+                    XCTAssertEqual(u, w, accuracy: 1e-5 * Swift.max(1, abs(w)), "output \(index)")
+                }
+            }
+        }
+        XCTAssertEqual(VectorMath.widest, widest, "the cap restored")
+        if widest < 2 { throw XCTSkip("this CPU has no AVX-512 (widest \(widest)): compared what it has") }
     }
 }

@@ -3,6 +3,14 @@
 
 #include <stddef.h>
 
+/// The widest vectors the loops below use: 2 for AVX-512 (F, VL, BW, DQ) with FMA, 1 for AVX2 with
+/// FMA, 0 for the baseline; what the CPU has, at most what retort_math_allow_widest allowed (2 at
+/// first). Levels 1 and 2 give the same bits; level 0 (no FMA) can differ in the last bits (VectorMathTests).
+int retort_math_widest(void);
+/// Caps retort_math_widest at `level` (0 to 2), for tests comparing the levels and for
+/// `retort bench --ab avx512`.
+void retort_math_allow_widest(int level);
+
 /// erf(x) as x * p(x^2), p of degree 16 fitted by scripts/fit-erf: within 1.9e-7 of erf; +-1 beyond
 /// +-4, odd, NaN stays NaN.
 float retort_erf(float x);
