@@ -161,22 +161,35 @@ NO_CALLS void retort_col2im(const float *restrict cols, long channels, const ret
     }
 }
 
-NO_CALLS void retort_copy_summing(const float *restrict src, float *restrict dst, long count, float *restrict sums) {
+// `masked` a constant once inlined, so each of the two loops vectorises without a test per value.
+INLINE void copy_summing(const float *restrict src, const float *restrict relu_output, float *restrict dst, long count,
+                         float *restrict sums, int masked) {
     float lanes[16];
     for (int l = 0; l < 16; l++) lanes[l] = sums[l];
     long i = 0;
     for (; i + 16 <= count; i += 16) {
         for (int l = 0; l < 16; l++) {
-            dst[i + l] = src[i + l];
-            lanes[l] += src[i + l];
+            // Both loaded whatever the mask says, so the select vectorises.
+            const float g = src[i + l], y = masked ? relu_output[i + l] : 1.0f;
+            const float v = y <= 0.0f ? 0.0f : g;
+            dst[i + l] = v;
+            lanes[l] += v;
         }
     }
 #pragma clang loop vectorize(disable) unroll(disable)
     for (int l = 0; i + l < count; l++) {
-        dst[i + l] = src[i + l];
-        lanes[l] += src[i + l];
+        const float g = src[i + l], y = masked ? relu_output[i + l] : 1.0f;
+        const float v = y <= 0.0f ? 0.0f : g;
+        dst[i + l] = v;
+        lanes[l] += v;
     }
     for (int l = 0; l < 16; l++) sums[l] = lanes[l];
+}
+
+NO_CALLS void retort_copy_summing(const float *restrict src, const float *restrict relu_output, float *restrict dst,
+                                  long count, float *restrict sums) {
+    if (relu_output) copy_summing(src, relu_output, dst, count, sums, 1);
+    else copy_summing(src, relu_output, dst, count, sums, 0);
 }
 
 // One tap against four windows' best so far: a larger value, or a NaN (never hidden, as in PyTorch),

@@ -75,11 +75,12 @@ struct Convolution {
     /// Images [first, first + count) of `x` unfolded into `columns` (rows count·area long), then
     /// [O, patch] @ [patch, count·area] = [O, count·area] into `product`, reordered to
     /// [count, O, area] in `out` with the bias, image `first` at image `at` of `out` (`first` itself
-    /// when `out` is the whole output). Training's forward step; inference's is `multiplyChannelsLast`.
+    /// when `out` is the whole output); with `relu`, ReLU as the bias is added (the same values as
+    /// `relu()` after). Training's forward step; inference's is `multiplyChannelsLast`.
     func run(
-        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float], first: Int, count: Int,
-        columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
-        at: Int
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float], relu: Bool = false, first: Int,
+        count: Int, columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>,
+        into out: UnsafeMutablePointer<Float>, at: Int
     ) {
         for i in 0..<count {
             ImageKernels.im2col(
@@ -92,7 +93,15 @@ struct Convolution {
                 let from = product + o * count * area + i * area
                 let dst = out + ((at + i) * outChannels + o) * area
                 let b = bias[o]
-                for j in 0..<area { dst[j] = from[j] + b }
+                if relu {
+                    // As `Tensor.relu`: x < 0 ? 0 : x, so NaN and -0 pass through.
+                    for j in 0..<area {
+                        let v = from[j] + b
+                        dst[j] = v < 0 ? 0 : v
+                    }
+                } else {
+                    for j in 0..<area { dst[j] = from[j] + b }
+                }
             }
         }
     }
@@ -100,9 +109,11 @@ struct Convolution {
     /// The backward step of one chunk: dY of its images reordered to [O, count·area] in `dy`, the
     /// chunk's bias gradient into `biasGradient` [O], its images unfolded again into `columns` and
     /// its weight gradient into `weightGradient` [O, patch] (dY @ columnsᵀ), and, when
-    /// `inputGradient` is given, Wᵀ @ dY into `dcolumns`, folded into each image's gradient.
+    /// `inputGradient` is given, Wᵀ @ dY into `dcolumns`, folded into each image's gradient. With
+    /// `reluOutput` (the forward's output when it applied ReLU), ReLU's backward on dY first.
     func backward(
-        _ g: UnsafePointer<Float>, input x: UnsafePointer<Float>, weight: UnsafePointer<Float>, first: Int, count: Int,
+        _ g: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>? = nil, input x: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, first: Int, count: Int,
         dy: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>,
         weightGradient: UnsafeMutablePointer<Float>, dcolumns: UnsafeMutablePointer<Float>,
         inputGradient: UnsafeMutablePointer<Float>?
@@ -115,9 +126,10 @@ struct Convolution {
             for o in 0..<outChannels {
                 lanes.update(repeating: 0)
                 for i in 0..<count {
+                    let at = ((first + i) * outChannels + o) * area
                     ImageKernels.copySumming(
-                        g + ((first + i) * outChannels + o) * area, into: dy + o * count * area + i * area, count: area,
-                        sums: lanes.baseAddress!)
+                        g + at, maskedBy: reluOutput.map { $0 + at }, into: dy + o * count * area + i * area,
+                        count: area, sums: lanes.baseAddress!)
                 }
                 biasGradient[o] = lanes.reduce(0, +)
             }

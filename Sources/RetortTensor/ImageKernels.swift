@@ -27,11 +27,13 @@ enum ImageKernels {
         retort_col2im(cols, channels, &w, image, rowStride, wideRows ? 1 : 0)
     }
 
-    /// `dst[0..<count] = src[0..<count]`, value `i` also added into `sums[i % 16]` (16 floats).
+    /// `dst[0..<count] = src[0..<count]`, value `i` also added into `sums[i % 16]` (16 floats);
+    /// with `reluOutput`, 0 instead where it is <= 0 (ReLU's backward, fused).
     static func copySumming(
-        _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int, sums: UnsafeMutablePointer<Float>
+        _ src: UnsafePointer<Float>, maskedBy reluOutput: UnsafePointer<Float>? = nil,
+        into dst: UnsafeMutablePointer<Float>, count: Int, sums: UnsafeMutablePointer<Float>
     ) {
-        retort_copy_summing(src, dst, count, sums)
+        retort_copy_summing(src, reluOutput, dst, count, sums)
     }
 
     /// 2×2 max pooling, stride 2, no padding, over the planes in `planes`; `argmax` (when not nil)

@@ -79,9 +79,10 @@ extension Tensor {
     /// for training: a few images at a time (`Convolution`), each chunk unfolded into a buffer that
     /// stays in cache and multiplied there. Nothing unfolded is kept: the backward pass unfolds each
     /// chunk again, which costs less than writing the whole batch's columns to memory and reading
-    /// them back twice.
+    /// them back twice. With `relu`, ReLU as the bias is added: the same values as `relu()` on the
+    /// output, without a second pass over it.
     public static func conv2d(
-        _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int
+        _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, relu: Bool = false
     ) throws -> (output: Tensor, window: Window2D) {
         let conv = try Convolution(input: input, weight: weight, bias: bias, stride: stride, padding: padding)
         let (patch, area, perChunk) = (conv.patch, conv.area, conv.imagesPerChunk)
@@ -95,7 +96,8 @@ extension Tensor {
                     conv.forEachChunk(scratch: columnsSize + conv.outChannels * perChunk * area) {
                         _, first, count, buffer in
                         conv.run(
-                            x.baseAddress!, weight: w.baseAddress!, bias: biasValues, first: first, count: count,
+                            x.baseAddress!, weight: w.baseAddress!, bias: biasValues, relu: relu, first: first,
+                            count: count,
                             columns: buffer, product: buffer + columnsSize, into: out.baseAddress!, at: first)
                     }
                 }
@@ -195,9 +197,12 @@ extension Tensor {
 
     /// The gradients of `conv2d` for its input, weight and bias, from the output gradient, chunk by
     /// chunk as the forward pass went, each chunk unfolded again; each chunk's weight and bias
-    /// gradients are added up in chunk order, so the sums are the same at any thread count.
+    /// gradients are added up in chunk order, so the sums are the same at any thread count. With
+    /// `reluOutput`, the output of `conv2d(..., relu: true)`, ReLU's backward first, as each chunk's
+    /// gradient is read (the same values as `relu()`'s backward before it).
     public static func conv2dBackward(
-        gradient g: Tensor, input: Tensor, weight: Tensor, window: Window2D, needsInput: Bool
+        gradient g: Tensor, reluOutput: Tensor? = nil, input: Tensor, weight: Tensor, window: Window2D,
+        needsInput: Bool
     ) -> (input: Tensor?, weight: Tensor, bias: Tensor) {
         let conv = Convolution(input: input.shape, outChannels: weight.shape[0], window: window)
         let (outChannels, patch, area, perChunk) = (conv.outChannels, conv.patch, conv.area, conv.imagesPerChunk)
@@ -205,26 +210,32 @@ extension Tensor {
         var biasParts = [Float](repeating: 0, count: conv.chunks * outChannels)
         var gradInput: Tensor?
         let (dyCount, columnsCount) = (outChannels * perChunk * area, patch * perChunk * area)
+        precondition(reluOutput.map { $0.shape == g.shape } ?? true, "conv2dBackward: the ReLU output's shape is the gradient's")
+        // The ReLU output when there is one; otherwise g stands in and is never read as a mask.
+        let (mask, hasMask) = (reluOutput ?? g, reluOutput != nil)
         g.withUnsafeBufferPointer { gy in
-            weight.withUnsafeBufferPointer { w in
-                input.withUnsafeBufferPointer { x in
-                    weightParts.withUnsafeMutableBufferPointer { wp in
-                        biasParts.withUnsafeMutableBufferPointer { bp in
-                            let scratch = dyCount + columnsCount * (needsInput ? 2 : 1)
-                            func chunks(_ gx: UnsafeMutablePointer<Float>?) {
-                                conv.forEachChunk(scratch: scratch) { chunk, first, count, buffer in
-                                    conv.backward(
-                                        gy.baseAddress!, input: x.baseAddress!, weight: w.baseAddress!, first: first,
-                                        count: count, dy: buffer, columns: buffer + dyCount,
-                                        biasGradient: bp.baseAddress! + chunk * outChannels,
-                                        weightGradient: wp.baseAddress! + chunk * outChannels * patch,
-                                        dcolumns: buffer + dyCount + columnsCount, inputGradient: gx)
+            mask.withUnsafeBufferPointer { pm in
+                weight.withUnsafeBufferPointer { w in
+                    input.withUnsafeBufferPointer { x in
+                        weightParts.withUnsafeMutableBufferPointer { wp in
+                            biasParts.withUnsafeMutableBufferPointer { bp in
+                                let scratch = dyCount + columnsCount * (needsInput ? 2 : 1)
+                                func chunks(_ gx: UnsafeMutablePointer<Float>?) {
+                                    conv.forEachChunk(scratch: scratch) { chunk, first, count, buffer in
+                                        conv.backward(
+                                            gy.baseAddress!, reluOutput: hasMask ? pm.baseAddress! : nil,
+                                            input: x.baseAddress!, weight: w.baseAddress!, first: first,
+                                            count: count, dy: buffer, columns: buffer + dyCount,
+                                            biasGradient: bp.baseAddress! + chunk * outChannels,
+                                            weightGradient: wp.baseAddress! + chunk * outChannels * patch,
+                                            dcolumns: buffer + dyCount + columnsCount, inputGradient: gx)
+                                    }
                                 }
+                                guard needsInput else { return chunks(nil) }
+                                var gx = Tensor.zeros(input.shape)
+                                gx.withUnsafeMutableBufferPointer { chunks($0.baseAddress!) }
+                                gradInput = gx
                             }
-                            guard needsInput else { return chunks(nil) }
-                            var gx = Tensor.zeros(input.shape)
-                            gx.withUnsafeMutableBufferPointer { chunks($0.baseAddress!) }
-                            gradInput = gx
                         }
                     }
                 }

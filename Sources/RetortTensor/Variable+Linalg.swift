@@ -133,6 +133,32 @@ extension Variable {
                 maxPool2x2: maxPool2x2))
     }
 
+    /// Whether `conv2dReLUTraining` fuses (true); false sends training through `conv2d` and `relu()`,
+    /// for `retort bench --ab conv-relu` and the tests that compare the two.
+    nonisolated(unsafe) public static var fusesTrainingReLU = true
+
+    /// A convolution followed by ReLU for training, one pass each way: ReLU applied as the bias is
+    /// added, and its backward as each chunk reads the output gradient (`Tensor.conv2d(relu:)`,
+    /// `conv2dBackward(reluOutput:)`). The same values and gradients as `conv2d` then `relu()`,
+    /// without the pre-activation output kept in memory. Nil, having done nothing, when no gradient
+    /// can be taken (`conv2dReLU` is inference's) or a trace is recording, which keeps both operations.
+    public static func conv2dReLUTraining(
+        _ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0
+    ) throws -> Variable? {
+        let parents = [input, weight] + (bias.map { [$0] } ?? [])
+        guard fusesTrainingReLU, Tape.recorder == nil, takesGradient(parents) else { return nil }
+        let (x, w) = (input.value, weight.value)
+        let result = try Tensor.conv2d(x, weight: w, bias: bias?.value, stride: stride, padding: padding, relu: true)
+        let output = result.output
+        let op = Op("conv2d_relu", [("stride", .int(stride)), ("padding", .int(padding))])
+        return make(output, parents, op: op) { g in
+            let grads = Tensor.conv2dBackward(
+                gradient: g, reluOutput: output, input: x, weight: w, window: result.window,
+                needsInput: input.requiresGrad)
+            return [grads.input, grads.weight] + (bias == nil ? [] : [grads.bias])
+        }
+    }
+
     /// Convolutions, each with ReLU and, when its `maxPool2x2`, a 2×2 max pool, one after the other
     /// in one call for inference (`Tensor.conv2dInferenceChain`): the same values as `conv2dReLU`
     /// step by step. Nil, having done nothing, when a gradient can be taken or a trace is recording.

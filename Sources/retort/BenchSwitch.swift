@@ -16,6 +16,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// Retort's C loops (GELU, layer norm, attention heads, optimizers) on AVX-512 where the CPU
     /// has it; off caps them at AVX2.
     case avx512
+    /// A convolution and the ReLU after it as one pass each way in training
+    /// (`Variable.conv2dReLUTraining`); off runs them apart.
+    case convReLU = "conv-relu"
 
     /// The returned closure turns the speed-up on (true) or off (false); it restores what was set
     /// before when called with true, so `on` is whatever the environment chose.
@@ -36,6 +39,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .parallelLoops:
             let before = Parallel.threshold
             return { Parallel.threshold = $0 ? before : 0 }
+        case .convReLU:
+            let before = Variable.fusesTrainingReLU
+            return { Variable.fusesTrainingReLU = $0 ? before : false }
         case .avx512:
             let before = VectorMath.widest
             return { VectorMath.widest = $0 ? before : Swift.min(before, 1) }

@@ -4,8 +4,9 @@ import RetortTensor
 import XCTest
 
 /// Sequential runs a Conv2d, the ReLU after it and a 2×2 max pool after that as one pass in
-/// inference (Variable.conv2dReLU): the same values as the layers one after the other, and never
-/// when a gradient or a trace needs them apart.
+/// inference (Variable.conv2dReLU), and a Conv2d with its ReLU as one pass each way in training
+/// (Variable.conv2dReLUTraining): the same values and gradients as the layers one after the other,
+/// and never when a trace needs them apart.
 final class ConvReLUFusionTests: XCTestCase {
     private func model() -> Sequential {
         var g = RandomGenerator(seed: 3)
@@ -84,5 +85,70 @@ final class ConvReLUFusionTests: XCTestCase {
         XCTAssertEqual(names.filter { $0 == "conv2d" }.count, 2, "\(names)")
         XCTAssertEqual(names.filter { $0 == "relu" }.count, 2, "\(names)")
         XCTAssertEqual(names.filter { $0 == "max_pool2d" }.count, 1, "\(names)")
+    }
+
+    /// Training through the fused pass against the layers one after the other, on two models made
+    /// alike: the output, the input's gradient and every parameter's gradient, bit for bit. A NaN
+    /// pixel (its gradient passes ReLU, as in PyTorch) and exact zeros on ReLU's edge (x <= 0 gets
+    /// no gradient) are among the values.
+    func testTrainingGivesTheLayersValuesAndGradients() throws {
+        for size in [10, 11] {
+            let (fusedModel, apartModel) = (model(), model())
+            for m in [fusedModel, apartModel] {
+                let conv = try XCTUnwrap(m.layers.first as? Conv2d)
+                // Weights and bias of zero on channel 0: its outputs are exactly 0 (NaN near the NaN).
+                conv.weight.update { w in w.withUnsafeMutableBufferPointer { p in for i in 0..<18 { p[i] = 0 } } }
+                conv.bias?.update { b in b.withUnsafeMutableBufferPointer { $0[0] = 0 } }
+            }
+            let (xFused, xApart) = (
+                Variable(input(size: size), requiresGrad: true), Variable(input(size: size), requiresGrad: true)
+            )
+            let fused = try fusedModel.forward(xFused)
+            let apart = try apartModel.layers.reduce(xApart) { try $1.forward($0) }
+            XCTAssertEqual(fused.value.scalars.map(\.bitPattern), apart.value.scalars.map(\.bitPattern), "size \(size)")
+            XCTAssertTrue(fused.value.scalars.contains { $0.isNaN }, "the NaN passes in both")
+            let weights = Variable(Tensor(shape: fused.shape) { p in for i in 0..<p.count { p[i] = Float(i % 7) - 3 } })
+            try (fused * weights).sum().backward()
+            try (apart * weights).sum().backward()
+            let (gFused, gApart) = (try XCTUnwrap(xFused.grad), try XCTUnwrap(xApart.grad))
+            XCTAssertEqual(gFused.scalars.map(\.bitPattern), gApart.scalars.map(\.bitPattern), "input gradient, size \(size)")
+            for ((name, a), (_, b)) in zip(fusedModel.namedParameters, apartModel.namedParameters) {
+                let (ga, gb) = (try XCTUnwrap(a.grad, name), try XCTUnwrap(b.grad, name))
+                XCTAssertEqual(ga.scalars.map(\.bitPattern), gb.scalars.map(\.bitPattern), "\(name), size \(size)")
+            }
+        }
+    }
+
+    /// The switch `retort bench --ab conv-relu` turns off: with it off, training goes apart (the
+    /// same result as above, so this checks the fused call itself answers nil).
+    func testTheTrainingFusionCanBeSwitchedOff() throws {
+        let m = model()
+        let conv = try XCTUnwrap(m.layers.first as? Conv2d)
+        let x = Variable(input().map { $0.isNaN ? 0 : $0 })
+        XCTAssertNotNil(try Variable.conv2dReLUTraining(x, weight: conv.weight, bias: conv.bias, padding: 1))
+        Variable.fusesTrainingReLU = false
+        defer { Variable.fusesTrainingReLU = true }
+        XCTAssertNil(try Variable.conv2dReLUTraining(x, weight: conv.weight, bias: conv.bias, padding: 1))
+        XCTAssertNil(
+            try GradMode.withoutGradients { try Variable.conv2dReLUTraining(x, weight: conv.weight, bias: conv.bias) },
+            "no gradient: inference's fusion, not this one")
+    }
+
+    /// A recorder that keeps the names of the operations it is told of.
+    private final class Names: TapeRecorder {
+        var ops: [String] = []
+        func record(_ op: Op, inputs: [Variable], output: Variable, owner: AnyObject?) { ops.append(op.name) }
+        func beginGroup(_ op: Op, inputs: [Variable], owner: AnyObject?) {}
+        func endGroup(output: Variable) {}
+    }
+
+    /// Graph.trace turns gradients off, but a recorder with gradients on must see both operations too.
+    func testARecorderWithGradientsSeesBothOperations() throws {
+        let m = model()
+        let names = Names()
+        let out = try Tape.recording(to: names) { try m.forward(Variable(input())) }
+        XCTAssertTrue(out.requiresGrad, "gradients were on")
+        XCTAssertEqual(names.ops.filter { $0 == "relu" }.count, 2, "\(names.ops)")
+        XCTAssertFalse(names.ops.contains("conv2d_relu"), "\(names.ops)")
     }
 }

@@ -23,8 +23,9 @@ void retort_col2im(const float *cols, long channels, const retort_window *w, flo
 
 /// dst[0..<count] = src[0..<count], each value also added into one of 16 running sums, value i into
 /// sums[i % 16]: a total in a fixed order that vectorises, where one running sum is a chain of
-/// dependent adds.
-void retort_copy_summing(const float *src, float *dst, long count, float *sums);
+/// dependent adds. With relu_output (not NULL), ReLU's backward first: 0 where relu_output[i] <= 0
+/// (what relu_output <= 0 means for its input: x <= 0; a NaN passes its gradient, as in PyTorch).
+void retort_copy_summing(const float *src, const float *relu_output, float *dst, long count, float *sums);
 
 /// Max pooling over 2x2 windows, stride 2, no padding, for the planes [first, last) of x (planes of
 /// height x width, output planes of (height / 2) x (width / 2)). The largest of the four wins, the

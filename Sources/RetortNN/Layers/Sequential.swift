@@ -116,7 +116,8 @@ public final class Sequential: Layer {
         while index < layers.count {
             // Inference: a convolution (float or int8), the ReLU after it and a 2×2 max pool after
             // that in one pass over each chunk of images, as onnxruntime fuses them; same values.
-            // Not when a gradient or a trace needs them apart (the fused calls return nil then).
+            // Not when a gradient or a trace needs them apart (the fused calls return nil then);
+            // training fuses the convolution and its ReLU only. Never under a trace.
             // Float convolutions in a row go as one chain, handing each other channels-last images.
             let chain = convolutionChain(from: index)
             if chain.steps.count > 1,
@@ -131,6 +132,15 @@ public final class Sequential: Layer {
                 if let fused = try Self.convolutionWithReLU(layers[index], x, maxPool2x2: pools) {
                     x = fused
                     index += pools ? 3 : 2
+                    continue
+                }
+                // Training: the convolution and its ReLU one pass each way (the pool stays apart).
+                if let conv = layers[index] as? Conv2d,
+                    let fused = try Variable.conv2dReLUTraining(
+                        x, weight: conv.weight, bias: conv.bias, stride: conv.stride, padding: conv.padding)
+                {
+                    x = fused
+                    index += 2
                     continue
                 }
             }
