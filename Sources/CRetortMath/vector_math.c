@@ -1,5 +1,5 @@
 // Loops written so that they vectorise (elementwise functions, layer norm's lanes, the optimizers'
-// updates, column sums, the bias add): no library calls inside them. Each loop is compiled for the
+// updates, column sums, the bias add, ReLU): no library calls inside them. Each loop is compiled for the
 // baseline x86-64, for AVX2 with FMA and for AVX-512, and the widest the CPU has runs
 // (vector_dispatch.h); the function bodies are shared (always_inline helpers).
 #include "retort_math.h"
@@ -266,4 +266,28 @@ VECTOR_VARIANTS(add_row, (const float *row, long cols, long rows, float *out), a
 
 void retort_add_row(const float *row, long cols, long rows, float *out) {
     VECTOR_DISPATCH(add_row, (row, cols, rows, out), add_row_loop(row, cols, rows, out))
+}
+
+// ReLU, x < 0 ? 0 : x (one max instruction a vector: NaN and -0 pass through, as in PyTorch), and
+// its backward, x <= 0 ? 0 : g (a NaN input passes its gradient, as PyTorch's threshold_backward).
+INLINE void relu_loop(const float *restrict x, long count, float *restrict out) {
+    for (long i = 0; i < count; i++) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+INLINE void relu_backward_loop(const float *restrict g, const float *restrict x, long count, float *restrict dx) {
+    for (long i = 0; i < count; i++) {
+        const float gi = g[i], xi = x[i];  // both loaded, so the select vectorises
+        dx[i] = xi <= 0.0f ? 0.0f : gi;
+    }
+}
+
+VECTOR_VARIANTS(relu, (const float *x, long count, float *out), relu_loop(x, count, out))
+VECTOR_VARIANTS(relu_backward, (const float *g, const float *x, long count, float *dx),
+                relu_backward_loop(g, x, count, dx))
+
+void retort_relu(const float *x, long count, float *out) {
+    VECTOR_DISPATCH(relu, (x, count, out), relu_loop(x, count, out))
+}
+
+void retort_relu_backward(const float *g, const float *x, long count, float *dx) {
+    VECTOR_DISPATCH(relu_backward, (g, x, count, dx), relu_backward_loop(g, x, count, dx))
 }

@@ -94,8 +94,8 @@ extension Tensor {
     public func tanh() -> Tensor { map(tanhf) }
     public func sigmoid() -> Tensor { map(sigmoidScalar) }
     /// max(x, 0) as `torch.relu`: negatives become 0, while NaN (and -0) pass through, so a NaN
-    /// is never hidden.
-    public func relu() -> Tensor { map { $0 < 0 ? 0 : $0 } }
+    /// is never hidden. In C, split over Parallel's threads (`VectorMath.relu`).
+    public func relu() -> Tensor { VectorMath.relu(self) }
     public func clamp(min lower: Float?, max upper: Float?) -> Tensor {
         map { x in
             var y = x

@@ -97,7 +97,7 @@ extension Variable {
     /// (so also at NaN).
     public func relu() -> Variable {
         let x = value
-        return Variable.make(x.relu(), [self], op: .relu) { g in [g.zip3(x, x) { gi, xi, _ in xi <= 0 ? 0 : gi }] }
+        return Variable.make(x.relu(), [self], op: .relu) { g in [VectorMath.reluBackward(g, x: x)] }
     }
 
     public func leakyRelu(slope: Float = 0.01) -> Variable {

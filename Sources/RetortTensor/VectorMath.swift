@@ -63,6 +63,33 @@ public enum VectorMath {
         }
     }
 
+    /// ReLU, x < 0 ? 0 : x: NaN and -0 pass through, as in PyTorch.
+    static func relu(_ x: Tensor) -> Tensor {
+        x.withUnsafeBufferPointer { px in
+            Tensor(shape: x.shape) { po in
+                blocks(px.count) { r in
+                    let at = r.lowerBound
+                    retort_relu(px.baseAddress! + at, r.count, po.baseAddress! + at)
+                }
+            }
+        }
+    }
+
+    /// ReLU's input gradient, x <= 0 ? 0 : g: a NaN input passes its gradient, as PyTorch's
+    /// `threshold_backward` does.
+    static func reluBackward(_ g: Tensor, x: Tensor) -> Tensor {
+        g.withUnsafeBufferPointer { pg in
+            x.withUnsafeBufferPointer { px in
+                Tensor(shape: x.shape) { pd in
+                    blocks(px.count) { r in
+                        let at = r.lowerBound
+                        retort_relu_backward(pg.baseAddress! + at, px.baseAddress! + at, r.count, pd.baseAddress! + at)
+                    }
+                }
+            }
+        }
+    }
+
     /// Layer normalisation of the lanes `lanes` (each `size` values) of `x`: the normalised values,
     /// the output (times `weight`, plus `bias`, when given) and each lane's 1/√(var + eps).
     static func layerNorm(

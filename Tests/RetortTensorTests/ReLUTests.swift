@@ -6,14 +6,21 @@ import XCTest
 /// diverging model is never hidden; the gradient passes where x is not ≤ 0 (NaN included). The
 /// expected values are PyTorch 2.15's for the same input.
 final class ReLUTests: XCTestCase {
+    /// The six values alone (the C loop's scalar tail) and repeated 100 times (its vector body).
     func testNaNAndSignedZeroPassAsInPyTorch() throws {
-        let x = Variable(Tensor([.nan, -0.0, -1, 2, .infinity, -.infinity]), requiresGrad: true)
-        let y = x.relu()
-        let out = y.value.scalars
-        XCTAssertTrue(out[0].isNaN, "relu(NaN) is NaN")
-        XCTAssertEqual(out[1].bitPattern, Float(-0.0).bitPattern, "relu(-0) is -0")
-        XCTAssertEqual(Array(out[2...]), [0, 2, .infinity, 0])
-        try y.sum().backward()
-        XCTAssertEqual(x.grad?.scalars, [1, 0, 0, 1, 1, 0])
+        let values: [Float] = [.nan, -0.0, -1, 2, .infinity, -.infinity]
+        for copies in [1, 100] {
+            let x = Variable(Tensor(Array([[Float]](repeating: values, count: copies).joined())), requiresGrad: true)
+            let y = x.relu()
+            for (i, out) in y.value.scalars.enumerated() {
+                switch i % 6 {
+                case 0: XCTAssertTrue(out.isNaN, "relu(NaN) is NaN, at \(i)")
+                case 1: XCTAssertEqual(out.bitPattern, Float(-0.0).bitPattern, "relu(-0) is -0, at \(i)")
+                default: XCTAssertEqual(out, [0, 2, .infinity, 0][i % 6 - 2], "at \(i)")
+                }
+            }
+            try y.sum().backward()
+            XCTAssertEqual(x.grad?.scalars, Array([[Float]](repeating: [1, 0, 0, 1, 1, 0], count: copies).joined()))
+        }
     }
 }

@@ -73,7 +73,7 @@ final class VectorMathTests: XCTestCase {
     }
 
     /// The loops' outputs at one vector width (`VectorMath.widest` capped at `level`), each length
-    /// 0...40 and 1000: GELU and its Φ, GELU's backward, Adam, SGD with Nesterov momentum, column sums
+    /// 0...40 and 1000: GELU and its Φ, GELU's backward, ReLU and its backward, Adam, SGD with Nesterov momentum, column sums
     /// of a and of a·b, a row added, layer norm and its backward.
     private func outputs(atWidth level: Int) -> [[Float]] {
         VectorMath.widest = level
@@ -85,6 +85,7 @@ final class VectorMathTests: XCTestCase {
             let g = generator.normal([count])
             let (out, cdf) = VectorMath.geluKeepingCDF(x)
             results += [out.scalars, cdf.scalars, VectorMath.geluBackward(g, x: x, cdf: cdf).scalars]
+            results += [VectorMath.relu(x).scalars, VectorMath.reluBackward(g, x: x).scalars]
             var (w, m, v) = (x.scalars, g.scalars.map { $0 * 0.1 }, g.scalars.map { $0 * $0 })
             var (sw, velocity) = (x.scalars, g.scalars)
             let gradient = generator.normal([count]).scalars

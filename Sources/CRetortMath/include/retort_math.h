@@ -59,4 +59,8 @@ void retort_sgd_momentum(float *w, float *b, const float *g, long count, float l
 void retort_column_sums(const float *a, const float *b, long rows, long stride, long cols, float *out);
 /// `row` added to each of `rows` rows of `cols` values in out.
 void retort_add_row(const float *row, long cols, long rows, float *out);
+/// ReLU over `count` values: out[i] = x[i] < 0 ? 0 : x[i] (NaN and -0 pass through).
+void retort_relu(const float *x, long count, float *out);
+/// Its backward: dx[i] = x[i] <= 0 ? 0 : g[i] (a NaN input passes its gradient, as PyTorch's).
+void retort_relu_backward(const float *g, const float *x, long count, float *dx);
 #endif
