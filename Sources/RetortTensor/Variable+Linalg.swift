@@ -187,11 +187,23 @@ extension Variable {
         let argmax = offsets ?? []
         return Variable.make(out, [self], op: Op.pool("max_pool2d", kernel: kernel, stride: stride ?? kernel, padding: padding)) {
             g in
-            var gx = Tensor.zeros(x.shape)
-            gx.withUnsafeMutableBufferPointer { px in
-                g.withUnsafeBufferPointer { pg in
-                    argmax.withUnsafeBufferPointer { arg in
-                        for i in 0..<arg.count { px[Int(arg[i])] += pg[i] }
+            // Plane by plane (a window never leaves its plane, so a plane's winners are in it):
+            // each plane zeroed, then its outputs' gradients added at their winners in output
+            // order, the same sums as over the whole tensor at once; planes split over threads.
+            let planes = x.shape[0] * x.shape[1]
+            let (planeSize, outputsPerPlane) = (x.count / Swift.max(planes, 1), g.count / Swift.max(planes, 1))
+            let gx = g.withUnsafeBufferPointer { pg in
+                argmax.withUnsafeBufferPointer { arg in
+                    Tensor(shape: x.shape) { px in
+                        Parallel.forEach(planes, cost: 2 * (x.count + g.count)) { mine in
+                            for plane in mine {
+                                let zeroed = px.baseAddress! + plane * planeSize
+                                zeroed.update(repeating: 0, count: planeSize)
+                                for i in plane * outputsPerPlane..<(plane + 1) * outputsPerPlane {
+                                    px[Int(arg[i])] += pg[i]
+                                }
+                            }
+                        }
                     }
                 }
             }

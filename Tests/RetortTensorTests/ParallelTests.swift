@@ -86,6 +86,48 @@ final class ParallelTests: XCTestCase {
         return [out.value.scalars, b.grad?.scalars ?? []]
     }
 
+    /// Overlapping 3×3 windows, stride 2, padding 1, on values with many ties: an input that wins
+    /// several windows gets their gradients added in output order, plane by plane on any thread.
+    /// Returns the input's gradient, and the same sums written out here: the first largest value
+    /// of each window wins (a later tie does not replace it), its weight added in output order.
+    private func overlappingPool(threads: Int) throws -> (gradient: [Float], expected: [Float]) {
+        BLAS.threadCount = threads
+        let (planes, size, outSize) = (16 * 6, 21, 11)
+        let scalars = values(planes * size * size, seed: 8).map { ($0 * 4).rounded() }
+        let x = Variable(try Tensor(shape: [16, 6, size, size], scalars: scalars), requiresGrad: true)
+        let pooled = try x.maxPool2d(kernel: 3, stride: 2, padding: 1)
+        let weights = values(planes * outSize * outSize, seed: 9)
+        try (pooled * Variable(try Tensor(shape: pooled.shape, scalars: weights))).sum().backward()
+        var expected = [Float](repeating: 0, count: scalars.count)
+        for plane in 0..<planes {
+            for oy in 0..<outSize {
+                for ox in 0..<outSize {
+                    var winner = -1
+                    for y in Swift.max(2 * oy - 1, 0)..<Swift.min(2 * oy + 2, size) {
+                        for x in Swift.max(2 * ox - 1, 0)..<Swift.min(2 * ox + 2, size) {
+                            let at = (plane * size + y) * size + x
+                            if winner < 0 || scalars[at] > scalars[winner] { winner = at }
+                        }
+                    }
+                    expected[winner] += weights[(plane * outSize + oy) * outSize + ox]
+                }
+            }
+        }
+        return (x.grad?.scalars ?? [], expected)
+    }
+
+    func testOverlappingMaxPoolGradientIsTheSameBitsOnTwoThreads() throws {
+        // The backward's cost is 2·(inputs + outputs); two threads from 2·threshold.
+        XCTAssertGreaterThanOrEqual(2 * 96 * (21 * 21 + 11 * 11), 2 * Parallel.threshold, "the planes must split")
+        for threads in [1, 2] {
+            let (gradient, expected) = try overlappingPool(threads: threads)
+            XCTAssertEqual(gradient.map(\.bitPattern), expected.map(\.bitPattern), "\(threads) thread(s)")
+            // Some input won more than one window (the case this test is for).
+            let weightsSeen = Set(values(96 * 11 * 11, seed: 9).map(\.bitPattern))
+            XCTAssertTrue(gradient.contains { $0 != 0 && !weightsSeen.contains($0.bitPattern) })
+        }
+    }
+
     func testLinearBiasIsTheSameBitsOnTwoThreads() throws {
         XCTAssertGreaterThanOrEqual(
             1001 * 72, 2 * Parallel.threshold, "the bias's rows and columns must be large enough to split")
