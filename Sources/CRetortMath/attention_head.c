@@ -162,23 +162,23 @@ INLINE void backward_loop(const float *restrict q, const float *restrict k, cons
 }
 
 AVX2_VARIANT(forward,
-                (const float *q, const float *k, const float *v, long stride, long t, long size, float scale,
-                 int causal, float *p, float *out, long out_stride, float *kt),
-                forward_loop(q, k, v, stride, t, size, scale, causal, p, out, out_stride, kt))
+             (const float *q, const float *k, const float *v, long stride, long t, long size, float scale,
+              int causal, float *p, float *out, long out_stride, float *kt),
+             forward_loop(q, k, v, stride, t, size, scale, causal, p, out, out_stride, kt))
 AVX2_VARIANT(backward,
-                (const float *q, const float *k, const float *v, long stride, const float *p, const float *go,
-                 long go_stride, long t, long size, float scale, float *dq, float *dk, float *dv, float *scratch),
-                backward_loop(q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch))
+             (const float *q, const float *k, const float *v, long stride, const float *p, const float *go,
+              long go_stride, long t, long size, float scale, float *dq, float *dk, float *dv, float *scratch),
+             backward_loop(q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch))
 
 void retort_attention_head(const float *q, const float *k, const float *v, long stride, long t, long size, float scale,
                            int causal, float *p, float *out, long out_stride, float *scratch) {
     AVX2_DISPATCH(forward, (q, k, v, stride, t, size, scale, causal, p, out, out_stride, scratch),
-                    forward_loop(q, k, v, stride, t, size, scale, causal, p, out, out_stride, scratch))
+                  forward_loop(q, k, v, stride, t, size, scale, causal, p, out, out_stride, scratch))
 }
 
 void retort_attention_head_backward(const float *q, const float *k, const float *v, long stride, const float *p,
                                     const float *go, long go_stride, long t, long size, float scale, float *dq,
                                     float *dk, float *dv, float *scratch) {
     AVX2_DISPATCH(backward, (q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch),
-                    backward_loop(q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch))
+                  backward_loop(q, k, v, stride, p, go, go_stride, t, size, scale, dq, dk, dv, scratch))
 }

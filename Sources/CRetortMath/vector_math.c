@@ -119,13 +119,13 @@ VECTOR_VARIANTS(gelu, (const float *x, size_t count, float *out, float *cdf_out)
 VECTOR_VARIANTS(gelu_backward, (const float *g, const float *x, const float *cdf, size_t count, float *dx),
                 gelu_backward_loop(g, x, cdf, count, dx))
 AVX2_VARIANT(layer_norm,
-                (const float *x, long lanes, long size, float eps, const float *w, const float *b, float *normalized,
-                 float *out, float *reciprocals),
-                layer_norm_loop(x, lanes, size, eps, w, b, normalized, out, reciprocals))
+             (const float *x, long lanes, long size, float eps, const float *w, const float *b, float *normalized,
+              float *out, float *reciprocals),
+             layer_norm_loop(x, lanes, size, eps, w, b, normalized, out, reciprocals))
 AVX2_VARIANT(layer_norm_backward,
-                (const float *g, const float *normalized, const float *reciprocals, long lanes, long size,
-                 const float *w, float *dx),
-                layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx))
+             (const float *g, const float *normalized, const float *reciprocals, long lanes, long size,
+              const float *w, float *dx),
+             layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx))
 
 static _Atomic int widest_allowed = 2;
 
@@ -159,13 +159,13 @@ void retort_gelu_backward(const float *g, const float *x, const float *cdf, size
 void retort_layer_norm(const float *x, long lanes, long size, float eps, const float *w, const float *b,
                        float *normalized, float *out, float *reciprocals) {
     AVX2_DISPATCH(layer_norm, (x, lanes, size, eps, w, b, normalized, out, reciprocals),
-                    layer_norm_loop(x, lanes, size, eps, w, b, normalized, out, reciprocals))
+                  layer_norm_loop(x, lanes, size, eps, w, b, normalized, out, reciprocals))
 }
 
 void retort_layer_norm_backward(const float *g, const float *normalized, const float *reciprocals, long lanes,
                                 long size, const float *w, float *dx) {
     AVX2_DISPATCH(layer_norm_backward, (g, normalized, reciprocals, lanes, size, w, dx),
-                    layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx))
+                  layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx))
 }
 
 // Adam's update of count values (decoupled: AdamW's weight decay), as torch.optim.Adam with bias

@@ -2,11 +2,11 @@ import Foundation
 
 /// Loops split over the threads the GEMM uses, for the work that is not a GEMM: a convolution's
 /// chunks of images (each thread runs its chunks' GEMMs itself: oneDNN's GEMM inside a parallel
-/// loop stays on its thread), pooling, the int8 kernels' blocks and rows, the transformer's own
-/// passes (attention's (image, head) pairs, layer norm's lanes, GELU), the linear layer's bias (added
-/// over rows; its gradient's column sums) and the optimizers' updates.
-/// (The other elementwise ops were measured on it too and gained nothing; they stay serial,
-/// docs/performance.md.)
+/// loop stays on its thread), pooling and max pooling's gradient (plane by plane), the int8 kernels'
+/// blocks and rows, the transformer's own passes (attention's (image, head) pairs, layer norm's
+/// lanes, GELU), ReLU, the linear layer's bias (added over rows; its gradient's column sums) and the
+/// optimizers' updates. (The other elementwise ops were measured on it too and gained nothing; they
+/// stay serial, docs/performance.md.)
 ///
 /// They run on OpenMP's pool, the one oneDNN's GEMM runs on, so Retort's loops and its GEMM never
 /// compete for cores; where OpenBLAS runs the GEMM (`BLAS.gemmLibrary`), loops stay on the calling
