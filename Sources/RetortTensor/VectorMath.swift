@@ -1,7 +1,7 @@
 import CRetortMath
 
-/// The one caller of CRetortMath: erf, exp, GELU, layer norm's lanes, small attention heads, the
-/// Adam and SGD updates, column sums and the linear layer's bias add, in C so that the loops
+/// The one caller of CRetortMath: erf, exp, GELU, ReLU, layer norm's lanes, small attention heads,
+/// the Adam and SGD updates, column sums and the linear layer's bias add, in C so that the loops
 /// vectorise with AVX-512 or AVX2 and FMA where the CPU has them (the Swift tensor core is compiled
 /// for the baseline x86-64, four lanes and no FMA).
 public enum VectorMath {

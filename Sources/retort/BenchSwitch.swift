@@ -13,8 +13,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case primitives
     /// Retort's own loops split over the GEMM's threads (`Parallel`); off runs them on one thread.
     case parallelLoops = "parallel-loops"
-    /// Retort's C loops (GELU, layer norm, attention heads, optimizers) on AVX-512 where the CPU
-    /// has it; off caps them at AVX2.
+    /// Retort's elementwise C loops (GELU, ReLU, the optimizers, the bias add, column sums) on
+    /// AVX-512 where the CPU has it; off caps them at AVX2 (layer norm and attention heads stay on
+    /// AVX2 either way).
     case avx512
     /// A convolution and the ReLU after it as one pass each way in training
     /// (`Variable.conv2dReLUTraining`); off runs them apart.
