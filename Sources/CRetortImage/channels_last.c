@@ -102,6 +102,11 @@ NO_CALLS void retort_to_channels_last_padded(const float *restrict image, long c
     const long pw = width + 2 * padding, c = channels;
     zero_padding(out, height, width, c, padding);
     for (long y = 0; y < height; y++) {
+        if (c == 1) {
+            // One plane: its rows as they are (the transpose would go a float at a time).
+            copy_wide(out + (padding + y) * pw + padding, image + y * width, width);
+            continue;
+        }
         // Row y of every channel plane, [channels, width] with planes height * width apart.
         transpose(image + y * width, c, width, height * width, out + ((padding + y) * pw + padding) * c, c, 0, 0);
     }
@@ -192,6 +197,34 @@ INLINE __m128 pool_tap(__m128 v, __m128 best) {
 
 INLINE float pool_tap_one(float v, float best) { return ((v > best) != (v != v)) ? v : best; }
 
+// One output position of a 2x2 pool over channels-last rows `row` floats long, its window's top left
+// at t0, into o: the taps in retort_max_pool_2x2's order (top left, top right, bottom left, bottom
+// right), then the bias when there is one and ReLU when relu (as finish does).
+INLINE void pool_position(const float *restrict t0, long row, long channels, const float *restrict bias, int relu,
+                          float *restrict o) {
+    const float *t1 = t0 + channels, *t2 = t0 + row, *t3 = t2 + channels;
+    long c = 0;
+    for (; c + 16 <= channels; c += 16) {
+        floats16 best = *(const floats16 *)(t0 + c);
+        POOL_TAP16(t1 + c, best);
+        POOL_TAP16(t2 + c, best);
+        POOL_TAP16(t3 + c, best);
+        if (bias) best = best + *(const floats16 *)(bias + c);
+        if (relu) best = (floats16)((ints16)best & ~(ints16)(best < 0));
+        *(floats16 *)(o + c) = best;
+    }
+    for (; c + 4 <= channels; c += 4) {
+        __m128 best = _mm_loadu_ps(t0 + c);
+        best = pool_tap(_mm_loadu_ps(t1 + c), best);
+        best = pool_tap(_mm_loadu_ps(t2 + c), best);
+        best = pool_tap(_mm_loadu_ps(t3 + c), best);
+        _mm_storeu_ps(o + c, finish(best, bias, bias ? _mm_loadu_ps(bias + c) : best, relu));
+    }
+    for (; c < channels; c++) {
+        o[c] = finish_one(pool_tap_one(t3[c], pool_tap_one(t2[c], pool_tap_one(t1[c], t0[c]))), bias, c, relu);
+    }
+}
+
 WIDE NO_CALLS void retort_max_pool_2x2_channels_last(const float *restrict x, long images, long height, long width,
                                                 long channels, float *restrict out) {
     const long out_h = height / 2, out_w = width / 2, row = width * channels;
@@ -199,27 +232,28 @@ WIDE NO_CALLS void retort_max_pool_2x2_channels_last(const float *restrict x, lo
         for (long oy = 0; oy < out_h; oy++) {
             const float *upper = x + (i * height + 2 * oy) * row;
             float *o = out + (i * out_h + oy) * out_w * channels;
-            for (long ox = 0; ox < out_w; ox++, o += channels) {
-                // The taps in retort_max_pool_2x2's order: top left, top right, bottom left, bottom right.
-                const float *t0 = upper + 2 * ox * channels, *t1 = t0 + channels, *t2 = t0 + row, *t3 = t2 + channels;
-                long c = 0;
-                for (; c + 16 <= channels; c += 16) {
-                    floats16 best = *(const floats16 *)(t0 + c);
-                    POOL_TAP16(t1 + c, best);
-                    POOL_TAP16(t2 + c, best);
-                    POOL_TAP16(t3 + c, best);
-                    *(floats16 *)(o + c) = best;
-                }
-                for (; c + 4 <= channels; c += 4) {
-                    __m128 best = _mm_loadu_ps(t0 + c);
-                    best = pool_tap(_mm_loadu_ps(t1 + c), best);
-                    best = pool_tap(_mm_loadu_ps(t2 + c), best);
-                    _mm_storeu_ps(o + c, pool_tap(_mm_loadu_ps(t3 + c), best));
-                }
-                for (; c < channels; c++) {
-                    o[c] = pool_tap_one(t3[c], pool_tap_one(t2[c], pool_tap_one(t1[c], t0[c])));
-                }
-            }
+            for (long ox = 0; ox < out_w; ox++, o += channels) pool_position(upper + 2 * ox * channels, row, channels, 0, 0, o);
         }
     }
+}
+
+// The pool, then the bias and ReLU into the padded image, as one pass: relu a constant.
+INLINE void pool_finish_padded(const float *restrict x, long height, long width, long channels,
+                               const float *restrict bias, int relu, long padding, float *restrict out) {
+    const long out_h = height / 2, out_w = width / 2, row = width * channels, pw = out_w + 2 * padding;
+    zero_padding(out, out_h, out_w, channels, padding);
+    for (long oy = 0; oy < out_h; oy++) {
+        const float *upper = x + 2 * oy * row;
+        float *o = out + ((padding + oy) * pw + padding) * channels;
+        for (long ox = 0; ox < out_w; ox++, o += channels) {
+            pool_position(upper + 2 * ox * channels, row, channels, bias, relu, o);
+        }
+    }
+}
+
+WIDE NO_CALLS void retort_pool_finish_channels_last_padded(const float *restrict x, long height, long width,
+                                                      long channels, const float *restrict bias, int relu,
+                                                      long padding, float *restrict out) {
+    if (relu) pool_finish_padded(x, height, width, channels, bias, 1, padding, out);
+    else pool_finish_padded(x, height, width, channels, bias, 0, padding, out);
 }

@@ -90,3 +90,90 @@ AVX512 void retort_convolve_channels_last_avx512(const float *image, long channe
         }
     }
 }
+
+// Few taps (kernel_height * kernel_width * channels <= 16: a one- to three-channel first layer): every
+// tap's 16 weights stay in a register for the whole image, and 14 positions of one output row take
+// one multiply-add per tap each, their input a broadcast from memory: one load per multiply-add and
+// none for the weights, where positions() loads a weight vector per tap for at most 7 of them. The
+// last group of a row starts at output_width - 14, redoing some positions with the same taps in the
+// same order: the same values again.
+#define FEW_POSITIONS 14
+
+// One block of 16 output channels (lanes past the last channel masked off) over the whole image,
+// `taps` and `step` (input floats between neighbouring positions) constants after inlining where
+// they can be; offsets[t] is tap t's input offset from a position's first tap.
+INLINE AVX512 void few_taps_block(const float *image, long row_floats, const retort_window *w, const float *weights,
+                                  long o16, const long *offsets, float *out, long out_channels, int taps, long step,
+                                  __mmask16 mask) {
+    __m512 tap[16];
+#pragma clang loop unroll(full)
+    for (int t = 0; t < 16; t++) {
+        if (t >= taps) break;
+        tap[t] = _mm512_loadu_ps(weights + t * o16);
+    }
+    const long ow = w->output_width;
+    for (long oy = 0; oy < w->output_height; oy++) {
+        const float *row = image + oy * w->stride * row_floats;
+        for (long ox = 0; ox < ow; ox += FEW_POSITIONS) {
+            const long first = ox + FEW_POSITIONS > ow ? ow - FEW_POSITIONS : ox;
+            const float *in = row + first * step;
+            __m512 acc[FEW_POSITIONS];
+#pragma clang loop unroll(full)
+            for (int p = 0; p < FEW_POSITIONS; p++) acc[p] = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+            for (int t = 0; t < 16; t++) {
+                if (t >= taps) break;
+                const float *src = in + offsets[t];
+#pragma clang loop unroll(full)
+                for (int p = 0; p < FEW_POSITIONS; p++)
+                    acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(src[p * step]), tap[t], acc[p]);
+            }
+            float *dst = out + (oy * ow + first) * out_channels;
+#pragma clang loop unroll(full)
+            for (int p = 0; p < FEW_POSITIONS; p++) _mm512_mask_storeu_ps(dst + p * out_channels, mask, acc[p]);
+        }
+    }
+}
+
+// few_taps_block with `taps` a constant, and `step` too when it is 1 (stride 1, one channel).
+#define FEW_TAPS_CASE(n)                                                                                               \
+    case n:                                                                                                            \
+        if (step == 1) few_taps_block(image, row_floats, w, block, o16, offsets, dst, out_channels, n, 1, mask);         \
+        else few_taps_block(image, row_floats, w, block, o16, offsets, dst, out_channels, n, step, mask);                \
+        break;
+
+AVX512 void retort_convolve_few_taps_avx512(const float *image, long channels, long padded_width,
+                                            const retort_window *w, const float *weights, float *out,
+                                            long out_channels) {
+    const long c = channels, o16 = (out_channels + 15) / 16 * 16, row_floats = padded_width * c;
+    const long step = w->stride * c;
+    const int taps = (int)(w->kernel_height * w->kernel_width * c);
+    long offsets[16];
+    for (long ky = 0, t = 0; ky < w->kernel_height; ky++)
+        for (long kx = 0; kx < w->kernel_width; kx++)
+            for (long ch = 0; ch < c; ch++, t++) offsets[t] = ky * row_floats + kx * c + ch;
+    for (long o = 0; o < out_channels; o += 16) {
+        const long left = out_channels - o;
+        const __mmask16 mask = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
+        const float *block = weights + o;
+        float *dst = out + o;
+        switch (taps) {
+            FEW_TAPS_CASE(1)
+            FEW_TAPS_CASE(2)
+            FEW_TAPS_CASE(3)
+            FEW_TAPS_CASE(4)
+            FEW_TAPS_CASE(5)
+            FEW_TAPS_CASE(6)
+            FEW_TAPS_CASE(7)
+            FEW_TAPS_CASE(8)
+            FEW_TAPS_CASE(9)
+            FEW_TAPS_CASE(10)
+            FEW_TAPS_CASE(11)
+            FEW_TAPS_CASE(12)
+            FEW_TAPS_CASE(13)
+            FEW_TAPS_CASE(14)
+            FEW_TAPS_CASE(15)
+            FEW_TAPS_CASE(16)
+        }
+    }
+}

@@ -5,16 +5,18 @@
 /// channels-first unfolding) up to the order of the sums.
 extension Convolution {
     enum Method {
-        /// With AVX-512 and 4 channels or more: straight from the padded channels-last image, no
-        /// unfolded columns (`ImageKernels.convolveChannelsLast`).
+        /// With AVX-512, and 4 channels or more or at most 16 taps in rows at least 14 wide (the
+        /// bench's one-channel first layer, each tap's weights held in a register): straight from
+        /// the padded channels-last image, no unfolded columns (`ImageKernels.convolveChannelsLast`).
         case direct
         /// Without AVX-512: unfolded one output position per row, each kernel row one copy of kw·C
         /// floats (the channels-first unfolding copies C·kh·kw rows of outW floats: 14 at a time on
         /// the bench's second layer), then a GEMM.
         case unfoldChannelsLast
         /// Fewer than 4 channels, where a tap is shorter than a vector but a channels-first row is
-        /// outW floats long: unfolded channels first, and the columns go to the GEMM transposed.
-        /// (`.direct` on the bench's one-channel layer ran at 0.83× this: one multiply-add per load.)
+        /// outW floats long, and not `.direct`: unfolded channels first, and the columns go to the
+        /// GEMM transposed. (The general direct loop on the bench's one-channel layer ran at 0.83×
+        /// this, a weight load per 7 multiply-adds; the few-taps loop at 1.07× the whole CNN.)
         case unfoldChannelsFirst
     }
 
@@ -22,8 +24,11 @@ extension Convolution {
     nonisolated(unsafe) static var convolvesDirectly = true
 
     var method: Method {
-        guard channels >= 4 else { return .unfoldChannelsFirst }
-        return Self.convolvesDirectly && CPU.hasAVX512 ? .direct : .unfoldChannelsLast
+        let direct = Self.convolvesDirectly && CPU.hasAVX512
+        guard channels >= 4 else {
+            return direct && ImageKernels.convolvesFewTaps(channels: channels, window: window) ? .direct : .unfoldChannelsFirst
+        }
+        return direct ? .direct : .unfoldChannelsLast
     }
 
     /// `weight` `[O, C, kh, kw]` in the layout and tap order `method` reads: `[kh·kw·C, O rounded

@@ -65,8 +65,20 @@ enum ImageKernels {
         outChannels: Int, into out: UnsafeMutablePointer<Float>
     ) {
         var w = window.c
-        retort_convolve_channels_last_avx512(
-            image, channels, window.inputWidth + 2 * window.padding, &w, weights, out, outChannels)
+        let paddedWidth = window.inputWidth + 2 * window.padding
+        if convolvesFewTaps(channels: channels, window: window) {
+            retort_convolve_few_taps_avx512(image, channels, paddedWidth, &w, weights, out, outChannels)
+        } else {
+            retort_convolve_channels_last_avx512(image, channels, paddedWidth, &w, weights, out, outChannels)
+        }
+    }
+
+    /// Whether `convolveChannelsLast` holds every tap's weights in a register: at most 16 taps
+    /// (kh·kw·C) and output rows at least 14 wide, the bench's one-channel 3×3 first layer. The same
+    /// sums as the general loop, in the same order.
+    static func convolvesFewTaps(channels: Int, window: Window2D) -> Bool {
+        Tensor.convolvesFewTapsDirectly && channels < 4 && window.kernelHeight * window.kernelWidth * channels <= 16
+            && window.outputWidth >= 14
     }
 
     /// `x` `[H·W, C]` with each channel's `bias` added and ReLU when `relu`, into the padded
@@ -77,6 +89,15 @@ enum ImageKernels {
         padding: Int, into out: UnsafeMutablePointer<Float>
     ) {
         retort_finish_channels_last_padded(x, height, width, channels, bias, relu ? 1 : 0, padding, out)
+    }
+
+    /// One channels-last image `[H, W, C]` pooled as `maxPool2x2ChannelsLast` pools it, then
+    /// `finishChannelsLast` on the pooled `[H/2, W/2, C]`, in one pass: the same values.
+    static func poolFinishChannelsLast(
+        _ x: UnsafePointer<Float>, height: Int, width: Int, channels: Int, bias: UnsafePointer<Float>, relu: Bool,
+        padding: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        retort_pool_finish_channels_last_padded(x, height, width, channels, bias, relu ? 1 : 0, padding, out)
     }
 
     /// `x` `[area, C]` back to channels first, `[C, area]`, each channel's `bias` added and then

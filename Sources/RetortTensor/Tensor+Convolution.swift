@@ -121,6 +121,11 @@ extension Tensor {
         return try conv2dInference(input, conv, weight: weight, bias: bias, relu: relu, maxPool2x2: maxPool2x2)
     }
 
+    /// Whether inference convolves a layer of at most 16 taps (kh·kw·C, fewer than 4 channels)
+    /// directly with AVX-512, each tap's weights in a register (`ImageKernels.convolvesFewTaps`); off,
+    /// it unfolds channels first for a GEMM (`retort bench --ab few-taps`).
+    nonisolated(unsafe) public static var convolvesFewTapsDirectly = true
+
     /// `conv2dInference` by a convolution already checked, whose input `input` is channels first
     /// or, when `conv.paddedInput`, padded channels last. With `outputPadding`, the output is left
     /// padded channels last for a next convolution (`[N, outH + 2p, outW + 2p, O]`, pooled sizes when
@@ -163,6 +168,15 @@ extension Tensor {
                         return ImageKernels.maxPool2x2(
                             pooled, planes: 0..<(count * outChannels), height: oh, width: ow,
                             into: out.baseAddress! + first * outChannels * pooledArea, argmax: nil)
+                    }
+                    if maxPool2x2, let p = outputPadding {
+                        let paddedSize = (oh / 2 + 2 * p) * (ow / 2 + 2 * p) * outChannels
+                        for i in 0..<count {
+                            ImageKernels.poolFinishChannelsLast(
+                                product + i * area * outChannels, height: oh, width: ow, channels: outChannels,
+                                bias: biasValues, relu: relu, padding: p, into: out.baseAddress! + (first + i) * paddedSize)
+                        }
+                        return
                     }
                     if maxPool2x2 {
                         ImageKernels.maxPool2x2ChannelsLast(

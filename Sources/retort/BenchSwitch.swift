@@ -20,6 +20,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// A convolution and the ReLU after it as one pass each way in training
     /// (`Variable.conv2dReLUTraining`); off runs them apart.
     case convReLU = "conv-relu"
+    /// Inference's direct convolution for a layer of at most 16 taps (the CNN's one-channel first
+    /// layer), each tap's weights in a register; off unfolds it for a GEMM.
+    case fewTaps = "few-taps"
 
     /// The returned closure turns the speed-up on (true) or off (false); it restores what was set
     /// before when called with true, so `on` is whatever the environment chose.
@@ -43,6 +46,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .convReLU:
             let before = Variable.fusesTrainingReLU
             return { Variable.fusesTrainingReLU = $0 ? before : false }
+        case .fewTaps:
+            let before = Tensor.convolvesFewTapsDirectly
+            return { Tensor.convolvesFewTapsDirectly = $0 ? before : false }
         case .avx512:
             let before = VectorMath.widest
             return { VectorMath.widest = $0 ? before : Swift.min(before, 1) }

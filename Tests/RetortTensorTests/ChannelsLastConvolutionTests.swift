@@ -130,6 +130,132 @@ final class ChannelsLastConvolutionTests: XCTestCase {
         }
     }
 
+    /// The few-taps loop (at most 16 taps, each tap's weights in a register, rows of 14 positions,
+    /// the last overlapping) against its definition: each output a multiply-add per tap, in (ky, kx,
+    /// c) order from 0, as the general loop adds them; fractions, so a different order or a missed
+    /// tap changes bits. One to three channels, 1 to 16 taps, strides 1-3, output rows 14 to 33 wide,
+    /// output channels in one masked vector up to three; the floats after the output stay untouched.
+    func testFewTapsMatchTheirDefinition() throws {
+        try XCTSkipUnless(CPU.hasAVX512, "the direct loops need AVX-512")
+        let saved = Tensor.convolvesFewTapsDirectly
+        defer { Tensor.convolvesFewTapsDirectly = saved }
+        var g = RandomGenerator(seed: 4)
+        var cases = 0
+        for (channels, kernel) in [(1, (3, 3)), (1, (4, 4)), (1, (1, 1)), (1, (2, 5)), (2, (2, 3)), (3, (2, 2)), (3, (1, 5))] {
+            for (stride, padding, width) in [(1, 1, 28), (1, 0, 18), (2, 1, 29), (3, 2, 41), (1, 2, 29), (2, 0, 40)] {
+                for outChannels in [1, 10, 16, 17, 40] {
+                    let window = try Window2D(
+                        kernel: kernel, stride: stride, padding: padding, height: 6, width: width, op: "test")
+                    XCTAssertTrue(ImageKernels.convolvesFewTaps(channels: channels, window: window), "\(window)")
+                    let (ph, pw) = (6 + 2 * padding, width + 2 * padding)
+                    let image = g.normal([ph * pw * channels]).scalars
+                    let taps = kernel.0 * kernel.1 * channels
+                    let padded = (outChannels + 15) / 16 * 16
+                    let weights = g.normal([taps * padded]).scalars
+                    let positions = window.outputHeight * window.outputWidth
+                    var out = [Float](repeating: 99, count: positions * outChannels + 5)
+                    image.withUnsafeBufferPointer { x in
+                        weights.withUnsafeBufferPointer { w in
+                            out.withUnsafeMutableBufferPointer {
+                                ImageKernels.convolveChannelsLast(
+                                    x.baseAddress!, channels: channels, window: window, weights: w.baseAddress!,
+                                    outChannels: outChannels, into: $0.baseAddress!)
+                            }
+                        }
+                    }
+                    var expected = [Float](repeating: 99, count: out.count)
+                    for oy in 0..<window.outputHeight {
+                        for ox in 0..<window.outputWidth {
+                            for o in 0..<outChannels {
+                                var sum: Float = 0
+                                for ky in 0..<kernel.0 {
+                                    for kx in 0..<kernel.1 {
+                                        for c in 0..<channels {
+                                            let at = ((oy * stride + ky) * pw + ox * stride + kx) * channels + c
+                                            sum.addProduct(image[at], weights[((ky * kernel.1 + kx) * channels + c) * padded + o])
+                                        }
+                                    }
+                                }
+                                expected[(oy * window.outputWidth + ox) * outChannels + o] = sum
+                            }
+                        }
+                    }
+                    XCTAssertEqual(
+                        out.map(\.bitPattern), expected.map(\.bitPattern),
+                        "\(channels) channel(s), \(window), \(outChannels) out, \(taps) taps")
+                    cases += 1
+                }
+            }
+        }
+        XCTAssertEqual(cases, 210)
+        // Off, the same image goes to the general loop: only where the rule says.
+        Tensor.convolvesFewTapsDirectly = false
+        let window = try Window2D(kernel: (3, 3), stride: 1, padding: 1, height: 28, width: 28, op: "test")
+        XCTAssertFalse(ImageKernels.convolvesFewTaps(channels: 1, window: window))
+        Tensor.convolvesFewTapsDirectly = true
+        XCTAssertTrue(ImageKernels.convolvesFewTaps(channels: 1, window: window))
+        XCTAssertFalse(
+            ImageKernels.convolvesFewTaps(
+                channels: 2,
+                window: try Window2D(
+                    kernel: (3, 3), stride: 1, padding: 1, height: 28, width: 28, op: "test")), "18 taps")
+        XCTAssertFalse(
+            ImageKernels.convolvesFewTaps(
+                channels: 1,
+                window: try Window2D(
+                    kernel: (3, 3), stride: 1, padding: 1, height: 13, width: 13, op: "test")), "13 positions a row")
+        XCTAssertFalse(
+            ImageKernels.convolvesFewTaps(
+                channels: 4,
+                window: try Window2D(
+                    kernel: (1, 1), stride: 1, padding: 0, height: 28, width: 28, op: "test")), "4 channels")
+    }
+
+    /// The pool and the bias and ReLU into a padded image in one pass (`poolFinishChannelsLast`)
+    /// against the channels-last pool and then `finishChannelsLast`: the same bits, with NaNs, −0
+    /// values and a −0 bias, at every channel count around the vector widths and paddings 0-2.
+    func testPoolAndFinishInOnePassMatchTheTwo() throws {
+        for (h, w) in [(2, 2), (3, 5), (7, 7), (14, 14), (28, 28)] {
+            for channels in channelCounts {
+                var x = ImageCases.values(h * w * channels, seed: h + channels).map { $0 / 4 }
+                for i in stride(from: 3, to: x.count, by: 11) { x[i] = .nan }
+                for i in stride(from: 6, to: x.count, by: 17) { x[i] = -0.0 }
+                var bias = ImageCases.values(channels, seed: 5).map { $0 / 8 }
+                bias[0] = -0.0
+                let (oh, ow) = (h / 2, w / 2)
+                for padding in 0...2 {
+                    for relu in [false, true] {
+                        let size = (oh + 2 * padding) * (ow + 2 * padding) * channels
+                        var pooled = [Float](repeating: 99, count: oh * ow * channels)
+                        var expected = [Float](repeating: 99, count: size)
+                        var fused = [Float](repeating: 99, count: size)
+                        x.withUnsafeBufferPointer { s in
+                            pooled.withUnsafeMutableBufferPointer {
+                                ImageKernels.maxPool2x2ChannelsLast(
+                                    s.baseAddress!, images: 1, height: h, width: w, channels: channels, into: $0.baseAddress!)
+                            }
+                            fused.withUnsafeMutableBufferPointer {
+                                ImageKernels.poolFinishChannelsLast(
+                                    s.baseAddress!, height: h, width: w, channels: channels, bias: bias, relu: relu,
+                                    padding: padding, into: $0.baseAddress!)
+                            }
+                        }
+                        pooled.withUnsafeBufferPointer { s in
+                            expected.withUnsafeMutableBufferPointer {
+                                ImageKernels.finishChannelsLast(
+                                    s.baseAddress!, height: oh, width: ow, channels: channels, bias: bias, relu: relu,
+                                    padding: padding, into: $0.baseAddress!)
+                            }
+                        }
+                        XCTAssertEqual(
+                            fused.map(\.bitPattern), expected.map(\.bitPattern),
+                            "\(h)×\(w), \(channels) channels, padding \(padding), relu \(relu)")
+                    }
+                }
+            }
+        }
+    }
+
     /// `conv2dInference` (channels last) against `conv2d` (channels first, as training runs it), and
     /// with ReLU, and with ReLU and a pool, against `relu` and `maxPool2d` after it; with and without
     /// a bias, on OpenBLAS and oneDNN, at one and two threads. (Several chunks: ImageKernelsTests'

@@ -56,6 +56,11 @@ void retort_convolve_channels_last_avx512(const float *image, long channels, lon
                                           const retort_window *w, const float *weights, float *out,
                                           long out_channels);
 
+/// retort_convolve_channels_last_avx512 for at most 16 taps (kernel_height * kernel_width * channels)
+/// and output rows at least 14 wide: the same sums, each tap's weights held in a register.
+void retort_convolve_few_taps_avx512(const float *image, long channels, long padded_width, const retort_window *w,
+                                     const float *weights, float *out, long out_channels);
+
 /// x [area, channels] transposed to [channels, area] in out, each channel's bias added (bias not
 /// NULL), then ReLU when relu is not 0 (negatives to 0; NaN and -0 kept).
 void retort_to_channels_first(const float *x, long area, long channels, const float *bias, int relu, float *out);
@@ -69,5 +74,12 @@ void retort_im2col_channels_last(const float *image, long channels, const retort
 /// [images, height / 2, width / 2, channels]: the same taps in the same order, so the same winners.
 void retort_max_pool_2x2_channels_last(const float *x, long images, long height, long width, long channels,
                                        float *out);
+
+/// One channels-last image [height, width, channels] pooled as retort_max_pool_2x2_channels_last
+/// pools it, then each channel's bias added (bias not NULL) and ReLU when relu is not 0, into the
+/// padded image out [height / 2 + 2 * padding, width / 2 + 2 * padding, channels], zeros around: that
+/// pool and retort_finish_channels_last_padded in one pass, the same values.
+void retort_pool_finish_channels_last_padded(const float *x, long height, long width, long channels,
+                                             const float *bias, int relu, long padding, float *out);
 
 #endif
