@@ -96,6 +96,45 @@ final class Int8ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Quantising images channels last, split over two threads by image, gives the bytes one thread
+    /// gives and the definition (each value quantised, then moved to channels last): for one channel
+    /// (the whole batch quantised as one run) and for 16 (image by image through the transpose), at
+    /// batch sizes that split evenly and not.
+    func testQuantizingChannelsLastOnTwoThreadsGivesTheSameBytes() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
+        BLAS.gemmLibrary = .oneDNN
+        var g = RandomGenerator(seed: 3)
+        for (images, channels, area) in [(64, 1, 784), (63, 16, 196), (5, 16, 196), (9, 3, 100)] {
+            let x = g.normal([images * channels * area], std: 3).scalars
+            var definition = [UInt8](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { xs in
+                definition.withUnsafeMutableBufferPointer {
+                    Int8Kernel.quantize(xs, inverse: 1 / 0.05, zero: 37, into: $0.baseAddress!)
+                }
+            }
+            var expected = [UInt8](repeating: 0, count: x.count)
+            for i in 0..<images {
+                for c in 0..<channels {
+                    for p in 0..<area {
+                        expected[(i * area + p) * channels + c] = definition[(i * channels + c) * area + p]
+                    }
+                }
+            }
+            for threads in [1, 2] {
+                BLAS.threadCount = threads
+                var q = [UInt8](repeating: 0xAA, count: x.count)
+                x.withUnsafeBufferPointer { xs in
+                    q.withUnsafeMutableBufferPointer {
+                        Int8Kernel.quantizeChannelsLast(
+                            xs, channels: channels, area: area, inverse: 1 / 0.05, zero: 37, into: $0.baseAddress!)
+                    }
+                }
+                XCTAssertEqual(q, expected, "\(images) images of \(channels)×\(area) at \(threads) thread(s)")
+            }
+        }
+    }
+
     /// Conv + ReLU (+ 2×2 max pool) run fused by Sequential give the bits the layers give apart, for
     /// output counts on and off the vector width, odd output sizes (the pool drops the last row and
     /// column), strides and paddings; a NaN bias passes ReLU and the pool in both.

@@ -60,15 +60,22 @@ public enum Int8Kernel {
     }
 
     /// Quantises images `[images, c, area]` onto the grid as `quantize` does, laid out channels last
-    /// (`[images, area, c]`), the layout `im2col` reads.
+    /// (`[images, area, c]`), the layout `im2col` reads; images split over Parallel's threads (each
+    /// value quantised on its own, so the same bytes at any thread count).
     public static func quantizeChannelsLast(
         _ x: UnsafeBufferPointer<Float>, channels c: Int, area: Int, inverse: Float, zero: Int,
         into q: UnsafeMutablePointer<UInt8>
     ) {
-        let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(c * area, 1))
-        defer { scratch.deallocate() }
-        retort_int8_quantize_channels_last(
-            x.baseAddress, x.count / Swift.max(c * area, 1), Int32(c), Int32(area), inverse, Int32(zero), scratch, q)
+        guard let base = x.baseAddress else { return }
+        let size = Swift.max(c * area, 1)
+        // About 4 operations a value: scale, round, clamp, and the byte's move to channels last.
+        Parallel.forEach(x.count / size, cost: 4 * x.count) { images in
+            let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
+            defer { scratch.deallocate() }
+            retort_int8_quantize_channels_last(
+                base + images.lowerBound * size, images.count, Int32(c), Int32(area), inverse, Int32(zero), scratch,
+                q + images.lowerBound * size)
+        }
     }
 
     /// Unfolds the output rows `rows` (numbered `image · outputHeight + y`) of a convolution over
