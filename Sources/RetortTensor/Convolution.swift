@@ -12,12 +12,22 @@ struct Convolution {
     var area: Int { window.outputHeight * window.outputWidth }
     var patch: Int { channels * window.kernelHeight * window.kernelWidth }
     var outputShape: [Int] { [images, outChannels, window.outputHeight, window.outputWidth] }
-    var imagesPerChunk: Int { Swift.max(1, Swift.min(images, Tensor.chunkFloats / (patch * area))) }
+    var imagesPerChunk: Int {
+        let most = Swift.max(1, Swift.min(images, Tensor.chunkFloats / (patch * area)))
+        guard evenChunks else { return most }
+        let chunks = (images + most - 1) / most
+        return (images + chunks - 1) / chunks
+    }
     var chunks: Int { (images + imagesPerChunk - 1) / imagesPerChunk }
 
     /// Whether the input is already channels last and padded (`[N, H + 2p, W + 2p, C]`, a previous
     /// convolution's output in `Tensor.conv2dInferenceChain`); only with `.direct`.
     var paddedInput = false
+
+    /// Whether chunks are as even as the same number of chunks allows (64 images at most 9 a chunk:
+    /// 8 of 8, not 7 of 9 and 1 of 1, which gave one of two threads 36 images). Only where no value
+    /// depends on which images share a chunk: inference's `.direct` convolution, image by image.
+    var evenChunks = false
 
     /// Checks `[N, C, H, W]` input, `[O, C, kh, kw]` weight and `[O]` bias, naming "conv2d".
     init(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws {

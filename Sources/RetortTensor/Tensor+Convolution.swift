@@ -134,6 +134,8 @@ extension Tensor {
         _ input: Tensor, _ conv: Convolution, weight: Tensor, bias: Tensor?, relu: Bool, maxPool2x2: Bool,
         outputPadding: Int? = nil
     ) throws -> Tensor {
+        var conv = conv
+        conv.evenChunks = conv.method == .direct
         let (patch, area, perChunk, outChannels) = (conv.patch, conv.area, conv.imagesPerChunk, conv.outChannels)
         try MemoryBudget.check("conv2d", [patch, perChunk, conv.window.outputHeight, conv.window.outputWidth])
         let biasValues = bias?.scalars ?? [Float](repeating: 0, count: outChannels)

@@ -211,6 +211,39 @@ final class ChannelsLastConvolutionTests: XCTestCase {
                     kernel: (1, 1), stride: 1, padding: 0, height: 28, width: 28, op: "test")), "4 channels")
     }
 
+    /// Inference's direct convolution makes its chunks even (`Convolution.evenChunks`): the bench's
+    /// 64 one-channel 28×28 images go 8 chunks of 8 (9, 9, ..., 1 without), never more chunks nor
+    /// larger ones, and every image is convolved, at one and two threads, as training's convolution
+    /// does it (whole numbers, so the sums are exact).
+    func testEvenChunksCoverTheBatch() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
+        let weight = try Tensor(shape: [16, 1, 3, 3], scalars: ImageCases.values(144, seed: 2))
+        var conv = try Convolution(
+            inputShape: [64, 1, 28, 28], weight: weight, bias: nil, stride: 1, padding: 1)
+        XCTAssertEqual(conv.imagesPerChunk, 9)
+        conv.evenChunks = true
+        XCTAssertEqual(conv.imagesPerChunk, 8)
+        for images in 1...70 {
+            var c = try Convolution(inputShape: [images, 1, 28, 28], weight: weight, bias: nil, stride: 1, padding: 1)
+            let (most, chunks) = (c.imagesPerChunk, c.chunks)
+            c.evenChunks = true
+            XCTAssertLessThanOrEqual(c.imagesPerChunk, most, "\(images) images")
+            XCTAssertEqual(c.chunks, chunks, "\(images) images")
+            XCTAssertGreaterThanOrEqual(c.chunks * c.imagesPerChunk, images, "\(images) images")
+        }
+        BLAS.gemmLibrary = .oneDNN
+        for images in [64, 19] {
+            let x = try Tensor(shape: [images, 1, 28, 28], scalars: ImageCases.values(images * 784, seed: 5))
+            let expected = try Tensor.conv2d(x, weight: weight, bias: nil, stride: 1, padding: 1).output
+            for threads in [1, 2] {
+                BLAS.threadCount = threads
+                let y = try Tensor.conv2dInference(x, weight: weight, bias: nil, stride: 1, padding: 1)
+                XCTAssertEqual(y.scalars, expected.scalars, "\(images) images at \(threads) thread(s)")
+            }
+        }
+    }
+
     /// The pool and the bias and ReLU into a padded image in one pass (`poolFinishChannelsLast`)
     /// against the channels-last pool and then `finishChannelsLast`: the same bits, with NaNs, −0
     /// values and a −0 bias, at every channel count around the vector widths and paddings 0-2.
