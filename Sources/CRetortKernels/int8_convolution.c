@@ -14,6 +14,55 @@
 #define RETORT_X86 1
 #endif
 
+#ifdef RETORT_X86
+// dst[j * dst_stride + i] = src[i * src_stride + j] for a 16 x 16 block of bytes, in registers: four
+// rounds of interleaving (bytes, pairs, quads, then halves), each doubling the run of one column's
+// rows a register holds, where a byte at a time took a load and a store each.
+static inline void transpose_bytes16(const uint8_t *src, long src_stride, uint8_t *dst, long dst_stride) {
+    __m128i a[16], pairs[8][2], quads[4][4], octets[2][8];
+    for (int i = 0; i < 16; i++) a[i] = _mm_loadu_si128((const __m128i *)(src + i * src_stride));
+    // pairs[g][h]: rows 2g, 2g + 1, columns 8h to 8h + 7, two bytes a column.
+    for (int g = 0; g < 8; g++) {
+        pairs[g][0] = _mm_unpacklo_epi8(a[2 * g], a[2 * g + 1]);
+        pairs[g][1] = _mm_unpackhi_epi8(a[2 * g], a[2 * g + 1]);
+    }
+    // quads[g][k]: rows 4g to 4g + 3, columns 4k to 4k + 3.
+    for (int g = 0; g < 4; g++)
+        for (int h = 0; h < 2; h++) {
+            quads[g][2 * h] = _mm_unpacklo_epi16(pairs[2 * g][h], pairs[2 * g + 1][h]);
+            quads[g][2 * h + 1] = _mm_unpackhi_epi16(pairs[2 * g][h], pairs[2 * g + 1][h]);
+        }
+    // octets[g][e]: rows 8g to 8g + 7, columns 2e and 2e + 1.
+    for (int g = 0; g < 2; g++)
+        for (int k = 0; k < 4; k++) {
+            octets[g][2 * k] = _mm_unpacklo_epi32(quads[2 * g][k], quads[2 * g + 1][k]);
+            octets[g][2 * k + 1] = _mm_unpackhi_epi32(quads[2 * g][k], quads[2 * g + 1][k]);
+        }
+    // Column 2e (then 2e + 1): its 16 rows.
+    for (int e = 0; e < 8; e++) {
+        _mm_storeu_si128((__m128i *)(dst + 2 * e * dst_stride), _mm_unpacklo_epi64(octets[0][e], octets[1][e]));
+        _mm_storeu_si128((__m128i *)(dst + (2 * e + 1) * dst_stride), _mm_unpackhi_epi64(octets[0][e], octets[1][e]));
+    }
+}
+#endif
+
+// One quantised image [c, area] to channels last [area, c]: 16 x 16 blocks in registers where there
+// are whole ones, the rest a byte at a time.
+static void bytes_to_channels_last(const uint8_t *src, int c, int area, uint8_t *dst) {
+    int ch0 = 0, p0 = 0;
+#ifdef RETORT_X86
+    for (; ch0 + 16 <= c; ch0 += 16)
+        for (p0 = 0; p0 + 16 <= area; p0 += 16)
+            transpose_bytes16(src + (size_t)ch0 * area + p0, area, dst + (size_t)p0 * c + ch0, c);
+    // Positions past the last whole block, for the channels the blocks covered.
+    for (int p = p0; p < area; p++)
+        for (int ch = 0; ch < ch0; ch++) dst[(size_t)p * c + ch] = src[(size_t)ch * area + p];
+#endif
+    (void)p0;
+    for (int p = 0; p < area; p++)
+        for (int ch = ch0; ch < c; ch++) dst[(size_t)p * c + ch] = src[(size_t)ch * area + p];
+}
+
 void retort_int8_quantize_channels_last(const float *x, size_t images, int c, int area, float inverse, int zero,
                                         uint8_t *scratch, uint8_t *q) {
     size_t image_size = (size_t)c * area;
@@ -23,10 +72,7 @@ void retort_int8_quantize_channels_last(const float *x, size_t images, int c, in
     }
     for (size_t i = 0; i < images; i++) {
         retort_int8_quantize(x + i * image_size, image_size, inverse, zero, scratch);
-        uint8_t *dst = q + i * image_size;
-        for (int p = 0; p < area; p++) {
-            for (int ch = 0; ch < c; ch++) dst[(size_t)p * c + ch] = scratch[(size_t)ch * area + p];
-        }
+        bytes_to_channels_last(scratch, c, area, q + i * image_size);
     }
 }
 

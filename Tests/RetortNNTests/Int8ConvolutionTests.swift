@@ -98,14 +98,15 @@ final class Int8ConvolutionTests: XCTestCase {
 
     /// Quantising images channels last, split over two threads by image, gives the bytes one thread
     /// gives and the definition (each value quantised, then moved to channels last): for one channel
-    /// (the whole batch quantised as one run) and for 16 (image by image through the transpose), at
-    /// batch sizes that split evenly and not.
+    /// (the whole batch quantised as one run) and for more (image by image through the transpose:
+    /// 16 × 16 blocks in registers, the channels and positions past them a byte at a time), at batch
+    /// sizes that split evenly and not.
     func testQuantizingChannelsLastOnTwoThreadsGivesTheSameBytes() throws {
         let saved = (BLAS.gemmLibrary, BLAS.threadCount)
         defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
         BLAS.gemmLibrary = .oneDNN
         var g = RandomGenerator(seed: 3)
-        for (images, channels, area) in [(64, 1, 784), (63, 16, 196), (5, 16, 196), (9, 3, 100)] {
+        for (images, channels, area) in [(64, 1, 784), (63, 16, 196), (5, 16, 196), (9, 3, 100), (3, 40, 50), (2, 32, 15)] {
             let x = g.normal([images * channels * area], std: 3).scalars
             var definition = [UInt8](repeating: 0, count: x.count)
             x.withUnsafeBufferPointer { xs in
