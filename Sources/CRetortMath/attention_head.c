@@ -87,16 +87,16 @@ INLINE long causal_width(int causal, long seen, long n) {
 
 // out[i * out_stride + l] = sum over r < count of a[i * a_row + r * a_col] * b[r * b_stride + l]
 // for i < m and l < n(i): a matrix product, four rows at a time. n(i) is n, or with `causal` the
-// columns the block's last row sees (i + 1) rounded up to a multiple of 8 (whole vectors), at most
-// n: the rows get extra columns, which the caller overwrites.
+// columns the block's last row sees (past + i + 1: row i is position past + i) rounded up to a
+// multiple of 8 (whole vectors), at most n: the rows get extra columns, which the caller overwrites.
 INLINE void matmul(const float *restrict a, long a_row, long a_col, long m, const float *restrict b, long b_stride,
-                   long count, long n, int causal, float *restrict out, long out_stride) {
+                   long count, long n, int causal, long past, float *restrict out, long out_stride) {
     long i = 0;
     for (; i + 4 <= m; i += 4)
-        block_rows(a + i * a_row, a_row, a_col, 4, b, b_stride, count, causal_width(causal, i + 4, n),
+        block_rows(a + i * a_row, a_row, a_col, 4, b, b_stride, count, causal_width(causal, past + i + 4, n),
                    out + i * out_stride, out_stride);
     for (; i < m; i++)
-        block_rows(a + i * a_row, a_row, a_col, 1, b, b_stride, count, causal_width(causal, i + 1, n),
+        block_rows(a + i * a_row, a_row, a_col, 1, b, b_stride, count, causal_width(causal, past + i + 1, n),
                    out + i * out_stride, out_stride);
 }
 
@@ -128,15 +128,19 @@ INLINE void softmax_row(float *restrict row, long t, long visible, float scale) 
     for (j = 0; j < t; j++) row[j] *= reciprocal;
 }
 
-INLINE void forward_loop(const float *restrict q, const float *restrict k, const float *restrict v, long stride,
-                         long t, long size, float scale, int causal, float *restrict p, float *restrict out,
-                         long out_stride, float *restrict kt) {
-    transpose(k, stride, t, size, kt);
+// t queries (rows q_stride apart) against `keys` keys and values (rows kv_stride apart), the queries
+// the last t positions: query i is position past + i, past = keys - t (0 in training; a key-value
+// cache's length when generating).
+INLINE void forward_loop(const float *restrict q, long q_stride, const float *restrict k, const float *restrict v,
+                         long kv_stride, long t, long keys, long size, float scale, int causal, float *restrict p,
+                         float *restrict out, long out_stride, float *restrict kt) {
+    const long past = keys - t;
+    transpose(k, kv_stride, keys, size, kt);
     // The scores q k^T, each row's visible ones at least.
-    matmul(q, stride, 1, t, kt, t, size, t, causal, p, t);
-    for (long i = 0; i < t; i++) softmax_row(p + i * t, t, causal ? i + 1 : t, scale);
+    matmul(q, q_stride, 1, t, kt, keys, size, keys, causal, past, p, keys);
+    for (long i = 0; i < t; i++) softmax_row(p + i * keys, keys, causal ? past + i + 1 : keys, scale);
     // out = p v over every j (masked ones too: 0 times a NaN is NaN, as in the composite's product).
-    matmul(p, t, 1, t, v, stride, t, size, 0, out, out_stride);
+    matmul(p, keys, 1, t, v, kv_stride, keys, size, 0, 0, out, out_stride);
 }
 
 INLINE void backward_loop(const float *restrict q, const float *restrict k, const float *restrict v, long stride,
@@ -145,10 +149,10 @@ INLINE void backward_loop(const float *restrict q, const float *restrict k, cons
                           float *restrict scratch) {
     float *vt = scratch, *ds = scratch + t * size;
     // dv = p^T go: row j of dv is column j of p times go.
-    matmul(p, 1, t, t, go, go_stride, t, size, 0, dv, stride);
+    matmul(p, 1, t, t, go, go_stride, t, size, 0, 0, dv, stride);
     // dp = go v^T, then ds = p (dp - sum_j dp p) scale, row by row.
     transpose(v, stride, t, size, vt);
-    matmul(go, go_stride, 1, t, vt, t, size, t, 0, ds, t);
+    matmul(go, go_stride, 1, t, vt, t, size, t, 0, 0, ds, t);
     for (long i = 0; i < t; i++) {
         float *row = ds + i * t;
         const float *pi = p + i * t;
@@ -157,14 +161,14 @@ INLINE void backward_loop(const float *restrict q, const float *restrict k, cons
         for (long j = 0; j < t; j++) row[j] = pi[j] * (row[j] - dot) * scale;
     }
     // dq = ds k; dk = ds^T q.
-    matmul(ds, t, 1, t, k, stride, t, size, 0, dq, stride);
-    matmul(ds, 1, t, t, q, stride, t, size, 0, dk, stride);
+    matmul(ds, t, 1, t, k, stride, t, size, 0, 0, dq, stride);
+    matmul(ds, 1, t, t, q, stride, t, size, 0, 0, dk, stride);
 }
 
 AVX2_VARIANT(forward,
-             (const float *q, const float *k, const float *v, long stride, long t, long size, float scale,
-              int causal, float *p, float *out, long out_stride, float *kt),
-             forward_loop(q, k, v, stride, t, size, scale, causal, p, out, out_stride, kt))
+             (const float *q, long q_stride, const float *k, const float *v, long kv_stride, long t, long keys,
+              long size, float scale, int causal, float *p, float *out, long out_stride, float *kt),
+             forward_loop(q, q_stride, k, v, kv_stride, t, keys, size, scale, causal, p, out, out_stride, kt))
 AVX2_VARIANT(backward,
              (const float *q, const float *k, const float *v, long stride, const float *p, const float *go,
               long go_stride, long t, long size, float scale, float *dq, float *dk, float *dv, float *scratch),
@@ -172,8 +176,16 @@ AVX2_VARIANT(backward,
 
 void retort_attention_head(const float *q, const float *k, const float *v, long stride, long t, long size, float scale,
                            int causal, float *p, float *out, long out_stride, float *scratch) {
-    AVX2_DISPATCH(forward, (q, k, v, stride, t, size, scale, causal, p, out, out_stride, scratch),
-                  forward_loop(q, k, v, stride, t, size, scale, causal, p, out, out_stride, scratch))
+    AVX2_DISPATCH(forward, (q, stride, k, v, stride, t, t, size, scale, causal, p, out, out_stride, scratch),
+                  forward_loop(q, stride, k, v, stride, t, t, size, scale, causal, p, out, out_stride, scratch))
+}
+
+void retort_attention_head_cached(const float *q, long q_stride, const float *k, const float *v, long kv_stride,
+                                  long t, long keys, long size, float scale, int causal, float *p, float *out,
+                                  long out_stride, float *scratch) {
+    AVX2_DISPATCH(forward, (q, q_stride, k, v, kv_stride, t, keys, size, scale, causal, p, out, out_stride, scratch),
+                  forward_loop(q, q_stride, k, v, kv_stride, t, keys, size, scale, causal, p, out, out_stride,
+                               scratch))
 }
 
 void retort_attention_head_backward(const float *q, const float *k, const float *v, long stride, const float *p,

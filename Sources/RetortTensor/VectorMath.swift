@@ -125,6 +125,19 @@ public enum VectorMath {
             rows, rows + inner, rows + 2 * inner, stride, t, size, scale, causal ? 1 : 0, p, out, outStride, scratch)
     }
 
+    /// One (image, head) pair of a decoding step with a key-value cache
+    /// (`retort_attention_head_cached`): `t` queries, rows `queryStride` apart, against `keys` keys
+    /// and values, rows `size` apart, the queries the last `t` positions; the weights into `p`
+    /// `[t, keys]`, the output into rows `outStride` apart. `scratch`: `keys·size` floats.
+    static func attentionHeadCached(
+        queries q: UnsafePointer<Float>, queryStride: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>,
+        t: Int, keys count: Int, size: Int, scale: Float, causal: Bool, weights p: UnsafeMutablePointer<Float>,
+        out: UnsafeMutablePointer<Float>, outStride: Int, scratch: UnsafeMutablePointer<Float>
+    ) {
+        retort_attention_head_cached(
+            q, queryStride, k, v, size, t, count, size, scale, causal ? 1 : 0, p, out, outStride, scratch)
+    }
+
     /// Its backward (`retort_attention_head_backward`) from `go`, the output's gradient (rows
     /// `goStride` apart), into `into`'s query, key and value columns laid out as `rows`'s.
     /// `scratch`: `t·size + t·t` floats.

@@ -57,4 +57,59 @@ final class AttentionTests: XCTestCase {
             for (i, (a, b)) in zip(fusedGrads, compositeGrads).enumerated() { close(a, b, "gradient \(i)") }
         }
     }
+
+    /// Decoding with a key-value cache and no gradients (generation) goes through one pass per head
+    /// (`Attention.cachedHeads`); with gradients on it takes the composite. Step by step, a prompt
+    /// of several positions and then one at a time, the two give the same outputs and attention
+    /// weights (up to the order of the sums) and the same caches (copies of the same keys and
+    /// values, bit for bit); a cache one path made, the other continues. Causal or not, one head
+    /// or several, heads pruned, and through the dispatch at two threads.
+    func testCachedDecodingMatchesTheComposite() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
+        BLAS.gemmLibrary = .oneDNN
+        var g = RandomGenerator(seed: 12)
+        let cases: [(n: Int, width: Int, heads: Int, causal: Bool, kept: [Int]?, threads: Int)] = [
+            (4, 64, 4, true, nil, 1), (3, 12, 3, false, nil, 2), (2, 8, 1, true, nil, 1), (5, 12, 4, true, [0, 3], 2),
+            (64, 64, 4, true, nil, 2),
+        ]
+        for c in cases {
+            BLAS.threadCount = c.threads
+            var layer = try SelfAttention(c.width, heads: c.heads, causal: c.causal, generator: &g)
+            if let kept = c.kept { layer = try layer.keeping(heads: kept) }
+            let what = "n \(c.n) width \(c.width) heads \(c.heads)\(c.causal ? " causal" : "") at \(c.threads) thread(s)"
+            var (fast, composite, mixed): (KeyValueCache?, KeyValueCache?, KeyValueCache?) = (nil, nil, nil)
+            for (step, t) in [3, 1, 1, 2, 1].enumerated() {
+                let x = Variable(g.normal([c.n, t, c.width]))
+                let a = try GradMode.withoutGradients { try layer.forward(x, cache: &fast) }
+                let aWeights = try XCTUnwrap(layer.lastWeights).value
+                let b = try layer.forward(x, cache: &composite)
+                let bWeights = try XCTUnwrap(layer.lastWeights).value
+                // The mixed cache alternates: the composite on even steps, the one pass on odd ones.
+                let m =
+                    step % 2 == 0
+                    ? try layer.forward(x, cache: &mixed)
+                    : try GradMode.withoutGradients {
+                        try layer.forward(x, cache: &mixed)
+                    }
+                for (got, expected, part) in [
+                    (a.value, b.value, "output"), (aWeights, bWeights, "weights"), (m.value, b.value, "mixed output"),
+                ] {
+                    XCTAssertEqual(got.shape, expected.shape, "\(what), step \(step): \(part)")
+                    let scale = expected.scalars.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
+                    assertClose(
+                        got.scalars, expected.scalars, rtol: 0, atol: 1e-5 * (1 + scale), "\(what), step \(step): \(part)")
+                }
+                let (f, e, x2) = (try XCTUnwrap(fast), try XCTUnwrap(composite), try XCTUnwrap(mixed))
+                for (got, expected, part) in [
+                    (f.keys.value, e.keys.value, "keys"), (f.values.value, e.values.value, "values"),
+                    (x2.keys.value, e.keys.value, "mixed keys"), (x2.values.value, e.values.value, "mixed values"),
+                ] {
+                    XCTAssertEqual(got.shape, expected.shape, "\(what), step \(step): \(part)")
+                    XCTAssertEqual(
+                        got.scalars.map(\.bitPattern), expected.scalars.map(\.bitPattern), "\(what), step \(step): \(part)")
+                }
+            }
+        }
+    }
 }

@@ -40,6 +40,12 @@ void retort_layer_norm_backward(const float *g, const float *normalized, const f
 /// i + 1 entries, 0 after), out (rows `out_stride` apart) p v. scratch: t * size floats.
 void retort_attention_head(const float *q, const float *k, const float *v, long stride, long t, long size, float scale,
                            int causal, float *p, float *out, long out_stride, float *scratch);
+/// retort_attention_head for t queries (rows q_stride apart) against `keys` >= t keys and values
+/// (rows kv_stride apart), the queries the last t positions (query i sees keys 0 ... keys - t + i
+/// with `causal`): a key-value cache's decoding step. p [t, keys]; scratch: keys * size floats.
+void retort_attention_head_cached(const float *q, long q_stride, const float *k, const float *v, long kv_stride,
+                                  long t, long keys, long size, float scale, int causal, float *p, float *out,
+                                  long out_stride, float *scratch);
 /// Its backward from go, the output's gradient (rows `go_stride` apart): dv = p^T go, ds = p (dp -
 /// sum_j dp p) scale with dp = go v^T, dq = ds k, dk = ds^T q, into rows `stride` apart. scratch:
 /// t * size + t * t floats.

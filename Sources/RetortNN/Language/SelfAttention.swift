@@ -170,6 +170,18 @@ public final class SelfAttention: Layer {
         guard input.value.rank == 3, input.shape[2] == width else {
             throw TensorError(.shape, "self_attention", "expected [N, T, \(width)], got \(formatShape(input.shape))")
         }
+        // Decoding without gradients (generation), outside tracing and with no attention dropout
+        // drawing: every head in one pass over the cache (`Attention.cachedHeads`), the same
+        // values as the composite below up to the order of the sums.
+        if Tape.recorder == nil, !GradMode.isEnabled, !(attentionDropout.isTraining && attentionDropout.probability > 0),
+            input.value.count > 0, headSize > 0
+        {
+            let step = try Attention.cachedHeads(
+                try qkv(input).value, keys: cache?.keys.value, values: cache?.values.value, heads: heads, causal: causal)
+            cache = KeyValueCache(keys: Variable(step.keys), values: Variable(step.values))
+            lastWeights = Variable(step.weights)
+            return try outputDropout(try projection(Variable(step.output)))
+        }
         let op = Op("attention", [("heads", .int(heads)), ("causal", .bool(causal))])
         let parameters = namedParameters.map(\.variable)
         return try Tape.group(op, inputs: [input] + parameters, owner: self) {
