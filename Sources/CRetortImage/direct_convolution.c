@@ -148,6 +148,11 @@ AVX512 void retort_convolve_few_taps_avx512(const float *image, long channels, l
     const long c = channels, o16 = (out_channels + 15) / 16 * 16, row_floats = padded_width * c;
     const long step = w->stride * c;
     const int taps = (int)(w->kernel_height * w->kernel_width * c);
+    if (taps > 16 || w->output_width < FEW_POSITIONS) {
+        // Outside what this loop holds (the caller checks first): the general loop, the same sums.
+        retort_convolve_channels_last_avx512(image, channels, padded_width, w, weights, out, out_channels);
+        return;
+    }
     long offsets[16];
     for (long ky = 0, t = 0; ky < w->kernel_height; ky++)
         for (long kx = 0; kx < w->kernel_width; kx++)

@@ -57,7 +57,8 @@ void retort_convolve_channels_last_avx512(const float *image, long channels, lon
                                           long out_channels);
 
 /// retort_convolve_channels_last_avx512 for at most 16 taps (kernel_height * kernel_width * channels)
-/// and output rows at least 14 wide: the same sums, each tap's weights held in a register.
+/// and output rows at least 14 wide: the same sums, each tap's weights held in a register (other
+/// windows go to retort_convolve_channels_last_avx512).
 void retort_convolve_few_taps_avx512(const float *image, long channels, long padded_width, const retort_window *w,
                                      const float *weights, float *out, long out_channels);
 
