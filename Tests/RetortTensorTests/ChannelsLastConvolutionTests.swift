@@ -1,3 +1,4 @@
+import CRetortImage
 import XCTest
 
 @testable import RetortTensor
@@ -241,6 +242,38 @@ final class ChannelsLastConvolutionTests: XCTestCase {
                 let y = try Tensor.conv2dInference(x, weight: weight, bias: nil, stride: 1, padding: 1)
                 XCTAssertEqual(y.scalars, expected.scalars, "\(images) images at \(threads) thread(s)")
             }
+        }
+    }
+
+    /// The few-tap loop called on a window it does not hold (25 taps; rows 9 wide) hands it to the
+    /// general loop: the same values, nothing written past the output.
+    func testFewTapsLoopHandsOtherWindowsOn() throws {
+        try XCTSkipUnless(CPU.hasAVX512, "the direct loops need AVX-512")
+        var g = RandomGenerator(seed: 6)
+        for (kernel, width) in [((5, 5), 20), ((3, 3), 9)] {
+            let window = try Window2D(kernel: kernel, stride: 1, padding: 1, height: 7, width: width, op: "test")
+            let (ph, pw) = (7 + 2, width + 2)
+            let image = g.normal([ph * pw]).scalars
+            let weights = g.normal([kernel.0 * kernel.1 * 16]).scalars
+            let positions = window.outputHeight * window.outputWidth
+            var (few, general) = (
+                [Float](repeating: 99, count: positions * 10 + 3), [Float](repeating: 99, count: positions * 10 + 3)
+            )
+            var w = retort_window(
+                kernel_height: kernel.0, kernel_width: kernel.1, stride: 1, padding: 1, input_height: 7,
+                input_width: width, output_height: window.outputHeight, output_width: window.outputWidth)
+            image.withUnsafeBufferPointer { x in
+                weights.withUnsafeBufferPointer { k in
+                    few.withUnsafeMutableBufferPointer {
+                        retort_convolve_few_taps_avx512(x.baseAddress!, 1, pw, &w, k.baseAddress!, $0.baseAddress!, 10)
+                    }
+                    general.withUnsafeMutableBufferPointer {
+                        retort_convolve_channels_last_avx512(x.baseAddress!, 1, pw, &w, k.baseAddress!, $0.baseAddress!, 10)
+                    }
+                }
+            }
+            XCTAssertEqual(few.map(\.bitPattern), general.map(\.bitPattern), "\(window)")
+            XCTAssertEqual(Array(few.suffix(3)), [99, 99, 99], "\(window)")
         }
     }
 
