@@ -155,7 +155,10 @@ extension Tensor {
                 // (-inf + inf), so then the bias goes first, channels first, and the pool after.
                 let poolsFirst = !biasValues.contains { $0.isInfinite }
                 let productSize = outChannels * perChunk * area
-                let scratch = conv.channelsLastScratch + productSize * (maxPool2x2 ? 2 : 1)
+                // A second product-sized buffer for the pool's output, unless the pool writes
+                // straight into the next convolution's padded image.
+                let poolsApart = maxPool2x2 && (outputPadding == nil || !poolsFirst)
+                let scratch = conv.channelsLastScratch + productSize * (poolsApart ? 2 : 1)
                 conv.forEachChunk(scratch: scratch) { _, first, count, buffer in
                     let product = buffer + conv.channelsLastScratch
                     let pooled = product + productSize
