@@ -32,40 +32,38 @@ extension Attention {
         var weights = Tensor.unfilled([n, heads, t, s])
         var output = Tensor.unfilled([n, t, inner])
         let scale = 1 / Float(size).squareRoot()
-        withOptionalBuffer(keys) { oldKeys in
-            withOptionalBuffer(values) { oldValues in
-                qkv.withUnsafeBufferPointer { source in
-                    newKeys.withUnsafeMutableBufferPointer { nk in
-                        newValues.withUnsafeMutableBufferPointer { nv in
-                            weights.withUnsafeMutableBufferPointer { pw in
-                                output.withUnsafeMutableBufferPointer { po in
-                                    let (ps, nk, nv, pw, po) = (
-                                        source.baseAddress!, nk.baseAddress!, nv.baseAddress!, pw.baseAddress!,
-                                        po.baseAddress!
-                                    )
-                                    Parallel.forEach(n * heads, cost: n * heads * (t * s * size * 4 + s * size)) { pairs in
-                                        var scratch = [Float](repeating: 0, count: s * size)
-                                        for pair in pairs {
-                                            let (b, h) = pair.quotientAndRemainder(dividingBy: heads)
-                                            let (k, v) = (nk + pair * s * size, nv + pair * s * size)
-                                            if let oldKeys, let oldValues {
-                                                k.update(from: oldKeys + pair * past * size, count: past * size)
-                                                v.update(from: oldValues + pair * past * size, count: past * size)
-                                            }
-                                            for i in 0..<t {
-                                                let row = ps + (b * t + i) * 3 * inner + h * size
-                                                (k + (past + i) * size).update(from: row + inner, count: size)
-                                                (v + (past + i) * size).update(from: row + 2 * inner, count: size)
-                                            }
-                                            scratch.withUnsafeMutableBufferPointer { buffer in
-                                                VectorMath.attentionHeadCached(
-                                                    queries: ps + b * t * 3 * inner + h * size, queryStride: 3 * inner,
-                                                    keys: k, values: v, t: t, keys: s, size: size, scale: scale,
-                                                    causal: causal, weights: pw + pair * t * s,
-                                                    out: po + b * t * inner + h * size, outStride: inner,
-                                                    scratch: buffer.baseAddress!)
-                                            }
-                                        }
+        // The cache is only read; LayerNorm reads its optional weight and bias the same way.
+        let (oldKeys, oldValues) = (keys?.storage.pointer, values?.storage.pointer)
+        qkv.withUnsafeBufferPointer { source in
+            newKeys.withUnsafeMutableBufferPointer { nk in
+                newValues.withUnsafeMutableBufferPointer { nv in
+                    weights.withUnsafeMutableBufferPointer { pw in
+                        output.withUnsafeMutableBufferPointer { po in
+                            let (ps, nk, nv, pw, po) = (
+                                source.baseAddress!, nk.baseAddress!, nv.baseAddress!, pw.baseAddress!,
+                                po.baseAddress!
+                            )
+                            Parallel.forEach(n * heads, cost: n * heads * (t * s * size * 4 + s * size)) { pairs in
+                                var scratch = [Float](repeating: 0, count: s * size)
+                                for pair in pairs {
+                                    let (b, h) = pair.quotientAndRemainder(dividingBy: heads)
+                                    let (k, v) = (nk + pair * s * size, nv + pair * s * size)
+                                    if let oldKeys, let oldValues {
+                                        k.update(from: oldKeys + pair * past * size, count: past * size)
+                                        v.update(from: oldValues + pair * past * size, count: past * size)
+                                    }
+                                    for i in 0..<t {
+                                        let row = ps + (b * t + i) * 3 * inner + h * size
+                                        (k + (past + i) * size).update(from: row + inner, count: size)
+                                        (v + (past + i) * size).update(from: row + 2 * inner, count: size)
+                                    }
+                                    scratch.withUnsafeMutableBufferPointer { buffer in
+                                        VectorMath.attentionHeadCached(
+                                            queries: ps + b * t * 3 * inner + h * size, queryStride: 3 * inner,
+                                            keys: k, values: v, t: t, keys: s, size: size, scale: scale,
+                                            causal: causal, weights: pw + pair * t * s,
+                                            out: po + b * t * inner + h * size, outStride: inner,
+                                            scratch: buffer.baseAddress!)
                                     }
                                 }
                             }
@@ -75,11 +73,5 @@ extension Attention {
             }
         }
         return (output, weights, newKeys, newValues)
-    }
-
-    /// `body` with `tensor`'s values, or nil when there is none.
-    private static func withOptionalBuffer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-        guard let tensor else { return body(nil) }
-        return tensor.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }

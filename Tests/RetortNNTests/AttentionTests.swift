@@ -112,4 +112,21 @@ final class AttentionTests: XCTestCase {
             }
         }
     }
+
+    /// A cache another layer made, whose keys do not fit this one, is refused on the one-pass path
+    /// with an error naming the op and both shapes, not read out of bounds.
+    func testAnotherLayersCacheIsAnError() throws {
+        var g = RandomGenerator(seed: 13)
+        let (narrow, wide) = (
+            try SelfAttention(8, heads: 2, causal: true, generator: &g),
+            try SelfAttention(12, heads: 2, causal: true, generator: &g)
+        )
+        var cache: KeyValueCache?
+        _ = try GradMode.withoutGradients { try narrow.forward(Variable(g.normal([2, 3, 8])), cache: &cache) }
+        XCTAssertThrowsError(
+            try GradMode.withoutGradients { try wide.forward(Variable(g.normal([2, 1, 12])), cache: &cache) }
+        ) { error in
+            XCTAssertTrue("\(error)".contains("attention: cached keys [2, 2, 3, 4] do not match [2, 2, 3, 6]"), "\(error)")
+        }
+    }
 }
