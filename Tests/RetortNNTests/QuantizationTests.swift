@@ -179,6 +179,38 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern))
     }
 
+    /// `Sequential` runs an int8 linear layer and the ReLU after it as one pass (requantised straight
+    /// into ReLU's values, in blocks of rows over OpenMP's pool): the same bits as the layers run one
+    /// by one, on one thread and on two, with a row count the blocks of four do not divide.
+    func testInt8LinearWithReLUIsTheLayersApartOnOneAndTwoThreads() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
+        BLAS.gemmLibrary = .oneDNN
+        var generator = RandomGenerator(seed: 8)
+        let float = Sequential.perceptron([256, 256, 256, 10], generator: &generator)
+        let x = generator.normal([82, 256])
+        let observed = try Quantizer.prepare(float, stage: .calibrating, perChannel: true)
+        _ = try observed.forward(Variable(x))
+        let int8 = try Quantizer.convert(observed)
+        XCTAssertEqual(int8.layers.filter { $0 is QuantizedLinear }.count, 3)
+        var apart = Variable(x)
+        var hidden = [Float]()
+        for layer in int8.layers {
+            apart = try layer.forward(apart)
+            if layer is Activation, hidden.isEmpty { hidden = apart.value.scalars }
+        }
+        XCTAssertTrue(hidden.contains(0), "the first ReLU clips something")
+        for threads in [1, 2] {
+            BLAS.threadCount = threads
+            let fused = try int8.forward(Variable(x)).value.scalars
+            XCTAssertEqual(fused.map(\.bitPattern), apart.value.scalars.map(\.bitPattern), "\(threads) thread(s)")
+            // The hidden layer's own values (the next layer's grid starts at 0, so the model's
+            // output alone would not see a ReLU lost).
+            let first = try Sequential(Array(int8.layers.prefix(2))).forward(Variable(x)).value.scalars
+            XCTAssertEqual(first.map(\.bitPattern), hidden.map(\.bitPattern), "\(threads) thread(s)")
+        }
+    }
+
     /// An int8 model saves as int8 weights with float scales (the size `storedBytes` reports is the
     /// file's), and a model rebuilt from the file predicts bit for bit the same.
     func testInt8ModelSavesAndReloadsBitIdentically() throws {

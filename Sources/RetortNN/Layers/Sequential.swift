@@ -128,6 +128,12 @@ public final class Sequential: Layer {
                 continue
             }
             if index + 1 < layers.count, let activation = layers[index + 1] as? Activation, activation.kind == .relu {
+                // Inference: an int8 linear layer requantises straight into the ReLU's values.
+                if let linear = layers[index] as? QuantizedLinear, let fused = try linear.forwardFused(x) {
+                    x = fused
+                    index += 2
+                    continue
+                }
                 let pools = index + 2 < layers.count && Self.isMaxPool2x2(layers[index + 2])
                 if let fused = try Self.convolutionWithReLU(layers[index], x, maxPool2x2: pools) {
                     x = fused

@@ -182,7 +182,24 @@ public final class QuantizedLinear: QuantizedLayer {
     public func setBuffer(_ name: String, _ tensor: Tensor) throws { weights = try weights.replacing(name, tensor) }
 
     public func forward(_ input: Variable) throws -> Variable {
-        let x = input.value
+        let result = Variable(try linear(input.value, relu: false))
+        // The weights are not variables: a trace names this layer as the node's owner.
+        Tape.record(Op("int8_linear"), inputs: [input], output: result, owner: self)
+        return result
+    }
+
+    /// This layer and the ReLU after it in one pass, as `Sequential` runs them: the same values as
+    /// the two layers (requantising, then `x < 0 ? 0 : x`, ReLU's rule). Nil while a trace records,
+    /// which needs the layers apart.
+    func forwardFused(_ input: Variable) throws -> Variable? {
+        guard Tape.recorder == nil else { return nil }
+        return Variable(try linear(input.value, relu: true))
+    }
+
+    /// Blocks of whole groups of four rows (the kernel's step), over Parallel's threads, each
+    /// quantised, multiplied and requantised while its rows are in cache. The input grid is the
+    /// layer's, one scale for every row, so each value gets the same bytes as one pass over all rows.
+    private func linear(_ x: Tensor, relu: Bool) throws -> Tensor {
         let depth = weights.depth
         guard x.rank >= 1, x.shape[x.rank - 1] == depth else {
             throw TensorError(
@@ -194,7 +211,7 @@ public final class QuantizedLinear: QuantizedLayer {
         // Many rows of a narrow input times many outputs is a product larger than either: checked, as matmul's is.
         let outputShape = Array(x.shape.dropLast()) + [outputs]
         try MemoryBudget.check("linear", outputShape)
-        let out = x.withUnsafeBufferPointer { px in
+        return x.withUnsafeBufferPointer { px in
             Tensor(shape: outputShape) { po in
                 let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(px.count, 1))
                 let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(rows * outputs, 1))
@@ -202,15 +219,21 @@ public final class QuantizedLinear: QuantizedLayer {
                     q.deallocate()
                     acc.deallocate()
                 }
-                weights.quantizeInput(px, into: q)
-                Int8Kernel.gemm(q, m: rows, weights.packed, into: acc)
-                weights.requantize(acc, rows: 0..<rows, into: po.baseAddress!)
+                guard let input = px.baseAddress, let output = po.baseAddress, rows > 0 else { return }
+                Parallel.forEach((rows + 3) / 4, cost: rows * outputs * depth / 64) { groups in
+                    let first = groups.lowerBound * 4
+                    let end = Swift.min(groups.upperBound * 4, rows)
+                    guard end > first else { return }
+                    weights.quantizeInput(
+                        UnsafeBufferPointer(start: input + first * depth, count: (end - first) * depth),
+                        into: q + first * depth)
+                    // Inside the loop the product stays on this thread; on one thread (or with
+                    // OpenBLAS, where Parallel does not split) it splits its rows itself.
+                    Int8Kernel.gemm(q + first * depth, m: end - first, weights.packed, into: acc + first * outputs)
+                    weights.requantize(acc + first * outputs, rows: first..<end, relu: relu, into: output)
+                }
             }
         }
-        let result = Variable(out)
-        // The weights are not variables: a trace names this layer as the node's owner.
-        Tape.record(Op("int8_linear"), inputs: [input], output: result, owner: self)
-        return result
     }
 }
 
