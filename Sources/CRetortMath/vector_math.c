@@ -268,6 +268,33 @@ void retort_add_row(const float *row, long cols, long rows, float *out) {
     VECTOR_DISPATCH(add_row, (row, cols, rows, out), add_row_loop(row, cols, rows, out))
 }
 
+INLINE void add_row_relu_loop(const float *restrict row, long cols, long rows, float *restrict out) {
+    for (long r = 0; r < rows; r++)
+        for (long c = 0; c < cols; c++) {
+            const float x = out[r * cols + c] + row[c];
+            out[r * cols + c] = x < 0.0f ? 0.0f : x;
+        }
+}
+INLINE void relu_rows_loop(long count, float *restrict out) {
+    for (long i = 0; i < count; i++) out[i] = out[i] < 0.0f ? 0.0f : out[i];
+}
+
+VECTOR_VARIANTS(add_row_relu, (const float *row, long cols, long rows, float *out),
+                add_row_relu_loop(row, cols, rows, out))
+VECTOR_VARIANTS(relu_rows, (long count, float *out), relu_rows_loop(count, out))
+
+static void relu_in_place(long count, float *out) {
+    VECTOR_DISPATCH(relu_rows, (count, out), relu_rows_loop(count, out))
+}
+
+void retort_add_row_relu(const float *row, long cols, long rows, float *out) {
+    if (row == NULL) {
+        relu_in_place(cols * rows, out);
+        return;
+    }
+    VECTOR_DISPATCH(add_row_relu, (row, cols, rows, out), add_row_relu_loop(row, cols, rows, out))
+}
+
 // ReLU, x < 0 ? 0 : x (one max instruction a vector: NaN and -0 pass through, as in PyTorch), and
 // its backward, x <= 0 ? 0 : g (a NaN input passes its gradient, as PyTorch's threshold_backward).
 INLINE void relu_loop(const float *restrict x, long count, float *restrict out) {

@@ -25,41 +25,9 @@ extension Variable {
     /// PyTorch's `F.linear`, fused into one GEMM each way.
     public static func linear(_ input: Variable, weight: Variable, bias: Variable?) throws -> Variable {
         let (x, w) = (input.value, weight.value)
-        guard w.rank == 2, x.rank >= 1, x.shape[x.rank - 1] == w.shape[1] else {
-            throw TensorError(
-                .shape,
-                "linear",
-                "input \(formatShape(x.shape)) does not match weight \(formatShape(w.shape)): expected [..., \(w.rank == 2 ? w.shape[1] : 0)]"
-            )
-        }
+        let out = try linearOutput(x, weight: w, bias: bias?.value, relu: false)
         let (inFeatures, outFeatures) = (w.shape[1], w.shape[0])
-        if let bias, bias.shape != [outFeatures] {
-            throw TensorError(.shape, "linear", "bias \(formatShape(bias.shape)) does not match \(outFeatures) output features")
-        }
         let rows = x.count / Swift.max(inFeatures, 1)
-        let outShape = Array(x.shape.dropLast()) + [outFeatures]
-        // Many rows of a narrow input times a wide layer is larger than either: checked, as matmul's product is.
-        try MemoryBudget.check("linear", outShape)
-        let b = bias?.value
-        let out = x.withUnsafeBufferPointer { px in
-            Tensor(shape: outShape) { po in
-                // On weights packed once where they are used again unchanged (inference), else one GEMM.
-                PackedWeights.linearProduct(
-                    m: rows, n: outFeatures, k: inFeatures, x: px.baseAddress!, weights: w, c: po.baseAddress!)
-                // The bias after the product, while the product is in cache (copied in first, for a
-                // GEMM to add to, it was a pass over memory not yet in cache); rows split over
-                // Parallel's threads, as its gradient's columns are below.
-                if let b {
-                    b.withUnsafeBufferPointer { pb in
-                        Parallel.forEach(rows, cost: rows * outFeatures) { mine in
-                            VectorMath.addRow(
-                                pb.baseAddress!, columns: outFeatures, rows: mine.count,
-                                to: po.baseAddress! + mine.lowerBound * outFeatures)
-                        }
-                    }
-                }
-            }
-        }
         let parents = [input, weight] + (bias.map { [$0] } ?? [])
         return make(out, parents, op: .linear) { g in
             g.withUnsafeBufferPointer { pg in
@@ -114,6 +82,52 @@ extension Variable {
             let grads = Tensor.conv2dBackward(
                 gradient: g, input: x, weight: w, window: result.window, needsInput: input.requiresGrad)
             return [grads.input, grads.weight] + (bias == nil ? [] : [grads.bias])
+        }
+    }
+
+    /// A linear layer followed by ReLU in one pass (ReLU applied as the bias is added), for
+    /// inference: the same values as `linear` then `relu()`. Nil, having done nothing, when they must
+    /// stay apart: when a gradient can be taken or a trace is recording (as `conv2dReLU`).
+    public static func linearReLU(_ input: Variable, weight: Variable, bias: Variable?) throws -> Variable? {
+        let parents = [input, weight] + (bias.map { [$0] } ?? [])
+        guard Tape.recorder == nil, !takesGradient(parents) else { return nil }
+        return Variable(try linearOutput(input.value, weight: weight.value, bias: bias?.value, relu: true))
+    }
+
+    /// `x @ wᵀ + bias`, then ReLU when `relu`, with `linear`'s checks.
+    private static func linearOutput(_ x: Tensor, weight w: Tensor, bias b: Tensor?, relu: Bool) throws -> Tensor {
+        guard w.rank == 2, x.rank >= 1, x.shape[x.rank - 1] == w.shape[1] else {
+            throw TensorError(
+                .shape,
+                "linear",
+                "input \(formatShape(x.shape)) does not match weight \(formatShape(w.shape)): expected [..., \(w.rank == 2 ? w.shape[1] : 0)]"
+            )
+        }
+        let (inFeatures, outFeatures) = (w.shape[1], w.shape[0])
+        if let b, b.shape != [outFeatures] {
+            throw TensorError(.shape, "linear", "bias \(formatShape(b.shape)) does not match \(outFeatures) output features")
+        }
+        let rows = x.count / Swift.max(inFeatures, 1)
+        let outShape = Array(x.shape.dropLast()) + [outFeatures]
+        // Many rows of a narrow input times a wide layer is larger than either: checked, as matmul's product is.
+        try MemoryBudget.check("linear", outShape)
+        return x.withUnsafeBufferPointer { px in
+            Tensor(shape: outShape) { po in
+                // On weights packed once where they are used again unchanged (inference), else one GEMM.
+                PackedWeights.linearProduct(
+                    m: rows, n: outFeatures, k: inFeatures, x: px.baseAddress!, weights: w, c: po.baseAddress!)
+                // The bias (and ReLU) after the product, while the product is in cache (copied in
+                // first, for a GEMM to add to, it was a pass over memory not yet in cache); rows split
+                // over Parallel's threads, as its gradient's columns are below.
+                guard b != nil || relu else { return }
+                let row = b?.storage.pointer
+                Parallel.forEach(rows, cost: rows * outFeatures) { mine in
+                    VectorMath.addRow(
+                        row, columns: outFeatures, rows: mine.count, to: po.baseAddress! + mine.lowerBound * outFeatures,
+                        relu: relu)
+                }
+                withExtendedLifetime(b) {}
+            }
         }
     }
 

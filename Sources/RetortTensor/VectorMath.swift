@@ -186,9 +186,16 @@ public enum VectorMath {
         retort_column_sums(a, b, rows, stride, columns, out)
     }
 
-    /// Adds `row` to each of `rows` rows of `columns` values at `out`.
-    static func addRow(_ row: UnsafePointer<Float>, columns: Int, rows: Int, to out: UnsafeMutablePointer<Float>) {
-        retort_add_row(row, columns, rows, out)
+    /// Adds `row` to each of `rows` rows of `columns` values at `out`; with `relu`, then ReLU in the
+    /// same pass (and with no row, ReLU alone).
+    static func addRow(
+        _ row: UnsafePointer<Float>?, columns: Int, rows: Int, to out: UnsafeMutablePointer<Float>, relu: Bool = false
+    ) {
+        if relu {
+            retort_add_row_relu(row, columns, rows, out)
+        } else if let row {
+            retort_add_row(row, columns, rows, out)
+        }
     }
 
     /// Calls `body` on ranges covering `0..<count`, split over Parallel's threads when the buffer is

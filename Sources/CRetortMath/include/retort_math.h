@@ -65,6 +65,9 @@ void retort_sgd_momentum(float *w, float *b, const float *g, long count, float l
 void retort_column_sums(const float *a, const float *b, long rows, long stride, long cols, float *out);
 /// `row` added to each of `rows` rows of `cols` values in out.
 void retort_add_row(const float *row, long cols, long rows, float *out);
+/// `row` (NULL: nothing) added to each of `rows` rows of `cols` values in out, then ReLU
+/// (x < 0 ? 0 : x, as retort_relu) in the same pass: a linear layer and its ReLU, for inference.
+void retort_add_row_relu(const float *row, long cols, long rows, float *out);
 /// ReLU over `count` values: out[i] = x[i] < 0 ? 0 : x[i] (NaN and -0 pass through).
 void retort_relu(const float *x, long count, float *out);
 /// Its backward: dx[i] = x[i] <= 0 ? 0 : g[i] (a NaN input passes its gradient, as PyTorch's).

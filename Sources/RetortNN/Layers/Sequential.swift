@@ -128,7 +128,15 @@ public final class Sequential: Layer {
                 continue
             }
             if index + 1 < layers.count, let activation = layers[index + 1] as? Activation, activation.kind == .relu {
-                // Inference: an int8 linear layer requantises straight into the ReLU's values.
+                // Inference: a linear layer adds its bias and applies the ReLU in one pass; an int8
+                // one requantises straight into the ReLU's values.
+                if let linear = layers[index] as? Linear,
+                    let fused = try Variable.linearReLU(x, weight: linear.weight, bias: linear.bias)
+                {
+                    x = fused
+                    index += 2
+                    continue
+                }
                 if let linear = layers[index] as? QuantizedLinear, let fused = try linear.forwardFused(x) {
                     x = fused
                     index += 2
