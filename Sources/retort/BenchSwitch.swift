@@ -1,4 +1,5 @@
 import ArgumentParser
+import RetortNN
 import RetortTensor
 
 /// A speed-up `retort bench --ab` switches on and off every two steps inside one process, so that
@@ -23,6 +24,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// Inference's direct convolution for a layer of at most 16 taps (the CNN's one-channel first
     /// layer), each tap's weights in a register; off unfolds it for a GEMM.
     case fewTaps = "few-taps"
+    /// Generation's samples shared out over the threads, a group each through the whole model
+    /// (`Generation.sharesSamples`); off splits each product and pass instead.
+    case sampleGroups = "sample-groups"
 
     /// The returned closure turns the speed-up on (true) or off (false); it restores what was set
     /// before when called with true, so `on` is whatever the environment chose.
@@ -49,6 +53,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .fewTaps:
             let before = Tensor.convolvesFewTapsDirectly
             return { Tensor.convolvesFewTapsDirectly = $0 ? before : false }
+        case .sampleGroups:
+            let before = Generation.sharesSamples
+            return { Generation.sharesSamples = $0 ? before : false }
         case .avx512:
             let before = VectorMath.widest
             return { VectorMath.widest = $0 ? before : Swift.min(before, 1) }

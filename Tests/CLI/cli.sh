@@ -37,7 +37,7 @@ check "bench rejects an unknown workload" 64 'no workload matches --only nothing
 check "bench --ab times a speed-up on and off in one run" 0 '^infer-mlp-784-512-512-10/b128/f32 .* packed-weights on/off [0-9.]+x$' -- env RETORT_GEMM=onednn "$retort" bench --seconds 0.2 --only infer-mlp-784-512-512-10/b128/f32 --threads 1 --ab packed-weights
 check "bench --ab in JSON" 0 '"ab":"parallel-loops","ab_speedup":[0-9.]+' -- "$retort" bench --json --seconds 0.1 --only mlp-64 --threads 1 --ab parallel-loops
 check "bench --ab names the switches it knows" 64 "invalid for '--ab <ab>'. Please provide one of the following:" -- "$retort" bench --ab nothing
-check "bench --ab lists the last switch" 64 '^  - few-taps$' -- "$retort" bench --ab nothing
+check "bench --ab lists the last switch" 64 '^  - sample-groups$' -- "$retort" bench --ab nothing
 check "bench --json is JSON" 0 '^\{"gflops":[0-9.]+,.*"workload":"sgemm/128x784x512"\}$' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784
 check "the demo distils on digits over three seeds" 0 'student distilled, no labels +\([0-9.]+, [0-9.]+\)' -- "$retort" run examples/demo.rt
 

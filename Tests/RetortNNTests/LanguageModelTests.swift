@@ -25,9 +25,11 @@ final class LanguageModelTests: XCTestCase {
         XCTAssertEqual(output.shape, expected.shape, name)
         assertClose(output.value.scalars, expected.scalars, rtol: tolerance, atol: tolerance, "\(name) output")
         let seed = c["cotangent"].map { try? tensor($0) } ?? nil
-        try (output.value.count == 1 && seed == nil ? output : (output * Variable(seed ?? Tensor.ones(output.shape))).sum()).backward()
+        try (output.value.count == 1 && seed == nil ? output : (output * Variable(seed ?? Tensor.ones(output.shape))).sum())
+            .backward()
         for (i, g) in grads.enumerated() where !(g is NSNull) {
-            assertClose(inputs[i].grad?.scalars ?? [], try tensor(g).scalars, rtol: tolerance, atol: tolerance, "\(name) grad \(i)")
+            assertClose(
+                inputs[i].grad?.scalars ?? [], try tensor(g).scalars, rtol: tolerance, atol: tolerance, "\(name) grad \(i)")
         }
     }
 
@@ -184,5 +186,69 @@ final class TextGenerationTests: XCTestCase {
         let first = try Generation.sample(model, prompt: [], settings: .init(count: 6, topK: 3), block: 10, generator: &a)
         let second = try Generation.sample(model, prompt: [], settings: .init(count: 6, topK: 3), block: 10, generator: &b)
         XCTAssertEqual(first, second)
+    }
+
+    /// On two threads (oneDNN's GEMM) the cached decoder shares the samples out, a group per thread
+    /// through the whole model: the same samples as decoding the batch as one, greedy and drawn from
+    /// one seed, and every attention layer's `lastWeights` the whole batch's. Repeated, so threads
+    /// that wrote a layer's state at once (they did, and crashed) would show.
+    func testSharingTheSamplesOverTwoThreadsGivesTheSameSamples() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount, Generation.sharesSamples)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount, Generation.sharesSamples) = saved }
+        (BLAS.gemmLibrary, BLAS.threadCount) = (.oneDNN, 2)
+        var g = RandomGenerator(seed: 12)
+        let model = try GPT.make(vocabulary: 27, block: 12, layers: 2, heads: 2, width: 32, dropout: 0.1, generator: &g)
+        XCTAssertEqual(Generation.groupCount(model, samples: 18), 2, "the case this test is for")
+        let attention = model.modules(of: SelfAttention.self).map(\.layer)
+        XCTAssertEqual(attention.count, 2)
+        func run(shared: Bool, temperature: Float) throws -> (samples: [[Int]], weights: [[Float]]) {
+            Generation.sharesSamples = shared
+            for layer in attention { layer.lastWeights = nil }
+            var sampler = RandomGenerator(seed: 4)
+            let samples = try Generation.sample(
+                model, prompt: [5], settings: .init(count: 18, temperature: temperature, stopsAtEnd: false), block: 12,
+                generator: &sampler)
+            let weights = try attention.map { layer in
+                let w = try XCTUnwrap(layer.lastWeights).value
+                XCTAssertEqual(w.shape, [18, 2, 1, 11])
+                return w.scalars
+            }
+            return (samples, weights)
+        }
+        for temperature: Float in [0, 1] {
+            let apart = try run(shared: false, temperature: temperature)
+            for _ in 0..<20 {
+                let shared = try run(shared: true, temperature: temperature)
+                XCTAssertEqual(shared.samples, apart.samples, "temperature \(temperature)")
+                for (a, b) in zip(shared.weights, apart.weights) {
+                    XCTAssertEqual(a.count, b.count)
+                    for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+                }
+            }
+        }
+        XCTAssertTrue(model.isTraining, "generation leaves the model's mode as it found it")
+    }
+
+    /// Who gets groups: one per thread, at least four samples each, with oneDNN's GEMM; never a
+    /// model with fake-quantised layers (their observers), one thread, or with the switch off.
+    func testWhichDecodingSharesTheSamples() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount, Generation.sharesSamples)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount, Generation.sharesSamples) = saved }
+        (BLAS.gemmLibrary, BLAS.threadCount) = (.oneDNN, 2)
+        var g = RandomGenerator(seed: 13)
+        let model = try GPT.make(vocabulary: 7, block: 8, layers: 1, heads: 2, width: 8, generator: &g)
+        XCTAssertEqual(Generation.groupCount(model, samples: 64), 2)
+        XCTAssertEqual(Generation.groupCount(model, samples: 8), 2)
+        XCTAssertEqual(Generation.groupCount(model, samples: 7), 1)
+        let fake = try Quantizer.prepare(model, stage: .quantizationAware, perChannel: true)
+        XCTAssertEqual(Generation.groupCount(fake, samples: 64), 1)
+        BLAS.threadCount = 1
+        XCTAssertEqual(Generation.groupCount(model, samples: 64), 1)
+        BLAS.threadCount = 2
+        Generation.sharesSamples = false
+        XCTAssertEqual(Generation.groupCount(model, samples: 64), 1)
+        Generation.sharesSamples = true
+        BLAS.gemmLibrary = .openBLAS
+        XCTAssertEqual(Generation.groupCount(model, samples: 64), 1)
     }
 }

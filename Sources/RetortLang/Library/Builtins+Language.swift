@@ -27,14 +27,18 @@ extension Builtins {
             summary: "A UTF-8 file as a corpus, one example per line (empty lines left out); not UTF-8, or empty, is an error.",
             example: "let poems = text(\"haiku.txt\")"
         ) { call in
-            do { return .corpus(try Corpus.read(try call.string("path"))) } catch { throw call.interpreter.wrap(error, at: call.range) }
+            do { return .corpus(try Corpus.read(try call.string("path"))) } catch {
+                throw call.interpreter.wrap(error, at: call.range)
+            }
         },
         Builtin(
             "vocab", [.init("corpus", .corpus)], category: "data",
             summary: "The corpus's characters, sorted, after the end mark \".\" (id 0). " + languageRules,
             example: "let v = vocab(names())"
         ) { call in
-            do { return .vocab(try Vocabulary(try call.corpus("corpus"))) } catch { throw call.interpreter.wrap(error, at: call.range) }
+            do { return .vocab(try Vocabulary(try call.corpus("corpus"))) } catch {
+                throw call.interpreter.wrap(error, at: call.range)
+            }
         },
         Builtin(
             "encode", [.init("v", .vocab), .init("text", .string)], category: "data",
@@ -63,7 +67,8 @@ extension Builtins {
         ) { call in
             do {
                 return .dataset(
-                    try Dataset.sequences(try call.corpus("corpus"), vocabulary: try call.vocab("v"), block: try call.int("block")))
+                    try Dataset.sequences(
+                        try call.corpus("corpus"), vocabulary: try call.vocab("v"), block: try call.int("block")))
             } catch { throw call.interpreter.wrap(error, at: call.range) }
         },
         Builtin(
@@ -184,7 +189,9 @@ extension Builtins {
             let model = try call.model("model")
             let x = try call.tensor("x")
             let layers = model.network.modules(of: SelfAttention.self).map(\.layer)
-            guard !layers.isEmpty else { throw call.error("\(model.name ?? "the model") has no self-attention layer", at: "model") }
+            guard !layers.isEmpty else {
+                throw call.error("\(model.name ?? "the model") has no self-attention layer", at: "model")
+            }
             if call.interpreter.trainingContext?.recorded(model, on: x) == nil {
                 _ = try call.tensorOp { try model.network.forward(x) }
             }
@@ -196,8 +203,10 @@ extension Builtins {
         Sampling draws each next character from softmax(logits / temperature) over the top_k most likely (all when \
         top_k is none; temperature 0 takes the most likely), in eval mode without gradients, until the end mark or the \
         block is full. Models built from embeddings, positions, attention and transformer blocks decode with a key-value \
-        cache (the time per character stays flat); others run the whole sequence each step. With a seed the samples are \
-        reproducible and the session's generator is left alone; without one they come from it.
+        cache (the time per character stays flat), on several threads a group of samples per thread; others run the \
+        whole sequence each step. With a seed the samples are reproducible at a given thread count and the session's \
+        generator is left alone; without one they come from it. (Groups multiply fewer rows at a time, which can change \
+        a logit's last bits, so a draw on the boundary between two characters can differ between thread counts.)
         """
 
     static let generationBuiltins: [Builtin] = [

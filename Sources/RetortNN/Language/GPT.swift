@@ -84,8 +84,9 @@ public final class TransformerBlock: Layer {
         return try attended + mlp(try norm2(attended))
     }
 
-    public func forward(_ input: Variable, cache: inout KeyValueCache?) throws -> Variable {
-        let attended = try input + attention.forward(try norm1(input), cache: &cache)
+    /// With a cache (generation); `keepsWeights` as `SelfAttention.forward(_:cache:keepsWeights:)`.
+    public func forward(_ input: Variable, cache: inout KeyValueCache?, keepsWeights: Bool = true) throws -> Variable {
+        let attended = try input + attention.forward(try norm1(input), cache: &cache, keepsWeights: keepsWeights)
         return try attended + mlp(try norm2(attended))
     }
 }

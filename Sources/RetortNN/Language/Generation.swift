@@ -7,6 +7,13 @@ import RetortTensor
 /// blocks, and layers that act on each position alone), each step feeds only the newest token and
 /// attention reads the keys and values it cached, so the time per token stays flat. Any other
 /// layer (a function layer) makes each step run the whole sequence again: the same samples, slower.
+///
+/// On several threads (oneDNN's GEMM) the cached decoder shares the samples out: each thread runs
+/// its group of them through the whole model, with its own caches, and the draws are made after,
+/// in sample order, from the one generator. One hand-off per step where splitting each product
+/// and pass had one per operation: on two threads 0.72-1.35x one thread's tokens/s became about
+/// 1.6x (docs/performance.md). A group's products have fewer rows, which can change a logit's last
+/// bits, so a draw that falls on the boundary between two tokens can differ between thread counts.
 public enum Generation {
     public struct Settings: Sendable {
         /// Samples to draw.
@@ -22,6 +29,13 @@ public enum Generation {
             (self.count, self.temperature, self.topK, self.stopsAtEnd) = (count, temperature, topK, stopsAtEnd)
         }
     }
+
+    /// Whether the cached decoder shares the samples out over the threads (on by default); tests
+    /// and `retort bench --ab sample-groups` turn it off to compare.
+    nonisolated(unsafe) public static var sharesSamples = true
+
+    /// The fewest samples a group takes: fewer rows than this are not worth a thread.
+    static let minimumGroup = 4
 
     /// The positions a model can take: its `Positions` layer's block, or nil when it has none.
     public static func block(of model: Layer) -> Int? { model.modules(of: Positions.self).first?.layer.block }
@@ -62,7 +76,8 @@ public enum Generation {
         var sequences = [[Int]](repeating: [Vocabulary.endID] + prompt, count: n)
         var finished = [Bool](repeating: false, count: n)
         let incremental = isIncremental(model)
-        var caches = [KeyValueCache?](repeating: nil, count: model.layers.count)
+        let groups = incremental ? groupCount(model, samples: n) : 1
+        var caches = (0..<groups).map { _ in [KeyValueCache?](repeating: nil, count: model.layers.count) }
         var fed = 0
         return try GradMode.withoutGradients {
             while !finished.allSatisfy({ $0 }), sequences[0].count < block {
@@ -71,7 +86,10 @@ public enum Generation {
                 if incremental {
                     let new = sequences.map { Array($0[fed...]) }
                     let ids = try Tensor(shape: [n, new[0].count], scalars: new.flatMap { $0.map(Float.init) })
-                    logits = try step(model, ids: ids, offset: fed, caches: &caches)
+                    logits =
+                        groups > 1
+                        ? try stepInGroups(model, ids: ids, offset: fed, caches: &caches)
+                        : try step(model, ids: ids, offset: fed, caches: &caches[0])
                     fed = sequences[0].count
                 } else {
                     let ids = try Tensor(shape: [n, sequences[0].count], scalars: sequences.flatMap { $0.map(Float.init) })
@@ -95,18 +113,69 @@ public enum Generation {
         }
     }
 
-    /// One decoding step: `ids` are the newest positions, from `offset` on.
-    private static func step(_ model: Sequential, ids: Tensor, offset: Int, caches: inout [KeyValueCache?]) throws -> Tensor {
+    /// One decoding step: `ids` are the newest positions, from `offset` on. `keepsWeights` as
+    /// `SelfAttention.forward(_:cache:keepsWeights:)`.
+    private static func step(
+        _ model: Sequential, ids: Tensor, offset: Int, caches: inout [KeyValueCache?], keepsWeights: Bool = true
+    ) throws -> Tensor {
         var x = Variable(ids)
         for (i, layer) in model.layers.enumerated() {
             switch layer {
             case let positions as Positions: x = try positions.forward(x, offset: offset)
-            case let block as TransformerBlock: x = try block.forward(x, cache: &caches[i])
-            case let attention as SelfAttention: x = try attention.forward(x, cache: &caches[i])
+            case let block as TransformerBlock: x = try block.forward(x, cache: &caches[i], keepsWeights: keepsWeights)
+            case let attention as SelfAttention:
+                x = try attention.forward(x, cache: &caches[i], keepsWeights: keepsWeights)
             default: x = try layer.forward(x)
             }
         }
         return x.value
+    }
+
+    /// How many groups the cached decoder shares `samples` out into: one per thread where oneDNN
+    /// runs the GEMM (inside a group every product stays on its thread), at least `minimumGroup`
+    /// samples each, and one where no thread may share the model's layers: a fake-quantised layer's
+    /// observers, or a trace recording.
+    static func groupCount(_ model: Sequential, samples: Int) -> Int {
+        guard sharesSamples, BLAS.gemmLibrary == .oneDNN, Parallel.threshold > 0, Tape.recorder == nil,
+            model.modules(of: FakeQuantized.self).isEmpty
+        else { return 1 }
+        return Swift.max(1, Swift.min(BLAS.threadCount, samples / minimumGroup))
+    }
+
+    /// One decoding step with the samples in `caches.count` groups of consecutive rows, one group
+    /// per thread, each with its own caches; the logits of all of them in sample order. Each
+    /// attention layer's `lastWeights` is then the whole batch's, as one pass would leave it.
+    private static func stepInGroups(
+        _ model: Sequential, ids: Tensor, offset: Int, caches: inout [[KeyValueCache?]]
+    ) throws -> Tensor {
+        let (groups, n, t) = (caches.count, ids.shape[0], ids.shape[1])
+        var parts = [Result<Tensor, any Error>?](repeating: nil, count: groups)
+        ids.withUnsafeBufferPointer { all in
+            caches.withUnsafeMutableBufferPointer { cachesOf in
+                parts.withUnsafeMutableBufferPointer { results in
+                    Parallel.forEach(groups, cost: .max) { mine in
+                        for group in mine {
+                            let rows = n * group / groups..<n * (group + 1) / groups
+                            results[group] = Result {
+                                let slice = Array(all[rows.lowerBound * t..<rows.upperBound * t])
+                                let ids = try Tensor(shape: [rows.count, t], scalars: slice)
+                                return try step(model, ids: ids, offset: offset, caches: &cachesOf[group], keepsWeights: false)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let logits = try Tensor.concat(try parts.compactMap { try $0?.get() }, axis: 0)
+        guard logits.rank == 3, logits.shape[0] == n else {
+            throw TensorError(.shape, "generate", "the groups' logits \(formatShape(logits.shape)) do not hold \(n) samples")
+        }
+        for (i, layer) in model.layers.enumerated() {
+            guard let attention = (layer as? TransformerBlock)?.attention ?? (layer as? SelfAttention) else { continue }
+            let weights = caches.compactMap { $0[i]?.weights?.value }
+            if weights.count == groups { attention.lastWeights = Variable(try Tensor.concat(weights, axis: 0)) }
+        }
+        return logits
     }
 
     /// The next id from one position's logits: greedy at temperature 0, else sampled from

@@ -22,7 +22,7 @@ public final class SelfAttention: Layer {
     let outputDropout: Dropout
     /// The attention weights `[N, heads, T, T]` of the last forward pass, for losses that match
     /// attention maps (TinyBERT); nil before the first.
-    public private(set) var lastWeights: Variable?
+    public internal(set) var lastWeights: Variable?
 
     public init(
         _ width: Int, heads: Int, causal: Bool = true, dropout: Float = 0, generator: inout RandomGenerator
@@ -165,8 +165,10 @@ public final class SelfAttention: Layer {
     }
 
     /// The forward pass; with a cache, `input` holds only the newest positions, and their keys
-    /// and values join the cache's, so generation costs one position's work per token.
-    public func forward(_ input: Variable, cache: inout KeyValueCache?) throws -> Variable {
+    /// and values join the cache's, so generation costs one position's work per token. The step's
+    /// attention weights go into the cache and, unless `keepsWeights` is false (threads decoding
+    /// groups of samples through this layer at once), into `lastWeights`.
+    public func forward(_ input: Variable, cache: inout KeyValueCache?, keepsWeights: Bool = true) throws -> Variable {
         guard input.value.rank == 3, input.shape[2] == width else {
             throw TensorError(.shape, "self_attention", "expected [N, T, \(width)], got \(formatShape(input.shape))")
         }
@@ -178,8 +180,9 @@ public final class SelfAttention: Layer {
         {
             let step = try Attention.cachedHeads(
                 try qkv(input).value, keys: cache?.keys.value, values: cache?.values.value, heads: heads, causal: causal)
-            cache = KeyValueCache(keys: Variable(step.keys), values: Variable(step.values))
-            lastWeights = Variable(step.weights)
+            let weights = Variable(step.weights)
+            cache = KeyValueCache(keys: Variable(step.keys), values: Variable(step.values), weights: weights)
+            if keepsWeights { lastWeights = weights }
             return try outputDropout(try projection(Variable(step.output)))
         }
         let op = Op("attention", [("heads", .int(heads)), ("causal", .bool(causal))])
@@ -199,7 +202,7 @@ public final class SelfAttention: Layer {
                 k = try Variable.concat([previous.keys, k], axis: 2)
                 v = try Variable.concat([previous.values, v], axis: 2)
             }
-            cache = KeyValueCache(keys: k, values: v)
+            var made = KeyValueCache(keys: k, values: v)
             var scores = try q.matmul(k.transposed()) * (1 / Float(size).squareRoot())
             if causal {
                 // Query i (at position past + i) sees keys 0...past + i.
@@ -210,7 +213,9 @@ public final class SelfAttention: Layer {
                 scores = try Variable.select(Variable(mask), scores, Variable(Tensor(-Float.infinity)))
             }
             let weights = try attentionDropout(try scores.softmax(axis: -1))
-            lastWeights = weights
+            made.weights = weights
+            cache = made
+            if keepsWeights { lastWeights = weights }
             let joined = try weights.matmul(v).permuted([0, 2, 1, 3]).reshaped([n, t, inner])
             return try outputDropout(try projection(joined))
         }
@@ -221,4 +226,6 @@ public final class SelfAttention: Layer {
 public struct KeyValueCache {
     public var keys: Variable
     public var values: Variable
+    /// The attention weights `[N, heads, t, past + t]` of the step that made this cache.
+    public internal(set) var weights: Variable? = nil
 }

@@ -62,7 +62,13 @@ public final class Dropout: Layer {
         // A group for a trace even in eval mode, where it computes nothing: an exporter that
         // replays the graph in training (PyTorch's) must know where dropout acts.
         try Tape.group(Op("dropout", [("p", .float(probability))]), inputs: [input], owner: self) {
-            try Normalization.dropout(input, p: probability, training: isTraining, generator: &generator)
+            // In eval mode the generator is only read (a copy is passed), so threads decoding
+            // groups of samples at once can share the layer.
+            guard isTraining else {
+                var unused = generator
+                return try Normalization.dropout(input, p: probability, training: false, generator: &unused)
+            }
+            return try Normalization.dropout(input, p: probability, training: true, generator: &generator)
         }
     }
 }

@@ -1,4 +1,5 @@
 import RetortTensor
+import Synchronization
 
 /// Layers applied in order; parameter names follow PyTorch's `nn.Sequential` (`0.weight`, `2.bias`),
 /// or the names a builder gives its layers (`transformer.h.0` in a GPT, as nanoGPT names them).
@@ -8,7 +9,12 @@ public final class Sequential: Layer {
     public private(set) var names: [String]?
     /// The shape of the last input the model was called on, so tools that trace it (`graph`,
     /// channel pruning) can without being told (as Keras keeps a model's built input shape).
-    public internal(set) var lastInputShape: [Int]?
+    public internal(set) var lastInputShape: [Int]? {
+        get { inputShape.withLock { $0 } }
+        set { inputShape.withLock { $0 = newValue } }
+    }
+    /// Under a lock: generation runs groups of samples through one model on several threads.
+    private let inputShape = Mutex<[Int]?>(nil)
 
     public init(_ layers: [Layer]) { self.layers = layers }
 
