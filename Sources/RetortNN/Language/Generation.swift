@@ -11,9 +11,10 @@ import RetortTensor
 /// On several threads (oneDNN's GEMM) the cached decoder shares the samples out: each thread runs
 /// its group of them through the whole model, with its own caches, and the draws are made after,
 /// in sample order, from the one generator. One hand-off per step where splitting each product
-/// and pass had one per operation: on two threads 0.72-1.35x one thread's tokens/s became about
-/// 1.6x (docs/performance.md). A group's products have fewer rows, which can change a logit's last
-/// bits, so a draw that falls on the boundary between two tokens can differ between thread counts.
+/// and pass had one per operation: two threads gave 0.67-0.81x one thread's tokens/s in the rounds
+/// before, 1.13-1.38x after (docs/performance.md). A group's products have fewer rows, which can
+/// change a logit's last bits, so a draw that falls on the boundary between two tokens can differ
+/// between thread counts.
 public enum Generation {
     public struct Settings: Sendable {
         /// Samples to draw.
