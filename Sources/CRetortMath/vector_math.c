@@ -1,11 +1,13 @@
-// Loops written so that they vectorise (elementwise functions, layer norm's lanes, the optimizers'
-// updates, column sums, the bias add, ReLU): no library calls inside them. Each loop is compiled for the
-// baseline x86-64, for AVX2 with FMA and for AVX-512, and the widest the CPU has runs
-// (vector_dispatch.h); the function bodies are shared (always_inline helpers).
+// Loops written so that they vectorise (elementwise functions, log-softmax's rows, layer norm's
+// lanes, the optimizers' updates, column sums, the bias add, ReLU): no library calls inside the
+// vector loops. Each loop is compiled for the baseline x86-64, for AVX2 with FMA and for AVX-512,
+// and the widest the CPU has runs (vector_dispatch.h); the function bodies are shared
+// (always_inline helpers).
 #include "retort_math.h"
 #include "polynomials.h"
 #include "vector_dispatch.h"
 
+#include <math.h>
 #include <stdint.h>
 
 // erf(x) = x * p(x^2), p in powers of t = x^2 / 8 - 1 (scripts/fit-erf prints these, highest first).
@@ -127,6 +129,68 @@ AVX2_VARIANT(layer_norm_backward,
               const float *w, float *dx),
              layer_norm_backward_loop(g, normalized, reciprocals, lanes, size, w, dx))
 
+// exp(d) for d <= 0 (a value less its row's peak): 0 below -87.3, where exp is under float's
+// smallest normal and exp_poly would clamp; NaN stays NaN.
+INLINE float exp_below_peak(float d) { return d < -87.3f ? 0.0f : exp_poly(d); }
+
+// A row's 8 running values added in lane order: a fixed order, so the same bits on any thread.
+INLINE float lanes_total(const float *v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+
+// log-softmax of `rows` contiguous rows of n values, as Tensor.logSoftmax: x - peak - log(sum exp(x -
+// peak)), the peak the row's largest (NaN ignored), its sums in 8 lanes so the loops vectorise. A
+// row whose peak is not finite (all -inf, or an inf) takes the scalar library path with peak 0,
+// as the Swift loop does: NaN and infinities come out as there.
+INLINE void log_softmax_rows_loop(const float *x, long rows, long n, float *out) {
+    const float minus_inf = -__builtin_inff();
+    for (long i = 0; i < rows; i++) {
+        const float *restrict row = x + i * n;
+        float *restrict o = out + i * n;
+        float peaks[8], sums[8] = {0};
+        for (int l = 0; l < 8; l++) peaks[l] = minus_inf;
+        long k = 0;
+        for (; k + 8 <= n; k += 8)
+            for (int l = 0; l < 8; l++) peaks[l] = row[k + l] > peaks[l] ? row[k + l] : peaks[l];
+        for (; k < n; k++) peaks[0] = row[k] > peaks[0] ? row[k] : peaks[0];
+        float peak = peaks[0];
+        for (int l = 1; l < 8; l++) peak = peaks[l] > peak ? peaks[l] : peak;
+        if (!(peak > minus_inf && peak < __builtin_inff())) {
+            float total = 0;
+            for (k = 0; k < n; k++) total += expf(row[k]);
+            const float shift = logf(total);
+            for (k = 0; k < n; k++) o[k] = row[k] - shift;
+            continue;
+        }
+        // The exponentials through the output row first: a plain loop vectorises, a sum over them
+        // did not.
+        for (k = 0; k < n; k++) o[k] = exp_below_peak(row[k] - peak);
+        for (k = 0; k + 8 <= n; k += 8)
+            for (int l = 0; l < 8; l++) sums[l] += o[k + l];
+        for (; k < n; k++) sums[0] += o[k];
+        const float shift = peak + logf(lanes_total(sums));
+        for (k = 0; k < n; k++) o[k] = row[k] - shift;
+    }
+}
+
+// Its backward for rows of n: dx = g - exp(y) sum(g), y the log-probabilities (<= 0).
+INLINE void log_softmax_backward_rows_loop(const float *restrict g, const float *restrict y, long rows, long n,
+                                           float *restrict dx) {
+    for (long i = 0; i < rows; i++) {
+        const float *gi = g + i * n, *yi = y + i * n;
+        float *di = dx + i * n;
+        float sums[8] = {0};
+        long k = 0;
+        for (; k + 8 <= n; k += 8)
+            for (int l = 0; l < 8; l++) sums[l] += gi[k + l];
+        for (; k < n; k++) sums[0] += gi[k];
+        const float total = lanes_total(sums);
+        for (k = 0; k < n; k++) di[k] = gi[k] - exp_below_peak(yi[k]) * total;
+    }
+}
+
+AVX2_VARIANT(log_softmax_rows, (const float *x, long rows, long n, float *out), log_softmax_rows_loop(x, rows, n, out))
+AVX2_VARIANT(log_softmax_backward_rows, (const float *g, const float *y, long rows, long n, float *dx),
+             log_softmax_backward_rows_loop(g, y, rows, n, dx))
+
 static _Atomic int widest_allowed = 2;
 
 int retort_math_widest(void) {
@@ -154,6 +218,14 @@ void retort_gelu(const float *x, size_t count, float *out, float *cdf_out) {
 
 void retort_gelu_backward(const float *g, const float *x, const float *cdf, size_t count, float *dx) {
     VECTOR_DISPATCH(gelu_backward, (g, x, cdf, count, dx), gelu_backward_loop(g, x, cdf, count, dx))
+}
+
+void retort_log_softmax_rows(const float *x, long rows, long n, float *out) {
+    AVX2_DISPATCH(log_softmax_rows, (x, rows, n, out), log_softmax_rows_loop(x, rows, n, out))
+}
+
+void retort_log_softmax_backward_rows(const float *g, const float *y, long rows, long n, float *dx) {
+    AVX2_DISPATCH(log_softmax_backward_rows, (g, y, rows, n, dx), log_softmax_backward_rows_loop(g, y, rows, n, dx))
 }
 
 void retort_layer_norm(const float *x, long lanes, long size, float eps, const float *w, const float *b,

@@ -33,6 +33,10 @@ extension Tensor {
 
     /// log-softmax along an axis: x − max − log Σ exp(x − max), stable for any magnitude.
     func logSoftmax(axis: Int) -> Tensor {
+        if axis == rank - 1, count > 0, let n = shape.last, n > 0 {
+            // Rows of the last axis (the logits of a classifier or a language model): in C.
+            return VectorMath.logSoftmaxRows(self, n: n)
+        }
         var out = self
         out.withUnsafeMutableBufferPointer { p in
             forEachLane(axis: axis) { base, stride, n in
@@ -80,6 +84,9 @@ extension Variable {
         let out = value.logSoftmax(axis: ax)
         return Variable.make(out, [self], op: .axis("log_softmax", ax)) { g in
             // dx = g − softmax ⊙ Σ g
+            if ax == out.rank - 1, out.count > 0, let n = out.shape.last, n > 0 {
+                return [VectorMath.logSoftmaxBackwardRows(g, output: out, n: n)]
+            }
             var gx = g
             gx.withUnsafeMutableBufferPointer { pg in
                 out.withUnsafeBufferPointer { py in

@@ -1,9 +1,9 @@
 import CRetortMath
 
-/// The one caller of CRetortMath: erf, exp, GELU, ReLU, layer norm's lanes, small attention heads,
-/// the Adam and SGD updates, column sums and the linear layer's bias add, in C so that the loops
-/// vectorise with AVX-512 or AVX2 and FMA where the CPU has them (the Swift tensor core is compiled
-/// for the baseline x86-64, four lanes and no FMA).
+/// The one caller of CRetortMath: erf, exp, GELU, ReLU, log-softmax's rows, layer norm's lanes,
+/// small attention heads, the Adam and SGD updates, column sums and the linear layer's bias add, in
+/// C so that the loops vectorise with AVX-512 or AVX2 and FMA where the CPU has them (the Swift
+/// tensor core is compiled for the baseline x86-64, four lanes and no FMA).
 public enum VectorMath {
     /// The widest vectors these loops use: 2 AVX-512, 1 AVX2 (both with FMA), 0 the baseline; what
     /// the CPU has unless lowered. Set it to compare the levels (tests, `retort bench --ab avx512`).
@@ -57,6 +57,34 @@ public enum VectorMath {
                             retort_gelu_backward(
                                 pg.baseAddress! + at, px.baseAddress! + at, pc.baseAddress! + at, r.count, pd.baseAddress! + at)
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// log-softmax of each row of `n` values of `x` (the last axis), as `Tensor.logSoftmax` computes
+    /// it, with the exponentials as a polynomial (within about two units in the last place of
+    /// `expf`); rows split over Parallel's threads, each computed as on one.
+    static func logSoftmaxRows(_ x: Tensor, n: Int) -> Tensor {
+        x.withUnsafeBufferPointer { px in
+            Tensor(shape: x.shape) { po in
+                rowRanges(px.count / n, n: n) { r in
+                    retort_log_softmax_rows(px.baseAddress! + r.lowerBound * n, r.count, n, po.baseAddress! + r.lowerBound * n)
+                }
+            }
+        }
+    }
+
+    /// Its input gradient g − exp(y) · Σ g per row, from the output `y`.
+    static func logSoftmaxBackwardRows(_ g: Tensor, output y: Tensor, n: Int) -> Tensor {
+        g.withUnsafeBufferPointer { pg in
+            y.withUnsafeBufferPointer { py in
+                Tensor(shape: y.shape) { pd in
+                    rowRanges(py.count / n, n: n) { r in
+                        let at = r.lowerBound * n
+                        retort_log_softmax_backward_rows(
+                            pg.baseAddress! + at, py.baseAddress! + at, r.count, n, pd.baseAddress! + at)
                     }
                 }
             }
@@ -196,6 +224,13 @@ public enum VectorMath {
         } else if let row {
             retort_add_row(row, columns, rows, out)
         }
+    }
+
+    /// Calls `body` on ranges of rows covering `0..<rows`, split over Parallel's threads when the
+    /// rows hold enough work (about 20 operations a value).
+    private static func rowRanges(_ rows: Int, n: Int, _ body: (Range<Int>) -> Void) {
+        guard rows > 0 else { return }
+        Parallel.forEach(rows, cost: rows * n * 20, body)
     }
 
     /// Calls `body` on ranges covering `0..<count`, split over Parallel's threads when the buffer is

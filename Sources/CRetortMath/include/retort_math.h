@@ -35,6 +35,10 @@ void retort_layer_norm(const float *x, long lanes, long size, float eps, const f
 /// (g when w is NULL), the means' sums as retort_layer_norm's.
 void retort_layer_norm_backward(const float *g, const float *normalized, const float *reciprocals, long lanes,
                                 long size, const float *w, float *dx);
+/// log-softmax of `rows` contiguous rows of n values into out: x - peak - log(sum exp(x - peak)).
+void retort_log_softmax_rows(const float *x, long rows, long n, float *out);
+/// Its backward from g and the output y: dx = g - exp(y) sum(g), row by row.
+void retort_log_softmax_backward_rows(const float *g, const float *y, long rows, long n, float *dx);
 /// One (image, head) pair of scaled dot-product attention: q, k, v are [t, size] blocks whose rows
 /// are `stride` apart; p [t, t] receives softmax(q k^T scale) (with `causal`, row i over its first
 /// i + 1 entries, 0 after), out (rows `out_stride` apart) p v. scratch: t * size floats.
