@@ -61,4 +61,56 @@ final class LayerNormTests: XCTestCase {
         try y.backward(seed: Tensor(shape: [2, 3], repeating: 1))
         XCTAssertEqual(x.grad?.scalars, [0, 0, 0, 0, 0, 0])
     }
+
+    /// The C loops take lanes four at a time, their sums side by side: every lane must come out
+    /// with the bits it gets alone (values, reciprocals and the backward's gradient), lanes 64 wide
+    /// as in the gpt and 13 wide (a remainder after the vectors), a last group short of four.
+    func testLanesInFoursGiveEachLaneItsOwnBits() {
+        var generator = RandomGenerator(seed: 9)
+        for (lanes, size) in [(7, 64), (9, 13), (4, 8)] {
+            let x = generator.normal([lanes, size], mean: 2, std: 3)
+            let g = generator.normal([lanes, size])
+            let w = generator.normal([size], mean: 1, std: 0.3)
+            let b = generator.normal([size], std: 0.3)
+            func run(_ ranges: [Range<Int>]) -> [[UInt32]] {
+                var (normalized, out, reciprocals) = (
+                    Tensor.zeros([lanes, size]), Tensor.zeros([lanes, size]), Tensor.zeros([lanes])
+                )
+                var dx = Tensor.zeros([lanes, size])
+                for r in ranges {
+                    x.withUnsafeBufferPointer { px in
+                        normalized.withUnsafeMutableBufferPointer { pn in
+                            out.withUnsafeMutableBufferPointer { po in
+                                reciprocals.withUnsafeMutableBufferPointer { pr in
+                                    VectorMath.layerNorm(
+                                        px.baseAddress!, lanes: r, size: size, eps: 1e-5, weight: w.storage.pointer,
+                                        bias: b.storage.pointer, normalized: pn.baseAddress!, out: po.baseAddress!,
+                                        reciprocals: pr.baseAddress!)
+                                }
+                            }
+                        }
+                    }
+                }
+                for r in ranges {
+                    g.withUnsafeBufferPointer { pg in
+                        normalized.withUnsafeBufferPointer { pn in
+                            reciprocals.withUnsafeBufferPointer { pr in
+                                dx.withUnsafeMutableBufferPointer { pd in
+                                    VectorMath.layerNormBackward(
+                                        pg.baseAddress!, normalized: pn.baseAddress!, reciprocals: pr.baseAddress!,
+                                        lanes: r, size: size, weight: w.storage.pointer, into: pd.baseAddress!)
+                                }
+                            }
+                        }
+                    }
+                }
+                return [normalized, out, reciprocals, dx].map { $0.scalars.map(\.bitPattern) }
+            }
+            let together = run([0..<lanes])
+            let alone = run((0..<lanes).map { $0..<($0 + 1) })
+            for (part, name) in zip(0..<4, ["normalized", "output", "reciprocals", "gradient"]) {
+                XCTAssertEqual(together[part], alone[part], "\(lanes) lanes of \(size): \(name), together and one by one")
+            }
+        }
+    }
 }
