@@ -107,25 +107,15 @@ INLINE void matmul(const float *restrict a, long a_row, long a_col, long m, cons
 INLINE void softmax_row(float *restrict row, long t, long visible, float scale) {
     const float minus_inf = -__builtin_inff();
     for (long j = 0; j < t; j++) row[j] = j < visible ? row[j] * scale : minus_inf;
-    float peaks[8], sums[8] = {0};
-    for (int l = 0; l < 8; l++) peaks[l] = minus_inf;
-    long j = 0;
-    for (; j + 8 <= t; j += 8)
-        for (int l = 0; l < 8; l++) peaks[l] = row[j + l] > peaks[l] ? row[j + l] : peaks[l];
-    for (; j < t; j++) peaks[0] = row[j] > peaks[0] ? row[j] : peaks[0];
-    float peak = peaks[0];
-    for (int l = 1; l < 8; l++) peak = peaks[l] > peak ? peaks[l] : peak;
+    float peak = row_peak(row, t);
     if (!(peak > minus_inf && peak < __builtin_inff())) peak = 0;
-    for (j = 0; j < t; j++) {
+    for (long j = 0; j < t; j++) {
         const float e = exp_poly(row[j] - peak);
         row[j] = j < visible ? e : 0;
     }
-    for (j = 0; j + 8 <= t; j += 8)
-        for (int l = 0; l < 8; l++) sums[l] += row[j + l];
-    for (; j < t; j++) sums[0] += row[j];
-    const float total = ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]));
+    const float total = row_sum(row, t);
     const float reciprocal = 1.0f / total;
-    for (j = 0; j < t; j++) row[j] *= reciprocal;
+    for (long j = 0; j < t; j++) row[j] *= reciprocal;
 }
 
 // t queries (rows q_stride apart) against `keys` keys and values (rows kv_stride apart), the queries

@@ -1,5 +1,5 @@
-// Horner's rule and exp as a polynomial, shared by vector_math.c and attention_head.c: inline
-// functions without library calls, so loops over them vectorise.
+// Horner's rule, exp as a polynomial and a row's peak and sum in 8 lanes, shared by vector_math.c
+// and attention_head.c: inline functions without library calls, so loops over them vectorise.
 #ifndef RETORT_POLYNOMIALS_H
 #define RETORT_POLYNOMIALS_H
 
@@ -35,6 +35,32 @@ INLINE float exp_poly(float x) {
     memcpy(&scale, &bits, sizeof scale);
     float value = p * scale;
     return x != x ? x : value;
+}
+
+// The largest of row[0..n) (NaN ignored; -inf when there is none), in 8 lanes so the loop
+// vectorises.
+INLINE float row_peak(const float *row, long n) {
+    const float minus_inf = -__builtin_inff();
+    float peaks[8];
+    for (int l = 0; l < 8; l++) peaks[l] = minus_inf;
+    long j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) peaks[l] = row[j + l] > peaks[l] ? row[j + l] : peaks[l];
+    for (; j < n; j++) peaks[0] = row[j] > peaks[0] ? row[j] : peaks[0];
+    float peak = peaks[0];
+    for (int l = 1; l < 8; l++) peak = peaks[l] > peak ? peaks[l] : peak;
+    return peak;
+}
+
+// The sum of row[0..n) in 8 running sums added in a fixed order at the end: the same bits on any
+// thread, and adds that do not wait on each other.
+INLINE float row_sum(const float *row, long n) {
+    float sums[8] = {0};
+    long j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) sums[l] += row[j + l];
+    for (; j < n; j++) sums[0] += row[j];
+    return ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]));
 }
 
 #endif

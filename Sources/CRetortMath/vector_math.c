@@ -172,11 +172,8 @@ AVX2_VARIANT(layer_norm_backward,
 // smallest normal and exp_poly would clamp; NaN stays NaN.
 INLINE float exp_below_peak(float d) { return d < -87.3f ? 0.0f : exp_poly(d); }
 
-// A row's 8 running values added in lane order: a fixed order, so the same bits on any thread.
-INLINE float lanes_total(const float *v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
-
 // log-softmax of `rows` contiguous rows of n values, as Tensor.logSoftmax: x - peak - log(sum exp(x -
-// peak)), the peak the row's largest (NaN ignored), its sums in 8 lanes so the loops vectorise. A
+// peak)), the peak the row's largest (NaN ignored), peak and sum in 8 lanes (polynomials.h). A
 // row whose peak is not finite (all -inf, or an inf) takes the scalar library path with peak 0,
 // as the Swift loop does: NaN and infinities come out as there.
 INLINE void log_softmax_rows_loop(const float *x, long rows, long n, float *out) {
@@ -184,14 +181,8 @@ INLINE void log_softmax_rows_loop(const float *x, long rows, long n, float *out)
     for (long i = 0; i < rows; i++) {
         const float *restrict row = x + i * n;
         float *restrict o = out + i * n;
-        float peaks[8], sums[8] = {0};
-        for (int l = 0; l < 8; l++) peaks[l] = minus_inf;
-        long k = 0;
-        for (; k + 8 <= n; k += 8)
-            for (int l = 0; l < 8; l++) peaks[l] = row[k + l] > peaks[l] ? row[k + l] : peaks[l];
-        for (; k < n; k++) peaks[0] = row[k] > peaks[0] ? row[k] : peaks[0];
-        float peak = peaks[0];
-        for (int l = 1; l < 8; l++) peak = peaks[l] > peak ? peaks[l] : peak;
+        const float peak = row_peak(row, n);
+        long k;
         if (!(peak > minus_inf && peak < __builtin_inff())) {
             float total = 0;
             for (k = 0; k < n; k++) total += expf(row[k]);
@@ -202,10 +193,7 @@ INLINE void log_softmax_rows_loop(const float *x, long rows, long n, float *out)
         // The exponentials through the output row first: a plain loop vectorises, a sum over them
         // did not.
         for (k = 0; k < n; k++) o[k] = exp_below_peak(row[k] - peak);
-        for (k = 0; k + 8 <= n; k += 8)
-            for (int l = 0; l < 8; l++) sums[l] += o[k + l];
-        for (; k < n; k++) sums[0] += o[k];
-        const float shift = peak + logf(lanes_total(sums));
+        const float shift = peak + logf(row_sum(o, n));
         for (k = 0; k < n; k++) o[k] = row[k] - shift;
     }
 }
@@ -216,13 +204,8 @@ INLINE void log_softmax_backward_rows_loop(const float *restrict g, const float 
     for (long i = 0; i < rows; i++) {
         const float *gi = g + i * n, *yi = y + i * n;
         float *di = dx + i * n;
-        float sums[8] = {0};
-        long k = 0;
-        for (; k + 8 <= n; k += 8)
-            for (int l = 0; l < 8; l++) sums[l] += gi[k + l];
-        for (; k < n; k++) sums[0] += gi[k];
-        const float total = lanes_total(sums);
-        for (k = 0; k < n; k++) di[k] = gi[k] - exp_below_peak(yi[k]) * total;
+        const float total = row_sum(gi, n);
+        for (long k = 0; k < n; k++) di[k] = gi[k] - exp_below_peak(yi[k]) * total;
     }
 }
 
