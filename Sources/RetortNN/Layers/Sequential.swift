@@ -134,16 +134,7 @@ public final class Sequential: Layer {
                 continue
             }
             if index + 1 < layers.count, let activation = layers[index + 1] as? Activation, activation.kind == .relu {
-                // Inference: a linear layer adds its bias and applies the ReLU in one pass; an int8
-                // one requantises straight into the ReLU's values.
-                if let linear = layers[index] as? Linear,
-                    let fused = try Variable.linearReLU(x, weight: linear.weight, bias: linear.bias)
-                {
-                    x = fused
-                    index += 2
-                    continue
-                }
-                if let linear = layers[index] as? QuantizedLinear, let fused = try linear.forwardFused(x) {
+                if let fused = try Self.linearWithReLU(layers[index], x) {
                     x = fused
                     index += 2
                     continue
@@ -196,6 +187,15 @@ public final class Sequential: Layer {
                 maxPool2x2: maxPool2x2)
         }
         if let conv = layer as? QuantizedConv2d { return try conv.forwardFused(x, maxPool2x2: maxPool2x2) }
+        return nil
+    }
+
+    /// `layer` (a linear layer) with ReLU in one pass, for inference: a float one adds its bias and
+    /// applies the ReLU together, an int8 one requantises straight into the ReLU's values; nil when
+    /// `layer` is no linear layer or the pass must not be fused.
+    private static func linearWithReLU(_ layer: Layer, _ x: Variable) throws -> Variable? {
+        if let linear = layer as? Linear { return try Variable.linearReLU(x, weight: linear.weight, bias: linear.bias) }
+        if let linear = layer as? QuantizedLinear { return try linear.forwardFused(x) }
         return nil
     }
 
