@@ -48,10 +48,12 @@ let package = Package(
         .target(name: "CRetortMath"),
         // Our image loops (unfolding for a convolution, folding back, 2×2 max pooling), in C so they vectorise.
         .target(name: "CRetortImage"),
+        // How far apart the CPUs are (a cache line's crossing time), for `retort info` and the bench.
+        .target(name: "CRetortCPU"),
 
         // Tensor core: dense Float32 tensors, kernels over BLAS, reverse-mode autodiff.
         .target(
-            name: "RetortTensor", dependencies: ["CBLAS", "CDNNL", "CMalloc", "CRetortMath", "CRetortImage"],
+            name: "RetortTensor", dependencies: ["CBLAS", "CDNNL", "CMalloc", "CRetortMath", "CRetortImage", "CRetortCPU"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The model graph: a traced forward pass (named primitives, parameters by state-dict name),
         // which exporters, channel pruning and `graph(m)` walk.

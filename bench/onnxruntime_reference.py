@@ -17,6 +17,8 @@ import time
 import numpy as np
 import onnxruntime as ort
 
+import core_latency
+
 WARMUP_STEPS = 3
 
 
@@ -32,6 +34,7 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=3.0, help="time budget per workload")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--only", action="append", default=[], metavar="NAME")
+    core_latency.add_argument(parser)
     args = parser.parse_args(argv)
     files = sorted(pathlib.Path(args.folder).glob("*.onnx"))
     if not files:
@@ -55,15 +58,19 @@ def main(argv=None):
             feed[graph_input.name] = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         for _ in range(WARMUP_STEPS):
             session.run(None, feed)
-        steps, start = 0, time.perf_counter()
-        while True:
-            session.run(None, feed)
-            steps += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= args.seconds:
-                break
+
+        def timed():
+            steps, start = 0, time.perf_counter()
+            while True:
+                session.run(None, feed)
+                steps += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= args.seconds:
+                    return steps, elapsed
+
+        (steps, elapsed), apart = core_latency.around(args, args.threads, timed)
         row = {"workload": name, "samples_per_s": round(batch * steps / elapsed, 1), "steps": steps,
-               "seconds": round(elapsed, 3), "threads": args.threads}
+               "seconds": round(elapsed, 3), "threads": args.threads, **apart}
         if args.json:
             print(json.dumps(row))
         else:

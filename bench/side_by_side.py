@@ -1,5 +1,6 @@
 """Print Retort's and PyTorch's benchmark JSON lines as one table with their ratio and peak memory
-(each process's peak resident MB while the workload ran, its runtime's baseline included)."""
+(each process's peak resident MB while the workload ran, its runtime's baseline included), and, with
+more than one thread, how far apart the first two CPUs were before and after each side's run."""
 
 import json
 import sys
@@ -14,11 +15,30 @@ def rate(row):
     return row.get("samples_per_s") or row.get("gflops") or 0.0
 
 
+# Crossing times above this mean the host had the two vCPUs on different chiplets (CoreDistance in CPU.swift).
+SHARED_CACHE_BOUND_NS = 100.0
+
+
+def apart(row):
+    """The row's core_ns before and after ("45-46"), or None when it has none."""
+    if not row or "core_ns" not in row:
+        return None
+    return f"{row['core_ns']:.0f}-{row.get('core_ns_after', row['core_ns']):.0f}"
+
+
+def placements(*rows):
+    """The set of placements (True: a shared cache) the rows' measurements saw."""
+    return {ns < SHARED_CACHE_BOUND_NS for r in rows if r for key in ("core_ns", "core_ns_after")
+            if (ns := r.get(key)) is not None}
+
+
 def main(retort_path, torch_path, ort_path=None):
     retort, torch = rows(retort_path), rows(torch_path)
     ort = rows(ort_path) if ort_path else {}
     print(f"{'workload':<36} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>7}   {'peak MB':>15}   "
-          "retort sgemm in training vs the same calls alone; onnxruntime on the same model")
+          "retort sgemm in training vs the same calls alone; onnxruntime on the same model; "
+          "with 2+ threads, how far apart the first two CPUs were before-after each side's run")
+    moved = False
     for name, r in retort.items():
         t = torch.get(name)
         unit = r.get("unit", "samples/s") if "samples_per_s" in r else "GFLOPS"
@@ -35,7 +55,18 @@ def main(retort_path, torch_path, ort_path=None):
         if name in ort:
             # onnxruntime on the same exported model: Retort's rate against it.
             inside = f"onnxruntime {rate(ort[name]):,.1f} samples/s ({rate(r) / rate(ort[name]):.2f}x)"
-        print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {memory:>15}   {inside}")
+        cores = ""
+        if apart(r):
+            others = [(label, row) for label, row in (("pytorch", t), ("onnxruntime", ort.get(name))) if row]
+            cores = f"   CPUs ns apart: retort {apart(r)}" + "".join(
+                f", {label} {apart(row) or '?'}" for label, row in others)
+            if len(placements(r, *(row for _, row in others))) > 1:
+                cores += " (moved)"
+                moved = True
+        print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {memory:>15}   {inside}{cores}")
+    if moved:
+        print(f"(moved): the two CPUs were {SHARED_CACHE_BOUND_NS:.0f} ns or more apart in some measurements of that row "
+              "and closer in others: the host moved the vCPUs, so the sides did not run on the same machine.")
 
 
 if __name__ == "__main__":

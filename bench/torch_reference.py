@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import core_latency
+
 WARMUP_STEPS = 3
 # torch.ao.quantization still works in 2.13 but warns that it moves to torchao.
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -298,6 +300,7 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="run only workloads whose name contains NAME (repeatable)")
+    core_latency.add_argument(parser)
     args = parser.parse_args(argv)
 
     if args.threads is not None:
@@ -312,7 +315,7 @@ def main(argv=None):
     for name in names:
         build, batch, flops = WORKLOADS[name]
         reset_peak_memory()
-        steps, elapsed = measure(build, args.seconds)
+        (steps, elapsed), apart = core_latency.around(args, torch.get_num_threads(), lambda: measure(build, args.seconds))
         row = {"workload": name}
         peak = peak_memory_mb()
         if peak is not None:
@@ -325,7 +328,7 @@ def main(argv=None):
         else:
             row["gflops"] = round(flops * steps / elapsed / 1e9, 2)
             rate, unit = row["gflops"], "GFLOPS"
-        row.update(steps=steps, seconds=round(elapsed, 3), threads=torch.get_num_threads())
+        row.update(steps=steps, seconds=round(elapsed, 3), threads=torch.get_num_threads(), **apart)
         if args.json:
             print(json.dumps(row))
         else:

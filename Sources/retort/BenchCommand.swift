@@ -13,6 +13,10 @@ struct Bench: ParsableCommand {
             For training workloads, "gemm" is the GFLOPS sgemm reached inside the training step, beside the
             GFLOPS the same calls (shape for shape, same count) reach when run alone. peak_rss_mb (JSON) is
             the process's peak resident memory while the workload ran, the runtime's baseline included.
+            With more than one thread, each row also says how far apart the first two CPUs were just before
+            and just after the workload (a cache line's crossing time; core_ns and core_ns_after in JSON):
+            a virtual machine's host can move its vCPUs apart, and workloads whose threads share data then
+            run slower.
             """)
 
     @Option(help: "BLAS threads (default: OpenBLAS's choice).") var threads: Int?
@@ -61,9 +65,13 @@ struct Bench: ParsableCommand {
         }
         for workload in selected {
             Benchmarks.resetPeakMemory()
+            // Where the host has the CPUs now: a pair without a shared cache slows every workload
+            // whose threads hand data to each other (docs/performance.md), so each row says.
+            let distance = BLAS.threadCount > 1 ? CPU.coreDistance() : nil
             let step = try workload.build()
             BLAS.profile = workload.batch == nil || !workload.training ? nil : GemmProfile()
             let (steps, elapsed, speedup) = try Benchmarks.measure(step, seconds: seconds, toggle: ab?.toggle())
+            let distanceAfter = distance == nil ? nil : CPU.coreDistance()
             let profile = BLAS.profile
             BLAS.profile = nil
             var row: [String: Any] = ["workload": workload.name, "steps": steps, "seconds": elapsed, "threads": BLAS.threadCount]
@@ -72,6 +80,8 @@ struct Bench: ParsableCommand {
                 row["ab_speedup"] = speedup
             }
             if let peak = Benchmarks.peakMemoryMB() { row["peak_rss_mb"] = peak }
+            if let distance { row["core_ns"] = distance.nanoseconds }
+            if let distanceAfter { row["core_ns_after"] = distanceAfter.nanoseconds }
             let rate: Double
             let unit: String
             if let batch = workload.batch {
@@ -98,13 +108,20 @@ struct Bench: ParsableCommand {
                     (row["gemm_gflops"] as? Double).map {
                         String(format: "%6.1f (%2.0f%% of time)", $0, 100 * (row["gemm_share"] as? Double ?? 0))
                     } ?? ""
+                let switched: String =
+                    (row["ab_speedup"] as? Double).map { "   \(ab?.rawValue ?? "") on/off " + String(format: "%.3fx", $0) } ?? ""
+                var apart = ""
+                if let distance {
+                    apart = String(format: "   CPUs %.0f", distance.nanoseconds)
+                    if let distanceAfter { apart += String(format: " -> %.0f", distanceAfter.nanoseconds) }
+                    apart += " ns apart"
+                }
+                let head: String =
+                    workload.name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%14.1f ", rate)
+                    + unit.padding(toLength: 11, withPad: " ", startingAt: 0)
                 print(
-                    workload.name.padding(toLength: 36, withPad: " ", startingAt: 0)
-                        + String(format: "%14.1f ", rate) + unit.padding(toLength: 11, withPad: " ", startingAt: 0)
-                        + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
-                        + String(format: "%6d %8.2f", steps, elapsed)
-                        + ((row["ab_speedup"] as? Double).map { "   \(ab?.rawValue ?? "") on/off " + String(format: "%.3fx", $0) }
-                            ?? ""))
+                    head + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
+                        + String(format: "%6d %8.2f", steps, elapsed) + switched + apart)
             }
             fflush(stdout)
         }

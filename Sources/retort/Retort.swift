@@ -27,15 +27,25 @@ struct Retort: ParsableCommand {
     }
 }
 
-/// `retort info`: the version, the BLAS kernel in use and its thread count.
+/// `retort info`: the version, the BLAS kernel in use and its thread count, and how far apart the
+/// first two CPUs are.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the version and the BLAS configuration in use.")
 
+    @Flag(help: "Print only the nanoseconds a cache line takes between the first two CPUs (for scripts; nothing with one CPU).")
+    var coreLatency = false
+
     func run() throws {
+        let distance = CPU.coreDistance()
+        if coreLatency {
+            if let distance { print(String(format: "%.1f", distance.nanoseconds)) }
+            return
+        }
         print("retort \(RetortVersion.current)")
         print(BLASKernel.summary)
         let pool = BLAS.gemmLibrary == .oneDNN ? "OpenMP's pool, shared with the GEMM" : "Dispatch threads, as many as BLAS's"
         print("int8: Retort's own kernel, \(Int8Kernel.path) path, rows split over \(pool)")
+        print("cores: " + (distance?.summary ?? "\(CPU.allowed().count) CPU(s) to run on, no pair to measure"))
     }
 }
 

@@ -38,7 +38,13 @@ check "bench --ab times a speed-up on and off in one run" 0 '^infer-mlp-784-512-
 check "bench --ab in JSON" 0 '"ab":"parallel-loops","ab_speedup":[0-9.]+' -- "$retort" bench --json --seconds 0.1 --only mlp-64 --threads 1 --ab parallel-loops
 check "bench --ab names the switches it knows" 64 "invalid for '--ab <ab>'. Please provide one of the following:" -- "$retort" bench --ab nothing
 check "bench --ab lists the last switch" 64 '^  - sample-groups$' -- "$retort" bench --ab nothing
-check "bench --json is JSON" 0 '^\{"gflops":[0-9.]+,.*"workload":"sgemm/128x784x512"\}$' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784
+check "bench --json is JSON" 0 '^\{"gflops":[0-9.]+,.*"workload":"sgemm/128x784x512"\}$' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784 --threads 1
+# How far apart the first two CPUs are (CPU.coreDistance): needs two CPUs, which CI's machines have.
+check "info says how far apart the first two CPUs are" 0 '^cores: CPUs [0-9]+ and [0-9]+ hand a cache line over in [0-9]+ ns \((under|over) 100 ns' -- "$retort" info
+check "info --core-latency prints only the nanoseconds" 0 '^[0-9]+\.[0-9]$' -- "$retort" info --core-latency
+check "bench rows with two threads say how far apart the CPUs were" 0 '^sgemm/128x784x512 .* CPUs [0-9]+ -> [0-9]+ ns apart$' -- "$retort" bench --seconds 0.05 --only sgemm/128x784 --threads 2
+check "bench JSON with two threads has core_ns before and after" 0 '^\{"core_ns":[0-9.]+,"core_ns_after":[0-9.]+,"gflops"' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784 --threads 2
+check "bench rows with one thread do not measure the CPUs" 0 '^rows 1, measured 0$' -- bash -c 'out=$("$0" bench --json --seconds 0.05 --only sgemm/128x784 --threads 1) || exit 2; echo "rows $(grep -c gflops <<<"$out"), measured $(grep -c core_ns <<<"$out")"' "$retort"
 check "the demo distils on digits over three seeds" 0 'student distilled, no labels +\([0-9.]+, [0-9.]+\)' -- "$retort" run examples/demo.rt
 
 check "run -e shows the value" 0 '^tensor\(\[0\.0900, 0\.2447, 0\.6652\]\)  \[3\]$' -- "$retort" run -e 'softmax([1, 2, 3])'
