@@ -15,15 +15,15 @@ def rate(row):
     return row.get("samples_per_s") or row.get("gflops") or 0.0
 
 
-# Crossing times above this mean the host had the two vCPUs on different chiplets (CoreDistance in CPU.swift).
-SHARED_CACHE_BOUND_NS = 100.0
+from core_latency import SHARED_CACHE_BOUND_NS
 
 
 def apart(row):
     """The row's core_ns before and after ("45-46"), or None when it has none."""
     if not row or "core_ns" not in row:
         return None
-    return f"{row['core_ns']:.0f}-{row.get('core_ns_after', row['core_ns']):.0f}"
+    waited = f" (waited {row['waited_s']:.1f} s)" if row.get("waited_s") else ""
+    return f"{row['core_ns']:.0f}-{row.get('core_ns_after', row['core_ns']):.0f}{waited}"
 
 
 def placements(*rows):

@@ -64,4 +64,24 @@ extension CPU {
         }
         return CoreDistance(first: first, second: second, nanoseconds: runs.sorted()[runs.count / 2])
     }
+
+    /// Measures the first two CPUs' distance until it is under `CoreDistance.sharedCacheBound` or
+    /// `seconds` have gone by, measuring every 50 ms; returns the last measurement (nil with fewer
+    /// than two CPUs) and the seconds spent waiting. With `seconds` 0 it measures once. (`measure`,
+    /// `pause` and `clock`, in seconds, are for tests.)
+    public static func waitForSharedCache(
+        upTo seconds: Double, measure: () -> CoreDistance? = { coreDistance() },
+        pause: () -> Void = { usleep(50_000) },
+        clock: () -> Double = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    ) -> (distance: CoreDistance?, waited: Double) {
+        let start = clock()
+        var waited = 0.0
+        var distance = measure()
+        while let current = distance, !current.sharesCache, waited < seconds {
+            pause()
+            distance = measure()
+            waited = clock() - start
+        }
+        return (distance, waited)
+    }
 }

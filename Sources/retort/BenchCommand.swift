@@ -35,8 +35,18 @@ struct Bench: ParsableCommand {
                 "packed-weights, wide-primitives, primitives (both) or parallel-loops. The rate shown is then both modes' together."
         ))
     var ab: BenchSwitch?
+    @Option(
+        help: ArgumentHelp(
+            "With more than one thread, wait up to this many seconds before each workload for the first two CPUs to share a cache.",
+            discussion:
+                "A virtual machine's host can move its vCPUs apart; bench/compare passes this to both sides, so each starts on the same placement. The row says how long it waited (waited_s in JSON)."
+        ))
+    var waitTogether: Double = 0
 
     func run() throws {
+        guard waitTogether >= 0, waitTogether.isFinite else {
+            throw ValidationError("--wait-together must be a number of seconds >= 0")
+        }
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be positive") }
             BLAS.threadCount = threads
@@ -67,7 +77,7 @@ struct Bench: ParsableCommand {
             Benchmarks.resetPeakMemory()
             // Where the host has the CPUs now: a pair without a shared cache slows every workload
             // whose threads hand data to each other (docs/performance.md), so each row says.
-            let distance = BLAS.threadCount > 1 ? CPU.coreDistance() : nil
+            let (distance, waited) = BLAS.threadCount > 1 ? CPU.waitForSharedCache(upTo: waitTogether) : (nil, 0)
             let step = try workload.build()
             BLAS.profile = workload.batch == nil || !workload.training ? nil : GemmProfile()
             let (steps, elapsed, speedup) = try Benchmarks.measure(step, seconds: seconds, toggle: ab?.toggle())
@@ -82,6 +92,7 @@ struct Bench: ParsableCommand {
             if let peak = Benchmarks.peakMemoryMB() { row["peak_rss_mb"] = peak }
             if let distance { row["core_ns"] = distance.nanoseconds }
             if let distanceAfter { row["core_ns_after"] = distanceAfter.nanoseconds }
+            if waited > 0 { row["waited_s"] = waited }
             let rate: Double
             let unit: String
             if let batch = workload.batch {
@@ -115,6 +126,7 @@ struct Bench: ParsableCommand {
                     apart = String(format: "   CPUs %.0f", distance.nanoseconds)
                     if let distanceAfter { apart += String(format: " -> %.0f", distanceAfter.nanoseconds) }
                     apart += " ns apart"
+                    if waited > 0 { apart += String(format: " (waited %.1f s)", waited) }
                 }
                 let head: String =
                     workload.name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%14.1f ", rate)

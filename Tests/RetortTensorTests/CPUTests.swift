@@ -38,4 +38,43 @@ final class CPUTests: XCTestCase {
             CoreDistance(first: 2, second: 3, nanoseconds: 165).summary.hasPrefix(
                 "CPUs 2 and 3 hand a cache line over in 165 ns (over 100 ns: separate L3s, likely"))
     }
+
+    /// `retort bench --wait-together`: measures until the pair shares a cache or the time is up,
+    /// and says how long it waited.
+    func testWaitingForASharedCacheStopsWhenTogetherOrWhenTimeIsUp() {
+        let apart = CoreDistance(first: 0, second: 1, nanoseconds: 160)
+        let together = CoreDistance(first: 0, second: 1, nanoseconds: 40)
+        var now = 0.0
+        var readings = [apart, apart, together, apart]
+        var pauses = 0
+        let found = CPU.waitForSharedCache(
+            upTo: 10, measure: { readings.removeFirst() },
+            pause: {
+                pauses += 1; now += 0.05
+            }, clock: { now })
+        XCTAssertEqual(found.distance, together)
+        XCTAssertEqual(pauses, 2)
+        XCTAssertEqual(found.waited, 0.1, accuracy: 1e-12)
+
+        now = 0
+        pauses = 0
+        let late = CPU.waitForSharedCache(
+            upTo: 1, measure: { apart },
+            pause: {
+                pauses += 1; now += 0.05
+            }, clock: { now })
+        XCTAssertEqual(late.distance, apart, "still apart when the time was up: the row says so")
+        XCTAssertEqual(pauses, 20)
+        XCTAssertGreaterThanOrEqual(late.waited, 1)
+
+        pauses = 0
+        let once = CPU.waitForSharedCache(upTo: 0, measure: { apart }, pause: { pauses += 1 }, clock: { 0 })
+        XCTAssertEqual(once.distance, apart)
+        XCTAssertEqual(pauses, 0, "0 s measures once and does not wait")
+        XCTAssertEqual(once.waited, 0)
+
+        let none = CPU.waitForSharedCache(upTo: 10, measure: { nil }, pause: { pauses += 1 }, clock: { 0 })
+        XCTAssertNil(none.distance, "one CPU: nothing to wait for")
+        XCTAssertEqual(pauses, 0)
+    }
 }
