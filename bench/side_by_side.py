@@ -63,10 +63,11 @@ def main(retort_path, torch_path, ort_path=None):
             if len(placements(r, *(row for _, row in others))) > 1:
                 cores += " (moved)"
                 moved = True
-        print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {memory:>15}   {inside}{cores}")
+        print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {memory:>15}   "
+              f"{inside}{cores}")
     if moved:
-        print(f"(moved): the two CPUs were {SHARED_CACHE_BOUND_NS:.0f} ns or more apart in some measurements of that row "
-              "and closer in others: the host moved the vCPUs, so the sides did not run on the same machine.")
+        print(f"(moved): the two CPUs were {SHARED_CACHE_BOUND_NS:.0f} ns or more apart in some measurements of "
+              "that row and closer in others: the host moved the vCPUs, so the sides did not run on the same machine.")
 
 
 if __name__ == "__main__":

@@ -315,7 +315,8 @@ def main(argv=None):
     for name in names:
         build, batch, flops = WORKLOADS[name]
         reset_peak_memory()
-        (steps, elapsed), apart = core_latency.around(args, torch.get_num_threads(), lambda: measure(build, args.seconds))
+        (steps, elapsed), apart = core_latency.around(args, torch.get_num_threads(),
+                                                      lambda: measure(build, args.seconds))
         row = {"workload": name}
         peak = peak_memory_mb()
         if peak is not None:

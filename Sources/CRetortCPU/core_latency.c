@@ -1,7 +1,7 @@
 // How long a cache line takes to cross from one CPU to another: two threads, each pinned to its
 // CPU, hand a counter back and forth. On a virtual machine the host decides where the two vCPUs
-// sit; on the 2-vCPU Zen 4 the benchmarks run on, the figure is about 30 ns while they share an
-// L3 and about 165 ns while they sit on different chiplets, and every workload whose threads hand
+// sit; on the 2-vCPU Zen 4 the benchmarks run on, the figure is about 30 to 45 ns while they share
+// an L3 and about 150 to 175 ns while they sit on different chiplets, and every workload whose threads hand
 // data to each other runs at up to half speed in the second state (docs/performance.md).
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -13,7 +13,7 @@
 
 #include "retort_cpu.h"
 
-// The line the two threads hand back and forth, alone in its 128 bytes (a pair of lines is fetched together).
+// The line the two threads hand back and forth, alone in its 128 bytes (lines are fetched in pairs).
 typedef struct {
     _Alignas(128) _Atomic long turn;
     char padding[128 - sizeof(long)];
@@ -63,7 +63,8 @@ int retort_allowed_cpus(int *cpus, int capacity) {
 }
 
 double retort_core_latency_ns(int first, int second, long trips) {
-    if (first == second || first < 0 || second < 0 || first >= CPU_SETSIZE || second >= CPU_SETSIZE || trips < 1) return -1;
+    if (first == second || first < 0 || second < 0 || first >= CPU_SETSIZE || second >= CPU_SETSIZE || trips < 1)
+        return -1;
     cpu_set_t saved;
     if (pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) != 0) return -1;
     if (!pin_to(first)) return -1;

@@ -17,8 +17,8 @@ public struct CoreDistance: Sendable, Equatable {
     public let second: Int
     public let nanoseconds: Double
 
-    /// Below this a pair likely shares a cache: about 30 ns on the 2-vCPU Zen 4 the benchmarks ran
-    /// on while the host kept both vCPUs on one chiplet, about 165 ns while it put them on two.
+    /// Below this a pair likely shares a cache: 30 to 45 ns on the 2-vCPU Zen 4 the benchmarks ran
+    /// on while the host kept both vCPUs on one chiplet, 150 to 175 ns while it put them on two.
     public static let sharedCacheBound = 100.0
 
     public var sharesCache: Bool { nanoseconds < Self.sharedCacheBound }
