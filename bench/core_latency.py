@@ -30,6 +30,14 @@ def add_argument(parser):
                              "(waited_s in the row)")
 
 
+def check_arguments(parser, args):
+    """Refuses a --wait-together that could not wait: negative, or without --core-latency to measure with."""
+    if args.wait_together < 0:
+        parser.error(f"--wait-together must be a number of seconds >= 0, not {args.wait_together:g}")
+    if args.wait_together > 0 and not args.core_latency:
+        parser.error("--wait-together needs --core-latency RETORT, the retort binary that measures the CPUs")
+
+
 def wait_for_shared_cache(retort, seconds):
     """Measures until the CPUs are under the bound or `seconds` have gone by; returns (last ns, seconds waited)."""
     start = time.perf_counter()

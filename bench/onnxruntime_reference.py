@@ -36,6 +36,7 @@ def main(argv=None):
     parser.add_argument("--only", action="append", default=[], metavar="NAME")
     core_latency.add_argument(parser)
     args = parser.parse_args(argv)
+    core_latency.check_arguments(parser, args)
     files = sorted(pathlib.Path(args.folder).glob("*.onnx"))
     if not files:
         parser.error(f"no .onnx files in {args.folder} (run retort bench --onnx {args.folder})")

@@ -5,6 +5,8 @@ more than one thread, how far apart the first two CPUs were before and after eac
 import json
 import sys
 
+from core_latency import SHARED_CACHE_BOUND_NS
+
 
 def rows(path):
     with open(path) as f:
@@ -13,9 +15,6 @@ def rows(path):
 
 def rate(row):
     return row.get("samples_per_s") or row.get("gflops") or 0.0
-
-
-from core_latency import SHARED_CACHE_BOUND_NS
 
 
 def apart(row):

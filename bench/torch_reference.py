@@ -302,6 +302,7 @@ def main(argv=None):
                         help="run only workloads whose name contains NAME (repeatable)")
     core_latency.add_argument(parser)
     args = parser.parse_args(argv)
+    core_latency.check_arguments(parser, args)
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
