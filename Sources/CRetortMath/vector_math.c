@@ -4,23 +4,12 @@
 // and the widest the CPU has runs (vector_dispatch.h); the function bodies are shared
 // (always_inline helpers).
 #include "retort_math.h"
+#include "float8.h"
 #include "polynomials.h"
 #include "vector_dispatch.h"
 
 #include <math.h>
 #include <stdint.h>
-
-// Eight floats as one value (a ymm register with AVX2, two xmm on the baseline), from memory of any
-// alignment: the sums below keep each of their 8 running sums in its own element.
-// (load8 is always inlined, so the baseline build's warning about passing such values by value
-// does not apply.)
-#pragma clang diagnostic ignored "-Wpsabi"
-typedef float float8 __attribute__((vector_size(32)));
-INLINE float8 load8(const float *from) {
-    float8 x;
-    memcpy(&x, from, sizeof x);
-    return x;
-}
 
 // erf(x) = x * p(x^2), p in powers of t = x^2 / 8 - 1 (scripts/fit-erf prints these, highest first).
 static const float erf_coefficients[17] = {

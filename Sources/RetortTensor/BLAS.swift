@@ -35,7 +35,8 @@ public enum GemmLibrary: String, Sendable, CaseIterable {
 /// The one place Retort calls BLAS: single-precision matrix products and BLAS configuration.
 ///
 /// Products with more than one row go to the GEMM library chosen by `gemmLibrary` (with oneDNN, the
-/// wide ones to a matmul primitive made once per shape: `MatmulPrimitives`); single rows
+/// wide ones to a matmul primitive made once per shape: `MatmulPrimitives`, and those to a few
+/// outputs to Retort's own loop: `narrowOutputsOnOwnLoop`); single rows
 /// (matrix-vector) and `axpy` always go to OpenBLAS.
 public enum BLAS {
     /// Which library runs GEMM. The default is the one measured fastest on this kind of CPU
@@ -72,6 +73,19 @@ public enum BLAS {
     /// docs/performance.md, "Which GEMM").
     public static let oneDNNMinimumWork = 1 << 18
 
+    /// Whether a product with B transposed to fewer than `narrowOutputWidth` outputs, of at least
+    /// `oneDNNMinimumWork` multiply-adds, runs on Retort's own loop (`retort_narrow_product`, its rows
+    /// split over `Parallel`'s threads) where oneDNN is chosen (on by default); off to compare in one
+    /// process. Such products are a linear layer's forward to a few classes (64×10×1568 in
+    /// cnn-28x28) and a convolution's weight gradient for a few taps (16×9×7056, its one-channel first
+    /// layer), each output one long dot product. `dnnl_sgemm` ran them at 22-40 GFLOPS even alone,
+    /// the loop at 87-97; cnn-28x28 trained 1.10x faster at one thread (binaries in turn). Smaller
+    /// products stay with OpenBLAS, whose small-matrix kernel ran 32×10×512 at 91 GFLOPS to the loop's 78.
+    nonisolated(unsafe) public static var narrowOutputsOnOwnLoop = true
+
+    /// The output width under which `narrowOutputsOnOwnLoop` applies.
+    public static let narrowOutputWidth = 16
+
     /// oneDNN's version ("2.6.3").
     public static var oneDNNVersion: String { OneDNN.version }
 
@@ -105,6 +119,8 @@ public enum BLAS {
             cblas_sgemv(
                 CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, blasint(transposeB ? n : k),
                 blasint(transposeB ? k : n), alpha, b, blasint(transposeB ? k : n), a, 1, beta, c, 1)
+        } else if runsOnNarrowLoop(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) {
+            narrowProduct(m: m, n: n, k: k, x: a, weights: b, c: c, alpha: alpha, beta: beta)
         } else if gemmLibrary == .oneDNN, m * n * k >= oneDNNMinimumWork,
             MatmulPrimitives.product(
                 m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
@@ -126,6 +142,27 @@ public enum BLAS {
         }
         if profile != nil {
             profileLeave(GemmShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB))
+        }
+    }
+
+    /// Whether `gemm` runs this product on Retort's own loop (`narrowOutputsOnOwnLoop`); `PackedWeights`
+    /// leaves such products to it, so a model's output has the same bits on its first call and after.
+    @usableFromInline
+    static func runsOnNarrowLoop(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) -> Bool {
+        gemmLibrary == .oneDNN && narrowOutputsOnOwnLoop && transposeB && !transposeA && n < narrowOutputWidth
+            && m > 1 && m * n * k >= oneDNNMinimumWork
+    }
+
+    /// `c = alpha * x @ weightsᵀ + beta * c` for fewer than 16 rows of weights, on Retort's own loop,
+    /// its rows split over `Parallel`'s threads (each row the same bits however they are split).
+    @usableFromInline
+    static func narrowProduct(
+        m: Int, n: Int, k: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+        alpha: Float, beta: Float
+    ) {
+        Parallel.forEach(m, cost: m * n * k) { rows in
+            VectorMath.narrowProduct(
+                rows: rows, n: n, k: k, x: x, weights: weights, c: c, alpha: alpha, beta: beta)
         }
     }
 

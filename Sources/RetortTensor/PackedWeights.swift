@@ -9,7 +9,9 @@ import Foundation
 /// storage's serial number (never reused, unlike its address) with that storage's count of writes in
 /// place, and any other storage, or any write since, is a miss that goes back to the plain GEMM.
 /// Only where oneDNN runs the GEMM (`BLAS.gemmLibrary`), outside parallel regions, for products of
-/// more than one row and at least `BLAS.oneDNNMinimumWork` multiply-adds; off with `isEnabled`.
+/// more than one row and at least `BLAS.oneDNNMinimumWork` multiply-adds, and not for a layer of
+/// fewer than 16 outputs, whose product runs on Retort's own loop (`BLAS.narrowOutputsOnOwnLoop`);
+/// off with `isEnabled`.
 /// A packed copy takes as much memory as its weights; it is dropped when they change or are freed,
 /// and all copies together stay under `byteBudget` (256 MB).
 public enum PackedWeights {
@@ -75,6 +77,7 @@ public enum PackedWeights {
         m: Int, n: Int, k: Int, x: UnsafePointer<Float>, weights: Tensor, c: UnsafeMutablePointer<Float>
     ) -> Bool {
         guard isEnabled, BLAS.gemmLibrary == .oneDNN, m > 1, m * n * k >= BLAS.oneDNNMinimumWork,
+            !BLAS.runsOnNarrowLoop(m: m, n: n, k: k, transposeA: false, transposeB: true),
             !OneDNN.inParallelRegion, lock.try()
         else { return false }
         defer { lock.unlock() }

@@ -226,6 +226,15 @@ public enum VectorMath {
         }
     }
 
+    /// Rows `rows` of `c = alpha * x @ weightsᵀ + beta * c` (`retort_narrow_product`): `x` m×k,
+    /// `weights` n×k with n < 16, `c` m×n.
+    static func narrowProduct(
+        rows: Range<Int>, n: Int, k: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, alpha: Float, beta: Float
+    ) {
+        retort_narrow_product(rows.count, n, k, x + rows.lowerBound * k, weights, alpha, beta, c + rows.lowerBound * n)
+    }
+
     /// Calls `body` on ranges of rows covering `0..<rows`, split over Parallel's threads when the
     /// rows hold enough work (about 20 operations a value).
     private static func rowRanges(_ rows: Int, n: Int, _ body: (Range<Int>) -> Void) {

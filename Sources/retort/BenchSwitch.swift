@@ -12,6 +12,10 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case widePrimitives = "wide-primitives"
     /// Both of the above: every product on `dnnl_sgemm` when off.
     case primitives
+    /// A product with B transposed to fewer than 16 outputs (a linear layer's forward to a few
+    /// classes, a few-tap convolution's weight gradient) on Retort's own loop rather than
+    /// `dnnl_sgemm` (`BLAS.narrowOutputsOnOwnLoop`).
+    case narrowOutputs = "narrow-outputs"
     /// Retort's own loops split over the GEMM's threads (`Parallel`); off runs them on one thread.
     case parallelLoops = "parallel-loops"
     /// Retort's elementwise C loops (GELU, ReLU, the optimizers, the bias add, column sums) on
@@ -44,6 +48,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
                 packed($0)
                 wide($0)
             }
+        case .narrowOutputs:
+            let before = BLAS.narrowOutputsOnOwnLoop
+            return { BLAS.narrowOutputsOnOwnLoop = $0 ? before : false }
         case .parallelLoops:
             let before = Parallel.threshold
             return { Parallel.threshold = $0 ? before : 0 }

@@ -1,0 +1,101 @@
+import XCTest
+
+@testable import RetortTensor
+
+/// A product with B transposed to fewer than 16 outputs (`BLAS.narrowOutputsOnOwnLoop`): on
+/// Retort's own loop where oneDNN runs the GEMM, right for every width, with a tail of k, alpha and
+/// beta, and the same bits however its rows are split over threads and at AVX2 or AVX-512. Every
+/// size here is at least `BLAS.oneDNNMinimumWork` (smaller products stay with OpenBLAS).
+final class NarrowProductTests: XCTestCase {
+    private func product(
+        m: Int, n: Int, k: Int, _ x: [Float], _ w: [Float], c: [Float], alpha: Float = 1, beta: Float = 0
+    ) -> [Float] {
+        var out = c
+        out.withUnsafeMutableBufferPointer { out in
+            BLAS.gemm(m: m, n: n, k: k, a: x, b: w, transposeB: true, c: out.baseAddress!, alpha: alpha, beta: beta)
+        }
+        return out
+    }
+
+    private func random(_ count: Int, _ state: inout UInt64) -> [Float] {
+        (0..<count).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 23) - 1
+        }
+    }
+
+    override func setUp() {
+        super.setUp()
+        (savedLibrary, savedThreads, savedThreshold) = (BLAS.gemmLibrary, BLAS.threadCount, Parallel.threshold)
+        BLAS.gemmLibrary = .oneDNN
+    }
+
+    override func tearDown() {
+        (BLAS.gemmLibrary, BLAS.threadCount, Parallel.threshold) = (savedLibrary, savedThreads, savedThreshold)
+        BLAS.narrowOutputsOnOwnLoop = true
+        VectorMath.widest = 2
+        super.tearDown()
+    }
+
+    private var savedLibrary = GemmLibrary.oneDNN
+    private var savedThreads = 1
+    private var savedThreshold = 0
+
+    func testEveryWidthAgreesWithAPlainLoop() {
+        var state: UInt64 = 3
+        for n in 1...15 {
+            // k has a tail past the 8-wide steps; m odd leaves a row after the pairs.
+            for m in [7, 33] {
+                let k = BLAS.oneDNNMinimumWork / (m * n) + 5
+                let x = random(m * k, &state)
+                let w = random(n * k, &state)
+                let c = random(m * n, &state)
+                for (alpha, beta) in [(Float(1), Float(0)), (0.5, 2)] {
+                    let got = product(m: m, n: n, k: k, x, w, c: c, alpha: alpha, beta: beta)
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            let dot = (0..<k).reduce(0.0) { $0 + Double(x[i * k + $1]) * Double(w[j * k + $1]) }
+                            let want = Double(alpha) * dot + Double(beta) * Double(c[i * n + j])
+                            XCTAssertEqual(
+                                Double(got[i * n + j]), want, accuracy: 1e-4 + 1e-6 * Double(k),
+                                "\(m)×\(n)×\(k) alpha \(alpha) beta \(beta) at (\(i), \(j))")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testBetaZeroDoesNotReadTheOutput() {
+        var state: UInt64 = 5
+        let (m, n, k) = (64, 10, 512)
+        let got = product(
+            m: m, n: n, k: k, random(m * k, &state), random(n * k, &state), c: [Float](repeating: .nan, count: m * n))
+        XCTAssertFalse(got.contains { $0.isNaN }, "beta 0 must overwrite c, as BLAS does")
+    }
+
+    func testRunsOnTheOwnLoopWithTheSameBitsAnyWay() {
+        var state: UInt64 = 11
+        let (m, n, k) = (129, 10, 515)
+        let x = random(m * k, &state)
+        let w = random(n * k, &state)
+        XCTAssertGreaterThanOrEqual(m * n * k, BLAS.oneDNNMinimumWork)
+        let zeros = [Float](repeating: 0, count: m * n)
+        var direct = zeros
+        direct.withUnsafeMutableBufferPointer { out in
+            VectorMath.narrowProduct(
+                rows: 0..<m, n: n, k: k, x: x, weights: w, c: out.baseAddress!, alpha: 1, beta: 0)
+        }
+        BLAS.threadCount = 1
+        XCTAssertEqual(product(m: m, n: n, k: k, x, w, c: zeros), direct, "BLAS.gemm must run the own loop")
+        BLAS.threadCount = 2
+        Parallel.threshold = 1
+        XCTAssertEqual(product(m: m, n: n, k: k, x, w, c: zeros), direct, "rows split over two threads")
+        VectorMath.widest = 1
+        XCTAssertEqual(product(m: m, n: n, k: k, x, w, c: zeros), direct, "AVX2 (a row at a time) against AVX-512")
+        BLAS.narrowOutputsOnOwnLoop = false
+        let library = product(m: m, n: n, k: k, x, w, c: zeros)
+        XCTAssertNotEqual(library, direct, "switched off, the GEMM library's own order of sums")
+        XCTAssertLessThan(zip(library, direct).map { abs($0 - $1) }.max() ?? 1, 1e-4)
+    }
+}
