@@ -125,7 +125,7 @@ public enum BLAS {
             MatmulPrimitives.product(
                 m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
                 beta: beta)
-                || OneDNN.gemm(
+                || sgemmOnOneDNN(
                     m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
                     beta: beta)
         {
@@ -143,6 +143,36 @@ public enum BLAS {
         if profile != nil {
             profileLeave(GemmShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB))
         }
+    }
+
+    /// Whether a product on `dnnl_sgemm` with B transposed and at least `transposedCopyMinimumRows`
+    /// rows multiplies a transposed copy of B instead (on by default); off to compare in one process.
+    /// `dnnl_sgemm` ran such products (a linear layer's forward, x @ Wᵀ) slower than with B as it is,
+    /// by more than the copy costs: copy and product together 1.17x as fast as the transposed product
+    /// for the distillation's student (128×64×784), 1.03-1.09x for the gpt's layers (1024×192×64,
+    /// 1024×64×256, ...); with fewer rows the copy weighs more (the CNN's 32×144×392, 0.96x), so not
+    /// those. Results differ from the transposed product's in the last bits.
+    nonisolated(unsafe) public static var copiesTransposedB = true
+
+    /// The fewest rows for which `copiesTransposedB` copies B.
+    public static let transposedCopyMinimumRows = 128
+
+    /// `dnnl_sgemm`, on a transposed copy of B where `copiesTransposedB` says so.
+    @usableFromInline
+    static func sgemmOnOneDNN(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, transposeA: Bool, b: UnsafePointer<Float>, transposeB: Bool,
+        c: UnsafeMutablePointer<Float>, alpha: Float, beta: Float
+    ) -> Bool {
+        guard copiesTransposedB, transposeB, m >= transposedCopyMinimumRows else {
+            return OneDNN.gemm(
+                m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
+                beta: beta)
+        }
+        let copy = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+        defer { copy.deallocate() }
+        VectorMath.transpose(b, rows: n, columns: k, into: copy)
+        return OneDNN.gemm(
+            m: m, n: n, k: k, a: a, transposeA: transposeA, b: copy, transposeB: false, c: c, alpha: alpha, beta: beta)
     }
 
     /// Whether `gemm` runs this product on Retort's own loop (`narrowOutputsOnOwnLoop`); `PackedWeights`

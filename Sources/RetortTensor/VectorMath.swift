@@ -235,6 +235,19 @@ public enum VectorMath {
         retort_narrow_product(rows.count, n, k, x + rows.lowerBound * k, weights, alpha, beta, c + rows.lowerBound * n)
     }
 
+    /// `dst` (columns×rows) = `src` (rows×columns) transposed, row-major, split over `Parallel`'s
+    /// threads in blocks of 8 rows of `src` (a block of `dst`'s columns each).
+    static func transpose(
+        _ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>
+    ) {
+        let blocks = (rows + 7) / 8
+        Parallel.forEach(blocks, cost: rows * columns * 4) { mine in
+            let first = mine.lowerBound * 8
+            let count = Swift.min(rows, mine.upperBound * 8) - first
+            retort_transpose(src + first * columns, count, columns, dst + first, rows)
+        }
+    }
+
     /// Calls `body` on ranges of rows covering `0..<rows`, split over Parallel's threads when the
     /// rows hold enough work (about 20 operations a value).
     private static func rowRanges(_ rows: Int, n: Int, _ body: (Range<Int>) -> Void) {

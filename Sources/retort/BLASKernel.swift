@@ -47,7 +47,8 @@ enum BLASKernel {
             ? "GEMM: oneDNN \(BLAS.oneDNNVersion) (\(BLAS.gemmChoiceReason)), its matmul primitive for products at "
                 + "least \(MatmulPrimitives.minimumWidth) wide and for weights used again unchanged (packed once), "
                 + "Retort's own loop for products to fewer than \(BLAS.narrowOutputWidth) outputs with B transposed, "
-                + "dnnl_sgemm for the rest"
+                + "dnnl_sgemm for the rest (a B given transposed copied untransposed first, from "
+                + "\(BLAS.transposedCopyMinimumRows) rows)"
             : "GEMM: OpenBLAS (\(BLAS.gemmChoiceReason))"
         return "BLAS: OpenBLAS, kernel \(BLAS.coreName) (\(avx512)\(chosen)), \(BLAS.threadCount) thread(s); \(gemm)"
     }

@@ -16,6 +16,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// classes, a few-tap convolution's weight gradient) on Retort's own loop rather than
     /// `dnnl_sgemm` (`BLAS.narrowOutputsOnOwnLoop`).
     case narrowOutputs = "narrow-outputs"
+    /// A product on `dnnl_sgemm` with B transposed and at least 128 rows on a transposed copy of B
+    /// (`BLAS.copiesTransposedB`).
+    case transposedCopy = "transposed-copy"
     /// Retort's own loops split over the GEMM's threads (`Parallel`); off runs them on one thread.
     case parallelLoops = "parallel-loops"
     /// Retort's elementwise C loops (GELU, ReLU, the optimizers, the bias add, column sums) on
@@ -51,6 +54,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .narrowOutputs:
             let before = BLAS.narrowOutputsOnOwnLoop
             return { BLAS.narrowOutputsOnOwnLoop = $0 ? before : false }
+        case .transposedCopy:
+            let before = BLAS.copiesTransposedB
+            return { BLAS.copiesTransposedB = $0 ? before : false }
         case .parallelLoops:
             let before = Parallel.threshold
             return { Parallel.threshold = $0 ? before : 0 }

@@ -1,0 +1,70 @@
+import XCTest
+
+@testable import RetortTensor
+
+/// `BLAS.copiesTransposedB`: a product with B transposed and at least 128 rows multiplies a
+/// transposed copy of B on `dnnl_sgemm`; the copy (`VectorMath.transpose`, eight by eight) is exact
+/// at any size and thread count, and the product agrees with a plain loop.
+final class TransposedCopyTests: XCTestCase {
+    private func random(_ count: Int, _ state: inout UInt64) -> [Float] {
+        (0..<count).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 23) - 1
+        }
+    }
+
+    override func tearDown() {
+        BLAS.copiesTransposedB = true
+        super.tearDown()
+    }
+
+    func testTransposeIsExactAtAnySizeAndThreadCount() {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount, Parallel.threshold, VectorMath.widest)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount, Parallel.threshold, VectorMath.widest) = saved }
+        BLAS.gemmLibrary = .oneDNN
+        var state: UInt64 = 9
+        // Whole 8×8 blocks, edges of rows and columns, a single row and a single column.
+        for (rows, columns) in [(16, 24), (13, 21), (1, 19), (19, 1), (64, 784), (27, 9)] {
+            let src = random(rows * columns, &state)
+            var want = [Float](repeating: 0, count: rows * columns)
+            for r in 0..<rows { for c in 0..<columns { want[c * rows + r] = src[r * columns + c] } }
+            for (threads, threshold, widest) in [(1, saved.2, 2), (2, 1, 2), (2, 1, 0)] {
+                (BLAS.threadCount, Parallel.threshold, VectorMath.widest) = (threads, threshold, widest)
+                var got = [Float](repeating: .nan, count: rows * columns)
+                got.withUnsafeMutableBufferPointer { out in
+                    VectorMath.transpose(src, rows: rows, columns: columns, into: out.baseAddress!)
+                }
+                XCTAssertEqual(got, want, "\(rows)×\(columns), \(threads) thread(s), vector level \(widest)")
+            }
+        }
+    }
+
+    func testProductOnTheCopyAgreesWithAPlainLoop() {
+        let saved = BLAS.gemmLibrary
+        defer { BLAS.gemmLibrary = saved }
+        BLAS.gemmLibrary = .oneDNN
+        var state: UInt64 = 4
+        // At the fewest rows that copy, with edges past the 8×8 blocks; n and k under 512 so no
+        // primitive takes the product first.
+        let (m, n, k) = (BLAS.transposedCopyMinimumRows, 37, 83)
+        XCTAssertGreaterThanOrEqual(m * n * k, BLAS.oneDNNMinimumWork)
+        let a = random(m * k, &state)
+        let b = random(n * k, &state)
+        let c = random(m * n, &state)
+        for copies in [true, false] {
+            BLAS.copiesTransposedB = copies
+            var got = c
+            got.withUnsafeMutableBufferPointer { out in
+                BLAS.gemm(m: m, n: n, k: k, a: a, b: b, transposeB: true, c: out.baseAddress!, alpha: 0.5, beta: 2)
+            }
+            for i in 0..<m {
+                for j in 0..<n {
+                    let dot = (0..<k).reduce(0.0) { $0 + Double(a[i * k + $1]) * Double(b[j * k + $1]) }
+                    XCTAssertEqual(
+                        Double(got[i * n + j]), 0.5 * dot + 2 * Double(c[i * n + j]), accuracy: 1e-4,
+                        "copy \(copies) at (\(i), \(j))")
+                }
+            }
+        }
+    }
+}
