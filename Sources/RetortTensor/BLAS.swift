@@ -79,7 +79,7 @@ public enum BLAS {
     /// process. Such products are a linear layer's forward to a few classes (64×10×1568 in
     /// cnn-28x28) and a convolution's weight gradient for a few taps (16×9×7056, its one-channel first
     /// layer), each output one long dot product. `dnnl_sgemm` ran them at 22-40 GFLOPS even alone,
-    /// the loop at 87-97; cnn-28x28 trained 1.10x faster at one thread (binaries in turn). Smaller
+    /// the loop at 87-97; cnn-28x28 trained 1.10x faster at one thread (runs in turn). Smaller
     /// products stay with OpenBLAS, whose small-matrix kernel ran 32×10×512 at 91 GFLOPS to the loop's 78.
     nonisolated(unsafe) public static var narrowOutputsOnOwnLoop = true
 
@@ -157,13 +157,18 @@ public enum BLAS {
     /// The fewest rows for which `copiesTransposedB` copies B.
     public static let transposedCopyMinimumRows = 128
 
+    /// The most values of B that `copiesTransposedB` copies (16 MB), so the copy never holds much
+    /// memory; past it the product runs transposed.
+    public static let transposedCopyMaximumValues = 1 << 22
+
     /// `dnnl_sgemm`, on a transposed copy of B where `copiesTransposedB` says so.
     @usableFromInline
     static func sgemmOnOneDNN(
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, transposeA: Bool, b: UnsafePointer<Float>, transposeB: Bool,
         c: UnsafeMutablePointer<Float>, alpha: Float, beta: Float
     ) -> Bool {
-        guard copiesTransposedB, transposeB, m >= transposedCopyMinimumRows else {
+        guard copiesTransposedB, transposeB, m >= transposedCopyMinimumRows, n * k <= transposedCopyMaximumValues
+        else {
             return OneDNN.gemm(
                 m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
                 beta: beta)
