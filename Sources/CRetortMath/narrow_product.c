@@ -1,7 +1,8 @@
-// The product of a few rows of weights with every row of x, c = alpha x w^T + beta c with w fewer
-// than 16 rows: a linear layer's forward to a few classes (the MLPs' and CNNs' 10-wide outputs).
-// Each output is one dot product of two rows of k, so rows of x go one or two at a time against all
-// of w, every (row, output) pair in its own 8-wide running sum: w's row is loaded once for both
+// The product of a few rows of weights with every row of x, c = alpha x w^T + beta c with w a few
+// rows (15 at a time): a linear layer's forward to a few classes (the MLPs' and CNNs' 10-wide
+// outputs), a small first convolution's weight gradient (27 taps by 2,048 positions in cnn-cifar).
+// Each output is one dot product of two rows of k, so rows of x go one or two at a time against w's
+// rows (up to 15 at a time), every (row, output) pair in its own 8-wide running sum: w's row is loaded once for both
 // rows of x, and the pairs give enough independent sums to keep both FMA units busy. Each sum goes
 // in a fixed order (its 8 lanes, added up in lane order, then the tail of k), so a row of c has the
 // same bits however the rows are grouped or split over threads. Compiled for the baseline x86-64,
@@ -19,9 +20,10 @@ INLINE float sum8(float8 v) {
     return quarters[0] + quarters[1];
 }
 
-// `rows` (1 or 2) rows of x, k apart, against n rows of w (rows and n constants once inlined, so
-// the sums live in registers): c's rows n apart.
-INLINE void narrow_block(const float *x, long k, const float *w, int n, int rows, float alpha, float beta, float *c) {
+// `rows` (1 or 2) rows of x, k apart, against n <= 15 rows of w (rows and n constants once inlined,
+// so the sums live in registers): c's rows ldc apart.
+INLINE void narrow_block(const float *x, long k, const float *w, int n, int rows, float alpha, float beta, float *c,
+                         long ldc) {
     float8 sums[2][15];
 #pragma clang loop unroll(full)
     for (int r = 0; r < 2; r++)
@@ -43,30 +45,34 @@ INLINE void narrow_block(const float *x, long k, const float *w, int n, int rows
         for (int j = 0; j < n; j++) {
             float s = sum8(sums[r][j]);
             for (long q = p; q < k; q++) s += x[r * k + q] * w[j * k + q];
-            float *out = c + r * n + j;
+            float *out = c + r * ldc + j;
             *out = beta == 0 ? alpha * s : alpha * s + beta * *out;
         }
 }
 
-// All m rows, `pair` (1 or 2) at a time, for n known when inlined.
+// All m rows, `pair` (1 or 2) at a time, against n <= 15 rows of w, for n known when inlined.
 INLINE void narrow_rows(long m, int n, long k, const float *x, const float *w, float alpha, float beta, float *c,
-                        int pair) {
+                        long ldc, int pair) {
     long i = 0;
     if (pair == 2)
-        for (; i + 2 <= m; i += 2) narrow_block(x + i * k, k, w, n, 2, alpha, beta, c + i * n);
-    for (; i < m; i++) narrow_block(x + i * k, k, w, n, 1, alpha, beta, c + i * n);
+        for (; i + 2 <= m; i += 2) narrow_block(x + i * k, k, w, n, 2, alpha, beta, c + i * ldc, ldc);
+    for (; i < m; i++) narrow_block(x + i * k, k, w, n, 1, alpha, beta, c + i * ldc, ldc);
 }
 
-// One copy of the loop for each width 1 to 15.
+// w's rows 15 at a time (the most whose sums fit in registers), each block with its own copy of the
+// loop for its width: c's columns j0 on.
 INLINE void narrow_product_loop(long m, long n, long k, const float *x, const float *w, float alpha, float beta,
                                 float *c, int pair) {
-    switch (n) {
+    for (long j0 = 0; j0 < n; j0 += 15) {
+        const float *block = w + j0 * k;
+        switch (n - j0 < 15 ? n - j0 : 15) {
 #define WIDTH(N)                                                                                                       \
-    case N: narrow_rows(m, N, k, x, w, alpha, beta, c, pair); return;
-        WIDTH(1) WIDTH(2) WIDTH(3) WIDTH(4) WIDTH(5) WIDTH(6) WIDTH(7) WIDTH(8)
-        WIDTH(9) WIDTH(10) WIDTH(11) WIDTH(12) WIDTH(13) WIDTH(14) WIDTH(15)
+    case N: narrow_rows(m, N, k, x, block, alpha, beta, c + j0, n, pair); break;
+            WIDTH(1) WIDTH(2) WIDTH(3) WIDTH(4) WIDTH(5) WIDTH(6) WIDTH(7) WIDTH(8)
+            WIDTH(9) WIDTH(10) WIDTH(11) WIDTH(12) WIDTH(13) WIDTH(14) WIDTH(15)
 #undef WIDTH
-    default: return;
+        default: return;
+        }
     }
 }
 

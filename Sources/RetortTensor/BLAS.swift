@@ -73,7 +73,8 @@ public enum BLAS {
     /// docs/performance.md, "Which GEMM").
     public static let oneDNNMinimumWork = 1 << 18
 
-    /// Whether a product with B transposed to fewer than `narrowOutputWidth` outputs, of at least
+    /// Whether a product with B transposed to fewer than `narrowOutputWidth` outputs (or twice that,
+    /// see `narrowLoopMinimumDepthPastNarrow`), of at least
     /// `oneDNNMinimumWork` multiply-adds, runs on Retort's own loop (`retort_narrow_product`, its rows
     /// split over `Parallel`'s threads) where oneDNN is chosen (on by default); off to compare in one
     /// process. Such products are a linear layer's forward to a few classes (64×10×1568 in
@@ -85,6 +86,12 @@ public enum BLAS {
 
     /// The output width under which `narrowOutputsOnOwnLoop` applies.
     public static let narrowOutputWidth = 16
+
+    /// Outputs under twice `narrowOutputWidth` run on the loop too when the inner dimension is at
+    /// least this long: cnn-cifar's first convolution's weight gradient, 32×27×2048, ran on
+    /// `dnnl_sgemm` at 24 GFLOPS inside training and 25 alone. Short inner dimensions stay (the gpt's
+    /// output layer 1024×27×64, where the loop's sums are too short to pay).
+    public static let narrowLoopMinimumDepthPastNarrow = 512
 
     /// oneDNN's version ("2.6.3").
     public static var oneDNNVersion: String { OneDNN.version }
@@ -184,7 +191,8 @@ public enum BLAS {
     /// leaves such products to it, so a model's output has the same bits on its first call and after.
     @usableFromInline
     static func runsOnNarrowLoop(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) -> Bool {
-        gemmLibrary == .oneDNN && narrowOutputsOnOwnLoop && transposeB && !transposeA && n < narrowOutputWidth
+        gemmLibrary == .oneDNN && narrowOutputsOnOwnLoop && transposeB && !transposeA
+            && (n < narrowOutputWidth || (n < 2 * narrowOutputWidth && k >= narrowLoopMinimumDepthPastNarrow))
             && m > 1 && m * n * k >= oneDNNMinimumWork
     }
 

@@ -10,7 +10,7 @@ import Foundation
 /// place, and any other storage, or any write since, is a miss that goes back to the plain GEMM.
 /// Only where oneDNN runs the GEMM (`BLAS.gemmLibrary`), outside parallel regions, for products of
 /// more than one row and at least `BLAS.oneDNNMinimumWork` multiply-adds, and not for a layer of
-/// fewer than 16 outputs, whose product runs on Retort's own loop (`BLAS.narrowOutputsOnOwnLoop`);
+/// a few outputs, whose product runs on Retort's own loop (`BLAS.narrowOutputsOnOwnLoop`);
 /// off with `isEnabled`.
 /// A packed copy takes as much memory as its weights; it is dropped when they change or are freed,
 /// and all copies together stay under `byteBudget` (256 MB).

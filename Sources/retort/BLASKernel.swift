@@ -46,7 +46,8 @@ enum BLASKernel {
             BLAS.gemmLibrary == .oneDNN
             ? "GEMM: oneDNN \(BLAS.oneDNNVersion) (\(BLAS.gemmChoiceReason)), its matmul primitive for products at "
                 + "least \(MatmulPrimitives.minimumWidth) wide and for weights used again unchanged (packed once), "
-                + "Retort's own loop for products to fewer than \(BLAS.narrowOutputWidth) outputs with B transposed, "
+                + "Retort's own loop for products to fewer than \(BLAS.narrowOutputWidth) outputs with B transposed "
+                + "(\(2 * BLAS.narrowOutputWidth) from an inner dimension of \(BLAS.narrowLoopMinimumDepthPastNarrow)), "
                 + "dnnl_sgemm for the rest (a B given transposed copied untransposed first, from "
                 + "\(BLAS.transposedCopyMinimumRows) rows)"
             : "GEMM: OpenBLAS (\(BLAS.gemmChoiceReason))"

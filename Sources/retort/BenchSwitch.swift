@@ -12,9 +12,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case widePrimitives = "wide-primitives"
     /// Both of the above: every product on `dnnl_sgemm` when off.
     case primitives
-    /// A product with B transposed to fewer than 16 outputs (a linear layer's forward to a few
-    /// classes, a few-tap convolution's weight gradient) on Retort's own loop rather than
-    /// `dnnl_sgemm` (`BLAS.narrowOutputsOnOwnLoop`).
+    /// A product with B transposed to fewer than 16 outputs, or 32 with a long inner dimension (a
+    /// linear layer's forward to a few classes, a few-tap convolution's weight gradient), on
+    /// Retort's own loop rather than `dnnl_sgemm` (`BLAS.narrowOutputsOnOwnLoop`).
     case narrowOutputs = "narrow-outputs"
     /// A product on `dnnl_sgemm` with B transposed and at least 128 rows on a transposed copy of B
     /// (`BLAS.copiesTransposedB`).
