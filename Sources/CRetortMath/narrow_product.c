@@ -2,8 +2,9 @@
 // rows (15 at a time): a linear layer's forward to a few classes (the MLPs' and CNNs' 10-wide
 // outputs), a small first convolution's weight gradient (27 taps by 2,048 positions in cnn-cifar).
 // Each output is one dot product of two rows of k, so rows of x go one or two at a time against w's
-// rows (up to 15 at a time), every (row, output) pair in its own 8-wide running sum: w's row is loaded once for both
-// rows of x, and the pairs give enough independent sums to keep both FMA units busy. Each sum goes
+// rows (up to 15 at a time), every (row, output) pair in its own 8-wide running sum: w's row is
+// loaded once for both rows of x, and the pairs give enough independent sums to keep both FMA units
+// busy. Each sum goes
 // in a fixed order (its 8 lanes, added up in lane order, then the tail of k), so a row of c has the
 // same bits however the rows are grouped or split over threads. Compiled for the baseline x86-64,
 // AVX2 with FMA (a row at a time: its 16 registers hold 15 sums and little more) and AVX-512 (two

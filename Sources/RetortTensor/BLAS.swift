@@ -182,7 +182,8 @@ public enum BLAS {
         }
         let copy = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
         defer { copy.deallocate() }
-        VectorMath.transpose(b, rows: n, columns: k, into: copy)
+        // B (n×k) to k×n: the transpose inference uses to put an image's channels last.
+        ImageKernels.toChannelsLast(b, channels: n, area: k, into: copy)
         return OneDNN.gemm(
             m: m, n: n, k: k, a: a, transposeA: transposeA, b: copy, transposeB: false, c: c, alpha: alpha, beta: beta)
     }

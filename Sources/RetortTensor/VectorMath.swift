@@ -227,25 +227,12 @@ public enum VectorMath {
     }
 
     /// Rows `rows` of `c = alpha * x @ weightsᵀ + beta * c` (`retort_narrow_product`): `x` m×k,
-    /// `weights` n×k with n < 16, `c` m×n.
+    /// `weights` n×k (a few rows: the loop takes them 15 at a time), `c` m×n.
     static func narrowProduct(
         rows: Range<Int>, n: Int, k: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, alpha: Float, beta: Float
     ) {
         retort_narrow_product(rows.count, n, k, x + rows.lowerBound * k, weights, alpha, beta, c + rows.lowerBound * n)
-    }
-
-    /// `dst` (columns×rows) = `src` (rows×columns) transposed, row-major, split over `Parallel`'s
-    /// threads in blocks of 8 rows of `src` (a block of `dst`'s columns each).
-    static func transpose(
-        _ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>
-    ) {
-        let blocks = (rows + 7) / 8
-        Parallel.forEach(blocks, cost: rows * columns * 4) { mine in
-            let first = mine.lowerBound * 8
-            let count = Swift.min(rows, mine.upperBound * 8) - first
-            retort_transpose(src + first * columns, count, columns, dst + first, rows)
-        }
     }
 
     /// Calls `body` on ranges of rows covering `0..<rows`, split over Parallel's threads when the

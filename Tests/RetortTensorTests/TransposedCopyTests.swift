@@ -3,8 +3,8 @@ import XCTest
 @testable import RetortTensor
 
 /// `BLAS.copiesTransposedB`: a product with B transposed and at least 128 rows multiplies a
-/// transposed copy of B on `dnnl_sgemm`; the copy (`VectorMath.transpose`, eight by eight) is exact
-/// at any size and thread count, and the product agrees with a plain loop.
+/// transposed copy of B on `dnnl_sgemm`; the copy (`ImageKernels.toChannelsLast`, the transpose
+/// inference's convolutions use) is exact at any size, and the product agrees with a plain loop.
 final class TransposedCopyTests: XCTestCase {
     private func random(_ count: Int, _ state: inout UInt64) -> [Float] {
         (0..<count).map { _ in
@@ -18,24 +18,18 @@ final class TransposedCopyTests: XCTestCase {
         super.tearDown()
     }
 
-    func testTransposeIsExactAtAnySizeAndThreadCount() {
-        let saved = (BLAS.gemmLibrary, BLAS.threadCount, Parallel.threshold, VectorMath.widest)
-        defer { (BLAS.gemmLibrary, BLAS.threadCount, Parallel.threshold, VectorMath.widest) = saved }
-        BLAS.gemmLibrary = .oneDNN
+    func testTransposeIsExactAtAnySize() {
         var state: UInt64 = 9
-        // Whole 8×8 blocks, edges of rows and columns, a single row and a single column.
+        // Whole 4×4 blocks, edges of rows and columns, a single row and a single column.
         for (rows, columns) in [(16, 24), (13, 21), (1, 19), (19, 1), (64, 784), (27, 9)] {
             let src = random(rows * columns, &state)
             var want = [Float](repeating: 0, count: rows * columns)
             for r in 0..<rows { for c in 0..<columns { want[c * rows + r] = src[r * columns + c] } }
-            for (threads, threshold, widest) in [(1, saved.2, 2), (2, 1, 2), (2, 1, 0)] {
-                (BLAS.threadCount, Parallel.threshold, VectorMath.widest) = (threads, threshold, widest)
-                var got = [Float](repeating: .nan, count: rows * columns)
-                got.withUnsafeMutableBufferPointer { out in
-                    VectorMath.transpose(src, rows: rows, columns: columns, into: out.baseAddress!)
-                }
-                XCTAssertEqual(got, want, "\(rows)×\(columns), \(threads) thread(s), vector level \(widest)")
+            var got = [Float](repeating: .nan, count: rows * columns)
+            got.withUnsafeMutableBufferPointer { out in
+                ImageKernels.toChannelsLast(src, channels: rows, area: columns, into: out.baseAddress!)
             }
+            XCTAssertEqual(got, want, "\(rows)×\(columns)")
         }
     }
 

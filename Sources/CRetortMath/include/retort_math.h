@@ -77,9 +77,6 @@ void retort_add_row_relu(const float *row, long cols, long rows, float *out);
 /// of k; beta 0 does not read c. Rows of c have the same bits in any split of the rows
 /// (levels 1 and 2 of retort_math_widest alike).
 void retort_narrow_product(long m, long n, long k, const float *x, const float *w, float alpha, float beta, float *c);
-/// src (rows x cols, row-major) transposed into dst, its rows `stride` apart: dst[c * stride + r] =
-/// src[r * cols + c] (stride >= rows; a larger stride and an offset dst write a block of columns).
-void retort_transpose(const float *src, long rows, long cols, float *dst, long stride);
 /// ReLU over `count` values: out[i] = x[i] < 0 ? 0 : x[i] (NaN and -0 pass through).
 void retort_relu(const float *x, long count, float *out);
 /// Its backward: dx[i] = x[i] <= 0 ? 0 : g[i] (a NaN input passes its gradient, as PyTorch's).
