@@ -20,6 +20,9 @@ public struct GemmProfile: Sendable {
     /// Wall time during which at least one GEMM ran: GEMMs on several threads at once count once.
     public var seconds: Double = 0
     public var shapes: [GemmShape: Int] = [:]
+    /// Each shape's calls' own time, summed: calls overlapping on several threads (a convolution's
+    /// chunks) each count theirs, so these can add up to more than `seconds`.
+    public var shapeSeconds: [GemmShape: Double] = [:]
     public init() {}
     public var gigaflopsPerSecond: Double { seconds > 0 ? flops / seconds / 1e9 : 0 }
 }
@@ -119,7 +122,7 @@ public enum BLAS {
             }
             return
         }
-        if profile != nil { profileEnter() }
+        let profiledSince = profile != nil ? profileEnter() : 0
         if m == 1 {
             // One row (a single example): a matrix-vector product, which OpenBLAS's sgemm does not
             // route to its gemv kernel (1×784×512 ran at 5.7 GFLOPS through sgemm).
@@ -148,7 +151,8 @@ public enum BLAS {
                 beta, c, blasint(n))
         }
         if profile != nil {
-            profileLeave(GemmShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB))
+            profileLeave(
+                GemmShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB), since: profiledSince)
         }
     }
 
@@ -216,24 +220,29 @@ public enum BLAS {
     nonisolated(unsafe) static var profileSince: UInt64 = 0
     static let profileLock = NSLock()
 
+    /// Returns when this call began, for `profileLeave`.
     @usableFromInline
-    static func profileEnter() {
+    static func profileEnter() -> UInt64 {
+        let now = DispatchTime.now().uptimeNanoseconds
         profileLock.lock()
         defer { profileLock.unlock() }
-        if profileRunning == 0 { profileSince = DispatchTime.now().uptimeNanoseconds }
+        if profileRunning == 0 { profileSince = now }
         profileRunning += 1
+        return now
     }
 
-    /// Counts the call (none when `shape` is nil: a product that did not run after all); the time
-    /// is counted when the last GEMM running ends, so GEMMs overlapping on several threads add their
-    /// wall time once.
+    /// Counts the call (none when `shape` is nil: a product that did not run after all) and its own
+    /// time since `since` under its shape; the total time is counted when the last GEMM running
+    /// ends, so GEMMs overlapping on several threads add their wall time once.
     @usableFromInline
-    static func profileLeave(_ shape: GemmShape?) {
+    static func profileLeave(_ shape: GemmShape?, since: UInt64) {
+        let now = DispatchTime.now().uptimeNanoseconds
         profileLock.lock()
         defer { profileLock.unlock() }
         profileRunning -= 1
-        if profileRunning == 0 { profile?.seconds += Double(DispatchTime.now().uptimeNanoseconds - profileSince) / 1e9 }
+        if profileRunning == 0 { profile?.seconds += Double(now - profileSince) / 1e9 }
         guard let shape else { return }
+        profile?.shapeSeconds[shape, default: 0] += Double(now - since) / 1e9
         profile?.calls += 1
         profile?.flops += 2 * Double(shape.m) * Double(shape.n) * Double(shape.k)
         profile?.shapes[shape, default: 0] += 1

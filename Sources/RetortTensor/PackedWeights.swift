@@ -107,10 +107,11 @@ public enum PackedWeights {
         guard let product = slot.product else { return false }
         // Profiled as a GEMM (`retort bench`'s share of the step); its stand-alone replay there is
         // the plain GEMM, which these products can outrun.
-        if BLAS.profile != nil { BLAS.profileEnter() }
+        let profiledSince = BLAS.profile != nil ? BLAS.profileEnter() : 0
         let done = product.run(a: x, b: nil, c: c)
         if BLAS.profile != nil {
-            BLAS.profileLeave(done ? GemmShape(m: m, n: n, k: k, transposeA: false, transposeB: true) : nil)
+            BLAS.profileLeave(
+                done ? GemmShape(m: m, n: n, k: k, transposeA: false, transposeB: true) : nil, since: profiledSince)
         }
         return done
     }

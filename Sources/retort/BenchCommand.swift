@@ -42,6 +42,13 @@ struct Bench: ParsableCommand {
                 "A virtual machine's host can move its vCPUs apart; bench/compare passes this to both sides, so each starts on the same placement. The row says how long it waited (waited_s in JSON)."
         ))
     var waitTogether: Double = 0
+    @Flag(
+        help: ArgumentHelp(
+            "Under each training workload, one line per GEMM shape: calls, time inside the step, GFLOPS inside and alone.",
+            discussion:
+                "Shapes by time, most first; NT means B is transposed. Calls overlapping on several threads (a convolution's chunks) each count their own time. In JSON: gemm_shapes."
+        ))
+    var shapes = false
 
     func run() throws {
         guard waitTogether >= 0, waitTogether.isFinite else {
@@ -104,7 +111,9 @@ struct Bench: ParsableCommand {
                     row["gemm_gflops"] = profile.gigaflopsPerSecond
                     row["gemm_share"] = profile.seconds / elapsed
                     // The same calls, shape for shape, with nothing else running between them.
-                    row["gemm_alone_gflops"] = profile.flops / Benchmarks.standaloneSeconds(for: profile) / 1e9
+                    let alone = Benchmarks.standaloneSeconds(for: profile)
+                    row["gemm_alone_gflops"] = profile.flops / alone.values.reduce(0, +) / 1e9
+                    if shapes { row["gemm_shapes"] = Benchmarks.shapeRows(profile, alone: alone, runSeconds: elapsed) }
                 }
             } else {
                 rate = (workload.flopsPerStep ?? 0) * Double(steps) / elapsed / 1e9
@@ -134,6 +143,7 @@ struct Bench: ParsableCommand {
                 print(
                     head + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
                         + String(format: "%6d %8.2f", steps, elapsed) + switched + apart)
+                for shape in row["gemm_shapes"] as? [[String: Any]] ?? [] { print(Benchmarks.shapeLine(shape)) }
             }
             fflush(stdout)
         }

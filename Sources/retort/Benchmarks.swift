@@ -197,11 +197,12 @@ enum Benchmarks {
         }
     }
 
-    /// The seconds sgemm alone takes for the calls a profile recorded: each shape replayed as many
-    /// times as training called it, on warm buffers, so the flops match the training run's.
-    static func standaloneSeconds(for profile: GemmProfile) -> Double {
+    /// The seconds sgemm alone takes for the calls a profile recorded, shape by shape: each shape
+    /// replayed as many times as training called it, on warm buffers, so the flops match the
+    /// training run's.
+    static func standaloneSeconds(for profile: GemmProfile) -> [GemmShape: Double] {
         var g = RandomGenerator(seed: 1)
-        var total: Double = 0
+        var seconds: [GemmShape: Double] = [:]
         for (shape, calls) in profile.shapes {
             let a = g.normal([shape.m * shape.k])
             let b = g.normal([shape.k * shape.n])
@@ -209,20 +210,49 @@ enum Benchmarks {
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
+                        guard let pa = pa.baseAddress, let pb = pb.baseAddress, let pc = pc.baseAddress else { return }
                         let run = {
                             BLAS.gemm(
-                                m: shape.m, n: shape.n, k: shape.k, a: pa.baseAddress!, transposeA: shape.transposeA,
-                                b: pb.baseAddress!, transposeB: shape.transposeB, c: pc.baseAddress!)
+                                m: shape.m, n: shape.n, k: shape.k, a: pa, transposeA: shape.transposeA, b: pb,
+                                transposeB: shape.transposeB, c: pc)
                         }
                         run()
                         let start = DispatchTime.now().uptimeNanoseconds
                         for _ in 0..<calls { run() }
-                        total += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                        seconds[shape] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     }
                 }
             }
         }
-        return total
+        return seconds
+    }
+
+    /// One line per GEMM shape of a profiled step, the most time first: its calls, their time
+    /// inside training and the share of the run it is, and the GFLOPS inside and alone.
+    static func shapeRows(_ profile: GemmProfile, alone: [GemmShape: Double], runSeconds: Double) -> [[String: Any]] {
+        profile.shapes.keys.sorted { (profile.shapeSeconds[$0] ?? 0) > (profile.shapeSeconds[$1] ?? 0) }.map { shape in
+            let calls = profile.shapes[shape] ?? 0
+            let flops = 2 * Double(shape.m) * Double(shape.n) * Double(shape.k) * Double(calls)
+            let inside = profile.shapeSeconds[shape] ?? 0
+            let by = alone[shape] ?? 0
+            return [
+                "m": shape.m, "n": shape.n, "k": shape.k, "transpose_a": shape.transposeA,
+                "transpose_b": shape.transposeB, "calls": calls, "seconds": inside, "share": inside / runSeconds,
+                "gflops": inside > 0 ? flops / inside / 1e9 : 0, "alone_gflops": by > 0 ? flops / by / 1e9 : 0,
+            ]
+        }
+    }
+
+    /// A shape row as text: `  128x512x10 NN   1234 calls  0.073 s ( 2.4%)   12.7 GFLOPS inside,   87.7 alone`.
+    static func shapeLine(_ row: [String: Any]) -> String {
+        let geometry =
+            "\(row["m"] ?? 0)x\(row["n"] ?? 0)x\(row["k"] ?? 0) "
+            + ((row["transpose_a"] as? Bool ?? false) ? "T" : "N") + ((row["transpose_b"] as? Bool ?? false) ? "T" : "N")
+        return "  " + geometry.padding(toLength: 20, withPad: " ", startingAt: 0)
+            + String(
+                format: "%7d calls %8.3f s (%4.1f%%) %7.1f GFLOPS inside, %7.1f alone", row["calls"] as? Int ?? 0,
+                row["seconds"] as? Double ?? 0, 100 * (row["share"] as? Double ?? 0), row["gflops"] as? Double ?? 0,
+                row["alone_gflops"] as? Double ?? 0)
     }
 
     /// Warms up, then runs whole steps until `seconds` have passed; returns steps and time.
