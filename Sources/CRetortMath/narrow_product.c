@@ -21,10 +21,10 @@ INLINE float sum8(float8 v) {
     return quarters[0] + quarters[1];
 }
 
-// `rows` (1 or 2) rows of x, k apart, against n <= 15 rows of w (rows and n constants once inlined,
-// so the sums live in registers): c's rows ldc apart.
-INLINE void narrow_block(const float *x, long k, const float *w, int n, int rows, float alpha, float beta, float *c,
-                         long ldc) {
+// `rows` (1 or 2) rows of x, k apart, against n <= 15 rows of w, ldw apart (rows and n constants once
+// inlined, so the sums live in registers): c's rows ldc apart.
+INLINE void narrow_block(const float *x, long k, const float *w, long ldw, int n, int rows, float alpha, float beta,
+                         float *c, long ldc) {
     float8 sums[2][15];
 #pragma clang loop unroll(full)
     for (int r = 0; r < 2; r++)
@@ -37,7 +37,7 @@ INLINE void narrow_block(const float *x, long k, const float *w, int n, int rows
         for (int r = 0; r < rows; r++) xs[r] = load8(x + r * k + p);
 #pragma clang loop unroll(full)
         for (int j = 0; j < n; j++) {
-            const float8 wv = load8(w + j * k + p);
+            const float8 wv = load8(w + j * ldw + p);
 #pragma clang loop unroll(full)
             for (int r = 0; r < rows; r++) sums[r][j] += xs[r] * wv;
         }
@@ -45,30 +45,30 @@ INLINE void narrow_block(const float *x, long k, const float *w, int n, int rows
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < n; j++) {
             float s = sum8(sums[r][j]);
-            for (long q = p; q < k; q++) s += x[r * k + q] * w[j * k + q];
+            for (long q = p; q < k; q++) s += x[r * k + q] * w[j * ldw + q];
             float *out = c + r * ldc + j;
             *out = beta == 0 ? alpha * s : alpha * s + beta * *out;
         }
 }
 
 // All m rows, `pair` (1 or 2) at a time, against n <= 15 rows of w, for n known when inlined.
-INLINE void narrow_rows(long m, int n, long k, const float *x, const float *w, float alpha, float beta, float *c,
-                        long ldc, int pair) {
+INLINE void narrow_rows(long m, int n, long k, const float *x, const float *w, long ldw, float alpha, float beta,
+                        float *c, long ldc, int pair) {
     long i = 0;
     if (pair == 2)
-        for (; i + 2 <= m; i += 2) narrow_block(x + i * k, k, w, n, 2, alpha, beta, c + i * ldc, ldc);
-    for (; i < m; i++) narrow_block(x + i * k, k, w, n, 1, alpha, beta, c + i * ldc, ldc);
+        for (; i + 2 <= m; i += 2) narrow_block(x + i * k, k, w, ldw, n, 2, alpha, beta, c + i * ldc, ldc);
+    for (; i < m; i++) narrow_block(x + i * k, k, w, ldw, n, 1, alpha, beta, c + i * ldc, ldc);
 }
 
 // w's rows 15 at a time (the most whose sums fit in registers), each block with its own copy of the
 // loop for its width: c's columns j0 on.
-INLINE void narrow_product_loop(long m, long n, long k, const float *x, const float *w, float alpha, float beta,
-                                float *c, int pair) {
+INLINE void narrow_product_loop(long m, long n, long k, const float *x, const float *w, long ldw, float alpha,
+                                float beta, float *c, int pair) {
     for (long j0 = 0; j0 < n; j0 += 15) {
-        const float *block = w + j0 * k;
+        const float *block = w + j0 * ldw;
         switch (n - j0 < 15 ? n - j0 : 15) {
 #define WIDTH(N)                                                                                                       \
-    case N: narrow_rows(m, N, k, x, block, alpha, beta, c + j0, n, pair); break;
+    case N: narrow_rows(m, N, k, x, block, ldw, alpha, beta, c + j0, n, pair); break;
             WIDTH(1) WIDTH(2) WIDTH(3) WIDTH(4) WIDTH(5) WIDTH(6) WIDTH(7) WIDTH(8)
             WIDTH(9) WIDTH(10) WIDTH(11) WIDTH(12) WIDTH(13) WIDTH(14) WIDTH(15)
 #undef WIDTH
@@ -78,22 +78,24 @@ INLINE void narrow_product_loop(long m, long n, long k, const float *x, const fl
 }
 
 #if defined(__x86_64__)
-AVX2_VARIANT(narrow_product_rows, (long m, long n, long k, const float *x, const float *w, float alpha, float beta,
-                                   float *c),
-             narrow_product_loop(m, n, k, x, w, alpha, beta, c, 1))
+AVX2_VARIANT(narrow_product_rows, (long m, long n, long k, const float *x, const float *w, long ldw, float alpha,
+                                   float beta, float *c),
+             narrow_product_loop(m, n, k, x, w, ldw, alpha, beta, c, 1))
 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))) static void
-narrow_product_pairs_avx512(long m, long n, long k, const float *x, const float *w, float alpha, float beta, float *c) {
-    narrow_product_loop(m, n, k, x, w, alpha, beta, c, 2);
+narrow_product_pairs_avx512(long m, long n, long k, const float *x, const float *w, long ldw, float alpha, float beta,
+                            float *c) {
+    narrow_product_loop(m, n, k, x, w, ldw, alpha, beta, c, 2);
 }
 #endif
 
-void retort_narrow_product(long m, long n, long k, const float *x, const float *w, float alpha, float beta, float *c) {
+void retort_narrow_product(long m, long n, long k, const float *x, const float *w, long ldw, float alpha, float beta,
+                           float *c) {
 #if defined(__x86_64__)
     switch (retort_math_widest()) {
-    case 2: narrow_product_pairs_avx512(m, n, k, x, w, alpha, beta, c); return;
-    case 1: narrow_product_rows_avx2(m, n, k, x, w, alpha, beta, c); return;
+    case 2: narrow_product_pairs_avx512(m, n, k, x, w, ldw, alpha, beta, c); return;
+    case 1: narrow_product_rows_avx2(m, n, k, x, w, ldw, alpha, beta, c); return;
     default: break;
     }
 #endif
-    narrow_product_loop(m, n, k, x, w, alpha, beta, c, 1);
+    narrow_product_loop(m, n, k, x, w, ldw, alpha, beta, c, 1);
 }

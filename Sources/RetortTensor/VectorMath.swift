@@ -227,12 +227,14 @@ public enum VectorMath {
     }
 
     /// Rows `rows` of `c = alpha * x @ weightsᵀ + beta * c` (`retort_narrow_product`): `x` m×k,
-    /// `weights` n×k (a few rows: the loop takes them 15 at a time), `c` m×n.
+    /// `weights` n×k with its rows `weightStride` (at least k) apart (a few rows: the loop takes them
+    /// 15 at a time), `c` m×n.
     static func narrowProduct(
-        rows: Range<Int>, n: Int, k: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+        rows: Range<Int>, n: Int, k: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, weightStride: Int,
         c: UnsafeMutablePointer<Float>, alpha: Float, beta: Float
     ) {
-        retort_narrow_product(rows.count, n, k, x + rows.lowerBound * k, weights, alpha, beta, c + rows.lowerBound * n)
+        retort_narrow_product(
+            rows.count, n, k, x + rows.lowerBound * k, weights, weightStride, alpha, beta, c + rows.lowerBound * n)
     }
 
     /// Calls `body` on ranges of rows covering `0..<rows`, split over Parallel's threads when the

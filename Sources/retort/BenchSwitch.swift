@@ -19,6 +19,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// A product on `dnnl_sgemm` with B transposed and at least 128 rows on a transposed copy of B
     /// (`BLAS.copiesTransposedB`).
     case transposedCopy = "transposed-copy"
+    /// The own loop's few rows of weights copied further apart when they are a multiple of 2 KB apart
+    /// (`BLAS.spacesNarrowWeights`).
+    case spacedWeights = "spaced-weights"
     /// Retort's own loops split over the GEMM's threads (`Parallel`); off runs them on one thread.
     case parallelLoops = "parallel-loops"
     /// Retort's elementwise C loops (GELU, ReLU, the optimizers, the bias add, column sums) on
@@ -57,6 +60,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .transposedCopy:
             let before = BLAS.copiesTransposedB
             return { BLAS.copiesTransposedB = $0 ? before : false }
+        case .spacedWeights:
+            let before = BLAS.spacesNarrowWeights
+            return { BLAS.spacesNarrowWeights = $0 ? before : false }
         case .parallelLoops:
             let before = Parallel.threshold
             return { Parallel.threshold = $0 ? before : 0 }

@@ -34,6 +34,7 @@ final class NarrowProductTests: XCTestCase {
     override func tearDown() {
         (BLAS.gemmLibrary, BLAS.threadCount, Parallel.threshold) = (savedLibrary, savedThreads, savedThreshold)
         BLAS.narrowOutputsOnOwnLoop = true
+        BLAS.spacesNarrowWeights = true
         VectorMath.widest = 2
         super.tearDown()
     }
@@ -78,15 +79,44 @@ final class NarrowProductTests: XCTestCase {
         XCTAssertFalse(got.contains { $0.isNaN }, "beta 0 must overwrite c, as BLAS does")
     }
 
+    func testWeightsRowsApartReadOnlyTheirValues() {
+        var state: UInt64 = 7
+        let (m, n, k) = (9, 20, 37)
+        let x = random(m * k, &state)
+        let w = random(n * k, &state)
+        // The same rows 45 apart, NaN between them: nothing past each row's k values may be read.
+        let stride = k + 8
+        var spaced = [Float](repeating: .nan, count: n * stride)
+        for j in 0..<n { for p in 0..<k { spaced[j * stride + p] = w[j * k + p] } }
+        for widest in [1, 2] {
+            VectorMath.widest = widest
+            var near = [Float](repeating: 0, count: m * n)
+            var apart = near
+            near.withUnsafeMutableBufferPointer { out in
+                VectorMath.narrowProduct(
+                    rows: 0..<m, n: n, k: k, x: x, weights: w, weightStride: k, c: out.baseAddress!, alpha: 1, beta: 0)
+            }
+            apart.withUnsafeMutableBufferPointer { out in
+                VectorMath.narrowProduct(
+                    rows: 0..<m, n: n, k: k, x: x, weights: spaced, weightStride: stride, c: out.baseAddress!,
+                    alpha: 1, beta: 0)
+            }
+            XCTAssertFalse(apart.contains { $0.isNaN }, "level \(widest) read past a row of w")
+            XCTAssertEqual(apart, near, "level \(widest)")
+        }
+    }
+
     func testRunsOnTheOwnLoopWithTheSameBitsAnyWay() {
         // Ten outputs, and 27 (two blocks of w's rows) with a long inner dimension.
-        for (m, n, k) in [(129, 10, 515), (33, 27, 2050)] {
+        // Then with rows of w copied further apart (k a multiple of 1024), and k = 512 (not copied).
+        for (m, n, k) in [(129, 10, 515), (33, 27, 2050), (33, 27, 2048), (32, 10, 1024), (64, 10, 512)] {
             checkOwnLoop(m: m, n: n, k: k)
         }
     }
 
     private func checkOwnLoop(m: Int, n: Int, k: Int) {
         (BLAS.narrowOutputsOnOwnLoop, VectorMath.widest, Parallel.threshold) = (true, 2, savedThreshold)
+        BLAS.spacesNarrowWeights = true
         var state: UInt64 = 11
         let x = random(m * k, &state)
         let w = random(n * k, &state)
@@ -95,7 +125,7 @@ final class NarrowProductTests: XCTestCase {
         var direct = zeros
         direct.withUnsafeMutableBufferPointer { out in
             VectorMath.narrowProduct(
-                rows: 0..<m, n: n, k: k, x: x, weights: w, c: out.baseAddress!, alpha: 1, beta: 0)
+                rows: 0..<m, n: n, k: k, x: x, weights: w, weightStride: k, c: out.baseAddress!, alpha: 1, beta: 0)
         }
         BLAS.threadCount = 1
         XCTAssertEqual(product(m: m, n: n, k: k, x, w, c: zeros), direct, "BLAS.gemm must run the own loop")
@@ -104,6 +134,8 @@ final class NarrowProductTests: XCTestCase {
         XCTAssertEqual(product(m: m, n: n, k: k, x, w, c: zeros), direct, "rows split over two threads")
         VectorMath.widest = 1
         XCTAssertEqual(product(m: m, n: n, k: k, x, w, c: zeros), direct, "AVX2 (a row at a time) against AVX-512")
+        BLAS.spacesNarrowWeights = false
+        XCTAssertEqual(product(m: m, n: n, k: k, x, w, c: zeros), direct, "w's rows where they are")
         BLAS.narrowOutputsOnOwnLoop = false
         let library = product(m: m, n: n, k: k, x, w, c: zeros)
         XCTAssertNotEqual(library, direct, "switched off, the GEMM library's own order of sums")

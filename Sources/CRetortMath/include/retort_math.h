@@ -72,11 +72,12 @@ void retort_add_row(const float *row, long cols, long rows, float *out);
 /// `row` (NULL: nothing) added to each of `rows` rows of `cols` values in out, then ReLU
 /// (x < 0 ? 0 : x, as retort_relu) in the same pass: a linear layer and its ReLU, for inference.
 void retort_add_row_relu(const float *row, long cols, long rows, float *out);
-/// c = alpha x w^T + beta c for x m x k, w n x k (n >= 1, its rows 15 at a time), c m x n, all
-/// row-major: each output one dot product of k, summed in 8 lanes added in lane order, then the tail
-/// of k; beta 0 does not read c. Rows of c have the same bits in any split of the rows
-/// (levels 1 and 2 of retort_math_widest alike).
-void retort_narrow_product(long m, long n, long k, const float *x, const float *w, float alpha, float beta, float *c);
+/// c = alpha x w^T + beta c for x m x k, w n x k with its rows ldw >= k apart (n >= 1, its rows 15 at
+/// a time), c m x n, all row-major: each output one dot product of k, summed in 8 lanes added in lane
+/// order, then the tail of k; beta 0 does not read c. Rows of c have the same bits in any split of the
+/// rows and for any ldw (levels 1 and 2 of retort_math_widest alike).
+void retort_narrow_product(long m, long n, long k, const float *x, const float *w, long ldw, float alpha, float beta,
+                           float *c);
 /// ReLU over `count` values: out[i] = x[i] < 0 ? 0 : x[i] (NaN and -0 pass through).
 void retort_relu(const float *x, long count, float *out);
 /// Its backward: dx[i] = x[i] <= 0 ? 0 : g[i] (a NaN input passes its gradient, as PyTorch's).
