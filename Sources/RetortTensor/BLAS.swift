@@ -168,8 +168,9 @@ public enum BLAS {
     /// The fewest rows for which `copiesTransposedB` copies B.
     public static let transposedCopyMinimumRows = 128
 
-    /// The most values of B that `copiesTransposedB` copies (16 MB), so the copy never holds much
-    /// memory; past it the product runs transposed.
+    /// The most values of B that `copiesTransposedB` copies (16 MB), and of the weights that
+    /// `spacesNarrowWeights` copies, so neither copy ever holds much memory; past it the product runs
+    /// on B as it is.
     public static let transposedCopyMaximumValues = 1 << 22
 
     /// `dnnl_sgemm`, on a transposed copy of B where `copiesTransposedB` says so.
@@ -225,15 +226,15 @@ public enum BLAS {
         m: Int, n: Int, k: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
         alpha: Float, beta: Float
     ) {
-        guard spacesNarrowWeights, k % narrowWeightsSpacedMultiple == 0 else {
+        let stride = k + 32  // two cache lines more a row: 15 rows then spread over 30 lines' sets
+        guard spacesNarrowWeights, k % narrowWeightsSpacedMultiple == 0, n * stride <= transposedCopyMaximumValues
+        else {
             Parallel.forEach(m, cost: m * n * k) { rows in
                 VectorMath.narrowProduct(
                     rows: rows, n: n, k: k, x: x, weights: weights, weightStride: k, c: c, alpha: alpha, beta: beta)
             }
             return
         }
-        // 32 values (two cache lines) more per row: 15 rows then spread over 30 lines' worth of sets.
-        let stride = k + 32
         let spaced = UnsafeMutablePointer<Float>.allocate(capacity: n * stride)
         defer { spaced.deallocate() }
         for row in 0..<n { (spaced + row * stride).update(from: weights + row * k, count: k) }

@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
         help: ArgumentHelp(
             "Switch this speed-up on and off every two steps in one process and print its speed-up (on over off).",
             discussion:
-                "packed-weights, wide-primitives, primitives (both) or parallel-loops. The rate shown is then both modes' together."
+                "primitives is packed-weights and wide-primitives together. The rate shown is then both modes' together."
         ))
     var ab: BenchSwitch?
     @Option(

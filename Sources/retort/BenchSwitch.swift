@@ -19,7 +19,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// A product on `dnnl_sgemm` with B transposed and at least 128 rows on a transposed copy of B
     /// (`BLAS.copiesTransposedB`).
     case transposedCopy = "transposed-copy"
-    /// The own loop's few rows of weights copied further apart when they are a multiple of 2 KB apart
+    /// The own loop's few rows of weights copied further apart when they are a multiple of 4 KB apart
     /// (`BLAS.spacesNarrowWeights`).
     case spacedWeights = "spaced-weights"
     /// Retort's own loops split over the GEMM's threads (`Parallel`); off runs them on one thread.
