@@ -226,21 +226,18 @@ public enum BLAS {
         m: Int, n: Int, k: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
         alpha: Float, beta: Float
     ) {
-        let stride = k + 32  // two cache lines more a row: 15 rows then spread over 30 lines' sets
-        guard spacesNarrowWeights, k % narrowWeightsSpacedMultiple == 0, n * stride <= transposedCopyMaximumValues
-        else {
-            Parallel.forEach(m, cost: m * n * k) { rows in
-                VectorMath.narrowProduct(
-                    rows: rows, n: n, k: k, x: x, weights: weights, weightStride: k, c: c, alpha: alpha, beta: beta)
-            }
-            return
+        let spacing = k + 32  // two cache lines more a row: 15 rows then spread over 30 lines' sets
+        let spaced =
+            spacesNarrowWeights && k % narrowWeightsSpacedMultiple == 0 && n * spacing <= transposedCopyMaximumValues
+            ? UnsafeMutablePointer<Float>.allocate(capacity: n * spacing) : nil
+        defer { spaced?.deallocate() }
+        if let spaced {
+            for row in 0..<n { (spaced + row * spacing).update(from: weights + row * k, count: k) }
         }
-        let spaced = UnsafeMutablePointer<Float>.allocate(capacity: n * stride)
-        defer { spaced.deallocate() }
-        for row in 0..<n { (spaced + row * stride).update(from: weights + row * k, count: k) }
+        let (w, stride) = spaced.map { (UnsafePointer($0), spacing) } ?? (weights, k)
         Parallel.forEach(m, cost: m * n * k) { rows in
             VectorMath.narrowProduct(
-                rows: rows, n: n, k: k, x: x, weights: spaced, weightStride: stride, c: c, alpha: alpha, beta: beta)
+                rows: rows, n: n, k: k, x: x, weights: w, weightStride: stride, c: c, alpha: alpha, beta: beta)
         }
     }
 

@@ -46,7 +46,7 @@ struct Bench: ParsableCommand {
         help: ArgumentHelp(
             "Under each training workload, one line per GEMM shape: calls, time inside the step, GFLOPS inside and alone.",
             discussion:
-                "Shapes by time, most first; NT means B is transposed. Calls overlapping on several threads (a convolution's chunks) each count their own time. In JSON: gemm_shapes."
+                "Shapes by time, most first; NT means B is transposed. Calls overlapping on several threads (a convolution's chunks) each count their own time. With --ab, the time inside mixes both modes and the calls alone run with the switch on. In JSON: gemm_shapes."
         ))
     var shapes = false
 
@@ -102,6 +102,7 @@ struct Bench: ParsableCommand {
             if waited > 0 { row["waited_s"] = waited }
             let rate: Double
             let unit: String
+            var shapeTimings: [Benchmarks.ShapeTiming] = []
             if let batch = workload.batch {
                 rate = Double(batch * steps) / elapsed
                 unit = workload.unit
@@ -113,7 +114,10 @@ struct Bench: ParsableCommand {
                     // The same calls, shape for shape, with nothing else running between them.
                     let alone = Benchmarks.standaloneSeconds(for: profile)
                     row["gemm_alone_gflops"] = profile.flops / alone.values.reduce(0, +) / 1e9
-                    if shapes { row["gemm_shapes"] = Benchmarks.shapeRows(profile, alone: alone, runSeconds: elapsed) }
+                    if shapes {
+                        shapeTimings = Benchmarks.shapeTimings(profile, alone: alone, runSeconds: elapsed)
+                        row["gemm_shapes"] = shapeTimings.map(\.json)
+                    }
                 }
             } else {
                 rate = (workload.flopsPerStep ?? 0) * Double(steps) / elapsed / 1e9
@@ -143,7 +147,7 @@ struct Bench: ParsableCommand {
                 print(
                     head + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
                         + String(format: "%6d %8.2f", steps, elapsed) + switched + apart)
-                for shape in row["gemm_shapes"] as? [[String: Any]] ?? [] { print(Benchmarks.shapeLine(shape)) }
+                for timing in shapeTimings { print(timing.line) }
             }
             fflush(stdout)
         }

@@ -227,32 +227,42 @@ enum Benchmarks {
         return seconds
     }
 
-    /// One line per GEMM shape of a profiled step, the most time first: its calls, their time
-    /// inside training and the share of the run it is, and the GFLOPS inside and alone.
-    static func shapeRows(_ profile: GemmProfile, alone: [GemmShape: Double], runSeconds: Double) -> [[String: Any]] {
-        profile.shapes.keys.sorted { (profile.shapeSeconds[$0] ?? 0) > (profile.shapeSeconds[$1] ?? 0) }.map { shape in
-            let calls = profile.shapes[shape] ?? 0
-            let flops = 2 * Double(shape.m) * Double(shape.n) * Double(shape.k) * Double(calls)
-            let inside = profile.shapeSeconds[shape] ?? 0
-            let by = alone[shape] ?? 0
-            return [
+    /// One GEMM shape of a profiled step: its calls, their time inside training, that time's share
+    /// of the run, and the GFLOPS inside and alone.
+    struct ShapeTiming {
+        let shape: GemmShape
+        let calls: Int
+        let seconds, share, gflops, aloneGflops: Double
+
+        var json: [String: Any] {
+            [
                 "m": shape.m, "n": shape.n, "k": shape.k, "transpose_a": shape.transposeA,
-                "transpose_b": shape.transposeB, "calls": calls, "seconds": inside, "share": inside / runSeconds,
-                "gflops": inside > 0 ? flops / inside / 1e9 : 0, "alone_gflops": by > 0 ? flops / by / 1e9 : 0,
+                "transpose_b": shape.transposeB, "calls": calls, "seconds": seconds, "share": share,
+                "gflops": gflops, "alone_gflops": aloneGflops,
             ]
+        }
+
+        /// `  128x512x10 NN     1234 calls    0.073 s ( 2.4%)    12.7 GFLOPS inside,    87.7 alone`.
+        var line: String {
+            let geometry =
+                "\(shape.m)x\(shape.n)x\(shape.k) " + (shape.transposeA ? "T" : "N") + (shape.transposeB ? "T" : "N")
+            return "  " + geometry.padding(toLength: 20, withPad: " ", startingAt: 0)
+                + String(
+                    format: "%7d calls %8.3f s (%4.1f%%) %7.1f GFLOPS inside, %7.1f alone", calls, seconds,
+                    100 * share, gflops, aloneGflops)
         }
     }
 
-    /// A shape row as text: `  128x512x10 NN   1234 calls  0.073 s ( 2.4%)   12.7 GFLOPS inside,   87.7 alone`.
-    static func shapeLine(_ row: [String: Any]) -> String {
-        let geometry =
-            "\(row["m"] ?? 0)x\(row["n"] ?? 0)x\(row["k"] ?? 0) "
-            + ((row["transpose_a"] as? Bool ?? false) ? "T" : "N") + ((row["transpose_b"] as? Bool ?? false) ? "T" : "N")
-        return "  " + geometry.padding(toLength: 20, withPad: " ", startingAt: 0)
-            + String(
-                format: "%7d calls %8.3f s (%4.1f%%) %7.1f GFLOPS inside, %7.1f alone", row["calls"] as? Int ?? 0,
-                row["seconds"] as? Double ?? 0, 100 * (row["share"] as? Double ?? 0), row["gflops"] as? Double ?? 0,
-                row["alone_gflops"] as? Double ?? 0)
+    /// Every shape of a profiled step, the most time first.
+    static func shapeTimings(_ profile: GemmProfile, alone: [GemmShape: Double], runSeconds: Double) -> [ShapeTiming] {
+        profile.shapes.map { shape, calls in
+            let flops = 2 * Double(shape.m) * Double(shape.n) * Double(shape.k) * Double(calls)
+            let inside = profile.shapeSeconds[shape] ?? 0
+            let by = alone[shape] ?? 0
+            return ShapeTiming(
+                shape: shape, calls: calls, seconds: inside, share: inside / runSeconds,
+                gflops: inside > 0 ? flops / inside / 1e9 : 0, aloneGflops: by > 0 ? flops / by / 1e9 : 0)
+        }.sorted { $0.seconds > $1.seconds }
     }
 
     /// Warms up, then runs whole steps until `seconds` have passed; returns steps and time.
