@@ -216,3 +216,100 @@ void retort_int8_requantize_pooled(const int32_t *acc, int out_w, int outputs, c
 #endif
     requantize_pooled_scalar(acc, out_w, outputs, corrections, scales, bias, relu, plane, out);
 }
+
+// One value requantised (with ReLU when asked) and quantised onto the next layer's grid.
+static inline uint8_t requantized_byte(int32_t acc, int32_t correction, float scale, float bias, int relu,
+                                       float inverse, int zero) {
+    return retort_int8_quantized(requantized(acc, correction, scale, bias, relu), inverse, zero);
+}
+
+#ifdef RETORT_X86
+// Eight outputs requantised as requantize_pooled_avx2 does (separate multiply and add, max(0, v) for ReLU), then
+// quantised onto the next grid and stored as eight bytes.
+__attribute__((target("avx2"))) static inline void requantized_bytes8(__m256i m, const int32_t *corrections,
+                                                                      const float *scales, const float *bias,
+                                                                      int relu, __m256 inverse, __m256 zero,
+                                                                      uint8_t *out) {
+    __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(m, _mm256_loadu_si256((const __m256i *)corrections)));
+    v = _mm256_add_ps(_mm256_mul_ps(v, _mm256_loadu_ps(scales)), _mm256_loadu_ps(bias));
+    if (relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+    retort_int8_store_bytes8(out, retort_int8_quantized8(v, inverse, zero));
+}
+
+__attribute__((target("avx2"))) static void requantize_pooled_bytes_avx2(const int32_t *acc, int out_w, int outputs,
+                                                                         const int32_t *corrections,
+                                                                         const float *scales, const float *bias,
+                                                                         int relu, float inverse, int zero,
+                                                                         uint8_t *out) {
+    const int32_t *top = acc, *bottom = acc + (size_t)out_w * outputs;
+    const __m256 scale = _mm256_set1_ps(inverse), offset = _mm256_set1_ps((float)zero);
+    int vector_end = outputs / 8 * 8;
+    for (int px = 0; px < out_w / 2; px++) {
+        size_t left = (size_t)(2 * px) * outputs, right = left + outputs;
+        uint8_t *o = out + (size_t)px * outputs;
+        for (int j = 0; j < vector_end; j += 8) {
+            __m256i m = _mm256_max_epi32(
+                _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(top + left + j)),
+                                 _mm256_loadu_si256((const __m256i *)(top + right + j))),
+                _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(bottom + left + j)),
+                                 _mm256_loadu_si256((const __m256i *)(bottom + right + j))));
+            requantized_bytes8(m, corrections + j, scales + j, bias + j, relu, scale, offset, o + j);
+        }
+        for (int j = vector_end; j < outputs; j++) {
+            int32_t m = max4(top[left + j], top[right + j], bottom[left + j], bottom[right + j]);
+            o[j] = requantized_byte(m, corrections[j], scales[j], bias[j], relu, inverse, zero);
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void requantize_bytes_avx2(const int32_t *acc, size_t rows, int outputs,
+                                                                  const int32_t *corrections, const float *scales,
+                                                                  const float *bias, int relu, float inverse,
+                                                                  int zero, uint8_t *out) {
+    const __m256 scale = _mm256_set1_ps(inverse), offset = _mm256_set1_ps((float)zero);
+    int vector_end = outputs / 8 * 8;
+    for (size_t r = 0; r < rows; r++) {
+        const int32_t *a = acc + r * outputs;
+        uint8_t *o = out + r * outputs;
+        for (int j = 0; j < vector_end; j += 8)
+            requantized_bytes8(_mm256_loadu_si256((const __m256i *)(a + j)), corrections + j, scales + j, bias + j,
+                               relu, scale, offset, o + j);
+        for (int j = vector_end; j < outputs; j++)
+            o[j] = requantized_byte(a[j], corrections[j], scales[j], bias[j], relu, inverse, zero);
+    }
+}
+#endif
+
+void retort_int8_requantize_pooled_bytes(const int32_t *acc, int out_w, int outputs, const int32_t *corrections,
+                                         const float *scales, const float *bias, int relu, float inverse, int zero,
+                                         uint8_t *out) {
+#ifdef RETORT_X86
+    if (__builtin_cpu_supports("avx2")) {
+        requantize_pooled_bytes_avx2(acc, out_w, outputs, corrections, scales, bias, relu, inverse, zero, out);
+        return;
+    }
+#endif
+    const int32_t *top = acc, *bottom = acc + (size_t)out_w * outputs;
+    for (int px = 0; px < out_w / 2; px++) {
+        size_t left = (size_t)(2 * px) * outputs, right = left + outputs;
+        for (int j = 0; j < outputs; j++) {
+            int32_t m = max4(top[left + j], top[right + j], bottom[left + j], bottom[right + j]);
+            out[(size_t)px * outputs + j] = requantized_byte(m, corrections[j], scales[j], bias[j], relu, inverse, zero);
+        }
+    }
+}
+
+void retort_int8_requantize_bytes(const int32_t *acc, size_t rows, int outputs, const int32_t *corrections,
+                                  const float *scales, const float *bias, int relu, float inverse, int zero,
+                                  uint8_t *out) {
+#ifdef RETORT_X86
+    if (__builtin_cpu_supports("avx2")) {
+        requantize_bytes_avx2(acc, rows, outputs, corrections, scales, bias, relu, inverse, zero, out);
+        return;
+    }
+#endif
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < outputs; j++)
+            out[r * outputs + j] =
+                requantized_byte(acc[r * outputs + j], corrections[j], scales[j], bias[j], relu, inverse, zero);
+}

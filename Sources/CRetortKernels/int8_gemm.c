@@ -291,18 +291,10 @@ const char *retort_int8_path(void) {
     }
 }
 
-// Quantisation of float activations onto the 7-bit grid: q = clamp(round(x * inverse) + zero, 0, 127), rounding to
-// nearest with ties to even as nearbyintf does, NaN to 0. Both paths give the same bytes.
+// Quantisation of float activations onto the 7-bit grid (retort_int8_quantized and retort_int8_quantized8, shared
+// with the requantisation onto the next layer's grid). Both paths give the same bytes.
 static void quantize_scalar(const float *x, size_t count, float inverse, int zero, uint8_t *q) {
-    // Adding and subtracting 1.5 * 2^23 rounds to nearest even for |t| < 2^22; t is first bounded to +-256,
-    // outside which the grid clamps anyway. NaN fails both comparisons and becomes 0.
-    const float magic = 12582912.0f;
-    for (size_t i = 0; i < count; i++) {
-        float t = x[i] * inverse;
-        t = t > 256.0f ? 256.0f : (t < -256.0f ? -256.0f : t);
-        float v = ((t + magic) - magic) + (float)zero;
-        q[i] = (uint8_t)(v >= 0.0f ? (v <= 127.0f ? (int)v : 127) : 0);
-    }
+    for (size_t i = 0; i < count; i++) q[i] = retort_int8_quantized(x[i], inverse, zero);
 }
 
 #ifdef RETORT_X86
@@ -310,20 +302,8 @@ __attribute__((target("avx2"))) static void quantize_avx2(const float *x, size_t
                                                           uint8_t *q) {
     const __m256 scale = _mm256_set1_ps(inverse);
     const __m256 offset = _mm256_set1_ps((float)zero);
-    const __m256 low = _mm256_setzero_ps();
-    const __m256 high = _mm256_set1_ps(127.0f);
     size_t i = 0;
-    for (; i + 8 <= count; i += 8) {
-        __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), scale),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        v = _mm256_add_ps(v, offset);
-        // max_ps returns its second operand when the first is NaN, so NaN becomes 0.
-        v = _mm256_min_ps(_mm256_max_ps(v, low), high);
-        __m256i n = _mm256_cvtps_epi32(v);
-        __m128i lo = _mm256_castsi256_si128(n), hi = _mm256_extracti128_si256(n, 1);
-        __m128i words = _mm_packs_epi32(lo, hi);
-        _mm_storel_epi64((__m128i *)(q + i), _mm_packus_epi16(words, words));
-    }
+    for (; i + 8 <= count; i += 8) retort_int8_store_bytes8(q + i, retort_int8_quantized8(_mm256_loadu_ps(x + i), scale, offset));
     quantize_scalar(x + i, count - i, inverse, zero, q + i);
 }
 #endif

@@ -34,6 +34,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// Inference's direct convolution for a layer of at most 16 taps (the CNN's one-channel first
     /// layer), each tap's weights in a register; off unfolds it for a GEMM.
     case fewTaps = "few-taps"
+    /// Int8 convolutions in a row handing each other their outputs quantised, channels last
+    /// (`QuantizedConv2d.chains`); off requantises each to floats and quantises them again.
+    case int8Chain = "int8-chain"
     /// Generation's samples shared out over the threads, a group each through the whole model
     /// (`Generation.sharesSamples`); off splits each product and pass instead.
     case sampleGroups = "sample-groups"
@@ -72,6 +75,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .fewTaps:
             let before = Tensor.convolvesFewTapsDirectly
             return { Tensor.convolvesFewTapsDirectly = $0 ? before : false }
+        case .int8Chain:
+            let before = QuantizedConv2d.chains
+            return { QuantizedConv2d.chains = $0 ? before : false }
         case .sampleGroups:
             let before = Generation.sharesSamples
             return { Generation.sharesSamples = $0 ? before : false }

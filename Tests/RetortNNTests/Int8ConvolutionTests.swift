@@ -209,4 +209,102 @@ final class Int8ConvolutionTests: XCTestCase {
         let graph = try Graph.trace(inputs: [("x", g.normal([2, 2, 8, 8]))], parameters: []) { [try model.forward($0[0])] }
         XCTAssertEqual(graph.nodes.map(\.op.name), ["int8_conv2d", "relu", "max_pool2d"])
     }
+
+    /// Int8 convolutions in a row, each handing the next its outputs quantised onto the next's grid
+    /// (channels last), give the bits the layers give apart: each with its own grid (zero points 0,
+    /// 37 and 127), pooled and not, output counts on and off the vector width (the last few outputs
+    /// on the scalar tail), channels the direct kernel takes and not, three in a row, a NaN bias
+    /// (NaN lands on the next grid's 0) and sums so large they requantise to infinity.
+    func testChainedConvolutionsGiveTheLayersValues() throws {
+        func conv(_ outputs: Int, _ channels: Int, seed: UInt64, zero: Int, scale: Float = 1, nanBias: Bool = false)
+            throws -> QuantizedConv2d
+        {
+            let w = try weights(outputs: outputs, channels: channels, kernel: (3, 3), seed: seed)
+            var bias = w.bias ?? []
+            if nanBias { bias[0] = .nan }
+            return QuantizedConv2d(
+                try Int8Weights(
+                    shape: w.shape, values: w.values, scales: w.scales.map { $0 * scale }, bias: bias,
+                    input: QuantParams(scale: 0.03 * Float(seed), zeroPoint: zero)),
+                stride: 1, padding: 1)
+        }
+        let pool = Pool2d(.max, kernel: 2)
+        for (name, layers, channels, size) in [
+            (
+                "the bench's CNN",
+                [
+                    try conv(16, 1, seed: 1, zero: 37), Activation(.relu), pool, try conv(32, 16, seed: 2, zero: 0),
+                    Activation(.relu), pool,
+                ], 1, 28
+            ),
+            (
+                "13 then 11 outputs, unpooled first, unfolded in blocks",
+                [
+                    try conv(13, 3, seed: 3, zero: 127), Activation(.relu), try conv(11, 13, seed: 4, zero: 37),
+                    Activation(.relu), pool,
+                ], 3, 32
+            ),
+            (
+                "three in a row, a NaN bias",
+                [
+                    try conv(12, 4, seed: 5, zero: 20, nanBias: true), Activation(.relu), pool,
+                    try conv(20, 12, seed: 6, zero: 37),
+                    Activation(.relu), try conv(4, 20, seed: 7, zero: 1), Activation(.relu),
+                ], 4, 12
+            ),
+            (
+                "infinite sums",
+                [
+                    try conv(8, 2, seed: 8, zero: 37, scale: 1e38), Activation(.relu), pool, try conv(8, 8, seed: 9, zero: 50),
+                    Activation(.relu), pool,
+                ], 2, 9
+            ),
+        ] as [(String, [Layer], Int, Int)] {
+            let model = Sequential(layers)
+            model.isTraining = false
+            var g = RandomGenerator(seed: 12)
+            let x = Variable(g.normal([5, channels, size, size], std: 2))
+            if name == "infinite sums" {
+                let sums = try layers[0].forward(x).value.scalars
+                XCTAssertTrue(sums.contains(.infinity) && sums.contains(-.infinity), "the case this is for")
+            }
+            try eachWay { way in
+                let chained = try model.forward(x)
+                let apart = try layers.reduce(x) { try $1.forward($0) }
+                XCTAssertEqual(chained.shape, apart.shape, "\(name), \(way)")
+                assertSameBits(chained.value.scalars, apart.value.scalars, "\(name), \(way)")
+                XCTAssertGreaterThan(Set(apart.value.scalars).count, 10, "\(name): the outputs vary")
+            }
+        }
+    }
+
+    /// The chain is Sequential's choice, not a new rule: with it off the model gives the same bits;
+    /// shapes that do not follow give the layers' own error; a trace keeps the layers apart.
+    func testChainKeepsErrorsAndTraces() throws {
+        let first = QuantizedConv2d(try weights(outputs: 8, channels: 2, kernel: (3, 3), seed: 1), stride: 1, padding: 1)
+        let second = QuantizedConv2d(try weights(outputs: 4, channels: 8, kernel: (3, 3), seed: 2), stride: 1, padding: 1)
+        let wrong = QuantizedConv2d(try weights(outputs: 4, channels: 5, kernel: (3, 3), seed: 3), stride: 1, padding: 1)
+        var g = RandomGenerator(seed: 4)
+        let x = Variable(g.normal([2, 2, 8, 8]))
+        let layers: [Layer] = [first, Activation(.relu), Pool2d(.max, kernel: 2), second, Activation(.relu)]
+        let chained = try Sequential(layers).forward(x)
+        QuantizedConv2d.chains = false
+        let unchained = try Sequential(layers).forward(x)
+        QuantizedConv2d.chains = true
+        assertSameBits(chained.value.scalars, unchained.value.scalars, "chain on against off")
+
+        let mismatched: [Layer] = [first, Activation(.relu), wrong, Activation(.relu)]
+        func message(_ body: () throws -> Variable) -> String {
+            do {
+                _ = try body()
+                return "no error"
+            } catch { return "\(error)" }
+        }
+        let error = message { try Sequential(mismatched).forward(x) }
+        XCTAssertTrue(error.contains("does not match input [2, 8, 8, 8]"), error)
+        XCTAssertEqual(error, message { try mismatched.reduce(x) { try $1.forward($0) } })
+
+        let graph = try Graph.trace(inputs: [("x", x.value)], parameters: []) { [try Sequential(layers).forward($0[0])] }
+        XCTAssertEqual(graph.nodes.map(\.op.name), ["int8_conv2d", "relu", "max_pool2d", "int8_conv2d", "relu"])
+    }
 }

@@ -52,6 +52,19 @@ void retort_int8_im2col_rows(const uint8_t *q, int c, int h, int w, int kh, int 
 void retort_int8_requantize_pooled(const int32_t *acc, int out_w, int outputs, const int32_t *corrections,
                                    const float *scales, const float *bias, int relu, size_t plane, float *out);
 
+/// retort_int8_requantize_pooled's values quantised as retort_int8_quantize does onto (inverse, zero), the next int8
+/// convolution's input grid, and written channels last: out[px * outputs + j]. The same bytes as requantising to
+/// float and then quantising.
+void retort_int8_requantize_pooled_bytes(const int32_t *acc, int out_w, int outputs, const int32_t *corrections,
+                                         const float *scales, const float *bias, int relu, float inverse, int zero,
+                                         uint8_t *out);
+
+/// retort_int8_requantize's values (rows positions, [rows, outputs]) quantised onto (inverse, zero) in the same
+/// layout, channels last: out[r * outputs + j]. The same bytes as requantising to float and then quantising.
+void retort_int8_requantize_bytes(const int32_t *acc, size_t rows, int outputs, const int32_t *corrections,
+                                  const float *scales, const float *bias, int relu, float inverse, int zero,
+                                  uint8_t *out);
+
 
 /// The code path retort_int8_gemm takes on this CPU: "avx512-vnni", "avx2" or "scalar".
 const char *retort_int8_path(void);

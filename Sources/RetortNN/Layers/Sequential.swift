@@ -125,12 +125,20 @@ public final class Sequential: Layer {
             // Not when a gradient or a trace needs them apart (the fused calls return nil then);
             // training fuses the convolution and its ReLU only. Never under a trace.
             // Float convolutions in a row go as one chain, handing each other channels-last images.
-            let chain = convolutionChain(from: index)
+            let chain = convolutionChain(of: Conv2d.self, from: index)
             if chain.steps.count > 1,
-                let fused = try Variable.conv2dReLUChain(x, steps: chain.steps)
+                let fused = try Variable.conv2dReLUChain(
+                    x, steps: chain.steps.map { ($0.conv.weight, $0.conv.bias, $0.conv.stride, $0.conv.padding, $0.maxPool2x2) })
             {
                 x = fused
                 index += chain.layers
+                continue
+            }
+            // Int8 convolutions in a row hand each other their outputs already quantised, channels last.
+            let int8Chain = convolutionChain(of: QuantizedConv2d.self, from: index)
+            if int8Chain.steps.count > 1, let fused = try QuantizedConv2d.chain(x, steps: int8Chain.steps) {
+                x = fused
+                index += int8Chain.layers
                 continue
             }
             if index + 1 < layers.count, let activation = layers[index + 1] as? Activation, activation.kind == .relu {
@@ -161,18 +169,18 @@ public final class Sequential: Layer {
         return x
     }
 
-    /// The float convolutions from `index` on that each have a ReLU after them (and maybe a 2×2 max
-    /// pool after that), and how many layers they take.
-    private func convolutionChain(
-        from index: Int
-    ) -> (steps: [(weight: Variable, bias: Variable?, stride: Int, padding: Int, maxPool2x2: Bool)], layers: Int) {
-        var steps = [(weight: Variable, bias: Variable?, stride: Int, padding: Int, maxPool2x2: Bool)]()
+    /// The convolutions of one kind (float or int8) from `index` on that each have a ReLU after them
+    /// (and maybe a 2×2 max pool after that), and how many layers they take.
+    private func convolutionChain<Convolution: Layer>(
+        of kind: Convolution.Type, from index: Int
+    ) -> (steps: [(conv: Convolution, maxPool2x2: Bool)], layers: Int) {
+        var steps = [(conv: Convolution, maxPool2x2: Bool)]()
         var i = index
-        while i + 1 < layers.count, let conv = layers[i] as? Conv2d,
+        while i + 1 < layers.count, let conv = layers[i] as? Convolution,
             let activation = layers[i + 1] as? Activation, activation.kind == .relu
         {
             let pools = i + 2 < layers.count && Self.isMaxPool2x2(layers[i + 2])
-            steps.append((conv.weight, conv.bias, conv.stride, conv.padding, pools))
+            steps.append((conv, pools))
             i += pools ? 3 : 2
         }
         return (steps, i - index)

@@ -147,6 +147,28 @@ public enum Int8Kernel {
             acc, Int32(width), Int32(outputs), corrections, scales, bias, relu ? 1 : 0, plane, out)
     }
 
+    /// `requantize`'s values for `rows` positions (ReLU when asked) quantised onto `grid` as
+    /// `quantize` does, channels last `[rows, outputs]`: the next int8 convolution's input bytes.
+    public static func requantize(
+        _ acc: UnsafePointer<Int32>, rows: Int, outputs: Int, corrections: [Int32], scales: [Float], bias: [Float],
+        relu: Bool, onto grid: QuantParams, into out: UnsafeMutablePointer<UInt8>
+    ) {
+        retort_int8_requantize_bytes(
+            acc, rows, Int32(outputs), corrections, scales, bias, relu ? 1 : 0, 1 / grid.scale, Int32(grid.zeroPoint),
+            out)
+    }
+
+    /// `requantizePooled`'s pooled row quantised onto `grid` as `quantize` does, channels last:
+    /// `out[x · outputs + j]`.
+    public static func requantizePooled(
+        _ acc: UnsafePointer<Int32>, width: Int, outputs: Int, corrections: [Int32], scales: [Float], bias: [Float],
+        relu: Bool, onto grid: QuantParams, into out: UnsafeMutablePointer<UInt8>
+    ) {
+        retort_int8_requantize_pooled_bytes(
+            acc, Int32(width), Int32(outputs), corrections, scales, bias, relu ? 1 : 0, 1 / grid.scale,
+            Int32(grid.zeroPoint), out)
+    }
+
     /// `a · bᵀ` on one given code path, single-threaded; false (nothing written) when this CPU lacks it.
     public static func gemm(
         _ a: UnsafePointer<UInt8>, m: Int, _ b: Packed, into out: UnsafeMutablePointer<Int32>, on path: Path

@@ -147,15 +147,46 @@ public struct Int8Weights {
             relu: relu, into: out)
     }
 
-    /// Two output rows of a convolution (`2 · width` positions) requantised, with ReLU when asked,
-    /// and pooled over 2×2 windows into one row of each output plane (`plane` floats apart).
-    func requantizePooled(
-        _ acc: UnsafePointer<Int32>, width: Int, relu: Bool, plane: Int, into out: UnsafeMutablePointer<Float>
-    ) {
-        Int8Kernel.requantizePooled(
-            acc, width: width, outputs: outputs, corrections: corrections, scales: outputScales, bias: offsets,
-            relu: relu, plane: plane, into: out)
+    /// Positions `rows` of a convolution with `area` positions per image (`acc` holds just those)
+    /// requantised, with ReLU when asked, into `output`.
+    func requantize(_ acc: UnsafePointer<Int32>, positions rows: Range<Int>, area: Int, relu: Bool, into output: Int8Output) {
+        switch output {
+        case .floats(let out):
+            requantize(acc, rows: rows, area: area, relu: relu, into: out)
+        case .bytes(let out, let grid):
+            Int8Kernel.requantize(
+                acc, rows: rows.count, outputs: outputs, corrections: corrections, scales: outputScales, bias: offsets,
+                relu: relu, onto: grid, into: out + rows.lowerBound * outputs)
+        }
     }
+
+    /// Two output rows of `image` (`acc`: `2 · width` positions) requantised, with ReLU when asked,
+    /// and pooled over 2×2 windows into pooled row `row` of `pooledHeight` in `output`.
+    func requantizePooled(
+        _ acc: UnsafePointer<Int32>, image: Int, row: Int, width: Int, pooledHeight: Int, relu: Bool,
+        into output: Int8Output
+    ) {
+        let pooledWidth = width / 2
+        switch output {
+        case .floats(let out):
+            let plane = pooledHeight * pooledWidth
+            Int8Kernel.requantizePooled(
+                acc, width: width, outputs: outputs, corrections: corrections, scales: outputScales, bias: offsets,
+                relu: relu, plane: plane, into: out + image * outputs * plane + row * pooledWidth)
+        case .bytes(let out, let grid):
+            Int8Kernel.requantizePooled(
+                acc, width: width, outputs: outputs, corrections: corrections, scales: outputScales, bias: offsets,
+                relu: relu, onto: grid, into: out + (image * pooledHeight + row) * pooledWidth * outputs)
+        }
+    }
+}
+
+/// Where an int8 convolution's requantised outputs go: floats `[images, outputs, h, w]`, as the layer
+/// returns them, or bytes on the next int8 convolution's input grid, channels last
+/// `[images, h, w, outputs]`: the bytes that layer would make of the floats.
+enum Int8Output {
+    case floats(UnsafeMutablePointer<Float>)
+    case bytes(UnsafeMutablePointer<UInt8>, QuantParams)
 }
 
 /// The layers of an int8 model share this: the stored weights, which `save` writes.
@@ -268,28 +299,135 @@ public final class QuantizedConv2d: QuantizedLayer {
     /// `Sequential` runs them: the same values as the three layers. Nil while a trace records, which
     /// needs the layers apart.
     func forwardFused(_ input: Variable, maxPool2x2: Bool) throws -> Variable? {
-        // Pooling the sums first gives the layers' values because requantising is nondecreasing and
-        // makes no NaN of a number; an infinite bias (a huge scale times a sum can overflow, and
-        // inf − inf is NaN) breaks that, so such a layer runs apart.
-        guard Tape.recorder == nil, !weights.offsets.contains(where: \.isInfinite) else { return nil }
+        guard Tape.recorder == nil, fuses else { return nil }
         return Variable(try convolve(input.value, relu: true, maxPool2x2: maxPool2x2))
     }
+
+    /// Pooling the sums first gives the layers' values because requantising is nondecreasing and
+    /// makes no NaN of a number; an infinite bias (a huge scale times a sum can overflow, and
+    /// inf − inf is NaN) breaks that, so such a layer runs apart.
+    private var fuses: Bool { !weights.offsets.contains(where: \.isInfinite) }
+
+    /// Int8 convolutions in a row, each with the ReLU after it (and a 2×2 max pool where `maxPool2x2`),
+    /// as `Sequential` runs them: each requantises straight onto the next one's input grid, channels
+    /// last, the bytes the next would make of the floats, so the same values as the layers one after
+    /// another; the last returns floats. Nil where the layers must run apart (a trace, an infinite
+    /// bias, fewer than two) or the shapes do not follow, so the layers give their own errors.
+    static func chain(_ input: Variable, steps: [(conv: QuantizedConv2d, maxPool2x2: Bool)]) throws -> Variable? {
+        guard chains, Tape.recorder == nil, steps.count > 1, steps.allSatisfy(\.conv.fuses),
+            var plans = try? [steps[0].conv.plan(input.value.shape, maxPool2x2: steps[0].maxPool2x2)]
+        else { return nil }
+        for step in steps.dropFirst() {
+            guard let plan = try? step.conv.plan(plans[plans.count - 1].outputShape, maxPool2x2: step.maxPool2x2) else {
+                return nil
+            }
+            plans.append(plan)
+        }
+        let first = steps[0].conv
+        return Variable(
+            input.value.withUnsafeBufferPointer { px in
+                Tensor(shape: plans[plans.count - 1].outputShape) { po in
+                    var q = first.quantizedChannelsLast(px, plans[0])
+                    for i in 0..<steps.count - 1 {
+                        let next = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(plans[i].outputCount, 1))
+                        steps[i].conv.convolve(
+                            q, plans[i], relu: true, maxPool2x2: steps[i].maxPool2x2,
+                            into: .bytes(next, steps[i + 1].conv.weights.input))
+                        q.deallocate()
+                        q = next
+                    }
+                    let last = steps.count - 1
+                    steps[last].conv.convolve(
+                        q, plans[last], relu: true, maxPool2x2: steps[last].maxPool2x2, into: .floats(po.baseAddress!))
+                    q.deallocate()
+                }
+            })
+    }
+
+    /// Whether int8 convolutions in a row run as one chain (`chain`); the bench switches it to
+    /// measure what the chain saves.
+    nonisolated(unsafe) public static var chains = true
 
     /// Whether a layer whose weights have a direct packing (`Int8Weights.direct`) uses it; tests
     /// turn it off to run the unfolding on a CPU that has both.
     nonisolated(unsafe) static var convolvesDirectly = true
 
-    /// Quantised channels-last images `q` convolved image by image (over Parallel's threads) with
-    /// `Int8Kernel.convolveDirectly`, then requantised (and pooled) as the unfolding's sums are: the
-    /// same sums, so the same floats.
-    private func convolveDirectly(
-        _ q: UnsafePointer<UInt8>, _ packed: [Int8], images n: Int, channels c: Int, window: Window2D, relu: Bool,
-        maxPool2x2: Bool, into output: UnsafeMutablePointer<Float>
+    /// What one call convolves: the input's images and the window over them, and the output's shape
+    /// (pooled when asked), checked as the layers apart check them.
+    struct Plan {
+        let images: Int
+        let channels: Int
+        let window: Window2D
+        let outputShape: [Int]
+        var outputCount: Int { outputShape.reduce(1, *) }
+    }
+
+    func plan(_ shape: [Int], maxPool2x2: Bool) throws -> Plan {
+        guard shape.count == 4 else {
+            throw TensorError(.shape, "conv2d", "expected a 4-D input [N, C, H, W], got \(formatShape(shape))")
+        }
+        let (n, c, h, wd) = (shape[0], shape[1], shape[2], shape[3])
+        guard weights.shape[1] == c else {
+            throw TensorError(
+                .shape,
+                "conv2d", "int8 weight \(formatShape(weights.shape)) does not match input \(formatShape(shape))")
+        }
+        let window = try Window2D(
+            kernel: (weights.shape[2], weights.shape[3]), stride: stride, padding: padding, height: h, width: wd,
+            op: "conv2d")
+        var outputShape = try window.outputShape(images: n, channels: weights.outputs, op: "conv2d")
+        if maxPool2x2 {
+            // Checked as the pooling layer checks it: the same error for an output too small to pool.
+            let pool = try Window2D(
+                kernel: (2, 2), stride: 2, padding: 0, height: window.outputHeight, width: window.outputWidth,
+                op: "max_pool2d")
+            outputShape = [n, weights.outputs, pool.outputHeight, pool.outputWidth]
+        }
+        return Plan(images: n, channels: c, window: window, outputShape: outputShape)
+    }
+
+    /// The float input quantised onto this layer's grid, channels last (the caller deallocates it).
+    private func quantizedChannelsLast(_ x: UnsafeBufferPointer<Float>, _ plan: Plan) -> UnsafeMutablePointer<UInt8> {
+        let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(x.count, 1))
+        Int8Kernel.quantizeChannelsLast(
+            x, channels: plan.channels, area: plan.window.inputHeight * plan.window.inputWidth,
+            inverse: 1 / weights.input.scale, zero: weights.input.zeroPoint, into: q)
+        return q
+    }
+
+    private func convolve(_ x: Tensor, relu: Bool, maxPool2x2: Bool) throws -> Tensor {
+        let plan = try plan(x.shape, maxPool2x2: maxPool2x2)
+        return x.withUnsafeBufferPointer { px in
+            Tensor(shape: plan.outputShape) { po in
+                let q = quantizedChannelsLast(px, plan)
+                defer { q.deallocate() }
+                convolve(q, plan, relu: relu, maxPool2x2: maxPool2x2, into: .floats(po.baseAddress!))
+            }
+        }
+    }
+
+    /// Quantised channels-last images `q` convolved, requantised (with ReLU and the pool when asked)
+    /// into `output`, directly where the weights have a direct packing, unfolded otherwise.
+    private func convolve(
+        _ q: UnsafePointer<UInt8>, _ plan: Plan, relu: Bool, maxPool2x2: Bool, into output: Int8Output
     ) {
+        if let direct = weights.direct, Self.convolvesDirectly {
+            convolveDirectly(q, direct, plan, relu: relu, maxPool2x2: maxPool2x2, into: output)
+        } else {
+            convolveUnfolded(q, plan, relu: relu, maxPool2x2: maxPool2x2, into: output)
+        }
+    }
+
+    /// Image by image (over Parallel's threads) with `Int8Kernel.convolveDirectly`, then requantised
+    /// (and pooled) as the unfolding's sums are: the same sums, so the same values.
+    private func convolveDirectly(
+        _ q: UnsafePointer<UInt8>, _ packed: [Int8], _ plan: Plan, relu: Bool, maxPool2x2: Bool,
+        into output: Int8Output
+    ) {
+        let (window, n, c) = (plan.window, plan.images, plan.channels)
         let (h, wd, oh, ow) = (window.inputHeight, window.inputWidth, window.outputHeight, window.outputWidth)
         let (outputs, zero) = (weights.outputs, UInt8(weights.input.zeroPoint))
         let padded = (h + 2 * padding) * (wd + 2 * padding) * c + 4
-        let pooledPlane = (oh / 2) * (ow / 2)
         let cost = n * oh * ow * window.kernelHeight * window.kernelWidth * c * outputs / 64
         Parallel.forEach(n, cost: cost) { range in
             let image = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(padded, 1))
@@ -303,93 +441,67 @@ public final class QuantizedConv2d: QuantizedLayer {
                 let done = Int8Kernel.convolveDirectly(image, channels: c, window: window, packed, outputs: outputs, into: acc)
                 assert(done, "Int8Weights.direct is packed only where the direct kernel runs")
                 guard maxPool2x2 else {
-                    weights.requantize(acc, rows: i * oh * ow..<(i + 1) * oh * ow, area: oh * ow, relu: relu, into: output)
+                    weights.requantize(acc, positions: i * oh * ow..<(i + 1) * oh * ow, area: oh * ow, relu: relu, into: output)
                     continue
                 }
                 for row in 0..<(oh / 2) {
                     weights.requantizePooled(
-                        acc + 2 * row * ow * outputs, width: ow, relu: relu, plane: pooledPlane,
-                        into: output + i * outputs * pooledPlane + row * (ow / 2))
+                        acc + 2 * row * ow * outputs, image: i, row: row, width: ow, pooledHeight: oh / 2, relu: relu,
+                        into: output)
                 }
             }
         }
     }
 
-    private func convolve(_ x: Tensor, relu: Bool, maxPool2x2: Bool) throws -> Tensor {
-        let (n, c, h, wd) = try x.imageDimensions(op: "conv2d")
-        guard weights.shape[1] == c else {
-            throw TensorError(
-                .shape,
-                "conv2d", "int8 weight \(formatShape(weights.shape)) does not match input \(formatShape(x.shape))")
-        }
-        let window = try Window2D(
-            kernel: (weights.shape[2], weights.shape[3]), stride: stride, padding: padding, height: h, width: wd,
-            op: "conv2d")
-        var outputShape = try window.outputShape(images: n, channels: weights.outputs, op: "conv2d")
+    /// Unfolded (padding takes the zero point) into patches and multiplied by the packed weights, in
+    /// blocks of output rows over Parallel's threads.
+    private func convolveUnfolded(
+        _ q: UnsafePointer<UInt8>, _ plan: Plan, relu: Bool, maxPool2x2: Bool, into output: Int8Output
+    ) {
+        let window = plan.window
         let (oh, ow) = (window.outputHeight, window.outputWidth)
-        if maxPool2x2 {
-            // Checked as the pooling layer checks it: the same error for an output too small to pool.
-            let pool = try Window2D(kernel: (2, 2), stride: 2, padding: 0, height: oh, width: ow, op: "max_pool2d")
-            outputShape = [n, weights.outputs, pool.outputHeight, pool.outputWidth]
-        }
-        let patch = c * window.kernelHeight * window.kernelWidth
+        let patch = plan.channels * window.kernelHeight * window.kernelWidth
         let outputs = weights.outputs
         let zero = UInt8(weights.input.zeroPoint)
         // The unit of work: one output row, or the two a pooled row is made of (a last odd row,
         // which the pool drops, is not computed).
         let unitRows = maxPool2x2 ? 2 : 1
         let unitsPerImage = oh / unitRows
-        let units = n * unitsPerImage
+        let units = plan.images * unitsPerImage
         let unitPositions = unitRows * ow
-        let pooledPlane = (oh / 2) * (ow / 2)
-        return x.withUnsafeBufferPointer { px in
-            Tensor(shape: outputShape) { po in
-                let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(px.count, 1))
-                defer { q.deallocate() }
-                Int8Kernel.quantizeChannelsLast(
-                    px, channels: c, area: h * wd, inverse: 1 / weights.input.scale, zero: weights.input.zeroPoint, into: q)
-                if let direct = weights.direct, Self.convolvesDirectly {
-                    return convolveDirectly(
-                        q, direct, images: n, channels: c, window: window, relu: relu, maxPool2x2: maxPool2x2,
-                        into: po.baseAddress!)
+        // Units in blocks whose patches (about 128 KB) stay in cache between unfolding and the
+        // product; blocks write disjoint outputs, so they are shared out over Parallel's threads.
+        let perBlock = Swift.max(1, Swift.min(units, (128 << 10) / Swift.max(patch * unitPositions, 1)))
+        let blocks = (units + perBlock - 1) / perBlock
+        Parallel.forEach(blocks, cost: units * unitPositions * patch * outputs / 64) { range in
+            let rows = perBlock * unitPositions
+            let columns = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(rows * patch, 1))
+            let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(rows * outputs, 1))
+            defer {
+                columns.deallocate()
+                acc.deallocate()
+            }
+            for index in range {
+                let block = index * perBlock..<Swift.min((index + 1) * perBlock, units)
+                let positions = block.count * unitPositions
+                guard maxPool2x2 else {
+                    Int8Kernel.im2col(q, channels: plan.channels, window: window, zero: zero, outputRows: block, into: columns)
+                    Int8Kernel.gemm(columns, m: positions, weights.packed, into: acc)
+                    let first = block.lowerBound * ow
+                    weights.requantize(acc, positions: first..<first + positions, area: oh * ow, relu: relu, into: output)
+                    continue
                 }
-                // Units in blocks whose patches (about 128 KB) stay in cache between unfolding and the
-                // product; blocks write disjoint outputs, so they are shared out over Parallel's threads.
-                let perBlock = Swift.max(1, Swift.min(units, (128 << 10) / Swift.max(patch * unitPositions, 1)))
-                let blocks = (units + perBlock - 1) / perBlock
-                let output = po.baseAddress!
-                Parallel.forEach(blocks, cost: units * unitPositions * patch * outputs / 64) { range in
-                    let rows = perBlock * unitPositions
-                    let columns = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(rows * patch, 1))
-                    let acc = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(rows * outputs, 1))
-                    defer {
-                        columns.deallocate()
-                        acc.deallocate()
-                    }
-                    for index in range {
-                        let block = index * perBlock..<Swift.min((index + 1) * perBlock, units)
-                        let positions = block.count * unitPositions
-                        guard maxPool2x2 else {
-                            Int8Kernel.im2col(q, channels: c, window: window, zero: zero, outputRows: block, into: columns)
-                            Int8Kernel.gemm(columns, m: positions, weights.packed, into: acc)
-                            let first = block.lowerBound * ow
-                            weights.requantize(acc, rows: first..<first + positions, area: oh * ow, relu: relu, into: output)
-                            continue
-                        }
-                        for (offset, unit) in block.enumerated() {
-                            let row = (unit / unitsPerImage) * oh + (unit % unitsPerImage) * 2
-                            Int8Kernel.im2col(
-                                q, channels: c, window: window, zero: zero, outputRows: row..<row + 2,
-                                into: columns + offset * unitPositions * patch)
-                        }
-                        Int8Kernel.gemm(columns, m: positions, weights.packed, into: acc)
-                        for (offset, unit) in block.enumerated() {
-                            let (image, pooledRow) = (unit / unitsPerImage, unit % unitsPerImage)
-                            weights.requantizePooled(
-                                acc + offset * unitPositions * outputs, width: ow, relu: relu, plane: pooledPlane,
-                                into: output + image * outputs * pooledPlane + pooledRow * (ow / 2))
-                        }
-                    }
+                for (offset, unit) in block.enumerated() {
+                    let row = (unit / unitsPerImage) * oh + (unit % unitsPerImage) * 2
+                    Int8Kernel.im2col(
+                        q, channels: plan.channels, window: window, zero: zero, outputRows: row..<row + 2,
+                        into: columns + offset * unitPositions * patch)
+                }
+                Int8Kernel.gemm(columns, m: positions, weights.packed, into: acc)
+                for (offset, unit) in block.enumerated() {
+                    weights.requantizePooled(
+                        acc + offset * unitPositions * outputs, image: unit / unitsPerImage, row: unit % unitsPerImage,
+                        width: ow, pooledHeight: unitsPerImage, relu: relu, into: output)
                 }
             }
         }
