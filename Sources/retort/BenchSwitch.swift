@@ -34,8 +34,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// Inference's direct convolution for a layer of at most 16 taps (the CNN's one-channel first
     /// layer), each tap's weights in a register; off unfolds it for a GEMM.
     case fewTaps = "few-taps"
-    /// Int8 convolutions in a row handing each other their outputs quantised, channels last
-    /// (`QuantizedConv2d.chains`); off requantises each to floats and quantises them again.
+    /// Int8 layers in a row handing each other their outputs quantised onto the next one's grid
+    /// (`Int8Chain`); off requantises each to floats and quantises them again.
     case int8Chain = "int8-chain"
     /// Generation's samples shared out over the threads, a group each through the whole model
     /// (`Generation.sharesSamples`); off splits each product and pass instead.
@@ -76,8 +76,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
             let before = Tensor.convolvesFewTapsDirectly
             return { Tensor.convolvesFewTapsDirectly = $0 ? before : false }
         case .int8Chain:
-            let before = QuantizedConv2d.chains
-            return { QuantizedConv2d.chains = $0 ? before : false }
+            let before = Int8Chain.isEnabled
+            return { Int8Chain.isEnabled = $0 ? before : false }
         case .sampleGroups:
             let before = Generation.sharesSamples
             return { Generation.sharesSamples = $0 ? before : false }

@@ -288,9 +288,9 @@ final class Int8ConvolutionTests: XCTestCase {
         let x = Variable(g.normal([2, 2, 8, 8]))
         let layers: [Layer] = [first, Activation(.relu), Pool2d(.max, kernel: 2), second, Activation(.relu)]
         let chained = try Sequential(layers).forward(x)
-        QuantizedConv2d.chains = false
+        Int8Chain.isEnabled = false
         let unchained = try Sequential(layers).forward(x)
-        QuantizedConv2d.chains = true
+        Int8Chain.isEnabled = true
         assertSameBits(chained.value.scalars, unchained.value.scalars, "chain on against off")
 
         let mismatched: [Layer] = [first, Activation(.relu), wrong, Activation(.relu)]

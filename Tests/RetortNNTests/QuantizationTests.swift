@@ -1,4 +1,5 @@
 import Foundation
+import RetortGraph
 import RetortTensor
 import XCTest
 
@@ -209,6 +210,62 @@ final class QuantizationTests: XCTestCase {
             let first = try Sequential(Array(int8.layers.prefix(2))).forward(Variable(x)).value.scalars
             XCTAssertEqual(first.map(\.bitPattern), hidden.map(\.bitPattern), "\(threads) thread(s)")
         }
+    }
+
+    /// Int8 linear layers in a row, with and without a ReLU between them, each handing the next its
+    /// rows quantised onto the next one's grid: the same bits as the layers apart on one and two
+    /// threads (enough rows and width for two blocks), each layer on its own grid (zero points
+    /// 37, 0, 127 and 5), a NaN bias (NaN lands on the next grid's 0), output counts off the vector
+    /// width; with the chain off the same bits; shapes that do not follow give the layers' error; a
+    /// trace keeps the layers apart.
+    func testInt8LinearChainIsTheLayersApart() throws {
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount) = saved }
+        BLAS.gemmLibrary = .oneDNN
+        var g = RandomGenerator(seed: 21)
+        func linear(_ inputs: Int, _ outputs: Int, zero: Int, nanBias: Bool = false) throws -> QuantizedLinear {
+            var bias = (0..<outputs).map { _ in Float(g.nextInt(below: 200) - 100) * 1e-2 }
+            if nanBias { bias[0] = .nan }
+            return QuantizedLinear(
+                try Int8Weights(
+                    shape: [outputs, inputs], values: (0..<outputs * inputs).map { _ in Int8(g.nextInt(below: 255) - 127) },
+                    scales: (0..<outputs).map { _ in Float(g.nextInt(below: 100) + 1) * 1e-3 }, bias: bias,
+                    input: QuantParams(scale: 0.02 * Float(zero + 1), zeroPoint: zero)))
+        }
+        let layers: [Layer] = [
+            try linear(200, 130, zero: 37, nanBias: true), Activation(.relu), try linear(130, 90, zero: 0),
+            try linear(90, 170, zero: 127), Activation(.relu), try linear(170, 5, zero: 5),
+        ]
+        let model = Sequential(layers)
+        let x = Variable(g.normal([3, 40, 200], std: 2))
+        let apart = try layers.reduce(x) { try $1.forward($0) }.value
+        XCTAssertEqual(apart.shape, [3, 40, 5])
+        XCTAssertGreaterThan(Set(apart.scalars).count, 20, "the outputs vary")
+        // Two threads first: a buffer left by the one-thread run could hold the right values already.
+        for threads in [2, 1] {
+            BLAS.threadCount = threads
+            let chained = try model.forward(x).value
+            XCTAssertEqual(chained.shape, apart.shape)
+            XCTAssertTrue(chained.scalars.map(\.bitPattern) == apart.scalars.map(\.bitPattern), "\(threads) thread(s)")
+        }
+        Int8Chain.isEnabled = false
+        let unchained = try model.forward(x).value
+        Int8Chain.isEnabled = true
+        XCTAssertTrue(unchained.scalars.map(\.bitPattern) == apart.scalars.map(\.bitPattern), "chain off")
+
+        let mismatched: [Layer] = [try linear(200, 13, zero: 1), Activation(.relu), try linear(12, 4, zero: 2)]
+        func message(_ body: () throws -> Variable) -> String {
+            do {
+                _ = try body()
+                return "no error"
+            } catch { return "\(error)" }
+        }
+        let error = message { try Sequential(mismatched).forward(x) }
+        XCTAssertTrue(error.contains("does not match int8 weight [4, 12]"), error)
+        XCTAssertEqual(error, message { try mismatched.reduce(x) { try $1.forward($0) } })
+
+        let graph = try Graph.trace(inputs: [("x", x.value)], parameters: []) { [try model.forward($0[0])] }
+        XCTAssertEqual(graph.nodes.map(\.op.name), ["int8_linear", "relu", "int8_linear", "int8_linear", "relu", "int8_linear"])
     }
 
     /// An int8 model saves as int8 weights with float scales (the size `storedBytes` reports is the

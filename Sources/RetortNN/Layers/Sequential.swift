@@ -141,6 +141,13 @@ public final class Sequential: Layer {
                 index += int8Chain.layers
                 continue
             }
+            // Int8 linear layers in a row (each with or without its ReLU) likewise, a block of rows at a time.
+            let linearChain = int8LinearChain(from: index)
+            if linearChain.steps.count > 1, let fused = try QuantizedLinear.chain(x, steps: linearChain.steps) {
+                x = fused
+                index += linearChain.layers
+                continue
+            }
             if index + 1 < layers.count, let activation = layers[index + 1] as? Activation, activation.kind == .relu {
                 if let fused = try Self.linearWithReLU(layers[index], x) {
                     x = fused
@@ -182,6 +189,19 @@ public final class Sequential: Layer {
             let pools = i + 2 < layers.count && Self.isMaxPool2x2(layers[i + 2])
             steps.append((conv, pools))
             i += pools ? 3 : 2
+        }
+        return (steps, i - index)
+    }
+
+    /// The int8 linear layers from `index` on, one after another, each maybe with a ReLU after it,
+    /// and how many layers they take.
+    private func int8LinearChain(from index: Int) -> (steps: [(linear: QuantizedLinear, relu: Bool)], layers: Int) {
+        var steps = [(linear: QuantizedLinear, relu: Bool)]()
+        var i = index
+        while i < layers.count, let linear = layers[i] as? QuantizedLinear {
+            let relu = i + 1 < layers.count && (layers[i + 1] as? Activation)?.kind == .relu
+            steps.append((linear, relu))
+            i += relu ? 2 : 1
         }
         return (steps, i - index)
     }

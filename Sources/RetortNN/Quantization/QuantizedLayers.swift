@@ -189,6 +189,13 @@ enum Int8Output {
     case bytes(UnsafeMutablePointer<UInt8>, QuantParams)
 }
 
+/// Whether int8 layers in a row hand each other bytes on the next one's grid (`QuantizedConv2d.chain`,
+/// `QuantizedLinear.chain`) rather than floats the next quantises again: the same values either
+/// way; the bench switches it to measure what the chains save.
+public enum Int8Chain {
+    nonisolated(unsafe) public static var isEnabled = true
+}
+
 /// The layers of an int8 model share this: the stored weights, which `save` writes.
 public protocol QuantizedLayer: Layer {
     var weights: Int8Weights { get }
@@ -225,6 +232,59 @@ public final class QuantizedLinear: QuantizedLayer {
     func forwardFused(_ input: Variable) throws -> Variable? {
         guard Tape.recorder == nil else { return nil }
         return Variable(try linear(input.value, relu: true))
+    }
+
+    /// Int8 linear layers in a row, each with the ReLU after it where `relu`, as `Sequential` runs
+    /// them: each block of rows goes through every layer while in cache, each layer but the last
+    /// requantising straight onto the next one's input grid (the bytes the next would make of the
+    /// floats, so the same values as the layers one after another). Nil while a trace records, with
+    /// fewer than two, or when the shapes do not follow, so the layers give their own errors.
+    static func chain(_ input: Variable, steps: [(linear: QuantizedLinear, relu: Bool)]) throws -> Variable? {
+        let x = input.value
+        guard Int8Chain.isEnabled, Tape.recorder == nil, steps.count > 1, x.rank >= 1,
+            let first = steps.first?.linear.weights, let last = steps.last?.linear.weights,
+            x.shape[x.rank - 1] == first.depth,
+            zip(steps, steps.dropFirst()).allSatisfy({ $0.linear.weights.outputs == $1.linear.weights.depth })
+        else { return nil }
+        let rows = x.count / Swift.max(first.depth, 1)
+        let outputShape = Array(x.shape.dropLast()) + [last.outputs]
+        try MemoryBudget.check("linear", outputShape)
+        let widest = steps.map { Swift.max($0.linear.weights.depth, $0.linear.weights.outputs) }.max() ?? 0
+        let cost = rows * steps.map { $0.linear.weights.outputs * $0.linear.weights.depth }.reduce(0, +) / 64
+        return Variable(
+            x.withUnsafeBufferPointer { px in
+                Tensor(shape: outputShape) { po in
+                    guard let input = px.baseAddress, let output = po.baseAddress, rows > 0 else { return }
+                    Parallel.forEach((rows + 3) / 4, cost: cost) { groups in
+                        let start = groups.lowerBound * 4
+                        let count = Swift.min(groups.upperBound * 4, rows) - start
+                        guard count > 0 else { return }
+                        var q = UnsafeMutablePointer<UInt8>.allocate(capacity: count * widest)
+                        var next = UnsafeMutablePointer<UInt8>.allocate(capacity: count * widest)
+                        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: count * widest)
+                        defer {
+                            q.deallocate()
+                            next.deallocate()
+                            acc.deallocate()
+                        }
+                        first.quantizeInput(
+                            UnsafeBufferPointer(start: input + start * first.depth, count: count * first.depth), into: q)
+                        for (i, step) in steps.enumerated() {
+                            let weights = step.linear.weights
+                            Int8Kernel.gemm(q, m: count, weights.packed, into: acc)
+                            guard i + 1 < steps.count else {
+                                weights.requantize(acc, rows: start..<start + count, relu: step.relu, into: output)
+                                break
+                            }
+                            Int8Kernel.requantize(
+                                acc, rows: count, outputs: weights.outputs, corrections: weights.corrections,
+                                scales: weights.outputScales, bias: weights.offsets, relu: step.relu,
+                                onto: steps[i + 1].linear.weights.input, into: next)
+                            swap(&q, &next)
+                        }
+                    }
+                }
+            })
     }
 
     /// Blocks of whole groups of four rows (the kernel's step), over Parallel's threads, each
@@ -314,7 +374,7 @@ public final class QuantizedConv2d: QuantizedLayer {
     /// another; the last returns floats. Nil where the layers must run apart (a trace, an infinite
     /// bias, fewer than two) or the shapes do not follow, so the layers give their own errors.
     static func chain(_ input: Variable, steps: [(conv: QuantizedConv2d, maxPool2x2: Bool)]) throws -> Variable? {
-        guard chains, Tape.recorder == nil, steps.count > 1, steps.allSatisfy(\.conv.fuses),
+        guard Int8Chain.isEnabled, Tape.recorder == nil, steps.count > 1, steps.allSatisfy(\.conv.fuses),
             var plans = try? [steps[0].conv.plan(input.value.shape, maxPool2x2: steps[0].maxPool2x2)]
         else { return nil }
         for step in steps.dropFirst() {
@@ -343,10 +403,6 @@ public final class QuantizedConv2d: QuantizedLayer {
                 }
             })
     }
-
-    /// Whether int8 convolutions in a row run as one chain (`chain`); the bench switches it to
-    /// measure what the chain saves.
-    nonisolated(unsafe) public static var chains = true
 
     /// Whether a layer whose weights have a direct packing (`Int8Weights.direct`) uses it; tests
     /// turn it off to run the unfolding on a CPU that has both.
