@@ -214,7 +214,8 @@ final class Int8ConvolutionTests: XCTestCase {
     /// (channels last), give the bits the layers give apart: each with its own grid (zero points 0,
     /// 37 and 127), pooled and not, output counts on and off the vector width (the last few outputs
     /// on the scalar tail), channels the direct kernel takes and not, three in a row, a NaN bias
-    /// (NaN lands on the next grid's 0) and sums so large they requantise to infinity.
+    /// (NaN lands on the next grid's 0), sums so large they requantise to infinity, and int8
+    /// linear layers after a flatten (reading the images channels last, their weights permuted).
     func testChainedConvolutionsGiveTheLayersValues() throws {
         func conv(_ outputs: Int, _ channels: Int, seed: UInt64, zero: Int, scale: Float = 1, nanBias: Bool = false)
             throws -> QuantizedConv2d
@@ -228,8 +229,31 @@ final class Int8ConvolutionTests: XCTestCase {
                     input: QuantParams(scale: 0.03 * Float(seed), zeroPoint: zero)),
                 stride: 1, padding: 1)
         }
+        func linear(_ inputs: Int, _ outputs: Int, seed: UInt64, zero: Int) throws -> QuantizedLinear {
+            var g = RandomGenerator(seed: seed)
+            return QuantizedLinear(
+                try Int8Weights(
+                    shape: [outputs, inputs], values: (0..<outputs * inputs).map { _ in Int8(g.nextInt(below: 255) - 127) },
+                    scales: (0..<outputs).map { _ in Float(g.nextInt(below: 100) + 1) * 1e-4 },
+                    bias: (0..<outputs).map { _ in Float(g.nextInt(below: 200) - 100) * 1e-2 },
+                    input: QuantParams(scale: 0.05 * Float(seed), zeroPoint: zero)))
+        }
         let pool = Pool2d(.max, kernel: 2)
         for (name, layers, channels, size) in [
+            (
+                "the bench's CNN to its classifier",
+                [
+                    try conv(16, 1, seed: 1, zero: 37), Activation(.relu), pool, try conv(32, 16, seed: 2, zero: 0),
+                    Activation(.relu), pool, Flatten(), try linear(32 * 7 * 7, 10, seed: 3, zero: 11),
+                ], 1, 28
+            ),
+            (
+                "one convolution to two linear layers",
+                [
+                    try conv(12, 4, seed: 10, zero: 3), Activation(.relu), pool, Flatten(),
+                    try linear(12 * 6 * 6, 30, seed: 4, zero: 60), Activation(.relu), try linear(30, 7, seed: 5, zero: 2),
+                ], 4, 12
+            ),
             (
                 "the bench's CNN",
                 [
@@ -306,5 +330,26 @@ final class Int8ConvolutionTests: XCTestCase {
 
         let graph = try Graph.trace(inputs: [("x", x.value)], parameters: []) { [try Sequential(layers).forward($0[0])] }
         XCTAssertEqual(graph.nodes.map(\.op.name), ["int8_conv2d", "relu", "max_pool2d", "int8_conv2d", "relu"])
+    }
+
+    /// A linear layer after the flatten keeps its weights permuted for channels-last images; a
+    /// weight loaded into it afterwards (`setBuffer`, as `load` does) is what the next chained run
+    /// multiplies by, not the permutation of the old one.
+    func testAChainedLinearLayerUsesWeightsLoadedLater() throws {
+        let conv = QuantizedConv2d(try weights(outputs: 8, channels: 2, kernel: (3, 3), seed: 1), stride: 1, padding: 1)
+        let w = try Int8Weights(
+            shape: [3, 8 * 4 * 4], values: (0..<3 * 128).map { Int8($0 % 255 - 127) }, scales: [0.01, 0.02, 0.03],
+            bias: nil, input: QuantParams(scale: 0.05, zeroPoint: 9))
+        let linear = QuantizedLinear(w)
+        let layers: [Layer] = [conv, Activation(.relu), Pool2d(.max, kernel: 2), Flatten(), linear]
+        var g = RandomGenerator(seed: 5)
+        let x = Variable(g.normal([4, 2, 8, 8]))
+        let before = try Sequential(layers).forward(x).value.scalars
+        assertSameBits(before, try layers.reduce(x) { try $1.forward($0) }.value.scalars, "before loading")
+        try linear.setBuffer(
+            "weight", Tensor(shape: [3, 128]) { out in for i in 0..<384 { out[i] = Float((i * 7) % 255 - 127) } })
+        let after = try Sequential(layers).forward(x).value.scalars
+        assertSameBits(after, try layers.reduce(x) { try $1.forward($0) }.value.scalars, "after loading")
+        XCTAssertNotEqual(after, before, "the new weights change the outputs")
     }
 }

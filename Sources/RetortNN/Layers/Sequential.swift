@@ -134,11 +134,16 @@ public final class Sequential: Layer {
                 index += chain.layers
                 continue
             }
-            // Int8 convolutions in a row hand each other their outputs already quantised, channels last.
+            // Int8 convolutions in a row hand each other their outputs already quantised, channels
+            // last, and through a flatten to int8 linear layers after them.
             let int8Chain = convolutionChain(of: QuantizedConv2d.self, from: index)
-            if int8Chain.steps.count > 1, let fused = try QuantizedConv2d.chain(x, steps: int8Chain.steps) {
+            let end = index + int8Chain.layers
+            let tail = end < layers.count && layers[end] is Flatten ? int8LinearChain(from: end + 1) : (steps: [], layers: 0)
+            if !int8Chain.steps.isEmpty,
+                let fused = try QuantizedConv2d.chain(x, steps: int8Chain.steps, then: tail.steps)
+            {
                 x = fused
-                index += int8Chain.layers
+                index = tail.steps.isEmpty ? end : end + 1 + tail.layers
                 continue
             }
             // Int8 linear layers in a row (each with or without its ReLU) likewise, a block of rows at a time.

@@ -189,13 +189,6 @@ enum Int8Output {
     case bytes(UnsafeMutablePointer<UInt8>, QuantParams)
 }
 
-/// Whether int8 layers in a row hand each other bytes on the next one's grid (`QuantizedConv2d.chain`,
-/// `QuantizedLinear.chain`) rather than floats the next quantises again: the same values either
-/// way; the bench switches it to measure what the chains save.
-public enum Int8Chain {
-    nonisolated(unsafe) public static var isEnabled = true
-}
-
 /// The layers of an int8 model share this: the stored weights, which `save` writes.
 public protocol QuantizedLayer: Layer {
     var weights: Int8Weights { get }
@@ -209,8 +202,13 @@ extension QuantizedLayer {
 
 /// An int8 fully connected layer.
 public final class QuantizedLinear: QuantizedLayer {
-    public private(set) var weights: Int8Weights
+    public private(set) var weights: Int8Weights {
+        didSet { channelsLastPacking = nil }
+    }
     public var isTraining = false
+    /// The weights packed for inputs flattened from channels-last images, for one image shape
+    /// (`packedForChannelsLast`), made when first asked.
+    var channelsLastPacking: (channels: Int, area: Int, packed: Int8Kernel.Packed)?
 
     public init(_ weights: Int8Weights) { self.weights = weights }
     public func copy() -> Layer { QuantizedLinear(weights) }
@@ -232,59 +230,6 @@ public final class QuantizedLinear: QuantizedLayer {
     func forwardFused(_ input: Variable) throws -> Variable? {
         guard Tape.recorder == nil else { return nil }
         return Variable(try linear(input.value, relu: true))
-    }
-
-    /// Int8 linear layers in a row, each with the ReLU after it where `relu`, as `Sequential` runs
-    /// them: each block of rows goes through every layer while in cache, each layer but the last
-    /// requantising straight onto the next one's input grid (the bytes the next would make of the
-    /// floats, so the same values as the layers one after another). Nil while a trace records, with
-    /// fewer than two, or when the shapes do not follow, so the layers give their own errors.
-    static func chain(_ input: Variable, steps: [(linear: QuantizedLinear, relu: Bool)]) throws -> Variable? {
-        let x = input.value
-        guard Int8Chain.isEnabled, Tape.recorder == nil, steps.count > 1, x.rank >= 1,
-            let first = steps.first?.linear.weights, let last = steps.last?.linear.weights,
-            x.shape[x.rank - 1] == first.depth,
-            zip(steps, steps.dropFirst()).allSatisfy({ $0.linear.weights.outputs == $1.linear.weights.depth })
-        else { return nil }
-        let rows = x.count / Swift.max(first.depth, 1)
-        let outputShape = Array(x.shape.dropLast()) + [last.outputs]
-        try MemoryBudget.check("linear", outputShape)
-        let widest = steps.map { Swift.max($0.linear.weights.depth, $0.linear.weights.outputs) }.max() ?? 0
-        let cost = rows * steps.map { $0.linear.weights.outputs * $0.linear.weights.depth }.reduce(0, +) / 64
-        return Variable(
-            x.withUnsafeBufferPointer { px in
-                Tensor(shape: outputShape) { po in
-                    guard let input = px.baseAddress, let output = po.baseAddress, rows > 0 else { return }
-                    Parallel.forEach((rows + 3) / 4, cost: cost) { groups in
-                        let start = groups.lowerBound * 4
-                        let count = Swift.min(groups.upperBound * 4, rows) - start
-                        guard count > 0 else { return }
-                        var q = UnsafeMutablePointer<UInt8>.allocate(capacity: count * widest)
-                        var next = UnsafeMutablePointer<UInt8>.allocate(capacity: count * widest)
-                        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: count * widest)
-                        defer {
-                            q.deallocate()
-                            next.deallocate()
-                            acc.deallocate()
-                        }
-                        first.quantizeInput(
-                            UnsafeBufferPointer(start: input + start * first.depth, count: count * first.depth), into: q)
-                        for (i, step) in steps.enumerated() {
-                            let weights = step.linear.weights
-                            Int8Kernel.gemm(q, m: count, weights.packed, into: acc)
-                            guard i + 1 < steps.count else {
-                                weights.requantize(acc, rows: start..<start + count, relu: step.relu, into: output)
-                                break
-                            }
-                            Int8Kernel.requantize(
-                                acc, rows: count, outputs: weights.outputs, corrections: weights.corrections,
-                                scales: weights.outputScales, bias: weights.offsets, relu: step.relu,
-                                onto: steps[i + 1].linear.weights.input, into: next)
-                            swap(&q, &next)
-                        }
-                    }
-                }
-            })
     }
 
     /// Blocks of whole groups of four rows (the kernel's step), over Parallel's threads, each
@@ -366,43 +311,7 @@ public final class QuantizedConv2d: QuantizedLayer {
     /// Pooling the sums first gives the layers' values because requantising is nondecreasing and
     /// makes no NaN of a number; an infinite bias (a huge scale times a sum can overflow, and
     /// inf − inf is NaN) breaks that, so such a layer runs apart.
-    private var fuses: Bool { !weights.offsets.contains(where: \.isInfinite) }
-
-    /// Int8 convolutions in a row, each with the ReLU after it (and a 2×2 max pool where `maxPool2x2`),
-    /// as `Sequential` runs them: each requantises straight onto the next one's input grid, channels
-    /// last, the bytes the next would make of the floats, so the same values as the layers one after
-    /// another; the last returns floats. Nil where the layers must run apart (a trace, an infinite
-    /// bias, fewer than two) or the shapes do not follow, so the layers give their own errors.
-    static func chain(_ input: Variable, steps: [(conv: QuantizedConv2d, maxPool2x2: Bool)]) throws -> Variable? {
-        guard Int8Chain.isEnabled, Tape.recorder == nil, steps.count > 1, steps.allSatisfy(\.conv.fuses),
-            var plans = try? [steps[0].conv.plan(input.value.shape, maxPool2x2: steps[0].maxPool2x2)]
-        else { return nil }
-        for step in steps.dropFirst() {
-            guard let plan = try? step.conv.plan(plans[plans.count - 1].outputShape, maxPool2x2: step.maxPool2x2) else {
-                return nil
-            }
-            plans.append(plan)
-        }
-        let first = steps[0].conv
-        return Variable(
-            input.value.withUnsafeBufferPointer { px in
-                Tensor(shape: plans[plans.count - 1].outputShape) { po in
-                    var q = first.quantizedChannelsLast(px, plans[0])
-                    for i in 0..<steps.count - 1 {
-                        let next = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(plans[i].outputCount, 1))
-                        steps[i].conv.convolve(
-                            q, plans[i], relu: true, maxPool2x2: steps[i].maxPool2x2,
-                            into: .bytes(next, steps[i + 1].conv.weights.input))
-                        q.deallocate()
-                        q = next
-                    }
-                    let last = steps.count - 1
-                    steps[last].conv.convolve(
-                        q, plans[last], relu: true, maxPool2x2: steps[last].maxPool2x2, into: .floats(po.baseAddress!))
-                    q.deallocate()
-                }
-            })
-    }
+    var fuses: Bool { !weights.offsets.contains(where: \.isInfinite) }
 
     /// Whether a layer whose weights have a direct packing (`Int8Weights.direct`) uses it; tests
     /// turn it off to run the unfolding on a CPU that has both.
@@ -443,7 +352,7 @@ public final class QuantizedConv2d: QuantizedLayer {
     }
 
     /// The float input quantised onto this layer's grid, channels last (the caller deallocates it).
-    private func quantizedChannelsLast(_ x: UnsafeBufferPointer<Float>, _ plan: Plan) -> UnsafeMutablePointer<UInt8> {
+    func quantizedChannelsLast(_ x: UnsafeBufferPointer<Float>, _ plan: Plan) -> UnsafeMutablePointer<UInt8> {
         let q = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(x.count, 1))
         Int8Kernel.quantizeChannelsLast(
             x, channels: plan.channels, area: plan.window.inputHeight * plan.window.inputWidth,
@@ -464,7 +373,7 @@ public final class QuantizedConv2d: QuantizedLayer {
 
     /// Quantised channels-last images `q` convolved, requantised (with ReLU and the pool when asked)
     /// into `output`, directly where the weights have a direct packing, unfolded otherwise.
-    private func convolve(
+    func convolve(
         _ q: UnsafePointer<UInt8>, _ plan: Plan, relu: Bool, maxPool2x2: Bool, into output: Int8Output
     ) {
         if let direct = weights.direct, Self.convolvesDirectly {
