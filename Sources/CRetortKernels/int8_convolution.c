@@ -224,38 +224,50 @@ static inline uint8_t requantized_byte(int32_t acc, int32_t correction, float sc
 }
 
 #ifdef RETORT_X86
-// Eight outputs requantised as requantize_pooled_avx2 does (separate multiply and add, max(0, v) for ReLU), then
-// quantised onto the next grid and stored as eight bytes.
-__attribute__((target("avx2"))) static inline void requantized_bytes8(__m256i m, const int32_t *corrections,
-                                                                      const float *scales, const float *bias,
-                                                                      int relu, __m256 inverse, __m256 zero,
-                                                                      uint8_t *out) {
+// Eight outputs' sums requantised as requantize_pooled_avx2 does (separate multiply and add, max(0, v) for ReLU),
+// on their way onto the next grid (retort_int8_quantized8).
+__attribute__((target("avx2"))) static inline __m256i requantized8(__m256i m, const int32_t *corrections,
+                                                                  const float *scales, const float *bias, int relu,
+                                                                  __m256 inverse, __m256i zero) {
     __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(m, _mm256_loadu_si256((const __m256i *)corrections)));
     v = _mm256_add_ps(_mm256_mul_ps(v, _mm256_loadu_ps(scales)), _mm256_loadu_ps(bias));
     if (relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
-    retort_int8_store_bytes8(out, retort_int8_quantized8(v, inverse, zero));
+    return retort_int8_quantized8(v, inverse, zero);
 }
 
+// The largest of four positions' sums for outputs j ... j + 7.
+__attribute__((target("avx2"))) static inline __m256i pooled8(const int32_t *top, const int32_t *bottom, size_t left,
+                                                             size_t right, int j) {
+    return _mm256_max_epi32(_mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(top + left + j)),
+                                             _mm256_loadu_si256((const __m256i *)(top + right + j))),
+                            _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(bottom + left + j)),
+                                             _mm256_loadu_si256((const __m256i *)(bottom + right + j))));
+}
+
+// Sixteen outputs at a time where there are sixteen (one 16-byte store), then eight, then the scalar rule.
 __attribute__((target("avx2"))) static void requantize_pooled_bytes_avx2(const int32_t *acc, int out_w, int outputs,
                                                                          const int32_t *corrections,
                                                                          const float *scales, const float *bias,
                                                                          int relu, float inverse, int zero,
                                                                          uint8_t *out) {
     const int32_t *top = acc, *bottom = acc + (size_t)out_w * outputs;
-    const __m256 scale = _mm256_set1_ps(inverse), offset = _mm256_set1_ps((float)zero);
-    int vector_end = outputs / 8 * 8;
+    const __m256 scale = _mm256_set1_ps(inverse);
+    const __m256i offset = _mm256_set1_epi32(zero);
     for (int px = 0; px < out_w / 2; px++) {
         size_t left = (size_t)(2 * px) * outputs, right = left + outputs;
         uint8_t *o = out + (size_t)px * outputs;
-        for (int j = 0; j < vector_end; j += 8) {
-            __m256i m = _mm256_max_epi32(
-                _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(top + left + j)),
-                                 _mm256_loadu_si256((const __m256i *)(top + right + j))),
-                _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(bottom + left + j)),
-                                 _mm256_loadu_si256((const __m256i *)(bottom + right + j))));
-            requantized_bytes8(m, corrections + j, scales + j, bias + j, relu, scale, offset, o + j);
+        int j = 0;
+        for (; j + 16 <= outputs; j += 16) {
+            __m256i a = requantized8(pooled8(top, bottom, left, right, j), corrections + j, scales + j, bias + j, relu,
+                                     scale, offset);
+            __m256i b = requantized8(pooled8(top, bottom, left, right, j + 8), corrections + j + 8, scales + j + 8,
+                                     bias + j + 8, relu, scale, offset);
+            retort_int8_store_bytes16(o + j, a, b);
         }
-        for (int j = vector_end; j < outputs; j++) {
+        for (; j + 8 <= outputs; j += 8)
+            retort_int8_store_bytes8(o + j, requantized8(pooled8(top, bottom, left, right, j), corrections + j,
+                                                         scales + j, bias + j, relu, scale, offset));
+        for (; j < outputs; j++) {
             int32_t m = max4(top[left + j], top[right + j], bottom[left + j], bottom[right + j]);
             o[j] = requantized_byte(m, corrections[j], scales[j], bias[j], relu, inverse, zero);
         }
@@ -266,15 +278,23 @@ __attribute__((target("avx2"))) static void requantize_bytes_avx2(const int32_t 
                                                                   const int32_t *corrections, const float *scales,
                                                                   const float *bias, int relu, float inverse,
                                                                   int zero, uint8_t *out) {
-    const __m256 scale = _mm256_set1_ps(inverse), offset = _mm256_set1_ps((float)zero);
-    int vector_end = outputs / 8 * 8;
+    const __m256 scale = _mm256_set1_ps(inverse);
+    const __m256i offset = _mm256_set1_epi32(zero);
     for (size_t r = 0; r < rows; r++) {
         const int32_t *a = acc + r * outputs;
         uint8_t *o = out + r * outputs;
-        for (int j = 0; j < vector_end; j += 8)
-            requantized_bytes8(_mm256_loadu_si256((const __m256i *)(a + j)), corrections + j, scales + j, bias + j,
-                               relu, scale, offset, o + j);
-        for (int j = vector_end; j < outputs; j++)
+        int j = 0;
+        for (; j + 16 <= outputs; j += 16) {
+            __m256i lo = requantized8(_mm256_loadu_si256((const __m256i *)(a + j)), corrections + j, scales + j,
+                                      bias + j, relu, scale, offset);
+            __m256i hi = requantized8(_mm256_loadu_si256((const __m256i *)(a + j + 8)), corrections + j + 8,
+                                      scales + j + 8, bias + j + 8, relu, scale, offset);
+            retort_int8_store_bytes16(o + j, lo, hi);
+        }
+        for (; j + 8 <= outputs; j += 8)
+            retort_int8_store_bytes8(o + j, requantized8(_mm256_loadu_si256((const __m256i *)(a + j)), corrections + j,
+                                                         scales + j, bias + j, relu, scale, offset));
+        for (; j < outputs; j++)
             o[j] = requantized_byte(a[j], corrections[j], scales[j], bias[j], relu, inverse, zero);
     }
 }

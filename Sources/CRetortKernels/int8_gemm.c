@@ -301,8 +301,11 @@ static void quantize_scalar(const float *x, size_t count, float inverse, int zer
 __attribute__((target("avx2"))) static void quantize_avx2(const float *x, size_t count, float inverse, int zero,
                                                           uint8_t *q) {
     const __m256 scale = _mm256_set1_ps(inverse);
-    const __m256 offset = _mm256_set1_ps((float)zero);
+    const __m256i offset = _mm256_set1_epi32(zero);
     size_t i = 0;
+    for (; i + 16 <= count; i += 16)
+        retort_int8_store_bytes16(q + i, retort_int8_quantized8(_mm256_loadu_ps(x + i), scale, offset),
+                                  retort_int8_quantized8(_mm256_loadu_ps(x + i + 8), scale, offset));
     for (; i + 8 <= count; i += 8) retort_int8_store_bytes8(q + i, retort_int8_quantized8(_mm256_loadu_ps(x + i), scale, offset));
     quantize_scalar(x + i, count - i, inverse, zero, q + i);
 }

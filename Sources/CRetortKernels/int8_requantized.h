@@ -25,19 +25,30 @@ static inline uint8_t retort_int8_quantized(float x, float inverse, int zero) {
 #if (defined(__x86_64__) || defined(__i386__)) && !defined(RETORT_INT8_NO_SIMD)
 #include <immintrin.h>
 
-// Eight values as retort_int8_quantized gives them, as int32 lanes in 0...127.
-__attribute__((target("avx2"))) static inline __m256i retort_int8_quantized8(__m256 x, __m256 inverse, __m256 zero) {
-    __m256 v = _mm256_round_ps(_mm256_mul_ps(x, inverse), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    v = _mm256_add_ps(v, zero);
-    // max_ps returns its second operand when the first is NaN, so NaN becomes 0.
-    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(127.0f));
-    return _mm256_cvtps_epi32(v);
+// Eight values on their way onto the grid: round(x * inverse) + zero as int32 lanes, not yet clamped
+// (retort_int8_store_bytes8 and 16 clamp them to 0...127), the bytes retort_int8_quantized gives.
+// x * inverse is capped at 256 first (the grid clamps above that anyway), with min_ps's NaN rule
+// (its second operand when either is NaN) letting NaN through; the conversion rounds to nearest
+// even, as retort_int8_quantized's does, and turns NaN, -inf and anything below -2^31 into
+// INT32_MIN, which clamps to 0 as those do.
+__attribute__((target("avx2"))) static inline __m256i retort_int8_quantized8(__m256 x, __m256 inverse, __m256i zero) {
+    __m256 t = _mm256_min_ps(_mm256_set1_ps(256.0f), _mm256_mul_ps(x, inverse));
+    return _mm256_add_epi32(_mm256_cvtps_epi32(t), zero);
 }
 
-// Eight int32 lanes in 0...127 stored as eight bytes.
+// Eight lanes of retort_int8_quantized8 clamped to 0...127 (saturating packs, then a cap) and
+// stored as eight bytes.
 __attribute__((target("avx2"))) static inline void retort_int8_store_bytes8(uint8_t *q, __m256i n) {
     __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(n), _mm256_extracti128_si256(n, 1));
-    _mm_storel_epi64((__m128i *)q, _mm_packus_epi16(words, words));
+    _mm_storel_epi64((__m128i *)q, _mm_min_epu8(_mm_packus_epi16(words, words), _mm_set1_epi8(127)));
+}
+
+// Sixteen lanes (a, then b) clamped as retort_int8_store_bytes8 does and stored as sixteen bytes.
+__attribute__((target("avx2"))) static inline void retort_int8_store_bytes16(uint8_t *q, __m256i a, __m256i b) {
+    // packs works within 128-bit halves: a0-3 b0-3 | a4-7 b4-7; the permute puts a's words first.
+    __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+    __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+    _mm_storeu_si128((__m128i *)q, _mm_min_epu8(bytes, _mm_set1_epi8(127)));
 }
 #endif
 
