@@ -303,7 +303,8 @@ final class Int8ConvolutionTests: XCTestCase {
     }
 
     /// The chain is Sequential's choice, not a new rule: with it off the model gives the same bits;
-    /// shapes that do not follow give the layers' own error; a trace keeps the layers apart.
+    /// an empty batch gives the layers' empty output; shapes that do not follow give the layers'
+    /// own error; a trace keeps the layers apart.
     func testChainKeepsErrorsAndTraces() throws {
         let first = QuantizedConv2d(try weights(outputs: 8, channels: 2, kernel: (3, 3), seed: 1), stride: 1, padding: 1)
         let second = QuantizedConv2d(try weights(outputs: 4, channels: 8, kernel: (3, 3), seed: 2), stride: 1, padding: 1)
@@ -316,6 +317,10 @@ final class Int8ConvolutionTests: XCTestCase {
         let unchained = try Sequential(layers).forward(x)
         Int8Chain.isEnabled = true
         assertSameBits(chained.value.scalars, unchained.value.scalars, "chain on against off")
+
+        let empty = Variable(.zeros([0, 2, 8, 8]))
+        XCTAssertEqual(try Sequential(layers).forward(empty).shape, [0, 4, 4, 4], "an empty batch")
+        XCTAssertEqual(try layers.reduce(empty) { try $1.forward($0) }.shape, [0, 4, 4, 4])
 
         let mismatched: [Layer] = [first, Activation(.relu), wrong, Activation(.relu)]
         func message(_ body: () throws -> Variable) -> String {

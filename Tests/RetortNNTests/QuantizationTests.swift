@@ -253,6 +253,8 @@ final class QuantizationTests: XCTestCase {
         Int8Chain.isEnabled = true
         XCTAssertTrue(unchained.scalars.map(\.bitPattern) == apart.scalars.map(\.bitPattern), "chain off")
 
+        XCTAssertEqual(try model.forward(Variable(.zeros([0, 200]))).shape, [0, 5], "an empty batch")
+
         let mismatched: [Layer] = [try linear(200, 13, zero: 1), Activation(.relu), try linear(12, 4, zero: 2)]
         func message(_ body: () throws -> Variable) -> String {
             do {
