@@ -26,3 +26,12 @@ func assertClose(_ a: [Float], _ e: [Float], rtol: Float = 1e-5, atol: Float = 1
         return
     }
 }
+
+/// What `body` throws, as its message, or "no error": for checking that a fused or chained pass
+/// fails with the error the layers give one by one.
+func errorMessage(_ body: () throws -> Variable) -> String {
+    do {
+        _ = try body()
+        return "no error"
+    } catch { return "\(error)" }
+}

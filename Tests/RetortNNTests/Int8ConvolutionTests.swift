@@ -196,15 +196,9 @@ final class Int8ConvolutionTests: XCTestCase {
         let model = Sequential(layers)
         var g = RandomGenerator(seed: 2)
         let small = Variable(g.normal([1, 2, 3, 3]))
-        func message(_ body: () throws -> Variable) -> String {
-            do {
-                _ = try body()
-                return "no error"
-            } catch { return "\(error)" }
-        }
-        let fused = message { try model.forward(small) }
+        let fused = errorMessage { try model.forward(small) }
         XCTAssertTrue(fused.contains("max_pool2d"), fused)
-        XCTAssertEqual(fused, message { try layers.reduce(small) { try $1.forward($0) } })
+        XCTAssertEqual(fused, errorMessage { try layers.reduce(small) { try $1.forward($0) } })
 
         let graph = try Graph.trace(inputs: [("x", g.normal([2, 2, 8, 8]))], parameters: []) { [try model.forward($0[0])] }
         XCTAssertEqual(graph.nodes.map(\.op.name), ["int8_conv2d", "relu", "max_pool2d"])
@@ -323,15 +317,9 @@ final class Int8ConvolutionTests: XCTestCase {
         XCTAssertEqual(try layers.reduce(empty) { try $1.forward($0) }.shape, [0, 4, 4, 4])
 
         let mismatched: [Layer] = [first, Activation(.relu), wrong, Activation(.relu)]
-        func message(_ body: () throws -> Variable) -> String {
-            do {
-                _ = try body()
-                return "no error"
-            } catch { return "\(error)" }
-        }
-        let error = message { try Sequential(mismatched).forward(x) }
+        let error = errorMessage { try Sequential(mismatched).forward(x) }
         XCTAssertTrue(error.contains("does not match input [2, 8, 8, 8]"), error)
-        XCTAssertEqual(error, message { try mismatched.reduce(x) { try $1.forward($0) } })
+        XCTAssertEqual(error, errorMessage { try mismatched.reduce(x) { try $1.forward($0) } })
 
         let graph = try Graph.trace(inputs: [("x", x.value)], parameters: []) { [try Sequential(layers).forward($0[0])] }
         XCTAssertEqual(graph.nodes.map(\.op.name), ["int8_conv2d", "relu", "max_pool2d", "int8_conv2d", "relu"])

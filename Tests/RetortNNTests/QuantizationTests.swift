@@ -256,15 +256,9 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(try model.forward(Variable(.zeros([0, 200]))).shape, [0, 5], "an empty batch")
 
         let mismatched: [Layer] = [try linear(200, 13, zero: 1), Activation(.relu), try linear(12, 4, zero: 2)]
-        func message(_ body: () throws -> Variable) -> String {
-            do {
-                _ = try body()
-                return "no error"
-            } catch { return "\(error)" }
-        }
-        let error = message { try Sequential(mismatched).forward(x) }
+        let error = errorMessage { try Sequential(mismatched).forward(x) }
         XCTAssertTrue(error.contains("does not match int8 weight [4, 12]"), error)
-        XCTAssertEqual(error, message { try mismatched.reduce(x) { try $1.forward($0) } })
+        XCTAssertEqual(error, errorMessage { try mismatched.reduce(x) { try $1.forward($0) } })
 
         let graph = try Graph.trace(inputs: [("x", x.value)], parameters: []) { [try model.forward($0[0])] }
         XCTAssertEqual(graph.nodes.map(\.op.name), ["int8_linear", "relu", "int8_linear", "int8_linear", "relu", "int8_linear"])
