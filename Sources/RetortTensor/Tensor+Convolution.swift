@@ -69,7 +69,13 @@ public struct Window2D: Equatable, Sendable {
 extension Tensor {
     /// Checks a 4-D `[N, C, H, W]` input for `op`.
     public func imageDimensions(op: String) throws -> (n: Int, c: Int, h: Int, w: Int) {
-        guard rank == 4 else {
+        try Self.imageDimensions(of: shape, op: op)
+    }
+
+    /// Checks that `shape` is a 4-D `[N, C, H, W]` input for `op` (for a layer planning from a
+    /// shape before any tensor of it exists).
+    public static func imageDimensions(of shape: [Int], op: String) throws -> (n: Int, c: Int, h: Int, w: Int) {
+        guard shape.count == 4 else {
             throw TensorError(.shape, op, "expected a 4-D input [N, C, H, W], got \(formatShape(shape))")
         }
         return (shape[0], shape[1], shape[2], shape[3])

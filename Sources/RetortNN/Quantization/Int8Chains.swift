@@ -119,7 +119,7 @@ extension QuantizedLinear {
             let count = Swift.min(groups.upperBound * 4, rows) - start
             guard count > 0 else { return }
             var q = UnsafeMutablePointer<UInt8>.allocate(capacity: count * widest)
-            var next = UnsafeMutablePointer<UInt8>.allocate(capacity: count * widest)
+            var next = UnsafeMutablePointer<UInt8>.allocate(capacity: steps.count > 1 ? count * widest : 1)
             let acc = UnsafeMutablePointer<Int32>.allocate(capacity: count * widest)
             defer {
                 q.deallocate()
@@ -128,6 +128,8 @@ extension QuantizedLinear {
             }
             for (i, step) in steps.enumerated() {
                 let weights = step.linear.weights
+                // Inside the loop each product stays on this thread; on one thread (or with
+                // OpenBLAS, where Parallel does not split) it splits its rows itself.
                 if i > 0 {
                     Int8Kernel.gemm(q, m: count, weights.packed, into: acc)
                 } else {
