@@ -132,14 +132,18 @@ public enum BLAS {
         } else if runsOnNarrowLoop(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) {
             narrowProduct(m: m, n: n, k: k, x: a, weights: b, c: c, alpha: alpha, beta: beta)
         } else if gemmLibrary == .oneDNN, m * n * k >= oneDNNMinimumWork,
-            MatmulPrimitives.product(
+            weightGradientByRows(
                 m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
                 beta: beta)
+                || MatmulPrimitives.product(
+                    m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
+                    beta: beta)
                 || sgemmOnOneDNN(
                     m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
                     beta: beta)
         {
-            // done by oneDNN: the shape's matmul primitive (wide products), else its sgemm
+            // done by oneDNN: a weight gradient's rows per thread, the shape's matmul primitive (wide
+            // products), else its sgemm
         } else {
             cblas_sgemm(
                 CblasRowMajor,

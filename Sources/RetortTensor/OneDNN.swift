@@ -16,12 +16,24 @@ enum OneDNN {
         b: UnsafePointer<Float>, transposeB: Bool,
         c: UnsafeMutablePointer<Float>, alpha: Float, beta: Float
     ) -> Bool {
+        gemm(
+            m: m, n: n, k: k, a: a, lda: transposeA ? m : k, transposeA: transposeA, b: b, ldb: transposeB ? k : n,
+            transposeB: transposeB, c: c, ldc: n, alpha: alpha, beta: beta)
+    }
+
+    /// The same on matrices whose rows lie `lda`, `ldb` and `ldc` values apart (parts of larger
+    /// ones).
+    @usableFromInline
+    static func gemm(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+        b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
+    ) -> Bool {
         let status = dnnl_sgemm(
             transposeA ? 84 : 78, transposeB ? 84 : 78,  // "T" or "N"
-            Int64(m), Int64(n), Int64(k), alpha,
-            a, Int64(transposeA ? m : k),
-            b, Int64(transposeB ? k : n),
-            beta, c, Int64(n))
+            Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b,
+            Int64(ldb), beta, c, Int64(ldc))
         return status == dnnl_success
     }
 

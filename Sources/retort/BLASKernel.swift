@@ -49,7 +49,8 @@ enum BLASKernel {
                 + "Retort's own loop for products to fewer than \(BLAS.narrowOutputWidth) outputs with B transposed "
                 + "(\(2 * BLAS.narrowOutputWidth) from an inner dimension of \(BLAS.narrowLoopMinimumDepthPastNarrow)), "
                 + "dnnl_sgemm for the rest (a B given transposed copied untransposed first, from "
-                + "\(BLAS.transposedCopyMinimumRows) rows)"
+                + "\(BLAS.transposedCopyMinimumRows) rows; a weight gradient of at least "
+                + "\(BLAS.weightGradientMinimumValues) values (1 MB) split by rows over the threads, one dnnl_sgemm each)"
             : "GEMM: OpenBLAS (\(BLAS.gemmChoiceReason))"
         return "BLAS: OpenBLAS, kernel \(BLAS.coreName) (\(avx512)\(chosen)), \(BLAS.threadCount) thread(s); \(gemm)"
     }

@@ -22,6 +22,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// The own loop's few rows of weights copied further apart when they are a multiple of 4 KB apart
     /// (`BLAS.spacesNarrowWeights`).
     case spacedWeights = "spaced-weights"
+    /// A weight gradient's rows of C split over the threads, one `dnnl_sgemm` each
+    /// (`BLAS.splitsWeightGradientRows`); off leaves the split to oneDNN.
+    case weightGradientRows = "weight-gradient-rows"
     /// Retort's own loops split over the GEMM's threads (`Parallel`); off runs them on one thread.
     case parallelLoops = "parallel-loops"
     /// Retort's elementwise C loops (GELU, ReLU, the optimizers, the bias add, column sums) on
@@ -66,6 +69,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .spacedWeights:
             let before = BLAS.spacesNarrowWeights
             return { BLAS.spacesNarrowWeights = $0 ? before : false }
+        case .weightGradientRows:
+            let before = BLAS.splitsWeightGradientRows
+            return { BLAS.splitsWeightGradientRows = $0 ? before : false }
         case .parallelLoops:
             let before = Parallel.threshold
             return { Parallel.threshold = $0 ? before : 0 }
