@@ -17,13 +17,18 @@ extension BLAS {
 
     /// The fewest values of C (1 MB) that `splitsWeightGradientRows` splits. Smaller weights move
     /// little from core to core whichever rows a thread writes: the distillation's student
-    /// (128×784) and the gpt's layers (at most 256×64) trained at 0.990x-0.999x and 0.987x-1.008x
+    /// (128×784) and the gpt's layers (at most 256×64) trained at 0.990x-0.999x and 0.987x-1.011x
     /// with the split, the CPUs close or far apart (`--ab weight-gradient-rows`).
     public static let weightGradientMinimumValues = 1 << 18
 
+    /// For tests: the thread whose part `weightGradientByRows` treats as refused by oneDNN, without
+    /// calling it, so the fallback is exercised; nil (the default) refuses none.
+    nonisolated(unsafe) static var refusesWeightGradientPartForTesting: Int?
+
     /// `C = alpha * Aᵀ @ op(B) + beta * C` as `gemm` documents, C's rows split over the threads,
-    /// when `splitsWeightGradientRows` applies; returns false, writing nothing, when it does not or
-    /// when oneDNN refuses a part (it never has for valid sizes).
+    /// when `splitsWeightGradientRows` applies; returns false, writing nothing, when it does not. A
+    /// part oneDNN refuses (it never has for valid sizes; its workspace could fail to allocate) is
+    /// done again on OpenBLAS, as that part alone: the parts already written are not written twice.
     @usableFromInline
     static func weightGradientByRows(
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, transposeA: Bool, b: UnsafePointer<Float>, transposeB: Bool,
@@ -34,16 +39,24 @@ extension BLAS {
             !OneDNN.inParallelRegion
         else { return false }
         // A is k×m: a thread's rows of C are its columns of A, `lda` still m.
-        var refused = [Bool](repeating: false, count: threads)
+        let ldb = transposeB ? k : n
+        var refused = [Range<Int>?](repeating: nil, count: threads)
         refused.withUnsafeMutableBufferPointer { refused in
             OneDNN.parallel(threads: threads) { thread, running in
-                let first = m * thread / running
-                let end = m * (thread + 1) / running
-                refused[thread] = !OneDNN.gemm(
-                    m: end - first, n: n, k: k, a: a + first, lda: m, transposeA: true, b: b,
-                    ldb: transposeB ? k : n, transposeB: transposeB, c: c + first * n, ldc: n, alpha: alpha, beta: beta)
+                let rows = m * thread / running..<m * (thread + 1) / running
+                let done =
+                    refusesWeightGradientPartForTesting != thread
+                    && OneDNN.gemm(
+                        m: rows.count, n: n, k: k, a: a + rows.lowerBound, lda: m, transposeA: true, b: b, ldb: ldb,
+                        transposeB: transposeB, c: c + rows.lowerBound * n, ldc: n, alpha: alpha, beta: beta)
+                refused[thread] = done ? nil : rows
             }
         }
-        return !refused.contains(true)
+        for case let rows? in refused {
+            openBLASProduct(
+                m: rows.count, n: n, k: k, a: a + rows.lowerBound, lda: m, transposeA: true, b: b, ldb: ldb,
+                transposeB: transposeB, c: c + rows.lowerBound * n, ldc: n, alpha: alpha, beta: beta)
+        }
+        return true
     }
 }

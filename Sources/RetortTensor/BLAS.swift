@@ -145,19 +145,26 @@ public enum BLAS {
             // done by oneDNN: a weight gradient's rows per thread, the shape's matmul primitive (wide
             // products), else its sgemm
         } else {
-            cblas_sgemm(
-                CblasRowMajor,
-                transposeA ? CblasTrans : CblasNoTrans,
-                transposeB ? CblasTrans : CblasNoTrans,
-                blasint(m), blasint(n), blasint(k), alpha,
-                a, blasint(transposeA ? m : k),
-                b, blasint(transposeB ? k : n),
-                beta, c, blasint(n))
+            openBLASProduct(
+                m: m, n: n, k: k, a: a, lda: transposeA ? m : k, transposeA: transposeA, b: b,
+                ldb: transposeB ? k : n, transposeB: transposeB, c: c, ldc: n, alpha: alpha, beta: beta)
         }
         if profile != nil {
             profileLeave(
                 GemmShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB), since: profiledSince)
         }
+    }
+
+    /// OpenBLAS's `cblas_sgemm` on row-major matrices whose rows lie `lda`, `ldb` and `ldc` values
+    /// apart (parts of larger ones).
+    @usableFromInline
+    static func openBLASProduct(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transposeA: Bool, b: UnsafePointer<Float>,
+        ldb: Int, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 
     /// Whether a product on `dnnl_sgemm` with B transposed and at least `transposedCopyMinimumRows`

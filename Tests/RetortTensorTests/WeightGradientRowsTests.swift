@@ -95,6 +95,25 @@ final class WeightGradientRowsTests: XCTestCase {
         XCTAssertLessThan(worst, 1e-4)
     }
 
+    func testARefusedPartIsDoneOnceOnOpenBLAS() {
+        var state: UInt64 = 23
+        let (m, n, k) = (97, 2703, 20)
+        let a = random(k * m, &state)
+        let b = random(k * n, &state)
+        let c = random(m * n, &state)
+        BLAS.threadCount = 2
+        BLAS.splitsWeightGradientRows = false
+        let whole = product(m: m, n: n, k: k, a, b, transposeB: false, c: c, alpha: 0.5, beta: 2)
+        BLAS.splitsWeightGradientRows = true
+        for part in [0, 1] {
+            BLAS.refusesWeightGradientPartForTesting = part
+            defer { BLAS.refusesWeightGradientPartForTesting = nil }
+            let got = product(m: m, n: n, k: k, a, b, transposeB: false, c: c, alpha: 0.5, beta: 2)
+            let worst = zip(got, whole).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(worst, 1e-4, "part \(part) refused: beta must be applied once to every row")
+        }
+    }
+
     func testBetaZeroDoesNotReadTheOutput() {
         var state: UInt64 = 13
         let (m, n, k) = (128, 2048, 16)
