@@ -363,9 +363,10 @@ public final class QuantizedConv2d: QuantizedLayer {
         let plan = try plan(x.shape, maxPool2x2: maxPool2x2)
         return x.withUnsafeBufferPointer { px in
             Tensor(shape: plan.outputShape) { po in
+                guard let output = po.baseAddress else { return }
                 let q = quantizedChannelsLast(px, plan)
                 defer { q.deallocate() }
-                convolve(q, plan, relu: relu, maxPool2x2: maxPool2x2, into: .floats(po.baseAddress!))
+                convolve(q, plan, relu: relu, maxPool2x2: maxPool2x2, into: .floats(output))
             }
         }
     }
