@@ -1,9 +1,10 @@
 // One (image, head) pair of scaled dot-product attention, forward and backward, in loops that
 // vectorise over a row of positions or of features, four rows at a time. In the gpt on names each
 // product is 16 x 16 x 16, where a BLAS call per product cost more than its arithmetic. Each sum
-// goes in a fixed order, so the same bits on any thread. Compiled for the baseline x86-64, AVX2 with FMA and
-// AVX-512, as vector_math.c is.
+// goes in a fixed order, so the same bits on any thread. Compiled for the baseline x86-64 and AVX2 with
+// FMA (vector_dispatch.h says why not AVX-512).
 #include "retort_math.h"
+#include "float8.h"
 #include "polynomials.h"
 #include "vector_dispatch.h"
 
@@ -100,22 +101,84 @@ INLINE void matmul(const float *restrict a, long a_row, long a_col, long m, cons
                    out + i * out_stride, out_stride);
 }
 
-// row[j] = softmax(scale * row)[j] over the visible j < visible, as Tensor.softmax: the largest
-// subtracted first (0 when it is not finite); 0 after the visible ones (what -inf scores give; what
-// is there before may be unwritten). Over the whole row in 8 lanes, each with its own peak and sum
-// (added in a fixed order), so the loops vectorise: a causal row is 1 to t long.
-INLINE void softmax_row(float *restrict row, long t, long visible, float scale) {
+// Rows g < group (4, or 1 for the last few) of `rows` (each t long): row[j] = softmax(scale *
+// row)[j] over the visible j < visible[g], as Tensor.softmax: the largest subtracted first (0 when
+// it is not finite); 0 after the visible ones (what -inf scores give; what is there before may be
+// unwritten). In explicit vectors of 8, four rows side by side: a row is 16 in the gpt on names,
+// too short for the compiler's vector loops, and one row's peak, exponentials, sum and reciprocal
+// wait on each other. A vector no row of the group sees is set to 0 without exponentials. Each
+// row's peak and sum in 8 lanes, added in a fixed order.
+INLINE void softmax_rows(float *restrict rows, int group, long t, const long *visible, float scale) {
     const float minus_inf = -__builtin_inff();
-    for (long j = 0; j < t; j++) row[j] = j < visible ? row[j] * scale : minus_inf;
-    float peak = row_peak(row, t);
-    if (!(peak > minus_inf && peak < __builtin_inff())) peak = 0;
-    for (long j = 0; j < t; j++) {
-        const float e = exp_poly(row[j] - peak);
-        row[j] = j < visible ? e : 0;
+    float8 peaks[4], sums[4];
+    long seen = 0;
+    for (int g = 0; g < group; g++) {
+        peaks[g] = splat8(minus_inf);
+        sums[g] = splat8(0);
+        seen = visible[g] > seen ? visible[g] : seen;
     }
-    const float total = row_sum(row, t);
-    const float reciprocal = 1.0f / total;
-    for (long j = 0; j < t; j++) row[j] *= reciprocal;
+    for (long j = 0; j < t && j < seen; j += 8) {
+        const long count = t - j < 8 ? t - j : 8;
+        for (int g = 0; g < group; g++) {
+            float *row = rows + g * t + j;
+            const float8 x = count == 8 ? load8(row) : load_part8(row, count, 0);
+            const float8 scaled = select8(lane_index8 + (int32_t)j < (int32_t)visible[g], x * scale, splat8(minus_inf));
+            peaks[g] = select8(scaled > peaks[g], scaled, peaks[g]);  // NaN compares false: ignored
+            if (count == 8) store8(row, scaled);
+            else store_part8(row, count, scaled);
+        }
+    }
+    float peak[4];
+    for (int g = 0; g < group; g++) {
+        peak[g] = peaks[g][0];
+        for (int l = 1; l < 8; l++) peak[g] = peaks[g][l] > peak[g] ? peaks[g][l] : peak[g];
+        if (!(peak[g] > minus_inf && peak[g] < __builtin_inff())) peak[g] = 0;
+    }
+    for (long j = 0; j < t; j += 8) {
+        const long count = t - j < 8 ? t - j : 8;
+        for (int g = 0; g < group; g++) {
+            float *row = rows + g * t + j;
+            float8 e = splat8(0);
+            if (j < seen) {
+                const float8 x = count == 8 ? load8(row) : load_part8(row, count, minus_inf);
+                e = select8(lane_index8 + (int32_t)j < (int32_t)visible[g], exp_poly8(x - peak[g]), splat8(0));
+                sums[g] += e;
+            }
+            if (count == 8) store8(row, e);
+            else store_part8(row, count, e);
+        }
+    }
+    for (int g = 0; g < group; g++) {
+        const float8 s = sums[g];
+        const float reciprocal = 1.0f / (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+        float *row = rows + g * t;
+        long j = 0;
+        for (; j + 8 <= t; j += 8) store8(row + j, load8(row + j) * reciprocal);
+        for (; j < t; j++) row[j] *= reciprocal;
+    }
+}
+
+// Softmax's backward for rows g < group (4, or 1) of `ds` and `p` (each t long), over dp in `ds`:
+// ds = p (dp - sum_j dp p) scale, in vectors of 8 as softmax_rows, each row's sum in 8 lanes.
+INLINE void softmax_backward_rows(float *restrict ds, const float *restrict p, int group, long t, float scale) {
+    float8 dots[4];
+    for (int g = 0; g < group; g++) dots[g] = splat8(0);
+    for (long j = 0; j < t; j += 8) {
+        const long count = t - j < 8 ? t - j : 8;
+        for (int g = 0; g < group; g++) {
+            const float *dp = ds + g * t + j, *pj = p + g * t + j;
+            dots[g] += count == 8 ? load8(dp) * load8(pj) : load_part8(dp, count, 0) * load_part8(pj, count, 0);
+        }
+    }
+    for (int g = 0; g < group; g++) {
+        const float8 s = dots[g];
+        const float dot = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        float *row = ds + g * t;
+        const float *pi = p + g * t;
+        long j = 0;
+        for (; j + 8 <= t; j += 8) store8(row + j, load8(pi + j) * (load8(row + j) - dot) * scale);
+        for (; j < t; j++) row[j] = pi[j] * (row[j] - dot) * scale;
+    }
 }
 
 // t queries (rows q_stride apart) against `keys` keys and values (rows kv_stride apart), the queries
@@ -128,7 +191,16 @@ INLINE void forward_loop(const float *restrict q, long q_stride, const float *re
     transpose(k, kv_stride, keys, size, kt);
     // The scores q k^T, each row's visible ones at least.
     matmul(q, q_stride, 1, t, kt, keys, size, keys, causal, past, p, keys);
-    for (long i = 0; i < t; i++) softmax_row(p + i * keys, keys, causal ? past + i + 1 : keys, scale);
+    // Four rows at a time (constant groups, so their vectors stay in registers), then one by one.
+    long i = 0, visible[4];
+    for (; i + 4 <= t; i += 4) {
+        for (int g = 0; g < 4; g++) visible[g] = causal ? past + i + g + 1 : keys;
+        softmax_rows(p + i * keys, 4, keys, visible, scale);
+    }
+    for (; i < t; i++) {
+        visible[0] = causal ? past + i + 1 : keys;
+        softmax_rows(p + i * keys, 1, keys, visible, scale);
+    }
     // out = p v over every j (masked ones too: 0 times a NaN is NaN, as in the composite's product).
     matmul(p, keys, 1, t, v, kv_stride, keys, size, 0, 0, out, out_stride);
 }
@@ -143,13 +215,9 @@ INLINE void backward_loop(const float *restrict q, const float *restrict k, cons
     // dp = go v^T, then ds = p (dp - sum_j dp p) scale, row by row.
     transpose(v, stride, t, size, vt);
     matmul(go, go_stride, 1, t, vt, t, size, t, 0, 0, ds, t);
-    for (long i = 0; i < t; i++) {
-        float *row = ds + i * t;
-        const float *pi = p + i * t;
-        float dot = 0;
-        for (long j = 0; j < t; j++) dot += row[j] * pi[j];
-        for (long j = 0; j < t; j++) row[j] = pi[j] * (row[j] - dot) * scale;
-    }
+    long i = 0;
+    for (; i + 4 <= t; i += 4) softmax_backward_rows(ds + i * t, p + i * t, 4, t, scale);
+    for (; i < t; i++) softmax_backward_rows(ds + i * t, p + i * t, 1, t, scale);
     // dq = ds k; dk = ds^T q.
     matmul(ds, t, 1, t, k, stride, t, size, 0, 0, dq, stride);
     matmul(ds, 1, t, t, q, stride, t, size, 0, 0, dk, stride);
