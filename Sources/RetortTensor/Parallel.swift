@@ -4,9 +4,11 @@ import Foundation
 /// chunks of images (each thread runs its chunks' GEMMs itself: oneDNN's GEMM inside a parallel
 /// loop stays on its thread), pooling and max pooling's gradient (plane by plane), the int8 kernels'
 /// blocks and rows, the transformer's own passes (attention's (image, head) pairs, layer norm's
-/// lanes, GELU), ReLU, the linear layer's bias (added over rows; its gradient's column sums) and the
-/// optimizers' updates. (The other elementwise ops were measured on it too and gained nothing; they
-/// stay serial, docs/performance.md.)
+/// lanes, GELU), ReLU, the linear layer's bias (added over rows; its gradient's column sums), the
+/// optimizers' updates, and sums, differences, products and quotients of same-shaped tensors and the
+/// gradients' accumulation (`Tensor.splitsElementwise`: each thread keeps the rows the ops around
+/// them give it). (The other elementwise ops were measured on it too and gained nothing; they stay
+/// serial, docs/performance.md.)
 ///
 /// They run on OpenMP's pool, the one oneDNN's GEMM runs on, so Retort's loops and its GEMM never
 /// compete for cores; where OpenBLAS runs the GEMM (`BLAS.gemmLibrary`), loops stay on the calling
@@ -39,5 +41,17 @@ public enum Parallel {
         OneDNN.parallel(threads: threads) { thread, running in
             body(count * thread / running..<count * (thread + 1) / running)
         }
+    }
+
+    /// Calls `body` on ranges covering `0..<count` values, split as `forEach` splits blocks of 64
+    /// values: each range but the last starts and ends on a multiple of 64, so a vector loop and its
+    /// scalar tail see the values they would in one call. Every elementwise loop over a tensor splits
+    /// it this way, so on two threads each takes the same half of the tensor's rows, the half that
+    /// `forEach` over those rows (layer norm's lanes, attention's images) gives it.
+    @inlinable
+    public static func forEachBlock(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let blocks = (count + 63) / 64
+        forEach(blocks, cost: cost) { mine in body(mine.lowerBound * 64..<Swift.min(count, mine.upperBound * 64)) }
     }
 }

@@ -67,18 +67,62 @@ extension Tensor {
         precondition(shape == other.shape, "addInPlace needs equal shapes")
         withUnsafeMutableBufferPointer { out in
             other.withUnsafeBufferPointer { b in
-                for i in 0..<out.count { out[i] += scale * b[i] }
+                Tensor.elementwiseBlocks(out.count) { r in
+                    for i in r { out[i] += scale * b[i] }
+                }
             }
         }
+    }
+
+    /// Whether a sum, difference, product or quotient of two tensors of one shape, and the
+    /// gradients' accumulation, are split over Parallel's threads (on by default); off to compare in
+    /// one process (`retort bench --ab elementwise-blocks`). Split, each thread reads and writes the
+    /// rows that the ops before and after it give it (`Parallel.forEachBlock`): on one thread, the
+    /// other's half of every residual sum and gradient crossed from core to core and back.
+    nonisolated(unsafe) public static var splitsElementwise = true
+
+    /// `Parallel.forEachBlock` over `count` values for a loop of a few operations a value, when
+    /// `splitsElementwise`; else one call over them all.
+    @inlinable
+    static func elementwiseBlocks(_ count: Int, _ body: (Range<Int>) -> Void) {
+        guard splitsElementwise else { return body(0..<count) }
+        Parallel.forEachBlock(count, cost: count * 2, body)
     }
 }
 
 // Arithmetic with broadcasting. These throw on incompatible shapes.
 extension Tensor {
-    public static func + (a: Tensor, b: Tensor) throws -> Tensor { try a.zip(b, op: "add", +) }
-    public static func - (a: Tensor, b: Tensor) throws -> Tensor { try a.zip(b, op: "sub", -) }
-    public static func * (a: Tensor, b: Tensor) throws -> Tensor { try a.zip(b, op: "mul", *) }
-    public static func / (a: Tensor, b: Tensor) throws -> Tensor { try a.zip(b, op: "div", /) }
+    public static func + (a: Tensor, b: Tensor) throws -> Tensor {
+        guard a.shape == b.shape else { return try a.zip(b, op: "add", +) }
+        return a.sameShape(b) { a, b, out, r in for i in r { out[i] = a[i] + b[i] } }
+    }
+    public static func - (a: Tensor, b: Tensor) throws -> Tensor {
+        guard a.shape == b.shape else { return try a.zip(b, op: "sub", -) }
+        return a.sameShape(b) { a, b, out, r in for i in r { out[i] = a[i] - b[i] } }
+    }
+    public static func * (a: Tensor, b: Tensor) throws -> Tensor {
+        guard a.shape == b.shape else { return try a.zip(b, op: "mul", *) }
+        return a.sameShape(b) { a, b, out, r in for i in r { out[i] = a[i] * b[i] } }
+    }
+    public static func / (a: Tensor, b: Tensor) throws -> Tensor {
+        guard a.shape == b.shape else { return try a.zip(b, op: "div", /) }
+        return a.sameShape(b) { a, b, out, r in for i in r { out[i] = a[i] / b[i] } }
+    }
+
+    /// A tensor of this shape from `loop` over ranges of the two tensors' values (`elementwiseBlocks`):
+    /// each operator passes its own loop, so the loop is compiled (and vectorised) with its operation.
+    @inlinable
+    func sameShape(
+        _ other: Tensor,
+        _ loop: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>, Range<Int>)
+            -> Void
+    ) -> Tensor {
+        withUnsafeBufferPointer { a in
+            other.withUnsafeBufferPointer { b in
+                Tensor(shape: shape) { out in Tensor.elementwiseBlocks(a.count) { r in loop(a, b, out, r) } }
+            }
+        }
+    }
     public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
     public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
     public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }

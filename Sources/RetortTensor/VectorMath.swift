@@ -249,10 +249,6 @@ public enum VectorMath {
     /// multiple of 64, so the vector loops and their scalar tails see the values they would in one
     /// call: the same bits at any thread count.
     private static func blocks(_ count: Int, _ body: (Range<Int>) -> Void) {
-        guard count > 0 else { return }
-        let blocks = (count + 63) / 64
-        Parallel.forEach(blocks, cost: count * 20) { mine in
-            body(mine.lowerBound * 64..<Swift.min(count, mine.upperBound * 64))
-        }
+        Parallel.forEachBlock(count, cost: count * 20, body)
     }
 }

@@ -43,6 +43,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// Generation's samples shared out over the threads, a group each through the whole model
     /// (`Generation.sharesSamples`); off splits each product and pass instead.
     case sampleGroups = "sample-groups"
+    /// Sums, differences, products and quotients of same-shaped tensors and the gradients'
+    /// accumulation split over the threads (`Tensor.splitsElementwise`); off runs them on one.
+    case elementwiseBlocks = "elementwise-blocks"
 
     /// The returned closure turns the speed-up on (true) or off (false); it restores what was set
     /// before when called with true, so `on` is whatever the environment chose.
@@ -87,6 +90,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .sampleGroups:
             let before = Generation.sharesSamples
             return { Generation.sharesSamples = $0 ? before : false }
+        case .elementwiseBlocks:
+            let before = Tensor.splitsElementwise
+            return { Tensor.splitsElementwise = $0 ? before : false }
         case .avx512:
             let before = VectorMath.widest
             return { VectorMath.widest = $0 ? before : Swift.min(before, 1) }

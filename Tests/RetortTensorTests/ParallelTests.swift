@@ -139,6 +139,36 @@ final class ParallelTests: XCTestCase {
         }
     }
 
+    /// Sums, differences, products and quotients of same-shaped tensors, and a gradient accumulated
+    /// from two uses of one variable, split over two and three threads in blocks of 64 values
+    /// (`Tensor.splitsElementwise`), with a count that leaves a partial last block: each value the
+    /// scalar operation's, bit for bit, and every value written.
+    func testElementwiseOpsAndAccumulationAreTheScalarOnesOnSeveralThreads() throws {
+        let count = 100_003
+        XCTAssertGreaterThanOrEqual(2 * count, 3 * Parallel.threshold, "the values must split three ways")
+        let (xs, ys) = (values(count, seed: 11), values(count, seed: 12).map { $0 + 3 })
+        let (x, y) = (try Tensor(shape: [count], scalars: xs), try Tensor(shape: [count], scalars: ys))
+        let operators: [(String, (Tensor, Tensor) throws -> Tensor, (Float, Float) -> Float)] = [
+            ("+", { try $0 + $1 }, { $0 + $1 }), ("-", { try $0 - $1 }, { $0 - $1 }),
+            ("*", { try $0 * $1 }, { $0 * $1 }), ("/", { try $0 / $1 }, { $0 / $1 }),
+        ]
+        for threads in [2, 3] {
+            BLAS.threadCount = threads
+            for (name, op, scalar) in operators {
+                let got = try op(x, y).scalars
+                let expected = zip(xs, ys).map { scalar($0, $1) }
+                XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "\(name) at \(threads) threads")
+            }
+            // v is used twice, so its gradient is one use's (y) added into the other's (1).
+            let v = Variable(x, requiresGrad: true)
+            try ((v * Variable(y)) + v).sum().backward()
+            let expected = ys.map { $0 + 1 }
+            XCTAssertEqual(
+                try XCTUnwrap(v.grad).scalars.map(\.bitPattern), expected.map(\.bitPattern),
+                "accumulated gradient at \(threads) threads")
+        }
+    }
+
     func testEveryIndexOnceOnTwoThreads() {
         BLAS.threadCount = 2
         let count = 100_003
