@@ -74,7 +74,7 @@ final class VectorMathTests: XCTestCase {
 
     /// The loops' outputs at one vector width (`VectorMath.widest` capped at `level`), each length
     /// 0...40 and 1000: GELU and its Φ, GELU's backward, ReLU and its backward, Adam, SGD with Nesterov momentum, column sums
-    /// of a and of a·b, a row added, layer norm and its backward.
+    /// of a and of a·b, a row added, layer norm and its backward; and attention heads both ways.
     private func outputs(atWidth level: Int) -> [[Float]] {
         VectorMath.widest = level
         defer { VectorMath.widest = 2 }
@@ -117,6 +117,40 @@ final class VectorMathTests: XCTestCase {
                 b, normalized: normalized, reciprocals: reciprocals, lanes: 0..<rows, size: columns, weight: row,
                 into: &dx)
             results += [sums, dots, added, normalized, normed, reciprocals, dx]
+        }
+        // One attention head of 16 features, forward and backward, causal or not, over 1, 5, 16 and
+        // 19 positions (rows of scores in partial and whole vectors of 8, groups of four and the rest).
+        for t in [1, 5, 16, 19] {
+            for causal in [false, true] {
+                let size = 16
+                let rows = generator.normal([t, 3 * size]).scalars
+                let go = generator.normal([t, size]).scalars
+                var (p, out) = ([Float](repeating: 0, count: t * t), [Float](repeating: 0, count: t * size))
+                var grad = [Float](repeating: 0, count: t * 3 * size)
+                var scratch = [Float](repeating: 0, count: t * size + t * t)
+                rows.withUnsafeBufferPointer { r in
+                    go.withUnsafeBufferPointer { g in
+                        p.withUnsafeMutableBufferPointer { p in
+                            out.withUnsafeMutableBufferPointer { o in
+                                grad.withUnsafeMutableBufferPointer { d in
+                                    scratch.withUnsafeMutableBufferPointer { s in
+                                        guard let r = r.baseAddress, let g = g.baseAddress, let p = p.baseAddress,
+                                            let o = o.baseAddress, let d = d.baseAddress, let s = s.baseAddress
+                                        else { return }
+                                        VectorMath.attentionHead(
+                                            r, inner: size, stride: 3 * size, t: t, size: size, scale: 0.25,
+                                            causal: causal, weights: p, out: o, outStride: size, scratch: s)
+                                        VectorMath.attentionHeadBackward(
+                                            r, inner: size, stride: 3 * size, weights: p, gradient: g, goStride: size,
+                                            t: t, size: size, scale: 0.25, into: d, scratch: s)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                results += [p, out, grad]
+            }
         }
         return results
     }
