@@ -149,8 +149,7 @@ INLINE void softmax_rows(float *restrict rows, int group, long t, const long *vi
         }
     }
     for (int g = 0; g < group; g++) {
-        const float8 s = sums[g];
-        const float reciprocal = 1.0f / (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+        const float reciprocal = 1.0f / pairwise_sum8(sums[g]);
         float *row = rows + g * t;
         long j = 0;
         for (; j + 8 <= t; j += 8) store8(row + j, load8(row + j) * reciprocal);
@@ -171,8 +170,7 @@ INLINE void softmax_backward_rows(float *restrict ds, const float *restrict p, i
         }
     }
     for (int g = 0; g < group; g++) {
-        const float8 s = dots[g];
-        const float dot = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        const float dot = pairwise_sum8(dots[g]);
         float *row = ds + g * t;
         const float *pi = p + g * t;
         long j = 0;

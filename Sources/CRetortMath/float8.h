@@ -16,6 +16,8 @@ INLINE float8 load8(const float *from) {
 }
 INLINE void store8(float *to, float8 x) { memcpy(to, &x, sizeof x); }
 INLINE float8 splat8(float x) { return (float8){x, x, x, x, x, x, x, x}; }
+// The sum of s's lanes in row_sum's order (polynomials.h): neighbours first, then pairs, then halves.
+INLINE float pairwise_sum8(float8 s) { return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])); }
 
 // A lane mask, as a comparison of two float8 gives: -1 where true, 0 where false.
 typedef int32_t mask8 __attribute__((vector_size(32)));
