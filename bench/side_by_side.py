@@ -37,7 +37,7 @@ def main(retort_path, torch_path, ort_path=None):
     print(f"{'workload':<36} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>7}   {'peak MB':>15}   "
           "retort sgemm in training vs the same calls alone; onnxruntime on the same model; "
           "with 2+ threads, how far apart the first two CPUs were before-after each side's run")
-    moved = again = False
+    moved = False
     for name, r in retort.items():
         t = torch.get(name)
         unit = r.get("unit", "samples/s") if "samples_per_s" in r else "GFLOPS"
@@ -62,18 +62,11 @@ def main(retort_path, torch_path, ort_path=None):
             if len(placements(r, *(row for _, row in others))) > 1:
                 cores += " (moved)"
                 moved = True
-            elif r.get("measured_again"):
-                cores += f" (again, try {r['measured_again']})"
-                again = True
         print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {memory:>15}   "
               f"{inside}{cores}")
     if moved:
         print(f"(moved): the two CPUs were {SHARED_CACHE_BOUND_NS:.0f} ns or more apart in some measurements of "
               "that row and closer in others: the host moved the vCPUs, so the sides did not run on the same machine.")
-    if again:
-        print("(again, try k): the first measurements of that row saw the CPUs placed differently on different "
-              "sides; every side ran it again, back to back, and try k saw one placement on all of them "
-              "(bench/same_placement.py).")
 
 
 if __name__ == "__main__":
