@@ -300,6 +300,10 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="run only workloads whose name contains NAME (repeatable)")
+    parser.add_argument("--serve", action="store_true",
+                        help="print the selected workloads' names as one JSON array, then run each when its name "
+                             "arrives on standard input, one a line, until the input ends (as `retort bench "
+                             "--serve`; bench/compare --interleave)")
     core_latency.add_argument(parser)
     args = parser.parse_args(argv)
     core_latency.check_arguments(parser, args)
@@ -310,32 +314,47 @@ def main(argv=None):
     if not names:
         parser.error("no workload matches --only")
 
+    if args.serve:
+        print(json.dumps(names))
     if not args.json:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.seconds:g} s per workload")
         print(f"{'workload':<26} {'rate':>14} {'unit':<10} {'steps':>7} {'seconds':>8}")
-    for name in names:
-        build, batch, flops = WORKLOADS[name]
-        reset_peak_memory()
-        (steps, elapsed), apart = core_latency.around(args, torch.get_num_threads(),
-                                                      lambda: measure(build, args.seconds))
-        row = {"workload": name}
-        peak = peak_memory_mb()
-        if peak is not None:
-            row["peak_rss_mb"] = round(peak, 1)
-        if batch is not None:
-            row["samples_per_s"] = round(batch * steps / elapsed, 1)
-            rate, unit = row["samples_per_s"], "samples/s"
-            if name.startswith("generate-"):
-                row["unit"] = unit = "tokens/s"
-        else:
-            row["gflops"] = round(flops * steps / elapsed / 1e9, 2)
-            rate, unit = row["gflops"], "GFLOPS"
-        row.update(steps=steps, seconds=round(elapsed, 3), threads=torch.get_num_threads(), **apart)
-        if args.json:
-            print(json.dumps(row))
-        else:
-            print(f"{name:<26} {rate:>14,.1f} {unit:<10} {steps:>7} {elapsed:>8.2f}")
-        sys.stdout.flush()
+    sys.stdout.flush()
+    if not args.serve:
+        for name in names:
+            run(name, args)
+        return
+    for line in sys.stdin:
+        name = line.strip()
+        if name not in names:
+            sys.exit(f"--serve: {name!r} is not one of the selected workloads")
+        run(name, args)
+
+
+def run(name, args):
+    """Measures one workload and prints its row."""
+    build, batch, flops = WORKLOADS[name]
+    reset_peak_memory()
+    (steps, elapsed), apart = core_latency.around(args, torch.get_num_threads(),
+                                                  lambda: measure(build, args.seconds))
+    row = {"workload": name}
+    peak = peak_memory_mb()
+    if peak is not None:
+        row["peak_rss_mb"] = round(peak, 1)
+    if batch is not None:
+        row["samples_per_s"] = round(batch * steps / elapsed, 1)
+        rate, unit = row["samples_per_s"], "samples/s"
+        if name.startswith("generate-"):
+            row["unit"] = unit = "tokens/s"
+    else:
+        row["gflops"] = round(flops * steps / elapsed / 1e9, 2)
+        rate, unit = row["gflops"], "GFLOPS"
+    row.update(steps=steps, seconds=round(elapsed, 3), threads=torch.get_num_threads(), **apart)
+    if args.json:
+        print(json.dumps(row))
+    else:
+        print(f"{name:<26} {rate:>14,.1f} {unit:<10} {steps:>7} {elapsed:>8.2f}")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -49,6 +49,13 @@ struct Bench: ParsableCommand {
                 "Shapes by time, most first; NT means B is transposed. Calls overlapping on several threads (a convolution's chunks) each count their own time. With --ab, the time inside mixes both modes and the calls alone run with the switch on. In JSON: gemm_shapes."
         ))
     var shapes = false
+    @Flag(
+        help: ArgumentHelp(
+            "Run each selected workload when its name arrives on standard input, one name a line, until the input ends.",
+            discussion:
+                "First prints the selected workloads' names as one JSON array. bench/compare --interleave runs PyTorch's reference the same way beside it, so a row's two sides run seconds apart rather than minutes."
+        ))
+    var serve = false
 
     func run() throws {
         guard waitTogether >= 0, waitTogether.isFinite else {
@@ -74,82 +81,100 @@ struct Bench: ParsableCommand {
         }
         let selected = Benchmarks.all.filter { w in only.isEmpty || only.contains { w.name.contains($0) } }
         guard !selected.isEmpty else { throw ValidationError("no workload matches --only \(only.joined(separator: ", "))") }
+        if serve {
+            let names = try JSONSerialization.data(withJSONObject: selected.map(\.name), options: [.withoutEscapingSlashes])
+            print(String(decoding: names, as: UTF8.self))
+        }
         if !json {
             print("retort \(RetortVersion.current), \(BLASKernel.summary), \(seconds) s per workload")
             print(
                 "workload".padding(toLength: 36, withPad: " ", startingAt: 0)
                     + "          rate unit       gemm GFLOPS in training           steps  seconds")
         }
-        for workload in selected {
-            Benchmarks.resetPeakMemory()
-            // Where the host has the CPUs now: a pair without a shared cache slows every workload
-            // whose threads hand data to each other (docs/performance.md), so each row says.
-            let (distance, waited) = BLAS.threadCount > 1 ? CPU.waitForSharedCache(upTo: waitTogether) : (nil, 0)
-            let step = try workload.build()
-            BLAS.profile = workload.batch == nil || !workload.training ? nil : GemmProfile()
-            let (steps, elapsed, speedup) = try Benchmarks.measure(step, seconds: seconds, toggle: ab?.toggle())
-            let distanceAfter = distance == nil ? nil : CPU.coreDistance()
-            let profile = BLAS.profile
-            BLAS.profile = nil
-            var row: [String: Any] = ["workload": workload.name, "steps": steps, "seconds": elapsed, "threads": BLAS.threadCount]
-            if let ab, let speedup {
-                row["ab"] = ab.rawValue
-                row["ab_speedup"] = speedup
-            }
-            if let peak = Benchmarks.peakMemoryMB() { row["peak_rss_mb"] = peak }
-            if let distance { row["core_ns"] = distance.nanoseconds }
-            if let distanceAfter { row["core_ns_after"] = distanceAfter.nanoseconds }
-            if waited > 0 { row["waited_s"] = waited }
-            let rate: Double
-            let unit: String
-            var shapeTimings: [Benchmarks.ShapeTiming] = []
-            if let batch = workload.batch {
-                rate = Double(batch * steps) / elapsed
-                unit = workload.unit
-                row["samples_per_s"] = rate
-                if unit != "samples/s" { row["unit"] = unit }
-                if let profile, profile.calls > 0 {
-                    row["gemm_gflops"] = profile.gigaflopsPerSecond
-                    row["gemm_share"] = profile.seconds / elapsed
-                    // The same calls, shape for shape, with nothing else running between them.
-                    let alone = Benchmarks.standaloneSeconds(for: profile)
-                    row["gemm_alone_gflops"] = profile.flops / alone.values.reduce(0, +) / 1e9
-                    if shapes {
-                        shapeTimings = Benchmarks.shapeTimings(profile, alone: alone, runSeconds: elapsed)
-                        row["gemm_shapes"] = shapeTimings.map(\.json)
-                    }
-                }
-            } else {
-                rate = (workload.flopsPerStep ?? 0) * Double(steps) / elapsed / 1e9
-                unit = "GFLOPS"
-                row["gflops"] = rate
-            }
-            if json {
-                let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys, .withoutEscapingSlashes])
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                let gemm =
-                    (row["gemm_gflops"] as? Double).map {
-                        String(format: "%6.1f (%2.0f%% of time)", $0, 100 * (row["gemm_share"] as? Double ?? 0))
-                    } ?? ""
-                let switched: String =
-                    (row["ab_speedup"] as? Double).map { "   \(ab?.rawValue ?? "") on/off " + String(format: "%.3fx", $0) } ?? ""
-                var apart = ""
-                if let distance {
-                    apart = String(format: "   CPUs %.0f", distance.nanoseconds)
-                    if let distanceAfter { apart += String(format: " -> %.0f", distanceAfter.nanoseconds) }
-                    apart += " ns apart"
-                    if waited > 0 { apart += String(format: " (waited %.1f s)", waited) }
-                }
-                let head: String =
-                    workload.name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%14.1f ", rate)
-                    + unit.padding(toLength: 11, withPad: " ", startingAt: 0)
-                print(
-                    head + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
-                        + String(format: "%6d %8.2f", steps, elapsed) + switched + apart)
-                for timing in shapeTimings { print(timing.line) }
-            }
-            fflush(stdout)
+        guard serve else {
+            for workload in selected { try measure(workload) }
+            return
         }
+        fflush(stdout)
+        while let line = readLine() {
+            let name = line.trimmingCharacters(in: .whitespaces)
+            guard let workload = selected.first(where: { $0.name == name }) else {
+                throw ValidationError("--serve: '\(name)' is not one of the selected workloads")
+            }
+            try measure(workload)
+        }
+    }
+
+    /// Runs one workload and prints its row.
+    private func measure(_ workload: Workload) throws {
+        Benchmarks.resetPeakMemory()
+        // Where the host has the CPUs now: a pair without a shared cache slows every workload
+        // whose threads hand data to each other (docs/performance.md), so each row says.
+        let (distance, waited) = BLAS.threadCount > 1 ? CPU.waitForSharedCache(upTo: waitTogether) : (nil, 0)
+        let step = try workload.build()
+        BLAS.profile = workload.batch == nil || !workload.training ? nil : GemmProfile()
+        let (steps, elapsed, speedup) = try Benchmarks.measure(step, seconds: seconds, toggle: ab?.toggle())
+        let distanceAfter = distance == nil ? nil : CPU.coreDistance()
+        let profile = BLAS.profile
+        BLAS.profile = nil
+        var row: [String: Any] = ["workload": workload.name, "steps": steps, "seconds": elapsed, "threads": BLAS.threadCount]
+        if let ab, let speedup {
+            row["ab"] = ab.rawValue
+            row["ab_speedup"] = speedup
+        }
+        if let peak = Benchmarks.peakMemoryMB() { row["peak_rss_mb"] = peak }
+        if let distance { row["core_ns"] = distance.nanoseconds }
+        if let distanceAfter { row["core_ns_after"] = distanceAfter.nanoseconds }
+        if waited > 0 { row["waited_s"] = waited }
+        let rate: Double
+        let unit: String
+        var shapeTimings: [Benchmarks.ShapeTiming] = []
+        if let batch = workload.batch {
+            rate = Double(batch * steps) / elapsed
+            unit = workload.unit
+            row["samples_per_s"] = rate
+            if unit != "samples/s" { row["unit"] = unit }
+            if let profile, profile.calls > 0 {
+                row["gemm_gflops"] = profile.gigaflopsPerSecond
+                row["gemm_share"] = profile.seconds / elapsed
+                // The same calls, shape for shape, with nothing else running between them.
+                let alone = Benchmarks.standaloneSeconds(for: profile)
+                row["gemm_alone_gflops"] = profile.flops / alone.values.reduce(0, +) / 1e9
+                if shapes {
+                    shapeTimings = Benchmarks.shapeTimings(profile, alone: alone, runSeconds: elapsed)
+                    row["gemm_shapes"] = shapeTimings.map(\.json)
+                }
+            }
+        } else {
+            rate = (workload.flopsPerStep ?? 0) * Double(steps) / elapsed / 1e9
+            unit = "GFLOPS"
+            row["gflops"] = rate
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            let gemm =
+                (row["gemm_gflops"] as? Double).map {
+                    String(format: "%6.1f (%2.0f%% of time)", $0, 100 * (row["gemm_share"] as? Double ?? 0))
+                } ?? ""
+            let switched: String =
+                (row["ab_speedup"] as? Double).map { "   \(ab?.rawValue ?? "") on/off " + String(format: "%.3fx", $0) } ?? ""
+            var apart = ""
+            if let distance {
+                apart = String(format: "   CPUs %.0f", distance.nanoseconds)
+                if let distanceAfter { apart += String(format: " -> %.0f", distanceAfter.nanoseconds) }
+                apart += " ns apart"
+                if waited > 0 { apart += String(format: " (waited %.1f s)", waited) }
+            }
+            let head: String =
+                workload.name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%14.1f ", rate)
+                + unit.padding(toLength: 11, withPad: " ", startingAt: 0)
+            print(
+                head + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
+                    + String(format: "%6d %8.2f", steps, elapsed) + switched + apart)
+            for timing in shapeTimings { print(timing.line) }
+        }
+        fflush(stdout)
     }
 }
