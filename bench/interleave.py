@@ -24,6 +24,8 @@ class Side:
         self.command, self.out = command, out
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         first = self.process.stdout.readline()
+        if not first:
+            self.fail(f"ended (exit status {self.process.wait()}) before listing its workloads")
         try:
             self.names = json.loads(first)
         except json.JSONDecodeError:

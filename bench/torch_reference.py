@@ -326,6 +326,8 @@ def main(argv=None):
         return
     for line in sys.stdin:
         name = line.strip()
+        if not name:
+            continue
         if name not in names:
             sys.exit(f"--serve: {name!r} is not one of the selected workloads")
         run(name, args)

@@ -98,6 +98,7 @@ struct Bench: ParsableCommand {
         fflush(stdout)
         while let line = readLine() {
             let name = line.trimmingCharacters(in: .whitespaces)
+            if name.isEmpty { continue }
             guard let workload = selected.first(where: { $0.name == name }) else {
                 throw ValidationError("--serve: '\(name)' is not one of the selected workloads")
             }

@@ -18,10 +18,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 INTERLEAVE = ROOT / "bench" / "interleave.py"
 
 # A stand-in side: serves NAMES, logs "SIDE NAME" to LOG for each request; with DIE_AT it exits
-# with status 3 on that name, with LIE_AT it answers for another workload.
+# with status 3 on that name, with LIE_AT it answers for another workload, with SILENT it exits
+# with status 2 before listing its names.
 STAND_IN = """
 import json, os, sys
 side, names = sys.argv[1], sys.argv[2].split(",")
+if os.environ.get("SILENT"):
+    sys.exit(2)
 print(json.dumps(names), flush=True)
 for line in sys.stdin:
     name = line.strip()
@@ -74,6 +77,10 @@ def stand_in_tests(folder):
     check(result.returncode != 0 and "before its row for w2" in result.stderr and "exit status 3" in result.stderr,
           f"a side that dies stops the run, naming the workload: {result.returncode}, {result.stderr!r}")
 
+    result, _, _ = interleave(folder, ["w1"], ["w1"], SILENT="1")
+    check(result.returncode != 0 and "before listing its workloads" in result.stderr,
+          f"a side that ends before listing its workloads stops the run: {result.returncode}, {result.stderr!r}")
+
     result, _, _ = interleave(folder, ["w1"], ["w1"], LIE_AT="w1")
     check(result.returncode != 0 and "answered w1 with" in result.stderr,
           f"a row for another workload stops the run: {result.returncode}, {result.stderr!r}")
@@ -89,6 +96,9 @@ def retort_serve_tests(retort, folder):
         row = json.loads(lines[1])
         check(row.get("workload") == "mlp-64-32-10/b64" and row.get("samples_per_s", 0) > 0,
               f"then the row of the workload asked for: {lines[1]}")
+    blank = subprocess.run(command, input="\nmlp-64-32-10/b64\n\n", capture_output=True, text=True, timeout=120)
+    check(blank.returncode == 0 and len(blank.stdout.splitlines()) == 2,
+          f"--serve skips blank lines: {blank.returncode}, {blank.stdout!r}, {blank.stderr!r}")
     wrong = subprocess.run(command, input="gpt-names-4x64/b64\n", capture_output=True, text=True, timeout=120)
     check(wrong.returncode != 0 and "'gpt-names-4x64/b64' is not one of the selected workloads" in wrong.stderr,
           f"a workload not selected is an error that names it: {wrong.returncode}, {wrong.stderr!r}")
