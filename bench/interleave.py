@@ -1,10 +1,10 @@
 """Runs two benchmark processes side by side, workload by workload, each started once with --serve:
 the first side's workloads in its order, then any only the second has, each run on one side and
 then on the other where both have it (the first side first for the first workload, then the other
-first, and so on), each side's JSON rows written to its own file. A row's two measurements are then seconds apart rather than a
-whole run apart, so they see the same machine more often (this VM's host moves its vCPUs every few
-seconds to every minute or so), while each process keeps the state its earlier workloads left, as
-in a run of its own.
+first, and so on), each side's JSON rows written to its own file. A row's two measurements are then
+seconds apart rather than a whole run apart, so they see the same machine more often (this VM's
+host moves its vCPUs every few seconds to every minute or so), while each process keeps the state
+its earlier workloads left, as in a run of its own.
 
     python3 bench/interleave.py FIRST.json SECOND.json -- FIRST COMMAND... -- SECOND COMMAND...
 
@@ -26,10 +26,18 @@ class Side:
         first = self.process.stdout.readline()
         if not first:
             self.fail(f"ended (exit status {self.process.wait()}) before listing its workloads")
+        self.names = self.parse(first, list, "the list of its workloads")
+
+    def parse(self, line, kind, what):
+        """The JSON value on `line`, which must be a `kind` (a side started without --serve or
+        --json prints something else)."""
         try:
-            self.names = json.loads(first)
+            value = json.loads(line)
         except json.JSONDecodeError:
-            self.fail(f"printed {first.strip()!r} where the list of its workloads was expected")
+            value = None
+        if not isinstance(value, kind):
+            self.fail(f"printed {line.strip()!r} where {what} was expected (is it running with --json --serve?)")
+        return value
 
     def fail(self, what):
         self.process.kill()
@@ -42,7 +50,7 @@ class Side:
         row = self.process.stdout.readline()
         if not row:
             self.fail(f"ended (exit status {self.process.wait()}) before its row for {name}")
-        if json.loads(row).get("workload") != name:
+        if self.parse(row, dict, f"the JSON row for {name}").get("workload") != name:
             self.fail(f"answered {name} with {row.strip()!r}")
         self.out.write(row)
         self.out.flush()
@@ -55,7 +63,7 @@ class Side:
 
 def split(argv):
     """FIRST.json SECOND.json -- FIRST COMMAND... -- SECOND COMMAND... as its four parts."""
-    if len(argv) < 6 or argv[2] != "--" or "--" not in argv[4:]:
+    if len(argv) < 6 or argv[2] != "--" or "--" not in argv[4:-1]:
         sys.exit(__doc__.split("\n\n")[1])
     at = argv.index("--", 4)
     return argv[0], argv[1], argv[3:at], argv[at + 1:]
@@ -63,8 +71,6 @@ def split(argv):
 
 def main(argv):
     first_path, second_path, first_command, second_command = split(argv)
-    if not second_command:
-        sys.exit(__doc__.split("\n\n")[1])
     with open(first_path, "w") as first_out, open(second_path, "w") as second_out:
         first = Side(first_command, first_out)
         second = Side(second_command, second_out)

@@ -18,13 +18,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 INTERLEAVE = ROOT / "bench" / "interleave.py"
 
 # A stand-in side: serves NAMES, logs "SIDE NAME" to LOG for each request; with DIE_AT it exits
-# with status 3 on that name, with LIE_AT it answers for another workload, with SILENT it exits
-# with status 2 before listing its names.
+# with status 3 on that name, with LIE_AT it answers for another workload, with TEXT_AT it answers
+# with a line of text, with SILENT it exits with status 2 before listing its names, and with
+# UNSERVED it prints a row where the list belongs (as a side without --serve would).
 STAND_IN = """
 import json, os, sys
 side, names = sys.argv[1], sys.argv[2].split(",")
 if os.environ.get("SILENT"):
     sys.exit(2)
+if os.environ.get("UNSERVED"):
+    print(json.dumps({"workload": names[0]}), flush=True)
+    sys.exit(0)
 print(json.dumps(names), flush=True)
 for line in sys.stdin:
     name = line.strip()
@@ -32,6 +36,9 @@ for line in sys.stdin:
         log.write(f"{side} {name}\\n")
     if name == os.environ.get("DIE_AT"):
         sys.exit(3)
+    if name == os.environ.get("TEXT_AT"):
+        print(f"{name} 123.4 samples/s", flush=True)
+        continue
     answer = "someone-else" if name == os.environ.get("LIE_AT") else name
     print(json.dumps({"workload": answer, "side": side}), flush=True)
 """
@@ -80,6 +87,14 @@ def stand_in_tests(folder):
     result, _, _ = interleave(folder, ["w1"], ["w1"], SILENT="1")
     check(result.returncode != 0 and "before listing its workloads" in result.stderr,
           f"a side that ends before listing its workloads stops the run: {result.returncode}, {result.stderr!r}")
+
+    result, _, _ = interleave(folder, ["w1"], ["w1"], UNSERVED="1")
+    check(result.returncode != 0 and "where the list of its workloads was expected" in result.stderr,
+          f"a side that prints a row where its list belongs stops the run: {result.returncode}, {result.stderr!r}")
+
+    result, _, _ = interleave(folder, ["w1"], ["w1"], TEXT_AT="w1")
+    check(result.returncode != 0 and "where the JSON row for w1 was expected" in result.stderr,
+          f"a row that is not JSON stops the run, naming the workload: {result.returncode}, {result.stderr!r}")
 
     result, _, _ = interleave(folder, ["w1"], ["w1"], LIE_AT="w1")
     check(result.returncode != 0 and "answered w1 with" in result.stderr,
