@@ -1,15 +1,17 @@
-"""Runs two benchmark processes side by side, workload by workload, each started once with --serve:
-the first side's workloads in its order, then any only the second has, each run on one side and
-then on the other where both have it (the first side first for the first workload, then the other
-first, and so on), each side's JSON rows written to its own file. A row's two measurements are then
-seconds apart rather than a whole run apart, so they see the same machine more often (this VM's
-host moves its vCPUs every few seconds to every minute or so), while each process keeps the state
-its earlier workloads left, as in a run of its own.
+"""Runs two or more benchmark processes side by side, workload by workload, each started once with
+--serve (in the order given, each after the one before has listed its workloads): the first side's
+workloads in its order, then any only a later side has, each run on every side that has it in turn
+(the sides in the order given for the first workload, then rotated by one for the next, and so on,
+so with two sides they alternate which goes first), each side's JSON rows written to its own file.
+A row's measurements are then seconds apart rather than a whole run apart, so they see the same
+machine more often (this VM's host moves its vCPUs every few seconds to every minute or so), while
+each process keeps the state its earlier workloads left, as in a run of its own.
 
-    python3 bench/interleave.py FIRST.json SECOND.json -- FIRST COMMAND... -- SECOND COMMAND...
+    python3 bench/interleave.py FIRST.json SECOND.json [MORE.json...] -- FIRST COMMAND... -- SECOND COMMAND... [-- MORE...]
 
-bench/compare --interleave runs it with `retort bench --json --serve` and
-`bench/torch_reference.py --json --serve`.
+bench/compare --interleave runs it with `retort bench --json --serve`,
+`bench/torch_reference.py --json --serve` and, when onnxruntime is there,
+`bench/onnxruntime_reference.py --json --serve` (which reads the models retort wrote before listing).
 """
 
 import json
@@ -62,25 +64,44 @@ class Side:
 
 
 def split(argv):
-    """FIRST.json SECOND.json -- FIRST COMMAND... -- SECOND COMMAND... as its four parts."""
-    if len(argv) < 6 or argv[2] != "--" or "--" not in argv[4:-1]:
+    """OUT.json... -- COMMAND... -- COMMAND... as (the output paths, the commands), one command per path."""
+    if "--" not in argv:
         sys.exit(__doc__.split("\n\n")[1])
-    at = argv.index("--", 4)
-    return argv[0], argv[1], argv[3:at], argv[at + 1:]
+    at = argv.index("--")
+    paths, commands, command = argv[:at], [], None
+    for word in argv[at:]:
+        if word == "--":
+            command = []
+            commands.append(command)
+        else:
+            command.append(word)
+    if len(paths) < 2 or len(commands) != len(paths) or not all(commands):
+        sys.exit(__doc__.split("\n\n")[1])
+    return paths, commands
 
 
 def main(argv):
-    first_path, second_path, first_command, second_command = split(argv)
-    with open(first_path, "w") as first_out, open(second_path, "w") as second_out:
-        first = Side(first_command, first_out)
-        second = Side(second_command, second_out)
-        names = first.names + [n for n in second.names if n not in first.names]
+    paths, commands = split(argv)
+    outs = [open(path, "w") for path in paths]
+    try:
+        # Each side starts once the one before has listed its workloads (retort writes the models
+        # onnxruntime's side reads before it lists).
+        sides = []
+        for command, out in zip(commands, outs):
+            sides.append(Side(command, out))
+        names = []
+        for side in sides:
+            names += [n for n in side.names if n not in names]
         for i, name in enumerate(names):
-            for side in (first, second) if i % 2 == 0 else (second, first):
+            turn = i % len(sides)
+            for side in sides[turn:] + sides[:turn]:
                 if name in side.names:
                     side.run(name)
-        first.close()
-        second.close()
+        for side in sides:
+            side.close()
+    finally:
+        for out in outs:
+            out.close()
 
 
 if __name__ == "__main__":

@@ -34,49 +34,68 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=3.0, help="time budget per workload")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--only", action="append", default=[], metavar="NAME")
+    parser.add_argument("--serve", action="store_true",
+                        help="print the selected workloads' names as one JSON array (empty if FOLDER has no "
+                             "model --only selects), then run each when its name arrives on standard input, one "
+                             "a line, until the input ends (as `retort bench --serve`; bench/compare --interleave)")
     core_latency.add_argument(parser)
     args = parser.parse_args(argv)
     core_latency.check_arguments(parser, args)
-    files = sorted(pathlib.Path(args.folder).glob("*.onnx"))
-    if not files:
+    files = {path.stem.replace("_", "/"): path for path in sorted(pathlib.Path(args.folder).glob("*.onnx"))}
+    if not files and not args.serve:
         parser.error(f"no .onnx files in {args.folder} (run retort bench --onnx {args.folder})")
+    selected = {name: path for name, path in files.items() if not args.only or any(s in name for s in args.only)}
+    if args.serve:
+        print(json.dumps(list(selected)))
     if not args.json:
         print(f"onnxruntime {ort.__version__}, {args.threads or 'default'} thread(s), {args.seconds:g} s per workload")
-    for path in files:
-        name = path.stem.replace("_", "/")
-        if args.only and not any(s in name for s in args.only):
+    sys.stdout.flush()
+    if not args.serve:
+        for name, path in selected.items():
+            run(name, path, args)
+        return
+    for line in sys.stdin:
+        name = line.strip()
+        if not name:
             continue
-        options = ort.SessionOptions()
-        if args.threads:
-            options.intra_op_num_threads = args.threads
-            options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        batch = batch_of(name)
-        feed = {}
-        for graph_input in session.get_inputs():
-            shape = [batch if not isinstance(d, int) else d for d in graph_input.shape]
-            shape[0] = batch
-            feed[graph_input.name] = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-        for _ in range(WARMUP_STEPS):
+        if name not in selected:
+            sys.exit(f"--serve: {name!r} is not one of the selected workloads")
+        run(name, selected[name], args)
+
+
+def run(name, path, args):
+    """Times onnxruntime on one model file and prints its row."""
+    options = ort.SessionOptions()
+    if args.threads:
+        options.intra_op_num_threads = args.threads
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    batch = batch_of(name)
+    feed = {}
+    for graph_input in session.get_inputs():
+        shape = [batch if not isinstance(d, int) else d for d in graph_input.shape]
+        shape[0] = batch
+        feed[graph_input.name] = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    for _ in range(WARMUP_STEPS):
+        session.run(None, feed)
+
+    def timed():
+        steps, start = 0, time.perf_counter()
+        while True:
             session.run(None, feed)
+            steps += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= args.seconds:
+                return steps, elapsed
 
-        def timed():
-            steps, start = 0, time.perf_counter()
-            while True:
-                session.run(None, feed)
-                steps += 1
-                elapsed = time.perf_counter() - start
-                if elapsed >= args.seconds:
-                    return steps, elapsed
-
-        (steps, elapsed), apart = core_latency.around(args, args.threads, timed)
-        row = {"workload": name, "samples_per_s": round(batch * steps / elapsed, 1), "steps": steps,
-               "seconds": round(elapsed, 3), "threads": args.threads, **apart}
-        if args.json:
-            print(json.dumps(row))
-        else:
-            print(f"{name:<36} {row['samples_per_s']:>14,.1f} samples/s {steps:>7} {elapsed:>8.2f}")
-        sys.stdout.flush()
+    (steps, elapsed), apart = core_latency.around(args, args.threads, timed)
+    row = {"workload": name, "samples_per_s": round(batch * steps / elapsed, 1), "steps": steps,
+           "seconds": round(elapsed, 3), "threads": args.threads, **apart}
+    if args.json:
+        print(json.dumps(row))
+    else:
+        print(f"{name:<36} {row['samples_per_s']:>14,.1f} samples/s {steps:>7} {elapsed:>8.2f}")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 the workloads go to both sides in turn (the first side first, then the second first, and so on),
 a workload only one side has goes to that side alone, each side's rows land in its own file in
 order, and a side that dies, answers for another workload or exits non-zero stops the run with a
-message that names it. Then the real `retort bench --serve` behind it.
+message that names it; with three sides the order rotates by one each workload. Then the real
+`retort bench --serve` behind it, and, when this Python has onnxruntime (scripts/test runs it with
+the test venv's), bench/onnxruntime_reference.py --serve as a third side on the models retort wrote.
 
     python3 Tests/CLI/bench_interleave_test.py .build/debug/retort
 """
@@ -52,18 +54,20 @@ def check(condition, what):
         print(f"FAIL: {what}")
 
 
-def interleave(folder, first_names, second_names, **env):
+def interleave(folder, *names_per_side, **env):
+    """Runs interleave.py over stand-in sides a, b, ... serving the names given for each."""
     script = folder / "side.py"
     script.write_text(STAND_IN)
     log = folder / "log"
     log.write_text("")
-    first, second = folder / "first.json", folder / "second.json"
-    result = subprocess.run(
-        [sys.executable, str(INTERLEAVE), str(first), str(second),
-         "--", sys.executable, str(script), "a", ",".join(first_names),
-         "--", sys.executable, str(script), "b", ",".join(second_names)],
-        capture_output=True, text=True, env={**os.environ, "LOG": str(log), **env}, timeout=60)
-    rows = [[json.loads(line) for line in path.read_text().splitlines()] for path in (first, second)]
+    sides = "abcdefgh"[:len(names_per_side)]
+    outs = [folder / f"{side}.json" for side in sides]
+    commands = []
+    for side, names in zip(sides, names_per_side):
+        commands += ["--", sys.executable, str(script), side, ",".join(names)]
+    result = subprocess.run([sys.executable, str(INTERLEAVE), *map(str, outs), *commands],
+                            capture_output=True, text=True, env={**os.environ, "LOG": str(log), **env}, timeout=60)
+    rows = [[json.loads(line) for line in path.read_text().splitlines()] if path.exists() else [] for path in outs]
     return result, log.read_text().split("\n")[:-1], rows
 
 
@@ -79,6 +83,20 @@ def stand_in_tests(folder):
     result, log, (first, second) = interleave(folder, ["w1", "w2"], ["w3", "w2"])
     check(result.returncode == 0, f"partly shared: exit {result.returncode}, {result.stderr}")
     check(log == ["a w1", "b w2", "a w2", "b w3"], f"a workload one side lacks goes to the other alone: {log}")
+
+    every = ["w1", "w2", "w3", "w4"]
+    result, log, rows = interleave(folder, every, every, ["w2", "w3"])
+    check(result.returncode == 0, f"three sides: exit {result.returncode}, {result.stderr}")
+    check(log == ["a w1", "b w1", "b w2", "c w2", "a w2", "c w3", "a w3", "b w3", "a w4", "b w4"],
+          f"with three sides the order rotates by one each workload, a side without the workload left out: {log}")
+    check([[r["workload"] for r in side] for side in rows] == [every, every, ["w2", "w3"]],
+          f"each of three sides' rows in its own file, in order: {rows}")
+
+    for argv in (["a.json", "--", "x"], ["a.json", "b.json", "--", "x", "--", "y", "--", "z"],
+                 ["a.json", "b.json", "--", "x", "--"]):
+        usage = subprocess.run([sys.executable, str(INTERLEAVE), *argv], capture_output=True, text=True, timeout=60)
+        check(usage.returncode != 0 and "interleave.py FIRST.json SECOND.json" in usage.stderr,
+              f"one output file per command, at least two, none empty, or the usage: {argv}, {usage.stderr!r}")
 
     result, log, _ = interleave(folder, ["w1", "w2"], ["w1", "w2"], DIE_AT="w2")
     check(result.returncode != 0 and "before its row for w2" in result.stderr and "exit status 3" in result.stderr,
@@ -132,11 +150,53 @@ def retort_serve_tests(retort, folder):
           f"retort's row in its file: {rows}")
 
 
+def onnxruntime_serve_tests(retort, folder):
+    """onnxruntime's reference as a third side, on the models retort writes before it lists."""
+    models = folder / "models"
+    names = ["infer-mlp-784-512-512-10/b1/f32", "infer-mlp-784-512-512-10/b1/int8"]
+    retort_side = [retort, "bench", "--json", "--serve", "--threads", "1", "--seconds", "0.05",
+                   "--onnx", str(models), "--only", "infer-mlp-784-512-512-10/b1/", "--only", "mlp-64"]
+    ort_side = [sys.executable, str(ROOT / "bench" / "onnxruntime_reference.py"), str(models), "--json", "--serve",
+                "--threads", "1", "--seconds", "0.05", "--only", "infer-mlp-784-512-512-10/b1/", "--only", "mlp-64"]
+    script = folder / "side.py"
+    script.write_text(STAND_IN)
+    outs = [folder / "retort.json", folder / "stand-in.json", folder / "ort.json"]
+    result = subprocess.run(
+        [sys.executable, str(INTERLEAVE), *map(str, outs), "--", *retort_side,
+         "--", sys.executable, str(script), "b", "mlp-64-32-10/b64", "--", *ort_side],
+        capture_output=True, text=True, env={**os.environ, "LOG": str(folder / "log")}, timeout=300)
+    check(result.returncode == 0, f"interleave with retort and onnxruntime: exit {result.returncode}, {result.stderr}")
+    if result.returncode != 0:
+        return
+    ort_rows = [json.loads(line) for line in outs[2].read_text().splitlines()]
+    check([r["workload"] for r in ort_rows] == names and all(r["samples_per_s"] > 0 for r in ort_rows),
+          f"onnxruntime's side ran the two models retort wrote, in order: {ort_rows}")
+    retort_rows = [json.loads(line)["workload"] for line in outs[0].read_text().splitlines()]
+    check(retort_rows == ["mlp-64-32-10/b64", *names], f"retort's rows: {retort_rows}")
+
+    # bench/compare --interleave --only gpt: retort writes no model, onnxruntime's side serves none.
+    (folder / "no-models").mkdir()
+    for argv in ([*ort_side[:2], str(folder / "no-models"), *ort_side[3:]], [*ort_side[:-4], "--only", "no-such"]):
+        empty = subprocess.run(argv, input="", capture_output=True, text=True, timeout=120)
+        check(empty.returncode == 0 and empty.stdout.strip() == "[]",
+              f"onnxruntime --serve with no model selected lists none: {empty.returncode}, {empty.stdout!r}, "
+              f"{empty.stderr!r}")
+    wrong = subprocess.run(ort_side, input="infer-cnn-28x28/b64/f32\n", capture_output=True, text=True, timeout=120)
+    check(wrong.returncode != 0 and "'infer-cnn-28x28/b64/f32' is not one of the selected workloads" in wrong.stderr,
+          f"onnxruntime --serve refuses a model not selected, naming it: {wrong.returncode}, {wrong.stderr!r}")
+
+
 def main():
     with tempfile.TemporaryDirectory() as folder:
         stand_in_tests(pathlib.Path(folder))
         if len(sys.argv) > 1:
             retort_serve_tests(sys.argv[1], pathlib.Path(folder))
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                print("onnxruntime's side not checked: this Python has no onnxruntime (scripts/test uses the venv's)")
+            else:
+                onnxruntime_serve_tests(sys.argv[1], pathlib.Path(folder))
     if failures:
         sys.exit(f"{len(failures)} interleave check(s) failed")
     print("bench/interleave.py and retort bench --serve: all checks passed")
