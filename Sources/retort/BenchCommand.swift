@@ -10,12 +10,13 @@ struct Bench: ParsableCommand {
         abstract: "Measure training throughput (samples/s) and sgemm GFLOPS.",
         discussion: """
             Workloads match bench/torch_reference.py; `bench/compare` runs both and prints them side by side.
-            For training workloads, "gemm" is the GFLOPS sgemm reached inside the training step, beside the
-            GFLOPS the same calls (shape for shape, same count) reach when run alone. peak_rss_mb (JSON) is
+            For training workloads, "gemm" is the GFLOPS sgemm reached inside the timed training steps (not \
+            the three warm-up steps, as the rate), beside the GFLOPS the same calls (shape for shape, same \
+            count) reach when run alone, after one untimed call each. peak_rss_mb (JSON) is \
             the process's peak resident memory while the workload ran, the runtime's baseline included.
-            With more than one thread, each row also says how far apart the first two CPUs were just before
-            and just after the workload (a cache line's crossing time; core_ns and core_ns_after in JSON):
-            a virtual machine's host can move its vCPUs apart, and workloads whose threads share data then
+            With more than one thread, each row also says how far apart the first two CPUs were just before \
+            and just after the workload (a cache line's crossing time; core_ns and core_ns_after in JSON): \
+            a virtual machine's host can move its vCPUs apart, and workloads whose threads share data then \
             run slower.
             """)
 
@@ -113,8 +114,12 @@ struct Bench: ParsableCommand {
         // whose threads hand data to each other (docs/performance.md), so each row says.
         let (distance, waited) = BLAS.threadCount > 1 ? CPU.waitForSharedCache(upTo: waitTogether) : (nil, 0)
         let step = try workload.build()
-        BLAS.profile = workload.batch == nil || !workload.training ? nil : GemmProfile()
-        let (steps, elapsed, speedup) = try Benchmarks.measure(step, seconds: seconds, toggle: ab?.toggle())
+        // The profile starts after the warm-up, as the timed steps do: the first steps' calls carry
+        // oneDNN making its kernels for each shape (one 128x512x10 call took 31 ms, the others about
+        // 20 µs), which the same calls alone, run once before they are timed, do not.
+        let profiled = workload.batch != nil && workload.training
+        let (steps, elapsed, speedup) = try Benchmarks.measure(
+            step, seconds: seconds, toggle: ab?.toggle(), measuring: { BLAS.profile = profiled ? GemmProfile() : nil })
         let distanceAfter = distance == nil ? nil : CPU.coreDistance()
         let profile = BLAS.profile
         BLAS.profile = nil

@@ -269,8 +269,11 @@ enum Benchmarks {
     ///
     /// With `toggle`, runs two steps with it on, two with it off, and so on (warming up both), and
     /// also returns the speed with it on over the speed with it off, each mode timed on its own steps.
+    /// `measuring` is called once the warm-up is done, just before the timed steps (where the bench
+    /// starts its GEMM profile, so the calls it counts are the timed steps' alone).
     static func measure(
-        _ step: () throws -> Void, seconds: Double, warmup: Int = 3, toggle: ((Bool) -> Void)? = nil
+        _ step: () throws -> Void, seconds: Double, warmup: Int = 3, toggle: ((Bool) -> Void)? = nil,
+        measuring: () -> Void = {}
     ) throws -> (steps: Int, seconds: Double, speedup: Double?) {
         defer { toggle?(true) }
         for _ in 0..<warmup {
@@ -279,6 +282,7 @@ enum Benchmarks {
                 try step()
             }
         }
+        measuring()
         let start = DispatchTime.now().uptimeNanoseconds
         var steps = 0
         var spent = (on: 0.0, off: 0.0)

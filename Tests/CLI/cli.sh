@@ -35,6 +35,14 @@ check "bench runs one workload" 0 '^mlp-64-32-10/b64 +[0-9.]+ samples/s' -- "$re
 check "bench profiles a CNN's GEMMs on two threads" 0 '^cnn-28x28/b64 +[0-9.]+ samples/s +[0-9.]+ \(' -- env RETORT_GEMM=onednn "$retort" bench --seconds 0.1 --only cnn-28x28/b64 --threads 2
 check "bench --shapes lists each GEMM shape under its workload" 0 '^  64x32x64 NT +[0-9]+ calls +[0-9.]+ s \( *[0-9.]+%\) +[0-9.]+ GFLOPS inside, +[0-9.]+ alone$' -- "$retort" bench --seconds 0.05 --only mlp-64 --threads 1 --shapes
 check "bench --shapes in JSON" 0 '"gemm_shapes":\[\{"alone_gflops":[0-9.]+,"calls":[0-9]+,' -- "$retort" bench --json --seconds 0.05 --only mlp-64 --threads 1 --shapes
+# The profile counts the timed steps' calls, not the warm-up's (whose first calls carry oneDNN making
+# its kernels, which the same calls alone never do): each of the MLP's shapes once a step.
+calls_are_steps='import json, sys
+r = json.loads(sys.stdin.readline())
+calls = {s["calls"] for s in r["gemm_shapes"]}
+print("calls", sorted(calls), "steps", r["steps"], "same" if calls == {r["steps"]} else "differ")'
+check "bench profiles only the timed steps" 0 '^calls \[[0-9]+\] steps [0-9]+ same$' -- bash -c \
+    '"$1" bench --json --seconds 0.05 --only mlp-64 --threads 1 --shapes | python3 -c "$2"' _ "$retort" "$calls_are_steps"
 check "bench rejects an unknown workload" 64 'no workload matches --only nothing' -- "$retort" bench --only nothing
 check "bench --ab times a speed-up on and off in one run" 0 '^infer-mlp-784-512-512-10/b128/f32 .* packed-weights on/off [0-9.]+x$' -- env RETORT_GEMM=onednn "$retort" bench --seconds 0.2 --only infer-mlp-784-512-512-10/b128/f32 --threads 1 --ab packed-weights
 check "bench --ab in JSON" 0 '"ab":"parallel-loops","ab_speedup":[0-9.]+' -- "$retort" bench --json --seconds 0.1 --only mlp-64 --threads 1 --ab parallel-loops
