@@ -12,7 +12,8 @@ struct Bench: ParsableCommand {
             Workloads match bench/torch_reference.py; `bench/compare` runs both and prints them side by side.
             For training workloads, "gemm" is the GFLOPS sgemm reached inside the timed training steps (not \
             the three warm-up steps, as the rate), beside the GFLOPS the same calls (shape for shape, same \
-            count) reach when run alone, after one untimed call each. peak_rss_mb (JSON) is \
+            count) reach when run alone, after one untimed call each, replayed after each half second of \
+            training. peak_rss_mb (JSON) is \
             the process's peak resident memory while the workload ran, the runtime's baseline included.
             With more than one thread, each row also says how far apart the first two CPUs were just before \
             and just after the workload (a cache line's crossing time; core_ns and core_ns_after in JSON): \
@@ -107,6 +108,9 @@ struct Bench: ParsableCommand {
         }
     }
 
+    /// Seconds of timed training steps between replays of their GEMM calls alone.
+    static let replaySlice = 0.5
+
     /// Runs one workload and prints its row.
     private func measure(_ workload: Workload) throws {
         Benchmarks.resetPeakMemory()
@@ -118,8 +122,23 @@ struct Bench: ParsableCommand {
         // oneDNN making its kernels for each shape (one 128x512x10 call took 31 ms, the others about
         // 20 µs), which the same calls alone, run once before they are timed, do not.
         let profiled = workload.batch != nil && workload.training
+        // The same calls alone are replayed in slices, each after the half second of training that
+        // made them: the host's other tenants change this machine's speed from second to second, and
+        // a single replay after the whole run compared two different stretches of time.
+        var alone: [GemmShape: Double] = [:]
+        var replayed: [GemmShape: Int] = [:]
+        let replay = {
+            guard let profile = BLAS.profile else { return }
+            var pending: [GemmShape: Int] = [:]
+            for (shape, calls) in profile.shapes { pending[shape] = calls - replayed[shape, default: 0] }
+            BLAS.profile = nil  // the replay's calls are not training's
+            for (shape, seconds) in Benchmarks.standaloneSeconds(for: pending) { alone[shape, default: 0] += seconds }
+            replayed = profile.shapes
+            BLAS.profile = profile
+        }
         let (steps, elapsed, speedup) = try Benchmarks.measure(
-            step, seconds: seconds, toggle: ab?.toggle(), measuring: { BLAS.profile = profiled ? GemmProfile() : nil })
+            step, seconds: seconds, toggle: ab?.toggle(), measuring: { BLAS.profile = profiled ? GemmProfile() : nil },
+            pauseEvery: Self.replaySlice, pause: replay)
         let distanceAfter = distance == nil ? nil : CPU.coreDistance()
         let profile = BLAS.profile
         BLAS.profile = nil
@@ -144,7 +163,6 @@ struct Bench: ParsableCommand {
                 row["gemm_gflops"] = profile.gigaflopsPerSecond
                 row["gemm_share"] = profile.seconds / elapsed
                 // The same calls, shape for shape, with nothing else running between them.
-                let alone = Benchmarks.standaloneSeconds(for: profile)
                 row["gemm_alone_gflops"] = profile.flops / alone.values.reduce(0, +) / 1e9
                 if shapes {
                     shapeTimings = Benchmarks.shapeTimings(profile, alone: alone, runSeconds: elapsed)

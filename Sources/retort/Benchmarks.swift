@@ -197,13 +197,13 @@ enum Benchmarks {
         }
     }
 
-    /// The seconds sgemm alone takes for the calls a profile recorded, shape by shape: each shape
-    /// replayed as many times as training called it, on warm buffers, so the flops match the
-    /// training run's.
-    static func standaloneSeconds(for profile: GemmProfile) -> [GemmShape: Double] {
+    /// The seconds sgemm alone takes for the given calls, shape by shape: each shape replayed as
+    /// many times as training called it, on warm buffers (one untimed call first), so the flops
+    /// match the training run's.
+    static func standaloneSeconds(for calls: [GemmShape: Int]) -> [GemmShape: Double] {
         var g = RandomGenerator(seed: 1)
         var seconds: [GemmShape: Double] = [:]
-        for (shape, calls) in profile.shapes {
+        for (shape, calls) in calls where calls > 0 {
             let a = g.normal([shape.m * shape.k])
             let b = g.normal([shape.k * shape.n])
             var c = Tensor.zeros([shape.m * shape.n])
@@ -270,10 +270,13 @@ enum Benchmarks {
     /// With `toggle`, runs two steps with it on, two with it off, and so on (warming up both), and
     /// also returns the speed with it on over the speed with it off, each mode timed on its own steps.
     /// `measuring` is called once the warm-up is done, just before the timed steps (where the bench
-    /// starts its GEMM profile, so the calls it counts are the timed steps' alone).
+    /// starts its GEMM profile, so the calls it counts are the timed steps' alone). `pause` is called
+    /// (with any toggle on) after each `pauseEvery` seconds of timed steps and after the last; its
+    /// time is not the steps' (the bench replays there the GEMM calls made since the last pause,
+    /// alone, so the two are measured close together in time).
     static func measure(
         _ step: () throws -> Void, seconds: Double, warmup: Int = 3, toggle: ((Bool) -> Void)? = nil,
-        measuring: () -> Void = {}
+        measuring: () -> Void = {}, pauseEvery: Double = .infinity, pause: () -> Void = {}
     ) throws -> (steps: Int, seconds: Double, speedup: Double?) {
         defer { toggle?(true) }
         for _ in 0..<warmup {
@@ -283,21 +286,31 @@ enum Benchmarks {
             }
         }
         measuring()
-        let start = DispatchTime.now().uptimeNanoseconds
+        var elapsed = 0.0
+        var sincePause = 0.0
         var steps = 0
         var spent = (on: 0.0, off: 0.0)
         while true {
+            let began = DispatchTime.now().uptimeNanoseconds
             for mode in toggle == nil ? [true] : [true, false] {
                 toggle?(mode)
-                let began = DispatchTime.now().uptimeNanoseconds
+                let modeBegan = DispatchTime.now().uptimeNanoseconds
                 let count = toggle == nil ? 1 : 2
                 for _ in 0..<count { try step() }
-                let took = Double(DispatchTime.now().uptimeNanoseconds - began)
+                let took = Double(DispatchTime.now().uptimeNanoseconds - modeBegan)
                 if mode { spent.on += took } else { spent.off += took }
                 steps += count
             }
-            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if elapsed >= seconds { return (steps, elapsed, toggle == nil || spent.on == 0 ? nil : spent.off / spent.on) }
+            let took = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+            elapsed += took
+            sincePause += took
+            let done = elapsed >= seconds
+            if done || sincePause >= pauseEvery {
+                toggle?(true)
+                pause()
+                sincePause = 0
+            }
+            if done { return (steps, elapsed, toggle == nil || spent.on == 0 ? nil : spent.off / spent.on) }
         }
     }
 }
