@@ -18,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 import core_latency
+import serving
 
 WARMUP_STEPS = 3
 
@@ -34,10 +35,7 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=3.0, help="time budget per workload")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--only", action="append", default=[], metavar="NAME")
-    parser.add_argument("--serve", action="store_true",
-                        help="print the selected workloads' names as one JSON array (empty if FOLDER has no "
-                             "model --only selects), then run each when its name arrives on standard input, one "
-                             "a line, until the input ends (as `retort bench --serve`; bench/compare --interleave)")
+    serving.add_argument(parser, "the selected models' workload names (none if FOLDER has no model --only selects)")
     core_latency.add_argument(parser)
     args = parser.parse_args(argv)
     core_latency.check_arguments(parser, args)
@@ -46,7 +44,7 @@ def main(argv=None):
         parser.error(f"no .onnx files in {args.folder} (run retort bench --onnx {args.folder})")
     selected = {name: path for name, path in files.items() if not args.only or any(s in name for s in args.only)}
     if args.serve:
-        print(json.dumps(list(selected)))
+        serving.announce(selected)
     if not args.json:
         print(f"onnxruntime {ort.__version__}, {args.threads or 'default'} thread(s), {args.seconds:g} s per workload")
     sys.stdout.flush()
@@ -54,13 +52,7 @@ def main(argv=None):
         for name, path in selected.items():
             run(name, path, args)
         return
-    for line in sys.stdin:
-        name = line.strip()
-        if not name:
-            continue
-        if name not in selected:
-            sys.exit(f"--serve: {name!r} is not one of the selected workloads")
-        run(name, selected[name], args)
+    serving.serve(selected, lambda name: run(name, selected[name], args))
 
 
 def run(name, path, args):

@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import core_latency
+import serving
 
 WARMUP_STEPS = 3
 # torch.ao.quantization still works in 2.13 but warns that it moves to torchao.
@@ -300,10 +301,7 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="run only workloads whose name contains NAME (repeatable)")
-    parser.add_argument("--serve", action="store_true",
-                        help="print the selected workloads' names as one JSON array, then run each when its name "
-                             "arrives on standard input, one a line, until the input ends (as `retort bench "
-                             "--serve`; bench/compare --interleave)")
+    serving.add_argument(parser)
     core_latency.add_argument(parser)
     args = parser.parse_args(argv)
     core_latency.check_arguments(parser, args)
@@ -315,7 +313,7 @@ def main(argv=None):
         parser.error("no workload matches --only")
 
     if args.serve:
-        print(json.dumps(names))
+        serving.announce(names)
     if not args.json:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.seconds:g} s per workload")
         print(f"{'workload':<26} {'rate':>14} {'unit':<10} {'steps':>7} {'seconds':>8}")
@@ -324,13 +322,7 @@ def main(argv=None):
         for name in names:
             run(name, args)
         return
-    for line in sys.stdin:
-        name = line.strip()
-        if not name:
-            continue
-        if name not in names:
-            sys.exit(f"--serve: {name!r} is not one of the selected workloads")
-        run(name, args)
+    serving.serve(names, lambda name: run(name, args))
 
 
 def run(name, args):
