@@ -54,6 +54,14 @@ def check(condition, what):
         print(f"FAIL: {what}")
 
 
+def row(line):
+    """A side's row as written to its file (text that is not JSON kept as it is, for the message)."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return line
+
+
 def interleave(folder, *names_per_side, **env):
     """Runs interleave.py over stand-in sides a, b, ... serving the names given for each."""
     script = folder / "side.py"
@@ -67,7 +75,7 @@ def interleave(folder, *names_per_side, **env):
         commands += ["--", sys.executable, str(script), side, ",".join(names)]
     result = subprocess.run([sys.executable, str(INTERLEAVE), *map(str, outs), *commands],
                             capture_output=True, text=True, env={**os.environ, "LOG": str(log), **env}, timeout=60)
-    rows = [[json.loads(line) for line in path.read_text().splitlines()] if path.exists() else [] for path in outs]
+    rows = [[row(line) for line in path.read_text().splitlines()] if path.exists() else [] for path in outs]
     return result, log.read_text().split("\n")[:-1], rows
 
 
@@ -102,21 +110,16 @@ def stand_in_tests(folder):
     check(result.returncode != 0 and "before its row for w2" in result.stderr and "exit status 3" in result.stderr,
           f"a side that dies stops the run, naming the workload: {result.returncode}, {result.stderr!r}")
 
-    result, _, _ = interleave(folder, ["w1"], ["w1"], SILENT="1")
-    check(result.returncode != 0 and "before listing its workloads" in result.stderr,
-          f"a side that ends before listing its workloads stops the run: {result.returncode}, {result.stderr!r}")
-
-    result, _, _ = interleave(folder, ["w1"], ["w1"], UNSERVED="1")
-    check(result.returncode != 0 and "where the list of its workloads was expected" in result.stderr,
-          f"a side that prints a row where its list belongs stops the run: {result.returncode}, {result.stderr!r}")
-
-    result, _, _ = interleave(folder, ["w1"], ["w1"], TEXT_AT="w1")
-    check(result.returncode != 0 and "where the JSON row for w1 was expected" in result.stderr,
-          f"a row that is not JSON stops the run, naming the workload: {result.returncode}, {result.stderr!r}")
-
-    result, _, _ = interleave(folder, ["w1"], ["w1"], LIE_AT="w1")
-    check(result.returncode != 0 and "answered w1 with" in result.stderr,
-          f"a row for another workload stops the run: {result.returncode}, {result.stderr!r}")
+    # A side that misbehaves at once stops the run with what it did: (its switch, the words, what it did).
+    for env, words, what in [
+        ({"SILENT": "1"}, "before listing its workloads", "ends before listing its workloads"),
+        ({"UNSERVED": "1"}, "where the list of its workloads was expected", "prints a row where its list belongs"),
+        ({"TEXT_AT": "w1"}, "where the JSON row for w1 was expected", "answers with a row that is not JSON"),
+        ({"LIE_AT": "w1"}, "answered w1 with", "answers with a row for another workload"),
+    ]:
+        result, _, _ = interleave(folder, ["w1"], ["w1"], **env)
+        check(result.returncode != 0 and words in result.stderr,
+              f"a side that {what} stops the run: {result.returncode}, {result.stderr!r}")
 
 
 def retort_serve_tests(retort, folder):
