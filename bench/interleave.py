@@ -86,9 +86,7 @@ def main(argv):
     try:
         # Each side starts once the one before has listed its workloads (retort writes the models
         # onnxruntime's side reads before it lists).
-        sides = []
-        for command, out in zip(commands, outs):
-            sides.append(Side(command, out))
+        sides = [Side(command, out) for command, out in zip(commands, outs)]
         names = []
         for side in sides:
             names += [n for n in side.names if n not in names]

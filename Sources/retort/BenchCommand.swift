@@ -10,8 +10,8 @@ struct Bench: ParsableCommand {
         abstract: "Measure training throughput (samples/s) and sgemm GFLOPS.",
         discussion: """
             Workloads match bench/torch_reference.py; `bench/compare` runs both and prints them side by side.
-            For training workloads, "gemm" is the GFLOPS sgemm reached inside the timed training steps (not \
-            the three warm-up steps, as the rate), beside the GFLOPS the same calls (shape for shape, same \
+            For training workloads, "gemm" is the GFLOPS sgemm reached inside the timed training steps (like the \
+            rate, not counting the three warm-up steps), beside the GFLOPS the same calls (shape for shape, same \
             count) reach when run alone, after one untimed call each, replayed after each half second of \
             training. peak_rss_mb (JSON) is \
             the process's peak resident memory while the workload ran, the runtime's baseline included.
