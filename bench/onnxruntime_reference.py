@@ -43,6 +43,8 @@ def main(argv=None):
     if not files and not args.serve:
         parser.error(f"no .onnx files in {args.folder} (run retort bench --onnx {args.folder})")
     selected = {name: path for name, path in files.items() if not args.only or any(s in name for s in args.only)}
+    if not selected and not args.serve:
+        parser.error(f"no model in {args.folder} matches --only ({', '.join(args.only)}); it has: {', '.join(files)}")
     if args.serve:
         serving.announce(selected)
     if not args.json:

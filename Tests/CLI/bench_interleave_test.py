@@ -184,6 +184,13 @@ def onnxruntime_serve_tests(retort, folder):
         check(empty.returncode == 0 and empty.stdout.strip() == "[]",
               f"onnxruntime --serve with no model selected lists none: {empty.returncode}, {empty.stdout!r}, "
               f"{empty.stderr!r}")
+    # Run directly (not serving), a selection that matches none of the models is an error, as in
+    # PyTorch's reference, rather than a run that prints nothing.
+    direct = [arg for arg in ort_side if arg != "--serve"][:-4] + ["--only", "no-such"]
+    none = subprocess.run(direct, capture_output=True, text=True, timeout=120)
+    check(none.returncode != 0 and "no model in" in none.stderr and "matches --only (no-such)" in none.stderr
+          and names[0] in none.stderr, f"onnxruntime run directly, --only matching none: {none.returncode}, "
+          f"{none.stdout!r}, {none.stderr!r}")
     wrong = subprocess.run(ort_side, input="infer-cnn-28x28/b64/f32\n", capture_output=True, text=True, timeout=120)
     check(wrong.returncode != 0 and "'infer-cnn-28x28/b64/f32' is not one of the selected workloads" in wrong.stderr,
           f"onnxruntime --serve refuses a model not selected, naming it: {wrong.returncode}, {wrong.stderr!r}")
