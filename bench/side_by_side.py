@@ -34,7 +34,7 @@ def placements(*rows):
 def main(retort_path, torch_path, ort_path=None):
     retort, torch = rows(retort_path), rows(torch_path)
     ort = rows(ort_path) if ort_path else {}
-    print(f"{'workload':<36} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>7}   {'peak MB':>15}   "
+    print(f"{'workload':<36} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>8}   {'peak MB':>15}   "
           "retort sgemm in training vs the same calls alone; onnxruntime on the same model; "
           "with 2+ threads, how far apart the first two CPUs were before-after each side's run")
     moved = False
@@ -46,14 +46,14 @@ def main(retort_path, torch_path, ort_path=None):
         inside = ""
         if "gemm_gflops" in r:
             alone = r["gemm_alone_gflops"]
-            inside = (f"{r['gemm_gflops']:.1f} vs {alone:.1f} GFLOPS ({100 * r['gemm_gflops'] / alone:.0f}%), "
+            inside = (f"{r['gemm_gflops']:.1f} vs {alone:.1f} GFLOPS ({100 * r['gemm_gflops'] / alone:.1f}%), "
                       f"{100 * r['gemm_share']:.0f}% of step time")
         memory = ""
         if "peak_rss_mb" in r and t and "peak_rss_mb" in t:
             memory = f"{r['peak_rss_mb']:.0f} vs {t['peak_rss_mb']:.0f}"
         if name in ort:
             # onnxruntime on the same exported model: Retort's rate against it.
-            inside = f"onnxruntime {rate(ort[name]):,.1f} samples/s ({rate(r) / rate(ort[name]):.2f}x)"
+            inside = f"onnxruntime {rate(ort[name]):,.1f} samples/s ({rate(r) / rate(ort[name]):.3f}x)"
         cores = ""
         if apart(r):
             others = [(label, row) for label, row in (("pytorch", t), ("onnxruntime", ort.get(name))) if row]
@@ -62,7 +62,7 @@ def main(retort_path, torch_path, ort_path=None):
             if len(placements(r, *(row for _, row in others))) > 1:
                 cores += " (moved)"
                 moved = True
-        print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>6.2f}x   {memory:>15}   "
+        print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {ratio:>7.3f}x   {memory:>15}   "
               f"{inside}{cores}")
     if moved:
         print(f"(moved): the two CPUs were {SHARED_CACHE_BOUND_NS:.0f} ns or more apart in some measurements of "
