@@ -45,7 +45,8 @@ def main(retort_path, torch_path, ort_path=None):
     retort, torch = rows(retort_path), rows(torch_path)
     ort = rows(ort_path) if ort_path else {}
     print(f"{'workload':<36} {'unit':<10} {'retort':>12} {'pytorch':>12} {'ratio':>8}   {'peak MB':>15}   "
-          "retort sgemm in training vs the same calls alone; onnxruntime on the same model; "
+          "retort sgemm in training vs the same calls alone (and alone with their operands out of the core's cache); "
+          "onnxruntime on the same model; "
           "with 2+ threads, how far apart the first two CPUs were before-after each side's run")
     moved = False
     for name, r in retort.items():
@@ -58,6 +59,9 @@ def main(retort_path, torch_path, ort_path=None):
             alone = r["gemm_alone_gflops"]
             inside = (f"{r['gemm_gflops']:.1f} vs {alone:.1f} GFLOPS ({cut(100 * r['gemm_gflops'] / alone, 1)}%), "
                       f"{100 * r['gemm_share']:.0f}% of step time")
+            # The same calls with their operands out of the core's cache, as training leaves them.
+            if cold := r.get("gemm_alone_out_of_cache_gflops"):
+                inside += f"; vs {cold:.1f} out of cache ({cut(100 * r['gemm_gflops'] / cold, 1)}%)"
         memory = ""
         if "peak_rss_mb" in r and t and "peak_rss_mb" in t:
             memory = f"{r['peak_rss_mb']:.0f} vs {t['peak_rss_mb']:.0f}"

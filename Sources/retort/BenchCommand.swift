@@ -125,7 +125,11 @@ struct Bench: ParsableCommand {
         // The same calls alone are replayed in slices, each after the half second of training that
         // made them: the host's other tenants change this machine's speed from second to second, and
         // a single replay after the whole run compared two different stretches of time.
+        // Each slice is replayed twice: on warm buffers (the target's "alone"), and with the operands
+        // out of the core's cache, as training leaves them, which says how much of a gap between
+        // inside and alone is the cache rather than the GEMM.
         var alone: [GemmShape: Double] = [:]
+        var outOfCache: [GemmShape: Double] = [:]
         var replayed: [GemmShape: Int] = [:]
         let replay = {
             guard let profile = BLAS.profile else { return }
@@ -133,6 +137,9 @@ struct Bench: ParsableCommand {
             for (shape, calls) in profile.shapes { pending[shape] = calls - replayed[shape, default: 0] }
             BLAS.profile = nil  // the replay's calls are not training's
             for (shape, seconds) in Benchmarks.standaloneSeconds(for: pending) { alone[shape, default: 0] += seconds }
+            for (shape, seconds) in Benchmarks.standaloneSeconds(for: pending, outOfCache: true) {
+                outOfCache[shape, default: 0] += seconds
+            }
             replayed = profile.shapes
             BLAS.profile = profile
         }
@@ -164,8 +171,10 @@ struct Bench: ParsableCommand {
                 row["gemm_share"] = profile.seconds / elapsed
                 // The same calls, shape for shape, with nothing else running between them.
                 row["gemm_alone_gflops"] = profile.flops / alone.values.reduce(0, +) / 1e9
+                row["gemm_alone_out_of_cache_gflops"] = profile.flops / outOfCache.values.reduce(0, +) / 1e9
                 if shapes {
-                    shapeTimings = Benchmarks.shapeTimings(profile, alone: alone, runSeconds: elapsed)
+                    shapeTimings = Benchmarks.shapeTimings(
+                        profile, alone: alone, outOfCache: outOfCache, runSeconds: elapsed)
                     row["gemm_shapes"] = shapeTimings.map(\.json)
                 }
             }

@@ -198,25 +198,37 @@ enum Benchmarks {
     }
 
     /// The seconds sgemm alone takes for the given calls, shape by shape: each shape replayed as
-    /// many times as training called it, on warm buffers (one untimed call first), so the flops
-    /// match the training run's.
-    static func standaloneSeconds(for calls: [GemmShape: Int]) -> [GemmShape: Double] {
+    /// many times as training called it, so the flops match the training run's.
+    ///
+    /// By default on warm buffers (one untimed call first): each call finds its operands in the
+    /// core's cache, where the call before left them. `outOfCache` rotates each shape's calls over
+    /// copies of its operands spanning `evictionSpan` bytes or more, so each call finds them out of
+    /// the core's own cache (in the shared L3, or in memory), where a training step whose data
+    /// outgrows that cache leaves its weights and most of its activations: the 784-512-512-10 MLP's
+    /// step touches about 10 MB between two uses of one weight.
+    static func standaloneSeconds(for calls: [GemmShape: Int], outOfCache: Bool = false) -> [GemmShape: Double] {
         var g = RandomGenerator(seed: 1)
         var seconds: [GemmShape: Double] = [:]
         for (shape, calls) in calls where calls > 0 {
-            let a = g.normal([shape.m * shape.k])
-            let b = g.normal([shape.k * shape.n])
-            var c = Tensor.zeros([shape.m * shape.n])
+            let (aCount, bCount, cCount) = (shape.m * shape.k, shape.k * shape.n, shape.m * shape.n)
+            let bytes = (aCount + bCount + cCount) * MemoryLayout<Float>.stride
+            let copies = outOfCache ? max(2, (evictionSpan + bytes - 1) / bytes + 1) : 1
+            let a = g.normal([aCount * copies])
+            let b = g.normal([bCount * copies])
+            var c = Tensor.zeros([cCount * copies])
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
                         guard let pa = pa.baseAddress, let pb = pb.baseAddress, let pc = pc.baseAddress else { return }
+                        var turn = 0
                         let run = {
+                            let copy = turn % copies
+                            turn += 1
                             BLAS.gemm(
-                                m: shape.m, n: shape.n, k: shape.k, a: pa, transposeA: shape.transposeA, b: pb,
-                                transposeB: shape.transposeB, c: pc)
+                                m: shape.m, n: shape.n, k: shape.k, a: pa + copy * aCount, transposeA: shape.transposeA,
+                                b: pb + copy * bCount, transposeB: shape.transposeB, c: pc + copy * cCount)
                         }
-                        run()
+                        for _ in 0..<copies { run() }
                         let start = DispatchTime.now().uptimeNanoseconds
                         for _ in 0..<calls { run() }
                         seconds[shape] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -227,41 +239,48 @@ enum Benchmarks {
         return seconds
     }
 
+    /// Bytes an out-of-cache replay touches between two uses of one copy of the operands: twice the
+    /// largest per-core L2 of the machines measured here (1 MB on the Zen 4, 2 MB on some Xeons),
+    /// four times the L2 of the two cores together on the Zen 4.
+    static let evictionSpan = 4 << 20
+
     /// One GEMM shape of a profiled step: its calls, their time inside training, that time's share
-    /// of the run, and the GFLOPS inside and alone.
+    /// of the run, and the GFLOPS inside, alone, and alone with the operands out of the core's cache.
     struct ShapeTiming {
         let shape: GemmShape
         let calls: Int
-        let seconds, share, gflops, aloneGflops: Double
+        let seconds, share, gflops, aloneGflops, outOfCacheGflops: Double
 
         var json: [String: Any] {
             [
                 "m": shape.m, "n": shape.n, "k": shape.k, "transpose_a": shape.transposeA,
                 "transpose_b": shape.transposeB, "calls": calls, "seconds": seconds, "share": share,
-                "gflops": gflops, "alone_gflops": aloneGflops,
+                "gflops": gflops, "alone_gflops": aloneGflops, "alone_out_of_cache_gflops": outOfCacheGflops,
             ]
         }
 
-        /// `  128x512x10 NN     1234 calls    0.073 s ( 2.4%)    12.7 GFLOPS inside,    87.7 alone`.
+        /// `  128x512x10 NN     1234 calls    0.073 s ( 2.4%)    12.7 GFLOPS inside,    87.7 alone,    80.1 out of cache`.
         var line: String {
             let geometry =
                 "\(shape.m)x\(shape.n)x\(shape.k) " + (shape.transposeA ? "T" : "N") + (shape.transposeB ? "T" : "N")
             return "  " + geometry.padding(toLength: 20, withPad: " ", startingAt: 0)
                 + String(
-                    format: "%7d calls %8.3f s (%4.1f%%) %7.1f GFLOPS inside, %7.1f alone", calls, seconds,
-                    100 * share, gflops, aloneGflops)
+                    format: "%7d calls %8.3f s (%4.1f%%) %7.1f GFLOPS inside, %7.1f alone, %7.1f out of cache", calls,
+                    seconds, 100 * share, gflops, aloneGflops, outOfCacheGflops)
         }
     }
 
     /// Every shape of a profiled step, the most time first.
-    static func shapeTimings(_ profile: GemmProfile, alone: [GemmShape: Double], runSeconds: Double) -> [ShapeTiming] {
+    static func shapeTimings(
+        _ profile: GemmProfile, alone: [GemmShape: Double], outOfCache: [GemmShape: Double], runSeconds: Double
+    ) -> [ShapeTiming] {
         profile.shapes.map { shape, calls in
             let flops = 2 * Double(shape.m) * Double(shape.n) * Double(shape.k) * Double(calls)
             let inside = profile.shapeSeconds[shape] ?? 0
-            let by = alone[shape] ?? 0
+            let rate = { (seconds: Double?) in (seconds ?? 0) > 0 ? flops / (seconds ?? 0) / 1e9 : 0 }
             return ShapeTiming(
-                shape: shape, calls: calls, seconds: inside, share: inside / runSeconds,
-                gflops: inside > 0 ? flops / inside / 1e9 : 0, aloneGflops: by > 0 ? flops / by / 1e9 : 0)
+                shape: shape, calls: calls, seconds: inside, share: inside / runSeconds, gflops: rate(inside),
+                aloneGflops: rate(alone[shape]), outOfCacheGflops: rate(outOfCache[shape]))
         }.sorted { $0.seconds > $1.seconds }
     }
 

@@ -33,8 +33,10 @@ check "unknown subcommand is an error" 64 "Unexpected argument 'frobnicate'" -- 
 check "bench runs one workload" 0 '^mlp-64-32-10/b64 +[0-9.]+ samples/s' -- "$retort" bench --seconds 0.05 --only mlp-64 --threads 1
 # The convolution's chunks run their GEMMs on both threads at once while the bench profiles them.
 check "bench profiles a CNN's GEMMs on two threads" 0 '^cnn-28x28/b64 +[0-9.]+ samples/s +[0-9.]+ \(' -- env RETORT_GEMM=onednn "$retort" bench --seconds 0.1 --only cnn-28x28/b64 --threads 2
-check "bench --shapes lists each GEMM shape under its workload" 0 '^  64x32x64 NT +[0-9]+ calls +[0-9.]+ s \( *[0-9.]+%\) +[0-9.]+ GFLOPS inside, +[0-9.]+ alone$' -- "$retort" bench --seconds 0.05 --only mlp-64 --threads 1 --shapes
-check "bench --shapes in JSON" 0 '"gemm_shapes":\[\{"alone_gflops":[0-9.]+,"calls":[0-9]+,' -- "$retort" bench --json --seconds 0.05 --only mlp-64 --threads 1 --shapes
+check "bench --shapes lists each GEMM shape under its workload" 0 '^  64x32x64 NT +[0-9]+ calls +[0-9.]+ s \( *[0-9.]+%\) +[0-9.]+ GFLOPS inside, +[0-9.]+ alone, +[0-9.]+ out of cache$' -- "$retort" bench --seconds 0.05 --only mlp-64 --threads 1 --shapes
+check "bench --shapes in JSON" 0 '"gemm_shapes":\[\{"alone_gflops":[0-9.]+,"alone_out_of_cache_gflops":[0-9.]+,"calls":[0-9]+,' -- "$retort" bench --json --seconds 0.05 --only mlp-64 --threads 1 --shapes
+# Each slice's calls are replayed twice: on warm buffers, and with their operands out of the core's cache.
+check "bench JSON has the calls alone out of cache too" 0 '"gemm_alone_gflops":[0-9.]+,"gemm_alone_out_of_cache_gflops":[0-9.]+,"gemm_gflops"' -- "$retort" bench --json --seconds 0.05 --only mlp-64 --threads 1
 # The profile counts the timed steps' calls, not the warm-up's (whose first calls carry oneDNN making
 # its kernels, which the same calls alone never do): each of the MLP's shapes once a step.
 calls_are_steps='import json, sys

@@ -1,6 +1,6 @@
 """bench/side_by_side.py, the table bench/compare prints: a figure just under one of issue 22's
 targets must read under it, so its figures are cut, not rounded. Rows made up for the purpose:
-sgemm inside training at 94.96% of alone, Retort at 1.4997x PyTorch's rate and at 0.79996x
+sgemm inside training at 94.96% of alone (and 99.99% of the same calls out of cache), Retort at 1.4997x PyTorch's rate and at 0.79996x
 onnxruntime's, which rounded would print as 95.0%, 1.500x and 0.800x (and as 95%, 1.50x and 0.80x
 before: 94.90% of alone passed the 95% target that way in two sets of rounds).
 
@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 RETORT = [
     {"workload": "mlp-784-512-512-10/b128", "samples_per_s": 29_994.0, "gemm_gflops": 104.36,
-     "gemm_alone_gflops": 109.9, "gemm_share": 0.93, "peak_rss_mb": 52},
+     "gemm_alone_gflops": 109.9, "gemm_alone_out_of_cache_gflops": 104.37, "gemm_share": 0.93, "peak_rss_mb": 52},
     {"workload": "infer-cnn-28x28/b64/f32", "samples_per_s": 79_996.0, "peak_rss_mb": 50},
 ]
 TORCH = [
@@ -43,6 +43,7 @@ def main():
     mlp, cnn = lines.get("mlp-784-512-512-10/b128", ""), lines.get("infer-cnn-28x28/b64/f32", "")
     expected = [
         (mlp, "(94.9%)", "sgemm inside at 94.96% reads under 95%"),
+        (mlp, "93% of step time; vs 104.4 out of cache (99.9%)", "inside against the calls out of cache, cut too"),
         (mlp, " 1.499x", "a ratio of 1.4997 reads under 1.5"),
         (cnn, "onnxruntime 100,000.0 samples/s (0.799x)", "onnxruntime's ratio of 0.79996 reads under 0.8"),
         (cnn, " 3.999x", "PyTorch's ratio cut too"),
