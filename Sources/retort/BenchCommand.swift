@@ -13,8 +13,10 @@ struct Bench: ParsableCommand {
             For training workloads, "gemm" is the GFLOPS sgemm reached inside the timed training steps (like the \
             rate, not counting the three warm-up steps), beside the GFLOPS the same calls (shape for shape, same \
             count) reach when run alone, after one untimed call each, replayed after each half second of \
-            training. peak_rss_mb (JSON) is \
-            the process's peak resident memory while the workload ran, the runtime's baseline included.
+            training, and the GFLOPS they reach replayed again over copies of their operands spanning 4 MB or \
+            more, so that each call finds them out of the core's cache (gemm_alone_out_of_cache_gflops in \
+            JSON). peak_rss_mb (JSON) is the process's peak resident memory while the workload ran, the \
+            runtime's baseline included and the replays' buffers not.
             With more than one thread, each row also says how far apart the first two CPUs were just before \
             and just after the workload (a cache line's crossing time; core_ns and core_ns_after in JSON): \
             a virtual machine's host can move its vCPUs apart, and workloads whose threads share data then \
@@ -131,8 +133,13 @@ struct Bench: ParsableCommand {
         var alone: [GemmShape: Double] = [:]
         var outOfCache: [GemmShape: Double] = [:]
         var replayed: [GemmShape: Int] = [:]
+        // The workload's peak memory, read before each replay and counted afresh after it: the
+        // replays' buffers are the bench's, not the workload's, and are unmapped when they end.
+        var peakBeforeReplays = 0.0
         let replay = {
             guard let profile = BLAS.profile else { return }
+            peakBeforeReplays = max(peakBeforeReplays, Benchmarks.peakMemoryMB() ?? 0)
+            defer { Benchmarks.restartPeakCount() }
             var pending: [GemmShape: Int] = [:]
             for (shape, calls) in profile.shapes { pending[shape] = calls - replayed[shape, default: 0] }
             BLAS.profile = nil  // the replay's calls are not training's
@@ -154,7 +161,7 @@ struct Bench: ParsableCommand {
             row["ab"] = ab.rawValue
             row["ab_speedup"] = speedup
         }
-        if let peak = Benchmarks.peakMemoryMB() { row["peak_rss_mb"] = peak }
+        if let peak = Benchmarks.peakMemoryMB() { row["peak_rss_mb"] = max(peak, peakBeforeReplays) }
         if let distance { row["core_ns"] = distance.nanoseconds }
         if let distanceAfter { row["core_ns_after"] = distanceAfter.nanoseconds }
         if waited > 0 { row["waited_s"] = waited }
