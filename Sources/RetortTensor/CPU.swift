@@ -4,10 +4,18 @@ import Foundation
 /// What the CPU offers, as Linux reports it.
 public enum CPU {
     /// Whether the CPU has AVX-512F with the OS saving its registers (Linux lists the flag only then).
-    public static let hasAVX512: Bool = {
-        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return false }
-        return info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").contains("avx512f")
-            ?? false
+    public static let hasAVX512: Bool = flags.contains("avx512f")
+
+    /// Whether the CPU has AVX2 and FMA (a Zen 3, or any CPU with AVX-512 here), with the OS saving
+    /// their registers.
+    public static let hasAVX2FMA: Bool = flags.contains("avx2") && flags.contains("fma")
+
+    /// The first CPU's flags as /proc/cpuinfo lists them (empty when Linux does not say).
+    static let flags: Set<Substring> = {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return [] }
+        return Set(line.split(separator: " "))
     }()
 }
 

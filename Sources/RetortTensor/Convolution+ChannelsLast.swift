@@ -5,11 +5,12 @@
 /// channels-first unfolding) up to the order of the sums.
 extension Convolution {
     enum Method {
-        /// With AVX-512, and 4 channels or more or at most 16 taps in rows at least 14 wide (the
-        /// bench's one-channel first layer, each tap's weights held in a register): straight from
-        /// the padded channels-last image, no unfolded columns (`ImageKernels.convolveChannelsLast`).
+        /// With AVX-512 or AVX2 (`ImageKernels.directVectors`), and 4 channels or more or few taps
+        /// (at most 16 with AVX-512, 9 with AVX2, in rows at least 14 or 6 wide: the bench's
+        /// one-channel first layer, each tap's weights held in a register): straight from the padded
+        /// channels-last image, no unfolded columns (`ImageKernels.convolveChannelsLast`).
         case direct
-        /// Without AVX-512: unfolded one output position per row, each kernel row one copy of kw·C
+        /// Without those vectors: unfolded one output position per row, each kernel row one copy of kw·C
         /// floats (the channels-first unfolding copies C·kh·kw rows of outW floats: 14 at a time on
         /// the bench's second layer), then a GEMM.
         case unfoldChannelsLast
@@ -20,11 +21,11 @@ extension Convolution {
         case unfoldChannelsFirst
     }
 
-    /// Whether `.direct` is used when the CPU has AVX-512 (tests turn it off to run the unfolding).
+    /// Whether `.direct` is used when the CPU has its vectors (tests turn it off to run the unfolding).
     nonisolated(unsafe) static var convolvesDirectly = true
 
     var method: Method {
-        let direct = Self.convolvesDirectly && CPU.hasAVX512
+        let direct = Self.convolvesDirectly && ImageKernels.directVectors != nil
         guard channels >= 4 else {
             return direct && ImageKernels.convolvesFewTaps(channels: channels, window: window) ? .direct : .unfoldChannelsFirst
         }

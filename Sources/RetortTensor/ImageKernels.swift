@@ -57,8 +57,33 @@ enum ImageKernels {
         retort_to_channels_last_padded(image, channels, height, width, padding, out)
     }
 
+    /// The vectors a direct convolution (`convolveChannelsLast`) runs on.
+    enum DirectVectors: CaseIterable {
+        /// 16 lanes, 32 registers: 7 positions × 32 output channels a step; few taps: up to 16 taps'
+        /// weights in registers, 14 positions a step.
+        case avx512
+        /// 8 lanes, 16 registers (AVX2 and FMA, a Zen 3): 6 positions × 16 output channels a step; few
+        /// taps: up to 9, 6 positions a step. The same sums in the same order, so the same values.
+        case avx2
+
+        /// The most taps (kh·kw·C) whose weights the few-taps loop holds in registers.
+        var fewTapsAtMost: Int { self == .avx512 ? 16 : 9 }
+
+        /// The positions of an output row the few-taps loop takes a step (rows must be this wide).
+        var fewTapsPositions: Int { self == .avx512 ? 14 : 6 }
+
+        /// Whether this CPU runs these vectors.
+        var isAvailable: Bool { self == .avx512 ? CPU.hasAVX512 : CPU.hasAVX2FMA }
+    }
+
+    /// The vectors `convolveChannelsLast` uses: AVX-512 where the CPU has it, else AVX2 with FMA, else
+    /// none (inference then unfolds; `Convolution.Method`). Tests set the narrower one on a CPU with
+    /// both, to check it gives the same values.
+    nonisolated(unsafe) static var directVectors: DirectVectors? =
+        CPU.hasAVX512 ? .avx512 : CPU.hasAVX2FMA ? .avx2 : nil
+
     /// A convolution straight from a padded channels-last image (from `toChannelsLast(padding:)`)
-    /// with AVX-512, which the caller checks the CPU has: `[outH·outW, O]` channels last into `out`.
+    /// on `directVectors`, which the caller checks are set: `[outH·outW, O]` channels last into `out`.
     /// `weights` `[kh·kw·C, O rounded up to 16]`, taps in (ky, kx, c) order, the padding columns 0.
     static func convolveChannelsLast(
         _ image: UnsafePointer<Float>, channels: Int, window: Window2D, weights: UnsafePointer<Float>,
@@ -66,19 +91,24 @@ enum ImageKernels {
     ) {
         var w = window.c
         let paddedWidth = window.inputWidth + 2 * window.padding
-        if convolvesFewTaps(channels: channels, window: window) {
-            retort_convolve_few_taps_avx512(image, channels, paddedWidth, &w, weights, out, outChannels)
-        } else {
+        switch (directVectors ?? .avx2, convolvesFewTaps(channels: channels, window: window)) {
+        case (.avx512, true): retort_convolve_few_taps_avx512(image, channels, paddedWidth, &w, weights, out, outChannels)
+        case (.avx512, false):
             retort_convolve_channels_last_avx512(image, channels, paddedWidth, &w, weights, out, outChannels)
+        case (.avx2, true): retort_convolve_few_taps_avx2(image, channels, paddedWidth, &w, weights, out, outChannels)
+        case (.avx2, false): retort_convolve_channels_last_avx2(image, channels, paddedWidth, &w, weights, out, outChannels)
         }
     }
 
-    /// Whether `convolveChannelsLast` holds every tap's weights in a register: at most 16 taps
-    /// (kh·kw·C) and output rows at least 14 wide, the bench's one-channel 3×3 first layer. The same
-    /// sums as the general loop, in the same order.
+    /// Whether `convolveChannelsLast` holds every tap's weights in a register: at most
+    /// `fewTapsAtMost` taps (kh·kw·C; 16 with AVX-512, 9 with AVX2) and output rows at least
+    /// `fewTapsPositions` wide (14, 6), the bench's one-channel 3×3 first layer. The same sums as
+    /// the general loop, in the same order.
     static func convolvesFewTaps(channels: Int, window: Window2D) -> Bool {
-        Tensor.convolvesFewTapsDirectly && channels < 4 && window.kernelHeight * window.kernelWidth * channels <= 16
-            && window.outputWidth >= 14
+        guard let vectors = directVectors else { return false }
+        return Tensor.convolvesFewTapsDirectly && channels < 4
+            && window.kernelHeight * window.kernelWidth * channels <= vectors.fewTapsAtMost
+            && window.outputWidth >= vectors.fewTapsPositions
     }
 
     /// `x` `[H·W, C]` with each channel's `bias` added and ReLU when `relu`, into the padded

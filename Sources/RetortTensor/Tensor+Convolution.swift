@@ -127,8 +127,8 @@ extension Tensor {
         return try conv2dInference(input, conv, weight: weight, bias: bias, relu: relu, maxPool2x2: maxPool2x2)
     }
 
-    /// Whether inference convolves a layer of at most 16 taps (kh·kw·C, fewer than 4 channels)
-    /// directly with AVX-512, each tap's weights in a register (`ImageKernels.convolvesFewTaps`); off,
+    /// Whether inference convolves a layer of few taps (kh·kw·C, fewer than 4 channels; at most 16
+    /// with AVX-512, 9 with AVX2) directly, each tap's weights in a register (`ImageKernels.convolvesFewTaps`); off,
     /// it unfolds channels first for a GEMM (`retort bench --ab few-taps`).
     nonisolated(unsafe) public static var convolvesFewTapsDirectly = true
 

@@ -14,7 +14,7 @@ public struct ConvolutionStep {
 extension Tensor {
     /// Convolutions with ReLU (and a 2×2 max pool) one after the other, for inference: the same
     /// values as `conv2dInference(relu: true, ...)` step by step. Where the next convolution goes
-    /// `.direct` (AVX-512; `Convolution.Method`) and this step's bias is finite, the output stays
+    /// `.direct` (AVX-512 or AVX2; `Convolution.Method`) and this step's bias is finite, the output stays
     /// channels last, padded for it, with the bias and ReLU written on the way: the transposes to
     /// channels first and back, about 10% of the bench's CNN, are skipped and the values are the
     /// ones the transposes would give. Errors are the steps' own, in their order.

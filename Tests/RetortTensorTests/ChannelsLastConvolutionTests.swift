@@ -7,8 +7,8 @@ import XCTest
 /// definitions, at channel counts on both sides of its choice (fewer than 4 unfold channels first)
 /// and around its vector widths (4 and 16 floats); then the whole inference pass, plain, with ReLU
 /// and with ReLU and a 2×2 pool, against the training form (channels first) and `relu`/`maxPool2d`
-/// after it, at every window, by each of its methods (`Convolution.Method`; the direct one where the
-/// CPU has AVX-512). Whole numbers, so the sums are exact in either tap order.
+/// after it, at every window, by each of its methods (`Convolution.Method`; the direct one on each
+/// vector width the CPU has: AVX-512, AVX2). Whole numbers, so the sums are exact in either tap order.
 final class ChannelsLastConvolutionTests: XCTestCase {
     private let channelCounts = [1, 3, 4, 5, 16, 17, 35]
 
@@ -131,15 +131,25 @@ final class ChannelsLastConvolutionTests: XCTestCase {
         }
     }
 
-    /// The few-taps loop (at most 16 taps, each tap's weights in a register, rows of 14 positions,
-    /// the last overlapping) against its definition: each output a multiply-add per tap, in (ky, kx,
-    /// c) order from 0, as the general loop adds them; fractions, so a different order or a missed
-    /// tap changes bits. One to three channels, 1 to 16 taps, strides 1-3, output rows 14 to 33 wide,
-    /// output channels in one masked vector up to three; the floats after the output stay untouched.
+    /// The few-taps loop (at most 16 taps with AVX-512, 9 with AVX2, each tap's weights in a
+    /// register, rows of 14 or 6 positions, the last overlapping) against its definition: each output
+    /// a multiply-add per tap, in (ky, kx, c) order from 0, as the general loop adds them; fractions,
+    /// so a different order or a missed tap changes bits. One to three channels, 1 to 16 taps (past
+    /// the few-taps loop's most, the general loop), strides 1-3, output rows 14 to 33 wide, output
+    /// channels in one masked vector up to three; the floats after the output stay untouched. On
+    /// every vector width this CPU has.
     func testFewTapsMatchTheirDefinition() throws {
-        try XCTSkipUnless(CPU.hasAVX512, "the direct loops need AVX-512")
-        let saved = Tensor.convolvesFewTapsDirectly
-        defer { Tensor.convolvesFewTapsDirectly = saved }
+        let widths = ImageKernels.DirectVectors.allCases.filter(\.isAvailable)
+        try XCTSkipIf(widths.isEmpty, "the direct loops need AVX2 or AVX-512")
+        let saved = (Tensor.convolvesFewTapsDirectly, ImageKernels.directVectors)
+        defer { (Tensor.convolvesFewTapsDirectly, ImageKernels.directVectors) = saved }
+        for vectors in widths {
+            ImageKernels.directVectors = vectors
+            try checkFewTaps(vectors)
+        }
+    }
+
+    private func checkFewTaps(_ vectors: ImageKernels.DirectVectors) throws {
         var g = RandomGenerator(seed: 4)
         var cases = 0
         for (channels, kernel) in [(1, (3, 3)), (1, (4, 4)), (1, (1, 1)), (1, (2, 5)), (2, (2, 3)), (3, (2, 2)), (3, (1, 5))] {
@@ -147,10 +157,12 @@ final class ChannelsLastConvolutionTests: XCTestCase {
                 for outChannels in [1, 10, 16, 17, 40] {
                     let window = try Window2D(
                         kernel: kernel, stride: stride, padding: padding, height: 6, width: width, op: "test")
-                    XCTAssertTrue(ImageKernels.convolvesFewTaps(channels: channels, window: window), "\(window)")
                     let (ph, pw) = (6 + 2 * padding, width + 2 * padding)
                     let image = g.normal([ph * pw * channels]).scalars
                     let taps = kernel.0 * kernel.1 * channels
+                    XCTAssertEqual(
+                        ImageKernels.convolvesFewTaps(channels: channels, window: window), taps <= vectors.fewTapsAtMost,
+                        "\(vectors), \(window)")
                     let padded = (outChannels + 15) / 16 * 16
                     let weights = g.normal([taps * padded]).scalars
                     let positions = window.outputHeight * window.outputWidth
@@ -183,7 +195,7 @@ final class ChannelsLastConvolutionTests: XCTestCase {
                     }
                     XCTAssertEqual(
                         out.map(\.bitPattern), expected.map(\.bitPattern),
-                        "\(channels) channel(s), \(window), \(outChannels) out, \(taps) taps")
+                        "\(vectors), \(channels) channel(s), \(window), \(outChannels) out, \(taps) taps")
                     cases += 1
                 }
             }
@@ -200,11 +212,23 @@ final class ChannelsLastConvolutionTests: XCTestCase {
                 channels: 2,
                 window: try Window2D(
                     kernel: (3, 3), stride: 1, padding: 1, height: 28, width: 28, op: "test")), "18 taps")
+        let positions = vectors.fewTapsPositions
         XCTAssertFalse(
             ImageKernels.convolvesFewTaps(
                 channels: 1,
                 window: try Window2D(
-                    kernel: (3, 3), stride: 1, padding: 1, height: 13, width: 13, op: "test")), "13 positions a row")
+                    kernel: (3, 3), stride: 1, padding: 1, height: 13, width: positions - 1, op: "test")),
+            "\(vectors): \(positions - 1) positions a row")
+        XCTAssertTrue(
+            ImageKernels.convolvesFewTaps(
+                channels: 1,
+                window: try Window2D(kernel: (3, 3), stride: 1, padding: 1, height: 13, width: positions, op: "test")),
+            "\(vectors): \(positions) positions a row")
+        XCTAssertEqual(
+            ImageKernels.convolvesFewTaps(
+                channels: 1,
+                window: try Window2D(kernel: (4, 4), stride: 1, padding: 1, height: 28, width: 28, op: "test")),
+            vectors == .avx512, "\(vectors): 16 taps")
         XCTAssertFalse(
             ImageKernels.convolvesFewTaps(
                 channels: 4,
@@ -245,35 +269,89 @@ final class ChannelsLastConvolutionTests: XCTestCase {
         }
     }
 
-    /// The few-tap loop called on a window it does not hold (25 taps; rows 9 wide) hands it to the
-    /// general loop: the same values, nothing written past the output.
+    /// The few-tap loop called on a window it does not hold (25 taps; rows 9 wide with AVX-512, 5
+    /// with AVX2; 16 taps with AVX2) hands it to the general loop: the same values, nothing written
+    /// past the output. On every vector width this CPU has.
     func testFewTapsLoopHandsOtherWindowsOn() throws {
-        try XCTSkipUnless(CPU.hasAVX512, "the direct loops need AVX-512")
+        typealias Loop = (
+            UnsafePointer<Float>?, Int, Int, UnsafePointer<retort_window>?, UnsafePointer<Float>?,
+            UnsafeMutablePointer<Float>?, Int
+        ) -> Void
+        let loops: [(ImageKernels.DirectVectors, few: Loop, general: Loop, windows: [((Int, Int), Int)])] = [
+            (.avx512, retort_convolve_few_taps_avx512, retort_convolve_channels_last_avx512, [((5, 5), 20), ((3, 3), 9)]),
+            (
+                .avx2, retort_convolve_few_taps_avx2, retort_convolve_channels_last_avx2,
+                [((5, 5), 20), ((3, 3), 3), ((4, 4), 20)]
+            ),
+        ]
+        try XCTSkipIf(!loops.contains { $0.0.isAvailable }, "the direct loops need AVX2 or AVX-512")
         var g = RandomGenerator(seed: 6)
-        for (kernel, width) in [((5, 5), 20), ((3, 3), 9)] {
-            let window = try Window2D(kernel: kernel, stride: 1, padding: 1, height: 7, width: width, op: "test")
-            let (ph, pw) = (7 + 2, width + 2)
-            let image = g.normal([ph * pw]).scalars
-            let weights = g.normal([kernel.0 * kernel.1 * 16]).scalars
-            let positions = window.outputHeight * window.outputWidth
-            var (few, general) = (
-                [Float](repeating: 99, count: positions * 10 + 3), [Float](repeating: 99, count: positions * 10 + 3)
-            )
-            var w = retort_window(
-                kernel_height: kernel.0, kernel_width: kernel.1, stride: 1, padding: 1, input_height: 7,
-                input_width: width, output_height: window.outputHeight, output_width: window.outputWidth)
-            image.withUnsafeBufferPointer { x in
-                weights.withUnsafeBufferPointer { k in
-                    few.withUnsafeMutableBufferPointer {
-                        retort_convolve_few_taps_avx512(x.baseAddress!, 1, pw, &w, k.baseAddress!, $0.baseAddress!, 10)
-                    }
-                    general.withUnsafeMutableBufferPointer {
-                        retort_convolve_channels_last_avx512(x.baseAddress!, 1, pw, &w, k.baseAddress!, $0.baseAddress!, 10)
+        for (vectors, fewLoop, generalLoop, windows) in loops where vectors.isAvailable {
+            for (kernel, width) in windows {
+                let window = try Window2D(kernel: kernel, stride: 1, padding: 1, height: 7, width: width, op: "test")
+                let (ph, pw) = (7 + 2, width + 2)
+                let image = g.normal([ph * pw]).scalars
+                let weights = g.normal([kernel.0 * kernel.1 * 16]).scalars
+                let positions = window.outputHeight * window.outputWidth
+                var (few, general) = (
+                    [Float](repeating: 99, count: positions * 10 + 3), [Float](repeating: 99, count: positions * 10 + 3)
+                )
+                var w = retort_window(
+                    kernel_height: kernel.0, kernel_width: kernel.1, stride: 1, padding: 1, input_height: 7,
+                    input_width: width, output_height: window.outputHeight, output_width: window.outputWidth)
+                image.withUnsafeBufferPointer { x in
+                    weights.withUnsafeBufferPointer { k in
+                        few.withUnsafeMutableBufferPointer {
+                            fewLoop(x.baseAddress!, 1, pw, &w, k.baseAddress!, $0.baseAddress!, 10)
+                        }
+                        general.withUnsafeMutableBufferPointer {
+                            generalLoop(x.baseAddress!, 1, pw, &w, k.baseAddress!, $0.baseAddress!, 10)
+                        }
                     }
                 }
+                XCTAssertEqual(few.map(\.bitPattern), general.map(\.bitPattern), "\(vectors), \(window)")
+                XCTAssertEqual(Array(few.suffix(3)), [99, 99, 99], "\(vectors), \(window)")
             }
-            XCTAssertEqual(few.map(\.bitPattern), general.map(\.bitPattern), "\(window)")
-            XCTAssertEqual(Array(few.suffix(3)), [99, 99, 99], "\(window)")
+        }
+    }
+
+    /// AVX2's direct loops give AVX-512's values, bit for bit (the same sums in the same order), at
+    /// channel counts around both widths, output channels from one to three vectors of either, and
+    /// strides and paddings; nothing written past the output. Only where the CPU has AVX-512.
+    func testAVX2LoopsGiveAVX512Values() throws {
+        try XCTSkipUnless(CPU.hasAVX512, "comparing needs both widths")
+        let saved = ImageKernels.directVectors
+        defer { ImageKernels.directVectors = saved }
+        var g = RandomGenerator(seed: 8)
+        for channels in [1, 2, 3, 4, 8, 9, 16, 17] {
+            for (kernel, stride, padding) in [((3, 3), 1, 1), ((1, 1), 1, 0), ((5, 5), 2, 2), ((2, 3), 3, 0)] {
+                for outChannels in [1, 7, 8, 9, 16, 17, 24, 33, 40] {
+                    let window = try Window2D(
+                        kernel: kernel, stride: stride, padding: padding, height: 11, width: 23, op: "test")
+                    let (ph, pw) = (11 + 2 * padding, 23 + 2 * padding)
+                    let image = g.normal([ph * pw * channels]).scalars
+                    let weights = g.normal([kernel.0 * kernel.1 * channels * ((outChannels + 15) / 16 * 16)]).scalars
+                    let count = window.outputHeight * window.outputWidth * outChannels + 3
+                    var outputs: [[Float]] = []
+                    for vectors in [ImageKernels.DirectVectors.avx512, .avx2] {
+                        ImageKernels.directVectors = vectors
+                        var out = [Float](repeating: 99, count: count)
+                        image.withUnsafeBufferPointer { x in
+                            weights.withUnsafeBufferPointer { w in
+                                out.withUnsafeMutableBufferPointer {
+                                    ImageKernels.convolveChannelsLast(
+                                        x.baseAddress!, channels: channels, window: window, weights: w.baseAddress!,
+                                        outChannels: outChannels, into: $0.baseAddress!)
+                                }
+                            }
+                        }
+                        outputs.append(out)
+                    }
+                    let label = "\(channels)→\(outChannels), \(window)"
+                    XCTAssertEqual(outputs[1].map(\.bitPattern), outputs[0].map(\.bitPattern), label)
+                    XCTAssertEqual(Array(outputs[1].suffix(3)), [99, 99, 99], label)
+                }
+            }
         }
     }
 
@@ -327,8 +405,9 @@ final class ChannelsLastConvolutionTests: XCTestCase {
     /// a bias, on OpenBLAS and oneDNN, at one and two threads. (Several chunks: ImageKernelsTests'
     /// testConvolutionInChunksMatchesTheWholeBatch, whose 9 channels unfold channels last.)
     func testInferenceMatchesTrainingAtEveryWindow() throws {
-        let saved = (BLAS.gemmLibrary, BLAS.threadCount, Convolution.convolvesDirectly)
-        defer { (BLAS.gemmLibrary, BLAS.threadCount, Convolution.convolvesDirectly) = saved }
+        let saved = (BLAS.gemmLibrary, BLAS.threadCount, Convolution.convolvesDirectly, ImageKernels.directVectors)
+        defer { (BLAS.gemmLibrary, BLAS.threadCount, Convolution.convolvesDirectly, ImageKernels.directVectors) = saved }
+        let widths = ImageKernels.DirectVectors.allCases.filter(\.isAvailable)
         // Output channels in one masked vector, two (the second masked or full), and 32 + 8.
         for (channels, outChannels) in [(1, 16), (3, 5), (4, 4), (5, 17), (16, 32), (6, 40)] {
             try ImageCases.windows { w in
@@ -349,16 +428,16 @@ final class ChannelsLastConvolutionTests: XCTestCase {
                             Tensor(shape: expected.shape, scalars: rectified), kernel: 2, stride: 2, padding: 0,
                             keepsArgmax: false
                         ).output.scalars : []
-                    let ways = [
-                        (GemmLibrary.openBLAS, 1, false), (.oneDNN, 1, false), (.oneDNN, 2, false), (.oneDNN, 1, true),
-                        (.oneDNN, 2, true),
-                    ]
-                    for (library, threads, direct) in ways {
-                        (BLAS.gemmLibrary, BLAS.threadCount, Convolution.convolvesDirectly) = (library, threads, direct)
+                    let ways: [(GemmLibrary, Int, ImageKernels.DirectVectors?)] =
+                        [(.openBLAS, 1, nil), (.oneDNN, 1, nil), (.oneDNN, 2, nil)]
+                        + widths.flatMap { [(.oneDNN, 1, $0), (.oneDNN, 2, $0), (.openBLAS, 2, $0)] }
+                    for (library, threads, vectors) in ways {
+                        (BLAS.gemmLibrary, BLAS.threadCount) = (library, threads)
+                        (Convolution.convolvesDirectly, ImageKernels.directVectors) = (vectors != nil, vectors ?? saved.3)
                         let method = try Convolution(input: x, weight: weight, bias: b, stride: w.stride, padding: w.padding)
                             .method
                         let label =
-                            "\(channels)→\(outChannels), \(w), bias \(b != nil), \(method), \(library) at \(threads) thread(s)"
+                            "\(channels)→\(outChannels), \(w), bias \(b != nil), \(method) \(vectors.map { "\($0)" } ?? ""), \(library) at \(threads) thread(s)"
                         let plain = try Tensor.conv2dInference(x, weight: weight, bias: b, stride: w.stride, padding: w.padding)
                         XCTAssertEqual(plain.shape, expected.shape, label)
                         XCTAssertEqual(plain.scalars, expected.scalars, label)

@@ -62,6 +62,17 @@ void retort_convolve_channels_last_avx512(const float *image, long channels, lon
 void retort_convolve_few_taps_avx512(const float *image, long channels, long padded_width, const retort_window *w,
                                      const float *weights, float *out, long out_channels);
 
+/// retort_convolve_channels_last_avx512 with AVX2 and FMA (the caller checks the CPU has them), for
+/// CPUs without AVX-512: the same arguments and the same sums in the same order, so the same values.
+void retort_convolve_channels_last_avx2(const float *image, long channels, long padded_width,
+                                        const retort_window *w, const float *weights, float *out,
+                                        long out_channels);
+
+/// retort_convolve_few_taps_avx512 with AVX2 and FMA, for at most 9 taps (other windows go to
+/// retort_convolve_channels_last_avx2): the same sums, the same values.
+void retort_convolve_few_taps_avx2(const float *image, long channels, long padded_width, const retort_window *w,
+                                   const float *weights, float *out, long out_channels);
+
 /// x [area, channels] transposed to [channels, area] in out, each channel's bias added (bias not
 /// NULL), then ReLU when relu is not 0 (negatives to 0; NaN and -0 kept).
 void retort_to_channels_first(const float *x, long area, long channels, const float *bias, int relu, float *out);

@@ -1,0 +1,180 @@
+// The direct convolution of direct_convolution.c for CPUs with AVX2 and FMA but no AVX-512 (a Zen 3):
+// the same padded channels-last image, the same weights ([kh*kw*C, O rounded up to 16]) and the same
+// sums, each adding its taps in (ky, kx, c) order with one multiply-add per tap, so the two give the
+// same bits. AVX2 has 16 registers of 8 lanes: a step holds up to 6 output positions x 16 output
+// channels of sums in 12 of them, with two of weights and one broadcast input value: 12
+// multiply-adds per 8 loads.
+#include "retort_image.h"
+
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define INLINE static inline __attribute__((always_inline))
+
+#define GENERAL_POSITIONS 6
+
+// The first n (0 to 8) lanes of a mask for _mm256_maskstore_ps.
+INLINE AVX2 __m256i first_lanes(long n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The 8 lanes of `v` at dst, or only the first `lanes` of them.
+INLINE AVX2 void store_lanes(float *dst, __m256 v, long lanes) {
+    if (lanes >= 8) _mm256_storeu_ps(dst, v);
+    else _mm256_maskstore_ps(dst, first_lanes(lanes), v);
+}
+
+// Up to 6 positions (`count`, a constant after inlining) of one output row, output channels
+// [o, o + 8 * blocks) (blocks 1 or 2), `left` of them (out_channels - o) stored at most.
+INLINE AVX2 void positions(const float *in, long c, long pw, long kh, long kw, long stride, const float *w, long o16,
+                           float *out, long out_channels, int count, int blocks, long left) {
+    __m256 acc[GENERAL_POSITIONS][2];
+#pragma clang loop unroll(full)
+    for (int p = 0; p < GENERAL_POSITIONS; p++) {
+        acc[p][0] = _mm256_setzero_ps();
+        acc[p][1] = _mm256_setzero_ps();
+    }
+    for (long ky = 0; ky < kh; ky++) {
+        for (long kx = 0; kx < kw; kx++) {
+            const float *src = in + (ky * pw + kx) * c;
+            const float *taps = w + (ky * kw + kx) * c * o16;
+            for (long ch = 0; ch < c; ch++, taps += o16) {
+                const __m256 w0 = _mm256_loadu_ps(taps), w1 = blocks == 2 ? _mm256_loadu_ps(taps + 8) : w0;
+#pragma clang loop unroll(full)
+                for (int p = 0; p < GENERAL_POSITIONS; p++) {
+                    if (p >= count) break;
+                    const __m256 x = _mm256_broadcast_ss(src + p * stride * c + ch);
+                    acc[p][0] = _mm256_fmadd_ps(x, w0, acc[p][0]);
+                    if (blocks == 2) acc[p][1] = _mm256_fmadd_ps(x, w1, acc[p][1]);
+                }
+            }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int p = 0; p < GENERAL_POSITIONS; p++) {
+        if (p >= count) break;
+        float *dst = out + p * out_channels;
+        store_lanes(dst, acc[p][0], left);
+        if (blocks == 2) store_lanes(dst + 8, acc[p][1], left - 8);
+    }
+}
+
+// positions() with count and blocks as constants.
+#define POSITIONS_CASE(n)                                                                                              \
+    case n:                                                                                                            \
+        if (blocks == 2) positions(in, c, pw, kh, kw, stride, w, o16, out, out_channels, n, 2, left);                  \
+        else positions(in, c, pw, kh, kw, stride, w, o16, out, out_channels, n, 1, left);                              \
+        break;
+
+static AVX2 void some_positions(const float *in, long c, long pw, long kh, long kw, long stride, const float *w,
+                                long o16, float *out, long out_channels, int count, int blocks, long left) {
+    switch (count) {
+        POSITIONS_CASE(1)
+        POSITIONS_CASE(2)
+        POSITIONS_CASE(3)
+        POSITIONS_CASE(4)
+        POSITIONS_CASE(5)
+        POSITIONS_CASE(6)
+    }
+}
+
+AVX2 void retort_convolve_channels_last_avx2(const float *image, long channels, long padded_width,
+                                             const retort_window *w, const float *weights, float *out,
+                                             long out_channels) {
+    const long o16 = (out_channels + 15) / 16 * 16, ow = w->output_width, c = channels;
+    for (long oy = 0; oy < w->output_height; oy++) {
+        const float *row = image + oy * w->stride * padded_width * c;
+        for (long ox = 0; ox < ow; ox += GENERAL_POSITIONS) {
+            const int count = (int)(ow - ox < GENERAL_POSITIONS ? ow - ox : GENERAL_POSITIONS);
+            const float *in = row + ox * w->stride * c;
+            float *dst = out + (oy * ow + ox) * out_channels;
+            for (long o = 0; o < out_channels; o += 16) {
+                const long left = out_channels - o;
+                some_positions(in, c, padded_width, w->kernel_height, w->kernel_width, w->stride, weights + o, o16,
+                               dst + o, out_channels, count, left > 8 ? 2 : 1, left);
+            }
+        }
+    }
+}
+
+// Few taps (kernel_height * kernel_width * channels <= 9: a one-channel 3x3 first layer): every tap's
+// 8 weights stay in a register for the whole image (9 registers), and 6 positions of one output row
+// take one broadcast and one multiply-add per tap each. The last group of a row starts at
+// output_width - 6, redoing some positions with the same taps in the same order: the same values.
+#define FEW_TAPS 9
+#define FEW_POSITIONS 6
+
+// One block of 8 output channels over the whole image, `taps` and `step` (input floats between
+// neighbouring positions) constants after inlining where they can be; offsets[t] is tap t's input
+// offset from a position's first tap.
+INLINE AVX2 void few_taps_block(const float *image, long row_floats, const retort_window *w, const float *weights,
+                                long o16, const long *offsets, float *out, long out_channels, int taps, long step,
+                                long lanes) {
+    __m256 tap[FEW_TAPS];
+#pragma clang loop unroll(full)
+    for (int t = 0; t < FEW_TAPS; t++) {
+        if (t >= taps) break;
+        tap[t] = _mm256_loadu_ps(weights + t * o16);
+    }
+    const long ow = w->output_width;
+    for (long oy = 0; oy < w->output_height; oy++) {
+        const float *row = image + oy * w->stride * row_floats;
+        for (long ox = 0; ox < ow; ox += FEW_POSITIONS) {
+            const long first = ox + FEW_POSITIONS > ow ? ow - FEW_POSITIONS : ox;
+            const float *in = row + first * step;
+            __m256 acc[FEW_POSITIONS];
+#pragma clang loop unroll(full)
+            for (int p = 0; p < FEW_POSITIONS; p++) acc[p] = _mm256_setzero_ps();
+#pragma clang loop unroll(full)
+            for (int t = 0; t < FEW_TAPS; t++) {
+                if (t >= taps) break;
+                const float *src = in + offsets[t];
+#pragma clang loop unroll(full)
+                for (int p = 0; p < FEW_POSITIONS; p++)
+                    acc[p] = _mm256_fmadd_ps(_mm256_broadcast_ss(src + p * step), tap[t], acc[p]);
+            }
+            float *dst = out + (oy * ow + first) * out_channels;
+#pragma clang loop unroll(full)
+            for (int p = 0; p < FEW_POSITIONS; p++) store_lanes(dst + p * out_channels, acc[p], lanes);
+        }
+    }
+}
+
+// few_taps_block with `taps` a constant, and `step` too when it is 1 (stride 1, one channel).
+#define FEW_TAPS_CASE(n)                                                                                               \
+    case n:                                                                                                            \
+        if (step == 1) few_taps_block(image, row_floats, w, block, o16, offsets, dst, out_channels, n, 1, lanes);        \
+        else few_taps_block(image, row_floats, w, block, o16, offsets, dst, out_channels, n, step, lanes);               \
+        break;
+
+AVX2 void retort_convolve_few_taps_avx2(const float *image, long channels, long padded_width, const retort_window *w,
+                                        const float *weights, float *out, long out_channels) {
+    const long c = channels, o16 = (out_channels + 15) / 16 * 16, row_floats = padded_width * c;
+    const long step = w->stride * c;
+    const int taps = (int)(w->kernel_height * w->kernel_width * c);
+    if (taps > FEW_TAPS || w->output_width < FEW_POSITIONS) {
+        // Outside what this loop holds: the general loop, the same sums.
+        retort_convolve_channels_last_avx2(image, channels, padded_width, w, weights, out, out_channels);
+        return;
+    }
+    long offsets[FEW_TAPS];
+    for (long ky = 0, t = 0; ky < w->kernel_height; ky++)
+        for (long kx = 0; kx < w->kernel_width; kx++)
+            for (long ch = 0; ch < c; ch++, t++) offsets[t] = ky * row_floats + kx * c + ch;
+    for (long o = 0; o < out_channels; o += 8) {
+        const long lanes = out_channels - o;
+        const float *block = weights + o;
+        float *dst = out + o;
+        switch (taps) {
+            FEW_TAPS_CASE(1)
+            FEW_TAPS_CASE(2)
+            FEW_TAPS_CASE(3)
+            FEW_TAPS_CASE(4)
+            FEW_TAPS_CASE(5)
+            FEW_TAPS_CASE(6)
+            FEW_TAPS_CASE(7)
+            FEW_TAPS_CASE(8)
+            FEW_TAPS_CASE(9)
+        }
+    }
+}
