@@ -43,8 +43,9 @@ public enum GemmLibrary: String, Sendable, CaseIterable {
 /// (matrix-vector) and `axpy` always go to OpenBLAS.
 public enum BLAS {
     /// Which library runs GEMM. The default is the one measured fastest on this kind of CPU
-    /// (`bench/gemm-candidates`): oneDNN where the CPU has AVX-512, OpenBLAS elsewhere, where
-    /// oneDNN has not been measured; `RETORT_GEMM=openblas|onednn` overrides it.
+    /// (`bench/gemm-candidates`, `bench/gemm-shapes`, whole workloads): oneDNN where the CPU has
+    /// AVX-512 or AVX2 with FMA (with `largeProductsOnOpenBLAS` on the latter), OpenBLAS on older
+    /// CPUs, where oneDNN has not been measured; `RETORT_GEMM=openblas|onednn` overrides it.
     nonisolated(unsafe) public static var gemmLibrary: GemmLibrary = defaultGemmLibrary
 
     /// Why `gemmLibrary` is what it is, for `retort info`.
@@ -52,9 +53,10 @@ public enum BLAS {
         if let forced = forcedGemmLibrary {
             return "RETORT_GEMM=\(forced.asked)"
         }
-        return CPU.hasAVX512
-            ? "measured fastest with AVX-512; RETORT_GEMM=openblas chooses OpenBLAS"
-            : "no AVX-512: oneDNN not measured on such CPUs; RETORT_GEMM=onednn chooses it"
+        if CPU.hasAVX512 { return "measured fastest with AVX-512; RETORT_GEMM=openblas chooses OpenBLAS" }
+        return CPU.hasAVX2FMA
+            ? "measured fastest with AVX2 but for large products; RETORT_GEMM=openblas chooses OpenBLAS"
+            : "no AVX2: oneDNN not measured on such CPUs; RETORT_GEMM=onednn chooses it"
     }
 
     /// The library `RETORT_GEMM` names, with the text as given; nil when it is unset or names none
@@ -67,7 +69,7 @@ public enum BLAS {
     }
 
     static var defaultGemmLibrary: GemmLibrary {
-        forcedGemmLibrary?.library ?? (CPU.hasAVX512 ? .oneDNN : .openBLAS)
+        forcedGemmLibrary?.library ?? (CPU.hasAVX512 || CPU.hasAVX2FMA ? .oneDNN : .openBLAS)
     }
 
     /// Products of fewer multiply-adds stay with OpenBLAS even when oneDNN is chosen: oneDNN's call
@@ -95,6 +97,26 @@ public enum BLAS {
     /// `dnnl_sgemm` at 24 GFLOPS inside training and 25 alone. Short inner dimensions stay (the gpt's
     /// output layer 1024×27×64, where the loop's sums are too short to pay).
     public static let narrowLoopMinimumDepthPastNarrow = 512
+
+    /// Whether products of at least `openBLASMinimumWork` multiply-adds go to OpenBLAS where oneDNN
+    /// is chosen (`largeProductOnOpenBLAS`): on CPUs without AVX-512 (on by default there). On a
+    /// Zen 3 with AVX2, oneDNN's GEMM ran the large products slower than OpenBLAS's (the bench's
+    /// 128×784×512, 128×512×512 and 512×512×512 rows at 0.72x, 0.77x and 0.82x at one thread, the
+    /// b512 MLP 0.82x), the smaller ones faster, and its OpenMP pool gave Retort's own loops the
+    /// second core (docs/performance.md, "On a Zen 3 with AVX2").
+    nonisolated(unsafe) public static var largeProductsOnOpenBLAS = !CPU.hasAVX512
+
+    /// The fewest multiply-adds `largeProductsOnOpenBLAS` sends to OpenBLAS: the bench's 128×512×512
+    /// (2^25) and up, not the gpt's largest (1024×64×256, 2^24) nor the b32 MLP's (32×784×512).
+    nonisolated(unsafe) public static var openBLASMinimumWork = 1 << 25
+
+    /// Whether `gemm` hands a product of more than one row to oneDNN (or to Retort's own loop).
+    @inlinable
+    static func runsOnOneDNN(m: Int, n: Int, k: Int) -> Bool {
+        let work = m * n * k
+        return gemmLibrary == .oneDNN && work >= oneDNNMinimumWork
+            && !(largeProductsOnOpenBLAS && work >= openBLASMinimumWork)
+    }
 
     /// oneDNN's version ("2.6.3").
     public static var oneDNNVersion: String { OneDNN.version }
@@ -131,7 +153,11 @@ public enum BLAS {
                 blasint(transposeB ? k : n), alpha, b, blasint(transposeB ? k : n), a, 1, beta, c, 1)
         } else if runsOnNarrowLoop(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) {
             narrowProduct(m: m, n: n, k: k, x: a, weights: b, c: c, alpha: alpha, beta: beta)
-        } else if gemmLibrary == .oneDNN, m * n * k >= oneDNNMinimumWork,
+        } else if gemmLibrary == .oneDNN, largeProductsOnOpenBLAS, m * n * k >= openBLASMinimumWork {
+            largeProductOnOpenBLAS(
+                m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
+                beta: beta)
+        } else if runsOnOneDNN(m: m, n: n, k: k),
             weightGradientByRows(
                 m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
                 beta: beta)

@@ -76,7 +76,7 @@ public enum PackedWeights {
     static func product(
         m: Int, n: Int, k: Int, x: UnsafePointer<Float>, weights: Tensor, c: UnsafeMutablePointer<Float>
     ) -> Bool {
-        guard isEnabled, BLAS.gemmLibrary == .oneDNN, m > 1, m * n * k >= BLAS.oneDNNMinimumWork,
+        guard isEnabled, m > 1, BLAS.runsOnOneDNN(m: m, n: n, k: k),
             !BLAS.runsOnNarrowLoop(m: m, n: n, k: k, transposeA: false, transposeB: true),
             !OneDNN.inParallelRegion, lock.try()
         else { return false }

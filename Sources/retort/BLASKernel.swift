@@ -51,6 +51,9 @@ enum BLASKernel {
                 + "dnnl_sgemm for the rest (a B given transposed copied untransposed first, from "
                 + "\(BLAS.transposedCopyMinimumRows) rows; a weight gradient of at least "
                 + "\(BLAS.weightGradientMinimumValues) values (1 MB) split by rows over the threads, one dnnl_sgemm each)"
+                + (BLAS.largeProductsOnOpenBLAS
+                    ? ", OpenBLAS for products of at least \(BLAS.openBLASMinimumWork) multiply-adds (split over "
+                        + "OpenMP's pool, one single-threaded call per thread)" : "")
             : "GEMM: OpenBLAS (\(BLAS.gemmChoiceReason))"
         return "BLAS: OpenBLAS, kernel \(BLAS.coreName) (\(avx512)\(chosen)), \(BLAS.threadCount) thread(s); \(gemm)"
     }
