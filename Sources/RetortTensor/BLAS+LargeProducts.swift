@@ -18,15 +18,18 @@ extension BLAS {
         let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
         let parts = Swift.min(largeProductParts, transposeA ? m / 32 : n / 16)
         guard parts > 1 else {
+            largeProductThreadsForTesting = 1
             openBLASProduct(
                 m: m, n: n, k: k, a: a, lda: lda, transposeA: transposeA, b: b, ldb: ldb, transposeB: transposeB,
                 c: c, ldc: n, alpha: alpha, beta: beta)
             return
         }
+        // Before OpenBLAS is set to one thread: `threadCount` reads OpenBLAS's.
+        let threads = OneDNN.inParallelRegion ? 1 : Swift.min(threadCount, parts)
+        largeProductThreadsForTesting = threads
         let openBLASThreads = openblas_get_num_threads()
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(openBLASThreads) }
-        let threads = OneDNN.inParallelRegion ? 1 : Swift.min(threadCount, parts)
         if threads == 1 {
             for part in 0..<parts { product(part, parts) }
         } else {
@@ -58,4 +61,7 @@ extension BLAS {
     /// them in turn), so a product has the same bits at one thread and at two: where OpenBLAS's own
     /// threads split it, the b128 MLP trained to other bits at two threads than at one.
     static let largeProductParts = 2
+
+    /// The threads the last `largeProductOnOpenBLAS` ran its parts on (for tests).
+    nonisolated(unsafe) static var largeProductThreadsForTesting = 0
 }

@@ -72,6 +72,9 @@ final class LargeProductsTests: XCTestCase {
                             worst, 1e-4,
                             "\(m)×\(n)×\(k) Aᵀ \(transposeA) Bᵀ \(transposeB), \(threads) thread(s), alpha \(alpha) beta \(beta)")
                         XCTAssertEqual(Int(openblas_get_num_threads()), threads, "OpenBLAS's threads as they were")
+                        XCTAssertEqual(
+                            BLAS.largeProductThreadsForTesting, min(threads, transposeA ? m / 32 : n / 16, 2),
+                            "the parts' threads")
                         // The same parts at any thread count: the same bits.
                         let bits = got.map(\.bitPattern)
                         XCTAssertEqual(bits, firsts[beta, default: bits], "\(m)×\(n)×\(k), \(threads) thread(s)")
