@@ -345,4 +345,72 @@ final class Int8ConvolutionTests: XCTestCase {
         assertSameBits(after, try layers.reduce(x) { try $1.forward($0) }.value.scalars, "after loading")
         XCTAssertNotEqual(after, before, "the new weights change the outputs")
     }
+
+    /// The direct kernel on each code path this CPU has (AVX2; AVX-512 VNNI) against its definition:
+    /// each int32 sum over (ky, kx, c) of the padded image's bytes (0...127, the zero point in the
+    /// padding) times the weights (-127...127), exact, so equal. One channel (runs of 4 along a
+    /// kernel row of 1, 3 or 5 taps) and 4 to 12 channels, strides 1-3, output counts around both
+    /// paths' blocks (8 and 16 lanes); the int32s after the output stay untouched.
+    func testDirectPathsGiveTheDefinitionsSums() throws {
+        let paths = [Int8Kernel.Path.avx2, .avx512VNNI]
+        var ran = Set<String>()
+        var g = RandomGenerator(seed: 21)
+        for (channels, kernel, stride, padding) in [
+            (1, (3, 3), 1, 1), (1, (5, 5), 2, 2), (1, (1, 1), 1, 0), (4, (3, 3), 1, 1), (8, (2, 2), 3, 0),
+            (12, (3, 2), 2, 1),
+        ] {
+            for outputs in [1, 7, 8, 9, 16, 17, 33, 40] {
+                let (h, w, zero) = (9, 11, UInt8(37))
+                let window = try Window2D(kernel: kernel, stride: stride, padding: padding, height: h, width: w, op: "test")
+                let q = (0..<(h * w * channels)).map { _ in UInt8(g.nextInt(below: 128)) }
+                let values = (0..<(outputs * channels * kernel.0 * kernel.1)).map { _ in Int8(g.nextInt(below: 255) - 127) }
+                let packed = Int8Kernel.packDirect(values, shape: [outputs, channels, kernel.0, kernel.1])
+                let (ph, pw) = (h + 2 * padding, w + 2 * padding)
+                var image = [UInt8](repeating: 0, count: ph * pw * channels + 4)
+                q.withUnsafeBufferPointer { q in
+                    image.withUnsafeMutableBufferPointer {
+                        Int8Kernel.padChannelsLast(
+                            q.baseAddress!, channels: channels, window: window, zero: zero, into: $0.baseAddress!)
+                    }
+                }
+                let positions = window.outputHeight * window.outputWidth
+                var expected = [Int32](repeating: -99, count: positions * outputs + 3)
+                for oy in 0..<window.outputHeight {
+                    for ox in 0..<window.outputWidth {
+                        for o in 0..<outputs {
+                            var sum: Int32 = 0
+                            for c in 0..<channels {
+                                for ky in 0..<kernel.0 {
+                                    for kx in 0..<kernel.1 {
+                                        let x = image[((oy * stride + ky) * pw + ox * stride + kx) * channels + c]
+                                        let weight = values[((o * channels + c) * kernel.0 + ky) * kernel.1 + kx]
+                                        sum += Int32(x) * Int32(weight)
+                                    }
+                                }
+                            }
+                            expected[(oy * window.outputWidth + ox) * outputs + o] = sum
+                        }
+                    }
+                }
+                for path in paths {
+                    var acc = [Int32](repeating: -99, count: expected.count)
+                    let done = image.withUnsafeBufferPointer { x in
+                        acc.withUnsafeMutableBufferPointer {
+                            Int8Kernel.convolveDirectly(
+                                x.baseAddress!, channels: channels, window: window, packed, outputs: outputs,
+                                into: $0.baseAddress!, on: path)
+                        }
+                    }
+                    guard done else {
+                        XCTAssertEqual(acc, [Int32](repeating: -99, count: expected.count), "\(path) refused, wrote nothing")
+                        continue
+                    }
+                    ran.insert("\(path)")
+                    XCTAssertEqual(acc, expected, "\(path): \(outputs)×\(channels)×\(kernel), stride \(stride)")
+                }
+            }
+        }
+        try XCTSkipIf(ran.isEmpty, "no direct path on this CPU")
+        XCTAssertEqual(ran.contains("avx2"), Int8Kernel.path != "scalar", "AVX2's loop runs wherever AVX2 does")
+    }
 }

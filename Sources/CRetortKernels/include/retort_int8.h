@@ -82,10 +82,15 @@ void retort_int8_pad_channels_last(const uint8_t *q, int c, int h, int w, int pa
 
 /// The int32 sums of a convolution of one padded channels-last image (retort_int8_pad_channels_last) by weights
 /// packed by retort_int8_pack_direct, into acc [oh * ow, outputs], without unfolding: the same sums as
-/// retort_int8_gemm over the unfolded patches. Needs AVX-512 VNNI and c 1 or a multiple of 4: returns 0, having
-/// written nothing, otherwise, 1 when done.
+/// retort_int8_gemm over the unfolded patches. Needs AVX-512 VNNI or AVX2 (the best this CPU has) and c 1 or a
+/// multiple of 4: returns 0, having written nothing, otherwise, 1 when done.
 int retort_int8_convolve_direct(const uint8_t *image, int c, int padded_width, int kh, int kw, int stride, int oh,
                                 int ow, const int8_t *packed, int outputs, int32_t *acc);
+
+/// retort_int8_convolve_direct on one code path (RETORT_INT8_AVX2 or RETORT_INT8_AVX512_VNNI); 0, nothing
+/// written, when this CPU lacks it (or for the scalar path, which has no direct loop).
+int retort_int8_convolve_direct_on(int path, const uint8_t *image, int c, int padded_width, int kh, int kw,
+                                   int stride, int oh, int ow, const int8_t *packed, int outputs, int32_t *acc);
 
 /// Whether retort_int8_convolve_direct can run on this CPU (for 1 channel or multiples of 4).
 int retort_int8_direct_available(void);

@@ -90,7 +90,7 @@ public enum Int8Kernel {
             columns)
     }
 
-    /// Whether `convolveDirectly` runs on this CPU (AVX-512 VNNI), for 1 channel or multiples of 4.
+    /// Whether `convolveDirectly` runs on this CPU (AVX-512 VNNI or AVX2), for 1 channel or multiples of 4.
     public static let convolvesDirectly = retort_int8_direct_available() == 1
 
     /// A convolution's int8 weights `[O, C, kh, kw]` (C 1 or a multiple of 4) packed for `convolveDirectly`.
@@ -121,6 +121,18 @@ public enum Int8Kernel {
     ) -> Bool {
         retort_int8_convolve_direct(
             image, Int32(c), Int32(window.inputWidth + 2 * window.padding), Int32(window.kernelHeight),
+            Int32(window.kernelWidth), Int32(window.stride), Int32(window.outputHeight), Int32(window.outputWidth),
+            packed, Int32(outputs), acc) == 1
+    }
+
+    /// `convolveDirectly` on one code path (`.avx2` or `.avx512VNNI`); false (nothing written) when
+    /// this CPU lacks it. The two give the same sums (exact integer arithmetic).
+    public static func convolveDirectly(
+        _ image: UnsafePointer<UInt8>, channels c: Int, window: Window2D, _ packed: [Int8], outputs: Int,
+        into acc: UnsafeMutablePointer<Int32>, on path: Path
+    ) -> Bool {
+        retort_int8_convolve_direct_on(
+            path.code, image, Int32(c), Int32(window.inputWidth + 2 * window.padding), Int32(window.kernelHeight),
             Int32(window.kernelWidth), Int32(window.stride), Int32(window.outputHeight), Int32(window.outputWidth),
             packed, Int32(outputs), acc) == 1
     }
