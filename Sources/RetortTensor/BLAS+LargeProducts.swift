@@ -60,7 +60,7 @@ extension BLAS {
     /// The parts `largeProductOnOpenBLAS` splits C into, however many threads run them (one runs
     /// them in turn), so a product has the same bits at one thread and at two: where OpenBLAS's own
     /// threads split it, the b128 MLP trained to other bits at two threads than at one.
-    static let largeProductParts = 2
+    public static let largeProductParts = 2
 
     /// The threads the last `largeProductOnOpenBLAS` ran its parts on (for tests).
     nonisolated(unsafe) static var largeProductThreadsForTesting = 0

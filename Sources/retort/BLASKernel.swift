@@ -52,8 +52,8 @@ enum BLASKernel {
                 + "\(BLAS.transposedCopyMinimumRows) rows; a weight gradient of at least "
                 + "\(BLAS.weightGradientMinimumValues) values (1 MB) split by rows over the threads, one dnnl_sgemm each)"
                 + (BLAS.largeProductsOnOpenBLAS
-                    ? ", OpenBLAS for products of at least \(BLAS.openBLASMinimumWork) multiply-adds (split over "
-                        + "OpenMP's pool, one single-threaded call per thread)" : "")
+                    ? ", OpenBLAS for products of at least \(BLAS.openBLASMinimumWork) multiply-adds (in "
+                        + "\(BLAS.largeProductParts) parts, one single-threaded call each, on OpenMP's pool)" : "")
             : "GEMM: OpenBLAS (\(BLAS.gemmChoiceReason))"
         return "BLAS: OpenBLAS, kernel \(BLAS.coreName) (\(avx512)\(chosen)), \(BLAS.threadCount) thread(s); \(gemm)"
     }
