@@ -48,12 +48,18 @@ let package = Package(
         .target(name: "CRetortMath"),
         // Our image loops (unfolding for a convolution, folding back, 2×2 max pooling), in C so they vectorise.
         .target(name: "CRetortImage"),
+        // Our float GEMM on weights packed once (AVX2 and FMA), for the large products of CPUs without
+        // AVX-512; see PackedGemm.swift.
+        .target(name: "CRetortGemm"),
         // How far apart the CPUs are (a cache line's crossing time), for `retort info` and the bench.
         .target(name: "CRetortCPU"),
 
         // Tensor core: dense Float32 tensors, kernels over BLAS, reverse-mode autodiff.
         .target(
-            name: "RetortTensor", dependencies: ["CBLAS", "CDNNL", "CMalloc", "CRetortMath", "CRetortImage", "CRetortCPU"],
+            name: "RetortTensor",
+            dependencies: [
+                "CBLAS", "CDNNL", "CMalloc", "CRetortMath", "CRetortImage", "CRetortCPU", "CRetortGemm",
+            ],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The model graph: a traced forward pass (named primitives, parameters by state-dict name),
         // which exporters, channel pruning and `graph(m)` walk.

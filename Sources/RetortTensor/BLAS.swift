@@ -118,6 +118,11 @@ public enum BLAS {
             && !(largeProductsOnOpenBLAS && work >= openBLASMinimumWork)
     }
 
+    /// Whether `gemm` gives this product to OpenBLAS by `largeProductsOnOpenBLAS`.
+    static func runsLargeOnOpenBLAS(m: Int, n: Int, k: Int) -> Bool {
+        gemmLibrary == .oneDNN && largeProductsOnOpenBLAS && m * n * k >= openBLASMinimumWork
+    }
+
     /// oneDNN's version ("2.6.3").
     public static var oneDNNVersion: String { OneDNN.version }
 

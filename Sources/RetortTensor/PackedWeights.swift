@@ -11,12 +11,19 @@ import Foundation
 /// Only where oneDNN runs the GEMM (`BLAS.gemmLibrary`), outside parallel regions, for products of
 /// more than one row and at least `BLAS.oneDNNMinimumWork` multiply-adds, and not for a layer of
 /// a few outputs, whose product runs on Retort's own loop (`BLAS.narrowOutputsOnOwnLoop`);
-/// off with `isEnabled`.
+/// off with `isEnabled`. The large products `BLAS.gemm` gives OpenBLAS on CPUs without AVX-512
+/// (`BLAS.largeProductsOnOpenBLAS`) are packed for Retort's own AVX2 GEMM instead (`PackedGemm`,
+/// `usesOwnGemm`).
 /// A packed copy takes as much memory as its weights; it is dropped when they change or are freed,
 /// and all copies together stay under `byteBudget` (256 MB).
 public enum PackedWeights {
     /// Whether repeated products pack their weights (on by default); off to compare in one process.
     nonisolated(unsafe) public static var isEnabled = true
+
+    /// Whether the large products `BLAS.gemm` gives OpenBLAS (`BLAS.runsLargeOnOpenBLAS`) are
+    /// packed for Retort's own GEMM (`PackedGemm`): on where the CPU has AVX2 and FMA; off leaves
+    /// them to OpenBLAS unpacked.
+    nonisolated(unsafe) public static var usesOwnGemm = PackedGemm.isAvailable
 
     struct Key: Hashable {
         let storage: UInt64
@@ -30,6 +37,8 @@ public enum PackedWeights {
         weak var storage: TensorStorage?
         var writes: UInt64
         var product: OneDNN.Matmul?
+        /// Or the copy for Retort's own GEMM, for a large product OpenBLAS would run.
+        var own: PackedGemm?
         /// The packed copy's size, about (its weights' size).
         var bytes = 0
         /// True once packing was tried for these values and refused (by oneDNN, or the budget): not
@@ -44,7 +53,7 @@ public enum PackedWeights {
         /// Starts over for the storage's values now (they were written since): nothing packed yet.
         func reset(_ storage: TensorStorage) {
             writes = storage.writes
-            (product, bytes, refused) = (nil, 0, false)
+            (product, own, bytes, refused) = (nil, nil, 0, false)
         }
     }
 
@@ -76,7 +85,8 @@ public enum PackedWeights {
     static func product(
         m: Int, n: Int, k: Int, x: UnsafePointer<Float>, weights: Tensor, c: UnsafeMutablePointer<Float>
     ) -> Bool {
-        guard isEnabled, m > 1, BLAS.runsOnOneDNN(m: m, n: n, k: k),
+        let onOwnGemm = usesOwnGemm && PackedGemm.isAvailable && BLAS.runsLargeOnOpenBLAS(m: m, n: n, k: k)
+        guard isEnabled, m > 1, onOwnGemm || BLAS.runsOnOneDNN(m: m, n: n, k: k),
             !BLAS.runsOnNarrowLoop(m: m, n: n, k: k, transposeA: false, transposeB: true),
             !OneDNN.inParallelRegion, lock.try()
         else { return false }
@@ -96,13 +106,26 @@ public enum PackedWeights {
             slot.reset(storage)
             return false
         }
-        if slot.product == nil, !slot.refused {
-            let held = slots.values.reduce(0) { $0 + ($1.product == nil ? 0 : $1.bytes) }
-            if held + n * k * MemoryLayout<Float>.size <= byteBudget {
-                slot.product = OneDNN.Matmul(m: m, n: n, k: k, transposeB: true, packing: storage.pointer)
-                slot.bytes = n * k * MemoryLayout<Float>.size
+        if slot.product == nil, slot.own == nil, !slot.refused {
+            let held = slots.values.reduce(0) { $0 + ($1.product == nil && $1.own == nil ? 0 : $1.bytes) }
+            let bytes = onOwnGemm ? PackedGemm.bytes(n: n, k: k) : n * k * MemoryLayout<Float>.size
+            if held + bytes <= byteBudget {
+                if onOwnGemm {
+                    slot.own = PackedGemm(weights: storage.pointer, n: n, k: k)
+                } else {
+                    slot.product = OneDNN.Matmul(m: m, n: n, k: k, transposeB: true, packing: storage.pointer)
+                }
+                slot.bytes = bytes
             }
-            slot.refused = slot.product == nil
+            slot.refused = slot.product == nil && slot.own == nil
+        }
+        if let own = slot.own {
+            let profiledSince = BLAS.profile != nil ? BLAS.profileEnter() : 0
+            own.product(m: m, x: x, c: c, threads: BLAS.threadCount)
+            if BLAS.profile != nil {
+                BLAS.profileLeave(GemmShape(m: m, n: n, k: k, transposeA: false, transposeB: true), since: profiledSince)
+            }
+            return true
         }
         guard let product = slot.product else { return false }
         // Profiled as a GEMM (`retort bench`'s share of the step); its stand-alone replay there is
@@ -120,7 +143,14 @@ public enum PackedWeights {
     static var packedCount: Int {
         lock.lock()
         defer { lock.unlock() }
-        return slots.values.filter { $0.product != nil && $0.storage != nil }.count
+        return slots.values.filter { ($0.product != nil || $0.own != nil) && $0.storage != nil }.count
+    }
+
+    /// How many weights are held packed for the own GEMM now (for tests).
+    static var ownGemmCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots.values.filter { $0.own != nil && $0.storage != nil }.count
     }
 
     /// Drops every packed copy (for tests, and to give their memory back).

@@ -53,7 +53,10 @@ enum BLASKernel {
                 + "\(BLAS.weightGradientMinimumValues) values (1 MB) split by rows over the threads, one dnnl_sgemm each)"
                 + (BLAS.largeProductsOnOpenBLAS
                     ? ", OpenBLAS for products of at least \(BLAS.openBLASMinimumWork) multiply-adds (in "
-                        + "\(BLAS.largeProductParts) parts, one single-threaded call each, on OpenMP's pool)" : "")
+                        + "\(BLAS.largeProductParts) parts, one single-threaded call each, on OpenMP's pool)"
+                        + (PackedWeights.usesOwnGemm
+                            ? "; of those, weights used again unchanged packed once for Retort's own AVX2 GEMM" : "")
+                    : "")
             : "GEMM: OpenBLAS (\(BLAS.gemmChoiceReason))"
         return "BLAS: OpenBLAS, kernel \(BLAS.coreName) (\(avx512)\(chosen)), \(BLAS.threadCount) thread(s); \(gemm)"
     }

@@ -12,6 +12,10 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case widePrimitives = "wide-primitives"
     /// Both of the above: every product on `dnnl_sgemm` when off.
     case primitives
+    /// A linear layer's weights packed once for Retort's own AVX2 GEMM where OpenBLAS would run the
+    /// product (large products on CPUs without AVX-512, `PackedWeights.usesOwnGemm`); off leaves
+    /// them to OpenBLAS unpacked.
+    case ownGemm = "own-gemm"
     /// A product with B transposed to fewer than 16 outputs, or 32 with a long inner dimension (a
     /// linear layer's forward to a few classes, a few-tap convolution's weight gradient), on
     /// Retort's own loop rather than `dnnl_sgemm` (`BLAS.narrowOutputsOnOwnLoop`).
@@ -57,6 +61,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .widePrimitives:
             let before = MatmulPrimitives.isEnabled
             return { MatmulPrimitives.isEnabled = $0 ? before : false }
+        case .ownGemm:
+            let before = PackedWeights.usesOwnGemm
+            return { PackedWeights.usesOwnGemm = $0 ? before : false }
         case .primitives:
             let (packed, wide) = (BenchSwitch.packedWeights.toggle(), BenchSwitch.widePrimitives.toggle())
             return {

@@ -1,0 +1,64 @@
+import CRetortGemm
+
+/// A linear layer's weights packed once for Retort's own AVX2 GEMM (`retort_gemm.h`), for the
+/// products `BLAS.gemm` would give OpenBLAS (`BLAS.largeProductsOnOpenBLAS`, CPUs with AVX2 and no
+/// AVX-512): OpenBLAS packs B again on every call and cannot be handed a packed copy, and oneDNN's
+/// packed product ran these shapes slower than OpenBLAS's unpacked one on a Zen 3 (the distill
+/// workload 0.78x). Used by `PackedWeights`; the only Swift caller of `CRetortGemm`.
+///
+/// A value of C adds its products in the order of the inner index whatever the thread count (the
+/// threads share out the columns), so a product has the same bits at one thread and at two.
+final class PackedGemm {
+    let n: Int
+    let k: Int
+    private let packed: UnsafeMutablePointer<Float>
+    private let count: Int
+    private var scratch: UnsafeMutablePointer<Float>?
+    private var scratchThreads = 0
+
+    /// Whether this CPU can run it (AVX2 and FMA).
+    static var isAvailable: Bool { CPU.hasAVX2FMA }
+
+    /// The packed copy's size in bytes for weights `[n, k]` (a little over theirs: columns rounded up to 16).
+    static func bytes(n: Int, k: Int) -> Int { retort_gemm_packed_count(k, n) * MemoryLayout<Float>.size }
+
+    /// Packs weights `[n, k]` (row-major) as B = weightsᵀ, `k×n`.
+    init(weights: UnsafePointer<Float>, n: Int, k: Int) {
+        (self.n, self.k) = (n, k)
+        count = Swift.max(retort_gemm_packed_count(k, n), 16)
+        packed = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
+        retort_gemm_pack(weights, k, n, 1, k, packed)
+    }
+
+    deinit {
+        packed.deallocate()
+        scratch?.deallocate()
+    }
+
+    /// `c = x @ weightsᵀ` for `x` `m×k` (row-major), `c` `m×n`, the columns shared out over
+    /// `threads` threads of OpenMP's pool (in panels of 16); one thread inside a parallel region.
+    func product(m: Int, x: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, threads: Int) {
+        let panels = (n + retort_gemm_panel_width() - 1) / retort_gemm_panel_width()
+        let threads = OneDNN.inParallelRegion ? 1 : Swift.max(1, Swift.min(threads, panels))
+        let perThread = retort_gemm_scratch_count()
+        if scratchThreads < threads {
+            scratch?.deallocate()
+            scratch = UnsafeMutableRawPointer.allocate(
+                byteCount: threads * perThread * MemoryLayout<Float>.size, alignment: 64
+            ).bindMemory(to: Float.self, capacity: threads * perThread)
+            scratchThreads = threads
+        }
+        guard let scratch else { return }
+        let (n, k, packed) = (n, k, packed)
+        if threads == 1 {
+            retort_gemm_packed(x, k, m, k, n, packed, 0, panels, c, n, scratch)
+            return
+        }
+        OneDNN.parallel(threads: threads) { thread, running in
+            retort_gemm_packed(
+                x, k, m, k, n, packed, panels * thread / running, panels * (thread + 1) / running, c, n,
+                scratch + thread * perThread)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import XCTest
+
+@testable import RetortTensor
+
+/// Retort's own AVX2 GEMM on packed weights (PackedGemm.swift, retort_gemm.h): `x @ weightsᵀ`
+/// against a double-precision loop for tile edges in every direction (rows not a multiple of 6 or
+/// of the 72-row block, columns not a multiple of 16, depths past one 512 block), the same bits at
+/// one, two and three threads, nothing written past C; and `PackedWeights` using it for the large
+/// products OpenBLAS would run (forced on with a low threshold, so it runs on every CPU with AVX2).
+final class PackedGemmTests: XCTestCase {
+    private var saved = (GemmLibrary.oneDNN, 1, false, 0, false, true)
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        try XCTSkipUnless(PackedGemm.isAvailable, "this CPU has no AVX2 and FMA")
+        saved = (
+            BLAS.gemmLibrary, BLAS.threadCount, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork,
+            PackedWeights.usesOwnGemm, PackedWeights.isEnabled
+        )
+        PackedWeights.removeAll()
+    }
+
+    override func tearDown() {
+        (
+            BLAS.gemmLibrary, BLAS.threadCount, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork,
+            PackedWeights.usesOwnGemm, PackedWeights.isEnabled
+        ) = saved
+        PackedWeights.removeAll()
+        super.tearDown()
+    }
+
+    private func random(_ count: Int, _ state: inout UInt64) -> [Float] {
+        (0..<count).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 23) - 1
+        }
+    }
+
+    func testProductsAgreeWithADoubleLoopAtEveryThreadCount() {
+        var state: UInt64 = 11
+        let shapes = [
+            (1, 16, 8), (5, 1, 3), (6, 17, 512), (7, 15, 513), (13, 40, 100), (72, 33, 64), (73, 16, 1030),
+            (150, 50, 511), (128, 80, 784),
+        ]
+        for (m, n, k) in shapes {
+            let x = random(m * k, &state)
+            let w = random(n * k, &state)
+            // The exact sums, and each one's rounding bound for k float multiply-adds in any order:
+            // k * 2^-24 * the sum of its terms' magnitudes (a wrong index errs by a whole term).
+            var want = [Double](repeating: 0, count: m * n)
+            var bound = [Double](repeating: 0, count: m * n)
+            for i in 0..<m {
+                for j in 0..<n {
+                    for p in 0..<k {
+                        let term = Double(x[i * k + p]) * Double(w[j * k + p])
+                        want[i * n + j] += term
+                        bound[i * n + j] += abs(term) * Double(k) / Double(1 << 24)
+                    }
+                }
+            }
+            let packed = w.withUnsafeBufferPointer { PackedGemm(weights: $0.baseAddress!, n: n, k: k) }
+            var first: [Float]?
+            for threads in [1, 2, 3] {
+                // Sentinels past C: nothing may be written there.
+                var c = [Float](repeating: .nan, count: m * n + 8)
+                x.withUnsafeBufferPointer { px in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        packed.product(m: m, x: px.baseAddress!, c: pc.baseAddress!, threads: threads)
+                    }
+                }
+                XCTAssertTrue(c[(m * n)...].allSatisfy(\.isNaN), "\(m)x\(n)x\(k): written past C")
+                let got = Array(c[..<(m * n)])
+                let outside = (0..<(m * n)).filter { abs(Double(got[$0]) - want[$0]) > bound[$0] + 1e-30 }
+                let shape = "\(m)x\(n)x\(k) at \(threads) thread(s)"
+                XCTAssertEqual(outside.count, 0, "\(shape): outside the bound first at \(outside.first ?? 0)")
+                if let first {
+                    XCTAssertEqual(got.map(\.bitPattern), first.map(\.bitPattern), "\(shape): other bits than at one")
+                } else {
+                    first = got
+                }
+            }
+        }
+    }
+
+    func testAnEmptyInnerDimensionGivesZeros() {
+        let packed = PackedGemm(weights: [Float](repeating: 1, count: 1), n: 20, k: 0)
+        var c = [Float](repeating: .nan, count: 3 * 20)
+        c.withUnsafeMutableBufferPointer { pc in
+            packed.product(m: 3, x: [Float](repeating: 1, count: 1), c: pc.baseAddress!, threads: 2)
+        }
+        XCTAssertEqual(c, [Float](repeating: 0, count: 3 * 20))
+    }
+
+    /// A linear layer's large product, where `gemm` gives it to OpenBLAS, is packed for the own GEMM
+    /// on its second product, agrees with the plain product, and is packed again after a write.
+    func testLargeLinearProductsRunOnTheOwnGemm() throws {
+        (BLAS.gemmLibrary, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork) = (.oneDNN, true, 1 << 10)
+        (PackedWeights.usesOwnGemm, PackedWeights.isEnabled) = (true, true)
+        var state: UInt64 = 5
+        let x = Variable(try Tensor(shape: [40, 70], scalars: random(40 * 70, &state)))
+        let w = Variable(try Tensor(shape: [33, 70], scalars: random(33 * 70, &state)))
+        let b = Variable(try Tensor(shape: [33], scalars: random(33, &state)))
+        func linear() throws -> [Float] { try Variable.linear(x, weight: w, bias: b).value.scalars }
+        func plain() throws -> [Float] {
+            PackedWeights.isEnabled = false
+            defer { PackedWeights.isEnabled = true }
+            return try linear()
+        }
+        func assertClose(_ got: [Float], _ want: [Float], _ what: String) {
+            let worst = zip(got, want).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+            XCTAssertLessThan(worst, 1e-5, what)
+        }
+        for threads in [1, 2] {
+            BLAS.threadCount = threads
+            PackedWeights.removeAll()
+            let want = try plain()
+            XCTAssertEqual(try linear(), want, "the first product is the plain GEMM's")
+            XCTAssertEqual(PackedWeights.ownGemmCount, 0)
+            assertClose(try linear(), want, "second product at \(threads) thread(s)")
+            XCTAssertEqual(PackedWeights.ownGemmCount, 1, "not packed for the own GEMM")
+            w.update { value in
+                value.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = p[i] * -0.5 + 0.01 } }
+            }
+            let changed = try plain()
+            for call in 1...3 { assertClose(try linear(), changed, "after a write, product \(call)") }
+        }
+        // Switched off, or below the threshold: not on the own GEMM.
+        for (own, minimum) in [(false, 1 << 10), (true, 1 << 30)] {
+            (PackedWeights.usesOwnGemm, BLAS.openBLASMinimumWork) = (own, minimum)
+            PackedWeights.removeAll()
+            for _ in 0..<3 { _ = try linear() }
+            XCTAssertEqual(PackedWeights.ownGemmCount, 0, "own \(own), minimum \(minimum)")
+        }
+    }
+
+    func testOnByDefaultWhereTheCPUHasAVX2() {
+        XCTAssertEqual(saved.4, CPU.hasAVX2FMA)
+    }
+}
