@@ -24,10 +24,12 @@ INLINE AVX2 void store_lanes(float *dst, __m256 v, long lanes) {
     else _mm256_maskstore_ps(dst, first_lanes(lanes), v);
 }
 
-// Up to 6 positions (`count`, a constant after inlining) of one output row, output channels
-// [o, o + 8 * blocks) (blocks 1 or 2), `left` of them (out_channels - o) stored at most.
-INLINE AVX2 void positions(const float *in, long c, long pw, long kh, long kw, long stride, const float *w, long o16,
-                           float *out, long out_channels, int count, int blocks, long left) {
+// Up to 6 consecutive output positions (`count`, a constant after inlining) in row-major order,
+// which may run on from one output row into the next: position p's first tap at in + starts[p].
+// Output channels [o, o + 8 * blocks) (blocks 1 or 2), `left` of them (out_channels - o) stored at
+// most. Each position's sum adds its taps in (ky, kx, c) order however the positions are grouped.
+INLINE AVX2 void positions(const float *in, const long *starts, long c, long pw, long kh, long kw, const float *w,
+                           long o16, float *out, long out_channels, int count, int blocks, long left) {
     __m256 acc[GENERAL_POSITIONS][2];
 #pragma clang loop unroll(full)
     for (int p = 0; p < GENERAL_POSITIONS; p++) {
@@ -43,7 +45,7 @@ INLINE AVX2 void positions(const float *in, long c, long pw, long kh, long kw, l
 #pragma clang loop unroll(full)
                 for (int p = 0; p < GENERAL_POSITIONS; p++) {
                     if (p >= count) break;
-                    const __m256 x = _mm256_broadcast_ss(src + p * stride * c + ch);
+                    const __m256 x = _mm256_broadcast_ss(src + starts[p] + ch);
                     acc[p][0] = _mm256_fmadd_ps(x, w0, acc[p][0]);
                     if (blocks == 2) acc[p][1] = _mm256_fmadd_ps(x, w1, acc[p][1]);
                 }
@@ -62,12 +64,13 @@ INLINE AVX2 void positions(const float *in, long c, long pw, long kh, long kw, l
 // positions() with count and blocks as constants.
 #define POSITIONS_CASE(n)                                                                                              \
     case n:                                                                                                            \
-        if (blocks == 2) positions(in, c, pw, kh, kw, stride, w, o16, out, out_channels, n, 2, left);                  \
-        else positions(in, c, pw, kh, kw, stride, w, o16, out, out_channels, n, 1, left);                              \
+        if (blocks == 2) positions(in, starts, c, pw, kh, kw, w, o16, out, out_channels, n, 2, left);                  \
+        else positions(in, starts, c, pw, kh, kw, w, o16, out, out_channels, n, 1, left);                              \
         break;
 
-static AVX2 void some_positions(const float *in, long c, long pw, long kh, long kw, long stride, const float *w,
-                                long o16, float *out, long out_channels, int count, int blocks, long left) {
+static AVX2 void some_positions(const float *in, const long *starts, long c, long pw, long kh, long kw,
+                                const float *w, long o16, float *out, long out_channels, int count, int blocks,
+                                long left) {
     switch (count) {
         POSITIONS_CASE(1)
         POSITIONS_CASE(2)
@@ -81,18 +84,22 @@ static AVX2 void some_positions(const float *in, long c, long pw, long kh, long 
 AVX2 void retort_convolve_channels_last_avx2(const float *image, long channels, long padded_width,
                                              const retort_window *w, const float *weights, float *out,
                                              long out_channels) {
+    // The positions go 6 at a time in row-major order across the rows (a 14-wide output is 6, 6
+    // and 2 a row otherwise, the 2 at half the multiply-adds per load).
     const long o16 = (out_channels + 15) / 16 * 16, ow = w->output_width, c = channels;
-    for (long oy = 0; oy < w->output_height; oy++) {
-        const float *row = image + oy * w->stride * padded_width * c;
-        for (long ox = 0; ox < ow; ox += GENERAL_POSITIONS) {
-            const int count = (int)(ow - ox < GENERAL_POSITIONS ? ow - ox : GENERAL_POSITIONS);
-            const float *in = row + ox * w->stride * c;
-            float *dst = out + (oy * ow + ox) * out_channels;
-            for (long o = 0; o < out_channels; o += 16) {
-                const long left = out_channels - o;
-                some_positions(in, c, padded_width, w->kernel_height, w->kernel_width, w->stride, weights + o, o16,
-                               dst + o, out_channels, count, left > 8 ? 2 : 1, left);
-            }
+    const long total = w->output_height * ow;
+    for (long first = 0; first < total; first += GENERAL_POSITIONS) {
+        const int count = (int)(total - first < GENERAL_POSITIONS ? total - first : GENERAL_POSITIONS);
+        long starts[GENERAL_POSITIONS] = {0};
+        for (int p = 0; p < count; p++) {
+            const long oy = (first + p) / ow, ox = (first + p) % ow;
+            starts[p] = (oy * padded_width + ox) * w->stride * c;
+        }
+        float *dst = out + first * out_channels;
+        for (long o = 0; o < out_channels; o += 16) {
+            const long left = out_channels - o;
+            some_positions(image, starts, c, padded_width, w->kernel_height, w->kernel_width, weights + o, o16,
+                           dst + o, out_channels, count, left > 8 ? 2 : 1, left);
         }
     }
 }
