@@ -113,12 +113,12 @@ public enum BLAS {
     /// Whether `gemm` hands a product of more than one row to oneDNN (or to Retort's own loop).
     @inlinable
     static func runsOnOneDNN(m: Int, n: Int, k: Int) -> Bool {
-        let work = m * n * k
-        return gemmLibrary == .oneDNN && work >= oneDNNMinimumWork
-            && !(largeProductsOnOpenBLAS && work >= openBLASMinimumWork)
+        gemmLibrary == .oneDNN && m * n * k >= oneDNNMinimumWork && !runsLargeOnOpenBLAS(m: m, n: n, k: k)
     }
 
-    /// Whether `gemm` gives this product to OpenBLAS by `largeProductsOnOpenBLAS`.
+    /// Whether `gemm` gives this product to OpenBLAS by `largeProductsOnOpenBLAS` (where oneDNN is
+    /// otherwise chosen).
+    @inlinable
     static func runsLargeOnOpenBLAS(m: Int, n: Int, k: Int) -> Bool {
         gemmLibrary == .oneDNN && largeProductsOnOpenBLAS && m * n * k >= openBLASMinimumWork
     }
@@ -158,7 +158,7 @@ public enum BLAS {
                 blasint(transposeB ? k : n), alpha, b, blasint(transposeB ? k : n), a, 1, beta, c, 1)
         } else if runsOnNarrowLoop(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) {
             narrowProduct(m: m, n: n, k: k, x: a, weights: b, c: c, alpha: alpha, beta: beta)
-        } else if gemmLibrary == .oneDNN, largeProductsOnOpenBLAS, m * n * k >= openBLASMinimumWork {
+        } else if runsLargeOnOpenBLAS(m: m, n: n, k: k) {
             largeProductOnOpenBLAS(
                 m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
                 beta: beta)
