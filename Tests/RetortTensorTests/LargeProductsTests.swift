@@ -23,13 +23,6 @@ final class LargeProductsTests: XCTestCase {
         super.tearDown()
     }
 
-    private func random(_ count: Int, _ state: inout UInt64) -> [Float] {
-        (0..<count).map { _ in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(state >> 40) / Float(1 << 23) - 1
-        }
-    }
-
     func testDefaultsToCPUsWithoutAVX512() {
         XCTAssertEqual(saved.2, !CPU.hasAVX512)
         XCTAssertEqual(saved.3, 1 << 25)
@@ -39,10 +32,10 @@ final class LargeProductsTests: XCTestCase {
         var state: UInt64 = 29
         // 33 and 17 columns: blocks of 16 and a short last one; 200 columns over three threads.
         for (m, n, k) in [(96, 200, 70), (64, 33, 50), (37, 17, 40), (128, 512, 9)] {
-            let c = random(m * n, &state)
+            let c = uniformValues(m * n, &state)
             for (transposeA, transposeB) in [(false, false), (false, true), (true, false), (true, true)] {
-                let a = random(m * k, &state)
-                let b = random(k * n, &state)
+                let a = uniformValues(m * k, &state)
+                let b = uniformValues(k * n, &state)
                 var dots = [Double](repeating: 0, count: m * n)
                 for i in 0..<m {
                     for j in 0..<n {

@@ -18,13 +18,6 @@ final class NarrowProductTests: XCTestCase {
         return out
     }
 
-    private func random(_ count: Int, _ state: inout UInt64) -> [Float] {
-        (0..<count).map { _ in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(state >> 40) / Float(1 << 23) - 1
-        }
-    }
-
     override func setUp() {
         super.setUp()
         (savedLibrary, savedThreads, savedThreshold) = (BLAS.gemmLibrary, BLAS.threadCount, Parallel.threshold)
@@ -52,9 +45,9 @@ final class NarrowProductTests: XCTestCase {
                 let k = Swift.max(
                     BLAS.oneDNNMinimumWork / (m * n) + 5,
                     n < BLAS.narrowOutputWidth ? 0 : BLAS.narrowLoopMinimumDepthPastNarrow + 5)
-                let x = random(m * k, &state)
-                let w = random(n * k, &state)
-                let c = random(m * n, &state)
+                let x = uniformValues(m * k, &state)
+                let w = uniformValues(n * k, &state)
+                let c = uniformValues(m * n, &state)
                 for (alpha, beta) in [(Float(1), Float(0)), (0.5, 2)] {
                     let got = product(m: m, n: n, k: k, x, w, c: c, alpha: alpha, beta: beta)
                     for i in 0..<m {
@@ -75,15 +68,16 @@ final class NarrowProductTests: XCTestCase {
         var state: UInt64 = 5
         let (m, n, k) = (64, 10, 512)
         let got = product(
-            m: m, n: n, k: k, random(m * k, &state), random(n * k, &state), c: [Float](repeating: .nan, count: m * n))
+            m: m, n: n, k: k, uniformValues(m * k, &state), uniformValues(n * k, &state),
+            c: [Float](repeating: .nan, count: m * n))
         XCTAssertFalse(got.contains { $0.isNaN }, "beta 0 must overwrite c, as BLAS does")
     }
 
     func testWeightsRowsApartReadOnlyTheirValues() {
         var state: UInt64 = 7
         let (m, n, k) = (9, 20, 37)
-        let x = random(m * k, &state)
-        let w = random(n * k, &state)
+        let x = uniformValues(m * k, &state)
+        let w = uniformValues(n * k, &state)
         // The same rows 45 apart, NaN between them: nothing past each row's k values may be read.
         let stride = k + 8
         var spaced = [Float](repeating: .nan, count: n * stride)
@@ -118,8 +112,8 @@ final class NarrowProductTests: XCTestCase {
         (BLAS.narrowOutputsOnOwnLoop, VectorMath.widest, Parallel.threshold) = (true, 2, savedThreshold)
         BLAS.spacesNarrowWeights = true
         var state: UInt64 = 11
-        let x = random(m * k, &state)
-        let w = random(n * k, &state)
+        let x = uniformValues(m * k, &state)
+        let w = uniformValues(n * k, &state)
         XCTAssertGreaterThanOrEqual(m * n * k, BLAS.oneDNNMinimumWork)
         let zeros = [Float](repeating: 0, count: m * n)
         var direct = zeros

@@ -29,13 +29,6 @@ final class PackedGemmTests: XCTestCase {
         super.tearDown()
     }
 
-    private func random(_ count: Int, _ state: inout UInt64) -> [Float] {
-        (0..<count).map { _ in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(state >> 40) / Float(1 << 23) - 1
-        }
-    }
-
     func testProductsAgreeWithADoubleLoopAtEveryThreadCount() {
         var state: UInt64 = 11
         let shapes = [
@@ -43,8 +36,8 @@ final class PackedGemmTests: XCTestCase {
             (150, 50, 511), (128, 80, 784),
         ]
         for (m, n, k) in shapes {
-            let x = random(m * k, &state)
-            let w = random(n * k, &state)
+            let x = uniformValues(m * k, &state)
+            let w = uniformValues(n * k, &state)
             // The exact sums, and each one's rounding bound for k float multiply-adds in any order:
             // k * 2^-24 * the sum of its terms' magnitudes (a wrong index errs by a whole term).
             var want = [Double](repeating: 0, count: m * n)
@@ -97,9 +90,9 @@ final class PackedGemmTests: XCTestCase {
         (BLAS.gemmLibrary, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork) = (.oneDNN, true, 1 << 10)
         (PackedWeights.usesOwnGemm, PackedWeights.isEnabled) = (true, true)
         var state: UInt64 = 5
-        let x = Variable(try Tensor(shape: [40, 70], scalars: random(40 * 70, &state)))
-        let w = Variable(try Tensor(shape: [33, 70], scalars: random(33 * 70, &state)))
-        let b = Variable(try Tensor(shape: [33], scalars: random(33, &state)))
+        let x = Variable(try Tensor(shape: [40, 70], scalars: uniformValues(40 * 70, &state)))
+        let w = Variable(try Tensor(shape: [33, 70], scalars: uniformValues(33 * 70, &state)))
+        let b = Variable(try Tensor(shape: [33], scalars: uniformValues(33, &state)))
         func linear() throws -> [Float] { try Variable.linear(x, weight: w, bias: b).value.scalars }
         func plain() throws -> [Float] {
             PackedWeights.isEnabled = false

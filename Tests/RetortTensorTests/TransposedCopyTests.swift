@@ -6,13 +6,6 @@ import XCTest
 /// transposed copy of B on `dnnl_sgemm`; the copy (`ImageKernels.toChannelsLast`, the transpose
 /// inference's convolutions use) is exact at any size, and the product agrees with a plain loop.
 final class TransposedCopyTests: XCTestCase {
-    private func random(_ count: Int, _ state: inout UInt64) -> [Float] {
-        (0..<count).map { _ in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(state >> 40) / Float(1 << 23) - 1
-        }
-    }
-
     override func tearDown() {
         BLAS.copiesTransposedB = true
         super.tearDown()
@@ -22,7 +15,7 @@ final class TransposedCopyTests: XCTestCase {
         var state: UInt64 = 9
         // Whole 4×4 blocks, edges of rows and columns, a single row and a single column.
         for (rows, columns) in [(16, 24), (13, 21), (1, 19), (19, 1), (64, 784), (27, 9)] {
-            let src = random(rows * columns, &state)
+            let src = uniformValues(rows * columns, &state)
             var want = [Float](repeating: 0, count: rows * columns)
             for r in 0..<rows { for c in 0..<columns { want[c * rows + r] = src[r * columns + c] } }
             var got = [Float](repeating: .nan, count: rows * columns)
@@ -42,9 +35,9 @@ final class TransposedCopyTests: XCTestCase {
         // primitive takes the product first.
         let (m, n, k) = (BLAS.transposedCopyMinimumRows, 37, 83)
         XCTAssertGreaterThanOrEqual(m * n * k, BLAS.oneDNNMinimumWork)
-        let a = random(m * k, &state)
-        let b = random(n * k, &state)
-        let c = random(m * n, &state)
+        let a = uniformValues(m * k, &state)
+        let b = uniformValues(n * k, &state)
+        let c = uniformValues(m * n, &state)
         for copies in [true, false] {
             BLAS.copiesTransposedB = copies
             var got = c

@@ -20,13 +20,6 @@ final class WeightGradientRowsTests: XCTestCase {
 
     private var saved = (GemmLibrary.oneDNN, 1)
 
-    private func random(_ count: Int, _ state: inout UInt64) -> [Float] {
-        (0..<count).map { _ in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(state >> 40) / Float(1 << 23) - 1
-        }
-    }
-
     /// `alpha * Aᵀ @ op(B) + beta * C` through `BLAS.gemm`, A being k×m.
     private func product(
         m: Int, n: Int, k: Int, _ a: [Float], _ b: [Float], transposeB: Bool, c: [Float], alpha: Float, beta: Float
@@ -45,10 +38,10 @@ final class WeightGradientRowsTests: XCTestCase {
         // 97 rows split unevenly over 2 and 3 threads; 64 gives each of two threads the fewest rows it may get.
         for (m, n, k) in [(97, 2703, 20), (64, 4100, 17)] {
             XCTAssertGreaterThanOrEqual(m * n, BLAS.weightGradientMinimumValues)
-            let a = random(k * m, &state)
-            let c = random(m * n, &state)
+            let a = uniformValues(k * m, &state)
+            let c = uniformValues(m * n, &state)
             for transposeB in [false, true] {
-                let b = random(k * n, &state)
+                let b = uniformValues(k * n, &state)
                 var dots = [Double](repeating: 0, count: m * n)
                 for i in 0..<m {
                     for j in 0..<n {
@@ -78,8 +71,8 @@ final class WeightGradientRowsTests: XCTestCase {
     func testProductsWithoutATransposedAreNotSplitHere() {
         var state: UInt64 = 19
         let (m, n, k) = (97, 2703, 20)
-        let a = random(m * k, &state)
-        let b = random(k * n, &state)
+        let a = uniformValues(m * k, &state)
+        let b = uniformValues(k * n, &state)
         var got = [Float](repeating: 0, count: m * n)
         BLAS.threadCount = 2
         got.withUnsafeMutableBufferPointer { got in
@@ -98,9 +91,9 @@ final class WeightGradientRowsTests: XCTestCase {
     func testARefusedPartIsDoneOnceOnOpenBLAS() {
         var state: UInt64 = 23
         let (m, n, k) = (97, 2703, 20)
-        let a = random(k * m, &state)
-        let b = random(k * n, &state)
-        let c = random(m * n, &state)
+        let a = uniformValues(k * m, &state)
+        let b = uniformValues(k * n, &state)
+        let c = uniformValues(m * n, &state)
         BLAS.threadCount = 2
         BLAS.splitsWeightGradientRows = false
         let whole = product(m: m, n: n, k: k, a, b, transposeB: false, c: c, alpha: 0.5, beta: 2)
@@ -119,7 +112,7 @@ final class WeightGradientRowsTests: XCTestCase {
         let (m, n, k) = (128, 2048, 16)
         BLAS.threadCount = 2
         let got = product(
-            m: m, n: n, k: k, random(k * m, &state), random(k * n, &state), transposeB: false,
+            m: m, n: n, k: k, uniformValues(k * m, &state), uniformValues(k * n, &state), transposeB: false,
             c: [Float](repeating: .nan, count: m * n), alpha: 1, beta: 0)
         XCTAssertFalse(got.contains { $0.isNaN }, "beta 0 must overwrite c, as BLAS does")
     }
@@ -127,8 +120,8 @@ final class WeightGradientRowsTests: XCTestCase {
     func testSplitAndUnsplitProductsAgree() {
         var state: UInt64 = 17
         let (m, n, k) = (512, 784, 128)  // mlp-784-512-512-10's first weight gradient at batch 128
-        let a = random(k * m, &state)
-        let b = random(k * n, &state)
+        let a = uniformValues(k * m, &state)
+        let b = uniformValues(k * n, &state)
         let c = [Float](repeating: 0, count: m * n)
         BLAS.threadCount = 2
         let split = product(m: m, n: n, k: k, a, b, transposeB: false, c: c, alpha: 1, beta: 0)
