@@ -138,6 +138,24 @@ final class ChannelsLastConvolutionTests: XCTestCase {
     /// the few-taps loop's most, the general loop), strides 1-3, output rows 14 to 33 wide, output
     /// channels in one masked vector up to three; the floats after the output stay untouched. On
     /// every vector width this CPU has.
+    /// `ImageKernels.convolveChannelsLast` into `count` floats that start as 99 (so what it writes
+    /// past the output shows).
+    private func convolve(
+        _ image: [Float], channels: Int, window: Window2D, weights: [Float], outChannels: Int, count: Int
+    ) -> [Float] {
+        var out = [Float](repeating: 99, count: count)
+        image.withUnsafeBufferPointer { x in
+            weights.withUnsafeBufferPointer { w in
+                out.withUnsafeMutableBufferPointer {
+                    ImageKernels.convolveChannelsLast(
+                        x.baseAddress!, channels: channels, window: window, weights: w.baseAddress!,
+                        outChannels: outChannels, into: $0.baseAddress!)
+                }
+            }
+        }
+        return out
+    }
+
     func testFewTapsMatchTheirDefinition() throws {
         let widths = ImageKernels.DirectVectors.allCases.filter(\.isAvailable)
         try XCTSkipIf(widths.isEmpty, "the direct loops need AVX2 or AVX-512")
@@ -166,16 +184,9 @@ final class ChannelsLastConvolutionTests: XCTestCase {
                     let padded = (outChannels + 15) / 16 * 16
                     let weights = g.normal([taps * padded]).scalars
                     let positions = window.outputHeight * window.outputWidth
-                    var out = [Float](repeating: 99, count: positions * outChannels + 5)
-                    image.withUnsafeBufferPointer { x in
-                        weights.withUnsafeBufferPointer { w in
-                            out.withUnsafeMutableBufferPointer {
-                                ImageKernels.convolveChannelsLast(
-                                    x.baseAddress!, channels: channels, window: window, weights: w.baseAddress!,
-                                    outChannels: outChannels, into: $0.baseAddress!)
-                            }
-                        }
-                    }
+                    let out = convolve(
+                        image, channels: channels, window: window, weights: weights, outChannels: outChannels,
+                        count: positions * outChannels + 5)
                     var expected = [Float](repeating: 99, count: out.count)
                     for oy in 0..<window.outputHeight {
                         for ox in 0..<window.outputWidth {
@@ -335,17 +346,10 @@ final class ChannelsLastConvolutionTests: XCTestCase {
                     var outputs: [[Float]] = []
                     for vectors in [ImageKernels.DirectVectors.avx512, .avx2] {
                         ImageKernels.directVectors = vectors
-                        var out = [Float](repeating: 99, count: count)
-                        image.withUnsafeBufferPointer { x in
-                            weights.withUnsafeBufferPointer { w in
-                                out.withUnsafeMutableBufferPointer {
-                                    ImageKernels.convolveChannelsLast(
-                                        x.baseAddress!, channels: channels, window: window, weights: w.baseAddress!,
-                                        outChannels: outChannels, into: $0.baseAddress!)
-                                }
-                            }
-                        }
-                        outputs.append(out)
+                        outputs.append(
+                            convolve(
+                                image, channels: channels, window: window, weights: weights, outChannels: outChannels,
+                                count: count))
                     }
                     let label = "\(channels)→\(outChannels), \(window)"
                     XCTAssertEqual(outputs[1].map(\.bitPattern), outputs[0].map(\.bitPattern), label)
