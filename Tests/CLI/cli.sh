@@ -50,6 +50,15 @@ check "bench --ab times a speed-up on and off in one run" 0 '^infer-mlp-784-512-
 check "bench --ab in JSON" 0 '"ab":"parallel-loops","ab_speedup":[0-9.]+' -- "$retort" bench --json --seconds 0.1 --only mlp-64 --threads 1 --ab parallel-loops
 check "bench --ab names the switches it knows" 64 "invalid for '--ab <ab>'. Please provide one of the following:" -- "$retort" bench --ab nothing
 check "bench --ab lists the last switch" 64 '^  - sample-groups$' -- "$retort" bench --ab nothing
+# README's Speed section lists the switches; one added without it there was found by reading.
+readme="$(cd "$(dirname "$0")/../.." && pwd)/README.md"
+ab_switches_named='n=0; missing=""
+for s in $("$1" bench --ab nothing 2>&1 | sed -n "s/^  - //p"); do
+    n=$((n + 1)); grep -qE "(^|[\` ])$s\`" "$2" || missing="$missing $s"
+done
+if [[ -n $missing ]]; then echo "README.md does not name:$missing"; exit 1; fi
+echo "all $n switches named"'
+check "README names every bench --ab switch" 0 '^all [1-9][0-9] switches named$' -- bash -c "$ab_switches_named" _ "$retort" "$readme"
 check "bench --json is JSON" 0 '^\{"gflops":[0-9.]+,.*"workload":"sgemm/128x784x512"\}$' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784 --threads 1
 # How far apart the first two CPUs are (CPU.coreDistance): needs two CPUs, which CI's machines have.
 check "info says how far apart the first two CPUs are" 0 '^cores: CPUs [0-9]+ and [0-9]+ hand a cache line over in [0-9]+ ns \((under|over) 100 ns' -- "$retort" info
