@@ -12,7 +12,6 @@ final class PackedGemm {
     let n: Int
     let k: Int
     private let packed: UnsafeMutablePointer<Float>
-    private let count: Int
     private var scratch: UnsafeMutablePointer<Float>?
     private var scratchThreads = 0
 
@@ -25,7 +24,7 @@ final class PackedGemm {
     /// Packs weights `[n, k]` (row-major) as B = weightsᵀ, `k×n`.
     init(weights: UnsafePointer<Float>, n: Int, k: Int) {
         (self.n, self.k) = (n, k)
-        count = Swift.max(retort_gemm_packed_count(k, n), 16)
+        let count = Swift.max(retort_gemm_packed_count(k, n), 16)
         packed = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
             .bindMemory(to: Float.self, capacity: count)
         retort_gemm_pack(weights, k, n, 1, k, packed)
