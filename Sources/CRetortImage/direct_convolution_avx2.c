@@ -107,9 +107,10 @@ AVX2 void retort_convolve_channels_last_avx2(const float *image, long channels, 
 // Few taps (kernel_height * kernel_width * channels <= 9: a one-channel 3x3 first layer): 16 output
 // channels at a time with each tap's weights loaded as it comes (few_taps_pair), a last 8 or fewer
 // with every tap's 8 weights in a register for the whole image (9 registers); 6 positions of one
-// output row take one broadcast per tap. (The pair ran the bench's 16-channel first layer about 6%
-// faster, whole CNN, than two 8-channel passes over the image: 12 sums to 6 hide more latency.) The last group of a row starts at
-// output_width - 6, redoing some positions with the same taps in the same order: the same values.
+// output row take one broadcast per tap. (Two 8-channel passes kept 6 sums going, too few to cover
+// the multiply-add's latency; the pair keeps 12, and the bench's CNN ran about 6% faster whole.) The
+// last group of a row starts at output_width - 6, redoing some positions with the same taps in the
+// same order: the same values.
 #define FEW_TAPS 9
 #define FEW_POSITIONS 6
 
