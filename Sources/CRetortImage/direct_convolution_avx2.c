@@ -105,57 +105,29 @@ AVX2 void retort_convolve_channels_last_avx2(const float *image, long channels, 
 }
 
 // Few taps (kernel_height * kernel_width * channels <= 9: a one-channel 3x3 first layer): 16 output
-// channels at a time with each tap's weights loaded as it comes (few_taps_pair), a last 8 or fewer
-// with every tap's 8 weights in a register for the whole image (9 registers); 6 positions of one
-// output row take one broadcast per tap. (Two 8-channel passes kept 6 sums going, too few to cover
-// the multiply-add's latency; the pair keeps 12, and the bench's CNN ran about 6% faster whole.) The
-// last group of a row starts at output_width - 6, redoing some positions with the same taps in the
-// same order: the same values.
+// channels a pass while more than 8 are left, then 8; 6 positions of one output row take one
+// broadcast per tap. (Two blocks a pass rather than one ran the bench's CNN about 6% faster whole.)
+// The last group of a row starts at output_width - 6, redoing some positions with the same taps in
+// the same order: the same values.
 #define FEW_TAPS 9
 #define FEW_POSITIONS 6
 
-// One block of 8 output channels over the whole image, `taps` and `step` (input floats between
-// neighbouring positions) constants after inlining where they can be; offsets[t] is tap t's input
-// offset from a position's first tap.
-INLINE AVX2 void few_taps_block(const float *image, long row_floats, const retort_window *w, const float *weights,
-                                long o16, const long *offsets, float *out, long out_channels, int taps, long step,
-                                long lanes) {
+// `blocks` (1 or 2, a constant after inlining) blocks of 8 output channels over the whole image,
+// `lanes` of them stored; `taps` and `step` (input floats between neighbouring positions) constants
+// after inlining where they can be; offsets[t] is tap t's input offset from a position's first tap.
+// One block keeps every tap's 8 weights in a register for the whole image (9 registers); two load
+// each tap's 16 weights as it comes (18 registers would not fit) and keep 12 sums going where one
+// block has 6, too few to cover the multiply-add's latency. Either way each position adds its taps
+// in the same order: the same sums.
+INLINE AVX2 void few_taps(const float *image, long row_floats, const retort_window *w, const float *weights,
+                          long o16, const long *offsets, float *out, long out_channels, int taps, long step,
+                          int blocks, long lanes) {
     __m256 tap[FEW_TAPS];
 #pragma clang loop unroll(full)
     for (int t = 0; t < FEW_TAPS; t++) {
-        if (t >= taps) break;
+        if (t >= taps || blocks == 2) break;
         tap[t] = _mm256_loadu_ps(weights + t * o16);
     }
-    const long ow = w->output_width;
-    for (long oy = 0; oy < w->output_height; oy++) {
-        const float *row = image + oy * w->stride * row_floats;
-        for (long ox = 0; ox < ow; ox += FEW_POSITIONS) {
-            const long first = ox + FEW_POSITIONS > ow ? ow - FEW_POSITIONS : ox;
-            const float *in = row + first * step;
-            __m256 acc[FEW_POSITIONS];
-#pragma clang loop unroll(full)
-            for (int p = 0; p < FEW_POSITIONS; p++) acc[p] = _mm256_setzero_ps();
-#pragma clang loop unroll(full)
-            for (int t = 0; t < FEW_TAPS; t++) {
-                if (t >= taps) break;
-                const float *src = in + offsets[t];
-#pragma clang loop unroll(full)
-                for (int p = 0; p < FEW_POSITIONS; p++)
-                    acc[p] = _mm256_fmadd_ps(_mm256_broadcast_ss(src + p * step), tap[t], acc[p]);
-            }
-            float *dst = out + (oy * ow + first) * out_channels;
-#pragma clang loop unroll(full)
-            for (int p = 0; p < FEW_POSITIONS; p++) store_lanes(dst + p * out_channels, acc[p], lanes);
-        }
-    }
-}
-
-// Two blocks of 8 output channels at once (16, `lanes` of them stored, more than 8): each tap's 16
-// weights loaded as it comes (18 registers would not fit), so 6 positions take one broadcast and two
-// multiply-adds per tap, 12 independent sums where one block has 6; the same sums as few_taps_block.
-INLINE AVX2 void few_taps_pair(const float *image, long row_floats, const retort_window *w, const float *weights,
-                               long o16, const long *offsets, float *out, long out_channels, int taps, long step,
-                               long lanes) {
     const long ow = w->output_width;
     for (long oy = 0; oy < w->output_height; oy++) {
         const float *row = image + oy * w->stride * row_floats;
@@ -169,33 +141,34 @@ INLINE AVX2 void few_taps_pair(const float *image, long row_floats, const retort
             for (int t = 0; t < FEW_TAPS; t++) {
                 if (t >= taps) break;
                 const float *src = in + offsets[t];
-                const __m256 w0 = _mm256_loadu_ps(weights + t * o16), w1 = _mm256_loadu_ps(weights + t * o16 + 8);
+                const __m256 w0 = blocks == 2 ? _mm256_loadu_ps(weights + t * o16) : tap[t];
+                const __m256 w1 = blocks == 2 ? _mm256_loadu_ps(weights + t * o16 + 8) : w0;
 #pragma clang loop unroll(full)
                 for (int p = 0; p < FEW_POSITIONS; p++) {
                     const __m256 x = _mm256_broadcast_ss(src + p * step);
                     acc[p][0] = _mm256_fmadd_ps(x, w0, acc[p][0]);
-                    acc[p][1] = _mm256_fmadd_ps(x, w1, acc[p][1]);
+                    if (blocks == 2) acc[p][1] = _mm256_fmadd_ps(x, w1, acc[p][1]);
                 }
             }
             float *dst = out + (oy * ow + first) * out_channels;
 #pragma clang loop unroll(full)
             for (int p = 0; p < FEW_POSITIONS; p++) {
-                _mm256_storeu_ps(dst + p * out_channels, acc[p][0]);
-                store_lanes(dst + p * out_channels + 8, acc[p][1], lanes - 8);
+                store_lanes(dst + p * out_channels, acc[p][0], lanes);
+                if (blocks == 2) store_lanes(dst + p * out_channels + 8, acc[p][1], lanes - 8);
             }
         }
     }
 }
 
-// few_taps_pair (more than 8 channels left) or few_taps_block with `taps` a constant, and `step` too
-// when it is 1 (stride 1, one channel).
-#define FEW_TAPS_ARGS(n, s) image, row_floats, w, block, o16, offsets, dst, out_channels, n, s, lanes
+// few_taps with `taps` a constant, two blocks while more than 8 channels are left, and `step` a
+// constant too when it is 1 (stride 1, one channel).
+#define FEW_TAPS_ARGS(n, s, b) image, row_floats, w, block, o16, offsets, dst, out_channels, n, s, b, lanes
 #define FEW_TAPS_CASE(n)                                                                                               \
     case n:                                                                                                            \
-        if (lanes > 8 && step == 1) few_taps_pair(FEW_TAPS_ARGS(n, 1));                                                \
-        else if (lanes > 8) few_taps_pair(FEW_TAPS_ARGS(n, step));                                                     \
-        else if (step == 1) few_taps_block(FEW_TAPS_ARGS(n, 1));                                                       \
-        else few_taps_block(FEW_TAPS_ARGS(n, step));                                                                   \
+        if (lanes > 8 && step == 1) few_taps(FEW_TAPS_ARGS(n, 1, 2));                                                  \
+        else if (lanes > 8) few_taps(FEW_TAPS_ARGS(n, step, 2));                                                       \
+        else if (step == 1) few_taps(FEW_TAPS_ARGS(n, 1, 1));                                                          \
+        else few_taps(FEW_TAPS_ARGS(n, step, 1));                                                                      \
         break;
 
 AVX2 void retort_convolve_few_taps_avx2(const float *image, long channels, long padded_width, const retort_window *w,
