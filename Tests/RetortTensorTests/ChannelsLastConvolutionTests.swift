@@ -131,13 +131,6 @@ final class ChannelsLastConvolutionTests: XCTestCase {
         }
     }
 
-    /// The few-taps loop (at most 16 taps with AVX-512, 9 with AVX2, each tap's weights in a
-    /// register, rows of 14 or 6 positions, the last overlapping) against its definition: each output
-    /// a multiply-add per tap, in (ky, kx, c) order from 0, as the general loop adds them; fractions,
-    /// so a different order or a missed tap changes bits. One to three channels, 1 to 16 taps (past
-    /// the few-taps loop's most, the general loop), strides 1-3, output rows 14 to 33 wide, output
-    /// channels in one masked vector up to three; the floats after the output stay untouched. On
-    /// every vector width this CPU has.
     /// `ImageKernels.convolveChannelsLast` into `count` floats that start as 99 (so what it writes
     /// past the output shows).
     private func convolve(
@@ -156,6 +149,13 @@ final class ChannelsLastConvolutionTests: XCTestCase {
         return out
     }
 
+    /// The few-taps loop (at most 16 taps with AVX-512, 9 with AVX2; 16 output channels a pass, with
+    /// AVX2 as two blocks of 8; rows of 14 or 6 positions, the last overlapping) against its
+    /// definition: each output a multiply-add per tap, in (ky, kx, c) order from 0, as the general
+    /// loop adds them; fractions, so a different order or a missed tap changes bits. One to three
+    /// channels, 1 to 16 taps (past the few-taps loop's most, the general loop), strides 1-3, output
+    /// rows 14 to 33 wide, output channels in one masked vector up to three; the floats after the
+    /// output stay untouched. On every vector width this CPU has.
     func testFewTapsMatchTheirDefinition() throws {
         let widths = ImageKernels.DirectVectors.allCases.filter(\.isAvailable)
         try XCTSkipIf(widths.isEmpty, "the direct loops need AVX2 or AVX-512")
