@@ -4,7 +4,8 @@ import XCTest
 
 /// Retort's own AVX2 GEMM on packed weights (PackedGemm.swift, retort_gemm.h): `x @ weightsᵀ`
 /// against a double-precision loop for tile edges in every direction (rows not a multiple of 6 or
-/// of the 72-row block, columns not a multiple of 16, depths past one 512 block), the same bits at
+/// of the 72-row block, 7 to 9 rows left for the last two tiles to share, columns not a multiple of
+/// 16, depths past one 512 block), the same bits at
 /// one, two and three threads, nothing written past C; and `PackedWeights` using it for the large
 /// products OpenBLAS would run (forced on with a low threshold, so it runs on every CPU with AVX2).
 final class PackedGemmTests: XCTestCase {
@@ -32,8 +33,8 @@ final class PackedGemmTests: XCTestCase {
     func testProductsAgreeWithADoubleLoopAtEveryThreadCount() {
         var state: UInt64 = 11
         let shapes = [
-            (1, 16, 8), (5, 1, 3), (6, 17, 512), (7, 15, 513), (13, 40, 100), (72, 33, 64), (73, 16, 1030),
-            (150, 50, 511), (128, 80, 784),
+            (1, 16, 8), (5, 1, 3), (6, 17, 512), (7, 15, 513), (8, 31, 40), (9, 16, 600), (13, 40, 100),
+            (32, 24, 70), (72, 33, 64), (73, 16, 1030), (150, 50, 511), (128, 80, 784),
         ]
         for (m, n, k) in shapes {
             let x = uniformValues(m * k, &state)
