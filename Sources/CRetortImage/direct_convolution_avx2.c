@@ -81,6 +81,17 @@ static AVX2 void some_positions(const float *in, const long *starts, long c, lon
     }
 }
 
+// The positions of the group at `first` of `total`: 6, but where 7 to 9 are left, the last two
+// groups share them (4 and 3, 4 and 4, 5 and 4), as Retort's own GEMM shares a block's last rows
+// (packed_gemm_avx2.c): a group of fewer than 4 positions keeps fewer than 8 sums going, too few for
+// two multiply-add units of 4 cycles' latency. The CNN's second convolution (11x11 = 121 positions
+// an image) ended in a group of 1 that took 4 cycles a tap where 6 positions take 6.
+static long group_size(long total, long first) {
+    long left = total - first;
+    if (left > GENERAL_POSITIONS && left < GENERAL_POSITIONS + 4) return (left + 1) / 2;
+    return left < GENERAL_POSITIONS ? left : GENERAL_POSITIONS;
+}
+
 AVX2 void retort_convolve_channels_last_avx2(const float *image, long channels, long padded_width,
                                              const retort_window *w, const float *weights, float *out,
                                              long out_channels) {
@@ -88,8 +99,9 @@ AVX2 void retort_convolve_channels_last_avx2(const float *image, long channels, 
     // and 2 a row otherwise, the 2 at half the multiply-adds per load).
     const long o16 = (out_channels + 15) / 16 * 16, ow = w->output_width, c = channels;
     const long total = w->output_height * ow;
-    for (long first = 0; first < total; first += GENERAL_POSITIONS) {
-        const int count = (int)(total - first < GENERAL_POSITIONS ? total - first : GENERAL_POSITIONS);
+    for (long first = 0, group; first < total; first += group) {
+        group = group_size(total, first);
+        const int count = (int)group;
         long starts[GENERAL_POSITIONS] = {0};
         for (int p = 0; p < count; p++) {
             const long oy = (first + p) / ow, ox = (first + p) % ow;
