@@ -84,8 +84,8 @@ static AVX2 void some_positions(const float *in, const long *starts, long c, lon
 // The positions of the group at `first` of `total`: 6, but where 7 to 9 are left, the last two
 // groups share them (4 and 3, 4 and 4, 5 and 4), as Retort's own GEMM shares a block's last rows
 // (packed_gemm_avx2.c): a group of fewer than 4 positions keeps fewer than 8 sums going, too few for
-// two multiply-add units of 4 cycles' latency. The CNN's second convolution (11x11 = 121 positions
-// an image) ended in a group of 1 that took 4 cycles a tap where 6 positions take 6.
+// two multiply-add units of 4 cycles' latency. Outputs of 5x5, 7x7, 11x11 or 13x13 positions (1
+// past a multiple of 6) ended in a group of 1 that took 4 cycles a tap where 6 positions take 6.
 static long group_size(long total, long first) {
     long left = total - first;
     if (left > GENERAL_POSITIONS && left < GENERAL_POSITIONS + 4) return (left + 1) / 2;
