@@ -99,9 +99,8 @@ AVX2 void retort_convolve_channels_last_avx2(const float *image, long channels, 
     // and 2 a row otherwise, the 2 at half the multiply-adds per load).
     const long o16 = (out_channels + 15) / 16 * 16, ow = w->output_width, c = channels;
     const long total = w->output_height * ow;
-    for (long first = 0, group; first < total; first += group) {
-        group = group_size(total, first);
-        const int count = (int)group;
+    for (long first = 0, count; first < total; first += count) {
+        count = group_size(total, first);
         long starts[GENERAL_POSITIONS] = {0};
         for (int p = 0; p < count; p++) {
             const long oy = (first + p) / ow, ox = (first + p) % ow;
@@ -111,7 +110,7 @@ AVX2 void retort_convolve_channels_last_avx2(const float *image, long channels, 
         for (long o = 0; o < out_channels; o += 16) {
             const long left = out_channels - o;
             some_positions(image, starts, c, padded_width, w->kernel_height, w->kernel_width, weights + o, o16,
-                           dst + o, out_channels, count, left > 8 ? 2 : 1, left);
+                           dst + o, out_channels, (int)count, left > 8 ? 2 : 1, left);
         }
     }
 }

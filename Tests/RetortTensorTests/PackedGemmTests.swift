@@ -5,9 +5,9 @@ import XCTest
 /// Retort's own AVX2 GEMM on packed weights (PackedGemm.swift, retort_gemm.h): `x @ weightsᵀ`
 /// against a double-precision loop for tile edges in every direction (rows not a multiple of 6 or
 /// of the 72-row block, 7 to 9 rows left for the last two tiles to share, columns not a multiple of
-/// 16, depths past one 512 block), the same bits at
-/// one, two and three threads, nothing written past C; and `PackedWeights` using it for the large
-/// products OpenBLAS would run (forced on with a low threshold, so it runs on every CPU with AVX2).
+/// 16, depths past one 512 block), the same bits at one, two and three threads, nothing written
+/// past C; and `PackedWeights` using it for the large products OpenBLAS would run (forced on with
+/// a low threshold, so it runs on every CPU with AVX2).
 final class PackedGemmTests: XCTestCase {
     private var saved = (GemmLibrary.oneDNN, 1, false, 0, false, true)
 
