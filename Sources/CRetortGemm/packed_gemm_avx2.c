@@ -26,8 +26,9 @@ static long panels_of(long n) { return (n + PANEL - 1) / PANEL; }
 
 // The rows of the tile at row r of a block of `rows`: 6, but where 7 to 9 rows are left, the last
 // two tiles share them (4 and 3, 4 and 4, 5 and 4). A tile of fewer than 4 rows has fewer than 8
-// running sums, too few to keep both FMA units busy at a latency of 4 cycles: on a Zen 3, 2 rows
-// took 4 cycles a depth step where 6 take 6, so 128 rows (72 + 56) ran 130 cycles where 128 do.
+// running sums, too few to keep both FMA units busy at a latency of 4 cycles: 2 rows wait 4 cycles
+// a depth step where 6 take 6, so 128 rows (72 + 56) took 130 cycles' worth where 128 do (a Zen 3,
+// one thread: 128 rows through 784 -> 512 ran 1% to 3% faster split so, in a C harness).
 // Each value of C is the same sum in the same order whatever its tile's height.
 static long tile_height(long rows, long r) {
     long left = rows - r;

@@ -95,8 +95,8 @@ static long group_size(long total, long first) {
 AVX2 void retort_convolve_channels_last_avx2(const float *image, long channels, long padded_width,
                                              const retort_window *w, const float *weights, float *out,
                                              long out_channels) {
-    // The positions go 6 at a time in row-major order across the rows (a 14-wide output is 6, 6
-    // and 2 a row otherwise, the 2 at half the multiply-adds per load).
+    // The positions go 6 at a time (`group_size`) in row-major order across the rows (a 14-wide
+    // output is 6, 6 and 2 a row otherwise, the 2 at half the multiply-adds per load).
     const long o16 = (out_channels + 15) / 16 * 16, ow = w->output_width, c = channels;
     const long total = w->output_height * ow;
     for (long first = 0, count; first < total; first += count) {
