@@ -7,8 +7,12 @@
 // The blocking is the usual one for a register tile: a step of the inner loop multiplies 6 rows of
 // A (broadcast one value at a time) by 16 columns of B (two 8-lane vectors) into 12 running sums of
 // C, 12 multiply-adds per 8 loads; B is packed in panels of 16 columns by up to 512 rows (one
-// panel, 32 KB, stays in the L1 cache while the rows of A go past it), A in panels of 6 rows by the
-// same depth, 72 rows at a time (147 KB, in the L2 cache).
+// panel, 32 KB, stays in the L1 cache while the rows of A go past it). A is not packed: a tile
+// broadcasts from its 6 rows where they are (6 streams read in order), 72 rows by up to 512 of
+// depth at a time (147 KB at a depth of 512, in the L2 cache while every panel of B goes
+// past them). Packing A was 2% to 4% of the time (a Zen 3, one thread, a C harness: 128 rows
+// through 784 -> 512 94.6 to 95.3 GFLOPS packed, 95.8 to 97.5 not) and was done again by every
+// thread for the same rows.
 #include "retort_gemm.h"
 
 #include <immintrin.h>
@@ -37,7 +41,6 @@ static long tile_height(long rows, long r) {
 }
 
 long retort_gemm_packed_count(long k, long n) { return k * panels_of(n) * PANEL; }
-long retort_gemm_scratch_count(void) { return ROW_BLOCK * DEPTH; }
 long retort_gemm_panel_width(void) { return PANEL; }
 
 // Depth block [p0, p0 + depth) starts at p0 * (panels * 16) in the packed copy; panel q of it at
@@ -61,25 +64,11 @@ void retort_gemm_pack(const float *b, long k, long n, long row_stride, long colu
     }
 }
 
-// Rows [i0, i0 + rows) of A at depth [p0, p0 + depth) in panels of 6 rows, one a tile
-// (`tile_height`): value (i, p) of a panel at p * 6 + i, zeros past the tile's last row.
-static void pack_rows(const float *a, long lda, long i0, long rows, long p0, long depth, float *out) {
-    for (long r = 0, count; r < rows; r += count) {
-        count = tile_height(rows, r);
-        for (long i = 0; i < count; i++) {
-            const float *src = a + (i0 + r + i) * lda + p0;
-            for (long p = 0; p < depth; p++) out[p * TILE_ROWS + i] = src[p];
-        }
-        for (long i = count; i < TILE_ROWS; i++)
-            for (long p = 0; p < depth; p++) out[p * TILE_ROWS + i] = 0;
-        out += TILE_ROWS * depth;
-    }
-}
-
 // One tile: `rows` (a constant after inlining, 1 to 6) rows of C by the 16 columns of a panel,
-// `columns` of them stored; `first`: the first depth block writes C, the others add to it.
-INLINE AVX2 void tile(int rows, long depth, const float *a, const float *b, float *c, long ldc, long columns,
-                      int first) {
+// `columns` of them stored; A's row i at a + i * lda; `first`: the first depth block writes C,
+// the others add to it.
+INLINE AVX2 void tile(int rows, long depth, const float *a, long lda, const float *b, float *c, long ldc,
+                      long columns, int first) {
     __m256 sum[TILE_ROWS][2];
 #pragma clang loop unroll(full)
     for (int i = 0; i < TILE_ROWS; i++) sum[i][0] = sum[i][1] = _mm256_setzero_ps();
@@ -87,11 +76,11 @@ INLINE AVX2 void tile(int rows, long depth, const float *a, const float *b, floa
         __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma clang loop unroll(full)
         for (int i = 0; i < rows; i++) {
-            __m256 x = _mm256_broadcast_ss(a + i);
+            __m256 x = _mm256_broadcast_ss(a + i * lda);
             sum[i][0] = _mm256_fmadd_ps(x, b0, sum[i][0]);
             sum[i][1] = _mm256_fmadd_ps(x, b1, sum[i][1]);
         }
-        a += TILE_ROWS;
+        a += 1;
         b += PANEL;
     }
     if (columns == PANEL) {
@@ -117,20 +106,20 @@ INLINE AVX2 void tile(int rows, long depth, const float *a, const float *b, floa
     }
 }
 
-static AVX2 void tile_of(long rows, long depth, const float *a, const float *b, float *c, long ldc, long columns,
-                         int first) {
+static AVX2 void tile_of(long rows, long depth, const float *a, long lda, const float *b, float *c, long ldc,
+                         long columns, int first) {
     switch (rows) {
-    case 6: tile(6, depth, a, b, c, ldc, columns, first); break;
-    case 5: tile(5, depth, a, b, c, ldc, columns, first); break;
-    case 4: tile(4, depth, a, b, c, ldc, columns, first); break;
-    case 3: tile(3, depth, a, b, c, ldc, columns, first); break;
-    case 2: tile(2, depth, a, b, c, ldc, columns, first); break;
-    default: tile(1, depth, a, b, c, ldc, columns, first); break;
+    case 6: tile(6, depth, a, lda, b, c, ldc, columns, first); break;
+    case 5: tile(5, depth, a, lda, b, c, ldc, columns, first); break;
+    case 4: tile(4, depth, a, lda, b, c, ldc, columns, first); break;
+    case 3: tile(3, depth, a, lda, b, c, ldc, columns, first); break;
+    case 2: tile(2, depth, a, lda, b, c, ldc, columns, first); break;
+    default: tile(1, depth, a, lda, b, c, ldc, columns, first); break;
     }
 }
 
 void retort_gemm_packed(const float *a, long lda, long m, long k, long n, const float *packed, long first_panel,
-                        long end_panel, float *c, long ldc, float *scratch) {
+                        long end_panel, float *c, long ldc) {
     long width = panels_of(n) * PANEL;
     if (k == 0) {
         long first = first_panel * PANEL, last = end_panel * PANEL < n ? end_panel * PANEL : n;
@@ -142,14 +131,12 @@ void retort_gemm_packed(const float *a, long lda, long m, long k, long n, const 
         const float *block = packed + p0 * width;
         for (long i0 = 0; i0 < m; i0 += ROW_BLOCK) {
             long rows = m - i0 < ROW_BLOCK ? m - i0 : ROW_BLOCK;
-            pack_rows(a, lda, i0, rows, p0, depth, scratch);
             for (long q = first_panel; q < end_panel; q++) {
                 long j0 = q * PANEL, columns = n - j0 < PANEL ? n - j0 : PANEL;
-                const float *panel = scratch;
-                for (long r = 0, count; r < rows; r += count, panel += TILE_ROWS * depth) {
+                for (long r = 0, count; r < rows; r += count) {
                     count = tile_height(rows, r);
-                    tile_of(count, depth, panel, block + q * depth * PANEL, c + (i0 + r) * ldc + j0, ldc, columns,
-                            p0 == 0);
+                    tile_of(count, depth, a + (i0 + r) * lda + p0, lda, block + q * depth * PANEL,
+                            c + (i0 + r) * ldc + j0, ldc, columns, p0 == 0);
                 }
             }
         }

@@ -12,8 +12,6 @@ final class PackedGemm {
     let n: Int
     let k: Int
     private let packed: UnsafeMutablePointer<Float>
-    private var scratch: UnsafeMutablePointer<Float>?
-    private var scratchThreads = 0
 
     /// Whether this CPU can run it (AVX2 and FMA).
     static var isAvailable: Bool { CPU.hasAVX2FMA }
@@ -30,34 +28,20 @@ final class PackedGemm {
         retort_gemm_pack(weights, k, n, 1, k, packed)
     }
 
-    deinit {
-        packed.deallocate()
-        scratch?.deallocate()
-    }
+    deinit { packed.deallocate() }
 
     /// `c = x @ weightsᵀ` for `x` `m×k` (row-major), `c` `m×n`, the columns shared out over
     /// `threads` threads of OpenMP's pool (in panels of 16); one thread inside a parallel region.
     func product(m: Int, x: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, threads: Int) {
         let panels = (n + retort_gemm_panel_width() - 1) / retort_gemm_panel_width()
         let threads = OneDNN.inParallelRegion ? 1 : Swift.max(1, Swift.min(threads, panels))
-        let perThread = retort_gemm_scratch_count()
-        if scratchThreads < threads {
-            scratch?.deallocate()
-            scratch = UnsafeMutableRawPointer.allocate(
-                byteCount: threads * perThread * MemoryLayout<Float>.size, alignment: 64
-            ).bindMemory(to: Float.self, capacity: threads * perThread)
-            scratchThreads = threads
-        }
-        guard let scratch else { return }
         let (n, k, packed) = (n, k, packed)
         if threads == 1 {
-            retort_gemm_packed(x, k, m, k, n, packed, 0, panels, c, n, scratch)
+            retort_gemm_packed(x, k, m, k, n, packed, 0, panels, c, n)
             return
         }
         OneDNN.parallel(threads: threads) { thread, running in
-            retort_gemm_packed(
-                x, k, m, k, n, packed, panels * thread / running, panels * (thread + 1) / running, c, n,
-                scratch + thread * perThread)
+            retort_gemm_packed(x, k, m, k, n, packed, panels * thread / running, panels * (thread + 1) / running, c, n)
         }
     }
 }

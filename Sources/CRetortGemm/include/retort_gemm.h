@@ -15,17 +15,14 @@ long retort_gemm_packed_count(long k, long n);
 /// (retort_gemm_packed_count(k, n) floats, 32-byte aligned).
 void retort_gemm_pack(const float *b, long k, long n, long row_stride, long column_stride, float *packed);
 
-/// How many floats of scratch one call of retort_gemm_packed needs.
-long retort_gemm_scratch_count(void);
-
 /// How many columns a panel of the packed copy holds: retort_gemm_packed computes whole panels.
 long retort_gemm_panel_width(void);
 
 /// C = A @ B for A m x k (row i at a + i * lda) and B packed by retort_gemm_pack, the columns of
 /// the panels [first_panel, end_panel) only (panel q holds columns 16q to 16q + 15, the last one
-/// fewer); C's row i at c + i * ldc. scratch: retort_gemm_scratch_count() floats, 32-byte
-/// aligned, one per thread running at once.
+/// fewer); C's row i at c + i * ldc. A is read where it is (no copy), so threads computing other
+/// panels of the same product share it.
 void retort_gemm_packed(const float *a, long lda, long m, long k, long n, const float *packed, long first_panel,
-                        long end_panel, float *c, long ldc, float *scratch);
+                        long end_panel, float *c, long ldc);
 
 #endif
