@@ -47,16 +47,25 @@ long retort_gemm_panel_width(void) { return PANEL; }
 // q * depth * 16 from there, row p of the panel at p * 16: the 16 values B(p0 + p, 16q ..< 16q + 16),
 // zeros past column n.
 void retort_gemm_pack(const float *b, long k, long n, long row_stride, long column_stride, float *packed) {
+    retort_gemm_pack_panels(b, k, n, row_stride, column_stride, 0, panels_of(n), packed);
+}
+
+void retort_gemm_pack_panels(const float *b, long k, long n, long row_stride, long column_stride, long first_panel,
+                             long end_panel, float *packed) {
     long width = panels_of(n) * PANEL;
     for (long p0 = 0; p0 < k; p0 += DEPTH) {
         long depth = k - p0 < DEPTH ? k - p0 : DEPTH;
         float *block = packed + p0 * width;
-        for (long q = 0; q < panels_of(n); q++) {
+        for (long q = first_panel; q < end_panel; q++) {
             long j0 = q * PANEL, columns = n - j0 < PANEL ? n - j0 : PANEL;
             float *panel = block + q * depth * PANEL;
             for (long p = 0; p < depth; p++) {
                 const float *src = b + (p0 + p) * row_stride + j0 * column_stride;
                 float *dst = panel + p * PANEL;
+                if (column_stride == 1 && columns == PANEL) {
+                    memcpy(dst, src, sizeof(float) * PANEL);
+                    continue;
+                }
                 for (long j = 0; j < columns; j++) dst[j] = src[j * column_stride];
                 for (long j = columns; j < PANEL; j++) dst[j] = 0;
             }

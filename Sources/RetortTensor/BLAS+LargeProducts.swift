@@ -57,6 +57,16 @@ extension BLAS {
         }
     }
 
+    /// `c = a @ b` (neither transposed) on Retort's own AVX2 GEMM, B packed on this call, for
+    /// `largeProductsOnOwnGemm`: the columns shared out over the threads as `largeProductOnOpenBLAS`
+    /// shares them, each value the same bits at one thread and at two.
+    @usableFromInline
+    static func largeProductOnOwnGemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
+    ) {
+        PackedGemm.product(m: m, n: n, k: k, a: a, b: b, c: c, threads: threadCount)
+    }
+
     /// The parts `largeProductOnOpenBLAS` splits C into, however many threads run them (one runs
     /// them in turn), so a product has the same bits at one thread and at two: where OpenBLAS's own
     /// threads split it, the b128 MLP trained to other bits at two threads than at one.

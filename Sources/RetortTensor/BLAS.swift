@@ -106,6 +106,22 @@ public enum BLAS {
     /// second core (docs/performance.md, "On a Zen 3 with AVX2").
     nonisolated(unsafe) public static var largeProductsOnOpenBLAS = !CPU.hasAVX512
 
+    /// Whether those of the large products (`largeProductsOnOpenBLAS`) with neither matrix
+    /// transposed, `alpha` 1 and `beta` 0 (the sgemm rows, a layer's input gradient) run on
+    /// Retort's own AVX2 GEMM instead, B packed on each call (`PackedGemm.product`): on where the
+    /// CPU has AVX2 and FMA; off leaves them to OpenBLAS. On a Zen 3 at one thread (a C harness,
+    /// packing included): 128×512×512 90.9 GFLOPS against OpenBLAS's 85.9 in the two parts it
+    /// runs in, 512×512×512 96.4 against 90.2, 1024×1024×1024 93.1 against 92.1, 128×784×512 90.0
+    /// against 89.0. Other bits than OpenBLAS's, the same at one thread and at two. Only for inner
+    /// dimensions under `ownGemmDepthLimit`.
+    nonisolated(unsafe) public static var largeProductsOnOwnGemm = PackedGemm.isAvailable
+
+    /// `largeProductsOnOwnGemm` leaves products with an inner dimension of at least this many to
+    /// OpenBLAS: at 1024 the own GEMM ran 0.94x to 1.0x of OpenBLAS's speed (the harness's
+    /// 512×1024×512 and 1024×1024×1024; the bench's sgemm/1024x1024x1024 0.984x and 1.004x at one
+    /// thread, 0.920x at two, `retort bench --ab own-plain`).
+    public static let ownGemmDepthLimit = 1024
+
     /// The fewest multiply-adds `largeProductsOnOpenBLAS` sends to OpenBLAS: the bench's 128×512×512
     /// (2^25) and up, not the gpt's largest (1024×64×256, 2^24) nor the b32 MLP's (32×784×512).
     nonisolated(unsafe) public static var openBLASMinimumWork = 1 << 25
@@ -159,9 +175,15 @@ public enum BLAS {
         } else if runsOnNarrowLoop(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) {
             narrowProduct(m: m, n: n, k: k, x: a, weights: b, c: c, alpha: alpha, beta: beta)
         } else if runsLargeOnOpenBLAS(m: m, n: n, k: k) {
-            largeProductOnOpenBLAS(
-                m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
-                beta: beta)
+            if largeProductsOnOwnGemm && !transposeA && !transposeB && alpha == 1 && beta == 0
+                && k < ownGemmDepthLimit
+            {
+                largeProductOnOwnGemm(m: m, n: n, k: k, a: a, b: b, c: c)
+            } else {
+                largeProductOnOpenBLAS(
+                    m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,
+                    beta: beta)
+            }
         } else if runsOnOneDNN(m: m, n: n, k: k),
             weightGradientByRows(
                 m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha,

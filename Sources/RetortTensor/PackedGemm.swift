@@ -44,4 +44,30 @@ final class PackedGemm {
             retort_gemm_packed(x, k, m, k, n, packed, panels * thread / running, panels * (thread + 1) / running, c, n)
         }
     }
+
+    /// `c = a @ b` for `a` `m×k` and `b` `k×n` (row-major, neither transposed), B packed on this
+    /// call into a copy freed after it, for `BLAS.largeProductsOnOwnGemm`. Each thread packs the
+    /// panels of 16 columns it then multiplies (the columns shared out as in `product`), so a value
+    /// of C has the same bits at one thread and at two; one thread inside a parallel region.
+    static func product(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+        threads: Int
+    ) {
+        let panels = (n + retort_gemm_panel_width() - 1) / retort_gemm_panel_width()
+        let threads = OneDNN.inParallelRegion ? 1 : Swift.max(1, Swift.min(threads, panels))
+        let count = Swift.max(retort_gemm_packed_count(k, n), 16)
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
+        defer { packed.deallocate() }
+        if threads == 1 {
+            retort_gemm_pack_panels(b, k, n, n, 1, 0, panels, packed)
+            retort_gemm_packed(a, k, m, k, n, packed, 0, panels, c, n)
+            return
+        }
+        OneDNN.parallel(threads: threads) { thread, running in
+            let (first, end) = (panels * thread / running, panels * (thread + 1) / running)
+            retort_gemm_pack_panels(b, k, n, n, 1, first, end, packed)
+            retort_gemm_packed(a, k, m, k, n, packed, first, end, c, n)
+        }
+    }
 }

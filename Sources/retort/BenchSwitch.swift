@@ -16,6 +16,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// product (large products on CPUs without AVX-512, `PackedWeights.usesOwnGemm`); off leaves
     /// them to OpenBLAS unpacked.
     case ownGemm = "own-gemm"
+    /// The large products OpenBLAS would run with neither matrix transposed on Retort's own AVX2 GEMM,
+    /// B packed on each call (`BLAS.largeProductsOnOwnGemm`); off leaves them to OpenBLAS.
+    case ownPlain = "own-plain"
     /// A product with B transposed to fewer than 16 outputs, or 32 with a long inner dimension (a
     /// linear layer's forward to a few classes, a few-tap convolution's weight gradient), on
     /// Retort's own loop rather than `dnnl_sgemm` (`BLAS.narrowOutputsOnOwnLoop`).
@@ -64,6 +67,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .ownGemm:
             let before = PackedWeights.usesOwnGemm
             return { PackedWeights.usesOwnGemm = $0 ? before : false }
+        case .ownPlain:
+            let before = BLAS.largeProductsOnOwnGemm
+            return { BLAS.largeProductsOnOwnGemm = $0 ? before : false }
         case .primitives:
             let (packed, wide) = (BenchSwitch.packedWeights.toggle(), BenchSwitch.widePrimitives.toggle())
             return {

@@ -8,18 +8,26 @@ import XCTest
 /// one, two and three threads, C split by rows for a weight gradient (A transposed) and by columns
 /// in multiples of 16 otherwise, with both transposes, alpha and beta, widths that do not split
 /// evenly, the same bits at any thread count; beta 0 writes C without reading it; OpenBLAS's thread
-/// count is as it was afterwards.
+/// count is as it was afterwards. The plain ones Retort's own GEMM would take instead
+/// (`BLAS.largeProductsOnOwnGemm`) are left to OpenBLAS here; PackedGemmTests covers those.
 final class LargeProductsTests: XCTestCase {
-    private var saved = (GemmLibrary.oneDNN, 1, false, 0)
+    private var saved = (GemmLibrary.oneDNN, 1, false, 0, false)
 
     override func setUp() {
         super.setUp()
-        saved = (BLAS.gemmLibrary, BLAS.threadCount, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork)
+        saved = (
+            BLAS.gemmLibrary, BLAS.threadCount, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork,
+            BLAS.largeProductsOnOwnGemm
+        )
         (BLAS.gemmLibrary, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork) = (.oneDNN, true, 1 << 10)
+        BLAS.largeProductsOnOwnGemm = false
     }
 
     override func tearDown() {
-        (BLAS.gemmLibrary, BLAS.threadCount, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork) = saved
+        (
+            BLAS.gemmLibrary, BLAS.threadCount, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork,
+            BLAS.largeProductsOnOwnGemm
+        ) = saved
         super.tearDown()
     }
 

@@ -10,6 +10,7 @@ import XCTest
 /// a low threshold, so it runs on every CPU with AVX2).
 final class PackedGemmTests: XCTestCase {
     private var saved = (GemmLibrary.oneDNN, 1, false, 0, false, true)
+    private var savedOwnPlain = true
 
     override func setUpWithError() throws {
         try super.setUpWithError()
@@ -18,6 +19,7 @@ final class PackedGemmTests: XCTestCase {
             BLAS.gemmLibrary, BLAS.threadCount, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork,
             PackedWeights.usesOwnGemm, PackedWeights.isEnabled
         )
+        savedOwnPlain = BLAS.largeProductsOnOwnGemm
         PackedWeights.removeAll()
     }
 
@@ -26,6 +28,7 @@ final class PackedGemmTests: XCTestCase {
             BLAS.gemmLibrary, BLAS.threadCount, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork,
             PackedWeights.usesOwnGemm, PackedWeights.isEnabled
         ) = saved
+        BLAS.largeProductsOnOwnGemm = savedOwnPlain
         PackedWeights.removeAll()
         super.tearDown()
     }
@@ -39,19 +42,8 @@ final class PackedGemmTests: XCTestCase {
         for (m, n, k) in shapes {
             let x = uniformValues(m * k, &state)
             let w = uniformValues(n * k, &state)
-            // The exact sums, and each one's rounding bound for k float multiply-adds in any order:
-            // k * 2^-24 * the sum of its terms' magnitudes (a wrong index errs by a whole term).
-            var want = [Double](repeating: 0, count: m * n)
-            var bound = [Double](repeating: 0, count: m * n)
-            for i in 0..<m {
-                for j in 0..<n {
-                    for p in 0..<k {
-                        let term = Double(x[i * k + p]) * Double(w[j * k + p])
-                        want[i * n + j] += term
-                        bound[i * n + j] += abs(term) * Double(k) / Double(1 << 24)
-                    }
-                }
-            }
+            // A wrong index errs by a whole term, far past the rounding bound.
+            let (want, bound) = exactProduct(m: m, n: n, k: k) { i, j, p in (x[i * k + p], w[j * k + p]) }
             let packed = w.withUnsafeBufferPointer { PackedGemm(weights: $0.baseAddress!, n: n, k: k) }
             var first: [Float]?
             for threads in [1, 2, 3] {
@@ -72,6 +64,79 @@ final class PackedGemmTests: XCTestCase {
                 } else {
                     first = got
                 }
+            }
+        }
+    }
+
+    /// `a @ b` with B packed on the call (`BLAS.largeProductsOnOwnGemm`), each thread packing its
+    /// own panels: within the rounding bound, the same bits at one, two and three threads.
+    func testPlainProductsPackBOnTheCallAndAgreeWithADoubleLoop() {
+        var state: UInt64 = 17
+        for (m, n, k) in [(1, 16, 8), (7, 15, 513), (9, 40, 600), (73, 33, 1030), (128, 80, 784)] {
+            let a = uniformValues(m * k, &state)
+            let b = uniformValues(k * n, &state)
+            let (want, bound) = exactProduct(m: m, n: n, k: k) { i, j, p in (a[i * k + p], b[p * n + j]) }
+            var first: [Float]?
+            for threads in [1, 2, 3] {
+                var c = [Float](repeating: .nan, count: m * n + 8)
+                c.withUnsafeMutableBufferPointer { pc in
+                    PackedGemm.product(m: m, n: n, k: k, a: a, b: b, c: pc.baseAddress!, threads: threads)
+                }
+                let shape = "\(m)x\(n)x\(k) at \(threads) thread(s)"
+                XCTAssertTrue(c[(m * n)...].allSatisfy(\.isNaN), "\(shape): written past C")
+                let got = Array(c[..<(m * n)])
+                let outside = (0..<(m * n)).filter { abs(Double(got[$0]) - want[$0]) > bound[$0] + 1e-30 }
+                XCTAssertEqual(outside.count, 0, "\(shape): outside the bound first at \(outside.first ?? 0)")
+                if let first {
+                    XCTAssertEqual(got.map(\.bitPattern), first.map(\.bitPattern), "\(shape): other bits than at one")
+                } else {
+                    first = got
+                }
+            }
+        }
+    }
+
+    /// `BLAS.gemm` gives the own GEMM only the large products with neither matrix transposed,
+    /// alpha 1 and beta 0, and an inner dimension under `ownGemmDepthLimit`: those have its bits;
+    /// the others (OpenBLAS's) still honour the transposes, alpha and beta.
+    func testGemmGivesTheOwnGemmOnlyPlainProducts() {
+        (BLAS.gemmLibrary, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork) = (.oneDNN, true, 1 << 10)
+        BLAS.largeProductsOnOwnGemm = true
+        var state: UInt64 = 23
+        let (m, n, k) = (40, 48, 70)
+        let a = uniformValues(m * k, &state)
+        let b = uniformValues(k * n, &state)
+        let c0 = uniformValues(m * n, &state)
+        func gemm(_ transposeA: Bool, _ transposeB: Bool, _ alpha: Float, _ beta: Float) -> [Float] {
+            var c = c0
+            c.withUnsafeMutableBufferPointer { pc in
+                BLAS.gemm(
+                    m: m, n: n, k: k, a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: pc.baseAddress!,
+                    alpha: alpha, beta: beta)
+            }
+            return c
+        }
+        for threads in [1, 2] {
+            BLAS.threadCount = threads
+            var own = [Float](repeating: 0, count: m * n)
+            own.withUnsafeMutableBufferPointer { pc in
+                PackedGemm.product(m: m, n: n, k: k, a: a, b: b, c: pc.baseAddress!, threads: threads)
+            }
+            XCTAssertEqual(gemm(false, false, 1, 0).map(\.bitPattern), own.map(\.bitPattern), "at \(threads) thread(s)")
+            for (transposeA, transposeB, alpha, beta) in [
+                (false, false, 2, 0), (false, false, 1, 0.5), (true, false, 1, 0), (false, true, 1, 0),
+                (true, true, -1, 1),
+            ] as [(Bool, Bool, Float, Float)] {
+                let (want, bound) = exactProduct(m: m, n: n, k: k) { i, j, p in
+                    (a[transposeA ? p * m + i : i * k + p], b[transposeB ? j * k + p : p * n + j])
+                }
+                let got = gemm(transposeA, transposeB, alpha, beta)
+                let worst =
+                    (0..<(m * n)).map { index -> Double in
+                        let expected = Double(alpha) * want[index] + Double(beta) * Double(c0[index])
+                        return abs(Double(got[index]) - expected) / (abs(Double(alpha)) * bound[index] + 1e-6)
+                    }.max() ?? .infinity
+                XCTAssertLessThan(worst, 2, "A\(transposeA ? "ᵀ" : "") B\(transposeB ? "ᵀ" : "") alpha \(alpha) beta \(beta)")
             }
         }
     }
@@ -129,5 +194,27 @@ final class PackedGemmTests: XCTestCase {
 
     func testOnByDefaultWhereTheCPUHasAVX2() {
         XCTAssertEqual(saved.4, CPU.hasAVX2FMA)
+        XCTAssertEqual(savedOwnPlain, CPU.hasAVX2FMA)
+    }
+
+    /// The exact sums of `C = A @ B` (`terms(i, j, p)` gives A's and B's values) and each one's
+    /// rounding bound for k float multiply-adds in any order: k * 2^-24 * the sum of its terms'
+    /// magnitudes.
+    private func exactProduct(m: Int, n: Int, k: Int, _ terms: (Int, Int, Int) -> (Float, Float)) -> (
+        [Double], [Double]
+    ) {
+        var want = [Double](repeating: 0, count: m * n)
+        var bound = [Double](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                for p in 0..<k {
+                    let (x, y) = terms(i, j, p)
+                    let term = Double(x) * Double(y)
+                    want[i * n + j] += term
+                    bound[i * n + j] += abs(term) * Double(k) / Double(1 << 24)
+                }
+            }
+        }
+        return (want, bound)
     }
 }

@@ -15,6 +15,12 @@ long retort_gemm_packed_count(long k, long n);
 /// (retort_gemm_packed_count(k, n) floats, 32-byte aligned).
 void retort_gemm_pack(const float *b, long k, long n, long row_stride, long column_stride, float *packed);
 
+/// retort_gemm_pack for the panels [first_panel, end_panel) only (columns 16 * first_panel to
+/// 16 * end_panel - 1), into the same places of packed: threads packing other panels of one copy
+/// share it, each then multiplying its own panels.
+void retort_gemm_pack_panels(const float *b, long k, long n, long row_stride, long column_stride, long first_panel,
+                             long end_panel, float *packed);
+
 /// How many columns a panel of the packed copy holds: retort_gemm_packed computes whole panels.
 long retort_gemm_panel_width(void);
 
