@@ -113,7 +113,8 @@ public enum BLAS {
     /// packing included): 128×512×512 90.9 GFLOPS against OpenBLAS's 85.9 in the two parts it
     /// runs in, 512×512×512 96.4 against 90.2, 1024×1024×1024 93.1 against 92.1, 128×784×512 90.0
     /// against 89.0. Other bits than OpenBLAS's, the same at one thread and at two. Only for inner
-    /// dimensions under `ownGemmDepthLimit`.
+    /// dimensions under `ownGemmDepthLimit` and a B of at most `transposedCopyMaximumValues` values
+    /// (its packed copy lives for the call).
     nonisolated(unsafe) public static var largeProductsOnOwnGemm = PackedGemm.isAvailable
 
     /// `largeProductsOnOwnGemm` leaves products with an inner dimension of at least this many to
@@ -176,7 +177,7 @@ public enum BLAS {
             narrowProduct(m: m, n: n, k: k, x: a, weights: b, c: c, alpha: alpha, beta: beta)
         } else if runsLargeOnOpenBLAS(m: m, n: n, k: k) {
             if largeProductsOnOwnGemm && !transposeA && !transposeB && alpha == 1 && beta == 0
-                && k < ownGemmDepthLimit
+                && k < ownGemmDepthLimit && k * n <= transposedCopyMaximumValues
             {
                 largeProductOnOwnGemm(m: m, n: n, k: k, a: a, b: b, c: c)
             } else {
@@ -232,9 +233,9 @@ public enum BLAS {
     /// The fewest rows for which `copiesTransposedB` copies B.
     public static let transposedCopyMinimumRows = 128
 
-    /// The most values of B that `copiesTransposedB` copies (16 MB), and of the weights that
-    /// `spacesNarrowWeights` copies, so neither copy ever holds much memory; past it the product runs
-    /// on B as it is.
+    /// The most values of B that `copiesTransposedB` copies (16 MB), of the weights that
+    /// `spacesNarrowWeights` copies, and of the B that `largeProductsOnOwnGemm` packs, so no such
+    /// copy ever holds much memory; past it the product runs on B as it is (on OpenBLAS for the last).
     public static let transposedCopyMaximumValues = 1 << 22
 
     /// `dnnl_sgemm`, on a transposed copy of B where `copiesTransposedB` says so.

@@ -57,8 +57,9 @@ enum BLASKernel {
                         + (PackedWeights.usesOwnGemm
                             ? "; of those, weights used again unchanged packed once for Retort's own AVX2 GEMM" : "")
                         + (BLAS.largeProductsOnOwnGemm
-                            ? "; products with neither matrix transposed and an inner dimension under "
-                                + "\(BLAS.ownGemmDepthLimit) on Retort's own AVX2 GEMM, B packed on each call" : "")
+                            ? "; products with neither matrix transposed, an inner dimension under "
+                                + "\(BLAS.ownGemmDepthLimit) and B of at most 16 MB on Retort's own AVX2 GEMM, B "
+                                + "packed on each call" : "")
                     : "")
             : "GEMM: OpenBLAS (\(BLAS.gemmChoiceReason))"
         return "BLAS: OpenBLAS, kernel \(BLAS.coreName) (\(avx512)\(chosen)), \(BLAS.threadCount) thread(s); \(gemm)"

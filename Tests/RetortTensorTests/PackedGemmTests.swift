@@ -97,8 +97,9 @@ final class PackedGemmTests: XCTestCase {
     }
 
     /// `BLAS.gemm` gives the own GEMM only the large products with neither matrix transposed,
-    /// alpha 1 and beta 0, and an inner dimension under `ownGemmDepthLimit`: those have its bits;
-    /// the others (OpenBLAS's) still honour the transposes, alpha and beta.
+    /// alpha 1 and beta 0, an inner dimension under `ownGemmDepthLimit` and a B of at most
+    /// `transposedCopyMaximumValues` values: those have its bits; the others (OpenBLAS's) still
+    /// honour the transposes, alpha and beta.
     func testGemmGivesTheOwnGemmOnlyPlainProducts() {
         (BLAS.gemmLibrary, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork) = (.oneDNN, true, 1 << 10)
         BLAS.largeProductsOnOwnGemm = true
@@ -138,6 +139,24 @@ final class PackedGemmTests: XCTestCase {
                     }.max() ?? .infinity
                 XCTAssertLessThan(worst, 2, "A\(transposeA ? "ᵀ" : "") B\(transposeB ? "ᵀ" : "") alpha \(alpha) beta \(beta)")
             }
+        }
+    }
+
+    /// An inner dimension of `ownGemmDepthLimit` or a B past `transposedCopyMaximumValues` values
+    /// stays on OpenBLAS (its parts' thread count is set), a plain product under both does not.
+    func testDeepOrLargeProductsStayOnOpenBLAS() {
+        (BLAS.gemmLibrary, BLAS.largeProductsOnOpenBLAS, BLAS.openBLASMinimumWork) = (.oneDNN, true, 1 << 10)
+        BLAS.largeProductsOnOwnGemm = true
+        BLAS.threadCount = 1
+        let wide = BLAS.transposedCopyMaximumValues / 500 + 16
+        for (n, k, onOpenBLAS) in [(48, 70, false), (16, BLAS.ownGemmDepthLimit, true), (wide, 500, true)] {
+            let m = 2
+            var c = [Float](repeating: 0, count: m * n)
+            let (a, b) = ([Float](repeating: 0.5, count: m * k), [Float](repeating: 0.25, count: k * n))
+            BLAS.largeProductThreadsForTesting = 0
+            c.withUnsafeMutableBufferPointer { pc in BLAS.gemm(m: m, n: n, k: k, a: a, b: b, c: pc.baseAddress!) }
+            XCTAssertEqual(BLAS.largeProductThreadsForTesting != 0, onOpenBLAS, "\(m)x\(n)x\(k)")
+            XCTAssertEqual(c, [Float](repeating: Float(k) / 8, count: m * n), "\(m)x\(n)x\(k)")
         }
     }
 
