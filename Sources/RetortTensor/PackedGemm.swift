@@ -4,7 +4,9 @@ import CRetortGemm
 /// products `BLAS.gemm` would give OpenBLAS (`BLAS.largeProductsOnOpenBLAS`, CPUs with AVX2 and no
 /// AVX-512): OpenBLAS packs B again on every call and cannot be handed a packed copy, and oneDNN's
 /// packed product ran these shapes slower than OpenBLAS's unpacked one on a Zen 3 (the distill
-/// workload 0.78x). Used by `PackedWeights`; the only Swift caller of `CRetortGemm`.
+/// workload 0.78x). Used by `PackedWeights`; `PackedGemm.product(m:n:k:a:b:c:threads:)` packs a
+/// plain B on the call instead (`BLAS.largeProductsOnOwnGemm`). The only Swift caller of
+/// `CRetortGemm`.
 ///
 /// A value of C adds its products in the order of the inner index whatever the thread count (the
 /// threads share out the columns), so a product has the same bits at one thread and at two.
