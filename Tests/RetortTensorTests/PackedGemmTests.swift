@@ -45,25 +45,8 @@ final class PackedGemmTests: XCTestCase {
             // A wrong index errs by a whole term, far past the rounding bound.
             let (want, bound) = exactProduct(m: m, n: n, k: k) { i, j, p in (x[i * k + p], w[j * k + p]) }
             let packed = w.withUnsafeBufferPointer { PackedGemm(weights: $0.baseAddress!, n: n, k: k) }
-            var first: [Float]?
-            for threads in [1, 2, 3] {
-                // Sentinels past C: nothing may be written there.
-                var c = [Float](repeating: .nan, count: m * n + 8)
-                x.withUnsafeBufferPointer { px in
-                    c.withUnsafeMutableBufferPointer { pc in
-                        packed.product(m: m, x: px.baseAddress!, c: pc.baseAddress!, threads: threads)
-                    }
-                }
-                XCTAssertTrue(c[(m * n)...].allSatisfy(\.isNaN), "\(m)x\(n)x\(k): written past C")
-                let got = Array(c[..<(m * n)])
-                let outside = (0..<(m * n)).filter { abs(Double(got[$0]) - want[$0]) > bound[$0] + 1e-30 }
-                let shape = "\(m)x\(n)x\(k) at \(threads) thread(s)"
-                XCTAssertEqual(outside.count, 0, "\(shape): outside the bound first at \(outside.first ?? 0)")
-                if let first {
-                    XCTAssertEqual(got.map(\.bitPattern), first.map(\.bitPattern), "\(shape): other bits than at one")
-                } else {
-                    first = got
-                }
+            assertAgreesAtEveryThreadCount(m: m, n: n, k: k, want: want, bound: bound) { threads, c in
+                x.withUnsafeBufferPointer { px in packed.product(m: m, x: px.baseAddress!, c: c, threads: threads) }
             }
         }
     }
@@ -76,22 +59,8 @@ final class PackedGemmTests: XCTestCase {
             let a = uniformValues(m * k, &state)
             let b = uniformValues(k * n, &state)
             let (want, bound) = exactProduct(m: m, n: n, k: k) { i, j, p in (a[i * k + p], b[p * n + j]) }
-            var first: [Float]?
-            for threads in [1, 2, 3] {
-                var c = [Float](repeating: .nan, count: m * n + 8)
-                c.withUnsafeMutableBufferPointer { pc in
-                    PackedGemm.product(m: m, n: n, k: k, a: a, b: b, c: pc.baseAddress!, threads: threads)
-                }
-                let shape = "\(m)x\(n)x\(k) at \(threads) thread(s)"
-                XCTAssertTrue(c[(m * n)...].allSatisfy(\.isNaN), "\(shape): written past C")
-                let got = Array(c[..<(m * n)])
-                let outside = (0..<(m * n)).filter { abs(Double(got[$0]) - want[$0]) > bound[$0] + 1e-30 }
-                XCTAssertEqual(outside.count, 0, "\(shape): outside the bound first at \(outside.first ?? 0)")
-                if let first {
-                    XCTAssertEqual(got.map(\.bitPattern), first.map(\.bitPattern), "\(shape): other bits than at one")
-                } else {
-                    first = got
-                }
+            assertAgreesAtEveryThreadCount(m: m, n: n, k: k, want: want, bound: bound) { threads, c in
+                PackedGemm.product(m: m, n: n, k: k, a: a, b: b, c: c, threads: threads)
             }
         }
     }
@@ -214,6 +183,28 @@ final class PackedGemmTests: XCTestCase {
     func testOnByDefaultWhereTheCPUHasAVX2() {
         XCTAssertEqual(saved.4, CPU.hasAVX2FMA)
         XCTAssertEqual(savedOwnPlain, CPU.hasAVX2FMA)
+    }
+
+    /// Runs `product(threads, c)` at one, two and three threads into a C with sentinels past it:
+    /// nothing written past C, every value within its rounding bound, the same bits at every count.
+    private func assertAgreesAtEveryThreadCount(
+        m: Int, n: Int, k: Int, want: [Double], bound: [Double], _ product: (Int, UnsafeMutablePointer<Float>) -> Void
+    ) {
+        var first: [Float]?
+        for threads in [1, 2, 3] {
+            var c = [Float](repeating: .nan, count: m * n + 8)
+            c.withUnsafeMutableBufferPointer { pc in product(threads, pc.baseAddress!) }
+            let shape = "\(m)x\(n)x\(k) at \(threads) thread(s)"
+            XCTAssertTrue(c[(m * n)...].allSatisfy(\.isNaN), "\(shape): written past C")
+            let got = Array(c[..<(m * n)])
+            let outside = (0..<(m * n)).filter { abs(Double(got[$0]) - want[$0]) > bound[$0] + 1e-30 }
+            XCTAssertEqual(outside.count, 0, "\(shape): outside the bound first at \(outside.first ?? 0)")
+            if let first {
+                XCTAssertEqual(got.map(\.bitPattern), first.map(\.bitPattern), "\(shape): other bits than at one")
+            } else {
+                first = got
+            }
+        }
     }
 
     /// The exact sums of `C = A @ B` (`terms(i, j, p)` gives A's and B's values) and each one's
