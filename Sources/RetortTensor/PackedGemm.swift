@@ -24,52 +24,53 @@ final class PackedGemm {
     /// Packs weights `[n, k]` (row-major) as B = weightsᵀ, `k×n`.
     init(weights: UnsafePointer<Float>, n: Int, k: Int) {
         (self.n, self.k) = (n, k)
-        let count = Swift.max(retort_gemm_packed_count(k, n), 16)
-        packed = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
-            .bindMemory(to: Float.self, capacity: count)
+        packed = Self.allocatePacked(k: k, n: n)
         retort_gemm_pack(weights, k, n, 1, k, packed)
     }
 
     deinit { packed.deallocate() }
 
     /// `c = x @ weightsᵀ` for `x` `m×k` (row-major), `c` `m×n`, the columns shared out over
-    /// `threads` threads of OpenMP's pool (in panels of 16); one thread inside a parallel region.
+    /// `threads` threads as `sharingColumns` says.
     func product(m: Int, x: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, threads: Int) {
-        let panels = (n + retort_gemm_panel_width() - 1) / retort_gemm_panel_width()
-        let threads = OneDNN.inParallelRegion ? 1 : Swift.max(1, Swift.min(threads, panels))
         let (n, k, packed) = (n, k, packed)
-        if threads == 1 {
-            retort_gemm_packed(x, k, m, k, n, packed, 0, panels, c, n)
-            return
-        }
-        OneDNN.parallel(threads: threads) { thread, running in
-            retort_gemm_packed(x, k, m, k, n, packed, panels * thread / running, panels * (thread + 1) / running, c, n)
+        Self.sharingColumns(n: n, threads: threads) { first, end in
+            retort_gemm_packed(x, k, m, k, n, packed, first, end, c, n)
         }
     }
 
     /// `c = a @ b` for `a` `m×k` and `b` `k×n` (row-major, neither transposed), B packed on this
     /// call into a copy freed after it, for `BLAS.largeProductsOnOwnGemm`. Each thread packs the
-    /// panels of 16 columns it then multiplies (the columns shared out as in `product`), so a value
-    /// of C has the same bits at one thread and at two; one thread inside a parallel region.
+    /// panels of 16 columns it then multiplies (shared out as in `product`), so a value of C has
+    /// the same bits at one thread and at two.
     static func product(
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
         threads: Int
     ) {
-        let panels = (n + retort_gemm_panel_width() - 1) / retort_gemm_panel_width()
-        let threads = OneDNN.inParallelRegion ? 1 : Swift.max(1, Swift.min(threads, panels))
-        let count = Swift.max(retort_gemm_packed_count(k, n), 16)
-        let packed = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
-            .bindMemory(to: Float.self, capacity: count)
+        let packed = allocatePacked(k: k, n: n)
         defer { packed.deallocate() }
-        if threads == 1 {
-            retort_gemm_pack_panels(b, k, n, n, 1, 0, panels, packed)
-            retort_gemm_packed(a, k, m, k, n, packed, 0, panels, c, n)
-            return
-        }
-        OneDNN.parallel(threads: threads) { thread, running in
-            let (first, end) = (panels * thread / running, panels * (thread + 1) / running)
+        sharingColumns(n: n, threads: threads) { first, end in
             retort_gemm_pack_panels(b, k, n, n, 1, first, end, packed)
             retort_gemm_packed(a, k, m, k, n, packed, first, end, c, n)
+        }
+    }
+
+    /// Room for B `k×n` packed (64-byte aligned, at least 16 floats); the caller deallocates it.
+    private static func allocatePacked(k: Int, n: Int) -> UnsafeMutablePointer<Float> {
+        let count = Swift.max(retort_gemm_packed_count(k, n), 16)
+        return UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
+    }
+
+    /// Runs `body(firstPanel, endPanel)` for the panels of 16 columns of an `n`-wide C, shared out
+    /// over `threads` threads of OpenMP's pool (one thread inside a parallel region), in turn on
+    /// the calling thread at one.
+    private static func sharingColumns(n: Int, threads: Int, _ body: (Int, Int) -> Void) {
+        let panels = (n + retort_gemm_panel_width() - 1) / retort_gemm_panel_width()
+        let threads = OneDNN.inParallelRegion ? 1 : Swift.max(1, Swift.min(threads, panels))
+        guard threads > 1 else { return body(0, panels) }
+        OneDNN.parallel(threads: threads) { thread, running in
+            body(panels * thread / running, panels * (thread + 1) / running)
         }
     }
 }
