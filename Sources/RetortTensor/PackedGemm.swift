@@ -41,8 +41,9 @@ final class PackedGemm {
 
     /// `c = a @ b` for `a` `m×k` and `b` `k×n` (row-major, neither transposed), B packed on this
     /// call into a copy freed after it, for `BLAS.largeProductsOnOwnGemm`. Each thread packs the
-    /// panels of 16 columns it then multiplies (shared out as in `product`), so a value of C has
-    /// the same bits at one thread and at two.
+    /// panels of 16 columns it multiplies (shared out as in `product`) as its first tile of each
+    /// multiplies it (`retort_gemm_product`), so a value of C has the same bits at one thread and
+    /// at two, and as on B packed first.
     static func product(
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
         threads: Int
@@ -50,8 +51,7 @@ final class PackedGemm {
         let packed = allocatePacked(k: k, n: n)
         defer { packed.deallocate() }
         sharingColumns(n: n, threads: threads) { first, end in
-            retort_gemm_pack_panels(b, k, n, n, 1, first, end, packed)
-            retort_gemm_packed(a, k, m, k, n, packed, first, end, c, n)
+            retort_gemm_product(a, k, m, k, n, b, n, packed, first, end, c, n)
         }
     }
 

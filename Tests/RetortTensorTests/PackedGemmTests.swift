@@ -52,16 +52,28 @@ final class PackedGemmTests: XCTestCase {
     }
 
     /// `a @ b` with B packed on the call (`BLAS.largeProductsOnOwnGemm`), each thread packing its
-    /// own panels: within the rounding bound, the same bits at one, two and three threads.
+    /// own panels as their first tile multiplies them: within the rounding bound, the same bits at
+    /// one, two and three threads, and the same bits as the product on B packed first.
     func testPlainProductsPackBOnTheCallAndAgreeWithADoubleLoop() {
         var state: UInt64 = 17
-        for (m, n, k) in [(1, 16, 8), (7, 15, 513), (9, 40, 600), (73, 33, 1030), (128, 80, 784)] {
+        let shapes = [(1, 16, 8), (7, 15, 513), (9, 40, 600), (73, 33, 1030), (128, 80, 784), (80, 47, 70)]
+        for (m, n, k) in shapes {
             let a = uniformValues(m * k, &state)
             let b = uniformValues(k * n, &state)
             let (want, bound) = exactProduct(m: m, n: n, k: k) { i, j, p in (a[i * k + p], b[p * n + j]) }
+            var onTheCall = [Float]()
             assertAgreesAtEveryThreadCount(m: m, n: n, k: k, want: want, bound: bound) { threads, c in
                 PackedGemm.product(m: m, n: n, k: k, a: a, b: b, c: c, threads: threads)
+                onTheCall = Array(UnsafeBufferPointer(start: c, count: m * n))
             }
+            // B as a layer's weights [n, k], packed once.
+            let weights = (0..<(n * k)).map { b[($0 % k) * n + $0 / k] }
+            let packed = weights.withUnsafeBufferPointer { PackedGemm(weights: $0.baseAddress!, n: n, k: k) }
+            var packedFirst = [Float](repeating: .nan, count: m * n)
+            packedFirst.withUnsafeMutableBufferPointer { packed.product(m: m, x: a, c: $0.baseAddress!, threads: 1) }
+            let differing = (0..<(m * n)).filter { onTheCall[$0].bitPattern != packedFirst[$0].bitPattern }
+            let shape = "\(m)x\(n)x\(k)"
+            XCTAssertEqual(differing.count, 0, "\(shape): bits unlike B packed first, first at \(differing.first ?? 0)")
         }
     }
 

@@ -15,12 +15,6 @@ long retort_gemm_packed_count(long k, long n);
 /// (retort_gemm_packed_count(k, n) floats, 32-byte aligned).
 void retort_gemm_pack(const float *b, long k, long n, long row_stride, long column_stride, float *packed);
 
-/// retort_gemm_pack for the panels [first_panel, end_panel) only (columns 16 * first_panel to
-/// 16 * end_panel - 1), into the same places of packed: threads packing other panels of one copy
-/// share it, each then multiplying its own panels.
-void retort_gemm_pack_panels(const float *b, long k, long n, long row_stride, long column_stride, long first_panel,
-                             long end_panel, float *packed);
-
 /// How many columns a panel of the packed copy holds: retort_gemm_packed computes whole panels.
 long retort_gemm_panel_width(void);
 
@@ -30,5 +24,12 @@ long retort_gemm_panel_width(void);
 /// panels of the same product share it.
 void retort_gemm_packed(const float *a, long lda, long m, long k, long n, const float *packed, long first_panel,
                         long end_panel, float *c, long ldc);
+
+/// C = A @ B as retort_gemm_packed, for B k x n not packed (row p at b + p * ldb, unit column
+/// stride), for the panels [first_panel, end_panel) only: each panel is packed into its place in
+/// `packed` (retort_gemm_packed_count(k, n) floats, 32-byte aligned, scratch) by the first tile
+/// that multiplies it, reading B's rows as it goes; the same bits as packing first.
+void retort_gemm_product(const float *a, long lda, long m, long k, long n, const float *b, long ldb, float *packed,
+                         long first_panel, long end_panel, float *c, long ldc);
 
 #endif
