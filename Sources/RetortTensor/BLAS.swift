@@ -222,17 +222,13 @@ public enum BLAS {
     }
 
     /// Whether a product on `dnnl_sgemm` with B transposed and at least `transposedCopyMinimumRows`
-    /// rows multiplies a transposed copy of B instead: on where the CPU has AVX-512, off without it;
-    /// settable to compare in one process. With AVX-512 (a Zen 4) `dnnl_sgemm` ran such products (a
-    /// linear layer's forward, x @ Wᵀ) slower than with B as it is, by more than the copy costs: copy
-    /// and product together 1.17x as fast as the transposed product for the distillation's student
-    /// (128×64×784), 1.03-1.09x for the gpt's layers (1024×192×64, 1024×64×256, ...); with fewer
-    /// rows the copy weighs more (the CNN's 32×144×392, 0.96x), so not those. With AVX2 only (a Zen
-    /// 3) its transposed product kept pace (a C harness, one thread: 128×784→64 92.9 GFLOPS as is,
-    /// 73.8 with a copy first) and the copy cost distill 0.6% to 1.3% at one thread
-    /// (`--ab transposed-copy` 0.987x to 0.994x, five runs). Results differ from the transposed
-    /// product's in the last bits.
-    nonisolated(unsafe) public static var copiesTransposedB = CPU.hasAVX512
+    /// rows multiplies a transposed copy of B instead (on by default); off to compare in one process.
+    /// `dnnl_sgemm` ran such products (a linear layer's forward, x @ Wᵀ) slower than with B as it is,
+    /// by more than the copy costs: copy and product together 1.17x as fast as the transposed product
+    /// for the distillation's student (128×64×784), 1.03-1.09x for the gpt's layers (1024×192×64,
+    /// 1024×64×256, ...); with fewer rows the copy weighs more (the CNN's 32×144×392, 0.96x), so not
+    /// those. Results differ from the transposed product's in the last bits.
+    nonisolated(unsafe) public static var copiesTransposedB = true
 
     /// The fewest rows for which `copiesTransposedB` copies B.
     public static let transposedCopyMinimumRows = 128

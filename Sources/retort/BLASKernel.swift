@@ -48,11 +48,8 @@ enum BLASKernel {
                 + "least \(MatmulPrimitives.minimumWidth) wide and for weights used again unchanged (packed once), "
                 + "Retort's own loop for products to fewer than \(BLAS.narrowOutputWidth) outputs with B transposed "
                 + "(\(2 * BLAS.narrowOutputWidth) from an inner dimension of \(BLAS.narrowLoopMinimumDepthPastNarrow)), "
-                + "dnnl_sgemm for the rest ("
-                + (BLAS.copiesTransposedB
-                    ? "a B given transposed copied untransposed first, from \(BLAS.transposedCopyMinimumRows) rows; "
-                    : "a B given transposed multiplied as it is; ")
-                + "a weight gradient of at least "
+                + "dnnl_sgemm for the rest (a B given transposed copied untransposed first, from "
+                + "\(BLAS.transposedCopyMinimumRows) rows; a weight gradient of at least "
                 + "\(BLAS.weightGradientMinimumValues) values (1 MB) split by rows over the threads, one dnnl_sgemm each)"
                 + (BLAS.largeProductsOnOpenBLAS
                     ? ", OpenBLAS for products of at least \(BLAS.openBLASMinimumWork) multiply-adds (in "

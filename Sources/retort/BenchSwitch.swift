@@ -24,7 +24,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// Retort's own loop rather than `dnnl_sgemm` (`BLAS.narrowOutputsOnOwnLoop`).
     case narrowOutputs = "narrow-outputs"
     /// A product on `dnnl_sgemm` with B transposed and at least 128 rows on a transposed copy of B
-    /// (`BLAS.copiesTransposedB`); on copies even where the CPU's default does not (no AVX-512).
+    /// (`BLAS.copiesTransposedB`).
     case transposedCopy = "transposed-copy"
     /// The own loop's few rows of weights copied further apart when they are a multiple of 4 KB apart
     /// (`BLAS.spacesNarrowWeights`).
@@ -55,8 +55,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case elementwiseBlocks = "elementwise-blocks"
 
     /// The returned closure turns the speed-up on (true) or off (false); it restores what was set
-    /// before when called with true, so `on` is whatever the environment chose (but for
-    /// `transposed-copy`, whose default is off on some CPUs: on is the copy).
+    /// before when called with true, so `on` is whatever the environment chose.
     func toggle() -> (Bool) -> Void {
         switch self {
         case .packedWeights:
@@ -81,7 +80,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
             let before = BLAS.narrowOutputsOnOwnLoop
             return { BLAS.narrowOutputsOnOwnLoop = $0 ? before : false }
         case .transposedCopy:
-            return { BLAS.copiesTransposedB = $0 }
+            let before = BLAS.copiesTransposedB
+            return { BLAS.copiesTransposedB = $0 ? before : false }
         case .spacedWeights:
             let before = BLAS.spacesNarrowWeights
             return { BLAS.spacesNarrowWeights = $0 ? before : false }

@@ -2,19 +2,13 @@ import XCTest
 
 @testable import RetortTensor
 
-/// `BLAS.copiesTransposedB`: where on, a product with B transposed and at least 128 rows multiplies
-/// a transposed copy of B on `dnnl_sgemm`; the copy (`ImageKernels.toChannelsLast`, the transpose
+/// `BLAS.copiesTransposedB`: a product with B transposed and at least 128 rows multiplies a
+/// transposed copy of B on `dnnl_sgemm`; the copy (`ImageKernels.toChannelsLast`, the transpose
 /// inference's convolutions use) is exact at any size, and the product agrees with a plain loop.
 final class TransposedCopyTests: XCTestCase {
     override func tearDown() {
-        BLAS.copiesTransposedB = CPU.hasAVX512
+        BLAS.copiesTransposedB = true
         super.tearDown()
-    }
-
-    /// On where the CPU has AVX-512 (the copy paid on a Zen 4), off without it (it cost distill
-    /// about 1% on a Zen 3, whose `dnnl_sgemm` kept pace on B transposed).
-    func testOnOnlyWhereTheCPUHasAVX512() {
-        XCTAssertEqual(BLAS.copiesTransposedB, CPU.hasAVX512)
     }
 
     func testTransposeIsExactAtAnySize() {
