@@ -40,10 +40,10 @@ final class PackedGemm {
     }
 
     /// `c = a @ b` for `a` `m×k` and `b` `k×n` (row-major, neither transposed), B packed on this
-    /// call into a copy freed after it, for `BLAS.largeProductsOnOwnGemm`. Each thread packs the
-    /// panels of 16 columns it multiplies (shared out as in `product`) as its first tile of each
-    /// multiplies it (`retort_gemm_product`), so a value of C has the same bits at one thread and
-    /// at two, and as on B packed first.
+    /// call into a copy freed after it, for `BLAS.largeProductsOnOwnGemm`. Each thread packs its own
+    /// panels of 16 columns (shared out as in `product`), each as its first tile multiplies it
+    /// (`retort_gemm_product`), so a value of C has the same bits at one thread and at two, and as
+    /// on B packed first.
     static func product(
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
         threads: Int

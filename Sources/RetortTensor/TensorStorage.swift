@@ -70,6 +70,7 @@ final class TensorStorage {
     }
 
     deinit {
-        pointer.deallocate()
+        // Allocated raw with an alignment, so freed raw.
+        UnsafeMutableRawPointer(pointer).deallocate()
     }
 }
