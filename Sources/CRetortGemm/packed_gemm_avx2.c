@@ -85,7 +85,7 @@ void retort_gemm_pack(const float *b, long k, long n, long row_stride, long colu
 // rows are read from B where they are (row p at source + p * ldb, all 16 columns there) and
 // stored into b as they go past, each 8 rows ahead fetched first (rows 2 KB and more apart: without
 // the fetch the loads waited, and packing on the way gained nothing, 128 rows through 784 -> 512
-// at 85.2 GFLOPS against 85.3 packing first).
+// at 85.2 GFLOPS against 85.3 packing first). A fetch past B's last row is a hint, never a fault.
 INLINE AVX2 void tile(int rows, int packing, long depth, const float *a, long lda, float *b, const float *source,
                       long ldb, float *c, long ldc, long columns, int first) {
     __m256 sum[TILE_ROWS][2];

@@ -112,9 +112,9 @@ public enum BLAS {
     /// CPU has AVX2 and FMA; off leaves them to OpenBLAS. On a Zen 3 at one thread (a C harness,
     /// packing included): 128×512×512 90.9 GFLOPS against OpenBLAS's 85.9 in the two parts it
     /// runs in, 512×512×512 96.4 against 90.2, 128×784×512 90.0 against 89.0. Other bits than
-    /// OpenBLAS's, the same at one thread and at two. Only for inner
-    /// dimensions under `ownGemmDepthLimit` and a B of at most `transposedCopyMaximumValues` values
-    /// (its packed copy lives for the call).
+    /// OpenBLAS's, the same at one thread and at two. Only for inner dimensions under
+    /// `ownGemmDepthLimit` and a B of at most `transposedCopyMaximumValues` values (its packed copy
+    /// lives for the call).
     nonisolated(unsafe) public static var largeProductsOnOwnGemm = PackedGemm.isAvailable
 
     /// `largeProductsOnOwnGemm` leaves products with an inner dimension of at least this many to

@@ -28,7 +28,7 @@ final class PackedGemm {
         retort_gemm_pack(weights, k, n, 1, k, packed)
     }
 
-    deinit { packed.deallocate() }
+    deinit { Self.deallocatePacked(packed) }
 
     /// `c = x @ weightsᵀ` for `x` `m×k` (row-major), `c` `m×n`, the columns shared out over
     /// `threads` threads as `sharingColumns` says.
@@ -49,17 +49,22 @@ final class PackedGemm {
         threads: Int
     ) {
         let packed = allocatePacked(k: k, n: n)
-        defer { packed.deallocate() }
+        defer { deallocatePacked(packed) }
         sharingColumns(n: n, threads: threads) { first, end in
             retort_gemm_product(a, k, m, k, n, b, n, packed, first, end, c, n)
         }
     }
 
-    /// Room for B `k×n` packed (64-byte aligned, at least 16 floats); the caller deallocates it.
+    /// Room for B `k×n` packed (64-byte aligned, at least 16 floats); freed by `deallocatePacked`.
     private static func allocatePacked(k: Int, n: Int) -> UnsafeMutablePointer<Float> {
         let count = Swift.max(retort_gemm_packed_count(k, n), 16)
         return UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
             .bindMemory(to: Float.self, capacity: count)
+    }
+
+    /// Frees what `allocatePacked` gave: raw, as it was allocated with an alignment.
+    private static func deallocatePacked(_ packed: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(packed).deallocate()
     }
 
     /// Runs `body(firstPanel, endPanel)` for the panels of 16 columns of an `n`-wide C, shared out
