@@ -129,10 +129,10 @@ check "a plot in a script shows as text graphics" 0 '└─+┬─+┬.*┘' -- 
 check "a bad plot path is an error at the path" 70 'cannot tell the format of "p.gif" \(\.gif\): use \.svg, \.png or \.pdf' -- \
     "$retort" run -e 'save(plot([1, 3, 2]), "p.gif")'
 
-# Each bench script prints its usage for -h/--help before it builds or installs anything.
+# Each bench/ and scripts/ command prints its usage for -h/--help before it builds or installs anything.
 for script in bench/compare bench/attention-heads bench/gemm-candidates bench/gemm-shapes bench/int8-kernels \
-    bench/kernel bench/placement; do
-    check "$script --help prints its usage" 0 "^  ${script} ?(\\[|$)" -- timeout 10 "$script" --help
+    bench/kernel bench/placement scripts/demo scripts/test scripts/notebooks scripts/docs-plots scripts/embed-data; do
+    check "$script --help prints its usage" 0 "^(Usage: |  )${script}( |$)" -- timeout 10 "$script" --help
 done
 check "a bench thread count that is no number is refused" 64 "bench/gemm-shapes: a thread count must be a whole number, at least 1 \\(got 'two'\\)" -- bench/gemm-shapes two
 check "bench/compare --threads 0 is refused before building" 64 "bench/compare: a thread count must be a whole number, at least 1 \\(got '0'\\)" -- timeout 10 bench/compare --threads 0

@@ -1,5 +1,5 @@
-# Sourced first by each bench script (`source "$(dirname "$0")/usage.bash"`): -h or --help prints
-# the script's header comment, which is its usage, and exits before anything is built or installed.
+# Sourced first by each bench/ and scripts/ command a person runs: -h or --help prints the
+# command's header comment, which is its usage, and exits before anything is built or installed.
 # `bench_threads VALUE`: VALUE as a thread count, or an error that names it.
 for bench_argument in "$@"; do
     case "$bench_argument" in
