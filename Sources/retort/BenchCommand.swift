@@ -62,6 +62,9 @@ struct Bench: ParsableCommand {
     var serve = false
 
     func run() throws {
+        guard seconds > 0, seconds.isFinite else {
+            throw ValidationError("--seconds must be a number of seconds > 0 (got \(seconds))")
+        }
         guard waitTogether >= 0, waitTogether.isFinite else {
             throw ValidationError("--wait-together must be a number of seconds >= 0")
         }
@@ -69,8 +72,10 @@ struct Bench: ParsableCommand {
             guard threads > 0 else { throw ValidationError("--threads must be positive") }
             BLAS.threadCount = threads
         }
+        let selected = Benchmarks.all.filter { w in only.isEmpty || only.contains { w.name.contains($0) } }
+        guard !selected.isEmpty else { throw ValidationError("no workload matches --only \(only.joined(separator: ", "))") }
         if let onnx {
-            try FileManager.default.createDirectory(atPath: onnx, withIntermediateDirectories: true)
+            try Self.makeFolder(onnx)
             for (batch, kind) in Benchmarks.inferenceShapes {
                 for int8 in [false, true] {
                     let name = Benchmarks.inferenceName(kind, batch: batch, int8: int8)
@@ -83,8 +88,6 @@ struct Bench: ParsableCommand {
                 }
             }
         }
-        let selected = Benchmarks.all.filter { w in only.isEmpty || only.contains { w.name.contains($0) } }
-        guard !selected.isEmpty else { throw ValidationError("no workload matches --only \(only.joined(separator: ", "))") }
         if serve {
             let names = try JSONSerialization.data(withJSONObject: selected.map(\.name), options: [.withoutEscapingSlashes])
             print(String(decoding: names, as: UTF8.self))
@@ -107,6 +110,21 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--serve: '\(name)' is not one of the selected workloads")
             }
             try measure(workload)
+        }
+    }
+
+    /// Makes `--onnx`'s folder if it is missing, or says why it cannot.
+    private static func makeFolder(_ path: String) throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
+            guard isFolder.boolValue else { throw ValidationError("--onnx '\(path)' is a file, not a folder") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            let reason = (error as NSError).localizedFailureReason ?? error.localizedDescription
+            throw ValidationError("--onnx: cannot make the folder '\(path)': \(reason)")
         }
     }
 

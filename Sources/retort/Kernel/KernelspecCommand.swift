@@ -81,7 +81,8 @@ enum Kernelspec {
         } catch let error as PlotError {
             throw ValidationError("cannot draw the logo: \(error)")
         } catch {
-            throw ValidationError("cannot write the kernelspec in \(directory.path): \((error as NSError).localizedDescription)")
+            let reason = (error as NSError).localizedFailureReason ?? error.localizedDescription
+            throw ValidationError("cannot write the kernelspec in \(directory.path): \(reason)")
         }
     }
 
