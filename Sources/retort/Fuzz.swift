@@ -26,6 +26,11 @@ struct Fuzz: ParsableCommand {
     func run() throws {
         // Small tensors only: the fuzzer looks for crashes, not for how much memory a shape can ask.
         MemoryBudget.maximumBytes = 64 << 20
+        guard seconds > 0, seconds.isFinite else {
+            throw ValidationError("--seconds must be a number of seconds > 0 (got \(seconds))")
+        }
+        guard count >= 0 else { throw ValidationError("--count must be 0 (no limit) or more (got \(count))") }
+        guard perInput >= 1 else { throw ValidationError("--per-input must be at least 1 millisecond (got \(perInput))") }
         let programs = try Self.load(corpus)
         guard !programs.isEmpty else { throw ValidationError("no .rt programs in \(corpus.joined(separator: ", "))") }
         let files = try Mutator.writeHostileFiles()
@@ -38,7 +43,12 @@ struct Fuzz: ParsableCommand {
         var n = 0
         while (count == 0 || n < count) && Date().timeIntervalSince(started) < seconds {
             let input = mutator.next()
-            try input.write(toFile: current, atomically: false, encoding: .utf8)
+            do {
+                try input.write(toFile: current, atomically: false, encoding: .utf8)
+            } catch {
+                let reason = (error as NSError).localizedFailureReason ?? error.localizedDescription
+                throw ValidationError("--current: cannot write '\(current)': \(reason)")
+            }
             if n % 200 == 0 { session = Session(sink: DiscardingSink(), seed: seed &+ UInt64(n)) }
             watchdog.start(session)
             let outcome = session.execute(input, name: "<fuzz \(n)>")
@@ -60,12 +70,15 @@ struct Fuzz: ParsableCommand {
         try? FileManager.default.removeItem(atPath: current)
     }
 
-    /// Every .rt file named, or found under a folder named.
+    /// Every .rt file named, or found under a folder named; a path that is not there, or a file
+    /// that cannot be read as text, is an error that names it (not a smaller corpus).
     static func load(_ paths: [String]) throws -> [String] {
         var files: [String] = []
         for path in paths {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw ValidationError("no such file or folder: '\(path)' (the corpus: .rt files or folders of them)")
+            }
             if isDirectory.boolValue {
                 let found = FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []
                 files += found.filter { $0.hasSuffix(".rt") }.sorted().map { "\(path)/\($0)" }
@@ -73,7 +86,12 @@ struct Fuzz: ParsableCommand {
                 files.append(path)
             }
         }
-        return files.compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }
+        return try files.map { file in
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("cannot read '\(file)' as UTF-8 text")
+            }
+            return text
+        }
     }
 }
 

@@ -132,6 +132,9 @@ check "a plot in a script shows as text graphics" 0 '└─+┬─+┬.*┘' -- 
 check "a bad plot path is an error at the path" 70 'cannot tell the format of "p.gif" \(\.gif\): use \.svg, \.png or \.pdf' -- \
     "$retort" run -e 'save(plot([1, 3, 2]), "p.gif")'
 
+check "fuzz --seconds=nan is refused, not a run of no inputs" 64 'seconds must be a number of seconds > 0 \(got nan\)' -- timeout 10 "$retort" fuzz --seconds=nan
+check "fuzz names a corpus path that is not there" 64 "no such file or folder: '/nonexistent-corpus'" -- timeout 10 "$retort" fuzz --count 2 /nonexistent-corpus
+check "fuzz runs its inputs" 0 '^fuzz: 20 inputs in [0-9.]+ s \(seed 1, [0-9]+ programs\): .*; 0 crashes, 0 hangs$' -- timeout 60 "$retort" fuzz --count 20 --current "$scratch/fuzz-current.rt"
 # Each bench/ and scripts/ command prints its usage for -h/--help before it builds or installs anything.
 for script in bench/compare bench/attention-heads bench/gemm-candidates bench/gemm-shapes bench/int8-kernels \
     bench/kernel bench/placement scripts/demo scripts/test scripts/notebooks scripts/docs-plots scripts/embed-data; do
