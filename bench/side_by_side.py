@@ -10,8 +10,18 @@ from core_latency import SHARED_CACHE_BOUND_NS
 
 
 def rows(path):
+    """The workloads' JSON lines in `path` by name; a line that is not one ends the run with its place."""
+    found = {}
     with open(path) as f:
-        return {r["workload"]: r for r in map(json.loads, filter(str.strip, f))}
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                found[row["workload"]] = row
+            except (ValueError, KeyError, TypeError):
+                sys.exit(f"side_by_side.py: {path} line {number} is not a workload's JSON row: {line.strip()[:80]}")
+    return found
 
 
 def cut(value, places):
@@ -84,4 +94,7 @@ def main(retort_path, torch_path, ort_path=None):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) not in (3, 4) or sys.argv[1] in ("-h", "--help"):
+        sys.exit("usage: python3 bench/side_by_side.py RETORT.json TORCH.json [ONNXRUNTIME.json]\n"
+                 "(bench/compare runs both sides and calls this with their JSON lines)")
     main(*sys.argv[1:4])

@@ -51,9 +51,19 @@ def main():
     for line, text, what in expected:
         if text not in line:
             failures.append(f"{what}: {text!r} not in {line!r}")
+    # A side that printed something else (its --help, a crash's text) is named with the line, not a traceback.
+    with tempfile.TemporaryDirectory() as folder:
+        retort, torch = pathlib.Path(folder) / "retort.json", pathlib.Path(folder) / "torch.json"
+        retort.write_text(json.dumps(RETORT[0]) + "\nOVERVIEW: Measure training throughput\n")
+        torch.write_text("".join(json.dumps(row) + "\n" for row in TORCH))
+        bad = subprocess.run([sys.executable, str(ROOT / "bench" / "side_by_side.py"), str(retort), str(torch)],
+                             capture_output=True, text=True, cwd=ROOT / "bench", timeout=60)
+    want = f"{retort} line 2 is not a workload's JSON row: OVERVIEW: Measure training throughput"
+    if bad.returncode == 0 or want not in bad.stderr or "Traceback" in bad.stderr:
+        failures.append(f"a line that is not JSON: exit {bad.returncode}, stderr {bad.stderr!r}")
     if failures:
         sys.exit("\n".join(failures))
-    print("bench/side_by_side.py: figures near a target print on their side of it")
+    print("bench/side_by_side.py: figures near a target print on their side of it; a line that is not JSON is named")
 
 
 if __name__ == "__main__":
