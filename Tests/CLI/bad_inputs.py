@@ -154,6 +154,10 @@ def recursion():
     yield "recursion", "fn f(n) = f(n + 1)\nf(0)"
     yield "recursion", "fn f(n) = if n == 0 { 0 } else { f(n - 1) + f(n - 1) }\nf(16)"
     yield "recursion", "fn f(x) = g(x)\nfn g(x) = f(x)\nf(1)"
+    # Frames that take more stack than the bound in calls allows for (a debug build crashed at 250).
+    yield "recursion", "fn f(n) = if n == 0 { 0 } else { 1 + f(n - 1) }\nf(400)"
+    yield "recursion", "fn f(n) = if n == 0 { 0 } else { no_grad(f(n - 1)) + 1 }\nf(400)"
+    yield "recursion", "fn f(n) = if n == 0 { 0 } else { let a = [n, n]\nsum(a) + f(n - 1) * 1 }\nf(400)"
     yield "recursion", "let xs = []\nfor i in 0..<100000 { xs = append(xs, i) }\nlen(xs)"
     yield "recursion", "for i in 1..3000000000 { break }"
     yield "recursion", "list(0..<3000000000)"

@@ -62,6 +62,33 @@ final class SessionTests: XCTestCase {
         return path
     }
 
+    /// Recursion stops with an error before the stack runs out, on a thread whose stack is far
+    /// smaller than the main thread's 8 MB (the bound of 400 calls alone crashed a debug build at
+    /// 250 on the main thread); the session and its bindings are still there afterwards.
+    func testDeepRecursionOnASmallStackIsAnErrorNotACrash() {
+        final class Outcome: @unchecked Sendable {
+            var message: String?
+            var important: Double?
+        }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let session = Session(sink: CollectingSink())
+            _ = session.execute("let important = 42")
+            if case .failure(let d) = session.execute("fn f(n) = if n == 0 { 0 } else { 1 + f(n - 1) }\nf(400)") {
+                outcome.message = d.first?.message
+            }
+            if case .success(.number(let n)?) = session.execute("important") { outcome.important = n }
+            done.signal()
+        }
+        thread.stackSize = 2 << 20
+        thread.start()
+        done.wait()
+        let message = outcome.message ?? "no error"
+        XCTAssertTrue(message.contains("the stack nearly used up"), message)
+        XCTAssertEqual(outcome.important, 42)
+    }
+
     func testInterruptStopsExponentialRecursionAnEndlessLoopAndALongBuiltin() throws {
         let session = Session(sink: CollectingSink())
         _ = session.execute("fn f(n) = if n == 0 { 0 } else { f(n - 1) + f(n - 1) }\nlet kept = 7")

@@ -117,6 +117,14 @@ extension Interpreter {
                 "too many nested calls (over \(Interpreter.maximumCallDepth)): is a function calling itself without end?",
                 at: range)
         }
+        // The depth bound is in calls; the stack runs out by bytes, sooner in a debug build or on a
+        // small thread: stop with an error while there is room, rather than crash the session.
+        if let left = StackSpace.remaining(), left < StackSpace.reserve {
+            throw diagnostic(
+                .runtime,
+                "too many nested calls (\(callDepth) deep, the stack nearly used up): is a function calling itself without end?",
+                at: range)
+        }
         do {
             return try run(decl.body, scope)
         } catch Jump.returnValue(let value, _) {
