@@ -20,7 +20,7 @@ final class CompletionTests: XCTestCase {
     func testMembersAfterADot() {
         _ = session.execute("let h = fit(mlp([2, 3]), blobs(n: 30), epochs: 1, quiet: true)\nlet data = blobs(n: 10)")
         XCTAssertEqual(complete("h.lo").matches, ["loss"])
-        XCTAssertEqual(complete("data.").matches, ["classes", "count", "features", "name", "x", "y"])
+        XCTAssertEqual(complete("data.").matches, ["class_names", "classes", "count", "features", "name", "x", "y"])
         XCTAssertEqual(complete("data.x.sh").matches, ["shape"])
         XCTAssertEqual(complete("nothing.").matches, [])
     }

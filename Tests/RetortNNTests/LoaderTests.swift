@@ -62,18 +62,45 @@ final class LoaderTests: XCTestCase {
 
     // MARK: CSV
 
-    func testCSVWithStringLabelsDetectsTheHeaderAndNumbersClassesInOrderOfAppearance() throws {
+    func testCSVWithStringLabelsDetectsTheHeaderAndNumbersClassesInSortedOrder() throws {
         let data = try Dataset.csv(path: path("iris_like.csv"))
         let features = try expected("iris_like.csv", "features")
         XCTAssertEqual(data.x.shape, features.shape)
         assertClose(data.x.scalars, features.scalars, "iris_like features")
         let want = try XCTUnwrap(try entry("iris_like.csv")["expected"] as? [String: Any])
-        let classes = try XCTUnwrap(want["classes_first_seen"] as? [String])
+        let firstSeen = try XCTUnwrap(want["classes_first_seen"] as? [String])
         let indices = try XCTUnwrap(want["label_indices_first_seen"] as? [NSNumber])
-        XCTAssertEqual(data.y.scalars, indices.map(\.floatValue))
-        XCTAssertEqual(data.classNames, classes)
+        // The fixture numbers the names as they first appear; Retort numbers them sorted.
+        let sorted = firstSeen.sorted()
+        XCTAssertNotEqual(sorted, firstSeen, "the fixture's names must not be sorted already, or this shows nothing")
+        let labels = indices.map { Float(sorted.firstIndex(of: firstSeen[$0.intValue]) ?? -1) }
+        XCTAssertEqual(data.y.scalars, labels)
+        XCTAssertEqual(data.classNames, sorted)
         XCTAssertEqual(data.classes, 3)
         XCTAssertEqual(data.name, "iris_like")
+    }
+
+    /// A training file and a test file whose rows name the classes in other orders, and a test file
+    /// missing one class, number each class alike: sorted by default, or as the list given.
+    func testCSVFilesNumberTheirClassesAlike() throws {
+        let train = try Dataset.csv(
+            path: try temporaryFile("train.csv", Array("1,virginica\n2,setosa\n3,versicolor\n".utf8)))
+        let testPath = try temporaryFile("test.csv", Array("4,setosa\n5,virginica\n".utf8))
+        let test = try Dataset.csv(path: testPath)
+        XCTAssertEqual(train.classNames, ["setosa", "versicolor", "virginica"])
+        XCTAssertEqual(train.y.scalars, [2, 0, 1])
+        // Sorted alone, the test file's two classes would be 0 and 1: virginica 1, not 2.
+        XCTAssertEqual(test.y.scalars, [0, 1])
+        let aligned = try Dataset.csv(path: testPath, classNames: train.classNames)
+        XCTAssertEqual(aligned.y.scalars, [0, 2])
+        XCTAssertEqual(aligned.classes, 3)
+        XCTAssertEqual(aligned.classNames, train.classNames)
+        assertError("csv", ["test.csv:2:2: label 'virginica' is not one of the classes given (setosa, versicolor)"]) {
+            _ = try Dataset.csv(path: testPath, classNames: ["setosa", "versicolor"])
+        }
+        assertError("csv", ["classes must name each class once"]) {
+            _ = try Dataset.csv(path: testPath, classNames: ["setosa", "setosa"])
+        }
     }
 
     func testCSVTargetByNameOrIndexFindsTheSameColumn() throws {

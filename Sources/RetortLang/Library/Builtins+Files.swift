@@ -9,11 +9,11 @@ extension Builtins {
             "csv",
             [
                 .init("path", .string), .init("target", .optional(.oneOf([.string, .wholeNumber()])), Value.none),
-                .init("header", .optional(.bool), Value.none),
+                .init("header", .optional(.bool), Value.none), .init("classes", .optional(.strings), Value.none),
             ], category: "data",
             summary:
-                "A dataset from a CSV file (gzip too): every column a feature except `target` (a name or 0-based index; default the last), whose values are class labels.",
-            example: "let iris = csv(\"iris.csv\", target: \"species\")"
+                "A dataset from a CSV file (gzip too): every column a feature except `target` (a name or 0-based index; default the last), whose values are class labels. Text labels are numbered in sorted order (`.class_names`); `classes:` gives the names and their order, e.g. a training file's, and refuses any other label.",
+            example: "let test = csv(\"iris_test.csv\", classes: iris.class_names)"
         ) { call in
             let column: Dataset.Column
             switch call.value("target") {
@@ -22,7 +22,9 @@ extension Builtins {
             default: column = .index(try call.int("target"))
             }
             let header = try call.ifGiven("header", call.bool)
-            return .dataset(try Dataset.csv(path: try call.string("path"), target: column, header: header))
+            let classes = try call.ifGiven("classes", call.strings)
+            return .dataset(
+                try Dataset.csv(path: try call.string("path"), target: column, header: header, classNames: classes))
         },
         Builtin(
             "idx", [.init("images", .string), .init("labels", .string)], category: "data",
@@ -45,9 +47,12 @@ extension Builtins {
                 // A safetensors file under another name is what an ONNX runtime, say, would reject.
                 let hint =
                     path.lowercased().hasSuffix(".onnx")
-                    ? "; export(model, \"\(path)\") writes ONNX" : path.lowercased().hasSuffix(".pt") || path.lowercased().hasSuffix(".pth")
+                    ? "; export(model, \"\(path)\") writes ONNX"
+                    : path.lowercased().hasSuffix(".pt") || path.lowercased().hasSuffix(".pth")
                         ? "; PyTorch reads safetensors with safetensors.torch.load_file" : ""
-                throw call.error("a model or a record is written as safetensors: the path must end in .safetensors, got \"\(path)\"\(hint)", at: "path")
+                throw call.error(
+                    "a model or a record is written as safetensors: the path must end in .safetensors, got \"\(path)\"\(hint)",
+                    at: "path")
             }
             switch call.value("what") {
             case .model(let m):

@@ -7,7 +7,7 @@ enum Members {
         switch value {
         case .record(let r): return r.fields.map(\.name)
         case .tensor: return ["shape", "rank", "count", "T", "grad", "requires_grad"]
-        case .dataset: return ["x", "y", "count", "classes", "features", "name"]
+        case .dataset: return ["x", "y", "count", "classes", "class_names", "features", "name"]
         case .history(let h): return ["epochs", "name", "stopped_at"] + h.series.map(\.name)
         case .model: return ["layers", "parameters", "buffers", "name", "count", "mode"]
         case .optimizer: return ["lr", "kind", "steps"]
@@ -41,6 +41,7 @@ enum Members {
             case "y": return .tensor(Variable(d.y))
             case "count": return .number(Double(d.count))
             case "classes": return .number(Double(d.classes))
+            case "class_names": return d.classNames.map { .list($0.map { .string($0) }) } ?? Value.none
             case "features": return .number(Double(d.x.count / Swift.max(d.count, 1)))
             case "name": return .string(d.name)
             default: return nil

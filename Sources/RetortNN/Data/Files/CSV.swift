@@ -23,17 +23,25 @@ extension Dataset {
     /// Loads a CSV file (plain or gzip-compressed) of numeric feature columns and one label column.
     ///
     /// Labels that are all numbers must be whole and ≥ 0, and `classes` is the largest plus one;
-    /// otherwise every label is a class name, numbered in order of first appearance and kept in
-    /// `classNames`. `header` nil detects a header row: the first row is one when a feature column
+    /// otherwise every label is a class name, the names sorted and numbered in that order (as
+    /// torchvision's ImageFolder does), so that a training file and a test file holding the same
+    /// classes number them alike whatever order their rows come in; the names are kept in
+    /// `classNames`. `classNames` given: every label must be one of them (a number too is read as a
+    /// name then), numbered by its place in that list, so a file missing some classes, or holding
+    /// them in another order, numbers them as the file the list came from.
+    /// `header` nil detects a header row: the first row is one when a feature column
     /// holds something other than a number there (or when `target` is a column name). Blank lines
     /// are skipped; fields may be double-quoted, but a quoted field cannot span lines.
-    public static func csv(path: String, target: Column = .last, header: Bool? = nil) throws -> Dataset {
+    public static func csv(path: String, target: Column = .last, header: Bool? = nil, classNames given: [String]? = nil)
+        throws -> Dataset
+    {
         let bytes = [UInt8](try readDataFile(path, op: "csv"))
         var rows = CSVRows(bytes)
         guard let first = rows.next() else { throw TensorError(.file, "csv", "\(path): the file holds no rows") }
         let width = first.fields.count
         guard width >= 2 else {
-            throw TensorError(.file, 
+            throw TensorError(
+                .file,
                 "csv", "\(path):\(first.line): needs at least 2 columns (features and a label), found \(width)")
         }
         let hasHeader: Bool
@@ -44,7 +52,8 @@ extension Dataset {
                 throw TensorError(.argument, "csv", "\(path): target '\(name)' names a column, but header is false")
             }
             guard let found = first.fields.firstIndex(of: name) else {
-                throw TensorError(.argument, 
+                throw TensorError(
+                    .argument,
                     "csv", "\(path): no column named '\(name)'; the header has \(first.fields.joined(separator: ", "))")
             }
             hasHeader = true
@@ -71,7 +80,8 @@ extension Dataset {
             // A large file takes a while: let an interrupt stop it (every 4,096 lines).
             if current.line & 0xFFF == 0 && Cancellation.isRequested() { throw Cancellation.Stopped(op: "csv") }
             guard current.fields.count == width else {
-                throw TensorError(.file, "csv", "\(path):\(current.line): expected \(width) fields, found \(current.fields.count)")
+                throw TensorError(
+                    .file, "csv", "\(path):\(current.line): expected \(width) fields, found \(current.fields.count)")
             }
             for (column, field) in current.fields.enumerated() {
                 if column == labelColumn {
@@ -92,11 +102,29 @@ extension Dataset {
         let classes: Int
         var classNames: [String]? = nil
         let numbers = labelTexts.map { Float($0) }
-        if numbers.allSatisfy({ $0 != nil }) {
+        if let given {
+            guard !given.isEmpty, Set(given).count == given.count else {
+                throw TensorError(
+                    .argument, "csv", "classes must name each class once, got [\(given.joined(separator: ", "))]")
+            }
+            let index = Dictionary(uniqueKeysWithValues: given.enumerated().map { ($1, $0) })
+            labels = try labelTexts.enumerated().map { i, text in
+                guard let known = index[text] else {
+                    throw TensorError(
+                        .file, "csv",
+                        "\(path):\(labelLines[i]):\(labelColumn + 1): label '\(text)' is not one of the classes given "
+                            + "(\(given.joined(separator: ", ")))")
+                }
+                return Float(known)
+            }
+            classes = given.count
+            classNames = given
+        } else if numbers.allSatisfy({ $0 != nil }) {
             labels = try numbers.enumerated().map { i, number in
                 // Float holds every whole number up to 2^24 exactly.
                 guard let value = number, value >= 0, value == value.rounded(), value <= 16_777_216 else {
-                    throw TensorError(.file, 
+                    throw TensorError(
+                        .file,
                         "csv",
                         "\(path):\(labelLines[i]):\(labelColumn + 1): label '\(labelTexts[i])' is not a class index "
                             + "(a whole number ≥ 0)")
@@ -105,14 +133,9 @@ extension Dataset {
             }
             classes = Int(labels.max() ?? -1) + 1
         } else {
-            var index: [String: Int] = [:]
-            var names: [String] = []
-            labels = labelTexts.map { text in
-                if let known = index[text] { return Float(known) }
-                index[text] = names.count
-                names.append(text)
-                return Float(names.count - 1)
-            }
+            let names = Set(labelTexts).sorted()
+            let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+            labels = labelTexts.map { Float(index[$0] ?? 0) }
             classes = names.count
             classNames = names
         }
