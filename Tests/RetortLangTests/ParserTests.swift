@@ -71,4 +71,14 @@ final class ParserTests: XCTestCase {
             session.render(d),
             "<cell 1>:2:9: ShapeError: matmul: inner dimensions differ: [2, 3] @ [2, 3]\n2 | let b = a @ a\n  |         ^^^^^\n")
     }
+
+    /// A script with Windows line ends (CRLF) shows the line an error is on, not an empty one.
+    func testAnErrorInACRLFScriptShowsItsLine() {
+        let session = Session(sink: CollectingSink())
+        guard case .failure(let d) = session.execute("let a = 1\r\nlet b = 2\r\nprint(zz)\r\n") else {
+            return XCTFail("should fail")
+        }
+        XCTAssertEqual(
+            session.render(d), "<cell 1>:3:7: NameError: 'zz' is not defined\n3 | print(zz)\n  |       ^^\n")
+    }
 }

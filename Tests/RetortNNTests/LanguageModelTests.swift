@@ -154,6 +154,12 @@ final class TextGenerationTests: XCTestCase {
         XCTAssertThrowsError(try v.encode("zoe"))
     }
 
+    /// Lines ended by CRLF (a file from Windows), LF or CR are lines alike; empty ones are left out.
+    func testACorpusSplitsLinesAtCRLFLFAndCR() {
+        let corpus = Corpus.parse("anna\r\nbob\r\n\r\ncarl\nda\rem\r\n", name: "mixed")
+        XCTAssertEqual(corpus.lines, ["anna", "bob", "carl", "da", "em"])
+    }
+
     func testTheNamesCorpusIsBuiltIn() throws {
         let names = try Corpus.names()
         XCTAssertEqual(names.count, 29_910)

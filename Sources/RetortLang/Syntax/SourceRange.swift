@@ -41,10 +41,14 @@ public struct Source: Sendable {
         self.text = text
     }
 
-    /// The text of line `number` (1-based), without its newline.
+    /// The text of line `number` (1-based), without its newline. Lines end at "\n" as the lexer
+    /// counts them, a "\r" before it dropped; split by scalars, since Swift reads "\r\n" as one
+    /// character (a file from Windows was one line, and an error's line showed empty).
     public func line(_ number: Int) -> String {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
         guard number >= 1, number <= lines.count else { return "" }
-        return String(lines[number - 1])
+        var line = String(String.UnicodeScalarView(lines[number - 1]))
+        if line.unicodeScalars.last == "\r" { line.unicodeScalars.removeLast() }
+        return line
     }
 }

@@ -17,12 +17,12 @@ public struct Corpus: Sendable {
 
     public var count: Int { lines.count }
 
-    /// The lines of UTF-8 text, each trimmed of a trailing carriage return; empty lines are left out.
+    /// The lines of UTF-8 text, ended by LF, CRLF or CR (as Python's `splitlines`); empty lines are
+    /// left out. (Swift reads "\r\n" as one character, so splitting at "\n" alone kept a Windows
+    /// file as one line.)
     public static func parse(_ text: String, name: String) -> Corpus {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map { line in
-            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
-        }
-        return Corpus(lines: lines.filter { !$0.isEmpty }, name: name)
+        let lines = text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).map(String.init)
+        return Corpus(lines: lines, name: name)
     }
 
     /// A UTF-8 file as a corpus, one example per line; an empty file is an error.
@@ -34,7 +34,9 @@ public struct Corpus: Sendable {
             throw TensorError(.file, "text", e.message)
         }
         let corpus = parse(text, name: (path as NSString).lastPathComponent)
-        guard corpus.count > 0 else { throw TensorError(.file, "text", "'\(path)' holds no lines of text: the corpus would be empty") }
+        guard corpus.count > 0 else {
+            throw TensorError(.file, "text", "'\(path)' holds no lines of text: the corpus would be empty")
+        }
         return corpus
     }
 
@@ -53,7 +55,9 @@ public struct Corpus: Sendable {
 
     /// A shuffled split into a first part holding `fraction` of the lines and the rest.
     public func split(_ fraction: Double, seed: UInt64) throws -> (Corpus, Corpus) {
-        guard fraction > 0, fraction < 1 else { throw TensorError(.argument, "split", "fraction must be between 0 and 1, got \(fraction)") }
+        guard fraction > 0, fraction < 1 else {
+            throw TensorError(.argument, "split", "fraction must be between 0 and 1, got \(fraction)")
+        }
         var g = RandomGenerator(seed: seed)
         let order = g.permutation(count)
         let cut = Int((Double(count) * fraction).rounded())
@@ -81,7 +85,8 @@ public struct Vocabulary: Sendable, Equatable {
         for line in corpus.lines { for c in line { seen.insert(c) } }
         if seen.contains(Self.endMark) {
             throw TensorError(
-                .value, "vocab", "the corpus \(corpus.name) uses \".\", which the vocabulary keeps for the end mark; remove it from the text")
+                .value, "vocab",
+                "the corpus \(corpus.name) uses \".\", which the vocabulary keeps for the end mark; remove it from the text")
         }
         self.init(characters: seen.sorted())
     }
@@ -96,7 +101,9 @@ public struct Vocabulary: Sendable, Equatable {
         try text.enumerated().map { position, c in
             guard let id = ids[c] else {
                 throw TensorError(
-                    .value, "encode", "\"\(c)\" at position \(position) of \"\(text)\" is not in the vocabulary (\(count) symbols: .\(String(characters)))")
+                    .value, "encode",
+                    "\"\(c)\" at position \(position) of \"\(text)\" is not in the vocabulary (\(count) symbols: .\(String(characters)))"
+                )
             }
             return id
         }
