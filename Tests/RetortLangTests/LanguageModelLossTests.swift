@@ -27,6 +27,26 @@ final class LanguageModelLossTests: XCTestCase {
         }
     }
 
+    /// Logits ~90 to 104 apart: the mixture's log underflowed to log 0 (NaN loss, infinite gradient)
+    /// before it became a logsumexp. Reference: TRL's formula in float64 (torch.logsumexp of the
+    /// stacked lt + log(beta) and ls + log(1 - beta), kl_div with log_target), 0.008844403579315263
+    /// for both, gradient [-0.004712508131889274, ~1.7e-42, 0.004712508131889274].
+    func testJSDStaysFiniteForLogitsFarApart() throws {
+        let session = Session(sink: CollectingSink())
+        for code in [
+            "jsd([[0, -104, 5]], [[0, -104, 3]])",
+            "let s = tensor([[0, -90, 5]], requires_grad: true)\nlet g = grad(jsd(s, [[0, -95, 3]]), s)\njsd(s, [[0, -95, 3]])",
+        ] {
+            guard case .success(.tensor(let loss)?) = session.execute(code) else {
+                return XCTFail("\(code) did not give a tensor: \(session.execute(code))")
+            }
+            XCTAssertEqual(Double(loss.value.scalar ?? .nan), 0.008844403579315263, accuracy: 1e-6, code)
+        }
+        guard case .success(.tensor(let g)?) = session.execute("g") else { return XCTFail("no gradient") }
+        let want: [Float] = [-0.004712508131889274, 0, 0.004712508131889274]
+        for (got, expected) in zip(g.value.scalars, want) { XCTAssertEqual(got, expected, accuracy: 1e-6) }
+    }
+
     func testSequenceLossesMatchPyTorch() throws {
         let url = try XCTUnwrap(Bundle.module.url(forResource: "lm_losses", withExtension: "json", subdirectory: "Fixtures"))
         let root = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])

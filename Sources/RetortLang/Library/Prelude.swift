@@ -69,7 +69,9 @@ enum Prelude {
             if beta == 1 {
               masked_mean(kl_rows(lt, exp(ls)), y)
             } else {
-              let lm = log(beta * exp(lt) + (1 - beta) * exp(ls))
+              # log m as a logsumexp (as TRL): log(beta·exp(lt) + ...) underflowed to log 0 once the
+              # logits were ~90 apart, giving NaN losses and infinite gradients.
+              let lm = logsumexp(stack([lt + log(beta), ls + log(1 - beta)]), axis: 0)
               masked_mean(beta * kl_rows(lm, exp(lt)) + (1 - beta) * kl_rows(lm, exp(ls)), y)
             }
           }
