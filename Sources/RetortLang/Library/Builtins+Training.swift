@@ -393,6 +393,7 @@ extension Builtins {
             guard !parameters.isEmpty else {
                 throw call.error("the loss does not depend on any trainable (unfrozen) parameter", at: "loss")
             }
+            if let refusal = optimizer.refusal(toStep: parameters) { throw call.error(refusal, at: "opt") }
             let progress = try call.ifGiven("progress", call.number)
             // `step` trains whatever the loss depends on; the optimizer's first model owns it.
             let owner = Model(Sequential([]))
@@ -425,7 +426,8 @@ extension Builtins {
             return .table(try compareTable(models, try call.dataset("data")))
         },
         Builtin(
-            "latency", [.init("model", .model), .init("x", .tensor), .init("runs", .wholeNumber(min: 1, max: 10_000), .number(21))],
+            "latency",
+            [.init("model", .model), .init("x", .tensor), .init("runs", .wholeNumber(min: 1, max: 10_000), .number(21))],
             category: "training",
             summary:
                 "The median time, in milliseconds, of `runs` predictions of the batch x (eval mode, no gradients) after one warm-up: what compare's ms/batch column measures, on a batch you choose.",

@@ -87,6 +87,21 @@ public final class OptimizerValue {
         return nil
     }
 
+    /// Nil when `step` may update `parameters` with this optimizer, else the complaint: once `fit`
+    /// or `distill` has bound it to a model, a step may update that model's parameters and those
+    /// it already updates (an adapter that joined), not another model's, whose moments and
+    /// schedule position would be the first model's.
+    func refusal(toStep parameters: [Variable]) -> String? {
+        guard let owner else { return nil }
+        var known = Set(owner.namedParameters.map { ObjectIdentifier($0.variable) })
+        for p in optimizer?.parameters ?? [] { known.insert(ObjectIdentifier(p)) }
+        let foreign = parameters.filter { !known.contains(ObjectIdentifier($0)) }
+        guard !foreign.isEmpty else { return nil }
+        let shapes = foreign.prefix(3).map { formatShape($0.shape) }.joined(separator: ", ")
+        return
+            "this \(kind.rawValue) optimizer trains \(ownerName); the loss depends on \(foreign.count) trainable parameters \(ownerName) does not hold (\(shapes)\(foreign.count > 3 ? ", ..." : "")). An optimizer belongs to one model (its moments and step count are that model's): make a new one for the other model, or freeze what it should not train"
+    }
+
     /// The rate for the next step, at training progress `progress` (nil outside fit and distill).
     func rate(progress: Double?, interpreter: Interpreter, at range: SourceRange) throws -> Double {
         let base: Double
