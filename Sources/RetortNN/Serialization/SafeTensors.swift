@@ -419,6 +419,20 @@ public enum SafeTensors {
             throw TensorError(misshapen.isEmpty ? .argument : .shape, "load", problems.joined(separator: "; "))
         }
 
+        // A pruned weight keeps its mask, and the next optimizer step zeros whatever the mask holds
+        // at zero: a file with values there (dense weights) would lose them silently, so it is refused.
+        var unmasked: [String] = []
+        for (name, variable) in parameters {
+            guard let mask = variable.mask, let tensor = stored[name] else { continue }
+            let count = zip(mask.scalars, tensor.scalars).reduce(0) { $0 + ($1.0 == 0 && $1.1 != 0 ? 1 : 0) }
+            if count > 0 { unmasked.append("\(name) (\(count) non-zero values where it is pruned)") }
+        }
+        guard unmasked.isEmpty else {
+            throw TensorError(
+                .argument, "load",
+                "the model is pruned, and \(path) holds values where its masks hold zeros: \(listed(unmasked)); "
+                    + "training would zero them. Load into a model that is not pruned, then prune it")
+        }
         // Buffers go through the layers' setters, which may refuse; undo them all if one does.
         do {
             for (name, _) in buffers {
