@@ -214,6 +214,16 @@ final class BuiltinCall {
         try read(name, as: .dataset) { if case .dataset(let d) = $0 { return d } else { return nil } }
     }
 
+    /// A dataset to train on or measure with: an empty one (`take(data, 0)`, a `subset` that kept
+    /// nothing) is an error here, where it gave a loss of NaN or an accuracy of 0 without one.
+    func examples(_ name: String, for purpose: String) throws -> Dataset {
+        let data = try dataset(name)
+        guard data.count > 0 else {
+            throw error("\(data.name) holds no examples: nothing to \(purpose)", at: name)
+        }
+        return data
+    }
+
     func corpus(_ name: String) throws -> Corpus {
         try read(name, as: .corpus) { if case .corpus(let c) = $0 { return c } else { return nil } }
     }

@@ -245,6 +245,7 @@ extension Builtins {
             throw call.error("by: \"sensitivity\" needs data: to measure gradients on", at: "by")
         }
         return try Importance.sensitivity(
-            model.network, weights, data: try call.dataset("data"), batches: try call.int("batches"))
+            model.network, weights, data: try call.examples("data", for: "measure gradients on"), batches: try call.int("batches")
+        )
     }
 }

@@ -67,7 +67,7 @@ extension Builtins {
     static func exportTorch(_ call: BuiltinCall) throws -> Value {
         let directory = try call.string("dir")
         let student = try call.model("student")
-        let data = try call.dataset("on")
+        let data = try call.examples("on", for: "train on")
         for name in ["validation", "checkpoint"] where call.isGiven(name) {
             throw call.error("\(name): is not exported (train.py records the training loss per epoch in history.json)", at: name)
         }

@@ -246,7 +246,9 @@ extension Builtins {
             summary: "exp(nll(model, data)): the number of equally likely choices the model's uncertainty is worth, per token.",
             example: "perplexity(teacher, test_seq)"
         ) { call in
-            .number(Foundation.exp(try negativeLogLikelihood(call, try call.model("model"), try call.dataset("data"))))
+            .number(
+                Foundation.exp(
+                    try negativeLogLikelihood(call, try call.model("model"), try call.examples("data", for: "measure"))))
         },
         Builtin(
             "score", [.init("model", .model), .init("samples", .corpus), .init("v", .optional(.vocab), Value.none)],

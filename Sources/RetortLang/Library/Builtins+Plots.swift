@@ -194,7 +194,7 @@ extension Builtins {
                 "The confusion matrix of a model on a dataset drawn: true classes down, predicted across, counts in the cells (confusion_matrix gives the numbers).",
             example: "confusion(student, test)"
         ) { call in
-            let data = try call.dataset("data")
+            let data = try call.examples("data", for: "measure")
             let model = try call.model("model")
             do {
                 return .plot(try Plots.confusion(model, data))
@@ -208,7 +208,7 @@ extension Builtins {
                 "The confusion matrix as numbers, like sklearn's confusion_matrix: a tensor [C, C] whose row i, column j counts examples of class i predicted as j (confusion(model, data) draws it).",
             example: "let cm = confusion_matrix(student, test); cm[3, 8]"
         ) { call in
-            let (model, data) = (try call.model("model"), try call.dataset("data"))
+            let (model, data) = (try call.model("model"), try call.examples("data", for: "measure"))
             return try call.tensorOp {
                 let (counts, k) = try Plots.confusionCounts(model, data)
                 return Variable(try Tensor(shape: [k, k], scalars: counts.map(Float.init)))
@@ -223,7 +223,7 @@ extension Builtins {
             example: "boundary([teacher, alone, student], moons)"
         ) { call in
             let models = try call.models("models")
-            let data = try call.dataset("data")
+            let data = try call.examples("data", for: "measure")
             guard data.x.rank == 2, data.x.shape[1] == 2 else {
                 throw call.error(
                     "boundary needs data with 2 input features to draw on a plane; this dataset's inputs are \(formatShape(Array(data.x.shape.dropFirst())))",

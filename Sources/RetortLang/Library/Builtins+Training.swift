@@ -53,7 +53,7 @@ extension Builtins {
             let (value, output, labels) = try interpreter.withTrainingContext(context) { try loss(batch, context) }
             return Trainer.Step(loss: value, output: output, terms: context.terms, labels: labels)
         }
-        if call.isGiven("validation") { trainer.validation = try call.dataset("validation") }
+        if call.isGiven("validation") { trainer.validation = try call.examples("validation", for: "validate on") }
         trainer.quiet = try call.bool("quiet")
         trainer.onEvent = { [weak interpreter] event in interpreter?.sink.progress(event) }
         trainer.shouldStop = { [weak interpreter] in
@@ -209,7 +209,7 @@ extension Builtins {
             acceptsExtraNamed: true
         ) { call in
             let model = try call.model("model")
-            let data = try call.dataset("data")
+            let data = try call.examples("data", for: "train on")
             let loss = try call.ifGiven("loss", call.function) ?? .none
             let lossName = call.isGiven("loss") ? loss.functionName : "cross_entropy"
             try checkExtraNamed(call, loss: loss, lossName: lossName)
@@ -251,7 +251,7 @@ extension Builtins {
             acceptsExtraNamed: true
         ) { call in
             let student = try call.model("student")
-            let data = try call.dataset("on")
+            let data = try call.examples("on", for: "distill on")
             let teachers = try call.models("from")
             if teachers.contains(where: { $0 === student || $0.network === student.network }) {
                 throw call.error("the student cannot be its own teacher", at: "from")
@@ -406,7 +406,10 @@ extension Builtins {
         Builtin(
             "accuracy", [.init("model", .model), .init("data", .dataset)], category: "training",
             summary: "The fraction of examples whose top-scoring class is the label.", example: "accuracy(student, test)"
-        ) { call in .number(Double(try Evaluation.accuracy(try call.model("model").network, on: try call.dataset("data")))) },
+        ) { call in
+            .number(
+                Double(try Evaluation.accuracy(try call.model("model").network, on: try call.examples("data", for: "measure"))))
+        },
         Builtin(
             "predict", [.init("model", .model), .init("x", .tensor)], category: "training",
             summary: "The model's outputs in evaluation mode, without gradients.", example: "predict(teacher, test.x)"
@@ -423,7 +426,7 @@ extension Builtins {
         ) { call in
             let models = try call.list("models").compactMap { if case .model(let m) = $0 { return m } else { return nil } }
             guard !models.isEmpty else { throw call.fail("models", "a list of at least one model") }
-            return .table(try compareTable(models, try call.dataset("data")))
+            return .table(try compareTable(models, try call.examples("data", for: "compare on")))
         },
         Builtin(
             "latency",
