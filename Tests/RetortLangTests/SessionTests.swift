@@ -143,7 +143,7 @@ final class SessionTests: XCTestCase {
             "split(data: dataset or corpus, fraction: number in (0, 1), seed: whole number = 0)\n    A shuffled split of a dataset or corpus into (first part with `fraction` of the examples, the rest).\n    example: let (train, test) = split(digits(), 0.8, seed: 7)\n"
         )
         guard case .success(let v) = session.execute("source(kd)"), case .string(let text)? = v else { return XCTFail() }
-        XCTAssertTrue(text.hasPrefix("fn kd(s, t, y, T = 4, alpha = 0.9) ="), text)
+        XCTAssertTrue(text.hasPrefix("fn kd(s, t, y, T = 4, alpha = 0.9) {"), text)
     }
 }
 

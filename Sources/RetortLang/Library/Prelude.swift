@@ -21,6 +21,16 @@ enum Prelude {
           }
         }
 
+        # A temperature is positive and a mixing weight a fraction; T = -1 or alpha = 2 trained without
+        # an error on a loss that was no longer a divergence (a negative ce term). Numbers only: a
+        # schedule is a number by the time a loss reads it.
+        fn check_mix(name, T, weight, weight_name) {
+          if type(T) == "number" and T <= 0 { error(name + ": T must be > 0, got " + str(T)) }
+          if type(weight) == "number" and (weight < 0 or weight > 1) {
+            error(name + ": " + weight_name + " must be between 0 and 1, got " + str(weight))
+          }
+        }
+
         # KL(p ‖ q) at each position, from log q and p, summed over the last axis (the classes, or a
         # language model's vocabulary): [N, C] gives [N], [N, T, V] gives [N, T].
         fn kl_rows(log_q, p) = sum(kl_div(log_q, p, reduction: "none"), axis: -1)
@@ -42,18 +52,25 @@ enum Prelude {
         # T² so its gradients keep their size as T changes, mixed with cross-entropy on the labels.
         # Logits [N, C] with labels [N], or [N, T, V] with [N, T] averaged over the labelled positions.
         # Each part is a named term, so fit and distill record it and plot(h) draws it.
-        fn kd(s, t, y, T = 4, alpha = 0.9) =
-            term("kd", alpha * T^2 * masked_mean(kl_rows(log_softmax(s / T), soft_targets(t, T)), y))
-          + term("ce", (1 - alpha) * cross_entropy(s, y))
+        fn kd(s, t, y, T = 4, alpha = 0.9) {
+          check_mix("kd", T, alpha, "alpha")
+          term("kd", alpha * T^2 * masked_mean(kl_rows(log_softmax(s / T), soft_targets(t, T)), y))
+            + term("ce", (1 - alpha) * cross_entropy(s, y))
+        }
 
         # The forward KL(teacher ‖ student) alone: needs no labels (without them every position counts).
-        fn soft_kd(s, t, y = none, T = 4) = T^2 * masked_mean(kl_rows(log_softmax(s / T), soft_targets(t, T)), y)
+        fn soft_kd(s, t, y = none, T = 4) {
+          check_mix("soft_kd", T, 0, "alpha")
+          T^2 * masked_mean(kl_rows(log_softmax(s / T), soft_targets(t, T)), y)
+        }
 
         # The reverse KL(student ‖ teacher) (MiniLLM, Gu et al. 2024): mode-seeking, the student
         # concentrates on what the teacher finds most likely instead of covering all of it.
-        fn reverse_kd(s, t, y, T = 4, alpha = 0.9) =
-            term("kd", alpha * T^2 * masked_mean(kl_rows(log_softmax(t / T), softmax(s / T)), y))
-          + term("ce", (1 - alpha) * cross_entropy(s, y))
+        fn reverse_kd(s, t, y, T = 4, alpha = 0.9) {
+          check_mix("reverse_kd", T, alpha, "alpha")
+          term("kd", alpha * T^2 * masked_mean(kl_rows(log_softmax(t / T), softmax(s / T)), y))
+            + term("ce", (1 - alpha) * cross_entropy(s, y))
+        }
 
         # The generalised Jensen–Shannon divergence of GKD (Agarwal et al. 2024; TRL's
         # generalized_jsd_loss): beta = 0 is the forward KL(teacher ‖ student), beta = 1 the reverse
@@ -61,6 +78,7 @@ enum Prelude {
         # the mixture m = beta·teacher + (1 − beta)·student. Summed over the vocabulary, averaged over
         # the labelled positions; no T² factor, as TRL.
         fn jsd(s, t, y = none, beta = 0.5, T = 1) {
+          check_mix("jsd", T, beta, "beta")
           let ls = log_softmax(s / T)
           let lt = log_softmax(t / T)
           if beta == 0 {
@@ -104,6 +122,7 @@ enum Prelude {
         # Decoupled KD (Zhao et al. 2022): the target-class term (TCKD) and the non-target term
         # (NCKD) of the KD loss, weighted separately.
         fn dkd(s, t, y, alpha = 1, beta = 8, T = 4) {
+          check_mix("dkd", T, 0, "alpha")
           let gt = one_hot(y, s.shape[1])
           let other = 1 - gt
           let ps = softmax(s / T)

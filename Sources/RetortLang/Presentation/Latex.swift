@@ -48,6 +48,12 @@ struct LatexRenderer {
         let signature = "\(name(declaration.name ?? "f"))(\(parameters.joined(separator: ", ")))"
         var statements = declaration.body.statements
         if statements.count == 1, case .expression(.block(let inner, _)) = statements[0] { statements = inner.statements }
+        // The prelude's argument checks (`check_mix(...)`, T > 0 and a weight in [0, 1]) are no part
+        // of the loss: they are left out of its formula.
+        statements.removeAll { statement in
+            if case .expression(.call(.name("check_mix", _), _, _)) = statement { return true }
+            return false
+        }
         var lines: [String] = []
         for (i, statement) in statements.enumerated() {
             let isLast = i == statements.count - 1
