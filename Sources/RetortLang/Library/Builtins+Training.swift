@@ -89,15 +89,22 @@ extension Builtins {
     static func runRecord(
         _ call: BuiltinCall, data: Dataset, optimizer: OptimizerValue, settings: TrainingSettings, lossName: String
     ) throws -> [(key: String, value: String)] {
+        // The loss by its code and what that reads, not its name alone (`fn` for any function written inline).
+        let lossRecord =
+            call.isGiven("loss") ? LossRecord.describe(call.value("loss"), prelude: call.interpreter.preludeScope) : lossName
         var record: [(key: String, value: String)] = [
             ("data", Checkpoint.describe(data: data)), ("optimizer", optimizer.settingsText),
-            ("loss", lossName), ("epochs", String(settings.epochs)), ("batch", String(settings.batchSize)),
+            ("loss", lossRecord), ("epochs", String(settings.epochs)), ("batch", String(settings.batchSize)),
             ("shuffle", String(settings.shuffle)), ("clip", settings.clip.map(formatNumber) ?? "none"),
         ]
-        for extra in call.extraNamed { record.append(("loss argument \(extra.label ?? "")", extra.value.displayText)) }
+        for extra in call.extraNamed {
+            record.append(
+                ("loss argument \(extra.label ?? "")", LossRecord.describe(extra.value, prelude: call.interpreter.preludeScope)))
+        }
         if call.builtin.name == "distill" {
             let teachers = try call.models("from")
-            record.append(("teachers", teachers.map { Checkpoint.describe(model: $0.network) }.joined(separator: " + ")))
+            record.append(
+                ("teachers", teachers.map { Checkpoint.describe(modelWithWeights: $0.network) }.joined(separator: " + ")))
             if call.isGiven("weights") { record.append(("weights", call.value("weights").displayText)) }
         }
         if call.isGiven("validation") { record.append(("validation", Checkpoint.describe(data: try call.dataset("validation")))) }

@@ -13,9 +13,18 @@ enum FreeNames {
         return collector.used.filter { !collector.bound.contains($0) && seen.insert($0).inserted }
     }
 
+    /// The names a function assigns to (`calls = calls + 1`, `xs[0] = v`): state it keeps between
+    /// calls, as opposed to settings it reads.
+    static func written(by declaration: FunctionDecl) -> Set<String> {
+        var collector = Collector()
+        collector.visit(declaration.body)
+        return collector.written
+    }
+
     private struct Collector {
         var used: [String] = []
         var bound = Set<String>()
+        var written = Set<String>()
 
         mutating func visit(_ block: Block) {
             for statement in block.statements { visit(statement) }
@@ -28,6 +37,9 @@ enum FreeNames {
                 bound.formUnion(pattern.names)
                 visit(value)
             case .assign(let target, let value, _):
+                var base = target
+                while case .index(let inner, _, _) = base { base = inner }
+                if case .name(let name, _) = base { written.insert(name) }
                 visit(target)
                 visit(value)
             case .function(let decl, _):

@@ -123,7 +123,12 @@ public struct Checkpoint: TrainingCheckpoint {
         let there = Dictionary(saved, uniquingKeysWith: { a, _ in a })
         var differences: [String] = []
         for (key, value) in run where there[key] != value {
-            differences.append("\(key): \(there[key].map(shorten) ?? "not recorded") there, \(shorten(value)) here")
+            guard let saved = there[key] else {
+                differences.append("\(key): not recorded there, \(shorten(value)) here")
+                continue
+            }
+            let (a, b) = shortened(saved, value)
+            differences.append("\(key): \(a) there, \(b) here")
         }
         for (key, value) in saved where !run.contains(where: { $0.key == key }) {
             differences.append("\(key): \(shorten(value)) there, not given here")
@@ -138,6 +143,15 @@ public struct Checkpoint: TrainingCheckpoint {
     }
 
     private func shorten(_ text: String) -> String { text.count > 60 ? String(text.prefix(57)) + "..." : text }
+
+    /// Two values that differ, each cut to about 60 characters from a little before where they
+    /// first differ: a loss's source can differ past its first 60 characters.
+    private func shortened(_ a: String, _ b: String) -> (String, String) {
+        if a.count <= 60 && b.count <= 60 { return (a, b) }
+        let start = Swift.max(0, zip(a, b).prefix { $0 == $1 }.count - 20)
+        func cut(_ text: String) -> String { (start > 0 ? "..." : "") + shorten(String(text.dropFirst(start))) }
+        return (cut(a), cut(b))
+    }
 
     private func json(_ object: Any) -> String {
         (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
@@ -154,6 +168,30 @@ public struct Checkpoint: TrainingCheckpoint {
         for (name, p) in model.namedParameters { hasher.add("\(name)\(formatShape(p.shape));") }
         let leaves = model.namedModules.filter { $0.layer.children.isEmpty }.count
         return "\(leaves) layers, \(model.parameterCount) parameters, #\(hasher.hex)"
+    }
+
+    /// A model as `describe(model:)` and a hash of every parameter's and buffer's values: a
+    /// teacher, which a resumed run must find as it was (another teacher of the same sizes once
+    /// resumed silently).
+    public static func describe(modelWithWeights model: Layer) -> String {
+        var hasher = FNV1a()
+        for (name, p) in model.namedParameters { hasher.add(name, p.value) }
+        for (name, b) in model.namedBuffers { hasher.add(name, b) }
+        return describe(model: model) + ", weights #\(hasher.hex)"
+    }
+
+    /// A hash of a text: a long value's fingerprint in a run's record.
+    public static func fingerprint(text: String) -> String {
+        var hasher = FNV1a()
+        hasher.add(text)
+        return "#\(hasher.hex)"
+    }
+
+    /// A tensor's shape and a hash of its values.
+    public static func describe(tensor: Tensor) -> String {
+        var hasher = FNV1a()
+        hasher.add("", tensor)
+        return "tensor \(formatShape(tensor.shape)) #\(hasher.hex)"
     }
 
     /// The data: its name, size, shapes and a hash of its values.
@@ -180,6 +218,12 @@ struct FNV1a {
 
     mutating func add(_ word: UInt32) {
         for shift in stride(from: 0, to: 32, by: 8) { add(UInt8(truncatingIfNeeded: word >> UInt32(shift))) }
+    }
+
+    /// A named tensor: the name, the shape and every value's bits.
+    mutating func add(_ name: String, _ tensor: Tensor) {
+        add("\(name)\(formatShape(tensor.shape));")
+        tensor.withUnsafeBufferPointer { values in for v in values { add(v.bitPattern) } }
     }
 
     var hex: String { String(value, radix: 16) }

@@ -1,0 +1,45 @@
+import RetortNN
+import RetortTensor
+
+/// What a checkpoint records of a training call's loss, so that resuming with other code, or with
+/// other values the code reads, is refused like any other difference (it once resumed silently:
+/// only the loss's name was recorded, and an anonymous function's is `fn`).
+///
+/// A builtin or a prelude function is its name; a function written in the session is its source,
+/// then each name it reads from around it and that value: numbers, strings and bools as written,
+/// a tensor by its shape and a hash of its values, functions the same way in turn; names it assigns
+/// to are state, left out. A model, or a
+/// tensor that requires gradients, by its shape alone: the loss may read the student or an
+/// adapter, whose weights the run itself changes (teachers are recorded with their weights apart).
+enum LossRecord {
+    static func describe(_ value: Value, prelude: Environment) -> String {
+        var seen = Set<ObjectIdentifier>()
+        return describe(value, prelude: prelude, seen: &seen)
+    }
+
+    private static func describe(_ value: Value, prelude: Environment, seen: inout Set<ObjectIdentifier>) -> String {
+        switch value {
+        case .function(.closure(let closure)):
+            guard closure.environment !== prelude else { return closure.declaration.name ?? "fn" }
+            guard seen.insert(ObjectIdentifier(closure)).inserted else { return closure.declaration.name ?? "fn" }
+            var text = closure.declaration.sourceText
+            // What it assigns is state the run changes (a count of calls), not a setting.
+            let written = FreeNames.written(by: closure.declaration)
+            let reads = FreeNames.of(closure.declaration).compactMap { name -> String? in
+                guard !written.contains(name), let read = closure.environment.lookup(name) else { return nil }
+                if case .function(.builtin) = read { return nil }
+                return "\(name) = \(describe(read, prelude: prelude, seen: &seen))"
+            }
+            if !reads.isEmpty { text += " [reads " + reads.joined(separator: "; ") + "]" }
+            return text
+        case .function(let f): return f.name
+        case .tensor(let t):
+            return t.requiresGrad ? "trainable tensor \(formatShape(t.shape))" : Checkpoint.describe(tensor: t.value)
+        case .model(let m): return Checkpoint.describe(model: m.network)
+        default:
+            // Numbers, strings, lists and records as shown; a long one by a hash of that text.
+            let text = value.displayText
+            return text.count <= 200 ? text : "\(value.typeName) \(Checkpoint.fingerprint(text: text))"
+        }
+    }
+}
