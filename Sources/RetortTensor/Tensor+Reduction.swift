@@ -160,6 +160,9 @@ extension Tensor {
     /// log(sum(exp(x))) over `axes`, computed without overflow by subtracting the maximum first.
     public func logSumExp(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor {
         let resolved = try reductionAxes(axes, op: "logsumexp")
+        // As PyTorch: the log of an empty sum is -inf (an empty result stays empty); the shift
+        // below would take the max of nothing.
+        if count == 0 { return Tensor(shape: reducedShape(Set(resolved), keepDims: keepDims), repeating: -.infinity) }
         var peak = self
         for axis in resolved { peak = try peak.max(axis: axis, keepDims: true) }
         // An all -inf slice keeps -inf rather than producing NaN from inf - inf.

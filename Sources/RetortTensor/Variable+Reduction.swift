@@ -14,7 +14,8 @@ extension Variable {
     public func mean(axes: [Int]? = nil, keepDims: Bool = false) throws -> Variable {
         let resolved = try value.reductionAxes(axes, op: "mean")
         let n = resolved.reduce(1) { $0 * shape[$1] }
-        return try sum(axes: resolved, keepDims: keepDims) * (1 / Float(Swift.max(n, 1)))
+        // Over nothing the mean is 0/0, NaN, as PyTorch's (it was 0 here: a silent answer).
+        return try sum(axes: resolved, keepDims: keepDims) * (1 / Float(n))
     }
 
     /// The largest value over `axis`; nil reduces the whole tensor (ties share the gradient evenly).

@@ -41,6 +41,20 @@ final class ErrorTests: XCTestCase {
         assertError(try Tensor([0.5]).oneHot(classes: 2), "one_hot: label 0.5 at position 0 is not a whole number in 0..<2")
     }
 
+    /// Reductions over nothing give PyTorch's answers (torch.zeros(0, 3).mean() is nan,
+    /// torch.logsumexp(torch.zeros(2, 0), 1) is [-inf, -inf]): the mean was 0 and logsumexp an
+    /// error naming max.
+    func testMeanAndLogSumExpOverNothingAreNaNAndMinusInfinity() throws {
+        let empty = Variable(Tensor.zeros([0, 3]), requiresGrad: true)
+        XCTAssertTrue(try empty.mean().value.scalar?.isNaN ?? false)
+        XCTAssertEqual(try empty.mean(axes: [0]).value.shape, [3])
+        XCTAssertTrue(try empty.mean(axes: [0]).value.scalars.allSatisfy(\.isNaN))
+        let rows = Variable(Tensor.zeros([2, 0]))
+        XCTAssertEqual(try rows.logSumExp(axes: [1]).value.scalars, [-.infinity, -.infinity])
+        XCTAssertEqual(try rows.logSumExp().value.scalar, -.infinity)
+        XCTAssertEqual(try Variable(Tensor.zeros([0, 3])).logSumExp(axes: [1]).value.shape, [0])
+    }
+
     func testBackwardNeedsALossOrASeed() {
         let x = Variable(.ones([3]), requiresGrad: true)
         assertError(try (x * x).backward(), "backward: needs a one-element value (a loss) or an explicit seed, got shape [3]")
