@@ -264,6 +264,26 @@ final class LoaderTests: XCTestCase {
         }
     }
 
+    /// A float64 beyond float32's range is an error naming it, where 1e40 became inf silently;
+    /// integers convert to the nearest float32, as torch.from_numpy(a).float() converts them.
+    func testNPYFloat64BeyondFloat32IsRefused() throws {
+        func npy(_ name: String, _ descr: String, _ values: [UInt64]) throws -> String {
+            var header = Array("{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(values.count),), }".utf8)
+            header += [UInt8](repeating: 32, count: (64 - (10 + header.count + 1) % 64) % 64) + [10]
+            let data = values.flatMap { withUnsafeBytes(of: $0.littleEndian) { Array($0) } }
+            let length = [UInt8(header.count & 0xff), UInt8(header.count >> 8)]
+            return try temporaryFile(name, [0x93] + Array("NUMPY".utf8) + [1, 0] + length + header + data)
+        }
+        let big = try npy("f64.npy", "<f8", [Double(1).bitPattern, Double(1e40).bitPattern])
+        assertError("npy", ["f64.npy: the value 1e+40 (element 1 in storage order) does not fit a float32", "become inf"]) {
+            _ = try NPY.read(path: big)
+        }
+        let fine = try npy("fine.npy", "<f8", [Double(3.3e38).bitPattern, Double(1e-50).bitPattern, Double.infinity.bitPattern])
+        XCTAssertEqual(try NPY.read(path: fine).scalars, [3.3e38, 0, .infinity])
+        let ids = try npy("i64.npy", "<i8", [3, (1 << 40) + 1])
+        XCTAssertEqual(try NPY.read(path: ids).scalars, [3, 1_099_511_627_776])
+    }
+
     func testNPYWriteThenReadGivesTheSameTensor() throws {
         let folder = try temporaryDirectory()
         for original in [

@@ -128,6 +128,20 @@ enum StoredScalar: Equatable {
         }
     }
 
+    /// The first of `count` elements a float32 cannot hold, with its position and its value as
+    /// text: a finite float64 beyond float32's range, which would become infinity (NumPy warns of
+    /// that overflow; nothing did here). Other values convert to the nearest float32, as
+    /// `torch.from_numpy(a).float()` converts them (an int64 of 123456789 is 123456792).
+    func firstUnheld(_ bytes: UnsafeRawBufferPointer, count: Int, bigEndian: Bool) -> (index: Int, value: String)? {
+        guard self == .float64 else { return nil }
+        for i in 0..<count {
+            let raw = bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
+            let v = Double(bitPattern: bigEndian ? UInt64(bigEndian: raw) : UInt64(littleEndian: raw))
+            if v.isFinite && !Float(v).isFinite { return (i, "\(v)") }
+        }
+        return nil
+    }
+
     /// Decodes `count` elements from the start of `bytes` (which holds at least that many) into a tensor.
     func decode(_ bytes: UnsafeRawBufferPointer, shape: [Int], count: Int, bigEndian: Bool) -> Tensor {
         precondition(bytes.count >= count * byteCount, "decode: \(bytes.count) bytes for \(count) elements")

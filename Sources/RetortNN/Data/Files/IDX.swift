@@ -7,7 +7,6 @@ import RetortTensor
     import Darwin
 #endif
 
-
 /// MNIST's IDX format: two zero bytes, an element type code, the number of dimensions, each
 /// dimension as a big-endian UInt32, then the elements, big-endian, in row-major order.
 public enum IDX {
@@ -23,19 +22,22 @@ public enum IDX {
             }
             let magic = bytes.loadUnaligned(as: UInt32.self).bigEndian
             guard bytes[0] == 0, bytes[1] == 0, bytes[3] > 0 else {
-                throw TensorError(.file, 
+                throw TensorError(
+                    .file,
                     "idx",
                     "\(path): bad magic number \(hex(magic)); an IDX file starts with two zero bytes, a type code and "
                         + "the number of dimensions (MNIST images: 0x00000803, labels: 0x00000801)")
             }
             guard let scalar = idxScalar(code: bytes[2]) else {
-                throw TensorError(.file, 
+                throw TensorError(
+                    .file,
                     "idx", "\(path): magic number \(hex(magic)) has unknown element type 0x\(String(bytes[2], radix: 16))")
             }
             let rank = Int(bytes[3])
             let headerBytes = 4 + 4 * rank
             guard bytes.count >= headerBytes else {
-                throw TensorError(.file, 
+                throw TensorError(
+                    .file,
                     "idx", "\(path): the header declares \(rank) dimensions but the file ends after \(bytes.count) bytes")
             }
             let shape = (0..<rank).map {
@@ -52,17 +54,25 @@ public enum IDX {
             guard available >= expected else {
                 let complete = available / Swift.max(itemCount * scalar.byteCount, 1)
                 let what = itemShape.isEmpty ? "" : " of " + itemShape.map(String.init).joined(separator: "×")
-                throw TensorError(.file, 
+                throw TensorError(
+                    .file,
                     "idx",
                     "\(path): header says \(shape[0]) \(items)\(what) but the file holds \(complete) "
                         + "(\(available) of \(expected) data bytes after the \(headerBytes)-byte header)")
             }
             guard available == expected else {
-                throw TensorError(.file, 
+                throw TensorError(
+                    .file,
                     "idx", "\(path): \(available - expected) bytes follow the \(expected) data bytes the header declares")
             }
-            return scalar.decode(
-                UnsafeRawBufferPointer(rebasing: bytes[headerBytes...]), shape: shape, count: count, bigEndian: true)
+            let data = UnsafeRawBufferPointer(rebasing: bytes[headerBytes...])
+            if let (index, value) = scalar.firstUnheld(data, count: count, bigEndian: true) {
+                throw TensorError(
+                    .file, "idx",
+                    "\(path): the value \(value) (element \(index)) does not fit a float32, which Retort's tensors hold: "
+                        + "it would become \(Float(value).map { "\($0)" } ?? "another number")")
+            }
+            return scalar.decode(data, shape: shape, count: count, bigEndian: true)
         }
     }
 
@@ -94,7 +104,8 @@ extension Dataset {
         let x = try IDX.read(path: images, items: "images")
         let y = try IDX.read(path: labels, items: "labels")
         guard y.rank == 1 else {
-            throw TensorError(.file, 
+            throw TensorError(
+                .file,
                 "idx", "\(labels): labels must be one number per image, but the file holds shape \(formatShape(y.shape))")
         }
         guard x.shape[0] == y.shape[0] else {
@@ -102,7 +113,8 @@ extension Dataset {
         }
         let values = y.scalars
         if let bad = values.firstIndex(where: { $0 < 0 || $0 != $0.rounded() || $0 > 16_777_216 }) {
-            throw TensorError(.file, 
+            throw TensorError(
+                .file,
                 "idx",
                 "\(labels): the label at index \(bad) is \(values[bad]), which is not a class index (a whole number ≥ 0)")
         }

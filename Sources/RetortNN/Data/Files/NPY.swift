@@ -38,7 +38,8 @@ public enum NPY {
             }
             let dataStart = headerStart + headerLength
             guard dataStart <= bytes.count else {
-                throw TensorError(.file, 
+                throw TensorError(
+                    .file,
                     "npy", "\(path): the \(headerLength)-byte header runs past the end of the \(bytes.count)-byte file")
             }
             let text = String(decoding: bytes[headerStart..<dataStart], as: UTF8.self)
@@ -51,11 +52,20 @@ public enum NPY {
             let expected = count * header.scalar.byteCount
             let available = bytes.count - dataStart
             guard available == expected else {
-                throw TensorError(.file, 
+                throw TensorError(
+                    .file,
                     "npy",
                     "\(path): shape \(header.shapeText) of '\(header.descr)' needs \(expected) data bytes but "
                         + "\(available) follow the \(dataStart)-byte header"
                         + (available < expected ? " (the file is truncated)" : ""))
+            }
+            if let (index, value) = header.scalar.firstUnheld(
+                UnsafeRawBufferPointer(rebasing: bytes[dataStart...]), count: count, bigEndian: header.bigEndian)
+            {
+                throw TensorError(
+                    .file, "npy",
+                    "\(path): the value \(value) (element \(index) in storage order) does not fit a float32, which "
+                        + "Retort's tensors hold: it would become \(Float(value).map { "\($0)" } ?? "another number")")
             }
             let stored = header.scalar.decode(
                 UnsafeRawBufferPointer(rebasing: bytes[dataStart...]),
@@ -133,7 +143,8 @@ public enum NPY {
             var parser = PythonLiteralParser(text, source: source)
             let fields = try parser.parseDictionary()
             func malformed(_ why: String) -> TensorError {
-                TensorError(.file, 
+                TensorError(
+                    .file,
                     "npy",
                     "\(source): malformed header \(FileReading.quoted(text.trimmingCharacters(in: .whitespacesAndNewlines))): \(why)"
                 )
@@ -176,10 +187,12 @@ public enum NPY {
             case "u8", "Q", "L": scalar = .uint64
             case "b1", "?": scalar = .bool
             case "O":
-                throw TensorError(.file, 
+                throw TensorError(
+                    .file,
                     "npy", "\(source): dtype 'O' holds Python objects, which can only be read by unpickling them")
             default:
-                throw TensorError(.file, 
+                throw TensorError(
+                    .file,
                     "npy",
                     "\(source): dtype '\(descr)' is not supported (floats f2/f4/f8, integers i1–i8 and u1–u8, and bool b1 are)"
                 )
