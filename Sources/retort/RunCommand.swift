@@ -14,7 +14,10 @@ struct Run: ParsableCommand {
             """)
 
     @Argument(help: "The script to run (.rt).") var file: String?
-    @Option(name: .shortAndLong, help: "Evaluate this code instead of a file.") var expression: String?
+    @Option(
+        name: .shortAndLong, parsing: .unconditional,
+        help: "Evaluate this code instead of a file (it may start with a dash: -e '-2^2').")
+    var expression: String?
     @Option(help: "Seed for the session's random generator.") var seed: UInt64 = 0
 
     static let syntaxError: Int32 = 65
