@@ -94,6 +94,31 @@ final class LanguageModelTests: XCTestCase {
         return model
     }
 
+    /// nanoGPT's own checkpoints hold the tied head twice, as lm_head.weight beside
+    /// transformer.wte.weight: the same values load as the one tied weight; other values are a
+    /// head of its own, refused by name (both were refused as a name the model does not have).
+    func testACheckpointHoldingTheTiedHeadTooLoads() throws {
+        var g = RandomGenerator(seed: 2)
+        let other = try GPT.make(vocabulary: 11, block: 8, layers: 1, heads: 2, width: 16, generator: &g)
+        var tensors = other.namedParameters.map { (name: $0.name, tensor: $0.variable.value) }
+        let wte = try XCTUnwrap(tensors.first { $0.name == "transformer.wte.weight" }?.tensor)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("retort-tied-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let tied = folder.appendingPathComponent("tied.safetensors").path
+        try SafeTensors.write(tensors + [(name: "lm_head.weight", tensor: wte)], to: tied)
+        var target = RandomGenerator(seed: 3)
+        let fresh = try GPT.make(vocabulary: 11, block: 8, layers: 1, heads: 2, width: 16, generator: &target)
+        try SafeTensors.load(from: tied, into: fresh)
+        XCTAssertEqual(fresh.namedParameters.first { $0.name == "transformer.wte.weight" }?.variable.value, wte)
+        tensors.append((name: "lm_head.weight", tensor: wte * 2))
+        let untied = folder.appendingPathComponent("untied.safetensors").path
+        try SafeTensors.write(tensors, to: untied)
+        XCTAssertThrowsError(try SafeTensors.load(from: untied, into: fresh)) { error in
+            XCTAssertTrue("\(error)".contains("lm_head.weight in \(untied) is not transformer.wte.weight"), "\(error)")
+        }
+    }
+
     func testAnanoGPTCheckpointLoadsAndGivesItsLogits() throws {
         let model = try loadedGPT()
         XCTAssertEqual(

@@ -397,6 +397,23 @@ public enum SafeTensors {
         let buffers = model.namedBuffers + model.namedInt8Buffers
         let expected = parameters.map { ($0.name, $0.variable.shape) } + buffers.map { ($0.name, $0.tensor.shape) }
 
+        // A head tied to an embedding (nanoGPT's lm_head, tied to wte) owns no weight, but
+        // nanoGPT's own checkpoints hold it under its name too: the same values are the same
+        // weight, and are taken as such; other values are a head this model cannot hold.
+        var untied: [String] = []
+        for (name, layer) in model.namedModules {
+            guard let head = layer as? TiedHead else { continue }
+            let alias = name.isEmpty ? "weight" : name + ".weight"
+            guard let copy = stored[alias],
+                let source = parameters.first(where: { $0.variable === head.embedding.weight })?.name
+            else { continue }
+            stored[alias] = nil
+            if stored[source] != copy {
+                untied.append(
+                    "\(alias) in \(path) is not \(source): the model's \(name) is tied to \(source) (as nanoGPT ties "
+                        + "lm_head to wte), so a head of its own cannot load into it")
+            }
+        }
         var missing: [String] = []
         var misshapen: [String] = []
         for (name, shape) in expected {
@@ -411,7 +428,7 @@ public enum SafeTensors {
         }
         let known = Set(expected.map(\.0))
         let unexpected = file.tensors.map(\.name).filter { stored[$0] != nil && !known.contains($0) }
-        var problems = misshapen
+        var problems = misshapen + untied
         if !missing.isEmpty { problems.append("\(path) lacks \(listed(missing)), which the model expects") }
         if !unexpected.isEmpty { problems.append("\(path) holds \(listed(unexpected)), which the model does not have") }
         // A misshapen tensor makes it a shape error; names alone that disagree, an argument error.
