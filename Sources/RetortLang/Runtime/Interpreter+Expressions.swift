@@ -122,6 +122,19 @@ extension Interpreter {
         // size), then each element is copied once, straight into the new tensor.
         let shape = [values.count] + first, size = MemoryBudget.product(first)
         do { try MemoryBudget.check("tensor", shape) } catch { throw wrap(error, at: range) }
+        // Tensors (computed ones too, in no_grad or while export traces a model) are stacked as an
+        // op, so a traced graph reads them where they were made: copied into a new constant, a
+        // list like [l1(x), l2(x)] was a constant of the example batch in an exported model.
+        if values.contains(where: { if case .tensor = $0 { return true } else { return false } }) {
+            let parts = values.map { value -> Variable in
+                switch value {
+                case .tensor(let t): return t
+                case .number(let n): return Variable(Tensor(Float(n)))
+                default: return Variable(Tensor(0))
+                }
+            }
+            do { return .tensor(try Variable.stack(parts, axis: 0)) } catch { throw wrap(error, at: range) }
+        }
         return .tensor(
             Variable(
                 Tensor(shape: shape) { out in
