@@ -42,7 +42,7 @@ def main(retort):
     check("and is defined when complete", "  T^2 * s + t\r", PROMPT)
     check("it can be called", "kd2(1, 2, 0)\r", r"\r18\r\n")
     check("an error names the line and column", "let data = blobs(n: 4000)\rdata @ 3\r", r"<cell \d+>:1:1: TypeError")
-    check("earlier bindings survive the error", "data.cl\t", "data.classes")
+    check("earlier bindings survive the error", "data.classe\t", "data.classes")
     check("the completed field evaluates", "\r", r"\r3\r\n")
     check("Tab completes a named parameter", "fit(m, data, epo\t", "epochs: ")
     check("Ctrl-C clears it", None, PROMPT, control="c")
