@@ -265,6 +265,7 @@ extension Builtins {
             guard let block = Generation.block(of: model.network) else {
                 throw call.error("\(model.name ?? "the model") has no positions layer, so its block size is unknown", at: "model")
             }
+            try checkVocabulary(call, model, v, at: call.isGiven("v") ? "v" : "samples")
             let data: Dataset
             do { data = try Dataset.sequences(corpus, vocabulary: v, block: block) } catch {
                 throw call.interpreter.wrap(error, at: call.range(of: "samples"))
@@ -272,6 +273,23 @@ extension Builtins {
             return .number(try negativeLogLikelihood(call, model, data))
         },
     ]
+
+    /// Refuses a vocabulary whose size is not the model's number of logits per position: its ids
+    /// would be read as other characters (a model of `.xyz` sampled through the names' vocabulary
+    /// gave "abacbcc" for "xyxzyzz"), or overflow it with an error naming decode or embedding.
+    static func checkVocabulary(_ call: BuiltinCall, _ model: Model, _ v: Vocabulary, at name: String) throws {
+        let logits: Tensor
+        do { logits = try Evaluation.predict(model.network, Tensor(shape: [1, 1], repeating: 0)) } catch {
+            throw call.interpreter.wrap(error, at: call.range(of: "model"))
+        }
+        guard let outputs = logits.shape.last, outputs == v.count else {
+            let symbols = (0..<v.count).map(v.symbol).joined()
+            throw call.error(
+                "\(model.name ?? "the model") gives \(logits.shape.last ?? 0) logits per position, but this vocabulary has "
+                    + "\(v.count) symbols (\(symbols.prefix(40))\(symbols.count > 40 ? "…" : "")): the model was built for another one",
+                at: name)
+        }
+    }
 
     /// Samples of the call's model: `n`, `prompt`, `temperature`, `top_k`, `seed` as `generate` reads them.
     static func sample(_ call: BuiltinCall) throws -> (lines: [String], vocabulary: Vocabulary) {
@@ -282,6 +300,7 @@ extension Builtins {
                 "\(model.name ?? "the model") has no positions layer (positions(block, d)), so how long a sample may be is unknown",
                 at: "model")
         }
+        try checkVocabulary(call, model, v, at: "v")
         let promptText = call.builtin.parameters.contains { $0.name == "prompt" } ? try call.string("prompt") : ""
         let prompt: [Int]
         do { prompt = try v.encode(promptText) } catch {
