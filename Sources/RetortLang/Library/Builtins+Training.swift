@@ -303,14 +303,14 @@ extension Builtins {
             }
             // The teachers are frozen and in evaluation mode for the whole call, whatever the loss
             // does with them (features(teacher, x, k) included); both are restored afterwards.
-            let teacherState = teachers.map { t in (t.network.isTraining, t.network.parameters.map { ($0, $0.requiresGrad) }) }
+            let teacherState = teachers.map { t in (Modes(of: t.network), t.network.parameters.map { ($0, $0.requiresGrad) }) }
             for t in teachers {
                 t.network.isTraining = false
                 for p in t.network.parameters { p.requiresGrad = false }
             }
             defer {
                 for (t, state) in zip(teachers, teacherState) {
-                    t.network.isTraining = state.0
+                    state.0.restore()
                     for (p, requires) in state.1 { p.requiresGrad = requires }
                 }
             }

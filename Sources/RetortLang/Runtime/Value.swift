@@ -169,7 +169,7 @@ public final class Model {
     }
 
     /// `train` or `eval`: what dropout and batch norm do when the model is called.
-    var modeText: String { network.isTraining ? "train" : "eval" }
+    var modeText: String { Modes.describe(module) }
 
     /// What this model is as a member of another: its one layer, or the whole sequence.
     var module: Layer { isLayer ? network.layers[0] : network }

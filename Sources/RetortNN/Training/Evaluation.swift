@@ -5,9 +5,9 @@ import RetortTensor
 public enum Evaluation {
     /// The model's outputs in evaluation mode, without building a graph; the mode is restored.
     public static func predict(_ model: Layer, _ x: Tensor) throws -> Tensor {
-        let wasTraining = model.isTraining
+        let modes = Modes(of: model)
         model.isTraining = false
-        defer { model.isTraining = wasTraining }
+        defer { modes.restore() }
         return try GradMode.withoutGradients { try model(Variable(x)).value }
     }
 

@@ -145,9 +145,10 @@ public final class Trainer {
         }
         // Training mode while training, then back to the mode the model had (as PyTorch code
         // that calls model.train() and restores model.eval() afterwards).
-        let wasTraining = model.isTraining
+        // Each layer's own mode: one left in eval mode (a frozen batch norm) is in eval mode again after.
+        let modes = Modes(of: model)
         model.isTraining = true
-        defer { model.isTraining = wasTraining }
+        defer { modes.restore() }
         try Self.checkFinite(data, what: "the training data")
         if let validation { try Self.checkFinite(validation, what: "the validation data") }
         var firstEpoch = 1
