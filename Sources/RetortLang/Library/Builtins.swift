@@ -87,7 +87,11 @@ enum Builtins {
         ) { call in .string(call.value("value").typeName) },
         Builtin(
             "len",
-            [.init("value", .oneOf([.list(.any), .tuple, .string, .dataset, .range, .record(.any), .tensorValue, .corpus, .vocab]))],
+            [
+                .init(
+                    "value",
+                    .oneOf([.list(.any), .tuple, .string, .dataset, .range, .record(.any), .tensorValue, .corpus, .vocab]))
+            ],
             category: "general",
             summary:
                 "The number of items: list and tuple items, dataset examples, a tensor's first dimension, a corpus's lines, a vocabulary's symbols (the end mark included).",
@@ -128,11 +132,19 @@ enum Builtins {
             return .none
         },
         Builtin(
-            "round", [.init("x", .number()), .init("digits", .number(), .number(0))], category: "general",
-            summary: "A number rounded to `digits` decimal places.", example: "round(3.14159, digits: 2)"
+            "round", [.init("x", .number()), .init("digits", .wholeNumber(min: -308, max: 308), .number(0))],
+            category: "general",
+            summary:
+                "A number rounded to `digits` decimal places (negative: to tens, hundreds, ...), a half to the even neighbour as Python's round and torch.round do (round(2.5) is 2).",
+            example: "round(3.14159, digits: 2)"
         ) { call in
-            let scale = Foundation.pow(10, try call.number("digits"))
-            return .number((try call.number("x") * scale).rounded() / scale)
+            let x = try call.number("x")
+            let scale = Foundation.pow(10, Double(try call.int("digits")))
+            let scaled = x * scale
+            // Past what a double holds in its digits there is nothing to round (round(5, digits: 400)
+            // was NaN, round(1e300, digits: 10) infinity).
+            guard x.isFinite, scaled.isFinite, scale > 0, Swift.abs(scaled) < 0x1p52 else { return .number(x) }
+            return .number(scaled.rounded(.toNearestOrEven) / scale)
         },
         Builtin(
             "range", [.init("start", .wholeNumber()), .init("end", .wholeNumber())], category: "general",
