@@ -89,6 +89,29 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(outcome.important, 42)
     }
 
+    /// `:load` reads a path as a shell would: quotes around it dropped (a path with a space), and
+    /// `~/` as the home folder; it looked for a file whose name held the quotes.
+    func testLoadTakesAQuotedPathAndTheHomeFolder() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("retort load \(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("my run.rt")
+        try Data("let loaded = 42\n".utf8).write(to: file)
+        let session = Session(sink: CollectingSink())
+        for quote in ["\"", "'"] {
+            _ = session.execute("let loaded = 0")
+            guard case .done(.success?) = session.runCommand(":load \(quote)\(file.path)\(quote)") else {
+                return XCTFail("\(quote)-quoted path not loaded")
+            }
+            guard case .success(.number(let n)?) = session.execute("loaded") else { return XCTFail("loaded unbound") }
+            XCTAssertEqual(n, 42)
+        }
+        guard case .refused(let message) = session.runCommand(":load ~/retort-no-such-file-\(UUID().uuidString).rt") else {
+            return XCTFail("a missing file must be refused")
+        }
+        XCTAssertTrue(message.contains(NSHomeDirectory()), message)
+    }
+
     func testInterruptStopsExponentialRecursionAnEndlessLoopAndALongBuiltin() throws {
         let session = Session(sink: CollectingSink())
         _ = session.execute("fn f(n) = if n == 0 { 0 } else { f(n - 1) + f(n - 1) }\nlet kept = 7")

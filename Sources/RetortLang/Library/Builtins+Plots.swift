@@ -294,8 +294,9 @@ extension Builtins {
             ],
             category: "plots",
             summary:
-                "Histograms of tensors (a model's weights, say, before and after pruning) over shared bins; names label them.",
-            example: "histogram(weights(teacher), weights(pruned), names: [\"before\", \"after\"])"
+                "Histograms of tensors (a model's weights, say, before and after pruning) over shared bins; names label them. m.parameters[...] is the model's own tensor, which prune and training change in place (as a PyTorch parameter): keep a copy with detach(...) to compare before and after.",
+            example:
+                "histogram(detach(teacher.parameters[\"0.weight\"]), pruned.parameters[\"0.weight\"], names: [\"before\", \"after\"])"
         ) { call in
             var sets: [[Double]] = []
             for arg in call.rest {

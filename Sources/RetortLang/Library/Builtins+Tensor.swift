@@ -144,7 +144,9 @@ extension Builtins {
         },
         Builtin(
             "gather", [.init("x", .tensor), .init("axis", .wholeNumber()), .init("index", .tensor)], category: "tensor",
-            summary: "PyTorch's gather: values picked along an axis by an index tensor.", example: "gather(logits, 1, labels)"
+            summary:
+                "PyTorch's gather: values picked along an axis by an index tensor of the same rank as x (labels [N] for logits [N, C] as reshape(labels, [-1, 1])).",
+            example: "gather(logits, 1, reshape(labels, [-1, 1]))"
         ) { call in
             let x = try call.tensor("x")
             let axis = try call.int("axis")

@@ -99,8 +99,15 @@ extension Session {
             return .done(nil)
         case ":load":
             guard !argument.isEmpty else { return usage() }
-            switch Session.readSource(argument) {
-            case .success(let code): return .done(execute(code, name: argument))
+            // As a shell would read it: quotes around the path dropped, ~ as the home folder
+            // (`:load "my run.rt"` looked for a file named with its quotes).
+            var path = argument
+            if path.count >= 2, let first = path.first, first == path.last, first == "\"" || first == "'" {
+                path = String(path.dropFirst().dropLast())
+            }
+            if path == "~" || path.hasPrefix("~/") { path = NSString(string: path).expandingTildeInPath }
+            switch Session.readSource(path) {
+            case .success(let code): return .done(execute(code, name: path))
             case .failure(let error): return .refused(error.message)
             }
         case ":reset":
