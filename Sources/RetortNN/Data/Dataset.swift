@@ -47,6 +47,14 @@ public struct Dataset {
         var g = RandomGenerator(seed: seed)
         let order = g.permutation(count)
         let cut = Int((Double(count) * fraction).rounded())
+        // As scikit-learn's train_test_split: a part left empty is an error, not a dataset that
+        // fails later (or measures nothing).
+        guard cut > 0, cut < count else {
+            throw TensorError(
+                .argument, "split",
+                "a fraction of \(fraction) of \(count) examples leaves the \(cut == 0 ? "first" : "second") part empty; give a fraction between \(String(format: "%.3g", 1 / Double(Swift.max(count, 1)))) and \(String(format: "%.3g", 1 - 1 / Double(Swift.max(count, 1))))"
+            )
+        }
         return (subset(Array(order[..<cut])), subset(Array(order[cut...])))
     }
 
