@@ -34,6 +34,7 @@ check "bench --seconds=nan is refused, not run forever" 64 'seconds must be a nu
 check "bench --seconds=0 is refused" 64 'seconds must be a number of seconds > 0 \(got 0.0\)' -- timeout 10 "$retort" bench --seconds=0 --only mlp-64
 check "bench --onnx on a file says so" 64 "--onnx '/dev/null' is a file, not a folder" -- timeout 10 "$retort" bench --onnx /dev/null --only infer-mlp
 check "-e takes code that starts with a dash" 0 '^-4$' -- "$retort" run -e '-2^2'
+check "input at the end of standard input says so" 70 'input: no line to read: the input has ended' -- bash -c "'$retort' run -e 'input(\"name? \")' < /dev/null"
 check "bench runs one workload" 0 '^mlp-64-32-10/b64 +[0-9.]+ samples/s' -- "$retort" bench --seconds 0.05 --only mlp-64 --threads 1
 # The convolution's chunks run their GEMMs on both threads at once while the bench profiles them.
 check "bench profiles a CNN's GEMMs on two threads" 0 '^cnn-28x28/b64 +[0-9.]+ samples/s +[0-9.]+ \(' -- env RETORT_GEMM=onednn "$retort" bench --seconds 0.1 --only cnn-28x28/b64 --threads 2

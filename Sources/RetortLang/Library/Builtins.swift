@@ -68,7 +68,9 @@ enum Builtins {
         ) { call in
             let prompt = try call.string("prompt")
             guard let line = call.interpreter.sink.readInput(prompt: prompt, password: try call.bool("password")) else {
-                throw call.error("this front end cannot ask for input (a notebook must allow stdin)", kind: .runtime)
+                throw call.error(
+                    "no line to read: the input has ended (a script's standard input), or this front end cannot ask for "
+                        + "one (a notebook must allow stdin)", kind: .runtime)
             }
             return .string(line)
         },
