@@ -111,17 +111,26 @@ extension Builtins {
         return record
     }
 
-    /// Runs a trainer, turning the ways a run stops into diagnostics at the call.
+    /// Runs a trainer, turning the ways a run stops into diagnostics at the call. A run that
+    /// stops after finishing an epoch leaves its history in `last_history` (as Keras's fit returns
+    /// its history when TerminateOnNaN stops it); the diagnostic says so.
     static func run(_ call: BuiltinCall, _ trainer: Trainer, model: Model, resume: Bool) throws -> History {
         let name = model.name ?? "the model"
+        var historyNote: [String] = []
+        func keepHistory() {
+            guard let history = trainer.history, !history.epochs.isEmpty else { return }
+            call.interpreter.globals.define("last_history", .history(history))
+            historyNote = ["the \(history.epochs.count) epochs it finished are in last_history (plot(last_history))"]
+        }
         do {
             return try trainer.run(name: model.name ?? "", random: call.interpreter, resume: resume)
         } catch let error as TrainingError {
+            keepHistory()
             switch error {
             case .interrupted(let place):
                 throw call.interpreter.diagnostic(
                     .interrupted, "\(trainer.task) interrupted in \(place); \(name) keeps the weights of that batch",
-                    at: call.range)
+                    at: call.range, notes: historyNote)
             case .nonFiniteLoss(_, _, _, _, _, let weightsFinite):
                 let kept =
                     weightsFinite
@@ -129,7 +138,7 @@ extension Builtins {
                     : "\(name)'s weights are no longer finite: the update before overflowed"
                 throw call.interpreter.diagnostic(
                     .runtime, "\(error): \(trainer.task) stopped; \(kept)", at: call.range,
-                    notes: [
+                    notes: historyNote + [
                         "common causes: a learning rate too large for the model (try lr: 1e-3, or clip: 1.0), a temperature T of 0 in a distillation loss, log of 0 in a hand-written loss"
                     ])
             case .lossNotScalar:

@@ -128,11 +128,16 @@ public final class Trainer {
         total > 1 ? Double(step) / Double(total - 1) : 1
     }
 
+    /// The history of the latest run, kept when it stops with an error (a NaN loss, an interrupt):
+    /// the epochs it finished are still worth plotting.
+    public private(set) var history: History?
+
     /// Trains for the settings' epochs (after those a resumed checkpoint covers) and returns the
     /// history. The model trains in train mode and goes back to the mode it had; `random`'s
     /// generator shuffles the batches, and a checkpoint saves and restores it.
     public func run(name: String, random: RandomSource, resume: Bool = false) throws -> History {
         let history = History(name: name)
+        self.history = history
         let batches = batchesPerEpoch
         let epochs = settings.epochs
         let started = Date()
