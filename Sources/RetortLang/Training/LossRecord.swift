@@ -8,9 +8,9 @@ import RetortTensor
 /// A builtin or a prelude function is its name; a function written in the session is its source,
 /// then each name it reads from around it and that value: numbers, strings and bools as written,
 /// a tensor by its shape and a hash of its values, functions the same way in turn; names it assigns
-/// to are state, left out. A model, or a
-/// tensor that requires gradients, by its shape alone: the loss may read the student or an
-/// adapter, whose weights the run itself changes (teachers are recorded with their weights apart).
+/// to are state, left out. A model, or a tensor that requires gradients, by its shape alone: the
+/// loss may read the student or an adapter, whose weights the run itself changes (the teachers are
+/// recorded apart, with their weights).
 enum LossRecord {
     static func describe(_ value: Value, prelude: Environment) -> String {
         var seen = Set<ObjectIdentifier>()
