@@ -59,7 +59,8 @@ public enum Comparison {
             let count = Double(Swift.max(truth.count, 1))
             return Report(
                 accuracy: Double(zip(top, truth).filter { $0 == $1 }.count) / count, loss: loss,
-                parameters: Quantizer.parameterCount(model), nonZero: nonZeroParameters(model), bytes: Quantizer.storedBytes(model),
+                parameters: Quantizer.parameterCount(model), nonZero: nonZeroParameters(model),
+                bytes: Quantizer.storedBytes(model),
                 milliseconds: try medianLatency(model, sample),
                 agreement: Double(zip(top, referenceTop).filter { $0 == $1 }.count) / count,
                 // KL of a model from itself is 0 up to rounding; never report "-0.0000".
@@ -75,13 +76,19 @@ public enum Comparison {
             + model.namedBuffers.filter { $0.name.hasSuffix("bias") }.reduce(0) { $0 + count($1.tensor) }
     }
 
-    /// The median time of `runs` predictions of `batch`, after one warm-up, in milliseconds.
+    /// The median time of `runs` predictions of `batch` (eval mode, no gradients), after one
+    /// warm-up, in milliseconds. The mode is switched once around them, not in each: saving and
+    /// restoring every layer's mode walks the model, which a small model's microseconds would count.
     public static func medianLatency(_ model: Layer, _ batch: Tensor, runs: Int = 21) throws -> Double {
-        _ = try Evaluation.predict(model, batch)
+        let modes = Modes(of: model)
+        model.isTraining = false
+        defer { modes.restore() }
+        func predict() throws { _ = try GradMode.withoutGradients { try model(Variable(batch)).value } }
+        try predict()
         var times: [Double] = []
         for _ in 0..<max(runs, 1) {
             let started = DispatchTime.now().uptimeNanoseconds
-            _ = try Evaluation.predict(model, batch)
+            try predict()
             times.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
         }
         return times.sorted()[times.count / 2]
