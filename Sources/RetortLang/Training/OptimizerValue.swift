@@ -73,7 +73,8 @@ public final class OptimizerValue {
         return "\(kind.rawValue)(\(parts.joined(separator: ", ")))"
     }
 
-    /// Binds this optimizer to `model` on first use; nil when that is fine, else the complaint.
+    /// Binds this optimizer to `model` on first use; nil when that is fine, else the complaint. An
+    /// optimizer that `step` has used before must have updated some of `model`'s parameters.
     func claim(_ model: Model) -> String? {
         if let owner {
             guard owner === model.network else {
@@ -81,6 +82,16 @@ public final class OptimizerValue {
                     "this \(kind.rawValue) optimizer already trains \(ownerName); an optimizer belongs to one model (its moments and step count are that model's). Make a new one for \(model.name ?? "this model"): opt: \(kind.rawValue)(...)"
             }
             return nil
+        }
+        // `step` before any fit: the parameters it updated must be (some of) this model's, else its
+        // step count, schedule position and the other parameters' moments would carry into this run.
+        if let stepped = optimizer?.parameters, !stepped.isEmpty {
+            let held = Set(model.network.namedParameters.map { ObjectIdentifier($0.variable) })
+            if !stepped.contains(where: { held.contains(ObjectIdentifier($0)) }) {
+                let shapes = stepped.prefix(3).map { formatShape($0.shape) }.joined(separator: ", ")
+                return
+                    "this \(kind.rawValue) optimizer has already taken \(steps) step\(steps == 1 ? "" : "s") on \(stepped.count) parameters \(model.name ?? "this model") does not hold (\(shapes)\(stepped.count > 3 ? ", ..." : "")); its step count and moments are theirs. Make a new one for \(model.name ?? "this model"): opt: \(kind.rawValue)(...)"
+            }
         }
         owner = model.network
         ownerName = model.name ?? "another model"
