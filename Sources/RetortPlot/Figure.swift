@@ -62,7 +62,11 @@ public struct Panel: Sendable {
             case .bars(let b):
                 if let label = b.label { entries.append(LegendEntry(label: label, colour: b.colour, symbol: .box)) }
             case .points(let p):
-                for (i, name) in p.classNames.enumerated() { entries.append(LegendEntry(label: name, colour: i, symbol: .dot)) }
+                // Only the classes some point has: classes [0, 1, 7] are three entries, not eight.
+                let present = Set(p.classes)
+                for (i, name) in p.classNames.enumerated() where present.contains(i) {
+                    entries.append(LegendEntry(label: name, colour: i, symbol: .dot))
+                }
             case .heatmap: break
             }
         }
@@ -168,7 +172,7 @@ public struct Points: Sendable {
     public var y: [Double]
     /// Palette index of each point.
     public var classes: [Int]
-    /// Legend names for classes 0, 1, …; empty for no legend.
+    /// Legend names for classes 0, 1, …; empty for no legend. The legend lists the classes some point has.
     public var classNames: [String]
 
     public init(x: [Double], y: [Double], classes: [Int], classNames: [String] = []) {

@@ -255,6 +255,14 @@ final class TextRendererTests: XCTestCase {
         XCTAssertTrue(out[4].contains("@@            @@"), out[4])
     }
 
+    func testScatterLegendListsOnlyTheClassesItsPointsHave() {
+        let points = Points(
+            x: [0, 1, 2], y: [0, 1, 2], classes: [0, 1, 7], classNames: (0...7).map { "class \($0)" })
+        let out = Figure(panels: [Panel(marks: [.points(points)])]).text(width: 80)
+        for k in [0, 1, 7] { XCTAssertTrue(out.contains("class \(k)"), out) }
+        for k in 2...6 { XCTAssertFalse(out.contains("class \(k)"), "no point has class \(k):\n\(out)") }
+    }
+
     func testScatterClassesOverDecisionRegions() {
         let n = 30
         let regions = (0..<n * n).map { i -> Double in (Double(i % n) + 0.5) / Double(n) > 0.5 ? 1 : 0 }
