@@ -159,10 +159,24 @@ final class BuiltinCall {
     /// The one shape of every argument's refusal: "`NAME` of BUILTIN must be EXPECTED, got VALUE",
     /// where EXPECTED is the parameter's declared type unless a check inside the builtin says more.
     func fail(_ name: String, _ expected: String? = nil, got value: Value? = nil, at place: SourceRange? = nil) -> Diagnostic {
-        let expected = expected ?? builtin.parameters.first { $0.name == name }?.type.description ?? "something else"
+        let type = builtin.parameters.first { $0.name == name }?.type
+        let expected = expected ?? type?.description ?? "something else"
+        let given = value ?? self.value(name)
         return interpreter.diagnostic(
-            .type, "`\(name)` of \(builtin.name) must be \(expected), got \(describeShort(value ?? self.value(name)))",
+            .type,
+            "`\(name)` of \(builtin.name) must be \(expected), got \(describeShort(given))\(Self.firstOutlier(given, for: type))",
             at: place ?? range(of: name))
+    }
+
+    /// For a list of numbers that should be whole (and at least a minimum): which one is not,
+    /// as ` (1.5 at position 0 is not a whole number)`; empty otherwise.
+    private static func firstOutlier(_ value: Value, for type: ParameterType?) -> String {
+        guard case .wholeNumbers(let min) = type, let numbers = value.numberList else { return "" }
+        for (i, n) in numbers.enumerated() {
+            if !n.isWhole { return " (\(formatNumber(n)) at position \(i) is not a whole number)" }
+            if let min, n < Double(min) { return " (\(formatNumber(n)) at position \(i) is below \(min))" }
+        }
+        return ""
     }
 
     func error(_ message: String, kind: Diagnostic.Kind = .argument, at name: String? = nil) -> Diagnostic {

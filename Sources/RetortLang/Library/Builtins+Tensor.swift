@@ -263,6 +263,12 @@ extension Builtins {
             let x = try call.tensor("x")
             let axis = try call.int("axis")
             let eps = try call.float("eps")
+            guard axis < x.shape.count else {
+                throw call.error(
+                    "axis \(axis) is out of range for x of shape \(formatShape(x.shape))"
+                        + (x.shape.count == 1 ? " (a vector's only axis is 0: normalize(x, axis: 0))" : ""),
+                    at: call.isGiven("axis") ? "axis" : "x")
+            }
             return try call.tensorOp { try x / (x * x).sum(axes: [axis], keepDims: true).sqrt().clamp(min: eps, max: nil) }
         },
         reduction("sum", summary: "Sum over an axis, or of everything.", example: "sum(x, axis: 1)") { x, a, k in
