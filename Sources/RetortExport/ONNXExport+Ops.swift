@@ -44,7 +44,7 @@ extension ONNXExport.Translation {
             return try emit("Softmax", [input(node, 0)], [.int("axis", int(node, "axis"))])
         case "log_softmax":
             return try emit("LogSoftmax", [input(node, 0)], [.int("axis", int(node, "axis"))])
-        case "sum", "max", "min", "logsumexp":
+        case "sum", "mean", "max", "min", "logsumexp":
             return try reduction(node)
         case "linear":
             return try linear(node)
@@ -130,8 +130,8 @@ extension ONNXExport.Translation {
         return try emit("Mul", [half, emit("Add", [erf, scalar(1, "one")])])
     }
 
-    /// ReduceSum takes its axes as an input in opset 17; ReduceMax, ReduceMin and ReduceLogSumExp
-    /// still as an attribute. No axes (a scalar's) reduces everything, as Retort does.
+    /// ReduceSum takes its axes as an input in opset 17; ReduceMean, ReduceMax, ReduceMin and
+    /// ReduceLogSumExp still as an attribute. No axes (a scalar's) reduces everything, as Retort does.
     private mutating func reduction(_ node: Graph.Node) throws -> String {
         let axes = try ints(node, "axes")
         let keep: AttributeProto = .int("keepdims", node.op.bool("keep_dims") == true ? 1 : 0)
@@ -140,7 +140,7 @@ extension ONNXExport.Translation {
         case "sum":
             return try emit("ReduceSum", axes.isEmpty ? [x] : [x, int64s(axes, "axes")], [keep])
         default:
-            let type = ["max": "ReduceMax", "min": "ReduceMin"][node.op.name] ?? "ReduceLogSumExp"
+            let type = ["mean": "ReduceMean", "max": "ReduceMax", "min": "ReduceMin"][node.op.name] ?? "ReduceLogSumExp"
             return try emit(type, [x], (axes.isEmpty ? [] : [.ints("axes", axes)]) + [keep])
         }
     }

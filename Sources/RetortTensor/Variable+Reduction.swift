@@ -15,7 +15,15 @@ extension Variable {
         let resolved = try value.reductionAxes(axes, op: "mean")
         let n = resolved.reduce(1) { $0 * shape[$1] }
         // Over nothing the mean is 0/0, NaN, as PyTorch's (it was 0 here: a silent answer).
-        return try sum(axes: resolved, keepDims: keepDims) * (1 / Float(n))
+        let scale = 1 / Float(n)
+        let out = try value.sum(axes: resolved, keepDims: keepDims) * scale
+        let inputShape = shape
+        let kept = value.reducedShape(Set(resolved), keepDims: true)
+        // One op rather than a sum and a scale by 1/n: an exported graph then reads the size it
+        // divides by at run time (ReduceMean), so a mean over the batch exports with a dynamic batch.
+        return Variable.make(out, [self], op: .reduction("mean", axes: resolved, keepDims: keepDims)) { g in
+            [try! (g.withShape(kept) * scale).expanded(to: inputShape)]
+        }
     }
 
     /// The largest value over `axis`; nil reduces the whole tensor (ties share the gradient evenly).

@@ -68,7 +68,7 @@ enum ExportModels {
 
     /// A layer whose forward uses the tensor operations directly: permute, reshape, slices,
     /// concat, comparisons and where, clamp, softmax, reductions, gather from an expanded index,
-    /// layer norm without weight or bias.
+    /// layer norm without weight or bias, a mean over the batch.
     static func functional() -> Case {
         var g = RandomGenerator(seed: 15)
         return Case(name: "functional", model: Sequential([Functional(generator: &g)]), row: [4, 6])
@@ -162,7 +162,7 @@ final class Residual: Layer {
     func forward(_ input: Variable) throws -> Variable { try input + inner.forward(input).relu() }
 }
 
-/// Tensor operations a layer's forward can use, for `[batch, 4, 6]` inputs; `[batch, 68]` out.
+/// Tensor operations a layer's forward can use, for `[batch, 4, 6]` inputs; `[batch, 78]` out.
 final class Functional: Layer {
     let projection: Variable
     var isTraining = true
@@ -196,7 +196,10 @@ final class Functional: Layer {
         let waves = try (joined.sin() * joined.cos()).maximum(joined.tanh()).minimum(-joined.sigmoid() + 0.75)
         let normed = try RetortTensor.Normalization.layerNorm(joined, normalizedShape: [10], weight: nil, bias: nil)
         let total = try x.reshaped([batch, 2, 2, 6]).flattened(from: 2).sum(axes: [1, 2]).reshaped([batch, 1])
-        return try Variable.concat([soft, logSoft, stats, picked, smooth, unequal, waves, normed, total], axis: 1)
+        // A mean over the batch: ReduceMean reads the batch size at run time (a scale by 1/batch would fix it).
+        let centered = try joined - joined.mean(axes: [0], keepDims: true)
+        return try Variable.concat(
+            [soft, logSoft, stats, picked, smooth, unequal, waves, normed, total, centered], axis: 1)
     }
 }
 

@@ -26,7 +26,8 @@ final class TorchModule {
 
     init(className: String, model: Layer, example: Tensor, summary: String) throws {
         guard example.rank >= 1, example.shape[0] >= 1 else {
-            throw TensorError(.shape, "export_torch", "the example input needs a batch axis first; got \(formatShape(example.shape))")
+            throw TensorError(
+                .shape, "export_torch", "the example input needs a batch axis first; got \(formatShape(example.shape))")
         }
         self.className = className
         self.model = model
@@ -53,7 +54,8 @@ final class TorchModule {
         values[.input(0)] = "x"
         for node in main.topLevel { try translate(node) }
         guard main.outputs.count == 1 else {
-            throw TensorError(.argument, "export_torch", "the model returns \(main.outputs.count) values; export_torch writes one")
+            throw TensorError(
+                .argument, "export_torch", "the model returns \(main.outputs.count) values; export_torch writes one")
         }
         let output = try value(main.outputs[0])
         var lines = ["class \(className)(nn.Module):"]
@@ -298,10 +300,13 @@ final class TorchModule {
             return "torch.softmax(\(try input(node, 0)), dim=\(try int(node, "axis")))"
         case "log_softmax":
             return "F.log_softmax(\(try input(node, 0)), dim=\(try int(node, "axis")))"
-        case "sum", "max", "min", "logsumexp":
+        case "sum", "mean", "max", "min", "logsumexp":
             let axes = try ints(node, "axes")
             let keep = op.bool("keep_dims") == true
-            let function = ["sum": "torch.sum", "max": "torch.amax", "min": "torch.amin"][op.name] ?? "torch.logsumexp"
+            let function =
+                [
+                    "sum": "torch.sum", "mean": "torch.mean", "max": "torch.amax", "min": "torch.amin",
+                ][op.name] ?? "torch.logsumexp"
             if axes.isEmpty && !keep && op.name != "logsumexp" { return "\(function)(\(try input(node, 0)))" }
             return "\(function)(\(try input(node, 0)), dim=\(Python.ints(axes)), keepdim=\(keep ? "True" : "False"))"
         case "linear":
