@@ -3,7 +3,8 @@
 The RetortExportTests (TorchExportTests) write, for each model, torch-NAME.py (the class),
 torch-NAME.safetensors (Retort's weights under its state-dict names) and torch-NAME.json (inputs
 at two batch sizes with Retort's outputs). Each class must load the weights strictly (the names
-and shapes are Retort's) and give Retort's outputs in eval mode, at both batch sizes.
+and shapes are Retort's) and give Retort's outputs in eval mode, at both batch sizes, and refuse an input whose other sizes are
+not the traced ones.
 
 Usage: python check_torch_models.py FOLDER
 """
@@ -61,6 +62,17 @@ def main(folder):
             scale = max(1.0, want[finite].abs().max().item() if finite.any() else 1.0)
             worst = max(worst, diff / scale)
             assert diff <= 1e-4 * scale, f"{name} at batch {x.shape[0]}: max |Δ| {diff:.3g}"
+        # Only the batch may vary: a shorter row (a GPT given one token of the sixteen traced, which
+        # would broadcast over the traced positions) is refused, not answered.
+        first = tensor(check["cases"][0]["input"])
+        if first.dim() >= 2 and first.shape[1] > 1:
+            try:
+                with torch.no_grad():
+                    model(first[:, :1])
+            except ValueError as error:
+                assert "export_torch fixed every size but the batch" in str(error), f"{name}: {error}"
+            else:
+                raise AssertionError(f"{name}: an input of shape {list(first[:, :1].shape)} ran")
         # Train mode runs too (dropout active, batch statistics): the forward must not depend on eval.
         model.train()
         model(tensor(check["cases"][0]["input"]))

@@ -63,6 +63,14 @@ final class TorchModule {
         lines += ["    def __init__(self):", "        super().__init__()"]
         lines += initLines.map { "        " + $0 }
         lines += ["", "    def forward(self, x):"]
+        // Only the batch is dynamic: every other size is as traced. A token model given a shorter
+        // sequence would broadcast it over the traced positions and give wrong logits, silently.
+        let row = Array(main.shape(of: .input(0)).dropFirst())
+        lines += [
+            "        if list(x.shape[1:]) != \(Python.ints(row)):",
+            "            raise ValueError(f\"\(className) takes inputs of shape [batch\(row.map { ", \($0)" }.joined())] "
+                + "(export_torch fixed every size but the batch as traced), got {list(x.shape)}\")",
+        ]
         if usesBatch { lines.append("        batch = x.shape[0]") }
         lines += forwardLines.map { "        " + $0 }
         lines.append("        return \(output)")

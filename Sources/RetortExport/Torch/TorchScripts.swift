@@ -377,7 +377,7 @@ enum TorchScripts {
             gradient is rounding noise, which Adam scales up: it drifts apart, while the model
             computes the same); or for a loss that is not such a mean. model.py replays the forward
             pass traced at the data's shapes: any batch size, but the other sizes as traced (the
-            sequence length of a sequence model included).
+            sequence length of a sequence model included; other sizes raise a ValueError).
 
             """
     }
