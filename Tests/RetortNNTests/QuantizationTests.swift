@@ -378,4 +378,25 @@ final class QuantizationTests: XCTestCase {
         }
         XCTAssertThrowsError(try Quantizer.convert(Sequential([Linear(3, 2, generator: &generator)])))
     }
+
+    /// One Linear at two places of a model computes twice a pass: its one input range would cover
+    /// both inputs. Calibration refuses it when the model has never run (no shape to trace), and
+    /// preparing refuses it when it has.
+    func testALayerCalledTwiceInAPassIsRefused() throws {
+        var generator = RandomGenerator(seed: 6)
+        let shared = Linear(4, 4, generator: &generator)
+        let model = Sequential([shared, Activation(.relu), shared])
+        let observed = try Quantizer.prepare(model, stage: .calibrating, perChannel: true)
+        XCTAssertThrowsError(try Calibration.observe(observed, on: generator.normal([5, 4]))) { error in
+            XCTAssertTrue("\(error)".contains("is called 2 times in one forward pass"), "\(error)")
+        }
+        _ = try model.forward(Variable(generator.normal([5, 4])))
+        XCTAssertThrowsError(try Quantizer.prepare(model, stage: .quantizationAware, perChannel: true)) { error in
+            XCTAssertTrue("\(error)".contains("layer 0 (Linear(4 → 4)) is called 2 times"), "\(error)")
+        }
+        let apart = Sequential([shared, Activation(.relu), shared.copy()])
+        let prepared = try Quantizer.prepare(apart, stage: .calibrating, perChannel: true)
+        try Calibration.observe(prepared, on: generator.normal([5, 4]))
+        XCTAssertNoThrow(try Quantizer.convert(prepared))
+    }
 }

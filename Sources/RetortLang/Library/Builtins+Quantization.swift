@@ -11,7 +11,10 @@ extension Builtins {
         observed range. The int8 model multiplies int8 by int8 with int32 sums and requantises each output to float \
         (s_in · s_w · (acc − z · Σw) + bias); activations, pooling and normalisation stay float between layers. An int8 \
         model predicts (predict, accuracy, compare, a teacher in distill) but is not trained: fine-tune the float model or \
-        a qat() copy. Layers that own parameters but are not Linear, Conv2d or a normalisation layer are refused by name.
+        a qat() copy. Layers that own parameters but are not Linear, Conv2d or a normalisation layer stay float, as do tensors \
+        a function layer reads directly. A layer called more than once in one forward pass (one linear applied twice \
+        in a function layer) is refused: an int8 layer has one input range, which its calls' inputs would share (PyTorch's \
+        eager mode shares the observer silently); give each call its own layer, clone(layer).
         """
 
     static let quantizationBuiltins: [Builtin] = [

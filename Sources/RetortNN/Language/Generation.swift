@@ -70,9 +70,9 @@ public enum Generation {
         }
         // The samples' ids and a batch of logits per step: sized by the user's count, so checked first.
         try MemoryBudget.check("generate", [settings.count, block])
-        let wasTraining = model.isTraining
+        let modes = Modes(of: model)
         model.isTraining = false
-        defer { model.isTraining = wasTraining }
+        defer { modes.restore() }
         let n = settings.count
         var sequences = [[Int]](repeating: [Vocabulary.endID] + prompt, count: n)
         var finished = [Bool](repeating: false, count: n)

@@ -57,9 +57,9 @@ extension Layer {
     /// The forward pass on `input`, traced in evaluation mode without gradients: every primitive,
     /// with the parameters named as `namedParameters` names them. The mode is restored afterwards.
     public func trace(_ input: Tensor, inputName: String = "x") throws -> Graph {
-        let wasTraining = isTraining
+        let modes = Modes(of: self)
         isTraining = false
-        defer { isTraining = wasTraining }
+        defer { modes.restore() }
         return try Graph.trace(inputs: [(inputName, input)], parameters: namedParameters, buffers: namedBuffers) {
             [try forward($0[0])]
         }

@@ -9,11 +9,11 @@ public enum Importance {
     /// examples of `data` with the cross-entropy loss, the model in eval mode and every weight's
     /// gradient left as it was.
     public static func sensitivity(_ model: Layer, _ weights: [Variable], data: Dataset, batches: Int) throws -> [Tensor] {
-        let wasTraining = model.isTraining
+        let modes = Modes(of: model)
         model.isTraining = false
         let saved = weights.map(\.grad)
         defer {
-            model.isTraining = wasTraining
+            modes.restore()
             for (w, g) in zip(weights, saved) { w.grad = g }
         }
         var sums = weights.map { Tensor.zeros($0.shape) }

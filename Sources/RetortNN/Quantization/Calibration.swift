@@ -21,14 +21,32 @@ public enum Calibration {
     /// which keep their ranges in eval mode, take this batch's range too (a moving average after
     /// the first), as a training batch would set it.
     public static func observe(_ prepared: Layer, on x: Tensor) throws {
-        let wasTraining = prepared.isTraining
+        let modes = Modes(of: prepared)
         prepared.isTraining = false
-        let aware = prepared.modules(of: FakeQuantized.self).map(\.layer)
-        for layer in aware { layer.isCalibrating = true }
+        let observed = prepared.modules(of: FakeQuantized.self)
+        for (_, layer) in observed {
+            layer.isCalibrating = true
+            layer.calls = 0
+        }
         defer {
-            prepared.isTraining = wasTraining
-            for layer in aware { layer.isCalibrating = false }
+            modes.restore()
+            for (_, layer) in observed { layer.isCalibrating = false }
         }
         _ = try GradMode.withoutGradients { try prepared.forward(Variable(x)) }
+        try refuseRepeatedCalls(observed)
+    }
+
+    /// A layer called more than once in one forward pass (a function layer applying one `linear` twice)
+    /// would quantise every call's input on one range: the widest (min-max) or a moving average of
+    /// them (qat), too coarse for one call or clipping the other. PyTorch's eager mode shares the
+    /// observer the same way, silently; here it is refused, naming the layer.
+    static func refuseRepeatedCalls(_ named: [(name: String, layer: FakeQuantized)]) throws {
+        for (name, layer) in named where layer.calls > 1 {
+            throw Quantizer.Refusal(
+                layer: "layer \(name) (\(layer.inner.description))",
+                reason:
+                    "is called \(layer.calls) times in one forward pass; an int8 layer has one input range, which its calls' different inputs would share. Give each call a layer of its own (clone(layer) copies one with its weights)"
+            )
+        }
     }
 }

@@ -29,6 +29,8 @@ public final class FakeQuantized: Layer {
     /// Set while `Calibration.observe` runs data through: a quantisation-aware layer then updates
     /// its range in eval mode too, as a training batch would.
     public var isCalibrating = false
+    /// Forward calls since calibration last reset it: one layer called twice in a pass is refused.
+    var calls = 0
 
     public init(_ inner: Quantizable, stage: Stage, perChannel: Bool, observer: ObserverKind = .minmax) {
         self.inner = inner
@@ -88,6 +90,7 @@ public final class FakeQuantized: Layer {
     }
 
     public func forward(_ input: Variable) throws -> Variable {
+        calls += 1
         switch stage {
         case .calibrating:
             observer.observe(input.value)

@@ -19,11 +19,35 @@ public enum Quantizer {
         _ model: Sequential, stage: FakeQuantized.Stage, perChannel: Bool, observer: ObserverKind = .minmax
     ) throws -> Sequential {
         try refuseQuantized(model)
+        try refuseRepeatedCalls(model)
         let copy = model.copied()
         try copy.rewrite { layer, _ in
             (layer as? Quantizable).map { FakeQuantized($0, stage: stage, perChannel: perChannel, observer: observer) }
         }
         return copy
+    }
+
+    /// A model that has run (its last input shape known) is traced on one row of zeros, and a
+    /// quantizable layer that computes more than once in the pass is refused, as calibration
+    /// refuses it (`Calibration.refuseRepeatedCalls`): so a qat() model trained without calibration
+    /// is refused too, before its one moving range averages two calls' inputs.
+    static func refuseRepeatedCalls(_ model: Sequential) throws {
+        guard let shape = model.lastInputShape, !shape.isEmpty else { return }
+        let graph = try model.trace(Tensor.zeros([1] + shape.dropFirst()))
+        // Each product counted by the weight it reads.
+        var calls: [ObjectIdentifier: Int] = [:]
+        for node in graph.nodes where !node.isGroup && ["linear", "conv2d"].contains(node.op.name) && node.inputs.count > 1 {
+            if case .parameter(let i) = node.inputs[1] { calls[ObjectIdentifier(graph.parameters[i].variable), default: 0] += 1 }
+        }
+        for (name, layer) in model.modules(of: Quantizable.self) {
+            let count = calls[ObjectIdentifier(layer.weight), default: 0]
+            guard count > 1 else { continue }
+            throw Refusal(
+                layer: "layer \(name) (\(layer.description))",
+                reason:
+                    "is called \(count) times in one forward pass; an int8 layer has one input range, which its calls' different inputs would share. Give each call a layer of its own (clone(layer) copies one with its weights)"
+            )
+        }
     }
 
     /// The int8 model made from a prepared one; layers that never saw an input are named.
