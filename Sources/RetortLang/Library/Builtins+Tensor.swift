@@ -333,8 +333,10 @@ extension Builtins {
     static func reductionArgument(_ call: BuiltinCall) throws -> Reduction { try call.option("reduction", as: Reduction.self) }
 
     /// `reduction:` of a loss, with its default.
+    /// `reduction:` with the reductions the loss takes: "batchmean" is kl_div's alone (as in PyTorch).
     static func reductionParameter(_ standard: Reduction) -> Builtin.Parameter {
-        .init("reduction", .option(Reduction.allCases.map(\.rawValue)), .string(standard.rawValue))
+        let options = Reduction.allCases.filter { $0 != .batchmean || standard == .batchmean }
+        return .init("reduction", .option(options.map(\.rawValue)), .string(standard.rawValue))
     }
 
     /// What concat and stack join: a list of tensors, or a tensor's rows.
@@ -349,7 +351,8 @@ extension Builtins {
                 reductionParameter(.mean),
             ],
             category: "loss",
-            summary: "Cross-entropy of logits [N, C] against class indices [N] or probabilities [N, C] (PyTorch semantics).",
+            summary:
+                "Cross-entropy of logits [N, C] against class indices [N] or probabilities [N, C] (PyTorch semantics). Logits of rank 3 or more take their classes on the LAST axis, [N, T, V] against labels [N, T] (nanoGPT's logits.view(-1, V)), where F.cross_entropy takes them on axis 1: permute an [N, C, H, W] output to [N, H, W, C] first.",
             example: "cross_entropy(model(x), y, label_smoothing: 0.1)"
         ) { call in
             let (logits, target) = (try call.tensor("logits"), try call.tensor("target"))
@@ -366,7 +369,7 @@ extension Builtins {
                 reductionParameter(.mean),
             ], category: "loss",
             summary:
-                "Negative log-likelihood of class indices under log-probabilities; nll(model, data) is a model's mean nll on a dataset in nats per labelled prediction (per token for a sequence model; −1 labels left out), in eval mode.",
+                "Negative log-likelihood of class indices under log-probabilities [N, C]; nll(model, data) is a model's mean nll on a dataset in nats per labelled prediction (per token for a sequence model; −1 labels left out), in eval mode.",
             example: "nll(log_softmax(s), y); nll(teacher, test_seq)"
         ) { call in
             if case .model(let model) = call.value("log_probs") {
