@@ -92,7 +92,7 @@ final class BuiltinParameterTests: XCTestCase {
             ),
             (
                 "mse(zeros([2]), zeros([2]), reduction: \"avg\")",
-                "`reduction` of mse must be one of \"none\", \"mean\", \"sum\", \"batchmean\", got \"avg\""
+                "`reduction` of mse must be one of \"none\", \"mean\", \"sum\", got \"avg\""
             ),
             ("batches(d, 4, shuffle: 1)", "`shuffle` of batches must be true or false, got 1"),
             ("csv(3)", "`path` of csv must be a string, got 3"),
