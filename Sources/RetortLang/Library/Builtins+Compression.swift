@@ -167,7 +167,7 @@ extension Builtins {
         for (i, (name, attention)) in attentions.enumerated() {
             let prefix = name.isEmpty ? "" : name + "."
             let original = model.shapesBeforePruning[prefix + "c_attn.weight"].map { $0[0] / (3 * attention.headSize) } ?? attention.heads
-            let keep = Swift.max(1, original - Int((amount * Double(original)).rounded()))
+            let keep = Swift.max(1, original - Int((amount * Double(original)).rounded(.toNearestOrEven)))
             guard keep <= attention.heads else {
                 throw call.error(
                     "the heads of \(name): \(attention.heads) of \(original) are kept already, and amount \(formatNumber(amount)) would keep \(keep); give a higher amount",
@@ -192,7 +192,7 @@ extension Builtins {
                 group.producers.compactMap { model.shapesBeforePruning[$0.name.isEmpty ? "weight" : "\($0.name).weight"]?[0] }
                 .first
                 ?? group.channels
-            let keep = Swift.max(1, original - Int((amount * Double(original)).rounded()))
+            let keep = Swift.max(1, original - Int((amount * Double(original)).rounded(.toNearestOrEven)))
             guard keep <= group.channels else {
                 throw call.error(
                     "the channels of \(group.producers.map(\.name).sorted().joined(separator: ", ")): \(group.channels) of \(original) are kept already, and amount \(formatNumber(amount)) would keep \(keep); give a higher amount",

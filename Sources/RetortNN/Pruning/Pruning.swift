@@ -63,7 +63,7 @@ public enum Pruning {
     }
 
     private static func target(_ amount: Double, _ count: Int) -> Int {
-        Swift.min(count, Int((amount * Double(count)).rounded()))
+        Swift.min(count, Int((amount * Double(count)).rounded(.toNearestOrEven)))
     }
 
     private static func check(_ amount: Double, already: Int, of count: Int) throws {
