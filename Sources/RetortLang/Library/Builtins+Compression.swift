@@ -86,21 +86,20 @@ extension Builtins {
         Builtin(
             "sparsity", [.init("model", .model)], category: "model",
             summary:
-                "A table of each Linear and Conv2d weight: its shape before channel pruning and now, how many entries are zero, and the fraction.",
+                "A table of each Linear and Conv2d weight: its shape before channel pruning and now, how many entries are zero, and the fraction; of a qat() model its float weights (masks kept), of an int8 model its int8 values (a pruned entry stays 0; a small one can round to 0 too).",
             example: "sparsity(student)"
         ) { call in
             let model = try call.model("model")
             var rows: [[String]] = []
             var (zeros, total) = (0, 0)
-            for (name, weight) in Pruning.prunable(model.network) {
-                let z = Pruning.zeros(of: weight)
-                zeros += z
-                total += weight.value.count
+            for weight in Pruning.weightZeros(model.network) {
+                zeros += weight.zeros
+                total += weight.count
                 rows.append([
-                    name, model.shapesBeforePruning[name].map(formatShape) ?? formatShape(weight.shape),
-                    formatShape(weight.shape), String(z), String(weight.value.count),
-                    String(format: "%.1f%%", 100 * Double(z) / Double(Swift.max(weight.value.count, 1))),
-                    weight.mask == nil ? "no" : "yes",
+                    weight.name, model.shapesBeforePruning[weight.name].map(formatShape) ?? formatShape(weight.shape),
+                    formatShape(weight.shape), String(weight.zeros), String(weight.count),
+                    String(format: "%.1f%%", 100 * Double(weight.zeros) / Double(Swift.max(weight.count, 1))),
+                    weight.masked ? "yes" : "no",
                 ])
             }
             rows.append([
@@ -166,7 +165,8 @@ extension Builtins {
         var headsKept: [ObjectIdentifier: [Int]] = [:]
         for (i, (name, attention)) in attentions.enumerated() {
             let prefix = name.isEmpty ? "" : name + "."
-            let original = model.shapesBeforePruning[prefix + "c_attn.weight"].map { $0[0] / (3 * attention.headSize) } ?? attention.heads
+            let original =
+                model.shapesBeforePruning[prefix + "c_attn.weight"].map { $0[0] / (3 * attention.headSize) } ?? attention.heads
             let keep = Swift.max(1, original - Int((amount * Double(original)).rounded(.toNearestOrEven)))
             guard keep <= attention.heads else {
                 throw call.error(

@@ -64,7 +64,7 @@ enum Members {
                         m.network.namedBuffers.map { ($0.name, .tensor(Variable($0.tensor))) }
                             + m.network.namedCounts.map { ($0.name, .number(Double($0.count))) }))
             case "name": return m.name.map { .string($0) } ?? Value.none
-            case "count": return .number(Double(m.network.parameterCount))
+            case "count": return .number(Double(Quantizer.parameterCount(m.network)))
             case "mode": return .string(m.modeText)
             default: return nil
             }

@@ -164,7 +164,10 @@ public final class Model {
         let trainable = network.trainableCount
         var text = trainable == total ? "\(total) parameters" : "\(total) parameters (\(total - trainable) frozen)"
         // A pruned model's zeros are still parameters, and still in the file: say how many are not.
-        if pruning?.contains("weights") == true { text += ", \(Comparison.nonZeroParameters(network)) not zero" }
+        // Masks say so, not how this value was made: a qat() copy of a pruned model keeps them.
+        if network.parameters.contains(where: { $0.mask != nil }) {
+            text += ", \(Comparison.nonZeroParameters(network)) not zero"
+        }
         return text
     }
 

@@ -27,6 +27,40 @@ public enum Pruning {
         }
     }
 
+    /// One weight's zeros, for `sparsity`: its state-dict name and shape, how many entries are zero,
+    /// and whether a mask holds them there.
+    public struct WeightZeros {
+        public let name: String
+        public let shape: [Int]
+        public let zeros: Int
+        public let masked: Bool
+        public var count: Int { shape.reduce(1, *) }
+    }
+
+    /// The zeros of every Linear and Conv2d weight the model holds, in whatever form: float
+    /// (`prunable`), inside a qat() layer (its float weight, masks kept), or int8 (the stored
+    /// int8 values, where a pruned entry stays 0 and a small one may round to 0 as well).
+    public static func weightZeros(_ model: Layer) -> [WeightZeros] {
+        var rows = prunable(model).map { name, weight in
+            WeightZeros(name: name, shape: weight.shape, zeros: zeros(of: weight), masked: weight.mask != nil)
+        }
+        for (name, layer) in model.modules(of: FakeQuantized.self) {
+            let weight = layer.inner.weight
+            rows.append(
+                WeightZeros(
+                    name: name.isEmpty ? "weight" : "\(name).weight", shape: weight.shape, zeros: zeros(of: weight),
+                    masked: weight.mask != nil))
+        }
+        for (name, layer) in model.modules(of: QuantizedLayer.self) {
+            let weights = layer.weights
+            rows.append(
+                WeightZeros(
+                    name: name.isEmpty ? "weight" : "\(name).weight", shape: weights.shape,
+                    zeros: weights.values.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }, masked: false))
+        }
+        return rows
+    }
+
     /// Masks entries of `weights` so that `amount` of them (per weight, or over all of them) are
     /// pruned: those with the lowest `importance` (one tensor per weight), ties broken by weight
     /// order then position; entries already masked stay masked and count toward the amount.
