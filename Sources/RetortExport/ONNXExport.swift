@@ -46,7 +46,7 @@ public enum ONNXExport {
             throw TensorError(
                 .argument, "export",
                 "the model is prepared for quantisation (qat or calibrating); export the float model, or the int8 model "
-                    + "Quantizer.convert makes of it")
+                    + "convert(model) makes of it")
         }
         var (traces, notes) = try trace(model, example: example)
         let names = layerNames(model)

@@ -104,7 +104,8 @@ public enum TorchExport {
             throw TensorError(
                 .argument, "export_torch",
                 "the student is pruned (\(pruned.name) has a mask): PyTorch's optimizer would regrow the pruned weights; "
-                    + "export it before pruning, or after making the pruning permanent")
+                    + "export it before pruning; or, to train on from the pruned weights with the zeros free to change, save "
+                    + "it and load the file into a model of the same sizes (the file holds the zeros, not the masks)")
         }
         guard job.data.count > 0 else { throw TensorError(.value, "export_torch", "the data has no examples") }
         let example = job.data.subset([0]).x
