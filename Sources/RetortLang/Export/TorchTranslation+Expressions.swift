@@ -159,8 +159,8 @@ extension TorchTranslation {
         case .power:
             return "(\(a) ** \(b))"
         case .modulo:
-            // Retort's % keeps the sign of the dividend, as math.fmod.
-            return "math.fmod(\(a), \(b))"
+            // Retort's % is Python's: the result takes the divisor's sign.
+            return "(\(a) % \(b))"
         case .and:
             return "(\(a) and \(b))"
         case .or:

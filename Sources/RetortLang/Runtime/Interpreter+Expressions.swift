@@ -192,7 +192,11 @@ extension Interpreter {
             case .multiply: return .number(a * b)
             case .divide: return .number(a / b)
             case .power: return .number(Foundation.pow(a, b))
-            case .modulo: return .number(a.truncatingRemainder(dividingBy: b))
+            case .modulo:
+                // Python's %, as PyTorch's on tensors (torch.remainder): the result takes the divisor's
+                // sign, -7 % 3 is 2. (C's fmod, which it was, gives -1.)
+                let r = a.truncatingRemainder(dividingBy: b)
+                return .number(r != 0 && (r < 0) != (b < 0) ? r + b : r)
             case .equal: return .bool(a == b)
             case .notEqual: return .bool(a != b)
             case .less: return .bool(a < b)
