@@ -7,7 +7,7 @@ extension Builtins {
         Rules: a new model is in train mode (dropout active, batch norm uses and updates batch statistics), as in PyTorch. \
         fit and distill train the student in train mode and put it back in the mode it had; the teachers of distill are in eval \
         mode and frozen for the call, then restored. predict, accuracy, compare and confusion always run in eval mode without \
-        gradients and restore the mode. Calling a model, m(x), uses its current mode. load keeps the mode.
+        gradients and restore the mode. Calling a model, m(x), uses its current mode. load keeps the mode. An int8 model stays in eval mode: train() refuses it.
         """
 
     static let freezeRules = """
@@ -33,6 +33,14 @@ extension Builtins {
     static func mode(_ name: String, training: Bool, summary: String, example: String) -> Builtin {
         Builtin(name, [.init("model", .model)], category: "model", summary: summary + modeRules, example: example) { call in
             let m = try call.model("model")
+            // An int8 model predicts and is never trained; in train mode its batch norms would take
+            // each input's statistics and move their running ones (PyTorch's converted modules fold
+            // batch norm away).
+            if training && Quantizer.isQuantized(m.network) {
+                throw call.error(
+                    "\(m.name ?? "this model") is an int8 model: it stays in eval mode (it predicts, and is never trained; train the float model or a qat() copy)",
+                    at: "model")
+            }
             m.network.isTraining = training
             return .model(m)
         }
