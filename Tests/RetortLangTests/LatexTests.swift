@@ -86,15 +86,18 @@ final class LatexTests: XCTestCase {
             try latex(Prelude.text, named: "dkd"),
             #"""
             \begin{aligned}
-            \mathrm{gt} &= \mathrm{one\_hot}(y, s.\mathrm{shape}_{1}) \\
+            \mathrm{classes} &= s.\mathrm{shape}_{s.\mathrm{rank} - 1} \\
+            \mathrm{rs} &= \mathrm{reshape}(s, [-1, \mathrm{classes}]) \\
+            \mathrm{rt} &= \mathrm{reshape}(t, [-1, \mathrm{classes}]) \\
+            \mathrm{ry} &= \mathrm{reshape}(y, [-1]) \\
+            \mathrm{gt} &= \mathrm{one\_hot}(\max(\mathrm{ry}, 0), \mathrm{classes}) \\
             \mathrm{other} &= 1 - \mathrm{gt} \\
-            \mathrm{ps} &= \mathrm{softmax}(s / T) \\
-            \mathrm{pt} &= \mathrm{softmax}(t / T) \\
+            \mathrm{ps} &= \mathrm{softmax}(\mathrm{rs} / T) \\
+            \mathrm{pt} &= \mathrm{softmax}(\mathrm{rt} / T) \\
             \mathrm{bs} &= \mathrm{stack}([\sum(\mathrm{ps} \, \mathrm{gt}), \sum(\mathrm{ps} \, \mathrm{other})]) \\
             \mathrm{bt} &= \mathrm{stack}([\sum(\mathrm{pt} \, \mathrm{gt}), \sum(\mathrm{pt} \, \mathrm{other})]) \\
-            n &= s.\mathrm{shape}_{0} \\
-            \mathrm{tckd} &= \frac{\mathrm{KL}\!\left(\mathrm{bt} \,\middle\|\, \mathrm{bs}\right) \, T^{2}}{n} \\
-            \mathrm{nckd} &= \frac{\mathrm{KL}\!\left(\mathrm{softmax}(t / T - 1000 \, \mathrm{gt}) \,\middle\|\, \mathrm{softmax}(s / T - 1000 \, \mathrm{gt})\right) \, T^{2}}{n} \\
+            \mathrm{tckd} &= T^{2} \, \mathrm{KL}\!\left(\mathrm{bt} \,\middle\|\, \mathrm{bs}\right) \\
+            \mathrm{nckd} &= T^{2} \, \mathrm{KL}\!\left(\mathrm{softmax}(\mathrm{rt} / T - 1000 \, \mathrm{gt}) \,\middle\|\, \mathrm{softmax}(\mathrm{rs} / T - 1000 \, \mathrm{gt})\right) \\
             \mathrm{dkd}(s, t, y) &= \alpha \, \mathrm{tckd} + \beta \, \mathrm{nckd}
             \end{aligned}
             """#)

@@ -219,6 +219,34 @@ final class TextGenerationTests: XCTestCase {
         XCTAssertEqual(first, second)
     }
 
+    /// A non-causal attention reads the positions after each one, which a cache made before them
+    /// never saw: such a model decodes by running the whole sequence each step (golden
+    /// language/gpt compares its samples with the same model's run whole).
+    func testANonCausalModelDecodesWithoutACache() throws {
+        var g = RandomGenerator(seed: 4)
+        let wte = Embedding(7, 8, generator: &g)
+        func model(causal: Bool) throws -> Sequential {
+            Sequential([
+                wte, Positions(10, 8, generator: &g), try SelfAttention(8, heads: 2, causal: causal, generator: &g),
+                LayerNorm([8]), TiedHead(wte),
+            ])
+        }
+        XCTAssertTrue(Generation.isIncremental(try model(causal: true)))
+        XCTAssertFalse(Generation.isIncremental(try model(causal: false)))
+    }
+
+    /// top_k keeps the k most likely and every id tied with the k-th, as nanoGPT's
+    /// `logits[logits < v[:, [-1]]] = -inf`: three ids tied at the top with k = 2 are drawn alike.
+    func testTopKKeepsTheIdsTiedWithTheKth() {
+        var g = RandomGenerator(seed: 1)
+        var counts = [0, 0, 0, 0, 0]
+        for _ in 0..<3000 {
+            counts[Generation.choose([0, 1, 1, 1, 0], settings: .init(count: 1, topK: 2), generator: &g)] += 1
+        }
+        XCTAssertEqual(counts[0] + counts[4], 0)
+        for id in 1...3 { XCTAssertGreaterThan(counts[id], 850, "\(counts)") }
+    }
+
     /// On two threads (oneDNN's GEMM) the cached decoder shares the samples out, a group per thread
     /// through the whole model: the same samples as decoding the batch as one, greedy and drawn from
     /// one seed, and every attention layer's `lastWeights` the whole batch's. Repeated, so threads

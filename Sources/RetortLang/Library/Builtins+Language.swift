@@ -200,10 +200,10 @@ extension Builtins {
     ]
 
     static let generationRules = """
-        Sampling draws each next character from softmax(logits / temperature) over the top_k most likely (all when \
-        top_k is none; temperature 0 takes the most likely), in eval mode without gradients, until the end mark or the \
-        block is full. Models built from embeddings, positions, attention and transformer blocks decode with a key-value \
-        cache (the time per character stays flat), on several threads a group of samples per thread; others run the \
+        Sampling draws each next character from softmax(logits / temperature) over the top_k most likely and any tied \
+        with the k-th, as nanoGPT (all when top_k is none; temperature 0 takes the most likely), in eval mode without gradients, until the end mark or the \
+        block is full. Models built from embeddings, positions, causal attention and transformer blocks decode with a \
+        key-value cache (the time per character stays flat), on several threads a group of samples per thread; others run the \
         whole sequence each step. With a seed the samples are reproducible at a given thread count and the session's \
         generator is left alone; without one they come from it. (Groups multiply fewer rows at a time, which can change \
         a logit's last bits, so a draw on the boundary between two characters can differ between thread counts.)
@@ -305,8 +305,10 @@ extension Builtins {
         let prompt: [Int]
         do { prompt = try v.encode(promptText) } catch {
             let unknown = promptText.enumerated().first { (try? v.encode(String($0.element))) == nil }
+            let endMark = unknown?.element == Vocabulary.endMark
             throw call.error(
-                "the prompt \"\(promptText)\" has \"\(unknown.map { String($0.element) } ?? "?")\" at position \(unknown?.offset ?? 0), which is not in the vocabulary (\(v.count) symbols: \((0..<v.count).map(v.symbol).joined()))",
+                "the prompt \"\(promptText)\" has \"\(unknown.map { String($0.element) } ?? "?")\" at position \(unknown?.offset ?? 0), which is not in the vocabulary (\(v.count) symbols: \((0..<v.count).map(v.symbol).joined()))"
+                    + (endMark ? ": \"\(Vocabulary.endMark)\" there stands for the end mark, which starts every sample" : ""),
                 at: "prompt")
         }
         guard prompt.count + 1 < block else {

@@ -109,9 +109,10 @@ enum Prelude {
         fn attention_mse(student_maps, teacher_maps) = mse(student_maps, teacher_maps)
 
         # DistilBERT (Sanh et al. 2019): align the directions of the student's and the teacher's
-        # hidden states, 1 − cosine similarity over the last axis, averaged.
-        fn cosine_hint(student_features, teacher_features) =
-            mean(1 - cosine_similarity(student_features, teacher_features, axis: -1))
+        # hidden states, 1 − cosine similarity over the last axis, averaged over the labelled
+        # positions when labels y are given (DistilBERT leaves padding out), else over all.
+        fn cosine_hint(student_features, teacher_features, y = none) =
+            masked_mean(1 - cosine_similarity(student_features, teacher_features, axis: -1), y)
 
         # Attention transfer (Zagoruyko & Komodakis 2017): compare where the networks look, as the
         # normalised channel mean of squared activations, [N, C, H, W] -> [N, H·W].
@@ -120,18 +121,23 @@ enum Prelude {
             mean((attention_map(student_features) - attention_map(teacher_features)) ^ 2)
 
         # Decoupled KD (Zhao et al. 2022): the target-class term (TCKD) and the non-target term
-        # (NCKD) of the KD loss, weighted separately.
+        # (NCKD) of the KD loss, weighted separately, each averaged over the labelled rows. Rows are
+        # the classes' axis, the last: [N, C] as it is, a sequence model's [N, T, V] as [N·T, V],
+        # its positions labelled -1 counting for nothing.
         fn dkd(s, t, y, alpha = 1, beta = 8, T = 4) {
           check_mix("dkd", T, 0, "alpha")
-          let gt = one_hot(y, s.shape[1])
+          let classes = s.shape[s.rank - 1]
+          let rs = reshape(s, [-1, classes])
+          let rt = reshape(t, [-1, classes])
+          let ry = reshape(y, [-1])
+          let gt = one_hot(maximum(ry, 0), classes)
           let other = 1 - gt
-          let ps = softmax(s / T)
-          let pt = softmax(t / T)
+          let ps = softmax(rs / T)
+          let pt = softmax(rt / T)
           let bs = stack([sum(ps * gt, axis: 1), sum(ps * other, axis: 1)], axis: 1)
           let bt = stack([sum(pt * gt, axis: 1), sum(pt * other, axis: 1)], axis: 1)
-          let n = s.shape[0]
-          let tckd = kl_div(log(bs), bt, reduction: "sum") * T^2 / n
-          let nckd = kl_div(log_softmax(s / T - 1000 * gt), softmax(t / T - 1000 * gt), reduction: "sum") * T^2 / n
+          let tckd = T^2 * masked_mean(kl_rows(log(bs), bt), ry)
+          let nckd = T^2 * masked_mean(kl_rows(log_softmax(rs / T - 1000 * gt), softmax(rt / T - 1000 * gt)), ry)
           alpha * tckd + beta * nckd
         }
 

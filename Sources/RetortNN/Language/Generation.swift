@@ -41,9 +41,12 @@ public enum Generation {
     /// The positions a model can take: its `Positions` layer's block, or nil when it has none.
     public static func block(of model: Layer) -> Int? { model.modules(of: Positions.self).first?.layer.block }
 
-    /// Whether the decoder can run `model` a token at a time with cached keys and values.
+    /// Whether the decoder can run `model` a token at a time with cached keys and values: only
+    /// when every attention is causal. A position of a non-causal one reads the positions after
+    /// it, which a cache computed before them never saw: its samples differed from the model's own
+    /// forward pass (0 of 200 alike, two non-causal layers).
     public static func isIncremental(_ model: Sequential) -> Bool {
-        model.layers.allSatisfy(isIncremental)
+        model.layers.allSatisfy(isIncremental) && model.modules(of: SelfAttention.self).allSatisfy { $0.layer.causal }
     }
 
     private static func isIncremental(_ layer: Layer) -> Bool {
@@ -180,13 +183,15 @@ public enum Generation {
     }
 
     /// The next id from one position's logits: greedy at temperature 0, else sampled from
-    /// softmax(logits / temperature) over the top k.
+    /// softmax(logits / temperature) over the top k and any tied with the k-th (nanoGPT's
+    /// `logits < v[:, [-1]]` and Hugging Face's TopKLogitsWarper keep those too).
     static func choose(_ logits: [Float], settings: Settings, generator: inout RandomGenerator) -> Int {
         var order = Array(logits.indices)
         if settings.temperature == 0 { return order.max { logits[$0] < logits[$1] } ?? 0 }
         if let k = settings.topK, k < logits.count {
             order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
-            order = Array(order.prefix(Swift.max(k, 1)))
+            let kth = logits[order[Swift.max(k, 1) - 1]]
+            order = Array(order.prefix { logits[$0] >= kth })
         }
         let peak = order.map { logits[$0] }.max() ?? 0
         let weights = order.map { expf((logits[$0] - peak) / settings.temperature) }

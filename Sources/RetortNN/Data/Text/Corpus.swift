@@ -111,6 +111,9 @@ public struct Vocabulary: Sendable, Equatable {
                 throw TensorError(
                     .value, "encode",
                     "\"\(c)\" at position \(position) of \"\(text)\" is not in the vocabulary (\(count) symbols: .\(String(characters)))"
+                        + (c == Self.endMark
+                            ? ": \"\(Self.endMark)\" there stands for the end mark, id 0, which no text holds (a sample ends at it)"
+                            : "")
                 )
             }
             return id
