@@ -32,6 +32,21 @@ public enum Loss {
         _ logProbabilities: Variable, target targetVariable: Variable, weight: Tensor? = nil, ignoreIndex: Int? = nil,
         reduction: Reduction = .mean
     ) throws -> Variable {
+        if logProbabilities.value.rank > 2 {
+            // Positions become rows, as cross-entropy's: [N, T, C] with [N, T] is [N·T, C] with [N·T].
+            let leading = Array(logProbabilities.shape.dropLast())
+            guard targetVariable.shape == leading else {
+                throw TensorError(
+                    .shape, "nll_loss",
+                    "expected targets \(formatShape(leading)) for log-probabilities \(formatShape(logProbabilities.shape)), got \(formatShape(targetVariable.shape))"
+                )
+            }
+            let rows = leading.reduce(1, *)
+            let loss = try nll(
+                try logProbabilities.reshaped([rows, logProbabilities.shape[leading.count]]),
+                target: try targetVariable.reshaped([rows]), weight: weight, ignoreIndex: ignoreIndex, reduction: reduction)
+            return reduction == .none ? try loss.reshaped(leading) : loss
+        }
         let logp = logProbabilities.value
         let target = targetVariable.value
         guard logp.rank == 2, target.shape == [logp.shape[0]] else {
@@ -111,9 +126,11 @@ public enum Loss {
                 )
             }
             let flatTarget = try target.reshaped(target.shape == leading ? [rows] : [rows, classes])
-            return try crossEntropy(
+            let loss = try crossEntropy(
                 try logits.reshaped([rows, classes]), target: flatTarget, labelSmoothing: labelSmoothing, weight: weight,
                 ignoreIndex: ignoreIndex, reduction: reduction)
+            // Unreduced, one loss per position, [N, T] as the labels: masked_mean(loss, y) lines up.
+            return reduction == .none ? try loss.reshaped(leading) : loss
         }
         let n = logits.shape[0]
         let logp = try logits.logSoftmax(axis: 1)

@@ -99,7 +99,8 @@ extension TorchTranslation {
                 return "rt_error(\(try a.text("message")))"
             },
             "nll": { a in
-                "F.nll_loss(\(try a.text("log_probs")), \(try a.text("target")).long(), reduction=\(try a.text("reduction")))"
+                a.translation.helpers.insert("rt_nll")
+                return "rt_nll(\(try a.text("log_probs")), \(try a.text("target")), reduction=\(try a.text("reduction")))"
             },
             "mse": { a in "F.mse_loss(\(try a.text("input")), \(try a.text("target")), reduction=\(try a.text("reduction")))" },
             "l1": { a in "F.l1_loss(\(try a.text("input")), \(try a.text("target")), reduction=\(try a.text("reduction")))" },
@@ -425,9 +426,21 @@ extension TorchTranslation {
                     classes = logits.shape[-1]
                     rows = logits.reshape(-1, classes)
                     if target.shape == logits.shape:
-                        return F.cross_entropy(rows, target.reshape(-1, classes), label_smoothing=label_smoothing, reduction=reduction)
-                    return F.cross_entropy(rows, target.reshape(-1).long(), ignore_index=-1, label_smoothing=label_smoothing,
-                                           reduction=reduction)
+                        loss = F.cross_entropy(rows, target.reshape(-1, classes), label_smoothing=label_smoothing, reduction=reduction)
+                    else:
+                        loss = F.cross_entropy(rows, target.reshape(-1).long(), ignore_index=-1, label_smoothing=label_smoothing,
+                                               reduction=reduction)
+                    return loss.reshape(logits.shape[:-1]) if reduction == "none" else loss
+                """
+            ),
+            (
+                "rt_nll", [],
+                """
+                def rt_nll(log_probs, target, reduction="mean"):
+                    \"\"\"Retort's nll: log-probabilities [N, C] or [N, T, V] (each position a row), labels of -1 ignored.\"\"\"
+                    loss = F.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), target.reshape(-1).long(), ignore_index=-1,
+                                      reduction=reduction)
+                    return loss.reshape(log_probs.shape[:-1]) if reduction == "none" else loss
                 """
             ),
             (

@@ -369,7 +369,7 @@ extension Builtins {
                 reductionParameter(.mean),
             ], category: "loss",
             summary:
-                "Negative log-likelihood of class indices under log-probabilities [N, C]; nll(model, data) is a model's mean nll on a dataset in nats per labelled prediction (per token for a sequence model; −1 labels left out), in eval mode.",
+                "Negative log-likelihood of class indices under log-probabilities [N, C], or [N, T, V] with labels [N, T] (classes last, as cross_entropy); labels of -1 count for nothing; nll(model, data) is a model's mean nll on a dataset in nats per labelled prediction (per token for a sequence model; −1 labels left out), in eval mode.",
             example: "nll(log_softmax(s), y); nll(teacher, test_seq)"
         ) { call in
             if case .model(let model) = call.value("log_probs") {
@@ -378,7 +378,8 @@ extension Builtins {
             }
             let (logp, target) = (try call.tensor("log_probs"), try call.tensor("target"))
             let reduction = try reductionArgument(call)
-            return try call.tensorOp { try Loss.nll(logp, target: target, reduction: reduction) }
+            // -1 labels count for nothing, as in cross_entropy and nll(model, data).
+            return try call.tensorOp { try Loss.nll(logp, target: target, ignoreIndex: -1, reduction: reduction) }
         },
         Builtin(
             "mse", [.init("input", .tensor), .init("target", .tensor), reductionParameter(.mean)], category: "loss",
