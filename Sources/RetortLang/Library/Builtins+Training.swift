@@ -261,7 +261,7 @@ extension Builtins {
             ] + trainingParameters,
             category: "training",
             summary:
-                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default: `kd`, the prelude's unless you bind your own; a `kd` that is not a function is an error). The teachers are frozen and in eval mode for the whole call, whatever the loss does with them (features(teacher, x, k) included), then restored; layers the student shares with a teacher are frozen too (a warning names them). `from` may be a list of teachers, whose soft targets are averaged with `weights` (proportions: divided by their sum; non-negative, not all zero). precompute: true runs the teachers once over the data. on_policy: λ (a sequence dataset) trains on the student's own samples for a λ share of the batches (chosen at random, seeded by the session), scored by the teachers: GKD's on-policy distillation (Agarwal et al. 2024); the batch keeps its size and block, and the metric reads the samples' labels. "
+                "Trains a student on a teacher's outputs: loss(student_logits, teacher_logits, labels) per batch (default: `kd`, the prelude's unless you bind your own; a `kd` that is not a function is an error). The teachers are frozen and in eval mode for the whole call, whatever the loss does with them (features(teacher, x, k) included), then restored; layers the student shares with a teacher are frozen too (a warning names them). `from` may be a list of teachers, whose soft targets kd, soft_kd and multi_kd average with `weights` (proportions: divided by their sum; non-negative, not all zero). precompute: true runs the teachers once over the data. on_policy: λ (a sequence dataset) trains on the student's own samples for a λ share of the batches (chosen at random, seeded by the session), scored by the teachers: GKD's on-policy distillation (Agarwal et al. 2024); the batch keeps its size and block, and the metric reads the samples' labels. on_policy needs loss: given (on the samples the labels are the student's own draws, which a loss's label term, kd's cross-entropy, would train on). "
                 + trainingRules,
             example: "distill(student, from: teacher, on: train, loss: kd, epochs: 40, T: 4, alpha: 0.7)",
             acceptsExtraNamed: true
@@ -299,6 +299,17 @@ extension Builtins {
                 }
             }
             try checkExtraNamed(call, loss: loss, lossName: loss.functionName)
+            // Several teachers reach the loss as one record of their logits and weights, which the
+            // prelude's kd, soft_kd and multi_kd average; its other losses read one teacher's logits
+            // and failed inside the prelude ("'/' cannot combine a record and a number").
+            if teachers.count > 1, case .function(.closure(let closure)) = loss,
+                closure.environment === call.interpreter.preludeScope, let name = closure.declaration.name,
+                !["kd", "soft_kd", "multi_kd"].contains(name)
+            {
+                throw call.error(
+                    "\(name) takes one teacher's logits; several teachers' averaged soft targets go to kd, soft_kd or multi_kd (or distill from one teacher, or write a loss that reads t.logits and t.weights)",
+                    at: "loss")
+            }
             // Layers the student shares with a teacher are frozen with it: say so rather than leave
             // a student part that silently does not train.
             let teacherParameters = Set(teachers.flatMap { $0.network.parameters.map(ObjectIdentifier.init) })
@@ -356,6 +367,13 @@ extension Builtins {
                 guard data.x.rank == 2, data.y.shape == data.x.shape else {
                     throw call.error(
                         "on_policy needs a sequence dataset (sequences(corpus, v, block:)), whose positions the student's samples can fill",
+                        at: "on_policy")
+                }
+                // On the student's samples the labels are what it sampled: the default kd's
+                // cross-entropy term would train it on them (self-training), which GKD does not do.
+                guard call.isGiven("loss") else {
+                    throw call.error(
+                        "on_policy: say which loss: on the student's own samples the labels are what it sampled, so the default kd's cross-entropy term would train it on them; GKD (TRL) uses the divergence alone: loss: jsd or loss: soft_kd (loss: kd keeps that term)",
                         at: "on_policy")
                 }
                 policy = RandomGenerator(seed: call.interpreter.generator.next())
