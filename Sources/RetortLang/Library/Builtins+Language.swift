@@ -92,13 +92,14 @@ extension Builtins {
         },
         Builtin(
             "novel", [.init("samples", .corpus), .init("corpus", .corpus)], category: "data",
-            summary: "The share of the samples that are not lines of the corpus (names the model made up, not learnt by heart).",
+            summary:
+                "The share of the samples that are not lines of the corpus (names the model made up, not learnt by heart); an empty sample (the end mark first) is no name, so not novel.",
             example: "novel(samples(teacher, v, n: 500), train)"
         ) { call in
             let (samples, corpus) = (try call.corpus("samples"), try call.corpus("corpus"))
             guard samples.count > 0 else { throw call.error("there are no samples", kind: .argument, at: "samples") }
             let known = Set(corpus.lines)
-            return .number(Double(samples.lines.filter { !known.contains($0) }.count) / Double(samples.count))
+            return .number(Double(samples.lines.filter { !$0.isEmpty && !known.contains($0) }.count) / Double(samples.count))
         },
     ]
 
