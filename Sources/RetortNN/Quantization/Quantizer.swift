@@ -32,8 +32,10 @@ public enum Quantizer {
     /// refuses it (`Calibration.refuseRepeatedCalls`): so a qat() model trained without calibration
     /// is refused too, before its one moving range averages two calls' inputs.
     static func refuseRepeatedCalls(_ model: Sequential) throws {
-        guard let shape = model.lastInputShape, !shape.isEmpty else { return }
-        let graph = try model.trace(Tensor.zeros([1] + shape.dropFirst()))
+        // A model that cannot run on zeros of its last shape is left to calibration's count.
+        guard let shape = model.lastInputShape, !shape.isEmpty,
+            let graph = try? model.trace(Tensor.zeros([1] + shape.dropFirst()))
+        else { return }
         // Each product counted by the weight it reads.
         var calls: [ObjectIdentifier: Int] = [:]
         for node in graph.nodes where !node.isGroup && ["linear", "conv2d"].contains(node.op.name) && node.inputs.count > 1 {
