@@ -222,6 +222,11 @@ enum TorchScripts {
                 for name, parameter in student.named_parameters():
                     parameter.requires_grad_(name not in FROZEN)
                 student.to(device).train()
+                # Retort keeps a batch norm whose weight and bias are frozen in its running statistics.
+                for module in student.modules():
+                    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.affine and not any(
+                            p.requires_grad for p in module.parameters(recurse=False)):
+                        module.eval()
                 teachers = []
                 for make, file in TEACHERS:
                     teacher = make()
@@ -274,13 +279,14 @@ enum TorchScripts {
                         names = [name for name, _ in parts]
                         if world > 1:
                             dist.all_reduce(shares)
+                        # Weighted by the batch's examples, as Retort's epoch loss: a short last batch counts less.
                         for name, v in zip(names, (shares / world).tolist()):
-                            sums[name] = sums.get(name, 0.0) + v
+                            sums[name] = sums.get(name, 0.0) + v * len(batch)
                         if CLIP is not None:
                             torch.nn.utils.clip_grad_norm_(parameters, CLIP)
                         optimizer.step()
                     for name, v in sums.items():
-                        history.setdefault(name, []).append(v / batches)
+                        history.setdefault(name, []).append(v / count)
                     if rank == 0:
                         parts = ", ".join(f"{name} {history[name][-1]:.6f}" for name in sums)
                         print(f"epoch {epoch + 1}/{EPOCHS}: {parts}", flush=True)

@@ -92,7 +92,11 @@ extension Builtins {
             example: "take(train, 144, seed: 3)"
         ) { call in
             let total: Int
-            if case .corpus(let corpus) = call.value("data") { total = corpus.count } else { total = try call.dataset("data").count }
+            if case .corpus(let corpus) = call.value("data") {
+                total = corpus.count
+            } else {
+                total = try call.dataset("data").count
+            }
             let n = Swift.min(try call.int("count"), total)
             var picked = Array(0..<n)
             if let seed = try call.ifGiven("seed", call.int) {
@@ -139,6 +143,14 @@ extension Builtins {
         ) { call in
             let data = try call.dataset("data")
             let reference = try call.ifGiven("like", call.dataset) ?? data
+            // Another dataset's statistics fit only examples of its shape (sklearn's transform
+            // refuses another feature count); broadcasting them gave [2, 4] from a [2, 1].
+            let (mine, theirs) = (Array(data.x.shape.dropFirst()), Array(reference.x.shape.dropFirst()))
+            guard mine == theirs else {
+                throw call.error(
+                    "`like`'s examples are \(formatShape(theirs)) and `data`'s \(formatShape(mine)): its statistics are one per feature of examples shaped as its own",
+                    at: "like")
+            }
             let (mean, std) = try reference.featureStatistics()
             return .dataset(try data.standardized(mean: mean, std: std))
         },

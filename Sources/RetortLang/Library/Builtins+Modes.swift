@@ -12,6 +12,8 @@ extension Builtins {
 
     static let freezeRules = """
         A frozen parameter gets no gradient: fit, distill and step leave it as it is, and the loss may still use it. \
+        A batch norm whose weight and bias are frozen also keeps its running statistics, normalising with them even in \
+        train mode (timm's FrozenBatchNorm2d; PyTorch's requires_grad_(False) leaves them moving). \
         A layer shared by two models is frozen in both. clone keeps what is frozen.
         """
 

@@ -17,7 +17,11 @@ extension Builtins {
         run: give each run of a sweep its own file). A model without dropout then ends bit-identical to an unbroken run; \
         parameters outside the model, such as an adapter, are not saved. The metric is the task's: accuracy for [N, C] \
         outputs with labels [N], token accuracy for [N, T, V] outputs with labels [N, T] (−1 not counted), none otherwise. \
-        See help(adam) for optimizers.
+        The history's loss (and each named term) per epoch is the mean over the epoch's examples: each batch's loss \
+        weighted by its size, as PyTorch's running_loss += loss.item() * x.size(0); the last batch may be short and is \
+        kept. Its accuracy is counted over the same training outputs, in train mode before each step (dropout on), so it \
+        differs from accuracy(model, data) afterwards; val_loss and val_accuracy are over the whole validation set in \
+        eval mode. See help(adam) for optimizers.
         """
 
     static let trainingParameters: [Builtin.Parameter] = [

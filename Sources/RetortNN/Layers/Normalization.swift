@@ -53,7 +53,14 @@ public final class BatchNorm: Layer {
         }
     }
 
+    /// Whether `freeze` froze it (weight and bias): then it keeps its running statistics and
+    /// normalises with them even in train mode (timm's FrozenBatchNorm2d), so a frozen part of a
+    /// model stays as it is through `fit`, which puts every layer in train mode. PyTorch's
+    /// `requires_grad_(False)` alone leaves the statistics moving.
+    public var isFrozen: Bool { !weight.requiresGrad && !bias.requiresGrad }
+
     public func forward(_ input: Variable) throws -> Variable {
+        let isTraining = self.isTraining && !isFrozen
         // One group for a trace: an exporter writes BatchNormalization with this layer's statistics.
         let op = Op("batch_norm", [("eps", .float(eps)), ("momentum", .float(momentum)), ("training", .bool(isTraining))])
         return try Tape.group(

@@ -167,7 +167,11 @@ public final class Trainer {
         event(.started, firstEpoch - 1, 0, .nan)
         for epoch in stride(from: firstEpoch, through: epochs, by: 1) {
             let order = settings.shuffle ? random.generator.permutation(data.count) : Array(0..<data.count)
+            // The epoch's loss and terms are means over its examples: each batch's mean weighted by
+            // its size (PyTorch's running_loss += loss.item() * x.size(0)), so a short last batch
+            // counts for its examples, not as much as a whole one.
             var total: Double = 0
+            var seen = 0
             var accuracy = Accuracy()
             var terms: [(name: String, total: Double)] = []
             for b in 0..<batches {
@@ -175,7 +179,7 @@ public final class Trainer {
                     // The place is the last completed batch, as the live display's last event names it.
                     let place = "epoch \(epoch) of \(epochs), after batch \(b) of \(batches)"
                     history.stoppedAt = place
-                    event(.interrupted, epoch, b, total / Double(Swift.max(b, 1)))
+                    event(.interrupted, epoch, b, total / Double(Swift.max(seen, 1)))
                     throw TrainingError.interrupted(place: place)
                 }
                 let indices = Array(order[(b * settings.batchSize)..<Swift.min((b + 1) * settings.batchSize, data.count)])
@@ -183,20 +187,23 @@ public final class Trainer {
                 let progress = Self.progress(step: (epoch - 1) * batches + b, of: epochs * batches)
                 let batch = Batch(indices: indices, x: Variable(part.x), y: part.y, epoch: epoch, index: b, progress: progress)
                 let result = try train(batch, batches: batches)
+                let size = Double(indices.count)
                 for (name, value) in result.terms {
                     if let i = terms.firstIndex(where: { $0.name == name }) {
-                        terms[i].total += value
+                        terms[i].total += value * size
                     } else {
-                        terms.append((name, value))
+                        terms.append((name, value * size))
                     }
                 }
                 let value = Double(result.loss.value.scalar ?? .nan)
-                total += value
+                total += value * size
+                seen += indices.count
                 accuracy.add(output: result.output.value, labels: result.labels ?? part.y)
                 event(.batch, epoch, b + 1, value)
             }
-            var metrics: [(String, Double)] = [("loss", total / Double(batches))]
-            metrics += terms.map { ($0.name, $0.total / Double(batches)) }
+            let examples = Double(Swift.max(seen, 1))
+            var metrics: [(String, Double)] = [("loss", total / examples)]
+            metrics += terms.map { ($0.name, $0.total / examples) }
             if let value = accuracy.value { metrics.append(("accuracy", value)) }
             if let validation {
                 if let validationLoss {
@@ -214,7 +221,7 @@ public final class Trainer {
             if let checkpoint, epoch % checkpoint.every == 0 || epoch == epochs {
                 try checkpoint.save(epoch: epoch, history: history, generator: random.generator)
             }
-            event(.epoch, epoch, batches, total / Double(batches), Dictionary(metrics, uniquingKeysWith: { a, _ in a }))
+            event(.epoch, epoch, batches, total / examples, Dictionary(metrics, uniquingKeysWith: { a, _ in a }))
         }
         event(.finished, epochs, batches, history.values("loss")?.last ?? .nan)
         return history
