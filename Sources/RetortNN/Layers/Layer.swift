@@ -194,7 +194,14 @@ public final class Pool2d: Layer {
         self.padding = padding
     }
 
-    public var description: String { "\(kind == .max ? "MaxPool2d" : "AvgPool2d")(\(kernel))" }
+    /// `MaxPool2d(3)`, with the stride when it is not the kernel and the padding when there is
+    /// some, as PyTorch's repr: `MaxPool2d(3, stride: 1, padding: 1)`.
+    public var description: String {
+        var parts = [String(kernel)]
+        if stride != kernel { parts.append("stride: \(stride)") }
+        if padding != 0 { parts.append("padding: \(padding)") }
+        return "\(kind == .max ? "MaxPool2d" : "AvgPool2d")(\(parts.joined(separator: ", ")))"
+    }
     public func copy() -> Layer { Pool2d(kind, kernel: kernel, stride: stride, padding: padding) }
     public var namedParameters: [(name: String, variable: Variable)] { [] }
     public func forward(_ input: Variable) throws -> Variable {
