@@ -32,7 +32,9 @@ extension Builtins {
             example: "let mnist = idx(\"train-images-idx3-ubyte.gz\", \"train-labels-idx1-ubyte.gz\")"
         ) { call in .dataset(try Dataset.idx(images: try call.string("images"), labels: try call.string("labels"))) },
         Builtin(
-            "npy", [.init("path", .string)], category: "data", summary: "A tensor from a NumPy .npy file.",
+            "npy", [.init("path", .string)], category: "data",
+            summary:
+                "A tensor from a NumPy .npy file (floats, signed and unsigned integers, bools; either byte order, C or Fortran order). Retort's tensors are float32: integers above 2^24 (16,777,216) round to the nearest float32, as torch's .float() does, and a float64 beyond float32's range is refused.",
             example: "let w = npy(\"weights.npy\")"
         ) { call in .tensor(Variable(try NPY.read(path: try call.string("path")))) },
         Builtin(
