@@ -186,7 +186,17 @@ public final class Trainer {
                 let part = data.subset(indices)
                 let progress = Self.progress(step: (epoch - 1) * batches + b, of: epochs * batches)
                 let batch = Batch(indices: indices, x: Variable(part.x), y: part.y, epoch: epoch, index: b, progress: progress)
-                let result = try train(batch, batches: batches)
+                let result: Step
+                do {
+                    result = try train(batch, batches: batches)
+                } catch let error as TensorError where indices.count < settings.batchSize && indices.count == 1 {
+                    // A batch norm cannot train on one example: say that it is the short last batch.
+                    throw TensorError(
+                        error.kind, error.op,
+                        error.message
+                            + " (the epoch's last batch holds 1 example: \(data.count) examples in batches of \(settings.batchSize); a batch size that leaves more than one avoids it)"
+                    )
+                }
                 let size = Double(indices.count)
                 for (name, value) in result.terms {
                     if let i = terms.firstIndex(where: { $0.name == name }) {
