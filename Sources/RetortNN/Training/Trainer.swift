@@ -189,7 +189,9 @@ public final class Trainer {
                 let result: Step
                 do {
                     result = try train(batch, batches: batches)
-                } catch let error as TensorError where indices.count < settings.batchSize && indices.count == 1 {
+                } catch let error as TensorError
+                    where error.op == "batch_norm" && indices.count < settings.batchSize && indices.count == 1
+                {
                     // A batch norm cannot train on one example: say that it is the short last batch.
                     throw TensorError(
                         error.kind, error.op,
