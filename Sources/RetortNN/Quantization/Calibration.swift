@@ -42,11 +42,7 @@ public enum Calibration {
     /// observer the same way, silently; here it is refused, naming the layer.
     static func refuseRepeatedCalls(_ named: [(name: String, layer: FakeQuantized)]) throws {
         for (name, layer) in named where layer.calls > 1 {
-            throw Quantizer.Refusal(
-                layer: "layer \(name) (\(layer.inner.description))",
-                reason:
-                    "is called \(layer.calls) times in one forward pass; an int8 layer has one input range, which its calls' different inputs would share. Give each call a layer of its own (clone(layer) copies one with its weights)"
-            )
+            throw Quantizer.repeatedCalls(of: layer.inner, named: name, count: layer.calls)
         }
     }
 }

@@ -43,13 +43,17 @@ public enum Quantizer {
         }
         for (name, layer) in model.modules(of: Quantizable.self) {
             let count = calls[ObjectIdentifier(layer.weight), default: 0]
-            guard count > 1 else { continue }
-            throw Refusal(
-                layer: "layer \(name) (\(layer.description))",
-                reason:
-                    "is called \(count) times in one forward pass; an int8 layer has one input range, which its calls' different inputs would share. Give each call a layer of its own (clone(layer) copies one with its weights)"
-            )
+            if count > 1 { throw repeatedCalls(of: layer, named: name, count: count) }
         }
+    }
+
+    /// The refusal of a layer that computes `count` times in one forward pass, by preparing and by calibration.
+    static func repeatedCalls(of layer: Quantizable, named name: String, count: Int) -> Refusal {
+        Refusal(
+            layer: "layer \(name) (\(layer.description))",
+            reason:
+                "is called \(count) times in one forward pass; an int8 layer has one input range, which its calls' different inputs would share. Give each call a layer of its own (clone(layer) copies one with its weights)"
+        )
     }
 
     /// The int8 model made from a prepared one; layers that never saw an input are named.
