@@ -41,31 +41,8 @@ public struct Dataset {
 
     /// A shuffled split into a first part holding `fraction` of the examples and the rest.
     public func split(_ fraction: Double, seed: UInt64) throws -> (Dataset, Dataset) {
-        guard fraction > 0, fraction < 1 else {
-            throw TensorError(.argument, "split", "fraction must be between 0 and 1, got \(fraction)")
-        }
-        var g = RandomGenerator(seed: seed)
-        let order = g.permutation(count)
-        let cut = Int((Double(count) * fraction).rounded())
-        // As scikit-learn's train_test_split: a part left empty is an error, not a dataset that
-        // fails later (or measures nothing).
-        guard cut > 0, cut < count else {
-            // The first part takes round(count × fraction): it has one example from 0.5 / count and
-            // leaves one from just below (count − 0.5) / count. Both ends written so that they work.
-            let n = Double(count)
-            let places = Swift.max(3, Int((-log10(0.5 / n)).rounded(.up)) + 2)
-            let scale = pow(10, Double(places))
-            let low = (0.5 / n * scale).rounded(.up) / scale
-            let high = (((n - 0.5) / n) * scale - 1e-9).rounded(.down) / scale
-            func text(_ v: Double) -> String { String(format: "%g", v) }
-            throw TensorError(
-                .argument, "split",
-                "a fraction of \(text(fraction)) of \(count) examples leaves the \(cut == 0 ? "first" : "second") part empty (the first part takes round(\(count) × fraction)); "
-                    + (count < 2
-                        ? "a dataset of one example cannot be split" : "give a fraction from \(text(low)) to \(text(high))")
-            )
-        }
-        return (subset(Array(order[..<cut])), subset(Array(order[cut...])))
+        let parts = try SplitOrder.parts(count: count, fraction: fraction, seed: seed, items: "examples")
+        return (subset(parts.first), subset(parts.second))
     }
 
     /// Per-feature mean and standard deviation over the examples (for standardising other sets alike).

@@ -55,21 +55,8 @@ public struct Corpus: Sendable {
 
     /// A shuffled split into a first part holding `fraction` of the lines and the rest.
     public func split(_ fraction: Double, seed: UInt64) throws -> (Corpus, Corpus) {
-        guard fraction > 0, fraction < 1 else {
-            throw TensorError(.argument, "split", "fraction must be between 0 and 1, got \(fraction)")
-        }
-        var g = RandomGenerator(seed: seed)
-        let order = g.permutation(count)
-        let cut = Int((Double(count) * fraction).rounded())
-        // As scikit-learn's train_test_split: a part left empty is an error, not a dataset that
-        // fails later (or measures nothing).
-        guard cut > 0, cut < count else {
-            throw TensorError(
-                .argument, "split",
-                "a fraction of \(fraction) of \(count) lines leaves the \(cut == 0 ? "first" : "second") part empty; give a fraction between \(String(format: "%.3g", 1 / Double(Swift.max(count, 1)))) and \(String(format: "%.3g", 1 - 1 / Double(Swift.max(count, 1))))"
-            )
-        }
-        return (subset(Array(order[..<cut])), subset(Array(order[cut...])))
+        let parts = try SplitOrder.parts(count: count, fraction: fraction, seed: seed, items: "lines")
+        return (subset(parts.first), subset(parts.second))
     }
 }
 
