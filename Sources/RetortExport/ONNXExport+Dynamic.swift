@@ -56,6 +56,17 @@ extension ONNXExport {
             return false
         }
 
+        /// As Python writes it in model.py: `batch`, `4 * length`, `batch * length`, or the size.
+        var python: String {
+            switch self {
+            case .fixed(let size):
+                return String(size)
+            case .dynamic(let factor, let batch, let sequence):
+                let names = (batch ? ["batch"] : []) + (sequence ? ["length"] : [])
+                return ((factor == 1 ? [] : [String(factor)]) + names).joined(separator: " * ")
+            }
+        }
+
         /// As a graph input or output declares it: `batch`, `sequence`, `4*batch`, `batch*sequence`, or the size.
         var onnx: TensorShapeProto.Dimension {
             switch self {
@@ -69,7 +80,8 @@ extension ONNXExport {
     }
 
     /// The dimensions of `source`, told apart by comparing its shapes in the traces.
-    static func dims(of source: Graph.Source, _ traces: Traces) throws -> [Dim] {
+    /// export_torch (`op`) tells them apart the same way.
+    static func dims(of source: Graph.Source, _ traces: Traces, op: String = "export") throws -> [Dim] {
         let graph = traces.main
         let shape = graph.shape(of: source)
         var dims = shape.map { (factor: $0, batch: false, sequence: false) }
@@ -78,17 +90,17 @@ extension ONNXExport {
             let (main, other) = variation.sizes
             guard theirs.count == shape.count else {
                 throw TensorError(
-                    .shape, "export",
+                    .shape, op,
                     "\(graph.label(of: source)) is \(formatShape(shape)) at \(variation.at(main: true)) and "
                         + "\(formatShape(theirs)) at \(variation.at(main: false)): its rank depends on the \(variation.what)")
             }
             for (axis, (x, y)) in zip(shape, theirs).enumerated() where x != y {
                 guard dims[axis].factor % main == 0, y == x / main * other else {
                     throw TensorError(
-                        .shape, "export",
+                        .shape, op,
                         "axis \(axis) of \(graph.label(of: source)) is \(x) at \(variation.at(main: true)) and \(y) at "
                             + "\(variation.at(main: false)): neither a fixed size nor a multiple of the \(variation.what), "
-                            + "so the ONNX graph cannot keep the \(variation.axis == .batch ? "batch" : "sequence length") dynamic"
+                            + "so \(op == "export" ? "the ONNX graph" : "model.py") cannot keep the \(variation.axis == .batch ? "batch" : "sequence length") dynamic"
                     )
                 }
                 dims[axis].factor /= main

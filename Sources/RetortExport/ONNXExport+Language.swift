@@ -11,7 +11,7 @@ import RetortTensor
 // Slice of the table, and the mask is `Range(0, T)` compared with itself as a column, made once
 // and shared by every layer.
 
-extension ONNXExport.Translation {
+extension ONNXExport {
     /// A constant that follows the sequence length, as the language layers make them.
     enum SequenceConstant: Hashable {
         /// `start..<start + T`, whole numbers (a `Positions` layer's ids).
@@ -21,10 +21,11 @@ extension ONNXExport.Translation {
     }
 
     /// What constant `i` is, when it differs between the two lengths' traces in one of the ways
-    /// the language layers make; nil for any other constant (which `checkConstant` then judges).
-    func sequenceConstant(_ i: Int) -> SequenceConstant? {
+    /// the language layers make; nil for any other constant (which the caller then judges).
+    /// export_torch reads the same traces the same way.
+    static func sequenceConstant(_ i: Int, _ traces: Traces) -> SequenceConstant? {
         guard let variation = traces.sequence else { return nil }
-        let (a, c) = (graph.constants[i], variation.graph.constants[i])
+        let (a, c) = (traces.main.constants[i], variation.graph.constants[i])
         let (t, u) = variation.sizes
         // Made from the length alone: the same at every batch size.
         for other in traces.variations where other.axis == .batch {
@@ -43,6 +44,10 @@ extension ONNXExport.Translation {
         }
         return nil
     }
+}
+
+extension ONNXExport.Translation {
+    func sequenceConstant(_ i: Int) -> ONNXExport.SequenceConstant? { ONNXExport.sequenceConstant(i, traces) }
 
     /// Rows of the table picked by the ids: Gather along axis 0 with int64 ids. A `Positions`
     /// layer's ids `start..<start + T` are a Slice of the table instead, ending at the runtime length.

@@ -67,11 +67,13 @@ public enum ONNXExport {
     }
 
     /// The graphs at both batch sizes (the second first), and for token ids at a second length;
-    /// notes say why the length stays fixed when the model does not run at another.
-    private static func trace(_ model: Layer, example: Tensor) throws -> (Traces, notes: [String]) {
+    /// notes say why the length stays fixed when the model does not run at another. export_torch
+    /// (`op`) traces the same way.
+    static func trace(_ model: Layer, example: Tensor, op: String = "export") throws -> (Traces, notes: [String]) {
         guard example.rank >= 1, example.shape[0] >= 1 else {
             throw TensorError(
-                .shape, "export", "the example input needs a batch axis first, with at least one row; got \(formatShape(example.shape))")
+                .shape, op, "the example input needs a batch axis first, with at least one row; got \(formatShape(example.shape))"
+            )
         }
         let (n, m) = tracedBatches
         let rows = try repeatingRows(of: example, to: n)

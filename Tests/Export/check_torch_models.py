@@ -2,9 +2,10 @@
 
 The RetortExportTests (TorchExportTests) write, for each model, torch-NAME.py (the class),
 torch-NAME.safetensors (Retort's weights under its state-dict names) and torch-NAME.json (inputs
-at two batch sizes with Retort's outputs). Each class must load the weights strictly (the names
-and shapes are Retort's) and give Retort's outputs in eval mode, at both batch sizes, and refuse an input whose other sizes are
-not the traced ones.
+at two batch sizes, and for a language model at lengths from its block down to one token, with
+Retort's outputs). Each class must load the weights strictly (the names and shapes are Retort's)
+and give Retort's outputs in eval mode at every case, and refuse an input whose sizes it does not
+follow: any size but the batch of an image or tensor model, a length past a language model's block.
 
 Usage: python check_torch_models.py FOLDER
 """
@@ -61,11 +62,24 @@ def main(folder):
             diff = (got[finite] - want[finite]).abs().max().item() if finite.any() else 0.0
             scale = max(1.0, want[finite].abs().max().item() if finite.any() else 1.0)
             worst = max(worst, diff / scale)
-            assert diff <= 1e-4 * scale, f"{name} at batch {x.shape[0]}: max |Δ| {diff:.3g}"
-        # Only the batch may vary: a shorter row (a GPT given one token of the sixteen traced, which
-        # would broadcast over the traced positions) is refused, not answered.
+            assert diff <= 1e-4 * scale, f"{name} at {list(x.shape)}: max |Δ| {diff:.3g}"
         first = tensor(check["cases"][0]["input"])
-        if first.dim() >= 2 and first.shape[1] > 1:
+        if "block" in check:
+            # A language model takes any length up to its block (nanoGPT's rule); one past it, whose
+            # positions the table lacks, is refused by name rather than failing inside F.embedding.
+            block = check["block"]
+            longer = torch.cat([first, first[:, :1]], dim=1)
+            assert longer.shape[1] == block + 1
+            try:
+                with torch.no_grad():
+                    model(longer)
+            except ValueError as error:
+                assert f"length 1 to {block}" in str(error), f"{name}: {error}"
+            else:
+                raise AssertionError(f"{name}: an input of length {block + 1} ran")
+        elif first.dim() >= 2 and first.shape[1] > 1:
+            # Only the batch may vary: a shorter row (which would broadcast over the traced sizes)
+            # is refused, not answered.
             try:
                 with torch.no_grad():
                     model(first[:, :1])
@@ -76,7 +90,8 @@ def main(folder):
         # Train mode runs too (dropout active, batch statistics): the forward must not depend on eval.
         model.train()
         model(tensor(check["cases"][0]["input"]))
-        print(f"  {name}: state dict loads strictly; eval outputs match at batches 3 and 7")
+        shapes = ", ".join(str(list(tensor(case["input"]).shape)) for case in check["cases"])
+        print(f"  {name}: state dict loads strictly; eval outputs match at {shapes}")
     print(f"model classes: {len(manifest['models'])} models, worst relative difference {worst:.2e}")
 
 

@@ -6,8 +6,9 @@ import XCTest
 
 /// model.py and the exported folder. The structure is checked here; the numbers by PyTorch:
 /// `RETORT_TORCH_OUT=/tmp/torch-check swift test --filter TorchExportTests` writes each model's
-/// class (`torch-NAME.py`), weights and inputs with Retort's outputs at batch sizes 3 and 7
-/// (`torch-NAME.json`), which Tests/Export/check_torch_models.py compares with PyTorch's.
+/// class (`torch-NAME.py`), weights and inputs with Retort's outputs at batch sizes 3 and 7, and
+/// for a language model at lengths from 1 to its block (`torch-NAME.json`), which
+/// Tests/Export/check_torch_models.py compares with PyTorch's.
 final class TorchExportTests: XCTestCase {
     /// The models checked: the ONNX export's (batch norm, pooling, residual, tensor ops), a GPT
     /// with nanoGPT's names, and an MLP with dropout.
@@ -51,6 +52,35 @@ final class TorchExportTests: XCTestCase {
         XCTAssertTrue(text.contains("training=self.training"), text)
         // The tied head reads the embedding's weight: no lm_head.weight of its own.
         XCTAssertFalse(text.contains("lm_head.weight"))
+    }
+
+    /// A GPT's class takes any length up to its block, as nanoGPT's does: the positions and the
+    /// causal mask are made from the input's length, and a longer input is refused by name.
+    func testAGPTClassFollowsTheSequenceLength() throws {
+        let gpt = try Self.models().first { $0.name == "gpt" }!
+        let ids = try Tensor(shape: [1, 4], scalars: [1, 2, 3, 4])
+        let text = try TorchExport.modelFile([("Student", gpt.model, "a GPT")], example: ids)
+        for line in [
+            "length = x.shape[1]", "torch.arange(0, length, dtype=torch.float32, device=x.device)",
+            "torch.ones(length, length, device=x.device).tril()", "if x.dim() != 2 or not 1 <= x.shape[1] <= 6:",
+        ] {
+            XCTAssertTrue(text.contains(line), "missing \(line) in\n\(text)")
+        }
+        XCTAssertFalse(text.contains("fixed every size but the batch"), text)
+        XCTAssertFalse(text.contains("the sequence length is fixed"), text)
+    }
+
+    /// A model that runs at one length only (an MLP over a fixed context) keeps it fixed, says why
+    /// in the class, and refuses other lengths.
+    func testAModelThatRunsAtOneLengthKeepsItFixedAndSaysWhy() throws {
+        var g = RandomGenerator(seed: 8)
+        let model = Sequential([Embedding(10, 4, generator: &g), Flatten(), Linear(12, 5, generator: &g)])
+        let text = try TorchExport.modelFile(
+            [("Context", model, "a context MLP")], example: Tensor(shape: [1, 3], scalars: [1, 4, 9]))
+        XCTAssertTrue(
+            text.contains("        # the sequence length is fixed at 3: the model does not run at length 2 (linear:"), text)
+        XCTAssertTrue(text.contains("if list(x.shape[1:]) != [3]:"), text)
+        XCTAssertFalse(text.contains("length = x.shape[1]"), text)
     }
 
     func testInt8ModelsAreRefused() throws {
@@ -113,29 +143,39 @@ final class TorchExportTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var g = RandomGenerator(seed: 2028)
         var names: [String] = []
-        for model in try Self.models() {
-            let isTokens = model.name == "gpt"
-            func input(_ batch: Int) throws -> Tensor {
-                if isTokens {
+        // The image and tensor models at batches 3 and 7; the language models (ids) also at
+        // shorter lengths, down to one token, which their classes must follow.
+        var models: [(name: String, model: Layer, row: [Int], vocabulary: Int?)] = try Self.models().map {
+            ($0.name, $0.model, $0.row, $0.name == "gpt" ? 11 : nil)
+        }
+        models += try ExportModels.languageModels().map { ("lm-" + $0.name, $0.model, [$0.block], $0.vocabulary) }
+        for (name, model, row, vocabulary) in models {
+            func input(_ batch: Int, length: Int? = nil) throws -> Tensor {
+                if let vocabulary {
+                    let length = length ?? row[0]
                     return try Tensor(
-                        shape: [batch] + model.row, scalars: (0..<(batch * 6)).map { _ in Float(g.nextInt(below: 11)) })
+                        shape: [batch, length], scalars: (0..<(batch * length)).map { _ in Float(g.nextInt(below: vocabulary)) })
                 }
-                return g.normal([batch] + model.row)
+                return g.normal([batch] + row)
             }
-            model.model.isTraining = false
-            let text = try TorchExport.modelFile([("Model", model.model, model.name)], example: try input(1))
-            let base = URL(fileURLWithPath: folder).appendingPathComponent("torch-\(model.name)")
+            model.isTraining = false
+            let text = try TorchExport.modelFile([("Model", model, name)], example: try input(1))
+            let base = URL(fileURLWithPath: folder).appendingPathComponent("torch-\(name)")
             try Data(text.utf8).write(to: base.appendingPathExtension("py"))
-            try SafeTensors.save(model.model, to: base.appendingPathExtension("safetensors").path)
+            try SafeTensors.save(model, to: base.appendingPathExtension("safetensors").path)
             var cases: [[String: Any]] = []
-            for batch in [3, 7] {
-                let x = try input(batch)
-                let y = try GradMode.withoutGradients { try model.model.forward(Variable(x)) }.value
+            var sizes: [(batch: Int, length: Int?)] = [(3, nil), (7, nil)]
+            if vocabulary != nil { sizes += [(2, max(1, row[0] - 3)), (4, 1)] }
+            for (batch, length) in sizes {
+                let x = try input(batch, length: length)
+                let y = try GradMode.withoutGradients { try model.forward(Variable(x)) }.value
                 cases.append(["input": encode(x), "output": encode(y)])
             }
-            try JSONSerialization.data(withJSONObject: ["name": model.name, "cases": cases], options: [.sortedKeys])
+            var record: [String: Any] = ["name": name, "cases": cases]
+            if vocabulary != nil { record["block"] = row[0] }
+            try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
                 .write(to: base.appendingPathExtension("json"))
-            names.append(model.name)
+            names.append(name)
         }
         try JSONSerialization.data(withJSONObject: ["models": names], options: [.sortedKeys])
             .write(to: URL(fileURLWithPath: folder).appendingPathComponent("torch-manifest.json"))

@@ -6,50 +6,79 @@ import RetortTensor
 /// model's layers (standard `nn` modules where a layer is one, plain containers otherwise), so the
 /// state-dict names are Retort's; `forward` replays the model's traced graph as torch ops.
 ///
-/// The model is traced twice (batches of 2 and 3, from the example's rows), as the ONNX exporter
-/// does: a size that differs between the traces is the batch's, so shapes in `reshape`, `expand`
-/// and slices are written in terms of the batch and the class runs on any batch size.
+/// The model is traced as the ONNX exporter traces it (ONNXExport.trace: batches of 2 and 3 from
+/// the example's rows, and token ids at a second length too): a size that differs between the
+/// traces is the batch's or the length's, so shapes in `reshape`, `expand` and slices are written
+/// in terms of them, the positions and a causal mask are made from the input's length, and the
+/// class runs on any batch size and, for a language model, any length up to its block (as
+/// nanoGPT's `GPT.forward`). A model that cannot follow the length keeps it fixed, and says why.
 final class TorchModule {
     let className: String
     let model: Layer
     let summary: String
-    let main: Graph
-    let other: Graph
+    /// The traces read; the sequence variation is dropped when the forward cannot follow the length.
+    private var traces: ONNXExport.Traces
+    private var main: Graph { traces.main }
+    /// Why the sequence length is fixed, when a language model's is.
+    private var notes: [String]
     /// Each layer's dotted name in the module tree, for calls to its module (dropout, batch norm).
     private var paths: [ObjectIdentifier: String] = [:]
     private var initLines: [String] = []
     private var forwardLines: [String] = []
     private var values: [Graph.Source: String] = [:]
-    private var usedNames: Set<String> = ["x", "self", "batch"]
+    private var usedNames: Set<String> = []
     private var usesBatch = false
-    private var containerCount = 0
+    private var usesLength = false
 
     init(className: String, model: Layer, example: Tensor, summary: String) throws {
-        guard example.rank >= 1, example.shape[0] >= 1 else {
-            throw TensorError(
-                .shape, "export_torch", "the example input needs a batch axis first; got \(formatShape(example.shape))")
-        }
         self.className = className
         self.model = model
         self.summary = summary
-        // The larger batch first, so a model that remembers its last input shape keeps the smaller one.
-        other = try model.trace(TorchBatch.rows(of: example, count: TorchBatch.traced.1))
-        main = try model.trace(TorchBatch.rows(of: example, count: TorchBatch.traced.0))
-        guard main.nodes.count == other.nodes.count,
-            zip(main.nodes, other.nodes).allSatisfy({ $0.op.name == $1.op.name && $0.isGroup == $1.isGroup }),
-            main.constants.count == other.constants.count
-        else {
-            throw TensorError(
-                .argument, "export_torch",
-                "\(className.lowercased()) runs different operations at batch sizes \(TorchBatch.traced.0) and "
-                    + "\(TorchBatch.traced.1), so one forward cannot stand for it")
+        (traces, notes) = try ONNXExport.trace(model, example: example, op: "export_torch")
+        for variation in traces.variations {
+            let other = variation.graph
+            guard main.nodes.count == other.nodes.count,
+                zip(main.nodes, other.nodes).allSatisfy({ $0.op.name == $1.op.name && $0.isGroup == $1.isGroup }),
+                main.constants.count == other.constants.count
+            else {
+                guard variation.axis == .sequence else {
+                    throw TensorError(
+                        .argument, "export_torch",
+                        "\(className.lowercased()) runs different operations at \(variation.at(main: true)) and "
+                            + "\(variation.at(main: false)), so one forward cannot stand for it")
+                }
+                fixSequence(
+                    because: "it runs different operations at \(variation.at(main: true)) and \(variation.at(main: false))")
+                break
+            }
         }
     }
 
-    /// The class's source text.
+    /// Keeps the sequence length at the traced one, saying why.
+    private func fixSequence(because reason: String) {
+        guard let sequence = traces.sequence else { return }
+        notes.append("the sequence length is fixed at \(sequence.sizes.main): \(reason)")
+        traces = traces.fixingSequence
+    }
+
+    /// The class's source text: the length dynamic when the forward can follow it, else fixed.
     func source() throws -> String {
+        guard traces.sequence != nil else { return try translated() }
+        do {
+            return try translated()
+        } catch let error as TensorError {
+            fixSequence(because: error.message)
+            return try translated()
+        }
+    }
+
+    private func translated() throws -> String {
         initLines = []
         forwardLines = []
+        values = [:]
+        paths = [:]
+        usedNames = ["x", "self", "batch", "length"]
+        (usesBatch, usesLength) = (false, false)
         try buildTree()
         values[.input(0)] = "x"
         for node in main.topLevel { try translate(node) }
@@ -63,18 +92,45 @@ final class TorchModule {
         lines += ["    def __init__(self):", "        super().__init__()"]
         lines += initLines.map { "        " + $0 }
         lines += ["", "    def forward(self, x):"]
-        // Only the batch is dynamic: every other size is as traced. A token model given a shorter
-        // sequence would broadcast it over the traced positions and give wrong logits, silently.
-        let row = Array(main.shape(of: .input(0)).dropFirst())
-        lines += [
-            "        if list(x.shape[1:]) != \(Python.ints(row)):",
-            "            raise ValueError(f\"\(className) takes inputs of shape [batch\(row.map { ", \($0)" }.joined())] "
-                + "(export_torch fixed every size but the batch as traced), got {list(x.shape)}\")",
-        ]
+        lines += notes.map { "        # " + $0.replacingOccurrences(of: "\n", with: " ") }
+        lines += inputCheck()
         if usesBatch { lines.append("        batch = x.shape[0]") }
+        if usesLength { lines.append("        length = x.shape[1]") }
         lines += forwardLines.map { "        " + $0 }
         lines.append("        return \(output)")
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The lines refusing an input of sizes the class does not follow: a token model given another
+    /// length than it can take would broadcast it over the traced positions, or index past its
+    /// position table, and give wrong logits or a bare IndexError.
+    private func inputCheck() -> [String] {
+        let row = Array(main.shape(of: .input(0)).dropFirst())
+        guard traces.sequence != nil else {
+            return [
+                "        if list(x.shape[1:]) != \(Python.ints(row)):",
+                "            raise ValueError(f\"\(className) takes inputs of shape [batch\(row.map { ", \($0)" }.joined())] "
+                    + "(export_torch fixed every size but the batch as traced), got {list(x.shape)}\")",
+            ]
+        }
+        // The longest sequence: what every position table has rows for (nanoGPT's block size).
+        let limits = main.nodes.compactMap { node -> Int? in
+            guard node.op.name == "embedding", node.inputs.count == 2, case .constant(let i) = node.inputs[1],
+                case .positions(let start)? = ONNXExport.sequenceConstant(i, traces)
+            else { return nil }
+            return main.shape(of: node.inputs[0]).first.map { $0 - start }
+        }
+        guard let block = limits.min() else {
+            return [
+                "        if x.dim() != 2 or x.shape[1] < 1:",
+                "            raise ValueError(f\"\(className) takes token ids of shape [batch, length], got {list(x.shape)}\")",
+            ]
+        }
+        return [
+            "        if x.dim() != 2 or not 1 <= x.shape[1] <= \(block):",
+            "            raise ValueError(f\"\(className) takes token ids of shape [batch, length] with length 1 to \(block) "
+                + "(its block size), got {list(x.shape)}\")",
+        ]
     }
 
     // MARK: - The module tree
@@ -204,11 +260,13 @@ final class TorchModule {
 
     /// Translates one node into a line of `forward`: by the op table, or a group by its members.
     private func translate(_ node: Graph.Node) throws {
-        if other.nodes[node.id].op != node.op, !["reshape", "expand", "slice"].contains(node.op.name) {
+        for variation in traces.variations where !["reshape", "expand", "slice"].contains(node.op.name) {
+            let theirs = variation.graph.nodes[node.id].op
+            guard theirs != node.op else { continue }
             throw cannotExpress(
                 node,
-                because: "its attributes depend on the batch size (\(node.op) at batch \(TorchBatch.traced.0), "
-                    + "\(other.nodes[node.id].op) at batch \(TorchBatch.traced.1))")
+                because: "its attributes depend on the \(variation.what) (\(node.op) at \(variation.at(main: true)), "
+                    + "\(theirs) at \(variation.at(main: false)))")
         }
         if let expression = try expression(node) {
             let name = fresh(node.name)
@@ -230,12 +288,21 @@ final class TorchModule {
         case .parameter(let i):
             return "self.get_parameter(\(Python.string(main.parameters[i].name)))"
         case .constant(let i):
-            let (a, b) = (main.constants[i], other.constants[i])
-            guard a.shape == b.shape, zip(a.scalars, b.scalars).allSatisfy({ $0 == $1 || ($0.isNaN && $1.isNaN) }) else {
-                throw TensorError(
-                    .argument, "export_torch",
-                    "the constant \(main.label(of: source)) differs between batch sizes or inputs: it was computed outside the "
-                        + "traced operations, so model.py would hold the example's values")
+            if let made = sequenceConstant(i) {
+                let name = fresh(made.base)
+                forwardLines.append("\(name) = \(made.expression)")
+                values[source] = name
+                return name
+            }
+            let a = main.constants[i]
+            for variation in traces.variations {
+                let b = variation.graph.constants[i]
+                guard a.shape == b.shape, zip(a.scalars, b.scalars).allSatisfy({ $0 == $1 || ($0.isNaN && $1.isNaN) }) else {
+                    throw TensorError(
+                        .argument, "export_torch",
+                        "the constant \(main.label(of: source)) differs between \(variation.what)s or inputs: it was computed "
+                            + "outside the traced operations, so model.py would hold the example's values")
+                }
             }
             if let name = main.constantNames[i] { return "self.get_buffer(\(Python.string(name)))" }
             if a.rank == 0, let scalar = a.scalar { return Python.float(scalar) }
@@ -252,6 +319,22 @@ final class TorchModule {
             return "self.\(name)"
         case .input, .node:
             throw TensorError(.argument, "export_torch", "\(main.label(of: source)) is read but was not translated")
+        }
+    }
+
+    /// The positions `start..<start + T` or the causal mask `[T, T]`, made from the input's length
+    /// as the language layers make them; nil for any other constant.
+    private func sequenceConstant(_ i: Int) -> (base: String, expression: String)? {
+        switch ONNXExport.sequenceConstant(i, traces) {
+        case .positions(let start)?:
+            usesLength = true
+            let end = start == 0 ? "length" : "\(start) + length"
+            return ("positions", "torch.arange(\(start), \(end), dtype=torch.float32, device=x.device)")
+        case .causalMask?:
+            usesLength = true
+            return ("causal_mask", "torch.ones(length, length, device=x.device).tril()")
+        case nil:
+            return nil
         }
     }
 
@@ -330,10 +413,12 @@ final class TorchModule {
         case "flatten":
             return "torch.flatten(\(try input(node, 0)), \(try int(node, "axis")))"
         case "reshape":
-            // The batch's axis (at most one grows with it) is -1, which reshape infers.
-            let sizes = try dims(.node(node.id)).map { dim -> String in
-                if case .fixed(let size) = dim { return String(size) }
-                return "-1"
+            // One axis that grows with the batch or the length is -1, which reshape infers; several are written out.
+            let target = try dims(.node(node.id))
+            let inferred = target.filter(\.isDynamic).count == 1
+            let sizes = target.map { dim -> String in
+                if dim.isDynamic && inferred { return "-1" }
+                return python(dim)
             }
             return "\(try input(node, 0)).reshape(\(sizes.joined(separator: ", "))\(sizes.count == 1 ? "," : ""))"
         case "permute":
@@ -384,7 +469,7 @@ final class TorchModule {
         let axes = try ints(node, "axes")
         let shape = main.shape(of: node.inputs[0])
         let inDims = try dims(node.inputs[0])
-        guard let first = axes.first, axes == Array(first..<shape.count), !axes.contains(where: { inDims[$0].isBatch })
+        guard let first = axes.first, axes == Array(first..<shape.count), !axes.contains(where: { inDims[$0].isDynamic })
         else { return nil }
         let (hasWeight, hasBias) = (node.op.bool("weight") == true, node.op.bool("bias") == true)
         let weight = hasWeight ? try input(node, 1) : "None"
@@ -393,33 +478,31 @@ final class TorchModule {
             "F.layer_norm(\(try input(node, 0)), \(Python.ints(Array(shape[first...]))), \(weight), \(bias), eps=\(Python.float(try float(node, "eps"))))"
     }
 
-    /// `x.expand(...)`: -1 keeps a size the input has, the batch is written as `batch`.
+    /// `x.expand(...)`: -1 keeps a size the input has; the batch and the length are `batch` and `length`.
     private func expand(_ node: Graph.Node) throws -> String {
         let target = try dims(.node(node.id))
         let source = try dims(node.inputs[0])
         let offset = target.count - source.count
         let sizes = target.enumerated().map { axis, dim -> String in
             if axis >= offset && source[axis - offset] == dim { return "-1" }
-            switch dim {
-            case .fixed(let size): return String(size)
-            case .batch(let k):
-                usesBatch = true
-                return k == 1 ? "batch" : "\(k) * batch"
-            }
+            return python(dim)
         }
         return "\(try input(node, 0)).expand(\(sizes.joined(separator: ", ")))"
     }
 
-    /// Python slicing: whole along the batch, from the traced starts elsewhere (counted from the
-    /// end where the start moved with the input's size).
+    /// Python slicing: whole along the batch and the length, from the traced starts elsewhere
+    /// (counted from the end where the start moved with the input's size).
     private func slice(_ node: Graph.Node) throws -> String {
-        let (inA, inB) = (main.shape(of: node.inputs[0]), other.shape(of: node.inputs[0]))
+        let inA = main.shape(of: node.inputs[0])
         let inDims = try dims(node.inputs[0])
         let outDims = try dims(.node(node.id))
-        let (startsA, startsB, steps) = (
-            try ints(node, "starts"), other.nodes[node.id].op.ints("starts") ?? [], try ints(node, "steps")
-        )
-        guard startsA.count == steps.count, startsB.count == steps.count, steps.count <= inA.count else {
+        let (startsA, steps) = (try ints(node, "starts"), try ints(node, "steps"))
+        // The same slice in the other traces: its input's shape and its starts there.
+        let others = traces.variations.map {
+            (shape: $0.graph.shape(of: node.inputs[0]), starts: $0.graph.nodes[node.id].op.ints("starts") ?? [])
+        }
+        guard startsA.count == steps.count, others.allSatisfy({ $0.starts.count == steps.count }), steps.count <= inA.count
+        else {
             throw cannotExpress(node, because: "its starts and steps do not match its input \(formatShape(inA))")
         }
         var parts: [String] = []
@@ -427,29 +510,40 @@ final class TorchModule {
             let step = steps[axis]
             let count = node.shape[axis]
             let stepText = step == 1 ? "" : ":\(step)"
-            if outDims[axis].isBatch {
+            if outDims[axis].isDynamic {
                 guard outDims[axis] == inDims[axis], step == 1 else {
-                    throw cannotExpress(node, because: "it keeps part of axis \(axis), whose size grows with the batch")
+                    throw cannotExpress(
+                        node, because: "it keeps part of axis \(axis), whose size grows with the batch or the length")
                 }
                 parts.append(":")
-            } else if startsA[axis] == startsB[axis] {
+            } else if others.allSatisfy({ $0.starts[axis] == startsA[axis] }) {
                 let start = startsA[axis]
                 let end = count == 0 ? start : start + (count - 1) * step + 1
-                let whole = start == 0 && step == 1 && end == inA[axis] && inA[axis] == inB[axis]
+                let whole = start == 0 && step == 1 && end == inA[axis] && others.allSatisfy { $0.shape[axis] == inA[axis] }
                 parts.append(whole ? ":" : "\(start):\(end)\(stepText)")
-            } else if startsA[axis] - inA[axis] == startsB[axis] - inB[axis] {
+            } else if others.allSatisfy({ $0.starts[axis] - $0.shape[axis] == startsA[axis] - inA[axis] }) {
                 let start = startsA[axis] - inA[axis]
                 let end = count == 0 ? start : start + (count - 1) * step + 1
                 parts.append("\(start):\(end == 0 ? "" : String(end))\(stepText)")
             } else {
-                throw cannotExpress(node, because: "where it starts on axis \(axis) depends on the batch size")
+                throw cannotExpress(
+                    node, because: "where it starts on axis \(axis) depends on the batch size or the sequence length")
             }
         }
         return "\(try input(node, 0))[\(parts.joined(separator: ", "))]"
     }
 
-    private func dims(_ source: Graph.Source) throws -> [TorchBatch.Dim] {
-        try TorchBatch.dims(main.shape(of: source), other.shape(of: source), of: main.label(of: source))
+    private func dims(_ source: Graph.Source) throws -> [ONNXExport.Dim] {
+        try ONNXExport.dims(of: source, traces, op: "export_torch")
+    }
+
+    /// A dimension as Python computes it in `forward`, from the input's batch size and length.
+    private func python(_ dim: ONNXExport.Dim) -> String {
+        if case .dynamic(_, let batch, let sequence) = dim {
+            usesBatch = usesBatch || batch
+            usesLength = usesLength || sequence
+        }
+        return dim.python
     }
 
     private func int(_ node: Graph.Node, _ name: String) throws -> Int {
@@ -473,51 +567,5 @@ final class TorchModule {
             .argument, "export_torch",
             "cannot express node '\(node.name)' (op \(node.op.name)) of \(className.lowercased()) in PyTorch"
                 + (reason.map { ": \($0)" } ?? ""))
-    }
-}
-
-/// The batch dimension kept dynamic: traced at two batch sizes, a size that is the same in both
-/// is fixed, one that grows in proportion is a multiple of the batch.
-enum TorchBatch {
-    static let traced = (2, 3)
-
-    enum Dim: Equatable {
-        case fixed(Int)
-        case batch(Int)
-
-        var isBatch: Bool {
-            if case .batch = self { return true }
-            return false
-        }
-    }
-
-    static func dims(_ a: [Int], _ b: [Int], of label: String) throws -> [Dim] {
-        let (n, m) = traced
-        guard a.count == b.count else {
-            throw TensorError(
-                .shape, "export_torch",
-                "\(label) is \(formatShape(a)) at batch \(n) and \(formatShape(b)) at batch \(m): its rank depends on the batch size"
-            )
-        }
-        return try zip(a, b).enumerated().map { axis, sizes in
-            let (x, y) = sizes
-            if x == y { return .fixed(x) }
-            if x % n == 0, y == x / n * m { return .batch(x / n) }
-            throw TensorError(
-                .shape, "export_torch",
-                "axis \(axis) of \(label) is \(x) at batch \(n) and \(y) at batch \(m): neither fixed nor a multiple of the batch"
-            )
-        }
-    }
-
-    /// `count` rows taken from `example`'s rows in turn.
-    static func rows(of example: Tensor, count: Int) throws -> Tensor {
-        let rows = example.shape[0]
-        let width = example.count / rows
-        let values = example.scalars
-        var scalars: [Float] = []
-        scalars.reserveCapacity(count * width)
-        for row in 0..<count { scalars += values[(row % rows) * width..<(row % rows + 1) * width] }
-        return try Tensor(shape: [count] + example.shape.dropFirst(), scalars: scalars)
     }
 }

@@ -382,8 +382,9 @@ enum TorchScripts {
             statistics follow rank 0's); for a bias just before a batch norm in train mode (its
             gradient is rounding noise, which Adam scales up: it drifts apart, while the model
             computes the same); or for a loss that is not such a mean. model.py replays the forward
-            pass traced at the data's shapes: any batch size, but the other sizes as traced (the
-            sequence length of a sequence model included; other sizes raise a ValueError).
+            pass traced at the data's shapes: any batch size and, for a language model, any length up
+            to its block (so a sampling loop can feed it a growing prefix); the other sizes as
+            traced (other sizes, or a length past the block, raise a ValueError).
 
             """
     }

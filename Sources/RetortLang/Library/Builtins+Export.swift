@@ -8,7 +8,8 @@ extension Builtins {
     static let exportTorchRules = """
         Takes distill's arguments (fit's without from:, default loss cross-entropy), loss arguments and schedules of p \
         included, and writes into the folder: model.py (the student and teachers as nn.Module classes with Retort's \
-        state-dict names), loss.py (the loss translated from its Retort source: the prelude's losses and your own \
+        state-dict names, at any batch size and, for a language model, any length up to its block; other sizes raise a \
+        ValueError), loss.py (the loss translated from its Retort source: the prelude's losses and your own \
         functions, if, let, calls, term, the builtin tensor ops; schedules as functions of p), train.py (the same batches \
         in the same order, the optimizer and its rate rule per step, clip, the teachers frozen in eval mode; one process, \
         or DistributedDataParallel under torchrun, NCCL on CUDA and gloo otherwise, each process's loss scaled by its \
@@ -40,7 +41,8 @@ extension Builtins {
         Builtin(
             "export",
             [
-                .init("model", .model), .init("path", .string), .init("input", .optional(.oneOf([.tensor, .dataset])), Value.none),
+                .init("model", .model), .init("path", .string),
+                .init("input", .optional(.oneOf([.tensor, .dataset])), Value.none),
                 .init("name", .optional(.string), Value.none),
             ], category: "model",
             summary:
