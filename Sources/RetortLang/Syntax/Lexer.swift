@@ -136,7 +136,9 @@ public struct Lexer {
         return ["let", "for", "while", "return"].contains(word)
     }
 
-    /// Whether the next non-blank, non-comment line starts with a continuing operator.
+    /// Whether the next non-blank, non-comment line starts with a continuing operator. A `-` does
+    /// when a space follows it (`- b`, the binary minus); `-b` begins a new expression (the unary
+    /// minus), as Swift tells the two apart.
     func nextLineContinues() -> Bool {
         var i = index
         while i < scalars.count {
@@ -147,6 +149,7 @@ public struct Lexer {
                 while i < scalars.count, scalars[i] != "\n" { i += 1 }
             } else {
                 let rest = String(String.UnicodeScalarView(scalars[i..<Swift.min(i + 3, scalars.count)]))
+                if rest.hasPrefix("- ") || rest.hasPrefix("-\t") { return true }
                 guard let symbol = Symbol.allCases.first(where: { rest.hasPrefix($0.rawValue) }) else {
                     // `and`/`or` at the start of a line continue a condition too.
                     let word = String(String.UnicodeScalarView(scalars[i..<Swift.min(i + 4, scalars.count)]))

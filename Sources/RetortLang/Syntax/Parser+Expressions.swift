@@ -241,7 +241,17 @@ extension Parser {
         case .symbol(.leftBrace):
             return try recordOrBlock()
         default:
-            fail("expected an expression, found \(describe(token))", at: token.range)
+            // Python's `**` and `//` reach here as a second `*` or `/` right after the first.
+            let doubled = previous.kind == token.kind && previous.range.end.offset == token.range.start.offset
+            if doubled, token.kind == .symbol(.star) {
+                fail("'**' is not an operator: Retort writes a power as '^' (2 ^ 3)", at: previous.range.union(token.range))
+            } else if doubled, token.kind == .symbol(.slash) {
+                fail(
+                    "'//' is not an operator: floor division is (a - a % b) / b, with '%' as Python's",
+                    at: previous.range.union(token.range))
+            } else {
+                fail("expected an expression, found \(describe(token))", at: token.range)
+            }
             throw Failure()
         }
     }

@@ -14,6 +14,11 @@ public struct Parser {
     /// counts 5, an operator in a row 1, so 200 brackets nest (Python's parser allows 200) and
     /// 1,000 operators chain.
     var depth = 0
+    /// How many loops enclose the statement being parsed, within the innermost function body: a
+    /// function's `break` cannot reach the loop that calls it.
+    var loopDepth = 0
+    /// How many function bodies enclose it (the message for a stray `break` says why a function's cannot leave a loop).
+    var functionDepth = 0
     static let maximumDepth = 1000
     static let maximumErrors = 50
 
@@ -192,11 +197,15 @@ public struct Parser {
                 throw Failure()
             }
             let sequence = try expression()
+            loopDepth += 1
+            defer { loopDepth -= 1 }
             let body = try block("after the 'for' header")
             return .for(pattern, in: sequence, body: body, start.union(body.range))
         }
         if match(.while) {
             let condition = try expression()
+            loopDepth += 1
+            defer { loopDepth -= 1 }
             let body = try block("after the 'while' condition")
             return .while(condition: condition, body: body, start.union(body.range))
         }
@@ -207,8 +216,21 @@ public struct Parser {
             let value = try expression()
             return .return(value, start.union(value.range))
         }
-        if match(.break) { return .break(start) }
-        if match(.continue) { return .continue(start) }
+        if match(.break) || match(.continue) {
+            let isBreak = previous.kind == .keyword(.break)
+            if loopDepth == 0 {
+                // Not `fail`: at the end of input that would read as incomplete, and the REPL would wait for more.
+                diagnostics.append(
+                    Diagnostic(
+                        .syntax,
+                        "'\(isBreak ? "break" : "continue")' belongs inside a loop"
+                            + (functionDepth > 0
+                                ? " (a function's body is not inside the loop that calls it; return a value and test it there)"
+                                : ""),
+                        at: start, source: source.name))
+            }
+            return isBreak ? .break(start) : .continue(start)
+        }
         let expr = try expression()
         if match(.equal) {
             switch expr {
@@ -264,6 +286,13 @@ public struct Parser {
             } while match(.comma)
         }
         _ = try expect(.rightParen, "to close the parameter list")
+        let enclosingLoops = loopDepth
+        loopDepth = 0
+        functionDepth += 1
+        defer {
+            loopDepth = enclosingLoops
+            functionDepth -= 1
+        }
         let body: Block
         if match(.equal) {
             skipNewlines()
