@@ -128,8 +128,15 @@ extension Tensor {
     public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
 
     public func pow(_ exponent: Tensor) throws -> Tensor { try zip(exponent, op: "pow", Foundation.powf) }
-    public func maximum(_ other: Tensor) throws -> Tensor { try zip(other, op: "maximum") { Swift.max($0, $1) } }
-    public func minimum(_ other: Tensor) throws -> Tensor { try zip(other, op: "minimum") { Swift.min($0, $1) } }
+    /// The larger of two values elementwise; NaN in either gives NaN, as `torch.maximum` and
+    /// `np.maximum` (Swift.max would return the other value when the second is NaN).
+    public func maximum(_ other: Tensor) throws -> Tensor {
+        try zip(other, op: "maximum") { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
+    }
+    /// The smaller of two values elementwise; NaN in either gives NaN.
+    public func minimum(_ other: Tensor) throws -> Tensor {
+        try zip(other, op: "minimum") { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) }
+    }
 
     public func exp() -> Tensor { map(expf) }
     public func log() -> Tensor { map(logf) }

@@ -370,6 +370,16 @@ extension Interpreter {
     }
 
     func member(_ base: Value, _ name: String, _ range: SourceRange) throws -> Value {
+        // NumPy's .T reverses every axis, PyTorch's .mT swaps the last two: past rank 2 neither is assumed.
+        if name == "T", case .tensor(let t) = base, t.value.rank > 2 {
+            throw diagnostic(
+                .shape, "`.T` of a rank-\(t.value.rank) tensor \(formatShape(t.shape)) is ambiguous",
+                at: range,
+                notes: [
+                    "NumPy's .T reverses every axis, PyTorch's .mT swaps the last two: write permute(x, [...]) or "
+                        + "transpose(x, -2, -1)"
+                ])
+        }
         if let value = Members.lookup(base, name) { return value }
         let names = Members.names(of: base)
         var notes: [String] = []

@@ -46,8 +46,9 @@ public indirect enum Value {
         case (.list(let a), .list(let b)), (.tuple(let a), .tuple(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.isEqual(to: $1) }
         case (.record(let a), .record(let b)):
+            // By name, whatever the fields' order, as Python's dicts compare.
             return a.fields.count == b.fields.count
-                && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value.isEqual(to: $1.value) }
+                && a.fields.allSatisfy { field in b[field.name].map { field.value.isEqual(to: $0) } ?? false }
         case (.range(let a0, let a1), .range(let b0, let b1)): return a0 == b0 && a1 == b1
         case (.model(let a), .model(let b)): return a === b
         case (.optimizer(let a), .optimizer(let b)): return a === b
