@@ -100,10 +100,12 @@ public struct Axis: Sendable {
     public var inverted: Bool
     /// Neither line, ticks nor labels (images).
     public var hidden: Bool
+    /// Ticks only at whole numbers (epochs, indices): no 1.5th epoch.
+    public var wholeNumbers: Bool
 
     public init(
         label: String? = nil, scale: Scale = .linear, limits: (Double, Double)? = nil, categories: [String]? = nil,
-        inverted: Bool = false, hidden: Bool = false
+        inverted: Bool = false, hidden: Bool = false, wholeNumbers: Bool = false
     ) {
         self.label = label
         self.scale = scale
@@ -111,6 +113,7 @@ public struct Axis: Sendable {
         self.categories = categories
         self.inverted = inverted
         self.hidden = hidden
+        self.wholeNumbers = wholeNumbers
     }
 }
 
@@ -260,5 +263,15 @@ extension Figure {
             figure.title = note
         }
         return figure
+    }
+}
+
+extension Heatmap {
+    /// A cell's annotation, the same in the terminal and the PNG: a whole number as it is, another
+    /// to two decimals, NaN and the infinities as the language prints them (`nan`, `inf`, `-inf`).
+    static func annotation(_ value: Double) -> String {
+        if value.isNaN { return "nan" }
+        if value.isInfinite { return value > 0 ? "inf" : "-inf" }
+        return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.2f", value)
     }
 }

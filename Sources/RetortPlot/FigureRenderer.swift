@@ -282,7 +282,7 @@ struct FigureRenderer {
             for r in 0..<heatmap.rows {
                 for c in 0..<heatmap.columns {
                     let v = heatmap[r, c]
-                    let text = v == v.rounded() && abs(v) < 1e9 ? String(Int(v)) : String(format: "%.2f", v)
+                    let text = Heatmap.annotation(v)
                     let ink = colours[r * heatmap.columns + c].luminance < 0.5 ? Colour(1, 1, 1) : Palette.ink
                     let cx = map.px(x0 + (Double(c) + 0.5) * cellW), cy = map.py(y0 + (Double(r) + 0.5) * cellH)
                     canvas.text(text, x: cx, y: cy + size * 0.35, size: size, bold: false, ink, anchor: .middle, vertical: false)

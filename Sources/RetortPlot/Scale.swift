@@ -72,6 +72,9 @@ public struct Scale: Sendable {
             let every = max(1, Int((Double(categories.count) / 12).rounded(.up)))
             scale.ticks = stride(from: 0, to: categories.count, by: every).map(Double.init)
             scale.tickLabels = scale.ticks.map { categories[Int($0)] }
+        } else if axis.wholeNumbers && !isLog {
+            scale.ticks = Ticks.linear(lo, hi).filter { $0 == $0.rounded() && abs($0) < 1e15 }
+            scale.tickLabels = scale.ticks.map { String(Int($0)) }
         } else {
             scale.ticks = isLog ? Ticks.log(lo, hi) : Ticks.linear(lo, hi)
             scale.tickLabels = isLog ? scale.ticks.map(Ticks.logLabel) : Ticks.labels(scale.ticks)
@@ -94,11 +97,20 @@ public struct Scale: Sendable {
                 for (a, h) in zip(b.x, b.heights) where a.isFinite && h.isFinite {
                     x.add(a - b.width / 2)
                     x.add(a + b.width / 2)
-                    y.add(h)
-                    if !logY { y.add(0) }
+                    // On a log axis a bar stands on the power of ten below its top (counts of 3 on
+                    // 1, of 1 on 0.1), so each shows its height; an empty bin (height 0) has no place
+                    // there and is left out, as matplotlib's hist(log=True), where it stretched the
+                    // axis down to its floor.
+                    if !logY {
+                        y.add(0)
+                        y.add(h)
+                    } else if h > 0 {
+                        y.add(h)
+                        y.add(pow(10, (Foundation.log10(h) - 1e-9).rounded(.down)))
+                    }
                 }
             case .points(let p):
-                for (a, b) in zip(p.x, p.y) where a.isFinite && b.isFinite {
+                for (a, b) in zip(p.x, p.y) where a.isFinite && b.isFinite && (!logY || b > 0) && (!logX || a > 0) {
                     x.add(a)
                     y.add(b)
                 }

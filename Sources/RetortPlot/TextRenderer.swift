@@ -227,7 +227,7 @@ struct PanelText {
     /// Characters per heatmap cell: two keep images square; annotated cells fit their widest number and label.
     func cellWidth(_ h: Heatmap) -> Int {
         guard h.annotate else { return 2 }
-        let text = h.values.map { annotation($0).count }.max() ?? 0
+        let text = h.values.map { Heatmap.annotation($0).count }.max() ?? 0
         let label = min((panel.x.categories ?? []).map(\.count).max() ?? 0, 7) + 1
         return max(text + 2, label, 3)
     }
@@ -266,11 +266,6 @@ struct PanelText {
     }
 
     // MARK: Marks
-
-    func annotation(_ value: Double) -> String {
-        guard value.isFinite else { return "" }
-        return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.2f", value)
-    }
 
     private func drawHeatmap(_ h: Heatmap, into plot: inout [[TextCell]], annotate: Bool) {
         let ph = plot.count, pw = plot.first?.count ?? 0
@@ -322,7 +317,7 @@ struct PanelText {
             for j in 0..<h.columns {
                 let cs = (0..<pw).filter { columnCells[$0]?.contains(j) == true }
                 guard let last = cs.last else { continue }
-                let text = annotation(h[i, j])
+                let text = Heatmap.annotation(h[i, j])
                 let background = plot[r][last].background
                 let ink = background.map { $0.luminance > 0.5 ? Colour(0, 0, 0) : Colour(1, 1, 1) }
                 let start = max(cs[0], last - text.count)

@@ -50,11 +50,20 @@ public enum Ticks {
         let step = zip(ticks.dropFirst(), ticks).map { abs($0 - $1) }.filter { $0 > 0 }.min() ?? 1
         let largest = ticks.map(abs).max() ?? 0
         if largest >= 1e6 || (largest > 0 && largest < 1e-3) {
+            // As many mantissa digits as it takes for every label to read back as its tick (1.5e-9
+            // between 1e-9 and 2e-9, not a second 2e-9), the same number on each, as matplotlib's.
+            let digits =
+                (0...12).first { digits in
+                    ticks.allSatisfy { v in
+                        Double(String(format: "%.\(digits)e", v)).map { abs($0 - v) <= step * 1e-6 } ?? false
+                    }
+                } ?? 12
             return ticks.map {
                 $0 == 0
                     ? "0"
-                    : String(format: "%.0e", $0).replacingOccurrences(of: "e+0", with: "e").replacingOccurrences(
-                        of: "e-0", with: "e-")
+                    : String(format: "%.\(digits)e", $0).replacingOccurrences(of: "e+0", with: "e").replacingOccurrences(
+                        of: "e-0", with: "e-"
+                    ).replacingOccurrences(of: "e+", with: "e")
             }
         }
         let decimals = wholeNumber((-Foundation.log10(step)).rounded(.up) + 1e-9, in: 0...400)

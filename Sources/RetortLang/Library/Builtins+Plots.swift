@@ -65,7 +65,8 @@ extension Builtins {
                 Mark.line(
                     Line(label: series.count > 1 ? "series \(i + 1)" : nil, x: ys.indices.map(Double.init), y: ys, colour: i))
             }
-            let panel = Panel(x: Axis(label: "index"), y: Axis(scale: try call.bool("log") ? .log : .linear), marks: marks)
+            let panel = Panel(
+                x: Axis(label: "index", wholeNumbers: true), y: Axis(scale: try call.bool("log") ? .log : .linear), marks: marks)
             return .plot(Figure(title: title, panels: [panel]))
         },
         Builtin(

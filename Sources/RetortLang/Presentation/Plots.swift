@@ -34,7 +34,8 @@ enum Plots {
             let logScale = log && !metric.contains("accuracy")
             panels.append(
                 Panel(
-                    title: metric, x: Axis(label: "epoch"), y: Axis(scale: logScale ? .log : .linear), marks: marks, legend: false
+                    title: metric, x: Axis(label: "epoch", wholeNumbers: true), y: Axis(scale: logScale ? .log : .linear),
+                    marks: marks, legend: false
                 ))
         }
         let columns = panels.count == 4 ? 2 : min(panels.count, 3)
