@@ -14,7 +14,8 @@ extension Kernel {
         }
         let count = executionCount
         if !silent { publish("execute_input", ["code": code, "execution_count": count], parent: request.headerJSON) }
-        let output = CellOutput(kernel: self, request: request, silent: silent, allowStdin: allowStdin)
+        let output = CellOutput(
+            kernel: self, request: request, silent: silent, allowStdin: allowStdin, executionCount: storeHistory ? count : nil)
         switch interpreter.execute(code, output: output) {
         case .ok(let result):
             if let result, storeHistory, let text = result.data["text/plain"] as? String {
@@ -109,12 +110,14 @@ final class CellOutput: ExecutionOutput {
     private let silent: Bool
     private let allowStdin: Bool
     private(set) var payload: [JSONObject] = []
+    let executionCount: Int?
 
-    init(kernel: Kernel, request: Message, silent: Bool, allowStdin: Bool) {
+    init(kernel: Kernel, request: Message, silent: Bool, allowStdin: Bool, executionCount: Int?) {
         self.kernel = kernel
         self.request = request
         self.silent = silent
         self.allowStdin = allowStdin
+        self.executionCount = executionCount
     }
 
     func stream(_ name: String, _ text: String) {

@@ -38,6 +38,8 @@ public enum InputAnswer {
 
 /// Where a running cell sends what it shows; the kernel publishes each on IOPub under the request.
 public protocol ExecutionOutput: AnyObject {
+    /// The cell's number as the front end shows it (`In [3]`), or nil for a silent request, which takes none.
+    var executionCount: Int? { get }
     /// Text on `stdout` or `stderr`.
     func stream(_ name: String, _ text: String)
     /// A rich display; with an `id` it can later be replaced in place by `update: true`.

@@ -60,6 +60,44 @@ def test_an_error_after_a_command_keeps_its_cell_line_number(kernel):
     assert any(":3:" in line for line in content["traceback"]), content["traceback"]
 
 
+def test_tracebacks_name_the_cell_as_the_notebook_numbers_it(kernel):
+    """Commands and silent requests once moved the session's own count, so after `:vars` an error in
+    In [5] said `<cell 3>`. Each cell's traceback names its execution count; a function defined in
+    a cell with commands and failing later shows its own line."""
+    _, kc = kernel
+    run_ok(kc, "1")
+    run_ok(kc, ":vars")
+    run_ok(kc, "!true")
+    run_ok(kc, "2", silent=True)
+    run_ok(kc, ":type 1\nfn broken(x) = x + nope\n:vars")
+    reply, _ = run(kc, "undefined_name")
+    content = reply["content"]
+    count = content["execution_count"]
+    assert any(f"<cell {count}>:1:1" in line for line in content["traceback"]), content["traceback"]
+    reply, _ = run(kc, "broken(1)")
+    traceback = "\n".join(reply["content"]["traceback"])
+    assert f"<cell {count - 1}>:2:" in traceback and "fn broken(x) = x + nope" in traceback, traceback
+
+
+def test_command_lines_are_complete_as_they_run(kernel):
+    """is_complete once answered `invalid` for `:vars` and `!echo hi`, which run; IPython answers
+    `complete` for %magic and !cmd, and jupyter console submits on it."""
+    _, kc = kernel
+    from test_client import reply_to
+
+    for code, status in [(":vars", "complete"), ("!echo hi", "complete"), (":vars\nlet a = [1,", "incomplete"),
+                         ("let a = 1\n:vars", "complete"), ("1 +* 2", "invalid")]:
+        reply = reply_to(kc, kc.is_complete(code))
+        assert reply["content"]["status"] == status, (code, reply["content"])
+
+
+def test_quiet_training_shows_nothing(kernel):
+    """`quiet: true` showed a live display in a notebook while the terminal showed nothing."""
+    _, kc = kernel
+    outputs = run_ok(kc, "let qm = mlp([2, 4, 2])\nlet qh = fit(qm, moons(n: 40), epochs: 2, batch: 20, quiet: true)\nqh.epochs")
+    assert [m["msg_type"] for m in outputs] == ["execute_input", "execute_result"], outputs
+
+
 def test_quit_says_how_to_stop_a_notebook_kernel(kernel):
     _, kc = kernel
     reply, _ = run(kc, ":quit")

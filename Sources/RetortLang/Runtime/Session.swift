@@ -27,13 +27,21 @@ public final class Session {
 
     /// Parses and runs `code`. A syntax error runs nothing; a runtime error stops at that
     /// statement. Either way every earlier binding is kept.
-    public func execute(_ code: String, name: String? = nil, displayEach: ((Value) -> Void)? = nil) -> Outcome {
+    ///
+    /// - Parameters:
+    ///   - name: what errors and tracebacks call the code (`<cell 3>`); by default the session's count.
+    ///   - cell: the whole text `code` is a part of, with `code`'s other lines blank (a notebook
+    ///     cell run around its `:commands`); tracebacks show its lines, so a function defined in one
+    ///     part and failing later shows its own line whichever part ran last.
+    public func execute(
+        _ code: String, name: String? = nil, cell: String? = nil, displayEach: ((Value) -> Void)? = nil
+    ) -> Outcome {
         // An interrupt from before this cell (Ctrl-C at the prompt, a request while idle) is spent;
         // one that comes while it is parsed or runs stops it.
         interpreter.interrupt.clear()
         executionCount += 1
         let source = Source(name: name ?? "<cell \(executionCount)>", text: code)
-        interpreter.sources[source.name] = source
+        interpreter.sources[source.name] = cell.map { Source(name: source.name, text: $0) } ?? source
         var parser = Parser(source)
         let program = parser.parseProgram()
         if !parser.diagnostics.isEmpty { return .failure(parser.diagnostics) }

@@ -40,15 +40,26 @@ final class LanguageKernel: KernelInterpreter {
     func execute(_ code: String, output: ExecutionOutput) -> ExecutionResult {
         sink.output = output
         defer { sink.finish() }
+        // Tracebacks name the cell as the notebook numbers it (In [5] is `<cell 5>`), however many
+        // commands and silent requests ran before; a silent request has a number of its own.
+        let name: String
+        if let count = output.executionCount {
+            name = "<cell \(count)>"
+        } else {
+            silentCount += 1
+            name = "<silent \(silentCount)>"
+        }
         let lines = code.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.contains(where: { Session.isCommand($0) }) else { return result(session.execute(code)) }
-        return executeWithCommands(lines)
+        guard lines.contains(where: { Session.isCommand($0) }) else { return result(session.execute(code, name: name)) }
+        return executeWithCommands(lines, name: name, cell: code)
     }
+
+    private var silentCount = 0
 
     /// A cell with `:command` lines (IPython's line magics are the model): the code between them
     /// runs in order, each command where it stands; `:time` alone on a line times the rest of the
     /// cell, as `%%time` does. The cell's value is its last code's, as usual.
-    private func executeWithCommands(_ lines: [Substring]) -> ExecutionResult {
+    private func executeWithCommands(_ lines: [Substring], name: String, cell: String) -> ExecutionResult {
         var chunkStart = 0
         var last: ExecutionResult = .ok(nil)
         // Code keeps its line numbers: the lines before it are blank in what is run.
@@ -60,7 +71,7 @@ final class LanguageKernel: KernelInterpreter {
             guard chunkStart < end, lines[chunkStart..<end].contains(where: { !$0.allSatisfy(\.isWhitespace) }) else {
                 return nil
             }
-            last = result(session.execute(code(chunkStart..<end)))
+            last = result(session.execute(code(chunkStart..<end), name: name, cell: cell))
             if case .error = last { return last }
             return nil
         }
@@ -72,7 +83,7 @@ final class LanguageKernel: KernelInterpreter {
             let text = line.trimmingCharacters(in: .whitespaces)
             if text == ":time" {
                 chunkStart = lines.count
-                return result(session.timed { session.execute(code((i + 1)..<lines.count)) })
+                return result(session.timed { session.execute(code((i + 1)..<lines.count), name: name, cell: cell) })
             }
             switch session.runCommand(text) {
             case .quit:
@@ -139,8 +150,12 @@ final class LanguageKernel: KernelInterpreter {
         return session.documentation(of: name).map { MimeBundle(data: ["text/plain": $0]) }
     }
 
+    /// As the parser decides, with `:command` and `!shell` lines counted as complete, as they run
+    /// (IPython's reply for `%magic` and `!cmd`).
     func isComplete(_ code: String) -> Completeness {
-        switch session.isComplete(code) {
+        let lines = code.split(separator: "\n", omittingEmptySubsequences: false)
+        let codeOnly = lines.map { Session.isCommand($0) ? "" : String($0) }.joined(separator: "\n")
+        switch session.isComplete(codeOnly) {
         case .complete: return .complete
         case .incomplete: return .incomplete(indent: "  ")
         case .invalid: return .invalid
