@@ -68,7 +68,7 @@ public enum Loss {
                 guard value == value.rounded(), value >= 0, value < Float(classes) else {
                     throw TensorError(
                         .value, "nll_loss",
-                        "target class \(value) at position \(i) is not a whole number in 0..<\(classes)\(ignoreIndex.map { " (or \($0), ignored)" } ?? "")"
+                        "target class \(target.indexProblem(value, below: classes)) at position \(i)\(ignoreIndex.map { " (\($0) is ignored)" } ?? "")"
                     )
                 }
                 return Int(value)

@@ -223,12 +223,19 @@ extension Tensor {
         return try concat(tensors.map { $0.withShape(expanded) }, axis: ax)
     }
 
+    /// Why `value` is no index below `size`, for messages: `3 is outside 0..<3`, `0.5 is not a
+    /// whole number in 0..<2` (a whole number once read `3.0 ... is not a whole number`).
+    func indexProblem(_ value: Float, below size: Int) -> String {
+        if value.isFinite, value == value.rounded(), Swift.abs(value) < 1e15 { return "\(Int(value)) is outside 0..<\(size)" }
+        return "\(value) is not a whole number in 0..<\(size)"
+    }
+
     /// Reads an integer index tensor, checking each value is a whole number in `0..<size`.
     func integerIndices(op: String, below size: Int, what: String) throws -> [Int] {
         try withUnsafeBufferPointer { a in
             try a.enumerated().map { position, value in
                 guard value == value.rounded(), value >= 0, value < Float(size) else {
-                    throw TensorError(.value, op, "\(what) \(value) at position \(position) is not a whole number in 0..<\(size)")
+                    throw TensorError(.value, op, "\(what) \(indexProblem(value, below: size)) at position \(position)")
                 }
                 return Int(value)
             }
@@ -275,7 +282,9 @@ extension Tensor {
 
     /// Class indices (a tensor of whole numbers) as one-hot rows with `classes` columns.
     public func oneHot(classes: Int) throws -> Tensor {
-        guard classes > 0 else { throw TensorError(.argument, "one_hot", "the number of classes must be positive, got \(classes)") }
+        guard classes > 0 else {
+            throw TensorError(.argument, "one_hot", "the number of classes must be positive, got \(classes)")
+        }
         try MemoryBudget.check("one_hot", shape + [classes])
         let labels = try integerIndices(op: "one_hot", below: classes, what: "label")
         var result = Tensor.zeros(shape + [classes])

@@ -89,6 +89,18 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(outcome.important, 42)
     }
 
+    /// Deep recursion's traceback shows each repeated call once with a count (Python's "[Previous
+    /// line repeated N more times]"); it once printed every frame, over a thousand lines.
+    func testRepeatedFramesInATracebackAreCounted() {
+        let session = Session(sink: CollectingSink())
+        guard case .failure(let d) = session.execute("fn down(n) = if n == 0 { nope } else { down(n - 1) }\ndown(50)") else {
+            return XCTFail("no error")
+        }
+        let text = session.render(d)
+        XCTAssertTrue(text.contains("[the call above repeated 49 more times]"), text)
+        XCTAssertLessThan(text.split(separator: "\n").count, 15, text)
+    }
+
     /// `:load` reads a path as a shell would: quotes around it dropped (a path with a space), and
     /// `~/` as the home folder; it looked for a file whose name held the quotes.
     func testLoadTakesAQuotedPathAndTheHomeFolder() throws {

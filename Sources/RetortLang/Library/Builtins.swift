@@ -104,6 +104,9 @@ enum Builtins {
             case .string(let s): return .number(Double(s.count))
             case .dataset(let d): return .number(Double(d.count))
             case .tensor(let t) where t.value.rank > 0: return .number(Double(t.shape[0]))
+            case .tensor:
+                throw call.error(
+                    "a 0-d tensor (one number) has no first dimension to count, as in PyTorch", kind: .type, at: "value")
             case .range(let a, let b): return .number(Double(Swift.max(0, b - a)))
             case .record(let r): return .number(Double(r.fields.count))
             case .corpus(let c): return .number(Double(c.count))

@@ -9,7 +9,7 @@ func describeShort(_ value: Value) -> String {
     case .none: return "none"
     case .number(let n): return n.formatted
     case .bool(let b): return b ? "true" : "false"
-    case .string(let s): return "\"\(s)\""
+    case .string(let s): return quoted(s)
     case .tensor(let t): return "a tensor of shape \(formatShape(t.shape))"
     case .list(let items): return "a list of \(items.count)"
     case .tuple(let items): return "a tuple of \(items.count)"
@@ -39,6 +39,23 @@ enum PrintOptions {
     static let defaultPrecision = 4
 }
 
+/// A string as a literal that reads back as it: quotes, backslashes, newlines and tabs escaped, as
+/// Python's repr shows them (`"a\"b"` once showed as `"a"b"`, a line break as a break).
+func quoted(_ s: String) -> String {
+    var text = "\""
+    for c in s.unicodeScalars {
+        switch c {
+        case "\"": text += "\\\""
+        case "\\": text += "\\\\"
+        case "\n": text += "\\n"
+        case "\t": text += "\\t"
+        case "\r": text += "\\r"
+        default: text.unicodeScalars.append(c)
+        }
+    }
+    return text + "\""
+}
+
 func formatNumber(_ x: Double) -> String {
     if x.isNaN { return "nan" }
     if x.isInfinite { return x > 0 ? "inf" : "-inf" }
@@ -53,7 +70,7 @@ extension Value {
         case .none: return "none"
         case .number(let n): return formatNumber(n)
         case .bool(let b): return b ? "true" : "false"
-        case .string(let s): return "\"\(s)\""
+        case .string(let s): return quoted(s)
         case .tensor(let t): return displayTensor(t)
         case .list, .tuple, .record:
             var text = ""

@@ -73,7 +73,9 @@ extension Interpreter {
             if let label = arg.label {
                 guard params.contains(where: { $0.name == label }) else {
                     var notes = ["\(signature) takes: \(params.map(\.name).joined(separator: ", "))"]
-                    if let s = nearest(to: label, in: params.map(\.name)) { notes.insert("did you mean '\(s)'?", at: 0) }
+                    // Only a parameter still open: `f(1, c: 3)` of fn f(a, b) is not a misspelt `a`, given already.
+                    let open = params.map(\.name).filter { given[$0] == nil }
+                    if let s = nearest(to: label, in: open) { notes.insert("did you mean '\(s)'?", at: 0) }
                     throw diagnostic(
                         .argument, "\(decl.name ?? "this function") has no parameter '\(label)'", at: arg.range, notes: notes)
                 }
@@ -114,7 +116,8 @@ extension Interpreter {
         guard callDepth <= Interpreter.maximumCallDepth else {
             throw diagnostic(
                 .runtime,
-                "too many nested calls (over \(Interpreter.maximumCallDepth)): is a function calling itself without end?",
+                "too many nested calls (over \(Interpreter.maximumCallDepth), Retort's limit): a function calling itself "
+                    + "without end, or recursion deeper than the limit (write it as a loop)",
                 at: range)
         }
         // The depth bound is in calls; the stack runs out by bytes, sooner in a debug build or on a
@@ -122,7 +125,8 @@ extension Interpreter {
         if let left = StackSpace.remaining(), left < StackSpace.reserve {
             throw diagnostic(
                 .runtime,
-                "too many nested calls (\(callDepth) deep, the stack nearly used up): is a function calling itself without end?",
+                "too many nested calls (\(callDepth) deep, the stack nearly used up): a function calling itself without "
+                    + "end, or recursion deeper than this thread's stack allows (write it as a loop)",
                 at: range)
         }
         do {

@@ -103,11 +103,19 @@ public struct DiagnosticRenderer {
         out += "\(red)\(d.title):\(reset) \(bold)\(d.message)\(reset)\n"
         if let r = d.range, let source { out += excerpt(r, in: source, marker: red) }
         for note in d.notes { out += "\(cyan)note:\(reset) \(note)\n" }
-        for frame in d.trace {
+        // A frame the one before it repeats is counted, not shown again (Python's "[Previous line
+        // repeated 996 more times]"): deep recursion once printed a thousand frames.
+        var i = 0
+        while i < d.trace.count {
+            let frame = d.trace[i]
             let r = frame.range
             out +=
                 "\(cyan)in \(frame.function), called from\(reset) \(bold)\(frame.sourceName):\(r.start.line):\(r.start.column)\(reset)\n"
             if let text = sources(frame.sourceName) { out += excerpt(r, in: text, marker: red) }
+            var repeats = 0
+            while i + 1 + repeats < d.trace.count, d.trace[i + 1 + repeats] == frame { repeats += 1 }
+            if repeats > 0 { out += "\(cyan)[the call above repeated \(repeats) more time\(repeats == 1 ? "" : "s")]\(reset)\n" }
+            i += 1 + repeats
         }
         return out
     }

@@ -214,6 +214,7 @@ public struct Lexer {
                 switch peek() {
                 case "n": value += "\n"
                 case "t": value += "\t"
+                case "r": value += "\r"
                 case "\"": value += "\""
                 case "\\": value += "\\"
                 default:
