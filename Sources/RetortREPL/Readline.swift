@@ -25,6 +25,13 @@ final class Readline {
         rl_completer_word_break_characters = UnsafePointer(strdup(" \t\n()[]{},.:+-*/^@<>=|\""))
         using_history()
         stifle_history(Readline.historyLimit)
+        // A multi-line entry (a function typed over three lines) stays one entry in the file too,
+        // as IPython recalls a block: timestamps mark where each entry starts, and the lines
+        // between them are read back as one (without them each line came back as an entry).
+        // (The timestamp lines start with the comment character, which readline leaves unset.)
+        history_comment_char = CChar(UInt8(ascii: "#"))
+        history_write_timestamps = 1
+        history_multiline_entries = 1
         try? FileManager.default.createDirectory(
             atPath: (historyPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         _ = read_history(historyPath)

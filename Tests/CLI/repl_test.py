@@ -4,8 +4,8 @@
 
 Checks Tab completion (a builtin, a field after a dot, a named parameter), the continuation prompt
 for an unfinished function, an error followed by a line that still sees earlier bindings, history
-recall with Up, Ctrl-C clearing the line at the prompt, and Ctrl-C during training returning to
-the prompt with the model still usable. Prints 'N passed, N failed'.
+recall with Up (a multi-line block as one entry, in the next session too), Ctrl-C clearing the
+line at the prompt, and Ctrl-C during training returning to the prompt with the model still usable. Prints 'N passed, N failed'.
 """
 
 import os
@@ -75,7 +75,17 @@ def main(retort):
     time.sleep(0.5)
     check("Ctrl-C stops it", None, r"Interrupted: interrupted the command `sleep 60`", control="c")
     check("the session is still there", "m.count\r", r"\r387\r\n")
+    check("a last multi-line entry", "fn twice(x) =\r", r"\.\.\.> ")
+    check("is defined", "  x * 2\r", PROMPT)
     check("Ctrl-D leaves", None, pexpect.EOF, control="d")
+
+    # The next session recalls the block as one entry, as IPython does (each line came back alone).
+    child = pexpect.spawn(retort, env=env, encoding="utf-8", timeout=30, dimensions=(30, 160))
+    check("a second session starts", None, PROMPT)
+    check("Up recalls the whole block", "\x1b[A", r"x \* 2")
+    check("which runs as typed", "\r", PROMPT)
+    check("and defines the function", "twice(4)\r", r"\r8\r\n")
+    check("Ctrl-D leaves again", None, pexpect.EOF, control="d")
 
     failed = [c for c in checks if not c[1]]
     for name, ok, detail in checks:

@@ -131,6 +131,16 @@ class RetortKernelConformance(jupyter_kernel_test.KernelTests):
         self.assertTrue(reply["content"]["found"])
         self.assertIn("softmax(", reply["content"]["data"]["text/plain"])
 
+    def test_inspect_inside_a_calls_arguments_gives_the_calls_entry(self):
+        """Shift-Tab inside an argument list (where JupyterLab users look for the signature) found
+        nothing; it shows the call's entry, as IPython does, and a name under the cursor first."""
+        for code, cursor, wanted in [("plot([1,2], ", 12, "plot("), ("plot([1,2], ti", 14, "plot("),
+                                     ("distill(m, from: ", 17, "distill("), ("plot(softmax", 8, "softmax(")]:
+            self.flush_channels()
+            reply = self.get_non_kernel_info_reply_for(self.kc.inspect(code, cursor))
+            self.assertTrue(reply["content"]["found"], code)
+            self.assertIn(wanted, reply["content"]["data"]["text/plain"].split("\n")[0], code)
+
     def test_error_names_the_undefined_name(self):
         self.flush_channels()
         reply, outputs = self.execute_helper("undefined_thing")

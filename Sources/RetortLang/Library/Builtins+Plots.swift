@@ -30,11 +30,11 @@ extension Builtins {
             "plot",
             [
                 .init("histories", .oneOf([.history, .numbers(), .graph]), variadic: true), .init("log", .bool, .bool(false)),
-                .init("title", .optional(.string), Value.none),
+                .init("title", .optional(.string), Value.none), .init("x", .optional(.numbers()), Value.none),
             ],
             category: "plots",
             summary:
-                "Training curves: histories overlaid, one panel per metric (loss, each term(), accuracy), validation dashed; log: true for log-scale losses. A tensor or list plots its values.",
+                "Training curves: histories overlaid, one panel per metric (loss, each term(), accuracy), validation dashed; log: true for log-scale losses. A tensor or list plots its values against their index, several lists as several series; x: gives their positions instead (matplotlib's plot(x, y) is plot(y, x: x)).",
             example: "plot(h, d, log: true)"
         ) { call in
             let title = try call.ifGiven("title", call.string)
@@ -57,16 +57,29 @@ extension Builtins {
             guard histories.isEmpty || series.isEmpty else {
                 throw call.error("plot draws histories or vectors, not both in one figure")
             }
-            if !histories.isEmpty { return .plot(Plots.history(histories, log: try call.bool("log"), title: title)) }
+            if !histories.isEmpty {
+                if case .none = call.value("x") {
+                } else {
+                    throw call.error("a history is drawn against its epochs; x: is for vectors", at: "x")
+                }
+                return .plot(Plots.history(histories, log: try call.bool("log"), title: title))
+            }
             if try call.bool("log"), !series.joined().contains(where: { $0 > 0 }) {
                 throw call.error("a log scale needs positive values, and these have none", at: "log")
             }
+            let positions = try call.ifGiven("x", call.numbers)
+            if let positions, let other = series.first(where: { $0.count != positions.count }) {
+                throw call.error(
+                    "x has \(positions.count) positions and a series \(other.count) values: give one position per value", at: "x")
+            }
             let marks = series.enumerated().map { i, ys in
                 Mark.line(
-                    Line(label: series.count > 1 ? "series \(i + 1)" : nil, x: ys.indices.map(Double.init), y: ys, colour: i))
+                    Line(
+                        label: series.count > 1 ? "series \(i + 1)" : nil, x: positions ?? ys.indices.map(Double.init), y: ys,
+                        colour: i))
             }
-            let panel = Panel(
-                x: Axis(label: "index", wholeNumbers: true), y: Axis(scale: try call.bool("log") ? .log : .linear), marks: marks)
+            let xAxis = positions == nil ? Axis(label: "index", wholeNumbers: true) : Axis(label: "x")
+            let panel = Panel(x: xAxis, y: Axis(scale: try call.bool("log") ? .log : .linear), marks: marks)
             return .plot(Figure(title: title, panels: [panel]))
         },
         Builtin(

@@ -41,6 +41,22 @@ extension Session {
         return result(candidates)
     }
 
+    /// What to show for the cursor's place, as Jupyter's inspect (Shift-Tab) asks: the name under
+    /// or just before it, else the innermost call it is inside (`plot([1, 2], ti|` shows plot's
+    /// entry, as IPython shows the signature of the call being typed).
+    public func documentation(in code: String, cursor: Int) -> String? {
+        let scalars = Array(code.unicodeScalars)
+        let cursor = Swift.min(Swift.max(cursor, 0), scalars.count)
+        func isWord(_ c: Unicode.Scalar) -> Bool { c == "_" || c.properties.isAlphabetic || ("0"..."9").contains(c) }
+        var start = cursor, end = cursor
+        while start > 0, isWord(scalars[start - 1]) { start -= 1 }
+        while end < scalars.count, isWord(scalars[end]) { end += 1 }
+        if start < end, let found = documentation(of: String(String.UnicodeScalarView(scalars[start..<end]))) {
+            return found
+        }
+        return enclosingCallee(scalars[..<start]).flatMap { documentation(of: $0) }
+    }
+
     /// The name of the innermost call whose parentheses are still open before the cursor.
     func enclosingCallee(_ text: ArraySlice<Unicode.Scalar>) -> String? {
         var depth = 0

@@ -142,9 +142,18 @@ extension Session {
 
     /// Runs `body` and writes how long it took, as `:time` does.
     public func timed(_ body: () -> Outcome) -> Outcome {
-        let started = Date()
+        let started = DispatchTime.now().uptimeNanoseconds
         let outcome = body()
-        interpreter.sink.write(String(format: "time: %.3f s\n", Date().timeIntervalSince(started)))
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        interpreter.sink.write("time: \(Self.duration(seconds))\n")
         return outcome
+    }
+
+    /// A duration in the unit that shows it, as IPython's %time: `4.1 µs`, `12.3 ms`, `1.234 s`
+    /// (fast code once read `0.000 s`).
+    static func duration(_ seconds: Double) -> String {
+        if seconds < 1e-3 { return String(format: "%.1f µs", seconds * 1e6) }
+        if seconds < 1 { return String(format: "%.1f ms", seconds * 1e3) }
+        return String(format: "%.3f s", seconds)
     }
 }

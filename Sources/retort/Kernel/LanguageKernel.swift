@@ -134,20 +134,7 @@ final class LanguageKernel: KernelInterpreter {
     }
 
     func inspect(_ code: String, cursor: Int, detailLevel: Int) -> MimeBundle? {
-        let scalars = Array(code.unicodeScalars)
-        func isWord(_ c: Unicode.Scalar) -> Bool { c == "_" || c.properties.isAlphabetic || ("0"..."9").contains(c) }
-        var start = min(max(cursor, 0), scalars.count), end = start
-        while start > 0, isWord(scalars[start - 1]) { start -= 1 }
-        while end < scalars.count, isWord(scalars[end]) { end += 1 }
-        // With the cursor just after a call's `(`, inspect the function being called.
-        if start == end, start > 0, scalars[start - 1] == "(" {
-            end = start - 1
-            start = end
-            while start > 0, isWord(scalars[start - 1]) { start -= 1 }
-        }
-        guard start < end else { return nil }
-        let name = String(String.UnicodeScalarView(scalars[start..<end]))
-        return session.documentation(of: name).map { MimeBundle(data: ["text/plain": $0]) }
+        session.documentation(in: code, cursor: cursor).map { MimeBundle(data: ["text/plain": $0]) }
     }
 
     /// As the parser decides, with `:command` and `!shell` lines counted as complete, as they run
