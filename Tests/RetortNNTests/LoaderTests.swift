@@ -103,6 +103,34 @@ final class LoaderTests: XCTestCase {
         }
     }
 
+    /// What a review found loaded wrong without a word: pandas' header `0,1,target` read as a data
+    /// row (one more example, every class renumbered), an empty label renumbering the classes, a
+    /// first row with a missing value dropped as a header, 1e40 as inf, 0x10 as 16, 2.0000001 as 2.
+    func testCSVRefusesWhatItCannotTellAndReadsPandasHeaders() throws {
+        let pandas = try Dataset.csv(path: try temporaryFile("pandas.csv", Array("0,1,target\n1,2,0\n3,4,2\n".utf8)))
+        XCTAssertEqual(pandas.count, 2)
+        XCTAssertEqual(pandas.y.scalars, [0, 2])
+        XCTAssertNil(pandas.classNames)
+        let cases: [(String, String)] = [
+            ("0,1,2\n1,2,0\n", "bare.csv:1: the first row 0,1,2 may be pandas' column names or data"),
+            ("1,NA,0\n2,3,1\n", "mixed.csv:1: the first row mixes numbers and text (1, NA, 0)"),
+            ("1,2,0\n3,4,\n5,6,1\n", "empty.csv:2:3: label '' is not a number, while other labels are"),
+            ("a,b,label,\n1,2,0,\n", "trail.csv:2:4: the label is empty on every line"),
+            ("1,2,0\n1e40,2,1\n", "big.csv:2:1: '1e40' is beyond float32's range"),
+            ("1,2,0\n0x10,2,1\n", "hex.csv:2:1: '0x10' is not a number"),
+            ("1,2,0\n3,4,2.0000001\n", "label.csv:2:3: label '2.0000001' is not a class index"),
+        ]
+        for (text, message) in cases {
+            let name = String(message.prefix { $0 != ":" })
+            let path = try temporaryFile(name, Array(text.utf8))
+            assertError("csv", [message]) { _ = try Dataset.csv(path: path) }
+        }
+        // Said outright, the ambiguous first rows load either way.
+        let bare = try temporaryFile("bare2.csv", Array("0,1,2\n1,2,0\n".utf8))
+        XCTAssertEqual(try Dataset.csv(path: bare, header: true).count, 1)
+        XCTAssertEqual(try Dataset.csv(path: bare, header: false).count, 2)
+    }
+
     func testCSVTargetByNameOrIndexFindsTheSameColumn() throws {
         let byDefault = try Dataset.csv(path: path("iris_like.csv"))
         for target in [Dataset.Column.named("label"), .index(3), .index(-1)] {

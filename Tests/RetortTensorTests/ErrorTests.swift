@@ -56,6 +56,23 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(try Variable(Tensor.zeros([0, 3])).logSumExp(axes: [1]).value.shape, [0])
     }
 
+    /// A sum over an axis of many values with a large offset stays as accurate as the whole-tensor
+    /// sum: one running float sum over 50,000 values near -74 drifted by 0.01 of the mean (standardize
+    /// then shifted a feature by a third of its spread). Short sums keep their bits.
+    func testLongSumsOverAnAxisStayAccurate() throws {
+        var g = RandomGenerator(seed: 3)
+        let values = (0..<50_000).map { _ in -73.98 + 0.03 * g.nextNormal() }
+        let reference = values.reduce(0.0) { $0 + Double($1) } / 50_000
+        let column = try Tensor(shape: [50_000, 1], scalars: values)
+        let row = try Tensor(shape: [1, 50_000], scalars: values)
+        for (tensor, axis) in [(column, 0), (row, 1)] {
+            let mean = try XCTUnwrap(tensor.mean(axes: [axis]).scalars.first)
+            XCTAssertEqual(Double(mean), reference, accuracy: 2e-5, "axis \(axis)")
+        }
+        let short = try Tensor(shape: [3, 2], scalars: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+        XCTAssertEqual(try short.sum(axes: [0]).scalars, [0.1 + 0.3 + 0.5, 0.2 + 0.4 + 0.6] as [Float])
+    }
+
     func testBackwardNeedsALossOrASeed() {
         let x = Variable(.ones([3]), requiresGrad: true)
         assertError(try (x * x).backward(), "backward: needs a one-element value (a loss) or an explicit seed, got shape [3]")

@@ -193,7 +193,11 @@ extension Builtins {
             for i in 0..<n {
                 try pointInterrupt(call, i)
                 let c = i % 2
-                let t = Float.pi * Float(i / 2) / Float(Swift.max(n / 2 - 1, 1))
+                // Each half-circle spans 0 to π over its own points (an odd n gives the first one
+                // more, as sklearn's make_moons); both once used n / 2, and the 201st point of
+                // moons(n: 401) fell past the end of its arc.
+                let points = (n + 1 - c) / 2
+                let t = Float.pi * Float(i / 2) / Float(Swift.max(points - 1, 1))
                 let (x, y) = c == 0 ? (cosf(t), sinf(t)) : (1 - cosf(t), 0.5 - sinf(t))
                 xs += [x + noise * g.nextNormal(), y + noise * g.nextNormal()]
                 ys.append(Float(c))

@@ -103,8 +103,11 @@ enum Plots {
     /// covers the data's classes and the model's outputs, so no prediction is dropped.
     static func confusionCounts(_ model: Model, _ data: Dataset) throws -> (counts: [Double], k: Int) {
         let logits = try Evaluation.predict(model.network, data.x)
-        let predicted = try logits.argmax(axis: 1).scalars
-        let k = Swift.max(data.classes, logits.rank == 2 ? logits.shape[1] : 0)
+        // Classes on the last axis, as accuracy reads them: a sequence model's [N, T, V] was read
+        // on axis 1, the positions taken for classes.
+        try Accuracy.check(output: logits.shape, labels: data.y.shape, op: "confusion")
+        let predicted = try logits.argmax(axis: logits.rank - 1).scalars
+        let k = Swift.max(data.classes, logits.shape[logits.rank - 1])
         // One label of 100000 makes k × k counts, ten billion of them: checked before they are made.
         try MemoryBudget.check(
             "confusion", count: MemoryBudget.product([k, k]), bytesEach: 8, what: "a \(k) × \(k) matrix of counts")
@@ -119,7 +122,8 @@ enum Plots {
     static func confusion(_ model: Model, _ data: Dataset) throws -> Figure {
         let (counts, k) = try confusionCounts(model, data)
         let correct = (0..<k).map { counts[$0 * k + $0] }.reduce(0, +)
-        let accuracy = String(format: "%.1f%%", 100 * correct / Double(max(data.count, 1)))
+        // Over the labelled examples, as accuracy counts them (labels of −1 are in no cell).
+        let accuracy = String(format: "%.1f%%", 100 * correct / Swift.max(counts.reduce(0, +), 1))
         let names = (data.classNames ?? []) + (0..<k).dropFirst(data.classNames?.count ?? 0).map(String.init)
         return matrix(
             counts, rows: k, columns: k, rowNames: names, columnNames: names, annotate: k <= 20,

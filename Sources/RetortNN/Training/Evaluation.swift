@@ -17,7 +17,9 @@ public enum Evaluation {
         var metric = Accuracy()
         for start in stride(from: 0, to: data.count, by: batch) {
             let part = data.subset(Array(start..<Swift.min(start + batch, data.count)))
-            metric.add(output: try predict(model, part.x), labels: part.y)
+            let output = try predict(model, part.x)
+            try Accuracy.check(output: output.shape, labels: part.y.shape, op: "accuracy")
+            metric.add(output: output, labels: part.y)
         }
         return Float(metric.value ?? 0)
     }

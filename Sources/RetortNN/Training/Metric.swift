@@ -10,12 +10,30 @@ public struct Accuracy: Sendable {
 
     public init() {}
 
-    /// Whether outputs of this shape and labels of that shape make a task accuracy measures.
+    /// Whether outputs of this shape and labels of that shape make a task accuracy measures: at
+    /// least two class scores per label (one score has no top class; it was counted as class 0).
     public static func applies(output: [Int], labels: [Int]) -> Bool {
-        output.count == labels.count + 1 && Array(output.dropLast()) == labels && (output.last ?? 0) > 0
+        output.count == labels.count + 1 && Array(output.dropLast()) == labels && (output.last ?? 0) > 1
+    }
+
+    /// Refuses outputs and labels that make no classification, naming both shapes: `accuracy` and
+    /// the confusion matrix once counted such a model 0% (or every example as class 0) without a word.
+    public static func check(output: [Int], labels: [Int], op: String) throws {
+        guard !applies(output: output, labels: labels) else { return }
+        if output.last == 1 && (labels == output || labels == Array(output.dropLast())) {
+            throw TensorError(
+                .shape, op,
+                "outputs \(formatShape(output)) give one score per example, so no top class: for a binary classifier with "
+                    + "one logit, mean((predict(m, x) > 0) == y) is its accuracy (or give it two outputs)")
+        }
+        throw TensorError(
+            .shape, op,
+            "outputs \(formatShape(output)) and labels \(formatShape(labels)) make no classification: the outputs need the "
+                + "labels' shape and one more axis of class scores ([N, C] for [N], [N, T, V] for [N, T])")
     }
 
     /// Adds one batch: the top-scoring class along the last axis against each label (−1: ignored).
+    /// A NaN score is the top, as torch.argmax takes it.
     public mutating func add(output: Tensor, labels: Tensor) {
         guard Self.applies(output: output.shape, labels: labels.shape) else { return }
         let classes = output.shape[output.rank - 1]
@@ -23,7 +41,10 @@ public struct Accuracy: Sendable {
             labels.withUnsafeBufferPointer { y in
                 for row in 0..<y.count where y[row] >= 0 {
                     var best = 0
-                    for c in 1..<classes where o[row * classes + c] > o[row * classes + best] { best = c }
+                    for c in 1..<classes where !o[row * classes + best].isNaN {
+                        let v = o[row * classes + c]
+                        if v > o[row * classes + best] || v.isNaN { best = c }
+                    }
                     counted += 1
                     if Float(best) == y[row] { correct += 1 }
                 }

@@ -29,9 +29,12 @@ extension Dataset {
     /// `classNames`. `classNames` given: every label must be one of them (a number too is read as a
     /// name then), numbered by its place in that list, so a file missing some classes, or holding
     /// them in another order, numbers them as the file the list came from.
-    /// `header` nil detects a header row: the first row is one when a feature column
-    /// holds something other than a number there (or when `target` is a column name). Blank lines
-    /// are skipped; fields may be double-quoted, but a quoted field cannot span lines.
+    /// `header` nil detects a header row: the first row is one when every feature column holds a
+    /// name there, or when the label column does and the next row's label is a number (pandas'
+    /// `to_csv` writes `0,1,2,target`), or when `target` is a column name. A first row that is
+    /// neither (numbers and names mixed, or pandas' bare `0,1,2,3`) is refused until `header` says.
+    /// A number is written in decimal (no hex) within float32's range. Blank lines are skipped;
+    /// fields may be double-quoted, but a quoted field cannot span lines.
     public static func csv(path: String, target: Column = .last, header: Bool? = nil, classNames given: [String]? = nil)
         throws -> Dataset
     {
@@ -67,9 +70,11 @@ extension Dataset {
                 }
             }
             labelColumn = position
-            hasHeader =
-                header
-                ?? first.fields.enumerated().contains { column, field in column != position && Float(field) == nil }
+            if let header {
+                hasHeader = header
+            } else {
+                hasHeader = try detectHeader(first, next: rows.peek(), labelColumn: position, path: path)
+            }
         }
 
         var features: [Float] = []
@@ -88,10 +93,7 @@ extension Dataset {
                     labelTexts.append(field)
                     labelLines.append(current.line)
                 } else {
-                    guard let value = Float(field) else {
-                        throw TensorError(.file, "csv", "\(path):\(current.line):\(column + 1): '\(field)' is not a number")
-                    }
-                    features.append(value)
+                    features.append(try number(field, at: "\(path):\(current.line):\(column + 1)"))
                 }
             }
             row = rows.next()
@@ -101,7 +103,7 @@ extension Dataset {
         let labels: [Float]
         let classes: Int
         var classNames: [String]? = nil
-        let numbers = labelTexts.map { Float($0) }
+        let numbers = labelTexts.map { CSVRows.number($0) }
         if let given {
             guard !given.isEmpty, Set(given).count == given.count else {
                 throw TensorError(
@@ -119,20 +121,34 @@ extension Dataset {
             }
             classes = given.count
             classNames = given
-        } else if numbers.allSatisfy({ $0 != nil }) {
+        } else if numbers.contains(where: { $0 != nil }) {
             labels = try numbers.enumerated().map { i, number in
-                // Float holds every whole number up to 2^24 exactly.
-                guard let value = number, value >= 0, value == value.rounded(), value <= 16_777_216 else {
+                // A missing or text label among numbers (an empty cell, NA) is refused where it is:
+                // read as a class name it once renumbered every class. Float holds every whole
+                // number up to 2^24 exactly; the check is on the written value, before float32.
+                guard let value = number else {
+                    throw TensorError(
+                        .file, "csv",
+                        "\(path):\(labelLines[i]):\(labelColumn + 1): label '\(labelTexts[i])' is not a number, while other "
+                            + "labels are (a missing label? text labels are names on every line)")
+                }
+                guard value >= 0, value == value.rounded(), value <= 16_777_216 else {
                     throw TensorError(
                         .file,
                         "csv",
                         "\(path):\(labelLines[i]):\(labelColumn + 1): label '\(labelTexts[i])' is not a class index "
                             + "(a whole number ≥ 0)")
                 }
-                return value
+                return Float(value)
             }
             classes = Int(labels.max() ?? -1) + 1
         } else {
+            if let i = labelTexts.firstIndex(of: "") {
+                throw TensorError(
+                    .file, "csv",
+                    "\(path):\(labelLines[i]):\(labelColumn + 1): the label is empty"
+                        + (labelTexts.allSatisfy(\.isEmpty) ? " on every line (a comma at the end of each line?)" : ""))
+            }
             let names = Set(labelTexts).sorted()
             let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
             labels = labelTexts.map { Float(index[$0] ?? 0) }
@@ -142,6 +158,48 @@ extension Dataset {
         return try Dataset(
             x: Tensor(shape: [labels.count, width - 1], scalars: features), y: Tensor(labels), classes: classes,
             name: baseName(path, dropping: [".gz", ".csv"]), classNames: classNames)
+    }
+}
+
+extension Dataset {
+    /// Whether `first` is a header row (see `csv`), or an error when it cannot be told.
+    fileprivate static func detectHeader(_ first: CSVRows.Row, next: CSVRows.Row?, labelColumn: Int, path: String) throws
+        -> Bool
+    {
+        let features = first.fields.enumerated().filter { $0.offset != labelColumn }.map(\.element)
+        let names = features.filter { CSVRows.number($0) == nil }
+        if !features.isEmpty && names.count == features.count { return true }
+        let where_ = "\(path):\(first.line)"
+        if !names.isEmpty {
+            throw TensorError(
+                .file, "csv",
+                "\(where_): the first row mixes numbers and text (\(first.fields.joined(separator: ", "))): a header names every "
+                    + "column, and a data row's '\(names[0])' is not a number; say header: true or header: false")
+        }
+        let label = first.fields[labelColumn]
+        if CSVRows.number(label) == nil, let next, next.fields.indices.contains(labelColumn),
+            CSVRows.number(next.fields[labelColumn]) != nil
+        {
+            return true
+        }
+        if first.fields == first.fields.indices.map(String.init) {
+            throw TensorError(
+                .file, "csv",
+                "\(where_): the first row \(first.fields.joined(separator: ",")) may be pandas' column names or data; say "
+                    + "header: true or header: false")
+        }
+        return false
+    }
+
+    /// A feature's value, or an error naming its place.
+    fileprivate static func number(_ field: String, at place: String) throws -> Float {
+        guard let value = CSVRows.number(field) else {
+            throw TensorError(.file, "csv", "\(place): '\(field)' is not a number")
+        }
+        guard value.isNaN || Swift.abs(value) <= Double(Float.greatestFiniteMagnitude) || value.isInfinite else {
+            throw TensorError(.file, "csv", "\(place): '\(field)' is beyond float32's range (±3.4e38)")
+        }
+        return Float(value)
     }
 }
 
@@ -160,6 +218,19 @@ struct CSVRows: IteratorProtocol {
         self.bytes = bytes
         // A UTF-8 byte-order mark, as spreadsheet programs write, is not part of the first field.
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { position = 3 }
+    }
+
+    /// A field as a number: decimal or scientific notation, `nan` and `inf` as Python's float
+    /// reads them; not hex (`0x10`), which Swift's parser would take and pandas would not.
+    static func number(_ field: String) -> Double? {
+        guard !field.contains(where: { $0 == "x" || $0 == "X" || $0 == "p" || $0 == "P" }) else { return nil }
+        return Double(field)
+    }
+
+    /// The next row, without taking it.
+    func peek() -> Row? {
+        var copy = self
+        return copy.next()
     }
 
     mutating func next() -> Row? {

@@ -21,6 +21,8 @@ public struct Corpus: Sendable {
     /// left out. (Swift reads "\r\n" as one character, so splitting at "\n" alone kept a Windows
     /// file as one line.)
     public static func parse(_ text: String, name: String) -> Corpus {
+        // A byte-order mark, as Windows editors write, is not a character of the first line.
+        let text = text.hasPrefix("\u{FEFF}") ? text.dropFirst() : text[...]
         let lines = text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).map(String.init)
         return Corpus(lines: lines, name: name)
     }
