@@ -73,7 +73,8 @@ extension Builtins {
                 ? target : (target as NSString).appendingPathComponent("\(model.name ?? "model").checkpoint.safetensors")
             let checkpoint = Checkpoint(
                 path: path, every: try call.int("every"), model: model.network, optimizer: optimizer,
-                run: try runRecord(call, data: data, optimizer: optimizerValue, settings: settings, lossName: lossName))
+                run: try runRecord(
+                    call, model: model, data: data, optimizer: optimizerValue, settings: settings, lossName: lossName))
             trainer.checkpoint = checkpoint
             trainer.onResume = { [weak interpreter] reached in
                 if let reached {
@@ -89,9 +90,14 @@ extension Builtins {
     }
 
     /// What a checkpoint records of this call, for a resume to match: the data, the optimizer and
-    /// its settings, the loss and its arguments, the teachers, and the loop's settings.
+    /// its settings (an lr function with the values it reads), the loss and its arguments, the
+    /// teachers, the loop's settings, and of the model what its architecture's hash leaves out:
+    /// which parameters are frozen, its pruning masks, and the code of its function layers with
+    /// the values they read. Each once let a resume continue another run silently (a sweep over
+    /// the rate of an lr function, a second stage after unfreeze, a function layer's scale changed).
     static func runRecord(
-        _ call: BuiltinCall, data: Dataset, optimizer: OptimizerValue, settings: TrainingSettings, lossName: String
+        _ call: BuiltinCall, model: Model, data: Dataset, optimizer: OptimizerValue, settings: TrainingSettings,
+        lossName: String
     ) throws -> [(key: String, value: String)] {
         // The loss by its code and what that reads, not its name alone (`fn` for any function written inline).
         let lossRecord =
@@ -104,6 +110,21 @@ extension Builtins {
         for extra in call.extraNamed {
             record.append(
                 ("loss argument \(extra.label ?? "")", LossRecord.describe(extra.value, prelude: call.interpreter.preludeScope)))
+        }
+        if let function = optimizer.learningRateFunction {
+            record.append(("lr function", LossRecord.describe(function, prelude: call.interpreter.preludeScope)))
+        }
+        let network = model.network
+        let frozen = network.namedParameters.filter { !$0.variable.requiresGrad }.map(\.name)
+        record.append(("frozen", frozen.isEmpty ? "none" : frozen.joined(separator: ", ")))
+        let masked = network.namedParameters.compactMap { entry in
+            entry.variable.mask.map { "\(entry.name) \(Checkpoint.describe(tensor: $0))" }
+        }
+        record.append(("pruning masks", masked.isEmpty ? "none" : masked.joined(separator: ", ")))
+        for (name, layer) in network.namedModules {
+            guard let function = layer as? FunctionLayer else { continue }
+            record.append(
+                ("function layer \(name)", LossRecord.describe(function.function, prelude: call.interpreter.preludeScope)))
         }
         if call.builtin.name == "distill" {
             let teachers = try call.models("from")
@@ -419,7 +440,7 @@ extension Builtins {
             ],
             category: "training",
             summary:
-                "One training step: back-propagates the loss, updates exactly the unfrozen parameters it depends on (clipped to a global norm `clip`), clears their gradients. `progress` is the p an lr function or schedule reads.",
+                "One training step: back-propagates the loss onto the gradients already there (backward() leaves them, as PyTorch's loss.backward() then opt.step() adds them up), updates exactly the unfrozen parameters it depends on (clipped to a global norm `clip`), clears their gradients. `progress` is the p an lr function or schedule reads.",
             example: "step(opt, kd(student(b.x), no_grad(teacher(b.x)), b.y))"
         ) { call in
             let optimizer = try call.optimizer("opt")
@@ -438,7 +459,7 @@ extension Builtins {
             try Trainer.update(
                 loss, parameters,
                 optimizer: LanguageOptimizer(optimizer, interpreter: call.interpreter, range: call.range, owner: owner),
-                clip: try call.ifGiven("clip", call.number), progress: progress)
+                clip: try call.ifGiven("clip", call.number), progress: progress, accumulating: true)
             return .number(Double(loss.value.scalar ?? .nan))
         },
         Builtin(

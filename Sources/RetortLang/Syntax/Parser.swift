@@ -304,7 +304,10 @@ public struct Parser {
             fail("expected '=' or '{' to start the function body, found \(describe(current))", at: current.range)
             throw Failure()
         }
-        return FunctionDecl(name: name, parameters: parameters, body: body, sourceText: text(of: start.union(body.range)))
+        // To the last token read: a body ending in a parenthesised group (`lr * (1 - p)`) has the
+        // group's inner range, and the closing parenthesis was cut off the text.
+        return FunctionDecl(
+            name: name, parameters: parameters, body: body, sourceText: text(of: start.union(body.range).union(previous.range)))
     }
 
     mutating func block(_ what: String) throws -> Block {

@@ -44,9 +44,15 @@ public final class OptimizerValue {
         self.schedule = schedule
     }
 
-    /// `adam(lr: 0.001)`, with the schedule and owner when there are.
+    /// `adam(lr: 0.001)`, with every setting that is not its default (momentum, weight decay,
+    /// betas: `sgd(lr: 0.1, momentum: 0.9, nesterov: true)` once showed as `sgd(lr: 0.1)`), the
+    /// schedule and the owner when there are.
     var displayText: String {
         var parts = ["lr: " + (learningRate.map { formatNumber($0) } ?? "fn(p)")]
+        if momentum != 0 { parts.append("momentum: \(formatNumber(momentum))") }
+        if nesterov { parts.append("nesterov: true") }
+        if kind != .sgd, betas != (0.9, 0.999) { parts.append("betas: [\(formatNumber(betas.0)), \(formatNumber(betas.1))]") }
+        if weightDecay != 0 { parts.append("weight_decay: \(formatNumber(weightDecay))") }
         if schedule != .constant { parts.append("schedule: \(schedule.displayText)") }
         var text = "\(kind.rawValue)(\(parts.joined(separator: ", ")))"
         if owner != nil { text += ", training \(ownerName), \(steps) steps taken" }
@@ -153,6 +159,11 @@ public final class OptimizerValue {
         let optimizer = try bound(to: states.map(\.0))
         for (parameter, state) in states { try optimizer.restore(state, for: parameter) }
         self.steps = steps
+        // `opt.lr` is the rate of the last step: a resumed run that has no step left to take
+        // showed the base rate. (An lr function's last p is the run's to know; it shows on the next step.)
+        if steps > 0, learningRateFunction == nil, let learningRate {
+            lastRate = Double(schedule.rate(at: steps - 1, base: Float(learningRate)))
+        }
     }
 
     /// Each of `parameters`' saved state, for a checkpoint.
