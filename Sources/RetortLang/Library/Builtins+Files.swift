@@ -12,7 +12,7 @@ extension Builtins {
                 .init("header", .optional(.bool), Value.none), .init("classes", .optional(.strings), Value.none),
             ], category: "data",
             summary:
-                "A dataset from a CSV file (gzip too): every column a feature except `target` (a name or 0-based index; default the last), whose values are class labels. Text labels are numbered in sorted order (`.class_names`); `classes:` gives the names and their order, e.g. a training file's, and refuses any other label.",
+                "A dataset from a CSV file (gzip too): every column a feature except `target` (a name or 0-based index; default the last), whose values are class labels. Text labels are numbered in sorted order (`.class_names`); `classes:` gives the names and their order, e.g. a training file's, and refuses any other label. A header row is detected when every feature column holds a name there, or the label column does above a numeric label (pandas' `0,1,2,target`); a first row that is neither (numbers mixed with text, or pandas' bare `0,1,2,3`) is refused until `header:` says. An empty or text label among numeric ones, hex numbers and values past float32's range are refused at their line.",
             example: "let test = csv(\"iris_test.csv\", classes: iris.class_names)"
         ) { call in
             let column: Dataset.Column
