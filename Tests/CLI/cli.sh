@@ -138,7 +138,7 @@ check "fuzz --seconds=nan is refused, not a run of no inputs" 64 'seconds must b
 check "fuzz names a corpus path that is not there" 64 "no such file or folder: '/nonexistent-corpus'" -- timeout 10 "$retort" fuzz --count 2 /nonexistent-corpus
 check "fuzz runs its inputs" 0 '^fuzz: 20 inputs in [0-9.]+ s \(seed 1, [0-9]+ programs\): .*; 0 crashes, 0 hangs$' -- timeout 60 "$retort" fuzz --count 20 --current "$scratch/fuzz-current.rt"
 # Each bench/ and scripts/ command prints its usage for -h/--help before it builds or installs anything.
-for script in bench/compare bench/attention-heads bench/gemm-candidates bench/gemm-shapes bench/int8-kernels \
+for script in bench/compare bench/set bench/attention-heads bench/gemm-candidates bench/gemm-shapes bench/int8-kernels \
     bench/kernel bench/placement scripts/demo scripts/test scripts/notebooks scripts/docs-plots scripts/embed-data; do
     check "$script --help prints its usage" 0 "^(Usage: |  )${script}( |$)" -- timeout 10 "$script" --help
 done

@@ -1,0 +1,74 @@
+"""bench/targets.py, which counts issue 22's targets over one set: six tables made by
+bench/side_by_side.py itself from made-up rows (so the format is the one bench/compare prints),
+with one miss planted for each kind of target: sgemm inside training at 94.96% of alone in one
+round, an sgemm row at 0.999x, distill at two threads 1.55x its one-thread rate in one round.
+
+    python3 Tests/CLI/bench_targets_test.py
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def rounds(threads, round_):
+    """Retort's and PyTorch's rows for one round."""
+    distill = 60_000.0 * (1.55 if threads == 2 and round_ == 2 else 1.7 if threads == 2 else 1.0)
+    alone = 110.0
+    inside = alone * (0.9496 if (threads, round_) == (1, 3) else 0.97)
+    retort = [
+        {"workload": "mlp-784-512-512-10/b128", "samples_per_s": 30_000.0 * threads, "gemm_gflops": inside,
+         "gemm_alone_gflops": alone, "gemm_share": 0.9},
+        {"workload": "distill-784/b128", "samples_per_s": distill},
+        {"workload": "sgemm/1024x1024x1024", "samples_per_s": 99.9 if (threads, round_) == (2, 1) else 110.0,
+         "unit": "GFLOPS"},
+    ]
+    torch = [
+        {"workload": "mlp-784-512-512-10/b128", "samples_per_s": 20_000.0 * threads},
+        {"workload": "distill-784/b128", "samples_per_s": 35_000.0},
+        {"workload": "sgemm/1024x1024x1024", "samples_per_s": 100.0, "unit": "GFLOPS"},
+    ]
+    return retort, torch
+
+
+def main():
+    with tempfile.TemporaryDirectory() as folder:
+        folder = pathlib.Path(folder)
+        for threads in (1, 2):
+            for round_ in (1, 2, 3):
+                paths = []
+                for name, rows in zip(("retort", "torch"), rounds(threads, round_)):
+                    path = folder / f"{name}.json"
+                    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+                    paths.append(str(path))
+                table = subprocess.run([sys.executable, str(ROOT / "bench" / "side_by_side.py"), *paths],
+                                       capture_output=True, text=True, check=True, timeout=60).stdout
+                (folder / f"t{threads}-r{round_}.txt").write_text(table)
+        counted = subprocess.run([sys.executable, str(ROOT / "bench" / "targets.py"), str(folder)],
+                                 capture_output=True, text=True, check=True, timeout=60).stdout
+        table = subprocess.run([sys.executable, str(ROOT / "bench" / "targets.py"), str(folder), "--table"],
+                               capture_output=True, text=True, check=True, timeout=60).stdout
+    wanted = [
+        "784-512-512-10 MLPs >= 1.0x: 6 of 6",
+        "sgemm inside training >= 95%: 5 of 6; misses: 1 thread round 3 mlp-784-512-512-10/b128 94.9%",
+        "distill >= 1.5x: 6 of 6",
+        "every sgemm row >= 1.0x: 5 of 6; misses: 2 threads round 1 sgemm/1024x1024x1024 0.999x",
+        "two threads >= 1.6x one thread: 5 of 6; misses: round 2 distill-784/b128 1.550x",
+    ]
+    failed = [line for line in wanted if line not in counted.splitlines()]
+    if "| distill-784/b128 | 1.71×, 1.71×, 1.71× | 2.91×, 2.65×, 2.91× |" not in table:
+        failed.append(f"the --table row for distill, in:\n{table}")
+    for line in failed:
+        print(f"FAIL missing: {line}")
+    print(f"{len(wanted) + 1 - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        print(counted)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

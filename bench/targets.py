@@ -1,0 +1,104 @@
+"""Issue 22's targets counted over one set of bench/compare tables (bench/set writes them).
+
+    python3 bench/targets.py FOLDER            the targets: cells met of cells, and each miss
+    python3 bench/targets.py FOLDER --table    the README's speed table: each cell the three
+                                               rounds' ratios cut to two places, ‡ where the
+                                               host moved the CPUs during the row
+
+FOLDER holds t1-r1.txt ... t1-r3.txt (one thread) and t2-r1.txt ... t2-r3.txt (two threads), each
+one bench/compare output. A two-thread cell pairs round N with the one-thread round N.
+"""
+import math
+import os
+import re
+import sys
+
+ROW = re.compile(r"(\S+)\s+(samples/s|GFLOPS|tokens/s)\s+([\d,.]+)\s+([\d,.]+|nan)\s+([\d.]+|nan)x\s*(.*)$")
+MLPS = ["mlp-784-512-512-10/b32", "mlp-784-512-512-10/b128", "mlp-784-512-512-10/b512"]
+SCALING = ["mlp-784-512-512-10/b128", "mlp-784-512-512-10/b512", "cnn-cifar-32x32/b128", "distill-784/b128"]
+# Training workloads by name prefix: the least ratio over PyTorch each must reach.
+RATIOS = [("mlp-64-32-10", "mlp-64 >= 5x", 5.0), ("cnn-28x28", "cnn-28x28 >= 1.5x", 1.5),
+          ("distill-784", "distill >= 1.5x", 1.5), ("gpt-names", "gpt training >= 1.5x", 1.5),
+          ("cnn-cifar", "cnn-cifar >= 1.2x", 1.2)]
+
+
+def rows(path):
+    """Each workload's row of one bench/compare table."""
+    out = {}
+    for line in open(path, encoding="utf-8"):
+        m = ROW.match(line)
+        if not m:
+            continue
+        name, _, retort, _, ratio, rest = m.groups()
+        row = {"retort": float(retort.replace(",", "")), "ratio": float(ratio), "moved": "(moved)" in rest}
+        if inside := re.search(r"GFLOPS \(([\d.]+)%\)", rest):
+            row["inside"] = float(inside.group(1))
+        if ort := re.search(r"onnxruntime [\d,.]+ samples/s \(([\d.]+)x\)", rest):
+            row["ort"] = float(ort.group(1))
+        out[name] = row
+    return out
+
+
+def load(folder):
+    return {t: [rows(os.path.join(folder, f"t{t}-r{r}.txt")) for r in (1, 2, 3)] for t in (1, 2)}
+
+
+def checks(sets):
+    """(target, met, where) for every cell of the set."""
+    found = []
+    for t in (1, 2):
+        for r, table in enumerate(sets[t], 1):
+            for name, row in table.items():
+                where = f"{t} thread{'s' if t > 1 else ''} round {r} {name}" + (" (moved)" if row["moved"] else "")
+                for prefix, label, least in RATIOS:
+                    if name.startswith(prefix):
+                        found.append((label, row["ratio"] >= least, f"{where} {row['ratio']}x"))
+                if name in MLPS:
+                    found.append(("784-512-512-10 MLPs >= 1.0x", row["ratio"] >= 1.0, f"{where} {row['ratio']}x"))
+                    if "inside" in row:
+                        found.append(("sgemm inside training >= 95%", row["inside"] >= 95, f"{where} {row['inside']}%"))
+                if name.startswith("sgemm/"):
+                    found.append(("every sgemm row >= 1.0x", row["ratio"] >= 1.0, f"{where} {row['ratio']}x"))
+                if name.startswith("infer-") and name.endswith("/int8"):
+                    found.append(("int8 >= PyTorch's int8", row["ratio"] >= 1.0, f"{where} {row['ratio']}x"))
+                    if f32 := table.get(name[: -len("int8")] + "f32"):
+                        own = row["retort"] / f32["retort"]
+                        found.append(("int8 >= Retort's own float", own >= 1.0, f"{where} {own:.3f}x"))
+                if "ort" in row:
+                    found.append(("within 1.25x of onnxruntime's latency", row["ort"] >= 0.8, f"{where} {row['ort']}x"))
+    for r in range(3):
+        for name in SCALING:
+            one, two = sets[1][r].get(name), sets[2][r].get(name)
+            if one and two:
+                k = two["retort"] / one["retort"]
+                found.append(("two threads >= 1.6x one thread", k >= 1.6,
+                              f"round {r + 1} {name} {k:.3f}x" + (" (moved)" if two["moved"] else "")))
+    return found
+
+
+def summary(found):
+    counts = {}
+    for label, met, where in found:
+        entry = counts.setdefault(label, [0, 0, []])
+        entry[1] += 1
+        if met:
+            entry[0] += 1
+        else:
+            entry[2].append(where)
+    return [f"{label}: {met} of {total}" + (f"; misses: {'; '.join(misses)}" if misses else "")
+            for label, (met, total, misses) in counts.items()]
+
+
+def table(sets):
+    def cell(t, name):
+        return ", ".join(f"{math.floor(rs[name]['ratio'] * 100) / 100:.2f}×" + ("‡" if rs[name]["moved"] else "")
+                         for rs in sets[t])
+    lines = ["| workload | 1 thread | 2 threads |", "|---|---|---|"]
+    return lines + [f"| {name} | {cell(1, name)} | {cell(2, name)} |" for name in sets[1][0]]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3) or sys.argv[1] in ("-h", "--help"):
+        sys.exit(__doc__)
+    loaded = load(sys.argv[1])
+    print("\n".join(table(loaded) if sys.argv[2:] == ["--table"] else summary(checks(loaded))))
