@@ -43,6 +43,16 @@ extension ONNXExport {
 
         /// The same traces with the sequence length fixed at the example's.
         var fixingSequence: Traces { Traces(main: main, variations: variations.filter { $0.axis != .sequence }) }
+
+        /// The first variation that runs other operations than the main trace, node for node (a
+        /// model whose forward depends on the batch size or the length): one graph cannot stand for both.
+        var differing: Variation? {
+            variations.first { variation in
+                let other = variation.graph
+                return main.nodes.count != other.nodes.count || main.constants.count != other.constants.count
+                    || !zip(main.nodes, other.nodes).allSatisfy { $0.op.name == $1.op.name && $0.isGroup == $1.isGroup }
+            }
+        }
     }
 
     /// One dimension of a traced value: a fixed size, or `factor` times the batch size, the

@@ -36,17 +36,12 @@ extension ONNXExport {
 
         init(traces: Traces, name: String, layerNames: [ObjectIdentifier: String]) throws {
             let graph = traces.main
-            for variation in traces.variations {
-                let other = variation.graph
-                guard graph.nodes.count == other.nodes.count,
-                    zip(graph.nodes, other.nodes).allSatisfy({ $0.op.name == $1.op.name && $0.isGroup == $1.isGroup }),
-                    graph.constants.count == other.constants.count
-                else {
-                    throw TensorError(
-                        .argument, "export",
-                        "the model runs different operations at \(variation.at(main: true)) and \(variation.at(main: false)) "
-                            + "(\(graph.nodes.count) and \(other.nodes.count) nodes), so one ONNX graph cannot stand for it")
-                }
+            if let variation = traces.differing {
+                throw TensorError(
+                    .argument, "export",
+                    "the model runs different operations at \(variation.at(main: true)) and \(variation.at(main: false)) "
+                        + "(\(graph.nodes.count) and \(variation.graph.nodes.count) nodes), so one ONNX graph cannot stand for it"
+                )
             }
             self.traces = traces
             self.layerNames = layerNames
@@ -250,7 +245,8 @@ extension ONNXExport {
         /// `export: cannot express node 'foo_1' (op foo) in ONNX`, with the reason when there is one.
         func cannotExpress(_ node: Graph.Node, because reason: String? = nil) -> TensorError {
             TensorError(
-                .argument, "export", "cannot express node '\(node.name)' (op \(node.op.name)) in ONNX" + (reason.map { ": \($0)" } ?? ""))
+                .argument, "export",
+                "cannot express node '\(node.name)' (op \(node.op.name)) in ONNX" + (reason.map { ": \($0)" } ?? ""))
         }
     }
 }

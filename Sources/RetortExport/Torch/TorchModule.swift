@@ -35,22 +35,16 @@ final class TorchModule {
         self.model = model
         self.summary = summary
         (traces, notes) = try ONNXExport.trace(model, example: example, op: "export_torch")
-        for variation in traces.variations {
-            let other = variation.graph
-            guard main.nodes.count == other.nodes.count,
-                zip(main.nodes, other.nodes).allSatisfy({ $0.op.name == $1.op.name && $0.isGroup == $1.isGroup }),
-                main.constants.count == other.constants.count
-            else {
-                guard variation.axis == .sequence else {
-                    throw TensorError(
-                        .argument, "export_torch",
-                        "\(className.lowercased()) runs different operations at \(variation.at(main: true)) and "
-                            + "\(variation.at(main: false)), so one forward cannot stand for it")
-                }
-                fixSequence(
-                    because: "it runs different operations at \(variation.at(main: true)) and \(variation.at(main: false))")
-                break
-            }
+        // A length the forward does not follow is fixed; a batch size it does not follow is an error.
+        if let variation = traces.differing, variation.axis == .sequence {
+            fixSequence(
+                because: "it runs different operations at \(variation.at(main: true)) and \(variation.at(main: false))")
+        }
+        if let variation = traces.differing {
+            throw TensorError(
+                .argument, "export_torch",
+                "\(className.lowercased()) runs different operations at \(variation.at(main: true)) and "
+                    + "\(variation.at(main: false)), so one forward cannot stand for it")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import RetortExport
 import RetortNN
 import RetortPlot
 import RetortTensor
@@ -39,22 +40,10 @@ enum PrintOptions {
     static let defaultPrecision = 4
 }
 
-/// A string as a literal that reads back as it: quotes, backslashes, newlines and tabs escaped, as
-/// Python's repr shows them (`"a\"b"` once showed as `"a"b"`, a line break as a break).
-func quoted(_ s: String) -> String {
-    var text = "\""
-    for c in s.unicodeScalars {
-        switch c {
-        case "\"": text += "\\\""
-        case "\\": text += "\\\\"
-        case "\n": text += "\\n"
-        case "\t": text += "\\t"
-        case "\r": text += "\\r"
-        default: text.unicodeScalars.append(c)
-        }
-    }
-    return text + "\""
-}
+/// A string as a double-quoted literal, quotes, backslashes, newlines and tabs escaped, as Python's
+/// repr shows it (`"a\"b"` once showed as `"a"b"`, a line break as a break): the same escaping the
+/// PyTorch export writes Python strings with.
+func quoted(_ s: String) -> String { Python.string(s) }
 
 func formatNumber(_ x: Double) -> String {
     if x.isNaN { return "nan" }
