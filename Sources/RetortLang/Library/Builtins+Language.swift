@@ -184,7 +184,7 @@ extension Builtins {
         Builtin(
             "attentions", [.init("model", .model), .init("x", .tensor)], category: "model",
             summary:
-                "The attention weights [N, heads, T, T] of every self-attention layer the model holds, in order, from its forward pass on x: TinyBERT's attention maps, for attention_mse. Inside a fit or distill loss, on the batch's x, they are the batch's one forward pass (with gradients for the student).",
+                "The attention weights [N, heads, T, T] of every self-attention layer the model holds, in order, from its forward pass on x (the softmax weights; TinyBERT's code compares the scores before the softmax), for attention_mse. Inside a fit or distill loss, on the batch's x, they are the batch's one forward pass, with gradients for the student (in a step() loop, its own forward pass with gradients).",
             example: "attention_mse(attentions(student, x)[0], attentions(teacher, x)[3])"
         ) { call in
             let model = try call.model("model")
@@ -194,7 +194,8 @@ extension Builtins {
                 throw call.error("\(model.name ?? "the model") has no self-attention layer", at: "model")
             }
             if call.interpreter.trainingContext?.recorded(model, on: x) == nil {
-                _ = try call.tensorOp { try model.network.forward(x) }
+                // Its own forward pass: maps with gradients when gradients are on (a step() loop).
+                _ = try call.tensorOp { try SelfAttention.keepingWeightGraph(in: model.network) { try model.network.forward(x) } }
             }
             return .list(layers.compactMap { $0.lastWeights.map { .tensor($0) } })
         },

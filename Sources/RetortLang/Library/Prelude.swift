@@ -104,7 +104,8 @@ enum Prelude {
         fn hint(student_features, teacher_features, adapter) = mse(adapter(student_features), teacher_features)
 
         # TinyBERT (Jiao et al. 2020): the student's attention maps [N, heads, T, T] regress the
-        # teacher's, layer by layer; attentions(model, x) reads them (the head counts must match). Its
+        # teacher's, layer by layer; attentions(model, x) reads them (the head counts must match).
+        # They are the softmax weights, where TinyBERT's code compares the scores before it. Its
         # hidden-state loss is hint(features(student, x, k), features(teacher, x, j), adapter).
         fn attention_mse(student_maps, teacher_maps) = mse(student_maps, teacher_maps)
 
@@ -123,7 +124,8 @@ enum Prelude {
         # Decoupled KD (Zhao et al. 2022): the target-class term (TCKD) and the non-target term
         # (NCKD) of the KD loss, weighted separately, each averaged over the labelled rows. Rows are
         # the classes' axis, the last: [N, C] as it is, a sequence model's [N, T, V] as [N·T, V],
-        # its positions labelled -1 counting for nothing.
+        # its positions labelled -1 counting for nothing. The loss alone: the paper trains on
+        # cross_entropy(s, y) + a warm-up weight (min(epoch / 20, 1)) times it.
         fn dkd(s, t, y, alpha = 1, beta = 8, T = 4) {
           check_mix("dkd", T, 0, "alpha")
           let classes = s.shape[s.rank - 1]

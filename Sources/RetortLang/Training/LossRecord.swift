@@ -12,6 +12,21 @@ import RetortTensor
 /// loss may read the student or an adapter, whose weights the run itself changes (the teachers are
 /// recorded apart, with their weights).
 enum LossRecord {
+    /// Whether `value` (a loss) calls the builtin `name`, itself or through the functions written in
+    /// the session that it reads.
+    static func reaches(_ name: String, from value: Value, prelude: Environment) -> Bool {
+        var seen = Set<ObjectIdentifier>()
+        func walk(_ value: Value) -> Bool {
+            guard case .function(.closure(let closure)) = value, closure.environment !== prelude,
+                seen.insert(ObjectIdentifier(closure)).inserted
+            else { return false }
+            let reads = FreeNames.of(closure.declaration)
+            if reads.contains(name) { return true }
+            return reads.contains { closure.environment.lookup($0).map(walk) ?? false }
+        }
+        return walk(value)
+    }
+
     static func describe(_ value: Value, prelude: Environment) -> String {
         var seen = Set<ObjectIdentifier>()
         return describe(value, prelude: prelude, seen: &seen)

@@ -11,10 +11,16 @@ final class TrainingContext {
     private(set) var forwards: [ObjectIdentifier: (input: Variable, outputs: [Variable])] = [:]
     /// Parts of the loss named with `term(name, x)`, in the order they were computed.
     private(set) var terms: [(name: String, value: Double)] = []
+    /// Whether the loss reads `attentions()`: its maps must then carry gradients.
+    let keepsAttentionGraph: Bool
+
+    init(keepsAttentionGraph: Bool = false) { self.keepsAttentionGraph = keepsAttentionGraph }
 
     /// Runs `model` on `input`, recording every layer's output for the loss.
     func forward(_ model: Model, _ input: Variable) throws -> Variable {
-        let outputs = try model.network.forwardCollecting(input)
+        let outputs = try SelfAttention.keepingWeightGraph(in: model.network, keepsAttentionGraph) {
+            try model.network.forwardCollecting(input)
+        }
         forwards[ObjectIdentifier(model.network)] = (input, outputs)
         return outputs[outputs.count - 1]
     }

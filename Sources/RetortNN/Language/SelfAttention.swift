@@ -23,6 +23,11 @@ public final class SelfAttention: Layer {
     /// The attention weights `[N, heads, T, T]` of the last forward pass, for losses that match
     /// attention maps (TinyBERT); nil before the first.
     public internal(set) var lastWeights: Variable?
+    /// Whether `lastWeights` must carry gradients (a loss matching attention maps, `attentions()`
+    /// in it): the forward pass then takes the composite path, whose weights are in the graph.
+    /// The fused primitive (`Attention.heads`) gives the same values with weights cut off from it,
+    /// and an attention_mse term once trained nothing.
+    public var keepsWeightGraph = false
 
     public init(
         _ width: Int, heads: Int, causal: Bool = true, dropout: Float = 0, generator: inout RandomGenerator
@@ -154,7 +159,8 @@ public final class SelfAttention: Layer {
         // (`Attention.heads`); a trace (whose composite the exporters read), a key-value cache or
         // active dropout on the weights takes the composite below. Both give the same values.
         if Tape.recorder == nil, !(attentionDropout.isTraining && attentionDropout.probability > 0),
-            input.value.rank == 3, input.shape[2] == width, input.value.count > 0, headSize > 0
+            !(keepsWeightGraph && GradMode.isEnabled), input.value.rank == 3, input.shape[2] == width,
+            input.value.count > 0, headSize > 0
         {
             let (joined, weights) = try Attention.heads(try qkv(input), heads: heads, causal: causal)
             lastWeights = Variable(weights)
@@ -228,4 +234,17 @@ public struct KeyValueCache {
     public var values: Variable
     /// The attention weights `[N, heads, t, past + t]` of the step that made this cache.
     public internal(set) var weights: Variable? = nil
+}
+
+extension SelfAttention {
+    /// Runs `body` with every self-attention layer of `model` keeping its weights in the graph
+    /// (when `keeping`), then as they were.
+    public static func keepingWeightGraph<R>(in model: Layer, _ keeping: Bool = true, _ body: () throws -> R) rethrows -> R {
+        guard keeping else { return try body() }
+        let layers = model.modules(of: SelfAttention.self).map(\.layer)
+        let before = layers.map(\.keepsWeightGraph)
+        for layer in layers { layer.keepsWeightGraph = true }
+        defer { for (layer, kept) in zip(layers, before) { layer.keepsWeightGraph = kept } }
+        return try body()
+    }
 }
