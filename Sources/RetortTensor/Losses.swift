@@ -209,9 +209,14 @@ public enum Loss {
     /// Cosine similarity along `axis`: a·b / (max(‖a‖, ε) · max(‖b‖, ε)).
     public static func cosineSimilarity(_ a: Variable, _ b: Variable, axis: Int = 1, eps: Float = 1e-8) throws -> Variable {
         let ab = try (a * b).sum(axes: [axis])
-        let na = try (a * a).sum(axes: [axis]).sqrt().clamp(min: eps, max: nil)
-        let nb = try (b * b).sum(axes: [axis]).sqrt().clamp(min: eps, max: nil)
-        return try ab / (na * nb)
+        return try ab / (clampedNorm(a, axes: [axis], eps: eps) * clampedNorm(b, axes: [axis], eps: eps))
+    }
+
+    /// max(‖x‖, ε) over `axes`, as √max(Σx², ε²): the same value, and a row of zeros gets the
+    /// gradient PyTorch's norm gives it (0 through the clamp), where √ first and the clamp after
+    /// multiplied √'s infinite slope at 0 by the clamp's 0, a NaN.
+    public static func clampedNorm(_ x: Variable, axes: [Int], keepDims: Bool = false, eps: Float) throws -> Variable {
+        try (x * x).sum(axes: axes, keepDims: keepDims).clamp(min: eps * eps, max: nil).sqrt()
     }
 
     static func checkSameShape(_ a: Variable, _ b: Variable, op: String) throws {

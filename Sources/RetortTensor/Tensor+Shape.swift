@@ -244,6 +244,10 @@ extension Tensor {
 
     /// PyTorch's `gather`: `out[i][j][k] = self[i][index[i][j][k]][k]` for axis 1, and so on.
     public func gathered(axis: Int, index: Tensor) throws -> Tensor {
+        // A 0-d tensor has no axis to pick along (its offsets were read past the shape: a crash).
+        guard rank >= 1 else {
+            throw TensorError(.shape, "gather", "needs a tensor of rank 1 or more, got a 0-d tensor; it is its own value")
+        }
         let ax = try normalizeAxis(axis, rank: rank, op: "gather")
         guard index.rank == rank else {
             throw TensorError(

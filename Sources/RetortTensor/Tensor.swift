@@ -109,9 +109,15 @@ extension Tensor {
     public static func ones(_ shape: [Int]) -> Tensor { Tensor(shape: shape, repeating: 1) }
     /// Values `start, start+step, ...` below `end`.
     public static func arange(_ start: Float, _ end: Float, step: Float = 1) -> Tensor {
+        arange(Double(start), Double(end), step: Double(step))
+    }
+
+    /// start, start + step, ... below end, the count and each value computed in Double and then
+    /// rounded, as torch.arange: in float32 arange(-1, 1.0000001, step: 0.2) lost its last value.
+    public static func arange(_ start: Double, _ end: Double, step: Double) -> Tensor {
         let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         return Tensor(shape: [n]) { out in
-            for i in 0..<n { out[i] = start + Float(i) * step }
+            for i in 0..<n { out[i] = Float(start + Double(i) * step) }
         }
     }
     /// The identity matrix.

@@ -44,13 +44,16 @@ extension Variable {
         let (x, e) = (value, exponent.value)
         let out = try x.pow(e)
         return Variable.make(out, [self, exponent], op: .pow) { g in
+            // e · x^(e−1), 0 where e is 0 as PyTorch's (at x = 0 it was 0 · ∞, a NaN: (1 − p)^0).
             let gx: Tensor? =
                 self.requiresGrad
-                ? try! (g * (e * x.zip(e, op: "pow") { b, p in powf(b, p - 1) })).summed(toShape: x.shape) : nil
-            // d/de x^e = x^e · log x; PyTorch defines it as 0 where x is 0 and e positive.
+                ? try! (g * x.zip(e, op: "pow") { b, p in p == 0 ? 0 : p * powf(b, p - 1) }).summed(toShape: x.shape) : nil
+            // d/de x^e = x^e · log x; PyTorch defines it as 0 where x is 0 and e ≥ 0 (x^e finite
+            // there), and it is −∞ where e < 0.
             let ge: Tensor? =
                 exponent.requiresGrad
-                ? try! (g * out.zip(x, op: "pow") { y, b in b == 0 ? 0 : y * logf(b) }).summed(toShape: e.shape) : nil
+                ? try! (g * out.zip(x, op: "pow") { y, b in b == 0 && y.isFinite ? 0 : y * logf(b) }).summed(
+                    toShape: e.shape) : nil
             return [gx, ge]
         }
     }

@@ -31,7 +31,8 @@ extension Tensor {
         return out
     }
 
-    /// log-softmax along an axis: x − max − log Σ exp(x − max), stable for any magnitude.
+    /// log-softmax along an axis: (x − max) − log Σ exp(x − max), stable for any magnitude, rounded
+    /// at the result's size (x − (max + log Σ) rounded at the largest logit's, half its ulp).
     func logSoftmax(axis: Int) -> Tensor {
         if axis == rank - 1, count > 0, let n = shape.last, n > 0 {
             // Rows of the last axis (the logits of a classifier or a language model): in C.
@@ -45,8 +46,8 @@ extension Tensor {
                 if !peak.isFinite { peak = 0 }
                 var total: Float = 0
                 for k in 0..<n { total += expf(p[base + k * stride] - peak) }
-                let shift = peak + logf(total)
-                for k in 0..<n { p[base + k * stride] -= shift }
+                let logSum = logf(total)
+                for k in 0..<n { p[base + k * stride] = (p[base + k * stride] - peak) - logSum }
             }
         }
         return out

@@ -25,11 +25,25 @@ extension Builtins {
             name, [.init("x", .tensor), .init("axis", axis, Value.none), .init("keepdims", .bool, .bool(false))],
             category: "tensor", summary: summary, example: example
         ) { call in
-            // min(3, 4) and max(a, b) of plain numbers: the smaller or larger, not an axis.
-            if let numbers, case .number(let a) = call.value("x"), case .number(let b) = call.value("axis") {
-                return .number(numbers(a, b))
+            // min(3, 4) and max(a, b) of plain numbers: the smaller or larger, not an axis; a 0-d
+            // tensor beside a number counts as one (max(item(d), worst[0]) once reduced item(d)
+            // over axis worst[0] and gave item(d)).
+            if let numbers, case .number(let a) = call.value("x") {
+                switch call.value("axis") {
+                case .number(let b): return .number(numbers(a, b))
+                case .tensor(let t) where t.value.rank == 0: return .number(numbers(a, Double(t.value.scalar ?? .nan)))
+                default: break
+                }
             }
             let x = try call.tensor("x")
+            // max(t, 0) of a 0-d tensor (a loss) reduced over its one axis and gave t, while
+            // max(number, 0) clamps: a hinge written on a tensor silently stopped clamping.
+            if numbers != nil, x.value.rank == 0, call.isGiven("axis") {
+                throw call.error(
+                    "\(name)(x, axis) of a 0-d tensor reduces over its one axis and gives x itself; for the "
+                        + "\(name == "max" ? "larger" : "smaller") of x and a number write \(name == "max" ? "maximum" : "minimum")(x, n)",
+                    at: "axis")
+            }
             let axis = try call.ifGiven("axis", call.int)
             let keep = try call.bool("keepdims")
             return try call.tensorOp { try op(x, axis, keep) }
@@ -79,7 +93,7 @@ extension Builtins {
             category: "tensor",
             summary: "Values start, start+step, ... below end.", example: "arange(0, 1, step: 0.25)"
         ) { call in
-            let (start, end, step) = (try call.float("start"), try call.float("end"), try call.float("step"))
+            let (start, end, step) = (try call.number("start"), try call.number("end"), try call.number("step"))
             guard start.isFinite, end.isFinite else { throw call.error("start and end must be finite numbers") }
             guard step.isFinite, step != 0 else { throw call.fail("step", "a finite number other than 0") }
             let count = ((end - start) / step).rounded(.up)
@@ -269,7 +283,7 @@ extension Builtins {
                         + (x.shape.count == 1 ? " (a vector's only axis is 0: normalize(x, axis: 0))" : ""),
                     at: call.isGiven("axis") ? "axis" : "x")
             }
-            return try call.tensorOp { try x / (x * x).sum(axes: [axis], keepDims: true).sqrt().clamp(min: eps, max: nil) }
+            return try call.tensorOp { try x / Loss.clampedNorm(x, axes: [axis], keepDims: true, eps: eps) }
         },
         reduction("sum", summary: "Sum over an axis, or of everything.", example: "sum(x, axis: 1)") { x, a, k in
             try x.sum(axes: a.map { [$0] }, keepDims: k)

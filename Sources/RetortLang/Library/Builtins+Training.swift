@@ -52,8 +52,11 @@ extension Builtins {
             epochs: try call.int("epochs"), batchSize: try call.int("batch"), shuffle: try call.bool("shuffle"),
             clip: try call.ifGiven("clip", call.number))
         let interpreter = call.interpreter
+        // A loss that reads attentions() needs the maps of the batch's forward pass with gradients.
+        let readsAttentions =
+            call.isGiven("loss") && LossRecord.reaches("attentions", from: call.value("loss"), prelude: interpreter.preludeScope)
         let trainer = Trainer(task: task, model: model.network, data: data, settings: settings, optimizer: optimizer) { batch in
-            let context = TrainingContext()
+            let context = TrainingContext(keepsAttentionGraph: readsAttentions)
             let (value, output, labels) = try interpreter.withTrainingContext(context) { try loss(batch, context) }
             return Trainer.Step(loss: value, output: output, terms: context.terms, labels: labels)
         }
