@@ -121,6 +121,15 @@ extension Builtins {
             guard loss.requiresGrad else { throw call.error("the loss does not depend on wrt", at: "loss") }
             // Keep every leaf's gradient as it was: grad() only reads.
             let leaves = loss.parameterLeaves
+            // A tensor the loss does not reach got zeros, as if it had no effect: PyTorch's
+            // autograd.grad refuses it ("not used in the graph"), and so does this.
+            let reached = Set(leaves.map(ObjectIdentifier.init))
+            if let unused = targets.firstIndex(where: { !reached.contains(ObjectIdentifier($0)) }) {
+                throw call.error(
+                    "the loss does not depend on " + (single ? "wrt" : "wrt[\(unused)]")
+                        + " (a copy, a detach or a tensor it never reads: its gradient would be no gradient, not zeros)",
+                    at: "wrt")
+            }
             let saved = leaves.map(\.grad)
             for leaf in leaves { leaf.zeroGrad() }
             defer { for (leaf, g) in zip(leaves, saved) { leaf.grad = g } }

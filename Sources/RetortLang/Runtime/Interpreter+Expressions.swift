@@ -307,7 +307,17 @@ extension Interpreter {
                 for sub in subscripts {
                     switch sub {
                     case .index(let e):
-                        let i = try wholeNumber(evaluate(e, env), at: e.range, what: "an index")
+                        let value = try evaluate(e, env)
+                        // x[tensor([1])] acted as x[1] and dropped the axis, where PyTorch's index
+                        // tensor keeps it ([1, 3]): only a number or a 0-d tensor is one index.
+                        if case .tensor(let picked) = value, picked.value.rank > 0 {
+                            throw diagnostic(
+                                .type,
+                                "a tensor of indices \(formatShape(picked.shape)) as an index: Retort indexes a tensor with whole "
+                                    + "numbers and slices (x[1:2] keeps the axis); gather(x, axis, indices) picks several",
+                                at: e.range)
+                        }
+                        let i = try wholeNumber(value, at: e.range, what: "an index")
                         ranges.append(SliceRange())
                         selections.append((axis, i))
                     case .slice(let s, let e, let st, let r):
