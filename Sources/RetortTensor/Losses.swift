@@ -183,7 +183,8 @@ public enum Loss {
     public static func klDiv(_ input: Variable, _ target: Variable, reduction: Reduction = .mean) throws -> Variable {
         try checkSameShape(input, target, op: "kl_div")
         let (logq, p) = (input.value, target.value)
-        let pointwise = p.zip3(logq, logq) { pi, lq, _ in pi > 0 ? pi * (logf(pi) - lq) : 0 - pi * lq }
+        // A negative target probability has no log: NaN, as PyTorch's (it gave a finite value).
+        let pointwise = p.zip3(logq, logq) { pi, lq, _ in pi > 0 ? pi * (logf(pi) - lq) : pi < 0 ? .nan : 0 - pi * lq }
         let v = Variable.make(pointwise, [input, target], op: Op("kl_div_pointwise")) { g in
             [
                 try! -(g * p),

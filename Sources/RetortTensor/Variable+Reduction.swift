@@ -44,7 +44,8 @@ extension Variable {
             let out = largest ? try x.max(axis: nil, keepDims: keepDims) : try x.min(axis: nil, keepDims: keepDims)
             let best = out.storage.pointer[0]
             return Variable.make(out, [self], op: .reduction(op, axes: Array(0..<x.rank), keepDims: keepDims)) { g in
-                let mask = x.map { $0 == best ? 1 : 0 }
+                // A NaN result shares it among the NaNs, as PyTorch's (NaN equals nothing: all NaN before).
+                let mask = x.map { best.isNaN ? ($0.isNaN ? 1 : 0) : ($0 == best ? 1 : 0) }
                 let ties = mask.scalars.reduce(0, +)
                 return [mask * (g.storage.pointer[0] / ties)]
             }
