@@ -261,10 +261,9 @@ public final class Trainer {
 
     /// One optimizer step from `loss`: gradients of exactly `parameters` (the loss's trainable
     /// leaves), clipped by global norm if asked, the update at the scheduled rate, and the
-    /// gradients cleared again, whatever fails.
-    /// One update from `loss`: back-propagate, clip, step, clear the gradients. `accumulating`
-    /// keeps gradients an earlier `backward()` left (PyTorch's `loss.backward(); opt.step()` adds
-    /// to them: gradient accumulation); otherwise they are cleared first, as a loop's zero_grad.
+    /// gradients cleared again, whatever fails. `accumulating` keeps gradients an earlier
+    /// `backward()` left (PyTorch's `loss.backward(); opt.step()` adds to them); otherwise they are
+    /// cleared first, as a loop's zero_grad.
     public static func update(
         _ loss: Variable, _ parameters: [Variable], optimizer: TrainingOptimizer, clip: Double?, progress: Double?,
         accumulating: Bool = false

@@ -169,11 +169,11 @@ extension Dataset {
         let features = first.fields.enumerated().filter { $0.offset != labelColumn }.map(\.element)
         let names = features.filter { CSVRows.number($0) == nil }
         if !features.isEmpty && names.count == features.count { return true }
-        let where_ = "\(path):\(first.line)"
+        let place = "\(path):\(first.line)"
         if !names.isEmpty {
             throw TensorError(
                 .file, "csv",
-                "\(where_): the first row mixes numbers and text (\(first.fields.joined(separator: ", "))): a header names every "
+                "\(place): the first row mixes numbers and text (\(first.fields.joined(separator: ", "))): a header names every "
                     + "column, and a data row's '\(names[0])' is not a number; say header: true or header: false")
         }
         let label = first.fields[labelColumn]
@@ -185,7 +185,7 @@ extension Dataset {
         if first.fields == first.fields.indices.map(String.init) {
             throw TensorError(
                 .file, "csv",
-                "\(where_): the first row \(first.fields.joined(separator: ",")) may be pandas' column names or data; say "
+                "\(place): the first row \(first.fields.joined(separator: ",")) may be pandas' column names or data; say "
                     + "header: true or header: false")
         }
         return false
