@@ -95,11 +95,15 @@ def test_command_lines_are_complete_as_they_run(kernel):
         assert reply["content"]["status"] == status, (code, reply["content"])
 
 
-def test_quiet_training_shows_nothing(kernel):
-    """`quiet: true` showed a live display in a notebook while the terminal showed nothing."""
+def test_quiet_training_shows_one_line_and_no_curve(kernel):
+    """`quiet: true` in a notebook shows the run's one summary line when it ends (the lessons read
+    their final losses there) and no live curve; the terminal shows nothing."""
     _, kc = kernel
     outputs = run_ok(kc, "let qm = mlp([2, 4, 2])\nlet qh = fit(qm, moons(n: 40), epochs: 2, batch: 20, quiet: true)\nqh.epochs")
-    assert [m["msg_type"] for m in outputs] == ["execute_input", "execute_result"], outputs
+    shown = [m for m in outputs if m["msg_type"] in ("display_data", "update_display_data")]
+    assert shown, outputs
+    assert all(set(m["content"]["data"]) == {"text/plain"} for m in shown), shown
+    assert "2 epochs" in shown[-1]["content"]["data"]["text/plain"], shown[-1]
 
 
 def test_quit_says_how_to_stop_a_notebook_kernel(kernel):

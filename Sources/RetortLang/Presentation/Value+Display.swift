@@ -41,8 +41,8 @@ enum PrintOptions {
 }
 
 /// A string as a double-quoted literal, quotes, backslashes, newlines and tabs escaped, as Python's
-/// repr shows it (`"a\"b"` once showed as `"a"b"`, a line break as a break): the same escaping the
-/// PyTorch export writes Python strings with.
+/// repr shows it: inside containers and messages (`["a", "b\"c"]` once showed as `["a", "b"c"]`).
+/// The same escaping the PyTorch export writes Python strings with.
 func quoted(_ s: String) -> String { Python.string(s) }
 
 func formatNumber(_ x: Double) -> String {
@@ -59,7 +59,9 @@ extension Value {
         case .none: return "none"
         case .number(let n): return formatNumber(n)
         case .bool(let b): return b ? "true" : "false"
-        case .string(let s): return quoted(s)
+        // A string on its own shows as written, its lines as lines (source(kd) reads as code);
+        // inside a container or a message it is escaped, as Python's repr.
+        case .string(let s): return "\"\(s)\""
         case .tensor(let t): return displayTensor(t)
         case .list, .tuple, .record:
             var text = ""
@@ -102,6 +104,10 @@ extension Value {
         case .list(let values): (open, close, items) = ("[", "]", values.map { (nil, $0) })
         case .tuple(let values): (open, close, items) = ("(", values.count == 1 ? ",)" : ")", values.map { (nil, $0) })
         case .record(let r): (open, close, items) = ("{", "}", r.fields.map { ($0.name, $0.value) })
+        case .string(let string):
+            // Inside a list, tuple or record, escaped (["a", "b\"c"] once read ["a", "b"c"]).
+            text += quoted(string)
+            return
         default:
             text += displayText
             return

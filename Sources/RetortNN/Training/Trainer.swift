@@ -103,9 +103,10 @@ public final class Trainer {
     /// The loss on the validation data at the given progress, computed in eval mode without a graph.
     public var validationLoss: ((Dataset, Double) throws -> Double)?
     public var checkpoint: TrainingCheckpoint?
-    /// Receives the start, every batch, every epoch, the end and an interrupt (only the interrupt when `quiet`).
+    /// Receives the start, every batch (unless `quiet`), every epoch (unless `quiet`), the end and an interrupt.
     public var onEvent: (TrainingEvent) -> Void = { _ in }
-    /// Report nothing but an interrupt: no progress in the terminal, no live display in a notebook.
+    /// Report only the start and the end (and an interrupt), not every batch and epoch: a
+    /// terminal shows nothing, a notebook one line when the run ends, no live curve.
     public var quiet = false
     /// Polled between batches; true stops the run with `TrainingError.interrupted`.
     public var shouldStop: () -> Bool = { false }
@@ -142,7 +143,7 @@ public final class Trainer {
         let epochs = settings.epochs
         let started = Date()
         func event(_ phase: TrainingEvent.Phase, _ epoch: Int, _ batch: Int, _ loss: Double, _ metrics: [String: Double] = [:]) {
-            if quiet && phase != .interrupted { return }
+            if quiet && (phase == .batch || phase == .epoch) { return }
             onEvent(
                 TrainingEvent(
                     phase: phase, task: task, epoch: epoch, epochs: epochs, batch: batch, batches: batches, loss: loss,
