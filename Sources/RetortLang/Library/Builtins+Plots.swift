@@ -58,8 +58,7 @@ extension Builtins {
                 throw call.error("plot draws histories or vectors, not both in one figure")
             }
             if !histories.isEmpty {
-                if case .none = call.value("x") {
-                } else {
+                guard !call.isGiven("x") else {
                     throw call.error("a history is drawn against its epochs; x: is for vectors", at: "x")
                 }
                 return .plot(Plots.history(histories, log: try call.bool("log"), title: title))

@@ -144,14 +144,14 @@ enum Builtins {
             example: "round(3.14159, digits: 2)"
         ) { call in
             let x = try call.number("x")
-            let scale = Foundation.pow(10, Double(try call.int("digits")))
+            let digits = try call.int("digits")
+            let scale = Foundation.pow(10, Double(digits))
             let scaled = x * scale
             // Past what a double holds in its digits there is nothing to round (round(5, digits: 400)
             // was NaN, round(1e300, digits: 10) infinity).
             guard x.isFinite, scaled.isFinite, scale > 0, Swift.abs(scaled) < 0x1p52 else { return .number(x) }
             // To decimal places, from the double's exact binary value, as Python rounds: 2.675 is
             // 2.67499999... and rounds to 2.67, where x * 100 rounded first gives 267.5 and 2.68.
-            let digits = try call.int("digits")
             if digits > 0, let exact = Double(String(format: "%.\(digits)f", x)) { return .number(exact) }
             return .number(scaled.rounded(.toNearestOrEven) / scale)
         },

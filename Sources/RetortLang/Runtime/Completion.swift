@@ -13,7 +13,6 @@ extension Session {
     /// counts code points).
     public func completions(_ code: String, cursor: Int) -> Completions {
         let scalars = Array(code.unicodeScalars.prefix(cursor))
-        func isWord(_ c: Unicode.Scalar) -> Bool { c == "_" || c.properties.isAlphabetic || ("0"..."9").contains(c) }
         var start = scalars.count
         while start > 0, isWord(scalars[start - 1]) { start -= 1 }
         let prefix = String(String.UnicodeScalarView(scalars[start...]))
@@ -47,7 +46,6 @@ extension Session {
     public func documentation(in code: String, cursor: Int) -> String? {
         let scalars = Array(code.unicodeScalars)
         let cursor = Swift.min(Swift.max(cursor, 0), scalars.count)
-        func isWord(_ c: Unicode.Scalar) -> Bool { c == "_" || c.properties.isAlphabetic || ("0"..."9").contains(c) }
         var start = cursor, end = cursor
         while start > 0, isWord(scalars[start - 1]) { start -= 1 }
         while end < scalars.count, isWord(scalars[end]) { end += 1 }
@@ -69,11 +67,7 @@ extension Session {
             if c == "(" {
                 if depth == 0 {
                     var j = i
-                    while j > text.startIndex,
-                        text[j - 1] == "_" || text[j - 1].properties.isAlphabetic || ("0"..."9").contains(text[j - 1])
-                    {
-                        j -= 1
-                    }
+                    while j > text.startIndex, isWord(text[j - 1]) { j -= 1 }
                     return j < i ? String(String.UnicodeScalarView(text[j..<i])) : nil
                 }
                 depth -= 1
@@ -90,3 +84,6 @@ extension Session {
         }
     }
 }
+
+/// Whether `c` can be part of a name: a letter, a digit or `_`.
+private func isWord(_ c: Unicode.Scalar) -> Bool { c == "_" || c.properties.isAlphabetic || ("0"..."9").contains(c) }
