@@ -163,8 +163,8 @@ INLINE float exp_below_peak(float d) { return d < -87.3f ? 0.0f : exp_poly(d); }
 
 // log-softmax of `rows` contiguous rows of n values, as Tensor.logSoftmax: x - peak - log(sum exp(x -
 // peak)), the peak the row's largest (NaN ignored), peak and sum in 8 lanes (polynomials.h). A
-// row whose peak is not finite (all -inf, or an inf) takes the scalar library path with peak 0,
-// as the Swift loop does: NaN and infinities come out as there.
+// row holding +inf is NaN throughout, as PyTorch's (inf - inf); a row of -inf takes the scalar
+// library path with peak 0, as the Swift loop does: NaN and infinities come out as there.
 INLINE void log_softmax_rows_loop(const float *x, long rows, long n, float *out) {
     const float minus_inf = -__builtin_inff();
     for (long i = 0; i < rows; i++) {
@@ -172,7 +172,11 @@ INLINE void log_softmax_rows_loop(const float *x, long rows, long n, float *out)
         float *restrict o = out + i * n;
         const float peak = row_peak(row, n);
         long k;
-        if (!(peak > minus_inf && peak < __builtin_inff())) {
+        if (peak == __builtin_inff()) {
+            for (k = 0; k < n; k++) o[k] = __builtin_nanf("");
+            continue;
+        }
+        if (!(peak > minus_inf)) {
             float total = 0;
             for (k = 0; k < n; k++) total += expf(row[k]);
             const float shift = logf(total);

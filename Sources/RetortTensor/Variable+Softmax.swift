@@ -17,6 +17,11 @@ extension Tensor {
             forEachLane(axis: axis) { base, stride, n in
                 var peak = -Float.infinity
                 for k in 0..<n { peak = Swift.max(peak, p[base + k * stride]) }
+                if peak == .infinity {
+                    // inf − inf: NaN throughout, as PyTorch's (not NaN at the inf and 0 elsewhere).
+                    for k in 0..<n { p[base + k * stride] = .nan }
+                    return
+                }
                 if !peak.isFinite { peak = 0 }
                 var total: Float = 0
                 for k in 0..<n {
@@ -43,6 +48,11 @@ extension Tensor {
             forEachLane(axis: axis) { base, stride, n in
                 var peak = -Float.infinity
                 for k in 0..<n { peak = Swift.max(peak, p[base + k * stride]) }
+                if peak == .infinity {
+                    // inf − inf: NaN throughout, as PyTorch's (not NaN at the inf and 0 elsewhere).
+                    for k in 0..<n { p[base + k * stride] = .nan }
+                    return
+                }
                 if !peak.isFinite { peak = 0 }
                 var total: Float = 0
                 for k in 0..<n { total += expf(p[base + k * stride] - peak) }

@@ -138,7 +138,8 @@ extension Builtins {
         },
         Builtin(
             "standardize", [.init("data", .dataset), .init("like", .optional(.dataset), Value.none)], category: "data",
-            summary: "Inputs shifted to mean 0 and scaled to deviation 1 per feature, using `like`'s statistics if given.",
+            summary:
+                "Inputs shifted to mean 0 and scaled to deviation 1 per feature, using `like`'s statistics if given; a feature whose deviation is 0 or within float32's rounding of its mean (10 ulps × |mean|) is only centred.",
             example: "let test = standardize(test, like: train)"
         ) { call in
             let data = try call.dataset("data")

@@ -46,10 +46,17 @@ public struct Dataset {
     }
 
     /// Per-feature mean and standard deviation over the examples (for standardising other sets alike).
+    /// A feature counts as constant, and is only centred (its scale 1), when its deviation is within
+    /// float32's rounding of its mean (at most 10 ulps of 1 times |mean|, or 0), as scikit-learn's
+    /// StandardScaler judges it relative to the mean: a feature in small units (a deviation of 1e-8
+    /// about 0) is scaled like any other, not left at its tiny size.
     public func featureStatistics() throws -> (mean: Tensor, std: Tensor) {
         let mean = try x.mean(axes: [0])
         let centered = try x - mean
-        let std = try (centered * centered).mean(axes: [0]).sqrt().map { $0 < 1e-6 ? 1 : $0 }
+        let deviation = try (centered * centered).mean(axes: [0]).sqrt()
+        let std = try deviation.zip(mean, op: "standardize") { d, m in
+            d == 0 || d <= 10 * Float.ulpOfOne * Swift.abs(m) ? 1 : d
+        }
         return (mean, std)
     }
 
