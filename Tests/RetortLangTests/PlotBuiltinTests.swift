@@ -85,3 +85,21 @@ final class PlotBuiltinTests: XCTestCase {
         )
     }
 }
+
+/// The live loss plot a notebook shows while `fit` runs: its title names the run, so its legend
+/// tells only the training line from the validation one (it once named the dashed line alone).
+final class TrainingMonitorTests: XCTestCase {
+    func testTheLiveLegendNamesTheTrainingAndTheValidationLines() {
+        for (code, expected) in [
+            ("let (a, b) = split(digits(), 0.8)\nfit(mlp([64, 10]), a, epochs: 2, validation: b)", ["training", "validation"]),
+            ("fit(mlp([64, 10]), digits(), epochs: 2)", []),
+        ] {
+            let sink = CollectingSink()
+            let session = Session(sink: sink)
+            guard case .success = session.execute(code) else { return XCTFail("\(code) failed") }
+            let monitor = TrainingMonitor()
+            for event in sink.events { monitor.record(event) }
+            XCTAssertEqual(monitor.figure?.legend.map(\.label), expected, code)
+        }
+    }
+}

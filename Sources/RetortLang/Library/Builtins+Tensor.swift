@@ -413,7 +413,8 @@ extension Builtins {
         },
         Builtin(
             "kl_div", [.init("input", .tensor), .init("target", .tensor), reductionParameter(.batchmean)], category: "loss",
-            summary: "KL(target ‖ q) with input = log q and target = p, PyTorch's argument order; batchmean divides by N.",
+            summary:
+                "KL(target ‖ q) with input = log q and target = p, PyTorch's argument order; the default batchmean divides by N, the KL per example (PyTorch's F.kl_div defaults to mean, which divides by every element too: C times smaller for C classes).",
             example: "kl_div(log_softmax(s / T), softmax(t / T))"
         ) { call in
             let (a, b) = (try call.tensor("input"), try call.tensor("target"))

@@ -35,7 +35,10 @@ public final class TrainingMonitor {
     public var figure: Figure? {
         guard let current, !current.epochs.isEmpty else { return nil }
         var figure = Plots.history([current], log: false, title: current.name)
-        figure.legend = figure.legend.filter { $0.symbol == .dashedLine }
+        // The title names the run; with validation curves the legend tells the solid training
+        // line from the dashed validation one (it named only the dashed one).
+        let validation = figure.legend.filter { $0.symbol == .dashedLine }
+        figure.legend = validation.isEmpty ? [] : [LegendEntry(label: "training", colour: 0, symbol: .line)] + validation
         return figure
     }
 
