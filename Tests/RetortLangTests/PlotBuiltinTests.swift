@@ -103,3 +103,29 @@ final class TrainingMonitorTests: XCTestCase {
         }
     }
 }
+
+/// plot's axes: named by xlabel: and ylabel: (matplotlib's), whole-number positions ticked as whole
+/// numbers (epochs 1 to 10 once ticked at 1.5, 2.5, ...), and a history's axes are its own.
+final class PlotAxisTests: XCTestCase {
+    func testVectorAxesTakeTheirNamesAndWholeNumberPositions() throws {
+        let session = Session(sink: CollectingSink())
+        guard
+            case .success(.plot(let figure)) = session.execute(
+                "plot([3, 2, 1.5], x: arange(1, 4), xlabel: \"epoch\", ylabel: \"mean loss\")")
+        else { return XCTFail("plot failed") }
+        let panel = try XCTUnwrap(figure.panels.first)
+        XCTAssertEqual(panel.x.label, "epoch")
+        XCTAssertEqual(panel.y.label, "mean loss")
+        XCTAssertTrue(panel.x.wholeNumbers)
+        guard case .success(.plot(let halves)) = session.execute("plot([3, 2], x: [0.5, 1])") else {
+            return XCTFail("plot failed")
+        }
+        XCTAssertEqual(halves.panels.first?.x.label, "x")
+        XCTAssertEqual(halves.panels.first?.x.wholeNumbers, false)
+        _ = session.execute("let h = fit(mlp([64, 10]), digits(), epochs: 1, quiet: true)")
+        guard case .failure(let diagnostics) = session.execute("plot(h, ylabel: \"loss\")") else {
+            return XCTFail("a history's ylabel was taken")
+        }
+        XCTAssertTrue(session.render(diagnostics).contains("each panel named by its metric; ylabel: is for vectors"))
+    }
+}

@@ -31,10 +31,11 @@ extension Builtins {
             [
                 .init("histories", .oneOf([.history, .numbers(), .graph]), variadic: true), .init("log", .bool, .bool(false)),
                 .init("title", .optional(.string), Value.none), .init("x", .optional(.numbers()), Value.none),
+                .init("xlabel", .optional(.string), Value.none), .init("ylabel", .optional(.string), Value.none),
             ],
             category: "plots",
             summary:
-                "Training curves: histories overlaid, one panel per metric (loss, each term(), accuracy), validation dashed; log: true for log-scale losses. A tensor or list plots its values against their index, several lists as several series; x: gives their positions instead (matplotlib's plot(x, y) is plot(y, x: x)).",
+                "Training curves: histories overlaid, one panel per metric (loss, each term(), accuracy), validation dashed; log: true for log-scale losses. A tensor or list plots its values against their index, several lists as several series; x: gives their positions instead (matplotlib's plot(x, y) is plot(y, x: x)), xlabel: and ylabel: name the axes.",
             example: "plot(h, d, log: true)"
         ) { call in
             let title = try call.ifGiven("title", call.string)
@@ -58,8 +59,10 @@ extension Builtins {
                 throw call.error("plot draws histories or vectors, not both in one figure")
             }
             if !histories.isEmpty {
-                guard !call.isGiven("x") else {
-                    throw call.error("a history is drawn against its epochs; x: is for vectors", at: "x")
+                for name in ["x", "xlabel", "ylabel"] where call.isGiven(name) {
+                    throw call.error(
+                        "a history is drawn against its epochs, each panel named by its metric; \(name): is for vectors",
+                        at: name)
                 }
                 return .plot(Plots.history(histories, log: try call.bool("log"), title: title))
             }
@@ -77,8 +80,12 @@ extension Builtins {
                         label: series.count > 1 ? "series \(i + 1)" : nil, x: positions ?? ys.indices.map(Double.init), y: ys,
                         colour: i))
             }
-            let xAxis = positions == nil ? Axis(label: "index", wholeNumbers: true) : Axis(label: "x")
-            let panel = Panel(x: xAxis, y: Axis(scale: try call.bool("log") ? .log : .linear), marks: marks)
+            // Whole-number positions (epochs, steps) tick at whole numbers, as the index does.
+            let whole = positions?.allSatisfy { $0 == $0.rounded() } ?? true
+            let xAxis = Axis(
+                label: try call.ifGiven("xlabel", call.string) ?? (positions == nil ? "index" : "x"), wholeNumbers: whole)
+            let yAxis = Axis(label: try call.ifGiven("ylabel", call.string), scale: try call.bool("log") ? .log : .linear)
+            let panel = Panel(x: xAxis, y: yAxis, marks: marks)
             return .plot(Figure(title: title, panels: [panel]))
         },
         Builtin(
@@ -86,11 +93,11 @@ extension Builtins {
             [
                 .init("values", .vectors), .init("over", .optional(.numbers(.above(0))), Value.none),
                 .init("names", .optional(.strings), Value.none), .init("labels", .optional(.strings), Value.none),
-                .init("title", .optional(.string), Value.none),
+                .init("title", .optional(.string), Value.none), .init("ylabel", .optional(.string), Value.none),
             ],
             category: "plots",
             summary:
-                "A bar chart of a distribution (rows of a matrix or a list of vectors side by side, named by `names`). With over: [T1, T2, ...] the values are logits and each panel shows softmax(values / T).",
+                "A bar chart of a distribution (rows of a matrix or a list of vectors side by side, named by `names`), ylabel: naming the values. With over: [T1, T2, ...] the values are logits and each panel shows softmax(values / T) (its axis reads probability).",
             example: "bars(teacher(test.x)[0], over: [1, 2, 4, 8, 20])"
         ) { call in
             let rows = try call.nonEmptyRows("values")
@@ -100,8 +107,12 @@ extension Builtins {
             guard categories.count == rows[0].count else {
                 throw call.error("labels has \(categories.count) names for \(rows[0].count) values", at: "labels")
             }
+            let ylabel = try call.ifGiven("ylabel", call.string)
             guard call.isGiven("over") else {
-                return .plot(Figure(title: nil, panels: [Plots.bars(rows, names: names, categories: categories, title: title)]))
+                return .plot(
+                    Figure(
+                        title: nil,
+                        panels: [Plots.bars(rows, names: names, categories: categories, title: title, ylabel: ylabel)]))
             }
             let temperatures = try call.numbers("over")
             guard !temperatures.isEmpty else { throw call.fail("over", "a list of at least one temperature") }
@@ -114,7 +125,9 @@ extension Builtins {
             let tempered = temperatures.map { t in rows.map { softmax($0, t) } }
             let top = (tempered.joined().joined().max() ?? 1) * 1.05
             let panels = zip(temperatures, tempered).map { t, r in
-                Plots.bars(r, names: names, categories: categories, title: "T = \(formatNumber(t))", limits: (0, top))
+                Plots.bars(
+                    r, names: names, categories: categories, title: "T = \(formatNumber(t))", ylabel: ylabel ?? "probability",
+                    limits: (0, top))
             }
             let columns = min(panels.count, 5)
             return .plot(

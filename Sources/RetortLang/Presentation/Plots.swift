@@ -48,9 +48,10 @@ enum Plots {
     }
 
     /// Bars of one or more rows of values over the same categories, side by side.
-    static func bars(_ rows: [[Double]], names: [String]?, categories: [String], title: String?, limits: (Double, Double)? = nil)
-        -> Panel
-    {
+    static func bars(
+        _ rows: [[Double]], names: [String]?, categories: [String], title: String?, ylabel: String? = nil,
+        limits: (Double, Double)? = nil
+    ) -> Panel {
         let groups = rows.count
         let width = 0.8 / Double(groups)
         let marks: [Mark] = rows.enumerated().map { g, values in
@@ -58,7 +59,7 @@ enum Plots {
             let label = names.flatMap { g < $0.count ? $0[g] : nil }
             return .bars(Bars(label: label, x: x, heights: values, width: width, colour: g))
         }
-        return Panel(title: title, x: Axis(categories: categories), y: Axis(limits: limits), marks: marks)
+        return Panel(title: title, x: Axis(categories: categories), y: Axis(label: ylabel, limits: limits), marks: marks)
     }
 
     /// Small grey images in a grid, each titled with its label.
