@@ -86,6 +86,7 @@ extension Op {
     public static let div = Op("div")
     public static let neg = Op("neg")
     public static let pow = Op("pow")
+    public static let remainder = Op("remainder")
     public static let matmul = Op("matmul")
     public static let linear = Op("linear")
     public static let relu = Op("relu")

@@ -128,6 +128,14 @@ extension Tensor {
     public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
 
     public func pow(_ exponent: Tensor) throws -> Tensor { try zip(exponent, op: "pow", Foundation.powf) }
+    /// `self % divisor` as Python's and `torch.remainder`: exact (fmod), then moved into the
+    /// divisor's sign.
+    public func remainder(_ divisor: Tensor) throws -> Tensor {
+        try zip(divisor, op: "%") { a, b in
+            let r = fmodf(a, b)
+            return r != 0 && (r < 0) != (b < 0) ? r + b : r
+        }
+    }
     /// The larger of two values elementwise; NaN in either gives NaN, as `torch.maximum` and
     /// `np.maximum` (Swift.max would return the other value when the second is NaN).
     public func maximum(_ other: Tensor) throws -> Tensor {

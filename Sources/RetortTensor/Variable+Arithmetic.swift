@@ -58,6 +58,21 @@ extension Variable {
         }
     }
 
+    /// `a % b` elementwise with broadcasting, as Python's and `torch.remainder`: the result takes the
+    /// divisor's sign (`-7 % 2` is 1), NaN for a divisor of 0. Its gradient is 1 for `a` and
+    /// −floor(a / b) for `b`, as PyTorch's.
+    public func remainder(_ divisor: Variable) throws -> Variable {
+        let (x, y) = (value, divisor.value)
+        let out = try x.remainder(y)
+        return Variable.make(out, [self, divisor], op: .remainder) { g in
+            [
+                self.requiresGrad ? g.summed(toShape: x.shape) : nil,
+                divisor.requiresGrad
+                    ? try! (g * x.zip(y, op: "%") { a, b in -(a / b).rounded(.down) }).summed(toShape: y.shape) : nil,
+            ]
+        }
+    }
+
     /// The larger of two values elementwise; at ties the gradient is split evenly, as in PyTorch.
     public func maximum(_ other: Variable) throws -> Variable { try extremum(other, op: "maximum", larger: true) }
     /// The smaller of two values elementwise; at ties the gradient is split evenly.

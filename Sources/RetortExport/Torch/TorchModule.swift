@@ -348,7 +348,7 @@ final class TorchModule {
         return text
     }
 
-    static let binary: [String: String] = ["add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"]
+    static let binary: [String: String] = ["add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "remainder": "%", "matmul": "@"]
     static let unary: [String: String] = [
         "neg": "torch.neg", "exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt", "abs": "torch.abs", "cos": "torch.cos",
         "sin": "torch.sin", "tanh": "torch.tanh", "sigmoid": "torch.sigmoid", "relu": "torch.relu", "silu": "F.silu",

@@ -127,7 +127,7 @@ extension Builtins {
             [.init("data", .dataset), .init("size", .wholeNumber(min: 1)), .init("shuffle", .bool, .bool(false))],
             category: "data",
             summary: "The dataset as a list of mini-batches {x, y}, shuffled with the session's generator if asked.",
-            example: "for b in batches(train, 64, shuffle: true) { ... }"
+            example: "for b in batches(train, 64, shuffle: true) { print(b.x.shape) }"
         ) { call in
             let data = try call.dataset("data")
             let size = try call.int("size")

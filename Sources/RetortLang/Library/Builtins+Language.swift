@@ -61,7 +61,7 @@ extension Builtins {
             "sequences", [.init("corpus", .corpus), .init("v", .vocab), .init("block", .wholeNumber(min: 1), .number(16))],
             category: "data",
             summary:
-                "A next-character dataset: x [N, block] holds token ids, y [N, block] the next ids, −1 past the end. fit, distill, batches and compare take it. "
+                "A next-character dataset: x [N, block] holds token ids, y [N, block] the next ids, −1 past the end. A line longer than block − 1 characters (it needs its end mark too) is refused, naming it, rather than cropped. fit, distill, batches and compare take it. "
                 + languageRules,
             example: "let train_seq = sequences(train, v, block: 16)"
         ) { call in

@@ -62,7 +62,8 @@ extension Builtins {
     static let modeBuiltins: [Builtin] = [
         mode(
             "train", training: true,
-            summary: "Puts a model (every layer it owns, captured ones included) in training mode and returns it. ",
+            summary:
+                "Puts a model (every layer it owns, captured ones included) in training mode and returns it; a dataset bound to the name train (let (train, test) = split(...)) hides it there, with an error that says so. ",
             example: "train(student)"),
         mode(
             "eval", training: false,

@@ -255,7 +255,7 @@ extension Interpreter {
             case .lessEqual: return .tensor(try a.compare(b, .le))
             case .greater: return .tensor(try a.compare(b, .gt))
             case .greaterEqual: return .tensor(try a.compare(b, .ge))
-            case .modulo: throw diagnostic(.type, "'%' is for numbers, not tensors", at: range)
+            case .modulo: return .tensor(try a.remainder(b))
             case .and, .or, .pipe: throw diagnostic(.type, "unexpected operator", at: range)
             }
         } catch {
