@@ -16,7 +16,9 @@ extension Kernel {
         if !silent { publish("execute_input", ["code": code, "execution_count": count], parent: request.headerJSON) }
         let output = CellOutput(
             kernel: self, request: request, silent: silent, allowStdin: allowStdin, executionCount: storeHistory ? count : nil)
-        switch interpreter.execute(code, output: output) {
+        let outcome = interpreter.execute(code, output: output)
+        output.flush()
+        switch outcome {
         case .ok(let result):
             if let result, storeHistory, let text = result.data["text/plain"] as? String {
                 history.setOutput(line: count, text)
@@ -104,6 +106,11 @@ extension Kernel {
 }
 
 /// What one running cell shows, published under its request; pager text is kept for the reply.
+///
+/// Printed text is gathered and published at most every `streamInterval` (or once 64 KB wait), as
+/// ipykernel's streams flush every 0.2 s: one message per print overran IOPub's queue (a loop of
+/// 20,000 prints delivered 9,996 lines, and the cell's result and idle status were lost with them).
+/// Anything else a cell publishes, and the cell's end, sends the waiting text first, in order.
 final class CellOutput: ExecutionOutput {
     private unowned let kernel: Kernel
     private let request: Message
@@ -111,6 +118,14 @@ final class CellOutput: ExecutionOutput {
     private let allowStdin: Bool
     private(set) var payload: [JSONObject] = []
     let executionCount: Int?
+    /// Text printed and not yet published, with its stream's name; guarded by `pendingLock`, since
+    /// a scheduled flush runs on another thread.
+    private var pending: (name: String, text: String)?
+    private var lastPublished = DispatchTime.now()
+    private var flushScheduled = false
+    private let pendingLock = NSLock()
+    static let streamInterval = 0.05
+    static let streamBytes = 1 << 16
 
     init(kernel: Kernel, request: Message, silent: Bool, allowStdin: Bool, executionCount: Int?) {
         self.kernel = kernel
@@ -122,11 +137,38 @@ final class CellOutput: ExecutionOutput {
 
     func stream(_ name: String, _ text: String) {
         guard !silent, !text.isEmpty else { return }
-        kernel.publish("stream", ["name": name, "text": text], parent: request.headerJSON)
+        pendingLock.lock()
+        defer { pendingLock.unlock() }
+        if let waiting = pending, waiting.name != name { publishPending() }
+        pending = (name, (pending?.text ?? "") + text)
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - lastPublished.uptimeNanoseconds) / 1e9
+        if waited >= Self.streamInterval || (pending?.text.utf8.count ?? 0) >= Self.streamBytes {
+            publishPending()
+        } else if !flushScheduled {
+            flushScheduled = true
+            DispatchQueue.global().asyncAfter(deadline: .now() + Self.streamInterval) { [weak self] in self?.flush() }
+        }
+    }
+
+    /// Publishes the text still waiting; the cell's end and every other kind of output call it first.
+    func flush() {
+        pendingLock.lock()
+        defer { pendingLock.unlock() }
+        flushScheduled = false
+        publishPending()
+    }
+
+    /// With `pendingLock` held.
+    private func publishPending() {
+        guard let waiting = pending else { return }
+        pending = nil
+        lastPublished = DispatchTime.now()
+        kernel.publish("stream", ["name": waiting.name, "text": waiting.text], parent: request.headerJSON)
     }
 
     func display(_ bundle: MimeBundle, id: String?, update: Bool) {
         guard !silent else { return }
+        flush()
         var content: JSONObject = ["data": bundle.data, "metadata": bundle.metadata]
         content["transient"] = id.map { ["display_id": $0] } ?? JSONObject()
         kernel.publish(update ? "update_display_data" : "display_data", content, parent: request.headerJSON)
@@ -134,6 +176,7 @@ final class CellOutput: ExecutionOutput {
 
     func clearOutput(wait: Bool) {
         guard !silent else { return }
+        flush()
         kernel.publish("clear_output", ["wait": wait], parent: request.headerJSON)
     }
 
@@ -147,6 +190,7 @@ final class CellOutput: ExecutionOutput {
     /// the request is abandoned, and a reply to it that comes later answers nothing.
     func input(prompt: String, password: Bool) -> InputAnswer {
         guard allowStdin else { return .unavailable }
+        flush()  // the prompt's question printed before it
         // Replies sent while nothing was asked (late answers to an abandoned request among them)
         // answer nothing.
         while kernel.stdin.hasMessage {

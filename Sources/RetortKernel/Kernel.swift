@@ -56,6 +56,7 @@ public final class Kernel {
         control = try ZMQSocket(context, .router, curveServer: connection.curve)
         stdin = try ZMQSocket(context, .router, curveServer: connection.curve)
         iopub = try ZMQSocket(context, .publisher, curveServer: connection.curve)
+        try iopub.queueWithoutLimit()
         heartbeat = try ZMQSocket(context, .reply, curveServer: connection.curve)
         try shell.bind(connection.endpoint(connection.shellPort))
         try control.bind(connection.endpoint(connection.controlPort))

@@ -107,6 +107,13 @@ final class ZMQSocket {
 
     deinit { zmq_close(handle) }
 
+    /// No limit on the messages queued for a peer (ZMQ_SNDHWM 0), set before `bind`: at the
+    /// default 1,000 a PUB socket drops what comes after, without a word, and a dropped idle status
+    /// leaves a front end showing the cell busy for ever.
+    func queueWithoutLimit() throws {
+        try Self.set(handle, ZMQ_SNDHWM, "ZMQ_SNDHWM", Int32(0))
+    }
+
     func bind(_ endpoint: String) throws {
         guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError("cannot bind \(endpoint)") }
     }

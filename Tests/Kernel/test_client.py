@@ -468,6 +468,21 @@ def test_training_progress_updates_one_display(kernel):
     assert len(during) <= 20 * watch, f"{len(during)} updates in {watch} s: not throttled"
 
 
+def test_a_cell_that_prints_20000_lines_delivers_every_line_its_result_and_idle(kernel):
+    """One stream message per print overran IOPub's queue: 9,996 of 20,000 lines arrived, and the
+    cell's execute_result and idle status were dropped with the rest. Printed text is now gathered
+    (as ipykernel's streams are) and the queue never drops."""
+    _, kc = kernel
+    reply, outputs = run(kc, 'for i in 0..<20000 { print(i) }\n"done"', timeout=120)
+    assert reply["content"]["status"] == "ok"
+    streams = [m for m in outputs if m["msg_type"] == "stream"]
+    text = "".join(m["content"]["text"] for m in streams)
+    assert text == "".join(f"{i}\n" for i in range(20000)), f"{len(text.splitlines())} of 20000 lines, in order"
+    assert len(streams) < 2000, f"{len(streams)} stream messages for 20,000 prints: not gathered"
+    assert result_text(outputs) == '"done"'
+    assert outputs[-1]["msg_type"] == "execute_result", "the printed text comes before the result"
+
+
 # ---------------------------------------------------------------------------------------------
 # The control channel serves only what the messaging spec sends there
 
