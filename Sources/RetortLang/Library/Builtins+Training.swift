@@ -146,7 +146,11 @@ extension Builtins {
         let name = model.name ?? "the model"
         var historyNote: [String] = []
         func keepHistory() {
-            guard let history = trainer.history, !history.epochs.isEmpty else { return }
+            guard let history = trainer.history, !history.epochs.isEmpty else {
+                // An earlier run's last_history would pass for this one's.
+                call.interpreter.globals.remove("last_history")
+                return
+            }
             call.interpreter.globals.define("last_history", .history(history))
             historyNote = ["the \(history.epochs.count) epochs it finished are in last_history (plot(last_history))"]
         }
@@ -181,7 +185,16 @@ extension Builtins {
                     .runtime, "\(error); \(trainer.task) would end with NaN weights", at: call.range)
             }
         } catch {
-            throw call.interpreter.wrap(error, at: call.range)
+            keepHistory()
+            let wrapped = call.interpreter.wrap(error, at: call.range)
+            guard var diagnostic = wrapped as? Diagnostic, let place = trainer.stoppedAt else { throw wrapped }
+            // An error or an interrupt inside the loss: the model has trained up to here, which the
+            // error alone would not say.
+            diagnostic.notes +=
+                [
+                    "\(trainer.task) stopped in \(place); \(name) keeps the weights of the last completed batch"
+                ] + historyNote
+            throw diagnostic
         }
     }
 

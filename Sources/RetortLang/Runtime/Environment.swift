@@ -41,4 +41,7 @@ final class Environment {
     }
 
     func removeAll() { values = [:] }
+
+    /// Drops one binding of this scope (a `last_history` that would describe an earlier run).
+    func remove(_ name: String) { values[name] = nil }
 }

@@ -132,6 +132,8 @@ public final class Trainer {
     /// The history of the latest run, kept when it stops with an error (a NaN loss, an interrupt):
     /// the epochs it finished are still worth plotting.
     public private(set) var history: History?
+    /// Where a run that an error in its loss stopped was (its batch's update not made), or nil.
+    public private(set) var stoppedAt: String?
 
     /// Trains for the settings' epochs (after those a resumed checkpoint covers) and returns the
     /// history. The model trains in train mode and goes back to the mode it had; `random`'s
@@ -190,6 +192,8 @@ public final class Trainer {
                 let result: Step
                 do {
                     result = try train(batch, batches: batches)
+                } catch let error as TrainingError {
+                    throw error
                 } catch let error as TensorError
                     where error.op == "batch_norm" && indices.count < settings.batchSize && indices.count == 1
                 {
@@ -199,6 +203,16 @@ public final class Trainer {
                         error.message
                             + " (the epoch's last batch holds 1 example: \(data.count) examples in batches of \(settings.batchSize); a batch size that leaves more than one avoids it)"
                     )
+                } catch {
+                    // An error in the loss (a user's function, an interrupt inside it) comes before
+                    // the batch's update: once a batch has trained, the run says where it stopped,
+                    // as an interrupt between batches does (at the first, the model is unchanged).
+                    if epoch > firstEpoch || b > 0 {
+                        let place = "epoch \(epoch) of \(epochs), at batch \(b + 1) of \(batches)"
+                        history.stoppedAt = place
+                        stoppedAt = place
+                    }
+                    throw error
                 }
                 let size = Double(indices.count)
                 for (name, value) in result.terms {
