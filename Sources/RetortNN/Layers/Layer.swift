@@ -44,6 +44,10 @@ public final class LayerCopier {
     public func copy(_ layer: Layer) -> Layer {
         if let done = copies[ObjectIdentifier(layer)] { return done }
         let made = layer.copy(using: self)
+        // Each leaf keeps its own mode (a container's would set every layer it holds): a ReLU, a
+        // pooling or a flatten layer was copied in training mode, and an eval model's clone read
+        // "mixed".
+        if made.children.isEmpty { made.isTraining = layer.isTraining }
         copies[ObjectIdentifier(layer)] = made
         return made
     }
