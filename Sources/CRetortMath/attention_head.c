@@ -103,7 +103,7 @@ INLINE void matmul(const float *restrict a, long a_row, long a_col, long m, cons
 
 // Rows g < group (4, or 1 for the last few) of `rows` (each t long): row[j] = softmax(scale *
 // row)[j] over the visible j < visible[g], as Tensor.softmax: the largest subtracted first (0 when
-// it is not finite); 0 after the visible ones (what -inf scores give; what is there before may be
+// it is not finite; a row holding +inf NaN throughout); 0 after the visible ones (what -inf scores give; what is there before may be
 // unwritten). In explicit vectors of 8, four rows side by side: a row is 16 in the gpt on names,
 // too short for the compiler's vector loops, and one row's peak, exponentials, sum and reciprocal
 // wait on each other. A vector no row of the group sees is set to 0 without exponentials. Each
@@ -129,9 +129,11 @@ INLINE void softmax_rows(float *restrict rows, int group, long t, const long *vi
         }
     }
     float peak[4];
+    int infinite[4];  // a row holding +inf is NaN throughout, as Tensor.softmax's and PyTorch's
     for (int g = 0; g < group; g++) {
         peak[g] = peaks[g][0];
         for (int l = 1; l < 8; l++) peak[g] = peaks[g][l] > peak[g] ? peaks[g][l] : peak[g];
+        infinite[g] = peak[g] == __builtin_inff();
         if (!(peak[g] > minus_inf && peak[g] < __builtin_inff())) peak[g] = 0;
     }
     for (long j = 0; j < t; j += 8) {
@@ -149,7 +151,7 @@ INLINE void softmax_rows(float *restrict rows, int group, long t, const long *vi
         }
     }
     for (int g = 0; g < group; g++) {
-        const float reciprocal = 1.0f / pairwise_sum8(sums[g]);
+        const float reciprocal = infinite[g] ? __builtin_nanf("") : 1.0f / pairwise_sum8(sums[g]);
         float *row = rows + g * t;
         long j = 0;
         for (; j + 8 <= t; j += 8) store8(row + j, load8(row + j) * reciprocal);

@@ -140,7 +140,8 @@ final class CellOutput: ExecutionOutput {
         pendingLock.lock()
         defer { pendingLock.unlock() }
         if let waiting = pending, waiting.name != name { publishPending() }
-        pending = (name, (pending?.text ?? "") + text)
+        // Appended in place: a new string of the whole buffer per print was quadratic.
+        if pending == nil { pending = (name, text) } else { pending?.text += text }
         let waited = Double(DispatchTime.now().uptimeNanoseconds - lastPublished.uptimeNanoseconds) / 1e9
         if waited >= Self.streamInterval || (pending?.text.utf8.count ?? 0) >= Self.streamBytes {
             publishPending()

@@ -158,6 +158,10 @@ public enum Attention {
             let visible = causal ? i + 1 : t
             var peak = -Float.infinity
             for j in 0..<visible { peak = Swift.max(peak, row[j]) }
+            if peak == .infinity {
+                for j in 0..<t { row[j] = .nan }
+                continue
+            }
             if !peak.isFinite { peak = 0 }
             var total: Float = 0
             for j in 0..<visible {

@@ -58,9 +58,10 @@ extension Variable {
         }
     }
 
-    /// `a % b` elementwise with broadcasting, as Python's and `torch.remainder`: the result takes the
-    /// divisor's sign (`-7 % 2` is 1), NaN for a divisor of 0. Its gradient is 1 for `a` and
-    /// −floor(a / b) for `b`, as PyTorch's.
+    /// `a % b` elementwise with broadcasting, as `torch.remainder`: the result takes the divisor's
+    /// sign (`-7 % 2` is 1), NaN for a divisor of 0. Its gradient is 1 for `a` and −q for `b`, q
+    /// the whole quotient the value was made with, (a − a % b) / b, as PyTorch's floor division
+    /// (floor(a / b) of the rounded quotient can be one more: 1 % 0.1 is 1 − 9 · 0.1).
     public func remainder(_ divisor: Variable) throws -> Variable {
         let (x, y) = (value, divisor.value)
         let out = try x.remainder(y)
@@ -68,7 +69,8 @@ extension Variable {
             [
                 self.requiresGrad ? g.summed(toShape: x.shape) : nil,
                 divisor.requiresGrad
-                    ? try! (g * x.zip(y, op: "%") { a, b in -(a / b).rounded(.down) }).summed(toShape: y.shape) : nil,
+                    ? try! (g * x.zip(out, op: "%") { a, r in a - r }.zip(y, op: "%") { d, b in -(d / b).rounded() })
+                        .summed(toShape: y.shape) : nil,
             ]
         }
     }

@@ -146,12 +146,18 @@ extension Builtins {
         let name = model.name ?? "the model"
         var historyNote: [String] = []
         func keepHistory() {
+            let interpreter = call.interpreter
             guard let history = trainer.history, !history.epochs.isEmpty else {
-                // An earlier run's last_history would pass for this one's.
-                call.interpreter.globals.remove("last_history")
+                // An earlier stopped run's last_history would pass for this one's.
+                if case .history(let earlier)? = interpreter.globals.lookup("last_history"),
+                    earlier === interpreter.stoppedRunHistory
+                {
+                    interpreter.globals.remove("last_history")
+                }
                 return
             }
-            call.interpreter.globals.define("last_history", .history(history))
+            interpreter.globals.define("last_history", .history(history))
+            interpreter.stoppedRunHistory = history
             historyNote = ["the \(history.epochs.count) epochs it finished are in last_history (plot(last_history))"]
         }
         do {
@@ -187,13 +193,14 @@ extension Builtins {
         } catch {
             keepHistory()
             let wrapped = call.interpreter.wrap(error, at: call.range)
-            guard var diagnostic = wrapped as? Diagnostic, let place = trainer.stoppedAt else { throw wrapped }
-            // An error or an interrupt inside the loss: the model has trained up to here, which the
-            // error alone would not say.
-            diagnostic.notes +=
-                [
-                    "\(trainer.task) stopped in \(place); \(name) keeps the weights of the last completed batch"
-                ] + historyNote
+            guard var diagnostic = wrapped as? Diagnostic else { throw wrapped }
+            // An error or an interrupt inside the loss (or in validation, or saving a checkpoint):
+            // the model has trained up to here, which the error alone would not say.
+            if let place = trainer.stoppedAt {
+                diagnostic.notes.append(
+                    "\(trainer.task) stopped in \(place); \(name) keeps the parameters of the last completed batch")
+            }
+            diagnostic.notes += historyNote
             throw diagnostic
         }
     }

@@ -41,6 +41,9 @@ public final class Interpreter: RandomSource {
     /// The batch a `fit` or `distill` loss is computing, while it runs: its recorded forward
     /// passes and logged terms. Nil outside a training call.
     var trainingContext: TrainingContext?
+    /// The history a stopped `fit` or `distill` put in `last_history`, so a later run that stops
+    /// before finishing an epoch removes that binding, and only that one (not a user's own).
+    var stoppedRunHistory: History?
 
     public init(sink: OutputSink, seed: UInt64 = 0) {
         self.sink = sink

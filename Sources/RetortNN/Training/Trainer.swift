@@ -139,6 +139,7 @@ public final class Trainer {
     /// history. The model trains in train mode and goes back to the mode it had; `random`'s
     /// generator shuffles the batches, and a checkpoint saves and restores it.
     public func run(name: String, random: RandomSource, resume: Bool = false) throws -> History {
+        stoppedAt = nil
         let history = History(name: name)
         self.history = history
         let batches = batchesPerEpoch
@@ -190,6 +191,15 @@ public final class Trainer {
                 let progress = Self.progress(step: (epoch - 1) * batches + b, of: epochs * batches)
                 let batch = Batch(indices: indices, x: Variable(part.x), y: part.y, epoch: epoch, index: b, progress: progress)
                 let result: Step
+                // Once a batch has trained, an error in the loss (a user's function, an interrupt
+                // inside it; before the batch's update) says where the run stopped, as an interrupt
+                // between batches does; at the first, the model is unchanged.
+                let place = "epoch \(epoch) of \(epochs), at batch \(b + 1) of \(batches)"
+                func stopped() {
+                    guard epoch > firstEpoch || b > 0 else { return }
+                    history.stoppedAt = place
+                    stoppedAt = place
+                }
                 do {
                     result = try train(batch, batches: batches)
                 } catch let error as TrainingError {
@@ -198,20 +208,14 @@ public final class Trainer {
                     where error.op == "batch_norm" && indices.count < settings.batchSize && indices.count == 1
                 {
                     // A batch norm cannot train on one example: say that it is the short last batch.
+                    stopped()
                     throw TensorError(
                         error.kind, error.op,
                         error.message
                             + " (the epoch's last batch holds 1 example: \(data.count) examples in batches of \(settings.batchSize); a batch size that leaves more than one avoids it)"
                     )
                 } catch {
-                    // An error in the loss (a user's function, an interrupt inside it) comes before
-                    // the batch's update: once a batch has trained, the run says where it stopped,
-                    // as an interrupt between batches does (at the first, the model is unchanged).
-                    if epoch > firstEpoch || b > 0 {
-                        let place = "epoch \(epoch) of \(epochs), at batch \(b + 1) of \(batches)"
-                        history.stoppedAt = place
-                        stoppedAt = place
-                    }
+                    stopped()
                     throw error
                 }
                 let size = Double(indices.count)
