@@ -194,9 +194,9 @@ public final class Trainer {
                 // Once a batch has trained, an error in the loss (a user's function, an interrupt
                 // inside it; before the batch's update) says where the run stopped, as an interrupt
                 // between batches does; at the first, the model is unchanged.
-                let place = "epoch \(epoch) of \(epochs), at batch \(b + 1) of \(batches)"
                 func stopped() {
                     guard epoch > firstEpoch || b > 0 else { return }
+                    let place = "epoch \(epoch) of \(epochs), at batch \(b + 1) of \(batches)"
                     history.stoppedAt = place
                     stoppedAt = place
                 }
