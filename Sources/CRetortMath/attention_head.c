@@ -103,8 +103,8 @@ INLINE void matmul(const float *restrict a, long a_row, long a_col, long m, cons
 
 // Rows g < group (4, or 1 for the last few) of `rows` (each t long): row[j] = softmax(scale *
 // row)[j] over the visible j < visible[g], as Tensor.softmax: the largest subtracted first (0 when
-// it is not finite; a row holding +inf NaN throughout); 0 after the visible ones (what -inf scores give; what is there before may be
-// unwritten). In explicit vectors of 8, four rows side by side: a row is 16 in the gpt on names,
+// it is not finite; a row holding +inf NaN throughout); 0 after the visible ones (what -inf scores
+// give; what is there before may be unwritten). In explicit vectors of 8, four rows side by side: a row is 16 in the gpt on names,
 // too short for the compiler's vector loops, and one row's peak, exponentials, sum and reciprocal
 // wait on each other. A vector no row of the group sees is set to 0 without exponentials. Each
 // row's peak and sum in 8 lanes, added in a fixed order.

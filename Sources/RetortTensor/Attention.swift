@@ -156,13 +156,12 @@ public enum Attention {
         for i in 0..<t {
             let row = p + i * t
             let visible = causal ? i + 1 : t
-            var peak = -Float.infinity
-            for j in 0..<visible { peak = Swift.max(peak, row[j]) }
-            if peak == .infinity {
+            var largest = -Float.infinity
+            for j in 0..<visible { largest = Swift.max(largest, row[j]) }
+            guard let peak = softmaxShift(largest: largest) else {
                 for j in 0..<t { row[j] = .nan }
                 continue
             }
-            if !peak.isFinite { peak = 0 }
             var total: Float = 0
             for j in 0..<visible {
                 let e = expf(row[j] - peak)

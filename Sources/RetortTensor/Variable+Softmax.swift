@@ -1,5 +1,13 @@
 import Foundation
 
+/// What softmax subtracts from a row whose largest value is `largest` before exponentiating: that
+/// value, 0 when it is not finite (a row of −∞), or nil when it is +∞, whose row is NaN throughout
+/// (∞ − ∞, as PyTorch's; not NaN at the ∞ and 0 elsewhere). Every Swift softmax path asks here.
+func softmaxShift(largest: Float) -> Float? {
+    if largest == .infinity { return nil }
+    return largest.isFinite ? largest : 0
+}
+
 extension Tensor {
     /// Runs `body` over every 1-D slice along `axis`, given as a base offset and a stride.
     func forEachLane(axis: Int, _ body: (_ base: Int, _ stride: Int, _ count: Int) -> Void) {
@@ -15,14 +23,12 @@ extension Tensor {
         var out = self
         out.withUnsafeMutableBufferPointer { p in
             forEachLane(axis: axis) { base, stride, n in
-                var peak = -Float.infinity
-                for k in 0..<n { peak = Swift.max(peak, p[base + k * stride]) }
-                if peak == .infinity {
-                    // inf − inf: NaN throughout, as PyTorch's (not NaN at the inf and 0 elsewhere).
+                var largest = -Float.infinity
+                for k in 0..<n { largest = Swift.max(largest, p[base + k * stride]) }
+                guard let peak = softmaxShift(largest: largest) else {
                     for k in 0..<n { p[base + k * stride] = .nan }
                     return
                 }
-                if !peak.isFinite { peak = 0 }
                 var total: Float = 0
                 for k in 0..<n {
                     let e = expf(p[base + k * stride] - peak)
@@ -46,14 +52,12 @@ extension Tensor {
         var out = self
         out.withUnsafeMutableBufferPointer { p in
             forEachLane(axis: axis) { base, stride, n in
-                var peak = -Float.infinity
-                for k in 0..<n { peak = Swift.max(peak, p[base + k * stride]) }
-                if peak == .infinity {
-                    // inf − inf: NaN throughout, as PyTorch's (not NaN at the inf and 0 elsewhere).
+                var largest = -Float.infinity
+                for k in 0..<n { largest = Swift.max(largest, p[base + k * stride]) }
+                guard let peak = softmaxShift(largest: largest) else {
                     for k in 0..<n { p[base + k * stride] = .nan }
                     return
                 }
-                if !peak.isFinite { peak = 0 }
                 var total: Float = 0
                 for k in 0..<n { total += expf(p[base + k * stride] - peak) }
                 let logSum = logf(total)
