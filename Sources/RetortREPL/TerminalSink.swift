@@ -6,6 +6,8 @@ import RetortLang
 public final class TerminalSink: OutputSink {
     let isTerminal = isatty(STDOUT_FILENO) != 0
     var lastDraw: Double = 0
+    /// A progress line is on the screen without its newline: a stop ends it before the error.
+    var lineOpen = false
 
     public init() {}
 
@@ -53,6 +55,7 @@ public final class TerminalSink: OutputSink {
                 format: "%@  epoch %d/%d  batch %d/%d  %@  %.1fs  eta %.1fs", e.task, e.epoch, e.epochs, e.batch, e.batches, loss,
                 e.elapsed, eta)
             write("\r\u{1B}[K" + String(line.prefix(max(columns - 1, 20))))
+            lineOpen = true
         case .epoch:
             let metrics = e.metrics.filter { $0.key != "loss" }.sorted { $0.key < $1.key }
                 .map { String(format: "%@ %.4f", $0.key, $0.value) }.joined(separator: "  ")
@@ -60,11 +63,13 @@ public final class TerminalSink: OutputSink {
             if isTerminal {
                 let fitted = String(line.prefix(max(columns - 1, 20)))
                 write("\r\u{1B}[K" + (e.epoch == e.epochs ? fitted + "\n" : fitted))
+                lineOpen = e.epoch != e.epochs
             } else {
                 write(line + "\n")
             }
-        case .interrupted where isTerminal:
+        case .interrupted where lineOpen, .stopped where lineOpen:
             write("\n")
+            lineOpen = false
         default:
             break
         }

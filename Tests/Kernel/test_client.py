@@ -384,11 +384,31 @@ def test_interrupt_request_stops_training_and_keeps_the_model(kernel):
     # The live display's last update and the error name the same place: the last completed batch.
     updates = [m for m in outputs if m["msg_type"] == "update_display_data"]
     assert updates, "the live display was not updated when training stopped"
-    shown = re.search(r"epoch (\d+) of \d+, after batch (\d+) of", updates[-1]["content"]["data"]["text/plain"])
-    said = re.search(r"epoch (\d+) of \d+, after batch (\d+) of", errors[0]["content"]["evalue"])
-    assert shown and said and shown.groups() == said.groups(), (updates[-1]["content"]["data"]["text/plain"], errors[0]["content"]["evalue"])
+    # (At an epoch's start the place is the epoch before: "after epoch 3 of 1000".)
+    place = r"interrupted (in epoch \d+ of \d+, after batch \d+ of \d+|after epoch \d+ of \d+)"
+    shown = re.search(place, updates[-1]["content"]["data"]["text/plain"])
+    said = re.search(place, errors[0]["content"]["evalue"])
+    assert shown and said and shown.group(1) == said.group(1), (updates[-1]["content"]["data"]["text/plain"], errors[0]["content"]["evalue"])
 
     assert result_text(run_ok(kc, "accuracy(m, data) > 0")) == "true"
+
+
+def test_an_error_inside_a_loss_ends_the_live_display_where_the_error_says(kernel):
+    # The live display kept "epoch 3/4 batch 0/4 ... eta" as if training went on.
+    _, kc = kernel
+    run_ok(kc, SETUP_TRAINING + "\nfn bad(o, y, w = 0) = if w > 0.5 { error(\"boom\") } else { cross_entropy(o, y) }")
+    drain_iopub(kc)
+    msg_id = kc.execute("fit(m, take(data, 256), loss: bad, w: fn(p) = p, epochs: 4, batch: 64)")
+    reply = reply_to(kc, msg_id, timeout=30)
+    assert reply["content"]["status"] == "error"
+    outputs = outputs_until_idle(kc, msg_id)
+    updates = [m for m in outputs if m["msg_type"] == "update_display_data"]
+    assert updates, "the live display was not updated when training stopped"
+    shown = updates[-1]["content"]["data"]["text/plain"]
+    assert "fit m: stopped by an error in epoch 3 of 4, at batch 1 of 4" in shown, shown
+    errors = [m for m in outputs if m["msg_type"] == "error"]
+    said = "\n".join(errors[0]["content"]["traceback"])
+    assert "fit m stopped in epoch 3 of 4, at batch 1 of 4" in said, said
 
 
 def test_sigint_stops_training_and_is_harmless_at_rest(kernel):

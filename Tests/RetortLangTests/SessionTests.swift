@@ -152,7 +152,10 @@ final class SessionTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 5)
         guard case .failure(let d) = outcome else { return XCTFail("fit should have been interrupted") }
         XCTAssertEqual(d.first?.kind, .interrupted)
-        XCTAssertTrue(d.first?.message.contains("fit m interrupted in epoch") ?? false, d.first?.message ?? "")
+        XCTAssertTrue(d.first?.message.hasPrefix("fit m interrupted ") ?? false, d.first?.message ?? "")
+        XCTAssertEqual(
+            sink.events.last?.place.map { "fit m interrupted \($0); m keeps the weights of the last completed batch" },
+            d.first?.message)
         XCTAssertEqual(sink.events.last?.phase, .interrupted)
         guard case .success(let acc) = session.execute("accuracy(m, data)"), case .number(let a)? = acc else {
             return XCTFail("the model must stay usable")

@@ -165,10 +165,10 @@ extension Builtins {
         } catch let error as TrainingError {
             keepHistory()
             switch error {
-            case .interrupted(let place):
+            case .interrupted(let place, let trained):
+                let kept = trained ? "\(name) keeps the weights of the last completed batch" : "\(name) is unchanged"
                 throw call.interpreter.diagnostic(
-                    .interrupted, "\(trainer.task) interrupted in \(place); \(name) keeps the weights of that batch",
-                    at: call.range, notes: historyNote)
+                    .interrupted, "\(trainer.task) interrupted \(place); \(kept)", at: call.range, notes: historyNote)
             case .nonFiniteLoss(_, _, _, _, _, let weightsFinite):
                 let kept =
                     weightsFinite
@@ -198,7 +198,7 @@ extension Builtins {
             // the model has trained up to here, which the error alone would not say.
             if let place = trainer.stoppedAt {
                 diagnostic.notes.append(
-                    "\(trainer.task) stopped in \(place); \(name) keeps the parameters of the last completed batch")
+                    "\(trainer.task) stopped \(place); \(name) keeps the parameters of the last completed batch")
             }
             diagnostic.notes += historyNote
             throw diagnostic

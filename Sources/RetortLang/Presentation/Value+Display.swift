@@ -222,7 +222,7 @@ func displayHistory(_ h: History) -> String {
         guard let last = values.last else { continue }
         lines.append("  \(name): \(formatNumber(values.first ?? .nan)) → \(formatNumber(last))")
     }
-    if let stopped = h.stoppedAt { lines.append("  stopped early: \(stopped)") }
+    if let stopped = h.stoppedAt { lines.append("  stopped \(stopped)") }
     return lines.joined(separator: "\n")
 }
 

@@ -3,7 +3,7 @@ public final class History {
     public var name: String
     public var epochs: [Int] = []
     public var series: [(name: String, values: [Double])] = [("loss", [])]
-    /// Set when training stopped early (an interrupt), saying where.
+    /// Set when training stopped early (an interrupt, an error in the loss), saying where (`StopPlace`).
     public var stoppedAt: String?
 
     public init(name: String) { self.name = name }
@@ -25,7 +25,9 @@ public final class History {
 
 /// One moment of a training run, for a progress display.
 public struct TrainingEvent: Sendable {
-    public enum Phase: Sendable { case started, batch, epoch, finished, interrupted }
+    /// `interrupted`: the run's interrupt check stopped it; `stopped`: an error did (in the loss,
+    /// validation or a checkpoint, an interrupt inside a loss function among them).
+    public enum Phase: Sendable { case started, batch, epoch, finished, interrupted, stopped }
     public var phase: Phase
     public var task: String
     public var epoch: Int
@@ -35,12 +37,15 @@ public struct TrainingEvent: Sendable {
     public var loss: Double
     public var metrics: [String: Double]
     public var elapsed: Double
+    /// Where an interrupted or stopped run stopped (`StopPlace`), as its error says it.
+    public var place: String?
 
     public init(
         phase: Phase, task: String, epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double, metrics: [String: Double],
-        elapsed: Double
+        elapsed: Double, place: String? = nil
     ) {
         (self.phase, self.task, self.epoch, self.epochs) = (phase, task, epoch, epochs)
         (self.batch, self.batches, self.loss, self.metrics, self.elapsed) = (batch, batches, loss, metrics, elapsed)
+        self.place = place
     }
 }

@@ -145,12 +145,15 @@ public final class Trainer {
         let batches = batchesPerEpoch
         let epochs = settings.epochs
         let started = Date()
-        func event(_ phase: TrainingEvent.Phase, _ epoch: Int, _ batch: Int, _ loss: Double, _ metrics: [String: Double] = [:]) {
+        func event(
+            _ phase: TrainingEvent.Phase, _ epoch: Int, _ batch: Int, _ loss: Double, _ metrics: [String: Double] = [:],
+            place: String? = nil
+        ) {
             if quiet && (phase == .batch || phase == .epoch) { return }
             onEvent(
                 TrainingEvent(
                     phase: phase, task: task, epoch: epoch, epochs: epochs, batch: batch, batches: batches, loss: loss,
-                    metrics: metrics, elapsed: Date().timeIntervalSince(started)))
+                    metrics: metrics, elapsed: Date().timeIntervalSince(started), place: place))
         }
         // Training mode while training, then back to the mode the model had (as PyTorch code
         // that calls model.train() and restores model.eval() afterwards).
@@ -169,90 +172,104 @@ public final class Trainer {
             firstEpoch = (reached ?? 0) + 1
         }
         event(.started, firstEpoch - 1, 0, .nan)
-        for epoch in stride(from: firstEpoch, through: epochs, by: 1) {
-            let order = settings.shuffle ? random.generator.permutation(data.count) : Array(0..<data.count)
-            // The epoch's loss and terms are means over its examples: each batch's mean weighted by
-            // its size (PyTorch's running_loss += loss.item() * x.size(0)), so a short last batch
-            // counts for its examples, not as much as a whole one.
-            var total: Double = 0
-            var seen = 0
-            var accuracy = Accuracy()
-            var terms: [(name: String, total: Double)] = []
-            for b in 0..<batches {
-                if shouldStop() {
-                    // The place is the last completed batch, as the live display's last event names it.
-                    let place = "epoch \(epoch) of \(epochs), after batch \(b) of \(batches)"
-                    history.stoppedAt = place
-                    event(.interrupted, epoch, b, total / Double(Swift.max(seen, 1)))
-                    throw TrainingError.interrupted(place: place)
+        // Where the run is, for the live display's last word when an error stops it.
+        var place = StopPlace(.after(completed: 0), epoch: firstEpoch, of: epochs, batches: batches)
+        do {
+            for epoch in stride(from: firstEpoch, through: epochs, by: 1) {
+                let order = settings.shuffle ? random.generator.permutation(data.count) : Array(0..<data.count)
+                // The epoch's loss and terms are means over its examples: each batch's mean weighted by
+                // its size (PyTorch's running_loss += loss.item() * x.size(0)), so a short last batch
+                // counts for its examples, not as much as a whole one.
+                var total: Double = 0
+                var seen = 0
+                var accuracy = Accuracy()
+                var terms: [(name: String, total: Double)] = []
+                for b in 0..<batches {
+                    if shouldStop() {
+                        // The place is the last completed batch, as the live display's last event names it.
+                        let here = StopPlace(.after(completed: b), epoch: epoch, of: epochs, batches: batches).description
+                        history.stoppedAt = here
+                        event(.interrupted, epoch, b, total / Double(Swift.max(seen, 1)), place: here)
+                        throw TrainingError.interrupted(place: here, trained: epoch > firstEpoch || b > 0)
+                    }
+                    place = StopPlace(.during(batch: b + 1), epoch: epoch, of: epochs, batches: batches)
+                    let indices = Array(order[(b * settings.batchSize)..<Swift.min((b + 1) * settings.batchSize, data.count)])
+                    let part = data.subset(indices)
+                    let progress = Self.progress(step: (epoch - 1) * batches + b, of: epochs * batches)
+                    let batch = Batch(
+                        indices: indices, x: Variable(part.x), y: part.y, epoch: epoch, index: b, progress: progress)
+                    let result: Step
+                    // Once a batch has trained, an error in the loss (a user's function, an interrupt
+                    // inside it; before the batch's update) says where the run stopped, as an interrupt
+                    // between batches does; at the first, the model is unchanged.
+                    func stopped() {
+                        guard epoch > firstEpoch || b > 0 else { return }
+                        history.stoppedAt = place.description
+                        stoppedAt = place.description
+                    }
+                    do {
+                        result = try train(batch, batches: batches)
+                    } catch let error as TrainingError {
+                        throw error
+                    } catch let error as TensorError
+                        where error.op == "batch_norm" && indices.count < settings.batchSize && indices.count == 1
+                    {
+                        // A batch norm cannot train on one example: say that it is the short last batch.
+                        stopped()
+                        throw TensorError(
+                            error.kind, error.op,
+                            error.message
+                                + " (the epoch's last batch holds 1 example: \(data.count) examples in batches of \(settings.batchSize); a batch size that leaves more than one avoids it)"
+                        )
+                    } catch {
+                        stopped()
+                        throw error
+                    }
+                    let size = Double(indices.count)
+                    for (name, value) in result.terms {
+                        if let i = terms.firstIndex(where: { $0.name == name }) {
+                            terms[i].total += value * size
+                        } else {
+                            terms.append((name, value * size))
+                        }
+                    }
+                    let value = Double(result.loss.value.scalar ?? .nan)
+                    total += value * size
+                    seen += indices.count
+                    accuracy.add(output: result.output.value, labels: result.labels ?? part.y)
+                    event(.batch, epoch, b + 1, value)
                 }
-                let indices = Array(order[(b * settings.batchSize)..<Swift.min((b + 1) * settings.batchSize, data.count)])
-                let part = data.subset(indices)
-                let progress = Self.progress(step: (epoch - 1) * batches + b, of: epochs * batches)
-                let batch = Batch(indices: indices, x: Variable(part.x), y: part.y, epoch: epoch, index: b, progress: progress)
-                let result: Step
-                // Once a batch has trained, an error in the loss (a user's function, an interrupt
-                // inside it; before the batch's update) says where the run stopped, as an interrupt
-                // between batches does; at the first, the model is unchanged.
-                func stopped() {
-                    guard epoch > firstEpoch || b > 0 else { return }
-                    let place = "epoch \(epoch) of \(epochs), at batch \(b + 1) of \(batches)"
-                    history.stoppedAt = place
-                    stoppedAt = place
-                }
-                do {
-                    result = try train(batch, batches: batches)
-                } catch let error as TrainingError {
-                    throw error
-                } catch let error as TensorError
-                    where error.op == "batch_norm" && indices.count < settings.batchSize && indices.count == 1
-                {
-                    // A batch norm cannot train on one example: say that it is the short last batch.
-                    stopped()
-                    throw TensorError(
-                        error.kind, error.op,
-                        error.message
-                            + " (the epoch's last batch holds 1 example: \(data.count) examples in batches of \(settings.batchSize); a batch size that leaves more than one avoids it)"
-                    )
-                } catch {
-                    stopped()
-                    throw error
-                }
-                let size = Double(indices.count)
-                for (name, value) in result.terms {
-                    if let i = terms.firstIndex(where: { $0.name == name }) {
-                        terms[i].total += value * size
-                    } else {
-                        terms.append((name, value * size))
+                place.moment = .endOfEpoch
+                let examples = Double(Swift.max(seen, 1))
+                var metrics: [(String, Double)] = [("loss", total / examples)]
+                metrics += terms.map { ($0.name, $0.total / examples) }
+                if let value = accuracy.value { metrics.append(("accuracy", value)) }
+                if let validation {
+                    if let validationLoss {
+                        model.isTraining = false
+                        let p = Self.progress(step: epoch * batches - 1, of: epochs * batches)
+                        let value = try GradMode.withoutGradients { try validationLoss(validation, p) }
+                        model.isTraining = true
+                        metrics.append(("val_loss", value))
+                    }
+                    if try measuresAccuracy(validation) {
+                        metrics.append(("val_accuracy", Double(try Evaluation.accuracy(model, on: validation))))
                     }
                 }
-                let value = Double(result.loss.value.scalar ?? .nan)
-                total += value * size
-                seen += indices.count
-                accuracy.add(output: result.output.value, labels: result.labels ?? part.y)
-                event(.batch, epoch, b + 1, value)
-            }
-            let examples = Double(Swift.max(seen, 1))
-            var metrics: [(String, Double)] = [("loss", total / examples)]
-            metrics += terms.map { ($0.name, $0.total / examples) }
-            if let value = accuracy.value { metrics.append(("accuracy", value)) }
-            if let validation {
-                if let validationLoss {
-                    model.isTraining = false
-                    let p = Self.progress(step: epoch * batches - 1, of: epochs * batches)
-                    let value = try GradMode.withoutGradients { try validationLoss(validation, p) }
-                    model.isTraining = true
-                    metrics.append(("val_loss", value))
+                history.append(epoch: epoch, metrics: metrics)
+                if let checkpoint, epoch % checkpoint.every == 0 || epoch == epochs {
+                    try checkpoint.save(epoch: epoch, history: history, generator: random.generator)
                 }
-                if try measuresAccuracy(validation) {
-                    metrics.append(("val_accuracy", Double(try Evaluation.accuracy(model, on: validation))))
-                }
+                event(.epoch, epoch, batches, total / examples, Dictionary(metrics, uniquingKeysWith: { a, _ in a }))
+                place = StopPlace(.after(completed: 0), epoch: epoch + 1, of: epochs, batches: batches)
             }
-            history.append(epoch: epoch, metrics: metrics)
-            if let checkpoint, epoch % checkpoint.every == 0 || epoch == epochs {
-                try checkpoint.save(epoch: epoch, history: history, generator: random.generator)
+        } catch {
+            // The interrupt check sent its own event; any other error (in the loss, an interrupt
+            // inside a loss function, validation, a checkpoint) ends the live display here.
+            if (error as? TrainingError)?.isInterrupt != true {
+                event(.stopped, place.epoch, 0, .nan, place: place.description)
             }
-            event(.epoch, epoch, batches, total / examples, Dictionary(metrics, uniquingKeysWith: { a, _ in a }))
+            throw error
         }
         event(.finished, epochs, batches, history.values("loss")?.last ?? .nan)
         return history

@@ -2,8 +2,9 @@ import RetortTensor
 
 /// Why a training run stopped: each says where, and what the model keeps.
 public enum TrainingError: Error, CustomStringConvertible {
-    /// The user asked to stop; the model keeps the weights of the last completed batch.
-    case interrupted(place: String)
+    /// The user asked to stop at `place` (`StopPlace.after`); the model keeps the weights of the
+    /// last completed batch (`trained`: this run completed one).
+    case interrupted(place: String, trained: Bool)
     /// The loss became NaN or infinite at this batch; `weightsFinite` says whether the weights still are.
     case nonFiniteLoss(value: Float, epoch: Int, epochs: Int, batch: Int, batches: Int, weightsFinite: Bool)
     /// The loss is not one number.
@@ -13,9 +14,15 @@ public enum TrainingError: Error, CustomStringConvertible {
     /// The data holds NaN or infinity.
     case nonFiniteData(what: String, count: Int, firstExample: Int)
 
+    /// The run's interrupt check stopped it (not an error in the loss or the data).
+    public var isInterrupt: Bool {
+        if case .interrupted = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
-        case .interrupted(let place): return "interrupted in \(place)"
+        case .interrupted(let place, _): return "interrupted \(place)"
         case .nonFiniteLoss(let value, let epoch, let epochs, let batch, let batches, _):
             return
                 "the loss is \(value.isNaN ? "NaN" : value > 0 ? "infinite" : "-infinite") at epoch \(epoch) of \(epochs), batch \(batch) of \(batches)"

@@ -214,7 +214,7 @@ final class NotebookSink: OutputSink {
         case .batch, .epoch:
             guard Date().timeIntervalSince(lastUpdate) >= Self.updateInterval else { return }
             update()
-        case .finished, .interrupted:
+        case .finished, .interrupted, .stopped:
             update()
         }
     }
