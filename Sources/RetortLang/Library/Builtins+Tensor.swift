@@ -126,9 +126,20 @@ extension Builtins {
             "transpose",
             [.init("x", .tensor), .init("dim0", .wholeNumber(), .number(-2)), .init("dim1", .wholeNumber(), .number(-1))],
             category: "tensor",
-            summary: "Two axes swapped (the last two by default).", example: "transpose(w)"
+            summary: "Two axes swapped (the last two by default). A vector has one axis: refused, as torch.transpose does.",
+            example: "transpose(w)"
         ) { call in
             let x = try call.tensor("x")
+            // NumPy's v.T gives a vector back unchanged, so transpose(v) to make a column went on
+            // silently with a row: matmul(transpose(v), v) was a dot product, not an outer one.
+            guard x.value.rank >= 2 else {
+                let n = x.value.count
+                throw call.error(
+                    "needs a tensor of rank 2 or more, got shape \(formatShape(x.shape)): a \(x.value.rank == 1 ? "vector has one axis" : "0-d tensor has none"), so there is nothing to swap"
+                        + (x.value.rank == 1
+                            ? "; for a column write reshape(x, [\(n), 1]), for a row reshape(x, [1, \(n)])" : ""),
+                    at: "x")
+            }
             let (a, b) = (try call.int("dim0"), try call.int("dim1"))
             return try call.tensorOp { try x.transposed(a, b) }
         },
