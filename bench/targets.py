@@ -5,6 +5,16 @@
                                                rounds' ratios cut to two places, ‡ where the
                                                host moved the CPUs during the row
 
+After the counts, each miss of the two targets that depend on the core's cache and on the host
+gets the bound its round's own figures give:
+- sgemm inside training at 95% of the same calls alone: the same calls replayed with their
+  operands out of the core's cache (as a step whose data outgrows that cache leaves them) reach
+  out/warm of the warm replay; below 95% the target is out of reach in that round.
+- two threads at 1.6x one thread: with the step's GEMM at the best rate its calls reached at two
+  threads in the round (inside training, alone, alone out of cache) against the rate inside
+  training at one thread, and the rest of the step twice as fast, the step can reach at most
+  1 / (share / gain + (1 - share) / 2), share being the GEMM's part of the one-thread step.
+
 FOLDER holds t1-r1.txt ... t1-r3.txt (one thread) and t2-r1.txt ... t2-r3.txt (two threads), each
 one bench/compare output. A two-thread cell pairs round N with the one-thread round N.
 """
@@ -33,6 +43,12 @@ def rows(path):
         row = {"retort": float(retort.replace(",", "")), "ratio": float(ratio), "moved": "(moved)" in rest}
         if inside := re.search(r"GFLOPS \(([\d.]+)%\)", rest):
             row["inside"] = float(inside.group(1))
+        if gemm := re.search(r"([\d.]+) vs ([\d.]+) GFLOPS \([\d.]+%\), (\d+)% of step time", rest):
+            row["gemm"] = float(gemm.group(1))
+            row["warm"] = float(gemm.group(2))
+            row["share"] = float(gemm.group(3)) / 100
+        if cold := re.search(r"vs ([\d.]+) out of cache", rest):
+            row["cold"] = float(cold.group(1))
         if ort := re.search(r"onnxruntime [\d,.]+ samples/s \(([\d.]+)x\)", rest):
             row["ort"] = float(ort.group(1))
         out[name] = row
@@ -76,6 +92,47 @@ def checks(sets):
     return found
 
 
+def cut(x):
+    """x cut, not rounded, to one place: 94.96 is 94.9, not 95.0."""
+    return f"{math.floor(x * 10) / 10:.1f}"
+
+
+def bounds(sets):
+    """One line per miss of sgemm-inside or two-thread scaling: the bound its round's figures give."""
+    lines = []
+    for t in (1, 2):
+        for r, table in enumerate(sets[t], 1):
+            for name in MLPS:
+                row = table.get(name)
+                if not row or row.get("inside", 100) >= 95:
+                    continue
+                where = f"{t} thread{'s' if t > 1 else ''} round {r} {name} {row['inside']}%"
+                if "cold" not in row or "warm" not in row:
+                    lines.append(f"{where}: no out-of-cache replay in the table, no bound")
+                    continue
+                reach = 100 * row["cold"] / row["warm"]
+                verdict = "95% out of reach in this round" if reach < 95 else "not bounded below 95%"
+                lines.append(f"{where}: inside training at {cut(100 * row['gemm'] / row['cold'])}% of the same calls out "
+                             f"of the core's cache, which ran at {cut(reach)}% of the warm replay: {verdict}")
+    for r in range(3):
+        for name in SCALING:
+            one, two = sets[1][r].get(name), sets[2][r].get(name)
+            if not one or not two or two["retort"] / one["retort"] >= 1.6:
+                continue
+            where = f"round {r + 1} {name} {two['retort'] / one['retort']:.3f}x"
+            if "gemm" not in one or "gemm" not in two:
+                lines.append(f"{where}: no GEMM figures in the table, no bound")
+                continue
+            best = max(two["gemm"], two["warm"], two.get("cold", 0))
+            gain = best / one["gemm"]
+            most = 1 / (one["share"] / gain + (1 - one["share"]) / 2)
+            verdict = "1.6x out of reach in this round" if most < 1.6 else "not bounded below 1.6x"
+            lines.append(f"{where}: its GEMM reached at most {best:.1f} GFLOPS at two threads against {one['gemm']:.1f} "
+                         f"inside training at one thread ({gain:.2f}x), {100 * one['share']:.0f}% of the one-thread step: "
+                         f"at most {most:.3f}x with the rest twice as fast: {verdict}")
+    return ["bounds from each miss's own round:"] + ["  " + line for line in lines] if lines else []
+
+
 def summary(found):
     counts = {}
     for label, met, where in found:
@@ -101,4 +158,4 @@ if __name__ == "__main__":
     if len(sys.argv) not in (2, 3) or sys.argv[1] in ("-h", "--help"):
         sys.exit(__doc__)
     loaded = load(sys.argv[1])
-    print("\n".join(table(loaded) if sys.argv[2:] == ["--table"] else summary(checks(loaded))))
+    print("\n".join(table(loaded) if sys.argv[2:] == ["--table"] else summary(checks(loaded)) + bounds(loaded)))
