@@ -90,6 +90,17 @@ def main(folder):
         # Train mode runs too (dropout active, batch statistics): the forward must not depend on eval.
         model.train()
         model(tensor(check["cases"][0]["input"]))
+        # Where Retort's train mode is deterministic and differs from PyTorch's default (a frozen
+        # batch norm keeps its running statistics), the class's train() must give Retort's outputs.
+        for case in check.get("train_cases", []):
+            model.load_state_dict(load_safetensors(base + ".safetensors"), strict=True)
+            model.train()
+            with torch.no_grad():
+                got = model(tensor(case["input"]))
+            want = tensor(case["output"])
+            diff = (got - want).abs().max().item()
+            assert diff <= 1e-4 * max(1.0, want.abs().max().item()), f"{name} in train mode: max |Δ| {diff:.3g}"
+            print(f"  {name}: train-mode outputs match Retort's (max |Δ| {diff:.2e})")
         shapes = ", ".join(str(list(tensor(case["input"]).shape)) for case in check["cases"])
         print(f"  {name}: state dict loads strictly; eval outputs match at {shapes}")
     print(f"model classes: {len(manifest['models'])} models, worst relative difference {worst:.2e}")

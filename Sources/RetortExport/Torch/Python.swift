@@ -62,6 +62,8 @@ public enum Python {
 
     /// `[1, 2, 3]`.
     public static func ints(_ values: [Int]) -> String { "[" + values.map(String.init).joined(separator: ", ") + "]" }
+    /// A list of Python string literals.
+    public static func strings(_ values: [String]) -> String { "[" + values.map(string).joined(separator: ", ") + "]" }
 
     /// A comment block: each line of `text` after `# `.
     public static func comment(_ text: String, indent: String = "") -> [String] {

@@ -72,7 +72,7 @@ final class TorchModule {
         values = [:]
         paths = [:]
         usedNames = ["x", "self", "batch", "length"]
-        (usesBatch, usesLength) = (false, false)
+        (usesBatch, usesLength, hasBatchNorm) = (false, false, false)
         try buildTree()
         values[.input(0)] = "x"
         for node in main.topLevel { try translate(node) }
@@ -85,6 +85,7 @@ final class TorchModule {
         lines += ["    \"\"\"" + summary.replacingOccurrences(of: "\"\"\"", with: "'''") + "\"\"\"", ""]
         lines += ["    def __init__(self):", "        super().__init__()"]
         lines += initLines.map { "        " + $0 }
+        lines += frozenLines()
         lines += ["", "    def forward(self, x):"]
         lines += notes.map { "        # " + $0.replacingOccurrences(of: "\n", with: " ") }
         lines += inputCheck()
@@ -92,7 +93,43 @@ final class TorchModule {
         if usesLength { lines.append("        length = x.shape[1]") }
         lines += forwardLines.map { "        " + $0 }
         lines.append("        return \(output)")
+        lines += frozenNormTrain()
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The parameters the model has frozen (`freeze`), frozen in the class too, so a PyTorch loop
+    /// trains what Retort's would; and the class starts in `train()`'s mode, its rule below applied.
+    private func frozenLines() -> [String] {
+        let frozen = model.namedParameters.filter { !$0.1.requiresGrad }.map(\.0)
+        var lines: [String] = []
+        if !frozen.isEmpty {
+            lines += [
+                "        # Frozen in Retort (freeze): not trained there, so not here.",
+                "        for name in \(Python.strings(frozen)):",
+                "            self.get_parameter(name).requires_grad_(False)",
+            ]
+        }
+        if hasBatchNorm { lines.append("        self.train()") }
+        return lines
+    }
+
+    /// `train()` for a class with batch norms: Retort normalises with the running statistics, in
+    /// training too, where a batch norm's weight and bias are frozen; PyTorch's would use the
+    /// batch's, and the same weights would give other outputs without a word.
+    private func frozenNormTrain() -> [String] {
+        guard hasBatchNorm else { return [] }
+        return [
+            "",
+            "    def train(self, mode=True):",
+            "        # As Retort: a batch norm whose weight and bias are frozen keeps its running statistics",
+            "        # in training too (PyTorch's would normalise with the batch's), so it stays in eval mode.",
+            "        super().train(mode)",
+            "        for module in self.modules():",
+            "            if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine and not any(",
+            "                    p.requires_grad for p in module.parameters(recurse=False)):",
+            "                module.eval()",
+            "        return self",
+        ]
     }
 
     /// The lines refusing an input of sizes the class does not follow: a token model given another
@@ -139,6 +176,8 @@ final class TorchModule {
     }
 
     private var created: [ObjectIdentifier: String] = [:]
+    /// Whether the class holds a batch norm (and so `train()`'s rule for frozen ones).
+    private var hasBatchNorm = false
     private var containers: [String: String] = [:]
 
     /// The Python variable of the container at `path`, made (with its parents) when missing.
@@ -203,6 +242,7 @@ final class TorchModule {
             module =
                 "nn.Conv2d(\(w[1]), \(w[0]), kernel_size=\(w[2]), stride=\(c.stride), padding=\(c.padding)\(c.bias == nil ? ", bias=False" : ""))"
         case let b as BatchNorm:
+            hasBatchNorm = true
             module =
                 "nn.BatchNorm\(batchNormRank(b) == 4 ? "2" : "1")d(\(b.weight.shape[0]), eps=\(Python.float(b.eps)), momentum=\(Python.float(b.momentum)))"
         case let n as LayerNorm:
@@ -348,7 +388,9 @@ final class TorchModule {
         return text
     }
 
-    static let binary: [String: String] = ["add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "remainder": "%", "matmul": "@"]
+    static let binary: [String: String] = [
+        "add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "remainder": "%", "matmul": "@",
+    ]
     static let unary: [String: String] = [
         "neg": "torch.neg", "exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt", "abs": "torch.abs", "cos": "torch.cos",
         "sin": "torch.sin", "tanh": "torch.tanh", "sigmoid": "torch.sigmoid", "relu": "torch.relu", "silu": "F.silu",

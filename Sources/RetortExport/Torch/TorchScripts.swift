@@ -86,7 +86,6 @@ enum TorchScripts {
     static func train(_ job: TorchExport.Job) -> String {
         let teachers = job.teacherFiles
         let imports = (["Student"] + teachers.map(\.className)).joined(separator: ", ")
-        let strings = { (names: [String]) in "[" + names.map(Python.string).joined(separator: ", ") + "]" }
         let teacherList =
             teachers.isEmpty
             ? "TEACHERS = []"
@@ -131,7 +130,7 @@ enum TorchScripts {
             # The largest global gradient norm (torch's clip_grad_norm_), or None.
             CLIP = \(job.clip.map(Python.number) ?? "None")
             # Student parameters frozen in Retort: not trained here either.
-            FROZEN = \(strings(job.frozen))
+            FROZEN = \(Python.strings(job.frozen))
             \(teacherList)
             # How each process's loss is scaled so the averaged gradient is the whole batch's:
             # "examples" by its share of the batch's examples (exact for losses that are means over
@@ -221,12 +220,9 @@ enum TorchScripts {
                 student.load_state_dict(load_safetensors(os.path.join(HERE, "student_init.safetensors")))
                 for name, parameter in student.named_parameters():
                     parameter.requires_grad_(name not in FROZEN)
+                # Student.train keeps a batch norm whose weight and bias are frozen in its running
+                # statistics, as Retort does (model.py).
                 student.to(device).train()
-                # Retort keeps a batch norm whose weight and bias are frozen in its running statistics.
-                for module in student.modules():
-                    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.affine and not any(
-                            p.requires_grad for p in module.parameters(recurse=False)):
-                        module.eval()
                 teachers = []
                 for make, file in TEACHERS:
                     teacher = make()
