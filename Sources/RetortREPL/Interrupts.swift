@@ -14,6 +14,8 @@ public enum Interrupts {
     /// Set when Ctrl-C cleared the line at the prompt, so a continuation buffer is dropped too.
     nonisolated(unsafe) static var clearedLine = false
     nonisolated(unsafe) static var watcher: DispatchSourceTimer?
+    /// Set when Ctrl-C interrupted running code (the terminal echoed ^C mid-line); `takeDuringWork` reads and clears it.
+    nonisolated(unsafe) static var duringWork = false
 
     /// Installs the handler; `onInterrupt` runs (off the main thread) when Ctrl-C arrives during work.
     public static func install(_ onInterrupt: @escaping () -> Void) {
@@ -29,10 +31,17 @@ public enum Interrupts {
         timer.setEventHandler {
             guard pending.pointee != 0, !atPrompt else { return }
             pending.pointee = 0
+            duringWork = true
             onInterrupt()
         }
         timer.resume()
         watcher = timer
+    }
+
+    /// Whether Ctrl-C interrupted running code since the last call (and forgets it).
+    public static func takeDuringWork() -> Bool {
+        defer { duringWork = false }
+        return duringWork
     }
 
     /// Whether Ctrl-C was pressed at the prompt (and forgets it).

@@ -72,7 +72,12 @@ public final class REPL {
         return 0
     }
 
-    func execute(_ code: String, name: String? = nil) { show(session.execute(code, name: name)) }
+    func execute(_ code: String, name: String? = nil) {
+        _ = Interrupts.takeDuringWork()
+        let outcome = session.execute(code, name: name)
+        sink.endLine(interrupted: Interrupts.takeDuringWork())
+        show(outcome)
+    }
 
     /// Shows a value, nothing, or the diagnostics on standard error.
     func show(_ outcome: Session.Outcome) {

@@ -6,17 +6,24 @@ import RetortLang
 public final class TerminalSink: OutputSink {
     let isTerminal = isatty(STDOUT_FILENO) != 0
     var lastDraw: Double = 0
-    /// A progress line is on the screen without its newline: a stop ends it before the error.
+    /// A progress line is on the screen without its newline: `endLine` ends it before an error.
     var lineOpen = false
 
     public init() {}
 
+    /// Text the program prints starts below an open progress line rather than on it.
     public func write(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        if lineOpen { endLine(interrupted: false) }
+        emit(text)
     }
 
     public func writeError(_ text: String) {
+        if lineOpen { endLine(interrupted: false) }
         FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func emit(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
     }
 
     public func display(_ value: Value) { show(value) }
@@ -42,6 +49,14 @@ public final class TerminalSink: OutputSink {
         write(text.hasSuffix("\n") ? text : text + "\n")
     }
 
+    /// Ends an open progress line, or the line the terminal echoed ^C on (`interrupted`), so that
+    /// an error or the next prompt starts on a line of its own.
+    public func endLine(interrupted: Bool) {
+        guard lineOpen || (interrupted && isTerminal) else { return }
+        emit("\n")
+        lineOpen = false
+    }
+
     public func progress(_ e: ProgressEvent) {
         let loss = e.loss.isNaN ? "" : String(format: "loss %.4f", e.loss)
         switch e.phase {
@@ -54,22 +69,26 @@ public final class TerminalSink: OutputSink {
             let line = String(
                 format: "%@  epoch %d/%d  batch %d/%d  %@  %.1fs  eta %.1fs", e.task, e.epoch, e.epochs, e.batch, e.batches, loss,
                 e.elapsed, eta)
-            write("\r\u{1B}[K" + String(line.prefix(max(columns - 1, 20))))
+            emit("\r\u{1B}[K" + String(line.prefix(max(columns - 1, 20))))
             lineOpen = true
+        case .interrupted where lineOpen && e.batch > 0, .stopped where lineOpen && e.batch > 0:
+            // The line's last figures, not the last throttled draw's: the error below names the
+            // same batch (at an epoch's start the epoch's summary line stays). The caller ends the
+            // line (`endLine`), after the terminal's echoed ^C.
+            let line = String(
+                format: "%@  epoch %d/%d  batch %d/%d  %@  %.1fs", e.task, e.epoch, e.epochs, e.batch, e.batches, loss, e.elapsed)
+            emit("\r\u{1B}[K" + String(line.prefix(max(columns - 1, 20))))
         case .epoch:
             let metrics = e.metrics.filter { $0.key != "loss" }.sorted { $0.key < $1.key }
                 .map { String(format: "%@ %.4f", $0.key, $0.value) }.joined(separator: "  ")
             let line = String(format: "%@  epoch %d/%d  %@  %@", e.task, e.epoch, e.epochs, loss, metrics)
             if isTerminal {
                 let fitted = String(line.prefix(max(columns - 1, 20)))
-                write("\r\u{1B}[K" + (e.epoch == e.epochs ? fitted + "\n" : fitted))
+                emit("\r\u{1B}[K" + (e.epoch == e.epochs ? fitted + "\n" : fitted))
                 lineOpen = e.epoch != e.epochs
             } else {
-                write(line + "\n")
+                emit(line + "\n")
             }
-        case .interrupted where lineOpen, .stopped where lineOpen:
-            write("\n")
-            lineOpen = false
         default:
             break
         }

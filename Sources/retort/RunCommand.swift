@@ -51,6 +51,7 @@ struct Run: ParsableCommand {
         Interrupts.install { session.interrupt() }
         Interrupts.atPrompt = false
         let outcome = session.execute(code, name: name) { value in sink.show(value) }
+        sink.endLine(interrupted: Interrupts.takeDuringWork())
         if case .failure(let diagnostics) = outcome {
             FileHandle.standardError.write(Data(session.render(diagnostics, colour: colour).utf8))
             if diagnostics.contains(where: \.isSyntax) { throw ExitCode(Run.syntaxError) }

@@ -54,6 +54,11 @@ def main(retort):
     check("the prompt returns", None, PROMPT)
     check("the model is still usable", "accuracy(m, data) > 0.5\r", r"\rtrue\r\n")
     child.expect(PROMPT)  # the prompt after `true`
+    # With no progress line drawn, the terminal's echoed ^C once ran into the error ("^C<cell 9>...").
+    check("a quiet run starts", "fit(m, data, epochs: 100000, batch: 4, quiet: true)\r", r"quiet: true\)\r\n")
+    time.sleep(1)
+    check("Ctrl-C ends the echoed line before the error", None, r"\^C\r\n<cell \d+>:1:1: Interrupted: fit m interrupted", control="c")
+    check("the prompt returns after it", None, PROMPT)
     check("a history trains quietly", "let hh = fit(m, data, epochs: 3, batch: 400, quiet: true)\r", PROMPT)
     check("plot draws it in the terminal", "plot(hh)\r", PROMPT)
     drawn = [line for line in child.before.replace("\r", "").split("\n") if line.strip()]

@@ -405,7 +405,7 @@ def test_an_error_inside_a_loss_ends_the_live_display_where_the_error_says(kerne
     updates = [m for m in outputs if m["msg_type"] == "update_display_data"]
     assert updates, "the live display was not updated when training stopped"
     shown = updates[-1]["content"]["data"]["text/plain"]
-    assert "fit m: stopped by an error in epoch 3 of 4, at batch 1 of 4" in shown, shown
+    assert "fit m: stopped in epoch 3 of 4, at batch 1 of 4" in shown, shown
     errors = [m for m in outputs if m["msg_type"] == "error"]
     said = "\n".join(errors[0]["content"]["traceback"])
     assert "fit m stopped in epoch 3 of 4, at batch 1 of 4" in said, said

@@ -158,17 +158,19 @@ extension Builtins {
             }
             interpreter.globals.define("last_history", .history(history))
             interpreter.stoppedRunHistory = history
-            historyNote = ["the \(history.epochs.count) epochs it finished are in last_history (plot(last_history))"]
+            let finished =
+                history.epochs.count == 1 ? "the 1 epoch it finished is" : "the \(history.epochs.count) epochs it finished are"
+            historyNote = ["\(finished) in last_history (plot(last_history))"]
         }
         do {
             return try trainer.run(name: model.name ?? "", random: call.interpreter, resume: resume)
         } catch let error as TrainingError {
             keepHistory()
             switch error {
-            case .interrupted(let place, let trained):
-                let kept = trained ? "\(name) keeps the weights of the last completed batch" : "\(name) is unchanged"
+            case .interrupted(let place, let holds):
                 throw call.interpreter.diagnostic(
-                    .interrupted, "\(trainer.task) interrupted \(place); \(kept)", at: call.range, notes: historyNote)
+                    .interrupted, "\(trainer.task) interrupted \(place); \(holds.said(of: name))", at: call.range,
+                    notes: historyNote)
             case .nonFiniteLoss(_, _, _, _, _, let weightsFinite):
                 let kept =
                     weightsFinite
@@ -197,8 +199,7 @@ extension Builtins {
             // An error or an interrupt inside the loss (or in validation, or saving a checkpoint):
             // the model has trained up to here, which the error alone would not say.
             if let place = trainer.stoppedAt {
-                diagnostic.notes.append(
-                    "\(trainer.task) stopped \(place); \(name) keeps the parameters of the last completed batch")
+                diagnostic.notes.append("\(trainer.task) stopped \(place); \(trainer.holds.said(of: name))")
             }
             diagnostic.notes += historyNote
             throw diagnostic

@@ -52,7 +52,7 @@ public final class TrainingMonitor {
         case .started: return "\(e.task): starting, \(e.epochs) epochs"
         case .finished: return String(format: "%@: %d epochs in %.1fs%@", e.task, e.epochs, e.elapsed, loss)
         case .interrupted: return "\(e.task): interrupted \(e.place ?? "")"
-        case .stopped: return "\(e.task): stopped by an error \(e.place ?? "")"
+        case .stopped: return "\(e.task): stopped \(e.place ?? "")"
         case .batch, .epoch:
             return String(
                 format: "%@: epoch %d/%d  batch %d/%d%@  %.1fs  eta %.1fs", e.task, e.epoch, e.epochs, e.batch, e.batches, loss,

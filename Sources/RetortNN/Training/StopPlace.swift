@@ -19,6 +19,15 @@ public struct StopPlace: CustomStringConvertible, Sendable {
         (self.moment, self.epoch, self.epochs, self.batches) = (moment, epoch, epochs, batches)
     }
 
+    /// The batches of the epoch that completed: the live display's last count.
+    public var completed: Int {
+        switch moment {
+        case .after(let completed): return completed
+        case .during(let batch): return batch - 1
+        case .endOfEpoch: return batches
+        }
+    }
+
     /// Each phrase begins with its preposition ("in epoch 3 of 10, after batch 5 of 29"). At an
     /// epoch's start that is the end of the one before ("after batch 0 of 29" said nothing), and
     /// before the run's first batch nothing trained.

@@ -103,7 +103,8 @@ public final class Trainer {
     /// The loss on the validation data at the given progress, computed in eval mode without a graph.
     public var validationLoss: ((Dataset, Double) throws -> Double)?
     public var checkpoint: TrainingCheckpoint?
-    /// Receives the start, every batch (unless `quiet`), every epoch (unless `quiet`), the end and an interrupt.
+    /// Receives the start, every batch (unless `quiet`), every epoch (unless `quiet`), the end, and
+    /// an interrupt (`interrupted`) or an error (`stopped`) that ends the run, with its place.
     public var onEvent: (TrainingEvent) -> Void = { _ in }
     /// Report only the start and the end (and an interrupt), not every batch and epoch: a
     /// terminal shows nothing, a notebook one line when the run ends, no live curve.
@@ -132,14 +133,17 @@ public final class Trainer {
     /// The history of the latest run, kept when it stops with an error (a NaN loss, an interrupt):
     /// the epochs it finished are still worth plotting.
     public private(set) var history: History?
-    /// Where a run that an error in its loss stopped was (its batch's update not made), or nil.
+    /// Where a run that an error stopped was, once it had changed the model (a batch trained, or a
+    /// checkpoint restored), or nil; `holds` says what the model holds then.
     public private(set) var stoppedAt: String?
+    public private(set) var holds: TrainingError.Holds = .unchanged
 
     /// Trains for the settings' epochs (after those a resumed checkpoint covers) and returns the
     /// history. The model trains in train mode and goes back to the mode it had; `random`'s
     /// generator shuffles the batches, and a checkpoint saves and restores it.
     public func run(name: String, random: RandomSource, resume: Bool = false) throws -> History {
         stoppedAt = nil
+        holds = .unchanged
         let history = History(name: name)
         self.history = history
         let batches = batchesPerEpoch
@@ -172,8 +176,10 @@ public final class Trainer {
             firstEpoch = (reached ?? 0) + 1
         }
         event(.started, firstEpoch - 1, 0, .nan)
-        // Where the run is, for the live display's last word when an error stops it.
+        // Where the run is, for the live display's last word and the error's note when it stops,
+        // and what the model holds then: its own weights, a checkpoint's, or a batch's of this run.
         var place = StopPlace(.after(completed: 0), epoch: firstEpoch, of: epochs, batches: batches)
+        holds = firstEpoch > 1 ? .checkpoint(epoch: firstEpoch - 1) : .unchanged
         do {
             for epoch in stride(from: firstEpoch, through: epochs, by: 1) {
                 let order = settings.shuffle ? random.generator.permutation(data.count) : Array(0..<data.count)
@@ -190,7 +196,7 @@ public final class Trainer {
                         let here = StopPlace(.after(completed: b), epoch: epoch, of: epochs, batches: batches).description
                         history.stoppedAt = here
                         event(.interrupted, epoch, b, total / Double(Swift.max(seen, 1)), place: here)
-                        throw TrainingError.interrupted(place: here, trained: epoch > firstEpoch || b > 0)
+                        throw TrainingError.interrupted(place: here, holds: holds)
                     }
                     place = StopPlace(.during(batch: b + 1), epoch: epoch, of: epochs, batches: batches)
                     let indices = Array(order[(b * settings.batchSize)..<Swift.min((b + 1) * settings.batchSize, data.count)])
@@ -199,14 +205,6 @@ public final class Trainer {
                     let batch = Batch(
                         indices: indices, x: Variable(part.x), y: part.y, epoch: epoch, index: b, progress: progress)
                     let result: Step
-                    // Once a batch has trained, an error in the loss (a user's function, an interrupt
-                    // inside it; before the batch's update) says where the run stopped, as an interrupt
-                    // between batches does; at the first, the model is unchanged.
-                    func stopped() {
-                        guard epoch > firstEpoch || b > 0 else { return }
-                        history.stoppedAt = place.description
-                        stoppedAt = place.description
-                    }
                     do {
                         result = try train(batch, batches: batches)
                     } catch let error as TrainingError {
@@ -215,16 +213,13 @@ public final class Trainer {
                         where error.op == "batch_norm" && indices.count < settings.batchSize && indices.count == 1
                     {
                         // A batch norm cannot train on one example: say that it is the short last batch.
-                        stopped()
                         throw TensorError(
                             error.kind, error.op,
                             error.message
                                 + " (the epoch's last batch holds 1 example: \(data.count) examples in batches of \(settings.batchSize); a batch size that leaves more than one avoids it)"
                         )
-                    } catch {
-                        stopped()
-                        throw error
                     }
+                    holds = .lastBatch
                     let size = Double(indices.count)
                     for (name, value) in result.terms {
                         if let i = terms.firstIndex(where: { $0.name == name }) {
@@ -264,10 +259,17 @@ public final class Trainer {
                 place = StopPlace(.after(completed: 0), epoch: epoch + 1, of: epochs, batches: batches)
             }
         } catch {
-            // The interrupt check sent its own event; any other error (in the loss, an interrupt
-            // inside a loss function, validation, a checkpoint) ends the live display here.
+            // The interrupt check sent its own event and set the history's place. Any other error
+            // (in the loss, an interrupt inside a loss function, a NaN loss, validation, a
+            // checkpoint) ends the live display here; once the run has changed the model, the
+            // history and the error's note say where it stopped, as an interrupt's does.
             if (error as? TrainingError)?.isInterrupt != true {
-                event(.stopped, place.epoch, 0, .nan, place: place.description)
+                if case .unchanged = holds {
+                } else {
+                    history.stoppedAt = place.description
+                    stoppedAt = place.description
+                }
+                event(.stopped, place.epoch, place.completed, .nan, place: place.description)
             }
             throw error
         }

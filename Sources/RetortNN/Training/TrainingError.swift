@@ -2,9 +2,8 @@ import RetortTensor
 
 /// Why a training run stopped: each says where, and what the model keeps.
 public enum TrainingError: Error, CustomStringConvertible {
-    /// The user asked to stop at `place` (`StopPlace.after`); the model keeps the weights of the
-    /// last completed batch (`trained`: this run completed one).
-    case interrupted(place: String, trained: Bool)
+    /// The user asked to stop at `place` (`StopPlace`); `holds` says what the model holds then.
+    case interrupted(place: String, holds: Holds)
     /// The loss became NaN or infinite at this batch; `weightsFinite` says whether the weights still are.
     case nonFiniteLoss(value: Float, epoch: Int, epochs: Int, batch: Int, batches: Int, weightsFinite: Bool)
     /// The loss is not one number.
@@ -13,6 +12,25 @@ public enum TrainingError: Error, CustomStringConvertible {
     case nothingToTrain(frozen: Bool)
     /// The data holds NaN or infinity.
     case nonFiniteData(what: String, count: Int, firstExample: Int)
+
+    /// What a model holds when its run stops before the end.
+    public enum Holds: Sendable {
+        /// No batch has trained and nothing was restored: the weights it had.
+        case unchanged
+        /// A resumed run, before its first batch: the checkpoint's weights, after this epoch.
+        case checkpoint(epoch: Int)
+        /// The weights the last completed batch of this run made.
+        case lastBatch
+
+        /// What `name` holds, for the error or its note.
+        public func said(of name: String) -> String {
+            switch self {
+            case .unchanged: return "\(name) is unchanged"
+            case .checkpoint(let epoch): return "\(name) holds the checkpoint's weights (after epoch \(epoch))"
+            case .lastBatch: return "\(name) keeps the weights of the last completed batch"
+            }
+        }
+    }
 
     /// The run's interrupt check stopped it (not an error in the loss or the data).
     public var isInterrupt: Bool {
