@@ -37,6 +37,15 @@ extension ONNXExport.Translation {
             return try emit("Mul", [x, emit("Sigmoid", [x])])
         case "gelu":
             return try gelu(node)
+        case "remainder":
+            // Python's and torch.remainder's rule, as Retort computes it: C's fmod (Mod with
+            // fmod=1, exact), then a nonzero result of the other sign than the divisor moved by it.
+            let (a, b) = (try input(node, 0), try input(node, 1))
+            let r = try emit("Mod", [a, b], [.int("fmod", 1)])
+            let zero = try scalar(0, "zero")
+            let signs = try emit("Xor", [emit("Less", [r, zero]), emit("Less", [b, zero])])
+            let moved = try emit("And", [emit("Not", [emit("Equal", [r, zero])]), signs])
+            return try emit("Where", [moved, emit("Add", [r, b]), r])
         case "clamp":
             let bounds = try [op.float("min"), op.float("max")].map { bound in try bound.map { try scalar($0, "bound") } ?? "" }
             return try emit("Clip", [input(node, 0)] + (bounds[1].isEmpty ? Array(bounds.prefix(1)) : bounds))

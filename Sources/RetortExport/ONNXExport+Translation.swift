@@ -190,14 +190,16 @@ extension ONNXExport {
                         .argument, "export",
                         "the constant \(graph.label(of: .constant(i)))\(user) is \(formatShape(a.shape)) at "
                             + "\(variation.at(main: true)) and \(formatShape(b.shape)) at \(variation.at(main: false)): made "
-                            + "from the \(variation.what), it cannot be written with a dynamic \(dynamic)\(followed)")
+                            + "from the \(variation.what), it cannot be written with a dynamic \(dynamic)\(followed)"
+                            + ONNXExport.untraced)
                 }
                 guard zip(a.scalars, b.scalars).allSatisfy({ $0 == $1 || ($0.isNaN && $1.isNaN) }) else {
                     throw TensorError(
                         .argument, "export",
                         "the constant \(graph.label(of: .constant(i)))\(user) changes with the input's values"
                             + (variation.axis == .batch ? "" : " or the sequence length")
-                            + ": it was computed outside the traced operations, so the file would hold the example's values")
+                            + ": it was computed outside the traced operations, so the file would hold the example's values"
+                            + ONNXExport.untraced)
                 }
             }
         }

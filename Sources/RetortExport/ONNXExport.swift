@@ -15,6 +15,11 @@ import RetortTensor
 /// Each top-level node becomes one or a few ONNX nodes (the table is `Translation.translateOp`);
 /// an int8 model is written in QDQ form. Nothing is written unless the whole model translates.
 public enum ONNXExport {
+    /// Said of a constant that varies between traces: what usually made it, since the constant's
+    /// label names no op (argmax's indices were blamed on "the batch size" alone).
+    static let untraced =
+        " (values read from a tensor's numbers, such as argmax's indices, item() or a comparison's count, enter the trace as constants)"
+
     /// The batch sizes the model is traced at; what differs between the two depends on the batch.
     static let tracedBatches = (2, 3)
 

@@ -198,8 +198,11 @@ final class Functional: Layer {
         let total = try x.reshaped([batch, 2, 2, 6]).flattened(from: 2).sum(axes: [1, 2]).reshaped([batch, 1])
         // A mean over the batch: ReduceMean reads the batch size at run time (a scale by 1/batch would fix it).
         let centered = try joined - joined.mean(axes: [0], keepDims: true)
+        // `%` as torch.remainder: the divisor's sign, either sign of divisor.
+        let remainders = try Variable.concat(
+            [joined.remainder(Variable.scalar(0.7)), (joined * 3).remainder(Variable.scalar(-0.3))], axis: 1)
         return try Variable.concat(
-            [soft, logSoft, stats, picked, smooth, unequal, waves, normed, total, centered], axis: 1)
+            [soft, logSoft, stats, picked, smooth, unequal, waves, normed, total, centered, remainders], axis: 1)
     }
 }
 

@@ -73,7 +73,7 @@ final class ONNXExportTests: XCTestCase {
         let slices = graph.node.filter { $0.opType == "Slice" }
         XCTAssertEqual(slices.map { int64s(graph, $0.input[1]) }, [[0, 1], [0, 14]])
         XCTAssertEqual(slices.map { int64s(graph, $0.input[2]) }, [[Int64.max, 17], [Int64.max, 18]])
-        XCTAssertEqual(graph.output[0].type.tensorType.shape?.dim, ["batch", 78])
+        XCTAssertEqual(graph.output[0].type.tensorType.shape?.dim, ["batch", 98])
     }
 
     func testLayerNormWithoutWeightGetsAScaleOfOnes() throws {

@@ -335,7 +335,7 @@ final class TorchModule {
                     throw TensorError(
                         .argument, "export_torch",
                         "the constant \(main.label(of: source)) differs between \(variation.what)s or inputs: it was computed "
-                            + "outside the traced operations, so model.py would hold the example's values")
+                            + "outside the traced operations, so model.py would hold the example's values" + ONNXExport.untraced)
                 }
             }
             if let name = main.constantNames[i] { return "self.get_buffer(\(Python.string(name)))" }

@@ -126,7 +126,8 @@ extension Builtins {
             "transpose",
             [.init("x", .tensor), .init("dim0", .wholeNumber(), .number(-2)), .init("dim1", .wholeNumber(), .number(-1))],
             category: "tensor",
-            summary: "Two axes swapped (the last two by default). A vector has one axis: refused, as torch.transpose does.",
+            summary:
+                "Two axes swapped (the last two by default). A vector has one axis and is refused (torch.transpose(v, -2, -1) is an error too; v.T gives it back).",
             example: "transpose(w)"
         ) { call in
             let x = try call.tensor("x")

@@ -153,3 +153,9 @@ public struct DiagnosticRenderer {
         return out
     }
 }
+
+/// A diagnostic quoted inside another message (an export's report of why a length stays fixed):
+/// its message, not the structure's dump.
+extension Diagnostic: CustomStringConvertible {
+    public var description: String { message }
+}
