@@ -18,7 +18,7 @@ public enum ONNXExport {
     /// Said of a constant that varies between traces: what usually made it, since the constant's
     /// label names no op (argmax's indices were blamed on "the batch size" alone).
     static let untraced =
-        " (values read from a tensor's numbers, such as argmax's indices, item() or a comparison's count, enter the trace as constants)"
+        "; a value computed from the input outside tensor ops (argmax's indices, item(), a tensor made from x.shape) enters the trace as a constant"
 
     /// The batch sizes the model is traced at; what differs between the two depends on the batch.
     static let tracedBatches = (2, 3)

@@ -139,6 +139,8 @@ final class ONNXExportLanguageTests: XCTestCase {
                 "the sequence length is fixed at 4: export: the constant const [4, 1] read by node 'mul' (op mul) is "
                     + "[4, 1] at length 4 and [3, 1] at length 3: made from the sequence length, it cannot be written with "
                     + "a dynamic sequence length (of such constants, the positions 0..<T and a causal mask can)"
+                    + "; a value computed from the input outside tensor ops (argmax's indices, item(), a tensor made from "
+                    + "x.shape) enters the trace as a constant"
             ])
     }
 

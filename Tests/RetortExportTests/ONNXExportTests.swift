@@ -139,7 +139,8 @@ final class ONNXExportTests: XCTestCase {
             XCTAssertEqual(
                 "\($0)",
                 "export: the constant const [2, 3] read by node 'add' (op add) is [2, 3] at batch 2 and [3, 3] at batch 3: "
-                    + "made from the batch size, it cannot be written with a dynamic batch")
+                    + "made from the batch size, it cannot be written with a dynamic batch; a value computed from the input "
+                    + "outside tensor ops (argmax's indices, item(), a tensor made from x.shape) enters the trace as a constant")
         }
         XCTAssertThrowsError(try export(Sequential([InputValued()]), row: [3])) {
             XCTAssertTrue("\($0)".contains("changes with the input's values"), "\($0)")

@@ -3,7 +3,8 @@ public final class History {
     public var name: String
     public var epochs: [Int] = []
     public var series: [(name: String, values: [Double])] = [("loss", [])]
-    /// Set when training stopped early (an interrupt, an error in the loss), saying where (`StopPlace`).
+    /// Set when training stopped early (an interrupt, or an error once the run had changed the
+    /// model), saying where (`StopPlace`).
     public var stoppedAt: String?
 
     public init(name: String) { self.name = name }

@@ -264,8 +264,7 @@ public final class Trainer {
             // checkpoint) ends the live display here; once the run has changed the model, the
             // history and the error's note say where it stopped, as an interrupt's does.
             if (error as? TrainingError)?.isInterrupt != true {
-                if case .unchanged = holds {
-                } else {
+                if holds.changedTheModel {
                     history.stoppedAt = place.description
                     stoppedAt = place.description
                 }

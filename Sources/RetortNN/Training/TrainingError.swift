@@ -22,6 +22,12 @@ public enum TrainingError: Error, CustomStringConvertible {
         /// The weights the last completed batch of this run made.
         case lastBatch
 
+        /// Whether the run changed the model (a batch trained, or a checkpoint restored).
+        public var changedTheModel: Bool {
+            if case .unchanged = self { return false }
+            return true
+        }
+
         /// What `name` holds, for the error or its note.
         public func said(of name: String) -> String {
             switch self {
