@@ -155,6 +155,8 @@ final class BuiltinCall {
     func value(_ name: String) -> Value { values[name] ?? .none }
     func range(of name: String) -> SourceRange { ranges[name] ?? range }
     func isGiven(_ name: String) -> Bool { if case .none = value(name) { return false }; return true }
+    /// Whether the call wrote this argument (a default, even one that is not none, was not).
+    func isWritten(_ name: String) -> Bool { ranges[name] != nil }
 
     /// The one shape of every argument's refusal: "`NAME` of BUILTIN must be EXPECTED, got VALUE",
     /// where EXPECTED is the parameter's declared type unless a check inside the builtin says more.

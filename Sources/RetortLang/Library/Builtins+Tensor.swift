@@ -127,12 +127,25 @@ extension Builtins {
             [.init("x", .tensor), .init("dim0", .wholeNumber(), .number(-2)), .init("dim1", .wholeNumber(), .number(-1))],
             category: "tensor",
             summary:
-                "Two axes swapped (the last two by default). A vector has one axis and is refused (torch.transpose(v, -2, -1) is an error too; v.T gives it back).",
+                "Two axes swapped (the last two by default). transpose(v) of a vector is refused (torch.transpose(v, -2, -1) is an error too; v.T gives it back); transpose(v, 0, 0) names its one axis twice and gives v, as torch's.",
             example: "transpose(w)"
         ) { call in
             let x = try call.tensor("x")
             // NumPy's v.T gives a vector back unchanged, so transpose(v) to make a column went on
             // silently with a row: matmul(transpose(v), v) was a dot product, not an outer one.
+            // Axes named explicitly on a vector are torch.transpose's: both its one axis, a no-op.
+            if x.value.rank < 2, call.isWritten("dim0") || call.isWritten("dim1") {
+                let axes = Swift.max(x.value.rank, 1)
+                for name in ["dim0", "dim1"] {
+                    let d = try call.int(name)
+                    guard -axes..<axes ~= d else {
+                        throw call.error(
+                            "\(name) \(d) is out of range for a tensor of shape \(formatShape(x.shape)) (-\(axes) to \(axes - 1))",
+                            kind: .shape, at: name)
+                    }
+                }
+                return call.value("x")
+            }
             guard x.value.rank >= 2 else {
                 let n = x.value.count
                 throw call.error(
