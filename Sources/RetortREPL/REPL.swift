@@ -72,12 +72,7 @@ public final class REPL {
         return 0
     }
 
-    func execute(_ code: String, name: String? = nil) {
-        _ = Interrupts.takeDuringWork()
-        let outcome = session.execute(code, name: name)
-        sink.endLine(interrupted: Interrupts.takeDuringWork())
-        show(outcome)
-    }
+    func execute(_ code: String, name: String? = nil) { show(sink.running { session.execute(code, name: name) }) }
 
     /// Shows a value, nothing, or the diagnostics on standard error.
     func show(_ outcome: Session.Outcome) {
@@ -94,7 +89,8 @@ public final class REPL {
 
     /// Handles a `:command` (shared with the notebook kernel: `Session.runCommand`); false means quit.
     func command(_ line: String) -> Bool {
-        switch session.runCommand(line) {
+        // `:load` and `:time` run code Ctrl-C can stop, as a line of code does.
+        switch sink.running({ session.runCommand(line) }) {
         case .quit:
             return false
         case .refused(let message):

@@ -49,9 +49,18 @@ public final class TerminalSink: OutputSink {
         write(text.hasSuffix("\n") ? text : text + "\n")
     }
 
+    /// Runs code Ctrl-C can interrupt, then ends an open progress line, or the line the terminal
+    /// echoed ^C on, so that an error, a result or the next prompt starts on a line of its own.
+    public func running<T>(_ work: () -> T) -> T {
+        _ = Interrupts.takeDuringWork()
+        let result = work()
+        endLine(interrupted: Interrupts.takeDuringWork())
+        return result
+    }
+
     /// Ends an open progress line, or the line the terminal echoed ^C on (`interrupted`), so that
     /// an error or the next prompt starts on a line of its own.
-    public func endLine(interrupted: Bool) {
+    func endLine(interrupted: Bool) {
         guard lineOpen || (interrupted && isTerminal) else { return }
         emit("\n")
         lineOpen = false

@@ -50,8 +50,7 @@ struct Run: ParsableCommand {
         let colour = isatty(STDERR_FILENO) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
         Interrupts.install { session.interrupt() }
         Interrupts.atPrompt = false
-        let outcome = session.execute(code, name: name) { value in sink.show(value) }
-        sink.endLine(interrupted: Interrupts.takeDuringWork())
+        let outcome = sink.running { session.execute(code, name: name) { value in sink.show(value) } }
         if case .failure(let diagnostics) = outcome {
             FileHandle.standardError.write(Data(session.render(diagnostics, colour: colour).utf8))
             if diagnostics.contains(where: \.isSyntax) { throw ExitCode(Run.syntaxError) }
