@@ -139,6 +139,18 @@ extension Builtins {
         return record
     }
 
+    /// What a stopped run's `last_history` holds: the epochs it finished, and a resumed
+    /// checkpoint's before them, counted apart so the run is not credited with the checkpoint's.
+    static func historyNote(epochs: Int, resumed: Int) -> String {
+        func count(_ n: Int) -> String { n == 1 ? "1 epoch" : "\(n) epochs" }
+        let finished = epochs - resumed
+        guard resumed > 0 else {
+            return "the \(count(finished)) it finished \(finished == 1 ? "is" : "are") in last_history (plot(last_history))"
+        }
+        let own = finished == 0 ? "none this run finished" : "\(finished == 1 ? "the 1" : "the \(finished)") this run finished"
+        return "last_history holds \(count(epochs)): \(resumed) from the checkpoint it resumed, \(own) (plot(last_history))"
+    }
+
     /// Runs a trainer, turning the ways a run stops into diagnostics at the call. A run that
     /// stops after finishing an epoch leaves its history in `last_history` (as Keras's fit returns
     /// its history when TerminateOnNaN stops it); the diagnostic says so.
@@ -158,9 +170,7 @@ extension Builtins {
             }
             interpreter.globals.define("last_history", .history(history))
             interpreter.stoppedRunHistory = history
-            let finished =
-                history.epochs.count == 1 ? "the 1 epoch it finished is" : "the \(history.epochs.count) epochs it finished are"
-            historyNote = ["\(finished) in last_history (plot(last_history))"]
+            historyNote = [Self.historyNote(epochs: history.epochs.count, resumed: trainer.resumedEpochs)]
         }
         do {
             return try trainer.run(name: model.name ?? "", random: call.interpreter, resume: resume)
@@ -174,7 +184,7 @@ extension Builtins {
             case .nonFiniteLoss(_, _, _, _, _, let weightsFinite):
                 let kept =
                     weightsFinite
-                    ? "\(name) keeps the weights of the last completed batch"
+                    ? trainer.holds.said(of: name)
                     : "\(name)'s weights are no longer finite: the update before overflowed"
                 throw call.interpreter.diagnostic(
                     .runtime, "\(error): \(trainer.task) stopped; \(kept)", at: call.range,

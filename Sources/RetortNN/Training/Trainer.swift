@@ -137,6 +137,9 @@ public final class Trainer {
     /// checkpoint restored), or nil; `holds` says what the model holds then.
     public private(set) var stoppedAt: String?
     public private(set) var holds: TrainingError.Holds = .unchanged
+    /// The epochs of the latest run's history that a resumed checkpoint brought (0: none), the rest
+    /// being the ones the run finished itself.
+    public private(set) var resumedEpochs = 0
 
     /// Trains for the settings' epochs (after those a resumed checkpoint covers) and returns the
     /// history. The model trains in train mode and goes back to the mode it had; `random`'s
@@ -144,6 +147,7 @@ public final class Trainer {
     public func run(name: String, random: RandomSource, resume: Bool = false) throws -> History {
         stoppedAt = nil
         holds = .unchanged
+        resumedEpochs = 0
         let history = History(name: name)
         self.history = history
         let batches = batchesPerEpoch
@@ -174,6 +178,7 @@ public final class Trainer {
             random.generator = generator
             onResume(reached)
             firstEpoch = (reached ?? 0) + 1
+            resumedEpochs = reached ?? 0
         }
         event(.started, firstEpoch - 1, 0, .nan)
         // Where the run is, for the live display's last word and the error's note when it stops,
