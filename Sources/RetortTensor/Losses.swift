@@ -16,7 +16,8 @@ extension Variable {
         case .mean: return try mean()
         case .batchmean:
             guard op == "kl_div" else { throw TensorError(.argument, op, "reduction 'batchmean' applies only to kl_div") }
-            return try sum() * (1 / Float(Swift.max(batch, 1)))
+            // An empty batch's KL per example is 0 / 0, a NaN as PyTorch's and as `mean` gives.
+            return try sum() * (1 / Float(batch))
         }
     }
 }
@@ -30,21 +31,22 @@ public enum Loss {
     /// then over the weights of the counted targets, as PyTorch's.
     public static func nll(
         _ logProbabilities: Variable, target targetVariable: Variable, weight: Tensor? = nil, ignoreIndex: Int? = nil,
-        reduction: Reduction = .mean
+        reduction: Reduction = .mean, op: String = "nll"
     ) throws -> Variable {
         if logProbabilities.value.rank > 2 {
             // Positions become rows, as cross-entropy's: [N, T, C] with [N, T] is [N·T, C] with [N·T].
             let leading = Array(logProbabilities.shape.dropLast())
             guard targetVariable.shape == leading else {
                 throw TensorError(
-                    .shape, "nll_loss",
+                    .shape, op,
                     "expected targets \(formatShape(leading)) for log-probabilities \(formatShape(logProbabilities.shape)), got \(formatShape(targetVariable.shape))"
                 )
             }
             let rows = leading.reduce(1, *)
             let loss = try nll(
                 try logProbabilities.reshaped([rows, logProbabilities.shape[leading.count]]),
-                target: try targetVariable.reshaped([rows]), weight: weight, ignoreIndex: ignoreIndex, reduction: reduction)
+                target: try targetVariable.reshaped([rows]), weight: weight, ignoreIndex: ignoreIndex, reduction: reduction,
+                op: op)
             return reduction == .none ? try loss.reshaped(leading) : loss
         }
         let logp = logProbabilities.value
@@ -52,13 +54,13 @@ public enum Loss {
         guard logp.rank == 2, target.shape == [logp.shape[0]] else {
             throw TensorError(
                 .shape,
-                "nll_loss",
+                op,
                 "expected log-probabilities [N, C] and targets [N], got \(formatShape(logp.shape)) and \(formatShape(target.shape))"
             )
         }
         let (n, classes) = (logp.shape[0], logp.shape[1])
         if let weight, weight.shape != [classes] {
-            throw TensorError(.shape, "nll_loss", "class weights \(formatShape(weight.shape)) do not match \(classes) classes")
+            throw TensorError(.shape, op, "class weights \(formatShape(weight.shape)) do not match \(classes) classes")
         }
         let ignored = ignoreIndex.map(Float.init)
         let labels: [Int] = try target.withUnsafeBufferPointer { t in
@@ -67,7 +69,7 @@ public enum Loss {
                 let value = t[i]
                 guard value == value.rounded(), value >= 0, value < Float(classes) else {
                     throw TensorError(
-                        .value, "nll_loss",
+                        .value, op,
                         "target class \(target.indexProblem(value, below: classes)) at position \(i)\(ignoreIndex.map { " (\($0) is ignored)" } ?? "")"
                     )
                 }
@@ -91,7 +93,7 @@ public enum Loss {
             return [gx, nil]
         }
         guard reduction == .mean, weight != nil || ignoreIndex != nil else {
-            return try perSample.reduced(reduction, batch: n, op: "nll_loss")
+            return try perSample.reduced(reduction, batch: n, op: op)
         }
         // PyTorch's weighted mean: the sum over the counted targets' weights (0 when none count, a
         // NaN as PyTorch gives, so an all-ignored batch is not silently a zero loss).
@@ -135,7 +137,8 @@ public enum Loss {
         let n = logits.shape[0]
         let logp = try logits.logSoftmax(axis: 1)
         if target.shape == [n] {
-            let hard = try nll(logp, target: target, weight: weight, ignoreIndex: ignoreIndex, reduction: reduction)
+            let hard = try nll(
+                logp, target: target, weight: weight, ignoreIndex: ignoreIndex, reduction: reduction, op: "cross_entropy")
             guard labelSmoothing > 0 else { return hard }
             guard weight == nil else {
                 throw TensorError(
@@ -166,15 +169,15 @@ public enum Loss {
 
     /// Mean squared error.
     public static func mse(_ input: Variable, _ target: Variable, reduction: Reduction = .mean) throws -> Variable {
-        try checkSameShape(input, target, op: "mse_loss")
+        try checkSameShape(input, target, op: "mse")
         let d = try input - target
-        return try (d * d).reduced(reduction, batch: 0, op: "mse_loss")
+        return try (d * d).reduced(reduction, batch: 0, op: "mse")
     }
 
     /// Mean absolute error.
     public static func l1(_ input: Variable, _ target: Variable, reduction: Reduction = .mean) throws -> Variable {
-        try checkSameShape(input, target, op: "l1_loss")
-        return try (input - target).abs().reduced(reduction, batch: 0, op: "l1_loss")
+        try checkSameShape(input, target, op: "l1")
+        return try (input - target).abs().reduced(reduction, batch: 0, op: "l1")
     }
 
     /// KL(target ‖ q) where `input` holds log q and `target` holds probabilities p:
@@ -198,17 +201,30 @@ public enum Loss {
     public static func binaryCrossEntropyWithLogits(_ logits: Variable, _ target: Variable, reduction: Reduction = .mean) throws
         -> Variable
     {
-        try checkSameShape(logits, target, op: "binary_cross_entropy_with_logits")
+        try checkSameShape(logits, target, op: "bce_with_logits")
         let (x, y) = (logits.value, target.value)
-        let pointwise = x.zip3(y, y) { xi, yi, _ in Swift.max(xi, 0) - xi * yi + log1pf(expf(-Swift.abs(xi))) }
+        let pointwise = x.zip3(y, y) { xi, yi, _ in
+            guard xi.isInfinite else { return Swift.max(xi, 0) - xi * yi + log1pf(expf(-Swift.abs(xi))) }
+            // The limit at an infinite logit is c·|x|, c = 1 − y at +∞ and y at −∞: +∞ for a wrong
+            // hard target, 0 for a right one (the formula gave ∞ − ∞ or ∞ · 0, a NaN).
+            let c = xi > 0 ? 1 - yi : yi
+            return c == 0 ? 0 : c * .infinity
+        }
         let v = Variable.make(pointwise, [logits, target], op: Op("bce_with_logits_pointwise")) { g in
             [x.zip3(y, g) { xi, yi, gi in gi * (sigmoidScalar(xi) - yi) }, try! -(g * x)]
         }
-        return try v.reduced(reduction, batch: 0, op: "binary_cross_entropy_with_logits")
+        return try v.reduced(reduction, batch: 0, op: "bce_with_logits")
     }
 
     /// Cosine similarity along `axis`: a·b / (max(‖a‖, ε) · max(‖b‖, ε)).
     public static func cosineSimilarity(_ a: Variable, _ b: Variable, axis: Int = 1, eps: Float = 1e-8) throws -> Variable {
+        let rank = Swift.max(a.value.rank, b.value.rank)
+        guard (-rank..<Swift.max(rank, 1)).contains(axis) else {
+            throw TensorError(
+                .shape, "cosine_similarity",
+                "axis \(axis) is out of range for \(formatShape(a.shape)) and \(formatShape(b.shape))"
+                    + (rank == 1 ? " (of two vectors: axis: 0)" : ""))
+        }
         let ab = try (a * b).sum(axes: [axis])
         return try ab / (clampedNorm(a, axes: [axis], eps: eps) * clampedNorm(b, axes: [axis], eps: eps))
     }

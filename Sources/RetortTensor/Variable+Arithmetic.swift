@@ -84,10 +84,14 @@ extension Variable {
         let (x, y) = (value, other.value)
         let out = larger ? try x.maximum(y) : try x.minimum(y)
         return Variable.make(out, [self, other], op: Op(op)) { g in
-            let share = try! x.zip(y, op: op) { a, b in a == b ? 0.5 : ((a > b) == larger ? 1 : 0) }
+            // PyTorch's rule: a tie splits the gradient, and each side gets it unless it lost, so
+            // at a NaN (neither larger nor equal) both do, as the NaN output depends on both.
+            func share(_ mine: Float, _ theirs: Float) -> Float {
+                mine == theirs ? 0.5 : (larger ? mine < theirs : mine > theirs) ? 0 : 1
+            }
             return [
-                try! (g * share).summed(toShape: x.shape),
-                try! (g * share.map { 1 - $0 }).summed(toShape: y.shape),
+                try! (g * x.zip(y, op: op) { a, b in share(a, b) }).summed(toShape: x.shape),
+                try! (g * x.zip(y, op: op) { a, b in share(b, a) }).summed(toShape: y.shape),
             ]
         }
     }

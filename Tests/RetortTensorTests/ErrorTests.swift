@@ -37,7 +37,13 @@ final class ErrorTests: XCTestCase {
         assertError(try a.selecting(axis: 1, index: 64), "select: index 64 is out of range for axis 1 of size 64 in [32, 64]")
         assertError(
             try Loss.crossEntropy(Variable(.zeros([2, 3])), target: Variable(Tensor([0, 3]))),
-            "nll_loss: target class 3 is outside 0..<3 at position 1 (-1 is ignored)")
+            "cross_entropy: target class 3 is outside 0..<3 at position 1 (-1 is ignored)")
+        assertError(
+            try Loss.nll(Variable(.zeros([2, 3])), target: Variable(Tensor([0, 3]))),
+            "nll: target class 3 is outside 0..<3 at position 1")
+        assertError(
+            try Loss.cosineSimilarity(Variable(Tensor([1, 2, 3])), Variable(Tensor([1, 2, 3]))),
+            "cosine_similarity: axis 1 is out of range for [3] and [3] (of two vectors: axis: 0)")
         assertError(try Tensor([0.5]).oneHot(classes: 2), "one_hot: label 0.5 is not a whole number in 0..<2 at position 0")
         assertError(try Tensor([0, 3]).oneHot(classes: 3), "one_hot: label 3 is outside 0..<3 at position 1")
     }

@@ -166,8 +166,17 @@ final class BuiltinCall {
         let given = value ?? self.value(name)
         return interpreter.diagnostic(
             .type,
-            "`\(name)` of \(builtin.name) must be \(expected), got \(describeShort(given))\(Self.firstOutlier(given, for: type))",
+            "`\(name)` of \(builtin.name) must be \(expected), got \(describeShort(given))\(Self.firstOutlier(given, for: type))"
+                + Self.torchHabit(builtin.name, name, given),
             at: place ?? range(of: name))
+    }
+
+    /// A PyTorch call that reads the same but means another builtin here: torch.min(a, b) of two
+    /// tensors is the elementwise minimum, which min(a, b) would take as an axis.
+    private static func torchHabit(_ builtin: String, _ name: String, _ value: Value) -> String {
+        guard builtin == "min" || builtin == "max", name == "axis", case .tensor = value else { return "" }
+        let (word, pair) = builtin == "min" ? ("smaller", "minimum") : ("larger", "maximum")
+        return "; for the elementwise \(word) of two tensors (torch.\(builtin)(a, b)) write \(pair)(a, b)"
     }
 
     /// For a list of numbers that should be whole (and at least a minimum): which one is not,

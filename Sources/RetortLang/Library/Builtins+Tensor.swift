@@ -236,6 +236,10 @@ extension Builtins {
             summary: "Values limited to [min, max].", example: "clamp(p, min: 1e-7, max: 1)"
         ) { call in
             let x = try call.tensor("x")
+            guard call.isGiven("min") || call.isGiven("max") else {
+                // As torch.clamp: a clamp with no bound is a mistake (a bound left out), not x.
+                throw call.error("needs min:, max: or both (clamp(x, min: 0))", kind: .argument)
+            }
             return .tensor(
                 x.clamp(min: try call.ifGiven("min", call.float), max: try call.ifGiven("max", call.float)))
         },
