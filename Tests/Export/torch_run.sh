@@ -5,8 +5,9 @@
 #      and give Retort's outputs at two batch sizes (TorchExportTests writes them, check_torch_models.py runs them);
 #   2. exported runs (Tests/Export/torch_runs.rt) on the digits: kd with T 4 and alpha 0.7; kd with
 #      alpha: ramp(0.2, 0.8), a batch-norm teacher, adamw with warm-up and cosine, clipping; a fit
-#      with sgd and step_lr; a fit whose loss uses every builtin the translation knows; and a fit on
-#      token labels [N, T] - each run as `python train.py` and as `torchrun --standalone
+#      with sgd and step_lr; a fit whose loss uses every builtin the translation knows; a fit on
+#      token labels [N, T]; kd with a layer the student shares with its teacher (frozen); kd on
+#      names (labels -1 past each name's end: scaled by labelled tokens); a summed loss - each run as `python train.py` and as `torchrun --standalone
 #      --nproc-per-node 2 train.py` (gloo on the CPU) ends within 1e-4 of Retort's own run of the
 #      same call (weights relative to the largest, and the loss history);
 #   3. Retort loads the students PyTorch trained.
@@ -51,7 +52,7 @@ two_processes() {
     (cd "$out/$1" && "${torchrun[@]}" --standalone --nproc-per-node 2 train.py >train-2.log 2>&1)
 }
 status=0
-for run in kd schedule fit ops tokens; do
+for run in kd schedule fit ops tokens shared names sum; do
     (cd "$out/$run" && "$py" train.py >train-1.log 2>&1) || { cat "$out/$run/train-1.log"; exit 1; }
     "$py" Tests/Export/compare_torch_run.py "$out/$run" "1 process" || status=1
     rm "$out/$run/student.safetensors" "$out/$run/history.json"

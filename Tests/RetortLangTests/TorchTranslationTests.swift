@@ -85,6 +85,74 @@ final class TorchTranslationTests: XCTestCase {
         XCTAssertTrue(train.contains("CosineAnnealingLR(T_max=10"), train)
     }
 
+    /// train.py's SCALING after an export, and what the export said.
+    func scaling(_ code: String, _ export: String) throws -> (scaling: String, said: String, train: String) {
+        let sink = CollectingSink()
+        let session = Session(sink: sink, seed: 4)
+        run(session, code)
+        run(session, export.replacingOccurrences(of: "DIR", with: "\"\(folder)\""))
+        let train = try String(contentsOfFile: folder + "/train.py", encoding: .utf8)
+        let line = train.split(separator: "\n").first { $0.hasPrefix("SCALING = ") }
+        return (String(line?.dropFirst("SCALING = ".count) ?? ""), sink.text, train)
+    }
+
+    /// Each process's loss is scaled as the loss reduces, found by running it on the first batches
+    /// and their parts: the data's shape alone scaled kd on sequences (-1 past each name's end) by
+    /// examples and a summed loss by its share, and both trained other weights under torchrun.
+    func testTheScalingUnderTorchrunIsFoundByRunningTheLoss() throws {
+        XCTAssertEqual(try scaling(setup, "export_torch(DIR, student, on: data, batch: 8)").scaling, #""examples""#)
+        let summed = "export_torch(DIR, student, on: data, batch: 8, loss: fn(s, y) = cross_entropy(s, y, reduction: \"sum\"))"
+        XCTAssertEqual(try scaling(setup, summed).scaling, #""sum""#)
+        let names = """
+            let v = vocab(names())
+            let seqs = sequences(take(names(), 60), v, block: 12)
+            let teacher = gpt(vocab: v, block: 12, layers: 1, heads: 2, width: 16)
+            let student = gpt(vocab: v, block: 12, layers: 1, heads: 2, width: 8)
+            let _t = fit(teacher, seqs, epochs: 3, batch: 16, opt: adam(lr: 1e-2), quiet: true)
+            """
+        let kd = try scaling(names, "export_torch(DIR, student, from: teacher, on: seqs, batch: 16)")
+        XCTAssertEqual(kd.scaling, #""tokens""#)
+        XCTAssertFalse(kd.said.contains("cannot reproduce"), kd.said)
+        // An unmasked mean over every position is a mean over examples, whatever the labels.
+        let unmasked = try scaling(
+            names,
+            "export_torch(DIR, student, from: teacher, on: seqs, batch: 16, loss: fn(s, t, y) = mse(softmax(s), softmax(t)))")
+        XCTAssertEqual(unmasked.scaling, #""examples""#)
+        // A mean over tokens and one over examples together: neither holds, and the export says so.
+        let mixed = try scaling(
+            names,
+            "export_torch(DIR, student, from: teacher, on: seqs, batch: 16, loss: fn(s, t, y) = soft_kd(s, t, y) + 1000 * mse(softmax(s), softmax(t)))"
+        )
+        XCTAssertTrue(
+            mixed.said.contains("export_torch: under torchrun, train.py cannot reproduce this loss exactly"), mixed.said)
+        XCTAssertEqual(mixed.scaling, #""tokens""#)
+    }
+
+    /// The probe runs the models in eval mode and gives each its own mode back.
+    func testTheScalingProbeLeavesTheModelsModes() throws {
+        let session = Session(sink: CollectingSink())
+        run(session, setup + "\neval(teacher)")
+        run(session, "export_torch(\"\(folder)\", student, from: teacher, on: data, batch: 8)")
+        let modes = run(session, "[str(student), str(teacher)]")?.displayText ?? ""
+        XCTAssertTrue(modes.contains("train mode"), modes)
+        XCTAssertTrue(modes.contains("eval mode"), modes)
+    }
+
+    /// A layer the student shares with its teacher is frozen in train.py, as distill freezes it.
+    func testALayerSharedWithTheTeacherIsFrozenInTrainPy() throws {
+        let code = """
+            let data = blobs(n: 30, seed: 2)
+            let trunk = linear(2, 8)
+            let teacher = sequential(trunk, relu, linear(8, 3))
+            let student = sequential(trunk, relu, linear(8, 3))
+            """
+        let result = try scaling(code, "export_torch(DIR, student, from: teacher, on: data, batch: 8)")
+        XCTAssertTrue(result.train.contains(#"FROZEN = ["0.weight", "0.bias"]"#), result.train)
+        XCTAssertTrue(
+            result.said.contains("export_torch: student shares 0.weight, 0.bias with its teacher; train.py freezes them"),
+            result.said)
+    }
+
     func testTheOrdersAreTheRunsAndTheSessionsGeneratorIsNotAdvanced() throws {
         let session = Session(sink: CollectingSink(), seed: 9)
         run(session, setup)

@@ -38,6 +38,8 @@ public enum TorchExport {
         case examples
         /// By its share of the batch's labelled tokens (labels other than −1): exact for a mean over them.
         case tokens
+        /// By the number of processes, each process's share of the batch being its own: exact for a sum.
+        case sum
     }
 
     /// Everything one export writes.

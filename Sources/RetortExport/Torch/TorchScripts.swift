@@ -134,7 +134,9 @@ enum TorchScripts {
             \(teacherList)
             # How each process's loss is scaled so the averaged gradient is the whole batch's:
             # "examples" by its share of the batch's examples (exact for losses that are means over
-            # examples), "tokens" by its share of the labelled tokens (exact for means over them).
+            # examples), "tokens" by its share of the labelled tokens (exact for means over them),
+            # "sum" by the number of processes (exact for sums). Retort chose it by running the loss
+            # on the first batches and on their halves.
             SCALING = \(Python.string(job.scaling.rawValue))
 
 
@@ -192,6 +194,8 @@ enum TorchScripts {
             def share_scale(share, batch, y, world):
                 \"\"\"This process's loss factor: its share of the batch (examples or labelled tokens), times the
                 number of processes, since DistributedDataParallel averages their gradients.\"\"\"
+                if SCALING == "sum":
+                    return float(world) if len(share) else 0.0
                 if SCALING == "tokens":
                     local, total = (y[share] != -1).sum().item(), (y[batch] != -1).sum().item()
                 else:
@@ -209,7 +213,9 @@ enum TorchScripts {
                     torch.cuda.set_device(device)
                 if world > 1:
                     dist.init_process_group("nccl" if cuda else "gloo")
-                torch.manual_seed(0)  # dropout masks only: Retort's cannot be reproduced here
+                # Dropout masks only (Retort's cannot be reproduced here); one seed per process, so the
+                # processes draw independent masks for their shares of the batch.
+                torch.manual_seed(rank)
                 retort_loss.DEVICE = device
 
                 data = load_safetensors(os.path.join(HERE, "data.safetensors"))
@@ -313,6 +319,15 @@ enum TorchScripts {
             """
     }
 
+    /// What each process's loss is scaled by, for the README.
+    static func shareText(_ scaling: TorchExport.Scaling) -> String {
+        switch scaling {
+        case .examples: return "its share of the batch's examples times the number of processes"
+        case .tokens: return "its share of the batch's labelled tokens times the number of processes"
+        case .sum: return "the number of processes (each process's sum is its share of the batch's)"
+        }
+    }
+
     /// Which losses the scaling makes exact under torchrun.
     static func exactness(_ scaling: TorchExport.Scaling) -> String {
         switch scaling {
@@ -320,7 +335,10 @@ enum TorchScripts {
             return "means over examples (kd, soft_kd, reverse_kd, dkd, cross-entropy on classes, mse, "
                 + "kl_div with batchmean or mean, and sums of them)"
         case .tokens:
-            return "means over labelled tokens (cross-entropy of [N, T, V] logits against [N, T] labels, -1 not counted)"
+            return "means over labelled tokens (cross-entropy of [N, T, V] logits against [N, T] labels, -1 not counted; "
+                + "kd, reverse_kd, jsd and the other masked means on sequences)"
+        case .sum:
+            return "sums over the batch's examples (reduction: \"sum\")"
         }
     }
 
@@ -369,8 +387,8 @@ enum TorchScripts {
             `\(job.isDistillation ? "distill" : "fit")(...)` called right after `export_torch(...)` takes the same batches.
 
             With one process the student ends as Retort's does, within float rounding. Under torchrun
-            each global batch is split among the processes and each process's loss is scaled by its
-            share of the batch's \(job.scaling == .examples ? "examples" : "labelled tokens") times the number of processes, so the averaged
+            each global batch is split among the processes and each process's loss is scaled by
+            \(shareText(job.scaling)), so the averaged
             gradient is the whole batch's. That is exact for losses that are \(exactness(job.scaling)).
 
             It cannot hold for dropout (PyTorch draws other masks); for batch norm in train mode under

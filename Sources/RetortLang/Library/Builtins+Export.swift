@@ -11,14 +11,17 @@ extension Builtins {
         state-dict names, at any batch size and, for a language model, any length up to its block; other sizes raise a \
         ValueError), loss.py (the loss translated from its Retort source: the prelude's losses and your own \
         functions, if, let, calls, term, the builtin tensor ops; schedules as functions of p), train.py (the same batches \
-        in the same order, the optimizer and its rate rule per step, clip, the teachers frozen in eval mode; one process, \
-        or DistributedDataParallel under torchrun, NCCL on CUDA and gloo otherwise, each process's loss scaled by its \
-        share of the batch so the averaged gradient is the whole batch's), data.safetensors, the weights and a README. \
+        in the same order, the optimizer and its rate rule per step, clip, the teachers frozen in eval mode and the \
+        layers the student shares with one frozen as distill freezes them; one process, or DistributedDataParallel under \
+        torchrun, NCCL on CUDA and gloo otherwise, each process's loss scaled so the averaged gradient is the whole \
+        batch's: by its share of the examples, of the labelled tokens, or by the number of processes for a sum, whichever \
+        makes the parts of the first batches add up to the whole when the loss is run on them here; a warning when none \
+        does), data.safetensors, the weights and a README. \
         Batch orders: each epoch's order is drawn from a copy of the session's random generator at the time of the call, \
         so the same distill(...) or fit(...) right after export_torch(...) takes the same batches (the session's generator \
         is not advanced). The result equals Retort's run within float rounding in one process, and under torchrun for \
-        losses that are means over examples (kd, soft_kd, reverse_kd, dkd, cross-entropy, mse, kl_div; a fit on sequences: \
-        means over labelled tokens); not for dropout (other masks), batch norm in train mode under torchrun (each process's \
+        losses that are means over examples (kd, soft_kd, reverse_kd, dkd, cross-entropy, mse, kl_div), means over \
+        labelled tokens (the same losses on sequences) or sums; not for dropout (other masks), batch norm in train mode under torchrun (each process's \
         own statistics), or a bias just before a batch norm in train mode (its gradient is rounding noise that Adam scales \
         up; the model computes the same). A loss that cannot be translated is refused, naming the operation and its place. The folder is \
         written under a temporary name beside it and renamed at the end: a failure leaves nothing half-written.
@@ -70,8 +73,14 @@ extension Builtins {
         let directory = try call.string("dir")
         let student = try call.model("student")
         let data = try call.examples("on", for: "train on")
-        for name in ["validation", "checkpoint"] where call.isGiven(name) {
-            throw call.error("\(name): is not exported (train.py records the training loss per epoch in history.json)", at: name)
+        if call.isGiven("validation") {
+            throw call.error(
+                "validation: is not exported (train.py records the training loss per epoch in history.json)", at: "validation")
+        }
+        if call.isGiven("checkpoint") {
+            throw call.error(
+                "checkpoint: is not exported (train.py runs every epoch in one go and saves student.safetensors at the end)",
+                at: "checkpoint")
         }
         if try call.bool("resume") { throw call.error("resume: is not exported", at: "resume") }
         let distilling = call.isGiven("from")
@@ -145,6 +154,21 @@ extension Builtins {
             )
         }
 
+        // Layers the student shares with a teacher: distill freezes them with the teacher (and warns),
+        // so train.py, whose student holds its own copy, must not train them either.
+        let teacherParameters = Set(teachers.flatMap { $0.network.parameters.map(ObjectIdentifier.init) })
+        let shared = student.network.namedParameters.filter {
+            $0.variable.requiresGrad && teacherParameters.contains(ObjectIdentifier($0.variable))
+        }.map(\.name)
+        let frozen = student.network.namedParameters.filter { !$0.variable.requiresGrad }.map(\.name) + shared
+        if !shared.isEmpty {
+            call.interpreter.sink.writeError(
+                "export_torch: \(student.name ?? "the student") shares \(shared.joined(separator: ", ")) with its teacher; train.py freezes them, as distill does (clone the teacher's layers to train them)\n"
+            )
+        }
+        let (scaling, scalingWarning) = try torchScaling(
+            call, student: student, teachers: teachers, weights: weights, loss: loss, data: data, order: orders.first ?? [],
+            batch: batch)
         let job = TorchExport.Job(
             student: student.network, teachers: teachers.map(\.network), teacherWeights: weights, data: data, orders: orders,
             lossSource: lossSource,
@@ -154,8 +178,7 @@ extension Builtins {
                 betas: optimizer.betas, weightDecay: optimizer.weightDecay, momentum: optimizer.momentum,
                 nesterov: optimizer.nesterov, schedule: optimizer.schedule),
             epochs: epochs, batch: batch, clip: try call.ifGiven("clip", call.number),
-            scaling: !distilling && !call.isGiven("loss") && data.y.rank >= 2 ? .tokens : .examples,
-            frozen: student.network.namedParameters.filter { !$0.variable.requiresGrad }.map(\.name), call: callText,
+            scaling: scaling, frozen: frozen, call: callText,
             studentSummary: summary(student, role: "the student"),
             teacherSummaries: teachers.map { summary($0, role: "a teacher") })
         let report: TorchExport.Report
@@ -164,6 +187,7 @@ extension Builtins {
         } catch let e as TensorError {
             throw call.error(e.message, kind: .runtime, at: e.message.hasPrefix("cannot write") ? "dir" : nil)
         }
+        if let scalingWarning { call.interpreter.sink.writeError(scalingWarning) }
         call.interpreter.sink.write(
             "export_torch: wrote \(directory) (\(report.files.joined(separator: ", "))); run python \(directory)/train.py, or torchrun --standalone --nproc-per-node 2 \(directory)/train.py\n"
         )

@@ -247,6 +247,16 @@ extension Builtins {
         }
     }
 
+    /// What a distillation loss gets as its teacher argument: one teacher's logits, or several
+    /// teachers' as a record of their logits and weights (equal unless given), which the prelude's
+    /// kd, soft_kd and multi_kd average.
+    static func teacherValue(_ logits: [Tensor], weights: [Double]?) -> Value {
+        guard logits.count != 1 else { return .tensor(Variable(logits[0])) }
+        let w = weights ?? Array(repeating: 1 / Double(logits.count), count: logits.count)
+        return .record(
+            Record([("logits", .list(logits.map { .tensor(Variable($0)) })), ("weights", .list(w.map { .number($0) }))]))
+    }
+
     /// Calls a user's loss with positional arguments and any extra named ones; a function among the
     /// extra arguments is a schedule, called with the training progress in [0, 1].
     static func callLoss(_ call: BuiltinCall, _ loss: Value, _ positional: [Value], x: Variable, progress: Double) throws
@@ -402,19 +412,11 @@ extension Builtins {
                     if let cached, let indices { return cached[i].rows(indices) }
                     return try GradMode.withoutGradients { try context.forward(t, x).value }
                 }
-                let teacherValue: Value
-                if logits.count == 1 {
-                    teacherValue = .tensor(Variable(logits[0]))
-                } else {
-                    let w = weights ?? Array(repeating: 1 / Double(logits.count), count: logits.count)
-                    teacherValue = .record(
-                        Record([
-                            ("logits", .list(logits.map { .tensor(Variable($0)) })), ("weights", .list(w.map { .number($0) })),
-                        ]))
-                }
                 let output = try context.forward(student, x)
                 return (
-                    try callLoss(call, loss, [.tensor(output), teacherValue, .tensor(Variable(y))], x: x, progress: progress),
+                    try callLoss(
+                        call, loss, [.tensor(output), teacherValue(logits, weights: weights), .tensor(Variable(y))], x: x,
+                        progress: progress),
                     output
                 )
             }
