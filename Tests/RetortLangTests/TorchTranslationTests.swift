@@ -118,14 +118,38 @@ final class TorchTranslationTests: XCTestCase {
             names,
             "export_torch(DIR, student, from: teacher, on: seqs, batch: 16, loss: fn(s, t, y) = mse(softmax(s), softmax(t)))")
         XCTAssertEqual(unmasked.scaling, #""examples""#)
-        // A mean over tokens and one over examples together: neither holds, and the export says so.
+        // A mean over tokens and one over examples together: neither holds, and the export says so
+        // (a loss of the user's own then falls back to examples).
         let mixed = try scaling(
             names,
             "export_torch(DIR, student, from: teacher, on: seqs, batch: 16, loss: fn(s, t, y) = soft_kd(s, t, y) + 1000 * mse(softmax(s), softmax(t)))"
         )
         XCTAssertTrue(
             mixed.said.contains("export_torch: under torchrun, train.py cannot reproduce this loss exactly"), mixed.said)
-        XCTAssertEqual(mixed.scaling, #""tokens""#)
+        XCTAssertEqual(mixed.scaling, #""examples""#)
+    }
+
+    /// Where the probe cannot split a batch (batch 1), a regression's targets of −1 are targets:
+    /// scaled by examples (scaled by labelled tokens, a batch of one −1 target trained nothing).
+    /// And a term a schedule weighs 0 at the first batch is seen at p = 0.5 and 1.
+    func testTheScalingProbeSeesRegressionTargetsAndScheduledTerms() throws {
+        let regression = """
+            let x = randn([40, 4])
+            let y = where(randn([40, 1]) > 0, ones([40, 1]), -ones([40, 1]))
+            let data = dataset(x, y)
+            let student = mlp([4, 8, 1])
+            """
+        XCTAssertEqual(
+            try scaling(regression, "export_torch(DIR, student, on: data, batch: 1, loss: fn(s, y) = mse(s, y))").scaling,
+            #""examples""#)
+        let scheduled =
+            setup + """
+
+                fn mixed(s, t, y, a) = (1 - a) * cross_entropy(s, y) + a * kl_div(log_softmax(s), softmax(t), reduction: "sum") / 16
+                """
+        let ramped = try scaling(
+            scheduled, "export_torch(DIR, student, from: teacher, on: data, batch: 8, loss: mixed, a: ramp(0, 0.9))")
+        XCTAssertTrue(ramped.said.contains("train.py cannot reproduce this loss exactly"), ramped.said)
     }
 
     /// The probe runs the models in eval mode and gives each its own mode back.

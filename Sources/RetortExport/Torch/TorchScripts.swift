@@ -136,7 +136,8 @@ enum TorchScripts {
             # "examples" by its share of the batch's examples (exact for losses that are means over
             # examples), "tokens" by its share of the labelled tokens (exact for means over them),
             # "sum" by the number of processes (exact for sums). Retort chose it by running the loss
-            # on the first batches and on their halves.
+            # on the first batches and on two splits of each (halves, and one example against the
+            # rest), at the training progress p = 0, 0.5 and 1.
             SCALING = \(Python.string(job.scaling.rawValue))
 
 
