@@ -119,6 +119,15 @@ final class LoaderTests: XCTestCase {
             ("1,2,0\n1e40,2,1\n", "big.csv:2:1: '1e40' is beyond float32's range"),
             ("1,2,0\n0x10,2,1\n", "hex.csv:2:1: '0x10' is not a number"),
             ("1,2,0\n3,4,2.0000001\n", "label.csv:2:3: label '2.0000001' is not a class index"),
+            // pandas' to_csv of unnamed columns and a named text label: read as data, the header
+            // became a class of its own and renumbered the others.
+            (
+                "0,1,species\n1,2,setosa\n3,4,versicolor\n",
+                "pandasnames.csv:1: the first row 0,1,species may be pandas' column names (0, 1, ... and 'species') or data"
+            ),
+            ("1,2,0\nnan,2,1\n", "nan.csv:2:1: 'nan' is not a finite number (a missing value?"),
+            ("1,2,0\n3,-inf,1\n", "inf.csv:2:2: '-inf' is not a finite number"),
+            ("1,2,0\n3,4,20000001\n", "biglabel.csv:2:3: label '20000001' is not a class index (at most 16777216"),
         ]
         for (text, message) in cases {
             let name = String(message.prefix { $0 != ":" })
@@ -200,6 +209,23 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(data.x, try Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6]))
         XCTAssertEqual(data.y.scalars, [0, 1, 0])
         XCTAssertEqual(data.classNames, ["a, b", "c"])
+    }
+
+    /// A file that is not UTF-8 is refused where it is not (two Latin-1 labels decoded to one
+    /// replacement character and became one class); a file whose lines end in a lone \r (old Mac
+    /// files) reads as Python's csv module reads it; a target named where the first row is data
+    /// says so.
+    func testCSVRefusesLatin1AndReadsLoneCarriageReturns() throws {
+        let latin1 = try temporaryFile(
+            "latin1.csv", Array("x,label\n1,caf".utf8) + [0xE9] + Array("\n2,caf".utf8) + [0xE8, 0x0A])
+        assertError("csv", ["latin1.csv:2:6: the file is not UTF-8 text (byte 0xE9)"]) { _ = try Dataset.csv(path: latin1) }
+        let mac = try Dataset.csv(path: temporaryFile("mac.csv", Array("a,b,label\r1,2,0\r3,4,1\r".utf8)))
+        XCTAssertEqual(mac.x, try Tensor(shape: [2, 2], scalars: [1, 2, 3, 4]))
+        XCTAssertEqual(mac.y.scalars, [0, 1])
+        let data = try temporaryFile("data.csv", Array("1,2,0\n3,4,1\n".utf8))
+        assertError("csv", ["target 'label' names a column, but the first row (1, 2, 0) is data, not a header"]) {
+            _ = try Dataset.csv(path: data, target: .named("label"))
+        }
     }
 
     func testCSVMissingFile() {

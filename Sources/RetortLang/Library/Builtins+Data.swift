@@ -88,7 +88,7 @@ extension Builtins {
                 .init("seed", .optional(.wholeNumber()), Value.none),
             ], category: "data",
             summary:
-                "The first `count` examples (or a corpus's lines), or `count` random ones with a seed (a labelled subset, say).",
+                "The first `count` examples (or a corpus's lines), or `count` random ones with a seed (a labelled subset, say); all of them, in order or shuffled, when there are fewer than `count` (as Python's slicing).",
             example: "take(train, 144, seed: 3)"
         ) { call in
             let total: Int

@@ -76,7 +76,7 @@ extension Value {
         case .schedule(let s): return s.displayText
         case .dataset(let d):
             return
-                "dataset \(d.name): \(d.count) examples, inputs \(formatShape(Array(d.x.shape.dropFirst()))), \(d.classes) classes"
+                "dataset \(d.name): \(d.count) example\(d.count == 1 ? "" : "s"), inputs \(formatShape(Array(d.x.shape.dropFirst()))), \(d.classes) class\(d.classes == 1 ? "" : "es")"
         case .history(let h): return displayHistory(h)
         case .table(let t): return displayTable(t)
         case .plot(let f): return f.text(width: 80)

@@ -33,12 +33,23 @@ extension Dataset {
     /// name there, or when the label column does and the next row's label is a number (pandas'
     /// `to_csv` writes `0,1,2,target`), or when `target` is a column name. A first row that is
     /// neither (numbers and names mixed, or pandas' bare `0,1,2,3`) is refused until `header` says.
-    /// A number is written in decimal (no hex) within float32's range. Blank lines are skipped;
-    /// fields may be double-quoted, but a quoted field cannot span lines.
+    /// A number is written in decimal (no hex), finite and within float32's range. The file is UTF-8;
+    /// lines end at \n, \r\n or \r; blank lines are skipped; fields are trimmed of spaces and tabs
+    /// (labels too) unless double-quoted, and a quoted field cannot span lines.
     public static func csv(path: String, target: Column = .last, header: Bool? = nil, classNames given: [String]? = nil)
         throws -> Dataset
     {
-        let bytes = [UInt8](try readDataFile(path, op: "csv"))
+        let data = try readDataFile(path, op: "csv")
+        // Bytes that are not UTF-8 (a Latin-1 export) would decode to replacement characters, and
+        // two labels differing there would become one class: refused where it is, as text() does.
+        guard String(validatingUTF8Data: data) != nil else {
+            let (line, column, byte) = FileReading.firstInvalidUTF8(data)
+            throw TensorError(
+                .file, "csv",
+                "\(path):\(line):\(column): the file is not UTF-8 text (byte 0x\(String(byte, radix: 16, uppercase: true))); "
+                    + "save it as UTF-8 (iconv -f latin1 -t utf-8)")
+        }
+        let bytes = [UInt8](data)
         var rows = CSVRows(bytes)
         guard let first = rows.next() else { throw TensorError(.file, "csv", "\(path): the file holds no rows") }
         let width = first.fields.count
@@ -55,9 +66,13 @@ extension Dataset {
                 throw TensorError(.argument, "csv", "\(path): target '\(name)' names a column, but header is false")
             }
             guard let found = first.fields.firstIndex(of: name) else {
+                let allNumbers = first.fields.allSatisfy { CSVRows.number($0) != nil }
                 throw TensorError(
                     .argument,
-                    "csv", "\(path): no column named '\(name)'; the header has \(first.fields.joined(separator: ", "))")
+                    "csv",
+                    allNumbers
+                        ? "\(path): target '\(name)' names a column, but the first row (\(first.fields.joined(separator: ", "))) is data, not a header of names; give the column's index (target: -1 for the last)"
+                        : "\(path): no column named '\(name)'; the header has \(first.fields.joined(separator: ", "))")
             }
             hasHeader = true
             labelColumn = found
@@ -137,7 +152,9 @@ extension Dataset {
                         .file,
                         "csv",
                         "\(path):\(labelLines[i]):\(labelColumn + 1): label '\(labelTexts[i])' is not a class index "
-                            + "(a whole number ≥ 0)")
+                            + (value >= 0 && value == value.rounded()
+                                ? "(at most 16777216, the largest whole number float32 holds exactly)"
+                                : "(a whole number ≥ 0)"))
                 }
                 return Float(value)
             }
@@ -182,6 +199,15 @@ extension Dataset {
         {
             return true
         }
+        // pandas' to_csv of a DataFrame with unnamed columns and a named label: 0,1,2,3,species
+        // over rows of numbers and text labels; read as data, its label became a class of its own.
+        let label0 = first.fields[labelColumn]
+        if CSVRows.number(label0) == nil, features == features.indices.map(String.init) {
+            throw TensorError(
+                .file, "csv",
+                "\(place): the first row \(first.fields.joined(separator: ",")) may be pandas' column names (0, 1, ... and "
+                    + "'\(label0)') or data; say header: true or header: false")
+        }
         if first.fields == first.fields.indices.map(String.init) {
             throw TensorError(
                 .file, "csv",
@@ -196,7 +222,13 @@ extension Dataset {
         guard let value = CSVRows.number(field) else {
             throw TensorError(.file, "csv", "\(place): '\(field)' is not a number")
         }
-        guard value.isNaN || Swift.abs(value) <= Double(Float.greatestFiniteMagnitude) || value.isInfinite else {
+        // A NaN (a missing value written as nan) would turn its whole column to NaN under
+        // standardize and fail training later, far from here: refused where it is, as ±inf.
+        guard value.isFinite else {
+            throw TensorError(
+                .file, "csv", "\(place): '\(field)' is not a finite number (a missing value? fill or drop it first)")
+        }
+        guard Swift.abs(value) <= Double(Float.greatestFiniteMagnitude) else {
             throw TensorError(.file, "csv", "\(place): '\(field)' is beyond float32's range (±3.4e38)")
         }
         return Float(value)
@@ -237,9 +269,14 @@ struct CSVRows: IteratorProtocol {
         while position < bytes.count {
             line += 1
             let start = position
-            var end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+            // A line ends at \n, \r\n or a lone \r (old Mac files), as Python's csv module reads them.
+            let end = bytes[start...].firstIndex { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") } ?? bytes.count
             position = end + 1
-            if end > start && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            if end < bytes.count && bytes[end] == UInt8(ascii: "\r") && end + 1 < bytes.count
+                && bytes[end + 1] == UInt8(ascii: "\n")
+            {
+                position += 1
+            }
             let text = bytes[start..<end]
             if text.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
             return Row(line: line, fields: Self.fields(text))
