@@ -179,6 +179,23 @@ final class TextGenerationTests: XCTestCase {
         XCTAssertThrowsError(try v.encode("zoe"))
     }
 
+    /// A character is a code point, as makemore's `sorted(set(''.join(words)))` takes them: "é"
+    /// precomposed and "e" with a combining accent are other tokens, and an emoji with a skin tone
+    /// is two (Swift's grapheme clusters made each one token, so ids differed from Python's).
+    func testTheVocabularyTakesCodePointsInCodePointOrder() throws {
+        let corpus = Corpus(lines: ["caf\u{E9}", "cafe\u{301}", "\u{1F44D}\u{1F3FD}", "\u{212B}\u{C5}"], name: "unicode")
+        let v = try Vocabulary(corpus)
+        XCTAssertEqual(
+            v.scalars.map(\.value), [0x61, 0x63, 0x65, 0x66, 0xC5, 0xE9, 0x301, 0x212B, 0x1F3FD, 0x1F44D])
+        XCTAssertEqual(try v.encode("caf\u{E9}"), [2, 1, 4, 6])
+        XCTAssertEqual(try v.encode("cafe\u{301}"), [2, 1, 4, 3, 7])
+        XCTAssertEqual(try v.encode("\u{1F44D}\u{1F3FD}"), [10, 9])
+        XCTAssertEqual(try v.encode("\u{212B}\u{C5}"), [8, 5])
+        XCTAssertEqual(Array(try v.decode([0, 2, 1, 4, 3, 7, 0]).unicodeScalars), Array("cafe\u{301}".unicodeScalars))
+        let data = try Dataset.sequences(corpus, vocabulary: v, block: 6)
+        XCTAssertEqual(Array(data.x.scalars[6..<12]), [0, 2, 1, 4, 3, 7])
+    }
+
     /// Lines ended by CRLF (a file from Windows), LF or CR are lines alike; empty ones are left out.
     func testACorpusSplitsLinesAtCRLFLFAndCR() {
         let corpus = Corpus.parse("anna\r\nbob\r\n\r\ncarl\nda\rem\r\n", name: "mixed")

@@ -33,7 +33,9 @@ extension Builtins {
         },
         Builtin(
             "vocab", [.init("corpus", .corpus)], category: "data",
-            summary: "The corpus's characters, sorted, after the end mark \".\" (id 0). " + languageRules,
+            summary:
+                "The corpus's characters, sorted, after the end mark \".\" (id 0). A character is a Unicode code point, as Python's sorted(set(text)) takes them (\"é\" written as e and a combining accent is two), in code point order. "
+                + languageRules,
             example: "let v = vocab(names())"
         ) { call in
             do { return .vocab(try Vocabulary(try call.corpus("corpus"))) } catch {
@@ -77,13 +79,14 @@ extension Builtins {
             example: "distinct(samples(teacher, v, n: 500), 2)"
         ) { call in
             let (corpus, n) = (try call.corpus("samples"), try call.int("n"))
-            var seen = Set<String>()
+            // Characters are code points, as the vocabulary's (and Python's) are.
+            var seen = Set<[Unicode.Scalar]>()
             var total = 0
             for line in corpus.lines {
-                let characters = Array(line)
+                let characters = Array(line.unicodeScalars)
                 guard characters.count >= n else { continue }
                 for i in 0...(characters.count - n) {
-                    seen.insert(String(characters[i..<(i + n)]))
+                    seen.insert(Array(characters[i..<(i + n)]))
                     total += 1
                 }
             }
@@ -98,8 +101,11 @@ extension Builtins {
         ) { call in
             let (samples, corpus) = (try call.corpus("samples"), try call.corpus("corpus"))
             guard samples.count > 0 else { throw call.error("there are no samples", kind: .argument, at: "samples") }
-            let known = Set(corpus.lines)
-            return .number(Double(samples.lines.filter { !$0.isEmpty && !known.contains($0) }.count) / Double(samples.count))
+            // Lines compared code point by code point, as Python's `in` compares them (Swift's == would
+            // take "é" and "e" with a combining accent for the same line).
+            let known = Set(corpus.lines.map { Array($0.unicodeScalars) })
+            let made = samples.lines.filter { !$0.isEmpty && !known.contains(Array($0.unicodeScalars)) }
+            return .number(Double(made.count) / Double(samples.count))
         },
     ]
 
@@ -306,10 +312,10 @@ extension Builtins {
         let promptText = call.builtin.parameters.contains { $0.name == "prompt" } ? try call.string("prompt") : ""
         let prompt: [Int]
         do { prompt = try v.encode(promptText) } catch {
-            let unknown = promptText.enumerated().first { (try? v.encode(String($0.element))) == nil }
-            let endMark = unknown?.element == Vocabulary.endMark
+            let unknown = v.firstUnknown(promptText)
+            let endMark = unknown?.scalar == "."
             throw call.error(
-                "the prompt \"\(promptText)\" has \"\(unknown.map { String($0.element) } ?? "?")\" at position \(unknown?.offset ?? 0), which is not in the vocabulary (\(v.count) symbols: \((0..<v.count).map(v.symbol).joined()))"
+                "the prompt \"\(promptText)\" has \"\(unknown.map { String(Character($0.scalar)) } ?? "?")\" at position \(unknown?.position ?? 0), which is not in the vocabulary (\(v.count) symbols: \((0..<v.count).map(v.symbol).joined()))"
                     + (endMark ? ": \"\(Vocabulary.endMark)\" there stands for the end mark, which starts every sample" : ""),
                 at: "prompt")
         }

@@ -63,44 +63,55 @@ public struct Corpus: Sendable {
 }
 
 /// A character vocabulary: the end mark (id 0, shown as ".") then every character a corpus uses,
-/// in order. A sequence starts and ends with the end mark, as makemore's does.
+/// in order. A sequence starts and ends with the end mark, as makemore's does. A character is a
+/// Unicode code point, as Python's `sorted(set("".join(words)))` takes them, not a grapheme
+/// cluster: "é" written as "e" and a combining accent is two tokens, as it is in makemore, and
+/// ordered by code point, so the ids match a Python pipeline's on any text.
 public struct Vocabulary: Sendable, Equatable {
-    public let characters: [Character]
-    private let ids: [Character: Int]
+    public let scalars: [Unicode.Scalar]
+    private let ids: [Unicode.Scalar: Int]
     public static let endMark: Character = "."
     public static let endID = 0
 
-    public init(characters: [Character]) {
-        self.characters = characters
-        ids = Dictionary(uniqueKeysWithValues: characters.enumerated().map { ($1, $0 + 1) })
+    public init(scalars: [Unicode.Scalar]) {
+        self.scalars = scalars
+        ids = Dictionary(scalars.enumerated().map { ($1, $0 + 1) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The characters `corpus` uses, sorted; the end mark comes first.
+    /// The characters `corpus` uses, sorted by code point; the end mark comes first.
     public init(_ corpus: Corpus) throws {
         guard corpus.count > 0 else { throw TensorError(.value, "vocab", "the corpus \(corpus.name) is empty") }
-        var seen = Set<Character>()
-        for line in corpus.lines { for c in line { seen.insert(c) } }
-        if seen.contains(Self.endMark) {
+        var seen = Set<Unicode.Scalar>()
+        for line in corpus.lines { seen.formUnion(line.unicodeScalars) }
+        if seen.contains(".") {
             throw TensorError(
                 .value, "vocab",
                 "the corpus \(corpus.name) uses \".\", which the vocabulary keeps for the end mark; remove it from the text")
         }
-        self.init(characters: seen.sorted())
+        self.init(scalars: seen.sorted { $0.value < $1.value })
     }
 
     /// Ids, end mark included.
-    public var count: Int { characters.count + 1 }
+    public var count: Int { scalars.count + 1 }
 
-    public static func == (a: Vocabulary, b: Vocabulary) -> Bool { a.characters == b.characters }
+    /// The characters after the end mark, in id order.
+    public var text: String { String(String.UnicodeScalarView(scalars)) }
+
+    public static func == (a: Vocabulary, b: Vocabulary) -> Bool { a.scalars == b.scalars }
+
+    /// The first code point of `text` the vocabulary lacks, and its position (in code points).
+    public func firstUnknown(_ text: String) -> (position: Int, scalar: Unicode.Scalar)? {
+        text.unicodeScalars.enumerated().first { ids[$0.element] == nil }.map { ($0.offset, $0.element) }
+    }
 
     /// The ids of `text`'s characters; one the vocabulary lacks is an error naming it and where.
     public func encode(_ text: String) throws -> [Int] {
-        try text.enumerated().map { position, c in
+        try text.unicodeScalars.enumerated().map { position, c in
             guard let id = ids[c] else {
                 throw TensorError(
                     .value, "encode",
-                    "\"\(c)\" at position \(position) of \"\(text)\" is not in the vocabulary (\(count) symbols: .\(String(characters)))"
-                        + (c == Self.endMark
+                    "\"\(c)\" at position \(position) of \"\(text)\" is not in the vocabulary (\(count) symbols: .\(self.text))"
+                        + (c == "."
                             ? ": \"\(Self.endMark)\" there stands for the end mark, id 0, which no text holds (a sample ends at it)"
                             : "")
                 )
@@ -120,13 +131,13 @@ public struct Vocabulary: Sendable, Equatable {
                 if position == 0 && text.isEmpty { continue }
                 break
             }
-            text.append(characters[id - 1])
+            text.unicodeScalars.append(scalars[id - 1])
         }
         return text
     }
 
     /// The symbol an id stands for, the end mark as ".".
-    public func symbol(_ id: Int) -> String { id == Self.endID ? String(Self.endMark) : String(characters[id - 1]) }
+    public func symbol(_ id: Int) -> String { id == Self.endID ? String(Self.endMark) : String(Character(scalars[id - 1])) }
 }
 
 extension Dataset {
