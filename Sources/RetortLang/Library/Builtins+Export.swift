@@ -157,10 +157,7 @@ extension Builtins {
 
         // Layers the student shares with a teacher: distill freezes them with the teacher (and warns),
         // so train.py, whose student holds its own copy, must not train them either.
-        let teacherParameters = Set(teachers.flatMap { $0.network.parameters.map(ObjectIdentifier.init) })
-        let shared = student.network.namedParameters.filter {
-            $0.variable.requiresGrad && teacherParameters.contains(ObjectIdentifier($0.variable))
-        }.map(\.name)
+        let shared = sharedWithTeachers(student, teachers)
         let frozen = student.network.namedParameters.filter { !$0.variable.requiresGrad }.map(\.name) + shared
         if !shared.isEmpty {
             call.interpreter.sink.writeError(

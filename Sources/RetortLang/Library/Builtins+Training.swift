@@ -247,6 +247,15 @@ extension Builtins {
         }
     }
 
+    /// The student's trainable parameters a teacher holds too (a layer used in both), by name:
+    /// distill freezes them with the teacher, and export_torch's train.py must too.
+    static func sharedWithTeachers(_ student: Model, _ teachers: [Model]) -> [String] {
+        let held = Set(teachers.flatMap { $0.network.parameters.map(ObjectIdentifier.init) })
+        return student.network.namedParameters.filter {
+            $0.variable.requiresGrad && held.contains(ObjectIdentifier($0.variable))
+        }.map(\.name)
+    }
+
     /// What a distillation loss gets as its teacher argument: one teacher's logits, or several
     /// teachers' as a record of their logits and weights (equal unless given), which the prelude's
     /// kd, soft_kd and multi_kd average.
@@ -381,13 +390,10 @@ extension Builtins {
             }
             // Layers the student shares with a teacher are frozen with it: say so rather than leave
             // a student part that silently does not train.
-            let teacherParameters = Set(teachers.flatMap { $0.network.parameters.map(ObjectIdentifier.init) })
-            let shared = student.network.namedParameters.filter {
-                $0.variable.requiresGrad && teacherParameters.contains(ObjectIdentifier($0.variable))
-            }
+            let shared = sharedWithTeachers(student, teachers)
             if !shared.isEmpty {
                 call.interpreter.sink.writeError(
-                    "distill: \(student.name ?? "the student") shares \(shared.map(\.name).joined(separator: ", ")) with its teacher; distill freezes the teacher, so these stay as they are (clone the teacher's layers to train them)\n"
+                    "distill: \(student.name ?? "the student") shares \(shared.joined(separator: ", ")) with its teacher; distill freezes the teacher, so these stay as they are (clone the teacher's layers to train them)\n"
                 )
             }
             // The teachers are frozen and in evaluation mode for the whole call, whatever the loss
