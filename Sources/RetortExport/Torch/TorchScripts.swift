@@ -151,7 +151,7 @@ enum TorchScripts {
 
             def progress(step, total):
                 \"\"\"Retort's training progress p: 0 at the first batch, 1 at the last, evenly between.\"\"\"
-                return step / (total - 1) if total > 1 else 1.0
+                return step / (total - 1) if total > 1 else 0.0
 
 
             DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "I32": torch.int32,

@@ -235,8 +235,9 @@ extension Builtins {
     static let optimizerRules = """
         Rules: an optimizer belongs to the first model fit or distill trains with it (as a PyTorch optimizer to the parameters \
         it was given); training another model with it, by fit, distill or step(opt, loss), is an error: make one optimizer \
-        per model. So is fit or distill with an optimizer step(opt, loss) has used on none of the model's parameters. Each step updates exactly the \
-        unfrozen parameters the loss depends on (an adapter in the loss joins) and clears their gradients afterwards. \
+        per model. So is fit or distill with an optimizer step(opt, loss) has used on none of the model's parameters. Each step updates the \
+        unfrozen parameters the loss depends on (an adapter in the loss joins) and, in step(opt, loss), those an earlier \
+        backward() left a gradient on (as PyTorch's opt.step()), and clears their gradients afterwards. \
         lr is a number or a function of the training progress p in [0, 1] (fn(p) = 1e-3 * (1 - p); step() then needs \
         progress: p). p is the progress of one fit or distill call: it runs from 0 to 1 within each call, so calling fit \
         once per epoch takes an lr function to its end value at the end of every epoch; give the whole run's epochs to \

@@ -92,6 +92,9 @@ extension Builtins {
                     at: "loss")
             }
             try loss.backward()
+            for p in loss.parameterLeaves where !call.interpreter.gradientsLeft.contains(where: { $0 === p }) {
+                call.interpreter.gradientsLeft.append(p)
+            }
             return .none
         },
         Builtin(

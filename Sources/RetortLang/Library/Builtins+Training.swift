@@ -6,7 +6,7 @@ extension Builtins {
     static let trainingRules = """
         Named arguments the call does not take go to the loss, and must be parameters of it (else an error); a function \
         there is a schedule, called each batch with the training progress p: 0 at the first batch, 1 at the last, evenly \
-        between (per batch, not per epoch). A loss with a parameter x gets the batch's input; features(model, x, k) and \
+        between (per batch, not per epoch; a run of one batch is at p = 0). A loss with a parameter x gets the batch's input; features(model, x, k) and \
         model(x) on it reuse the batch's one forward pass. The model trains in train mode and returns to the mode it had. \
         clip: scales gradients to at most that global L2 norm (torch's clip_grad_norm_). checkpoint: "dir" writes the \
         model, its optimizer's state, the epoch and the history to dir/NAME.checkpoint.safetensors (NAME: the model's \
@@ -482,7 +482,7 @@ extension Builtins {
             ],
             category: "training",
             summary:
-                "One training step: back-propagates the loss onto the gradients already there (backward() leaves them, as PyTorch's loss.backward() then opt.step() adds them up), updates exactly the unfrozen parameters it depends on (clipped to a global norm `clip`), clears their gradients. `progress` is the p an lr function or schedule reads.",
+                "One training step: back-propagates the loss onto the gradients already there (backward() leaves them, as PyTorch's loss.backward() then opt.step() adds them up), updates the unfrozen parameters it depends on and those an earlier backward() left a gradient on (clipped to a global norm `clip`), clears their gradients. `progress` is the p an lr function or schedule reads.",
             example: "step(opt, kd(student(b.x), no_grad(teacher(b.x)), b.y))"
         ) { call in
             let optimizer = try call.optimizer("opt")
@@ -490,10 +490,19 @@ extension Builtins {
             guard loss.value.count == 1 else {
                 throw call.error("the loss must be one number, got shape \(formatShape(loss.shape))", at: "loss")
             }
-            let parameters = loss.parameterLeaves
+            // The loss's parameters, and those an earlier backward() left a gradient on (PyTorch's
+            // loss.backward(); opt.step() updates them too): they were once left for a later step,
+            // which then added them in again.
+            var parameters = loss.parameterLeaves
             guard !parameters.isEmpty else {
                 throw call.error("the loss does not depend on any trainable (unfrozen) parameter", at: "loss")
             }
+            var seen = Set(parameters.map(ObjectIdentifier.init))
+            for p in call.interpreter.gradientsLeft
+            where p.requiresGrad && p.grad != nil && seen.insert(ObjectIdentifier(p)).inserted {
+                parameters.append(p)
+            }
+            call.interpreter.gradientsLeft = []
             if let refusal = optimizer.refusal(toStep: parameters) { throw call.error(refusal, at: "opt") }
             let progress = try call.ifGiven("progress", call.number)
             // `step` trains whatever the loss depends on; the optimizer's first model owns it.

@@ -44,6 +44,9 @@ public final class Interpreter: RandomSource {
     /// The history a stopped `fit` or `distill` put in `last_history`, so a later run that stops
     /// before finishing an epoch removes that binding, and only that one (not a user's own).
     var stoppedRunHistory: History?
+    /// The tensors `backward()` gave gradients to, which the next `step` updates with the loss's
+    /// own (as PyTorch's `opt.step()` updates every parameter holding a gradient) and clears.
+    var gradientsLeft: [Variable] = []
 
     public init(sink: OutputSink, seed: UInt64 = 0) {
         self.sink = sink

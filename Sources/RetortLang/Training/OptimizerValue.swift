@@ -5,9 +5,10 @@ import RetortTensor
 ///
 /// The rule users rely on (`help(adam)`): an optimizer belongs to the first model `fit` or
 /// `distill` trains with it, as a PyTorch optimizer belongs to the parameters it was built with;
-/// training another model with it is an error that says so. Each step updates exactly the
-/// parameters the loss depends on and are not frozen (an adapter used in the loss joins), and
-/// clears their gradients afterwards, so no training call leaves gradients behind.
+/// training another model with it is an error that says so. Each step updates the parameters
+/// the loss depends on and are not frozen (an adapter used in the loss joins), in `step` also
+/// those an earlier `backward()` left a gradient on (as PyTorch's `opt.step()`), and clears their
+/// gradients afterwards, so no training call leaves gradients behind.
 public final class OptimizerValue {
     public enum Kind: String { case sgd, adam, adamw }
     public let kind: Kind
@@ -116,7 +117,7 @@ public final class OptimizerValue {
         guard !foreign.isEmpty else { return nil }
         let shapes = foreign.prefix(3).map { formatShape($0.shape) }.joined(separator: ", ")
         return
-            "this \(kind.rawValue) optimizer trains \(ownerName); the loss depends on \(foreign.count) trainable parameters \(ownerName) does not hold (\(shapes)\(foreign.count > 3 ? ", ..." : "")). An optimizer belongs to one model (its moments and step count are that model's): make a new one for the other model, or freeze what it should not train"
+            "this \(kind.rawValue) optimizer trains \(ownerName); the step would update \(foreign.count) trainable parameters \(ownerName) does not hold (\(shapes)\(foreign.count > 3 ? ", ..." : ""): the loss's, or ones an earlier backward() left a gradient on). An optimizer belongs to one model (its moments and step count are that model's): make a new one for the other model, or freeze what it should not train"
     }
 
     /// The rate for the next step, at training progress `progress` (nil outside fit and distill).

@@ -125,9 +125,11 @@ public final class Trainer {
     public var batchesPerEpoch: Int { (data.count + settings.batchSize - 1) / Swift.max(settings.batchSize, 1) }
 
     /// The training progress p of batch `step` (from 0) of `total`: 0 at the first batch, 1 at the
-    /// last, evenly between, so a schedule `ramp(a, b)` starts at a and ends at b.
+    /// last, evenly between, so a schedule `ramp(a, b)` starts at a and ends at b. A run of one
+    /// batch is at its start, p = 0, as PyTorch's schedulers give the first step their first rate
+    /// (at p = 1 an lr decaying to 0 trained nothing, full-batch `fit` once per epoch included).
     public static func progress(step: Int, of total: Int) -> Double {
-        total > 1 ? Double(step) / Double(total - 1) : 1
+        total > 1 ? Double(step) / Double(total - 1) : 0
     }
 
     /// The history of the latest run, kept when it stops with an error (a NaN loss, an interrupt):
