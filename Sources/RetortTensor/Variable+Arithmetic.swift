@@ -61,7 +61,8 @@ extension Variable {
     /// `a % b` elementwise with broadcasting, as `torch.remainder`: the result takes the divisor's
     /// sign (`-7 % 2` is 1), NaN for a divisor of 0. Its gradient is 1 for `a` and −q for `b`, q
     /// the whole quotient the value was made with, (a − a % b) / b, as PyTorch's floor division
-    /// (floor(a / b) of the rounded quotient can be one more: 1 % 0.1 is 1 − 9 · 0.1).
+    /// (floor(a / b) of the rounded quotient can be one more: 1 % 0.1 is 1 − 9 · 0.1); an infinite
+    /// b's quotient is torch's too (−1 where the signs differ, else 0).
     public func remainder(_ divisor: Variable) throws -> Variable {
         let (x, y) = (value, divisor.value)
         let out = try x.remainder(y)
@@ -69,7 +70,13 @@ extension Variable {
             [
                 self.requiresGrad ? g.summed(toShape: x.shape) : nil,
                 divisor.requiresGrad
-                    ? try! (g * x.zip(out, op: "%") { a, r in a - r }.zip(y, op: "%") { d, b in -(d / b).rounded() })
+                    ? try!
+                        (g
+                        * x.zip(out, op: "%") { a, r in a - r }.zip(y, op: "%") { d, b in
+                            // An infinite divisor: the quotient is 0, or −1 where the signs differ (the
+                            // value is then infinite, and so is a − a % b); ∞ / ∞ made it NaN.
+                            b.isInfinite ? (d.isInfinite ? 1 : 0) : -(d / b).rounded()
+                        })
                         .summed(toShape: y.shape) : nil,
             ]
         }

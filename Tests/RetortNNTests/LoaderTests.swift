@@ -228,6 +228,20 @@ final class LoaderTests: XCTestCase {
         }
     }
 
+    /// Labels are told apart and sorted by code point, as Python's set and sorted take them: "été"
+    /// written with a combining accent is another class than "été" precomposed (Swift's String
+    /// equality made them one), and both sort as their first code point says.
+    func testCSVLabelsAreCodePoints() throws {
+        let decomposed = "e\u{301}t\u{E9}"
+        let text = "x,label\n1,\u{E9}t\u{E9}\n2,f\n3,\(decomposed)\n4,\u{E9}t\u{E9}\n"
+        let data = try Dataset.csv(path: temporaryFile("accents.csv", Array(text.utf8)))
+        XCTAssertEqual(data.classes, 3)
+        XCTAssertEqual(
+            data.classNames?.map { $0.unicodeScalars.map(\.value) },
+            [[0x65, 0x301, 0x74, 0xE9], [0x66], [0xE9, 0x74, 0xE9]])
+        XCTAssertEqual(data.y.scalars, [2, 1, 0, 2])
+    }
+
     func testCSVMissingFile() {
         assertError("csv", ["cannot read '/no/such/dir/x.csv'"]) { _ = try Dataset.csv(path: "/no/such/dir/x.csv") }
     }

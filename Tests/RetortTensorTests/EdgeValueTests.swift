@@ -35,6 +35,15 @@ final class EdgeValueTests: XCTestCase {
         XCTAssertEqual(loss.value.scalars, [.infinity, .infinity, 100, 0, 0])
     }
 
+    /// The divisor's gradient of a % b at an infinite b is torch's −floor_divide(a, b): 1 where
+    /// the signs differ (the value is infinite), 0 where they agree; it was NaN (∞ / ∞).
+    func testRemaindersGradientAtAnInfiniteDivisor() throws {
+        let a = Variable(Tensor([-1, 1, -2]))
+        let b = Variable(Tensor([.infinity, .infinity, -.infinity]), requiresGrad: true)
+        try a.remainder(b).sum().backward()
+        XCTAssertEqual(b.grad?.scalars, [1, 0, 0])
+    }
+
     /// kl_div's batchmean of an empty batch is 0 / 0, NaN as PyTorch's and as its own mean (it gave 0).
     func testKLDivergenceOfAnEmptyBatchIsNaN() throws {
         let empty = Variable(Tensor.zeros([0, 3]))

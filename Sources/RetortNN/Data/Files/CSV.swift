@@ -120,13 +120,13 @@ extension Dataset {
         var classNames: [String]? = nil
         let numbers = labelTexts.map { CSVRows.number($0) }
         if let given {
-            guard !given.isEmpty, Set(given).count == given.count else {
+            guard !given.isEmpty, Set(given.map(labelKey)).count == given.count else {
                 throw TensorError(
                     .argument, "csv", "classes must name each class once, got [\(given.joined(separator: ", "))]")
             }
-            let index = Dictionary(uniqueKeysWithValues: given.enumerated().map { ($1, $0) })
+            let index = Dictionary(uniqueKeysWithValues: given.enumerated().map { (labelKey($1), $0) })
             labels = try labelTexts.enumerated().map { i, text in
-                guard let known = index[text] else {
+                guard let known = index[labelKey(text)] else {
                     throw TensorError(
                         .file, "csv",
                         "\(path):\(labelLines[i]):\(labelColumn + 1): label '\(text)' is not one of the classes given "
@@ -166,9 +166,14 @@ extension Dataset {
                     "\(path):\(labelLines[i]):\(labelColumn + 1): the label is empty"
                         + (labelTexts.allSatisfy(\.isEmpty) ? " on every line (a comma at the end of each line?)" : ""))
             }
-            let names = Set(labelTexts).sorted()
-            let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
-            labels = labelTexts.map { Float(index[$0] ?? 0) }
+            // Told apart and sorted by code point, as Python's set and sorted take them (Swift's
+            // String equality merged "é" precomposed with "e" and a combining accent).
+            var firstSpelling: [[UInt32]: String] = [:]
+            for text in labelTexts where firstSpelling[labelKey(text)] == nil { firstSpelling[labelKey(text)] = text }
+            let keys = firstSpelling.keys.sorted { $0.lexicographicallyPrecedes($1) }
+            let names = keys.compactMap { firstSpelling[$0] }
+            let index = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })
+            labels = labelTexts.map { Float(index[labelKey($0)] ?? 0) }
             classes = names.count
             classNames = names
         }
@@ -216,6 +221,9 @@ extension Dataset {
         }
         return false
     }
+
+    /// A label as its code points: two labels are one class when they are the same code points.
+    fileprivate static func labelKey(_ text: String) -> [UInt32] { text.unicodeScalars.map(\.value) }
 
     /// A feature's value, or an error naming its place.
     fileprivate static func number(_ field: String, at place: String) throws -> Float {
