@@ -1,7 +1,8 @@
 import Foundation
-import RetortLang
 import RetortTensor
 import XCTest
+
+@testable import RetortLang
 
 final class SessionTests: XCTestCase {
     func testBindingsSurviveErrorsAcrossCells() {
@@ -200,5 +201,25 @@ final class BuiltinDocumentationTests: XCTestCase {
             XCTAssertFalse(b.summary.contains("\n"), "\(name)'s summary is one line")
         }
         XCTAssertGreaterThan(builtins, 80)
+    }
+}
+
+/// The tensors backward() left gradients on, which the next step(opt, loss) updates, are held
+/// weakly and only while they hold one: a loop of backward() on fresh tensors kept them all alive.
+final class GradientsLeftTests: XCTestCase {
+    func testALoopOfBackwardOnFreshTensorsKeepsNoneOfThem() throws {
+        let session = Session(sink: CollectingSink())
+        let code = """
+            for i in 0..<200 {
+              let u = tensor([1.0, 2.0], requires_grad: true)
+              backward(sum(u * u))
+            }
+            let kept = tensor([3.0], requires_grad: true)
+            backward(sum(kept))
+            """
+        guard case .success = session.execute(code) else { return XCTFail("the cell failed") }
+        XCTAssertEqual(session.interpreter.gradientsLeft.count, 1)
+        guard case .success = session.execute("zero_grad(kept)") else { return XCTFail("zero_grad failed") }
+        XCTAssertEqual(session.interpreter.gradientsLeft.count, 0)
     }
 }

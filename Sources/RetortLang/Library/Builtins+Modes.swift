@@ -92,9 +92,7 @@ extension Builtins {
                     at: "loss")
             }
             try loss.backward()
-            for p in loss.parameterLeaves where !call.interpreter.gradientsLeft.contains(where: { $0 === p }) {
-                call.interpreter.gradientsLeft.append(p)
-            }
+            call.interpreter.noteGradients(on: loss.parameterLeaves)
             return .none
         },
         Builtin(

@@ -492,17 +492,16 @@ extension Builtins {
             }
             // The loss's parameters, and those an earlier backward() left a gradient on (PyTorch's
             // loss.backward(); opt.step() updates them too): they were once left for a later step,
-            // which then added them in again.
+            // which then added them in again. The update clears their gradients, so they are not
+            // noted as left any more.
             var parameters = loss.parameterLeaves
             guard !parameters.isEmpty else {
                 throw call.error("the loss does not depend on any trainable (unfrozen) parameter", at: "loss")
             }
             var seen = Set(parameters.map(ObjectIdentifier.init))
-            for p in call.interpreter.gradientsLeft
-            where p.requiresGrad && p.grad != nil && seen.insert(ObjectIdentifier(p)).inserted {
+            for p in call.interpreter.gradientsLeft where p.requiresGrad && seen.insert(ObjectIdentifier(p)).inserted {
                 parameters.append(p)
             }
-            call.interpreter.gradientsLeft = []
             if let refusal = optimizer.refusal(toStep: parameters) { throw call.error(refusal, at: "opt") }
             let progress = try call.ifGiven("progress", call.number)
             // `step` trains whatever the loss depends on; the optimizer's first model owns it.

@@ -46,7 +46,22 @@ public final class Interpreter: RandomSource {
     var stoppedRunHistory: History?
     /// The tensors `backward()` gave gradients to, which the next `step` updates with the loss's
     /// own (as PyTorch's `opt.step()` updates every parameter holding a gradient) and clears.
-    var gradientsLeft: [Variable] = []
+    /// Held weakly, and only while they hold a gradient: a loop of backward() on fresh tensors
+    /// kept every one of them alive.
+    private var gradientHolders: [WeakVariable] = []
+
+    struct WeakVariable { weak var variable: Variable? }
+
+    /// The tensors an earlier `backward()` left a gradient on that are still alive and hold it.
+    var gradientsLeft: [Variable] { gradientHolders.compactMap { $0.variable }.filter { $0.grad != nil } }
+
+    /// Notes the tensors a `backward()` gave gradients to (once each), dropping those gone or cleared.
+    func noteGradients(on leaves: [Variable]) {
+        var held = gradientsLeft
+        var seen = Set(held.map(ObjectIdentifier.init))
+        for leaf in leaves where seen.insert(ObjectIdentifier(leaf)).inserted { held.append(leaf) }
+        gradientHolders = held.map { WeakVariable(variable: $0) }
+    }
 
     public init(sink: OutputSink, seed: UInt64 = 0) {
         self.sink = sink
