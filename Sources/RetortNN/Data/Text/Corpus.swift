@@ -176,6 +176,15 @@ extension Dataset {
     public static func sequences(_ corpus: Corpus, vocabulary: Vocabulary, block: Int) throws -> Dataset {
         guard corpus.count > 0 else { throw TensorError(.value, "sequences", "the corpus \(corpus.name) is empty") }
         let ids = try corpus.lines.enumerated().map { row, line in
+            if let (position, c) = vocabulary.firstUnknown(line) {
+                throw TensorError(
+                    .value, "sequences",
+                    "line \(row + 1) of \(corpus.name), \"\(line)\", has \"\(c)\" at position \(position), which is not in the vocabulary (\(vocabulary.count) symbols: .\(vocabulary.text))"
+                        + (c == "."
+                            ? ": \"\(Vocabulary.endMark)\" there stands for the end mark, id 0, which no text holds"
+                            : ": make the vocabulary from the whole text, before splitting it")
+                )
+            }
             let ids = try vocabulary.encode(line)
             guard ids.count + 1 <= block else {
                 throw TensorError(
