@@ -228,6 +228,23 @@ final class LoaderTests: XCTestCase {
         }
     }
 
+    /// A quoted field may hold line ends, as Python's csv module reads it (`csv.reader` gives these
+    /// rows); an error after such a row names the line it is on, and a quote that never closes is
+    /// refused at the row it opens in (Python's csv swallows the rest of the file into the field).
+    func testCSVQuotedFieldsSpanLines() throws {
+        let text = "x,label\n1,\"two\nlines\"\n2,\"a \"\"b\"\"\"\r\n3,\"crlf\r\ninside\"\n4,x\"y\n5,\"two\nlines\"\n"
+        let data = try Dataset.csv(path: temporaryFile("lines.csv", Array(text.utf8)))
+        XCTAssertEqual(data.x.scalars, [1, 2, 3, 4, 5])
+        XCTAssertEqual(data.classNames, ["a \"b\"", "crlf\r\ninside", "two\nlines", "x\"y"])
+        XCTAssertEqual(data.y.scalars, [2, 0, 1, 3, 2])
+        let wide = try temporaryFile("wide.csv", Array("x,label\n1,\"a\nb\"\n2,3,4\n".utf8))
+        assertError("csv", ["wide.csv:4: expected 2 fields, found 3"]) { _ = try Dataset.csv(path: wide) }
+        let open = try temporaryFile("open.csv", Array("x,label\n1,0\n2,\"a\n3,b\n".utf8))
+        assertError("csv", ["open.csv:3: a double-quoted field opens in this row and is not closed before the end of the file"]) {
+            _ = try Dataset.csv(path: open)
+        }
+    }
+
     /// Labels are told apart and sorted by code point, as Python's set and sorted take them: "été"
     /// written with a combining accent is another class than "été" precomposed (Swift's String
     /// equality made them one), and both sort as their first code point says.

@@ -35,7 +35,8 @@ extension Dataset {
     /// neither (numbers and names mixed, or pandas' bare `0,1,2,3`) is refused until `header` says.
     /// A number is written in decimal (no hex), finite and within float32's range. The file is UTF-8;
     /// lines end at \n, \r\n or \r; blank lines are skipped; fields are trimmed of spaces and tabs
-    /// (labels too) unless double-quoted, and a quoted field cannot span lines.
+    /// (labels too) unless double-quoted; a quoted field may span lines, as Python's csv reads it,
+    /// and one that never closes is refused at the line it opens on.
     public static func csv(path: String, target: Column = .last, header: Bool? = nil, classNames given: [String]? = nil)
         throws -> Dataset
     {
@@ -52,6 +53,7 @@ extension Dataset {
         let bytes = [UInt8](data)
         var rows = CSVRows(bytes)
         guard let first = rows.next() else { throw TensorError(.file, "csv", "\(path): the file holds no rows") }
+        try first.refuseUnclosedQuote(path)
         let width = first.fields.count
         guard width >= 2 else {
             throw TensorError(
@@ -99,6 +101,7 @@ extension Dataset {
         while let current = row {
             // A large file takes a while: let an interrupt stop it (every 4,096 lines).
             if current.line & 0xFFF == 0 && Cancellation.isRequested() { throw Cancellation.Stopped(op: "csv") }
+            try current.refuseUnclosedQuote(path)
             guard current.fields.count == width else {
                 throw TensorError(
                     .file, "csv", "\(path):\(current.line): expected \(width) fields, found \(current.fields.count)")
@@ -243,11 +246,23 @@ extension Dataset {
     }
 }
 
-/// The non-blank rows of a CSV file, split into trimmed fields, with their 1-based line numbers.
+/// The non-blank rows of a CSV file, split into trimmed fields, with their 1-based line numbers (a
+/// quoted field may hold line ends, so a row may span lines).
 struct CSVRows: IteratorProtocol {
     struct Row {
+        /// The line the row starts on.
         let line: Int
         let fields: [String]
+        /// Whether a quoted field opened in it runs to the end of the file.
+        var unclosedQuote = false
+
+        /// Refuses a row whose quoted field never closes (Python's csv: "unexpected end of data").
+        func refuseUnclosedQuote(_ path: String) throws {
+            guard unclosedQuote else { return }
+            throw TensorError(
+                .file, "csv",
+                "\(path):\(line): a double-quoted field opens in this row and is not closed before the end of the file")
+        }
     }
 
     private let bytes: [UInt8]
@@ -276,23 +291,44 @@ struct CSVRows: IteratorProtocol {
     mutating func next() -> Row? {
         while position < bytes.count {
             line += 1
-            let start = position
-            // A line ends at \n, \r\n or a lone \r (old Mac files), as Python's csv module reads them.
-            let end = bytes[start...].firstIndex { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") } ?? bytes.count
-            position = end + 1
-            if end < bytes.count && bytes[end] == UInt8(ascii: "\r") && end + 1 < bytes.count
-                && bytes[end + 1] == UInt8(ascii: "\n")
-            {
-                position += 1
+            let (start, first) = (position, line)
+            // A record ends at \n, \r\n or a lone \r (old Mac files) outside double quotes, as
+            // Python's csv module reads them: a quoted field may span lines.
+            var (end, quoted, atFieldStart) = (start, false, true)
+            while end < bytes.count {
+                let c = bytes[end]
+                if quoted {
+                    if c == UInt8(ascii: "\"") {
+                        if end + 1 < bytes.count && bytes[end + 1] == UInt8(ascii: "\"") { end += 1 } else { quoted = false }
+                    } else if c == UInt8(ascii: "\n") || (c == UInt8(ascii: "\r") && !Self.isCRLF(bytes, at: end)) {
+                        line += 1
+                    }
+                } else if c == UInt8(ascii: "\n") || c == UInt8(ascii: "\r") {
+                    break
+                } else if c == UInt8(ascii: ",") {
+                    atFieldStart = true
+                } else if c == UInt8(ascii: "\"") && atFieldStart {
+                    (quoted, atFieldStart) = (true, false)
+                } else if c != UInt8(ascii: " ") && c != UInt8(ascii: "\t") {
+                    atFieldStart = false
+                }
+                end += 1
             }
-            let text = bytes[start..<end]
+            position = end + 1
+            if end < bytes.count && Self.isCRLF(bytes, at: end) { position += 1 }
+            let text = bytes[start..<min(end, bytes.count)]
             if text.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
-            return Row(line: line, fields: Self.fields(text))
+            return Row(line: first, fields: Self.fields(text), unclosedQuote: quoted)
         }
         return nil
     }
 
-    /// Splits one line at commas outside double quotes; `""` inside quotes is one quote.
+    /// Whether a \r at `index` starts a \r\n line end.
+    private static func isCRLF(_ bytes: [UInt8], at index: Int) -> Bool {
+        bytes[index] == UInt8(ascii: "\r") && index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "\n")
+    }
+
+    /// Splits one row at commas outside double quotes; `""` inside quotes is one quote.
     static func fields(_ text: ArraySlice<UInt8>) -> [String] {
         var fields: [String] = []
         var field: [UInt8] = []
