@@ -11,7 +11,9 @@ extension Builtins {
         observed range. The int8 model multiplies int8 by int8 with int32 sums and requantises each output to float \
         (s_in · s_w · (acc − z · Σw) + bias); activations, pooling and normalisation stay float between layers. An int8 \
         model predicts (predict, accuracy, compare, a teacher in distill) but is not trained: fine-tune the float model or \
-        a qat() copy. Layers that own parameters but are not Linear, Conv2d or a normalisation layer stay float, as do tensors \
+        a qat() copy. It has no float parameters (.parameters is empty): save it and load(path) to read its int8 weights, \
+        scales and zero points; export writes it to ONNX as QuantizeLinear and DequantizeLinear around each Gemm or Conv. \
+        Layers that own parameters but are not Linear, Conv2d or a normalisation layer stay float, as do tensors \
         a function layer reads directly. A layer called more than once in one forward pass (one linear applied twice \
         in a function layer) is refused: an int8 layer has one input range, which its calls' inputs would share (PyTorch's \
         eager mode shares the observer silently); give each call its own layer, clone(layer).
@@ -28,7 +30,7 @@ extension Builtins {
             ],
             category: "model",
             summary:
-                "Post-training int8 quantisation of a trained model, calibrated on data: returns a new int8 model (the float one is unchanged). observer: \"minmax\" (the extremes seen), \"percentile\" (0.01% and 99.99%: rare outliers clipped) or \"mse\" (the clipping with least squared error) chooses each input's range over the calibration batches of 256 (batches: how many; default all). "
+                "Post-training int8 quantisation of a trained model, calibrated on data: returns a new int8 model (the float one is unchanged). observer: \"minmax\" (the extremes seen), \"percentile\" (0.01% and 99.99%: rare outliers clipped) or \"mse\" (the clipping with least squared error) chooses each input's range over the calibration batches of 256 (batches: how many; default all); calibration data holding NaN or an infinity is refused (PyTorch's observers would take a NaN or infinite range from it). "
                 + quantizationRules,
             example: "let q8 = quantize(student, calibrate: train, observer: \"percentile\")"
         ) { call in
@@ -44,7 +46,11 @@ extension Builtins {
             try Calibration.observe(
                 prepared, on: data, batches: try call.ifGiven("batches", call.int),
                 shouldStop: { [interpreter = call.interpreter] in interpreter.interrupt.isRequested })
-            return .model(Model(try converting(call, prepared, model)))
+            return .model(
+                Model(
+                    try converting(
+                        call, prepared, model,
+                        hint: "the calibration data did not reach it, or reached it only as NaN or infinite values")))
         },
         Builtin(
             "qat",
@@ -54,7 +60,7 @@ extension Builtins {
             ],
             category: "model",
             summary:
-                "A copy of a model for quantisation-aware training (the original is unchanged): every Linear and Conv2d fake-quantises its input and weights in the forward pass (quantise, then dequantise) and passes gradients straight through where the value was inside the grid, as torch.fake_quantize_per_tensor_affine / _per_channel_affine. In training mode each layer's input range follows the batches (the first sets it, then a 1% moving average, as PyTorch's MovingAverageMinMaxObserver); in eval mode (predict, accuracy, compare, as a teacher) the ranges stay as training or calibration left them, where PyTorch's observers keep observing until disable_observer(). A qat model that has neither trained nor been calibrated (calibrate: data runs the data through it once, in batches of 256, to set the ranges) refuses eval-mode use: taking its ranges from what it is first shown (a test set) would leak that data into the int8 model. Weight ranges are the current weights' per channel. Train it with fit or distill, then convert() it. "
+                "A copy of a model for quantisation-aware training (the original is unchanged): every Linear and Conv2d fake-quantises its input and weights in the forward pass (quantise, then dequantise) and passes gradients straight through where the value was inside the grid, as torch.fake_quantize_per_tensor_affine / _per_channel_affine. In training mode each layer's input range follows the batches (the first sets it, then a 1% moving average, as PyTorch's MovingAverageMinMaxObserver); in eval mode (predict, accuracy, compare, as a teacher) the ranges stay as training or calibration left them, where PyTorch's observers keep observing until disable_observer(). calibrate: data runs the data through it once, in batches of 256, and sets each range to the extremes over all of it, as quantize's minmax does (a moving average there, as PyTorch's observer, would keep mostly the first batch's range); calibration data holding NaN or an infinity is refused. A qat model that has neither trained nor been calibrated refuses eval-mode use: taking its ranges from what it is first shown (a test set) would leak that data into the int8 model. Weight ranges are the current weights' per channel. Train it with fit or distill, then convert() it. "
                 + quantizationRules,
             example: "let q = qat(student); distill(q, from: teacher, on: train, epochs: 3); let q8 = convert(q)"
         ) { call in
@@ -120,9 +126,12 @@ extension Builtins {
         return prepared
     }
 
-    static func converting(_ call: BuiltinCall, _ network: Sequential, _ model: Model) throws -> Sequential {
+    static func converting(
+        _ call: BuiltinCall, _ network: Sequential, _ model: Model,
+        hint: String = "train the qat() model or calibrate it on data first"
+    ) throws -> Sequential {
         do {
-            return try Quantizer.convert(network)
+            return try Quantizer.convert(network, hint: hint)
         } catch let refusal as Quantizer.Refusal {
             throw call.error("cannot convert \(model.name ?? "the model"): \(refusal)", at: "model")
         }

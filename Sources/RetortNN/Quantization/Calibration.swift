@@ -9,6 +9,7 @@ public enum Calibration {
         _ prepared: Layer, on data: Dataset, batchSize: Int = 256, batches: Int? = nil, shouldStop: () -> Bool = { false }
     ) throws {
         guard data.count > 0 else { throw TensorError(.value, "calibrate", "the calibration data \(data.name) has no examples") }
+        try refuseNonFinite(data)
         let available = (data.count + batchSize - 1) / batchSize
         let count = Swift.min(available, batches ?? available)
         for b in 0..<count {
@@ -17,9 +18,22 @@ public enum Calibration {
         }
     }
 
+    /// Refuses calibration data holding NaN or an infinity: PyTorch's observers take a NaN or
+    /// infinite range from one; left out, a corrupt calibration set would pass unnoticed.
+    static func refuseNonFinite(_ data: Dataset) throws {
+        let width = Swift.max(1, data.x.count / Swift.max(1, data.count))
+        let first = data.x.withUnsafeBufferPointer { values in values.firstIndex { !$0.isFinite } }
+        guard let first else { return }
+        let count = data.x.withUnsafeBufferPointer { values in values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+        let value = data.x.withUnsafeBufferPointer { $0[first] }
+        throw TensorError(
+            .value, "calibrate",
+            "the calibration data \(data.name) holds \(count) value\(count == 1 ? "" : "s") that \(count == 1 ? "is" : "are") NaN or infinite (the first, \(value), in example \(first / width + 1)); a range cannot be taken from \(count == 1 ? "it" : "them"): drop or fill \(count == 1 ? "it" : "them") first"
+        )
+    }
+
     /// One batch of inputs through the prepared model in eval mode. Quantisation-aware layers,
-    /// which keep their ranges in eval mode, take this batch's range too (a moving average after
-    /// the first), as a training batch would set it.
+    /// which keep their ranges in eval mode, widen theirs to this batch's extremes.
     public static func observe(_ prepared: Layer, on x: Tensor) throws {
         let modes = Modes(of: prepared)
         prepared.isTraining = false

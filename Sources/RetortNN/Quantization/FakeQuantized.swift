@@ -26,8 +26,8 @@ public final class FakeQuantized: Layer {
     public private(set) var inputMin = Float.infinity
     public private(set) var inputMax = -Float.infinity
     public static let averagingConstant: Float = 0.01
-    /// Set while `Calibration.observe` runs data through: a quantisation-aware layer then updates
-    /// its range in eval mode too, as a training batch would.
+    /// Set while `Calibration.observe` runs data through: a quantisation-aware layer then widens its
+    /// range to each batch's extremes in eval mode.
     public var isCalibrating = false
     /// Forward calls since calibration last reset it: one layer called twice in a pass is refused.
     var calls = 0
@@ -99,7 +99,7 @@ public final class FakeQuantized: Layer {
             // Eval mode leaves the range as training or calibration left it. A model that has done
             // neither has no range: taking one from whatever it is first shown in eval mode (a test
             // set) would leak that data into the int8 model, so it is refused.
-            if isTraining || isCalibrating { updateRange(input.value) }
+            if isTraining || isCalibrating { updateRange(input.value, averaging: !isCalibrating) }
             guard let range = observedRange else {
                 throw TensorError(
                     .value, "qat",
@@ -114,7 +114,10 @@ public final class FakeQuantized: Layer {
         }
     }
 
-    private func updateRange(_ x: Tensor) {
+    /// Takes a batch's range: in training the first batch sets it, then a 1% moving average; in
+    /// calibration, the extremes over every batch, as `quantize`'s min-max observer (a moving
+    /// average there would keep mostly the first batch's range, whatever the order of the data).
+    private func updateRange(_ x: Tensor, averaging: Bool) {
         var (low, high) = (Float.infinity, -Float.infinity)
         x.withUnsafeBufferPointer { values in
             for v in values where v.isFinite {
@@ -125,6 +128,8 @@ public final class FakeQuantized: Layer {
         guard low <= high else { return }
         if inputMin > inputMax {
             (inputMin, inputMax) = (low, high)
+        } else if !averaging {
+            (inputMin, inputMax) = (Swift.min(inputMin, low), Swift.max(inputMax, high))
         } else {
             inputMin += Self.averagingConstant * (low - inputMin)
             inputMax += Self.averagingConstant * (high - inputMax)

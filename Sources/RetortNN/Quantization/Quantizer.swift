@@ -57,7 +57,9 @@ public enum Quantizer {
     }
 
     /// The int8 model made from a prepared one; layers that never saw an input are named.
-    public static func convert(_ model: Sequential) throws -> Sequential {
+    public static func convert(_ model: Sequential, hint: String = "train the qat() model or calibrate it on data first")
+        throws -> Sequential
+    {
         guard !model.modules(of: FakeQuantized.self).isEmpty else {
             throw Refusal(layer: "it", reason: "has no layer prepared for quantisation (convert takes a qat() model)")
         }
@@ -67,7 +69,7 @@ public enum Quantizer {
             guard let range = prepared.observedRange else {
                 throw Refusal(
                     layer: "layer \(name) (\(prepared.inner.description))",
-                    reason: "has seen no input, so its input range is unknown (calibrate on data, or train the qat() model first)"
+                    reason: "has seen no finite input, so its input range is unknown (\(hint))"
                 )
             }
             return try prepared.inner.quantized(perChannel: prepared.perChannel, inputRange: range)
