@@ -98,6 +98,14 @@ public enum ONNXExport {
             }
         }
         let main = try model.trace(rows, inputName: ids ? "ids" : "x")
+        if let graph = ([main] + variations.map(\.graph)).first(where: { !$0.readOuts.isEmpty }) {
+            throw TensorError(
+                .value, op,
+                "the model reads values computed from its input out as numbers (\(Set(graph.readOuts).sorted().joined(separator: "; "))): "
+                    + "a traced graph would hold what the example gave there as constants, or the branch it took, and compute something else "
+                    + "for other inputs. Keep the computation in tensor ops (x / max(abs(x)) broadcasts without item(); where(c, a, b) "
+                    + "chooses per element)")
+        }
         return (Traces(main: main, variations: variations), notes)
     }
 

@@ -55,6 +55,10 @@ public struct Graph {
     public internal(set) var constantNames: [String?] = []
     public internal(set) var nodes: [Node] = []
     public internal(set) var outputs: [Source] = []
+    /// Where the pass read values that depend on the inputs out as numbers (`item()`, a condition,
+    /// a loop over a tensor's values): what it computed from them is in the graph as constants, or
+    /// as the branch the traced values took.
+    public internal(set) var readOuts: [String] = []
 
     /// The nodes not inside any group, in order: what the table shows.
     public var topLevel: [Node] { nodes.filter { $0.group == nil } }

@@ -10,6 +10,8 @@ public final class Tracer: TapeRecorder {
     private var seen: [Variable] = []
     private var openGroups: [Int] = []
     private var names: [String: Int] = [:]
+    /// The values that depend on the graph's inputs (by identity).
+    private var fromInputs: Set<ObjectIdentifier> = []
 
     private let buffers: [(name: String, tensor: Tensor)]
 
@@ -29,6 +31,7 @@ public final class Tracer: TapeRecorder {
         sources[ObjectIdentifier(variable)] = .input(graph.inputs.count)
         graph.inputs.append(Graph.Input(name: name, shape: variable.shape))
         seen.append(variable)
+        fromInputs.insert(ObjectIdentifier(variable))
     }
 
     /// The finished graph with `outputs` as its results.
@@ -47,6 +50,11 @@ public final class Tracer: TapeRecorder {
                 group: openGroups.last, isGroup: false, groupOutput: nil, owner: owner))
         sources[ObjectIdentifier(output)] = .node(id)
         seen.append(output)
+        if inputs.contains(where: { fromInputs.contains(ObjectIdentifier($0)) }) { fromInputs.insert(ObjectIdentifier(output)) }
+    }
+
+    public func readOut(_ variable: Variable, by what: String) {
+        if fromInputs.contains(ObjectIdentifier(variable)) { graph.readOuts.append(what) }
     }
 
     public func beginGroup(_ op: Op, inputs: [Variable], owner: AnyObject?) {

@@ -10,6 +10,13 @@ public protocol TapeRecorder: AnyObject {
     func beginGroup(_ op: Op, inputs: [Variable], owner: AnyObject?)
     /// The composite begun last ended with `output`.
     func endGroup(output: Variable)
+    /// The pass read `variable`'s values out as plain numbers (`item()`, a condition, a loop over a
+    /// tensor's values): a trace cannot follow what it computes from them.
+    func readOut(_ variable: Variable, by what: String)
+}
+
+extension TapeRecorder {
+    public func readOut(_ variable: Variable, by what: String) {}
 }
 
 /// Where primitives report themselves while a forward pass is traced.
@@ -31,6 +38,11 @@ public enum Tape {
     @inlinable
     public static func record(_ op: @autoclosure () -> Op, inputs: [Variable], output: Variable, owner: AnyObject? = nil) {
         recorder?.record(op(), inputs: inputs, output: output, owner: owner)
+    }
+
+    /// Reports that the pass read `variable`'s values out as numbers (`what`: "item() at 4:17").
+    public static func readOut(_ variable: Variable, by what: @autoclosure () -> String) {
+        recorder?.readOut(variable, by: what())
     }
 
     /// Runs `body`, a composite of primitives, reported as one group named `op` over `inputs`.

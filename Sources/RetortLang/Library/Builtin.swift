@@ -198,7 +198,15 @@ final class BuiltinCall {
     /// the refusal here is for an argument declared more loosely than it is read.
     private func read<T>(_ name: String, as type: ParameterType, _ convert: (Value) -> T?) throws -> T {
         guard let v = convert(value(name)) else { throw fail(name, type.description) }
+        // A tensor read as numbers: a trace cannot follow what is computed from them.
+        if case .tensor(let t) = value(name) { Tape.readOut(t, by: "`\(name)` of \(builtin.name) at \(place(of: name))") }
         return v
+    }
+
+    /// Where an argument is written, for a trace's notes: "line 4, column 17".
+    func place(of name: String) -> String {
+        let start = range(of: name).start
+        return "line \(start.line), column \(start.column)"
     }
 
     /// The argument read by `read`, or nil when it is none (not given).

@@ -50,7 +50,7 @@ extension Builtins {
                 .init("name", .optional(.string), Value.none),
             ], category: "model",
             summary:
-                "Writes the model as an ONNX file (opset 17, the batch dimension dynamic), traced on `input` (a tensor, a dataset's first example or a shape; default: the shape the model last ran on), as graph(m) traces it. The path must end in .onnx; the file is written atomically.",
+                "Writes the model as an ONNX file (opset 17, the batch dimension dynamic), traced on `input` (a tensor, a dataset's first example or a shape; default: the shape the model last ran on), as graph(m) traces it. A value of the input read out as a number in the forward pass (item(), an if condition, a loop over a tensor's values) would be baked in as the example's, so it is refused; keep it in tensor ops (where, broadcasting). The path must end in .onnx; the file is written atomically.",
             example: "export(student, \"student.onnx\", input: test)"
         ) { call in
             let model = try call.model("model")

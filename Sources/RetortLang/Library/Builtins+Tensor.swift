@@ -342,6 +342,7 @@ extension Builtins {
             guard x.value.count == 1, let v = x.value.scalars.first else {
                 throw call.error("needs a one-element tensor, got shape \(formatShape(x.shape))", at: "x")
             }
+            Tape.readOut(x, by: "item() at \(call.place(of: "x"))")
             return .number(Double(v))
         },
         reduction("logsumexp", summary: "log Σ exp over an axis, without overflow.", example: "logsumexp(x, axis: 1)") {

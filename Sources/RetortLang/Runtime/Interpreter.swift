@@ -299,7 +299,10 @@ public final class Interpreter: RandomSource {
         case .tensor(let t):
             guard t.value.rank > 0 else { throw diagnostic(.type, "cannot loop over a scalar tensor", at: range) }
             // `for s in [1, 2, 3]` gives numbers: a literal list of numbers is a tensor.
-            if t.value.rank == 1 && !t.requiresGrad { return t.value.scalars.map { .number(Double($0)) } }
+            if t.value.rank == 1 && !t.requiresGrad {
+                Tape.readOut(t, by: "a for loop over its values at line \(range.start.line), column \(range.start.column)")
+                return t.value.scalars.map { .number(Double($0)) }
+            }
             return try (0..<t.shape[0]).map { .tensor(try t.selecting(axis: 0, index: $0)) }
         case .string(let s): return s.map { .string(String($0)) }
         default:
@@ -310,7 +313,9 @@ public final class Interpreter: RandomSource {
     func truth(_ value: Value, at range: SourceRange) throws -> Bool {
         switch value {
         case .bool(let b): return b
-        case .tensor(let t) where t.value.count == 1: return (t.value.scalar ?? 0) != 0
+        case .tensor(let t) where t.value.count == 1:
+            Tape.readOut(t, by: "a condition at line \(range.start.line), column \(range.start.column)")
+            return (t.value.scalar ?? 0) != 0
         default:
             throw diagnostic(.type, "a condition must be true or false, got a \(value.typeName)", at: range)
         }
