@@ -196,9 +196,10 @@ extension ONNXExport {
                 guard zip(a.scalars, b.scalars).allSatisfy({ $0 == $1 || ($0.isNaN && $1.isNaN) }) else {
                     throw TensorError(
                         .argument, "export",
-                        "the constant \(graph.label(of: .constant(i)))\(user) changes with the input's values"
-                            + (variation.axis == .batch ? "" : " or the sequence length")
-                            + ": it was computed outside the traced operations, so the file would hold the example's values"
+                        "the constant \(graph.label(of: .constant(i)))\(user) differs between the traces at "
+                            + "\(variation.at(main: true)) and \(variation.at(main: false)): it was computed outside the traced "
+                            + "operations (from the \(variation.axis == .batch ? "batch size" : "sequence length"), the input's values, "
+                            + "or at random), so the file would hold the example's values"
                             + ONNXExport.untraced)
                 }
             }

@@ -83,7 +83,18 @@ public enum ONNXExport {
         let (n, m) = tracedBatches
         let rows = try repeatingRows(of: example, to: n)
         // The other sizes first, so a model that remembers its last input shape keeps the main one.
-        let batch = try model.trace(repeatingRows(of: example, to: m))
+        // A shape error there is the example's: said with the shape given, not the traced batch's.
+        let batch: Graph
+        do {
+            batch = try model.trace(repeatingRows(of: example, to: m))
+        } catch let error as TensorError where error.kind == .shape {
+            throw TensorError(
+                .shape, op,
+                "the example input \(formatShape(example.shape)) does not run through the model (traced as \(m) of its rows: \(error))"
+                    + (example.rank == 1
+                        ? "; a vector is a batch of \(example.shape[0]) single numbers: give one example as [1, n] rows, or a shape list with the batch first"
+                        : ""))
+        }
         var variations = [Variation(axis: .batch, graph: batch, sizes: (n, m))]
         var notes: [String] = []
         let ids = readsTokenIDs(batch, input: 0)

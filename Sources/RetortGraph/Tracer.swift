@@ -74,12 +74,21 @@ public final class Tracer: TapeRecorder {
         seen.append(output)
     }
 
-    /// Where a value came from; one never seen before is a constant, kept by value.
+    /// Where a value came from; one never seen before is a constant, kept by value. A buffer read
+    /// again (a batch norm a function layer calls twice) is the same constant.
     private func source(_ variable: Variable) -> Graph.Source {
         if let known = sources[ObjectIdentifier(variable)] { return known }
+        let name = buffers.first { $0.tensor.sharesStorage(with: variable.value) }?.name
+        if let name, let index = graph.constantNames.firstIndex(of: name),
+            graph.constants[index].shape == variable.shape
+        {
+            sources[ObjectIdentifier(variable)] = .constant(index)
+            seen.append(variable)
+            return .constant(index)
+        }
         let made = Graph.Source.constant(graph.constants.count)
         graph.constants.append(variable.value)
-        graph.constantNames.append(buffers.first { $0.tensor.sharesStorage(with: variable.value) }?.name)
+        graph.constantNames.append(name)
         sources[ObjectIdentifier(variable)] = made
         seen.append(variable)
         return made
