@@ -182,6 +182,20 @@ final class BuiltinCall {
     /// For a list of numbers that should be whole (and at least a minimum): which one is not,
     /// as ` (1.5 at position 0 is not a whole number)`; empty otherwise.
     private static func firstOutlier(_ value: Value, for type: ParameterType?) -> String {
+        // A record of the wrong things: name the first field that is not one.
+        var recordItem: ParameterType?
+        if case .record(let item) = type { recordItem = item }
+        if case .oneOf(let types) = type {
+            for case .record(let item) in types { recordItem = item }
+        }
+        if case .record(let record) = value, let item = recordItem,
+            let field = record.fields.first(where: {
+                !item.accepts($0.value, tensor: { if case .tensor = $0 { return true } else { return false } })
+            })
+        {
+            let noun = field.value.typeName
+            return " (its field '\(field.name)' is \("aeiou".contains(noun.prefix(1)) ? "an" : "a") \(noun))"
+        }
         guard case .wholeNumbers(let min) = type, let numbers = value.numberList else { return "" }
         for (i, n) in numbers.enumerated() {
             if !n.isWhole { return " (\(formatNumber(n)) at position \(i) is not a whole number)" }

@@ -262,7 +262,7 @@ extension Builtins {
             "score", [.init("model", .model), .init("samples", .corpus), .init("v", .optional(.vocab), Value.none)],
             category: "language",
             summary:
-                "The model's nll (nats per token) of a corpus of samples: how likely a teacher finds a student's samples. v defaults to the vocabulary the samples were drawn with.",
+                "The model's nll (nats per token) of a corpus of samples: how likely a teacher finds a student's samples. Each is laid out as sequences() lays a line out, so a sample that filled the block (no end mark) is scored with one after it. v defaults to the vocabulary the samples were drawn with.",
             example: "score(teacher, samples(student, v, n: 1000, seed: 2))"
         ) { call in
             let model = try call.model("model")

@@ -117,7 +117,9 @@ extension Builtins {
             }
             for t in targets where !(t.isLeaf && t.requiresGrad) {
                 throw call.error(
-                    "wrt must be a parameter or a tensor made with tensor(..., requires_grad: true), not the result of an operation",
+                    t.isLeaf
+                        ? "wrt does not require a gradient: make it with tensor(x, requires_grad: true) (a parameter always does)"
+                        : "wrt must be a parameter or a tensor made with tensor(..., requires_grad: true), not the result of an operation",
                     at: "wrt")
             }
             guard loss.requiresGrad else { throw call.error("the loss does not depend on wrt", at: "loss") }

@@ -37,13 +37,14 @@ enum Prelude {
 
         # The mean over the positions that count: those whose label is not -1 (a sequence's positions
         # past its end), or every position when there are no labels. For classification logits
-        # [N, C] with labels [N] it is the batch mean, kl_div's "batchmean".
+        # [N, C] with labels [N] it is the batch mean, kl_div's "batchmean". Positions that do not
+        # count are left out with where, not multiplied by 0: an infinite logit there would be NaN.
         fn masked_mean(values, y = none) {
           if type(y) == "none" {
             mean(values)
           } else {
             let keep = y >= 0
-            sum(values * keep) / sum(keep)
+            sum(where(keep, values, 0)) / sum(keep)
           }
         }
 
