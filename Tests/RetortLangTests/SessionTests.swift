@@ -17,6 +17,26 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(dims.count, 2)
     }
 
+    /// Shapes of programs that crashed the process (a signal, the session lost) stop with an error or
+    /// run: a chain of 100,000 closures, each holding the one before, is freed one at a time (freed by
+    /// recursion, 30,000 ran the stack out); a generated `else if` chain of 20,000 stops at the parser's
+    /// depth limit (it recursed without one).
+    func testLongChainsOfClosuresAndElseIfsDoNotCrash() {
+        let session = Session(sink: CollectingSink())
+        guard case .success = session.execute("let f = fn(x) = x\nfor i in 0..<100000 { let g = f; f = fn(x) = g(x) }\nf = 0")
+        else { return XCTFail("freeing the chain should run") }
+        guard case .success(let kept) = session.execute("f + 1"), case .number(1)? = kept else {
+            return XCTFail("the session carries on")
+        }
+        let chain = "let x = 0\n" + (0..<20000).map { "if x == \($0) { 1 } else " }.joined() + "{ 2 }"
+        guard case .failure(let d) = session.execute(chain) else { return XCTFail("the chain should be refused") }
+        XCTAssertTrue(d.first?.message.contains("nested too deeply") ?? false, "\(d)")
+        let short = "let y = 3\n" + (0..<500).map { "if y == \($0) { \($0) } else " }.joined() + "{ -1 }"
+        guard case .success(let three) = session.execute(short), case .number(3)? = three else {
+            return XCTFail("a chain of 500 runs")
+        }
+    }
+
     /// A string doubled in a loop stops at the string budget with an error naming the size; a list nested in
     /// itself the same way costs nothing to hold, and its text stops at a million characters.
     func testDoublingAStringOrAListStopsWellBeforeMemoryRunsOut() {

@@ -163,7 +163,12 @@ enum Builtins {
             "append", [.init("list", .list(.any)), .init("item", .any)], category: "general",
             summary: "A new list with the item added at the end.", example: "let seen = append(seen, x)"
         ) { call in
-            try call.interpreter.checkNesting(.list(try call.list("list") + [call.value("item")]), at: call.range)
+            // The list nests within the limit already: only the item, one level down, can take it past.
+            let item = call.value("item")
+            _ = try call.interpreter.checkNesting(.list([item]), at: call.range)
+            var items = try call.list("list")
+            items.append(item)
+            return .list(items)
         },
         Builtin(
             "list", [.init("values", .oneOf([.range, .list(.any), .tuple, .tensorValue, .string]))], category: "general",

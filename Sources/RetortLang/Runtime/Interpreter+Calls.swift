@@ -103,14 +103,6 @@ extension Interpreter {
             currentSourceName = callerSource
             frames.removeLast()
         }
-        for param in params {
-            if let value = given[param.name] {
-                scope.define(param.name, value)
-            } else if let defaultExpr = param.defaultValue {
-                // Defaults are evaluated at each call, in the call's scope, so they can use earlier parameters.
-                scope.define(param.name, try evaluate(defaultExpr, scope))
-            }
-        }
         callDepth += 1
         defer { callDepth -= 1 }
         guard callDepth <= Interpreter.maximumCallDepth else {
@@ -128,6 +120,15 @@ extension Interpreter {
                 "too many nested calls (\(callDepth) deep, the stack nearly used up): a function calling itself without "
                     + "end, or recursion deeper than this thread's stack allows (write it as a loop)",
                 at: range)
+        }
+        // After the depth checks: a default that calls the function (fn f(a = f())) recurses too.
+        for param in params {
+            if let value = given[param.name] {
+                scope.define(param.name, value)
+            } else if let defaultExpr = param.defaultValue {
+                // Defaults are evaluated at each call, in the call's scope, so they can use earlier parameters.
+                scope.define(param.name, try evaluate(defaultExpr, scope))
+            }
         }
         do {
             return try run(decl.body, scope)

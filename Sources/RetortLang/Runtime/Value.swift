@@ -1,3 +1,4 @@
+import Foundation
 import RetortNN
 import RetortPlot
 import RetortTensor
@@ -126,14 +127,60 @@ public enum Function {
 /// A user-defined function and the scope it was defined in.
 public final class Closure {
     public let declaration: FunctionDecl
-    let environment: Environment
+    /// The scope it was made in (nil only while it is being freed).
+    private var scope: Environment?
     /// The source the function was written in, for errors raised inside it.
     let sourceName: String
 
     init(_ declaration: FunctionDecl, environment: Environment, sourceName: String) {
         self.declaration = declaration
-        self.environment = environment
+        self.scope = environment
         self.sourceName = sourceName
+    }
+
+    var environment: Environment { scope ?? Environment() }
+
+    /// Scopes of freed closures waiting to be let go, and the thread letting them go.
+    nonisolated(unsafe) private static var freed: [Environment] = []
+    nonisolated(unsafe) private static var freeingThread: pthread_t?
+    private static let freeing = NSLock()
+
+    /// Frees a chain of closures one at a time. A closure's scope holds the closure made before it
+    /// (`for i in 0..<30000 { let g = f; f = fn(x) = g(x) }`): freed the plain way, each closure
+    /// freed its scope inside its own release, 30,000 releases deep, and the stack ran out. Here the
+    /// first closure freed lets the scopes go in a loop, and those freed inside it only queue theirs.
+    deinit {
+        let me = pthread_self()
+        Closure.freeing.lock()
+        if let thread = Closure.freeingThread {
+            // Inside the loop below on this thread: queue it. (On another thread: as before.)
+            if pthread_equal(thread, me) != 0 { queueScope() }
+            Closure.freeing.unlock()
+            return
+        }
+        guard queueScope() else {
+            Closure.freeing.unlock()
+            return
+        }
+        Closure.freeingThread = me
+        Closure.freeing.unlock()
+        while true {
+            Closure.freeing.lock()
+            let next = Closure.freed.popLast()
+            if next == nil { Closure.freeingThread = nil }
+            Closure.freeing.unlock()
+            guard next != nil else { return }
+            // `next` goes here, outside the lock: its closures queue their scopes.
+        }
+    }
+
+    /// Moves the scope to the queue, so that nothing else in `deinit` holds it; under `freeing`.
+    @discardableResult
+    private func queueScope() -> Bool {
+        guard let taken = scope else { return false }
+        Closure.freed.append(taken)
+        scope = nil
+        return true
     }
 }
 

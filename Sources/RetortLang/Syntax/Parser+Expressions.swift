@@ -243,7 +243,16 @@ extension Parser {
         default:
             // Python's `**` and `//` reach here as a second `*` or `/` right after the first.
             let doubled = previous.kind == token.kind && previous.range.end.offset == token.range.start.offset
-            if doubled, token.kind == .symbol(.star) {
+            // Python's `+=` and the like reach here as `=` right after the operator.
+            var compound: String?
+            if token.kind == .symbol(.equal), previous.range.end.offset == token.range.start.offset,
+                case .symbol(let op) = previous.kind, [.plus, .minus, .star, .slash, .caret, .percent].contains(op)
+            {
+                compound = op.rawValue
+            }
+            if let op = compound {
+                fail("'\(op)=' is not an operator: write x = x \(op) y", at: previous.range.union(token.range))
+            } else if doubled, token.kind == .symbol(.star) {
                 fail("'**' is not an operator: Retort writes a power as '^' (2 ^ 3)", at: previous.range.union(token.range))
             } else if doubled, token.kind == .symbol(.slash) {
                 fail(
@@ -302,6 +311,10 @@ extension Parser {
             position = lookahead
             advance()
             if match(.if) {
+                // An `else if` nests one conditional in another: counted, so a generated chain of
+                // thousands stops with the depth error rather than running out of stack.
+                try deeper()
+                defer { depth -= 1 }
                 let nested = try conditionalRest(start: previous.range)
                 otherwise = Block(statements: [.expression(nested)], range: nested.range)
             } else {
