@@ -148,9 +148,32 @@ public struct DiagnosticRenderer {
         let gutter = String(r.start.line)
         let pad = String(repeating: " ", count: gutter.count)
         var out = "\(cyan)\(gutter) |\(reset) \(text)\n"
-        let prefix = String(text.unicodeScalars.prefix(Swift.max(startColumn - 1, 0)).map { $0 == "\t" ? "\t" : " " })
-        out += "\(cyan)\(pad) |\(reset) \(prefix)\(marker)\(String(repeating: "^", count: width))\(reset)\n"
+        // The caret goes under the range as a terminal draws the line: a CJK character or an emoji
+        // takes two columns, a combining accent none.
+        let before = text.unicodeScalars.prefix(Swift.max(startColumn - 1, 0))
+        let prefix = before.map { $0 == "\t" ? "\t" : String(repeating: " ", count: Self.columns($0)) }.joined()
+        let under = text.unicodeScalars.dropFirst(before.count).prefix(width)
+        let carets = Swift.max(1, under.reduce(0) { $0 + Self.columns($1) } + Swift.max(0, width - under.count))
+        out += "\(cyan)\(pad) |\(reset) \(prefix)\(marker)\(String(repeating: "^", count: carets))\(reset)\n"
         return out
+    }
+
+    /// The columns a terminal gives a code point: 0 for a combining mark, a joiner or a variation
+    /// selector, 2 for East Asian wide characters and emoji, 1 otherwise (wcwidth's rule, roughly).
+    static func columns(_ scalar: Unicode.Scalar) -> Int {
+        switch scalar.properties.generalCategory {
+        case .nonspacingMark, .enclosingMark, .format: return 0
+        default: break
+        }
+        let v = scalar.value
+        if (0x1F3FB...0x1F3FF).contains(v) { return 0 }  // skin tones, drawn with the emoji before
+        let wide: [ClosedRange<UInt32>] = [
+            0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF,
+            0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x1F300...0x1F64F,
+            0x1F900...0x1F9FF, 0x20000...0x3FFFD,
+        ]
+        if wide.contains(where: { $0.contains(v) }) || scalar.properties.isEmojiPresentation { return 2 }
+        return 1
     }
 }
 
