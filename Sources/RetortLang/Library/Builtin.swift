@@ -196,6 +196,9 @@ final class BuiltinCall {
             let noun = field.value.typeName
             return " (its field '\(field.name)' is \("aeiou".contains(noun.prefix(1)) ? "an" : "a") \(noun))"
         }
+        if case .wholeNumber = type, let n = value.numberValue, n.isFinite, n == n.rounded(), !n.isWhole {
+            return " (whole numbers are taken below 10^15 in size)"
+        }
         guard case .wholeNumbers(let min) = type, let numbers = value.numberList else { return "" }
         for (i, n) in numbers.enumerated() {
             if !n.isWhole { return " (\(formatNumber(n)) at position \(i) is not a whole number)" }

@@ -151,7 +151,13 @@ extension Builtins {
             switch call.value("x") {
             case .dataset(let d):
                 x = d.x
-                if labels == nil { labels = d.y.scalars.map { d.classNames?[Int($0)] ?? formatNumber(Double($0)) } }
+                // One label per image: a sequence dataset's rows of next ids (and −1s) title nothing.
+                if labels == nil, d.y.rank == 1 {
+                    labels = d.y.scalars.map { v in
+                        let i = v.isFinite && Swift.abs(v) < 1e9 ? Int(v) : -1
+                        return d.classNames.flatMap { $0.indices.contains(i) ? $0[i] : nil } ?? formatNumber(Double(v))
+                    }
+                }
             case .tensor(let t): x = t.value
             default: throw call.fail("x")
             }

@@ -150,9 +150,15 @@ extension Interpreter {
     }
 
     func wholeNumber(_ value: Value, at range: SourceRange, what: String) throws -> Int {
-        if case .number(let n) = value, n == n.rounded(), Swift.abs(n) < 1e15 { return Int(n) }
-        if case .tensor(let t) = value, t.value.count == 1, let s = t.value.scalar, s == s.rounded() { return Int(s) }
-        throw diagnostic(.type, "\(what) must be a whole number, got \(describeShort(value))", at: range)
+        var number: Double?
+        if case .number(let n) = value { number = n }
+        // A one-element tensor's float32 can be far past Int's range (1e30): checked as the number is.
+        if case .tensor(let t) = value, t.value.count == 1, let s = t.value.scalar { number = Double(s) }
+        if let n = number, n.isWhole { return Int(n) }
+        let tooLarge = number.map { $0.isFinite && $0 == $0.rounded() } ?? false
+        throw diagnostic(
+            .type,
+            "\(what) must be a whole number\(tooLarge ? " below 10^15 in size" : ""), got \(describeShort(value))", at: range)
     }
 
     // MARK: Operators
