@@ -101,7 +101,7 @@ public struct DiagnosticRenderer {
             out += "\(bold)\(name):\(reset) "
         }
         out += "\(red)\(d.title):\(reset) \(bold)\(d.message)\(reset)\n"
-        if let r = d.range, let source { out += excerpt(r, in: source, marker: red) }
+        if let r = d.range, let source { out += excerpts(r, in: source, marker: red) }
         for note in d.notes { out += "\(cyan)note:\(reset) \(note)\n" }
         // A frame the one before it repeats is counted, not shown again (Python's "[Previous line
         // repeated 996 more times]"): deep recursion once printed a thousand frames.
@@ -111,12 +111,31 @@ public struct DiagnosticRenderer {
             let r = frame.range
             out +=
                 "\(cyan)in \(frame.function), called from\(reset) \(bold)\(frame.sourceName):\(r.start.line):\(r.start.column)\(reset)\n"
-            if let text = sources(frame.sourceName) { out += excerpt(r, in: text, marker: red) }
+            if let text = sources(frame.sourceName) { out += excerpts(r, in: text, marker: red) }
             var repeats = 0
             while i + 1 + repeats < d.trace.count, d.trace[i + 1 + repeats] == frame { repeats += 1 }
             if repeats > 0 { out += "\(cyan)[the call above repeated \(repeats) more time\(repeats == 1 ? "" : "s")]\(reset)\n" }
             i += 1 + repeats
         }
+        return out
+    }
+
+    /// The excerpt of each line the range covers, up to four (an operand on the next line is part of
+    /// the error as much as the first), then where the rest ends.
+    private func excerpts(_ r: SourceRange, in source: Source, marker: String) -> String {
+        var out = excerpt(r, in: source, marker: marker)
+        guard r.end.line > r.start.line else { return out }
+        let last = Swift.min(r.end.line, r.start.line + 3)
+        for line in (r.start.line + 1)...last {
+            let scalars = Array(source.line(line).unicodeScalars)
+            let first = (scalars.firstIndex { $0 != " " && $0 != "\t" } ?? 0) + 1
+            let end = line == r.end.line ? r.end.column : scalars.count + 1
+            guard end > first else { continue }
+            let part = SourceRange(
+                SourceLocation(offset: 0, line: line, column: first), SourceLocation(offset: 0, line: line, column: end))
+            out += excerpt(part, in: source, marker: marker)
+        }
+        if r.end.line > last { out += "(through line \(r.end.line))\n" }
         return out
     }
 
