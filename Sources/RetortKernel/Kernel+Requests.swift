@@ -30,7 +30,10 @@ extension Kernel {
             }
             reply(
                 request,
-                ["status": "ok", "execution_count": count, "payload": output.payload, "user_expressions": JSONObject()],
+                [
+                    "status": "ok", "execution_count": count, "payload": output.payload,
+                    "user_expressions": userExpressions(request.content["user_expressions"]),
+                ],
                 on: shell)
         case .error(let name, let value, let traceback):
             // Before the reply goes out: a cell sent once the client has the reply was not queued.
@@ -43,6 +46,32 @@ extension Kernel {
                     "payload": output.payload, "user_expressions": JSONObject(),
                 ], on: shell)
         }
+    }
+
+    /// Each of an execute request's `user_expressions` (name → code) evaluated after the cell, as
+    /// ipykernel answers them: `{status: ok, data, metadata}` or `{status: error, ename, evalue,
+    /// traceback}`. Only after a cell that ran; a failed cell's reply has none, as ipykernel's.
+    private func userExpressions(_ asked: Any?) -> JSONObject {
+        guard let asked = asked as? JSONObject else { return JSONObject() }
+        var answers = JSONObject()
+        for (name, value) in asked {
+            guard let code = value as? String else {
+                answers[name] = [
+                    "status": "error", "ename": "TypeError", "evalue": "a user expression must be a string",
+                    "traceback": [String](),
+                ]
+                continue
+            }
+            switch interpreter.evaluate(code) {
+            case .ok(let bundle):
+                answers[name] = [
+                    "status": "ok", "data": bundle?.data ?? JSONObject(), "metadata": bundle?.metadata ?? JSONObject(),
+                ]
+            case .error(let ename, let evalue, let traceback):
+                answers[name] = ["status": "error", "ename": ename, "evalue": evalue, "traceback": traceback]
+            }
+        }
+        return answers
     }
 
     /// After a failed cell, takes the shell requests already waiting into `queuedAtError`; the run

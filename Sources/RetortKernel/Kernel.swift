@@ -107,6 +107,7 @@ public final class Kernel {
         }
         controlThread.name = "control"
         controlThread.start()
+        watchParent()
         publish("status", ["execution_state": "starting"], parent: Message.noParent)
         while true {
             if !queuedAtError.isEmpty {
@@ -234,6 +235,16 @@ public final class Kernel {
         case "is_complete_request": isComplete(request, on: socket)
         case "history_request": reply(request, ["status": "ok", "history": history.answer(request.content)], on: socket)
         case "comm_info_request": reply(request, ["status": "ok", "comms": JSONObject()], on: socket)
+        case "comm_open":
+            // No comm targets are registered: say so and close it, as ipykernel does, so a widget
+            // front end does not wait on a comm that will never answer.
+            let id = request.content["comm_id"] as? String ?? ""
+            let target = request.content["target_name"] as? String ?? ""
+            publish(
+                "stream", ["name": "stderr", "text": "No such comm target registered: \(target)\n"], parent: request.headerJSON)
+            publish("comm_close", ["comm_id": id, "data": JSONObject()], parent: request.headerJSON)
+        case "comm_msg", "comm_close":
+            break  // no comm is ever open
         case "interrupt_request":
             interrupt()
             reply(request, ["status": "ok"], on: socket)
@@ -256,6 +267,30 @@ public final class Kernel {
         default:
             log("ignored a message of unknown type \(request.type)")
         }
+    }
+
+    /// Ends the kernel when the process that started it is gone, as ipykernel's parent poller does:
+    /// otherwise a front end killed without a shutdown request (a crashed test, a kill -9) leaves the
+    /// kernel running under init, holding its ports, its memory and the parent's output pipe.
+    /// The parent is `JPY_PARENT_PID` when the front end gives it, else the process that started
+    /// this one; checked every second.
+    func watchParent() {
+        let given = ProcessInfo.processInfo.environment["JPY_PARENT_PID"].flatMap { Int32($0) }
+        let parent = given ?? getppid()
+        guard parent > 1 else { return }
+        let watcher = Thread {
+            while true {
+                sleep(1)
+                // Orphaned: reparented (to init or a subreaper), or the given parent no longer exists.
+                let gone = given == nil ? getppid() != parent : (kill(parent, 0) != 0 && errno == ESRCH)
+                if gone {
+                    self.log("the process that started the kernel (\(parent)) is gone: exiting")
+                    exit(0)
+                }
+            }
+        }
+        watcher.name = "parent watcher"
+        watcher.start()
     }
 
     /// Stops the running cell: the interpreter at its next check, a wait for input at once. Safe

@@ -61,6 +61,9 @@ public protocol KernelInterpreter: AnyObject {
     var helpLinks: [(text: String, url: String)] { get }
 
     func execute(_ code: String, output: ExecutionOutput) -> ExecutionResult
+    /// An execute request's `user_expressions`, one at a time after its cell ran: the value as a
+    /// bundle, or the error. What it prints is not shown, and it takes no cell number.
+    func evaluate(_ expression: String) -> ExecutionResult
     /// Matches for the word before `cursor` (Unicode code points) and the range they replace.
     func complete(_ code: String, cursor: Int) -> (matches: [String], start: Int, end: Int)
     /// What to show about the name at `cursor`, or nil when there is nothing.

@@ -49,7 +49,18 @@ public final class REPL {
             }
             Interrupts.atPrompt = false
             guard let line else {
+                if readline != nil, !buffer.isEmpty {
+                    // Ctrl-D in the middle of an entry drops the entry, not the session (everything
+                    // trained in it would go): IPython ignores it there too.
+                    sink.write("\n")
+                    FileHandle.standardError.write(
+                        Data("the unfinished entry is dropped; Ctrl-D at an empty retort> prompt quits\n".utf8))
+                    buffer = ""
+                    continue
+                }
                 if readline != nil { sink.write("\n") }
+                // Piped input that ends inside an entry: run it, so its error says what is missing.
+                if readline == nil, !buffer.isEmpty { execute(buffer) }
                 break
             }
             if readline != nil, line.isEmpty, Interrupts.clearedLine {

@@ -44,9 +44,14 @@ final class Readline {
         return String(cString: line)
     }
 
+    /// Adds an entry and appends it to the file, so two sessions at once keep both their entries
+    /// (rewriting the whole file from this session's list lost the other's).
     func addHistory(_ entry: String) {
         add_history(entry)
-        _ = write_history(historyPath)
+        if !FileManager.default.fileExists(atPath: historyPath) {
+            FileManager.default.createFile(atPath: historyPath, contents: nil)
+        }
+        _ = append_history(1, historyPath)
         _ = history_truncate_file(historyPath, Readline.historyLimit)
     }
 

@@ -5,7 +5,9 @@
 Checks Tab completion (a builtin, a field after a dot, a named parameter), the continuation prompt
 for an unfinished function, an error followed by a line that still sees earlier bindings, history
 recall with Up (a multi-line block as one entry, in the next session too), Ctrl-C clearing the
-line at the prompt, and Ctrl-C during training returning to the prompt with the model still usable. Prints 'N passed, N failed'.
+line at the prompt, Ctrl-C during training returning to the prompt with the model still usable,
+Ctrl-D in an unfinished entry dropping only the entry, and two sessions at once both keeping their
+history. Prints 'N passed, N failed'.
 """
 
 import os
@@ -90,6 +92,23 @@ def main(retort):
     check("Up recalls the whole block", "\x1b[A", r"x \* 2")
     check("which runs as typed", "\r", PROMPT)
     check("and defines the function", "twice(4)\r", r"\r8\r\n")
+    # Ctrl-D inside an unfinished entry drops the entry, not the session (it quit, losing it all).
+    check("an unfinished entry", "let w = (1,\r", r"\.\.\.> ")
+    check("Ctrl-D there drops it", None, "unfinished entry is dropped", control="d")
+    check("the prompt returns after it", None, PROMPT)
+    check("and the session is still there", "twice(5)\r", r"\r10\r\n")
+    # Two sessions at once keep both their entries (each rewrote the file from its own list).
+    other = pexpect.spawn(retort, env=env, encoding="utf-8", timeout=30, dimensions=(30, 160))
+    other.expect(PROMPT)
+    other.send("let from_the_other = 1\r")
+    other.expect(PROMPT)
+    check("an entry after the other session's", "let from_this_one = 2\r", PROMPT)
+    other.sendcontrol("d")
+    other.expect(pexpect.EOF)
+    history = open(os.path.join(state, "retort", "history"), encoding="utf-8").read()
+    checks.append(("the history file holds both sessions' entries",
+                   "from_the_other" in history and "from_this_one" in history and "twice(5)" in history,
+                   history[-300:]))
     check("Ctrl-D leaves again", None, pexpect.EOF, control="d")
 
     failed = [c for c in checks if not c[1]]

@@ -360,6 +360,27 @@ def test_a_cursor_outside_the_code_is_clamped(kernel, request_type, cursor_pos):
 # Interrupting training
 
 
+def test_user_expressions_are_evaluated_after_the_cell(kernel):
+    """An execute request's user_expressions come back as ipykernel gives them: each value's bundle,
+    or its error (they were answered with an empty record); what they print is not shown, and they
+    take no cell number."""
+    _, kc = kernel
+    reply, outputs = run(
+        kc, "let ue_a = 5", user_expressions={"double": "ue_a * 2", "bad": "ue_nope + 1", "loud": "print(7)"}
+    )
+    answers = reply["content"]["user_expressions"]
+    assert answers["double"] == {"status": "ok", "data": {"text/plain": "10"}, "metadata": {}}, answers
+    assert answers["bad"]["status"] == "error" and answers["bad"]["ename"] == "NameError", answers
+    assert "ue_nope" in answers["bad"]["evalue"], answers
+    assert answers["loud"]["status"] == "ok", answers
+    assert not [m for m in outputs if m["msg_type"] == "stream"], outputs
+    count = reply["content"]["execution_count"]
+    assert run(kc, "1")[0]["content"]["execution_count"] == count + 1
+    # After a failed cell there are none, as ipykernel's reply has none.
+    failed, _ = run(kc, "ue_missing", user_expressions={"double": "ue_a * 2"})
+    assert failed["content"]["status"] == "error" and failed["content"]["user_expressions"] == {}
+
+
 def test_interrupt_request_stops_training_and_keeps_the_model(kernel):
     _, kc = kernel
     msg_id, _ = start_training(kc)

@@ -625,3 +625,62 @@ def test_the_key_shows_in_no_log_and_no_reply(kernel):
         assert key not in data, f"the HMAC key appears in {where}"
     # A full signature in the log would be an oracle for forging one.
     assert not re.search(rb"[0-9a-fA-F]{64}", text), "a 64-digit hex string (a signature?) is in the kernel's stderr"
+
+
+def test_a_comm_opened_to_no_target_is_closed(kernel):
+    """Retort registers no comm targets: a comm_open is answered with ipykernel's stderr line and a
+    comm_close of the same comm, so a widget front end does not wait on it (it was only logged)."""
+    km, kc, _ = kernel
+    drain_iopub(kc, quiet=0.05)
+    comm_id = uuid.uuid4().hex
+    kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": "nosuch", "data": {}}))
+    seen = []
+    deadline = time.time() + REPLY
+    while time.time() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=1)
+        except Empty:
+            continue
+        seen.append((msg["msg_type"], msg["content"]))
+        if msg["msg_type"] == "comm_close":
+            break
+    assert ("comm_close", {"comm_id": comm_id, "data": {}}) in seen, seen
+    assert ("stream", {"name": "stderr", "text": "No such comm target registered: nosuch\n"}) in seen, seen
+    assert_serving(km, kc)
+
+
+def test_a_kernel_whose_parent_dies_exits(kernelspec_prefix, tmp_path):
+    """A front end killed without a shutdown request (kill -9, a crashed test) takes its kernel with
+    it, as ipykernel's parent poller does: the kernel kept running under init, holding its ports and
+    the parent's output pipe."""
+    import subprocess
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from jupyter_client import KernelManager\n"
+        "km = KernelManager(kernel_name='retort')\n"
+        "km.start_kernel()\n"
+        "kc = km.client(); kc.start_channels(); kc.wait_for_ready(timeout=%d)\n"
+        "print(km.provisioner.process.pid, flush=True)\n"
+        "time.sleep(600)\n" % STARTUP
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=os.environ.copy())
+    try:
+        line = parent.stdout.readline()
+        assert line, "the parent process printed no kernel pid"
+        pid = int(line)
+        assert Path(f"/proc/{pid}").exists()
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and Path(f"/proc/{pid}").exists():
+        status = Path(f"/proc/{pid}/status").read_text() if Path(f"/proc/{pid}/status").exists() else ""
+        if "State:\tZ" in status:
+            break  # exited; only its entry waits for init to reap it
+        time.sleep(0.2)
+    alive = Path(f"/proc/{pid}/status").exists() and "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    if alive:
+        os.kill(pid, 9)
+    assert not alive, "the kernel outlived the process that started it by 15 s"

@@ -56,6 +56,8 @@ final class LanguageKernel: KernelInterpreter {
 
     private var silentCount = 0
 
+    func evaluate(_ expression: String) -> ExecutionResult { execute(expression, output: DiscardedOutput()) }
+
     /// A cell with `:command` lines (IPython's line magics are the model): the code between them
     /// runs in order, each command where it stands; `:time` alone on a line times the rest of the
     /// cell, as `%%time` does. The cell's value is its last code's, as usual.
@@ -239,4 +241,14 @@ final class NotebookSink: OutputSink {
         displayID = nil
         monitor = TrainingMonitor()
     }
+}
+
+/// Where a user expression's output goes: nowhere (ipykernel shows none of it either).
+private final class DiscardedOutput: ExecutionOutput {
+    var executionCount: Int? { nil }
+    func stream(_ name: String, _ text: String) {}
+    func display(_ bundle: MimeBundle, id: String?, update: Bool) {}
+    func clearOutput(wait: Bool) {}
+    func page(_ text: String) {}
+    func input(prompt: String, password: Bool) -> InputAnswer { .unavailable }
 }
