@@ -64,6 +64,7 @@ public final class Sequential: Layer {
         let made = Sequential(layers.map { copier.copy($0) })
         made.names = names
         made.lastInputShape = lastInputShape
+        made.checksRepeatedCalls = checksRepeatedCalls
         return made
     }
     /// An independent copy with equal parameters and state; layers shared inside stay shared.
@@ -115,7 +116,32 @@ public final class Sequential: Layer {
         try layers[index].setBuffer(rest, tensor)
     }
 
+    /// Set by `Quantizer.prepare` on a qat model made from one that never ran (its calls could not
+    /// be traced): the next forward pass counts each quantised layer's calls and refuses one called
+    /// twice, as preparing refuses it for a model that ran; cleared once a pass has passed.
+    var checksRepeatedCalls = false
+
     public func forward(_ input: Variable) throws -> Variable {
+        try checkingRepeatedCalls { try forwardLayers(input) }
+    }
+
+    /// Runs one forward pass, with `checksRepeatedCalls`' count around it when it is set.
+    private func checkingRepeatedCalls<T>(_ pass: () throws -> T) throws -> T {
+        guard checksRepeatedCalls else { return try pass() }
+        let observed = modules(of: FakeQuantized.self)
+        for (_, layer) in observed { layer.calls = 0 }
+        checksRepeatedCalls = false
+        do {
+            let output = try pass()
+            try Calibration.refuseRepeatedCalls(observed)
+            return output
+        } catch {
+            checksRepeatedCalls = true
+            throw error
+        }
+    }
+
+    private func forwardLayers(_ input: Variable) throws -> Variable {
         lastInputShape = input.shape
         var x = input
         var index = 0
@@ -240,9 +266,11 @@ public final class Sequential: Layer {
 
     /// The input followed by every layer's output, for losses that read intermediate features.
     public func forwardCollecting(_ input: Variable) throws -> [Variable] {
-        lastInputShape = input.shape
-        var outputs = [input]
-        for layer in layers { outputs.append(try layer.forward(outputs[outputs.count - 1])) }
-        return outputs
+        try checkingRepeatedCalls {
+            lastInputShape = input.shape
+            var outputs = [input]
+            for layer in layers { outputs.append(try layer.forward(outputs[outputs.count - 1])) }
+            return outputs
+        }
     }
 }

@@ -19,11 +19,14 @@ public enum Quantizer {
         _ model: Sequential, stage: FakeQuantized.Stage, perChannel: Bool, observer: ObserverKind = .minmax
     ) throws -> Sequential {
         try refuseQuantized(model)
-        try refuseRepeatedCalls(model)
+        let traced = try refuseRepeatedCalls(model)
         let copy = model.copied()
         try copy.rewrite { layer, _ in
             (layer as? Quantizable).map { FakeQuantized($0, stage: stage, perChannel: perChannel, observer: observer) }
         }
+        // A model that never ran could not be traced: its first forward pass counts the calls
+        // instead (calibration counts them itself), before a training step uses one range for two.
+        if !traced && stage == .quantizationAware { copy.checksRepeatedCalls = true }
         return copy
     }
 
@@ -31,11 +34,13 @@ public enum Quantizer {
     /// quantizable layer that computes more than once in the pass is refused, as calibration
     /// refuses it (`Calibration.refuseRepeatedCalls`): so a qat() model trained without calibration
     /// is refused too, before its one moving range averages two calls' inputs.
-    static func refuseRepeatedCalls(_ model: Sequential) throws {
-        // A model that cannot run on zeros of its last shape is left to calibration's count.
+    /// False when the model could not be traced (it never ran, or does not run on zeros).
+    @discardableResult
+    static func refuseRepeatedCalls(_ model: Sequential) throws -> Bool {
+        // A model that cannot run on zeros of its last shape is left to the first pass's count.
         guard let shape = model.lastInputShape, !shape.isEmpty,
             let graph = try? model.trace(Tensor.zeros([1] + shape.dropFirst()))
-        else { return }
+        else { return false }
         // Each product counted by the weight it reads.
         var calls: [ObjectIdentifier: Int] = [:]
         for node in graph.nodes where !node.isGroup && ["linear", "conv2d"].contains(node.op.name) && node.inputs.count > 1 {
@@ -45,6 +50,7 @@ public enum Quantizer {
             let count = calls[ObjectIdentifier(layer.weight), default: 0]
             if count > 1 { throw repeatedCalls(of: layer, named: name, count: count) }
         }
+        return true
     }
 
     /// The refusal of a layer that computes `count` times in one forward pass, by preparing and by calibration.
