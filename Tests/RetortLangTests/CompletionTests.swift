@@ -17,6 +17,16 @@ final class CompletionTests: XCTestCase {
         XCTAssertEqual(complete("").matches.count, complete("").matches.count)
     }
 
+    /// A `:` at the start of a line completes to the commands, not the builtins (it offered all 191).
+    func testCommandsAfterAColonAtTheStartOfALine() {
+        XCTAssertEqual(complete(":lo").matches, ["load"])
+        XCTAssertEqual(complete(":lo").start, 1)
+        XCTAssertTrue(complete(":").matches.contains("help"))
+        XCTAssertFalse(complete(":").matches.contains("distill"))
+        XCTAssertEqual(complete("let x = 1\n  :ti").matches, ["time"])
+        XCTAssertTrue(complete("fit(m, d, epochs: dis").matches.contains("distill"), "a colon inside code is not a command")
+    }
+
     func testMembersAfterADot() {
         _ = session.execute("let h = fit(mlp([2, 3]), blobs(n: 30), epochs: 1, quiet: true)\nlet data = blobs(n: 10)")
         XCTAssertEqual(complete("h.lo").matches, ["loss"])

@@ -20,6 +20,16 @@ extension Session {
             Completions(
                 matches: Array(Set(candidates.filter { $0.hasPrefix(prefix) })).sorted(), start: start, end: scalars.count)
         }
+        // A `:command` at the start of a line completes to the commands (`:lo` → `:load`), as
+        // IPython's `%` completes to its magics.
+        let lineStart = scalars[..<start].lastIndex(of: "\n").map { $0 + 1 } ?? 0
+        if start > lineStart, scalars[start - 1] == ":",
+            scalars[lineStart..<(start - 1)].allSatisfy({ $0 == " " || $0 == "\t" })
+        {
+            let names = Session.commands.map { String($0.name.dropFirst()) }
+            return Completions(
+                matches: names.filter { $0.hasPrefix(prefix) }.sorted().map { $0 }, start: start, end: scalars.count)
+        }
         // After `expr.`: the fields of the value the expression names (evaluated only when it is a
         // plain chain of names, so completion never runs user code).
         if start > 0, scalars[start - 1] == "." {
