@@ -141,10 +141,21 @@ public final class Sequential: Layer {
         }
     }
 
+    /// A shape error said with the layer of this model it came from (the innermost model's, for one
+    /// inside another), not only the op's name: `linear` alone could be any of the model's layers.
+    private func placed(_ error: Error, at index: Int) -> Error {
+        guard let error = error as? TensorError, error.kind == .shape, !error.message.contains(" (in layer "),
+            index < layers.count
+        else { return error }
+        return TensorError(
+            .shape, error.op, error.message + " (in layer \(name(of: index)) of the model, \(layers[index].description))")
+    }
+
     private func forwardLayers(_ input: Variable) throws -> Variable {
         lastInputShape = input.shape
         var x = input
         var index = 0
+
         while index < layers.count {
             // Inference: a convolution (float or int8), the ReLU after it and a 2×2 max pool after
             // that in one pass over each chunk of images, as onnxruntime fuses them; same values.
@@ -201,7 +212,9 @@ public final class Sequential: Layer {
                     continue
                 }
             }
-            x = try layers[index].forward(x)
+            // A layer run alone says where its shape error came from; a fused pass's error stays
+            // the op's, the same text as the layers run one by one give.
+            do { x = try layers[index].forward(x) } catch { throw placed(error, at: index) }
             index += 1
         }
         return x
@@ -269,7 +282,9 @@ public final class Sequential: Layer {
         try checkingRepeatedCalls {
             lastInputShape = input.shape
             var outputs = [input]
-            for layer in layers { outputs.append(try layer.forward(outputs[outputs.count - 1])) }
+            for (index, layer) in layers.enumerated() {
+                do { outputs.append(try layer.forward(outputs[outputs.count - 1])) } catch { throw placed(error, at: index) }
+            }
             return outputs
         }
     }
