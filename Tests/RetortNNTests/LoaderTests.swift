@@ -239,6 +239,11 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(data.y.scalars, [2, 0, 1, 3, 2])
         let wide = try temporaryFile("wide.csv", Array("x,label\n1,\"a\nb\"\n2,3,4\n".utf8))
         assertError("csv", ["wide.csv:4: expected 2 fields, found 3"]) { _ = try Dataset.csv(path: wide) }
+        // A quote after a closed quoted field opens nothing (the row's end and its fields agree):
+        // Python's csv reads `"" "b` as one field and the row below as a row of its own.
+        let after = try Dataset.csv(path: temporaryFile("after.csv", Array("x,label\n1,\"\" \"b\n2,c\n".utf8)))
+        XCTAssertEqual(after.x.scalars, [1, 2])
+        XCTAssertEqual(after.classNames, ["\"b", "c"])
         let open = try temporaryFile("open.csv", Array("x,label\n1,0\n2,\"a\n3,b\n".utf8))
         assertError("csv", ["open.csv:3: a double-quoted field opens in this row and is not closed before the end of the file"]) {
             _ = try Dataset.csv(path: open)

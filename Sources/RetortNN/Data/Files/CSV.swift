@@ -360,8 +360,12 @@ struct CSVRows: IteratorProtocol {
                 }
             } else if c == UInt8(ascii: ",") {
                 finish()
-            } else if c == UInt8(ascii: "\"") && field.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) {
-                // An opening quote (after optional blanks) starts a quoted field.
+            } else if c == UInt8(ascii: "\"") && !wasQuoted
+                && field.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+            {
+                // An opening quote (after optional blanks) starts a quoted field; one after a closed
+                // quoted field is a character of it, as `next()` (which finds the row's end) and
+                // Python's csv take it.
                 field.removeAll()
                 quoted = true
                 wasQuoted = true
