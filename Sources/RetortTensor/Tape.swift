@@ -40,7 +40,8 @@ public enum Tape {
         recorder?.record(op(), inputs: inputs, output: output, owner: owner)
     }
 
-    /// Reports that the pass read `variable`'s values out as numbers (`what`: "item() at 4:17").
+    /// Reports that the pass read `variable`'s values out as numbers (`what`: "item() at line 4,
+    /// column 17").
     public static func readOut(_ variable: Variable, by what: @autoclosure () -> String) {
         recorder?.readOut(variable, by: what())
     }

@@ -155,7 +155,6 @@ public final class Sequential: Layer {
         lastInputShape = input.shape
         var x = input
         var index = 0
-
         while index < layers.count {
             // Inference: a convolution (float or int8), the ReLU after it and a 2×2 max pool after
             // that in one pass over each chunk of images, as onnxruntime fuses them; same values.

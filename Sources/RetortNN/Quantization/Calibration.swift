@@ -22,10 +22,16 @@ public enum Calibration {
     /// infinite range from one; left out, a corrupt calibration set would pass unnoticed.
     static func refuseNonFinite(_ data: Dataset) throws {
         let width = Swift.max(1, data.x.count / Swift.max(1, data.count))
-        let first = data.x.withUnsafeBufferPointer { values in values.firstIndex { !$0.isFinite } }
-        guard let first else { return }
-        let count = data.x.withUnsafeBufferPointer { values in values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
-        let value = data.x.withUnsafeBufferPointer { $0[first] }
+        // One pass: how many, and the first (its place and value).
+        let (count, first, value) = data.x.withUnsafeBufferPointer { values in
+            var found: (count: Int, first: Int, value: Float) = (0, 0, 0)
+            for (i, v) in values.enumerated() where !v.isFinite {
+                if found.count == 0 { (found.first, found.value) = (i, v) }
+                found.count += 1
+            }
+            return found
+        }
+        guard count > 0 else { return }
         throw TensorError(
             .value, "calibrate",
             "the calibration data \(data.name) holds \(count) value\(count == 1 ? "" : "s") that \(count == 1 ? "is" : "are") NaN or infinite (the first, \(value), in example \(first / width + 1)); a range cannot be taken from \(count == 1 ? "it" : "them"): drop or fill \(count == 1 ? "it" : "them") first"
