@@ -23,7 +23,9 @@ extension Builtins {
         losses that are means over examples (kd, soft_kd, reverse_kd, dkd, cross-entropy, mse, kl_div), means over \
         labelled tokens (the same losses on sequences) or sums; not for dropout (other masks), batch norm in train mode under torchrun (each process's \
         own statistics), or a bias just before a batch norm in train mode (its gradient is rounding noise that Adam scales \
-        up; the model computes the same). A loss that cannot be translated is refused, naming the operation and its place; so are validation:, \
+        up; the model computes the same). The models are traced as export traces them: one that reads a value of its input \
+        out as a number (item(), an if condition, a loop over a tensor's values) is refused, naming where. \
+        A loss that cannot be translated is refused, naming the operation and its place; so are validation:, \
         checkpoint: and resume: (train.py runs every epoch in one go and records the training loss). The folder is \
         written under a temporary name beside it and renamed at the end: a failure leaves nothing half-written.
         """
