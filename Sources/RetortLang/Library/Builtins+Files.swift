@@ -119,10 +119,11 @@ extension Builtins {
                     "\(path) holds an int8 model; read it as a new model with load(path, like: a float model of the same architecture)",
                     at: "into")
             }
-            // A training checkpoint also holds the optimizer's state, which a model does not take.
+            // A training checkpoint also holds the optimizer's state and the loss's own parameters
+            // (an adapter), which the model does not take.
             let checkpoint = (try? SafeTensors.read(path: path))?.metadata?["retort_checkpoint"] != nil
             try SafeTensors.load(from: path, into: model.network) { name in
-                checkpoint && name.hasPrefix("optimizer.") ? nil : try rename(name)
+                checkpoint && (name.hasPrefix("optimizer.") || name.hasPrefix("loss.")) ? nil : try rename(name)
             }
             return .model(model)
         },

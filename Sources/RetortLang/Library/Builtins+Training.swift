@@ -15,7 +15,9 @@ extension Builtins {
         clip and epochs. resume: true starts after the last saved epoch when the record matches this call; a file saved by \
         a run that differs in any of them is an error naming each difference (never a silent continuation of another \
         run: give each run of a sweep its own file). A model without dropout then ends bit-identical to an unbroken run; \
-        parameters outside the model, such as an adapter, are not saved. The metric is the task's: accuracy for [N, C] \
+        trainable parameters the loss reads that the model does not hold (an adapter, by its name in the loss: \
+        loss.adapter.0.weight) are saved and restored with it, with their optimizer state; one made inside the loss is new \
+        each batch, trained one step and dropped (a warning says so). The metric is the task's: accuracy for [N, C] \
         outputs with labels [N], token accuracy for [N, T, V] outputs with labels [N, T] (−1 not counted), none otherwise. \
         The history's loss (and each named term) per epoch is the mean over the epoch's examples: each batch's loss \
         weighted by its size, as PyTorch's running_loss += loss.item() * x.size(0); the last batch may be short and is \
@@ -63,6 +65,11 @@ extension Builtins {
         if call.isGiven("validation") { trainer.validation = try call.examples("validation", for: "validate on") }
         trainer.quiet = try call.bool("quiet")
         trainer.onEvent = { [weak interpreter] event in interpreter?.sink.progress(event) }
+        trainer.onNewParametersEachStep = { [weak interpreter] in
+            interpreter?.sink.writeError(
+                "\(task): the loss trains parameters it makes anew each step (a layer made inside the loss, as hint(a, b, linear(8, 16))): each is trained for one step and dropped. Make it once, outside the loss (let adapter = linear(8, 16)), to train it with \(model.name ?? "the model")\n"
+            )
+        }
         trainer.shouldStop = { [weak interpreter] in
             guard let interpreter, interpreter.interrupt.isRequested else { return false }
             interpreter.interrupt.clear()
@@ -74,10 +81,15 @@ extension Builtins {
             let path =
                 target.hasSuffix(".safetensors")
                 ? target : (target as NSString).appendingPathComponent("\(model.name ?? "model").checkpoint.safetensors")
-            let checkpoint = Checkpoint(
+            var checkpoint = Checkpoint(
                 path: path, every: try call.int("every"), model: model.network, optimizer: optimizer,
                 run: try runRecord(
                     call, model: model, data: data, optimizer: optimizerValue, settings: settings, lossName: lossName))
+            if call.isGiven("loss") {
+                checkpoint.lossParameters = LossRecord.parameters(
+                    of: [("loss", call.value("loss"))] + call.extraNamed.map { ($0.label ?? "", $0.value) },
+                    prelude: interpreter.preludeScope)
+            }
             trainer.checkpoint = checkpoint
             trainer.onResume = { [weak interpreter] reached in
                 if let reached {

@@ -27,6 +27,52 @@ enum LossRecord {
         return walk(value)
     }
 
+    /// The trainable parameters `values` (a loss and its named arguments) read, each named by the
+    /// path it is read under (`adapter.weight`, `adapters.0.bias`, `w`): through the names the
+    /// session's functions read, and into lists and records. A checkpoint saves them beside the
+    /// model (which it leaves out of them), so a resumed run's adapter is the stopped run's.
+    /// Made inside the loss, an adapter is new each batch and has nothing to save.
+    static func parameters(of values: [(name: String, value: Value)], prelude: Environment) -> [(
+        name: String, variable: Variable
+    )] {
+        var found: [(name: String, variable: Variable)] = []
+        var names = Set<String>()
+        var held = Set<ObjectIdentifier>()
+        var seen = Set<ObjectIdentifier>()
+        func add(_ name: String, _ variable: Variable) {
+            guard variable.requiresGrad, held.insert(ObjectIdentifier(variable)).inserted else { return }
+            // Two values read under one name (by two functions): the later is numbered.
+            var unique = name
+            var n = 2
+            while !names.insert(unique).inserted {
+                unique = "\(name)_\(n)"
+                n += 1
+            }
+            found.append((unique, variable))
+        }
+        func walk(_ name: String, _ value: Value) {
+            switch value {
+            case .function(.closure(let closure)):
+                guard closure.environment !== prelude, seen.insert(ObjectIdentifier(closure)).inserted else { return }
+                for read in FreeNames.of(closure.declaration) {
+                    if let value = closure.environment.lookup(read) { walk(read, value) }
+                }
+            case .model(let m):
+                for (path, variable) in m.network.namedParameters { add("\(name).\(path)", variable) }
+            case .tensor(let t):
+                add(name, t)
+            case .list(let items), .tuple(let items):
+                for (i, item) in items.enumerated() { walk("\(name).\(i)", item) }
+            case .record(let r):
+                for (field, item) in r.fields { walk("\(name).\(field)", item) }
+            default:
+                return
+            }
+        }
+        for (name, value) in values { walk(name, value) }
+        return found
+    }
+
     static func describe(_ value: Value, prelude: Environment) -> String {
         var seen = Set<ObjectIdentifier>()
         return describe(value, prelude: prelude, seen: &seen)

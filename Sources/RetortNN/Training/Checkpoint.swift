@@ -24,7 +24,9 @@ public protocol CheckpointedOptimizer: TrainingOptimizer {
 ///
 /// The model's tensors keep their `state_dict` names, so `load(path, into: m)` takes the weights
 /// (it leaves a checkpoint's `optimizer.` entries aside) and PyTorch loads them with
-/// `strict=False`. Parameters outside the model (an adapter in the loss) are not saved.
+/// `strict=False`. Trainable parameters outside the model that the loss reads (an adapter) are
+/// saved beside it as `loss.NAME`, with their optimizer state: a resume that restarted them would
+/// train on from a fresh adapter, unlike the unbroken run.
 public struct Checkpoint: TrainingCheckpoint {
     public let path: String
     public let every: Int
@@ -32,6 +34,9 @@ public struct Checkpoint: TrainingCheckpoint {
     public let optimizer: CheckpointedOptimizer
     /// What the run is, beyond the model: each entry's key names it in an error (`lr`, `batch`).
     public let run: [(key: String, value: String)]
+    /// Trainable parameters the loss reads that the model does not hold (an adapter), each by the
+    /// name the loss reads it under (`adapter.weight`); saved as `loss.` and that name.
+    public var lossParameters: [(name: String, variable: Variable)] = []
 
     /// `run` should name the data (see `describe(data:)`) and every setting a resume must share.
     public init(
@@ -41,16 +46,24 @@ public struct Checkpoint: TrainingCheckpoint {
         self.run = [("model", Self.describe(model: model))] + run
     }
 
-    /// The model's parameters by name, each once.
+    /// The model's parameters by name, then the loss's, each once.
     private var parameters: [(name: String, variable: Variable)] {
         var seen = Set<ObjectIdentifier>()
-        return model.namedParameters.filter { seen.insert(ObjectIdentifier($0.variable)).inserted }
+        return (model.namedParameters + ownLossParameters).filter { seen.insert(ObjectIdentifier($0.variable)).inserted }
+    }
+
+    /// The loss's parameters the model does not hold, under their names in the file (`loss.NAME`).
+    private var ownLossParameters: [(name: String, variable: Variable)] {
+        var held = Set(model.parameters.map(ObjectIdentifier.init))
+        return lossParameters.filter { held.insert(ObjectIdentifier($0.variable)).inserted }.map {
+            ("loss.\($0.name)", $0.variable)
+        }
     }
 
     public func save(epoch: Int, history: History, generator: RandomGenerator) throws {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        var extra: [(name: String, tensor: Tensor)] = []
+        var extra: [(name: String, tensor: Tensor)] = ownLossParameters.map { ($0.name, $0.variable.value) }
         var steps: [String: Int] = [:]
         let named = parameters
         for ((name, _), state) in zip(named, optimizer.states(of: named.map(\.variable))) {
@@ -88,8 +101,29 @@ public struct Checkpoint: TrainingCheckpoint {
             )
         }
         try checkSameRun(saved.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil })
-        try SafeTensors.load(from: path, into: model) { $0.hasPrefix("optimizer.") ? nil : $0 }
         let stored = Dictionary(contents.tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        // The loss's parameters first, all checked before anything changes.
+        let own = ownLossParameters
+        for (name, variable) in own {
+            guard let tensor = stored[name] else {
+                throw TensorError(
+                    .file,
+                    "checkpoint",
+                    "\(path) does not hold \(name.dropFirst(5)), which the loss trains beside the model (a Retort before 2026-12-07 saved the model's parameters alone): remove it, or name another checkpoint file, to start this run"
+                )
+            }
+            guard tensor.shape == variable.shape else {
+                throw TensorError(
+                    .shape,
+                    "checkpoint",
+                    "\(path) holds \(name.dropFirst(5)) as \(formatShape(tensor.shape)), but the loss's is \(formatShape(variable.shape))"
+                )
+            }
+        }
+        try SafeTensors.load(from: path, into: model) { $0.hasPrefix("optimizer.") || $0.hasPrefix("loss.") ? nil : $0 }
+        for (name, variable) in own {
+            if let tensor = stored[name] { variable.update { $0 = tensor } }
+        }
         let steps =
             (try? JSONSerialization.jsonObject(with: Data((meta["parameter_steps"] ?? "{}").utf8))) as? [String: Int] ?? [:]
         var states: [(Variable, ParameterState)] = []

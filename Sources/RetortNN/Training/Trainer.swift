@@ -113,6 +113,12 @@ public final class Trainer {
     public var shouldStop: () -> Bool = { false }
     /// Called after a resumed run is restored, with the epoch it had reached (nil: none saved yet).
     public var onResume: (Int?) -> Void = { _ in }
+    /// Told once a run when the loss trains parameters outside the model that are new at a second
+    /// step: a layer made inside the loss (`hint(a, b, linear(8, 16))`), trained for one step and
+    /// dropped, where the user meant an adapter that trains with the model.
+    public var onNewParametersEachStep: () -> Void = {}
+    /// Steps of this run that trained parameters outside the model never updated before.
+    private var stepsWithNewParameters = 0
 
     public init(
         task: String, model: Layer, data: Dataset, settings: TrainingSettings, optimizer: TrainingOptimizer,
@@ -150,6 +156,7 @@ public final class Trainer {
         stoppedAt = nil
         holds = .unchanged
         resumedEpochs = 0
+        stepsWithNewParameters = 0
         let history = History(name: name)
         self.history = history
         let batches = batchesPerEpoch
@@ -298,6 +305,14 @@ public final class Trainer {
         let parameters = result.loss.parameterLeaves
         guard !parameters.isEmpty else {
             throw TrainingError.nothingToTrain(frozen: model.parameters.contains { !$0.requiresGrad })
+        }
+        // An adapter made once is new at its first step only; one made in the loss at every step.
+        if stepsWithNewParameters < 2, parameters.contains(where: { $0.updates == 0 }) {
+            let own = Set(model.parameters.map(ObjectIdentifier.init))
+            if parameters.contains(where: { $0.updates == 0 && !own.contains(ObjectIdentifier($0)) }) {
+                stepsWithNewParameters += 1
+                if stepsWithNewParameters == 2 { onNewParametersEachStep() }
+            }
         }
         try Self.update(result.loss, parameters, optimizer: optimizer, clip: settings.clip, progress: batch.progress)
         return result
