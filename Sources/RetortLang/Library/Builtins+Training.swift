@@ -14,7 +14,8 @@ extension Builtins {
         the model's architecture, the data, the optimizer and its settings, the loss and its arguments, batch, shuffle, \
         clip and epochs. resume: true starts after the last saved epoch when the record matches this call; a file saved by \
         a run that differs in any of them is an error naming each difference (never a silent continuation of another \
-        run: give each run of a sweep its own file). A model without dropout then ends bit-identical to an unbroken run; \
+        run: give each run of a sweep its own file). The run then ends bit-identical to an unbroken one: the checkpoint also \
+        holds where the session's generator, each dropout layer's and on-policy sampling's are; \
         trainable parameters the loss reads that the model does not hold (an adapter, by its name in the loss: \
         loss.adapter.0.weight) are saved and restored with it, with their optimizer state; one made inside the loss is new \
         each batch, trained one step and dropped (a warning says so). The metric is the task's: accuracy for [N, C] \
@@ -40,6 +41,7 @@ extension Builtins {
     /// A trainer for `model` on `data` from the call's arguments; `loss` computes each batch's step.
     static func trainer(
         _ call: BuiltinCall, task: String, model: Model, data: Dataset, lossName: String,
+        generators: [Checkpoint.Generator] = [],
         loss: @escaping (Trainer.Batch, TrainingContext) throws -> (loss: Variable, output: Variable, labels: Tensor?)
     ) throws -> (trainer: Trainer, resume: Bool) {
         if Quantizer.isQuantized(model.network) {
@@ -90,6 +92,7 @@ extension Builtins {
                     of: [("loss", call.value("loss"))] + call.extraNamed.map { ($0.label ?? "", $0.value) },
                     prelude: interpreter.preludeScope)
             }
+            checkpoint.generators += generators
             trainer.checkpoint = checkpoint
             trainer.onResume = { [weak interpreter] reached in
                 if let reached {
@@ -457,8 +460,13 @@ extension Builtins {
                 }
                 policy = RandomGenerator(seed: call.interpreter.generator.next())
             }
+            // A checkpoint saves where the on-policy generator is, so a resumed run samples as the
+            // unbroken one would have.
+            let policyState = Checkpoint.Generator(
+                name: "on-policy", get: { policy?.stateWords ?? [] }, set: { if policy != nil { policy?.stateWords = $0 } })
             let (trainer, resume) = try trainer(
-                call, task: "distill \(student.name ?? "student")", model: student, data: data, lossName: loss.functionName
+                call, task: "distill \(student.name ?? "student")", model: student, data: data, lossName: loss.functionName,
+                generators: policy == nil ? [] : [policyState]
             ) { batch, context in
                 if var g = policy {
                     // The generator moves on every batch, on-policy or not.

@@ -51,6 +51,12 @@ public final class Dropout: Layer {
 
     public var description: String { "Dropout(\(probability))" }
 
+    /// Where its generator is, for a checkpoint to save and restore.
+    public var generatorState: [UInt64] {
+        get { generator.stateWords }
+        set { generator.stateWords = newValue }
+    }
+
     public func copy() -> Layer {
         var g = generator
         let c = Dropout(probability, generator: &g)

@@ -37,6 +37,20 @@ public struct Checkpoint: TrainingCheckpoint {
     /// Trainable parameters the loss reads that the model does not hold (an adapter), each by the
     /// name the loss reads it under (`adapter.weight`); saved as `loss.` and that name.
     public var lossParameters: [(name: String, variable: Variable)] = []
+    /// Random generators the run draws from besides the session's, each by a name: every dropout
+    /// layer's (`dropout 2`, its module's name) and any the caller adds (on-policy sampling's).
+    /// Saved and restored, so a resumed run draws what the unbroken one would have.
+    public var generators: [Generator] = []
+
+    /// A generator's state, read and written through the object that holds it.
+    public struct Generator {
+        public let name: String
+        public let get: () -> [UInt64]
+        public let set: ([UInt64]) -> Void
+        public init(name: String, get: @escaping () -> [UInt64], set: @escaping ([UInt64]) -> Void) {
+            (self.name, self.get, self.set) = (name, get, set)
+        }
+    }
 
     /// `run` should name the data (see `describe(data:)`) and every setting a resume must share.
     public init(
@@ -44,6 +58,13 @@ public struct Checkpoint: TrainingCheckpoint {
     ) {
         (self.path, self.every, self.model, self.optimizer) = (path, every, model, optimizer)
         self.run = [("model", Self.describe(model: model))] + run
+        var seen = Set<ObjectIdentifier>()
+        for (name, layer) in model.namedModules {
+            guard let dropout = layer as? Dropout, seen.insert(ObjectIdentifier(dropout)).inserted else { continue }
+            generators.append(
+                Generator(
+                    name: "dropout \(name)", get: { dropout.generatorState }, set: { dropout.generatorState = $0 }))
+        }
     }
 
     /// The model's parameters by name, then the loss's, each once.
@@ -79,6 +100,10 @@ public struct Checkpoint: TrainingCheckpoint {
             "optimizer_steps": String(optimizer.stepsTaken), "parameter_steps": json(steps),
             "history": json(["epochs": history.epochs, "order": history.series.map(\.name), "series": series] as [String: Any]),
             "generator": generator.stateWords.map(String.init).joined(separator: ","),
+            "generators": json(
+                Dictionary(
+                    generators.map { ($0.name, $0.get().map(String.init).joined(separator: ",")) },
+                    uniquingKeysWith: { a, _ in a })),
             "run": json(run.map { [$0.key, $0.value] }),
         ]
         try SafeTensors.save(model, to: path, metadata: metadata, extra: extra)
@@ -149,6 +174,14 @@ public struct Checkpoint: TrainingCheckpoint {
             }
         }
         if let words = meta["generator"]?.split(separator: ",").compactMap({ UInt64($0) }) { generator.stateWords = words }
+        // A file from before these were saved leaves them where they are.
+        if let text = meta["generators"],
+            let saved = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: String]
+        {
+            for g in generators {
+                if let words = saved[g.name]?.split(separator: ",").compactMap({ UInt64($0) }) { g.set(words) }
+            }
+        }
         return epoch
     }
 
