@@ -40,7 +40,8 @@ extension ONNXExport {
                 throw TensorError(
                     .argument, "export",
                     "the model runs different operations at \(variation.at(main: true)) and \(variation.at(main: false)) "
-                        + "(\(graph.nodes.count) and \(variation.graph.nodes.count) nodes), so one ONNX graph cannot stand for it"
+                        + "(\(graph.nodes.count) and \(variation.graph.nodes.count) nodes; \(traces.firstDifference(variation))), so one ONNX graph cannot stand for it: "
+                        + "its code takes another path for another \(variation.what), as a slice or index of the \(variation.axis == .batch ? "batch axis" : "sequence axis") (x[1:], x[0:1]) or a loop over it does"
                 )
             }
             self.traces = traces
