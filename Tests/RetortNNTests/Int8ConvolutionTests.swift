@@ -198,7 +198,8 @@ final class Int8ConvolutionTests: XCTestCase {
         let small = Variable(g.normal([1, 2, 3, 3]))
         let fused = errorMessage { try model.forward(small) }
         XCTAssertTrue(fused.contains("max_pool2d"), fused)
-        XCTAssertEqual(fused, errorMessage { try layers.reduce(small) { try $1.forward($0) } })
+        XCTAssertEqual(
+            fused, errorMessage { try layers.reduce(small) { try $1.forward($0) } } + " (in layer 2 of the model, MaxPool2d(2))")
 
         let graph = try Graph.trace(inputs: [("x", g.normal([2, 2, 8, 8]))], parameters: []) { [try model.forward($0[0])] }
         XCTAssertEqual(graph.nodes.map(\.op.name), ["int8_conv2d", "relu", "max_pool2d"])
@@ -319,7 +320,9 @@ final class Int8ConvolutionTests: XCTestCase {
         let mismatched: [Layer] = [first, Activation(.relu), wrong, Activation(.relu)]
         let error = errorMessage { try Sequential(mismatched).forward(x) }
         XCTAssertTrue(error.contains("does not match input [2, 8, 8, 8]"), error)
-        XCTAssertEqual(error, errorMessage { try mismatched.reduce(x) { try $1.forward($0) } })
+        // The chain names the layer that failed (its second convolution), not the chain's first.
+        XCTAssertEqual(
+            error, errorMessage { try mismatched.reduce(x) { try $1.forward($0) } } + " (in layer 2 of the model, \(wrong.description))")
 
         let graph = try Graph.trace(inputs: [("x", x.value)], parameters: []) { [try Sequential(layers).forward($0[0])] }
         XCTAssertEqual(graph.nodes.map(\.op.name), ["int8_conv2d", "relu", "max_pool2d", "int8_conv2d", "relu"])

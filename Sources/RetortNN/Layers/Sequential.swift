@@ -156,67 +156,90 @@ public final class Sequential: Layer {
         var x = input
         var index = 0
         while index < layers.count {
-            // Inference: a convolution (float or int8), the ReLU after it and a 2×2 max pool after
-            // that in one pass over each chunk of images, as onnxruntime fuses them; same values.
-            // Not when a gradient or a trace needs them apart (the fused calls return nil then);
-            // training fuses the convolution and its ReLU only. Never under a trace.
-            // Float convolutions in a row go as one chain, handing each other channels-last images.
-            let chain = convolutionChain(of: Conv2d.self, from: index)
-            if chain.steps.count > 1,
-                let fused = try Variable.conv2dReLUChain(
-                    x, steps: chain.steps.map { ($0.conv.weight, $0.conv.bias, $0.conv.stride, $0.conv.padding, $0.maxPool2x2) })
-            {
-                x = fused
-                index += chain.layers
+            let fused: (output: Variable, layers: Int)?
+            do {
+                fused = try fusedPass(from: index, x)
+            } catch {
+                throw locate(error, from: index, input: x)
+            }
+            if let fused {
+                x = fused.output
+                index += fused.layers
                 continue
             }
-            // Int8 convolutions in a row hand each other their outputs already quantised, channels
-            // last, and through a flatten to int8 linear layers after them.
-            let int8Chain = convolutionChain(of: QuantizedConv2d.self, from: index)
-            let end = index + int8Chain.layers
-            let tail = end < layers.count && layers[end] is Flatten ? int8LinearChain(from: end + 1) : (steps: [], layers: 0)
-            if !int8Chain.steps.isEmpty,
-                let fused = try QuantizedConv2d.chain(x, steps: int8Chain.steps, then: tail.steps)
-            {
-                x = fused
-                index = tail.steps.isEmpty ? end : end + 1 + tail.layers
-                continue
-            }
-            // Int8 linear layers in a row (each with or without its ReLU) likewise, a block of rows at a time.
-            let linearChain = int8LinearChain(from: index)
-            if linearChain.steps.count > 1, let fused = try QuantizedLinear.chain(x, steps: linearChain.steps) {
-                x = fused
-                index += linearChain.layers
-                continue
-            }
-            if index + 1 < layers.count, let activation = layers[index + 1] as? Activation, activation.kind == .relu {
-                if let fused = try Self.linearWithReLU(layers[index], x) {
-                    x = fused
-                    index += 2
-                    continue
-                }
-                let pools = index + 2 < layers.count && Self.isMaxPool2x2(layers[index + 2])
-                if let fused = try Self.convolutionWithReLU(layers[index], x, maxPool2x2: pools) {
-                    x = fused
-                    index += pools ? 3 : 2
-                    continue
-                }
-                // Training: the convolution and its ReLU one pass each way (the pool stays apart).
-                if let conv = layers[index] as? Conv2d,
-                    let fused = try Variable.conv2dReLUTraining(
-                        x, weight: conv.weight, bias: conv.bias, stride: conv.stride, padding: conv.padding)
-                {
-                    x = fused
-                    index += 2
-                    continue
-                }
-            }
-            // A layer run alone says where its shape error came from; a fused pass's error stays
-            // the op's, the same text as the layers run one by one give.
+            // A layer run alone says where its shape error came from.
             do { x = try layers[index].forward(x) } catch { throw placed(error, at: index) }
             index += 1
         }
         return x
+    }
+
+    /// A fused pass's shape error said with the layer it came from: the layers from `index` run
+    /// again one by one on the same input (an error's path only) until one fails, and its error,
+    /// placed, is the one the unfused pass gives; the fused pass's own if none does.
+    private func locate(_ error: Error, from index: Int, input: Variable) -> Error {
+        guard (error as? TensorError)?.kind == .shape else { return error }
+        var x = input
+        // Only the kinds of layer a fused pass takes, which keep no state a pass changes (a batch
+        // norm's statistics, a dropout's generator).
+        let kinds: [Layer.Type] = [
+            Conv2d.self, QuantizedConv2d.self, Activation.self, Pool2d.self, Flatten.self, Linear.self, QuantizedLinear.self,
+        ]
+        for i in index..<layers.count {
+            let kind = ObjectIdentifier(type(of: layers[i]))
+            guard kinds.contains(where: { ObjectIdentifier($0) == kind }) else { break }
+            do { x = try layers[i].forward(x) } catch { return placed(error, at: i) }
+        }
+        return error
+    }
+
+    /// The passes that run several layers as one, from `index`: the output and how many layers it
+    /// took, or nil when the layer at `index` runs alone.
+    private func fusedPass(from index: Int, _ x: Variable) throws -> (output: Variable, layers: Int)? {
+        // Inference: a convolution (float or int8), the ReLU after it and a 2×2 max pool after
+        // that in one pass over each chunk of images, as onnxruntime fuses them; same values.
+        // Not when a gradient or a trace needs them apart (the fused calls return nil then);
+        // training fuses the convolution and its ReLU only. Never under a trace.
+        // Float convolutions in a row go as one chain, handing each other channels-last images.
+        let chain = convolutionChain(of: Conv2d.self, from: index)
+        if chain.steps.count > 1,
+            let fused = try Variable.conv2dReLUChain(
+                x, steps: chain.steps.map { ($0.conv.weight, $0.conv.bias, $0.conv.stride, $0.conv.padding, $0.maxPool2x2) })
+        {
+            return (fused, chain.layers)
+        }
+        // Int8 convolutions in a row hand each other their outputs already quantised, channels
+        // last, and through a flatten to int8 linear layers after them.
+        let int8Chain = convolutionChain(of: QuantizedConv2d.self, from: index)
+        let end = index + int8Chain.layers
+        let tail = end < layers.count && layers[end] is Flatten ? int8LinearChain(from: end + 1) : (steps: [], layers: 0)
+        if !int8Chain.steps.isEmpty,
+            let fused = try QuantizedConv2d.chain(x, steps: int8Chain.steps, then: tail.steps)
+        {
+            return (fused, tail.steps.isEmpty ? end - index : end + 1 + tail.layers - index)
+        }
+        // Int8 linear layers in a row (each with or without its ReLU) likewise, a block of rows at a time.
+        let linearChain = int8LinearChain(from: index)
+        if linearChain.steps.count > 1, let fused = try QuantizedLinear.chain(x, steps: linearChain.steps) {
+            return (fused, linearChain.layers)
+        }
+        if index + 1 < layers.count, let activation = layers[index + 1] as? Activation, activation.kind == .relu {
+            if let fused = try Self.linearWithReLU(layers[index], x) {
+                return (fused, 2)
+            }
+            let pools = index + 2 < layers.count && Self.isMaxPool2x2(layers[index + 2])
+            if let fused = try Self.convolutionWithReLU(layers[index], x, maxPool2x2: pools) {
+                return (fused, pools ? 3 : 2)
+            }
+            // Training: the convolution and its ReLU one pass each way (the pool stays apart).
+            if let conv = layers[index] as? Conv2d,
+                let fused = try Variable.conv2dReLUTraining(
+                    x, weight: conv.weight, bias: conv.bias, stride: conv.stride, padding: conv.padding)
+            {
+                return (fused, 2)
+            }
+        }
+        return nil
     }
 
     /// The convolutions of one kind (float or int8) from `index` on that each have a ReLU after them
