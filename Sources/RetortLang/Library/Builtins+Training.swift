@@ -77,6 +77,14 @@ extension Builtins {
             interpreter.interrupt.clear()
             return true
         }
+        // What the loss trains beside the model that it holds by name (an adapter): a checkpoint
+        // saves it, and it is no layer made anew each batch.
+        let lossParameters =
+            call.isGiven("loss")
+            ? LossRecord.parameters(
+                of: [("loss", call.value("loss"))] + call.extraNamed.map { ($0.label ?? "", $0.value) },
+                prelude: interpreter.preludeScope) : []
+        trainer.namedOutsideParameters = Set(lossParameters.map { ObjectIdentifier($0.variable) })
         let resume = try call.bool("resume")
         if call.isGiven("checkpoint") {
             let target = try call.string("checkpoint")
@@ -87,11 +95,7 @@ extension Builtins {
                 path: path, every: try call.int("every"), model: model.network, optimizer: optimizer,
                 run: try runRecord(
                     call, model: model, data: data, optimizer: optimizerValue, settings: settings, lossName: lossName))
-            if call.isGiven("loss") {
-                checkpoint.lossParameters = LossRecord.parameters(
-                    of: [("loss", call.value("loss"))] + call.extraNamed.map { ($0.label ?? "", $0.value) },
-                    prelude: interpreter.preludeScope)
-            }
+            checkpoint.lossParameters = lossParameters
             checkpoint.generators += generators
             trainer.checkpoint = checkpoint
             trainer.onResume = { [weak interpreter] reached in
@@ -149,6 +153,9 @@ extension Builtins {
             record.append(
                 ("teachers", teachers.map { Checkpoint.describe(modelWithWeights: $0.network) }.joined(separator: " + ")))
             if call.isGiven("weights") { record.append(("weights", call.value("weights").displayText)) }
+            // Which batches are the student's own samples: another rate trains on other batches.
+            // Recorded when not 0 (its default), so a checkpoint saved before it was recorded resumes.
+            if let rate = try? call.number("on_policy"), rate != 0 { record.append(("on_policy", formatNumber(rate))) }
         }
         if call.isGiven("validation") { record.append(("validation", Checkpoint.describe(data: try call.dataset("validation")))) }
         return record

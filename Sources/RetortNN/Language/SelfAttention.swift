@@ -248,3 +248,10 @@ extension SelfAttention {
         return try body()
     }
 }
+
+extension SelfAttention: HoldsDropouts {
+    /// nanoGPT's names for them.
+    public var dropouts: [(name: String, dropout: Dropout)] {
+        [("attn_dropout", attentionDropout), ("resid_dropout", outputDropout)]
+    }
+}

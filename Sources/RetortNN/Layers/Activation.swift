@@ -38,6 +38,12 @@ public final class Activation: Layer {
     }
 }
 
+/// A layer that holds dropouts of its own apart from its children (self-attention's
+/// `attn_dropout` and `resid_dropout`): a checkpoint saves their generators with the others.
+public protocol HoldsDropouts {
+    var dropouts: [(name: String, dropout: Dropout)] { get }
+}
+
 /// Inverted dropout, active in training mode only; its mask comes from its own seeded generator.
 public final class Dropout: Layer {
     public let probability: Float

@@ -60,10 +60,14 @@ public struct Checkpoint: TrainingCheckpoint {
         self.run = [("model", Self.describe(model: model))] + run
         var seen = Set<ObjectIdentifier>()
         for (name, layer) in model.namedModules {
-            guard let dropout = layer as? Dropout, seen.insert(ObjectIdentifier(dropout)).inserted else { continue }
-            generators.append(
-                Generator(
-                    name: "dropout \(name)", get: { dropout.generatorState }, set: { dropout.generatorState = $0 }))
+            var found: [(name: String, dropout: Dropout)] = []
+            if let dropout = layer as? Dropout { found.append((name, dropout)) }
+            found += (layer as? HoldsDropouts)?.dropouts.map { ("\(name).\($0.name)", $0.dropout) } ?? []
+            for (name, dropout) in found where seen.insert(ObjectIdentifier(dropout)).inserted {
+                generators.append(
+                    Generator(
+                        name: "dropout \(name)", get: { dropout.generatorState }, set: { dropout.generatorState = $0 }))
+            }
         }
     }
 

@@ -113,10 +113,14 @@ public final class Trainer {
     public var shouldStop: () -> Bool = { false }
     /// Called after a resumed run is restored, with the epoch it had reached (nil: none saved yet).
     public var onResume: (Int?) -> Void = { _ in }
-    /// Told once a run when the loss trains parameters outside the model that are new at a second
-    /// step: a layer made inside the loss (`hint(a, b, linear(8, 16))`), trained for one step and
-    /// dropped, where the user meant an adapter that trains with the model.
+    /// Told once a run when the loss trains parameters outside the model, and outside
+    /// `namedOutsideParameters`, that are new at a second step: a layer made inside the loss
+    /// (`hint(a, b, linear(8, 16))`), trained for one step and dropped, where the user meant an
+    /// adapter that trains with the model.
     public var onNewParametersEachStep: () -> Void = {}
+    /// The parameters outside the model that the loss holds by name (adapters made once, in a
+    /// list or record too), which may first train at any step without being new each step.
+    public var namedOutsideParameters: Set<ObjectIdentifier> = []
     /// Steps of this run that trained parameters outside the model never updated before.
     private var stepsWithNewParameters = 0
 
@@ -306,10 +310,11 @@ public final class Trainer {
         guard !parameters.isEmpty else {
             throw TrainingError.nothingToTrain(frozen: model.parameters.contains { !$0.requiresGrad })
         }
-        // An adapter made once is new at its first step only; one made in the loss at every step.
+        // An adapter made once is new at its first step only, and held by a name; one made in the
+        // loss is new at every step, and held by none.
         if stepsWithNewParameters < 2, parameters.contains(where: { $0.updates == 0 }) {
-            let own = Set(model.parameters.map(ObjectIdentifier.init))
-            if parameters.contains(where: { $0.updates == 0 && !own.contains(ObjectIdentifier($0)) }) {
+            let known = Set(model.parameters.map(ObjectIdentifier.init)).union(namedOutsideParameters)
+            if parameters.contains(where: { $0.updates == 0 && !known.contains(ObjectIdentifier($0)) }) {
                 stepsWithNewParameters += 1
                 if stepsWithNewParameters == 2 { onNewParametersEachStep() }
             }
