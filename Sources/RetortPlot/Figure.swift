@@ -249,12 +249,37 @@ extension Figure {
         }
     }
 
-    /// The figure with its title saying how many values were not drawn, when some are NaN or infinite.
+    /// How many finite points of lines and scatters lie at 0 or below on a log axis: not drawn.
+    public var nonPositiveOnLogCount: Int {
+        panels.reduce(0) { total, panel in
+            let logX = panel.x.scale == .log, logY = panel.y.scale == .log
+            guard logX || logY else { return total }
+            func off(_ a: Double, _ b: Double) -> Bool {
+                a.isFinite && b.isFinite && ((logX && a <= 0) || (logY && b <= 0))
+            }
+            return total
+                + panel.marks.reduce(0) { count, mark in
+                    switch mark {
+                    case .line(let l): return count + zip(l.x, l.y).filter(off).count
+                    case .points(let p): return count + zip(p.x, p.y).filter(off).count
+                    case .bars, .heatmap: return count
+                    }
+                }
+        }
+    }
+
+    /// The figure with its title saying how many values were not drawn, when some are NaN or
+    /// infinite, or at 0 or below on a log axis (matplotlib drops those without a word).
     public func notingSkipped(extra: Int = 0) -> Figure {
         let skipped = nonFiniteCount + extra
-        guard skipped > 0 else { return self }
+        let offLog = nonPositiveOnLogCount
+        guard skipped > 0 || offLog > 0 else { return self }
         var figure = self
-        let note = "\(skipped) value\(skipped == 1 ? "" : "s") NaN or infinite, not drawn"
+        let note =
+            [
+                skipped > 0 ? "\(skipped) value\(skipped == 1 ? "" : "s") NaN or infinite" : nil,
+                offLog > 0 ? "\(offLog)\(skipped > 0 ? "" : " value\(offLog == 1 ? "" : "s")") at 0 or below on a log axis" : nil,
+            ].compactMap { $0 }.joined(separator: ", ") + ", not drawn"
         if let title = figure.title {
             figure.title = "\(title) (\(note))"
         } else if panels.count == 1 {
@@ -268,10 +293,12 @@ extension Figure {
 
 extension Heatmap {
     /// A cell's annotation, the same in the terminal and the PNG: a whole number as it is, another
-    /// to two decimals, NaN and the infinities as the language prints them (`nan`, `inf`, `-inf`).
+    /// to two decimals, one under 0.005 to two significant digits (0.001 read "0.00", as a zero),
+    /// NaN and the infinities as the language prints them (`nan`, `inf`, `-inf`).
     static func annotation(_ value: Double) -> String {
         if value.isNaN { return "nan" }
         if value.isInfinite { return value > 0 ? "inf" : "-inf" }
-        return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.2f", value)
+        if value == value.rounded() && abs(value) < 1e15 { return String(Int(value)) }
+        return abs(value) < 0.005 ? String(format: "%.2g", value) : String(format: "%.2f", value)
     }
 }

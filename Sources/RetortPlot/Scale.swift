@@ -89,9 +89,11 @@ public struct Scale: Sendable {
         for mark in panel.marks {
             switch mark {
             case .line(let l):
-                for (a, b) in zip(l.x, l.y) where b.isFinite && a.isFinite && (!logY || b > 0) && (!logX || a > 0) {
-                    x.add(a)
-                    y.add(b)
+                // A value a log axis cannot show (0 or below) is not drawn, but its place on the
+                // other axis still counts, as matplotlib keeps a series' x range on a log y axis.
+                for (a, b) in zip(l.x, l.y) where b.isFinite && a.isFinite {
+                    if !logX || a > 0 { x.add(a) }
+                    if !logY || b > 0 { y.add(b) }
                 }
             case .bars(let b):
                 for (a, h) in zip(b.x, b.heights) where a.isFinite && h.isFinite {
@@ -110,9 +112,9 @@ public struct Scale: Sendable {
                     }
                 }
             case .points(let p):
-                for (a, b) in zip(p.x, p.y) where a.isFinite && b.isFinite && (!logY || b > 0) && (!logX || a > 0) {
-                    x.add(a)
-                    y.add(b)
+                for (a, b) in zip(p.x, p.y) where a.isFinite && b.isFinite {
+                    if !logX || a > 0 { x.add(a) }
+                    if !logY || b > 0 { y.add(b) }
                 }
             case .heatmap(let h):
                 if let (x0, x1, y0, y1) = h.extent {

@@ -1,3 +1,4 @@
+import RetortPlot
 import XCTest
 
 @testable import RetortLang
@@ -127,5 +128,20 @@ final class PlotAxisTests: XCTestCase {
             return XCTFail("a history's ylabel was taken")
         }
         XCTAssertTrue(session.render(diagnostics).contains("each panel named by its metric; ylabel: is for vectors"))
+    }
+
+    /// A node reading two layers' parameters (attention's c_attn and c_proj) names the layer that
+    /// holds both, cut at a dot: it read "transformer.h.0.attn.c_", a layer no model has.
+    func testAGraphNodeNamesTheLayerHoldingItsParameters() throws {
+        let session = Session(sink: CollectingSink())
+        guard
+            case .success(.plot(let figure)) = session.execute(
+                "plot(graph(gpt(vocab: 30, block: 8, layers: 1, heads: 2, width: 16), [1, 8]))"),
+            let diagram = figure.diagram
+        else { return XCTFail("no diagram") }
+        let details = diagram.nodes.compactMap { (node: Diagram.Node) in node.detail }
+        XCTAssertTrue(details.contains { $0.hasSuffix("· layer transformer.h.0.attn") }, "\(details)")
+        XCTAssertFalse(
+            details.contains { $0.contains("attn.c_") && !$0.contains("c_attn") && !$0.contains("c_proj") }, "\(details)")
     }
 }

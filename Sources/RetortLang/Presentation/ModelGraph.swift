@@ -27,15 +27,16 @@ extension ModelGraph {
         var edges: [(from: Int, to: Int)] = []
         for node in graph.topLevel {
             let position = nodes.count
-            // The layer whose parameters a node reads: their names' common prefix (`2.lin`).
-            let names = node.inputs.compactMap { source -> String? in
-                if case .parameter(let i) = source { return graph.parameters[i].name }
+            // The layer whose parameters a node reads: their names' common leading parts (`2.lin`,
+            // `transformer.h.0.attn` for c_attn's and c_proj's; never a part cut short, `attn.c_`).
+            let names = node.inputs.compactMap { source -> [Substring]? in
+                if case .parameter(let i) = source { return graph.parameters[i].name.split(separator: ".") }
                 return nil
             }
             let owner = names.first.map { first in
-                names.dropFirst().reduce(first.split(separator: ".").dropLast().joined(separator: ".")) { prefix, name in
-                    name.hasPrefix(prefix + ".") ? prefix : String(prefix.commonPrefix(with: name).split(separator: ".").joined(separator: "."))
-                }
+                names.dropFirst().reduce(Array(first.dropLast())) { prefix, name in
+                    Array(zip(prefix, name).prefix { $0 == $1 }.map(\.0))
+                }.joined(separator: ".")
             }
             let kind = node.op.name
             let colour = kind.contains("linear") || kind.contains("conv") ? 0 : node.isGroup ? 3 : kind == "add" ? 1 : 4
@@ -48,7 +49,10 @@ extension ModelGraph {
             index[.node(node.id)] = position
         }
         for (i, output) in graph.outputs.enumerated() {
-            nodes.append(Diagram.Node(label: graph.outputs.count == 1 ? "output" : "output_\(i)", detail: formatShape(graph.shape(of: output)), colour: 2))
+            nodes.append(
+                Diagram.Node(
+                    label: graph.outputs.count == 1 ? "output" : "output_\(i)", detail: formatShape(graph.shape(of: output)),
+                    colour: 2))
             if let from = index[output] { edges.append((from, nodes.count - 1)) }
         }
         return Figure(diagram: Diagram(nodes: nodes, edges: edges), title: "graph of \(modelName)")
