@@ -15,8 +15,8 @@ struct FigureRenderer {
         var top = 0.0
         if let title = figure.title {
             canvas.text(
-                title, x: figure.width / 2, y: 20, size: Self.figureTitleSize, bold: true, Palette.ink, anchor: .middle,
-                vertical: false)
+                fitted(title, within: figure.width - 16, size: Self.figureTitleSize, bold: true), x: figure.width / 2, y: 20,
+                size: Self.figureTitleSize, bold: true, Palette.ink, anchor: .middle, vertical: false)
             top = 28
         }
         if let diagram = figure.diagram {
@@ -34,6 +34,15 @@ struct FigureRenderer {
             draw(panel, in: cell)
         }
         if !figure.legend.isEmpty { sharedLegend(y: figure.height - 12) }
+    }
+
+    /// `text` as it fits in `width`, cut with an ellipsis where it would not (as the terminal's
+    /// rendering cuts it): a long title or label ran off the figure's edges.
+    private func fitted(_ text: String, within width: Double, size: Double, bold: Bool) -> String {
+        guard canvas.textWidth(text, size: size, bold: bold) > width else { return text }
+        var kept = Substring(text)
+        while !kept.isEmpty && canvas.textWidth(kept + "…", size: size, bold: bold) > width { kept = kept.dropLast() }
+        return kept + "…"
     }
 
     /// The figure's shared legend in one centred row along the bottom.
@@ -69,8 +78,8 @@ struct FigureRenderer {
         let area = plotArea(panel, xs, ys, in: cell)
         if let title = panel.title {
             canvas.text(
-                title, x: area.x + area.width / 2, y: area.y - 6, size: Self.titleSize, bold: true, Palette.ink,
-                anchor: .middle, vertical: false)
+                fitted(title, within: cell.width - 8, size: Self.titleSize, bold: true), x: area.x + area.width / 2,
+                y: area.y - 6, size: Self.titleSize, bold: true, Palette.ink, anchor: .middle, vertical: false)
         }
         let isMatrix = panel.marks.contains { if case .heatmap = $0 { return true } else { return false } }
         if !isMatrix { gridLines(xs, ys, area, panel) }
@@ -146,7 +155,8 @@ struct FigureRenderer {
             }
             if let label = panel.x.label {
                 canvas.text(
-                    label, x: area.x + area.width / 2, y: area.maxY + 14 + Self.tickSize + Self.labelSize,
+                    fitted(label, within: area.width, size: Self.labelSize, bold: false), x: area.x + area.width / 2,
+                    y: area.maxY + 14 + Self.tickSize + Self.labelSize,
                     size: Self.labelSize, bold: false, Palette.ink, anchor: .middle, vertical: false)
             }
         }
@@ -163,8 +173,9 @@ struct FigureRenderer {
             }
             if let label = panel.y.label {
                 canvas.text(
-                    label, x: area.x - widest - 12, y: area.y + area.height / 2, size: Self.labelSize, bold: false,
-                    Palette.ink, anchor: .middle, vertical: true)
+                    fitted(label, within: area.height, size: Self.labelSize, bold: false), x: area.x - widest - 12,
+                    y: area.y + area.height / 2, size: Self.labelSize, bold: false, Palette.ink, anchor: .middle,
+                    vertical: true)
             }
         }
     }

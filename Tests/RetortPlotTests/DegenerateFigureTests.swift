@@ -89,4 +89,21 @@ final class DegenerateFigureTests: XCTestCase {
         let widest = figure.text(width: Int.max, height: 40).split(separator: "\n").map(\.count).max() ?? 0
         XCTAssertLessThanOrEqual(widest, Figure.maximumTextSize)
     }
+
+    /// A title or axis label longer than the figure is cut with an ellipsis in the SVG and PNG, as
+    /// the terminal cuts it: it ran off both edges of the picture, cut mid-word.
+    func testLongTitlesAndLabelsAreCutToFit() throws {
+        let long = String(repeating: "distillation ", count: 20) + "END"
+        let line = Line(x: [0, 1, 2], y: [1, 2, 3], colour: 0)
+        let figure = Figure(
+            title: long, panels: [Panel(x: Axis(label: long), y: Axis(label: long), marks: [.line(line)])], width: 640,
+            height: 360)
+        let texts = figure.drawingCalls().split(separator: "\n").filter { $0.hasPrefix("text \"distillation") }
+        XCTAssertEqual(texts.count, 3, "the title and both labels: \(texts)")
+        for text in texts {
+            XCTAssertFalse(text.contains("END"), "drawn whole: \(text)")
+            XCTAssertTrue(text.contains("…\""), "not ended with an ellipsis: \(text)")
+        }
+        XCTAssertNoThrow(try figure.png(scale: 1))
+    }
 }
