@@ -61,13 +61,15 @@ extension ONNXExport {
             func describe(_ node: Graph.Node) -> String { node.isGroup ? "\(node.op.name) (a layer)" : node.op.name }
             for (i, (a, b)) in zip(main.nodes, other.nodes).enumerated() where a.op.name != b.op.name || a.isGroup != b.isGroup {
                 return
-                    "operation \(i + 1) is \(describe(a)) at \(variation.at(main: true)) and \(describe(b)) at \(variation.at(main: false))"
+                    "operation \(i + 1) is \(describe(a)) at \(variation.at(main: true)) and \(describe(b)) at "
+                    + variation.at(main: false)
             }
             if main.nodes.count != other.nodes.count {
                 let (longer, shorter) = main.nodes.count > other.nodes.count ? (main, other) : (other, main)
                 let at = variation.at(main: main.nodes.count > other.nodes.count)
                 return
-                    "at \(at) it goes on past operation \(shorter.nodes.count) with \(describe(longer.nodes[shorter.nodes.count]))"
+                    "at \(at) it goes on past operation \(shorter.nodes.count) with "
+                    + describe(longer.nodes[shorter.nodes.count])
             }
             return "the operations are the same but use \(main.constants.count) and \(other.constants.count) constants"
         }

@@ -37,11 +37,13 @@ extension ONNXExport {
         init(traces: Traces, name: String, layerNames: [ObjectIdentifier: String]) throws {
             let graph = traces.main
             if let variation = traces.differing {
+                let slices = variation.axis == .batch ? "the batch axis (x[1:], x[0:1])" : "the sequence axis (x[:, 1:])"
                 throw TensorError(
                     .argument, "export",
                     "the model runs different operations at \(variation.at(main: true)) and \(variation.at(main: false)) "
-                        + "(\(graph.nodes.count) and \(variation.graph.nodes.count) nodes; \(traces.firstDifference(variation))), so one ONNX graph cannot stand for it: "
-                        + "its code takes another path for another \(variation.what), as a slice or index of the \(variation.axis == .batch ? "batch axis" : "sequence axis") (x[1:], x[0:1]) or a loop over it does"
+                        + "(\(graph.nodes.count) and \(variation.graph.nodes.count) nodes; "
+                        + "\(traces.firstDifference(variation))), so one ONNX graph cannot stand for it: its code takes "
+                        + "another path for another \(variation.what), as a slice or index of \(slices) or a loop over it does"
                 )
             }
             self.traces = traces

@@ -44,8 +44,9 @@ final class TorchModule {
             throw TensorError(
                 .argument, "export_torch",
                 "\(className.lowercased()) runs different operations at \(variation.at(main: true)) and "
-                    + "\(variation.at(main: false)) (\(traces.firstDifference(variation))), so one forward cannot stand for it: "
-                    + "its code takes another path for another batch size, as a slice or index of the batch axis (x[1:], x[0:1]) or a loop over it does"
+                    + "\(variation.at(main: false)) (\(traces.firstDifference(variation))), so one forward cannot "
+                    + "stand for it: its code takes another path for another batch size, as a slice or index of the "
+                    + "batch axis (x[1:], x[0:1]) or a loop over it does"
             )
         }
     }

@@ -69,7 +69,9 @@ extension Builtins {
         trainer.onEvent = { [weak interpreter] event in interpreter?.sink.progress(event) }
         trainer.onNewParametersEachStep = { [weak interpreter] in
             interpreter?.sink.writeError(
-                "\(task): the loss trains parameters it makes anew each step (a layer made inside the loss, as hint(a, b, linear(8, 16))): each is trained for one step and dropped. Make it once, outside the loss (let adapter = linear(8, 16)), to train it with \(model.name ?? "the model")\n"
+                "\(task): the loss trains parameters it makes anew each step (a layer made inside the loss, as "
+                    + "hint(a, b, linear(8, 16))): each is trained for one step and dropped. Make it once, outside the "
+                    + "loss (let adapter = linear(8, 16)), to train it with \(model.name ?? "the model")\n"
             )
         }
         trainer.shouldStop = { [weak interpreter] in
@@ -79,11 +81,11 @@ extension Builtins {
         }
         // What the loss trains beside the model that it holds by name (an adapter): a checkpoint
         // saves it, and it is no layer made anew each batch.
-        let lossParameters =
+        let (lossParameters, lossModels) =
             call.isGiven("loss")
             ? LossRecord.parameters(
                 of: [("loss", call.value("loss"))] + call.extraNamed.map { ($0.label ?? "", $0.value) },
-                prelude: interpreter.preludeScope) : []
+                prelude: interpreter.preludeScope) : ([], [])
         trainer.namedOutsideParameters = Set(lossParameters.map { ObjectIdentifier($0.variable) })
         let resume = try call.bool("resume")
         if call.isGiven("checkpoint") {
@@ -96,6 +98,8 @@ extension Builtins {
                 run: try runRecord(
                     call, model: model, data: data, optimizer: optimizerValue, settings: settings, lossName: lossName))
             checkpoint.lossParameters = lossParameters
+            // Dropouts in the models the loss reads (an adapter's) draw in the run too.
+            for (name, network) in lossModels { checkpoint.addDropouts(of: network, prefix: "loss.\(name).") }
             checkpoint.generators += generators
             trainer.checkpoint = checkpoint
             trainer.onResume = { [weak interpreter] reached in

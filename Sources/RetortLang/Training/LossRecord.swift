@@ -27,15 +27,16 @@ enum LossRecord {
         return walk(value)
     }
 
-    /// The trainable parameters `values` (a loss and its named arguments) read, each named by the
+    /// The trainable parameters `values` (a loss and its named arguments) read, and the models, each named by the
     /// path it is read under (`adapter.weight`, `adapters.0.bias`, `w`): through the names the
     /// session's functions read, and into lists and records. A checkpoint saves them beside the
     /// model (which it leaves out of them), so a resumed run's adapter is the stopped run's.
     /// Made inside the loss, an adapter is new each batch and has nothing to save.
-    static func parameters(of values: [(name: String, value: Value)], prelude: Environment) -> [(
-        name: String, variable: Variable
-    )] {
+    static func parameters(of values: [(name: String, value: Value)], prelude: Environment) -> (
+        parameters: [(name: String, variable: Variable)], models: [(name: String, network: Layer)]
+    ) {
         var found: [(name: String, variable: Variable)] = []
+        var models: [(name: String, network: Layer)] = []
         var names = Set<String>()
         var held = Set<ObjectIdentifier>()
         var seen = Set<ObjectIdentifier>()
@@ -58,6 +59,7 @@ enum LossRecord {
                     if let value = closure.environment.lookup(read) { walk(read, value) }
                 }
             case .model(let m):
+                models.append((name, m.network))
                 for (path, variable) in m.network.namedParameters { add("\(name).\(path)", variable) }
             case .tensor(let t):
                 add(name, t)
@@ -70,7 +72,7 @@ enum LossRecord {
             }
         }
         for (name, value) in values { walk(name, value) }
-        return found
+        return (found, models)
     }
 
     static func describe(_ value: Value, prelude: Environment) -> String {

@@ -35,12 +35,18 @@ public struct Checkpoint: TrainingCheckpoint {
     /// What the run is, beyond the model: each entry's key names it in an error (`lr`, `batch`).
     public let run: [(key: String, value: String)]
     /// Trainable parameters the loss reads that the model does not hold (an adapter), each by the
-    /// name the loss reads it under (`adapter.weight`); saved as `loss.` and that name.
+    /// name the loss reads it under (`adapter.weight`). Those the run has trained (the optimizer
+    /// holds their state) are saved as `loss.` and that name; one the loss only reads (a teacher
+    /// behind `no_grad` in a hand-written distillation) is not the run's to save or restore.
     public var lossParameters: [(name: String, variable: Variable)] = []
+    /// The prefix of the loss's parameters in the file.
+    static let lossPrefix = "loss."
     /// Random generators the run draws from besides the session's, each by a name: every dropout
     /// layer's (`dropout 2`, its module's name) and any the caller adds (on-policy sampling's).
     /// Saved and restored, so a resumed run draws what the unbroken one would have.
     public var generators: [Generator] = []
+    /// The dropouts whose generators are in `generators`.
+    private var dropoutsAdded: [ObjectIdentifier] = []
 
     /// A generator's state, read and written through the object that holds it.
     public struct Generator {
@@ -58,15 +64,24 @@ public struct Checkpoint: TrainingCheckpoint {
     ) {
         (self.path, self.every, self.model, self.optimizer) = (path, every, model, optimizer)
         self.run = [("model", Self.describe(model: model))] + run
-        var seen = Set<ObjectIdentifier>()
-        for (name, layer) in model.namedModules {
+        addDropouts(of: model)
+    }
+
+    /// Adds the generator of every dropout `layer` holds (a gpt's attention dropouts too), each
+    /// once, named by its module's name after `prefix`: the model's, and those of models the loss
+    /// reads (`loss.adapter.`).
+    public mutating func addDropouts(of layer: Layer, prefix: String = "") {
+        var seen = Set(dropoutsAdded)
+        for (name, module) in layer.namedModules {
             var found: [(name: String, dropout: Dropout)] = []
-            if let dropout = layer as? Dropout { found.append((name, dropout)) }
-            found += (layer as? HoldsDropouts)?.dropouts.map { ("\(name).\($0.name)", $0.dropout) } ?? []
+            if let dropout = module as? Dropout { found.append((name, dropout)) }
+            found += (module as? HoldsDropouts)?.dropouts.map { ("\(name).\($0.name)", $0.dropout) } ?? []
             for (name, dropout) in found where seen.insert(ObjectIdentifier(dropout)).inserted {
+                dropoutsAdded.append(ObjectIdentifier(dropout))
                 generators.append(
                     Generator(
-                        name: "dropout \(name)", get: { dropout.generatorState }, set: { dropout.generatorState = $0 }))
+                        name: "dropout \(prefix)\(name)", get: { dropout.generatorState },
+                        set: { dropout.generatorState = $0 }))
             }
         }
     }
@@ -81,14 +96,17 @@ public struct Checkpoint: TrainingCheckpoint {
     private var ownLossParameters: [(name: String, variable: Variable)] {
         var held = Set(model.parameters.map(ObjectIdentifier.init))
         return lossParameters.filter { held.insert(ObjectIdentifier($0.variable)).inserted }.map {
-            ("loss.\($0.name)", $0.variable)
+            (Self.lossPrefix + $0.name, $0.variable)
         }
     }
 
     public func save(epoch: Int, history: History, generator: RandomGenerator) throws {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        var extra: [(name: String, tensor: Tensor)] = ownLossParameters.map { ($0.name, $0.variable.value) }
+        let own = ownLossParameters
+        var extra: [(name: String, tensor: Tensor)] = zip(own, optimizer.states(of: own.map(\.variable))).compactMap {
+            $1 == nil ? nil : ($0.name, $0.variable.value)
+        }
         var steps: [String: Int] = [:]
         let named = parameters
         for ((name, _), state) in zip(named, optimizer.states(of: named.map(\.variable))) {
@@ -131,28 +149,30 @@ public struct Checkpoint: TrainingCheckpoint {
         }
         try checkSameRun(saved.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil })
         let stored = Dictionary(contents.tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-        // The loss's parameters first, all checked before anything changes.
-        let own = ownLossParameters
-        for (name, variable) in own {
-            guard let tensor = stored[name] else {
+        // The loss's parameters the run had trained, all checked before anything changes; one it
+        // had not trained yet (an adapter first used later) stays as the session holds it.
+        let own = Dictionary(ownLossParameters.map { ($0.name, $0.variable) }, uniquingKeysWith: { a, _ in a })
+        var restored: [(Variable, Tensor)] = []
+        for (name, tensor) in stored.sorted(by: { $0.key < $1.key }) where name.hasPrefix(Self.lossPrefix) {
+            let shown = name.dropFirst(Self.lossPrefix.count)
+            guard let variable = own[name] else {
                 throw TensorError(
-                    .file,
-                    "checkpoint",
-                    "\(path) does not hold \(name.dropFirst(5)), which the loss trains beside the model (a Retort before 2026-12-07 saved the model's parameters alone): remove it, or name another checkpoint file, to start this run"
+                    .file, "checkpoint",
+                    "\(path) holds \(shown), which the loss trained beside the model, but this run's loss reads "
+                        + "nothing by that name"
                 )
             }
             guard tensor.shape == variable.shape else {
                 throw TensorError(
-                    .shape,
-                    "checkpoint",
-                    "\(path) holds \(name.dropFirst(5)) as \(formatShape(tensor.shape)), but the loss's is \(formatShape(variable.shape))"
-                )
+                    .shape, "checkpoint",
+                    "\(path) holds \(shown) as \(formatShape(tensor.shape)), but the loss's is \(formatShape(variable.shape))")
             }
+            restored.append((variable, tensor))
         }
-        try SafeTensors.load(from: path, into: model) { $0.hasPrefix("optimizer.") || $0.hasPrefix("loss.") ? nil : $0 }
-        for (name, variable) in own {
-            if let tensor = stored[name] { variable.update { $0 = tensor } }
+        try SafeTensors.load(from: path, into: model) {
+            $0.hasPrefix("optimizer.") || $0.hasPrefix(Self.lossPrefix) ? nil : $0
         }
+        for (variable, tensor) in restored { variable.update { $0 = tensor } }
         let steps =
             (try? JSONSerialization.jsonObject(with: Data((meta["parameter_steps"] ?? "{}").utf8))) as? [String: Int] ?? [:]
         var states: [(Variable, ParameterState)] = []
