@@ -14,11 +14,13 @@ extension Builtins {
         the model's architecture, the data, the optimizer and its settings, the loss and its arguments, batch, shuffle, \
         clip and epochs. resume: true starts after the last saved epoch when the record matches this call; a file saved by \
         a run that differs in any of them is an error naming each difference (never a silent continuation of another \
-        run: give each run of a sweep its own file). The run then ends bit-identical to an unbroken one: the checkpoint also \
-        holds where the session's generator, each dropout layer's and on-policy sampling's are; \
-        trainable parameters the loss reads that the model does not hold (an adapter, by its name in the loss: \
-        loss.adapter.0.weight) are saved and restored with it, with their optimizer state; one made inside the loss is new \
-        each batch, trained one step and dropped (a warning says so). The metric is the task's: accuracy for [N, C] \
+        run: give each run of a sweep its own file). The run then ends bit-identical to an unbroken one (what the loss keeps \
+        in the session's names, such as a count of calls, aside): the checkpoint also holds where the session's generator, \
+        each dropout layer's and on-policy sampling's are; \
+        parameters the run trains that the model does not hold (an adapter the loss reads, by its name there: \
+        loss.adapter.0.weight) are saved and restored with it, with their optimizer state; a model the loss only reads (a \
+        teacher behind no_grad) is not; one made inside the loss is new each batch, trained one step and dropped (a \
+        warning says so). The metric is the task's: accuracy for [N, C] \
         outputs with labels [N], token accuracy for [N, T, V] outputs with labels [N, T] (−1 not counted), none otherwise. \
         The history's loss (and each named term) per epoch is the mean over the epoch's examples: each batch's loss \
         weighted by its size, as PyTorch's running_loss += loss.item() * x.size(0); the last batch may be short and is \
