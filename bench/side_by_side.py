@@ -86,6 +86,9 @@ def main(retort_path, torch_path, ort_path=None):
             if len(placements(r, *(row for _, row in others))) > 1:
                 cores += " (moved)"
                 moved = True
+        if r.get("threads_running", r.get("threads")) != r.get("threads"):
+            # Other processes kept cores busy: Retort ran on the cores they left (Contention).
+            cores += f"   retort on {r['threads_running']} of {r['threads']} threads (cores busy)"
         print(f"{name:<36} {unit:<10} {rate(r):>12,.1f} {theirs:>12,.1f} {cut(ratio, 3):>7}x   {memory:>15}   "
               f"{inside}{cores}")
     if moved:

@@ -347,12 +347,21 @@ public enum BLAS {
     }
 
     /// The number of threads the GEMM libraries use (OpenBLAS's and oneDNN's OpenMP, set together).
+    /// The threads the work runs on now: those asked for, or one while another process keeps a
+    /// core busy (`Contention`). Setting it asks for that many.
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }
         set {
-            openblas_set_num_threads(Int32(newValue))
-            OneDNN.threadCount = newValue
+            Contention.requested = newValue
+            Contention.reset()
+            setRunningThreads(newValue)
         }
+    }
+
+    /// Runs the work on `count` threads without changing how many were asked for.
+    static func setRunningThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(count))
+        OneDNN.threadCount = count
     }
 
     /// The CPU kernel OpenBLAS chose (for example `Haswell` or `SkylakeX`).

@@ -136,7 +136,8 @@ struct Bench: ParsableCommand {
         Benchmarks.resetPeakMemory()
         // Where the host has the CPUs now: a pair without a shared cache slows every workload
         // whose threads hand data to each other (docs/performance.md), so each row says.
-        let (distance, waited) = BLAS.threadCount > 1 ? CPU.waitForSharedCache(upTo: waitTogether) : (nil, 0)
+        let (distance, waited) = Contention.requested > 1 ? CPU.waitForSharedCache(upTo: waitTogether) : (nil, 0)
+        Contention.fewest = Contention.running
         let step = try workload.build()
         // The profile starts after the warm-up, as the timed steps do: the first steps' calls carry
         // oneDNN making its kernels for each shape (one 128x512x10 call took 31 ms, the others about
@@ -174,7 +175,11 @@ struct Bench: ParsableCommand {
         let distanceAfter = distance == nil ? nil : CPU.coreDistance()
         let profile = BLAS.profile
         BLAS.profile = nil
-        var row: [String: Any] = ["workload": workload.name, "steps": steps, "seconds": elapsed, "threads": BLAS.threadCount]
+        // The threads asked for, and the fewest the work ran on while other processes kept cores busy.
+        var row: [String: Any] = [
+            "workload": workload.name, "steps": steps, "seconds": elapsed, "threads": Contention.requested,
+        ]
+        if Contention.fewest < Contention.requested { row["threads_running"] = Contention.fewest }
         if let ab, let speedup {
             row["ab"] = ab.rawValue
             row["ab_speedup"] = speedup
@@ -228,9 +233,11 @@ struct Bench: ParsableCommand {
             let head: String =
                 workload.name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%14.1f ", rate)
                 + unit.padding(toLength: 11, withPad: " ", startingAt: 0)
+            let fewer =
+                (row["threads_running"] as? Int).map { "   on \($0) of \(Contention.requested) threads (cores busy)" } ?? ""
             print(
                 head + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
-                    + String(format: "%6d %8.2f", steps, elapsed) + switched + apart)
+                    + String(format: "%6d %8.2f", steps, elapsed) + switched + apart + fewer)
             for timing in shapeTimings { print(timing.line) }
         }
         fflush(stdout)

@@ -18,7 +18,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 RETORT = [
     {"workload": "mlp-784-512-512-10/b128", "samples_per_s": 29_994.0, "gemm_gflops": 104.36,
      "gemm_alone_gflops": 109.9, "gemm_alone_out_of_cache_gflops": 104.37, "gemm_share": 0.93, "peak_rss_mb": 52},
-    {"workload": "infer-cnn-28x28/b64/f32", "samples_per_s": 79_996.0, "peak_rss_mb": 50},
+    {"workload": "infer-cnn-28x28/b64/f32", "samples_per_s": 79_996.0, "peak_rss_mb": 50, "threads": 2,
+     "threads_running": 1},
 ]
 TORCH = [
     {"workload": "mlp-784-512-512-10/b128", "samples_per_s": 20_000.0, "peak_rss_mb": 314},
@@ -47,6 +48,7 @@ def main():
         (mlp, " 1.499x", "a ratio of 1.4997 reads under 1.5"),
         (cnn, "onnxruntime 100,000.0 samples/s (0.799x)", "onnxruntime's ratio of 0.79996 reads under 0.8"),
         (cnn, " 3.999x", "PyTorch's ratio cut too"),
+        (cnn, "retort on 1 of 2 threads (cores busy)", "a row Retort ran on fewer threads than asked for says so"),
     ]
     for line, text, what in expected:
         if text not in line:

@@ -67,6 +67,7 @@ public enum Generation {
         shouldStop: () -> Bool = { false }
     ) throws -> [[Int]] {
         guard settings.count > 0 else { return [] }
+        Contention.check()
         guard prompt.count + 1 < block else {
             throw TensorError(
                 .argument, "generate", "a prompt of \(prompt.count) characters leaves no room in a block of \(block) positions")

@@ -5,6 +5,7 @@ import RetortTensor
 public enum Evaluation {
     /// The model's outputs in evaluation mode, without building a graph; the mode is restored.
     public static func predict(_ model: Layer, _ x: Tensor) throws -> Tensor {
+        Contention.check()
         let modes = Modes(of: model)
         model.isTraining = false
         defer { modes.restore() }

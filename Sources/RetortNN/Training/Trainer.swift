@@ -298,6 +298,7 @@ public final class Trainer {
     /// directly; `run` calls it for every batch.
     @discardableResult
     public func train(_ batch: Batch, batches: Int? = nil) throws -> Step {
+        Contention.check()
         let result = try loss(batch)
         guard result.loss.value.count == 1 else { throw TrainingError.lossNotScalar(shape: result.loss.shape) }
         if let value = result.loss.value.scalar, !value.isFinite {
