@@ -35,7 +35,9 @@ public enum Contention {
         if let last, now &- last.time < interval { return }
         guard let busy = machineBusySeconds(), let own = ownSeconds() else { return }
         defer { last = (now, busy, own) }
-        guard let last else { return }
+        // A look long after the last (this process idle meanwhile, another's turn in the bench or
+        // a notebook's next cell) says what happened then, not now: it only starts a new window.
+        guard let last, now &- last.time <= 2 * interval else { return }
         let seconds = Double(now &- last.time) / 1e9
         let others = Swift.max(0, (busy - last.busy) - (own - last.own)) / seconds
         record(othersBusy: others, cpus: ProcessInfo.processInfo.activeProcessorCount)
