@@ -24,7 +24,7 @@ public protocol CheckpointedOptimizer: TrainingOptimizer {
 ///
 /// The model's tensors keep their `state_dict` names, so `load(path, into: m)` takes the weights
 /// (it leaves a checkpoint's `optimizer.` entries aside) and PyTorch loads them with
-/// `strict=False`. Trainable parameters outside the model that the loss reads (an adapter) are
+/// `strict=False`. Parameters outside the model that the run trains (an adapter the loss reads) are
 /// saved beside it as `loss.NAME`, with their optimizer state: a resume that restarted them would
 /// train on from a fresh adapter, unlike the unbroken run.
 public struct Checkpoint: TrainingCheckpoint {
