@@ -5,6 +5,8 @@ apart while a run goes on, and two-thread workloads slow down then (docs/perform
 import subprocess
 import time
 
+import cpu_time
+
 # Under this the two CPUs likely share a cache (CoreDistance.sharedCacheBound in CPU.swift).
 SHARED_CACHE_BOUND_NS = 100.0
 
@@ -51,12 +53,14 @@ def wait_for_shared_cache(retort, seconds):
 
 
 def around(args, threads, run):
-    """Calls run() between two measurements when asked and threads > 1; returns (run's result, extra row fields)."""
+    """Calls run() between two measurements when asked and threads > 1; returns (run's result, extra row
+    fields): those, and the cores this process and the rest of the machine kept busy during run() (cpu_time)."""
     wanted = args.core_latency and (threads or 0) > 1
     before, waited = wait_for_shared_cache(args.core_latency, args.wait_together) if wanted else (None, 0.0)
+    start = cpu_time.reading()
     result = run()
+    extra = cpu_time.cores(start)
     after = core_ns(args.core_latency) if wanted else None
-    extra = {}
     if before is not None:
         extra["core_ns"] = before
     if after is not None:

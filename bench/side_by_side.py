@@ -1,12 +1,17 @@
 """Print Retort's and PyTorch's benchmark JSON lines as one table with their ratio and peak memory
 (each process's peak resident MB while the workload ran, its runtime's baseline included), and, with
-more than one thread, how far apart the first two CPUs were before and after each side's run."""
+more than one thread, how far apart the first two CPUs were before and after each side's run, and the cores
+other processes (and the host) took during a side's run, from a quarter of one."""
 
 import json
 import math
 import sys
 
 from core_latency import SHARED_CACHE_BOUND_NS
+
+
+# From how many cores the rest of the machine took during a side's run the table says so (as `retort bench`).
+OTHERS_SHOWN = 0.25
 
 
 def rows(path):
@@ -86,6 +91,12 @@ def main(retort_path, torch_path, ort_path=None):
             if len(placements(r, *(row for _, row in others))) > 1:
                 cores += " (moved)"
                 moved = True
+        # Other processes, or the host, took cores while a side ran: that side's figure is the machine's too.
+        busy = [f"{row['cores_others']:.2f} in {label}'s" for label, row in
+                (("retort", r), ("pytorch", t), ("onnxruntime", ort.get(name)))
+                if row and row.get("cores_others", 0) >= OTHERS_SHOWN]
+        if busy:
+            cores += f"   others took cores: {', '.join(busy)} run"
         if r.get("threads_running", r.get("threads")) != r.get("threads"):
             # Other processes kept cores busy: Retort ran on the cores they left (Contention).
             cores += f"   retort on {r['threads_running']} of {r['threads']} threads (cores busy)"

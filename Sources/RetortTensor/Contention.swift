@@ -33,7 +33,8 @@ public enum Contention {
         guard isEnabled, requested > 1, BLAS.gemmLibrary == .oneDNN else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         if let last, now &- last.time < interval { return }
-        guard let busy = machineBusySeconds(), let own = ownSeconds() else { return }
+        // Not time the host stole: a vCPU the host takes away for a moment is not another process's.
+        guard let busy = machineSeconds()?.busy, let own = ownSeconds() else { return }
         defer { last = (now, busy, own) }
         // A look long after the last (this process idle meanwhile, another's turn in the bench or
         // a notebook's next cell) says what happened then, not now: it only starts a new window.
@@ -61,15 +62,41 @@ public enum Contention {
         last = nil
     }
 
-    /// Seconds every CPU spent busy since boot (user, nice, system, irq, softirq; not idle, I/O
-    /// wait or time the host stole), from the first line of `/proc/stat`.
-    private static func machineBusySeconds() -> Double? {
+    /// Seconds every CPU spent busy since boot (user, nice, system, irq, softirq; not idle or I/O
+    /// wait), and seconds the host stole from them (a virtual machine's vCPU waiting for a physical
+    /// one), from the first line of `/proc/stat`.
+    private static func machineSeconds() -> (busy: Double, stolen: Double)? {
         guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
             let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
         else { return nil }
         let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
-        guard fields.count >= 7 else { return nil }
-        return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / ticksPerSecond
+        guard fields.count >= 8 else { return nil }
+        return ((fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / ticksPerSecond, fields[7] / ticksPerSecond)
+    }
+
+    /// The CPU time this process and the rest of the machine took at one moment, for `cores(since:)`.
+    public struct Reading: Sendable {
+        let time: UInt64
+        let busy: Double
+        let stolen: Double
+        let own: Double
+    }
+
+    /// Now's reading, or nil where `/proc` cannot be read.
+    public static func reading() -> Reading? {
+        guard let machine = machineSeconds(), let own = ownSeconds() else { return nil }
+        return Reading(time: DispatchTime.now().uptimeNanoseconds, busy: machine.busy, stolen: machine.stolen, own: own)
+    }
+
+    /// Since `start`, on average: the cores this process kept busy, and the cores the rest of the
+    /// machine took from it (other processes, and time the host stole). The bench records both for
+    /// each row, so a slow row says whether the machine was its own.
+    public static func cores(since start: Reading) -> (own: Double, others: Double)? {
+        guard let now = reading(), now.time > start.time else { return nil }
+        let seconds = Double(now.time - start.time) / 1e9
+        let own = (now.own - start.own) / seconds
+        let others = Swift.max(0, (now.busy - start.busy) + (now.stolen - start.stolen) - (now.own - start.own)) / seconds
+        return (own, others)
     }
 
     /// Seconds this process's threads spent on a CPU, from `/proc/self/stat` (utime and stime).

@@ -21,6 +21,9 @@ struct Bench: ParsableCommand {
             and just after the workload (a cache line's crossing time; core_ns and core_ns_after in JSON): \
             a virtual machine's host can move its vCPUs apart, and workloads whose threads share data then \
             run slower.
+            Each row also says how many cores the workload kept busy while it ran and how many the rest of the \
+            machine took meanwhile, other processes and time the host stole (cores_own and cores_others in \
+            JSON; the text shows the latter from 0.25): a row slowed by another tenant says so.
             """)
 
     @Option(help: "BLAS threads (default: OpenBLAS's choice).") var threads: Int?
@@ -128,6 +131,9 @@ struct Bench: ParsableCommand {
         }
     }
 
+    /// From how many cores others took while a workload ran its row says so (JSON has it always).
+    static let othersShown = 0.25
+
     /// Seconds of timed training steps between replays of their GEMM calls alone.
     static let replaySlice = 0.5
 
@@ -169,9 +175,11 @@ struct Bench: ParsableCommand {
             replayed = profile.shapes
             BLAS.profile = profile
         }
+        let cpuTime = Contention.reading()
         let (steps, elapsed, speedup) = try Benchmarks.measure(
             step, seconds: seconds, toggle: ab?.toggle(), measuring: { BLAS.profile = profiled ? GemmProfile() : nil },
             pauseEvery: Self.replaySlice, pause: replay)
+        let cores = cpuTime.flatMap { Contention.cores(since: $0) }
         let distanceAfter = distance == nil ? nil : CPU.coreDistance()
         let profile = BLAS.profile
         BLAS.profile = nil
@@ -180,6 +188,11 @@ struct Bench: ParsableCommand {
             "workload": workload.name, "steps": steps, "seconds": elapsed, "threads": Contention.requested,
         ]
         if Contention.fewest < Contention.requested { row["threads_running"] = Contention.fewest }
+        // The cores the workload kept busy and those the rest of the machine took meanwhile.
+        if let cores {
+            row["cores_own"] = (cores.own * 100).rounded() / 100
+            row["cores_others"] = (cores.others * 100).rounded() / 100
+        }
         if let ab, let speedup {
             row["ab"] = ab.rawValue
             row["ab_speedup"] = speedup
@@ -235,9 +248,14 @@ struct Bench: ParsableCommand {
                 + unit.padding(toLength: 11, withPad: " ", startingAt: 0)
             let fewer =
                 (row["threads_running"] as? Int).map { "   on \($0) of \(Contention.requested) threads (cores busy)" } ?? ""
+            let others =
+                (row["cores_others"] as? Double).flatMap {
+                    $0 >= Self.othersShown ? String(format: "   others took %.2f cores", $0) : nil
+                }
+                ?? ""
             print(
                 head + gemm.padding(toLength: 38, withPad: " ", startingAt: 0)
-                    + String(format: "%6d %8.2f", steps, elapsed) + switched + apart + fewer)
+                    + String(format: "%6d %8.2f", steps, elapsed) + switched + apart + fewer + others)
             for timing in shapeTimings { print(timing.line) }
         }
         fflush(stdout)
