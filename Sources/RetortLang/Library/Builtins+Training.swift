@@ -11,10 +11,11 @@ extension Builtins {
         clip: scales gradients to at most that global L2 norm (torch's clip_grad_norm_). checkpoint: "dir" writes the \
         model, its optimizer's state, the epoch and the history to dir/NAME.checkpoint.safetensors (NAME: the model's \
         name), or checkpoint: "file.safetensors" to that file, every `every` epochs (atomically), with a record of the run: \
-        the model's architecture, the data, the optimizer and its settings, the loss and its arguments, batch, shuffle, \
-        clip and epochs. resume: true starts after the last saved epoch when the record matches this call; a file saved by \
-        a run that differs in any of them is an error naming each difference (never a silent continuation of another \
-        run: give each run of a sweep its own file). The run then ends bit-identical to an unbroken one (what the loss keeps \
+        the model's architecture, the data, the optimizer and its settings, the loss and its arguments (one equal to the \
+        loss's own default is the same run as one left out), batch, shuffle, clip and epochs (and for distill the \
+        teachers, their weights as proportions, and on_policy). resume: true starts after the last saved epoch when the \
+        record matches this call; a file saved by a run that differs in any of them is an error naming each difference \
+        (never a silent continuation of another run: give each run of a sweep its own file). The run then ends bit-identical to an unbroken one (what the loss keeps \
         in the session's names, such as a count of calls, aside): the checkpoint also holds where the session's generator, \
         each dropout layer's and on-policy sampling's are; \
         parameters the run trains that the model does not hold (an adapter the loss reads, by its name there: \
@@ -42,7 +43,7 @@ extension Builtins {
 
     /// A trainer for `model` on `data` from the call's arguments; `loss` computes each batch's step.
     static func trainer(
-        _ call: BuiltinCall, task: String, model: Model, data: Dataset, lossName: String,
+        _ call: BuiltinCall, task: String, model: Model, data: Dataset, lossName: String, lossFunction: Value,
         generators: [Checkpoint.Generator] = [],
         loss: @escaping (Trainer.Batch, TrainingContext) throws -> (loss: Variable, output: Variable, labels: Tensor?)
     ) throws -> (trainer: Trainer, resume: Bool) {
@@ -98,8 +99,13 @@ extension Builtins {
             var checkpoint = Checkpoint(
                 path: path, every: try call.int("every"), model: model.network, optimizer: optimizer,
                 run: try runRecord(
-                    call, model: model, data: data, optimizer: optimizerValue, settings: settings, lossName: lossName))
+                    call, model: model, data: data, optimizer: optimizerValue, settings: settings, lossName: lossName,
+                    lossFunction: lossFunction))
             checkpoint.lossParameters = lossParameters
+            checkpoint.meaningWhenLeftOut = ["weights": "equal", "on_policy": "0"]
+            for (name, value) in defaults(of: lossFunction) {
+                checkpoint.meaningWhenLeftOut["loss argument \(name)"] = "\(lossName)'s default \(value.displayText)"
+            }
             // Dropouts in the models the loss reads (an adapter's) draw in the run too.
             for (name, network) in lossModels { checkpoint.addDropouts(of: network, prefix: "loss.\(name).") }
             checkpoint.generators += generators
@@ -125,7 +131,7 @@ extension Builtins {
     /// the rate of an lr function, a second stage after unfreeze, a function layer's scale changed).
     static func runRecord(
         _ call: BuiltinCall, model: Model, data: Dataset, optimizer: OptimizerValue, settings: TrainingSettings,
-        lossName: String
+        lossName: String, lossFunction: Value
     ) throws -> [(key: String, value: String)] {
         // The loss by its code and what that reads, not its name alone (`fn` for any function written inline).
         let lossRecord =
@@ -135,7 +141,8 @@ extension Builtins {
             ("loss", lossRecord), ("epochs", String(settings.epochs)), ("batch", String(settings.batchSize)),
             ("shuffle", String(settings.shuffle)), ("clip", settings.clip.map(formatNumber) ?? "none"),
         ]
-        for extra in call.extraNamed {
+        // An argument equal to the loss's own default (beta: 0.5 to jsd) is the run it would be without it.
+        for extra in call.extraNamed where !isDefault(extra.value, of: extra.label ?? "", in: lossFunction) {
             record.append(
                 ("loss argument \(extra.label ?? "")", LossRecord.describe(extra.value, prelude: call.interpreter.preludeScope)))
         }
@@ -158,13 +165,55 @@ extension Builtins {
             let teachers = try call.models("from")
             record.append(
                 ("teachers", teachers.map { Checkpoint.describe(modelWithWeights: $0.network) }.joined(separator: " + ")))
-            if call.isGiven("weights") { record.append(("weights", call.value("weights").displayText)) }
+            // As the proportions they are: [2, 2] is the run [1, 1] is, and equal ones the run without them.
+            if call.isGiven("weights") {
+                let w = try call.numbers("weights")
+                let total = w.reduce(0, +)
+                if Set(w).count > 1 {
+                    record.append(("weights", "[" + w.map { formatNumber($0 / total) }.joined(separator: ", ") + "]"))
+                }
+            }
             // Which batches are the student's own samples: another rate trains on other batches.
             // Recorded when not 0 (its default), so a checkpoint saved before it was recorded resumes.
             if let rate = try? call.number("on_policy"), rate != 0 { record.append(("on_policy", formatNumber(rate))) }
         }
         if call.isGiven("validation") { record.append(("validation", Checkpoint.describe(data: try call.dataset("validation")))) }
         return record
+    }
+
+    /// Whether `value` is what `loss` takes for its parameter `label` when it is left out: a default
+    /// written as a literal (`beta = 0.5`, `y = none`, `T = -1`); a default computed from other
+    /// parameters is never taken as equal.
+    static func isDefault(_ value: Value, of label: String, in loss: Value) -> Bool {
+        let fallback = defaults(of: loss).first { $0.name == label }?.value
+        switch (value, fallback) {
+        case (.number(let a), .number(let b)?): return a == b
+        case (.bool(let a), .bool(let b)?): return a == b
+        case (.string(let a), .string(let b)?): return a == b
+        case (.none, .none?): return true
+        default: return false
+        }
+    }
+
+    /// The loss's parameters whose defaults are written as literals, with those values.
+    static func defaults(of loss: Value) -> [(name: String, value: Value)] {
+        func literal(_ expr: Expr) -> Value? {
+            switch expr {
+            case .number(let n, _): return .number(n)
+            case .bool(let b, _): return .bool(b)
+            case .string(let text, _): return .string(text)
+            case .none: return Value.none
+            case .unary(.negate, .number(let n, _), _): return .number(-n)
+            default: return nil
+            }
+        }
+        switch loss {
+        case .function(.closure(let c)):
+            return c.declaration.parameters.compactMap { p in p.defaultValue.flatMap(literal).map { (p.name, $0) } }
+        case .function(.builtin(let b)):
+            return b.parameters.compactMap { p in p.defaultValue.map { (p.name, $0) } }
+        default: return []
+        }
     }
 
     /// What a stopped run's `last_history` holds: the epochs it finished, and a resumed
@@ -343,7 +392,7 @@ extension Builtins {
                 return (try callLoss(call, loss, [.tensor(output), .tensor(Variable(y))], x: x, progress: progress), output)
             }
             let (trainer, resume) = try trainer(
-                call, task: "fit \(model.name ?? "model")", model: model, data: data, lossName: lossName
+                call, task: "fit \(model.name ?? "model")", model: model, data: data, lossName: lossName, lossFunction: loss
             ) { batch, context in
                 let (loss, output) = try batchLoss(batch.x, batch.y, batch.progress, context)
                 return (loss, output, nil)
@@ -476,10 +525,10 @@ extension Builtins {
             // A checkpoint saves where the on-policy generator is, so a resumed run samples as the
             // unbroken one would have.
             let policyState = Checkpoint.Generator(
-                name: "on-policy", get: { policy?.stateWords ?? [] }, set: { if policy != nil { policy?.stateWords = $0 } })
+                name: "on-policy", get: { policy?.stateWords ?? [] }, set: { policy?.stateWords = $0 })
             let (trainer, resume) = try trainer(
                 call, task: "distill \(student.name ?? "student")", model: student, data: data, lossName: loss.functionName,
-                generators: policy == nil ? [] : [policyState]
+                lossFunction: loss, generators: policy == nil ? [] : [policyState]
             ) { batch, context in
                 if var g = policy {
                     // The generator moves on every batch, on-policy or not.

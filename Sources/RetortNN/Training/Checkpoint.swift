@@ -39,6 +39,9 @@ public struct Checkpoint: TrainingCheckpoint {
     /// holds their state) are saved as `loss.` and that name; one the loss only reads (a teacher
     /// behind `no_grad` in a hand-written distillation) is not the run's to save or restore.
     public var lossParameters: [(name: String, variable: Variable)] = []
+    /// What a run entry left out means, by its key, for an error naming a difference (`weights`
+    /// left out are equal ones): "not recorded there" would read as if the setting were unknown.
+    public var meaningWhenLeftOut: [String: String] = [:]
     /// The prefix of the loss's parameters in the file.
     static let lossPrefix = "loss."
     /// Random generators the run draws from besides the session's, each by a name: every dropout
@@ -127,6 +130,7 @@ public struct Checkpoint: TrainingCheckpoint {
                     generators.map { ($0.name, $0.get().map(String.init).joined(separator: ",")) },
                     uniquingKeysWith: { a, _ in a })),
             "run": json(run.map { [$0.key, $0.value] }),
+            "layers": json(Dictionary(Self.layers(of: model), uniquingKeysWith: { a, _ in a })),
         ]
         try SafeTensors.save(model, to: path, metadata: metadata, extra: extra)
     }
@@ -147,7 +151,8 @@ public struct Checkpoint: TrainingCheckpoint {
                 "\(path) does not record which run it was made for (an earlier Retort wrote it): remove it, or name another checkpoint file, to start this run"
             )
         }
-        try checkSameRun(saved.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil })
+        let layers = meta["layers"].flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: String] }
+        try checkSameRun(saved.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }, layers: layers)
         let stored = Dictionary(contents.tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
         // The loss's parameters the run had trained, all checked before anything changes; one it
         // had not trained yet (an adapter first used later) stays as the session holds it.
@@ -209,20 +214,26 @@ public struct Checkpoint: TrainingCheckpoint {
         return epoch
     }
 
-    /// Refuses a saved run that differs from this one, naming every difference.
-    private func checkSameRun(_ saved: [(String, String)]) throws {
+    /// Refuses a saved run that differs from this one, naming every difference: of a model whose
+    /// architecture differs, the layers that do (`layers`, the saved run's, where the file has them).
+    private func checkSameRun(_ saved: [(String, String)], layers: [String: String]?) throws {
         let there = Dictionary(saved, uniquingKeysWith: { a, _ in a })
         var differences: [String] = []
         for (key, value) in run where there[key] != value {
+            if key == "model", let layers, let saved = there[key] {
+                differences.append(
+                    "model: \(saved) there, \(value) here (\(Self.layerDifferences(layers, Self.layers(of: model))))")
+                continue
+            }
             guard let saved = there[key] else {
-                differences.append("\(key): not recorded there, \(shorten(value)) here")
+                differences.append("\(key): \(meaningWhenLeftOut[key] ?? "not recorded") there, \(shorten(value)) here")
                 continue
             }
             let (a, b) = shortened(saved, value)
             differences.append("\(key): \(a) there, \(b) here")
         }
         for (key, value) in saved where !run.contains(where: { $0.key == key }) {
-            differences.append("\(key): \(shorten(value)) there, not given here")
+            differences.append("\(key): \(shorten(value)) there, \(meaningWhenLeftOut[key] ?? "not given") here")
         }
         guard differences.isEmpty else {
             throw TensorError(
@@ -231,6 +242,25 @@ public struct Checkpoint: TrainingCheckpoint {
                 "\(path) was saved by another run (\(differences.joined(separator: "; "))); resuming would continue that run's weights and history. Give this run its own file (checkpoint: \"dir/NAME.safetensors\"), or remove that one"
             )
         }
+    }
+
+    /// Every leaf layer's description by its module's name, as the architecture's hash reads them.
+    static func layers(of model: Layer) -> [(String, String)] {
+        model.namedModules.filter { $0.layer.children.isEmpty }.map { ($0.name, $0.layer.description) }
+    }
+
+    /// The layers that differ between a saved model's and this one's, the first three by name.
+    static func layerDifferences(_ saved: [String: String], _ here: [(String, String)]) -> String {
+        var found: [String] = []
+        for (name, description) in here where saved[name] != description {
+            found.append("layer \(name): " + (saved[name].map { "\($0) there, " } ?? "not there, ") + "\(description) here")
+        }
+        let names = Set(here.map(\.0))
+        for (name, description) in saved.sorted(by: { $0.key < $1.key }) where !names.contains(name) {
+            found.append("layer \(name): \(description) there, not here")
+        }
+        guard !found.isEmpty else { return "the same layers, other parameter shapes" }
+        return found.prefix(3).joined(separator: "; ") + (found.count > 3 ? "; and \(found.count - 3) more" : "")
     }
 
     private func shorten(_ text: String) -> String { text.count > 60 ? String(text.prefix(57)) + "..." : text }
