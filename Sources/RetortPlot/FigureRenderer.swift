@@ -74,8 +74,7 @@ struct FigureRenderer {
     // MARK: - One panel
 
     private func draw(_ panel: Panel, in cell: Rect) {
-        let (xs, ys) = Scale.of(panel)
-        let area = plotArea(panel, xs, ys, in: cell)
+        let (area, xs, ys, upright) = layout(panel, in: cell)
         if let title = panel.title {
             canvas.text(
                 fitted(title, within: cell.width - 8, size: Self.titleSize, bold: true), x: area.x + area.width / 2,
@@ -87,19 +86,67 @@ struct FigureRenderer {
         canvas.clip(area)
         for mark in panel.marks { draw(mark, map) }
         canvas.unclip()
-        axes(panel, xs, ys, area, framed: isMatrix)
+        axes(panel, xs, ys, area, framed: isMatrix, upright: upright)
         legend(panel, map)
     }
 
-    /// The rectangle inside `cell` left for data once titles, tick labels and axis labels have their room.
-    private func plotArea(_ panel: Panel, _ xs: Scale, _ ys: Scale, in cell: Rect) -> Rect {
+    /// The rectangle inside `cell` left for data once titles, tick labels and axis labels have their
+    /// room; the scales as drawn: every category named where there is a line's room for each (a
+    /// confusion matrix of 27 classes, whose scale names every third, as the terminal must); and the
+    /// room below the plot for x tick labels turned upright, when they would overlap side by side,
+    /// as matplotlib's rotation=90 (nil when they stay level).
+    private func layout(_ panel: Panel, in cell: Rect) -> (area: Rect, xs: Scale, ys: Scale, upright: Double?) {
+        var (xs, ys) = Scale.of(panel)
+        var area = plotArea(panel, xs, ys, in: cell, upright: nil)
+        if !panel.y.hidden, let names = panel.y.categories, ys.ticks.count < names.count,
+            area.height / Double(names.count) >= Self.tickSize * 1.5
+        {
+            ys = Self.naming(ys, every: names)
+            area = plotArea(panel, xs, ys, in: cell, upright: nil)
+        }
+        guard !panel.x.hidden else { return (area, xs, ys, nil) }
+        if let names = panel.x.categories, xs.ticks.count < names.count, area.width / Double(names.count) >= Self.tickSize * 1.5 {
+            xs = Self.naming(xs, every: names)
+        }
+        guard xLabelsOverlap(xs, width: area.width) else { return (area, xs, ys, nil) }
+        let room = uprightLabelsHeight(xs, in: cell)
+        return (plotArea(panel, xs, ys, in: cell, upright: room), xs, ys, room)
+    }
+
+    /// `scale` with a tick and a label for each of `names`.
+    private static func naming(_ scale: Scale, every names: [String]) -> Scale {
+        var named = scale
+        named.ticks = names.indices.map(Double.init)
+        named.tickLabels = names
+        return named
+    }
+
+    /// Whether two neighbouring x tick labels, side by side, would run into each other.
+    private func xLabelsOverlap(_ xs: Scale, width: Double) -> Bool {
+        let places = xs.ticks.map { xs.fraction($0) * width }
+        let widths = xs.tickLabels.map { canvas.textWidth($0, size: Self.tickSize, bold: false) }
+        for i in places.indices.dropFirst() where i < widths.count {
+            if Swift.abs(places[i] - places[i - 1]) < (widths[i] + widths[i - 1]) / 2 + 4 { return true }
+        }
+        return false
+    }
+
+    /// The room upright x tick labels take below the axis: the longest, at most a third of the cell.
+    private func uprightLabelsHeight(_ xs: Scale, in cell: Rect) -> Double {
+        let longest = xs.tickLabels.map { canvas.textWidth($0, size: Self.tickSize, bold: false) }.max() ?? 0
+        return Swift.min(longest, cell.height / 3)
+    }
+
+    private func plotArea(_ panel: Panel, _ xs: Scale, _ ys: Scale, in cell: Rect, upright: Double?) -> Rect {
         var left = 8.0, right = 12.0, top = 8.0, bottom = 6.0
         if panel.title != nil { top += 18 }
         if !panel.y.hidden {
             let widest = ys.tickLabels.map { canvas.textWidth($0, size: Self.tickSize, bold: false) }.max() ?? 0
             left += widest + 8 + (panel.y.label == nil ? 0 : Self.labelSize + 6)
         }
-        if !panel.x.hidden { bottom += Self.tickSize + 8 + (panel.x.label == nil ? 0 : Self.labelSize + 8) }
+        if !panel.x.hidden {
+            bottom += (upright ?? Self.tickSize) + 8 + (panel.x.label == nil ? 0 : Self.labelSize + 8)
+        }
         var area = Rect(
             x: cell.x + left, y: cell.y + top, width: max(cell.width - left - right, 10),
             height: max(cell.height - top - bottom, 10))
@@ -136,7 +183,7 @@ struct FigureRenderer {
         }
     }
 
-    private func axes(_ panel: Panel, _ xs: Scale, _ ys: Scale, _ area: Rect, framed: Bool) {
+    private func axes(_ panel: Panel, _ xs: Scale, _ ys: Scale, _ area: Rect, framed: Bool, upright: Double?) {
         if framed {
             // Images get a faint edge so a white background pixel still shows where the image ends.
             let hidden = panel.x.hidden && panel.y.hidden
@@ -146,17 +193,25 @@ struct FigureRenderer {
             if !framed {
                 canvas.polyline([(area.x, area.maxY), (area.maxX, area.maxY)], Palette.axis, width: 0.8, dashed: false)
             }
+            // Upright labels hang from the tick, read from the bottom up, cut to the room left for them.
             for (t, label) in zip(xs.ticks, xs.tickLabels) {
                 let x = area.x + xs.fraction(t) * area.width
                 canvas.polyline([(x, area.maxY), (x, area.maxY + 4)], Palette.axis, width: 0.8, dashed: false)
-                canvas.text(
-                    label, x: x, y: area.maxY + 6 + Self.tickSize, size: Self.tickSize, bold: false, Palette.ink, anchor: .middle,
-                    vertical: false)
+                if let upright {
+                    canvas.text(
+                        fitted(label, within: upright, size: Self.tickSize, bold: false), x: x + Self.tickSize * 0.35,
+                        y: area.maxY + 6, size: Self.tickSize, bold: false, Palette.ink, anchor: .end, vertical: true)
+                } else {
+                    canvas.text(
+                        label, x: x, y: area.maxY + 6 + Self.tickSize, size: Self.tickSize, bold: false, Palette.ink,
+                        anchor: .middle, vertical: false)
+                }
             }
             if let label = panel.x.label {
+                let labels = upright ?? Self.tickSize
                 canvas.text(
                     fitted(label, within: area.width, size: Self.labelSize, bold: false), x: area.x + area.width / 2,
-                    y: area.maxY + 14 + Self.tickSize + Self.labelSize,
+                    y: area.maxY + 14 + labels + Self.labelSize,
                     size: Self.labelSize, bold: false, Palette.ink, anchor: .middle, vertical: false)
             }
         }
@@ -289,11 +344,15 @@ struct FigureRenderer {
             }
         }
         if heatmap.annotate {
-            let size = min(Self.tickSize, abs(map.px(x0 + cellW) - map.px(x0)) * 0.4)
+            // Small enough that the widest number fits its cell with room on either side (a 20×20
+            // matrix's ran together), and no larger than tick labels.
+            let texts = heatmap.values.map(Heatmap.annotation)
+            let widest = texts.map { canvas.textWidth($0, size: 1, bold: false) }.max() ?? 1
+            let cellWidth = abs(map.px(x0 + cellW) - map.px(x0)), cellHeight = abs(map.py(y0 + cellH) - map.py(y0))
+            let size = min(Self.tickSize, cellWidth * 0.85 / max(widest, 0.1), cellHeight * 0.6)
             for r in 0..<heatmap.rows {
                 for c in 0..<heatmap.columns {
-                    let v = heatmap[r, c]
-                    let text = Heatmap.annotation(v)
+                    let text = texts[r * heatmap.columns + c]
                     let ink = colours[r * heatmap.columns + c].luminance < 0.5 ? Colour(1, 1, 1) : Palette.ink
                     let cx = map.px(x0 + (Double(c) + 0.5) * cellW), cy = map.py(y0 + (Double(r) + 0.5) * cellH)
                     canvas.text(text, x: cx, y: cy + size * 0.35, size: size, bold: false, ink, anchor: .middle, vertical: false)

@@ -63,11 +63,13 @@ func fitted(_ text: String, _ width: Int) -> String {
 }
 
 /// One legend entry as cells: its symbol (in the series colour when `colour`), a space, its name.
-func legendCells(_ entry: LegendEntry, boxFill: Character, colour: Bool) -> [TextCell] {
+/// With `markedLines`, a line's symbol carries the marker its series is drawn with (`─×─`).
+func legendCells(_ entry: LegendEntry, boxFill: Character, colour: Bool, markedLines: Bool = false) -> [TextCell] {
     let symbol: String
+    let marker = markedLines ? String(PanelText.glyph(entry.colour)) : ""
     switch entry.symbol {
-    case .line: symbol = "──"
-    case .dashedLine: symbol = "╌╌"
+    case .line: symbol = "─" + marker + "─"
+    case .dashedLine: symbol = "╌" + marker + "╌"
     case .box: symbol = String(repeating: boxFill, count: 2)
     case .dot: symbol = String(PanelText.glyph(entry.colour))
     }
@@ -83,9 +85,18 @@ struct TextRenderer {
     let colour: Bool
     static let gap = 2
 
+    /// Without colour, lines of more than one series in the figure each carry their series' marker
+    /// along them (as matplotlib's `markevery`), so a plot in a pipe or a file tells them apart.
+    var markedLines: Bool {
+        guard !colour else { return false }
+        var colours = Set<Int>()
+        for panel in figure.panels { for case .line(let l) in panel.marks { colours.insert(l.colour) } }
+        return colours.count > 1
+    }
+
     func render() -> String {
         var lines: [[TextCell]] = []
-        let panels = figure.panels.map { PanelText(panel: $0, colour: colour) }
+        let panels = figure.panels.map { PanelText(panel: $0, colour: colour, markedLines: markedLines) }
         let columns = fittingColumns(panels)
         let columnWidth = max(1, (width - Self.gap * (columns - 1)) / columns)
         let gridRows = (panels.count + columns - 1) / columns
@@ -129,7 +140,7 @@ struct TextRenderer {
 
     /// The figure's shared legend, entries three spaces apart, wrapped and centred under the grid.
     func legendLines(contentWidth: Int) -> [[TextCell]] {
-        let items = figure.legend.map { legendCells($0, boxFill: "█", colour: colour) }
+        let items = figure.legend.map { legendCells($0, boxFill: "█", colour: colour, markedLines: markedLines) }
         var rows: [[TextCell]] = [[]]
         for item in items {
             if !rows[rows.count - 1].isEmpty && rows[rows.count - 1].count + 3 + item.count > contentWidth { rows.append([]) }
@@ -204,9 +215,15 @@ struct PanelText {
     /// Panels narrower than this are stacked rather than set side by side.
     static let minimumChartWidth = 30
 
-    init(panel: Panel, colour: Bool) {
+    /// Whether each line carries its series' marker (`TextRenderer.markedLines`).
+    let markedLines: Bool
+    /// Markers along each marked line.
+    static let markersPerLine = 6
+
+    init(panel: Panel, colour: Bool, markedLines: Bool = false) {
         self.panel = panel
         self.colour = colour
+        self.markedLines = markedLines
         (x, y) = Scale.of(panel)
     }
 
@@ -439,14 +456,27 @@ struct PanelText {
 
     private func drawGlyphs(into plot: inout [[TextCell]]) {
         let ph = plot.count, pw = plot.first?.count ?? 0
+        func put(_ k: Int, _ a: Double, _ b: Double) {
+            let fx = x.fraction(a), fy = y.fraction(b)
+            guard fx.isFinite, fy.isFinite, (-1e-9...1 + 1e-9).contains(fx), (-1e-9...1 + 1e-9).contains(fy) else { return }
+            let r = min(max(Int((1 - fy) * Double(ph)), 0), ph - 1), c = min(max(Int(fx * Double(pw)), 0), pw - 1)
+            plot[r][c] = TextCell(
+                character: glyph(k), foreground: colour ? Palette.series(k) : nil, background: plot[r][c].background)
+        }
         for case .points(let p) in panel.marks where usesGlyphs(p) {
-            for (i, (a, b)) in zip(p.x, p.y).enumerated() {
-                let fx = x.fraction(a), fy = y.fraction(b)
-                guard fx.isFinite, fy.isFinite, (-1e-9...1 + 1e-9).contains(fx), (-1e-9...1 + 1e-9).contains(fy) else { continue }
-                let r = min(max(Int((1 - fy) * Double(ph)), 0), ph - 1), c = min(max(Int(fx * Double(pw)), 0), pw - 1)
-                let k = i < p.classes.count ? p.classes[i] : 0
-                plot[r][c] = TextCell(
-                    character: glyph(k), foreground: colour ? Palette.series(k) : nil, background: plot[r][c].background)
+            for (i, (a, b)) in zip(p.x, p.y).enumerated() { put(i < p.classes.count ? p.classes[i] : 0, a, b) }
+        }
+        guard markedLines else { return }
+        for case .line(let l) in panel.marks {
+            // Evenly along the series, each series a little further on, so markers of lines that
+            // run together do not land on one another.
+            let shown = zip(l.x, l.y).filter { x.fraction($0.0).isFinite && y.fraction($0.1).isFinite }
+            guard !shown.isEmpty else { continue }
+            let count = Swift.min(Self.markersPerLine, shown.count)
+            let shift = Double(((l.colour % 3) + 3) % 3 + 1) / 4
+            for k in 0..<count {
+                let i = Swift.min(shown.count - 1, Int((Double(k) + shift) * Double(shown.count) / Double(count)))
+                put(l.colour, shown[i].0, shown[i].1)
             }
         }
     }
@@ -540,7 +570,7 @@ struct PanelText {
     /// Each legend entry as cells: its symbol in the series colour, a space, its name. Sequential heatmaps add a shade key.
     private func legendItems(_ barFills: [Int: Character]) -> [[TextCell]] {
         var items: [[TextCell]] = panel.legendEntries.map {
-            legendCells($0, boxFill: barFills[$0.colour] ?? "█", colour: colour)
+            legendCells($0, boxFill: barFills[$0.colour] ?? "█", colour: colour, markedLines: markedLines)
         }
         for case .heatmap(let h) in panel.marks where h.colourMap == .sequential && !h.annotate && panel.legend {
             let range = h.valueRange, ends = Ticks.labels([range.0, range.1])

@@ -66,7 +66,11 @@ final class TextRendererTests: XCTestCase {
         let figure = lossFigure
         let out = lines(figure.text(width: 72), width: 72)
         XCTAssertEqual(out.first?.trimmingCharacters(in: .whitespaces), "Distillation")
-        XCTAssertTrue(out.contains { $0.contains("── train") && $0.contains("╌╌ validation") }, out.joined(separator: "\n"))
+        // Without colour each series carries its marker along its line and in the legend, so they tell apart.
+        XCTAssertTrue(out.contains { $0.contains("─•─ train") && $0.contains("╌×╌ validation") }, out.joined(separator: "\n"))
+        let plotRows = out.filter { $0.contains("│") }
+        XCTAssertEqual(plotRows.joined().filter { $0 == "•" }.count, PanelText.markersPerLine, out.joined(separator: "\n"))
+        XCTAssertEqual(plotRows.joined().filter { $0 == "×" }.count, PanelText.markersPerLine, out.joined(separator: "\n"))
         XCTAssertTrue(out.contains { $0.hasPrefix("loss") })
         XCTAssertTrue(out.contains { $0.trimmingCharacters(in: .whitespaces) == "epoch" })
         XCTAssertEqual(xTickLabels(out), ["0", "20", "40", "60", "80", "100"])
@@ -84,7 +88,11 @@ final class TextRendererTests: XCTestCase {
         XCTAssertTrue(coloured.contains(Palette.series(0).ansiForeground))
         XCTAssertTrue(coloured.contains(Palette.series(1).ansiForeground))
         XCTAssertTrue(coloured.contains("\u{1B}[0m"))
-        XCTAssertEqual(lines(coloured, width: 72), out, "colour changes nothing but escapes")
+        // With colour, the colours tell them apart: no markers.
+        let colouredLines = lines(coloured, width: 72)
+        XCTAssertTrue(colouredLines.contains { $0.contains("── train") && $0.contains("╌╌ validation") })
+        XCTAssertFalse(colouredLines.joined().contains { $0 == "•" || $0 == "×" }, colouredLines.joined(separator: "\n"))
+        XCTAssertEqual(colouredLines.count, out.count)
     }
 
     func testLineHigherInDataIsHigherOnScreenAndNaNBreaksIt() {

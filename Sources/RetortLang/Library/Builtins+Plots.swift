@@ -143,7 +143,9 @@ extension Builtins {
             ],
             category: "plots",
             summary:
-                "A grid of grey images from rows of x (or a dataset's inputs, titled by its labels); shape: [h, w] when the rows are flat and not square.",
+                "A grid of grey images from rows of x (or a dataset's inputs, titled by its labels); shape: [h, w] when the rows are flat and not square. "
+                + "All share one grey scale, white the least value among them and black the greatest, so their pixels compare "
+                + "(as torchvision's make_grid(normalize=True); matplotlib's imshow scales each image to its own range).",
             example: "images(test.x[0:16], shape: [8, 8], labels: test.y[0:16])"
         ) { call in
             var x: Tensor

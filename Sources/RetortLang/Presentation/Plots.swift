@@ -96,7 +96,10 @@ enum Plots {
             x: Axis(label: xLabel, categories: columnNames ?? (0..<columns).map(String.init)),
             y: Axis(label: yLabel, categories: rowNames ?? (0..<rows).map(String.init), inverted: true),
             marks: [.heatmap(Heatmap(rows: rows, columns: columns, values: values, annotate: annotate))], legend: false)
-        return Figure(panels: [panel], height: 400)
+        // Taller with more rows, up to 800, so each row (and, upright, each column) has its name: a
+        // 27-class confusion named every third class at 400.
+        let height = Swift.min(Swift.max(400, 20 * Double(Swift.max(rows, columns)) + 170), 800)
+        return Figure(panels: [panel], width: Swift.max(640, height + 240), height: height)
     }
 
     /// Counts of (true class, predicted class) for a model on a dataset.
