@@ -11,9 +11,10 @@ gets the bound its round's own figures give:
   operands out of the core's cache (as a step whose data outgrows that cache leaves them) reach
   out/warm of the warm replay; below 95% the target is out of reach in that round.
 - a ratio target at two threads (or two threads at 1.6x one) where other processes or the host took
-  half a core or more during Retort's run (bench/side_by_side.py's "others took cores"): Retort had
-  one core, so its one-thread rate in the same round over the reference's rate bounds the ratio, and
-  2 less the cores taken bounds the speed-up.
+  half a core or more during Retort's run (bench/side_by_side.py's "others took cores"), on the
+  two-CPU machines the sets run on: Retort had 2 less those cores, so its one-thread rate in the
+  same round times the cores left, over the reference's rate, bounds the ratio (two threads at most
+  as fast as their cores), and the cores left bound the speed-up over one thread.
 - two threads at 1.6x one thread: with the step's GEMM at the best rate its calls reached at two
   threads in the round (inside training, alone, alone out of cache) against the rate inside
   training at one thread, and the rest of the step twice as fast, the step can reach at most
@@ -146,8 +147,8 @@ def bounds(sets):
 
 def busy_bounds(sets):
     """One line per two-thread miss of a ratio target in a row where other processes (or the host) took at
-    least half a core during Retort's run: Retort had one core of the two, so its one-thread rate in the
-    same round bounds it, and the speed-up over one thread is at most the cores left."""
+    least half a core during Retort's run, on a machine of two CPUs: Retort had the cores left, so its
+    one-thread rate in the same round times those bounds its rate, and those bound its speed-up."""
     lines = []
     for r, table in enumerate(sets[2], 1):
         for name, row in table.items():
@@ -162,11 +163,12 @@ def busy_bounds(sets):
                 if not one:
                     lines.append(f"{where}: others took {others:.2f} cores during Retort's run; no one-thread row, no bound")
                     continue
-                most = one["retort"] / theirs
+                left = 2 - others
+                most = one["retort"] * left / theirs
                 verdict = f"{least}x out of reach in this round" if most < least else f"not bounded below {least}x"
-                lines.append(f"{where}: others took {others:.2f} cores during Retort's run, leaving it one; on one "
-                             f"thread Retort ran {one['retort']:,.1f} in round {r} against {theirs:,.1f} here: "
-                             f"at most {most:.3f}x: {verdict}")
+                lines.append(f"{where}: others took {others:.2f} cores during Retort's run, leaving it {left:.2f}; on one "
+                             f"thread Retort ran {one['retort']:,.1f} in round {r}, so at most {one['retort'] * left:,.1f} "
+                             f"against {theirs:,.1f} here: at most {most:.3f}x: {verdict}")
         for name in SCALING:
             one, two = sets[1][r - 1].get(name), table.get(name)
             if not one or not two or two["retort"] / one["retort"] >= 1.6:

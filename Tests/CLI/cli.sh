@@ -64,12 +64,12 @@ done
 if [[ -n $missing ]]; then echo "README.md does not name:$missing"; exit 1; fi
 echo "all $n switches named"'
 check "README names every bench --ab switch" 0 '^all [1-9][0-9] switches named$' -- bash -c "$ab_switches_named" _ "$retort" "$readme"
-check "bench --json is JSON" 0 '^\{"gflops":[0-9.]+,.*"workload":"sgemm/128x784x512"\}$' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784 --threads 1
+check "bench --json is JSON" 0 '^\{"cores_others":[0-9.]+,"cores_own":[0-9.]+,"gflops":[0-9.]+,.*"workload":"sgemm/128x784x512"\}$' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784 --threads 1
 # How far apart the first two CPUs are (CPU.coreDistance): needs two CPUs, which CI's machines have.
 check "info says how far apart the first two CPUs are" 0 '^cores: CPUs [0-9]+ and [0-9]+ hand a cache line over in [0-9]+ ns \((under|over) 100 ns' -- "$retort" info
 check "info --core-latency prints only the nanoseconds" 0 '^[0-9]+\.[0-9]$' -- "$retort" info --core-latency
 check "bench rows with two threads say how far apart the CPUs were" 0 '^sgemm/128x784x512 .* CPUs [0-9]+ -> [0-9]+ ns apart$' -- "$retort" bench --seconds 0.05 --only sgemm/128x784 --threads 2
-check "bench JSON with two threads has core_ns before and after" 0 '^\{"core_ns":[0-9.]+,"core_ns_after":[0-9.]+,"gflops"' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784 --threads 2
+check "bench JSON with two threads has core_ns before and after" 0 '^\{"core_ns":[0-9.]+,"core_ns_after":[0-9.]+,"cores_others":[0-9.]+,"cores_own":[0-9.]+,"gflops"' -- "$retort" bench --json --seconds 0.05 --only sgemm/128x784 --threads 2
 check "bench --wait-together still measures the CPUs around each row" 0 '^sgemm/128x784x512 .* CPUs [0-9]+ -> [0-9]+ ns apart' -- "$retort" bench --seconds 0.05 --only sgemm/128x784 --threads 2 --wait-together 0.5
 check "bench refuses a --wait-together that is no number of seconds" 64 'wait-together must be a number of seconds >= 0' -- "$retort" bench --wait-together nan --only mlp-64
 check "bench rows with one thread do not measure the CPUs" 0 '^rows 1, measured 0$' -- bash -c 'out=$("$0" bench --json --seconds 0.05 --only sgemm/128x784 --threads 1) || exit 2; echo "rows $(grep -c gflops <<<"$out"), measured $(grep -c core_ns <<<"$out")"' "$retort"

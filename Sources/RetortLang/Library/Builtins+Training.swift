@@ -102,10 +102,7 @@ extension Builtins {
                     call, model: model, data: data, optimizer: optimizerValue, settings: settings, lossName: lossName,
                     lossFunction: lossFunction))
             checkpoint.lossParameters = lossParameters
-            checkpoint.meaningWhenLeftOut = ["weights": "equal", "on_policy": "0"]
-            for (name, value) in defaults(of: lossFunction) {
-                checkpoint.meaningWhenLeftOut["loss argument \(name)"] = "\(lossName)'s default \(value.displayText)"
-            }
+            describeLeftOut(&checkpoint, lossFunction: lossFunction, lossName: lossName, prelude: interpreter.preludeScope)
             // Dropouts in the models the loss reads (an adapter's) draw in the run too.
             for (name, network) in lossModels { checkpoint.addDropouts(of: network, prefix: "loss.\(name).") }
             checkpoint.generators += generators
@@ -121,99 +118,6 @@ extension Builtins {
             throw call.error("resume: true needs checkpoint: the directory or file the run saved into", at: "resume")
         }
         return (trainer, resume)
-    }
-
-    /// What a checkpoint records of this call, for a resume to match: the data, the optimizer and
-    /// its settings (an lr function with the values it reads), the loss and its arguments, the
-    /// teachers, the loop's settings, and of the model what its architecture's hash leaves out:
-    /// which parameters are frozen, its pruning masks, and the code of its function layers with
-    /// the values they read. Each once let a resume continue another run silently (a sweep over
-    /// the rate of an lr function, a second stage after unfreeze, a function layer's scale changed).
-    static func runRecord(
-        _ call: BuiltinCall, model: Model, data: Dataset, optimizer: OptimizerValue, settings: TrainingSettings,
-        lossName: String, lossFunction: Value
-    ) throws -> [(key: String, value: String)] {
-        // The loss by its code and what that reads, not its name alone (`fn` for any function written inline).
-        let lossRecord =
-            call.isGiven("loss") ? LossRecord.describe(call.value("loss"), prelude: call.interpreter.preludeScope) : lossName
-        var record: [(key: String, value: String)] = [
-            ("data", Checkpoint.describe(data: data)), ("optimizer", optimizer.settingsText),
-            ("loss", lossRecord), ("epochs", String(settings.epochs)), ("batch", String(settings.batchSize)),
-            ("shuffle", String(settings.shuffle)), ("clip", settings.clip.map(formatNumber) ?? "none"),
-        ]
-        // An argument equal to the loss's own default (beta: 0.5 to jsd) is the run it would be without it.
-        for extra in call.extraNamed where !isDefault(extra.value, of: extra.label ?? "", in: lossFunction) {
-            record.append(
-                ("loss argument \(extra.label ?? "")", LossRecord.describe(extra.value, prelude: call.interpreter.preludeScope)))
-        }
-        if let function = optimizer.learningRateFunction {
-            record.append(("lr function", LossRecord.describe(function, prelude: call.interpreter.preludeScope)))
-        }
-        let network = model.network
-        let frozen = network.namedParameters.filter { !$0.variable.requiresGrad }.map(\.name)
-        record.append(("frozen", frozen.isEmpty ? "none" : frozen.joined(separator: ", ")))
-        let masked = network.namedParameters.compactMap { entry in
-            entry.variable.mask.map { "\(entry.name) \(Checkpoint.describe(tensor: $0))" }
-        }
-        record.append(("pruning masks", masked.isEmpty ? "none" : masked.joined(separator: ", ")))
-        for (name, layer) in network.namedModules {
-            guard let function = layer as? FunctionLayer else { continue }
-            record.append(
-                ("function layer \(name)", LossRecord.describe(function.function, prelude: call.interpreter.preludeScope)))
-        }
-        if call.builtin.name == "distill" {
-            let teachers = try call.models("from")
-            record.append(
-                ("teachers", teachers.map { Checkpoint.describe(modelWithWeights: $0.network) }.joined(separator: " + ")))
-            // As the proportions they are: [2, 2] is the run [1, 1] is, and equal ones the run without them.
-            if call.isGiven("weights") {
-                let w = try call.numbers("weights")
-                let total = w.reduce(0, +)
-                if Set(w).count > 1 {
-                    record.append(("weights", "[" + w.map { formatNumber($0 / total) }.joined(separator: ", ") + "]"))
-                }
-            }
-            // Which batches are the student's own samples: another rate trains on other batches.
-            // Recorded when not 0 (its default), so a checkpoint saved before it was recorded resumes.
-            if let rate = try? call.number("on_policy"), rate != 0 { record.append(("on_policy", formatNumber(rate))) }
-        }
-        if call.isGiven("validation") { record.append(("validation", Checkpoint.describe(data: try call.dataset("validation")))) }
-        return record
-    }
-
-    /// Whether `value` is what `loss` takes for its parameter `label` when it is left out: a default
-    /// written as a literal (`beta = 0.5`, `y = none`, `T = -1`); a default computed from other
-    /// parameters is never taken as equal.
-    static func isDefault(_ value: Value, of label: String, in loss: Value) -> Bool {
-        let fallback = defaults(of: loss).first { $0.name == label }?.value
-        switch (value, fallback) {
-        case (.number(let a), .number(let b)?): return a == b
-        case (.bool(let a), .bool(let b)?): return a == b
-        case (.string(let a), .string(let b)?): return a == b
-        case (.none, .none?): return true
-        default: return false
-        }
-    }
-
-    /// The loss's parameters whose defaults are written as literals, with those values.
-    static func defaults(of loss: Value) -> [(name: String, value: Value)] {
-        func literal(_ expr: Expr) -> Value? {
-            switch expr {
-            case .number(let n, _): return .number(n)
-            case .bool(let b, _): return .bool(b)
-            case .string(let text, _): return .string(text)
-            case .none: return Value.none
-            case .unary(.negate, .number(let n, _), _): return .number(-n)
-            default: return nil
-            }
-        }
-        switch loss {
-        case .function(.closure(let c)):
-            return c.declaration.parameters.compactMap { p in p.defaultValue.flatMap(literal).map { (p.name, $0) } }
-        case .function(.builtin(let b)):
-            return b.parameters.compactMap { p in p.defaultValue.map { (p.name, $0) } }
-        default: return []
-        }
     }
 
     /// What a stopped run's `last_history` holds: the epochs it finished, and a resumed

@@ -42,6 +42,9 @@ public struct Checkpoint: TrainingCheckpoint {
     /// What a run entry left out means, by its key, for an error naming a difference (`weights`
     /// left out are equal ones): "not recorded there" would read as if the setting were unknown.
     public var meaningWhenLeftOut: [String: String] = [:]
+    /// A saved entry as this run would record it, by key (nil: this run leaves it out), for what an
+    /// earlier Retort recorded otherwise: a file saved by the same run then still resumes.
+    public var savedAsNow: [String: (String) -> String?] = [:]
     /// The prefix of the loss's parameters in the file.
     static let lossPrefix = "loss."
     /// Random generators the run draws from besides the session's, each by a name: every dropout
@@ -216,7 +219,8 @@ public struct Checkpoint: TrainingCheckpoint {
 
     /// Refuses a saved run that differs from this one, naming every difference: of a model whose
     /// architecture differs, the layers that do (`layers`, the saved run's, where the file has them).
-    private func checkSameRun(_ saved: [(String, String)], layers: [String: String]?) throws {
+    private func checkSameRun(_ written: [(String, String)], layers: [String: String]?) throws {
+        let saved = written.compactMap { key, value in savedAsNow[key].map { $0(value).map { (key, $0) } } ?? (key, value) }
         let there = Dictionary(saved, uniquingKeysWith: { a, _ in a })
         var differences: [String] = []
         for (key, value) in run where there[key] != value {
