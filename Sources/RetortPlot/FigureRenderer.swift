@@ -105,12 +105,22 @@ struct FigureRenderer {
             area = plotArea(panel, xs, ys, in: cell, upright: nil)
         }
         guard !panel.x.hidden else { return (area, xs, ys, nil) }
+        let thinned = xs
         if let names = panel.x.categories, xs.ticks.count < names.count, area.width / Double(names.count) >= Self.tickSize * 1.5 {
             xs = Self.naming(xs, every: names)
         }
         guard xLabelsOverlap(xs, width: area.width) else { return (area, xs, ys, nil) }
-        let room = uprightLabelsHeight(xs, in: cell)
-        return (plotArea(panel, xs, ys, in: cell, upright: room), xs, ys, room)
+        var room = uprightLabelsHeight(xs, in: cell)
+        var upright = plotArea(panel, xs, ys, in: cell, upright: room)
+        // The room the upright names take narrows a square matrix: every name only while each
+        // still has a line's width, else the scale's own, fewer.
+        if xs.ticks.count > thinned.ticks.count, upright.width / Double(xs.ticks.count) < Self.tickSize * 1.2 {
+            xs = thinned
+            guard xLabelsOverlap(xs, width: area.width) else { return (area, xs, ys, nil) }
+            room = uprightLabelsHeight(xs, in: cell)
+            upright = plotArea(panel, xs, ys, in: cell, upright: room)
+        }
+        return (upright, xs, ys, room)
     }
 
     /// `scale` with a tick and a label for each of `names`.

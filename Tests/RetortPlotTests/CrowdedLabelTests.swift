@@ -34,7 +34,7 @@ final class CrowdedLabelTests: XCTestCase {
         return spy.texts
     }
 
-    private func confusion(_ names: [String]) -> Figure {
+    private func confusion(_ names: [String], width: Double = 640) -> Figure {
         let n = names.count
         let counts = (0..<(n * n)).map { Double($0 % n == $0 / n ? 20 : $0 % 3) }
         return Figure(
@@ -43,7 +43,7 @@ final class CrowdedLabelTests: XCTestCase {
                     title: "student", x: Axis(label: "predicted", categories: names),
                     y: Axis(label: "true", categories: names, inverted: true),
                     marks: [.heatmap(Heatmap(rows: n, columns: n, values: counts))], legend: false)
-            ], width: 640, height: 640)
+            ], width: width, height: 640)
     }
 
     func testManyColumnNamesStandUprightWithoutOverlapAndStayOnTheFigure() {
@@ -67,6 +67,18 @@ final class CrowdedLabelTests: XCTestCase {
         XCTAssertGreaterThan(axisLabel?.y ?? 0, lowest)
         // Row names stay as they are.
         XCTAssertEqual(texts.filter { names.contains($0.text) && !$0.vertical }.count, 27)
+    }
+
+    /// Long names on a square matrix: the upright names' room narrows it, and every name is drawn
+    /// only while each keeps a line's width; else every few, still a line apart at least.
+    func testUprightNamesOnANarrowedMatrixStayALineApart() {
+        let names = (0..<36).map { "a rather long class name \($0)" }
+        let texts = drawn(confusion(names, width: 1200))
+        let columns = texts.filter { names.contains($0.text) && $0.vertical }
+        XCTAssertFalse(columns.isEmpty)
+        XCTAssertLessThan(columns.count, names.count, "every name would stand closer than a line apart")
+        let xs = columns.map(\.x).sorted()
+        for (a, b) in zip(xs, xs.dropFirst()) { XCTAssertGreaterThanOrEqual(b - a, columns[0].size * 1.2 - 1e-9) }
     }
 
     func testFewColumnNamesStayLevel() {
